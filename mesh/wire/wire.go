@@ -1,0 +1,121 @@
+// Package wire holds every type that crosses the coordinator↔device
+// boundary: the netmap a device receives, the login and enrollment
+// exchanges, and the error shape. It is the one place the protocol lives,
+// so a change here is a protocol change: bump Version and say why below.
+//
+// Decoding is strict about types and sizes and tolerant of fields it does
+// not know, so that a newer coordinator can talk to an older device.
+package wire
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/policy"
+)
+
+// Version is the protocol version this build speaks. Every netmap and
+// request carries the sender's version.
+//
+// History:
+//   - 1 (2026-11-22): first version. NetMap with self, peers (key, addresses,
+//     endpoints, identity, models served, model access on nodes) and node
+//     rules; device login (LoginRequest, LoginStart, LoginResult); node
+//     enrollment (EnrollRequest, EnrollResult); Error.
+const Version = 1
+
+// DeviceID identifies a device or node at the coordinator. It is stable
+// across re-logins with the same key.
+type DeviceID string
+
+// Identity is who stands behind a mesh peer, as the coordinator vouches for
+// it. For a person's device the user fields are set; for a node, Tags.
+type Identity struct {
+	UserID     string    `json:"userId,omitempty"`     // stable coordinator user id; empty for tagged nodes
+	Login      string    `json:"login,omitempty"`      // the person's email or login name
+	Name       string    `json:"name,omitempty"`       // display name
+	Groups     []string  `json:"groups,omitempty"`     // IdP groups, without the "idp:" prefix
+	Tags       []string  `json:"tags,omitempty"`       // e.g. "tag:gpu"; set for nodes
+	Admin      bool      `json:"admin,omitempty"`      // the person is a coordinator admin
+	DeviceID   DeviceID  `json:"deviceId"`             // the device this identity signed in on
+	DeviceName string    `json:"deviceName,omitempty"` // the device's hostname
+	LastMFA    time.Time `json:"lastMfa,omitzero"`     // last completed second factor; zero: never
+	Expiry     time.Time `json:"expiry,omitzero"`      // when the device key stops being valid; zero: never (nodes)
+}
+
+// Expired reports whether the identity's key has expired at now.
+func (id *Identity) Expired(now time.Time) bool {
+	return !id.Expiry.IsZero() && !now.Before(id.Expiry)
+}
+
+// Self is the receiving device's own part of a netmap.
+type Self struct {
+	Key       key.Public   `json:"key"`
+	Addresses []netip.Addr `json:"addresses"` // mesh addresses: one IPv4 in 100.64.0.0/10, one IPv6 in the ULA prefix
+	Identity  Identity     `json:"identity"`
+}
+
+// Peer is another mesh member the receiver may exchange packets with.
+// A device only ever learns the peers the policy lets it reach or be
+// reached by.
+type Peer struct {
+	Key       key.Public       `json:"key"`
+	Addresses []netip.Addr     `json:"addresses"`           // the peer's mesh addresses; packets from them are from this peer
+	Endpoints []netip.AddrPort `json:"endpoints,omitempty"` // underlay addresses to try, best first
+	Identity  Identity         `json:"identity"`
+	// Models lists the models this peer serves that the receiver may use.
+	Models []string `json:"models,omitempty"`
+	// Access, only in a node's netmap, lists the models this peer may use
+	// on the receiving node and the grant (an index into NetMap.Rules.Grants)
+	// that allows each.
+	Access []policy.ModelAccess `json:"access,omitempty"`
+	// KeepAlive is the persistent keepalive interval in seconds; 0 is off.
+	KeepAlive int `json:"keepAlive,omitempty"`
+}
+
+// NetMap is everything a device needs to take part in the mesh. Each one
+// replaces the previous in full.
+type NetMap struct {
+	Version int       `json:"version"` // the sender's wire Version
+	Seq     uint64    `json:"seq"`     // increases with every netmap sent to this device
+	Created time.Time `json:"created,omitzero"`
+	Self    Self      `json:"self"`
+	Peers   []Peer    `json:"peers"`
+	// Rules is set in a node's netmap only: the grants its peers' Access
+	// entries point to, and its mesh packet filter.
+	Rules *policy.NodeRules `json:"rules,omitempty"`
+}
+
+// Secret is a bearer credential (device credential, enrollment key). It
+// travels in JSON as a plain string but never prints itself.
+type Secret string
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return "secret:empty"
+	}
+	return "secret:REDACTED"
+}
+
+// Format makes every fmt verb print the redaction.
+func (s Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// GoString redacts the secret for %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// Error is the shape of every error the coordinator's API returns: a
+// message for people and a stable code for programs.
+type Error struct {
+	Message string `json:"error"`
+	Code    string `json:"code,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return e.Message
+	}
+	return e.Code + ": " + e.Message
+}

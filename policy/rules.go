@@ -1,0 +1,123 @@
+// Package policy parses, validates, tests and compiles moat's HuJSON policy:
+// who may reach which models and which mesh ports, with what limits.
+//
+// It is pure: no network, no disk, no clock it does not receive. Every other
+// package of moat may import it; it imports nothing of moat.
+//
+// This file holds the compiled value types that cross into the wire format
+// (mesh/wire) and into the guard. Their JSON shape is part of the
+// coordinator↔node protocol: add fields freely, never rename or retype one.
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits are per-identity limits a grant puts on model use. A zero field
+// means "no limit of that kind".
+type Limits struct {
+	RPM          int   `json:"rpm,omitempty"`          // requests per minute
+	TPM          int   `json:"tpm,omitempty"`          // tokens (in+out) per minute
+	Concurrency  int   `json:"concurrency,omitempty"`  // requests in flight at once
+	TokensPerDay int64 `json:"tokensPerDay,omitempty"` // tokens (in+out) per UTC day
+	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's max_tokens
+}
+
+// Guard says how the on-node guard screens inputs and outputs.
+// The zero value screens nothing.
+type Guard struct {
+	Injection string   `json:"injection,omitempty"` // "", "off", "flag" or "block"
+	Redact    []string `json:"redact,omitempty"`    // any of "secrets", "pii"
+	Links     string   `json:"links,omitempty"`     // "", "allow" or "block-external"
+}
+
+// Audit says what the audit record keeps of a request.
+// The zero value keeps metadata only (prompts "off").
+type Audit struct {
+	Prompts   string   `json:"prompts,omitempty"`   // "", "off", "hash" or "full"
+	Retention Duration `json:"retention,omitempty"` // 0 = the coordinator's default
+}
+
+// GrantRule is the compiled form of one grant, as a node enforces it.
+type GrantRule struct {
+	// ID names the grant in audit records and explanations,
+	// e.g. "grants[2]"; stable while the policy text is unchanged.
+	ID string `json:"id"`
+	// MFA is the longest time since the caller's last MFA that the
+	// grant accepts; 0 means MFA freshness is not checked.
+	MFA    Duration `json:"mfa,omitempty"`
+	Limits Limits   `json:"limits,omitzero"`
+	Guard  Guard    `json:"guard,omitzero"`
+	Audit  Audit    `json:"audit,omitzero"`
+}
+
+// ModelAccess says that a caller may use Model on a node under the grant at
+// index Grant of that node's NodeRules.Grants.
+type ModelAccess struct {
+	Model string `json:"model"`
+	Grant int    `json:"grant"`
+}
+
+// PortRange is an inclusive range of TCP/UDP ports.
+type PortRange struct {
+	First uint16 `json:"first"`
+	Last  uint16 `json:"last"`
+}
+
+// Contains reports whether port lies in r.
+func (r PortRange) Contains(port uint16) bool { return port >= r.First && port <= r.Last }
+
+// FilterRule lets packets from any of Src reach any of Ports on the node's
+// mesh addresses. A node drops mesh traffic no rule accepts.
+type FilterRule struct {
+	Src   []netip.Prefix `json:"src"`
+	Ports []PortRange    `json:"ports"`
+}
+
+// NodeRules is everything one node enforces beyond its peer list: the grants
+// its callers' ModelAccess entries point into, and its mesh packet filter.
+type NodeRules struct {
+	Grants []GrantRule  `json:"grants,omitempty"`
+	Filter []FilterRule `json:"filter,omitempty"`
+}
+
+// Duration is a time.Duration written as text: Go's form ("90s", "12h") or
+// whole days ("7d").
+type Duration time.Duration
+
+// ParseDuration parses s as a Duration; negative values are refused.
+func ParseDuration(s string) (Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int64
+		n, err = strconv.ParseInt(days, 10, 32)
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: want a positive value like \"90s\", \"12h\" or \"7d\"", s)
+	}
+	return Duration(d), nil
+}
+
+// String formats d the way ParseDuration reads it.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
