@@ -156,3 +156,6 @@ func isZero(k [Len]byte) bool {
 	var z [Len]byte
 	return subtle.ConstantTimeCompare(k[:], z[:]) == 1
 }
+
+// PublicFromRaw returns the public key with the given 32 bytes.
+func PublicFromRaw(b [Len]byte) Public { return Public{k: b} }

@@ -119,3 +119,11 @@ func (e *Error) Error() string {
 	}
 	return e.Code + ": " + e.Message
 }
+
+// The mesh address ranges. The coordinator allocates every device one IPv4
+// address from IPv4Range and one IPv6 address from IPv6Range; engines
+// route both ranges into the mesh.
+var (
+	IPv4Range = netip.MustParsePrefix("100.64.0.0/10")
+	IPv6Range = netip.MustParsePrefix("fd7a:6d6f:6174::/48") // "moat" in the ULA space
+)

@@ -1,0 +1,81 @@
+package moat
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/moatmesh/moat/"
+
+// forbidden maps a package tree to the trees it must never depend on,
+// directly or through another package.
+var forbidden = map[string][]string{
+	"policy":      {"mesh", "node", "coordinator", "ui", "cmd", "internal"},
+	"mesh":        {"node", "coordinator", "ui", "cmd"},
+	"node":        {"coordinator", "ui", "cmd"},
+	"coordinator": {"node", "cmd"},
+	"ui":          {"coordinator", "node", "cmd"},
+}
+
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		for _, bad := range violations(pkg, fields[1:]) {
+			t.Errorf("%s depends on %s, which DESIGN.md forbids", pkg, bad)
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Fatalf("go list saw only %d packages; the test is not looking at the module", checked)
+	}
+}
+
+func violations(pkg string, deps []string) (bad []string) {
+	for tree, banned := range forbidden {
+		if !within(pkg, tree) {
+			continue
+		}
+		for _, d := range deps {
+			d, ok := strings.CutPrefix(d, mod)
+			if !ok {
+				continue
+			}
+			for _, b := range banned {
+				if within(d, b) {
+					bad = append(bad, d)
+				}
+			}
+		}
+	}
+	return bad
+}
+
+func within(pkg, tree string) bool { return pkg == tree || strings.HasPrefix(pkg, tree+"/") }
+
+// The rule checker itself must catch a violation, or the test above proves
+// nothing.
+func TestViolationsDetected(t *testing.T) {
+	for _, tc := range []struct {
+		pkg  string
+		deps []string
+		want int
+	}{
+		{"node/guard", []string{mod + "coordinator/store"}, 1},
+		{"mesh", []string{mod + "node"}, 1},
+		{"policy", []string{mod + "mesh/key"}, 1},
+		{"coordinator", []string{mod + "node/audit", mod + "ui"}, 1},
+		{"node", []string{mod + "mesh/engine", mod + "policy", "net/http"}, 0},
+		{"nodes", []string{mod + "coordinator"}, 0}, // a prefix is not a tree
+	} {
+		if got := len(violations(tc.pkg, tc.deps)); got != tc.want {
+			t.Errorf("violations(%s, %v) = %d, want %d", tc.pkg, tc.deps, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,270 @@
+// Package engine runs a mesh member's WireGuard interface (wireguard-go)
+// over one of two backends behind one type: a kernel TUN device, whose
+// addresses and routes are set through netlink, or a userspace TCP/IP stack
+// (gVisor netstack) that needs no privileges and serves Dial and Listen on
+// the mesh addresses inside the process.
+//
+// An Engine starts with no peers. Reconfig applies a netmap by difference:
+// peers whose configuration is unchanged keep their sessions, removed peers
+// stop passing traffic at once, and new peers work without a restart.
+// Close stops every goroutine the engine started.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// Backend selects how the engine exchanges packets with the host.
+type Backend int
+
+const (
+	// Netstack runs a userspace TCP/IP stack in the process. No root needed;
+	// only the engine's Dial and Listen reach the mesh.
+	Netstack Backend = iota
+	// TUN creates a kernel TUN interface; needs CAP_NET_ADMIN. Every
+	// program on the host reaches the mesh through it.
+	TUN
+)
+
+func (b Backend) String() string {
+	switch b {
+	case Netstack:
+		return "netstack"
+	case TUN:
+		return "tun"
+	}
+	return fmt.Sprintf("Backend(%d)", int(b))
+}
+
+// Config configures an Engine. Only PrivateKey is required.
+type Config struct {
+	// PrivateKey is this member's WireGuard key. Required.
+	PrivateKey key.Private
+	// ListenPort is the UDP port WireGuard listens on, on all host
+	// addresses. 0 picks a free port; Port reports it.
+	ListenPort uint16
+	// Backend is Netstack (the zero value) or TUN.
+	Backend Backend
+	// TUNName names the kernel interface for the TUN backend.
+	// Default "moat0".
+	TUNName string
+	// MTU of the mesh interface. Default 1280, which fits inside any
+	// underlay path with an MTU of 1360 or more (WireGuard adds 80 bytes
+	// over IPv6).
+	MTU int
+	// Routes are the prefixes the TUN backend routes into the mesh.
+	// Default: wire.IPv4Range and wire.IPv6Range.
+	Routes []netip.Prefix
+	// Logger receives the engine's and wireguard-go's logs. Default: none.
+	Logger *slog.Logger
+}
+
+// DefaultMTU is the mesh MTU when Config.MTU is 0.
+const DefaultMTU = 1280
+
+// Engine is one mesh member's WireGuard interface.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	backend backend
+	dev     *device.Device
+	bind    conn.Bind
+
+	mu struct {
+		sync.Mutex
+		closed bool
+		addrs  []netip.Addr
+		peers  map[key.Public]peerConfig
+		netmap *wire.NetMap
+	}
+}
+
+// backend is what the two kinds of interface provide beyond tun.Device.
+type backend interface {
+	tun.Device
+	// setAddrs changes the interface's mesh addresses from old to new.
+	setAddrs(old, new []netip.Addr) error
+	// dial connects to a mesh address.
+	dial(ctx context.Context, network string, dst netip.AddrPort) (net.Conn, error)
+	// listen listens on one local address (unspecified = all of that family).
+	listen(network string, local netip.AddrPort) (net.Listener, error)
+}
+
+// ErrClosed is returned by an Engine's methods after Close.
+var ErrClosed = errors.New("engine: closed")
+
+// New creates an engine with no peers and no addresses; apply a netmap with
+// Reconfig to join the mesh.
+func New(cfg Config) (*Engine, error) {
+	if cfg.PrivateKey.IsZero() {
+		return nil, errors.New("engine: Config.PrivateKey is required")
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MTU < 1280 || cfg.MTU > 65000 {
+		return nil, fmt.Errorf("engine: MTU %d out of range 1280..65000", cfg.MTU)
+	}
+	if cfg.TUNName == "" {
+		cfg.TUNName = "moat0"
+	}
+	if cfg.Routes == nil {
+		cfg.Routes = []netip.Prefix{wire.IPv4Range, wire.IPv6Range}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, log: log.With("backend", cfg.Backend.String())}
+	e.mu.peers = map[key.Public]peerConfig{}
+
+	var err error
+	switch cfg.Backend {
+	case Netstack:
+		e.backend, err = newNetstack(cfg.MTU)
+	case TUN:
+		e.backend, err = newTUN(cfg.TUNName, cfg.MTU, cfg.Routes)
+	default:
+		err = fmt.Errorf("unknown backend %v", cfg.Backend)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.bind = conn.NewDefaultBind()
+	e.dev = device.NewDevice(e.backend, e.bind, wgLogger(e.log))
+	setup := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", cfg.PrivateKey.Hex(), cfg.ListenPort)
+	if err := e.dev.IpcSet(setup); err != nil {
+		e.dev.Close()
+		return nil, fmt.Errorf("engine: configure device: %w", err)
+	}
+	if err := e.dev.Up(); err != nil {
+		e.dev.Close()
+		return nil, fmt.Errorf("engine: bring device up: %w", err)
+	}
+	return e, nil
+}
+
+// wgLogger sends wireguard-go's verbose lines to Debug and its errors to
+// Warn (they are mostly about single packets).
+func wgLogger(l *slog.Logger) *device.Logger {
+	return &device.Logger{
+		Verbosef: func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
+		Errorf:   func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
+	}
+}
+
+// PublicKey returns the engine's WireGuard public key.
+func (e *Engine) PublicKey() key.Public { return e.cfg.PrivateKey.Public() }
+
+// Backend returns the backend the engine runs on.
+func (e *Engine) Backend() Backend { return e.cfg.Backend }
+
+// Port returns the UDP port WireGuard listens on.
+func (e *Engine) Port() uint16 {
+	if p, ok := e.bind.(interface{ ListenPort() uint16 }); ok {
+		return p.ListenPort()
+	}
+	st, err := e.status()
+	if err != nil {
+		return 0
+	}
+	return st.port
+}
+
+// Addresses returns the mesh addresses currently configured.
+func (e *Engine) Addresses() []netip.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]netip.Addr(nil), e.mu.addrs...)
+}
+
+// NetMap returns the netmap applied last, or nil. The caller must not
+// modify it.
+func (e *Engine) NetMap() *wire.NetMap {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mu.netmap
+}
+
+// Dial connects to addr ("100.64.0.2:8080", "[fd7a:…]:80") over the mesh.
+// network is "tcp", "tcp4", "tcp6", "udp", "udp4" or "udp6". Only IP
+// literals are accepted: mesh members have no DNS of their own yet.
+func (e *Engine) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("engine: dial %s: want IP:port: %w", addr, err)
+	}
+	if err := e.checkOpen(); err != nil {
+		return nil, err
+	}
+	return e.backend.dial(ctx, network, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
+
+// Listen listens for TCP connections from the mesh. An empty host (":8080")
+// listens on every mesh address the engine has now; a host must be one of
+// them. network is "tcp", "tcp4" or "tcp6".
+func (e *Engine) Listen(network, addr string) (net.Listener, error) {
+	if err := e.checkOpen(); err != nil {
+		return nil, err
+	}
+	locals, err := e.listenAddrs(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("engine: listen %s: %w", addr, err)
+	}
+	var ls []net.Listener
+	for _, l := range locals {
+		ln, err := e.backend.listen(network, l)
+		if err != nil {
+			for _, o := range ls {
+				o.Close()
+			}
+			return nil, fmt.Errorf("engine: listen %s: %w", l, err)
+		}
+		ls = append(ls, ln)
+	}
+	if len(ls) == 1 {
+		return ls[0], nil
+	}
+	return newMultiListener(ls), nil
+}
+
+func (e *Engine) checkOpen() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close removes every peer, shuts the interface down and waits for the
+// engine's goroutines to stop. Connections made with Dial or Listen fail
+// from then on.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.mu.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.mu.closed = true
+	e.mu.Unlock()
+	e.dev.Close() // closes the backend and the bind, and waits for its routines
+	<-e.dev.Wait()
+	if w, ok := e.backend.(interface{ wait() }); ok {
+		w.wait()
+	}
+	return nil
+}

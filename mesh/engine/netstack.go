@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+const (
+	nicID = 1
+	// netstackBatch is how many packets one Read hands to wireguard-go,
+	// which encrypts them in parallel and sends them with one sendmmsg.
+	netstackBatch = 128
+	// netstackQueue is the depth of the outbound packet queue.
+	netstackQueue = 4096
+)
+
+// netstack is the userspace backend: a gVisor TCP/IP stack whose only
+// interface is the WireGuard device.
+type netstack struct {
+	ep     *channel.Endpoint
+	stack  *stack.Stack
+	mtu    int
+	events chan tun.Event
+
+	ctx    context.Context // cancelled by Close; unblocks Read
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func newNetstack(mtu int) (*netstack, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        true,
+	})
+	if err := tuneTCP(s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	ep := channel.New(netstackQueue, uint32(mtu), "")
+	// Packets reach the stack only after WireGuard has authenticated them
+	// (ChaCha20-Poly1305), so their checksums need no second check — the
+	// kernel's WireGuard marks them CHECKSUM_UNNECESSARY for the same reason.
+	ep.LinkEPCapabilities |= stack.CapabilityRXChecksumOffload
+	if err := s.CreateNIC(nicID, ep); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("netstack: create NIC: %v", err)
+	}
+	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
+	s.AddRoute(tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
+	ns := &netstack{ep: ep, stack: s, mtu: mtu, events: make(chan tun.Event, 1)}
+	ns.ctx, ns.cancel = context.WithCancel(context.Background())
+	ns.events <- tun.EventUp
+	return ns, nil
+}
+
+// tuneTCP sets the TCP options that matter for throughput over a tunnel:
+// SACK, larger auto-tuned buffers, and no RACK (it mistakes reordering
+// inside wireguard-go's parallel crypto for loss).
+func tuneTCP(s *stack.Stack) error {
+	opts := []tcpip.SettableTransportProtocolOption{
+		ptr(tcpip.TCPSACKEnabled(true)),
+		ptr(tcpip.TCPRecovery(0)),
+		ptr(tcpip.TCPModerateReceiveBufferOption(true)),
+		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcp.DefaultReceiveBufferSize, Max: 8 << 20},
+		&tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcp.DefaultSendBufferSize, Max: 6 << 20},
+	}
+	for _, o := range opts {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
+			return fmt.Errorf("netstack: set TCP option %T: %v", o, err)
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (ns *netstack) File() *os.File           { return nil }
+func (ns *netstack) MTU() (int, error)        { return ns.mtu, nil }
+func (ns *netstack) Name() (string, error)    { return "netstack", nil }
+func (ns *netstack) Events() <-chan tun.Event { return ns.events }
+func (ns *netstack) BatchSize() int           { return netstackBatch }
+
+// Read hands wireguard-go the packets the stack wants to send: it blocks
+// for the first and then takes whatever else is queued, up to len(bufs).
+func (ns *netstack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	pkt := ns.ep.ReadContext(ns.ctx)
+	if pkt == nil {
+		return 0, os.ErrClosed
+	}
+	n := 0
+	for {
+		sizes[n] = copyPacket(bufs[n][offset:], pkt)
+		pkt.DecRef()
+		n++
+		if n == len(bufs) {
+			return n, nil
+		}
+		if pkt = ns.ep.Read(); pkt == nil {
+			return n, nil
+		}
+	}
+}
+
+func copyPacket(dst []byte, pkt *stack.PacketBuffer) int {
+	n := 0
+	for _, s := range pkt.AsSlices() {
+		n += copy(dst[n:], s)
+	}
+	return n
+}
+
+// Write delivers decrypted packets from peers to the stack.
+func (ns *netstack) Write(bufs [][]byte, offset int) (int, error) {
+	for _, b := range bufs {
+		p := b[offset:]
+		if len(p) == 0 {
+			continue
+		}
+		var proto tcpip.NetworkProtocolNumber
+		switch p[0] >> 4 {
+		case 4:
+			proto = header.IPv4ProtocolNumber
+		case 6:
+			proto = header.IPv6ProtocolNumber
+		default:
+			return 0, syscall.EAFNOSUPPORT
+		}
+		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(p)})
+		ns.ep.InjectInbound(proto, pkb)
+		pkb.DecRef()
+	}
+	return len(bufs), nil
+}
+
+// Close stops the stack. wireguard-go calls it from device.Close.
+func (ns *netstack) Close() error {
+	ns.once.Do(func() {
+		ns.cancel()
+		ns.stack.RemoveNIC(nicID)
+		ns.ep.Close()
+		ns.stack.Close()
+		close(ns.events)
+	})
+	return nil
+}
+
+// wait blocks until the stack's own goroutines have stopped.
+func (ns *netstack) wait() { ns.stack.Wait() }
+
+func (ns *netstack) setAddrs(old, new []netip.Addr) error {
+	for _, a := range old {
+		ns.stack.RemoveAddress(nicID, tcpip.AddrFromSlice(a.AsSlice()))
+	}
+	for _, a := range new {
+		pa := tcpip.ProtocolAddress{Protocol: protoOf(a), AddressWithPrefix: tcpip.AddrFromSlice(a.AsSlice()).WithPrefix()}
+		if err := ns.stack.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			return fmt.Errorf("add address %s: %v", a, err)
+		}
+	}
+	return nil
+}
+
+func protoOf(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() {
+		return ipv4.ProtocolNumber
+	}
+	return ipv6.ProtocolNumber
+}
+
+func fullAddr(ap netip.AddrPort) tcpip.FullAddress {
+	fa := tcpip.FullAddress{NIC: nicID, Port: ap.Port()}
+	if ap.Addr().IsValid() {
+		fa.Addr = tcpip.AddrFromSlice(ap.Addr().AsSlice())
+	}
+	return fa
+}
+
+func (ns *netstack) dial(ctx context.Context, network string, dst netip.AddrPort) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return gonet.DialContextTCP(ctx, ns.stack, fullAddr(dst), protoOf(dst.Addr()))
+	case "udp", "udp4", "udp6":
+		raddr := fullAddr(dst)
+		return gonet.DialUDP(ns.stack, nil, &raddr, protoOf(dst.Addr()))
+	}
+	return nil, fmt.Errorf("netstack: dial: network %q not supported", network)
+}
+
+func (ns *netstack) listen(network string, local netip.AddrPort) (net.Listener, error) {
+	return gonet.ListenTCP(ns.stack, fullAddr(local), protoOf(local.Addr()))
+}
