@@ -1,0 +1,96 @@
+package policy
+
+import "strconv"
+
+// Policy is a parsed and validated policy document. Build one with Parse or
+// Check; the zero value grants nothing. A Policy is not modified after
+// parsing and is safe for concurrent use.
+type Policy struct {
+	// File is the name errors and explanations refer to.
+	File string
+	// Groups maps "group:NAME" to its members as written: logins,
+	// "idp:NAME", "autogroup:…" and other groups.
+	Groups map[string][]string
+	// TagOwners maps every tag the policy knows, "tag:NAME", to who may
+	// give it to a node. A tag not listed here cannot be used anywhere.
+	TagOwners map[string][]string
+	// Models are the models the mesh may serve, in file order.
+	Models []Model
+	// Grants are the grants in file order; Grants[i].ID() is "grants[i]".
+	Grants []Grant
+	// Tests are the policy's own assertions, run by RunTests and Check.
+	Tests []Test
+
+	modelIndex map[string]int   // model name → index in Models
+	groupsOf   map[string][]int // user principal → indices into groupNames of the groups holding it, transitively
+	groupNames []string         // sorted
+	bySrc      map[string][]int // principal → indices of the grants naming it in src
+	rank       []int            // grant indices, most generous limits first (see docs/policy.md)
+}
+
+// Model is one entry of "models".
+type Model struct {
+	Name string
+	// ServedBy lists the tags whose nodes may serve the model. A node
+	// without one of them may not serve it, whatever it advertises.
+	ServedBy []string
+	// SHA256 is the pinned hash of the model file in lowercase hex, or "".
+	SHA256 string
+	// Description is free text for people.
+	Description string
+	Pos         Pos
+}
+
+// Grant is one entry of "grants".
+type Grant struct {
+	Index int // position in Policy.Grants
+	Pos   Pos // of the grant's opening brace
+	// Src are the identities the grant applies to, as written.
+	Src []string
+	// Models are model names or *-globs, as written.
+	Models []string
+	// Dst are network destinations, as written: "tag:NAME:PORT",
+	// "tag:NAME:FIRST-LAST", "tag:NAME:*" or "*".
+	Dst []string
+	// MFA is the longest time since the caller's last MFA the grant
+	// accepts for model use; 0 means it is not checked.
+	MFA    Duration
+	Limits Limits
+	Guard  Guard
+	Audit  Audit
+
+	models []int    // indices into Policy.Models the patterns match, ascending
+	dst    []netDst // parsed Dst
+}
+
+// ID names the grant in compiled rules, audit records and explanations.
+func (g *Grant) ID() string { return "grants[" + strconv.Itoa(g.Index) + "]" }
+
+// Rule returns the compiled form of g that nodes enforce.
+func (g *Grant) Rule() GrantRule {
+	return GrantRule{ID: g.ID(), MFA: g.MFA, Limits: g.Limits, Guard: g.Guard, Audit: g.Audit}
+}
+
+// netDst is one parsed network destination.
+type netDst struct {
+	tag   string // "" means every tagged node
+	ports PortRange
+}
+
+// Test is one entry of "tests": what a given identity must and must not be
+// able to reach.
+type Test struct {
+	Pos Pos
+	// Who is the identity the assertions are about, built from the test's
+	// "src", "groups" and "admin" keys.
+	Who Identity
+	// Accept and Deny are targets: "model:NAME" or "tag:NAME:PORT".
+	Accept []Target
+	Deny   []Target
+}
+
+// Target is one thing a test asserts about, where the test names it.
+type Target struct {
+	Text string
+	Pos  Pos
+}
