@@ -1,0 +1,213 @@
+package policy
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+)
+
+// compiler holds the state of one Compile call.
+type compiler struct {
+	p   *Policy
+	ms  []Member // sorted by ID
+	out []MemberRules
+	// chains[i][m] are the grants member i tries for model m, in order.
+	// Members holding the same grants share one table.
+	chains [][][]int
+	// netMembers[g] are the members matching network grant g.
+	netMembers [][]int
+	// peers[i] are the members i may exchange packets with (unsorted,
+	// possibly repeated).
+	peers [][]int
+}
+
+func newCompiler(p *Policy, ms []Member) *compiler {
+	c := &compiler{
+		p:          p,
+		ms:         ms,
+		out:        make([]MemberRules, len(ms)),
+		chains:     make([][][]int, len(ms)),
+		netMembers: make([][]int, len(p.Grants)),
+		peers:      make([][]int, len(ms)),
+	}
+	cache := map[string][][]int{}
+	for i := range ms {
+		c.out[i].ID = ms[i].ID
+		set := p.grantsFor(&ms[i].Identity)
+		key := set.key()
+		ch, ok := cache[key]
+		if !ok {
+			ch = p.chains(set)
+			cache[key] = ch
+		}
+		c.chains[i] = ch
+		set.each(func(g int) {
+			if len(p.Grants[g].dst) > 0 {
+				c.netMembers[g] = append(c.netMembers[g], i)
+			}
+		})
+	}
+	return c
+}
+
+// node compiles what tagged member n serves and enforces.
+func (c *compiler) node(n int) {
+	out := &c.out[n]
+	served := c.served(n)
+	var access []CallerAccess
+	for caller := range c.ms {
+		if caller == n {
+			continue
+		}
+		if ca, names := c.callerAccess(caller, served); len(names) > 0 {
+			access = append(access, ca)
+			c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: c.ms[n].ID, Models: names})
+			c.link(caller, n)
+		}
+	}
+	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n)}
+	out.Access = access
+}
+
+// served returns the model indices node n may serve, sorted by name, and
+// records what it serves and what it is refused.
+func (c *compiler) served(n int) []int {
+	m, out := &c.ms[n], &c.out[n]
+	var idx []int
+	for _, name := range m.Models {
+		mi, known := c.p.modelIndex[name]
+		if known && hasAny(m.Tags, c.p.Models[mi].ServedBy) {
+			idx = append(idx, mi)
+		} else {
+			out.Refused = append(out.Refused, name)
+		}
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(c.p.Models[a].Name, c.p.Models[b].Name) })
+	idx = slices.Compact(idx)
+	for _, mi := range idx {
+		out.Serves = append(out.Serves, c.p.Models[mi].Name)
+	}
+	slices.Sort(out.Refused)
+	out.Refused = slices.Compact(out.Refused)
+	return idx
+}
+
+func hasAny(have, want []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// callerAccess returns caller's access to the served models, with grant
+// indices into Policy.Grants, and the names of the models it may use.
+func (c *compiler) callerAccess(caller int, served []int) (CallerAccess, []string) {
+	ca := CallerAccess{Caller: c.ms[caller].ID}
+	var names []string
+	for _, mi := range served {
+		chain := c.chains[caller][mi]
+		if len(chain) == 0 {
+			continue
+		}
+		name := c.p.Models[mi].Name
+		names = append(names, name)
+		for _, g := range chain {
+			ca.Access = append(ca.Access, ModelAccess{Model: name, Grant: g})
+		}
+	}
+	return ca, names
+}
+
+// renumber rewrites the grant indices in access to point into the returned
+// list of the grants they use, in file order.
+func (c *compiler) renumber(access []CallerAccess) []GrantRule {
+	pos := make([]int, len(c.p.Grants))
+	for _, ca := range access {
+		for _, a := range ca.Access {
+			pos[a.Grant] = 1
+		}
+	}
+	var rules []GrantRule
+	for g, used := range pos {
+		if used != 0 {
+			pos[g] = len(rules)
+			rules = append(rules, c.p.Grants[g].Rule())
+		}
+	}
+	for _, ca := range access {
+		for i := range ca.Access {
+			ca.Access[i].Grant = pos[ca.Access[i].Grant]
+		}
+	}
+	return rules
+}
+
+// filter builds node n's packet filter: one rule per network grant that
+// reaches it from at least one other member, in file order.
+func (c *compiler) filter(n int) []FilterRule {
+	tags := c.ms[n].Tags
+	var rules []FilterRule
+	for g := range c.p.Grants {
+		var ports []PortRange
+		for _, d := range c.p.Grants[g].dst {
+			if d.matchesNode(tags) {
+				ports = append(ports, d.ports)
+			}
+		}
+		if len(ports) == 0 {
+			continue
+		}
+		var src []netip.Prefix
+		for _, caller := range c.netMembers[g] {
+			if caller == n {
+				continue
+			}
+			c.link(caller, n)
+			for _, a := range c.ms[caller].Addresses {
+				src = append(src, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+		if len(src) > 0 {
+			slices.SortFunc(src, comparePrefix)
+			rules = append(rules, FilterRule{Src: slices.Compact(src), Ports: mergePorts(ports)})
+		}
+	}
+	return rules
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// mergePorts sorts ranges and joins those that overlap or touch.
+func mergePorts(rs []PortRange) []PortRange {
+	slices.SortFunc(rs, func(a, b PortRange) int { return cmp.Or(cmp.Compare(a.First, b.First), cmp.Compare(a.Last, b.Last)) })
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		last := &out[len(out)-1]
+		if int(r.First) <= int(last.Last)+1 {
+			last.Last = max(last.Last, r.Last)
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (c *compiler) link(a, b int) {
+	c.peers[a] = append(c.peers[a], b)
+	c.peers[b] = append(c.peers[b], a)
+}
+
+// result finishes the peer lists.
+func (c *compiler) result() *Compiled {
+	for i, ps := range c.peers {
+		slices.Sort(ps)
+		for _, j := range slices.Compact(ps) {
+			c.out[i].Peers = append(c.out[i].Peers, c.ms[j].ID)
+		}
+	}
+	return &Compiled{Members: c.out}
+}
