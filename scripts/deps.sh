@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# deps.sh PURPOSE — make sure the Debian packages a make target needs are
+# here. As root it installs what is missing with apt-get; otherwise it
+# says what is missing and what will be skipped, and carries on.
+#
+#   test   iproute2 and nftables (namespace, TUN and lockdown tests)
+#   bench  the above, plus nginx (guard vs nginx side by side)
+set -euo pipefail
+
+purpose=${1:-test}
+# command:package pairs
+need=(ip:iproute2 nft:nftables)
+case "$purpose" in
+  bench) need+=(nginx:nginx) ;;
+esac
+
+missing=()
+for pair in "${need[@]}"; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "deps: missing Debian packages: ${missing[*]}"
+  echo "deps: tests that need them will skip and say why; install them with:"
+  echo "      sudo apt-get install ${missing[*]}"
+fi
