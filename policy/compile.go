@@ -11,13 +11,13 @@ import (
 // (Login set, no Tags) or a tagged device such as a GPU node.
 type Member struct {
 	// ID identifies the member in the output; unique and non-empty.
-	ID string
+	ID string `json:"id"`
 	Identity
 	// Addresses are the member's mesh addresses; the packet filters of the
 	// nodes it may reach list them as sources.
-	Addresses []netip.Addr
+	Addresses []netip.Addr `json:"addresses,omitempty"`
 	// Models are the models the member advertises, if it is a node.
-	Models []string
+	Models []string `json:"models,omitempty"`
 }
 
 // Compiled is a policy applied to a set of members: everything the

@@ -118,6 +118,16 @@ func (d *decoder) array(v *hujson.Value, what string, fn func(i int, el *hujson.
 	}
 }
 
+// emptyList reports (as an error) whether v is a list with no elements,
+// which grants nothing and is almost certainly a slip.
+func (d *decoder) emptyList(v *hujson.Value, what string) bool {
+	if arr, ok := v.Value.(*hujson.Array); ok && len(arr.Elements) == 0 {
+		d.errorf(v.StartOffset, "%s is empty; list at least one entry or remove the key", what)
+		return true
+	}
+	return false
+}
+
 // str returns string v, or reports that it is not one.
 func (d *decoder) str(v *hujson.Value, what string) (string, bool) {
 	lit, ok := v.Value.(hujson.Literal)

@@ -16,10 +16,10 @@ const (
 // A device with tags is its tags and nothing else: its login, IdP groups
 // and admin flag are ignored, as a shared machine is not a person.
 type Identity struct {
-	Login  string   // the person's login (email), matched without regard to case
-	Groups []string // IdP group names, without "idp:"; matched by "idp:NAME"
-	Tags   []string // "tag:NAME"
-	Admin  bool     // matched by autogroup:admin
+	Login  string   `json:"login,omitempty"`  // the person's login (email), matched without regard to case
+	Groups []string `json:"groups,omitempty"` // IdP group names, without "idp:"; matched by "idp:NAME"
+	Tags   []string `json:"tags,omitempty"`   // "tag:NAME"
+	Admin  bool     `json:"admin,omitempty"`  // matched by autogroup:admin
 }
 
 // String names the identity the way explanations and tests do.

@@ -22,15 +22,25 @@ func (d *decoder) grants(v *hujson.Value, p *Policy) {
 func (d *decoder) grant(v *hujson.Value, g *Grant) {
 	what := g.ID()
 	var modelOnly []string // model settings present, for the check below
+	present := map[string]bool{}
+	has := func(name string, decode func(v *hujson.Value)) field {
+		return field{name, func(v *hujson.Value) {
+			present[name] = true
+			if d.emptyList(v, what+"."+name) {
+				return
+			}
+			decode(v)
+		}}
+	}
 	setting := func(name string, decode func(v *hujson.Value)) field {
 		return field{name, func(v *hujson.Value) { modelOnly = append(modelOnly, name); decode(v) }}
 	}
 	d.fields(v, what,
-		field{"src", func(v *hujson.Value) {
+		has("src", func(v *hujson.Value) {
 			g.Src = d.strs(v, what+".src", func(s string, el *hujson.Value, w string) bool { return d.identity(s, el, w, true) })
-		}},
-		field{"models", func(v *hujson.Value) { g.Models = d.modelPatterns(v, what+".models") }},
-		field{"dst", func(v *hujson.Value) { g.Dst, g.dst = d.destinations(v, what+".dst") }},
+		}),
+		has("models", func(v *hujson.Value) { g.Models = d.modelPatterns(v, what+".models") }),
+		has("dst", func(v *hujson.Value) { g.Dst, g.dst = d.destinations(v, what+".dst") }),
 		setting("mfa", func(v *hujson.Value) { g.MFA, _ = d.duration(v, what+".mfa") }),
 		setting("limits", func(v *hujson.Value) { g.Limits = d.limits(v, what+".limits") }),
 		setting("guard", func(v *hujson.Value) { g.Guard = d.guard(v, what+".guard") }),
@@ -39,12 +49,13 @@ func (d *decoder) grant(v *hujson.Value, g *Grant) {
 	if _, ok := v.Value.(*hujson.Object); !ok {
 		return
 	}
+	// Keys present but holding only mistakes were reported already.
 	switch {
-	case len(g.Src) == 0:
+	case !present["src"]:
 		d.errorf(v.StartOffset, `%s has no src; say who it is for, e.g. "src": ["group:ml"]`, what)
-	case len(g.Models) == 0 && len(g.Dst) == 0:
+	case !present["models"] && !present["dst"]:
 		d.errorf(v.StartOffset, `%s grants nothing; add "models" and/or "dst"`, what)
-	case len(g.Models) == 0 && len(modelOnly) > 0:
+	case !present["models"] && len(modelOnly) > 0:
 		d.errorf(v.StartOffset, `%s sets %s, which apply to model use only, but has no "models"; add "models" or move them to a grant that has`, what, quoteList(modelOnly))
 	}
 }
