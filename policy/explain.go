@@ -3,7 +3,9 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Explanation says why an identity may or may not reach a target, in terms
@@ -162,8 +164,12 @@ func or(s, dflt string) string {
 
 // human formats d briefly: "12h", "1h30m", "90s"; "" for 0.
 func human(d Duration) string {
-	if d == 0 {
+	const day = Duration(24 * time.Hour)
+	switch {
+	case d == 0:
 		return ""
+	case d%day == 0:
+		return strconv.FormatInt(int64(d/day), 10) + "d"
 	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
