@@ -1,0 +1,63 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary text to Parse. It must never panic; every error
+// must carry a position inside the input; a policy it accepts must test,
+// explain and compile without panicking.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.hujson")
+	for _, s := range seeds {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"groups": {"group:a": ["group:a"]}}`))
+	f.Add([]byte(`{"grants": [{"src": ["*"], "dst": ["tag:x:1-2"]}], "grants": []}`))
+	f.Add([]byte("{\n// comment\n\"models\": {\"m\": {\"servedBy\": [\"tag:t\"], /* x */}},}"))
+	members := []Member{
+		{ID: "d", Identity: Identity{Login: "alice@example.com", Groups: []string{"ml-research"}}, Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.1")}},
+		{ID: "n", Identity: Identity{Tags: []string{"tag:gpu"}}, Models: []string{"llama-3.1-70b", "m"}},
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		p, err := Parse("fuzz.hujson", src)
+		if err != nil {
+			checkPositioned(t, src, err)
+			return
+		}
+		if err := p.RunTests(); err != nil {
+			checkPositioned(t, src, err)
+		}
+		if _, err := p.Compile(members); err != nil {
+			t.Fatalf("Compile: %v", err)
+		}
+		for _, m := range p.Models {
+			if _, err := p.Explain(Identity{Login: "alice@example.com"}, "model:"+m.Name); err != nil {
+				t.Fatalf("Explain(model:%s): %v", m.Name, err)
+			}
+		}
+	})
+}
+
+func checkPositioned(t *testing.T, src []byte, err error) {
+	t.Helper()
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) == 0 {
+		t.Fatalf("error is not an ErrorList: %v", err)
+	}
+	lines := bytes.Count(src, []byte("\n")) + 1
+	for _, e := range list {
+		if e.File != "fuzz.hujson" || e.Line < 1 || e.Line > lines || e.Col < 1 || e.Msg == "" {
+			t.Fatalf("badly positioned error %+v in %d lines", e, lines)
+		}
+	}
+}
