@@ -24,6 +24,8 @@ type Explanation struct {
 	// Principals are the names the identity matches in src: its login,
 	// IdP groups, autogroups and policy groups.
 	Principals []string
+	// File is the policy file the grants are in.
+	File string
 	// Notes are what an admin may have meant: grants covering the target
 	// for someone else, or covering the identity for something else.
 	Notes []string
@@ -36,7 +38,7 @@ func (p *Policy) Explain(who Identity, target string) (*Explanation, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Explanation{Who: who, Target: target, Principals: p.principals(&who)}
+	e := &Explanation{Who: who, Target: target, File: p.File, Principals: p.principals(&who)}
 	set := p.grantsFor(&who)
 	if tg.isModel {
 		for _, g := range p.chain(set, tg.model) {
@@ -66,17 +68,22 @@ func (p *Policy) nearMisses(set grantSet, tg target, who *Identity) []string {
 		}
 		switch {
 		case covers:
-			notes = append(notes, fmt.Sprintf("%s (line %d) covers %s for %s, which does not include %s",
-				g.ID(), g.Pos.Line, name, strings.Join(g.Src, ", "), who))
+			notes = append(notes, fmt.Sprintf("%s (%s) covers %s for %s, which does not include %s",
+				g.ID(), p.where(g.Pos), name, strings.Join(g.Src, ", "), who))
 		case set.has(i):
-			notes = append(notes, fmt.Sprintf("%s (line %d) applies to %s but covers only %s",
-				g.ID(), g.Pos.Line, who, g.covers()))
+			notes = append(notes, fmt.Sprintf("%s (%s) applies to %s but covers only %s",
+				g.ID(), p.where(g.Pos), who, g.covers()))
 		}
 	}
 	if len(notes) == 0 {
 		notes = append(notes, fmt.Sprintf("no grant covers %s and none applies to %s", name, who))
 	}
 	return notes
+}
+
+// where formats a position as FILE:LINE:COL.
+func (p *Policy) where(pos Pos) string {
+	return fmt.Sprintf("%s:%d:%d", p.File, pos.Line, pos.Col)
 }
 
 func (p *Policy) targetName(tg target) string {
@@ -109,7 +116,7 @@ func (e *Explanation) String() string {
 		if i > 0 {
 			when = fmt.Sprintf("when the last MFA is older than %s, by", human(e.Chain[i-1].MFA))
 		}
-		fmt.Fprintf(&b, "  %s %s (line %d): %s\n", when, g.ID(), g.Pos.Line, g.settings())
+		fmt.Fprintf(&b, "  %s %s (%s): %s\n", when, g.ID(), e.where(g), g.settings())
 	}
 	if n := len(e.Chain); n > 0 && e.Chain[n-1].MFA != 0 && strings.HasPrefix(e.Target, "model:") {
 		fmt.Fprintf(&b, "  when the last MFA is older than %s: denied until the caller signs in with MFA again\n", human(e.Chain[n-1].MFA))
@@ -119,6 +126,10 @@ func (e *Explanation) String() string {
 	}
 	fmt.Fprintf(&b, "  %s matches: %s\n", e.Who.String(), orNone(e.Principals))
 	return b.String()
+}
+
+func (e *Explanation) where(g *Grant) string {
+	return fmt.Sprintf("%s:%d:%d", e.File, g.Pos.Line, g.Pos.Col)
 }
 
 func orNone(s []string) string {

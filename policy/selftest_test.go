@@ -73,8 +73,8 @@ func TestExplain(t *testing.T) {
 	}{
 		{Identity{Login: "alice@example.com"}, "model:llama-3.1-8b", true, "grants[0]", []string{
 			"ALLOWED: alice@example.com is allowed model:llama-3.1-8b",
-			"by grants[0] (line 26): mfa within 12h, rpm 120",
-			"when the last MFA is older than 12h, by grants[1] (line 30): rpm 20, tokensPerDay 100000, guard injection=flag redact=secrets links=allow",
+			"by grants[0] (mesh.hujson:26:5): mfa within 12h, rpm 120",
+			"when the last MFA is older than 12h, by grants[1] (mesh.hujson:30:5): rpm 20, tokensPerDay 100000, guard injection=flag redact=secrets links=allow",
 			"matches: alice@example.com, autogroup:member, group:everyone, group:ml",
 		}},
 		{Identity{Login: "alice@example.com"}, "model:llama-3.1-70b", true, "grants[0]", []string{
@@ -82,12 +82,12 @@ func TestExplain(t *testing.T) {
 		}},
 		{Identity{Login: "bob@example.com"}, "model:llama-3.1-70b", false, "", []string{
 			"DENIED: bob@example.com is denied model:llama-3.1-70b",
-			"grants[0] (line 26) covers model:llama-3.1-70b for group:ml, which does not include bob@example.com",
-			"grants[1] (line 30) applies to bob@example.com but covers only model:llama-3.1-8b, model:embed-small",
+			"grants[0] (mesh.hujson:26:5) covers model:llama-3.1-70b for group:ml, which does not include bob@example.com",
+			"grants[1] (mesh.hujson:30:5) applies to bob@example.com but covers only model:llama-3.1-8b, model:embed-small",
 		}},
-		{Identity{Login: "dave@example.com"}, "tag:gpu-big:8101", true, "grants[5]", []string{"by grants[5] (line 39)"}},
+		{Identity{Login: "dave@example.com"}, "tag:gpu-big:8101", true, "grants[5]", []string{"by grants[5] (mesh.hujson:39:5)"}},
 		{Identity{Tags: []string{"tag:ci"}}, "tag:gpu:22", false, "", []string{
-			"grants[4] (line 38) covers tag:gpu:22 for group:admins, which does not include tag:ci",
+			"grants[4] (mesh.hujson:38:5) covers tag:gpu:22 for group:admins, which does not include tag:ci",
 		}},
 		{Identity{}, "model:embed-small", false, "", []string{"matches: nothing"}},
 	}
