@@ -57,6 +57,11 @@ type GrantRule struct {
 
 // ModelAccess says that a caller may use Model on a node under the grant at
 // index Grant of that node's NodeRules.Grants.
+//
+// A caller's list may hold several entries for one model, in the order a
+// request tries them: the first grant whose MFA requirement the caller
+// meets applies (see docs/policy.md, "When several grants match", and
+// GuardTable, which implements it).
 type ModelAccess struct {
 	Model string `json:"model"`
 	Grant int    `json:"grant"`
