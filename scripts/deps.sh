@@ -4,14 +4,14 @@
 # says what is missing and what will be skipped, and carries on.
 #
 #   test   iproute2 and nftables (namespace, TUN and lockdown tests)
-#   bench  the above, plus nginx (guard vs nginx side by side)
+#   bench  the above, plus nginx (guard vs nginx) and iperf3 (kernel paths)
 set -euo pipefail
 
 purpose=${1:-test}
 # command:package pairs
 need=(ip:iproute2 nft:nftables)
 case "$purpose" in
-  bench) need+=(nginx:nginx) ;;
+  bench) need+=(nginx:nginx iperf3:iperf3) ;;
 esac
 
 missing=()

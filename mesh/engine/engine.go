@@ -61,9 +61,9 @@ type Config struct {
 	// TUNName names the kernel interface for the TUN backend.
 	// Default "moat0".
 	TUNName string
-	// MTU of the mesh interface. Default 1280, which fits inside any
-	// underlay path with an MTU of 1360 or more (WireGuard adds 80 bytes
-	// over IPv6).
+	// MTU of the mesh interface. Default 1420, WireGuard's usual value
+	// for a 1500-byte underlay (it adds at most 80 bytes); lower it to 1280
+	// for underlays with smaller MTUs such as some VPNs and PPPoE links.
 	MTU int
 	// Routes are the prefixes the TUN backend routes into the mesh.
 	// Default: wire.IPv4Range and wire.IPv6Range.
@@ -73,7 +73,7 @@ type Config struct {
 }
 
 // DefaultMTU is the mesh MTU when Config.MTU is 0.
-const DefaultMTU = 1280
+const DefaultMTU = 1420
 
 // Engine is one mesh member's WireGuard interface.
 type Engine struct {

@@ -26,28 +26,36 @@ func main() {
 		return
 	}
 	d := flag.Duration("d", 5*time.Second, "how long each measured transfer runs")
+	only := flag.String("only", "", "run only this figure: netstack, tsnet or kernel")
 	flag.Parse()
+	want := func(name string) bool { return *only == "" || *only == name }
 	ctx := context.Background()
 	self, err := os.Executable()
 	if err != nil {
 		fail(err)
 	}
 
-	ns, err := meshbench.NetstackThroughput(ctx, *d)
-	report("netstack pair (moat engine, userspace)", ns, err)
-	ts, err := meshbench.TsnetThroughput(ctx, *d)
-	report("tsnet pair (tailscale, userspace)", ts, err)
-	k, err := meshbench.NamespaceThroughput(ctx, self, *d)
-	if err != nil {
-		fmt.Printf("kernel figures skipped: %v\n", err)
-	} else {
-		report("raw veth between namespaces", k.Veth, nil)
-		report("TUN pair across namespaces (moat engine)", k.TUN, nil)
+	var ns, ts float64
+	var k meshbench.NamespaceResult
+	if want("netstack") {
+		ns, err = meshbench.NetstackThroughput(ctx, *d)
+		report("netstack pair (moat engine, userspace)", ns, err)
+	}
+	if want("tsnet") {
+		ts, err = meshbench.TsnetThroughput(ctx, *d)
+		report("tsnet pair (tailscale, userspace)", ts, err)
+	}
+	if want("kernel") {
+		k, err = meshbench.NamespaceThroughput(ctx, self, *d)
+		if err != nil {
+			fmt.Printf("kernel figures skipped: %v\n", err)
+		} else {
+			report("raw veth between namespaces", k.Veth, nil)
+			report("TUN pair across namespaces (moat engine)", k.TUN, nil)
+		}
 	}
 	ratio("netstack/tsnet", ns, ts)
-	if err == nil {
-		ratio("tun/veth", k.TUN, k.Veth)
-	}
+	ratio("tun/veth", k.TUN, k.Veth)
 }
 
 func report(name string, bps float64, err error) {
