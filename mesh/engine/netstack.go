@@ -2,19 +2,17 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
-	"syscall"
 
 	"golang.zx2c4.com/wireguard/tun"
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -28,17 +26,16 @@ const (
 	// netstackBatch is how many packets one Read hands to wireguard-go,
 	// which encrypts them in parallel and sends them with one sendmmsg.
 	netstackBatch = 128
-	// netstackQueue is the depth of the outbound packet queue.
-	netstackQueue = 4096
 )
 
 // netstack is the userspace backend: a gVisor TCP/IP stack whose only
 // interface is the WireGuard device.
 type netstack struct {
-	ep     *channel.Endpoint
+	ep     *linkEndpoint
 	stack  *stack.Stack
 	mtu    int
 	events chan tun.Event
+	flat   []byte // Read's scratch for flattening a GSO segment; one reader
 
 	ctx    context.Context // cancelled by Close; unblocks Read
 	cancel context.CancelFunc
@@ -55,18 +52,14 @@ func newNetstack(mtu int) (*netstack, error) {
 		s.Close()
 		return nil, err
 	}
-	ep := channel.New(netstackQueue, uint32(mtu), "")
-	// Packets reach the stack only after WireGuard has authenticated them
-	// (ChaCha20-Poly1305), so their checksums need no second check — the
-	// kernel's WireGuard marks them CHECKSUM_UNNECESSARY for the same reason.
-	ep.LinkEPCapabilities |= stack.CapabilityRXChecksumOffload
+	ep := newLinkEndpoint(mtu)
 	if err := s.CreateNIC(nicID, ep); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("netstack: create NIC: %v", err)
 	}
 	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
 	s.AddRoute(tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
-	ns := &netstack{ep: ep, stack: s, mtu: mtu, events: make(chan tun.Event, 1)}
+	ns := &netstack{ep: ep, stack: s, mtu: mtu, events: make(chan tun.Event, 1), flat: make([]byte, gsoMaxSize+header.IPv6MinimumSize)}
 	ns.ctx, ns.cancel = context.WithCancel(context.Background())
 	ns.events <- tun.EventUp
 	return ns, nil
@@ -100,24 +93,45 @@ func (ns *netstack) Events() <-chan tun.Event { return ns.events }
 func (ns *netstack) BatchSize() int           { return netstackBatch }
 
 // Read hands wireguard-go the packets the stack wants to send: it blocks
-// for the first and then takes whatever else is queued, up to len(bufs).
+// for the first and then takes whatever else is queued, splitting GSO
+// segments, up to len(bufs) packets.
 func (ns *netstack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	pkt := ns.ep.ReadContext(ns.ctx)
+	pkt := ns.ep.next(ns.ctx)
 	if pkt == nil {
 		return 0, os.ErrClosed
 	}
 	n := 0
-	for {
-		sizes[n] = copyPacket(bufs[n][offset:], pkt)
-		pkt.DecRef()
-		n++
-		if n == len(bufs) {
-			return n, nil
+	for pkt != nil && n < len(bufs) {
+		k, err := ns.emit(pkt, bufs[n:], sizes[n:], offset)
+		if errors.Is(err, errNoRoom) && n > 0 {
+			ns.ep.unread(pkt) // next Read starts with it
+			break
 		}
-		if pkt = ns.ep.Read(); pkt == nil {
-			return n, nil
+		pkt.DecRef()
+		n += k
+		if n < len(bufs) {
+			pkt = ns.ep.poll()
 		}
 	}
+	return n, nil
+}
+
+// emit writes pkt into bufs as one or more wire packets and returns how
+// many. A packet that cannot be written is dropped (TCP retransmits).
+func (ns *netstack) emit(pkt *stack.PacketBuffer, bufs [][]byte, sizes []int, offset int) (int, error) {
+	whole := pkt.Size()
+	if g := pkt.GSOOptions; g.Type == stack.GSOTCPv4 || g.Type == stack.GSOTCPv6 {
+		if segments(pkt, whole) > len(bufs) {
+			return 0, errNoRoom
+		}
+		in := ns.flat[:copyPacket(ns.flat, pkt)]
+		return splitTCP(in, g, bufs, sizes, offset)
+	}
+	if whole > len(bufs[0])-offset {
+		return 0, nil
+	}
+	sizes[0] = copyPacket(bufs[0][offset:], pkt)
+	return 1, nil
 }
 
 func copyPacket(dst []byte, pkt *stack.PacketBuffer) int {
@@ -130,24 +144,7 @@ func copyPacket(dst []byte, pkt *stack.PacketBuffer) int {
 
 // Write delivers decrypted packets from peers to the stack.
 func (ns *netstack) Write(bufs [][]byte, offset int) (int, error) {
-	for _, b := range bufs {
-		p := b[offset:]
-		if len(p) == 0 {
-			continue
-		}
-		var proto tcpip.NetworkProtocolNumber
-		switch p[0] >> 4 {
-		case 4:
-			proto = header.IPv4ProtocolNumber
-		case 6:
-			proto = header.IPv6ProtocolNumber
-		default:
-			return 0, syscall.EAFNOSUPPORT
-		}
-		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(p)})
-		ns.ep.InjectInbound(proto, pkb)
-		pkb.DecRef()
-	}
+	ns.ep.inject(bufs, offset)
 	return len(bufs), nil
 }
 
