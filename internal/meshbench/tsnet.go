@@ -443,12 +443,14 @@ func (d *loopDERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.wg.Done()
 	}()
 	if r.Header.Get(derp.FastStartHeader) != "1" {
+		//lint:ignore SA1019 the DERP upgrade header carries the untyped hex key, as tailscale's own server writes it
+		hexKey := d.priv.Public().UntypedHexString()
 		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\n"+
 			"Upgrade: DERP\r\n"+
 			"Connection: Upgrade\r\n"+
 			"Derp-Version: %v\r\n"+
 			"Derp-Public-Key: %s\r\n\r\n",
-			derp.ProtocolVersion, d.priv.Public().UntypedHexString())
+			derp.ProtocolVersion, hexKey)
 	}
 	d.serve(nc, brw)
 }
