@@ -11,6 +11,7 @@ package mfa
 
 import (
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -61,15 +62,51 @@ func NewSecret(issuer, account string) (Enrollment, error) {
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("new totp secret: %w", err)
 	}
+	return enrollment(key)
+}
+
+// EnrollmentFor rebuilds the Enrollment of an existing secret, for showing
+// it again (for example on a setup form that failed validation before the
+// person confirmed the secret).
+func EnrollmentFor(issuer, account, secret string) (Enrollment, error) {
+	if _, err := hotp.GenerateCode(secret, 0); err != nil {
+		return Enrollment{}, fmt.Errorf("totp enrollment: %w", err)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{
+		Issuer:      issuer,
+		AccountName: account,
+		Period:      uint(Period / time.Second),
+		Digits:      otp.DigitsSix,
+		Algorithm:   otp.AlgorithmSHA1,
+		Secret:      decodeSecret(secret),
+	})
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("totp enrollment: %w", err)
+	}
+	return enrollment(key)
+}
+
+func enrollment(key *otp.Key) (Enrollment, error) {
 	png, err := qrcode.Encode(key.URL(), qrcode.Medium, 256)
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("new totp secret: qr code: %w", err)
+		return Enrollment{}, fmt.Errorf("totp enrollment: qr code: %w", err)
 	}
 	return Enrollment{
 		Secret: key.Secret(),
 		URL:    key.URL(),
 		QR:     "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
 	}, nil
+}
+
+// decodeSecret decodes a base32 secret the way hotp does (any case, with
+// or without padding); the caller has checked that it decodes.
+func decodeSecret(secret string) []byte {
+	secret = strings.ToUpper(strings.TrimSpace(secret))
+	if n := len(secret) % 8; n != 0 {
+		secret += strings.Repeat("=", 8-n)
+	}
+	b, _ := base32.StdEncoding.DecodeString(secret)
+	return b
 }
 
 // Step is the TOTP time step t falls in.

@@ -125,3 +125,24 @@ func TestVerifyBadSecret(t *testing.T) {
 		t.Fatalf("err = %v; want a secret error", err)
 	}
 }
+
+func TestEnrollmentFor(t *testing.T) {
+	e, err := NewSecret("moat", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := EnrollmentFor("moat", "alice@example.com", e.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != e {
+		t.Fatalf("EnrollmentFor = %+v; want %+v", again, e)
+	}
+	lower, err := EnrollmentFor("moat", "alice@example.com", strings.ToLower(e.Secret))
+	if err != nil || lower.Secret != e.Secret {
+		t.Fatalf("lowercase secret: %+v, %v", lower, err)
+	}
+	if _, err := EnrollmentFor("moat", "alice@example.com", "not base32!"); err == nil {
+		t.Fatal("bad secret accepted")
+	}
+}
