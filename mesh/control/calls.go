@@ -1,0 +1,73 @@
+package control
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// StartLogin begins a device login; show the person AuthURL, then call
+// WaitLogin with Poll.
+func (c *Client) StartLogin(ctx context.Context, req wire.LoginRequest) (*wire.LoginStart, error) {
+	req.Version = wire.Version
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	var out wire.LoginStart
+	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/login", req, &out)
+	return &out, err
+}
+
+// WaitLogin polls until the person finished signing in (or ctx ends), and
+// returns the device's credential and addresses.
+func (c *Client) WaitLogin(ctx context.Context, poll wire.Secret) (*wire.LoginResult, error) {
+	for {
+		var out wire.LoginResult
+		status, err := c.do(ctx, c.long, http.MethodPost, "/api/v1/login/poll", map[string]string{"poll": string(poll)}, &out)
+		if err != nil {
+			return nil, err
+		}
+		if status == http.StatusOK {
+			return &out, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Enroll joins a node with an enrollment key.
+func (c *Client) Enroll(ctx context.Context, req wire.EnrollRequest) (*wire.EnrollResult, error) {
+	req.Version = wire.Version
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	var out wire.EnrollResult
+	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/enroll", req, &out)
+	return &out, err
+}
+
+// Advertise tells the coordinator what a node serves and where it is.
+func (c *Client) Advertise(ctx context.Context, endpoints []netip.AddrPort, models []wire.ModelAd, status any) error {
+	body := map[string]any{"endpoints": endpoints, "models": models}
+	if status != nil {
+		body["status"] = status
+	}
+	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/node", body, nil)
+	return err
+}
+
+// Logout revokes this device's credential at the coordinator.
+func (c *Client) Logout(ctx context.Context) error {
+	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/logout", struct{}{}, nil)
+	return err
+}
+
+// WithCredential returns a copy of c that authenticates with cred.
+func (c *Client) WithCredential(cred wire.Secret) *Client {
+	cc := *c
+	cc.cred = cred
+	return &cc
+}

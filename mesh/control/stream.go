@@ -1,0 +1,79 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// Stream holds one netmap stream open and calls fn with every netmap,
+// resuming after seq (0: from scratch). It returns when the stream ends,
+// fn fails, or ctx is done.
+func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/api/v1/netmap?seq="+strconv.FormatUint(seq, 10), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+string(c.cred))
+	resp, err := c.long.Do(req)
+	if err != nil {
+		return fmt.Errorf("coordinator unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readError(resp)
+	}
+	r := wire.NewStreamReader(resp.Body)
+	for {
+		nm, err := r.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("coordinator closed the netmap stream")
+			}
+			return err
+		}
+		if err := fn(nm); err != nil {
+			return err
+		}
+	}
+}
+
+// Watch keeps a netmap stream open for as long as ctx lives, reconnecting
+// with jittered exponential backoff (up to maxBackoff) and resuming from
+// the last netmap it delivered. It calls status with every connection
+// problem (nil once connected again) so the caller can tell the person.
+// It returns only when ctx is done or the credential is refused (IsAuth).
+func (c *Client) Watch(ctx context.Context, fn func(*wire.NetMap), status func(error)) error {
+	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
+	var seq uint64
+	backoff := minBackoff
+	for {
+		err := c.Stream(ctx, seq, func(nm *wire.NetMap) error {
+			seq, backoff = nm.Seq, minBackoff
+			status(nil)
+			fn(nm)
+			return nil
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if IsAuth(err) {
+			return err
+		}
+		status(err)
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, maxBackoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
