@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+const policyCols = "id, body, author, message, created"
+
+func scanPolicy(r scanner) (*PolicyVersion, error) {
+	p := new(PolicyVersion)
+	err := r.Scan(&p.ID, &p.Text, &p.Author, &p.Message, timeCol{&p.Created})
+	return p, err
+}
+
+// SavePolicy implements Store. It fills p.ID (increasing) and p.Created
+// (now, unless set).
+func (s *sqlStore) SavePolicy(ctx context.Context, p *PolicyVersion) error {
+	if p.Created.IsZero() {
+		p.Created = time.Now()
+	}
+	err := s.wr().row(ctx, `INSERT INTO policies (body, author, message, created)
+		VALUES (?, ?, ?, ?) RETURNING id`,
+		p.Text, p.Author, p.Message, s.d.timeArg(p.Created)).Scan(&p.ID)
+	return s.fail("save policy", err)
+}
+
+// Policy implements Store.
+func (s *sqlStore) Policy(ctx context.Context) (*PolicyVersion, error) {
+	p, err := getOne(ctx, s.rd(), scanPolicy, "SELECT "+policyCols+" FROM policies ORDER BY id DESC LIMIT 1")
+	return p, s.fail("policy", err)
+}
+
+// PolicyVersion implements Store.
+func (s *sqlStore) PolicyVersion(ctx context.Context, id int64) (*PolicyVersion, error) {
+	p, err := getOne(ctx, s.rd(), scanPolicy, "SELECT "+policyCols+" FROM policies WHERE id = ?", id)
+	return p, s.fail("policy version", err)
+}
+
+// PolicyHistory implements Store; limit ≤ 0 means 100.
+func (s *sqlStore) PolicyHistory(ctx context.Context, limit int) ([]*PolicyVersion, error) {
+	ps, err := getAll(ctx, s.rd(), scanPolicy,
+		"SELECT "+policyCols+" FROM policies ORDER BY id DESC LIMIT ?", clampLimit(limit, 100, 10000))
+	return ps, s.fail("policy history", err)
+}
+
+// clampLimit returns def for limit ≤ 0 and at most max.
+func clampLimit(limit, def, max int) int {
+	switch {
+	case limit <= 0:
+		return def
+	case limit > max:
+		return max
+	}
+	return limit
+}

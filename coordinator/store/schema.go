@@ -1,0 +1,160 @@
+package store
+
+// migration is one numbered schema change. Statements use {{blob}},
+// {{time}} and {{serial}} for the types the two databases spell
+// differently; everything else is common SQL. Never edit a released
+// migration: append a new one.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+var migrations = []migration{{
+	version: 1,
+	name:    "initial schema",
+	stmts: []string{
+		`CREATE TABLE users (
+			id             TEXT PRIMARY KEY,
+			issuer         TEXT NOT NULL,
+			subject        TEXT NOT NULL,
+			email          TEXT NOT NULL DEFAULT '',
+			name           TEXT NOT NULL DEFAULT '',
+			idp_groups     TEXT NOT NULL DEFAULT '[]',
+			admin          BOOLEAN NOT NULL DEFAULT FALSE,
+			role           TEXT NOT NULL DEFAULT 'member',
+			disabled       BOOLEAN NOT NULL DEFAULT FALSE,
+			created        {{time}} NOT NULL,
+			last_login     {{time}},
+			totp_secret    {{blob}},
+			totp_last_step BIGINT NOT NULL DEFAULT 0,
+			mfa_failures   INTEGER NOT NULL DEFAULT 0,
+			mfa_locked_til {{time}},
+			UNIQUE (issuer, subject)
+		)`,
+		`CREATE INDEX users_email ON users (email)`,
+		`CREATE TABLE devices (
+			id          TEXT PRIMARY KEY,
+			kind        TEXT NOT NULL,
+			user_id     TEXT REFERENCES users (id),
+			public_key  TEXT NOT NULL UNIQUE,
+			hostname    TEXT NOT NULL DEFAULT '',
+			os          TEXT NOT NULL DEFAULT '',
+			tags        TEXT NOT NULL DEFAULT '[]',
+			ipv4        TEXT NOT NULL UNIQUE,
+			ipv6        TEXT NOT NULL UNIQUE,
+			endpoints   TEXT NOT NULL DEFAULT '[]',
+			models      TEXT NOT NULL DEFAULT '[]',
+			cred_hash   {{blob}} UNIQUE,
+			expiry      {{time}},
+			last_mfa    {{time}},
+			revoked     BOOLEAN NOT NULL DEFAULT FALSE,
+			created     {{time}} NOT NULL,
+			last_seen   {{time}},
+			node_status {{blob}}
+		)`,
+		`CREATE INDEX devices_user ON devices (user_id)`,
+		// The next host number to hand out; see alloc.go.
+		`CREATE TABLE addr_alloc (
+			id        INTEGER PRIMARY KEY CHECK (id = 1),
+			next_host BIGINT NOT NULL
+		)`,
+		`INSERT INTO addr_alloc (id, next_host) VALUES (1, 1)`,
+		`CREATE TABLE enroll_keys (
+			id         TEXT PRIMARY KEY,
+			hash       {{blob}} NOT NULL UNIQUE,
+			tags       TEXT NOT NULL DEFAULT '[]',
+			reusable   BOOLEAN NOT NULL DEFAULT FALSE,
+			expiry     {{time}},
+			uses       INTEGER NOT NULL DEFAULT 0,
+			revoked    BOOLEAN NOT NULL DEFAULT FALSE,
+			created_by TEXT NOT NULL DEFAULT '',
+			created    {{time}} NOT NULL
+		)`,
+		`CREATE TABLE api_tokens (
+			id         TEXT PRIMARY KEY,
+			hash       {{blob}} NOT NULL UNIQUE,
+			name       TEXT NOT NULL DEFAULT '',
+			created_by TEXT NOT NULL DEFAULT '',
+			created    {{time}} NOT NULL,
+			expiry     {{time}},
+			last_used  {{time}}
+		)`,
+		`CREATE TABLE login_sessions (
+			id         TEXT PRIMARY KEY,
+			poll_hash  {{blob}} UNIQUE,
+			purpose    TEXT NOT NULL,
+			public_key TEXT NOT NULL DEFAULT '',
+			hostname   TEXT NOT NULL DEFAULT '',
+			os         TEXT NOT NULL DEFAULT '',
+			nonce      TEXT NOT NULL DEFAULT '',
+			verifier   TEXT NOT NULL DEFAULT '',
+			created    {{time}} NOT NULL,
+			expires    {{time}},
+			user_id    TEXT NOT NULL DEFAULT '',
+			mfa_done   BOOLEAN NOT NULL DEFAULT FALSE,
+			device_id  TEXT NOT NULL DEFAULT '',
+			result     {{blob}},
+			consumed   BOOLEAN NOT NULL DEFAULT FALSE
+		)`,
+		`CREATE INDEX login_sessions_expires ON login_sessions (expires)`,
+		`CREATE TABLE policies (
+			id      {{serial}},
+			body    TEXT NOT NULL,
+			author  TEXT NOT NULL DEFAULT '',
+			message TEXT NOT NULL DEFAULT '',
+			created {{time}} NOT NULL
+		)`,
+		`CREATE TABLE idp_users (
+			id             TEXT PRIMARY KEY,
+			email          TEXT NOT NULL UNIQUE,
+			name           TEXT NOT NULL DEFAULT '',
+			password_hash  TEXT NOT NULL DEFAULT '',
+			totp_secret    {{blob}},
+			totp_last_step BIGINT NOT NULL DEFAULT 0,
+			admin          BOOLEAN NOT NULL DEFAULT FALSE,
+			idp_groups     TEXT NOT NULL DEFAULT '[]',
+			setup_hash     {{blob}} UNIQUE,
+			setup_expiry   {{time}},
+			failures       INTEGER NOT NULL DEFAULT 0,
+			locked_until   {{time}},
+			created        {{time}} NOT NULL
+		)`,
+		`CREATE TABLE audit (
+			id         TEXT PRIMARY KEY,
+			node_id    TEXT NOT NULL DEFAULT '',
+			at         {{time}} NOT NULL,
+			user_id    TEXT NOT NULL DEFAULT '',
+			login      TEXT NOT NULL DEFAULT '',
+			device_id  TEXT NOT NULL DEFAULT '',
+			model      TEXT NOT NULL DEFAULT '',
+			api        TEXT NOT NULL DEFAULT '',
+			decision   TEXT NOT NULL DEFAULT '',
+			reason     TEXT NOT NULL DEFAULT '',
+			grant_name TEXT NOT NULL DEFAULT '',
+			tokens_in  BIGINT NOT NULL DEFAULT 0,
+			tokens_out BIGINT NOT NULL DEFAULT 0,
+			latency_ms BIGINT NOT NULL DEFAULT 0,
+			status     INTEGER NOT NULL DEFAULT 0,
+			body       {{blob}}
+		)`,
+		`CREATE INDEX audit_at ON audit (at, id)`,
+		`CREATE INDEX audit_user ON audit (user_id, at)`,
+		`CREATE INDEX audit_login ON audit (login, at)`,
+		`CREATE INDEX audit_model ON audit (model, at)`,
+		`CREATE INDEX audit_node ON audit (node_id, at)`,
+		`CREATE INDEX audit_decision ON audit (decision, at)`,
+		`CREATE TABLE admin_actions (
+			id     {{serial}},
+			at     {{time}} NOT NULL,
+			actor  TEXT NOT NULL DEFAULT '',
+			action TEXT NOT NULL,
+			target TEXT NOT NULL DEFAULT '',
+			detail TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE TABLE settings (
+			name  TEXT PRIMARY KEY,
+			value {{blob}}
+		)`,
+	},
+}}
