@@ -1,0 +1,192 @@
+package lockdown
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/internal/netns"
+)
+
+// An agent is a child process of the test binary running inside one
+// network namespace (and, if asked, as an unprivileged user). The parent
+// sends it one command per line and reads one reply line.
+
+const (
+	agentEnv    = "MOAT_LOCKDOWN_AGENT"
+	agentUIDEnv = "MOAT_LOCKDOWN_AGENT_UID"
+	probeWait   = 2 * time.Second
+)
+
+type agent struct {
+	name string
+	in   io.WriteCloser
+	out  *bufio.Scanner
+}
+
+func startAgent(t *testing.T, ns *netns.NS, name string, uid int) *agent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	cmd := ns.Command(ctx, os.Args[0], "-test.run=^TestAgent$", "-test.v=false")
+	cmd.Env = append(os.Environ(), agentEnv+"="+name, agentUIDEnv+"="+strconv.Itoa(uid))
+	cmd.Stderr = os.Stderr
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+		cancel()
+	})
+	a := &agent{name: name, in: in, out: bufio.NewScanner(out)}
+	a.out.Buffer(nil, 1<<20)
+	if got := a.ask(t, "hello"); got != "ok" {
+		t.Fatalf("agent %s: %s", name, got)
+	}
+	return a
+}
+
+func (a *agent) ask(t *testing.T, cmd string) string {
+	t.Helper()
+	fmt.Fprintln(a.in, cmd)
+	if !a.out.Scan() {
+		t.Fatalf("agent %s exited during %q", a.name, cmd)
+	}
+	return a.out.Text()
+}
+
+// must runs cmd and fails the test unless the agent answers "ok".
+func (a *agent) must(t *testing.T, cmd string) {
+	t.Helper()
+	if got := a.ask(t, cmd); got != "ok" {
+		t.Fatalf("%s: %s: %s", a.name, cmd, got)
+	}
+}
+
+// TestAgent is not a test: it is the agent process, run by startAgent.
+func TestAgent(t *testing.T) {
+	if os.Getenv(agentEnv) == "" {
+		t.Skip("agent process of the namespace tests only")
+	}
+	if uid, _ := strconv.Atoi(os.Getenv(agentUIDEnv)); uid != 0 {
+		if err := dropPrivileges(uid); err != nil {
+			fmt.Println("fail", err)
+			os.Exit(1)
+		}
+	}
+	var ld *Lockdown
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		verb, arg, _ := strings.Cut(sc.Text(), " ")
+		fmt.Println(reply(agentDo(&ld, verb, arg)))
+	}
+	os.Exit(0)
+}
+
+func dropPrivileges(uid int) error {
+	if err := syscall.Setgroups(nil); err != nil {
+		return err
+	}
+	if err := syscall.Setgid(uid); err != nil {
+		return err
+	}
+	return syscall.Setuid(uid)
+}
+
+func reply(s string, err error) string {
+	if err != nil {
+		return "err " + strings.ReplaceAll(err.Error(), "\n", "; ")
+	}
+	return s
+}
+
+func agentDo(ld **Lockdown, verb, arg string) (string, error) {
+	f := strings.Fields(arg)
+	switch verb {
+	case "hello":
+		return "ok", nil
+	case "listen":
+		return "ok", listen(f[0], f[1])
+	case "tcp", "udp", "icmp":
+		src := ""
+		if len(f) > 1 {
+			src = f[1]
+		}
+		return "ok", probe(verb, f[0], src)
+	}
+	return lockdownDo(ld, verb, arg)
+}
+
+func lockdownDo(ld **Lockdown, verb, arg string) (string, error) {
+	switch verb {
+	case "apply":
+		var cfg Config
+		if err := json.Unmarshal([]byte(arg), &cfg); err != nil {
+			return "", err
+		}
+		l, err := Apply(cfg)
+		*ld = l
+		return "ok", err
+	case "peers":
+		var peers []Peer
+		if err := json.Unmarshal([]byte(arg), &peers); err != nil {
+			return "", err
+		}
+		return "ok", (*ld).UpdatePeers(peers)
+	case "status":
+		st, err := Inspect()
+		js, _ := json.Marshal(st)
+		return string(js), err
+	case "off":
+		return "ok", Off()
+	}
+	return "", fmt.Errorf("unknown command %q", verb)
+}
+
+// listen serves TCP (write "hi", close) or UDP (echo) on addr.
+func listen(network, addr string) error {
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return err
+		}
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(buf[:n], from)
+			}
+		}()
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hi\n"))
+			c.Close()
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,224 @@
+package lockdown
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// This file holds small builders of nftables expressions; each returns
+// the expressions for one `nft` match so rules read like nft syntax.
+
+// Registers as nft uses them: reg 1 for a value, reg 9 for the second
+// part of an IPv4 concatenation, reg 2 for the second part of an IPv6 one.
+const (
+	reg1       = 1
+	regConcat4 = 9
+	regConcat6 = 2
+)
+
+func cmpEq(data []byte) *expr.Cmp {
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: data}
+}
+
+func ifname(name string) []byte {
+	b := make([]byte, 16)
+	copy(b, name)
+	return b
+}
+
+// ifIs is `iifname NAME` (in) or `oifname NAME`; neg makes it `!=`.
+func ifIs(in bool, name string, neg bool) []expr.Any {
+	key := expr.MetaKeyOIFNAME
+	if in {
+		key = expr.MetaKeyIIFNAME
+	}
+	op := expr.CmpOpEq
+	if neg {
+		op = expr.CmpOpNeq
+	}
+	return []expr.Any{
+		&expr.Meta{Key: key, Register: reg1},
+		&expr.Cmp{Op: op, Register: reg1, Data: ifname(name)},
+	}
+}
+
+// nfproto is `meta nfproto ipv4|ipv6`.
+func nfproto(v6 bool) []expr.Any {
+	p := byte(unix.NFPROTO_IPV4)
+	if v6 {
+		p = unix.NFPROTO_IPV6
+	}
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1}, cmpEq([]byte{p})}
+}
+
+// l4proto is `meta l4proto P`.
+func l4proto(p byte) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}, cmpEq([]byte{p})}
+}
+
+// l4protoIn is `meta l4proto @set` with an anonymous set.
+func l4protoIn(set *nftables.Set) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		&expr.Lookup{SourceRegister: reg1, SetName: set.Name, SetID: set.ID},
+	}
+}
+
+// addrField loads the source or destination address of the family's header.
+func addrField(v6, src bool, dreg uint32) *expr.Payload {
+	off, n := uint32(16), uint32(4)
+	switch {
+	case v6 && src:
+		off, n = 8, 16
+	case v6:
+		off, n = 24, 16
+	case src:
+		off = 12
+	}
+	return &expr.Payload{DestRegister: dreg, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}
+}
+
+func dportField(dreg uint32) *expr.Payload {
+	return &expr.Payload{DestRegister: dreg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+}
+
+func sportField() *expr.Payload {
+	return &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2}
+}
+
+// addrIn is `ip[6] saddr|daddr @set` (nfproto must be matched first).
+func addrIn(v6, src bool, set *nftables.Set) []expr.Any {
+	return []expr.Any{
+		addrField(v6, src, reg1),
+		&expr.Lookup{SourceRegister: reg1, SetName: set.Name, SetID: set.ID},
+	}
+}
+
+// addrNotIn is `ip[6] saddr|daddr != @set` (nfproto must be matched first).
+func addrNotIn(v6, src bool, set *nftables.Set) []expr.Any {
+	return []expr.Any{
+		addrField(v6, src, reg1),
+		&expr.Lookup{SourceRegister: reg1, SetName: set.Name, SetID: set.ID, Invert: true},
+	}
+}
+
+// daddrPortIn is `ip[6] daddr . th dport @set` (nfproto and l4proto first).
+func daddrPortIn(v6 bool, set *nftables.Set) []expr.Any {
+	second := uint32(regConcat4)
+	if v6 {
+		second = regConcat6
+	}
+	return []expr.Any{
+		addrField(v6, false, reg1),
+		dportField(second),
+		&expr.Lookup{SourceRegister: reg1, SetName: set.Name, SetID: set.ID},
+	}
+}
+
+// addrPrefix is `ip[6] saddr|daddr PREFIX`, including `meta nfproto`.
+func addrPrefix(p netip.Prefix, src bool) []expr.Any {
+	p = p.Masked()
+	v6 := p.Addr().Is6()
+	out := append(nfproto(v6), addrField(v6, src, reg1))
+	bits, n := p.Bits(), p.Addr().BitLen()
+	if bits < n {
+		mask := netip.PrefixFrom(allOnes(v6), bits).Masked().Addr().AsSlice()
+		zero := make([]byte, len(mask))
+		out = append(out, &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: uint32(len(mask)), Mask: mask, Xor: zero})
+	}
+	return append(out, cmpEq(p.Addr().AsSlice()))
+}
+
+func allOnes(v6 bool) netip.Addr {
+	if v6 {
+		return netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+	}
+	return netip.MustParseAddr("255.255.255.255")
+}
+
+// dport is `th dport P`; dportRange is `th dport FIRST-LAST`.
+func dport(p uint16) []expr.Any {
+	return []expr.Any{dportField(reg1), cmpEq(binaryutil.BigEndian.PutUint16(p))}
+}
+
+func dportRange(first, last uint16) []expr.Any {
+	if first == last {
+		return dport(first)
+	}
+	return []expr.Any{dportField(reg1), &expr.Range{
+		Op: expr.CmpOpEq, Register: reg1,
+		FromData: binaryutil.BigEndian.PutUint16(first), ToData: binaryutil.BigEndian.PutUint16(last),
+	}}
+}
+
+func sport(p uint16) []expr.Any {
+	return []expr.Any{sportField(), cmpEq(binaryutil.BigEndian.PutUint16(p))}
+}
+
+// ctEstablished is `ct state established,related`.
+func ctEstablished() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: reg1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
+			Xor:  binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+}
+
+// skuid is `meta skuid UID`.
+func skuid(uid uint32) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeySKUID, Register: reg1}, cmpEq(binaryutil.NativeEndian.PutUint32(uid))}
+}
+
+// cgroupv2 is `socket cgroupv2 level LEVEL ID`.
+func cgroupv2(level uint32, id uint64) []expr.Any {
+	b := make([]byte, 8)
+	binary.NativeEndian.PutUint64(b, id)
+	return []expr.Any{&expr.Socket{Key: expr.SocketKeyCgroupv2, Level: level, Register: reg1}, cmpEq(b)}
+}
+
+// icmp6Type is `icmpv6 type FIRST-LAST` (l4proto ipv6-icmp first).
+func icmp6Type(first, last byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		&expr.Range{Op: expr.CmpOpEq, Register: reg1, FromData: []byte{first}, ToData: []byte{last}},
+	}
+}
+
+func verdict(k expr.VerdictKind) *expr.Verdict { return &expr.Verdict{Kind: k} }
+
+func jump(chain string) *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain} }
+
+func counterRef(name string) *expr.Objref {
+	return &expr.Objref{Type: int(nftables.ObjTypeCounter), Name: name}
+}
+
+// logLimited is `limit rate N/minute log prefix "PREFIX"`.
+func logLimited(perMinute int, prefix string) []expr.Any {
+	return []expr.Any{
+		&expr.Limit{Type: expr.LimitTypePkts, Rate: uint64(perMinute), Unit: expr.LimitTimeMinute, Burst: 5},
+		&expr.Log{Key: 1 << unix.NFTA_LOG_PREFIX, Data: []byte(prefix)},
+	}
+}
+
+// rejectTCP is `reject with tcp reset`; rejectAdmin is
+// `reject with icmpx admin-prohibited`.
+func rejectTCP() *expr.Reject { return &expr.Reject{Type: unix.NFT_REJECT_TCP_RST} }
+
+func rejectAdmin() *expr.Reject {
+	return &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}
+}
+
+func concat(parts ...[]expr.Any) []expr.Any {
+	var out []expr.Any
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
