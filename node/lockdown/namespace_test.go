@@ -55,7 +55,7 @@ func startHosts(t *testing.T) *hosts {
 func hostConfig() Config {
 	return Config{
 		MeshInterface: "moat0", WireGuardPort: 51820, GuardPort: 8443, InferencePorts: []uint16{11434},
-		Coordinator: []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, apiPort)), netip.MustParseAddrPort(ap(coordUL6, apiPort))},
+		Coordinator:          []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, apiPort)), netip.MustParseAddrPort(ap(coordUL6, apiPort))},
 		CoordinatorWireGuard: []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, wgPort))},
 		AllowDNS:             []netip.Addr{netip.MustParseAddr(coordUL)},
 		NetworkGrants:        []policy.FilterRule{{Src: []netip.Prefix{pfx(empMesh + "/32")}, Ports: []policy.PortRange{{First: 2222, Last: 2222}}}},
@@ -109,7 +109,9 @@ func (h *hosts) waitSet(t *testing.T, set, elem string, present bool) time.Durat
 	}
 }
 
-func (h *hosts) ruleset(t *testing.T) string { return run(t, h.topology.node, "nft", "list", "ruleset") }
+func (h *hosts) ruleset(t *testing.T) string {
+	return run(t, h.topology.node, "nft", "list", "ruleset")
+}
 
 func (h *hosts) thirdParty(t *testing.T) string {
 	return run(t, h.topology.node, "nft", "list", "table", "ip", "thirdparty")

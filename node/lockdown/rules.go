@@ -36,9 +36,9 @@ type plan struct {
 	cfg      Config
 	cgroupID uint64 // of cfg.ServiceCgroup, resolved by Apply
 	sets     map[string]*nftables.Set
-	cats   []string
-	output []rule
-	input  []rule
+	cats     []string
+	output   []rule
+	input    []rule
 }
 
 func newPlan(cfg Config, cgroupID uint64, sets map[string]*nftables.Set) *plan {
