@@ -1,0 +1,185 @@
+package idp
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// The sign-in: GET /login (from op's redirect) binds the sign-in to the
+// browser; POST /login checks email and password; GET and POST
+// /login/totp check the code and finish, redirecting to op's callback,
+// which issues the code to the client.
+
+const csrfLogin = "login"
+
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	cookie := p.ensureCookie(w, r)
+	a, err := p.mem.update(id, p.now(), func(a *authRequest) error {
+		if a.browser == nil {
+			a.browser = cookieHash(cookie)
+		}
+		return nil
+	})
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Sign-in expired", err.Error())
+		return
+	}
+	if subtle.ConstantTimeCompare(a.browser, cookieHash(cookie)) != 1 {
+		p.wrongBrowser(w)
+		return
+	}
+	if slices.Contains(a.prompt, oidc.PromptNone) {
+		op.AuthRequestError(w, r, a, oidc.ErrLoginRequired(), p.op)
+		return
+	}
+	p.render(w, http.StatusOK, "login", &view{Title: "Sign in", AuthRequestID: id, CSRF: p.csrfToken(csrfLogin, id, cookie)})
+}
+
+func (p *Provider) wrongBrowser(w http.ResponseWriter) {
+	p.message(w, http.StatusForbidden, "Different browser",
+		"This sign-in was started in another browser. Go back to the application and start again here.")
+}
+
+// postedRequest returns the sign-in a form was posted for, after checking
+// its CSRF token and browser binding; otherwise it answers and returns nil.
+func (p *Provider) postedRequest(w http.ResponseWriter, r *http.Request) *authRequest {
+	if err := r.ParseForm(); err != nil {
+		p.message(w, http.StatusBadRequest, "Bad form", "The form could not be read. Reload the page and try again.")
+		return nil
+	}
+	id := r.PostFormValue("authRequestID")
+	a, ok := p.mem.request(id, p.now())
+	if !ok {
+		p.message(w, http.StatusBadRequest, "Sign-in expired", errExpired.Error())
+		return nil
+	}
+	if !p.csrfOK(r, csrfLogin, id) || !p.boundTo(r, a) {
+		p.message(w, http.StatusForbidden, "Form expired",
+			"The form's security check failed (it is stale, or was not sent from this page). Reload the page and try again.")
+		return nil
+	}
+	return a
+}
+
+func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	a := p.postedRequest(w, r)
+	if a == nil {
+		return
+	}
+	email := normalizeEmail(r.PostFormValue("email"))
+	u, err := p.checkPassword(r.Context(), email, r.PostFormValue("password"))
+	if err != nil {
+		v := &view{Title: "Sign in", AuthRequestID: a.id, Email: email, CSRF: r.PostFormValue("csrf")}
+		v.Errors = map[string]string{"password": userMessage(err)}
+		p.render(w, statusOf(err), "login", v)
+		return
+	}
+	_, err = p.mem.update(a.id, p.now(), func(a *authRequest) error {
+		a.pwUser = u.ID
+		return nil
+	})
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Sign-in expired", err.Error())
+		return
+	}
+	http.Redirect(w, r, p.prefix+"/login/totp?authRequestID="+url.QueryEscape(a.id), http.StatusSeeOther)
+}
+
+func (p *Provider) totpPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	a, ok := p.mem.request(id, p.now())
+	if !ok {
+		p.message(w, http.StatusBadRequest, "Sign-in expired", errExpired.Error())
+		return
+	}
+	if !p.boundTo(r, a) {
+		p.wrongBrowser(w)
+		return
+	}
+	if a.pwUser == "" {
+		http.Redirect(w, r, p.prefix+"/login?authRequestID="+url.QueryEscape(id), http.StatusSeeOther)
+		return
+	}
+	p.renderTOTP(w, r, a, http.StatusOK, nil)
+}
+
+func (p *Provider) renderTOTP(w http.ResponseWriter, r *http.Request, a *authRequest, status int, err error) {
+	v := &view{Title: "Two-step verification", AuthRequestID: a.id, CSRF: p.csrfToken(csrfLogin, a.id, p.browserCookie(r))}
+	if u, uerr := p.users.IdPUser(r.Context(), a.pwUser); uerr == nil {
+		v.Email = u.Email
+	}
+	if err != nil {
+		v.Errors = map[string]string{"code": userMessage(err)}
+	}
+	p.render(w, status, "totp", v)
+}
+
+func (p *Provider) totpSubmit(w http.ResponseWriter, r *http.Request) {
+	a := p.postedRequest(w, r)
+	if a == nil {
+		return
+	}
+	if a.pwUser == "" {
+		http.Redirect(w, r, p.prefix+"/login?authRequestID="+url.QueryEscape(a.id), http.StatusSeeOther)
+		return
+	}
+	if err := p.checkCode(r.Context(), a.pwUser, r.PostFormValue("code")); err != nil {
+		p.renderTOTP(w, r, a, statusOf(err), err)
+		return
+	}
+	now := p.now()
+	_, err := p.mem.update(a.id, now, func(a *authRequest) error {
+		a.userID, a.authTime, a.done = a.pwUser, now, true
+		return nil
+	})
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Sign-in expired", err.Error())
+		return
+	}
+	p.log.Info("idp: signed in", "user_id", a.pwUser, "client_id", a.clientID)
+	http.Redirect(w, r, p.cfg.Issuer+"/authorize/callback?id="+url.QueryEscape(a.id), http.StatusSeeOther)
+}
+
+// userError is an error whose text is meant for the person signing in.
+type userError struct {
+	status int
+	msg    string
+}
+
+func (e *userError) Error() string { return e.msg }
+
+var (
+	errBadLogin = &userError{http.StatusUnauthorized, "The email or password is wrong."}
+	errBadCode  = &userError{http.StatusUnauthorized, "That code is not valid. Check the app and try again."}
+	errReplayed = &userError{http.StatusUnauthorized, "That code was already used. Wait for the next one."}
+	errInternal = &userError{http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment."}
+)
+
+func locked(until time.Time) error {
+	return &userError{http.StatusTooManyRequests,
+		"Too many failed attempts. Try again after " + until.UTC().Format("15:04 MST") + ", or ask an admin for a new setup link."}
+}
+
+func userMessage(err error) string {
+	var ue *userError
+	if errors.As(err, &ue) {
+		return ue.msg
+	}
+	return errInternal.msg
+}
+
+func statusOf(err error) int {
+	var ue *userError
+	if errors.As(err, &ue) {
+		return ue.status
+	}
+	return http.StatusInternalServerError
+}

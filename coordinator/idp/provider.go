@@ -1,0 +1,179 @@
+package idp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/moatmesh/moat/coordinator/store"
+)
+
+// Provider is the embedded OpenID Provider. Create it with New, serve
+// Handler, and Close it when the coordinator stops.
+type Provider struct {
+	cfg     Config
+	prefix  string // the issuer's path, e.g. "/idp"
+	secure  bool   // https issuer: Secure cookies
+	users   Users
+	log     *slog.Logger
+	key     *signingKey
+	clients map[string]*opClient
+	mem     *memory
+	op      *op.Provider
+	pages   *pages
+	handler http.Handler
+	csrfKey [32]byte      // MACs form tokens; per process, like the sign-ins they protect
+	hashSem chan struct{} // bounds concurrent argon2id work (64 MiB each)
+
+	userLocks [64]sync.Mutex // serialise read-modify-write of one user's record
+}
+
+// New makes a Provider. It loads the signing key from cfg.DataDir, or
+// creates it there on first start.
+func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
+	u, err := cfg.validate()
+	if err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
+	}
+	if st == nil {
+		return nil, fmt.Errorf("idp: no user store")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Name == "" {
+		cfg.Name = "moat"
+	}
+	p := &Provider{
+		cfg:     cfg,
+		prefix:  u.Path,
+		secure:  u.Scheme == "https",
+		users:   st,
+		log:     cfg.Logger,
+		clients: map[string]*opClient{},
+		mem:     newMemory(),
+		hashSem: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	rand.Read(p.csrfKey[:])
+	if p.key, err = loadOrCreateSigningKey(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
+	}
+	for _, c := range cfg.Clients {
+		p.clients[c.ID] = newOpClient(c, cfg.Issuer+"/login")
+	}
+	if p.op, err = p.newOP(); err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
+	}
+	if p.pages, err = parsePages(); err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
+	}
+	p.handler = p.routes()
+	return p, nil
+}
+
+func (p *Provider) newOP() (*op.Provider, error) {
+	var cryptoKey [32]byte // encrypts opaque access tokens, which live in memory only
+	rand.Read(cryptoKey[:])
+	conf := &op.Config{
+		CryptoKey:                cryptoKey,
+		CryptoKeyId:              "mem",
+		DefaultLogoutRedirectURI: p.prefix + "/signed-out",
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		SupportedClaims:          append(slices.Clone(op.DefaultSupportedClaims), ClaimGroups, ClaimAdmin),
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, ClaimGroups},
+	}
+	opts := []op.Option{op.WithCORSOptions(nil)} // no cross-origin browser access
+	if p.cfg.Insecure {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	return op.NewProvider(conf, opStorage{p}, op.StaticIssuer(p.cfg.Issuer), opts...)
+}
+
+// Handler serves the provider: every path under the issuer's path
+// (PathPrefix), unstripped. Mount it with mux.Handle("/idp/", h).
+func (p *Provider) Handler() http.Handler { return p.handler }
+
+// Issuer is the issuer URL the provider signs tokens with.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// Close forgets every sign-in in progress, code and access token. The
+// Provider must not be used afterwards. It starts no goroutines.
+func (p *Provider) Close() error {
+	p.mem.clear()
+	return nil
+}
+
+func (p *Provider) now() time.Time { return p.cfg.Now() }
+
+// lockUser serialises changes to one user's record (failure counts, the
+// last TOTP step, a spent setup token) within this process.
+func (p *Provider) lockUser(id string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	mu := &p.userLocks[h.Sum32()%uint32(len(p.userLocks))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// hashing runs f while holding one of the argon2id slots.
+func (p *Provider) hashing(ctx context.Context, f func()) error {
+	select {
+	case p.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.hashSem }()
+	f()
+	return nil
+}
+
+// setUserinfo fills info with user id's claims for scopes: email and
+// email_verified (email), name (profile), and always groups and, for
+// admins, moat_admin.
+func (p *Provider) setUserinfo(ctx context.Context, info *oidc.UserInfo, id string, scopes []string) error {
+	u, err := p.users.IdPUser(ctx, id)
+	if err != nil {
+		return fmt.Errorf("userinfo: %w", err)
+	}
+	info.Subject = u.ID
+	if slices.Contains(scopes, oidc.ScopeEmail) {
+		info.Email, info.EmailVerified = u.Email, true
+	}
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		info.Name, info.PreferredUsername = u.Name, u.Email
+	}
+	info.AppendClaims(ClaimGroups, groupsOf(u))
+	if u.Admin {
+		info.AppendClaims(ClaimAdmin, true)
+	}
+	return nil
+}
+
+func groupsOf(u *store.IdPUser) []string {
+	if u.Groups == nil {
+		return []string{}
+	}
+	return slices.Clone(u.Groups)
+}
+
+// randomID is 256 random bits, base64url: ids of sign-ins, tokens, users.
+func randomID() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

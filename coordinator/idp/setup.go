@@ -1,0 +1,167 @@
+package idp
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/mfa"
+	"github.com/moatmesh/moat/coordinator/store"
+)
+
+// The setup page: GET /setup?token=… shows a form with a new TOTP secret
+// (carried sealed in the form until confirmed, so nothing is stored
+// before the person finishes); POST /setup sets the password and the
+// secret and spends the token.
+
+const csrfSetup = "setup"
+
+var errSetupLink = &userError{http.StatusGone, "This setup link is invalid, already used or expired. Ask an admin for a new one."}
+
+// setupUser returns the user whose live setup token is token.
+func (p *Provider) setupUser(r *http.Request, token string) (*store.IdPUser, []byte, error) {
+	if token == "" {
+		return nil, nil, errSetupLink
+	}
+	hash := setupHash(token)
+	u, err := p.users.IdPUserBySetupHash(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errSetupLink
+	}
+	if err != nil {
+		p.log.Error("idp: look up setup token", "err", err)
+		return nil, nil, errInternal
+	}
+	if !p.now().Before(u.SetupExpiry) || subtle.ConstantTimeCompare(u.SetupHash, hash) != 1 {
+		return nil, nil, errSetupLink
+	}
+	return u, hash, nil
+}
+
+// enrollAD binds a sealed, unconfirmed secret to one user and setup token.
+func enrollAD(userID string, hash []byte) []byte {
+	return []byte("idp-setup\x00" + userID + "\x00" + hex.EncodeToString(hash))
+}
+
+func (p *Provider) setupPage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	u, hash, err := p.setupUser(r, token)
+	if err != nil {
+		p.message(w, http.StatusGone, "Setup link not valid", userMessage(err))
+		return
+	}
+	e, err := mfa.NewSecret(p.cfg.Name, u.Email)
+	if err != nil {
+		p.log.Error("idp: new totp secret", "err", err)
+		p.message(w, http.StatusInternalServerError, "Error", errInternal.msg)
+		return
+	}
+	cookie := p.ensureCookie(w, r)
+	v := &view{
+		Title: "Set up your account", Email: u.Email, Token: token,
+		CSRF:   p.csrfToken(csrfSetup, hex.EncodeToString(hash), cookie),
+		Enroll: base64.RawURLEncoding.EncodeToString(p.cfg.Box.Seal([]byte(e.Secret), enrollAD(u.ID, hash))),
+		Secret: e.Secret, QR: templateURL(e.QR),
+	}
+	p.render(w, http.StatusOK, "setup", v)
+}
+
+func (p *Provider) setupSubmit(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		p.message(w, http.StatusBadRequest, "Bad form", "The form could not be read. Open the setup link again.")
+		return
+	}
+	token := r.PostFormValue("token")
+	u, hash, err := p.setupUser(r, token)
+	if err != nil {
+		p.message(w, http.StatusGone, "Setup link not valid", userMessage(err))
+		return
+	}
+	if !p.csrfOK(r, csrfSetup, hex.EncodeToString(hash)) {
+		p.message(w, http.StatusForbidden, "Form expired",
+			"The form's security check failed (it is stale, or was not sent from this page). Open the setup link again.")
+		return
+	}
+	sealed, _ := base64.RawURLEncoding.DecodeString(r.PostFormValue("enroll"))
+	secret, err := p.cfg.Box.Open(sealed, enrollAD(u.ID, hash))
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Form expired", "The setup form is stale. Open the setup link again.")
+		return
+	}
+	password := r.PostFormValue("password")
+	step, errs := p.checkSetupForm(u, password, r.PostFormValue("confirm"), string(secret), r.PostFormValue("code"))
+	if errs != nil {
+		p.renderSetupErrors(w, r, u, string(secret), errs)
+		return
+	}
+	if err := p.completeSetup(r, u.ID, hash, password, secret, step); err != nil {
+		p.message(w, statusOf(err), "Setup failed", userMessage(err))
+		return
+	}
+	p.log.Info("idp: account set up", "user_id", u.ID)
+	p.message(w, http.StatusOK, "Account ready",
+		"Your password and authenticator app are set. Go back to the application and sign in.")
+}
+
+// checkSetupForm returns the step of a valid code, or errors by field.
+func (p *Provider) checkSetupForm(u *store.IdPUser, password, confirm, secret, code string) (int64, map[string]string) {
+	errs := map[string]string{}
+	if err := CheckPassword(password, u.Email); err != nil {
+		errs["password"] = "Choose another password: " + err.Error() + "."
+	} else if subtle.ConstantTimeCompare([]byte(password), []byte(confirm)) != 1 {
+		errs["confirm"] = "The two passwords differ."
+	}
+	step, err := mfa.Verify(secret, code, 0, p.now())
+	if err != nil {
+		errs["code"] = "That code is not valid. Check that the app shows " + p.cfg.Name + " and enter its current code."
+	}
+	if len(errs) > 0 {
+		return 0, errs
+	}
+	return step, nil
+}
+
+func (p *Provider) renderSetupErrors(w http.ResponseWriter, r *http.Request, u *store.IdPUser, secret string, errs map[string]string) {
+	e, err := mfa.EnrollmentFor(p.cfg.Name, u.Email, secret)
+	if err != nil {
+		p.message(w, http.StatusInternalServerError, "Error", errInternal.msg)
+		return
+	}
+	v := &view{
+		Title: "Set up your account", Email: u.Email, Token: r.PostFormValue("token"),
+		CSRF: r.PostFormValue("csrf"), Enroll: r.PostFormValue("enroll"),
+		Secret: e.Secret, QR: templateURL(e.QR), Errors: errs,
+	}
+	p.render(w, http.StatusBadRequest, "setup", v)
+}
+
+// completeSetup stores the password and TOTP secret and spends the token,
+// re-checking under the user's lock that the token is still live.
+func (p *Provider) completeSetup(r *http.Request, id string, hash []byte, password string, secret []byte, step int64) error {
+	var phc string
+	if err := p.hashing(r.Context(), func() { phc = HashPassword(password) }); err != nil {
+		return errInternal
+	}
+	defer p.lockUser(id)()
+	u, err := p.users.IdPUser(r.Context(), id)
+	if err != nil {
+		p.log.Error("idp: look up user", "user_id", id, "err", err)
+		return errInternal
+	}
+	if subtle.ConstantTimeCompare(u.SetupHash, hash) != 1 || !p.now().Before(u.SetupExpiry) {
+		return errSetupLink
+	}
+	u.PasswordHash = phc
+	u.TOTPSecret = p.cfg.Box.Seal(secret, []byte(u.ID))
+	u.TOTPLastStep = step
+	u.SetupHash, u.SetupExpiry = nil, time.Time{}
+	u.Failures, u.LockedUntil = p.cfg.Lockout.Succeed()
+	if err := p.users.UpdateIdPUser(r.Context(), u); err != nil {
+		p.log.Error("idp: complete setup", "user_id", u.ID, "err", err)
+		return errInternal
+	}
+	return nil
+}
