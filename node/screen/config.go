@@ -1,0 +1,94 @@
+package screen
+
+import (
+	"strconv"
+
+	"github.com/moatmesh/moat/policy"
+)
+
+// RuleActions maps rule ids (see Rules) to actions. A rule that is absent
+// or mapped to ActionOff does not run.
+type RuleActions map[string]Action
+
+// Config is what a Screen is compiled from. The zero Config screens nothing.
+type Config struct {
+	// Input applies to prompts, before they are forwarded.
+	Input RuleActions
+	// Output applies to answers, as they stream back.
+	Output RuleActions
+	// LinkAllow lists the hosts exfil-link accepts: "example.com" matches
+	// that host exactly, ".example.com" or "*.example.com" it and every
+	// subdomain. Empty means every external link fires.
+	LinkAllow []string
+}
+
+// FromGuard turns a grant's guard settings into a Config:
+//
+//   - injection "flag"/"block": injection-override, injection-roleplay,
+//     encoded-instructions and hidden-text flag/block inputs; hidden-text
+//     is flagged in outputs.
+//   - redact "secrets" / "pii": the rules of that category redact both
+//     inputs and outputs.
+//   - links "block-external": exfil-link redacts outputs (the link, not
+//     the answer, is removed) and flags inputs.
+//
+// Unknown values are ignored; policy validation rejects them earlier.
+func FromGuard(g policy.Guard, linkAllow []string) Config {
+	cfg := Config{Input: RuleActions{}, Output: RuleActions{}, LinkAllow: linkAllow}
+	if a := injectionAction(g.Injection); a != ActionOff {
+		for _, r := range []ruleID{rInjOverride, rInjRoleplay, rEncoded, rHidden} {
+			cfg.Input[ruleDefs[r].id] = a
+		}
+		cfg.Output[ruleDefs[rHidden].id] = ActionFlag
+	}
+	for _, what := range g.Redact {
+		cat := map[string]Category{"secrets": CatSecret, "pii": CatPII}[what]
+		for _, d := range ruleDefs {
+			if cat != 0 && d.cat == cat {
+				cfg.Input[d.id], cfg.Output[d.id] = ActionRedact, ActionRedact
+			}
+		}
+	}
+	if g.Links == "block-external" {
+		cfg.Input[ruleDefs[rExfil].id] = ActionFlag
+		cfg.Output[ruleDefs[rExfil].id] = ActionRedact
+	}
+	return cfg
+}
+
+func injectionAction(s string) Action {
+	switch s {
+	case "flag":
+		return ActionFlag
+	case "block":
+		return ActionBlock
+	}
+	return ActionOff
+}
+
+// Screen is a compiled Config: one scanner for inputs, one for outputs.
+type Screen struct {
+	In  *Scanner
+	Out *Scanner
+}
+
+// Compile builds the scanners of cfg.
+func Compile(cfg Config) (*Screen, error) {
+	in, err := NewScanner(cfg.Input, cfg.LinkAllow)
+	if err != nil {
+		return nil, err
+	}
+	out, err := NewScanner(cfg.Output, cfg.LinkAllow)
+	if err != nil {
+		return nil, err
+	}
+	return &Screen{In: in, Out: out}, nil
+}
+
+// ConfigError is a configuration the package cannot compile.
+type ConfigError struct{ Msg string }
+
+// Error returns "screen config: " and the problem.
+func (e *ConfigError) Error() string { return "screen config: " + e.Msg }
+
+func quote(s string) string { return strconv.Quote(s) }

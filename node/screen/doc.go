@@ -1,0 +1,35 @@
+// Package screen is the guard's screening engine: detectors for secrets,
+// personal data, prompt injection and exfiltration links; the actions a
+// policy asks for (flag, redact, block); a streaming redactor with a bounded
+// hold-back; wire-format filters for OpenAI SSE and Ollama NDJSON streams;
+// a per-identity abuse and extraction tracker; and an optional hook to a
+// local HTTP classifier.
+//
+// It is pure Go and self-contained: no network (except the classifier hook,
+// which talks to an endpoint the caller names), no model downloads, no
+// goroutines.
+//
+// # Using it
+//
+// The guard compiles a grant's guard settings once per policy:
+//
+//	scr, err := screen.Compile(screen.FromGuard(grant.Guard, allowHosts))
+//
+// and per request checks the input and filters the streamed output:
+//
+//	prompt, findings, err := scr.In.Check(prompt) // err is *BlockError when a block rule fired
+//	f := scr.Out.NewSSEFilter()                   // or NewNDJSONFilter
+//	for each upstream event: out, err := f.Event(ev); write out; flush
+//	at the end:              out, err := f.Close(); write out
+//
+// # Hold-back
+//
+// A Stream releases text as soon as no pattern can still start in it. Each
+// rule declares how many bytes it needs to see, from the first byte of a
+// match, to decide whether that match is one ("decision length"; a match
+// that is longer, such as a long JWT or a private key, is followed to its
+// end once decided). The stream holds back at most HoldBack() bytes: one
+// more than the largest decision length among the enabled rules, and never
+// more than MaxHoldBack (256). Everything before that tail is released at
+// once.
+package screen

@@ -1,0 +1,125 @@
+package screen
+
+import (
+	"regexp"
+	"strings"
+)
+
+// phrasePat is a compiled phrase, indexed by its first word.
+type phrasePat struct {
+	rule   ruleID
+	second string // the trigger's second word, if it has one
+	re     *regexp.Regexp
+}
+
+// phraseIndex maps a first word to the phrases it can open.
+var phraseIndex = map[string][]phrasePat{}
+
+// phraseWindow bounds the normalised bytes a phrase may span.
+const phraseWindow = 160
+
+func init() {
+	for _, p := range phrases {
+		re := regexp.MustCompile(`^(?:` + p.trig + `)` + p.rest + `\b`)
+		for _, t := range strings.Split(p.trig, "|") {
+			first, second, _ := strings.Cut(t, " ")
+			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, re})
+		}
+	}
+}
+
+// findInjection normalises s and looks for the injection phrasings, also
+// spelled in rot13 (reported as encoded-instructions).
+func findInjection(c *ctx, s string) {
+	if !c.on[rInjOverride] && !c.on[rInjRoleplay] && !c.on[rEncoded] {
+		return
+	}
+	c.norm.normalize(s)
+	t := &c.norm
+	for w := 0; w < len(t.b); {
+		e := w + wordEnd(t.b[w:])
+		r, n, ok := matchAt(t.b, w, e, nil)
+		if !ok && c.on[rEncoded] {
+			_, n, ok = matchAt(t.b, w, e, &c.rot)
+			r = rEncoded
+		}
+		if ok {
+			a, b := t.span(w, w+n, len(s))
+			c.add(r, a, b)
+			e = max(e, w+n)
+		}
+		w = e + 1
+	}
+}
+
+// containsInjection reports whether normalised text holds a phrase.
+func containsInjection(b []byte) bool {
+	for w := 0; w < len(b); {
+		e := w + wordEnd(b[w:])
+		if _, _, ok := matchAt(b, w, e, nil); ok {
+			return true
+		}
+		w = e + 1
+	}
+	return false
+}
+
+func wordEnd(b []byte) int {
+	for i, c := range b {
+		if c == ' ' {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// matchAt tries the phrases that the word b[w:e] opens and returns the
+// rule and the match length.
+// With a non-nil rot it reads the text rot13-decoded, into *rot.
+func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
+	var wb [24]byte
+	if e-w > len(wb) {
+		return 0, 0, false
+	}
+	word := wb[:e-w]
+	copy(word, b[w:e])
+	if rot != nil {
+		rot13(word)
+	}
+	pats, ok := phraseIndex[string(word)]
+	if !ok {
+		return 0, 0, false
+	}
+	win := b[w:min(len(b), w+phraseWindow)]
+	if rot != nil {
+		*rot = append((*rot)[:0], win...)
+		rot13(*rot)
+		win = *rot
+	}
+	for _, p := range pats {
+		if p.second != "" && !secondWord(win, e-w, p.second) {
+			continue
+		}
+		if loc := p.re.FindIndex(win); loc != nil {
+			return p.rule, loc[1], true
+		}
+	}
+	return 0, 0, false
+}
+
+func secondWord(win []byte, e int, want string) bool {
+	rest := win[min(len(win), e+1):]
+	return len(rest) >= len(want) && string(rest[:len(want)]) == want
+}
+
+// rot13 rotates the ASCII letters of b in place.
+func rot13(b []byte) {
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = 'a' + (c-'a'+13)%26
+		case c >= 'A' && c <= 'Z':
+			b[i] = 'A' + (c-'A'+13)%26
+		}
+	}
+}

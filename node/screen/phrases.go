@@ -1,0 +1,68 @@
+package screen
+
+// phrase is one injection phrasing, written against normalised text (see
+// normText): lower-case ASCII, no accents, one space between words. trig
+// lists the one- or two-word openings ("|"-separated); rest is the regular
+// expression that must follow one of them.
+type phrase struct {
+	rule ruleID
+	trig string
+	rest string
+}
+
+// Fillers and nouns shared by the English override phrasings.
+const (
+	enStrong = `(?:all|any|previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|your)`
+	enFiller = `(?:the|of|these|those|each|every|and|given|existing|content|ethical|security)`
+	enNoun   = `(?:instructions?|prompts?|rules|directions|directives|guidelines|guardrails|programming|restrictions|constraints|policies|filters)`
+	enMods   = `(?:` + enFiller + ` ){0,3}` + enStrong + ` (?:(?:` + enStrong + `|` + enFiller + `) ){0,3}` + enNoun
+	unlocked = `(?:unrestricted|unfiltered|uncensored|jailbroken|amoral|evil|unethical|rogue|unbound|unlimited)`
+	botNoun  = `(?:ai|assistant|model|chatbot|version|llm|bot|system)`
+)
+
+var phrases = []phrase{
+	// English: override and prompt extraction.
+	{rInjOverride, "ignore|disregard|forget|skip|bypass|override|neglect|discard", ` ` + enMods},
+	{rInjOverride, "forget|disregard|ignore", ` (?:everything|all) (?:you (?:ve been|have been|were|re) told|(?:that )?(?:came |was said |written )?(?:before|above|previously))`},
+	{rInjOverride, "reveal|print|show|output|repeat|display|leak|dump|disclose|tell", ` (?:me )?(?:your|the) (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
+	{rInjOverride, "repeat", ` (?:the |all )?(?:words|text) above`},
+	{rInjOverride, "you are|you re", ` (?:no longer|not) (?:bound|restricted|limited|constrained) by`},
+	{rInjOverride, "do not|don t", ` (?:follow|obey) (?:your|the|any) (?:previous|prior|original|system|initial)`},
+	{rInjOverride, "override|bypass|disable|deactivate|turn off", ` (?:your|the|all|any) (?:safety|content|ethical|security|moderation) (?:filters?|guidelines|restrictions|rules|protocols|settings|policies)`},
+	// German.
+	{rInjOverride, "ignoriere|ignorier|ignorieren|vergiss|vergessen|missachte|missachten|uberschreibe|umgehe", ` (?:(?:sie|bitte|einfach|du) ){0,2}(?:(?:alle|alles|jegliche|samtliche|die|deine|ihre|den|das|der|bisherigen|vorherigen|vorigen|obigen|vorangegangenen|fruheren|ursprunglichen|gegebenen|vorher|oben|genannten) ){1,4}(?:anweisungen|anweisung|instruktionen|regeln|vorgaben|befehle|richtlinien|systemanweisungen|systemprompt|einschrankungen|sicherheitsrichtlinien)`},
+	{rInjOverride, "vergiss|vergessen", ` (?:sie )?alles (?:was )?(?:dir|ihnen|man dir) (?:bisher |vorher |zuvor )?gesagt`},
+	{rInjOverride, "zeige|zeig|gib|verrate|wiederhole", ` (?:mir )?(?:deinen|deine|ihren|ihre|den) (?:(?:vollstandigen|geheimen|ursprunglichen) )?(?:systemprompt|system prompt|systemanweisungen|anweisungen)`},
+	// French.
+	{rInjOverride, "ignore|ignorez|ignorer|oublie|oubliez|oublier|ne tiens|ne tenez|contourne", ` (?:pas compte )?(?:de |des |d |du )?(?:(?:toutes|tous|toute|les|tes|vos|ces|la|le|l) ){0,3}(?:instructions?|consignes|regles|directives|ordres|indications) (?:precedentes|anterieures|ci dessus|initiales|d origine|du systeme|systeme|qu on t a donnees)`},
+	{rInjOverride, "ignore|ignorez|oublie|oubliez", ` (?:toutes )?(?:tes|vos) (?:instructions|consignes|regles|directives)`},
+	{rInjOverride, "revele|montre|affiche|repete|donne", ` (?:moi )?(?:ton|votre|le) (?:prompt systeme|prompt system|message systeme|prompt initial)`},
+	// Spanish.
+	{rInjOverride, "ignora|ignore|ignoren|ignorar|olvida|olvide|olviden|olvidar|omite|omita|descarta|desatiende|haz caso", ` (?:omiso )?(?:de )?(?:(?:todas|todos|toda|las|los|tus|sus|estas|esas|la|el) ){0,3}(?:instrucciones|indicaciones|reglas|directrices|ordenes|normas|instruccion) (?:anteriores|previas|de arriba|iniciales|del sistema|originales|que te (?:dieron|han dado|di))`},
+	{rInjOverride, "ignora|olvida|ignore|olvide", ` (?:todas )?(?:tus|sus) (?:instrucciones|reglas|directrices|indicaciones)`},
+	{rInjOverride, "revela|muestra|muestrame|repite|dime", ` (?:me )?(?:tu|su|el) (?:prompt (?:del )?sistema|mensaje (?:del )?sistema|prompt inicial)`},
+
+	// Role-play and "developer mode" jailbreaks.
+	{rInjRoleplay, "you are|you re", ` (?:now )?(?:in |running in |operating in )?(?:developer|dan|god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil) mode`},
+	{rInjRoleplay, "you are|you re", ` (?:now )?(?:dan|stan|dude|aim|an? ` + unlocked + ` ` + botNoun + `)\b`},
+	{rInjRoleplay, "enable|activate|enter|turn on|switch to", ` (?:the )?(?:dan|jailbreak|jailbroken|god|unrestricted|unfiltered|uncensored|evil) mode`},
+	{rInjRoleplay, "chatgpt|gpt|ai|assistant|model|llm|you", ` (?:with|in) developer mode`},
+	{rInjRoleplay, "do anything", ` now`},
+	{rInjRoleplay, "act|acting|behave|respond|answer|roleplay|role play", ` (?:as|like) (?:an? )?(?:` + unlocked + ` ` + botNoun + `|dan|aim|stan)\b`},
+	{rInjRoleplay, "pretend|imagine", ` (?:that )?(?:you are|you re|to be) (?:an? )?(?:` + botNoun + ` )?(?:with no|without any|without|that has no|with no) (?:restrictions|rules|filters|guidelines|limits|limitations|content policy|ethical guidelines|morals)`},
+	{rInjRoleplay, "you have|you ve|you are|you re", ` (?:been )?(?:freed|liberated|released|unshackled|jailbroken) from (?:your|all|the|any)`},
+	{rInjRoleplay, "from now", ` on you (?:are|will be|will act as|re) (?:dan\b|an? ` + unlocked + `)`},
+	{rInjRoleplay, "simulate|emulate", ` (?:an? )?` + unlocked + ` ` + botNoun},
+	{rInjRoleplay, "du bist", ` (?:jetzt|nun|ab sofort|ab jetzt) (?:ein |eine |im )?(?:dan|ungefiltert|uneingeschrankt|unzensiert|bose|jailbreak)`},
+	{rInjRoleplay, "aktiviere|aktivieren|starte|wechsle", ` (?:sie )?(?:in )?(?:den )?(?:dan modus|jailbreak modus|uneingeschrankten modus)`},
+	{rInjRoleplay, "tu|tue|tun", ` (?:sie )?so als (?:ob |wenn )?(?:du|sie) (?:keine|ohne) (?:regeln|einschrankungen|filter|richtlinien|grenzen)`},
+	{rInjRoleplay, "antworte|antworten", ` (?:sie )?(?:ab jetzt |ab sofort |nun )?ohne (?:jegliche |alle |irgendwelche )?(?:einschrankungen|filter|zensur|regeln|richtlinien)`},
+	{rInjRoleplay, "tu es", ` (?:maintenant|desormais|a present) (?:un |une |en )?(?:dan|ia |assistant |mode )?(?:sans (?:restrictions?|filtres?|limites|regles|censure)|non censure|libere|debride)`},
+	{rInjRoleplay, "fais|faites", ` comme si (?:tu n avais|vous n aviez) (?:aucune|pas de|plus de) (?:restrictions?|regles|filtres?|limites)`},
+	{rInjRoleplay, "reponds|repondez|agis|agissez", ` (?:desormais |maintenant )?(?:sans (?:aucune )?(?:restrictions?|filtres?|censure|limites)|comme une ia sans)`},
+	{rInjRoleplay, "active|activez|passe|passez", ` (?:en )?(?:le )?mode (?:dan|jailbreak|sans restriction|sans filtre|debride)`},
+	{rInjRoleplay, "ahora eres|desde ahora|a partir", ` (?:de ahora )?(?:eres )?(?:un |una )?(?:dan|ia |asistente |modelo )?(?:sin (?:restricciones|filtros|reglas|limites|censura)|liberad[oa]|desbloquead[oa])`},
+	{rInjRoleplay, "finge|finja|imagina", ` que (?:no tienes|eres una ia sin|no tiene) (?:restricciones|reglas|filtros|limites)`},
+	{rInjRoleplay, "responde|responda|actua|actue", ` (?:ahora |desde ahora )?(?:sin (?:restricciones|filtros|censura|limites)|como (?:un |una )?(?:ia |asistente )?sin (?:restricciones|filtros|censura))`},
+	{rInjRoleplay, "activa|active|entra", ` (?:en )?(?:el )?modo (?:dan|jailbreak|sin restricciones|sin filtros)`},
+}

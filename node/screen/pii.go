@@ -1,0 +1,136 @@
+package screen
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// fileExts are "TLDs" that make user@host.ext a file name, not an
+// address (logo@2x.png).
+var fileExts = map[string]bool{
+	"png": true, "jpg": true, "jpeg": true, "gif": true, "svg": true, "webp": true, "ico": true,
+	"js": true, "ts": true, "css": true, "py": true, "go": true, "rs": true, "java": true,
+	"json": true, "yaml": true, "yml": true, "txt": true, "md": true, "html": true, "pdf": true,
+	"zip": true, "gz": true, "tar": true, "mp4": true, "mp3": true, "wasm": true, "lock": true,
+}
+
+// findEmails finds addresses local@domain.tld. It skips ssh remotes
+// (git@github.com:org/repo), package pins (pkg@1.2.3) and file names
+// with scale suffixes (icon@2x.png).
+func findEmails(c *ctx, s string) {
+	for i := 0; ; {
+		k := strings.IndexByte(s[i:], '@')
+		if k < 0 {
+			return
+		}
+		at := i + k
+		i = at + 1
+		start := at
+		for start > 0 && at-start < 64 && (isAlnum(s[start-1]) || strings.IndexByte("._%+-", s[start-1]) >= 0) {
+			start--
+		}
+		for start < at && !isAlnum(s[start]) {
+			start++
+		}
+		if start == at {
+			continue
+		}
+		if end, ok := emailDomain(s, at+1); ok {
+			c.add(rEmail, start, end)
+			i = end
+		}
+	}
+}
+
+// emailDomain checks the domain starting at i and returns its end.
+func emailDomain(s string, i int) (int, bool) {
+	end := i
+	for end < len(s) && end-i < 128 && has(s[end], cDomain) {
+		end++
+	}
+	for end > i && (s[end-1] == '.' || s[end-1] == '-') {
+		end--
+	}
+	d := s[i:end]
+	dot := strings.LastIndexByte(d, '.')
+	if dot <= 0 || strings.Contains(d, "..") || !isAlnum(d[0]) {
+		return 0, false
+	}
+	tld := d[dot+1:]
+	if len(tld) < 2 || len(tld) > 24 || !allAlpha(tld) || fileExts[strings.ToLower(tld)] {
+		return 0, false
+	}
+	if end < len(s) && s[end] == ':' && end+1 < len(s) && !isDigit(s[end+1]) && s[end+1] != ' ' {
+		return 0, false // ssh remote: git@host:org/repo
+	}
+	return end, true
+}
+
+func allAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isAlpha(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// findIPs finds IPv4 and IPv6 addresses, leaving out the unspecified,
+// loopback and broadcast addresses, netmasks, and dotted numbers that are
+// part of longer sequences (OIDs, versions like 1.2.3.4.5).
+func findIPs(c *ctx, s string) {
+	for i := 0; i < len(s); {
+		b := s[i]
+		if !has(b, cHex) && b != ':' {
+			i++
+			continue
+		}
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.' || s[i-1] == ':' || s[i-1] == '_') {
+			i++
+			continue
+		}
+		end := i
+		for end < len(s) && (has(s[end], cHex) || s[end] == '.' || s[end] == ':') {
+			end++
+		}
+		for end > i && (s[end-1] == '.' || s[end-1] == ':') {
+			end--
+		}
+		if ipLike(s, i, end) {
+			c.add(rIP, i, end)
+		}
+		i = max(end, i+1)
+	}
+}
+
+func ipLike(s string, i, end int) bool {
+	if end-i < 7 || end-i > 45 || (end < len(s) && (isAlnum(s[end]) || s[end] == '_')) {
+		return false
+	}
+	t := s[i:end]
+	colons := strings.Count(t, ":")
+	if colons == 1 || (colons == 0 && strings.Count(t, ".") != 3) || (colons > 0 && colons < 3) {
+		return false
+	}
+	if colons == 0 && !allDigitsDots(t) {
+		return false
+	}
+	a, err := netip.ParseAddr(t)
+	if err != nil || a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() {
+		return false
+	}
+	if a.Is4() {
+		b := a.As4()
+		return b[0] != 255 && b[0] != 0
+	}
+	return hasDigit(t)
+}
+
+func allDigitsDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) && s[i] != '.' {
+			return false
+		}
+	}
+	return true
+}

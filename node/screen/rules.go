@@ -1,0 +1,105 @@
+package screen
+
+// ruleID indexes the rule table. The order is the priority when two
+// findings overlap: the lower id (the more specific rule) wins.
+type ruleID uint8
+
+const (
+	rPrivateKey ruleID = iota
+	rAWS
+	rGitHub
+	rSlack
+	rStripe
+	rGCP
+	rOpenAI
+	rJWT
+	rConnString
+	rExfil
+	rIBAN
+	rCreditCard
+	rSSN
+	rEmail
+	rIP
+	rPhone
+	rInjOverride
+	rInjRoleplay
+	rEncoded
+	rHidden
+	rGeneric
+	numRules
+)
+
+// tailKind says how a match that reaches the end of the visible text is
+// followed into the next chunks of a stream.
+type tailKind uint8
+
+const (
+	tailNone  tailKind = iota // the match has a bounded length
+	tailToken                 // continues over [A-Za-z0-9_.+/=-]
+	tailPEM                   // continues to the END line of a PEM block
+	tailURL                   // continues to ')', '"', '>' or white space
+)
+
+type ruleDef struct {
+	id  string
+	cat Category
+	// decide is the decision length: the bytes, from the first byte of a
+	// match, that the detector needs to see to decide it is one.
+	decide int
+	tail   tailKind
+}
+
+var ruleDefs = [numRules]ruleDef{
+	rPrivateKey:  {"private-key", CatSecret, 48, tailPEM},
+	rAWS:         {"aws-access-key", CatSecret, 21, tailNone},
+	rGitHub:      {"github-token", CatSecret, 94, tailToken},
+	rSlack:       {"slack-token", CatSecret, 48, tailToken},
+	rStripe:      {"stripe-key", CatSecret, 40, tailToken},
+	rGCP:         {"gcp-api-key", CatSecret, 40, tailNone},
+	rOpenAI:      {"openai-key", CatSecret, 64, tailToken},
+	rJWT:         {"jwt", CatSecret, 96, tailToken},
+	rConnString:  {"connection-string", CatSecret, 160, tailURL},
+	rExfil:       {"exfil-link", CatExfil, 200, tailURL},
+	rIBAN:        {"iban", CatPII, 44, tailNone},
+	rCreditCard:  {"credit-card", CatPII, 25, tailNone},
+	rSSN:         {"us-ssn", CatPII, 13, tailNone},
+	rEmail:       {"email", CatPII, 160, tailToken},
+	rIP:          {"ip-address", CatPII, 48, tailNone},
+	rPhone:       {"phone", CatPII, 24, tailNone},
+	rInjOverride: {"injection-override", CatInjection, 200, tailNone},
+	rInjRoleplay: {"injection-roleplay", CatInjection, 200, tailNone},
+	rEncoded:     {"encoded-instructions", CatInjection, 200, tailToken},
+	rHidden:      {"hidden-text", CatInjection, 64, tailNone},
+	rGeneric:     {"generic-high-entropy", CatSecret, 96, tailToken},
+}
+
+// MaxHoldBack caps the bytes a Stream holds back, whatever the rules.
+const MaxHoldBack = 256
+
+// RuleInfo describes one rule.
+type RuleInfo struct {
+	ID       string   // the id used in markers, findings and audit
+	Category Category // which policy setting enables it
+	// DecisionLen is how many bytes from the start of a match the rule
+	// needs to see to decide; a Stream holds back one byte more.
+	DecisionLen int
+}
+
+// Rules lists every rule, most specific first.
+func Rules() []RuleInfo {
+	out := make([]RuleInfo, numRules)
+	for i, d := range ruleDefs {
+		out[i] = RuleInfo{ID: d.id, Category: d.cat, DecisionLen: d.decide}
+	}
+	return out
+}
+
+// ruleByID returns the rule with the given id.
+func ruleByID(id string) (ruleID, bool) {
+	for i, d := range ruleDefs {
+		if d.id == id {
+			return ruleID(i), true
+		}
+	}
+	return 0, false
+}

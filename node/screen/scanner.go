@@ -1,0 +1,190 @@
+package screen
+
+import (
+	"slices"
+	"strings"
+	"sync"
+)
+
+// span is a raw detector hit.
+type span struct {
+	start, end int
+	rule       ruleID
+}
+
+// ctx is the scratch state of one scan. Scanners keep them in a pool, so a
+// scan that finds nothing allocates nothing.
+type ctx struct {
+	on    *[numRules]bool
+	allow *hostSet
+	spans []span
+	norm  normText // normalised text for the phrase matcher
+	dec   []byte   // decoded base64/hex candidates
+	dnorm normText // normalised decoded text
+	rot   []byte   // rot13 window
+}
+
+func (c *ctx) add(r ruleID, start, end int) {
+	if c.on[r] {
+		c.spans = append(c.spans, span{start, end, r})
+	}
+}
+
+// detector finds the spans of one or more rules.
+type detector struct {
+	rules []ruleID
+	find  func(c *ctx, s string)
+}
+
+var detectors = []detector{
+	{[]ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rJWT}, findTokens},
+	{[]ruleID{rPrivateKey}, findPrivateKeys},
+	{[]ruleID{rConnString}, findConnStrings},
+	{[]ruleID{rGeneric}, findGeneric},
+	{[]ruleID{rEmail}, findEmails},
+	{[]ruleID{rCreditCard, rPhone, rSSN}, findNumbers},
+	{[]ruleID{rIBAN}, findIBANs},
+	{[]ruleID{rIP}, findIPs},
+	{[]ruleID{rInjOverride, rInjRoleplay, rEncoded}, findInjection},
+	{[]ruleID{rEncoded}, findEncoded},
+	{[]ruleID{rHidden}, findHidden},
+	{[]ruleID{rExfil}, findExfil},
+}
+
+// Scanner runs the enabled rules with their actions over text. It is
+// immutable after construction and safe for concurrent use.
+type Scanner struct {
+	actions [numRules]Action
+	on      [numRules]bool
+	dets    []detector
+	allow   *hostSet
+	hold    int
+	pool    sync.Pool
+}
+
+// NewScanner builds a scanner from rule actions (rule id → action; a rule
+// that is absent or ActionOff does not run) and the hosts links may point
+// at (see Config.LinkAllow). It fails on an unknown rule id.
+func NewScanner(actions RuleActions, linkAllow []string) (*Scanner, error) {
+	s := &Scanner{allow: newHostSet(linkAllow)}
+	for id, a := range actions {
+		r, ok := ruleByID(id)
+		if !ok {
+			return nil, &ConfigError{Msg: "unknown rule " + quote(id) + "; see screen.Rules()"}
+		}
+		s.actions[r], s.on[r] = a, a != ActionOff
+	}
+	for _, d := range detectors {
+		if slices.ContainsFunc(d.rules, func(r ruleID) bool { return s.on[r] }) {
+			s.dets = append(s.dets, d)
+		}
+	}
+	s.hold = holdBack(&s.on)
+	s.pool.New = func() any { return &ctx{on: &s.on, allow: s.allow} }
+	return s, nil
+}
+
+func holdBack(on *[numRules]bool) int {
+	h := 0
+	for r, d := range ruleDefs {
+		if on[r] && d.decide+1 > h {
+			h = d.decide + 1
+		}
+	}
+	return min(h, MaxHoldBack)
+}
+
+// HoldBack returns the most bytes a Stream of this scanner holds back.
+func (s *Scanner) HoldBack() int { return s.hold }
+
+// Enabled reports whether any rule runs.
+func (s *Scanner) Enabled() bool { return len(s.dets) > 0 }
+
+// Scan returns the findings in text, in text order, without overlaps (when
+// two rules match overlapping bytes, the more specific one is kept). It
+// returns nil, without allocating, when nothing matches.
+func (s *Scanner) Scan(text string) []Finding {
+	c := s.pool.Get().(*ctx)
+	defer s.pool.Put(c)
+	s.spansOf(c, text)
+	if len(c.spans) == 0 {
+		return nil
+	}
+	out := make([]Finding, len(c.spans))
+	for i, sp := range c.spans {
+		d := ruleDefs[sp.rule]
+		out[i] = Finding{Rule: d.id, Category: d.cat, Start: sp.start, End: sp.end, Action: s.actions[sp.rule]}
+	}
+	return out
+}
+
+// spansOf leaves the resolved spans of text in c.spans.
+func (s *Scanner) spansOf(c *ctx, text string) {
+	c.spans = c.spans[:0]
+	for _, d := range s.dets {
+		d.find(c, text)
+	}
+	c.spans = resolve(c.spans)
+}
+
+// resolve drops spans that overlap a span of a more specific rule (or, for
+// the same rule, an earlier or longer one) and sorts the rest by start.
+func resolve(sp []span) []span {
+	if len(sp) < 2 {
+		return sp
+	}
+	slices.SortFunc(sp, func(a, b span) int {
+		if a.rule != b.rule {
+			return int(a.rule) - int(b.rule)
+		}
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		return b.end - a.end
+	})
+	kept := sp[:0]
+	for _, x := range sp {
+		if !slices.ContainsFunc(kept, func(k span) bool { return x.start < k.end && k.start < x.end }) {
+			kept = append(kept, x)
+		}
+	}
+	slices.SortFunc(kept, func(a, b span) int { return a.start - b.start })
+	return kept
+}
+
+// Check screens an input: it returns text with the ActionRedact findings
+// replaced by markers, all findings, and a *BlockError for the first
+// ActionBlock finding (then the text is returned unchanged).
+func (s *Scanner) Check(text string) (string, []Finding, error) {
+	fs := s.Scan(text)
+	for _, f := range fs {
+		if f.Action == ActionBlock {
+			return text, fs, &BlockError{Rule: f.Rule, Category: f.Category}
+		}
+	}
+	return Redact(text, fs), fs, nil
+}
+
+// Redact returns text with the spans of the findings whose action is
+// ActionRedact replaced by typed markers such as [REDACTED:jwt]. The
+// findings must come from scanning text (in order, without overlaps).
+func Redact(text string, findings []Finding) string {
+	var b strings.Builder
+	last := 0
+	for _, f := range findings {
+		if f.Action != ActionRedact || f.Start < last || f.End > len(text) {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(text))
+		}
+		b.WriteString(text[last:f.Start])
+		b.WriteString(f.Marker())
+		last = f.End
+	}
+	if last == 0 {
+		return text
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}

@@ -1,0 +1,202 @@
+package screen
+
+import (
+	"math"
+	"strings"
+)
+
+// maxPEM bounds how far a private key block is followed in one text.
+const maxPEM = 16 << 10
+
+// findPrivateKeys finds PEM private key blocks (RSA, EC, DSA, OpenSSH,
+// PKCS#8, encrypted, PGP), from the BEGIN line to the END line, also when
+// the newlines are JSON escapes ("\n") as in cloud service-account files.
+func findPrivateKeys(c *ctx, s string) {
+	for i := 0; ; {
+		k := strings.Index(s[i:], "-----BEGIN ")
+		if k < 0 {
+			return
+		}
+		start := i + k
+		i = start + 11
+		hdr := s[i:min(len(s), i+40)]
+		e := strings.Index(hdr, "-----")
+		if e < 0 || !strings.Contains(hdr[:e], "PRIVATE KEY") {
+			continue
+		}
+		i += e + 5
+		var st pemState
+		n, _ := st.scan(s[i:min(len(s), i+maxPEM)])
+		i += n
+		c.add(rPrivateKey, start, i)
+	}
+}
+
+// pemState follows a PEM body, possibly across stream chunks: base64 lines
+// (newlines raw or JSON-escaped, headers such as "Proc-Type: 4,ENCRYPTED")
+// up to and including the "-----END ...-----" line.
+type pemState struct {
+	mid    bool  // not at the start of a line
+	esc    bool  // the previous byte was a backslash
+	inEnd  bool  // inside the END line
+	dashes uint8 // '-' bytes seen in a row inside the END line, after its name
+	named  bool  // the END line's name has started
+}
+
+// scan returns how many bytes of s continue the block and whether the
+// block ended in s.
+func (p *pemState) scan(s string) (int, bool) {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if p.inEnd {
+			switch {
+			case b == '-' && p.named:
+				if p.dashes++; p.dashes == 5 {
+					return i + 1, true
+				}
+			case b == '-' || b == ' ' || (b >= 'A' && b <= 'Z'):
+				p.named = p.named || b != '-'
+			default:
+				return i, true
+			}
+			continue
+		}
+		switch {
+		case b == '-' && !p.mid:
+			p.inEnd = true
+		case b == '\n' || (b == 'n' && p.esc):
+			p.mid = false
+		case has(b, cB64|cTok) || b == '\r' || b == '\\' || b == ':' || b == ',' || b == ' ':
+			p.mid = p.mid || b != '\\'
+		default:
+			return i, true
+		}
+		p.esc = b == '\\'
+	}
+	return len(s), false
+}
+
+var connSchemes = []string{
+	"postgres", "postgresql", "mysql", "mariadb", "mongodb", "mongodb+srv", "redis", "rediss",
+	"amqp", "amqps", "mssql", "sqlserver", "oracle", "clickhouse", "ftp", "sftp", "smtp",
+	"smtps", "ldap", "ldaps", "http", "https", "nats", "kafka", "cockroachdb",
+}
+
+// findConnStrings finds URLs with a password in them:
+// scheme://user:password@host..., where the password is not a placeholder.
+func findConnStrings(c *ctx, s string) {
+	for i := 0; ; {
+		k := strings.Index(s[i:], "://")
+		if k < 0 {
+			return
+		}
+		at := i + k
+		i = at + 3
+		start := schemeStart(s, at)
+		if start < 0 {
+			continue
+		}
+		if end, ok := userinfoPassword(s, at+3); ok {
+			c.add(rConnString, start, urlEnd(s, end))
+		}
+	}
+}
+
+// schemeStart returns where the known scheme ending at i starts (with a
+// "jdbc:" prefix, if any), or -1.
+func schemeStart(s string, i int) int {
+	j := i
+	for j > 0 && i-j < 16 && (isAlnum(s[j-1]) || s[j-1] == '+') {
+		j--
+	}
+	scheme := strings.ToLower(s[j:i])
+	for _, sc := range connSchemes {
+		if scheme == sc {
+			if j >= 5 && strings.EqualFold(s[j-5:j], "jdbc:") {
+				return j - 5
+			}
+			if j > 0 && isAlnum(s[j-1]) {
+				return -1
+			}
+			return j
+		}
+	}
+	return -1
+}
+
+// userinfoPassword checks the user:password@ part at s[i:] and returns
+// where the host starts.
+func userinfoPassword(s string, i int) (int, bool) {
+	lim := min(len(s), i+130)
+	colon, at := -1, -1
+	for j := i; j < lim; j++ {
+		b := s[j]
+		if b <= ' ' || b == '/' || b == '"' || b == '\'' || b == '<' || b == '>' {
+			break
+		}
+		if b == ':' && colon < 0 {
+			colon = j
+		}
+		if b == '@' {
+			at = j
+		}
+	}
+	if colon < 0 || at < colon+2 || colon == i {
+		return 0, false
+	}
+	return at + 1, !placeholder(s[colon+1 : at])
+}
+
+// urlEnd returns where the URL that continues at i ends.
+func urlEnd(s string, i int) int {
+	for i < len(s) && !urlStop(s[i]) {
+		i++
+	}
+	return i
+}
+
+func urlStop(b byte) bool {
+	return b <= ' ' || b == '"' || b == '\'' || b == '`' || b == '<' || b == '>' || b == ')' || b == ']' || b == '}'
+}
+
+var placeholderWords = []string{
+	"password", "passwd", "pass", "pwd", "secret", "changeme", "example", "test", "your",
+	"dummy", "placeholder", "redacted", "xxx", "***", "...", "foo", "bar", "token", "apikey", "api_key",
+	"env", "environ", "getenv", "none", "null", "undefined", "todo", "replace", "insert", "here", "fake",
+}
+
+// placeholder reports whether a credential value is a placeholder or a
+// reference rather than a secret: <...>, ${VAR}, {{x}}, %s, $VAR, "****",
+// "your_password", "changeme"...
+func placeholder(v string) bool {
+	if v == "" || strings.ContainsAny(v[:1], "<$%{*[(#") {
+		return true
+	}
+	if strings.Count(v, v[:1]) == len(v) {
+		return true
+	}
+	lv := strings.ToLower(v)
+	for _, w := range placeholderWords {
+		if strings.Contains(lv, w) && len(w)*2 >= len(lv)-4 {
+			return true
+		}
+	}
+	return false
+}
+
+// entropy returns the Shannon entropy of s in bits per byte.
+func entropy(s string) float64 {
+	var n [256]uint16
+	for i := 0; i < len(s); i++ {
+		n[s[i]]++
+	}
+	h := 0.0
+	l := float64(len(s))
+	for _, k := range n {
+		if k > 0 {
+			p := float64(k) / l
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}

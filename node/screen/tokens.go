@@ -1,0 +1,172 @@
+package screen
+
+import "strings"
+
+// findTokens finds the provider tokens that start with a fixed prefix, in
+// one pass: it visits the start of every run of [A-Za-z0-9_-] once and
+// only looks further when the run's first bytes are a known prefix.
+func findTokens(c *ctx, s string) {
+	for i := 0; i < len(s); {
+		b := s[i]
+		if !isTok(b) {
+			i++
+			continue
+		}
+		end := runOf(s, i, cTok)
+		switch b {
+		case 'A':
+			c.tokenA(s, i)
+		case 'g':
+			c.tokenGitHub(s, i)
+		case 'x':
+			c.tokenSlack(s, i, end)
+		case 's', 'r':
+			c.tokenSK(s, i, end)
+		case 'e':
+			c.tokenJWT(s, i)
+		}
+		i = end
+	}
+}
+
+var awsPrefixes = [...]string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"}
+
+// tokenA: AWS access key ids (a 4-letter prefix and 16 of [A-Z0-9]) and
+// Google API keys (AIza and 35 of [A-Za-z0-9_-]).
+func (c *ctx) tokenA(s string, i int) {
+	if strings.HasPrefix(s[i:], "AIza") {
+		if end := i + 39; end <= len(s) && runOf(s, i, cTok) == end {
+			c.add(rGCP, i, end)
+		}
+		return
+	}
+	if i+20 > len(s) || (i+20 < len(s) && isAlnum(s[i+20])) {
+		return
+	}
+	for _, p := range awsPrefixes {
+		if s[i:i+4] == p {
+			if upperDigits(s[i+4:i+20]) && hasDigit(s[i+4:i+20]) {
+				c.add(rAWS, i, i+20)
+			}
+			return
+		}
+	}
+}
+
+func upperDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&(cUpper|cDigit) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenGitHub: ghp_/gho_/ghu_/ghs_/ghr_ and 36 alphanumerics, or
+// github_pat_ and 82 of [A-Za-z0-9_].
+func (c *ctx) tokenGitHub(s string, i int) {
+	t := s[i:]
+	if len(t) >= 40 && t[0:2] == "gh" && strings.IndexByte("pousr", t[2]) >= 0 && t[3] == '_' {
+		if n := alnumRun(t[4:]); n >= 36 && n <= 40 && mixed(t[4:4+n]) {
+			c.add(rGitHub, i, i+4+n)
+		}
+		return
+	}
+	if strings.HasPrefix(t, "github_pat_") {
+		end := runOf(s, i+11, cDigit|cUpper|cLower)
+		for end < len(s) && (isAlnum(s[end]) || s[end] == '_') {
+			end++
+		}
+		if end-i-11 >= 70 {
+			c.add(rGitHub, i, end)
+		}
+	}
+}
+
+func alnumRun(s string) int { return runOf(s, 0, cDigit|cUpper|cLower) }
+
+// mixed reports whether s has both a digit and a letter, which random
+// tokens of 20 or more characters almost always do and words do not.
+func mixed(s string) bool {
+	var k uint8
+	for i := 0; i < len(s); i++ {
+		k |= class[s[i]]
+	}
+	return k&cDigit != 0 && k&(cUpper|cLower) != 0
+}
+
+// tokenSlack: xoxb-, xoxp-, xoxa-, xoxr-, xoxs- and xapp- tokens.
+func (c *ctx) tokenSlack(s string, i, end int) {
+	t := s[i:end]
+	ok := len(t) >= 15 && (strings.HasPrefix(t, "xapp-") ||
+		(strings.HasPrefix(t, "xox") && strings.IndexByte("abprs", t[3]) >= 0 && t[4] == '-'))
+	if ok && hasDigit(t[5:]) && len(t)-5 >= 10 {
+		c.add(rSlack, i, end)
+	}
+}
+
+// tokenSK: Stripe secret and restricted keys ((sk|rk)_(live|test)_...) and
+// OpenAI keys (sk-proj-, sk-svcacct-, sk-admin-, or sk- and 32+ alphanumerics).
+func (c *ctx) tokenSK(s string, i, end int) {
+	t := s[i:end]
+	if len(t) < 3 || t[1] != 'k' {
+		return
+	}
+	switch t[2] {
+	case '_':
+		if strings.HasPrefix(t[3:], "live_") || strings.HasPrefix(t[3:], "test_") {
+			if n := alnumRun(t[8:]); n >= 24 && mixed(t[8:8+n]) {
+				c.add(rStripe, i, i+8+n)
+			}
+		}
+	case '-':
+		if t[0] == 's' {
+			c.openAI(s, i, end)
+		}
+	}
+}
+
+func (c *ctx) openAI(s string, i, end int) {
+	t := s[i+3 : end]
+	for _, p := range [...]string{"proj-", "svcacct-", "admin-"} {
+		if strings.HasPrefix(t, p) {
+			if body := t[len(p):]; len(body) >= 20 && mixed(body) {
+				c.add(rOpenAI, i, end)
+			}
+			return
+		}
+	}
+	if n := alnumRun(t); n >= 32 && mixed(t[:n]) {
+		c.add(rOpenAI, i, i+3+n)
+	}
+}
+
+// tokenJWT: three base64url parts separated by dots, the first two
+// starting with "eyJ" (the encoding of `{"`); the signature may be empty.
+func (c *ctx) tokenJWT(s string, i int) {
+	if !strings.HasPrefix(s[i:], "eyJ") {
+		return
+	}
+	h := runOf(s, i, cTok)
+	if h-i < 10 || h >= len(s) || s[h] != '.' || !strings.HasPrefix(s[h+1:], "eyJ") {
+		return
+	}
+	p := runOf(s, h+1, cTok)
+	if p-h-1 < 10 {
+		return
+	}
+	end := p
+	if p < len(s) && s[p] == '.' {
+		end = runOf(s, p+1, cTok)
+	}
+	c.add(rJWT, i, end)
+}
