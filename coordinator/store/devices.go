@@ -44,12 +44,7 @@ const createDeviceAttempts = 5
 // they are invalid. An ID, public key, credential hash or given address
 // that another device holds is ErrConflict.
 func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
-	if d.ID == "" {
-		d.ID = NewID(idPrefix(d.Kind))
-	}
-	if d.Created.IsZero() {
-		d.Created = time.Now()
-	}
+	fillNew(&d.ID, idPrefix(d.Kind), &d.Created)
 	j, err := encodeDeviceJSON(d)
 	if err != nil {
 		return s.fail("create device", err)

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"strings"
-	"time"
 )
 
 const idpUserCols = `id, email, name, password_hash, totp_secret, totp_last_step, admin, idp_groups,
@@ -21,12 +20,7 @@ func scanIdPUser(r scanner) (*IdPUser, error) {
 // ("iu_…") and u.Created when empty; a taken email is ErrConflict.
 func (s *sqlStore) CreateIdPUser(ctx context.Context, u *IdPUser) error {
 	u.Email = strings.ToLower(u.Email)
-	if u.ID == "" {
-		u.ID = NewID("iu_")
-	}
-	if u.Created.IsZero() {
-		u.Created = time.Now()
-	}
+	fillNew(&u.ID, "iu_", &u.Created)
 	groups, err := jsonArg(u.Groups)
 	if err != nil {
 		return s.fail("create idp user", err)

@@ -22,12 +22,7 @@ func (s *sqlStore) CreateEnrollKey(ctx context.Context, k *EnrollKey) error {
 	if len(k.Hash) == 0 {
 		return s.fail("create enrollment key", errors.New("no hash"))
 	}
-	if k.ID == "" {
-		k.ID = NewID("ek_")
-	}
-	if k.Created.IsZero() {
-		k.Created = time.Now()
-	}
+	fillNew(&k.ID, "ek_", &k.Created)
 	tags, err := jsonArg(k.Tags)
 	if err != nil {
 		return s.fail("create enrollment key", err)
@@ -100,12 +95,7 @@ func (s *sqlStore) CreateAPIToken(ctx context.Context, t *APIToken) error {
 	if len(t.Hash) == 0 {
 		return s.fail("create api token", errors.New("no hash"))
 	}
-	if t.ID == "" {
-		t.ID = NewID("tok_")
-	}
-	if t.Created.IsZero() {
-		t.Created = time.Now()
-	}
+	fillNew(&t.ID, "tok_", &t.Created)
 	_, err := s.wr().exec(ctx, "INSERT INTO api_tokens ("+apiTokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 		t.ID, t.Hash, t.Name, t.CreatedBy, s.d.timeArg(t.Created), s.d.timeArg(t.Expiry),
 		s.d.timeArg(t.LastUsed))

@@ -112,6 +112,17 @@ func start(ctx context.Context, s *sqlStore, op string) (Store, error) {
 	return s, nil
 }
 
+// fillNew gives a new record a fresh ID with prefix and the current time
+// as its creation time, where the caller left them empty.
+func fillNew(id *string, prefix string, created *time.Time) {
+	if *id == "" {
+		*id = NewID(prefix)
+	}
+	if created.IsZero() {
+		*created = time.Now()
+	}
+}
+
 // NewID returns prefix followed by 20 random base32 characters (100
 // bits), the form of the store's generated IDs ("u_…", "d_…").
 func NewID(prefix string) string {

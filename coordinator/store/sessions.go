@@ -22,12 +22,7 @@ func scanLoginSession(r scanner) (*LoginSession, error) {
 // CreateLoginSession implements Store. It fills l.ID ("ls_…") and
 // l.Created when empty.
 func (s *sqlStore) CreateLoginSession(ctx context.Context, l *LoginSession) error {
-	if l.ID == "" {
-		l.ID = NewID("ls_")
-	}
-	if l.Created.IsZero() {
-		l.Created = time.Now()
-	}
+	fillNew(&l.ID, "ls_", &l.Created)
 	_, err := s.wr().exec(ctx, `INSERT INTO login_sessions (`+loginSessionCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, blobArg(l.PollHash), l.Purpose, l.PublicKey, l.Hostname, l.OS, l.Nonce, l.Verifier,

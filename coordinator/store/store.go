@@ -187,6 +187,26 @@ type AdminAction struct {
 // Store is what the coordinator keeps. Every method is safe for
 // concurrent use and honours ctx. Lookups that find nothing return an
 // error wrapping ErrNotFound; unique-key violations wrap ErrConflict.
+//
+// Also guaranteed by every implementation (storetest checks it):
+//   - Create* and UpsertUserByOIDC fill an empty ID (NewID with "u_",
+//     "d_"/"n_", "ek_", "tok_", "ls_", "iu_") and a zero Created; times
+//     come back in UTC, truncated to the microsecond; empty slices come
+//     back nil.
+//   - Update* write every field but ID and Created (UpdateUser also
+//     keeps Issuer and Subject, UpdateDevice the addresses), and a stale
+//     copy cannot undo what matters for security: UpdateDevice never
+//     clears Revoked, UpdateLoginSession never clears Consumed nor
+//     replaces a consumed Result, and UpdateUser/UpdateIdPUser never
+//     lower TOTPLastStep.
+//   - UpsertUserByOIDC refreshes only what the IdP says (Email, Name,
+//     Groups, Admin, LastLogin, and Role when given); Disabled and the
+//     MFA fields stay.
+//   - UseEnrollKey: an unknown hash is ErrNotFound; a zero Expiry never
+//     expires; a key expires at its Expiry.
+//   - ConsumeLoginResult: no result yet is ErrNotFound, a result already
+//     taken ErrConflict.
+//   - Lookups by an empty hash find nothing; IdP emails are lowercased.
 type Store interface {
 	// Users.
 	UpsertUserByOIDC(ctx context.Context, u *User) (*User, error) // by (Issuer, Subject); fills ID, Created
