@@ -76,14 +76,11 @@ func build(conn *nftables.Conn, cfg Config, cgid uint64) error {
 	conn.AddTable(t) // so the delete below cannot fail
 	conn.DelTable(t)
 	conn.AddTable(t)
-	static := staticElems(cfg)
-	sets := make(map[string]*nftables.Set, len(setDefs))
+	static, sets := staticElems(cfg), newSets(t)
 	for _, d := range setDefs {
-		s := d.set(t)
-		if err := conn.AddSet(s, toElements(static[d.name])); err != nil {
+		if err := conn.AddSet(sets[d.name], toElements(static[d.name])); err != nil {
 			return fmt.Errorf("set %s: %w", d.name, err)
 		}
-		sets[d.name] = s
 	}
 	p := newPlan(cfg, cgid, sets)
 	for _, cat := range p.cats {

@@ -67,6 +67,15 @@ func (d setDef) set(t *nftables.Table) *nftables.Set {
 	return &nftables.Set{Table: t, Name: d.name, KeyType: d.keyType(), Concatenation: d.kind == keyAddrPort}
 }
 
+// newSets returns the named sets of t, by name.
+func newSets(t *nftables.Table) map[string]*nftables.Set {
+	sets := make(map[string]*nftables.Set, len(setDefs))
+	for _, d := range setDefs {
+		sets[d.name] = d.set(t)
+	}
+	return sets
+}
+
 // setFor names the set of kind base ("mesh_peers", ...) for a's family.
 func setFor(base string, a netip.Addr) string {
 	if a.Unmap().Is4() {
