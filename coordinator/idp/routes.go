@@ -61,6 +61,10 @@ func (p *Provider) callbackGuard(next http.Handler) http.Handler {
 				"Finish signing in in the browser where you started, or go back to the application and start again.")
 			return
 		}
+		if a.coded {
+			p.message(w, http.StatusConflict, "Already signed in", errCodeIssued.Error())
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
