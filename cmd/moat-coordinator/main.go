@@ -18,6 +18,9 @@ func main() {
 }
 
 var commands = []cli.Command{
+	{Name: "serve", Summary: "run the coordinator", Run: serveCmd},
+	{Name: "users", Summary: "manage the embedded provider's users (users add [--admin] EMAIL)", Run: usersCmd},
+	{Name: "tokens", Summary: "make admin API tokens (tokens create NAME)", Run: tokensCmd},
 	{Name: "policy", Summary: "check or explain a policy file", Run: policyCmd},
 	{Name: "version", Summary: "print the version", Run: func(_ []string, stdout, _ io.Writer) int {
 		fmt.Fprintln(stdout, cli.Version())

@@ -1,0 +1,225 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/policy"
+)
+
+const ctxActor = "moat.actor"
+
+// adminAuth admits admin API requests carrying a live API token
+// ("moat_at_…"). Tokens are stored hashed; the actor is recorded with
+// every change.
+func (s *Server) adminAuth(c *gin.Context) {
+	tok := bearer(c.Request)
+	if !strings.HasPrefix(tok, prefixAPIToken) {
+		apiError(c, http.StatusUnauthorized, "no_token", "send an admin API token as a bearer token (moat-coordinator tokens create)")
+		return
+	}
+	t, err := s.store.APITokenByHash(c.Request.Context(), hashSecret(tok))
+	if err != nil || (!t.Expiry.IsZero() && !s.cfg.Now().Before(t.Expiry)) {
+		s.refuse("bad_api_token")
+		apiError(c, http.StatusUnauthorized, "bad_token", "this API token is unknown or expired; make a new one")
+		return
+	}
+	c.Set(ctxActor, "token:"+t.ID)
+	c.Next()
+}
+
+// record writes an admin action to the trail.
+func (s *Server) record(c *gin.Context, action, target, detail string) {
+	actor, _ := c.Get(ctxActor)
+	a := &store.AdminAction{Time: s.cfg.Now(), Actor: fmt.Sprint(actor), Action: action, Target: target, Detail: detail}
+	if err := s.store.LogAdminAction(c.Request.Context(), a); err != nil {
+		s.log.Error("admin trail", "action", action, "err", err)
+	}
+}
+
+func (s *Server) adminRoutes(g *gin.RouterGroup) {
+	g.Use(s.adminAuth)
+	g.GET("/users", s.listUsers)
+	g.POST("/users/:id/disable", s.setUserDisabled(true))
+	g.POST("/users/:id/enable", s.setUserDisabled(false))
+	g.GET("/devices", s.listDevices)
+	g.POST("/devices/:id/revoke", s.changeDevice("device.revoke", func(d *store.Device, _ time.Time) { d.Revoked = true }))
+	g.POST("/devices/:id/expire", s.changeDevice("device.expire", func(d *store.Device, now time.Time) { d.Expiry = now }))
+	g.GET("/enroll-keys", s.listEnrollKeys)
+	g.POST("/enroll-keys", s.createEnrollKey)
+	g.DELETE("/enroll-keys/:id", s.revokeEnrollKey)
+	g.GET("/policy", s.getPolicy)
+	g.POST("/policy/validate", s.validatePolicy)
+	g.PUT("/policy", s.savePolicy)
+	g.GET("/policy/history", s.policyHistory)
+	g.POST("/policy/rollback/:id", s.rollbackPolicy)
+	g.GET("/actions", s.listActions)
+}
+
+func (s *Server) listUsers(c *gin.Context) {
+	us, err := s.store.Users(c.Request.Context())
+	if err != nil {
+		s.internal(c, "list users", err)
+		return
+	}
+	out := make([]gin.H, 0, len(us))
+	for _, u := range us {
+		out = append(out, gin.H{"id": u.ID, "email": u.Email, "name": u.Name, "groups": u.Groups, "role": u.Role,
+			"disabled": u.Disabled, "lastLogin": u.LastLogin, "mfaEnrolled": u.TOTPSecret != nil})
+	}
+	c.JSON(http.StatusOK, gin.H{"users": out})
+}
+
+func (s *Server) setUserDisabled(disabled bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		u, err := s.store.User(c.Request.Context(), c.Param("id"))
+		if s.notFound(c, err, "user") {
+			return
+		}
+		u.Disabled = disabled
+		if err := s.store.UpdateUser(c.Request.Context(), u); err != nil {
+			s.internal(c, "update user", err)
+			return
+		}
+		s.record(c, map[bool]string{true: "user.disable", false: "user.enable"}[disabled], u.ID, u.Email)
+		s.changed()
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// notFound answers 404 (or 500) for a failed lookup and reports whether
+// it did.
+func (s *Server) notFound(c *gin.Context, err error, what string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		apiError(c, http.StatusNotFound, "not_found", "no such "+what)
+	default:
+		s.internal(c, "load "+what, err)
+	}
+	return true
+}
+
+func (s *Server) listDevices(c *gin.Context) {
+	ds, err := s.store.Devices(c.Request.Context())
+	if err != nil {
+		s.internal(c, "list devices", err)
+		return
+	}
+	kind := c.Query("kind")
+	out := make([]gin.H, 0, len(ds))
+	for _, d := range ds {
+		if kind != "" && string(d.Kind) != kind {
+			continue
+		}
+		out = append(out, gin.H{"id": d.ID, "kind": d.Kind, "user": d.UserID, "hostname": d.Hostname, "os": d.OS,
+			"tags": d.Tags, "addresses": addrs(d), "expiry": d.Expiry, "lastSeen": d.LastSeen, "revoked": d.Revoked,
+			"models": d.Models, "endpoints": d.Endpoints, "publicKey": d.PublicKey})
+	}
+	c.JSON(http.StatusOK, gin.H{"devices": out})
+}
+
+func (s *Server) changeDevice(action string, change func(*store.Device, time.Time)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		d, err := s.store.Device(c.Request.Context(), c.Param("id"))
+		if s.notFound(c, err, "device") {
+			return
+		}
+		change(d, s.cfg.Now())
+		if err := s.store.UpdateDevice(c.Request.Context(), d); err != nil {
+			s.internal(c, "update device", err)
+			return
+		}
+		s.record(c, action, d.ID, d.Hostname)
+		s.changed()
+		c.Status(http.StatusNoContent)
+	}
+}
+
+func (s *Server) listEnrollKeys(c *gin.Context) {
+	ks, err := s.store.EnrollKeys(c.Request.Context())
+	if err != nil {
+		s.internal(c, "list enrollment keys", err)
+		return
+	}
+	out := make([]gin.H, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, gin.H{"id": k.ID, "tags": k.Tags, "reusable": k.Reusable, "expiry": k.Expiry,
+			"uses": k.Uses, "revoked": k.Revoked, "createdBy": k.CreatedBy, "created": k.Created})
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": out})
+}
+
+// createEnrollKey makes a key and shows its secret once:
+// POST /api/v1/admin/enroll-keys {"tags":["tag:gpu"],"reusable":false,"expiry":"24h"}.
+func (s *Server) createEnrollKey(c *gin.Context) {
+	var req struct {
+		Tags     []string `json:"tags"`
+		Reusable bool     `json:"reusable"`
+		Expiry   string   `json:"expiry"`
+	}
+	if !decode(c, limitSmall, &req) {
+		return
+	}
+	ttl := 24 * time.Hour
+	if req.Expiry != "" {
+		d, err := policy.ParseDuration(req.Expiry)
+		if err != nil || d == 0 || time.Duration(d) > 90*24*time.Hour {
+			apiError(c, http.StatusBadRequest, "bad_request", "expiry: want a duration from 1s to 90d, like \"24h\"")
+			return
+		}
+		ttl = time.Duration(d)
+	}
+	if len(req.Tags) == 0 || len(req.Tags) > 32 {
+		apiError(c, http.StatusBadRequest, "bad_request", "tags: give 1 to 32 tags such as \"tag:gpu\"; nodes get their access from them")
+		return
+	}
+	for _, t := range req.Tags {
+		if !strings.HasPrefix(t, "tag:") || len(t) < 5 || len(t) > 64 || strings.ContainsAny(t, " \t\"\\") {
+			apiError(c, http.StatusBadRequest, "bad_request", fmt.Sprintf("tag %q: want tag:NAME", t))
+			return
+		}
+	}
+	secret, hash := newSecret(prefixEnrollKey)
+	actor, _ := c.Get(ctxActor)
+	k := &store.EnrollKey{ID: newID("ek_"), Hash: hash, Tags: req.Tags, Reusable: req.Reusable,
+		Expiry: s.cfg.Now().Add(ttl), CreatedBy: fmt.Sprint(actor), Created: s.cfg.Now()}
+	if err := s.store.CreateEnrollKey(c.Request.Context(), k); err != nil {
+		s.internal(c, "create enrollment key", err)
+		return
+	}
+	s.record(c, "enrollkey.create", k.ID, strings.Join(k.Tags, ","))
+	c.JSON(http.StatusCreated, gin.H{"id": k.ID, "key": secret, "tags": k.Tags, "reusable": k.Reusable, "expiry": k.Expiry,
+		"install": s.installCommand(secret)})
+}
+
+// installCommand is the one line an admin runs on a GPU host.
+func (s *Server) installCommand(secret string) string {
+	return fmt.Sprintf("curl -fsSL %s | sudo sh -s -- --key %s", s.url("/install.sh"), secret)
+}
+
+func (s *Server) revokeEnrollKey(c *gin.Context) {
+	if err := s.store.RevokeEnrollKey(c.Request.Context(), c.Param("id")); s.notFound(c, err, "enrollment key") {
+		return
+	}
+	s.record(c, "enrollkey.revoke", c.Param("id"), "")
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) listActions(c *gin.Context) {
+	n, _ := strconv.Atoi(c.DefaultQuery("limit", "100"))
+	as, err := s.store.AdminActions(c.Request.Context(), min(max(n, 1), 1000))
+	if err != nil {
+		s.internal(c, "list admin actions", err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"actions": as})
+}

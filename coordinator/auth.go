@@ -1,0 +1,220 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// authenticator is the coordinator's OIDC relying party: authorization
+// code flow with PKCE (S256), state bound to the browser by a cookie, nonce
+// checked, ID token verified by go-oidc. The embedded provider is reached
+// through exactly the same code, only over an in-process transport.
+type authenticator struct {
+	s        *Server
+	issuer   string
+	clientID string
+	secret   string
+	redirect string
+	client   *http.Client // for discovery, JWKS and the token exchange
+	cookieK  []byte       // HMAC key binding login state to the browser
+	embedded bool         // the IdP is the embedded provider
+	idp      http.Handler // the embedded provider, mounted at /idp
+	closeIdP func()
+
+	mu struct {
+		sync.Mutex
+		provider *oidc.Provider // discovered lazily: the IdP may be us
+	}
+}
+
+// claims are the ID token claims the coordinator reads.
+type claims struct {
+	Subject       string   `json:"sub"`
+	Email         string   `json:"email"`
+	EmailVerified *bool    `json:"email_verified"`
+	Name          string   `json:"name"`
+	AMR           []string `json:"amr"`
+	ACR           string   `json:"acr"`
+	AuthTime      int64    `json:"auth_time"`
+	Groups        []string `json:"-"`
+	Admin         bool     `json:"moat_admin"` // honoured from the embedded provider only
+}
+
+func newAuthenticator(ctx context.Context, s *Server) (*authenticator, error) {
+	a := &authenticator{
+		s:        s,
+		issuer:   s.cfg.OIDC.Issuer,
+		clientID: s.cfg.OIDC.ClientID,
+		secret:   s.cfg.OIDC.ClientSecret,
+		redirect: strings.TrimSuffix(s.cfg.PublicURL, "/") + "/oidc/callback",
+		client:   &http.Client{Timeout: 15 * time.Second},
+		closeIdP: func() {},
+	}
+	var err error
+	if a.cookieK, err = s.secretSetting(ctx, "login-cookie-key"); err != nil {
+		return nil, err
+	}
+	if a.issuer == "" {
+		if err := a.startEmbedded(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *authenticator) close() { a.closeIdP() }
+
+// provider discovers the IdP on first use and keeps the result.
+func (a *authenticator) provider(ctx context.Context) (*oidc.Provider, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.mu.provider != nil {
+		return a.mu.provider, nil
+	}
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, a.client), a.issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discover OIDC issuer %s: %w", a.issuer, err)
+	}
+	a.mu.provider = p
+	return p, nil
+}
+
+func (a *authenticator) oauth2(p *oidc.Provider) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: a.clientID, ClientSecret: a.secret, RedirectURL: a.redirect,
+		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile", "groups"},
+	}
+}
+
+// authURL is where the browser goes to sign in for login session id.
+func (a *authenticator) authURL(ctx context.Context, id, nonce, verifier string) (string, error) {
+	p, err := a.provider(ctx)
+	if err != nil {
+		return "", err
+	}
+	return a.oauth2(p).AuthCodeURL(id, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
+}
+
+// exchange turns the authorization code into verified claims.
+func (a *authenticator) exchange(ctx context.Context, code, nonce, verifier string) (*claims, error) {
+	p, err := a.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx = oidc.ClientContext(ctx, a.client)
+	tok, err := a.oauth2(p).Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, fmt.Errorf("exchange code: %w", err)
+	}
+	raw, ok := tok.Extra("id_token").(string)
+	if !ok {
+		return nil, errors.New("the IdP returned no ID token")
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: a.clientID, Now: a.s.cfg.Now}).Verify(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("verify ID token: %w", err)
+	}
+	if !hmac.Equal([]byte(idt.Nonce), []byte(nonce)) {
+		return nil, errors.New("ID token nonce does not match this sign-in")
+	}
+	var c claims
+	if err := idt.Claims(&c); err != nil {
+		return nil, fmt.Errorf("read ID token claims: %w", err)
+	}
+	c.Admin = c.Admin && a.embedded
+	var all map[string]any
+	if err := idt.Claims(&all); err == nil {
+		c.Groups = stringList(all[a.s.cfg.OIDC.GroupsClaim])
+	}
+	return &c, nil
+}
+
+func stringList(v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	case string:
+		if v != "" {
+			out = []string{v}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// admit checks the claims against the configured admission rules and
+// returns a message for the person when they are refused.
+func (a *authenticator) admit(c *claims) error {
+	cfg := a.s.cfg.OIDC
+	if c.Subject == "" || c.Email == "" {
+		return errors.New("the identity provider did not send your email address; ask an admin to add the email scope")
+	}
+	if cfg.RequireVerifiedEmail && (c.EmailVerified == nil || !*c.EmailVerified) {
+		return fmt.Errorf("%s is not verified at the identity provider; verify it there and sign in again", c.Email)
+	}
+	if len(cfg.AllowedDomains) > 0 {
+		_, domain, _ := strings.Cut(strings.ToLower(c.Email), "@")
+		if !slices.Contains(cfg.AllowedDomains, domain) {
+			return fmt.Errorf("%s is not in a domain allowed to use moat; ask an admin", c.Email)
+		}
+	}
+	if len(cfg.AllowedGroups) > 0 && !intersects(c.Groups, cfg.AllowedGroups) {
+		return fmt.Errorf("%s is not in a group allowed to use moat; ask an admin", c.Email)
+	}
+	return nil
+}
+
+// mfaProven reports whether the IdP's amr proves a second factor.
+func (a *authenticator) mfaProven(c *claims) bool {
+	return intersects(c.AMR, a.s.cfg.OIDC.MFAMethods)
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// bind returns the cookie value that ties login session id to the browser
+// that started it; the callback refuses a browser without it.
+func (a *authenticator) bind(id string) string {
+	m := hmac.New(sha256.New, a.cookieK)
+	m.Write([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (a *authenticator) bound(r *http.Request, id string) bool {
+	c, err := r.Cookie(loginCookie)
+	return err == nil && hmac.Equal([]byte(c.Value), []byte(a.bind(id)))
+}
+
+const loginCookie = "moat_login"
+
+func (a *authenticator) setBinding(w http.ResponseWriter, id string) {
+	u, _ := url.Parse(a.s.cfg.PublicURL)
+	http.SetCookie(w, &http.Cookie{
+		Name: loginCookie, Value: a.bind(id), Path: "/", HttpOnly: true,
+		Secure: u.Scheme == "https", SameSite: http.SameSiteLaxMode, MaxAge: int(a.s.cfg.LoginTTL.Seconds()),
+	})
+}

@@ -1,0 +1,102 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Config configures a coordinator. cmd/moat-coordinator fills it from
+// flags, a file and the environment; the zero value of each field means
+// what its comment says.
+type Config struct {
+	// PublicURL is the URL people and devices reach the coordinator at,
+	// e.g. "https://moat.example.com". Required. OIDC redirect URIs and
+	// the embedded provider's issuer derive from it.
+	PublicURL string
+	// DataDir holds the SQLite database, the sealing key, the embedded
+	// provider's signing key and the self-signed certificate.
+	// Default "./moat-data".
+	DataDir string
+	// Database is empty for SQLite in DataDir, or a postgres:// URL.
+	Database string
+
+	// OIDC configures sign-in. With Issuer empty, the coordinator runs its
+	// embedded provider under /idp and signs people in through it.
+	OIDC OIDCConfig
+
+	// DeviceTTL is how long a person's device key stays valid after
+	// sign-in. Default 12h.
+	DeviceTTL time.Duration
+	// LoginTTL is how long a started login may take. Default 10m.
+	LoginTTL time.Duration
+
+	// Logger receives the coordinator's logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// OIDCConfig is how the coordinator signs people in.
+type OIDCConfig struct {
+	// Issuer of the external IdP; empty = the embedded provider.
+	Issuer string
+	// ClientID and ClientSecret registered at the IdP. With the embedded
+	// provider they are chosen by the coordinator.
+	ClientID, ClientSecret string
+	// GroupsClaim names the ID token claim holding the person's groups.
+	// Default "groups".
+	GroupsClaim string
+	// AllowedDomains, when set, admits only emails in these domains.
+	AllowedDomains []string
+	// AllowedGroups, when set, admits only members of one of these groups.
+	AllowedGroups []string
+	// AdminGroups are IdP groups whose members are coordinator admins.
+	// Default: none (only the embedded provider's admin flag).
+	AdminGroups []string
+	// AuditorGroups are IdP groups whose members may read audit and policy.
+	AuditorGroups []string
+	// MFAMethods are the amr values that prove MFA. Default
+	// mfa, otp, hwk, swk, totp.
+	MFAMethods []string
+	// RequireVerifiedEmail refuses ID tokens whose email_verified is not
+	// true. Default false (many IdPs omit the claim).
+	RequireVerifiedEmail bool
+}
+
+// DefaultMFAMethods are the amr values accepted as MFA by default.
+var DefaultMFAMethods = []string{"mfa", "otp", "hwk", "swk", "totp"}
+
+func (c *Config) setDefaults() error {
+	if c.PublicURL == "" {
+		return errors.New("config: PublicURL is required")
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("config: PublicURL %q: want http(s)://HOST[:PORT]", c.PublicURL)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./moat-data"
+	}
+	if c.DeviceTTL == 0 {
+		c.DeviceTTL = 12 * time.Hour
+	}
+	if c.LoginTTL == 0 {
+		c.LoginTTL = 10 * time.Minute
+	}
+	if c.OIDC.GroupsClaim == "" {
+		c.OIDC.GroupsClaim = "groups"
+	}
+	if len(c.OIDC.MFAMethods) == 0 {
+		c.OIDC.MFAMethods = DefaultMFAMethods
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}

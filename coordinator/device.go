@@ -1,0 +1,166 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+const ctxDevice = "moat.device"
+
+// deviceAuth admits requests that carry a live device credential and puts
+// the device in the context. Revoked, expired and unknown credentials, and
+// devices of disabled people, get 401 with what to do.
+func (s *Server) deviceAuth(c *gin.Context) {
+	tok := bearer(c.Request)
+	if tok == "" {
+		apiError(c, http.StatusUnauthorized, "no_credential", "send the device credential as a bearer token; run `moat login`")
+		return
+	}
+	d, err := s.store.DeviceByCredHash(c.Request.Context(), hashSecret(tok))
+	if errors.Is(err, store.ErrNotFound) {
+		s.refuse("bad_credential")
+		apiError(c, http.StatusUnauthorized, "bad_credential", "this device credential is not known; run `moat login` (or re-join the node)")
+		return
+	}
+	if err != nil {
+		s.internal(c, "check credential", err)
+		return
+	}
+	if msg := s.deadDevice(c, d); msg != "" {
+		s.refuse("dead_device")
+		apiError(c, http.StatusUnauthorized, "device_not_live", msg)
+		return
+	}
+	c.Set(ctxDevice, d)
+	c.Next()
+}
+
+// deadDevice says why d may not use the coordinator, or "" when it may.
+func (s *Server) deadDevice(c *gin.Context, d *store.Device) string {
+	switch {
+	case d.Revoked:
+		return "this device was revoked; run `moat login` to sign it in again"
+	case !d.Expiry.IsZero() && !s.cfg.Now().Before(d.Expiry):
+		return "this device's key expired at " + d.Expiry.UTC().Format(time.RFC3339) + "; run `moat login`"
+	case d.Kind == store.KindNode:
+		return ""
+	}
+	u, err := s.store.User(c.Request.Context(), d.UserID)
+	if err != nil || u.Disabled {
+		return "the person this device belongs to is disabled in moat; ask an admin"
+	}
+	return ""
+}
+
+func device(c *gin.Context) *store.Device { return c.MustGet(ctxDevice).(*store.Device) }
+
+// enroll joins a node with an enrollment key: POST /api/v1/enroll. A
+// node that enrolls again with its key (same WireGuard key) is updated in
+// place and keeps its addresses.
+func (s *Server) enroll(c *gin.Context) {
+	var req wire.EnrollRequest
+	if !decode(c, limitSmall, &req) {
+		return
+	}
+	if err := req.Validate(); err != nil {
+		apiError(c, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	now := s.cfg.Now()
+	ek, err := s.store.UseEnrollKey(c.Request.Context(), hashSecret(string(req.AuthKey)), now)
+	if errors.Is(err, store.ErrExhausted) || errors.Is(err, store.ErrNotFound) {
+		s.refuse("bad_enroll_key")
+		apiError(c, http.StatusUnauthorized, "bad_enroll_key", "the enrollment key is unknown, used up, revoked or expired; ask an admin for a new one")
+		return
+	}
+	if err != nil {
+		s.internal(c, "use enrollment key", err)
+		return
+	}
+	cred, credHash := newSecret(prefixDeviceCred)
+	d, err := s.store.DeviceByKey(c.Request.Context(), req.Key.String())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		d = &store.Device{ID: newID("n_"), Kind: store.KindNode, PublicKey: req.Key.String(), Created: now}
+		s.applyAd(d, req, ek.Tags, credHash, now)
+		err = s.store.CreateDevice(c.Request.Context(), d)
+	case err == nil && d.Kind != store.KindNode:
+		apiError(c, http.StatusConflict, "key_in_use", "this WireGuard key belongs to a person's device; give the node its own key")
+		return
+	case err == nil:
+		s.applyAd(d, req, ek.Tags, credHash, now)
+		d.Revoked = false
+		err = s.store.UpdateDevice(c.Request.Context(), d)
+	}
+	if err != nil {
+		s.internal(c, "record node", err)
+		return
+	}
+	s.log.Info("node enrolled", "node", d.ID, "hostname", d.Hostname, "tags", d.Tags, "key", ek.ID)
+	s.changed()
+	c.JSON(http.StatusOK, wire.EnrollResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(d.ID), Addresses: addrs(d), Tags: d.Tags})
+}
+
+func (s *Server) applyAd(d *store.Device, req wire.EnrollRequest, tags []string, credHash []byte, now time.Time) {
+	d.Hostname, d.Endpoints, d.Models, d.Tags = req.Hostname, req.Endpoints, req.Models, slices.Clone(tags)
+	d.CredHash, d.LastSeen = credHash, now
+}
+
+// advertise updates what a node serves and where it can be reached:
+// POST /api/v1/node (device credential of a node).
+func (s *Server) advertise(c *gin.Context) {
+	d := device(c)
+	if d.Kind != store.KindNode {
+		apiError(c, http.StatusForbidden, "not_a_node", "only nodes advertise models")
+		return
+	}
+	var req struct {
+		Endpoints []netip.AddrPort `json:"endpoints"`
+		Models    []wire.ModelAd   `json:"models"`
+		Status    json.RawMessage  `json:"status,omitempty"`
+	}
+	if !decode(c, limitSmall, &req) {
+		return
+	}
+	k, _ := key.ParsePublic(d.PublicKey)
+	ad := wire.EnrollRequest{Key: k, Hostname: d.Hostname, Endpoints: req.Endpoints, Models: req.Models}
+	if err := ad.Validate(); err != nil {
+		apiError(c, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	changed := !slices.Equal(d.Endpoints, req.Endpoints) || !slices.Equal(d.Models, req.Models)
+	d.Endpoints, d.Models, d.LastSeen = req.Endpoints, req.Models, s.cfg.Now()
+	if len(req.Status) > 0 {
+		d.NodeStatus = req.Status
+	}
+	if err := s.store.UpdateDevice(c.Request.Context(), d); err != nil {
+		s.internal(c, "update node", err)
+		return
+	}
+	if changed {
+		s.changed()
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// logout revokes the caller's own credential: POST /api/v1/logout.
+func (s *Server) logout(c *gin.Context) {
+	d := device(c)
+	d.Revoked = true
+	if err := s.store.UpdateDevice(c.Request.Context(), d); err != nil {
+		s.internal(c, "revoke device", err)
+		return
+	}
+	s.changed()
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,56 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+
+	"github.com/moatmesh/moat/coordinator/idp"
+)
+
+// embeddedClientID is the coordinator's client registration at its own
+// embedded provider.
+const embeddedClientID = "moat-coordinator"
+
+// startEmbedded runs the embedded OpenID provider under /idp and points
+// the relying party at it. Discovery, JWKS and the token exchange go to
+// the provider in-process (no hairpin through proxies or TLS); the
+// browser reaches it at PUBLIC_URL/idp like any IdP. Everything after
+// that is the same go-oidc code path as for an external IdP.
+func (a *authenticator) startEmbedded(ctx context.Context) error {
+	s := a.s
+	sec, err := s.secretSetting(ctx, "idp-client-secret")
+	if err != nil {
+		return err
+	}
+	u, _ := url.Parse(s.cfg.PublicURL)
+	a.issuer, a.clientID, a.secret, a.embedded = s.url(idp.PathPrefix), embeddedClientID, hex.EncodeToString(sec), true
+	p, err := idp.New(ctx, idp.Config{
+		Issuer:   a.issuer,
+		Clients:  []idp.Client{{ID: a.clientID, Secret: a.secret, RedirectURIs: []string{a.redirect}}},
+		DataDir:  s.cfg.DataDir,
+		Box:      s.box,
+		Logger:   s.log.With("component", "idp"),
+		Now:      s.cfg.Now,
+		Insecure: u.Scheme == "http",
+	}, s.store)
+	if err != nil {
+		return fmt.Errorf("embedded identity provider: %w", err)
+	}
+	a.idp, a.closeIdP = p.Handler(), func() { p.Close() }
+	a.client = &http.Client{Transport: inProcess{a.idp}}
+	return nil
+}
+
+// inProcess is an http.RoundTripper that serves requests with a handler
+// in this process.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}

@@ -1,0 +1,122 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/policy"
+)
+
+// policyProblem is one error in a policy, positioned for an editor.
+type policyProblem struct {
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Message string `json:"message"`
+}
+
+// checkPolicy parses text and runs its tests, returning the problems.
+func checkPolicy(text string) (*policy.Policy, []policyProblem) {
+	p, err := policy.Check("policy.hujson", []byte(text))
+	if err == nil {
+		return p, nil
+	}
+	var list policy.ErrorList
+	if errors.As(err, &list) {
+		out := make([]policyProblem, 0, len(list))
+		for _, e := range list {
+			out = append(out, policyProblem{Line: e.Line, Col: e.Col, Message: e.Msg})
+		}
+		return nil, out
+	}
+	return nil, []policyProblem{{Message: err.Error()}}
+}
+
+type policyBody struct {
+	Text    string `json:"text"`
+	Message string `json:"message"`
+}
+
+func (s *Server) getPolicy(c *gin.Context) {
+	pv, err := s.store.Policy(c.Request.Context())
+	if errors.Is(err, store.ErrNotFound) {
+		c.JSON(http.StatusOK, gin.H{"id": 0, "text": builtinPolicy, "builtin": true})
+		return
+	}
+	if err != nil {
+		s.internal(c, "load policy", err)
+		return
+	}
+	c.JSON(http.StatusOK, pv)
+}
+
+// validatePolicy checks a policy and runs its tests without saving it.
+func (s *Server) validatePolicy(c *gin.Context) {
+	var b policyBody
+	if !decode(c, limitPolicy, &b) {
+		return
+	}
+	if _, probs := checkPolicy(b.Text); probs != nil {
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"ok": false, "errors": probs})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ok": true})
+}
+
+// savePolicy validates, tests and saves a policy, then puts it in force:
+// PUT /api/v1/admin/policy {"text": "...", "message": "why"}.
+func (s *Server) savePolicy(c *gin.Context) {
+	var b policyBody
+	if !decode(c, limitPolicy, &b) {
+		return
+	}
+	s.putPolicy(c, b.Text, b.Message, "policy.save")
+}
+
+func (s *Server) putPolicy(c *gin.Context, text, message, action string) {
+	p, probs := checkPolicy(text)
+	if probs != nil {
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"ok": false, "errors": probs})
+		return
+	}
+	actor, _ := c.Get(ctxActor)
+	pv := &store.PolicyVersion{Text: text, Author: fmt.Sprint(actor), Message: message}
+	if err := s.store.SavePolicy(c.Request.Context(), pv); err != nil {
+		s.internal(c, "save policy", err)
+		return
+	}
+	s.mu.Lock()
+	s.mu.policy, s.mu.policyID = p, pv.ID
+	s.mu.Unlock()
+	s.record(c, action, strconv.FormatInt(pv.ID, 10), message)
+	s.changed()
+	c.JSON(http.StatusOK, gin.H{"ok": true, "id": pv.ID})
+}
+
+func (s *Server) policyHistory(c *gin.Context) {
+	n, _ := strconv.Atoi(c.DefaultQuery("limit", "50"))
+	h, err := s.store.PolicyHistory(c.Request.Context(), min(max(n, 1), 500))
+	if err != nil {
+		s.internal(c, "load policy history", err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"versions": h})
+}
+
+// rollbackPolicy saves an earlier version again as the newest.
+func (s *Server) rollbackPolicy(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		apiError(c, http.StatusBadRequest, "bad_request", "policy version id: want a number")
+		return
+	}
+	pv, err := s.store.PolicyVersion(c.Request.Context(), id)
+	if s.notFound(c, err, "policy version") {
+		return
+	}
+	s.putPolicy(c, pv.Text, fmt.Sprintf("rollback to version %d", id), "policy.rollback")
+}

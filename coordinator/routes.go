@@ -1,0 +1,52 @@
+package coordinator
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func (s *Server) routes() http.Handler {
+	r := gin.New()
+	r.Use(gin.Recovery(), securityHeaders)
+	r.HandleMethodNotAllowed = true
+
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	r.GET("/readyz", s.ready)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.mx.reg, promhttp.HandlerOpts{})))
+	r.GET("/static/login.css", serveLoginCSS)
+
+	logins := newIPLimiter(2*time.Second, 20) // sign-in starts and codes
+	browser := r.Group("/", logins.middleware(s))
+	browser.GET("/login/:id", s.confirmLogin)
+	browser.POST("/login/:id", s.beginLogin)
+	browser.GET("/oidc/callback", s.callback)
+	browser.GET("/login/:id/mfa", s.mfaPage)
+	browser.POST("/login/:id/mfa", s.mfaSubmit)
+
+	api := r.Group("/api/v1")
+	api.POST("/login", logins.middleware(s), s.startLogin)
+	api.POST("/login/poll", s.pollLogin)
+	api.POST("/enroll", newIPLimiter(time.Second, 10).middleware(s), s.enroll)
+	dev := api.Group("/", s.deviceAuth)
+	dev.GET("/netmap", s.netmapStream)
+	dev.POST("/node", s.advertise)
+	dev.POST("/logout", s.logout)
+	s.adminRoutes(api.Group("/admin"))
+
+	if s.auth.idp != nil {
+		r.Any("/idp/*path", gin.WrapH(s.auth.idp))
+	}
+	return r
+}
+
+// ready answers 200 when the store answers.
+func (s *Server) ready(c *gin.Context) {
+	if err := s.store.Ping(c.Request.Context()); err != nil {
+		c.String(http.StatusServiceUnavailable, "store: %v\n", err)
+		return
+	}
+	c.String(http.StatusOK, "ready\n")
+}

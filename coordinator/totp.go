@@ -1,0 +1,127 @@
+package coordinator
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moatmesh/moat/coordinator/mfa"
+	"github.com/moatmesh/moat/coordinator/store"
+)
+
+// The coordinator's own second factor, asked for when the IdP's amr does
+// not prove one. Secrets are sealed at rest (additional data: the user
+// id); a pending enrollment lives sealed in the login session until its
+// first code is confirmed.
+
+var lockout = mfa.Lockout{}
+
+// mfaSession loads the login session and its user for the MFA pages,
+// answering with an error page itself when it cannot.
+func (s *Server) mfaSession(c *gin.Context) (*store.LoginSession, *store.User) {
+	ls := s.openSession(c, c.Param("id"))
+	if ls == nil {
+		return nil, nil
+	}
+	if ls.UserID == "" || !s.auth.bound(c.Request, ls.ID) {
+		renderError(c, http.StatusForbidden, "Sign in with your identity provider first: open the link from `moat login` again.")
+		return nil, nil
+	}
+	u, err := s.store.User(c.Request.Context(), ls.UserID)
+	if err != nil {
+		s.internal(c, "load user", err)
+		return nil, nil
+	}
+	return ls, u
+}
+
+// mfaPage shows the code form, with a new secret to enroll when the person
+// has none: GET /login/:id/mfa.
+func (s *Server) mfaPage(c *gin.Context) {
+	ls, u := s.mfaSession(c)
+	if ls == nil {
+		return
+	}
+	data := map[string]any{"Title": "Second factor", "ID": ls.ID, "CSRF": csrfToken(c, s.secureCookies())}
+	if u.TOTPSecret == nil {
+		enr, err := mfa.NewSecret("moat", u.Email)
+		if err != nil {
+			s.internal(c, "make a TOTP secret", err)
+			return
+		}
+		ls.Result = s.box.Seal([]byte(enr.Secret), []byte("totp-pending:"+ls.ID))
+		if err := s.store.UpdateLoginSession(c.Request.Context(), ls); err != nil {
+			s.internal(c, "save pending TOTP", err)
+			return
+		}
+		data["Enroll"], data["QR"], data["Secret"] = true, template.URL(enr.QR), enr.Secret
+	}
+	render(c, http.StatusOK, "mfa.html", data)
+}
+
+// mfaSubmit checks a code: POST /login/:id/mfa.
+func (s *Server) mfaSubmit(c *gin.Context) {
+	if !csrfOK(c) {
+		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
+		return
+	}
+	ls, u := s.mfaSession(c)
+	if ls == nil {
+		return
+	}
+	now := s.cfg.Now()
+	fail := func(msg string) {
+		s.refuse("mfa_failed")
+		u.MFAFailures, u.MFALockedTil = lockout.Fail(u.MFAFailures, now)
+		if err := s.store.UpdateUser(c.Request.Context(), u); err != nil {
+			s.log.Error("record MFA failure", "err", err)
+		}
+		render(c, http.StatusUnauthorized, "mfa.html", map[string]any{"Title": "Second factor", "ID": ls.ID, "CSRF": csrfToken(c, s.secureCookies()), "Error": msg})
+	}
+	if err := lockout.Check(u.MFALockedTil, now); err != nil {
+		s.refuse("mfa_locked")
+		renderError(c, http.StatusTooManyRequests, "Too many wrong codes. "+err.Error()+".")
+		return
+	}
+	secret, pending, err := s.totpSecret(ls, u)
+	if err != nil {
+		s.internal(c, "read TOTP secret", err)
+		return
+	}
+	step, err := mfa.Verify(secret, c.PostForm("code"), u.TOTPLastStep, now)
+	if err != nil {
+		if errors.Is(err, mfa.ErrReplayed) {
+			fail("That code was already used. Wait for the next one.")
+		} else {
+			fail("That code is not valid. Check your authenticator app's time and try again.")
+		}
+		return
+	}
+	if pending {
+		u.TOTPSecret = s.box.Seal([]byte(secret), []byte("totp:"+u.ID))
+	}
+	u.TOTPLastStep = step
+	u.MFAFailures, u.MFALockedTil = lockout.Succeed()
+	if err := s.store.UpdateUser(c.Request.Context(), u); err != nil {
+		s.internal(c, "record MFA", err)
+		return
+	}
+	ls.Result = nil
+	s.complete(c, ls, u, now)
+}
+
+// totpSecret returns the person's TOTP secret, or the pending one of this
+// login when they are enrolling.
+func (s *Server) totpSecret(ls *store.LoginSession, u *store.User) (secret string, pending bool, err error) {
+	if u.TOTPSecret != nil {
+		b, err := s.box.Open(u.TOTPSecret, []byte("totp:"+u.ID))
+		return string(b), false, err
+	}
+	if ls.Result == nil {
+		return "", false, errors.New("no TOTP enrollment in progress")
+	}
+	b, err := s.box.Open(ls.Result, []byte("totp-pending:"+ls.ID))
+	return string(b), true, err
+}
