@@ -24,7 +24,8 @@ import (
 const (
 	agentEnv    = "MOAT_LOCKDOWN_AGENT"
 	agentUIDEnv = "MOAT_LOCKDOWN_AGENT_UID"
-	probeWait   = 2 * time.Second
+	probeWait   = 3 * time.Second // for an exchange that should work
+	blockedWait = time.Second     // for one that should not: a drop costs this
 )
 
 type agent struct {
@@ -124,11 +125,16 @@ func agentDo(ld **Lockdown, verb, arg string) (string, error) {
 	case "listen":
 		return "ok", listen(f[0], f[1])
 	case "tcp", "udp", "icmp":
+		wait := probeWait
+		if last := f[len(f)-1]; strings.HasPrefix(last, "wait=") {
+			wait, _ = time.ParseDuration(strings.TrimPrefix(last, "wait="))
+			f = f[:len(f)-1]
+		}
 		src := ""
 		if len(f) > 1 {
 			src = f[1]
 		}
-		return "ok", probe(verb, f[0], src)
+		return "ok", probe(verb, f[0], src, wait)
 	}
 	return lockdownDo(ld, verb, arg)
 }

@@ -10,6 +10,7 @@ import (
 // sets, that Off leaves no trace and that a third party's table is never
 // touched.
 func TestHostScope(t *testing.T) {
+	t.Parallel()
 	h := startHosts(t)
 	wgSrc := "0.0.0.0:" + wgPort
 	// The probes work before the lockdown: what fails later fails

@@ -76,7 +76,11 @@ type probeCase struct {
 func runProbes(t *testing.T, cases []probeCase) {
 	t.Helper()
 	for _, c := range cases {
-		got := c.from.ask(t, c.cmd)
+		cmd := c.cmd
+		if !c.ok {
+			cmd += " wait=" + blockedWait.String()
+		}
+		got := c.from.ask(t, cmd)
 		if (got == "ok") != c.ok {
 			t.Errorf("%s: %s: got %q, want ok=%v", c.from.name, c.cmd, got, c.ok)
 		}

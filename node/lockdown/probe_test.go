@@ -18,8 +18,8 @@ import (
 // expected answer: "hi" over TCP, its own datagram back over UDP, an echo
 // reply over ICMP. src, if not empty, is the local address (TCP/UDP
 // host:port) to send from.
-func probe(kind, addr, src string) error {
-	deadline := time.Now().Add(probeWait)
+func probe(kind, addr, src string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	switch kind {
 	case "tcp", "udp":
 		d := net.Dialer{Deadline: deadline}

@@ -16,6 +16,7 @@ const serviceUID = 65534 // nobody
 // answering a connection), while the rest of the host is left alone and
 // the inference port stays loopback-only.
 func TestServiceScope(t *testing.T) {
+	t.Parallel()
 	h := startHosts(t)
 	svc := startAgent(t, h.topology.node, "svc", serviceUID)
 	svc.must(t, "listen tcp :9000") // a port the server opened by mistake
@@ -71,6 +72,7 @@ func TestServiceCgroup(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
+	t.Parallel()
 	h := startHosts(t)
 	name := fmt.Sprintf("moat-ld-test-%d", os.Getpid())
 	dir := filepath.Join(root, name)
