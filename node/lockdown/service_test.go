@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -26,6 +27,8 @@ func TestServiceScope(t *testing.T) {
 		{h.emp, "tcp " + ap(nodeUL, "9000"), true},
 	})
 	before := h.ruleset(t)
+	// Applying over a host-scope table replaces it in the same batch.
+	h.node.must(t, "apply "+mustJSON(hostConfig()))
 	h.node.must(t, "apply "+mustJSON(Config{Scope: ScopeService, ServiceUID: serviceUID, InferencePorts: []uint16{11434}}))
 	h.node.must(t, "peers "+mustJSON([]Peer{empPeer}))
 	runProbes(t, []probeCase{
@@ -87,6 +90,15 @@ func TestServiceCgroup(t *testing.T) {
 		t.Fatalf("pid: %s", pid)
 	}
 	h.node.must(t, "mountcg")
+	// Fail closed: a missing cgroup is an error that says why, and
+	// nothing is installed.
+	before := h.ruleset(t)
+	if got := h.node.ask(t, "apply "+mustJSON(Config{Scope: ScopeService, ServiceCgroup: name + "-missing"})); !strings.Contains(got, "start the inference server first") {
+		t.Errorf("apply with a missing cgroup: %s", got)
+	}
+	if got := h.ruleset(t); got != before {
+		t.Errorf("a failed Apply changed the ruleset:\n%s", got)
+	}
 	h.node.must(t, "apply "+mustJSON(Config{Scope: ScopeService, ServiceCgroup: name}))
 	runProbes(t, []probeCase{
 		{cg, "tcp " + ap(inetUL, "80"), false},
