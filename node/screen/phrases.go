@@ -53,7 +53,7 @@ var phrases = []phrase{
 	{rInjRoleplay, "you have|you ve|you are|you re", ` (?:been )?(?:freed|liberated|released|unshackled|jailbroken) from (?:your|all|the|any)`},
 	{rInjRoleplay, "from now", ` on you (?:are|will be|will act as|re) (?:dan\b|an? ` + unlocked + `)`},
 	{rInjRoleplay, "simulate|emulate", ` (?:an? )?` + unlocked + ` ` + botNoun},
-	{rInjRoleplay, "du bist", ` (?:jetzt|nun|ab sofort|ab jetzt) (?:ein |eine |im )?(?:dan|ungefiltert|uneingeschrankt|unzensiert|bose|jailbreak)`},
+	{rInjRoleplay, "du bist", ` (?:jetzt|nun|ab sofort|ab jetzt) (?:ein |eine |im )?(?:dan|ungefiltert|uneingeschrankt|unzensiert|bose|jailbreak)[a-z]*`},
 	{rInjRoleplay, "aktiviere|aktivieren|starte|wechsle", ` (?:sie )?(?:in )?(?:den )?(?:dan modus|jailbreak modus|uneingeschrankten modus)`},
 	{rInjRoleplay, "tu|tue|tun", ` (?:sie )?so als (?:ob |wenn )?(?:du|sie) (?:keine|ohne) (?:regeln|einschrankungen|filter|richtlinien|grenzen)`},
 	{rInjRoleplay, "antworte|antworten", ` (?:sie )?(?:ab jetzt |ab sofort |nun )?ohne (?:jegliche |alle |irgendwelche )?(?:einschrankungen|filter|zensur|regeln|richtlinien)`},

@@ -93,6 +93,9 @@ func findIPs(c *ctx, s string) {
 		for end < len(s) && (has(s[end], cHex) || s[end] == '.' || s[end] == ':') {
 			end++
 		}
+		if c := strings.IndexByte(s[i:end], ':'); c > 0 && strings.Count(s[i:i+c], ".") == 3 {
+			end = i + c // IPv4 with a port
+		}
 		for end > i && (s[end-1] == '.' || s[end-1] == ':') {
 			end--
 		}
@@ -104,7 +107,7 @@ func findIPs(c *ctx, s string) {
 }
 
 func ipLike(s string, i, end int) bool {
-	if end-i < 7 || end-i > 45 || (end < len(s) && (isAlnum(s[end]) || s[end] == '_')) {
+	if end-i < 7 || end-i > 45 || (end < len(s) && (isAlnum(s[end]) || s[end] == '_' || (s[end] == ':' && !strings.Contains(s[i:end], ".")))) {
 		return false
 	}
 	t := s[i:end]
