@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -53,9 +54,25 @@ type testCoord struct {
 
 func startCoord(t *testing.T, dir string, clk *clock, mod ...func(*Config)) *testCoord {
 	t.Helper()
+	return startCoordAt(t, "", dir, clk, mod...)
+}
+
+// startCoordAt starts a coordinator listening on addr ("" = any free
+// port); a restarted coordinator keeps its address, so its public URL and
+// issuer stay the same.
+func startCoordAt(t *testing.T, addr, dir string, clk *clock, mod ...func(*Config)) *testCoord {
+	t.Helper()
 	tc := &testCoord{dir: dir, clock: clk}
 	var h http.Handler = http.NotFoundHandler()
 	tc.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	if addr != "" {
+		tc.ts.Listener.Close()
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.ts.Listener = ln
+	}
 	tc.URL = "http://" + tc.ts.Listener.Addr().String()
 	cfg := Config{PublicURL: tc.URL, DataDir: dir, Now: clk.Now, Logger: testLogger(t)}
 	for _, m := range mod {
