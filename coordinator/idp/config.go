@@ -112,10 +112,10 @@ func (c *Config) validate() (*url.URL, error) {
 		return nil, fmt.Errorf("issuer %q must not end with a slash", c.Issuer)
 	}
 	if c.DataDir == "" {
-		return nil, errors.New("DataDir is required")
+		return nil, errors.New("a data directory (DataDir) is required")
 	}
 	if c.Box == nil {
-		return nil, errors.New("Box is required")
+		return nil, errors.New("a sealing box (Box) is required")
 	}
 	return u, validateClients(c.Clients)
 }

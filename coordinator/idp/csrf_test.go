@@ -56,6 +56,11 @@ func TestSignInBoundToBrowser(t *testing.T) {
 	callback := e.issuer() + "/authorize/callback?id=" + url.QueryEscape(id)
 	e.browser().get(callback).expect(t, http.StatusForbidden, "not finished")
 	b.get(callback).expect(t, http.StatusForbidden, "not finished") // not done yet
+	ownID := e.start(e.browser(), e.rp(rpID, rpSecret)).form().Get("authRequestID")
+	smuggle := e.browser().post(e.issuer()+"/authorize/callback?id="+url.QueryEscape(ownID), url.Values{"id": {id}})
+	if smuggle.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST to the callback: status %d", smuggle.StatusCode)
+	}
 	code := e.callbackCode(e.totp(b, totpPage, e.code(secret, 0)), r)
 	e.browser().get(callback).expect(t, http.StatusForbidden, "not finished")
 	b.get(callback).expect(t, http.StatusConflict, "already returned") // one code per sign-in

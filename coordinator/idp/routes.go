@@ -23,7 +23,8 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("GET "+pre+"/signed-out", p.signedOut)
 	mux.HandleFunc("GET "+pre+"/static/style.css", serveCSS)
 	opHandler := http.StripPrefix(pre, p.op)
-	mux.Handle("GET "+pre+"/authorize/callback", p.callbackGuard(opHandler))
+	mux.Handle(pre+"/authorize/callback", p.callbackGuard(opHandler)) // every method
+
 	mux.Handle(pre+"/", opHandler)
 	return securityHeaders(mux)
 }
@@ -48,9 +49,16 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // callbackGuard lets only the browser that signed in collect the code:
-// the sign-in must be finished and bound to this browser's cookie.
+// the sign-in must be finished and bound to this browser's cookie. Only
+// GET passes, so that the id op reads (from the form) is the one checked
+// here (from the query).
 func (p *Provider) callbackGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		a, ok := p.mem.request(r.URL.Query().Get("id"), p.now())
 		if !ok {
 			p.message(w, http.StatusBadRequest, "Sign-in expired", errExpired.Error())

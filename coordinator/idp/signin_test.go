@@ -158,4 +158,5 @@ func TestPagesAreLockedDown(t *testing.T) {
 	}
 	css := b.get(e.issuer() + "/static/style.css")
 	css.expect(t, http.StatusOK, "body")
+	b.get(e.issuer()+"/end_session").expect(t, http.StatusOK, "You are signed out")
 }
