@@ -61,14 +61,6 @@ func l4proto(p byte) []expr.Any {
 	return []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}, cmpEq([]byte{p})}
 }
 
-// l4protoIn is `meta l4proto @set` with an anonymous set.
-func l4protoIn(set *nftables.Set) []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
-		&expr.Lookup{SourceRegister: reg1, SetName: set.Name, SetID: set.ID},
-	}
-}
-
 // addrField loads the source or destination address of the family's header.
 func addrField(v6, src bool, dreg uint32) *expr.Payload {
 	off, n := uint32(16), uint32(4)

@@ -81,6 +81,11 @@ func hostEgress(t *testing.T, h *hosts, wgSrc string) {
 		{h.node, "tcp " + ap(inetUL, "53"), false},
 		{h.node, "tcp " + ap(inetUL6, "80"), false},
 		{h.node, "udp " + ap(inetUL, wgPort) + " " + wgSrc, false},
+		// The admin's extras: an IPv6 network, an IPv4 address and port.
+		{h.node, "tcp " + ap(empUL6, "80"), true},
+		{h.node, "udp " + ap(empUL6, wgPort2), true},
+		{h.node, "tcp " + ap(empUL, "80"), true},
+		{h.node, "udp " + ap(empUL, wgPort2), false},
 		// The coordinator host on a port that is not its API.
 		{h.node, "tcp " + ap(coordUL, "80"), false},
 	})

@@ -51,13 +51,16 @@ func startHosts(t *testing.T) *hosts {
 
 // hostConfig is the node's lockdown: coordinator API and WireGuard, one
 // resolver on the coordinator host, the guard, and a grant of port 2222
-// to the employee's mesh address.
+// to the employee's mesh address; as admin extras, a small IPv6 network
+// around the employee and its IPv4 port 80.
 func hostConfig() Config {
 	return Config{
 		MeshInterface: "moat0", WireGuardPort: 51820, GuardPort: 8443, InferencePorts: []uint16{11434},
 		Coordinator:          []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, apiPort)), netip.MustParseAddrPort(ap(coordUL6, apiPort))},
 		CoordinatorWireGuard: []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, wgPort))},
 		AllowDNS:             []netip.Addr{netip.MustParseAddr(coordUL)},
+		Extra:                []netip.Prefix{pfx("2001:2::4/126")},
+		ExtraPorts:           []netip.AddrPort{netip.MustParseAddrPort(ap(empUL, "80"))},
 		NetworkGrants:        []policy.FilterRule{{Src: []netip.Prefix{pfx(empMesh + "/32")}, Ports: []policy.PortRange{{First: 2222, Last: 2222}}}},
 	}
 }

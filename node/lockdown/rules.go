@@ -114,27 +114,35 @@ func (p *plan) hostOutputAllow() []rule {
 		toDrop(CatEgressMesh, fmt.Sprintf("oifname %s: no other mesh destination", mesh), ifIs(false, mesh, false)),
 		accept("ct state established,related accept", ctEstablished()),
 	}
-	for _, v6 := range []bool{false, true} {
-		ip, sfx := ipWord(v6)
-		out = append(out,
-			accept(fmt.Sprintf("%s daddr . udp dport @wg_endpoints%s udp sport %d accept: WireGuard underlay", ip, sfx, c.WireGuardPort),
-				nfproto(v6), l4proto(unix.IPPROTO_UDP), sport(c.WireGuardPort), daddrPortIn(v6, p.sets["wg_endpoints"+sfx])),
-			accept(fmt.Sprintf("%s daddr . tcp dport @coordinator%s accept: coordinator API", ip, sfx),
-				nfproto(v6), l4proto(unix.IPPROTO_TCP), daddrPortIn(v6, p.sets["coordinator"+sfx])))
-		for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
-			pw := protoWord(proto)
-			out = append(out,
-				accept(fmt.Sprintf("%s daddr @dns%s %s dport 53 accept: resolvers", ip, sfx, pw),
-					nfproto(v6), l4proto(proto), dport(53), addrIn(v6, false, p.sets["dns"+sfx])),
-				accept(fmt.Sprintf("%s daddr . %s dport @extra_ports%s accept: admin extras", ip, pw, sfx),
-					nfproto(v6), l4proto(proto), daddrPortIn(v6, p.sets["extra_ports"+sfx])))
-		}
-	}
+	out = append(out, p.underlay(false)...)
+	out = append(out, p.underlay(true)...)
 	for _, pfx := range c.Extra {
 		ip, _ := ipWord(pfx.Addr().Is6())
 		out = append(out, accept(fmt.Sprintf("%s daddr %v accept: admin extra", ip, pfx.Masked()), addrPrefix(pfx, false)))
 	}
 	return append(out, p.dhcp(false)...)
+}
+
+// underlay allows WireGuard to its endpoints, the coordinator API, the
+// resolvers and the admin's extra destinations, for one IP family.
+func (p *plan) underlay(v6 bool) []rule {
+	c := p.cfg
+	ip, sfx := ipWord(v6)
+	out := []rule{
+		accept(fmt.Sprintf("%s daddr . udp dport @wg_endpoints%s udp sport %d accept: WireGuard underlay", ip, sfx, c.WireGuardPort),
+			nfproto(v6), l4proto(unix.IPPROTO_UDP), sport(c.WireGuardPort), daddrPortIn(v6, p.sets["wg_endpoints"+sfx])),
+		accept(fmt.Sprintf("%s daddr . tcp dport @coordinator%s accept: coordinator API", ip, sfx),
+			nfproto(v6), l4proto(unix.IPPROTO_TCP), daddrPortIn(v6, p.sets["coordinator"+sfx])),
+	}
+	for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
+		pw := protoWord(proto)
+		out = append(out,
+			accept(fmt.Sprintf("%s daddr @dns%s %s dport 53 accept: resolvers", ip, sfx, pw),
+				nfproto(v6), l4proto(proto), dport(53), addrIn(v6, false, p.sets["dns"+sfx])),
+			accept(fmt.Sprintf("%s daddr . %s dport @extra_ports%s accept: admin extras", ip, pw, sfx),
+				nfproto(v6), l4proto(proto), daddrPortIn(v6, p.sets["extra_ports"+sfx])))
+	}
+	return out
 }
 
 func (p *plan) egressDrops() []rule {

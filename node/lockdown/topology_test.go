@@ -25,6 +25,7 @@ const (
 	coordUL6 = "2001:2::1"
 	nodeUL6  = "2001:2::2"
 	inetUL6  = "2001:2::3"
+	empUL6   = "2001:2::4"
 
 	nodeMesh     = "198.19.0.2"
 	empMesh      = "198.19.0.4" // an allowed peer's mesh address
@@ -67,7 +68,7 @@ func newTopology(t *testing.T) *topology {
 	check(t, netns.Attach(tp.coord, "eth0", []netip.Prefix{pfx(coordUL + "/24"), pfx(coordUL6 + "/64")}, sw, "br0"))
 	check(t, netns.Attach(tp.node, "eth0", []netip.Prefix{pfx(nodeUL + "/24"), pfx(nodeUL6 + "/64")}, sw, "br0"))
 	check(t, netns.Attach(tp.inet, "eth0", []netip.Prefix{pfx(inetUL + "/24"), pfx(inetUL6 + "/64")}, sw, "br0"))
-	check(t, netns.Attach(tp.emp, "eth0", []netip.Prefix{pfx(empUL + "/24"), pfx("2001:2::4/64")}, sw, "br0"))
+	check(t, netns.Attach(tp.emp, "eth0", []netip.Prefix{pfx(empUL + "/24"), pfx(empUL6 + "/64")}, sw, "br0"))
 	check(t, netns.Veth(tp.node, "moat0", pfx(nodeMesh+"/24"), tp.emp, "moat0", pfx(empMesh+"/24")))
 	check(t, netns.AddAddrs(tp.node, "moat0", pfx(nodeMesh6+"/64")))
 	check(t, netns.AddAddrs(tp.emp, "moat0", pfx(strangerMesh+"/24"), pfx(empMesh6+"/64"), pfx("2001:2:0:1::5/64")))
