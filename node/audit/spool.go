@@ -1,0 +1,205 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// SpoolFile is the name of the spool inside its directory. Each line is
+// one Record as JSON whose first member is its hash:
+//
+//	{"hash":"<64 hex>",<the rest of the record>}
+//
+// The hash is the SHA-256 of the record's JSON without the hash member,
+// i.e. of "{" followed by the rest of the line after the hash member and
+// its comma. That JSON carries "prev", the previous line's hash, so
+// editing, removing or reordering any line breaks the chain from there on.
+const SpoolFile = "spool.jsonl"
+
+const hashPrefix = `{"hash":"`
+
+// maxLine bounds one spool line when reading (a full prompt is at most the
+// guard's body limit, escaped).
+const maxLine = 64 << 20
+
+// Options configure a Spool. The zero value is valid.
+type Options struct {
+	// Sync makes every Append wait for the record to reach the disk
+	// (fsync). Default false: records survive a crash of the process, not
+	// necessarily of the machine.
+	Sync bool
+}
+
+// Spool is the node's append-only audit file. It is safe for concurrent
+// use.
+type Spool struct {
+	opts Options
+	path string
+	mu   struct {
+		sync.Mutex
+		f      *os.File
+		seq    uint64
+		prev   string
+		closed bool
+		buf    bytes.Buffer
+	}
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit spool closed")
+
+// Open opens (creating it when needed) the spool in dir. A last line left
+// incomplete by a crash is cut off; the chain continues from the last
+// complete record.
+func Open(dir string, opts Options) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	s := &Spool{opts: opts, path: filepath.Join(dir, SpoolFile)}
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	seq, prev, end, err := lastRecord(f)
+	if err == nil {
+		err = f.Truncate(end)
+	}
+	if err == nil {
+		_, err = f.Seek(end, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit spool %s: %w", s.path, err)
+	}
+	s.mu.f, s.mu.seq, s.mu.prev = f, seq, prev
+	return s, nil
+}
+
+// lastRecord reads r to the end and returns the last complete record's
+// seq and hash and the offset just after it.
+func lastRecord(r io.Reader) (seq uint64, hash string, end int64, err error) {
+	var last []byte
+	err = eachLine(r, func(line []byte, off int64) error {
+		last = append(last[:0], line...)
+		end = off + int64(len(line)) + 1
+		return nil
+	})
+	if err != nil || last == nil {
+		return 0, "", end, err
+	}
+	rec, h, err := parseLine(last)
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("last record: %w", err)
+	}
+	return rec.Seq, h, end, nil
+}
+
+// eachLine calls fn with every complete line of r (without its newline)
+// and its offset. An unterminated last line is ignored.
+func eachLine(r io.Reader, fn func(line []byte, off int64) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var off int64
+	var acc []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if acc = append(acc, chunk...); len(acc) > maxLine {
+				return fmt.Errorf("line at offset %d is longer than %d bytes", off, maxLine)
+			}
+			continue
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line := chunk[:len(chunk)-1]
+		if acc != nil {
+			line, acc = append(acc, line...), nil
+		}
+		if err := fn(line, off); err != nil {
+			return err
+		}
+		off += int64(len(line)) + 1
+	}
+}
+
+// Append chains rec to the spool and writes it. It fills rec.ID (when
+// empty), Seq, Prev and Hash.
+func (s *Spool) Append(rec *Record) error {
+	if rec.ID == "" {
+		rec.ID = NewID()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	rec.Seq, rec.Prev, rec.Hash = s.mu.seq+1, s.mu.prev, ""
+	line, hash, err := encodeLine(&s.mu.buf, rec)
+	if err != nil {
+		return fmt.Errorf("audit append: %w", err)
+	}
+	if _, err := s.mu.f.Write(line); err != nil {
+		return fmt.Errorf("audit append: %w", err)
+	}
+	if s.opts.Sync {
+		if err := s.mu.f.Sync(); err != nil {
+			return fmt.Errorf("audit append: %w", err)
+		}
+	}
+	rec.Hash, s.mu.seq, s.mu.prev = hash, rec.Seq, hash
+	return nil
+}
+
+// encodeLine renders rec (whose Hash is empty) as a spool line in buf.
+func encodeLine(buf *bytes.Buffer, rec *Record) (line []byte, hash string, err error) {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(body)
+	hash = hex.EncodeToString(sum[:])
+	buf.Reset()
+	buf.WriteString(hashPrefix)
+	buf.WriteString(hash)
+	buf.WriteString(`",`)
+	buf.Write(body[1:])
+	buf.WriteByte('\n')
+	return buf.Bytes(), hash, nil
+}
+
+// Seq returns the sequence number of the last record appended.
+func (s *Spool) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.seq
+}
+
+// Dir returns the spool's directory.
+func (s *Spool) Dir() string { return filepath.Dir(s.path) }
+
+// Close syncs and closes the spool file.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return nil
+	}
+	s.mu.closed = true
+	err := s.mu.f.Sync()
+	if cerr := s.mu.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
