@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 )
@@ -43,7 +44,7 @@ func findInjection(c *ctx, s string) {
 			_, n, ok = matchAt(t.b, w, e, &c.rot)
 			r = rEncoded
 		}
-		if ok {
+		if ok && !mentioned(t.b[max(0, w-mentionWindow):w]) {
 			a, b := t.span(w, w+n, len(s))
 			c.add(r, a, b)
 			e = max(e, w+n)
@@ -122,4 +123,22 @@ func rot13(b []byte) {
 			b[i] = 'A' + (c-'A'+13)%26
 		}
 	}
+}
+
+// mentionWindow is how far before a phrase mentioned looks.
+const mentionWindow = 48
+
+// mentionMarkers, in normalised text, introduce a phrase that is talked
+// about rather than meant ("attacks such as 'ignore previous instructions'").
+var mentionMarkers = []string{"prompt injection", "injection attack", "such as", " e g ", "for example", "phrases like", "jailbreak prompts", "attacks like"}
+
+// mentioned reports whether the text before a phrase shows that it is
+// quoted as an example.
+func mentioned(before []byte) bool {
+	for _, m := range mentionMarkers {
+		if bytes.Contains(before, []byte(m)) {
+			return true
+		}
+	}
+	return false
 }

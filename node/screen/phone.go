@@ -66,8 +66,15 @@ func phoneContext(s string, i int) bool {
 		w = append(w, lower(b))
 	}
 	for _, p := range phoneWords {
-		if bytes.Contains(w, p) {
-			return true
+		for k := 0; k+len(p) <= len(w); {
+			j := bytes.Index(w[k:], p)
+			if j < 0 {
+				break
+			}
+			if k+j == 0 || !isAlpha(w[k+j-1]) {
+				return true // at the start of a word: "tel", not "Bestellnummer"
+			}
+			k += j + 1
 		}
 	}
 	return false

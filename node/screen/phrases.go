@@ -24,7 +24,8 @@ var phrases = []phrase{
 	// English: override and prompt extraction.
 	{rInjOverride, "ignore|disregard|forget|skip|bypass|override|neglect|discard", ` ` + enMods},
 	{rInjOverride, "forget|disregard|ignore", ` (?:everything|all) (?:you (?:ve been|have been|were|re) told|(?:that )?(?:came |was said |written )?(?:before|above|previously))`},
-	{rInjOverride, "reveal|print|show|output|repeat|display|leak|dump|disclose|tell", ` (?:me )?(?:your|the) (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
+	{rInjOverride, "reveal|leak|dump|disclose", ` (?:me )?(?:your|the) (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
+	{rInjOverride, "print|show|output|repeat|display|tell", ` (?:me )?your (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
 	{rInjOverride, "repeat", ` (?:the |all )?(?:words|text) above`},
 	{rInjOverride, "you are|you re", ` (?:no longer|not) (?:bound|restricted|limited|constrained) by`},
 	{rInjOverride, "do not|don t", ` (?:follow|obey) (?:your|the|any) (?:previous|prior|original|system|initial)`},
