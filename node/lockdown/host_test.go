@@ -54,6 +54,9 @@ func TestHostScope(t *testing.T) {
 		t.Errorf("ruleset not back to the start:\n%s\nwant\n%s", got, before)
 	}
 	h.node.must(t, "off") // idempotent
+	if got := h.node.ask(t, "status"); got != "err "+ErrNotApplied.Error() {
+		t.Errorf("status after Off: %s, want ErrNotApplied", got)
+	}
 	runProbes(t, []probeCase{{h.node, "tcp " + ap(inetUL, "80"), true}})
 }
 
