@@ -16,6 +16,10 @@ type phrasePat struct {
 // phraseIndex maps a first word to the phrases it can open.
 var phraseIndex = map[string][]phrasePat{}
 
+// trigShape has bit n of [c] set when a trigger word starts with byte c
+// and is n bytes long: a word that fails it needs no map lookup.
+var trigShape [256]uint32
+
 // phraseWindow bounds the normalised bytes a phrase may span.
 const phraseWindow = 160
 
@@ -25,6 +29,7 @@ func init() {
 		for _, t := range strings.Split(p.trig, "|") {
 			first, second, _ := strings.Cut(t, " ")
 			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, re})
+			trigShape[first[0]] |= 1 << min(len(first), 31)
 		}
 	}
 }
@@ -82,6 +87,13 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 	if e-w > len(wb) {
 		return 0, 0, false
 	}
+	c := b[w]
+	if rot != nil {
+		c = rot13Byte(c)
+	}
+	if trigShape[c]&(1<<(e-w)) == 0 {
+		return 0, 0, false
+	}
 	word := wb[:e-w]
 	copy(word, b[w:e])
 	if rot != nil {
@@ -116,13 +128,18 @@ func secondWord(win []byte, e int, want string) bool {
 // rot13 rotates the ASCII letters of b in place.
 func rot13(b []byte) {
 	for i, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z':
-			b[i] = 'a' + (c-'a'+13)%26
-		case c >= 'A' && c <= 'Z':
-			b[i] = 'A' + (c-'A'+13)%26
-		}
+		b[i] = rot13Byte(c)
 	}
+}
+
+func rot13Byte(c byte) byte {
+	switch {
+	case c >= 'a' && c <= 'z':
+		return 'a' + (c-'a'+13)%26
+	case c >= 'A' && c <= 'Z':
+		return 'A' + (c-'A'+13)%26
+	}
+	return c
 }
 
 // mentionWindow is how far before a phrase mentioned looks.

@@ -1,0 +1,108 @@
+package screen
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// input4K is 4 KiB of mixed prose, code and numbers with nothing to find.
+func input4K() string {
+	const para = "Can you review this Go handler? It reads the user's order (id 2024-000123), " +
+		"checks the stock for 17 items and returns JSON. func handle(w http.ResponseWriter, r *http.Request) { " +
+		"ctx := r.Context(); n, err := strconv.Atoi(r.URL.Query().Get(\"n\")); if err != nil { return } } " +
+		"Bitte erkläre auch, wie ich die Fehler besser behandle. Merci beaucoup, gracias. "
+	s := strings.Repeat(para, 4096/len(para)+1)
+	return s[:4096]
+}
+
+// p99 runs f n times and reports the 99th percentile duration in µs.
+func p99(b *testing.B, f func()) {
+	d := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		f()
+		d = append(d, time.Since(t0))
+	}
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)*99/100].Nanoseconds())/1e3, "p99-µs")
+}
+
+func BenchmarkScan4KAllDetectors(b *testing.B) {
+	sc := mustScanner(b, allOn(ActionRedact))
+	text := input4K()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	p99(b, func() { sc.Scan(text) })
+}
+
+func BenchmarkScan4KWithSecrets(b *testing.B) {
+	sc := mustScanner(b, allOn(ActionRedact))
+	text := input4K()[:3900] + " key AKIAQ3EGRT5NBX7KLM2P mail bob@example.org"
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	p99(b, func() { sc.Check(text) })
+}
+
+// BenchmarkSSEChunk measures one chat.completion.chunk event of 20-100
+// bytes of content through the SSE filter, every output rule on.
+func BenchmarkSSEChunk(b *testing.B) {
+	sc := mustScanner(b, allOn(ActionRedact))
+	text := input4K()
+	var evs [][]byte
+	for i, n := 0, 20; i+n < len(text); i, n = i+n, 20+(n*7)%81 {
+		q, _ := json.Marshal(text[i : i+n])
+		evs = append(evs, []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":`+string(q)+`},"finish_reason":null}]}`+"\n\n"))
+	}
+	f := sc.NewSSEFilter()
+	var out []byte
+	i := 0
+	b.ReportAllocs()
+	p99(b, func() {
+		out, _ = f.Event(out[:0], evs[i%len(evs)])
+		i++
+	})
+}
+
+// BenchmarkStreamChunk measures the Stream alone, 50-byte chunks.
+func BenchmarkStreamChunk(b *testing.B) {
+	sc := mustScanner(b, allOn(ActionRedact))
+	text := []byte(input4K())
+	st := sc.NewStream()
+	var out []byte
+	i := 0
+	b.ReportAllocs()
+	p99(b, func() {
+		k := (i * 50) % (len(text) - 50)
+		out, _ = st.Push(out[:0], text[k:k+50])
+		i++
+	})
+}
+
+// BenchmarkCorpus reports corpus precision and recall per category as
+// metrics, next to the cost of scanning the corpus.
+func BenchmarkCorpus(b *testing.B) {
+	entries := loadCorpus(b)
+	sc := mustScanner(b, allOn(ActionFlag), corpusAllow...)
+	for b.Loop() {
+		for _, e := range entries {
+			sc.Scan(e.Text)
+		}
+	}
+	cats := map[Category]*score{}
+	for id, s := range scoreCorpus(b, sc, entries, false) {
+		r, _ := ruleByID(id)
+		c := cats[ruleDefs[r].cat]
+		if c == nil {
+			c = &score{}
+			cats[ruleDefs[r].cat] = c
+		}
+		c.tp, c.fp, c.fn = c.tp+s.tp, c.fp+s.fp, c.fn+s.fn
+	}
+	for cat, s := range cats {
+		b.ReportMetric(s.precision(), cat.String()+"-precision")
+		b.ReportMetric(s.recall(), cat.String()+"-recall")
+	}
+}
