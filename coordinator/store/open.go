@@ -81,7 +81,8 @@ func sqliteDSN(path string, readOnly bool) string {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// A URI filename: %, ? and # in the path must be escaped.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 // OpenPostgres connects to the PostgreSQL database at url (pgx syntax:

@@ -30,13 +30,17 @@ func TestSQLiteRestart(t *testing.T) {
 	storetest.RunRestart(t, func(t *testing.T) store.Store { return openSQLite(t, path) })
 }
 
-func TestSQLiteFileMode(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
+// TestSQLiteFileModeAndPath: the data directory and database are private,
+// and the database is where the path says even when it needs escaping.
+func TestSQLiteFileModeAndPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "moat data%20?#") // characters a SQLite URI must escape
 	s, err := store.Open(t.Context(), "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	for path, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, filepath.Join(dir, "moat.db"): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil {
