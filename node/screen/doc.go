@@ -18,9 +18,10 @@
 // and per request checks the input and filters the streamed output:
 //
 //	prompt, findings, err := scr.In.Check(prompt) // err is *BlockError when a block rule fired
-//	f := scr.Out.NewSSEFilter()                   // or NewNDJSONFilter
-//	for each upstream event: out, err := f.Event(ev); write out; flush
-//	at the end:              out, err := f.Close(); write out
+//	w := scr.Out.NewSSEWriter(client)             // or NewNDJSONWriter; flushes per event
+//	io.Copy(w, upstream.Body); w.Close()          // err is *BlockError, ErrMalformedEvent...
+//
+// (or, event by event, f := scr.Out.NewSSEFilter(); out, err = f.Event(out[:0], ev)).
 //
 // # Hold-back
 //
