@@ -88,18 +88,18 @@ func (s *Server) enroll(c *gin.Context) {
 		return
 	}
 	cred, credHash := newSecret(prefixDeviceCred)
-	d, err := s.store.DeviceByKey(c.Request.Context(), req.Key.String())
+	d, err := s.reusableDevice(c.Request.Context(), req.Key.String())
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+	case d == nil:
 		d = &store.Device{ID: newID("n_"), Kind: store.KindNode, PublicKey: req.Key.String(), Created: now}
 		s.applyAd(d, req, ek.Tags, credHash, now)
 		err = s.store.CreateDevice(c.Request.Context(), d)
-	case err == nil && d.Kind != store.KindNode:
+	case d.Kind != store.KindNode:
 		apiError(c, http.StatusConflict, "key_in_use", "this WireGuard key belongs to a person's device; give the node its own key")
 		return
-	case err == nil:
+	default:
 		s.applyAd(d, req, ek.Tags, credHash, now)
-		d.Revoked = false
 		err = s.store.UpdateDevice(c.Request.Context(), d)
 	}
 	if err != nil {

@@ -218,26 +218,40 @@ func (e *userError) Error() string { return e.msg }
 func (s *Server) registerDevice(ctx context.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time) (*store.Device, string, error) {
 	cred, credHash := newSecret(prefixDeviceCred)
 	now := s.cfg.Now()
-	d, err := s.store.DeviceByKey(ctx, ls.PublicKey)
+	d, err := s.reusableDevice(ctx, ls.PublicKey)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		d = &store.Device{
-			ID: newID("d_"), Kind: store.KindUser, UserID: user.ID, PublicKey: ls.PublicKey,
-			Hostname: ls.Hostname, OS: ls.OS, Created: now,
-		}
+	case err != nil:
+		return nil, "", err
+	case d == nil:
+		d = &store.Device{ID: newID("d_"), Kind: store.KindUser, UserID: user.ID, PublicKey: ls.PublicKey, Created: now}
 		if ls.Purpose == "wgconfig" {
 			d.Kind = store.KindWGConfig
 		}
-		d.CredHash, d.Expiry, d.LastMFA, d.LastSeen = credHash, now.Add(s.cfg.DeviceTTL), lastMFA, now
-		return d, cred, s.store.CreateDevice(ctx, d)
-	case err != nil:
-		return nil, "", err
 	case d.Kind == store.KindNode || d.UserID != user.ID:
 		return nil, "", &userError{"This device's key already belongs to another identity in moat. Run `moat logout` on it, or ask an admin to remove the old device."}
 	}
-	d.Hostname, d.OS, d.Revoked = ls.Hostname, ls.OS, false
+	d.Hostname, d.OS = ls.Hostname, ls.OS
 	d.CredHash, d.Expiry, d.LastMFA, d.LastSeen = credHash, now.Add(s.cfg.DeviceTTL), lastMFA, now
-	return d, cred, s.store.UpdateDevice(ctx, d)
+	if d.IPv4.IsValid() {
+		return d, cred, s.store.UpdateDevice(ctx, d)
+	}
+	return d, cred, s.store.CreateDevice(ctx, d)
+}
+
+// reusableDevice returns the live device registered with publicKey, or nil
+// when there is none. A revoked device is removed: revocation is final,
+// and signing in again makes a new device (with new addresses).
+func (s *Server) reusableDevice(ctx context.Context, publicKey string) (*store.Device, error) {
+	d, err := s.store.DeviceByKey(ctx, publicKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case d.Revoked:
+		return nil, s.store.DeleteDevice(ctx, d.ID)
+	}
+	return d, nil
 }
 
 // pollLogin hands a device the outcome of its login, once:

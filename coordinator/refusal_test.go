@@ -262,3 +262,20 @@ func TestRestartLosesNothing(t *testing.T) {
 		t.Fatal("admin token lost across restart")
 	}
 }
+
+func TestRevokedDeviceSignsInAsNew(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	tok := tc.adminToken(t)
+	alice := tc.addPerson(t, "alice@example.com", false)
+	d := tc.signIn(t, alice, "laptop")
+	tc.admin(t, tok, "POST", "/devices/"+string(d.res.DeviceID)+"/revoke", "")
+	again := tc.signInKey(t, alice, "laptop", d.priv)
+	if again.res.DeviceID == d.res.DeviceID {
+		t.Fatal("a revoked device came back to life; signing in again must make a new device")
+	}
+	if err := d.c.Stream(context.Background(), 0, func(*wire.NetMap) error { return nil }); !control.IsAuth(err) {
+		t.Fatalf("old credential after re-login: %v", err)
+	}
+	w := again.watch(t)
+	w.next(t, "the new device's netmap", func(*wire.NetMap) bool { return true })
+}
