@@ -1,0 +1,135 @@
+package guard
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/moatmesh/moat/node/audit"
+	"github.com/moatmesh/moat/policy"
+)
+
+// call is one request on its way through the guard.
+type call struct {
+	g     *Guard
+	w     http.ResponseWriter
+	r     *http.Request
+	api   *apiSpec
+	start time.Time
+	snap  *snapshot
+	who   *caller
+
+	body   []byte   // as received
+	req    *request // parsed body
+	model  string
+	grant  *policy.GrantRule
+	up     *upstream
+	ticket *ticket
+
+	status              int
+	decision, reason    string
+	tokensIn, tokensOut int64
+	estimated           bool
+	ttft, elapsed       time.Duration
+	audited             bool
+}
+
+// ServeHTTP answers one request; see the package documentation.
+func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	api := route(r.URL.Path)
+	if api == nil {
+		g.metrics.refusals.WithLabelValues(reasonNotFound).Inc()
+		writeError(w, familyOf(r.URL.Path), http.StatusNotFound, reasonNotFound,
+			fmt.Sprintf("this node has no API at %s; use /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/models, /api/chat, /api/generate, /api/embed or /api/tags", r.URL.Path), 0)
+		return
+	}
+	c := &call{g: g, w: w, r: r, api: api, start: g.cfg.Now(), snap: g.snap.Load(), audited: api.kind == kindModel}
+	defer c.done()
+	if r.Method != api.method {
+		w.Header().Set("Allow", api.method)
+		c.refuse(http.StatusMethodNotAllowed, reasonMethod, fmt.Sprintf("%s takes %s, not %s", api.path, api.method, r.Method), 0)
+		return
+	}
+	if !c.identify() {
+		return
+	}
+	switch api.kind {
+	case kindList:
+		c.list()
+	case kindMetrics:
+		c.serveMetrics()
+	default:
+		c.serveModel()
+	}
+}
+
+// identify finds the caller from the connection's source address.
+func (c *call) identify() bool {
+	if c.snap == nil {
+		c.refuse(http.StatusForbidden, reasonNoNetmap, "this node has not received its netmap from the coordinator yet, so it knows no callers; try again shortly", 0)
+		return false
+	}
+	c.who = c.snap.lookup(c.r.RemoteAddr)
+	switch {
+	case c.who == nil:
+		c.refuse(http.StatusForbidden, reasonUnknownCaller, fmt.Sprintf("this node does not know the device at mesh address %s (not signed in, revoked, or without access to this node); run \"moat login\", or ask an admin for access", hostOf(c.r.RemoteAddr)), 0)
+		return false
+	case c.who.id.Expired(c.start):
+		c.refuse(http.StatusUnauthorized, reasonExpired, fmt.Sprintf("the sign-in of %s on device %s expired at %s; run \"moat login\"", c.who.who(), c.who.id.DeviceID, c.who.id.Expiry.UTC().Format(time.RFC3339)), 0)
+		return false
+	}
+	return true
+}
+
+// refuse answers with an error in the API's shape and notes why.
+func (c *call) refuse(status int, reason, msg string, retry time.Duration) {
+	c.status, c.reason = status, reason
+	if c.decision == "" {
+		c.decision = decisionOf(reason)
+	}
+	writeError(c.w, c.api.family, status, reason, msg, retry)
+}
+
+func decisionOf(reason string) string {
+	switch reason {
+	case reasonMFA:
+		return audit.DecisionDenyMFA
+	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay:
+		return audit.DecisionLimit
+	case reasonBadRequest, reasonTooLarge, reasonNotServed, reasonWrongAPI, reasonMethod:
+		return audit.DecisionInvalid
+	}
+	return audit.DecisionDeny
+}
+
+// mfaAge is the time since the caller's last MFA; -1 if never.
+func (c *call) mfaAge() time.Duration {
+	if c.who.id.LastMFA.IsZero() {
+		return -1
+	}
+	return c.start.Sub(c.who.id.LastMFA)
+}
+
+// done settles the call: limits, metrics and the audit record.
+func (c *call) done() {
+	c.elapsed = c.g.cfg.Now().Sub(c.start)
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if c.ticket != nil {
+		c.ticket.finish(c.tokensIn + c.tokensOut)
+		c.g.metrics.inflight.Dec()
+	}
+	if c.api.kind != kindModel {
+		if c.reason != "" {
+			c.g.metrics.refusals.WithLabelValues(c.reason).Inc()
+		}
+		return
+	}
+	c.g.metrics.observe(c)
+	if c.audited && c.g.cfg.Audit != nil {
+		if err := c.g.cfg.Audit.Append(c.record()); err != nil {
+			c.g.cfg.Logger.Error("audit record lost", "err", err)
+		}
+	}
+}

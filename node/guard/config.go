@@ -1,0 +1,161 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/moatmesh/moat/node/audit"
+)
+
+// Upstream kinds: the API family a model server speaks.
+const (
+	KindOpenAI = "openai" // vLLM, llama.cpp server, TGI, Ollama's /v1
+	KindOllama = "ollama" // Ollama's native /api
+)
+
+// Upstream is the local model server behind one model name.
+type Upstream struct {
+	// URL is the server's base, e.g. "http://127.0.0.1:8000". Required.
+	// It must be plain http on a loopback address (127.0.0.1 or [::1])
+	// with an explicit port; a path is kept as a prefix of the API paths.
+	URL string
+	// Kind is KindOpenAI or KindOllama. Required. An openai-kind upstream
+	// serves only the /v1 APIs and an ollama-kind one only the /api ones:
+	// the guard does not translate between them and answers 400 when a
+	// caller uses the other family.
+	Kind string
+	// UpstreamModel is the model name sent upstream; empty: the same name.
+	UpstreamModel string
+	// Header is added to every request sent upstream (e.g. the server's
+	// own "Authorization: Bearer …"); nil: none. The caller's
+	// Authorization header is never forwarded.
+	Header http.Header
+}
+
+// AuditSink receives one record per model request. *audit.Spool is one.
+// Append must be safe for concurrent use; it runs on the request's path,
+// after the answer has been sent.
+type AuditSink interface {
+	Append(rec *audit.Record) error
+}
+
+// Config configures a Guard. Models is required; every other zero value
+// has the default given on its field.
+type Config struct {
+	// Models maps the model names callers use to the local servers.
+	Models map[string]Upstream
+	// NodeName and NodeID name this node in audit records. Default: empty.
+	NodeName, NodeID string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives operational messages. Default: discard.
+	Logger *slog.Logger
+	// Audit receives the audit records; nil: no records are kept.
+	Audit AuditSink
+	// AuditKey is the HMAC key for grants whose audit setting is "hash".
+	// Empty: such grants record no prompt hash (a warning is logged once).
+	AuditKey []byte
+	// Screen screens inputs and outputs; nil: nothing is screened.
+	Screen Screen
+	// MetricsTags lists the tags whose callers may GET /metrics. Callers
+	// whose identity is Admin may always. Default: none (admins only).
+	MetricsTags []string
+
+	// MaxBodyBytes bounds a request body. Default 8 MiB.
+	MaxBodyBytes int64
+	// MaxResponseBytes bounds a non-streamed answer. Default 64 MiB.
+	MaxResponseBytes int64
+	// MaxEventBytes bounds one streamed event (SSE event or NDJSON line).
+	// Default 1 MiB.
+	MaxEventBytes int
+	// ReadHeaderTimeout bounds reading a request's headers (Serve).
+	// Default 10s.
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body. Default 60s.
+	BodyTimeout time.Duration
+	// IdleTimeout closes idle caller connections (Serve). Default 120s.
+	IdleTimeout time.Duration
+	// DialTimeout bounds connecting to an upstream. Default 5s.
+	DialTimeout time.Duration
+	// UpstreamHeaderTimeout bounds the wait for the upstream's response
+	// headers (a non-streamed answer arrives whole, so this is also the
+	// longest non-streamed generation). Default 5 min.
+	UpstreamHeaderTimeout time.Duration
+	// UpstreamIdleTimeout bounds the silence between two streamed events.
+	// Default 2 min.
+	UpstreamIdleTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	defN(&c.MaxBodyBytes, 8<<20)
+	defN(&c.MaxResponseBytes, 64<<20)
+	defN(&c.MaxEventBytes, 1<<20)
+	defN(&c.ReadHeaderTimeout, 10*time.Second)
+	defN(&c.BodyTimeout, 60*time.Second)
+	defN(&c.IdleTimeout, 120*time.Second)
+	defN(&c.DialTimeout, 5*time.Second)
+	defN(&c.UpstreamHeaderTimeout, 5*time.Minute)
+	defN(&c.UpstreamIdleTimeout, 2*time.Minute)
+}
+
+func defN[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// upstream is a checked Upstream.
+type upstream struct {
+	Upstream
+	base  string // URL without a trailing slash
+	model string // name sent upstream
+}
+
+func checkUpstream(name string, u Upstream) (*upstream, error) {
+	if u.Kind != KindOpenAI && u.Kind != KindOllama {
+		return nil, fmt.Errorf("model %q: kind %q: want %q or %q", name, u.Kind, KindOpenAI, KindOllama)
+	}
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", name, err)
+	}
+	host, err := netip.ParseAddrPort(p.Host)
+	if p.Scheme != "http" || err != nil || !host.Addr().IsLoopback() || p.User != nil || p.RawQuery != "" {
+		return nil, fmt.Errorf("model %q: upstream %q: want http://127.0.0.1:PORT or http://[::1]:PORT (the model server must listen on loopback only)", name, u.URL)
+	}
+	up := &upstream{Upstream: u, base: strings.TrimSuffix(u.URL, "/"), model: u.UpstreamModel}
+	if up.model == "" {
+		up.model = name
+	}
+	return up, nil
+}
+
+func checkModels(models map[string]Upstream) (map[string]*upstream, error) {
+	if len(models) == 0 {
+		return nil, errors.New("guard: no models configured")
+	}
+	out := make(map[string]*upstream, len(models))
+	for name, u := range models {
+		if name == "" {
+			return nil, errors.New("guard: a model has an empty name")
+		}
+		up, err := checkUpstream(name, u)
+		if err != nil {
+			return nil, fmt.Errorf("guard: %w", err)
+		}
+		out[name] = up
+	}
+	return out, nil
+}

@@ -1,0 +1,171 @@
+// Package guard is the on-node guard: an http.Handler in front of the
+// node's local model servers that answers only the mesh identities the
+// policy allows, enforces the grant's limits, streams answers through
+// without buffering them, and leaves one audit record per request.
+//
+// Who is asking comes only from the TCP source address of the connection,
+// which the WireGuard engine's listener reports and cryptokey routing makes
+// unforgeable, mapped through the newest netmap's peers. Headers, query
+// parameters and bearer tokens are never consulted for identity; the
+// identity-looking ones (Authorization, X-Forwarded-For, Forwarded,
+// X-Real-IP, X-Moat-*) and every other header not on a short allowlist are
+// dropped before the request goes upstream.
+//
+// The guard serves the OpenAI-compatible /v1/chat/completions,
+// /v1/completions, /v1/embeddings, /v1/responses and /v1/models, and
+// Ollama's /api/chat, /api/generate, /api/embed and /api/tags. It does not
+// translate between the two families: a model whose upstream is of kind
+// "openai" is reachable only through /v1 and an "ollama" one only through
+// /api (other requests get 400 saying which to use). /v1/models and
+// /api/tags are answered by the guard itself from the netmap: the models
+// this node serves that the caller may use now.
+package guard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// Guard is the on-node guard. Create it with New, give it netmaps with
+// SetNetMap, serve it with Serve (or as an http.Handler on a server of
+// your own) and stop it with Close.
+type Guard struct {
+	cfg       Config
+	served    map[string]*upstream
+	snap      atomic.Pointer[snapshot]
+	limits    *limiter
+	metrics   *metrics
+	transport *http.Transport
+	hashWarn  sync.Once
+	mu        struct {
+		sync.Mutex
+		servers map[*http.Server]bool
+		closed  bool
+	}
+}
+
+// ErrClosed is returned by Serve after Close.
+var ErrClosed = errors.New("guard closed")
+
+// New checks cfg and returns a guard that refuses everyone until its first
+// netmap.
+func New(cfg Config) (*Guard, error) {
+	served, err := checkModels(cfg.Models)
+	if err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	g := &Guard{cfg: cfg, served: served, limits: newLimiter(), metrics: newMetrics()}
+	g.mu.servers = make(map[*http.Server]bool)
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	g.transport = &http.Transport{
+		Proxy:                 nil, // never an environment proxy: upstreams are on loopback
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
+		DisableCompression:    true, // the guard reads usage from the answer
+	}
+	return g, nil
+}
+
+// SetNetMap makes nm the netmap the guard enforces, atomically: requests
+// already admitted finish under the netmap they started with. A netmap
+// that cannot be compiled is refused with an error and the previous one
+// stays in force; so does the last one when no new netmap arrives.
+func (g *Guard) SetNetMap(nm *wire.NetMap) error {
+	if nm == nil {
+		return errors.New("guard: nil netmap")
+	}
+	s, err := buildSnapshot(nm, g.served)
+	if err != nil {
+		return err
+	}
+	g.snap.Store(s)
+	keep := make(map[string]bool, len(s.callers))
+	for _, c := range s.callers {
+		keep[c.limitKey] = true
+	}
+	g.limits.prune(keep)
+	g.cfg.Logger.Info("guard netmap applied", "seq", nm.Seq, "peers", len(nm.Peers), "access_pairs", s.table.Len())
+	return nil
+}
+
+// Serve answers requests on ln (the engine's listener on the node's mesh
+// addresses) with the configured header and idle timeouts until Close.
+func (g *Guard) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
+		IdleTimeout:       g.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	if !g.track(srv, true) {
+		return ErrClosed
+	}
+	defer g.track(srv, false)
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+func (g *Guard) track(srv *http.Server, add bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if add && g.mu.closed {
+		return false
+	}
+	if add {
+		g.mu.servers[srv] = true
+	} else {
+		delete(g.mu.servers, srv)
+	}
+	return true
+}
+
+// Close stops every Serve, cutting the requests in flight (and with them
+// their upstream requests), and drops idle upstream connections.
+func (g *Guard) Close() error {
+	g.mu.Lock()
+	g.mu.closed = true
+	servers := make([]*http.Server, 0, len(g.mu.servers))
+	for s := range g.mu.servers {
+		servers = append(servers, s)
+	}
+	g.mu.Unlock()
+	for _, s := range servers {
+		s.Close()
+	}
+	g.transport.CloseIdleConnections()
+	return nil
+}
+
+// Shutdown stops accepting requests and waits for those in flight, until
+// ctx ends.
+func (g *Guard) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.mu.closed = true
+	servers := make([]*http.Server, 0, len(g.mu.servers))
+	for s := range g.mu.servers {
+		servers = append(servers, s)
+	}
+	g.mu.Unlock()
+	var err error
+	for _, s := range servers {
+		err = errors.Join(err, s.Shutdown(ctx))
+	}
+	g.transport.CloseIdleConnections()
+	return err
+}

@@ -1,0 +1,174 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/moatmesh/moat/node/audit"
+	"github.com/moatmesh/moat/policy"
+)
+
+// serveModel decides, limits and forwards one model request.
+func (c *call) serveModel() {
+	if !c.readBody() || !c.decide() || !c.admit() {
+		return
+	}
+	body := c.req.rewrite(c.body, c.api, c.up.model, c.grant.Limits.MaxTokens)
+	if s := c.g.cfg.Screen; s != nil {
+		var err error
+		if body, err = s.Input(c.r.Context(), c.screenCall(), body); err != nil {
+			c.decision = audit.DecisionDeny
+			c.refuse(http.StatusForbidden, reasonScreen, fmt.Sprintf("the node's guard refused this request: %v", err), 0)
+			return
+		}
+	}
+	c.forward(body)
+}
+
+// readBody reads and parses the request body within the size and time
+// limits.
+func (c *call) readBody() bool {
+	rc := http.NewResponseController(c.w)
+	rc.SetReadDeadline(c.start.Add(c.g.cfg.BodyTimeout)) // unsupported only off a real server
+	defer rc.SetReadDeadline(time.Time{})
+	body, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, c.g.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		c.refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("the request body is larger than this node's limit of %d bytes; send a shorter prompt", tooBig.Limit), 0)
+		return false
+	case err != nil:
+		c.status, c.reason, c.decision = 499, "client_gone", audit.DecisionInvalid
+		return false
+	}
+	c.body = body
+	if c.req, err = parseRequest(body, c.api); err != nil {
+		c.refuse(http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
+		return false
+	}
+	c.model = c.req.Model
+	return true
+}
+
+// decide applies the policy: grant, MFA freshness, model served here.
+func (c *call) decide() bool {
+	g, v := c.snap.table.Decide(c.who.key, c.model, c.mfaAge())
+	c.grant = g
+	switch v {
+	case policy.Deny:
+		c.refuse(http.StatusForbidden, reasonNotGranted, fmt.Sprintf("model %q is not granted to %s; ask an admin", c.model, c.who.who()), 0)
+		return false
+	case policy.DenyMFA:
+		c.refuse(http.StatusUnauthorized, reasonMFA, c.mfaMessage(g), 0)
+		return false
+	}
+	if c.up = c.g.served[c.model]; c.up == nil {
+		c.refuse(http.StatusNotFound, reasonNotServed, fmt.Sprintf("model %q is not served on node %s; the node's configuration and the policy disagree, tell an admin", c.model, c.g.cfg.NodeName), 0)
+		return false
+	}
+	if want := c.up.Kind; want != c.api.family.kind() {
+		c.refuse(http.StatusBadRequest, reasonWrongAPI, fmt.Sprintf("model %q on this node speaks the %s API and the guard does not translate; call %s instead of %s", c.model, want, otherPath(c.api), c.api.path), 0)
+		return false
+	}
+	c.decision = audit.DecisionAllow
+	return true
+}
+
+func (c *call) mfaMessage(g *policy.GrantRule) string {
+	if c.who.id.LastMFA.IsZero() {
+		return fmt.Sprintf("model %q needs a sign-in with a second factor and %s has none on this device; run \"moat login\"", c.model, c.who.who())
+	}
+	return fmt.Sprintf("model %q needs a second factor within the last %s and the last one of %s was %s ago; run \"moat login\"",
+		c.model, time.Duration(g.MFA), c.who.who(), c.mfaAge().Round(time.Minute))
+}
+
+// otherPath names the path of the other family that does what api does.
+func otherPath(api *apiSpec) string {
+	pairs := [][2]string{
+		{"/v1/chat/completions", "/api/chat"}, {"/v1/completions", "/api/generate"}, {"/v1/embeddings", "/api/embed"}, {"/v1/responses", "/api/chat"},
+	}
+	for _, p := range pairs {
+		if api.path == p[0] {
+			return p[1]
+		}
+		if api.path == p[1] {
+			return p[0]
+		}
+	}
+	return "/v1/chat/completions"
+}
+
+// admit applies the grant's limits.
+func (c *call) admit() bool {
+	t, reason, retry := c.g.limits.admit(c.who.limitKey, c.grant, c.start)
+	if t == nil {
+		c.refuse(http.StatusTooManyRequests, reason, c.limitMessage(reason, retry), retry)
+		return false
+	}
+	c.ticket = t
+	c.g.metrics.inflight.Inc()
+	return true
+}
+
+func (c *call) limitMessage(reason string, retry time.Duration) string {
+	lim := c.grant.Limits
+	what := map[string]string{
+		reasonRPM:         fmt.Sprintf("%d requests a minute", lim.RPM),
+		reasonTPM:         fmt.Sprintf("%d tokens a minute", lim.TPM),
+		reasonConcurrency: fmt.Sprintf("%d requests at once", lim.Concurrency),
+		reasonDay:         fmt.Sprintf("%d tokens a day (UTC)", lim.TokensPerDay),
+	}[reason]
+	return fmt.Sprintf("%s may use %s under %s; retry in %s", c.who.who(), what, c.grant.ID, retry.Round(time.Second)+time.Second)
+}
+
+func (c *call) screenCall() *ScreenCall {
+	return &ScreenCall{Identity: &c.who.id, Model: c.model, API: c.api.name, Kind: c.up.Kind, Grant: c.grant}
+}
+
+// record is the call's audit record.
+func (c *call) record() *audit.Record {
+	rec := &audit.Record{
+		Time: c.start.UTC(), NodeID: c.g.cfg.NodeID, Node: c.g.cfg.NodeName, Source: hostOf(c.r.RemoteAddr),
+		Model: c.model, API: c.api.name, Decision: c.decision, Reason: c.reason,
+		TokensIn: c.tokensIn, TokensOut: c.tokensOut, Estimated: c.estimated,
+		LatencyMS: c.elapsed.Milliseconds(), TTFTMS: c.ttft.Milliseconds(), Status: c.status,
+	}
+	if c.req != nil {
+		rec.Stream = c.req.Stream
+	}
+	if w := c.who; w != nil {
+		rec.UserID, rec.Login, rec.DeviceID, rec.DeviceName, rec.Tags = w.id.UserID, w.id.Login, string(w.id.DeviceID), w.id.DeviceName, w.id.Tags
+	}
+	if c.grant != nil {
+		rec.Grant = c.grant.ID
+		c.auditPrompt(rec)
+	}
+	return rec
+}
+
+// auditPrompt keeps the prompt as the grant's audit setting says.
+func (c *call) auditPrompt(rec *audit.Record) {
+	switch c.grant.Audit.Prompts {
+	case "full":
+		rec.Prompt = c.body
+	case "hash":
+		if len(c.g.cfg.AuditKey) == 0 {
+			c.g.hashWarn.Do(func() {
+				c.g.cfg.Logger.Warn("a grant asks for prompt hashes in audit records but the guard has no AuditKey; none are kept", "grant", c.grant.ID)
+			})
+			return
+		}
+		rec.PromptHash = audit.HashPrompt(c.g.cfg.AuditKey, c.body)
+	}
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}

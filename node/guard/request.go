@@ -1,0 +1,212 @@
+package guard
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxModelName bounds the "model" field.
+const maxModelName = 256
+
+// request is what the guard reads of a model request's JSON body. Every
+// other field goes upstream untouched.
+type request struct {
+	Model  string
+	Stream bool
+	// MaxTokens is the answer-length bound the caller asked for, the
+	// smallest of the API's maxKeys present; -1 when none is.
+	MaxTokens int64
+	// IncludeUsage: the caller asked for stream_options.include_usage.
+	IncludeUsage bool
+	Logprobs     bool
+
+	fields  map[string]json.RawMessage
+	options map[string]json.RawMessage // Ollama's "options", when present
+}
+
+// badRequest is a request the guard refuses with 400 and this message.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func badf(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
+
+// parseRequest reads body as a request to api.
+func parseRequest(body []byte, api *apiSpec) (*request, error) {
+	r := &request{MaxTokens: -1, Stream: api.streamDefault}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, badf("the request body is empty; send a JSON object with at least \"model\"")
+	}
+	if err := json.Unmarshal(body, &r.fields); err != nil || r.fields == nil {
+		return nil, badf("the request body is not a JSON object: %s", jsonErr(err))
+	}
+	if err := r.readModel(); err != nil {
+		return nil, err
+	}
+	if err := r.readFlags(); err != nil {
+		return nil, err
+	}
+	return r, r.readMax(api)
+}
+
+func jsonErr(err error) string {
+	if err == nil {
+		return "got null"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func (r *request) readModel() error {
+	raw, ok := r.fields["model"]
+	if !ok {
+		return badf("the request has no \"model\"; name the model to use")
+	}
+	if err := json.Unmarshal(raw, &r.Model); err != nil {
+		return badf("\"model\" must be a string")
+	}
+	if r.Model == "" || len(r.Model) > maxModelName || !utf8.ValidString(r.Model) {
+		return badf("\"model\" must be 1 to %d bytes of UTF-8", maxModelName)
+	}
+	return nil
+}
+
+func (r *request) readFlags() error {
+	if err := r.optBool("stream", &r.Stream); err != nil {
+		return err
+	}
+	if raw, ok := r.fields["stream_options"]; ok && !isNull(raw) {
+		var so struct {
+			IncludeUsage *bool `json:"include_usage"`
+		}
+		if err := json.Unmarshal(raw, &so); err != nil {
+			return badf("\"stream_options\" must be an object with a boolean \"include_usage\"")
+		}
+		r.IncludeUsage = so.IncludeUsage != nil && *so.IncludeUsage
+	}
+	if raw, ok := r.fields["logprobs"]; ok && !isNull(raw) {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return badf("\"logprobs\" must be a boolean or a number")
+		}
+		switch v := v.(type) {
+		case bool:
+			r.Logprobs = v
+		case float64:
+			r.Logprobs = v > 0
+		default:
+			return badf("\"logprobs\" must be a boolean or a number")
+		}
+	}
+	return nil
+}
+
+func (r *request) optBool(name string, dst *bool) error {
+	raw, ok := r.fields[name]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return badf("%q must be true or false", name)
+	}
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// readMax reads the API's answer-length fields.
+func (r *request) readMax(api *apiSpec) error {
+	for _, k := range api.maxKeys {
+		raw, ok := r.fields[k]
+		if k == numPredict {
+			raw, ok = r.readOptions()
+			if ok && raw == nil {
+				return badf("\"options\" must be an object")
+			}
+		}
+		if !ok || isNull(raw) {
+			continue
+		}
+		var n int64
+		if err := json.Unmarshal(raw, &n); err != nil || (n < 0 && k != numPredict) {
+			return badf("%q must be a non-negative integer", k)
+		}
+		if n < 0 { // Ollama: -1 unbounded, -2 fill the context
+			continue
+		}
+		if r.MaxTokens < 0 || n < r.MaxTokens {
+			r.MaxTokens = n
+		}
+	}
+	return nil
+}
+
+// readOptions returns options.num_predict; a nil raw with ok means
+// "options" is not an object.
+func (r *request) readOptions() (json.RawMessage, bool) {
+	raw, ok := r.fields["options"]
+	if !ok || isNull(raw) {
+		return nil, false
+	}
+	if err := json.Unmarshal(raw, &r.options); err != nil || r.options == nil {
+		return nil, true
+	}
+	v, ok := r.options["num_predict"]
+	return v, ok
+}
+
+// rewrite returns the body to send upstream: the model renamed to model,
+// the answer length capped at maxTokens (when > 0), and, for a stream of
+// an API that takes it, stream_options.include_usage set. It returns body
+// itself when nothing changes.
+func (r *request) rewrite(body []byte, api *apiSpec, model string, maxTokens int) []byte {
+	changed := false
+	if model != r.Model {
+		r.fields["model"], changed = mustJSON(model), true
+	}
+	if maxTokens > 0 && len(api.maxKeys) > 0 && (r.MaxTokens < 0 || r.MaxTokens > int64(maxTokens)) {
+		r.capMax(api, maxTokens)
+		changed = true
+	}
+	if r.Stream && api.usageOption && !r.IncludeUsage {
+		r.fields["stream_options"], changed = []byte(`{"include_usage":true}`), true
+	}
+	if !changed {
+		return body
+	}
+	out, err := json.Marshal(r.fields)
+	if err != nil { // cannot happen: every value came from valid JSON
+		return body
+	}
+	return out
+}
+
+// capMax sets every present answer-length field, or the first when none
+// is present, to n.
+func (r *request) capMax(api *apiSpec, n int) {
+	v := mustJSON(n)
+	set := false
+	for _, k := range api.maxKeys {
+		if k == numPredict {
+			if r.options == nil {
+				r.options = map[string]json.RawMessage{}
+			}
+			r.options["num_predict"] = v
+			r.fields["options"] = mustJSON(r.options)
+			return
+		}
+		if _, ok := r.fields[k]; ok {
+			r.fields[k], set = v, true
+		}
+	}
+	if !set {
+		r.fields[api.maxKeys[0]] = v
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}

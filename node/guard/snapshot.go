@@ -1,0 +1,98 @@
+package guard
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/policy"
+)
+
+// caller is one peer of the netmap as the guard knows it.
+type caller struct {
+	id wire.Identity
+	// key identifies the peer in the guard table (its public key).
+	key string
+	// limitKey is whose limits the caller's requests count against: the
+	// person for people's devices, the device for tagged callers.
+	limitKey string
+	// models are the models the peer has access entries for and this node
+	// serves, sorted.
+	models []string
+}
+
+// snapshot is everything the guard reads per request from one netmap. It
+// is built once per netmap and never modified.
+type snapshot struct {
+	seq     uint64
+	callers map[netip.Addr]*caller
+	table   *policy.GuardTable
+}
+
+// buildSnapshot compiles nm for a node serving served.
+func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, error) {
+	s := &snapshot{seq: nm.Seq, callers: make(map[netip.Addr]*caller, 2*len(nm.Peers))}
+	access := make(map[string][]policy.ModelAccess, len(nm.Peers))
+	for i := range nm.Peers {
+		p := &nm.Peers[i]
+		c := newCaller(p, served)
+		access[c.key] = p.Access
+		for _, a := range p.Addresses {
+			a = a.Unmap()
+			if _, dup := s.callers[a]; dup {
+				return nil, fmt.Errorf("guard: netmap %d: address %s belongs to two peers", nm.Seq, a)
+			}
+			s.callers[a] = c
+		}
+	}
+	t, err := policy.NewGuardTable(nm.Rules, access)
+	if err != nil {
+		return nil, fmt.Errorf("guard: netmap %d: %w", nm.Seq, err)
+	}
+	s.table = t
+	return s, nil
+}
+
+func newCaller(p *wire.Peer, served map[string]*upstream) *caller {
+	c := &caller{id: p.Identity, key: p.Key.String()}
+	switch {
+	case p.Identity.UserID != "":
+		c.limitKey = "user:" + p.Identity.UserID
+	case p.Identity.DeviceID != "":
+		c.limitKey = "device:" + string(p.Identity.DeviceID)
+	default:
+		c.limitKey = "key:" + c.key
+	}
+	for _, a := range p.Access {
+		if served[a.Model] != nil && !slices.Contains(c.models, a.Model) {
+			c.models = append(c.models, a.Model)
+		}
+	}
+	slices.Sort(c.models)
+	return c
+}
+
+// lookup returns the caller behind a connection's remote address
+// ("ip:port" as the listener reports it), or nil.
+func (s *snapshot) lookup(remoteAddr string) *caller {
+	if s == nil {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return nil
+	}
+	return s.callers[ap.Addr().Unmap()]
+}
+
+// who names a caller in messages: the person's login, else the device.
+func (c *caller) who() string {
+	switch {
+	case c.id.Login != "":
+		return c.id.Login
+	case c.id.DeviceName != "":
+		return c.id.DeviceName
+	}
+	return string(c.id.DeviceID)
+}

@@ -1,0 +1,231 @@
+package guard
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// errEventTooLarge: an upstream event exceeded Config.MaxEventBytes.
+var errEventTooLarge = errors.New("event too large")
+
+// relay passes one streamed answer through, event by event: each SSE
+// event (OpenAI) or NDJSON line (Ollama) is read whole, counted, written
+// and flushed before the next is read. Nothing else is buffered.
+type relay struct {
+	c      *call
+	br     *bufio.Reader
+	rc     *http.ResponseController
+	idle   *time.Timer
+	filter OutputFilter
+	ev     []byte // the event being read
+	out    []byte // scratch for rewritten events
+	estOut int64  // estimated answer tokens so far
+	rep    tally  // the upstream's last usage report
+	sent   bool   // something was written
+}
+
+// relayStream streams resp to the caller. cancel ends the upstream request.
+func (c *call) relayStream(resp *http.Response, cancel context.CancelCauseFunc) {
+	h := c.w.Header()
+	h.Set("Content-Type", resp.Header.Get("Content-Type"))
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	c.status = http.StatusOK
+	c.w.WriteHeader(http.StatusOK)
+	rl := &relay{c: c, br: bufio.NewReaderSize(resp.Body, 32<<10), rc: http.NewResponseController(c.w)}
+	if s := c.g.cfg.Screen; s != nil {
+		rl.filter = s.Output(c.screenCall())
+	}
+	rl.idle = time.AfterFunc(c.g.cfg.UpstreamIdleTimeout, func() { cancel(errUpstreamIdle) })
+	defer rl.idle.Stop()
+	rl.rc.Flush()
+	rl.run(resp)
+	c.settleStream(rl)
+}
+
+func (rl *relay) run(resp *http.Response) {
+	for {
+		ev, err := rl.next()
+		if len(ev) > 0 && !rl.handle(ev) {
+			return
+		}
+		if err == io.EOF {
+			rl.flushFilter()
+			return
+		}
+		if err != nil {
+			rl.broken(err, resp)
+			return
+		}
+		rl.idle.Reset(rl.c.g.cfg.UpstreamIdleTimeout)
+	}
+}
+
+// next reads one event: up to and including the blank line for SSE, one
+// line for NDJSON.
+func (rl *relay) next() ([]byte, error) {
+	rl.ev = rl.ev[:0]
+	for {
+		line, err := rl.br.ReadSlice('\n')
+		if len(rl.ev)+len(line) > rl.c.g.cfg.MaxEventBytes {
+			return nil, errEventTooLarge
+		}
+		rl.ev = append(rl.ev, line...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return rl.ev, err
+		case rl.c.api.family == ollama || isBlank(line):
+			return rl.ev, nil
+		}
+	}
+}
+
+func isBlank(line []byte) bool { return len(bytes.TrimRight(line, "\r\n")) == 0 }
+
+// payload returns an event's data: the NDJSON line, or the SSE event's
+// data lines joined by newlines (nil when it has none).
+func (rl *relay) payload(ev []byte) []byte {
+	if rl.c.api.family == ollama {
+		return bytes.TrimSpace(ev)
+	}
+	var data []byte
+	n := 0
+	for line := range bytes.Lines(ev) {
+		d, ok := bytes.CutPrefix(line, []byte("data:"))
+		if !ok {
+			continue
+		}
+		d = bytes.TrimSuffix(bytes.TrimSuffix(bytes.TrimPrefix(d, []byte(" ")), []byte("\n")), []byte("\r"))
+		if n++; n == 1 {
+			data = d
+		} else {
+			data = append(append(append([]byte(nil), data...), '\n'), d...)
+		}
+	}
+	return data
+}
+
+// handle counts, screens and forwards one event; false ends the stream.
+func (rl *relay) handle(ev []byte) bool {
+	c := rl.c
+	p := rl.payload(ev)
+	if len(p) == 0 || string(p) == "[DONE]" {
+		return rl.write(ev)
+	}
+	t := readTally(c.api.family, p)
+	if t.reported {
+		rl.rep = t
+	}
+	rl.estOut += estimate(t.textBytes)
+	if t.usageOnly && c.api.usageOption && !c.req.IncludeUsage {
+		return true // asked for the guard's accounting, not the caller's
+	}
+	if b := c.ticket.budget; b >= 0 && rl.used() > b {
+		rl.cut(c.ticket.budgetReason, c.limitMessage(c.ticket.budgetReason, time.Minute))
+		return false
+	}
+	if rl.filter == nil {
+		return rl.write(ev)
+	}
+	out, err := rl.filter.Payload(rl.out[:0], p)
+	rl.out = out
+	if err != nil {
+		rl.cut(reasonScreen, fmt.Sprintf("the node's guard cut the answer: %v", err))
+		return false
+	}
+	return len(out) == 0 || rl.write(rl.frame(out))
+}
+
+// used is the request's token use so far, reported or estimated.
+func (rl *relay) used() int64 {
+	in := rl.rep.in
+	if !rl.rep.reported {
+		in = estimate(len(rl.c.body))
+	}
+	return in + max(rl.estOut, rl.rep.out)
+}
+
+// frame wraps a payload as an event of the API's stream format.
+func (rl *relay) frame(p []byte) []byte {
+	if rl.c.api.family == ollama {
+		return append(append([]byte(nil), p...), '\n')
+	}
+	return append(append([]byte("data: "), p...), '\n', '\n')
+}
+
+func (rl *relay) write(ev []byte) bool {
+	if _, err := rl.c.w.Write(ev); err != nil {
+		rl.gone()
+		return false
+	}
+	if err := rl.rc.Flush(); err != nil {
+		rl.gone()
+		return false
+	}
+	if !rl.sent {
+		rl.sent, rl.c.ttft = true, rl.c.since()
+	}
+	return true
+}
+
+func (rl *relay) gone() { rl.c.status, rl.c.reason = 499, "client_gone" }
+
+// cut ends the answer with a final error event saying why.
+func (rl *relay) cut(reason, msg string) {
+	rl.c.reason = reason
+	status := http.StatusTooManyRequests
+	if reason != reasonTPM && reason != reasonDay {
+		status = http.StatusBadGateway
+		if reason == reasonScreen {
+			status = http.StatusForbidden
+		}
+	}
+	rl.write(rl.frame(errorBody(rl.c.api.family, status, reason, "the answer was cut: "+msg)))
+}
+
+// broken ends a stream the upstream or the caller broke off.
+func (rl *relay) broken(err error, resp *http.Response) {
+	c := rl.c
+	switch {
+	case c.r.Context().Err() != nil:
+		rl.gone()
+	case errors.Is(err, errEventTooLarge):
+		rl.cut(reasonUpstream, fmt.Sprintf("the model server sent an event larger than this node's limit of %d bytes", c.g.cfg.MaxEventBytes))
+	case errors.Is(context.Cause(resp.Request.Context()), errUpstreamIdle):
+		rl.cut(reasonUpstreamSlow, fmt.Sprintf("the model server for %q sent nothing for %s", c.model, c.g.cfg.UpstreamIdleTimeout))
+	default:
+		rl.cut(reasonUpstream, fmt.Sprintf("the model server for %q broke off the answer", c.model))
+	}
+}
+
+func (rl *relay) flushFilter() {
+	if rl.filter == nil {
+		return
+	}
+	rest, err := rl.filter.Flush()
+	for _, p := range rest {
+		if !rl.write(rl.frame(p)) {
+			return
+		}
+	}
+	if err != nil {
+		rl.cut(reasonScreen, fmt.Sprintf("the node's guard cut the answer: %v", err))
+	}
+}
+
+// settleStream sets the call's token counts after a stream.
+func (c *call) settleStream(rl *relay) {
+	if rl.rep.reported {
+		c.tokensIn, c.tokensOut = rl.rep.in, rl.rep.out
+		return
+	}
+	c.tokensIn, c.tokensOut, c.estimated = estimate(len(c.body)), rl.estOut, true
+}
