@@ -83,10 +83,7 @@ func (c *call) identify() bool {
 
 // refuse answers with an error in the API's shape and notes why.
 func (c *call) refuse(status int, reason, msg string, retry time.Duration) {
-	c.status, c.reason = status, reason
-	if c.decision == "" {
-		c.decision = decisionOf(reason)
-	}
+	c.status, c.reason, c.decision = status, reason, decisionOf(reason)
 	writeError(c.w, c.api.family, status, reason, msg, retry)
 }
 
@@ -96,6 +93,8 @@ func decisionOf(reason string) string {
 		return audit.DecisionDenyMFA
 	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay:
 		return audit.DecisionLimit
+	case reasonUpstream, reasonUpstreamSlow: // allowed; the model server failed
+		return audit.DecisionAllow
 	case reasonBadRequest, reasonTooLarge, reasonNotServed, reasonWrongAPI, reasonMethod:
 		return audit.DecisionInvalid
 	}

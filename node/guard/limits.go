@@ -98,7 +98,7 @@ func (st *limitState) check(lim policy.Limits, now time.Time) (string, time.Dura
 		}
 	}
 	if lim.TPM > 0 {
-		if st.tok.refill(lim.TPM, now); st.tok.level <= 0 {
+		if st.tok.refill(lim.TPM, now); st.tok.level < 1 {
 			return reasonTPM, st.tok.wait(lim.TPM, 1)
 		}
 	}

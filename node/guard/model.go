@@ -21,7 +21,6 @@ func (c *call) serveModel() {
 	if s := c.g.cfg.Screen; s != nil {
 		var err error
 		if body, err = s.Input(c.r.Context(), c.screenCall(), body); err != nil {
-			c.decision = audit.DecisionDeny
 			c.refuse(http.StatusForbidden, reasonScreen, fmt.Sprintf("the node's guard refused this request: %v", err), 0)
 			return
 		}

@@ -1,0 +1,172 @@
+package guard
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/node/audit"
+	"github.com/moatmesh/moat/policy"
+)
+
+func TestRPMBitesAtTheLimit(t *testing.T) {
+	m := newMesh(t, policy.Limits{RPM: 3}, nil)
+	for i := range 3 {
+		if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 200 {
+			t.Fatalf("request %d: %d %s", i+1, code, body)
+		}
+	}
+	resp := m.post(m.alice, "/v1/chat/completions", `{"model":"llama"}`)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("4th request: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if r := m.waitRecords(4)[3]; r.Decision != audit.DecisionLimit || r.Reason != reasonRPM {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestTPMBitesAtTheLimit(t *testing.T) {
+	m := newMesh(t, policy.Limits{TPM: 30}, nil) // each answer uses 10+5 tokens
+	for i := range 2 {
+		if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 200 {
+			t.Fatalf("request %d: %d %s", i+1, code, body)
+		}
+	}
+	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, reasonTPM) {
+		t.Fatalf("3rd request: %d %s", code, body)
+	}
+}
+
+func TestTokensPerDay(t *testing.T) {
+	m := newMesh(t, policy.Limits{TokensPerDay: 15}, nil)
+	m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`)
+	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, "15 tokens a day") {
+		t.Fatalf("%d %s", code, body)
+	}
+}
+
+func TestConcurrencyBitesAtTheLimit(t *testing.T) {
+	m := newMesh(t, policy.Limits{Concurrency: 2}, nil)
+	m.up.gate = make(chan struct{})
+	for i := range 2 {
+		resp := m.post(m.alice, "/v1/chat/completions", chatBody)
+		defer resp.Body.Close()
+		if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %d %v", i+1, resp.StatusCode, err)
+		}
+	}
+	if code, body := m.call(m.alice, "/v1/chat/completions", chatBody); code != 429 || !strings.Contains(body, "2 requests at once") {
+		t.Fatalf("3rd concurrent request: %d %s", code, body)
+	}
+	close(m.up.gate)
+	m.waitRecords(3)
+	if code, _ := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 200 {
+		t.Fatalf("after the streams ended: %d", code)
+	}
+}
+
+func TestMaxTokensCapped(t *testing.T) {
+	m := newMesh(t, policy.Limits{MaxTokens: 8}, nil)
+	for _, tc := range []struct{ path, body, key string }{
+		{"/v1/chat/completions", `{"model":"llama","max_tokens":100}`, "max_tokens"},
+		{"/v1/chat/completions", `{"model":"llama"}`, "max_tokens"},
+		{"/v1/chat/completions", `{"model":"llama","max_completion_tokens":50}`, "max_completion_tokens"},
+		{"/v1/completions", `{"model":"llama","max_tokens":9}`, "max_tokens"},
+		{"/api/generate", `{"model":"qwen","options":{"num_predict":-1,"temperature":0.5}}`, numPredict},
+	} {
+		if code, body := m.call(m.alice, tc.path, tc.body); code != 200 {
+			t.Fatalf("%s: %d %s", tc.body, code, body)
+		}
+		b := m.up.last().body
+		got := b[tc.key]
+		if tc.key == numPredict {
+			o := b["options"].(map[string]any)
+			got = o["num_predict"]
+			if o["temperature"] != 0.5 {
+				t.Errorf("other options lost: %v", o)
+			}
+		}
+		if got != 8.0 {
+			t.Errorf("%s: upstream got %s=%v, want 8", tc.body, tc.key, got)
+		}
+	}
+	m.call(m.alice, "/v1/chat/completions", `{"model":"llama","max_tokens":3}`)
+	if got := m.up.last().body["max_tokens"]; got != 3.0 {
+		t.Errorf("a smaller max_tokens was changed: %v", got)
+	}
+}
+
+func TestStreamCutPastTokenLimit(t *testing.T) {
+	m := newMesh(t, policy.Limits{TPM: 60}, nil)
+	body := `{"model":"bare","stream":true,"max_tokens":200}` // no usage: estimates
+	code, out := m.call(m.alice, "/v1/chat/completions", body)
+	evs := events(strings.NewReader(out))
+	last := evs[len(evs)-1]
+	if code != 200 || !strings.Contains(last, `"code":"tpm_exceeded"`) || !strings.Contains(last, "the answer was cut") {
+		t.Fatalf("%d, last event %q", code, last)
+	}
+	// 60 tokens: 12 estimated for the 48-byte prompt, 48 one-token chunks.
+	if n := len(evs) - 1; n != 48 {
+		t.Fatalf("%d chunks before the cut, want 48", n)
+	}
+	if r := m.waitRecords(1)[0]; r.Reason != reasonTPM || !r.Estimated || r.TokensOut != 49 {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestDeadAndSlowUpstream(t *testing.T) {
+	m := newMesh(t, policy.Limits{}, func(c *Config) { c.UpstreamHeaderTimeout = 500 * time.Millisecond })
+	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"dead"}`); code != 502 || !strings.Contains(body, "not reachable") {
+		t.Fatalf("dead: %d %s", code, body)
+	}
+	slow := make(chan string)
+	go func() {
+		_, body := m.call(m.alice, "/v1/chat/completions", `{"model":"slow"}`)
+		slow <- body
+	}()
+	// The slow model holds nobody else up.
+	if code, _ := m.call(m.bob, "/v1/models", ""); code != 405 {
+		t.Fatalf("bob meanwhile: %d", code)
+	}
+	if code, _ := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 200 {
+		t.Fatalf("llama meanwhile: %d", code)
+	}
+	select {
+	case body := <-slow:
+		if !strings.Contains(body, "did not answer within 500ms") || !strings.Contains(body, `"code":"upstream_timeout"`) {
+			t.Fatalf("slow: %s", body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("slow upstream request never ended")
+	}
+}
+
+func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	m := newMesh(t, policy.Limits{}, nil)
+	ctx, cancel := context.WithCancel(ctxTimeout(t))
+	req, _ := http.NewRequestWithContext(ctx, "POST", m.url+"/v1/chat/completions", strings.NewReader(`{"model":"drip","stream":true}`))
+	resp, err := m.alice.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	resp.Body.Close()
+	select {
+	case model := <-m.up.cancelled:
+		if model != "drip" {
+			t.Fatal(model)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request went on after the caller left")
+	}
+	if r := m.waitRecords(1)[0]; r.Status != 499 {
+		t.Fatalf("%+v", r)
+	}
+}
