@@ -17,7 +17,7 @@ func (c *call) serveModel() {
 	if !c.readBody() || !c.decide() || !c.admit() {
 		return
 	}
-	body := c.req.rewrite(c.body, c.api, c.up.model, c.grant.Limits.MaxTokens)
+	body := c.req.rewrite(c.api, c.up.model, c.grant.Limits.MaxTokens)
 	if s := c.g.cfg.Screen; s != nil {
 		var err error
 		if body, err = s.Input(c.r.Context(), c.screenCall(), body); err != nil {

@@ -159,28 +159,20 @@ func (r *request) readOptions() (json.RawMessage, bool) {
 
 // rewrite returns the body to send upstream: the model renamed to model,
 // the answer length capped at maxTokens (when > 0), and, for a stream of
-// an API that takes it, stream_options.include_usage set. It returns body
-// itself when nothing changes.
-func (r *request) rewrite(body []byte, api *apiSpec, model string, maxTokens int) []byte {
-	changed := false
-	if model != r.Model {
-		r.fields["model"], changed = mustJSON(model), true
-	}
+// an API that takes it, stream_options.include_usage set (replacing the
+// caller's stream_options). The body is always re-encoded from the object
+// the guard read, so the upstream sees exactly the values the guard
+// decided on: a duplicated key cannot smuggle another model or length past
+// it.
+func (r *request) rewrite(api *apiSpec, model string, maxTokens int) []byte {
+	r.fields["model"] = mustJSON(model)
 	if maxTokens > 0 && len(api.maxKeys) > 0 && (r.MaxTokens < 0 || r.MaxTokens > int64(maxTokens)) {
 		r.capMax(api, maxTokens)
-		changed = true
 	}
 	if r.Stream && api.usageOption && !r.IncludeUsage {
-		r.fields["stream_options"], changed = []byte(`{"include_usage":true}`), true
+		r.fields["stream_options"] = []byte(`{"include_usage":true}`)
 	}
-	if !changed {
-		return body
-	}
-	out, err := json.Marshal(r.fields)
-	if err != nil { // cannot happen: every value came from valid JSON
-		return body
-	}
-	return out
+	return mustJSON(r.fields)
 }
 
 // capMax sets every present answer-length field, or the first when none

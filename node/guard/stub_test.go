@@ -24,6 +24,7 @@ type stub struct {
 	srv       *httptest.Server
 	gate      chan struct{} // when set, streams wait on it before their last chunk
 	cancelled chan string   // receives the model of every request cancelled mid-answer
+	quiet     bool // do not record requests (benchmarks)
 	mu        sync.Mutex
 	seen      []seenReq
 }
@@ -54,9 +55,11 @@ func (s *stub) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	var body map[string]any
 	json.Unmarshal(b, &body)
-	s.mu.Lock()
-	s.seen = append(s.seen, seenReq{r.URL.Path, r.Header.Clone(), body})
-	s.mu.Unlock()
+	if !s.quiet {
+		s.mu.Lock()
+		s.seen = append(s.seen, seenReq{r.URL.Path, r.Header.Clone(), body})
+		s.mu.Unlock()
+	}
 	model, _ := body["model"].(string)
 	n := 5
 	if v, ok := body["max_tokens"].(float64); ok {
