@@ -24,7 +24,7 @@ type stub struct {
 	srv       *httptest.Server
 	gate      chan struct{} // when set, streams wait on it before their last chunk
 	cancelled chan string   // receives the model of every request cancelled mid-answer
-	quiet     bool // do not record requests (benchmarks)
+	quiet     bool          // do not record requests (benchmarks)
 	mu        sync.Mutex
 	seen      []seenReq
 }
