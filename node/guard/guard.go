@@ -19,6 +19,30 @@
 // /api (other requests get 400 saying which to use). /v1/models and
 // /api/tags are answered by the guard itself from the netmap: the models
 // this node serves that the caller may use now.
+//
+// Enforcement, in order: caller known (else 403) and not expired (else
+// 401, "run moat login"); body within Config.MaxBodyBytes (413) and
+// readable (400, naming the field); model granted (policy.GuardTable;
+// else 403 "model "x" is not granted to …; ask an admin"), MFA fresh
+// enough for the grant (else 401, "run moat login"); model served here and
+// through this API family (404/400); then the grant's limits, counted per
+// person (user id) or, for tagged callers, per device, and per grant:
+// requests a minute and tokens a minute are token buckets holding a
+// minute's allowance, tokens a day a UTC-day counter, concurrency a
+// counter (429 with Retry-After). A request asking for more than
+// maxTokens, or for no bound at all, is capped: max_tokens /
+// max_completion_tokens / max_output_tokens / options.num_predict are
+// rewritten to the cap. Token use comes from the upstream's usage (for
+// OpenAI streams the guard sets stream_options.include_usage and drops the
+// usage-only chunk when the caller did not ask for it); without one it is
+// estimated at 4 bytes a token. A stream whose estimated use passes what
+// the tokens-a-minute or tokens-a-day budget had left when it started is
+// cut with a final error event in the API's shape.
+//
+// Errors use the API's own shape: OpenAI's {"error":{"message","type",
+// "code"}} (code is the refusal reason) on /v1, Ollama's {"error":"…"} on
+// /api. GET /metrics serves Prometheus metrics to admins and to callers
+// carrying one of Config.MetricsTags.
 package guard
 
 import (
