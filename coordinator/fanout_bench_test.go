@@ -86,6 +86,7 @@ func BenchmarkNetmapFanout10k(b *testing.B) {
 	var all []time.Duration
 	var peak uint64
 	for i := 0; i < b.N; i++ {
+		settle(recs)
 		stop := sampleHeap(&peak)
 		start := time.Now()
 		tc.savePolicyB(b, tok, benchPolicy(models[i%2]))
@@ -106,6 +107,7 @@ func BenchmarkNetmapFanout10k(b *testing.B) {
 		}
 	}
 	nodeRecs := recs[len(recs)-benchNodes:]
+	settle(recs)
 	start := time.Now()
 	if status, body := tc.admin(&testing.T{}, tok, "POST", "/devices/"+victim.ID+"/revoke", ""); status != http.StatusNoContent {
 		b.Fatal(status, body)
@@ -151,6 +153,28 @@ func seedMesh(b *testing.B, tc *testCoord) []string {
 			Models:    []wire.ModelAd{{Name: "llama"}, {Name: "qwen"}}})
 	}
 	return creds
+}
+
+// settle drains arrivals until none came for half a second, so that a
+// measured round sees only its own netmaps.
+func settle(recs []*streamRecorder) {
+	for {
+		got := false
+		deadline := time.Now().Add(500 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			for _, r := range recs {
+				select {
+				case <-r.arrived:
+					got = true
+				default:
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !got {
+			return
+		}
+	}
 }
 
 // waitAll waits until every recorder got a netmap and returns the times.

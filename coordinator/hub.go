@@ -1,12 +1,9 @@
 package coordinator
 
 import (
-	"crypto/sha256"
-	"encoding/json"
+	"io"
 	"sync"
 	"time"
-
-	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // hub holds the current netmap of every live device and wakes the streams
@@ -20,13 +17,15 @@ type hub struct {
 	}
 }
 
-// hubEntry is one device's current netmap, encoded once for all of the
-// device's streams.
+// hubEntry is one device's current netmap.
 type hubEntry struct {
-	seq    uint64
-	line   []byte // the netmap as one NDJSON line
-	digest [sha256.Size]byte
+	seq     uint64
+	created time.Time
+	frame   *frame
 }
+
+// writeTo writes the entry as one NDJSON line.
+func (e *hubEntry) writeTo(w io.Writer) error { return e.frame.writeTo(w, e.seq, e.created) }
 
 // subscriber is one open netmap stream. wake is signalled (cap 1) when the
 // device's netmap changed or it left the mesh.
@@ -44,48 +43,27 @@ func newHub(now time.Time) *hub {
 // update installs a new set of netmaps and wakes the streams of the
 // devices whose netmap differs from before (ignoring Seq and Created) or
 // that are gone. It returns the IDs of the devices it woke.
-func (h *hub) update(maps map[string]*wire.NetMap, now time.Time) ([]string, error) {
-	digests := make(map[string][sha256.Size]byte, len(maps))
-	for id, nm := range maps {
-		d, err := digest(nm)
-		if err != nil {
-			return nil, err
-		}
-		digests[id] = d
-	}
+func (h *hub) update(frames map[string]*frame, now time.Time) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var woken []string
-	for id, nm := range maps {
-		if old := h.mu.entries[id]; old != nil && old.digest == digests[id] {
+	for id, f := range frames {
+		if old := h.mu.entries[id]; old != nil && old.frame.digest == f.digest {
 			continue
 		}
 		h.mu.seq++
-		nm.Seq, nm.Created = h.mu.seq, now.UTC()
-		line, err := json.Marshal(nm)
-		if err != nil {
-			return woken, err
-		}
-		h.mu.entries[id] = &hubEntry{seq: nm.Seq, line: append(line, '\n'), digest: digests[id]}
+		h.mu.entries[id] = &hubEntry{seq: h.mu.seq, created: now, frame: f}
 		woken = append(woken, id)
 		h.wakeLocked(id)
 	}
 	for id := range h.mu.entries {
-		if _, ok := maps[id]; !ok {
+		if _, ok := frames[id]; !ok {
 			delete(h.mu.entries, id)
 			woken = append(woken, id)
 			h.wakeLocked(id)
 		}
 	}
-	return woken, nil
-}
-
-func digest(nm *wire.NetMap) ([sha256.Size]byte, error) {
-	seq, created := nm.Seq, nm.Created
-	nm.Seq, nm.Created = 0, time.Time{}
-	b, err := json.Marshal(nm)
-	nm.Seq, nm.Created = seq, created
-	return sha256.Sum256(b), err
+	return woken
 }
 
 func (h *hub) wakeLocked(id string) {

@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
@@ -73,10 +76,12 @@ func addrs(d *store.Device) []netip.Addr {
 	return out
 }
 
-// netmaps computes the netmap of every live device (Seq and Created left
-// for the caller) and the earliest future expiry among them, when a
-// recompute will be due.
-func (s *meshState) netmaps() (map[string]*wire.NetMap, time.Time, error) {
+// netmaps computes the netmap of every live device, encoded as frames
+// whose peer entries are shared: each peer is encoded once per distinct
+// view of it (a node seen with the same models, a caller with the same
+// access), not once per device that sees it. It also returns the earliest
+// future expiry, when a recompute will be due.
+func (s *meshState) netmaps() (map[string]*frame, time.Time, error) {
 	byID := map[string]*store.Device{}
 	var members []policy.Member
 	var nextExpiry time.Time
@@ -94,57 +99,128 @@ func (s *meshState) netmaps() (map[string]*wire.NetMap, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("compile policy: %w", err)
 	}
-	out := make(map[string]*wire.NetMap, len(byID))
+	enc := &encoder{s: s, byID: byID, frags: map[string]fragment{}, keys: map[string]key.Public{}}
+	out := make(map[string]*frame, len(byID))
 	for id, d := range byID {
-		nm, err := s.netmap(d, compiled.Member(id), compiled, byID)
+		f, err := enc.frame(d, compiled.Member(id))
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		out[id] = nm
+		out[id] = f
 	}
 	return out, nextExpiry, nil
 }
 
-func (s *meshState) netmap(d *store.Device, mr *policy.MemberRules, all *policy.Compiled, byID map[string]*store.Device) (*wire.NetMap, error) {
+// encoder builds frames for one recompute, caching encoded peers.
+type encoder struct {
+	s     *meshState
+	byID  map[string]*store.Device
+	frags map[string]fragment
+	keys  map[string]key.Public
+	buf   []byte // scratch for cache keys
+}
+
+// fragment is one encoded JSON value and its digest.
+type fragment struct {
+	json   []byte
+	digest [sha256.Size]byte
+}
+
+func newFragment(v any) (fragment, error) {
+	b, err := json.Marshal(v)
+	return fragment{json: b, digest: sha256.Sum256(b)}, err
+}
+
+func (e *encoder) key(d *store.Device) (key.Public, error) {
+	if k, ok := e.keys[d.ID]; ok {
+		return k, nil
+	}
 	k, err := key.ParsePublic(d.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("device %s: stored key: %w", d.ID, err)
+		return k, fmt.Errorf("device %s: stored key: %w", d.ID, err)
 	}
-	nm := &wire.NetMap{Version: wire.Version, Self: wire.Self{Key: k, Addresses: addrs(d), Identity: s.identity(d)}}
+	e.keys[d.ID] = k
+	return k, nil
+}
+
+func (e *encoder) frame(d *store.Device, mr *policy.MemberRules) (*frame, error) {
+	k, err := e.key(d)
+	if err != nil {
+		return nil, err
+	}
+	f := &frame{peers: make([]fragment, 0, len(mr.Peers))}
+	if f.self, err = newFragment(wire.Self{Key: k, Addresses: addrs(d), Identity: e.s.identity(d)}); err != nil {
+		return nil, err
+	}
 	if d.Kind == store.KindNode {
-		nm.Rules = mr.Rules
-		if nm.Rules == nil {
-			nm.Rules = &policy.NodeRules{}
+		rules := mr.Rules
+		if rules == nil {
+			rules = &policy.NodeRules{}
+		}
+		if f.rules, err = newFragment(rules); err != nil {
+			return nil, err
 		}
 	}
+	// Peers, Uses and Access are all sorted by member ID: walk them together.
+	ui, ai := 0, 0
 	for _, pid := range mr.Peers {
-		p, err := s.peer(byID[pid], d, mr, all)
+		p := e.byID[pid]
+		var models []string
+		for ui < len(mr.Uses) && mr.Uses[ui].Node < pid {
+			ui++
+		}
+		if ui < len(mr.Uses) && mr.Uses[ui].Node == pid {
+			models = mr.Uses[ui].Models
+		}
+		var access []policy.ModelAccess
+		for d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller < pid {
+			ai++
+		}
+		if d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
+			access = mr.Access[ai].Access
+		}
+		frag, err := e.peer(p, models, access, p.Kind == store.KindNode && d.Kind != store.KindNode)
 		if err != nil {
 			return nil, err
 		}
-		nm.Peers = append(nm.Peers, p)
+		f.peers = append(f.peers, frag)
 	}
-	return nm, nil
+	f.seal()
+	return f, nil
 }
 
-// peer describes device p as seen from self.
-func (s *meshState) peer(p, self *store.Device, selfRules *policy.MemberRules, all *policy.Compiled) (wire.Peer, error) {
-	k, err := key.ParsePublic(p.PublicKey)
+// peer encodes device p as one viewer sees it, reusing an earlier
+// encoding of the same view.
+func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAccess, keepAlive bool) (fragment, error) {
+	ck := append(e.buf[:0], p.ID...)
+	ck = append(ck, 0)
+	for _, m := range models {
+		ck = append(append(ck, m...), ',')
+	}
+	ck = append(ck, 0)
+	for _, a := range access {
+		ck = strconv.AppendInt(append(append(ck, a.Model...), '='), int64(a.Grant), 10)
+		ck = append(ck, ',')
+	}
+	if keepAlive {
+		ck = append(ck, 0, 'k')
+	}
+	e.buf = ck
+	if f, ok := e.frags[string(ck)]; ok {
+		return f, nil
+	}
+	k, err := e.key(p)
 	if err != nil {
-		return wire.Peer{}, fmt.Errorf("device %s: stored key: %w", p.ID, err)
+		return fragment{}, err
 	}
-	wp := wire.Peer{Key: k, Addresses: addrs(p), Endpoints: p.Endpoints, Identity: s.identity(p)}
-	for _, u := range selfRules.Uses {
-		if u.Node == p.ID {
-			wp.Models = u.Models
-		}
-	}
-	if self.Kind == store.KindNode {
-		wp.Access = selfRules.AccessOf(p.ID)
-	}
-	if p.Kind == store.KindNode && self.Kind != store.KindNode {
+	wp := wire.Peer{Key: k, Addresses: addrs(p), Endpoints: p.Endpoints, Identity: e.s.identity(p), Models: slices.Sorted(slices.Values(models)), Access: access}
+	if keepAlive {
 		wp.KeepAlive = nodeKeepAlive
 	}
-	slices.Sort(wp.Models)
-	return wp, nil
+	f, err := newFragment(wp)
+	if err != nil {
+		return f, err
+	}
+	e.frags[string(ck)] = f
+	return f, nil
 }

@@ -182,10 +182,7 @@ func (s *Server) recompute(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	woken, err := s.hub.update(maps, st.now)
-	if err != nil {
-		return err
-	}
+	woken := s.hub.update(maps, st.now)
 	s.mu.Lock()
 	s.mu.nextExpiry = next
 	s.mu.Unlock()

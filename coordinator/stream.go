@@ -29,18 +29,21 @@ func (s *Server) netmapStream(c *gin.Context) {
 	c.Header("Content-Type", "application/x-ndjson")
 	c.Header("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	send := func(b []byte) bool {
+	send := func(e *hubEntry) bool {
 		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := c.Writer.Write(b); err != nil {
-			return false
+		var err error
+		if e == nil {
+			_, err = c.Writer.Write([]byte("\n"))
+		} else {
+			err = e.writeTo(c.Writer)
 		}
-		return rc.Flush() == nil
+		return err == nil && rc.Flush() == nil
 	}
 	e := s.hub.current(d.ID)
 	if e == nil {
 		// Signed in a moment ago: the first recompute is on its way.
 		s.changed()
-	} else if e.seq != since && !send(e.line) {
+	} else if e.seq != since && !send(e) {
 		return
 	}
 	tick := time.NewTicker(heartbeat)
@@ -51,13 +54,13 @@ func (s *Server) netmapStream(c *gin.Context) {
 		case <-c.Request.Context().Done():
 			return
 		case <-tick.C:
-			if !send([]byte("\n")) {
+			if !send(nil) {
 				return
 			}
 			s.touch(d.ID)
 		case <-sub.wake:
 			e := s.hub.current(d.ID)
-			if e == nil || !send(e.line) {
+			if e == nil || !send(e) {
 				return
 			}
 		}

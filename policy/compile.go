@@ -84,6 +84,8 @@ type CallerAccess struct {
 	// Access holds, for each model, the grants a request tries in order:
 	// the first whose MFA requirement the caller meets applies. Entries
 	// are sorted by model; one model may have several.
+	// Access may be shared with other callers of the same class (same
+	// grants); treat it as read-only.
 	Access []ModelAccess `json:"access"`
 }
 

@@ -14,6 +14,11 @@ type compiler struct {
 	// chains[i][m] are the grants member i tries for model m, in order.
 	// Members holding the same grants share one table.
 	chains [][][]int
+	// nodes counts the tagged members.
+	nodes int
+	// class[i] numbers member i's chain table: members of one class get
+	// the same access everywhere, so it is computed once per class.
+	class []int
 	// netMembers[g] are the members matching network grant g.
 	netMembers [][]int
 	// peers[i] are the members i may exchange packets with (unsorted,
@@ -27,10 +32,12 @@ func newCompiler(p *Policy, ms []Member) *compiler {
 		ms:         ms,
 		out:        make([]MemberRules, len(ms)),
 		chains:     make([][][]int, len(ms)),
+		class:      make([]int, len(ms)),
 		netMembers: make([][]int, len(p.Grants)),
 		peers:      make([][]int, len(ms)),
 	}
 	cache := map[string][][]int{}
+	classes := map[string]int{}
 	for i := range ms {
 		c.out[i].ID = ms[i].ID
 		set := p.grantsFor(&ms[i].Identity)
@@ -39,8 +46,12 @@ func newCompiler(p *Policy, ms []Member) *compiler {
 		if !ok {
 			ch = p.chains(set)
 			cache[key] = ch
+			classes[key] = len(classes)
 		}
-		c.chains[i] = ch
+		c.chains[i], c.class[i] = ch, classes[key]
+		if len(ms[i].Tags) > 0 {
+			c.nodes++
+		}
 		set.each(func(g int) {
 			if len(p.Grants[g].dst) > 0 {
 				c.netMembers[g] = append(c.netMembers[g], i)
@@ -54,19 +65,32 @@ func newCompiler(p *Policy, ms []Member) *compiler {
 func (c *compiler) node(n int) {
 	out := &c.out[n]
 	served := c.served(n)
-	var access []CallerAccess
+	access := make([]CallerAccess, 0, len(c.ms)-1)
+	type classAccess struct {
+		access []ModelAccess
+		names  []string
+	}
+	memo := map[int]classAccess{}
 	for caller := range c.ms {
 		if caller == n {
 			continue
 		}
-		if ca, names := c.callerAccess(caller, served); len(names) > 0 {
-			access = append(access, ca)
-			c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: c.ms[n].ID, Models: names})
+		ca, ok := memo[c.class[caller]]
+		if !ok {
+			ca.access, ca.names = c.callerAccess(caller, served)
+			memo[c.class[caller]] = ca
+		}
+		if len(ca.names) > 0 {
+			access = append(access, CallerAccess{Caller: c.ms[caller].ID, Access: ca.access})
+			if c.out[caller].Uses == nil {
+				c.out[caller].Uses = make([]NodeModels, 0, c.nodes)
+			}
+			c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: c.ms[n].ID, Models: ca.names})
 			c.link(caller, n)
 		}
 	}
 	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n)}
-	out.Access = access
+	out.Access = slices.Clip(access)
 }
 
 // served returns the model indices node n may serve, sorted by name, and
@@ -103,8 +127,9 @@ func hasAny(have, want []string) bool {
 
 // callerAccess returns caller's access to the served models, with grant
 // indices into Policy.Grants, and the names of the models it may use.
-func (c *compiler) callerAccess(caller int, served []int) (CallerAccess, []string) {
-	ca := CallerAccess{Caller: c.ms[caller].ID}
+// Callers of one class share the returned slices.
+func (c *compiler) callerAccess(caller int, served []int) ([]ModelAccess, []string) {
+	var access []ModelAccess
 	var names []string
 	for _, mi := range served {
 		chain := c.chains[caller][mi]
@@ -114,17 +139,25 @@ func (c *compiler) callerAccess(caller int, served []int) (CallerAccess, []strin
 		name := c.p.Models[mi].Name
 		names = append(names, name)
 		for _, g := range chain {
-			ca.Access = append(ca.Access, ModelAccess{Model: name, Grant: g})
+			access = append(access, ModelAccess{Model: name, Grant: g})
 		}
 	}
-	return ca, names
+	return access, names
 }
 
 // renumber rewrites the grant indices in access to point into the returned
-// list of the grants they use, in file order.
+// list of the grants they use, in file order. Access slices shared by
+// several callers are rewritten once.
 func (c *compiler) renumber(access []CallerAccess) []GrantRule {
 	pos := make([]int, len(c.p.Grants))
+	var distinct [][]ModelAccess
+	seen := map[*ModelAccess]bool{}
 	for _, ca := range access {
+		if len(ca.Access) == 0 || seen[&ca.Access[0]] {
+			continue
+		}
+		seen[&ca.Access[0]] = true
+		distinct = append(distinct, ca.Access)
 		for _, a := range ca.Access {
 			pos[a.Grant] = 1
 		}
@@ -136,9 +169,9 @@ func (c *compiler) renumber(access []CallerAccess) []GrantRule {
 			rules = append(rules, c.p.Grants[g].Rule())
 		}
 	}
-	for _, ca := range access {
-		for i := range ca.Access {
-			ca.Access[i].Grant = pos[ca.Access[i].Grant]
+	for _, acc := range distinct {
+		for i := range acc {
+			acc[i].Grant = pos[acc[i].Grant]
 		}
 	}
 	return rules

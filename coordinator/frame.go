@@ -1,0 +1,66 @@
+package coordinator
+
+import (
+	"crypto/sha256"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// frame is one device's netmap as it goes on the wire: encoded pieces,
+// the peers among them shared with other devices' frames. Written out it
+// is exactly the JSON of a wire.NetMap, one line.
+type frame struct {
+	self   fragment
+	peers  []fragment
+	rules  fragment // zero for people's devices
+	digest [sha256.Size]byte
+}
+
+// seal computes the frame's digest: what the netmap says, apart from its
+// sequence number and creation time.
+func (f *frame) seal() {
+	h := sha256.New()
+	h.Write(f.self.digest[:])
+	for _, p := range f.peers {
+		h.Write(p.digest[:])
+	}
+	h.Write(f.rules.json)
+	h.Sum(f.digest[:0])
+}
+
+var versionPrefix = []byte(`{"version":` + strconv.Itoa(wire.Version) + `,"seq":`)
+
+// writeTo writes the frame as one NDJSON line with the given sequence
+// number and creation time.
+func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time) error {
+	buf := make([]byte, 0, 256+len(f.self.json))
+	buf = append(buf, versionPrefix...)
+	buf = strconv.AppendUint(buf, seq, 10)
+	buf = append(buf, `,"created":"`...)
+	buf = created.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","self":`...)
+	buf = append(buf, f.self.json...)
+	buf = append(buf, `,"peers":[`...)
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	for i, p := range f.peers {
+		if i > 0 {
+			if _, err := w.Write([]byte{','}); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(p.json); err != nil {
+			return err
+		}
+	}
+	tail := []byte("]")
+	if f.rules.json != nil {
+		tail = append(append(tail, `,"rules":`...), f.rules.json...)
+	}
+	_, err := w.Write(append(tail, "}\n"...))
+	return err
+}
