@@ -139,6 +139,9 @@ func (s *Server) changeDevice(action string, change func(*store.Device, time.Tim
 			return
 		}
 		s.record(c, action, d.ID, d.Hostname)
+		if d.Revoked || !d.Expiry.After(s.cfg.Now()) {
+			s.hub.drop(d.ID, s.cfg.Now())
+		}
 		s.changed()
 		c.Status(http.StatusNoContent)
 	}

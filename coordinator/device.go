@@ -161,6 +161,7 @@ func (s *Server) logout(c *gin.Context) {
 		s.internal(c, "revoke device", err)
 		return
 	}
+	s.hub.drop(d.ID, s.cfg.Now())
 	s.changed()
 	c.Status(http.StatusNoContent)
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"io"
+	"slices"
 	"sync"
 	"time"
 )
@@ -62,6 +63,35 @@ func (h *hub) update(frames map[string]*frame, now time.Time) []string {
 			woken = append(woken, id)
 			h.wakeLocked(id)
 		}
+	}
+	return woken
+}
+
+// drop takes device id out of the mesh at once, ahead of the full
+// recompute that follows: its own streams end, and every netmap that
+// lists it loses that peer entry. A removed peer stops passing traffic as
+// soon as its peers apply this. It returns the devices it woke.
+func (h *hub) drop(id string, now time.Time) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	woken := []string{}
+	if _, ok := h.mu.entries[id]; ok {
+		delete(h.mu.entries, id)
+		woken = append(woken, id)
+		h.wakeLocked(id)
+	}
+	for other, e := range h.mu.entries {
+		i := slices.IndexFunc(e.frame.peers, func(f fragment) bool { return f.device == id })
+		if i < 0 {
+			continue
+		}
+		f := *e.frame
+		f.peers = slices.Delete(slices.Clone(f.peers), i, i+1)
+		f.seal()
+		h.mu.seq++
+		h.mu.entries[other] = &hubEntry{seq: h.mu.seq, created: now, frame: &f}
+		woken = append(woken, other)
+		h.wakeLocked(other)
 	}
 	return woken
 }

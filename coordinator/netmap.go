@@ -120,10 +120,12 @@ type encoder struct {
 	buf   []byte // scratch for cache keys
 }
 
-// fragment is one encoded JSON value and its digest.
+// fragment is one encoded JSON value and its digest; for a peer entry,
+// also the device it describes.
 type fragment struct {
 	json   []byte
 	digest [sha256.Size]byte
+	device string
 }
 
 func newFragment(v any) (fragment, error) {
@@ -221,6 +223,7 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 	if err != nil {
 		return f, err
 	}
+	f.device = p.ID
 	e.frags[string(ck)] = f
 	return f, nil
 }
