@@ -61,6 +61,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/policy/history", s.policyHistory)
 	g.POST("/policy/rollback/:id", s.rollbackPolicy)
 	g.GET("/actions", s.listActions)
+	g.GET("/audit", s.listAudit)
 }
 
 func (s *Server) listUsers(c *gin.Context) {

@@ -34,6 +34,7 @@ func (s *Server) routes() http.Handler {
 	dev.GET("/netmap", s.netmapStream)
 	dev.POST("/node", s.advertise)
 	dev.POST("/logout", s.logout)
+	dev.POST("/audit", s.ingestAudit)
 	s.adminRoutes(api.Group("/admin"))
 
 	if s.auth.idp != nil {
