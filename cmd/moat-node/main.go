@@ -17,6 +17,10 @@ func main() {
 }
 
 var commands = []cli.Command{
+	{Name: "join", Summary: "join the mesh with an enrollment key, then serve", Run: runCmd(true)},
+	{Name: "run", Summary: "serve as a node that has joined before", Run: runCmd(false)},
+	{Name: "lockdown", Summary: "lockdown status | off", Run: lockdownCmd},
+	{Name: "audit", Summary: "audit verify [--state-dir DIR]", Run: auditCmd},
 	{Name: "version", Summary: "print the version", Run: func(_ []string, stdout, _ io.Writer) int {
 		fmt.Fprintln(stdout, cli.Version())
 		return 0

@@ -184,3 +184,10 @@ func readError(resp *http.Response) error {
 	}
 	return &Error{Status: resp.StatusCode, Code: we.Code, Message: we.Message}
 }
+
+// HTTPClient returns the client's HTTP client (with its TLS pinning), for
+// other calls to the same coordinator such as audit shipping.
+func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// URL returns the coordinator's base URL joined with path.
+func (c *Client) URL(path string) string { return c.base.String() + path }

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator"
+	"github.com/moatmesh/moat/coordinator/idp"
+	"github.com/moatmesh/moat/coordinator/mfa"
+	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/node"
+	"github.com/moatmesh/moat/node/guard"
+)
+
+const policy = `{
+  "groups": { "group:ml": ["alice@example.com"] },
+  "tagOwners": { "tag:gpu": [] },
+  "models": { "llama": { "servedBy": ["tag:gpu"] } },
+  "grants": [ { "src": ["group:ml"], "models": ["llama"], "mfa": "12h", "audit": { "prompts": "hash" } } ],
+}`
+
+// upstream is a stand-in OpenAI-compatible server that streams a fixed
+// answer in five chunks.
+func upstream(t *testing.T) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 5 {
+			fmt.Fprintf(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word%d \"}}]}\n\n", i)
+			w.(http.Flusher).Flush()
+		}
+		fmt.Fprint(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5,\"total_tokens\":8}}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func freeUDPPort(t *testing.T) uint16 {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+func TestWholeSystem(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The coordinator, with the embedded provider and SQLite.
+	var h http.Handler = http.NotFoundHandler()
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	url := "http://" + ts.Listener.Addr().String()
+	coord, err := coordinator.New(ctx, coordinator.Config{PublicURL: url, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = coord
+	ts.Start()
+	defer func() { ts.CloseClientConnections(); ts.Close(); coord.Close() }()
+	tok, err := coordinator.CreateAPIToken(ctx, coord.Store(), "e2e", "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := func(method, path, body string) string {
+		req, _ := http.NewRequest(method, url+"/api/v1/admin"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	b, _ := json.Marshal(map[string]string{"text": policy, "message": "e2e"})
+	admin("PUT", "/policy", string(b))
+	var ek struct{ Key string }
+	json.Unmarshal([]byte(admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`)), &ek)
+
+	// The node: joins with the key, serves llama from the stand-in.
+	netstack := engine.Netstack
+	port := freeUDPPort(t)
+	n, err := node.Start(ctx, node.Config{
+		Coordinator: url, EnrollKey: wire.Secret(ek.Key), StateDir: t.TempDir(), Hostname: "gpu-1",
+		Models:  []node.Model{{Name: "llama", Upstream: guard.Upstream{URL: upstream(t), Kind: guard.KindOpenAI}}},
+		Backend: &netstack, ListenPort: port, Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	go n.Run(ctx)
+
+	// Alice signs in through the embedded provider and brings her device up.
+	dev, c := signIn(t, ctx, coord, url, "alice@example.com")
+	eng, err := engine.New(engine.Config{PrivateKey: dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	nmc := make(chan *wire.NetMap, 16)
+	go c.Watch(ctx, func(nm *wire.NetMap) {
+		if err := eng.Reconfig(nm); err == nil {
+			nmc <- nm
+		}
+	}, func(error) {})
+	var nodeAddr netip.Addr
+	for nodeAddr.IsValid() == false {
+		select {
+		case nm := <-nmc:
+			for _, p := range nm.Peers {
+				if string(p.Identity.DeviceID) == string(n.DeviceID()) && len(p.Models) == 1 {
+					nodeAddr = p.Addresses[0]
+				}
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("alice's device never saw the node")
+		}
+	}
+
+	// A streamed chat completion through the mesh and the guard.
+	hc := &http.Client{Transport: &http.Transport{DialContext: eng.Dial}, Timeout: 20 * time.Second}
+	req, _ := http.NewRequest("POST", "http://"+netip.AddrPortFrom(nodeAddr, 80).String()+"/v1/chat/completions",
+		strings.NewReader(`{"model":"llama","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Moat-User", "mallory@example.com") // spoofing changes nothing
+	var resp *http.Response
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, err = hc.Do(req.Clone(ctx)); err == nil || time.Now().After(deadline) {
+			break
+		}
+		req.Body = io.NopCloser(strings.NewReader(`{"model":"llama","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("chat completion: %d %s", resp.StatusCode, body)
+	}
+	var words []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.Contains(line, "word") {
+			words = append(words, line)
+		}
+	}
+	if len(words) != 5 {
+		t.Fatalf("got %d chunks through the mesh, want 5", len(words))
+	}
+
+	// The audit record reaches the coordinator, attributed to alice.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := admin("GET", "/audit?login=alice@example.com", "")
+		if strings.Contains(out, `"decision":"allow"`) && strings.Contains(out, "llama") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record for alice's request at the coordinator: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// signIn makes a device key, signs it in as a new embedded-provider user
+// through the browser flow, and returns the key and a control client with
+// the device's credential.
+func signIn(t *testing.T, ctx context.Context, coord *coordinator.Server, url, email string) (key.Private, *control.Client) {
+	t.Helper()
+	link, err := idp.AddUser(ctx, coord.Store(), email, "", false, nil, url, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "correct horse battery staple"
+	page, err := browsertest.New(nil).Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := page.Text("code")
+	code := func(at time.Time) string { c, _ := mfa.Code(secret, at); return c }
+	if page, err = page.Submit(map[string]string{"password": pw, "confirm": pw, "code": code(time.Now())}); err != nil || page.Status != 200 {
+		t.Fatalf("setup: %v %d", err, page.Status)
+	}
+	priv, _ := key.NewPrivate()
+	c, _ := control.New(control.Config{URL: url})
+	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: "laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := browsertest.New(nil)
+	page, _ = b.Get(start.AuthURL)
+	page, _ = page.Submit(nil)
+	page, _ = page.Submit(map[string]string{"email": email, "password": pw})
+	// The setup used this step's code; the sign-in needs the next one.
+	page, _ = page.Submit(map[string]string{"code": code(time.Now().Add(mfa.Period))})
+	if !page.Contains("is now connected") {
+		t.Fatalf("sign-in did not finish:\n%s", page.Body)
+	}
+	res, err := c.WaitLogin(ctx, start.Poll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, c.WithCredential(res.Credential)
+}

@@ -1,0 +1,341 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/node/audit"
+	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/lockdown"
+)
+
+// Model is one model the node serves.
+type Model struct {
+	// Name is the model name callers use. Required.
+	Name string
+	// Upstream is the local inference server, e.g. http://127.0.0.1:11434,
+	// with its API kind and optional upstream model name.
+	Upstream guard.Upstream
+	// SHA256 pins the weights file, if File is set. Default: no pin.
+	SHA256 string
+	// File is the weights file to hash. Default: none.
+	File string
+}
+
+// Config configures a node. The zero value of each field means what its
+// comment says.
+type Config struct {
+	// Coordinator is the coordinator URL. Required on first join; later
+	// runs use the one in the state.
+	Coordinator string
+	// Fingerprint pins a self-signed coordinator certificate. Default:
+	// system roots.
+	Fingerprint string
+	// EnrollKey ("moat_ek_…") is needed only until the node has joined.
+	EnrollKey wire.Secret
+	// StateDir holds the node's key, credential and audit spool.
+	// Default "./moat-node".
+	StateDir string
+	// Hostname is shown to admins. Default: os.Hostname().
+	Hostname string
+	// Models are the models served. At least one.
+	Models []Model
+	// Backend is the engine backend. Default: TUN when root, else netstack.
+	Backend *engine.Backend
+	// ListenPort is the WireGuard UDP port. Default 41641.
+	ListenPort uint16
+	// GuardPort is the guard's port on the mesh addresses. Default 80.
+	GuardPort uint16
+	// Endpoints are the underlay addresses peers should use. Default: the
+	// host's non-loopback addresses with ListenPort.
+	Endpoints []netip.AddrPort
+	// Lockdown, when set, applies the nftables lockdown (root only); the
+	// node refuses to serve if it cannot. Default: off.
+	Lockdown *lockdown.Config
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Node is a running GPU node.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	st    *state
+	ctl   *control.Client
+	eng   *engine.Engine
+	guard *guard.Guard
+	spool *audit.Spool
+	ship  *audit.Shipper
+	lock  *lockdown.Lockdown
+
+	mu struct {
+		sync.Mutex
+		netmap *wire.NetMap
+		status error
+	}
+}
+
+// Start joins the mesh (enrolling on first run), starts the engine, the
+// guard, the audit spool and its shipper, and the lockdown if configured.
+// Run keeps it in step with the coordinator; Close stops everything.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	if err := n.start(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (c *Config) setDefaults() error {
+	if len(c.Models) == 0 {
+		return errors.New("node: no models configured; give at least one --model NAME=URL")
+	}
+	if c.StateDir == "" {
+		c.StateDir = "./moat-node"
+	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+	}
+	if c.ListenPort == 0 {
+		c.ListenPort = 41641
+	}
+	if c.GuardPort == 0 {
+		c.GuardPort = 80
+	}
+	if c.Backend == nil {
+		b := engine.Netstack
+		if os.Geteuid() == 0 {
+			b = engine.TUN
+		}
+		c.Backend = &b
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func (n *Node) start(ctx context.Context) error {
+	var err error
+	if n.st, err = loadState(n.cfg.StateDir); err != nil {
+		return err
+	}
+	if err := n.join(ctx); err != nil {
+		return err
+	}
+	if n.cfg.Lockdown != nil {
+		if n.lock, err = lockdown.Apply(*n.cfg.Lockdown); err != nil {
+			return fmt.Errorf("lockdown could not be applied, so this node will not serve models: %w", err)
+		}
+	}
+	if n.eng, err = engine.New(engine.Config{PrivateKey: n.st.key, ListenPort: n.cfg.ListenPort, Backend: *n.cfg.Backend, Logger: n.log}); err != nil {
+		return err
+	}
+	if n.spool, err = audit.Open(filepath.Join(n.cfg.StateDir, "audit"), audit.Options{}); err != nil {
+		return err
+	}
+	return n.startGuard()
+}
+
+// join enrolls on first run and sets up the control client.
+func (n *Node) join(ctx context.Context) error {
+	url := n.cfg.Coordinator
+	if url == "" {
+		url = n.st.Coordinator
+	}
+	ctl, err := control.New(control.Config{URL: url, Fingerprint: n.cfg.Fingerprint, Credential: n.st.Credential})
+	if err != nil {
+		return err
+	}
+	n.ctl = ctl
+	if n.st.Credential != "" && n.cfg.EnrollKey == "" {
+		return nil
+	}
+	if n.cfg.EnrollKey == "" {
+		return errors.New("node: not joined yet; run `moat-node join --key moat_ek_…` with an enrollment key from an admin")
+	}
+	res, err := ctl.Enroll(ctx, wire.EnrollRequest{AuthKey: n.cfg.EnrollKey, Key: n.st.key.Public(), Hostname: n.cfg.Hostname, Endpoints: n.endpoints(), Models: n.ads()})
+	if err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	n.st.Credential, n.st.DeviceID, n.st.Coordinator = res.Credential, res.DeviceID, url
+	n.ctl = ctl.WithCredential(res.Credential)
+	n.log.Info("joined the mesh", "node", res.DeviceID, "tags", res.Tags, "addresses", res.Addresses)
+	return n.st.save(n.cfg.StateDir)
+}
+
+func (n *Node) ads() []wire.ModelAd {
+	var ads []wire.ModelAd
+	for _, m := range n.cfg.Models {
+		ads = append(ads, wire.ModelAd{Name: m.Name, SHA256: m.SHA256})
+	}
+	return ads
+}
+
+func (n *Node) startGuard() error {
+	models := map[string]guard.Upstream{}
+	for _, m := range n.cfg.Models {
+		if n.cfg.Lockdown != nil {
+			if err := lockdown.CheckLoopbackOnly(m.Upstream.URL); err != nil {
+				return fmt.Errorf("model %s: %w", m.Name, err)
+			}
+		}
+		models[m.Name] = m.Upstream
+	}
+	key, err := n.auditKey()
+	if err != nil {
+		return err
+	}
+	n.guard, err = guard.New(guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key})
+	if err != nil {
+		return err
+	}
+	n.ship, err = audit.NewShipper(audit.ShipperConfig{
+		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: n.ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
+		Client: n.ctl.HTTPClient(), Logger: n.log,
+	})
+	return err
+}
+
+// auditKey is the node's key for prompt hashes, made once and kept.
+func (n *Node) auditKey() ([]byte, error) {
+	path := filepath.Join(n.cfg.StateDir, "audit.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b = make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		return b, os.WriteFile(path, b, 0o600)
+	}
+	return b, err
+}
+
+// Run follows the netmap stream until ctx ends or the node's credential is
+// refused (revoked: it must join again). The guard listens on the mesh as
+// soon as the node has its first netmap.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.ctl.Advertise(ctx, n.endpoints(), n.ads(), nil); err != nil {
+		n.log.Warn("advertise", "err", err)
+	}
+	var serveOnce sync.Once
+	serveErr := make(chan error, 1)
+	err := n.ctl.Watch(ctx, func(nm *wire.NetMap) {
+		n.apply(nm)
+		serveOnce.Do(func() { go func() { serveErr <- n.serve() }() })
+	}, n.setStatus)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (n *Node) serve() error {
+	ln, err := n.eng.Listen("tcp", fmt.Sprintf(":%d", n.cfg.GuardPort))
+	if err != nil {
+		n.log.Error("guard cannot listen on the mesh", "err", err)
+		return err
+	}
+	n.log.Info("guard listening", "addr", ln.Addr())
+	return n.guard.Serve(ln)
+}
+
+// apply installs a netmap everywhere it matters: engine, guard, lockdown.
+func (n *Node) apply(nm *wire.NetMap) {
+	if err := n.eng.Reconfig(nm); err != nil {
+		n.log.Error("netmap refused by the engine; keeping the last one", "err", err)
+		return
+	}
+	if err := n.guard.SetNetMap(nm); err != nil {
+		n.log.Error("netmap refused by the guard; keeping the last one", "err", err)
+	}
+	if n.lock != nil {
+		if err := n.lock.UpdatePeers(lockdownPeers(nm)); err != nil {
+			n.log.Error("lockdown peers", "err", err)
+		}
+	}
+	n.mu.Lock()
+	n.mu.netmap = nm
+	n.mu.Unlock()
+	n.log.Debug("netmap applied", "seq", nm.Seq, "peers", len(nm.Peers))
+}
+
+func lockdownPeers(nm *wire.NetMap) []lockdown.Peer {
+	out := make([]lockdown.Peer, 0, len(nm.Peers))
+	for _, p := range nm.Peers {
+		out = append(out, lockdown.Peer{Addresses: p.Addresses, Endpoints: p.Endpoints})
+	}
+	return out
+}
+
+func (n *Node) setStatus(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err != nil && n.mu.status == nil {
+		n.log.Warn("coordinator connection lost; serving with the last netmap", "err", err)
+	}
+	n.mu.status = err
+}
+
+// Engine returns the node's WireGuard engine.
+func (n *Node) Engine() *engine.Engine { return n.eng }
+
+// DeviceID returns the node's ID at the coordinator.
+func (n *Node) DeviceID() wire.DeviceID { return n.st.DeviceID }
+
+// Close stops the guard, the shipper, the engine and the spool. The
+// lockdown stays in place (fail closed: the model server stays
+// unreachable while the node is down); `moat-node lockdown off` removes it.
+func (n *Node) Close() error {
+	if n.guard != nil {
+		n.guard.Close()
+	}
+	if n.ship != nil {
+		n.ship.Close()
+	}
+	if n.eng != nil {
+		n.eng.Close()
+	}
+	if n.spool != nil {
+		return n.spool.Close()
+	}
+	return nil
+}
+
+// endpoints are the underlay addresses peers should send to.
+func (n *Node) endpoints() []netip.AddrPort {
+	if len(n.cfg.Endpoints) > 0 {
+		return n.cfg.Endpoints
+	}
+	var out []netip.AddrPort
+	ifaces, _ := net.InterfaceAddrs()
+	for _, a := range ifaces {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		if wire.IPv4Range.Contains(p.Addr()) || wire.IPv6Range.Contains(p.Addr()) {
+			continue // our own mesh addresses
+		}
+		out = append(out, netip.AddrPortFrom(p.Addr(), n.cfg.ListenPort))
+		if len(out) == wire.MaxEndpoints {
+			break
+		}
+	}
+	return out
+}

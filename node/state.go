@@ -1,0 +1,66 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// state is what a node keeps between runs, in StateDir/node.json (0600):
+// its WireGuard key and its credential, so a restart needs no new
+// enrollment key.
+type state struct {
+	PrivateKey  string        `json:"privateKey"`
+	Credential  wire.Secret   `json:"credential"`
+	DeviceID    wire.DeviceID `json:"deviceId"`
+	Coordinator string        `json:"coordinator"`
+
+	key key.Private
+}
+
+func statePath(dir string) string { return filepath.Join(dir, "node.json") }
+
+// loadState reads the node's state, or makes a fresh key when there is
+// none yet.
+func loadState(dir string) (*state, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	b, err := os.ReadFile(statePath(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := key.NewPrivate()
+		if err != nil {
+			return nil, err
+		}
+		return &state{PrivateKey: k.Text(), key: k}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read node state: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("node state %s is damaged (%v); remove it and join again", statePath(dir), err)
+	}
+	if st.key, err = key.ParsePrivate(st.PrivateKey); err != nil {
+		return nil, fmt.Errorf("node state %s: %w", statePath(dir), err)
+	}
+	return &st, nil
+}
+
+// save writes the state atomically with mode 0600.
+func (st *state) save(dir string) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := statePath(dir) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write node state: %w", err)
+	}
+	return os.Rename(tmp, statePath(dir))
+}
