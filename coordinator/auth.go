@@ -123,7 +123,17 @@ func (a *authenticator) exchange(ctx context.Context, code, nonce, verifier stri
 	if !ok {
 		return nil, errors.New("the IdP returned no ID token")
 	}
-	idt, err := p.Verifier(&oidc.Config{ClientID: a.clientID, Now: a.s.cfg.Now}).Verify(ctx, raw)
+	return a.verify(ctx, raw, nonce)
+}
+
+// verify checks an ID token (issuer, audience, expiry, signature, and that
+// it carries this sign-in's nonce) and returns its claims.
+func (a *authenticator) verify(ctx context.Context, raw, nonce string) (*claims, error) {
+	p, err := a.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: a.clientID, Now: a.s.cfg.Now}).Verify(oidc.ClientContext(ctx, a.client), raw)
 	if err != nil {
 		return nil, fmt.Errorf("verify ID token: %w", err)
 	}
