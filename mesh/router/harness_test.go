@@ -1,0 +1,175 @@
+package router
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// member is one netstack engine in a test mesh.
+type member struct {
+	name   string
+	eng    *engine.Engine
+	addrs  []netip.Addr
+	models []string
+}
+
+func newMember(t *testing.T, n int, name string, models ...string) *member {
+	t.Helper()
+	priv, err := key.NewPrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Config{PrivateKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	m := &member{name: name, eng: e, models: models, addrs: []netip.Addr{
+		netip.AddrFrom4([4]byte{100, 64, 0, byte(n)}),
+		netip.MustParseAddr(fmt.Sprintf("fd7a:6d6f:6174::%x", n)),
+	}}
+	if err := e.Reconfig(m.netmap()); err != nil { // addresses, so it can listen
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (m *member) asPeer() wire.Peer {
+	return wire.Peer{
+		Key:       m.eng.PublicKey(),
+		Addresses: m.addrs,
+		Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), m.eng.Port())},
+		Identity:  wire.Identity{DeviceID: wire.DeviceID(m.name), DeviceName: m.name},
+		Models:    m.models,
+	}
+}
+
+func (m *member) netmap(peers ...*member) *wire.NetMap {
+	nm := &wire.NetMap{Version: wire.Version, Seq: 1, Self: wire.Self{Key: m.eng.PublicKey(), Addresses: m.addrs}}
+	for _, p := range peers {
+		nm.Peers = append(nm.Peers, p.asPeer())
+	}
+	return nm
+}
+
+// guard is a stand-in for a node's guard: it records what it saw and
+// answers with handle.
+type guard struct {
+	name string
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func (g *guard) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.seen)
+}
+
+func (g *guard) last() *http.Request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.seen[len(g.seen)-1]
+}
+
+// serve runs handle (default: "NAME: BODY") on m's mesh port 80.
+func (m *member) serve(t *testing.T, handle http.HandlerFunc) *guard {
+	t.Helper()
+	g := &guard{name: m.name}
+	ln, err := m.eng.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		g.seen = append(g.seen, r)
+		g.mu.Unlock()
+		if handle != nil {
+			handle(w, r)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s: %s", m.name, b)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return g
+}
+
+// testMesh is a client engine with a router, and nodes.
+type testMesh struct {
+	client *member
+	nodes  []*member
+	router *Router
+	srv    *httptest.Server
+}
+
+// newMesh connects a client to nodes and starts its router behind a
+// loopback HTTP server.
+func newMesh(t *testing.T, mod func(*Config), nodes ...*member) *testMesh {
+	t.Helper()
+	m := &testMesh{client: newMember(t, 1, "laptop"), nodes: nodes}
+	for _, n := range nodes {
+		if err := n.eng.Reconfig(n.netmap(m.client)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.client.eng.Reconfig(m.client.netmap(nodes...)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dialer: m.client.eng, ConnectTimeout: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetNetMap(m.client.netmap(nodes...))
+	m.router = r
+	m.srv = httptest.NewServer(r)
+	t.Cleanup(func() { m.srv.Close(); r.Close() })
+	return m
+}
+
+// post sends a JSON body to path and returns status and body.
+func (m *testMesh) post(t *testing.T, path, body string, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, m.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return do(t, req)
+}
+
+func (m *testMesh) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, m.srv.URL+path, nil)
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,153 @@
+package router
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// forward sends the request to the nodes serving model, in the order
+// candidates gives, until one answers. A node is given up on when it
+// cannot be connected to, fails before sending response headers, or
+// answers 502/503/504 (its inference server is down): in all these cases
+// the caller has received nothing yet and the body is replayed to the next
+// node. Once a response is relayed, nothing is retried.
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, model string, body []byte) {
+	var tried []string
+	var last *http.Response
+	defer func() {
+		if last != nil {
+			last.Body.Close()
+		}
+	}()
+	for _, n := range r.candidates(s, model) {
+		n.st.inflight.Add(1)
+		resp, err := r.attempt(req, n, body)
+		if req.Context().Err() != nil {
+			n.st.inflight.Add(-1)
+			return // the caller went away; not the node's fault
+		}
+		if err == nil && !retryStatus(resp.StatusCode) {
+			r.markUp(n)
+			r.relay(w, resp)
+			n.st.inflight.Add(-1)
+			return
+		}
+		n.st.inflight.Add(-1)
+		r.markDown(n)
+		tried = append(tried, describeFailure(n, resp, err))
+		r.log.Warn("node failed", "node", n.name, "addr", n.addr.String(), "model", model, "err", tried[len(tried)-1])
+		if resp != nil {
+			if last != nil {
+				last.Body.Close()
+			}
+			last = resp
+		}
+	}
+	if last != nil {
+		r.relay(w, last) // every node was down upstream: pass the guard's own answer on
+		return
+	}
+	writeError(w, req, unavailable(fmt.Sprintf("no node serving %q could be reached (tried %s); check `moat status`",
+		model, strings.Join(tried, "; ")), "no_node_reachable"))
+}
+
+func describeFailure(n *node, resp *http.Response, err error) string {
+	if err != nil {
+		return fmt.Sprintf("%s at %s: %v", n.name, n.addr, err)
+	}
+	return fmt.Sprintf("%s at %s: HTTP %d", n.name, n.addr, resp.StatusCode)
+}
+
+func retryStatus(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+// attempt sends one copy of the request to n's guard.
+func (r *Router) attempt(req *http.Request, n *node, body []byte) (*http.Response, error) {
+	u := "http://" + n.addr.String() + req.URL.RequestURI()
+	out, err := http.NewRequestWithContext(req.Context(), req.Method, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	out.Header = forwardHeaders(req.Header)
+	out.ContentLength = int64(len(body))
+	return r.tr.RoundTrip(out)
+}
+
+// relay copies resp to w, flushing after every read so that SSE and NDJSON
+// streams reach the caller chunk by chunk.
+func (r *Router) relay(w http.ResponseWriter, resp *http.Response) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		if !hopByHop(k, resp.Header) {
+			h[k] = vs
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // the caller went away
+			}
+			rc.Flush()
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			// Cut the answer off visibly rather than end it cleanly.
+			r.log.Warn("node answer broke off", "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// forwardHeaders copies the caller's headers minus hop-by-hop ones and
+// everything that could claim an identity: who is asking is the device's
+// WireGuard peer, never a header.
+func forwardHeaders(in http.Header) http.Header {
+	out := make(http.Header, len(in))
+	for k, vs := range in {
+		if hopByHop(k, in) || identityHeader(k) {
+			continue
+		}
+		out[k] = vs
+	}
+	return out
+}
+
+func identityHeader(k string) bool {
+	k = textproto.CanonicalMIMEHeaderKey(k)
+	switch k {
+	case "Authorization", "Proxy-Authorization", "Cookie", "Forwarded", "X-Real-Ip", "Origin", "Referer":
+		return true
+	}
+	return strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Moat-")
+}
+
+// hopByHop reports whether header k belongs to one connection only
+// (RFC 9110 §7.6.1), including those h's Connection header names.
+func hopByHop(k string, h http.Header) bool {
+	k = textproto.CanonicalMIMEHeaderKey(k)
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
+		return true
+	}
+	for _, v := range h.Values("Connection") {
+		for f := range strings.SplitSeq(v, ",") {
+			if textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(f)) == k {
+				return true
+			}
+		}
+	}
+	return false
+}
