@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+
+	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// loginConfig is what `moat login` was asked to do.
+type loginConfig struct {
+	dir         stateDir
+	coordinator string // "" = the one from the last login
+	fingerprint string
+	openBrowser bool
+}
+
+func cmdLogin(args []string, stdout, stderr io.Writer) int {
+	fs, dirFlag := newFlagSet("login", stderr)
+	cfg := loginConfig{openBrowser: true}
+	fs.StringVar(&cfg.coordinator, "coordinator", "", "coordinator URL, e.g. https://moat.example.com (default: the one from the last login)")
+	fs.StringVar(&cfg.fingerprint, "coordinator-fingerprint", "", "SHA-256 of a self-signed coordinator certificate, in hex")
+	noBrowser := fs.Bool("no-browser", false, "only print the sign-in URL; do not open a browser")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	cfg.openBrowser = !*noBrowser
+	return runWith(stderr, "login", dirFlag, func(ctx context.Context, dir stateDir) error {
+		cfg.dir = dir
+		return doLogin(ctx, cfg, stdout, stderr)
+	})
+}
+
+// doLogin signs this device in: key, login start, browser, wait, save.
+func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) error {
+	if err := cfg.dir.ensure(); err != nil {
+		return err
+	}
+	priv, err := cfg.dir.deviceKey(true)
+	if err != nil {
+		return err
+	}
+	if cfg.coordinator == "" {
+		prev, err := cfg.dir.loadLogin()
+		if err != nil {
+			return fmt.Errorf("which coordinator? pass --coordinator URL")
+		}
+		cfg.coordinator, cfg.fingerprint = prev.Coordinator, prev.Fingerprint
+	}
+	c, err := control.New(control.Config{URL: cfg.coordinator, Fingerprint: cfg.fingerprint})
+	if err != nil {
+		return err
+	}
+	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: hostname(), OS: runtime.GOOS})
+	if err != nil {
+		return err
+	}
+	showURL(stdout, start.AuthURL)
+	if cfg.openBrowser {
+		openBrowser(start.AuthURL) // best effort: the URL is printed anyway
+	}
+	res, err := waitLogin(ctx, c, start, stderr)
+	if err != nil {
+		return err
+	}
+	l := newLogin(cfg, res)
+	if err := cfg.dir.saveLogin(l); err != nil {
+		return fmt.Errorf("save the credential: %w", err)
+	}
+	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\n",
+		who(l.Identity), l.Identity.DeviceName, joinAddrs(l.Addresses), l.Expiry.Local().Format(time.DateTime))
+	return nil
+}
+
+func showURL(w io.Writer, url string) {
+	fmt.Fprintf(w, "To sign this device in, open:\n\n    %s\n\n", url)
+	if q, err := qrcode.New(url, qrcode.Medium); err == nil {
+		fmt.Fprintf(w, "or scan this with your phone:\n\n%s\n", q.ToSmallString(false))
+	}
+}
+
+// waitLogin polls until the person is done, until the login expires, or
+// until ctx ends, with a spinner on w.
+func waitLogin(ctx context.Context, c *control.Client, start *wire.LoginStart, w io.Writer) (*wire.LoginResult, error) {
+	if !start.ExpiresAt.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, start.ExpiresAt)
+		defer cancel()
+	}
+	done := make(chan struct{})
+	spun := make(chan struct{})
+	go func() { spin(w, "waiting for you to finish signing in…", done); close(spun) }()
+	res, err := c.WaitLogin(ctx, start.Poll)
+	close(done)
+	<-spun
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return nil, fmt.Errorf("the sign-in link expired; run `moat login` again")
+	}
+	return res, err
+}
+
+func newLogin(cfg loginConfig, res *wire.LoginResult) *login {
+	l := &login{
+		Coordinator: cfg.coordinator, Fingerprint: cfg.fingerprint,
+		Credential: res.Credential, DeviceID: res.DeviceID, Addresses: res.Addresses,
+		Expiry: res.Expiry, SignedIn: time.Now(),
+	}
+	if res.NetMap != nil {
+		l.Identity = res.NetMap.Self.Identity
+	}
+	return l
+}
+
+func who(id wire.Identity) string {
+	if id.Login != "" {
+		return id.Login
+	}
+	return "(unknown person)"
+}
+
+// hostname is this machine's name as the coordinator accepts it: the first
+// label, lowercase letters, digits and dashes, at most 63 characters.
+func hostname() string {
+	h, _ := os.Hostname()
+	h, _, _ = strings.Cut(strings.ToLower(h), ".")
+	h = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, h)
+	h = strings.Trim(h[:min(len(h), 63)], "-")
+	if h == "" {
+		return "device"
+	}
+	return h
+}

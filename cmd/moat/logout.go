@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/moatmesh/moat/mesh/control"
+)
+
+func cmdLogout(args []string, stdout, stderr io.Writer) int {
+	fs, dirFlag := newFlagSet("logout", stderr)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	return runWith(stderr, "logout", dirFlag, func(ctx context.Context, dir stateDir) error {
+		return doLogout(ctx, dir, stdout)
+	})
+}
+
+// doLogout revokes the credential at the coordinator, then deletes it.
+// When the coordinator cannot be reached the credential is kept, since it
+// would still work for anyone who copied it.
+func doLogout(ctx context.Context, dir stateDir, w io.Writer) error {
+	l, err := dir.loadLogin()
+	if err != nil {
+		return err
+	}
+	c, err := control.New(control.Config{URL: l.Coordinator, Fingerprint: l.Fingerprint, Credential: l.Credential})
+	if err != nil {
+		return err
+	}
+	if err := c.Logout(ctx); err != nil && !control.IsAuth(err) {
+		return fmt.Errorf("revoke at the coordinator: %w; the credential is kept, try again when the coordinator is reachable", err)
+	}
+	if err := os.Remove(dir.path(loginFile)); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Signed out: the coordinator revoked this device's credential and it is deleted here.\n")
+	return nil
+}

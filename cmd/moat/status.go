@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs, dirFlag := newFlagSet("status", stderr)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	return runWith(stderr, "status", dirFlag, func(ctx context.Context, dir stateDir) error {
+		return showStatus(ctx, dir, stdout)
+	})
+}
+
+// showStatus prints what a running `moat up` reports, or what the saved
+// login says when it is not running.
+func showStatus(ctx context.Context, dir stateDir, w io.Writer) error {
+	l, err := dir.loadLogin()
+	if err != nil {
+		return err
+	}
+	st, err := fetchStatus(ctx, dir)
+	if errors.Is(err, errNotUp) {
+		st = &statusReport{Coordinator: l.Coordinator, Identity: l.Identity, Addresses: l.Addresses, Problem: "moat up is not running; start it with `moat up`"}
+		if st.Identity.Expiry.IsZero() {
+			st.Identity.Expiry = l.Expiry
+		}
+	} else if err != nil {
+		return err
+	}
+	printStatus(w, st, time.Now())
+	return nil
+}
+
+func printStatus(w io.Writer, st *statusReport, now time.Time) {
+	id := st.Identity
+	fmt.Fprintf(w, "Signed in as:  %s\n", who(id))
+	fmt.Fprintf(w, "Device:        %s (%s) %s\n", id.DeviceName, id.DeviceID, joinAddrs(st.Addresses))
+	fmt.Fprintf(w, "Key expires:   %s\n", expiry(now, id.Expiry))
+	fmt.Fprintf(w, "Last MFA:      %s\n", ago(now, id.LastMFA))
+	state := "connected"
+	if st.Problem != "" {
+		state = st.Problem
+	}
+	fmt.Fprintf(w, "Coordinator:   %s: %s\n", st.Coordinator, state)
+	if st.Endpoint == "" {
+		return
+	}
+	fmt.Fprintf(w, "Endpoint:      %s/v1 (OpenAI), %s (Ollama), %s network stack\n", st.Endpoint, st.Endpoint, st.Backend)
+	fmt.Fprintln(w, "Nodes:")
+	if len(st.Nodes) == 0 {
+		fmt.Fprintln(w, "  (none: no node serves you a model yet)")
+	}
+	for _, n := range st.Nodes {
+		fmt.Fprintf(w, "  %-20s %-16s handshake %-14s models: %s\n", n.Name, joinAddrs(n.Addresses[:1]), ago(now, n.LastHandshake), strings.Join(n.Models, ", "))
+	}
+	fmt.Fprintf(w, "Models:        %s\n", orNone(st.Models))
+}
+
+func expiry(now, t time.Time) string {
+	switch {
+	case t.IsZero():
+		return "never"
+	case !now.Before(t):
+		return fmt.Sprintf("%s (EXPIRED; run `moat login`)", t.Local().Format(time.DateTime))
+	}
+	return fmt.Sprintf("%s (in %s)", t.Local().Format(time.DateTime), t.Sub(now).Round(time.Minute))
+}
+
+func orNone(ms []string) string {
+	if len(ms) == 0 {
+		return "none"
+	}
+	return strings.Join(ms, ", ")
+}
+
+func cmdModels(args []string, stdout, stderr io.Writer) int {
+	fs, dirFlag := newFlagSet("models", stderr)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	return runWith(stderr, "models", dirFlag, func(ctx context.Context, dir stateDir) error {
+		st, err := fetchStatus(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("%w; the models you may use come from the mesh", err)
+		}
+		for _, m := range st.Models {
+			fmt.Fprintln(stdout, m)
+		}
+		return nil
+	})
+}
+
+func cmdDown(args []string, stdout, stderr io.Writer) int {
+	fs, dirFlag := newFlagSet("down", stderr)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	return runWith(stderr, "down", dirFlag, func(ctx context.Context, dir stateDir) error {
+		if err := stopUp(ctx, dir); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "moat up stopped")
+		return nil
+	})
+}
+
+// stopUp asks a running `moat up` to stop and waits until it has.
+func stopUp(ctx context.Context, dir stateDir) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://moat/down", nil)
+	resp, err := controlClient(dir).Do(req)
+	if err != nil {
+		return errNotUp
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, err := fetchStatus(ctx, dir); errors.Is(err, errNotUp) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("moat up did not stop within 10s")
+		case <-t.C:
+		}
+	}
+}
