@@ -60,9 +60,25 @@ type Record struct {
 	// setting is "full"; PromptHash its keyed hash (HashPrompt) for "hash".
 	Prompt     json.RawMessage `json:"prompt,omitempty"`
 	PromptHash string          `json:"promptHash,omitempty"`
+	// Findings are the screening rules that fired on the request or its
+	// answer: rule ids and categories only, never the matched text.
+	Findings []Finding `json:"findings,omitempty"`
+	// Abuse names the abuse events this request raised for its caller:
+	// "burst", "near-duplicates", "logprobs".
+	Abuse []string `json:"abuse,omitempty"`
 
 	Prev string `json:"prev"`           // Hash of the previous record; "" for the first
 	Hash string `json:"hash,omitempty"` // see the spool's line format
+}
+
+// Finding is one screening rule that fired, counted per rule, action and
+// direction.
+type Finding struct {
+	Rule     string `json:"rule"`     // e.g. "aws-access-key"
+	Category string `json:"category"` // "secret", "pii", "injection", "exfil"
+	Action   string `json:"action"`   // "flag", "redact" or "block"
+	Where    string `json:"where"`    // "input" or "output"
+	Count    int    `json:"count"`    // how often it fired
 }
 
 // NewID returns a fresh record ID.

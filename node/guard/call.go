@@ -32,6 +32,9 @@ type call struct {
 	estimated           bool
 	ttft, elapsed       time.Duration
 	audited             bool
+	sc                  *ScreenCall // made on first use
+	sent                []byte      // the body forwarded, when screening changed it
+	abuse               []string    // abuse events this request raised
 }
 
 // ServeHTTP answers one request; see the package documentation.
@@ -91,7 +94,7 @@ func decisionOf(reason string) string {
 	switch reason {
 	case reasonMFA:
 		return audit.DecisionDenyMFA
-	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay:
+	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay, reasonAbuse:
 		return audit.DecisionLimit
 	case reasonUpstream, reasonUpstreamSlow: // allowed; the model server failed
 		return audit.DecisionAllow

@@ -61,8 +61,14 @@ type Config struct {
 	// AuditKey is the HMAC key for grants whose audit setting is "hash".
 	// Empty: such grants record no prompt hash (a warning is logged once).
 	AuditKey []byte
-	// Screen screens inputs and outputs; nil: nothing is screened.
+	// Screen screens inputs and outputs. Nil: the built-in screening,
+	// which applies each grant's Guard settings with node/screen and is
+	// configured by Screening.
 	Screen Screen
+	// Screening configures the built-in screening and the abuse tracker;
+	// see ScreenOptions for what its zero value does. The tracker also
+	// runs when Screen is set.
+	Screening ScreenOptions
 	// MetricsTags lists the tags whose callers may GET /metrics. Callers
 	// whose identity is Admin may always. Default: none (admins only).
 	MetricsTags []string

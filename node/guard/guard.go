@@ -48,6 +48,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +57,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/node/screen"
 )
 
 // Guard is the on-node guard. Create it with New, give it netmaps with
@@ -66,6 +68,7 @@ type Guard struct {
 	served    map[string]*upstream
 	snap      atomic.Pointer[snapshot]
 	limits    *limiter
+	abuse     *screen.Tracker // nil: off
 	metrics   *metrics
 	transport *http.Transport
 	hashWarn  sync.Once
@@ -89,6 +92,12 @@ func New(cfg Config) (*Guard, error) {
 	cfg.setDefaults()
 	g := &Guard{cfg: cfg, served: served, limits: newLimiter(), metrics: newMetrics()}
 	g.mu.servers = make(map[*http.Server]bool)
+	if g.cfg.Screen == nil {
+		g.cfg.Screen = newPolicyScreen(cfg.Screening)
+	}
+	if !cfg.Screening.NoAbuse {
+		g.abuse = g.newTracker(cfg.Screening.Abuse)
+	}
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	g.transport = &http.Transport{
 		Proxy:                 nil, // never an environment proxy: upstreams are on loopback
@@ -113,6 +122,11 @@ func (g *Guard) SetNetMap(nm *wire.NetMap) error {
 	s, err := buildSnapshot(nm, g.served)
 	if err != nil {
 		return err
+	}
+	if ns, ok := g.cfg.Screen.(netmapScreen); ok {
+		if err := ns.prepare(nm.Rules); err != nil {
+			return fmt.Errorf("guard: netmap %d: %w", nm.Seq, err)
+		}
 	}
 	g.snap.Store(s)
 	keep := make(map[string]bool, len(s.callers))

@@ -21,6 +21,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec // model
 	ttft     *prometheus.HistogramVec // model
 	inflight prometheus.Gauge
+	abuse    *prometheus.CounterVec // kind
 	handler  http.Handler
 }
 
@@ -47,7 +48,10 @@ func newMetrics() *metrics {
 	m.inflight = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "moat_guard_requests_in_flight", Help: "Model requests being answered.",
 	})
-	m.reg.MustRegister(m.requests, m.refusals, m.tokens, m.latency, m.ttft, m.inflight)
+	m.abuse = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moat_guard_abuse_events_total", Help: "Abuse events raised by the per-identity tracker, by kind (burst, near-duplicates, logprobs).",
+	}, []string{"kind"})
+	m.reg.MustRegister(m.requests, m.refusals, m.tokens, m.latency, m.ttft, m.inflight, m.abuse)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }

@@ -14,15 +14,19 @@ import (
 
 // serveModel decides, limits and forwards one model request.
 func (c *call) serveModel() {
-	if !c.readBody() || !c.decide() || !c.admit() {
+	if !c.readBody() || !c.decide() || !c.observeAbuse() || !c.admit() {
 		return
 	}
 	body := c.req.rewrite(c.api, c.up.model, c.grant.Limits.MaxTokens)
 	if s := c.g.cfg.Screen; s != nil {
+		in := body
 		var err error
 		if body, err = s.Input(c.r.Context(), c.screenCall(), body); err != nil {
 			c.refuse(http.StatusForbidden, reasonScreen, fmt.Sprintf("the node's guard refused this request: %v", err), 0)
 			return
+		}
+		if !sameSlice(in, body) {
+			c.sent = body
 		}
 	}
 	c.forward(body)
@@ -124,8 +128,17 @@ func (c *call) limitMessage(reason string, retry time.Duration) string {
 	return fmt.Sprintf("%s may use %s under %s; retry in %s", c.who.who(), what, c.grant.ID, retry.Round(time.Second)+time.Second)
 }
 
+// screenCall returns the call's ScreenCall, made on first use.
 func (c *call) screenCall() *ScreenCall {
-	return &ScreenCall{Identity: &c.who.id, Model: c.model, API: c.api.name, Kind: c.up.Kind, Grant: c.grant}
+	if c.sc == nil {
+		c.sc = &ScreenCall{Identity: &c.who.id, Model: c.model, API: c.api.name, Kind: c.up.Kind, Grant: c.grant}
+	}
+	return c.sc
+}
+
+// sameSlice reports whether a and b are the same bytes in memory.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // record is the call's audit record.
@@ -146,6 +159,10 @@ func (c *call) record() *audit.Record {
 		rec.Grant = c.grant.ID
 		c.auditPrompt(rec)
 	}
+	if c.sc != nil {
+		rec.Findings = c.sc.findings
+	}
+	rec.Abuse = c.abuse
 	return rec
 }
 
@@ -154,6 +171,9 @@ func (c *call) auditPrompt(rec *audit.Record) {
 	switch c.grant.Audit.Prompts {
 	case "full":
 		rec.Prompt = c.body
+		if c.sent != nil {
+			rec.Prompt = c.sent // redacted: the audit trail must not keep the secret either
+		}
 	case "hash":
 		if len(c.g.cfg.AuditKey) == 0 {
 			c.g.hashWarn.Do(func() {

@@ -109,23 +109,10 @@ func (c *call) relayWhole(resp *http.Response) {
 }
 
 func (c *call) screenWhole(b []byte) ([]byte, error) {
-	s := c.g.cfg.Screen
-	if s == nil {
-		return b, nil
+	if s := c.g.cfg.Screen; s != nil {
+		return s.Answer(c.screenCall(), b)
 	}
-	f := s.Output(c.screenCall())
-	if f == nil {
-		return b, nil
-	}
-	out, err := f.Payload(nil, b)
-	if err != nil {
-		return nil, err
-	}
-	rest, err := f.Flush()
-	for _, p := range rest {
-		out = append(out, p...)
-	}
-	return out, err
+	return b, nil
 }
 
 // count settles the token counts from what the upstream reported, or from

@@ -25,6 +25,8 @@ type relay struct {
 	filter OutputFilter
 	ev     []byte // the event being read
 	out    []byte // scratch for rewritten events
+	prefix []byte // the non-data lines (event:, id:) of the last SSE event with data
+	ended  bool   // the filter's End was called
 	estOut int64  // estimated answer tokens so far
 	rep    tally  // the upstream's last usage report
 	sent   bool   // something was written
@@ -117,8 +119,11 @@ func (rl *relay) payload(ev []byte) []byte {
 func (rl *relay) handle(ev []byte) bool {
 	c := rl.c
 	p := rl.payload(ev)
-	if len(p) == 0 || string(p) == "[DONE]" {
+	if len(p) == 0 {
 		return rl.write(ev)
+	}
+	if string(p) == "[DONE]" {
+		return rl.flushFilter() && rl.write(ev)
 	}
 	t := readTally(c.api.family, p)
 	if t.reported {
@@ -135,13 +140,40 @@ func (rl *relay) handle(ev []byte) bool {
 	if rl.filter == nil {
 		return rl.write(ev)
 	}
-	out, err := rl.filter.Payload(rl.out[:0], p)
+	rl.keepPrefix(ev)
+	out, err := rl.filter.Payload(rl.out[:0], p, rl.frameTo)
 	rl.out = out
+	if len(out) > 0 && !rl.write(out) {
+		return false
+	}
 	if err != nil {
 		rl.cut(reasonScreen, fmt.Sprintf("the node's guard cut the answer: %v", err))
 		return false
 	}
-	return len(out) == 0 || rl.write(rl.frame(out))
+	return true
+}
+
+// keepPrefix remembers the SSE event's lines other than data (event:,
+// id:), which frameTo puts in front of the payloads it frames.
+func (rl *relay) keepPrefix(ev []byte) {
+	if rl.c.api.family == ollama {
+		return
+	}
+	rl.prefix = rl.prefix[:0]
+	for line := range bytes.Lines(ev) {
+		if !isBlank(line) && !bytes.HasPrefix(line, []byte("data:")) {
+			rl.prefix = append(rl.prefix, line...)
+		}
+	}
+}
+
+// frameTo appends p to dst as an event of the API's stream format.
+func (rl *relay) frameTo(dst, p []byte) []byte {
+	if rl.c.api.family == ollama {
+		return append(append(dst, p...), '\n')
+	}
+	dst = append(append(dst, rl.prefix...), "data: "...)
+	return append(append(dst, p...), '\n', '\n')
 }
 
 // used is the request's token use so far, reported or estimated.
@@ -206,19 +238,23 @@ func (rl *relay) broken(err error, resp *http.Response) {
 	}
 }
 
-func (rl *relay) flushFilter() {
-	if rl.filter == nil {
-		return
+// flushFilter sends what the filter still holds back, once; false ends
+// the stream.
+func (rl *relay) flushFilter() bool {
+	if rl.filter == nil || rl.ended {
+		return true
 	}
-	rest, err := rl.filter.Flush()
-	for _, p := range rest {
-		if !rl.write(rl.frame(p)) {
-			return
-		}
+	rl.ended = true
+	out, err := rl.filter.End(rl.out[:0], rl.frameTo)
+	rl.out = out
+	if len(out) > 0 && !rl.write(out) {
+		return false
 	}
 	if err != nil {
 		rl.cut(reasonScreen, fmt.Sprintf("the node's guard cut the answer: %v", err))
+		return false
 	}
+	return true
 }
 
 // settleStream sets the call's token counts after a stream.

@@ -25,6 +25,7 @@ type stub struct {
 	gate      chan struct{} // when set, streams wait on it before their last chunk
 	cancelled chan string   // receives the model of every request cancelled mid-answer
 	quiet     bool          // do not record requests (benchmarks)
+	script    []string      // when set, the answer's text pieces (one per chunk) instead of "tok "
 	mu        sync.Mutex
 	seen      []seenReq
 }
@@ -76,6 +77,9 @@ func (s *stub) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	so, _ := body["stream_options"].(map[string]any)
 	a := answer{s: s, w: w, r: r, model: model, n: n, usage: model != "bare", includeUsage: so["include_usage"] == true}
+	if s.script != nil {
+		a.n = len(s.script)
+	}
 	switch {
 	case model == "slow":
 		<-r.Context().Done()
@@ -98,6 +102,22 @@ type answer struct {
 	usage, includeUsage bool
 }
 
+// piece is the text of chunk i.
+func (a *answer) piece(i int) string {
+	if a.s.script != nil {
+		return a.s.script[i]
+	}
+	return "tok "
+}
+
+// text is the whole answer's text.
+func (a *answer) text() string {
+	if a.s.script != nil {
+		return strings.Join(a.s.script, "")
+	}
+	return strings.Repeat("tok ", a.n)
+}
+
 func (a *answer) usageJSON() string {
 	return fmt.Sprintf(`{"prompt_tokens":10,"completion_tokens":%d,"total_tokens":%d}`, a.n, 10+a.n)
 }
@@ -109,7 +129,7 @@ func (a *answer) whole() {
 		u = `,"usage":` + a.usageJSON()
 	}
 	fmt.Fprintf(a.w, `{"id":"c1","object":"chat.completion","model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":%q}}]%s}`,
-		a.model, strings.Repeat("tok ", a.n), u)
+		a.model, a.text(), u)
 }
 
 // step writes one event and flushes; false when the caller went away.
@@ -136,7 +156,7 @@ func (a *answer) sse() {
 		a.n = 1 << 30
 	}
 	for i := range a.n {
-		if !a.step(i, fmt.Sprintf("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok \"}}]}\n\n", a.model)) {
+		if !a.step(i, fmt.Sprintf("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}]}\n\n", a.model, a.piece(i))) {
 			return
 		}
 	}
@@ -150,11 +170,11 @@ func (a *answer) ollama(stream bool) {
 	a.w.Header().Set("Content-Type", "application/x-ndjson")
 	if !stream {
 		a.w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(a.w, `{"model":%q,"message":{"role":"assistant","content":%q},"done":true,"prompt_eval_count":10,"eval_count":%d}`, a.model, strings.Repeat("tok ", a.n), a.n)
+		fmt.Fprintf(a.w, `{"model":%q,"message":{"role":"assistant","content":%q},"done":true,"prompt_eval_count":10,"eval_count":%d}`, a.model, a.text(), a.n)
 		return
 	}
 	for i := range a.n {
-		if !a.step(i, fmt.Sprintf("{\"model\":%q,\"message\":{\"role\":\"assistant\",\"content\":\"tok \"},\"done\":false}\n", a.model)) {
+		if !a.step(i, fmt.Sprintf("{\"model\":%q,\"message\":{\"role\":\"assistant\",\"content\":%q},\"done\":false}\n", a.model, a.piece(i))) {
 			return
 		}
 	}

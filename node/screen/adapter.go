@@ -93,8 +93,10 @@ func (j *jsonText) rewrite(dst, payload []byte) ([]byte, error) {
 		if j.out, err = c.st.Push(j.out[:0], j.text); err != nil {
 			return dst[:mark], err
 		}
-		c.tmpl = append(c.tmpl[:0], payload...)
-		c.field = [2]int{f.start, f.end}
+		if !j.done || c.tmpl == nil { // held-back text must not go out in a copy of the final line
+			c.tmpl = append(c.tmpl[:0], payload...)
+			c.field = [2]int{f.start, f.end}
+		}
 		dst = append(dst, payload[last:f.start]...)
 		dst = appendQuote(dst, j.out)
 		last = f.end

@@ -1,0 +1,59 @@
+package screen
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestCheckJSON(t *testing.T) {
+	sc := mustScanner(t, RuleActions{"aws-access-key": ActionRedact, "generic-high-entropy": ActionRedact})
+	body := []byte(`{"model":"AKIAQ3EGRT5NBX7KLM2P","id":"x9Kq2LmP8vRt4WzY6nB3cD5fG7hJ1","messages":[{"role":"user","content":"key \"AKIAQ3EGRT5NBX7KLM2P\"\n"}]}`)
+	out, fs, err := sc.CheckJSON(body)
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("findings %v, err %v", fs, err)
+	}
+	var v struct {
+		Model    string
+		ID       string
+		Messages []struct{ Content string }
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("output is not JSON: %v: %s", err, out)
+	}
+	if v.Model != "AKIAQ3EGRT5NBX7KLM2P" || !strings.HasPrefix(v.ID, "x9Kq") || v.Messages[0].Content != "key \"[REDACTED:aws-access-key]\"\n" {
+		t.Fatalf("got %s", out)
+	}
+	clean := []byte(`{"messages":[{"content":"nothing here"}]}`)
+	if out, _, _ := sc.CheckJSON(clean); &out[0] != &clean[0] {
+		t.Fatal("an unchanged body was copied")
+	}
+}
+
+func TestPayloadFilterOllamaDone(t *testing.T) {
+	sc := mustScanner(t, RuleActions{"aws-access-key": ActionRedact})
+	f := sc.NewPayloadFilter(FormatOllama)
+	line := func(dst, p []byte) []byte { return append(append(dst, p...), '\n') }
+	var out []byte
+	for _, p := range []string{`{"message":{"content":"a AKIAQ3EGRT"},"done":false}`, `{"message":{"content":"5NBX7KLM2P"},"done":false}`, `{"message":{"content":""},"done":true}`} {
+		var err error
+		if out, err = f.Payload(out, []byte(p), line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var text strings.Builder
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, l := range lines {
+		var ev struct {
+			Message struct{ Content string }
+			Done    bool
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Done != (i == len(lines)-1) {
+			t.Fatalf("line %d %q: %v", i, l, err)
+		}
+		text.WriteString(ev.Message.Content)
+	}
+	if text.String() != "a [REDACTED:aws-access-key]" {
+		t.Fatalf("text %q", text.String())
+	}
+}
