@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -72,6 +73,9 @@ func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) err
 		return err
 	}
 	l := newLogin(cfg, res)
+	if l.Identity.Login == "" {
+		l.Identity = firstIdentity(ctx, c.WithCredential(res.Credential))
+	}
 	if err := cfg.dir.saveLogin(l); err != nil {
 		return fmt.Errorf("save the credential: %w", err)
 	}
@@ -117,6 +121,22 @@ func newLogin(cfg loginConfig, res *wire.LoginResult) *login {
 		l.Identity = res.NetMap.Self.Identity
 	}
 	return l
+}
+
+// errGotOne ends a netmap stream after its first netmap.
+var errGotOne = errors.New("got a netmap")
+
+// firstIdentity reads who the coordinator says this device belongs to
+// from the first netmap, best effort.
+func firstIdentity(ctx context.Context, c *control.Client) wire.Identity {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var id wire.Identity
+	c.Stream(ctx, 0, func(nm *wire.NetMap) error {
+		id = nm.Self.Identity
+		return errGotOne
+	})
+	return id
 }
 
 func who(id wire.Identity) string {

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs one moat command in-process with --state-dir dir.
+func run(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb syncBuffer
+	for _, c := range commands {
+		if c.Name == args[0] {
+			code := c.Run(append([]string{"--state-dir", dir}, args[1:]...), &out, &errb)
+			return code, out.String(), errb.String()
+		}
+	}
+	t.Fatalf("no command %q", args[0])
+	return 0, "", ""
+}
+
+// signInThrough makes the "browser" that moat login opens sign p in.
+func signInThrough(t *testing.T, c *coordtest.Coord, p *coordtest.Person) <-chan error {
+	errc := make(chan error, 1)
+	old := openBrowser
+	openBrowser = func(url string) { go func() { errc <- c.SignIn(url, p) }() }
+	t.Cleanup(func() { openBrowser = old })
+	return errc
+}
+
+func signIn(t *testing.T, dir string, c *coordtest.Coord, p *coordtest.Person) string {
+	t.Helper()
+	errc := signInThrough(t, c, p)
+	code, out, errOut := run(t, dir, "login", "--coordinator", c.URL)
+	if code != 0 {
+		t.Fatalf("moat login: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func TestLoginUpStatusLogout(t *testing.T) {
+	c := coordtest.Start(t)
+	alice := c.AddPerson(t, "alice@example.com", false)
+	dir := t.TempDir() + "/state"
+
+	out := signIn(t, dir, c, alice)
+	if !strings.Contains(out, c.URL+"/") || !strings.Contains(out, "Signed in as alice@example.com") || !strings.Contains(out, "█") {
+		t.Fatalf("login output lacks the URL, the QR code or the identity:\n%s", out)
+	}
+	checkSecretsKept(t, stateDir(dir), out)
+
+	upOut, upErr, upDone := startUp(t, dir)
+	st := waitConnected(t, dir)
+	if st.Identity.Login != "alice@example.com" || st.NetMapSeq == 0 {
+		t.Fatalf("status after up: %+v", st)
+	}
+	if code, out, _ := run(t, dir, "status"); code != 0 || !strings.Contains(out, "alice@example.com") || !strings.Contains(out, ": connected") {
+		t.Fatalf("moat status: %d\n%s", code, out)
+	}
+	if code, _, _ := run(t, dir, "models"); code != 0 {
+		t.Fatalf("moat models: exit %d", code)
+	}
+	if status := get(t, st.Endpoint+"/v1/models"); status != http.StatusOK {
+		t.Fatalf("GET /v1/models: %d", status)
+	}
+
+	old, _ := stateDir(dir).loadLogin()
+	if code, out, errOut := run(t, dir, "logout"); code != 0 {
+		t.Fatalf("moat logout: %d\n%s%s", code, out, errOut)
+	}
+	refused(t, c, old)
+	waitFor(t, "the endpoint to ask for a login", func() bool { return get(t, st.Endpoint+"/v1/models") == http.StatusUnauthorized })
+
+	// A new login is picked up by the running `moat up`.
+	signIn(t, dir, c, alice)
+	waitFor(t, "the endpoint to serve again", func() bool { return get(t, st.Endpoint+"/v1/models") == http.StatusOK })
+
+	if code, out, errOut := run(t, dir, "down"); code != 0 {
+		t.Fatalf("moat down: %d\n%s%s", code, out, errOut)
+	}
+	if code := <-upDone; code != 0 {
+		t.Fatalf("moat up exited %d\n%s\n%s", code, upOut, upErr)
+	}
+	if !strings.Contains(upOut.String(), "moat is up") || !strings.Contains(upErr.String(), "moat login") {
+		t.Fatalf("moat up output:\n%s\n%s", upOut, upErr)
+	}
+}
+
+func startUp(t *testing.T, dir string) (*syncBuffer, *syncBuffer, <-chan int) {
+	t.Helper()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- cmdUp([]string{"--state-dir", dir, "--listen", "127.0.0.1:0"}, &out, &errb) }()
+	t.Cleanup(func() { stopUp(context.Background(), stateDir(dir)) })
+	return &out, &errb, done
+}
+
+func waitConnected(t *testing.T, dir string) *statusReport {
+	t.Helper()
+	var st *statusReport
+	waitFor(t, "moat up to receive a netmap", func() bool {
+		s, err := fetchStatus(context.Background(), stateDir(dir))
+		st = s
+		return err == nil && s.Connected && s.NetMapSeq > 0
+	})
+	return st
+}
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// refused checks that the coordinator no longer accepts l's credential.
+func refused(t *testing.T, c *coordtest.Coord, l *login) {
+	t.Helper()
+	cl, err := control.New(control.Config{URL: c.URL, Credential: l.Credential})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = cl.Stream(ctx, 0, func(*wire.NetMap) error { return errors.New("got a netmap") })
+	if !control.IsAuth(err) {
+		t.Fatalf("revoked credential: %v, want refused", err)
+	}
+}
+
+// checkSecretsKept checks file modes and that nothing secret was printed.
+func checkSecretsKept(t *testing.T, dir stateDir, printed string) {
+	t.Helper()
+	if fi, err := os.Stat(string(dir)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("state dir: %v %v", fi.Mode(), err)
+	}
+	for _, f := range []string{keyFile, loginFile} {
+		fi, err := os.Stat(dir.path(f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, %v; want 0600", f, fi.Mode(), err)
+		}
+	}
+	priv, _ := dir.deviceKey(false)
+	l, _ := dir.loadLogin()
+	if strings.Contains(printed, priv.Text()) || strings.Contains(printed, string(l.Credential)) {
+		t.Fatal("moat printed the private key or the credential")
+	}
+	if _, err := os.Stat(dir.path(socketFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("control socket present before up: %v", err)
+	}
+}
