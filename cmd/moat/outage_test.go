@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/moatmesh/moat/coordinator/coordtest"
+)
+
+func TestUpKeepsServingWhenCoordinatorIsGone(t *testing.T) {
+	c := coordtest.Start(t)
+	bob := c.AddPerson(t, "bob@example.com", false)
+	dir := t.TempDir() + "/state"
+	signIn(t, dir, c, bob)
+	_, upErr, upDone := startUp(t, dir)
+	st := waitConnected(t, dir)
+
+	c.Stop()
+	waitFor(t, "status to say the coordinator is unreachable", func() bool {
+		s, err := fetchStatus(context.Background(), stateDir(dir))
+		return err == nil && strings.Contains(s.Problem, "cannot reach the coordinator")
+	})
+	if status := get(t, st.Endpoint+"/v1/models"); status != http.StatusOK {
+		t.Fatalf("endpoint without a coordinator: %d, want the last netmap kept", status)
+	}
+	if code, out, _ := run(t, dir, "status"); code != 0 || !strings.Contains(out, "cannot reach the coordinator") || !strings.Contains(out, "bob@example.com") {
+		t.Fatalf("moat status: %d\n%s", code, out)
+	}
+	if !strings.Contains(upErr.String(), "retrying, the last netmap stays in use") {
+		t.Fatalf("moat up did not tell the person:\n%s", upErr)
+	}
+	if code, _, _ := run(t, dir, "down"); code != 0 || <-upDone != 0 {
+		t.Fatal("moat down")
+	}
+}
+
+func TestUpRefusals(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := run(t, dir, "up"); code != 1 || !strings.Contains(errOut, "moat login") {
+		t.Fatalf("up without login: %d %s", code, errOut)
+	}
+	if code, _, errOut := run(t, dir, "status"); code != 1 || !strings.Contains(errOut, "not signed in") {
+		t.Fatalf("status without login: %d %s", code, errOut)
+	}
+	if code, _, errOut := run(t, dir, "down"); code != 1 || !strings.Contains(errOut, "not running") {
+		t.Fatalf("down without up: %d %s", code, errOut)
+	}
+	_, err := listenLocal(upConfig{listen: "0.0.0.0:0"})
+	if err == nil || !strings.Contains(err.Error(), "--listen-insecure-any") {
+		t.Fatalf("non-loopback listen: %v", err)
+	}
+}
