@@ -104,12 +104,14 @@ func decisionOf(reason string) string {
 	return audit.DecisionDeny
 }
 
-// mfaAge is the time since the caller's last MFA; -1 if never.
+// mfaAge is the time since the caller's last MFA; -1 if never. A last
+// MFA slightly in this node's future (the coordinator's clock runs ahead)
+// counts as just now, not as never.
 func (c *call) mfaAge() time.Duration {
 	if c.who.id.LastMFA.IsZero() {
 		return -1
 	}
-	return c.start.Sub(c.who.id.LastMFA)
+	return max(c.start.Sub(c.who.id.LastMFA), 0)
 }
 
 // done settles the call: limits, metrics and the audit record.
