@@ -207,7 +207,7 @@ func (s *Server) createEnrollKey(c *gin.Context) {
 
 // installCommand is the one line an admin runs on a GPU host.
 func (s *Server) installCommand(secret string) string {
-	return fmt.Sprintf("curl -fsSL %s | sudo sh -s -- --key %s", s.url("/install.sh"), secret)
+	return installCommandLine(s.cfg, secret)
 }
 
 func (s *Server) revokeEnrollKey(c *gin.Context) {

@@ -33,6 +33,19 @@ type Config struct {
 	// LoginTTL is how long a started login may take. Default 10m.
 	LoginTTL time.Duration
 
+	// ReleaseDir is the directory with moat-node-linux-amd64,
+	// moat-node-linux-arm64 and SHA256SUMS (as `make release` writes it),
+	// served under /download/ for /install.sh; a missing SHA256SUMS is
+	// computed at start. Empty: serve the moat-node found next to this
+	// process's executable as the build for this machine (development).
+	ReleaseDir string
+	// SelfSignedCert is the DER of the coordinator's self-signed TLS
+	// certificate; serve sets it with --tls=self-signed. /install.sh and
+	// the install command then pin it (curl: its public key; moat-node:
+	// its SHA-256 fingerprint). Empty: clients verify the certificate
+	// against their system roots.
+	SelfSignedCert []byte
+
 	// Logger receives the coordinator's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.

@@ -17,6 +17,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.mx.reg, promhttp.HandlerOpts{})))
 	r.GET("/static/login.css", serveLoginCSS)
+	s.installRoutes(r) // GET /install.sh, /download/{file}
 
 	logins := newIPLimiter(2*time.Second, 20) // sign-in starts and codes
 	browser := r.Group("/", logins.middleware(s))

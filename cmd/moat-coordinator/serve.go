@@ -28,6 +28,7 @@ type serveFlags struct {
 	issuer, clientID, clientSecret       string
 	groupsClaim, adminGroups, domains    string
 	tlsMode, tlsCert, tlsKey, logLevel   string
+	releaseDir                           string
 	deviceTTL                            time.Duration
 }
 
@@ -47,6 +48,7 @@ func newServeFlags(name string, stderr io.Writer) *serveFlags {
 	f.fs.StringVar(&f.tlsMode, "tls", "", `"self-signed" to create and keep a certificate; empty uses --tls-cert/--tls-key, or plain HTTP behind a TLS proxy`)
 	f.fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM)")
 	f.fs.StringVar(&f.tlsKey, "tls-key", "", "key file (PEM)")
+	f.fs.StringVar(&f.releaseDir, "release-dir", "", "directory with moat-node-linux-amd64, moat-node-linux-arm64 and SHA256SUMS for /install.sh (make release); empty: the moat-node next to this binary")
 	f.fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.fs.DurationVar(&f.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
 	return f
@@ -75,7 +77,7 @@ func (f *serveFlags) config(stderr io.Writer) coordinator.Config {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(f.logLevel))
 	return coordinator.Config{
-		PublicURL: f.publicURL, DataDir: f.dataDir, Database: f.database, DeviceTTL: f.deviceTTL,
+		PublicURL: f.publicURL, DataDir: f.dataDir, Database: f.database, DeviceTTL: f.deviceTTL, ReleaseDir: f.releaseDir,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		OIDC: coordinator.OIDCConfig{
 			Issuer: f.issuer, ClientID: f.clientID, ClientSecret: f.clientSecret, GroupsClaim: f.groupsClaim,
@@ -116,6 +118,9 @@ func serve(f *serveFlags, stdout, stderr io.Writer) error {
 	tlsCfg, err := f.tls(stdout)
 	if err != nil {
 		return err
+	}
+	if f.tlsMode == "self-signed" {
+		cfg.SelfSignedCert = tlsCfg.Certificates[0].Certificate[0] // pinned by /install.sh
 	}
 	s, err := coordinator.New(ctx, cfg)
 	if err != nil {
