@@ -8,7 +8,7 @@ BINARIES := moat moat-node moat-coordinator
 # Test timeout for the whole suite; CI allows 90 minutes, we aim far lower.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test bench lint demo clean
+.PHONY: all build test bench lint demo clean release
 
 all: build
 
@@ -38,6 +38,15 @@ lint:
 # device with its local endpoint. It prints what to try; Ctrl-C stops it.
 demo:
 	$(GO) run ./internal/demo
+
+# release: moat-node for every architecture /install.sh serves, with
+# SHA256SUMS; point `moat-coordinator serve --release-dir` at the result.
+release:
+	@mkdir -p $(BIN)/release
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -o $(BIN)/release/moat-node-linux-$$arch ./cmd/moat-node || exit 1; \
+	done
+	cd $(BIN)/release && sha256sum moat-node-linux-amd64 moat-node-linux-arm64 >SHA256SUMS
 
 clean:
 	rm -rf $(BIN)
