@@ -15,9 +15,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/coordinator"
-	"github.com/moatmesh/moat/coordinator/idp"
-	"github.com/moatmesh/moat/coordinator/mfa"
-	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/key"
@@ -62,16 +60,8 @@ func TestWholeSystem(t *testing.T) {
 	defer cancel()
 
 	// The coordinator, with the embedded provider and SQLite.
-	var h http.Handler = http.NotFoundHandler()
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	url := "http://" + ts.Listener.Addr().String()
-	coord, err := coordinator.New(ctx, coordinator.Config{PublicURL: url, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = coord
-	ts.Start()
-	defer func() { ts.CloseClientConnections(); ts.Close(); coord.Close() }()
+	coord := coordtest.Start(t)
+	url := coord.URL
 	tok, err := coordinator.CreateAPIToken(ctx, coord.Store(), "e2e", "test", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +101,7 @@ func TestWholeSystem(t *testing.T) {
 	go n.Run(ctx)
 
 	// Alice signs in through the embedded provider and brings her device up.
-	dev, c := signIn(t, ctx, coord, url, "alice@example.com")
+	dev, c := signIn(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false))
 	eng, err := engine.New(engine.Config{PrivateKey: dev})
 	if err != nil {
 		t.Fatal(err)
@@ -183,39 +173,18 @@ func TestWholeSystem(t *testing.T) {
 	}
 }
 
-// signIn makes a device key, signs it in as a new embedded-provider user
-// through the browser flow, and returns the key and a control client with
-// the device's credential.
-func signIn(t *testing.T, ctx context.Context, coord *coordinator.Server, url, email string) (key.Private, *control.Client) {
+// signIn signs a new device key in as p through the browser flow and
+// returns the key and a control client with the device's credential.
+func signIn(t *testing.T, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person) (key.Private, *control.Client) {
 	t.Helper()
-	link, err := idp.AddUser(ctx, coord.Store(), email, "", false, nil, url, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const pw = "correct horse battery staple"
-	page, err := browsertest.New(nil).Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := page.Text("code")
-	code := func(at time.Time) string { c, _ := mfa.Code(secret, at); return c }
-	if page, err = page.Submit(map[string]string{"password": pw, "confirm": pw, "code": code(time.Now())}); err != nil || page.Status != 200 {
-		t.Fatalf("setup: %v %d", err, page.Status)
-	}
 	priv, _ := key.NewPrivate()
-	c, _ := control.New(control.Config{URL: url})
+	c, _ := control.New(control.Config{URL: coord.URL})
 	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: "laptop"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := browsertest.New(nil)
-	page, _ = b.Get(start.AuthURL)
-	page, _ = page.Submit(nil)
-	page, _ = page.Submit(map[string]string{"email": email, "password": pw})
-	// The setup used this step's code; the sign-in needs the next one.
-	page, _ = page.Submit(map[string]string{"code": code(time.Now().Add(mfa.Period))})
-	if !page.Contains("is now connected") {
-		t.Fatalf("sign-in did not finish:\n%s", page.Body)
+	if err := coord.SignIn(start.AuthURL, p); err != nil {
+		t.Fatal(err)
 	}
 	res, err := c.WaitLogin(ctx, start.Poll)
 	if err != nil {
