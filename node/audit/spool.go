@@ -162,6 +162,44 @@ func (s *Spool) Append(rec *Record) error {
 	return nil
 }
 
+// AppendBatch chains recs to the spool in order and writes them with one
+// write (and one fsync with Options.Sync). It fills each record's ID (when
+// empty), Seq, Prev and Hash. On a write error none of them counts as
+// written.
+func (s *Spool) AppendBatch(recs []*Record) error {
+	for _, rec := range recs {
+		if rec.ID == "" {
+			rec.ID = NewID()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	seq, prev := s.mu.seq, s.mu.prev
+	var lines []byte
+	for _, rec := range recs {
+		rec.Seq, rec.Prev, rec.Hash = seq+1, prev, ""
+		line, hash, err := encodeLine(&s.mu.buf, rec)
+		if err != nil {
+			return fmt.Errorf("audit append: %w", err)
+		}
+		lines = append(lines, line...)
+		rec.Hash, seq, prev = hash, rec.Seq, hash
+	}
+	if _, err := s.mu.f.Write(lines); err != nil {
+		return fmt.Errorf("audit append: %w", err)
+	}
+	if s.opts.Sync {
+		if err := s.mu.f.Sync(); err != nil {
+			return fmt.Errorf("audit append: %w", err)
+		}
+	}
+	s.mu.seq, s.mu.prev = seq, prev
+	return nil
+}
+
 // encodeLine renders rec (whose Hash is empty) as a spool line in buf.
 func encodeLine(buf *bytes.Buffer, rec *Record) (line []byte, hash string, err error) {
 	body, err := json.Marshal(rec)

@@ -88,6 +88,7 @@ func (c *call) identify() bool {
 func (c *call) refuse(status int, reason, msg string, retry time.Duration) {
 	c.status, c.reason, c.decision = status, reason, decisionOf(reason)
 	writeError(c.w, c.api.family, status, reason, msg, retry)
+	http.NewResponseController(c.w).Flush()
 }
 
 func decisionOf(reason string) string {
@@ -131,8 +132,8 @@ func (c *call) done() {
 		return
 	}
 	c.g.metrics.observe(c)
-	if c.audited && c.g.cfg.Audit != nil {
-		if err := c.g.cfg.Audit.Append(c.record()); err != nil {
+	if c.audited && c.g.audit != nil {
+		if err := c.g.audit.Append(c.record()); err != nil {
 			c.g.cfg.Logger.Error("audit record lost", "err", err)
 		}
 	}

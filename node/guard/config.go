@@ -38,9 +38,10 @@ type Upstream struct {
 	Header http.Header
 }
 
-// AuditSink receives one record per model request. *audit.Spool is one.
-// Append must be safe for concurrent use; it runs on the request's path,
-// after the answer has been sent.
+// AuditSink receives one record per model request. *audit.Spool is one
+// (and its AppendBatch is used when present). Append must be safe for
+// concurrent use. By default the guard queues records (audit.Queue) and
+// one goroutine writes them in batches; see Config.AuditSync.
 type AuditSink interface {
 	Append(rec *audit.Record) error
 }
@@ -58,6 +59,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Audit receives the audit records; nil: no records are kept.
 	Audit AuditSink
+	// AuditSync writes each record on the request's path, after the answer
+	// has been sent. Default false: records are queued in memory (bounded;
+	// a full queue makes the request write its record itself, nothing is
+	// dropped) and written in batches by one goroutine, so a crash of the
+	// process can lose the last few milliseconds of records; Close and
+	// Shutdown write what is queued. Whether written records are fsynced
+	// is the sink's policy (audit.Options.Sync).
+	AuditSync bool
 	// AuditKey is the HMAC key for grants whose audit setting is "hash".
 	// Empty: such grants record no prompt hash (a warning is logged once).
 	AuditKey []byte

@@ -28,7 +28,7 @@ func FuzzParseRequest(f *testing.F) {
 		if r.Model == "" || len(r.Model) > maxModelName {
 			t.Fatalf("accepted model %q", r.Model)
 		}
-		out := r.rewrite(api, "up-"+r.Model, 7)
+		out := r.rewrite([]byte(body), api, "up-"+r.Model, 7)
 		r2, err := parseRequest(out, api)
 		if err != nil || !json.Valid(out) {
 			t.Fatalf("rewrite of %s gave %s: %v", body, out, err)
@@ -45,8 +45,30 @@ func TestDuplicateKeysCannotSmuggle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := string(r.rewrite(api, "up", 10))
+	out := string(r.rewrite(nil, api, "up", 10))
 	if out != `{"max_tokens":10,"model":"up"}` {
 		t.Fatalf("upstream body %s", out)
+	}
+}
+
+func TestRewriteKeepsUnchangedBodies(t *testing.T) {
+	api := apis["/v1/chat/completions"]
+	for _, c := range []struct {
+		body string
+		same bool
+	}{
+		{`{"model":"m","max_tokens":5,"messages":[{"model":"x","max_tokens":1}]}`, true},
+		{`{"model":"m","max_tokens":5,"model":"m"}`, false},
+		{`{"model":"m","max_tokens":5,"mod\u0065l":"m"}`, false},
+		{`{"model":"m"}`, false}, // capped: max_tokens added
+	} {
+		r, err := parseRequest([]byte(c.body), api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := r.rewrite([]byte(c.body), api, "m", 10)
+		if (string(out) == c.body) != c.same {
+			t.Errorf("%s → %s", c.body, out)
+		}
 	}
 }

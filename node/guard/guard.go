@@ -57,6 +57,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/screen"
 )
 
@@ -69,6 +70,8 @@ type Guard struct {
 	snap      atomic.Pointer[snapshot]
 	limits    *limiter
 	abuse     *screen.Tracker // nil: off
+	audit     AuditSink       // cfg.Audit, or a queue in front of it; nil: none
+	queue     *audit.Queue    // the queue, when there is one
 	metrics   *metrics
 	transport *http.Transport
 	hashWarn  sync.Once
@@ -94,6 +97,13 @@ func New(cfg Config) (*Guard, error) {
 	g.mu.servers = make(map[*http.Server]bool)
 	if g.cfg.Screen == nil {
 		g.cfg.Screen = newPolicyScreen(cfg.Screening)
+	}
+	g.audit = cfg.Audit
+	if cfg.Audit != nil && !cfg.AuditSync {
+		g.queue = audit.NewQueue(cfg.Audit, audit.QueueOptions{OnError: func(err error, lost int) {
+			g.cfg.Logger.Error("audit records lost", "records", lost, "err", err)
+		}})
+		g.audit = g.queue
 	}
 	if !cfg.Screening.NoAbuse {
 		g.abuse = g.newTracker(cfg.Screening.Abuse)
@@ -187,6 +197,7 @@ func (g *Guard) Close() error {
 		s.Close()
 	}
 	g.transport.CloseIdleConnections()
+	g.closeQueue()
 	return nil
 }
 
@@ -205,5 +216,17 @@ func (g *Guard) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, s.Shutdown(ctx))
 	}
 	g.transport.CloseIdleConnections()
+	g.closeQueue()
 	return err
+}
+
+// closeQueue writes the queued audit records. Requests still finishing
+// afterwards write theirs synchronously.
+func (g *Guard) closeQueue() {
+	if g.queue != nil {
+		g.queue.Close()
+		if n := g.queue.Overflows(); n > 0 {
+			g.cfg.Logger.Warn("audit queue was full at times; those records were written synchronously", "records", n)
+		}
+	}
 }

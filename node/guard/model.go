@@ -3,7 +3,6 @@ package guard
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -17,7 +16,7 @@ func (c *call) serveModel() {
 	if !c.readBody() || !c.decide() || !c.observeAbuse() || !c.admit() {
 		return
 	}
-	body := c.req.rewrite(c.api, c.up.model, c.grant.Limits.MaxTokens)
+	body := c.req.rewrite(c.body, c.api, c.up.model, c.grant.Limits.MaxTokens)
 	if s := c.g.cfg.Screen; s != nil {
 		in := body
 		var err error
@@ -38,7 +37,7 @@ func (c *call) readBody() bool {
 	rc := http.NewResponseController(c.w)
 	rc.SetReadDeadline(c.start.Add(c.g.cfg.BodyTimeout)) // unsupported only off a real server
 	defer rc.SetReadDeadline(time.Time{})
-	body, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, c.g.cfg.MaxBodyBytes))
+	body, err := readAllSized(http.MaxBytesReader(c.w, c.r.Body, c.g.cfg.MaxBodyBytes), c.r.ContentLength, c.g.cfg.MaxBodyBytes)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

@@ -84,7 +84,7 @@ func isDialError(err error) bool {
 
 // relayWhole passes a non-streamed answer on and reads its usage.
 func (c *call) relayWhole(resp *http.Response) {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, c.g.cfg.MaxResponseBytes+1))
+	b, err := readAllSized(io.LimitReader(resp.Body, c.g.cfg.MaxResponseBytes+1), resp.ContentLength, c.g.cfg.MaxResponseBytes)
 	switch {
 	case err != nil:
 		c.upstreamError(err)
@@ -106,6 +106,7 @@ func (c *call) relayWhole(resp *http.Response) {
 	c.status = resp.StatusCode
 	c.w.WriteHeader(resp.StatusCode)
 	c.w.Write(b)
+	http.NewResponseController(c.w).Flush() // the caller has the answer before metrics and audit
 }
 
 func (c *call) screenWhole(b []byte) ([]byte, error) {

@@ -160,16 +160,22 @@ func (r *request) readOptions() (json.RawMessage, bool) {
 // rewrite returns the body to send upstream: the model renamed to model,
 // the answer length capped at maxTokens (when > 0), and, for a stream of
 // an API that takes it, stream_options.include_usage set (replacing the
-// caller's stream_options). The body is always re-encoded from the object
+// caller's stream_options). A changed body is re-encoded from the object
 // the guard read, so the upstream sees exactly the values the guard
-// decided on: a duplicated key cannot smuggle another model or length past
-// it.
-func (r *request) rewrite(api *apiSpec, model string, maxTokens int) []byte {
+// decided on. When nothing changes, body itself is returned, but only if
+// its keys (top level and "options") are distinct and unescaped: a
+// duplicated key cannot smuggle another model or length past the guard.
+func (r *request) rewrite(body []byte, api *apiSpec, model string, maxTokens int) []byte {
+	capped := maxTokens > 0 && len(api.maxKeys) > 0 && (r.MaxTokens < 0 || r.MaxTokens > int64(maxTokens))
+	usage := r.Stream && api.usageOption && !r.IncludeUsage
+	if model == r.Model && !capped && !usage && plainKeys(body) && (r.fields["options"] == nil || plainKeys(r.fields["options"])) {
+		return body
+	}
 	r.fields["model"] = mustJSON(model)
-	if maxTokens > 0 && len(api.maxKeys) > 0 && (r.MaxTokens < 0 || r.MaxTokens > int64(maxTokens)) {
+	if capped {
 		r.capMax(api, maxTokens)
 	}
-	if r.Stream && api.usageOption && !r.IncludeUsage {
+	if usage {
 		r.fields["stream_options"] = []byte(`{"include_usage":true}`)
 	}
 	return mustJSON(r.fields)
