@@ -1,0 +1,249 @@
+package installtest
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/internal/netns"
+)
+
+const (
+	coordAddr = "198.18.0.1"
+	hostAddr  = "198.18.0.2"
+	coordPort = "8443"
+	model     = "llama=http://127.0.0.1:11434"
+)
+
+// world is a running coordinator and a fresh host to install on.
+type world struct {
+	t         *testing.T
+	ctx       context.Context
+	bins, rel string // built binaries; the release dir the coordinator serves
+	data      string // the coordinator's data dir
+	coord     *netns.NS
+	host      *netns.NS
+	url, pin  string
+	token     string
+	root      string   // the host's install root: usr/local, etc, var/lib
+	knobs     []string // MOAT_PREFIX, MOAT_ETC, MOAT_STATE, MOAT_NO_USER
+	stateDir  string
+	binPath   string
+	envPath   string
+	pidPath   string
+}
+
+func TestInstallScriptOnFreshHost(t *testing.T) {
+	if why := netns.Unavailable(); why != "" {
+		t.Skip(why)
+	}
+	for _, c := range []string{"curl", "sha256sum"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skipf("needs %s (apt-get install curl coreutils; make test installs it)", c)
+		}
+	}
+	begin := time.Now()
+	w := newWorld(t)
+	before := snapshot(t, w.root)
+
+	w.tamperedBinaryIsRefused(before)
+	dev := w.installJoins()
+	w.rerunUpgrades(dev)
+	w.uninstallRemovesWhatItAdded(before)
+	t.Logf("install, tamper refusal, join, upgrade and uninstall in %v", time.Since(begin).Round(time.Millisecond))
+}
+
+func newWorld(t *testing.T) *world {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	w := &world{t: t, ctx: ctx, bins: filepath.Join(dir, "bin"), rel: filepath.Join(dir, "release"),
+		data: filepath.Join(dir, "coord"), root: filepath.Join(dir, "root")}
+	w.stateDir = filepath.Join(w.root, "var/lib/moat-node")
+	w.binPath = filepath.Join(w.root, "usr/local/bin/moat-node")
+	w.envPath = filepath.Join(w.root, "etc/moat-node/env")
+	w.pidPath = filepath.Join(w.stateDir, "moat-node.pid")
+	w.knobs = []string{"MOAT_PREFIX=" + filepath.Join(w.root, "usr/local"), "MOAT_ETC=" + filepath.Join(w.root, "etc/moat-node"),
+		"MOAT_STATE=" + w.stateDir, "MOAT_NO_USER=1"}
+	for _, d := range []string{"usr/local/bin", "etc", "var/lib"} {
+		must(t, os.MkdirAll(filepath.Join(w.root, d), 0o755))
+	}
+	w.build()
+	w.release()
+	w.namespaces()
+	w.startCoordinator()
+	t.Cleanup(w.killNode)
+	return w
+}
+
+// build compiles the real binaries.
+func (w *world) build() {
+	w.t.Helper()
+	cmd := exec.CommandContext(w.ctx, "go", "build", "-o", w.bins+"/", "github.com/moatmesh/moat/cmd/moat-node", "github.com/moatmesh/moat/cmd/moat-coordinator")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		w.t.Fatalf("go build: %v\n%s", err, out)
+	}
+}
+
+// release lays out what `make release` makes, for this machine's arch.
+func (w *world) release() {
+	w.t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.bins, "moat-node"))
+	must(w.t, err)
+	name := "moat-node-linux-" + runtime.GOARCH
+	must(w.t, os.MkdirAll(w.rel, 0o755))
+	must(w.t, os.WriteFile(filepath.Join(w.rel, name), b, 0o755))
+	sum := sha256.Sum256(b)
+	must(w.t, os.WriteFile(filepath.Join(w.rel, "SHA256SUMS"), fmt.Appendf(nil, "%x  %s\n", sum, name), 0o644))
+}
+
+func (w *world) namespaces() {
+	w.t.Helper()
+	var err error
+	w.coord, err = netns.New("moat-inst-c")
+	must(w.t, err)
+	w.t.Cleanup(func() { w.coord.Close() })
+	w.host, err = netns.New("moat-inst-h")
+	must(w.t, err)
+	w.t.Cleanup(func() { w.host.Close() })
+	must(w.t, netns.Veth(w.coord, "eth0", netip.MustParsePrefix(coordAddr+"/24"), w.host, "eth0", netip.MustParsePrefix(hostAddr+"/24")))
+}
+
+// startCoordinator makes an admin token, then runs `moat-coordinator
+// serve --tls=self-signed` in the coordinator's namespace.
+func (w *world) startCoordinator() {
+	w.t.Helper()
+	coordBin := filepath.Join(w.bins, "moat-coordinator")
+	out, err := exec.CommandContext(w.ctx, coordBin, "tokens", "create", "--data-dir", w.data, "installtest").CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("tokens create: %v\n%s", err, out)
+	}
+	w.token = strings.TrimSpace(string(out))
+	w.url = "https://" + coordAddr + ":" + coordPort
+	cmd := w.coord.Command(w.ctx, coordBin, "serve", "--listen", coordAddr+":"+coordPort, "--public-url", w.url,
+		"--tls", "self-signed", "--data-dir", w.data, "--release-dir", w.rel, "--log-level", "warn")
+	stdout, err := cmd.StdoutPipe()
+	must(w.t, err)
+	cmd.Stderr = testWriter{w.t, "coordinator: "}
+	must(w.t, cmd.Start())
+	w.t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+	}
+	go io.Copy(io.Discard, stdout)
+	w.pin = spkiPin(w.t, filepath.Join(w.data, "tls-cert.pem"))
+}
+
+// spkiPin computes curl's pin of the certificate, independently of the
+// coordinator's code.
+func spkiPin(t *testing.T, certFile string) string {
+	b, err := os.ReadFile(certFile)
+	must(t, err)
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", certFile)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	must(t, err)
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256//" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// admin calls the coordinator's admin API from the host namespace.
+func (w *world) admin(method, path, body string) []byte {
+	w.t.Helper()
+	args := []string{"-fsS", "-k", "--pinnedpubkey", w.pin, "-X", method, "-H", "Authorization: Bearer " + w.token}
+	if body != "" {
+		args = append(args, "-H", "Content-Type: application/json", "-d", body)
+	}
+	out, err := w.host.Command(w.ctx, "curl", append(args, w.url+"/api/v1/admin"+path)...).Output()
+	if err != nil {
+		w.t.Fatalf("admin %s %s: %v", method, path, err)
+	}
+	return out
+}
+
+// installCommand makes an enrollment key and returns the install command
+// the API hands out, run as root here (no sudo).
+func (w *world) installCommand() string {
+	w.t.Helper()
+	var res struct{ Install string }
+	must(w.t, json.Unmarshal(w.admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`), &res))
+	if !strings.Contains(res.Install, "--pinnedpubkey "+w.pin+" ") {
+		w.t.Fatalf("install command %q does not pin the certificate (%s)", res.Install, w.pin)
+	}
+	cmd := strings.Replace(res.Install, "| sudo sh", "| sh", 1)
+	if !strings.Contains(cmd, "| sh -s -- --key moat_ek_") {
+		w.t.Fatalf("unexpected install command %q", res.Install)
+	}
+	return cmd
+}
+
+// script runs a shell command line in the host namespace with the knobs.
+func (w *world) script(line string) (string, error) {
+	w.t.Helper()
+	cmd := w.host.Command(w.ctx, "sh", "-c", line)
+	cmd.Env = append(os.Environ(), w.knobs...)
+	out, err := cmd.CombinedOutput()
+	w.t.Logf("$ %s\n%s", line, out)
+	return string(out), err
+}
+
+// plain is the install command without a key.
+func (w *world) plain(args string) string {
+	return fmt.Sprintf("curl -fsSL -k --pinnedpubkey %s %s/install.sh | sh -s -- %s", w.pin, w.url, args)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type testWriter struct {
+	t      *testing.T
+	prefix string
+}
+
+func (tw testWriter) Write(p []byte) (int, error) {
+	tw.t.Log(tw.prefix + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// nodePID returns the pid in the pid file, if that process lives.
+func (w *world) nodePID() int {
+	b, err := os.ReadFile(w.pidPath)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
+}
+
+// killNode stops a node the test left running.
+func (w *world) killNode() {
+	if pid := w.nodePID(); pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
