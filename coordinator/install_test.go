@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moatmesh/moat/deploy"
 )
 
 // selfSigned makes a self-signed certificate as serve --tls=self-signed does.
@@ -136,5 +138,20 @@ func TestReleaseSumsFileIsServedAsIs(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.ReleaseDir = rel })
 	if code, _, body := get(t, tc.URL+"/download/SHA256SUMS"); code != http.StatusOK || body != sums {
 		t.Fatalf("GET SHA256SUMS = %d %q", code, body)
+	}
+}
+
+// TestNodeUnitVerifies runs systemd-analyze verify on the node's unit.
+func TestNodeUnitVerifies(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	path := filepath.Join(t.TempDir(), "moat-node.service")
+	unit := strings.ReplaceAll(deploy.NodeUnit, "/usr/local/bin/moat-node", "/bin/true") // the binary is not installed here
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("systemd-analyze", "verify", "--man=no", path).CombinedOutput(); err != nil {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
