@@ -25,6 +25,7 @@ bench:
 	@./scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/meshbench/cmd/meshbench
+	./scripts/bench-guard.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

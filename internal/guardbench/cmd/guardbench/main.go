@@ -1,0 +1,145 @@
+// Command guardbench measures direct, nginx and guard paths to one
+// stand-in upstream over loopback and prints the comparisons as
+// "ratio <name> <value>" lines; scripts/bench-guard.sh runs it with nginx.
+//
+//	guardbench -upstream 127.0.0.1:PORT [-nginx http://127.0.0.1:PORT]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/moatmesh/moat/internal/guardbench"
+)
+
+func main() {
+	upAddr := flag.String("upstream", "127.0.0.1:0", "address the stand-in upstream listens on (nginx proxies to it)")
+	nginx := flag.String("nginx", "", "nginx's base URL; empty: skip nginx")
+	n := flag.Int("n", 3000, "sequential requests for the latency percentiles")
+	conc := flag.Int("c", 64, "callers for the throughput run")
+	dur := flag.Duration("d", 3*time.Second, "length of each throughput run")
+	streams := flag.Int("streams", 100, "streamed answers per path")
+	chunks := flag.Int("chunks", 50, "chunks per streamed answer")
+	every := flag.Duration("every", 2*time.Millisecond, "time between streamed chunks")
+	flag.Parse()
+	if err := run(*upAddr, *nginx, *n, *conc, *dur, *streams, *chunks, *every); err != nil {
+		log.Fatal("guardbench: ", err)
+	}
+}
+
+// result is one path's figures.
+type result struct {
+	name         string
+	p50, p99     time.Duration
+	rps          float64
+	ttft         time.Duration // p50
+	del50, del99 time.Duration // chunk delivery
+}
+
+func run(upAddr, nginx string, n, conc int, dur time.Duration, streams, chunks int, every time.Duration) error {
+	base := time.Now()
+	up, err := guardbench.StartUpstream(upAddr, base, chunks, every)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	dir, err := os.MkdirTemp("", "guardbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	lo, err := guardbench.StartLoopback(up.URL, dir+"/lo")
+	if err != nil {
+		return err
+	}
+	defer lo.Close()
+	mesh, err := guardbench.StartMesh(up.URL, dir+"/mesh")
+	if err != nil {
+		return err
+	}
+	defer mesh.Close()
+	targets := []guardbench.Target{{Name: "direct", URL: up.URL, Client: guardbench.DirectClient()}}
+	if nginx != "" {
+		targets = append(targets, guardbench.Target{Name: "nginx", URL: nginx, Client: guardbench.DirectClient()})
+	}
+	targets = append(targets, guardbench.Target{Name: "guard_lo", URL: lo.URL, Client: lo.Client},
+		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client})
+	res := map[string]result{}
+	for _, t := range targets {
+		r, err := measure(t, base, n, conc, dur, streams)
+		if err != nil {
+			return err
+		}
+		res[t.Name] = r
+		fmt.Printf("%-9s latency p50 %7.1fµs p99 %7.1fµs | c=%d %8.0f req/s | stream ttft p50 %7.1fµs, chunk delivery p50 %6.1fµs p99 %6.1fµs\n",
+			r.name, us(r.p50), us(r.p99), conc, r.rps, us(r.ttft), us(r.del50), us(r.del99))
+	}
+	report(res, nginx != "")
+	return nil
+}
+
+func measure(t guardbench.Target, base time.Time, n, conc int, dur time.Duration, streams int) (result, error) {
+	r := result{name: t.Name}
+	if _, err := guardbench.Latency(t, n/10+10); err != nil { // warm up connections and caches
+		return r, err
+	}
+	lat, err := guardbench.Latency(t, n)
+	if err != nil {
+		return r, err
+	}
+	r.p50, r.p99 = guardbench.Pct(lat, 50), guardbench.Pct(lat, 99)
+	if r.rps, err = guardbench.Throughput(t, conc, dur); err != nil {
+		return r, err
+	}
+	st, err := guardbench.Streams(t, streams, base)
+	if err != nil {
+		return r, err
+	}
+	r.ttft, r.del50, r.del99 = guardbench.Pct(st.TTFT, 50), guardbench.Pct(st.Delivery, 50), guardbench.Pct(st.Delivery, 99)
+	return r, nil
+}
+
+func report(res map[string]result, haveNginx bool) {
+	d := res["direct"]
+	fmt.Println("# added = path minus direct; µs")
+	for _, name := range []string{"nginx", "guard_lo", "guard"} {
+		r, ok := res[name]
+		if !ok {
+			continue
+		}
+		fmt.Printf("added %-9s p50 %7.1f p99 %7.1f ttft %7.1f chunk p50 %6.1f p99 %6.1f\n", name,
+			us(r.p50-d.p50), us(r.p99-d.p99), us(r.ttft-d.ttft), us(r.del50-d.del50), us(r.del99-d.del99))
+	}
+	if !haveNginx {
+		fmt.Println("# nginx not measured: no ratios against it")
+	} else {
+		x := res["nginx"]
+		for _, g := range []string{"guard_lo", "guard"} {
+			r := res[g]
+			ratio(g+"_rps/nginx_rps", r.rps/x.rps, fmt.Sprintf("%.0f vs %.0f req/s", r.rps, x.rps))
+			ratio(g+"_added_p50/nginx_added_p50", div(r.p50-d.p50, x.p50-d.p50), fmt.Sprintf("%.1f vs %.1f µs", us(r.p50-d.p50), us(x.p50-d.p50)))
+			ratio(g+"_added_p99/nginx_added_p99", div(r.p99-d.p99, x.p99-d.p99), fmt.Sprintf("%.1f vs %.1f µs", us(r.p99-d.p99), us(x.p99-d.p99)))
+			ratio(g+"_added_ttft/nginx_added_ttft", div(r.ttft-d.ttft, x.ttft-d.ttft), fmt.Sprintf("%.1f vs %.1f µs", us(r.ttft-d.ttft), us(x.ttft-d.ttft)))
+			ratio(g+"_added_chunk_p99/nginx_added_chunk_p99", div(r.del99-d.del99, x.del99-d.del99), fmt.Sprintf("%.1f vs %.1f µs", us(r.del99-d.del99), us(x.del99-d.del99)))
+		}
+	}
+	for _, g := range []string{"guard_lo", "guard"} {
+		r := res[g]
+		ratio(g+"_rps/direct_rps", r.rps/d.rps, fmt.Sprintf("%.0f vs %.0f req/s", r.rps, d.rps))
+		ratio(g+"_p50/direct_p50", div(r.p50, d.p50), fmt.Sprintf("%.1f vs %.1f µs", us(r.p50), us(d.p50)))
+	}
+}
+
+func ratio(name string, v float64, abs string) { fmt.Printf("ratio %s %.2f   (%s)\n", name, v, abs) }
+
+func div(a, b time.Duration) float64 {
+	if b <= 0 {
+		b = time.Microsecond // nginx added nothing measurable: compare against 1 µs
+	}
+	return float64(a) / float64(b)
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
