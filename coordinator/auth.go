@@ -3,8 +3,6 @@ package coordinator
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // authenticator is the coordinator's OIDC relying party: authorization
@@ -29,7 +29,6 @@ type authenticator struct {
 	secret   string
 	redirect string
 	client   *http.Client // for discovery, JWKS and the token exchange
-	cookieK  []byte       // HMAC key binding login state to the browser
 	embedded bool         // the IdP is the embedded provider
 	idp      http.Handler // the embedded provider, mounted at /idp
 	closeIdP func()
@@ -62,10 +61,6 @@ func newAuthenticator(ctx context.Context, s *Server) (*authenticator, error) {
 		redirect: strings.TrimSuffix(s.cfg.PublicURL, "/") + "/oidc/callback",
 		client:   &http.Client{Timeout: 15 * time.Second},
 		closeIdP: func() {},
-	}
-	var err error
-	if a.cookieK, err = s.secretSetting(ctx, "login-cookie-key"); err != nil {
-		return nil, err
 	}
 	if a.issuer == "" {
 		if err := a.startEmbedded(ctx); err != nil {
@@ -206,25 +201,32 @@ func intersects(a, b []string) bool {
 	return false
 }
 
-// bind returns the cookie value that ties login session id to the browser
-// that started it; the callback refuses a browser without it.
-func (a *authenticator) bind(id string) string {
-	m := hmac.New(sha256.New, a.cookieK)
-	m.Write([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-func (a *authenticator) bound(r *http.Request, id string) bool {
-	c, err := r.Cookie(loginCookie)
-	return err == nil && hmac.Equal([]byte(c.Value), []byte(a.bind(id)))
-}
+// The browser that first continues a sign-in owns it: it gets a random
+// token in a cookie (one per browser), and the session stores the token's
+// hash (store.BindLoginSession: first claim wins). The callback and the
+// MFA pages refuse any other browser, so a link someone else opened first
+// is useless to the victim, and a link the victim opened is useless to
+// whoever sent it.
 
 const loginCookie = "moat_login"
 
-func (a *authenticator) setBinding(w http.ResponseWriter, id string) {
+// browserToken returns this browser's sign-in token, making one (and
+// setting the cookie) when it has none.
+func (a *authenticator) browserToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	tok := randomString()
 	u, _ := url.Parse(a.s.cfg.PublicURL)
 	http.SetCookie(w, &http.Cookie{
-		Name: loginCookie, Value: a.bind(id), Path: "/", HttpOnly: true,
+		Name: loginCookie, Value: tok, Path: "/", HttpOnly: true,
 		Secure: u.Scheme == "https", SameSite: http.SameSiteLaxMode, MaxAge: int(a.s.cfg.LoginTTL.Seconds()),
 	})
+	return tok
+}
+
+// bound reports whether r comes from the browser that owns ls.
+func (a *authenticator) bound(r *http.Request, ls *store.LoginSession) bool {
+	c, err := r.Cookie(loginCookie)
+	return err == nil && len(ls.BrowserHash) > 0 && hmac.Equal(hashSecret(c.Value), ls.BrowserHash)
 }

@@ -99,13 +99,18 @@ func (s *Server) beginLogin(c *gin.Context) {
 	if ls == nil {
 		return
 	}
+	tok := s.auth.browserToken(c.Writer, c.Request)
+	if err := s.store.BindLoginSession(c.Request.Context(), ls.ID, hashSecret(tok)); err != nil {
+		s.refuse("login_claimed")
+		renderError(c, http.StatusForbidden, "This sign-in link was already opened in another browser. If that was not you, do not continue: start again with `moat login` and open the new link yourself.")
+		return
+	}
 	u, err := s.auth.authURL(c.Request.Context(), ls.ID, ls.Nonce, ls.Verifier)
 	if err != nil {
 		s.log.Error("build authorization URL", "err", err)
 		renderError(c, http.StatusBadGateway, "The identity provider cannot be reached right now; try again in a minute.")
 		return
 	}
-	s.auth.setBinding(c.Writer, ls.ID)
 	c.Redirect(http.StatusSeeOther, u)
 }
 
@@ -115,7 +120,7 @@ func (s *Server) callback(c *gin.Context) {
 	if ls == nil {
 		return
 	}
-	if !s.auth.bound(c.Request, ls.ID) {
+	if !s.auth.bound(c.Request, ls) {
 		s.refuse("state_not_bound")
 		renderError(c, http.StatusForbidden, "This sign-in was started in another browser. Open the link from `moat login` in this browser and start again.")
 		return

@@ -94,8 +94,24 @@ func TestLoginStateMustMatchBrowser(t *testing.T) {
 	if p, _ := b.Get(tc.URL + "/oidc/callback?state=" + id + "&code=x"); p.Status != http.StatusForbidden || !p.Contains("another browser") {
 		t.Fatalf("unbound state: %d %s", p.Status, p.Body)
 	}
-	// The real browser finishes; the result can be collected once.
-	page := tc.browse(t, browsertest.New(nil), start.AuthURL, alice)
+	// The first browser to continue owns the sign-in; a second one (say,
+	// the victim of someone who sent them the link after opening it) is
+	// refused before reaching the IdP, and cannot use the MFA pages.
+	first := browsertest.New(nil)
+	confirm, _ := first.Get(start.AuthURL)
+	if p, _ := confirm.Submit(nil); p.Status != http.StatusOK || !p.Contains("password") {
+		t.Fatalf("first browser did not reach the IdP: %d", p.Status)
+	}
+	second := browsertest.New(nil)
+	confirm2, _ := second.Get(start.AuthURL)
+	if p, _ := confirm2.Submit(nil); p.Status != http.StatusForbidden || !p.Contains("already opened in another browser") {
+		t.Fatalf("second browser: %d %s", p.Status, p.Body)
+	}
+	if p, _ := second.Get(tc.URL + "/login/" + id + "/mfa"); p.Status != http.StatusForbidden {
+		t.Fatalf("second browser on the MFA page: %d", p.Status)
+	}
+	// The owning browser finishes; the result can be collected once.
+	page := tc.browse(t, first, start.AuthURL, alice)
 	if !page.Contains("is now connected") {
 		t.Fatalf("sign-in: %s", page.Body)
 	}

@@ -25,7 +25,7 @@ func (s *Server) mfaSession(c *gin.Context) (*store.LoginSession, *store.User) {
 	if ls == nil {
 		return nil, nil
 	}
-	if ls.UserID == "" || !s.auth.bound(c.Request, ls.ID) {
+	if ls.UserID == "" || !s.auth.bound(c.Request, ls) {
 		renderError(c, http.StatusForbidden, "Sign in with your identity provider first: open the link from `moat login` again.")
 		return nil, nil
 	}

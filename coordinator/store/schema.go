@@ -157,4 +157,10 @@ var migrations = []migration{{
 			value {{blob}}
 		)`,
 	},
+}, {
+	version: 2,
+	name:    "login sessions bound to one browser",
+	stmts: []string{
+		`ALTER TABLE login_sessions ADD COLUMN browser_hash {{blob}}`,
+	},
 }}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,13 +10,13 @@ import (
 )
 
 const loginSessionCols = `id, poll_hash, purpose, public_key, hostname, os, nonce, verifier,
-	created, expires, user_id, mfa_done, device_id, result, consumed`
+	created, expires, user_id, mfa_done, device_id, result, consumed, browser_hash`
 
 func scanLoginSession(r scanner) (*LoginSession, error) {
 	l := new(LoginSession)
 	err := r.Scan(&l.ID, &l.PollHash, &l.Purpose, &l.PublicKey, &l.Hostname, &l.OS, &l.Nonce,
 		&l.Verifier, timeCol{&l.Created}, timeCol{&l.Expires}, &l.UserID, &l.MFADone, &l.DeviceID,
-		&l.Result, &l.Consumed)
+		&l.Result, &l.Consumed, &l.BrowserHash)
 	return l, err
 }
 
@@ -24,10 +25,10 @@ func scanLoginSession(r scanner) (*LoginSession, error) {
 func (s *sqlStore) CreateLoginSession(ctx context.Context, l *LoginSession) error {
 	fillNew(&l.ID, "ls_", &l.Created)
 	_, err := s.wr().exec(ctx, `INSERT INTO login_sessions (`+loginSessionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, blobArg(l.PollHash), l.Purpose, l.PublicKey, l.Hostname, l.OS, l.Nonce, l.Verifier,
 		s.d.timeArg(l.Created), s.d.timeArg(l.Expires), l.UserID, l.MFADone, l.DeviceID,
-		blobArg(l.Result), l.Consumed)
+		blobArg(l.Result), l.Consumed, blobArg(l.BrowserHash))
 	return s.fail("create login session", err)
 }
 
@@ -99,4 +100,28 @@ func (s *sqlStore) DeleteExpiredLoginSessions(ctx context.Context, now time.Time
 	}
 	n, err := res.RowsAffected()
 	return int(n), s.fail("delete expired login sessions", err)
+}
+
+// BindLoginSession implements Store: one conditional UPDATE, so of two
+// browsers racing to claim a session exactly one wins.
+func (s *sqlStore) BindLoginSession(ctx context.Context, id string, browserHash []byte) error {
+	if len(browserHash) == 0 {
+		return s.fail("bind login session", errors.New("empty browser hash"))
+	}
+	res, err := s.wr().exec(ctx, `UPDATE login_sessions SET browser_hash = ?
+		WHERE id = ? AND browser_hash IS NULL`, browserHash, id)
+	if err != nil {
+		return s.fail("bind login session", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	l, err := s.LoginSession(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(l.BrowserHash, browserHash) {
+		return s.fail("bind login session", ErrConflict)
+	}
+	return nil
 }

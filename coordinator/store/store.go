@@ -119,6 +119,9 @@ type LoginSession struct {
 	DeviceID  string // set once the device exists
 	Result    []byte // opaque JSON handed to the poller once
 	Consumed  bool
+	// BrowserHash is the SHA-256 of the token of the one browser allowed to
+	// carry this sign-in through the IdP; set once by BindLoginSession.
+	BrowserHash []byte
 }
 
 // PolicyVersion is one saved policy.
@@ -248,6 +251,10 @@ type Store interface {
 	LoginSessionByPollHash(ctx context.Context, hash []byte) (*LoginSession, error)
 	UpdateLoginSession(ctx context.Context, s *LoginSession) error
 	ConsumeLoginResult(ctx context.Context, id string) ([]byte, error)
+	// BindLoginSession ties session id to the browser whose token hashes to
+	// browserHash: the first call wins; later calls with the same hash
+	// succeed, with another hash they fail with ErrConflict.
+	BindLoginSession(ctx context.Context, id string, browserHash []byte) error
 	DeleteExpiredLoginSessions(ctx context.Context, now time.Time) (int, error)
 
 	// Policy history; the newest version is the policy in force.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -112,4 +113,43 @@ func testLoginResultOnce(t *testing.T, s store.Store) {
 	if wins != 1 {
 		t.Fatalf("%d pollers got the result, want 1", wins)
 	}
+}
+
+// testLoginBrowserBinding: the first browser to claim a sign-in keeps it;
+// of many racing, exactly one wins.
+func testLoginBrowserBinding(t *testing.T, s store.Store) {
+	l := newSession(t, s, "poll-bind", at(time.Hour))
+	wantErr(t, s.BindLoginSession(ctx(t), "ls_unknown", hash("a")), store.ErrNotFound, "binding an unknown session")
+	var wg sync.WaitGroup
+	wins := make(chan string, 10)
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := fmt.Sprint("browser-", i)
+			if err := s.BindLoginSession(ctx(t), l.ID, hash(b)); err == nil {
+				wins <- b
+			} else if !errors.Is(err, store.ErrConflict) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	var winner []string
+	for w := range wins {
+		winner = append(winner, w)
+	}
+	if len(winner) != 1 {
+		t.Fatalf("%d browsers bound one sign-in, want exactly 1", len(winner))
+	}
+	must(t, s.BindLoginSession(ctx(t), l.ID, hash(winner[0]))) // the same browser again is fine
+	got, err := s.LoginSession(ctx(t), l.ID)
+	must(t, err)
+	same(t, got.BrowserHash, hash(winner[0]), "stored browser hash")
+	// An update of the session keeps the binding.
+	got.UserID = ""
+	must(t, s.UpdateLoginSession(ctx(t), got))
+	again, _ := s.LoginSession(ctx(t), l.ID)
+	same(t, again.BrowserHash, hash(winner[0]), "browser hash after an update")
 }

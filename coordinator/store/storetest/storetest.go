@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APITokens", testAPITokens},
 		{"LoginSessions", testLoginSessions},
 		{"LoginResultOnce", testLoginResultOnce},
+		{"LoginBrowserBinding", testLoginBrowserBinding},
 		{"Policy", testPolicy},
 		{"IdPUsers", testIdPUsers},
 		{"Audit", testAudit},
