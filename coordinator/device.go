@@ -77,6 +77,16 @@ func (s *Server) enroll(c *gin.Context) {
 		return
 	}
 	now := s.cfg.Now()
+	// A live device already holding this key is refused before the
+	// enrollment key is spent. Enrollment keys prove nothing about who
+	// holds the WireGuard private key, and every caller learns a node's
+	// public key from its netmap: re-enrolling in place would let anyone
+	// with any key take the node over.
+	if d, err := s.store.DeviceByKey(c.Request.Context(), req.Key.String()); err == nil && !d.Revoked {
+		s.refuse("key_in_use")
+		apiError(c, http.StatusConflict, "key_in_use", "this WireGuard key already belongs to "+d.ID+"; a joined node keeps its credential in its state dir — revoke the old one first to join again with this key")
+		return
+	}
 	ek, err := s.store.UseEnrollKey(c.Request.Context(), hashSecret(string(req.AuthKey)), now)
 	if errors.Is(err, store.ErrExhausted) || errors.Is(err, store.ErrNotFound) {
 		s.refuse("bad_enroll_key")
@@ -95,12 +105,9 @@ func (s *Server) enroll(c *gin.Context) {
 		d = &store.Device{ID: newID("n_"), Kind: store.KindNode, PublicKey: req.Key.String(), Created: now}
 		s.applyAd(d, req, ek.Tags, credHash, now)
 		err = s.store.CreateDevice(c.Request.Context(), d)
-	case d.Kind != store.KindNode:
-		apiError(c, http.StatusConflict, "key_in_use", "this WireGuard key belongs to a person's device; give the node its own key")
+	default: // became live since the check above: a concurrent enrollment won
+		apiError(c, http.StatusConflict, "key_in_use", "this WireGuard key was just enrolled by another request")
 		return
-	default:
-		s.applyAd(d, req, ek.Tags, credHash, now)
-		err = s.store.UpdateDevice(c.Request.Context(), d)
 	}
 	if err != nil {
 		s.internal(c, "record node", err)

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -294,4 +295,33 @@ func TestRevokedDeviceSignsInAsNew(t *testing.T) {
 	}
 	w := again.watch(t)
 	w.next(t, "the new device's netmap", func(*wire.NetMap) bool { return true })
+}
+
+// Anyone can learn a node's public key from a netmap; holding some valid
+// enrollment key must not let them re-enroll that key and take the node
+// over. The refusal comes before the key is spent.
+func TestReEnrollOfLiveNodeRefused(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	tok := tc.adminToken(t)
+	node, res := tc.enrollNode(t, tok, "llama")
+	_, body := tc.admin(t, tok, "POST", "/enroll-keys", `{"tags":["tag:other"]}`)
+	secret := body[strings.Index(body, "moat_ek_"):]
+	secret = secret[:strings.IndexByte(secret, '"')]
+	_, err := tc.client(t, "").Enroll(context.Background(), wire.EnrollRequest{AuthKey: wire.Secret(secret), Key: node.priv.Public(), Hostname: "evil"})
+	var ce *control.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusConflict || ce.Code != "key_in_use" {
+		t.Fatalf("re-enroll of a live node's key: %v, want 409 key_in_use", err)
+	}
+	d, _ := tc.store.Device(context.Background(), string(res.DeviceID))
+	if strings.Join(d.Tags, ",") != "tag:gpu" || d.Hostname != "gpu-1" {
+		t.Fatalf("the node changed: tags %v, hostname %q", d.Tags, d.Hostname)
+	}
+	// The real node's credential still works, and the attacker's key is unspent.
+	if err := node.c.Advertise(context.Background(), nil, []wire.ModelAd{{Name: "llama"}}, nil); err != nil {
+		t.Fatalf("the node lost its credential: %v", err)
+	}
+	priv, _ := key.NewPrivate()
+	if _, err := tc.client(t, "").Enroll(context.Background(), wire.EnrollRequest{AuthKey: wire.Secret(secret), Key: priv.Public(), Hostname: "n2"}); err != nil {
+		t.Fatalf("the refused attempt spent the enrollment key: %v", err)
+	}
 }
