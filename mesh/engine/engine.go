@@ -88,6 +88,7 @@ type Engine struct {
 		closed bool
 		addrs  []netip.Addr
 		peers  map[key.Public]peerConfig
+		resync bool // the last peer update failed part-way
 		netmap *wire.NetMap
 	}
 }

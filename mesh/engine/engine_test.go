@@ -293,3 +293,24 @@ func waitGoroutines(t *testing.T, n int) {
 }
 
 var _ net.Listener = (*multiListener)(nil)
+
+// After a peer update failed part-way, the next Reconfig replaces the
+// whole peer set, so a peer removed meanwhile cannot linger.
+func TestReconfigResyncAfterFailure(t *testing.T) {
+	a, b, c := newMember(t, 1), newMember(t, 2), newMember(t, 3)
+	a.apply(t, 1, b, c)
+	// Simulate the state after a failed IpcSet: the device holds b and c,
+	// but the engine no longer trusts its record of that.
+	a.eng.mu.Lock()
+	a.eng.mu.resync = true
+	a.eng.mu.peers = map[key.Public]peerConfig{}
+	a.eng.mu.Unlock()
+	a.apply(t, 2, c)
+	ps, err := a.eng.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || !ps[0].Key.Equal(c.eng.PublicKey()) {
+		t.Fatalf("after a resync the device has %d peers, want only c", len(ps))
+	}
+}

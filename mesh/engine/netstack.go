@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -163,11 +164,18 @@ func (ns *netstack) Close() error {
 // wait blocks until the stack's own goroutines have stopped.
 func (ns *netstack) wait() { ns.stack.Wait() }
 
+// setAddrs removes the addresses that went and adds the new ones; an
+// address in both keeps its connections.
 func (ns *netstack) setAddrs(old, new []netip.Addr) error {
 	for _, a := range old {
-		ns.stack.RemoveAddress(nicID, tcpip.AddrFromSlice(a.AsSlice()))
+		if !slices.Contains(new, a) {
+			ns.stack.RemoveAddress(nicID, tcpip.AddrFromSlice(a.AsSlice()))
+		}
 	}
 	for _, a := range new {
+		if slices.Contains(old, a) {
+			continue
+		}
 		pa := tcpip.ProtocolAddress{Protocol: protoOf(a), AddressWithPrefix: tcpip.AddrFromSlice(a.AsSlice()).WithPrefix()}
 		if err := ns.stack.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
 			return fmt.Errorf("add address %s: %v", a, err)

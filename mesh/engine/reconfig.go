@@ -69,14 +69,21 @@ func (e *Engine) Reconfig(nm *wire.NetMap) error {
 		}
 		e.mu.addrs = addrs
 	}
-	if uapi := peerDiff(e.mu.peers, want); uapi != "" {
+	uapi := peerDiff(e.mu.peers, want)
+	if e.mu.resync {
+		// The last apply failed part-way: replace the whole peer set, so a
+		// peer that should be gone cannot linger.
+		uapi = "replace_peers=true\n" + peerDiff(nil, want)
+	}
+	if uapi != "" {
 		if err := e.dev.IpcSet(uapi); err != nil {
-			// wireguard-go applies UAPI line by line; after a failure the
-			// device may hold part of the change. Re-sync fully next time.
-			e.mu.peers = nil
+			// wireguard-go applies UAPI line by line; the device may now hold
+			// part of the change.
+			e.mu.resync = true
 			return fmt.Errorf("engine: reconfig: apply peers: %w", err)
 		}
 	}
+	e.mu.resync = false
 	e.mu.peers = want
 	e.mu.netmap = nm
 	e.log.Debug("reconfig", "seq", nm.Seq, "peers", len(want))
