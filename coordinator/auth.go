@@ -172,7 +172,7 @@ func (a *authenticator) admit(c *claims) error {
 	if c.Subject == "" || c.Email == "" {
 		return errors.New("the identity provider did not send your email address; ask an admin to add the email scope")
 	}
-	if cfg.RequireVerifiedEmail && (c.EmailVerified == nil || !*c.EmailVerified) {
+	if c.EmailVerified != nil && !*c.EmailVerified || cfg.RequireVerifiedEmail && c.EmailVerified == nil {
 		return fmt.Errorf("%s is not verified at the identity provider; verify it there and sign in again", c.Email)
 	}
 	if len(cfg.AllowedDomains) > 0 {

@@ -142,6 +142,12 @@ func (s *Server) callback(c *gin.Context) {
 		return
 	}
 	user, err := s.upsertUser(c.Request.Context(), cl)
+	var refusal *userError
+	if errors.As(err, &refusal) {
+		s.refuse("email_taken")
+		renderError(c, http.StatusForbidden, refusal.msg)
+		return
+	}
 	if err != nil {
 		s.internal(c, "record user", err)
 		return
@@ -167,8 +173,21 @@ func (s *Server) callback(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/login/"+ls.ID+"/mfa")
 }
 
-// upsertUser records the person as the IdP describes them now.
+// upsertUser records the person as the IdP describes them now. The
+// policy names people by email, so an email that already belongs to
+// another identity (another subject or issuer) is refused rather than
+// handed that person's grants.
 func (s *Server) upsertUser(ctx context.Context, cl *claims) (*store.User, error) {
+	email := strings.ToLower(cl.Email)
+	users, err := s.store.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		if u.Email == email && (u.Issuer != s.auth.issuer || u.Subject != cl.Subject) {
+			return nil, &userError{email + " already belongs to another identity in moat; ask an admin"}
+		}
+	}
 	cfg := s.cfg.OIDC
 	admin := cl.Admin || intersects(cl.Groups, cfg.AdminGroups)
 	role := "member"
@@ -179,7 +198,7 @@ func (s *Server) upsertUser(ctx context.Context, cl *claims) (*store.User, error
 		role = "auditor"
 	}
 	return s.store.UpsertUserByOIDC(ctx, &store.User{
-		Issuer: s.auth.issuer, Subject: cl.Subject, Email: strings.ToLower(cl.Email), Name: cl.Name,
+		Issuer: s.auth.issuer, Subject: cl.Subject, Email: email, Name: cl.Name,
 		Groups: cl.Groups, Admin: admin, Role: role, LastLogin: s.cfg.Now(),
 	})
 }

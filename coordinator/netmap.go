@@ -194,18 +194,17 @@ func (e *encoder) frame(d *store.Device, mr *policy.MemberRules) (*frame, error)
 // peer encodes device p as one viewer sees it, reusing an earlier
 // encoding of the same view.
 func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAccess, keepAlive bool) (fragment, error) {
-	ck := append(e.buf[:0], p.ID...)
-	ck = append(ck, 0)
+	// Every part is length-prefixed: names may contain any separator.
+	ck := appendKeyPart(e.buf[:0], p.ID)
 	for _, m := range models {
-		ck = append(append(ck, m...), ',')
+		ck = appendKeyPart(ck, m)
 	}
-	ck = append(ck, 0)
+	ck = append(ck, '|')
 	for _, a := range access {
-		ck = strconv.AppendInt(append(append(ck, a.Model...), '='), int64(a.Grant), 10)
-		ck = append(ck, ',')
+		ck = strconv.AppendInt(appendKeyPart(ck, a.Model), int64(a.Grant), 10)
 	}
 	if keepAlive {
-		ck = append(ck, 0, 'k')
+		ck = append(ck, '|', 'k')
 	}
 	e.buf = ck
 	if f, ok := e.frags[string(ck)]; ok {
@@ -226,4 +225,11 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 	f.device = p.ID
 	e.frags[string(ck)] = f
 	return f, nil
+}
+
+// appendKeyPart appends v to a cache key as LEN:v, so that no choice of
+// names can make two different views share a key.
+func appendKeyPart(b []byte, v string) []byte {
+	b = strconv.AppendInt(b, int64(len(v)), 10)
+	return append(append(b, ':'), v...)
 }

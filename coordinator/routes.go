@@ -47,7 +47,8 @@ func (s *Server) routes() http.Handler {
 // ready answers 200 when the store answers.
 func (s *Server) ready(c *gin.Context) {
 	if err := s.store.Ping(c.Request.Context()); err != nil {
-		c.String(http.StatusServiceUnavailable, "store: %v\n", err)
+		s.log.Warn("not ready", "err", err)
+		c.String(http.StatusServiceUnavailable, "store not reachable\n")
 		return
 	}
 	c.String(http.StatusOK, "ready\n")

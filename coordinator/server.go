@@ -149,9 +149,11 @@ func (s *Server) loop(ctx context.Context) {
 			return
 		case <-s.poke:
 		case <-t.C:
-			if err := s.loadPolicy(ctx); err != nil {
-				s.log.Error("reload policy", "err", err)
-			}
+		}
+		// Another replica may have saved a policy: read the one in force
+		// before every recompute (one small query).
+		if err := s.loadPolicy(ctx); err != nil {
+			s.log.Error("reload policy", "err", err)
 		}
 		if err := s.recompute(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("recompute netmaps", "err", err)
