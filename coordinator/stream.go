@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"crypto/hmac"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,7 +55,9 @@ func (s *Server) netmapStream(c *gin.Context) {
 		case <-c.Request.Context().Done():
 			return
 		case <-tick.C:
-			if !send(nil) {
+			// The credential this stream was opened with must still be the
+			// device's: a new sign-in or a revocation ends old streams.
+			if !s.stillValid(c, d.ID, hashSecret(bearer(c.Request))) || !send(nil) {
 				return
 			}
 			s.touch(d.ID)
@@ -74,4 +77,11 @@ func (s *Server) touch(id string) {
 	if err := s.store.TouchDevice(ctx, id, s.cfg.Now()); err != nil {
 		s.log.Debug("touch device", "device", id, "err", err)
 	}
+}
+
+// stillValid reports whether device id still exists, is live, and still
+// has the credential whose hash is credHash.
+func (s *Server) stillValid(c *gin.Context, id string, credHash []byte) bool {
+	d, err := s.store.Device(c.Request.Context(), id)
+	return err == nil && hmac.Equal(d.CredHash, credHash) && s.deadDevice(c, d) == ""
 }

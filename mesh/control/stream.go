@@ -13,10 +13,18 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
+// streamIdle is how long a netmap stream may stay silent (the coordinator
+// sends a heartbeat every 25 s) before it is taken for dead.
+const streamIdle = 75 * time.Second
+
 // Stream holds one netmap stream open and calls fn with every netmap,
-// resuming after seq (0: from scratch). It returns when the stream ends,
-// fn fails, or ctx is done.
+// resuming after seq (0: from scratch). It returns when the stream ends or
+// stays silent too long, fn fails, or ctx is done.
 func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(streamIdle, cancel)
+	defer idle.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/api/v1/netmap?seq="+strconv.FormatUint(seq, 10), nil)
 	if err != nil {
 		return err
@@ -30,7 +38,7 @@ func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) e
 	if resp.StatusCode != http.StatusOK {
 		return readError(resp)
 	}
-	r := wire.NewStreamReader(resp.Body)
+	r := wire.NewStreamReader(&idleReader{resp.Body, idle})
 	for {
 		nm, err := r.Next()
 		if err != nil {
@@ -76,4 +84,19 @@ func (c *Client) Watch(ctx context.Context, fn func(*wire.NetMap), status func(e
 		case <-time.After(wait):
 		}
 	}
+}
+
+// idleReader restarts the idle timer whenever bytes arrive (heartbeats
+// included).
+type idleReader struct {
+	r    io.Reader
+	idle *time.Timer
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if n > 0 {
+		i.idle.Reset(streamIdle)
+	}
+	return n, err
 }
