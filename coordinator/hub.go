@@ -15,6 +15,9 @@ type hub struct {
 		seq     uint64
 		entries map[string]*hubEntry
 		subs    map[string]map[*subscriber]struct{}
+		// dropped remembers when devices were dropped, so that a
+		// recompute from an older snapshot cannot bring them back.
+		dropped map[string]time.Time
 	}
 }
 
@@ -38,17 +41,25 @@ func newHub(now time.Time) *hub {
 	h.mu.seq = uint64(now.UnixNano())
 	h.mu.entries = map[string]*hubEntry{}
 	h.mu.subs = map[string]map[*subscriber]struct{}{}
+	h.mu.dropped = map[string]time.Time{}
 	return h
 }
 
-// update installs a new set of netmaps and wakes the streams of the
-// devices whose netmap differs from before (ignoring Seq and Created) or
-// that are gone. It returns the IDs of the devices it woke.
-func (h *hub) update(frames map[string]*frame, now time.Time) []string {
+// update installs a new set of netmaps, computed from a snapshot of the
+// store read at snapAt, and wakes the streams of the devices whose netmap
+// differs from before (ignoring Seq and Created) or that are gone. Devices
+// dropped after snapAt stay out. It returns the IDs of the devices it woke.
+func (h *hub) update(frames map[string]*frame, snapAt, now time.Time) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	stale := h.staleLocked(snapAt)
 	var woken []string
 	for id, f := range frames {
+		if stale[id] {
+			delete(frames, id)
+			continue
+		}
+		f = withoutPeers(f, stale)
 		if old := h.mu.entries[id]; old != nil && old.frame.digest == f.digest {
 			continue
 		}
@@ -67,6 +78,35 @@ func (h *hub) update(frames map[string]*frame, now time.Time) []string {
 	return woken
 }
 
+// staleLocked returns the devices dropped after snapAt, forgetting drops
+// older than any recompute still in flight could be.
+func (h *hub) staleLocked(snapAt time.Time) map[string]bool {
+	var stale map[string]bool
+	for id, at := range h.mu.dropped {
+		switch {
+		case time.Since(at) > time.Minute:
+			delete(h.mu.dropped, id)
+		case at.After(snapAt):
+			if stale == nil {
+				stale = map[string]bool{}
+			}
+			stale[id] = true
+		}
+	}
+	return stale
+}
+
+// withoutPeers returns f without the peer entries of the given devices.
+func withoutPeers(f *frame, gone map[string]bool) *frame {
+	if len(gone) == 0 || !slices.ContainsFunc(f.peers, func(p fragment) bool { return gone[p.device] }) {
+		return f
+	}
+	g := *f
+	g.peers = slices.DeleteFunc(slices.Clone(f.peers), func(p fragment) bool { return gone[p.device] })
+	g.seal()
+	return &g
+}
+
 // drop takes device id out of the mesh at once, ahead of the full
 // recompute that follows: its own streams end, and every netmap that
 // lists it loses that peer entry. A removed peer stops passing traffic as
@@ -74,22 +114,21 @@ func (h *hub) update(frames map[string]*frame, now time.Time) []string {
 func (h *hub) drop(id string, now time.Time) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.mu.dropped[id] = time.Now()
 	woken := []string{}
 	if _, ok := h.mu.entries[id]; ok {
 		delete(h.mu.entries, id)
 		woken = append(woken, id)
 		h.wakeLocked(id)
 	}
+	gone := map[string]bool{id: true}
 	for other, e := range h.mu.entries {
-		i := slices.IndexFunc(e.frame.peers, func(f fragment) bool { return f.device == id })
-		if i < 0 {
+		f := withoutPeers(e.frame, gone)
+		if f == e.frame {
 			continue
 		}
-		f := *e.frame
-		f.peers = slices.Delete(slices.Clone(f.peers), i, i+1)
-		f.seal()
 		h.mu.seq++
-		h.mu.entries[other] = &hubEntry{seq: h.mu.seq, created: now, frame: &f}
+		h.mu.entries[other] = &hubEntry{seq: h.mu.seq, created: now, frame: f}
 		woken = append(woken, other)
 		h.wakeLocked(other)
 	}

@@ -175,7 +175,7 @@ func (s *Server) untilNextWake(limit time.Duration) time.Duration {
 // recompute reads the mesh from the store, compiles the policy and hands
 // the hub the new netmaps; only devices whose netmap changed are woken.
 func (s *Server) recompute(ctx context.Context) error {
-	start := time.Now()
+	start := time.Now() // also the snapshot's time, for the hub's drops
 	st, err := s.snapshot(ctx)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func (s *Server) recompute(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	woken := s.hub.update(maps, st.now)
+	woken := s.hub.update(maps, start, st.now)
 	s.mu.Lock()
 	s.mu.nextExpiry = next
 	s.mu.Unlock()
