@@ -42,9 +42,7 @@ func benchPolicy(models string) string {
 // streamRecorder is one device's stream: it notes when each netmap line
 // arrives.
 type streamRecorder struct {
-	mu      sync.Mutex
 	h       http.Header
-	lines   int
 	arrived chan time.Time
 }
 

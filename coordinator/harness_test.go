@@ -289,18 +289,6 @@ func (w *watcher) quiet(t *testing.T, d time.Duration, why string) {
 	}
 }
 
-// ended waits for the stream to end and returns its error.
-func (w *watcher) ended(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-w.errc:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream still open after 5s")
-		return nil
-	}
-}
-
 func hasPeer(id string) func(*wire.NetMap) bool {
 	return func(nm *wire.NetMap) bool {
 		for _, p := range nm.Peers {

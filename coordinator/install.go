@@ -70,7 +70,7 @@ func releaseFiles(dir string) map[string]string {
 		if err != nil || runtime.GOOS != "linux" {
 			return files
 		}
-		dir, files = filepath.Dir(exe), map[string]string{"moat-node-linux-" + runtime.GOARCH: filepath.Join(filepath.Dir(exe), "moat-node")}
+		files = map[string]string{"moat-node-linux-" + runtime.GOARCH: filepath.Join(filepath.Dir(exe), "moat-node")}
 	} else {
 		files[nodeAMD], files[nodeARM] = filepath.Join(dir, nodeAMD), filepath.Join(dir, nodeARM)
 	}

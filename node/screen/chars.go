@@ -59,14 +59,6 @@ func runOf(s string, i int, k uint8) int {
 	return i
 }
 
-// runBack returns the start of the run of bytes of class k ending at i.
-func runBack(s string, i int, k uint8) int {
-	for i > 0 && class[s[i-1]]&k != 0 {
-		i--
-	}
-	return i
-}
-
 // lower folds an ASCII byte to lower case.
 func lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {

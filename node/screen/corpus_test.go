@@ -3,7 +3,6 @@ package screen
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"os"
 	"slices"
 	"sort"
@@ -110,7 +109,7 @@ func TestCorpusReport(t *testing.T) {
 		}
 		c := cats[cat]
 		c.tp, c.fp, c.fn = c.tp+s.tp, c.fp+s.fp, c.fn+s.fn
-		t.Log(fmt.Sprintf("%-22s %-9s tp=%-3d fp=%-2d fn=%-2d precision=%.3f recall=%.3f", id, cat, s.tp, s.fp, s.fn, s.precision(), s.recall()))
+		t.Logf("%-22s %-9s tp=%-3d fp=%-2d fn=%-2d precision=%.3f recall=%.3f", id, cat, s.tp, s.fp, s.fn, s.precision(), s.recall())
 		switch cat {
 		case "secret", "pii":
 			if s.recall() < 0.95 || s.precision() < 0.98 {
@@ -124,7 +123,7 @@ func TestCorpusReport(t *testing.T) {
 	}
 	for _, cat := range []string{"secret", "pii", "injection", "exfil"} {
 		s := cats[cat]
-		t.Log(fmt.Sprintf("%-22s %-9s tp=%-3d fp=%-2d fn=%-2d precision=%.3f recall=%.3f", "ALL", cat, s.tp, s.fp, s.fn, s.precision(), s.recall()))
+		t.Logf("%-22s %-9s tp=%-3d fp=%-2d fn=%-2d precision=%.3f recall=%.3f", "ALL", cat, s.tp, s.fp, s.fn, s.precision(), s.recall())
 	}
 	pos := 0
 	for _, e := range entries {
