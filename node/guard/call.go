@@ -97,6 +97,8 @@ func decisionOf(reason string) string {
 		return audit.DecisionDenyMFA
 	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay, reasonAbuse:
 		return audit.DecisionLimit
+	case reasonUnavailable:
+		return DecisionUnavailable
 	case reasonUpstream, reasonUpstreamSlow: // allowed; the model server failed
 		return audit.DecisionAllow
 	case reasonBadRequest, reasonTooLarge, reasonNotServed, reasonWrongAPI, reasonMethod:

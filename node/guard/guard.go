@@ -24,8 +24,9 @@
 // 401, "run moat login"); body within Config.MaxBodyBytes (413) and
 // readable (400, naming the field); model granted (policy.GuardTable;
 // else 403 "model "x" is not granted to …; ask an admin"), MFA fresh
-// enough for the grant (else 401, "run moat login"); model served here and
-// through this API family (404/400); then the grant's limits, counted per
+// enough for the grant (else 401, "run moat login"); model served here,
+// not stopped at run time (SetModelUnavailable; 503 with the reason) and
+// through this API family (404/503/400); then the grant's limits, counted per
 // person (user id) or, for tagged callers, per device, and per grant:
 // requests a minute and tokens a minute are token buckets holding a
 // minute's allowance, tokens a day a UTC-day counter, concurrency a
@@ -75,6 +76,7 @@ type Guard struct {
 	metrics   *metrics
 	transport *http.Transport
 	hashWarn  sync.Once
+	avail     availability // models stopped at run time
 	mu        struct {
 		sync.Mutex
 		servers map[*http.Server]bool

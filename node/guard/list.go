@@ -9,11 +9,16 @@ import (
 )
 
 // list answers /v1/models and /api/tags with the models this node serves
-// that the caller may use now (granted, MFA fresh enough).
+// that the caller may use now (granted, MFA fresh enough, not stopped by
+// SetModelUnavailable).
 func (c *call) list() {
 	var names []string
 	age := c.mfaAge()
+	down := c.g.avail.load()
 	for _, m := range c.who.models {
+		if _, stopped := down[m]; stopped {
+			continue
+		}
 		if _, v := c.snap.table.Decide(c.who.key, m, age); v == policy.Allow {
 			names = append(names, m)
 		}

@@ -72,6 +72,9 @@ func (c *call) decide() bool {
 		c.refuse(http.StatusNotFound, reasonNotServed, fmt.Sprintf("model %q is not served on node %s; the node's configuration and the policy disagree, tell an admin", c.model, c.g.cfg.NodeName), 0)
 		return false
 	}
+	if c.unavailable() {
+		return false
+	}
 	if want := c.up.Kind; want != c.api.family.kind() {
 		c.refuse(http.StatusBadRequest, reasonWrongAPI, fmt.Sprintf("model %q on this node speaks the %s API and the guard does not translate; call %s instead of %s", c.model, want, otherPath(c.api), c.api.path), 0)
 		return false
