@@ -34,7 +34,7 @@ func (s *Server) startLogin(c *gin.Context) {
 	poll, pollHash := newSecret(prefixPoll)
 	now := s.cfg.Now()
 	ls := &store.LoginSession{
-		ID: newID("ls_"), PollHash: pollHash, Purpose: "device",
+		ID: newID("ls_"), PollHash: pollHash, Purpose: loginPurpose(req.Kind),
 		PublicKey: req.Key.String(), Hostname: req.Hostname, OS: req.OS,
 		Nonce: randomString(), Verifier: randomString(), Created: now, Expires: now.Add(s.cfg.LoginTTL),
 	}
@@ -43,6 +43,14 @@ func (s *Server) startLogin(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, wire.LoginStart{AuthURL: s.url("/login/" + ls.ID), Poll: wire.Secret(poll), ExpiresAt: ls.Expires})
+}
+
+// loginPurpose is the login session purpose for a request's kind.
+func loginPurpose(kind string) string {
+	if kind == wire.KindWGConfig {
+		return "wgconfig"
+	}
+	return "device"
 }
 
 func randomString() string {

@@ -9,7 +9,7 @@ set -euo pipefail
 
 purpose=${1:-test}
 # command:package pairs
-need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck)
+need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools)
 case "$purpose" in
   bench) need+=(nginx:nginx iperf3:iperf3) ;;
 esac

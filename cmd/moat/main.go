@@ -29,6 +29,7 @@ var commands = []cli.Command{
 	{Name: "models", Summary: "list the models you may use", Run: cmdModels},
 	{Name: "down", Summary: "stop a running `moat up`", Run: cmdDown},
 	{Name: "logout", Summary: "revoke this device's credential and forget it", Run: cmdLogout},
+	{Name: "wg-config", Summary: "a wg-quick configuration (and QR code) for the official WireGuard apps", Run: cmdWGConfig},
 	{Name: "version", Summary: "print the version", Run: func(_ []string, stdout, _ io.Writer) int {
 		fmt.Fprintln(stdout, cli.Version())
 		return 0

@@ -13,7 +13,14 @@ type LoginRequest struct {
 	Key      key.Public `json:"key"`      // the device's WireGuard public key; the private key stays on the device
 	Hostname string     `json:"hostname"` // shown to admins; 1–63 characters
 	OS       string     `json:"os,omitempty"`
+	// Kind is "" for a device running moat, or KindWGConfig for a device
+	// that will use a stock WireGuard app with a configuration made once
+	// (`moat wg-config`); both expire alike.
+	Kind string `json:"kind,omitempty"`
 }
+
+// KindWGConfig marks a login for a stock WireGuard app.
+const KindWGConfig = "wgconfig"
 
 // LoginStart is the coordinator's answer to a LoginRequest: a URL for the
 // person to open and a handle to poll for the outcome.

@@ -166,6 +166,9 @@ func (r *LoginRequest) Validate() error {
 	if r.Key.IsZero() {
 		return errors.New("key: missing; send the device's WireGuard public key")
 	}
+	if r.Kind != "" && r.Kind != KindWGConfig {
+		return fmt.Errorf("kind %q: want empty or %q", r.Kind, KindWGConfig)
+	}
 	return checkHostname(r.Hostname)
 }
 

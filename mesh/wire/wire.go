@@ -24,6 +24,8 @@ import (
 //     endpoints, identity, models served, model access on nodes) and node
 //     rules; device login (LoginRequest, LoginStart, LoginResult); node
 //     enrollment (EnrollRequest, EnrollResult); Error.
+//     Later the same day, compatible additions: LoginRequest.Kind
+//     ("wgconfig" for stock WireGuard apps).
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
