@@ -10,7 +10,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/engine"
@@ -27,9 +29,13 @@ type Model struct {
 	// Upstream is the local inference server, e.g. http://127.0.0.1:11434,
 	// with its API kind and optional upstream model name.
 	Upstream guard.Upstream
-	// SHA256 pins the weights file, if File is set. Default: no pin.
+	// SHA256 pins the weights file, if File is set: 64 hex digits,
+	// optionally prefixed "sha256:". Default: no pin.
 	SHA256 string
-	// File is the weights file to hash. Default: none.
+	// File is the weights file to hash. Default: none. With both SHA256
+	// and File set, the model is served only while the file's sha256
+	// matches the pin: it is checked at start (the model answers 503
+	// until the first check passes) and every Config.IntegrityInterval.
 	File string
 }
 
@@ -65,6 +71,13 @@ type Config struct {
 	Lockdown *lockdown.Config
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
+	// IntegrityInterval is how often the weights files of models with
+	// both SHA256 and File are hashed again after the check at start. A
+	// mismatch or an unreadable file stops the model (503 with the
+	// reason), logs an error, appends an audit record and is reported to
+	// the coordinator in the node status; a later match serves it again.
+	// Default (0) DefaultIntegrityInterval, 10 minutes.
+	IntegrityInterval time.Duration
 }
 
 // Node is a running GPU node.
@@ -78,6 +91,10 @@ type Node struct {
 	spool *audit.Spool
 	ship  *audit.Shipper
 	lock  *lockdown.Lockdown
+
+	integ         *integrity // nil: no pinned weights files
+	stopIntegrity context.CancelFunc
+	integWG       sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -127,6 +144,14 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.IntegrityInterval <= 0 {
+		c.IntegrityInterval = DefaultIntegrityInterval
+	}
+	for _, m := range c.Models {
+		if h := normalizeSHA256(m.SHA256); m.SHA256 != "" && (len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "") {
+			return fmt.Errorf("node: model %s: sha256 %q is not 64 hex digits; give the weights file's sha256 as printed by sha256sum", m.Name, m.SHA256)
+		}
+	}
 	return nil
 }
 
@@ -149,7 +174,11 @@ func (n *Node) start(ctx context.Context) error {
 	if n.spool, err = audit.Open(filepath.Join(n.cfg.StateDir, "audit"), audit.Options{}); err != nil {
 		return err
 	}
-	return n.startGuard()
+	if err := n.startGuard(); err != nil {
+		return err
+	}
+	n.startIntegrity()
+	return nil
 }
 
 // join enrolls on first run and sets up the control client.
@@ -230,7 +259,7 @@ func (n *Node) auditKey() ([]byte, error) {
 // refused (revoked: it must join again). The guard listens on the mesh as
 // soon as the node has its first netmap.
 func (n *Node) Run(ctx context.Context) error {
-	if err := n.ctl.Advertise(ctx, n.endpoints(), n.ads(), nil); err != nil {
+	if err := n.advertise(ctx); err != nil {
 		n.log.Warn("advertise", "err", err)
 	}
 	var serveOnce sync.Once
@@ -298,10 +327,15 @@ func (n *Node) Engine() *engine.Engine { return n.eng }
 // DeviceID returns the node's ID at the coordinator.
 func (n *Node) DeviceID() wire.DeviceID { return n.st.DeviceID }
 
-// Close stops the guard, the shipper, the engine and the spool. The
+// Close stops the integrity checker, the guard, the shipper, the engine
+// and the spool. The
 // lockdown stays in place (fail closed: the model server stays
 // unreachable while the node is down); `moat-node lockdown off` removes it.
 func (n *Node) Close() error {
+	if n.stopIntegrity != nil {
+		n.stopIntegrity()
+		n.integWG.Wait()
+	}
 	if n.guard != nil {
 		n.guard.Close()
 	}
