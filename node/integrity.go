@@ -42,7 +42,9 @@ type ModelIntegrity struct {
 	OK bool `json:"ok"`
 	// Reason says why the model is stopped; empty when OK.
 	Reason string `json:"reason,omitempty"`
-	// Warning flags a file that others than the service user can read.
+	// Warning flags a file that others than the service user (and root)
+	// can read: every user, a group the service is not in, or another
+	// owner. It does not stop the model.
 	Warning string `json:"warning,omitempty"`
 	// Checked is when the last check finished; zero before the first.
 	Checked time.Time `json:"checked,omitzero"`
@@ -238,25 +240,33 @@ func short(h string) string {
 	return h
 }
 
-// exposure says who besides the service user can read the file: everyone
-// (o+r), or a group the service is not in (g+r); "" when nobody.
+// exposure says who besides the service user (and root) can read the
+// file: everyone (o+r), a group the service is not in (g+r), or another
+// user who owns it (u+r); "" when nobody.
 func (in *integrity) exposure(file string, fi os.FileInfo) string {
 	mode := fi.Mode().Perm()
 	if mode&0o004 != 0 {
 		return fmt.Sprintf("weights file %s is readable by every user on this host (mode %04o); run chmod o-r on it", file, mode)
 	}
-	if mode&0o040 == 0 {
-		return ""
-	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || slices.Contains(in.gids, int(st.Gid)) {
+	if !ok {
 		return ""
 	}
-	group := strconv.Itoa(int(st.Gid))
-	if g, err := user.LookupGroupId(group); err == nil {
-		group = g.Name + " (" + group + ")"
+	if mode&0o040 != 0 && !slices.Contains(in.gids, int(st.Gid)) {
+		group := strconv.Itoa(int(st.Gid))
+		if g, err := user.LookupGroupId(group); err == nil {
+			group = g.Name + " (" + group + ")"
+		}
+		return fmt.Sprintf("weights file %s is readable by group %s, which the service user is not in (mode %04o); run chmod g-r on it or chgrp it to the service's group", file, group, mode)
 	}
-	return fmt.Sprintf("weights file %s is readable by group %s, which the service user is not in (mode %04o); run chmod g-r on it or chgrp it to the service's group", file, group, mode)
+	if mode&0o400 != 0 && int(st.Uid) != in.uid && st.Uid != 0 {
+		owner := strconv.Itoa(int(st.Uid))
+		if u, err := user.LookupId(owner); err == nil {
+			owner = u.Username + " (" + owner + ")"
+		}
+		return fmt.Sprintf("weights file %s is owned and readable by user %s, not the service user (mode %04o); chown it to the service user or root", file, owner, mode)
+	}
+	return ""
 }
 
 // snapshot returns the current status of every pinned model.

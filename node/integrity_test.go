@@ -273,6 +273,18 @@ func TestIntegrityExposureWarning(t *testing.T) {
 		if st := in.snapshot()["llama"]; !strings.Contains(st.Warning, "is readable by group 54321, which the service user is not in") {
 			t.Fatalf("group-readable by a foreign group: %+v", st)
 		}
+		// Owned by another user who can read it.
+		os.Chown(r.file, 54321, os.Getegid())
+		os.Chmod(r.file, 0o400)
+		in.check(ctx)
+		if st := in.snapshot()["llama"]; !st.OK || !strings.Contains(st.Warning, "is owned and readable by user 54321, not the service user") {
+			t.Fatalf("owned by another user: %+v", st)
+		}
+		os.Chown(r.file, 0, os.Getegid())
+		in.check(ctx)
+		if st := in.snapshot()["llama"]; st.Warning != "" {
+			t.Fatalf("root-owned, mode 0400: %+v", st)
+		}
 	}
 }
 

@@ -76,7 +76,9 @@ type Config struct {
 	// mismatch or an unreadable file stops the model (503 with the
 	// reason), logs an error, appends an audit record and is reported to
 	// the coordinator in the node status; a later match serves it again.
-	// Default (0) DefaultIntegrityInterval, 10 minutes.
+	// Each check reads the whole files, so very large weights on slow
+	// disks may want a longer interval. Default (0)
+	// DefaultIntegrityInterval, 10 minutes.
 	IntegrityInterval time.Duration
 }
 
