@@ -104,7 +104,6 @@ type laptopResult struct {
 // pinned self-signed certificate, as a real node does.
 func TestWholeSystemOverTUN(t *testing.T) {
 	if why := netns.Unavailable(); why != "" {
-		fmt.Println("skip:", why)
 		t.Skip(why)
 	}
 	began := time.Now()
@@ -191,6 +190,7 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	if err := json.Unmarshal([]byte(laptop.expect(t, "result ", 25*time.Second)), &res); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("laptop's streamed completion done after %v", time.Since(began).Round(time.Millisecond))
 
 	// The streamed completion arrived whole, chunk by chunk.
 	if res.Status != http.StatusOK {
@@ -342,7 +342,7 @@ func startE2EChild(t *testing.T, ns *netns.NS, cfg tunChildConfig) *e2eChild {
 	js, _ := json.Marshal(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmd := ns.Command(ctx, os.Args[0], "-test.run=^TestE2ETUNChild$", "-test.v=false", "-test.count=1")
-	cmd.Env = append(os.Environ(), tunChildEnv+"="+string(js))
+	cmd.Env = append(childEnv(), tunChildEnv+"="+string(js))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	in, _ := cmd.StdinPipe()
@@ -362,15 +362,17 @@ func startE2EChild(t *testing.T, ns *netns.NS, cfg tunChildConfig) *e2eChild {
 	}()
 	t.Cleanup(func() {
 		in.Close() // the child stops when its stdin ends
-		done := make(chan struct{})
+		done := make(chan error, 1)
 		go func() {
 			for range c.lines { // drain so the child never blocks on stdout
 			}
-			cmd.Wait()
-			close(done)
+			done <- cmd.Wait()
 		}()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil { // a failed shutdown, or a race the detector saw in the child
+				t.Errorf("child %s: %v", cfg.Role, err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Errorf("child %s did not stop within 10s; killing it", cfg.Role)
 			cancel()
@@ -382,6 +384,21 @@ func startE2EChild(t *testing.T, ns *netns.NS, cfg tunChildConfig) *e2eChild {
 		}
 	})
 	return c
+}
+
+// childEnv is this process's environment without proxy settings: the
+// children talk only to namespaces on the bridge, which no proxy reaches.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(name) {
+		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // expect waits for the child's line starting with prefix and returns the
