@@ -221,26 +221,41 @@ func (n *Node) ads() []wire.ModelAd {
 func (n *Node) startGuard() error {
 	models := map[string]guard.Upstream{}
 	for _, m := range n.cfg.Models {
-		if n.cfg.Lockdown != nil {
-			if err := lockdown.CheckLoopbackOnly(m.Upstream.URL); err != nil {
-				return fmt.Errorf("model %s: %w", m.Name, err)
-			}
-		}
 		models[m.Name] = m.Upstream
 	}
 	key, err := n.auditKey()
 	if err != nil {
 		return err
 	}
-	n.guard, err = guard.New(guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key})
-	if err != nil {
+	gcfg := guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key}
+	if n.lock != nil {
+		gcfg.Collectors = append(gcfg.Collectors, n.lock.Collector())
+	}
+	if n.guard, err = guard.New(gcfg); err != nil {
 		return err
 	}
+	n.checkUpstreams()
 	n.ship, err = audit.NewShipper(audit.ShipperConfig{
 		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: n.ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
 		Client: n.ctl.HTTPClient(), Logger: n.log,
 	})
 	return err
+}
+
+// checkUpstreams stops every model whose inference server listens beyond
+// loopback: it must be reachable only through the guard. A server that is
+// not listening yet is only logged (it may start after the node).
+func (n *Node) checkUpstreams() {
+	for _, m := range n.cfg.Models {
+		err := lockdown.CheckLoopbackOnly(m.Upstream.URL)
+		switch {
+		case errors.Is(err, lockdown.ErrNotListening):
+			n.log.Warn("model server not listening yet", "model", m.Name, "url", m.Upstream.URL)
+		case err != nil:
+			n.log.Error("model server reachable beyond loopback; not serving it", "model", m.Name, "err", err)
+			n.guard.SetModelUnavailable(m.Name, err.Error())
+		}
+	}
 }
 
 // auditKey is the node's key for prompt hashes, made once and kept.

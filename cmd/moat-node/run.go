@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -58,6 +59,7 @@ type nodeFlags struct {
 	hostname, lockdownScope, logLevel    string
 	listenPort, guardPort                uint
 	netstack                             bool
+	integrity                            time.Duration
 	models                               modelFlags
 }
 
@@ -74,6 +76,7 @@ func newNodeFlags(name string, stderr io.Writer) *nodeFlags {
 	f.fs.UintVar(&f.listenPort, "listen-port", 41641, "WireGuard UDP port")
 	f.fs.UintVar(&f.guardPort, "guard-port", 80, "the guard's port on the mesh addresses")
 	f.fs.BoolVar(&f.netstack, "netstack", false, "use the userspace network stack even as root")
+	f.fs.DurationVar(&f.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
 	f.fs.Var(&f.models, "model", "a model to serve: NAME=http://127.0.0.1:PORT[,kind=openai|ollama][,upstream=NAME][,sha256=HEX,file=PATH] (repeatable)")
 	return f
 }
@@ -85,7 +88,7 @@ func (f *nodeFlags) config(stderr io.Writer) (node.Config, error) {
 	_ = level.UnmarshalText([]byte(f.logLevel))
 	cfg := node.Config{
 		Coordinator: f.coordinator, Fingerprint: f.fingerprint, EnrollKey: wire.Secret(f.key), StateDir: f.state,
-		Hostname: f.hostname, ListenPort: uint16(f.listenPort), GuardPort: uint16(f.guardPort),
+		Hostname: f.hostname, ListenPort: uint16(f.listenPort), GuardPort: uint16(f.guardPort), IntegrityInterval: f.integrity,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if f.netstack {

@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -81,6 +82,9 @@ type Config struct {
 	// MetricsTags lists the tags whose callers may GET /metrics. Callers
 	// whose identity is Admin may always. Default: none (admins only).
 	MetricsTags []string
+	// Collectors are served on /metrics beside the guard's own (the node
+	// adds its lockdown counters). Default: none.
+	Collectors []prometheus.Collector
 
 	// MaxBodyBytes bounds a request body. Default 8 MiB.
 	MaxBodyBytes int64

@@ -96,6 +96,11 @@ func New(cfg Config) (*Guard, error) {
 	}
 	cfg.setDefaults()
 	g := &Guard{cfg: cfg, served: served, limits: newLimiter(), metrics: newMetrics()}
+	for _, c := range cfg.Collectors {
+		if err := g.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("guard: metrics collector: %w", err)
+		}
+	}
 	g.mu.servers = make(map[*http.Server]bool)
 	if g.cfg.Screen == nil {
 		g.cfg.Screen = newPolicyScreen(cfg.Screening)
