@@ -171,6 +171,21 @@ func TestWholeSystem(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+
+	// With the coordinator gone, the node keeps serving what the last
+	// netmap allows.
+	coord.Stop()
+	req2, _ := http.NewRequest("POST", "http://"+netip.AddrPortFrom(nodeAddr, 80).String()+"/v1/chat/completions",
+		strings.NewReader(`{"model":"llama","messages":[{"role":"user","content":"still there?"}]}`))
+	req2.Header.Set("Content-Type", "application/json")
+	resp2, err := hc.Do(req2)
+	if err != nil {
+		t.Fatalf("request with the coordinator stopped: %v", err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusOK {
+		t.Fatalf("with the coordinator stopped the node answered %d, want 200", resp2.StatusCode)
+	}
 }
 
 // signIn signs a new device key in as p through the browser flow and
