@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,11 +36,22 @@ func (s *Server) adminAuth(c *gin.Context) {
 	c.Next()
 }
 
-// record writes an admin action to the trail.
+// record writes an admin action of the API request's actor to the trail.
 func (s *Server) record(c *gin.Context, action, target, detail string) {
+	s.recordAs(c.Request.Context(), apiActor(c), action, target, detail)
+}
+
+// apiActor is who makes an admin API request ("token:<id>").
+func apiActor(c *gin.Context) string {
 	actor, _ := c.Get(ctxActor)
-	a := &store.AdminAction{Time: s.cfg.Now(), Actor: fmt.Sprint(actor), Action: action, Target: target, Detail: detail}
-	if err := s.store.LogAdminAction(c.Request.Context(), a); err != nil {
+	return fmt.Sprint(actor)
+}
+
+// recordAs writes an admin action of actor (a user id or "token:<id>")
+// to the trail.
+func (s *Server) recordAs(ctx context.Context, actor, action, target, detail string) {
+	a := &store.AdminAction{Time: s.cfg.Now(), Actor: actor, Action: action, Target: target, Detail: detail}
+	if err := s.store.LogAdminAction(ctx, a); err != nil {
 		s.log.Error("admin trail", "action", action, "err", err)
 	}
 }
@@ -50,8 +62,8 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/users/:id/disable", s.setUserDisabled(true))
 	g.POST("/users/:id/enable", s.setUserDisabled(false))
 	g.GET("/devices", s.listDevices)
-	g.POST("/devices/:id/revoke", s.changeDevice("device.revoke", func(d *store.Device, _ time.Time) { d.Revoked = true }))
-	g.POST("/devices/:id/expire", s.changeDevice("device.expire", func(d *store.Device, now time.Time) { d.Expiry = now }))
+	g.POST("/devices/:id/revoke", s.changeDevice("device.revoke", revokeDevice))
+	g.POST("/devices/:id/expire", s.changeDevice("device.expire", expireDevice))
 	g.GET("/enroll-keys", s.listEnrollKeys)
 	g.POST("/enroll-keys", s.createEnrollKey)
 	g.DELETE("/enroll-keys/:id", s.revokeEnrollKey)
@@ -130,22 +142,36 @@ func (s *Server) listDevices(c *gin.Context) {
 
 func (s *Server) changeDevice(action string, change func(*store.Device, time.Time)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		d, err := s.store.Device(c.Request.Context(), c.Param("id"))
+		_, err := s.changeDeviceAs(c.Request.Context(), apiActor(c), c.Param("id"), action, change)
 		if s.notFound(c, err, "device") {
 			return
 		}
-		change(d, s.cfg.Now())
-		if err := s.store.UpdateDevice(c.Request.Context(), d); err != nil {
-			s.internal(c, "update device", err)
-			return
-		}
-		s.record(c, action, d.ID, d.Hostname)
-		if d.Revoked || !d.Expiry.After(s.cfg.Now()) {
-			s.hub.drop(d.ID, s.cfg.Now())
-		}
-		s.changed()
 		c.Status(http.StatusNoContent)
 	}
+}
+
+// revokeDevice and expireDevice are the changes an admin makes to a device.
+func revokeDevice(d *store.Device, _ time.Time)   { d.Revoked = true }
+func expireDevice(d *store.Device, now time.Time) { d.Expiry = now }
+
+// changeDeviceAs applies change to device id on behalf of actor, records
+// action in the admin trail and pushes the new netmaps. A device that is
+// revoked or expired by the change loses its stream at once.
+func (s *Server) changeDeviceAs(ctx context.Context, actor, id, action string, change func(*store.Device, time.Time)) (*store.Device, error) {
+	d, err := s.store.Device(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	change(d, s.cfg.Now())
+	if err := s.store.UpdateDevice(ctx, d); err != nil {
+		return nil, fmt.Errorf("update device: %w", err)
+	}
+	s.recordAs(ctx, actor, action, d.ID, d.Hostname)
+	if d.Revoked || !d.Expiry.After(s.cfg.Now()) {
+		s.hub.drop(d.ID, s.cfg.Now())
+	}
+	s.changed()
+	return d, nil
 }
 
 func (s *Server) listEnrollKeys(c *gin.Context) {
@@ -176,33 +202,49 @@ func (s *Server) createEnrollKey(c *gin.Context) {
 	ttl := 24 * time.Hour
 	if req.Expiry != "" {
 		d, err := policy.ParseDuration(req.Expiry)
-		if err != nil || d == 0 || time.Duration(d) > 90*24*time.Hour {
+		if err != nil || d == 0 {
 			apiError(c, http.StatusBadRequest, "bad_request", "expiry: want a duration from 1s to 90d, like \"24h\"")
 			return
 		}
 		ttl = time.Duration(d)
 	}
-	if len(req.Tags) == 0 || len(req.Tags) > 32 {
-		apiError(c, http.StatusBadRequest, "bad_request", "tags: give 1 to 32 tags such as \"tag:gpu\"; nodes get their access from them")
+	k, secret, err := s.newEnrollKey(c.Request.Context(), apiActor(c), req.Tags, req.Reusable, ttl)
+	var refusal *userError
+	if errors.As(err, &refusal) {
+		apiError(c, http.StatusBadRequest, "bad_request", refusal.msg)
 		return
 	}
-	for _, t := range req.Tags {
-		if !strings.HasPrefix(t, "tag:") || len(t) < 5 || len(t) > 64 || strings.ContainsAny(t, " \t\"\\") {
-			apiError(c, http.StatusBadRequest, "bad_request", fmt.Sprintf("tag %q: want tag:NAME", t))
-			return
-		}
-	}
-	secret, hash := newSecret(prefixEnrollKey)
-	actor, _ := c.Get(ctxActor)
-	k := &store.EnrollKey{ID: newID("ek_"), Hash: hash, Tags: req.Tags, Reusable: req.Reusable,
-		Expiry: s.cfg.Now().Add(ttl), CreatedBy: fmt.Sprint(actor), Created: s.cfg.Now()}
-	if err := s.store.CreateEnrollKey(c.Request.Context(), k); err != nil {
+	if err != nil {
 		s.internal(c, "create enrollment key", err)
 		return
 	}
-	s.record(c, "enrollkey.create", k.ID, strings.Join(k.Tags, ","))
 	c.JSON(http.StatusCreated, gin.H{"id": k.ID, "key": secret, "tags": k.Tags, "reusable": k.Reusable, "expiry": k.Expiry,
 		"install": s.installCommand(secret)})
+}
+
+// newEnrollKey makes an enrollment key on behalf of actor and records it
+// in the admin trail. It returns the key and its secret, which is stored
+// only hashed. Bad tags or a ttl outside 1s..90d are a *userError.
+func (s *Server) newEnrollKey(ctx context.Context, actor string, tags []string, reusable bool, ttl time.Duration) (*store.EnrollKey, string, error) {
+	if ttl < time.Second || ttl > 90*24*time.Hour {
+		return nil, "", &userError{"expiry: want a duration from 1s to 90d, like \"24h\""}
+	}
+	if len(tags) == 0 || len(tags) > 32 {
+		return nil, "", &userError{"tags: give 1 to 32 tags such as \"tag:gpu\"; nodes get their access from them"}
+	}
+	for _, t := range tags {
+		if !strings.HasPrefix(t, "tag:") || len(t) < 5 || len(t) > 64 || strings.ContainsAny(t, " \t\"\\") {
+			return nil, "", &userError{fmt.Sprintf("tag %q: want tag:NAME", t)}
+		}
+	}
+	secret, hash := newSecret(prefixEnrollKey)
+	k := &store.EnrollKey{ID: newID("ek_"), Hash: hash, Tags: tags, Reusable: reusable,
+		Expiry: s.cfg.Now().Add(ttl), CreatedBy: actor, Created: s.cfg.Now()}
+	if err := s.store.CreateEnrollKey(ctx, k); err != nil {
+		return nil, "", fmt.Errorf("create enrollment key: %w", err)
+	}
+	s.recordAs(ctx, actor, "enrollkey.create", k.ID, strings.Join(k.Tags, ","))
+	return k, secret, nil
 }
 
 // installCommand is the one line an admin runs on a GPU host.

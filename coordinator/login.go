@@ -103,10 +103,14 @@ func (s *Server) beginLogin(c *gin.Context) {
 		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
 		return
 	}
-	ls := s.openSession(c, c.Param("id"))
-	if ls == nil {
-		return
+	if ls := s.openSession(c, c.Param("id")); ls != nil {
+		s.toIdP(c, ls)
 	}
+}
+
+// toIdP binds login session ls to this browser and redirects it to the
+// IdP. Device and UI sign-ins both go this way.
+func (s *Server) toIdP(c *gin.Context, ls *store.LoginSession) {
 	tok := s.auth.browserToken(c.Writer, c.Request)
 	if err := s.store.BindLoginSession(c.Request.Context(), ls.ID, hashSecret(tok)); err != nil {
 		s.refuse("login_claimed")
@@ -212,8 +216,13 @@ func (s *Server) upsertUser(ctx context.Context, cl *claims) (*store.User, error
 }
 
 // complete registers the device of a finished sign-in and leaves its
-// credential for the device's poll.
+// credential for the device's poll; a UI sign-in gets a UI session
+// instead (uisession.go).
 func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time) {
+	if ls.Purpose == purposeUI {
+		s.completeUI(c, ls, user)
+		return
+	}
 	dev, cred, err := s.registerDevice(c.Request.Context(), ls, user, lastMFA)
 	if err != nil {
 		var refusal *userError

@@ -26,6 +26,7 @@ func (s *Server) routes() http.Handler {
 	browser.GET("/oidc/callback", s.callback)
 	browser.GET("/login/:id/mfa", s.mfaPage)
 	browser.POST("/login/:id/mfa", s.mfaSubmit)
+	r.Any("/ui/*path", s.uiRoutes(logins.middleware(s)))
 
 	api := r.Group("/api/v1")
 	api.POST("/login", logins.middleware(s), s.startLogin)

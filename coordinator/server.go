@@ -28,6 +28,7 @@ type Server struct {
 	hub   *hub
 	auth  *authenticator
 	mx    *metrics
+	uis   uiSessions // signed-in browsers of the web UI
 
 	handler http.Handler
 	poke    chan struct{} // cap 1: recompute netmaps soon

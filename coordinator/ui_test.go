@@ -1,0 +1,239 @@
+package coordinator_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/coordinator/mfa"
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/ui"
+)
+
+// The web UI, driven headlessly through the embedded IdP with TOTP. The
+// real-browser (Chromium) suite of issue 8 comes on top of these.
+
+// signInUI signs p in to the UI in a fresh browser and returns the page
+// it lands on.
+func signInUI(t *testing.T, c *coordtest.Coord, p *coordtest.Person) (*browsertest.Browser, *browsertest.Page) {
+	t.Helper()
+	b := browsertest.New(nil)
+	page, err := b.Get(c.URL + "/ui/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page, err = page.Submit(map[string]string{"email": p.Email, "password": p.Password}); err != nil {
+		t.Fatal(err)
+	}
+	code, err := mfa.Code(p.TOTP, c.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page, err = page.Submit(map[string]string{"code": code}); err != nil {
+		t.Fatal(err)
+	}
+	c.Clock.Advance(mfa.Period)
+	if page.Status != http.StatusOK || page.URL.Path != "/ui/" {
+		t.Fatalf("sign-in ended at %s with status %d:\n%s", page.URL, page.Status, page.Body)
+	}
+	return b, page
+}
+
+func get(t *testing.T, b *browsertest.Browser, u string) *browsertest.Page {
+	t.Helper()
+	p, err := b.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// addDevice stores a person's device as a sign-in would.
+func addDevice(t *testing.T, c *coordtest.Coord, email, hostname string) *store.Device {
+	t.Helper()
+	ctx := context.Background()
+	us, err := c.Store().Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(us, func(u *store.User) bool { return u.Email == email })
+	if i < 0 {
+		t.Fatalf("no user %s", email)
+	}
+	d := &store.Device{Kind: store.KindUser, UserID: us[i].ID, PublicKey: "key-" + hostname, Hostname: hostname,
+		OS: "linux", Expiry: c.Clock.Now().Add(time.Hour), LastSeen: c.Clock.Now()}
+	if err := c.Store().CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func actions(t *testing.T, c *coordtest.Coord) []string {
+	t.Helper()
+	as, err := c.Store().AdminActions(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Action+" "+a.Target)
+	}
+	return out
+}
+
+func TestUIAdmin(t *testing.T) {
+	c := coordtest.Start(t)
+	admin := c.AddPerson(t, "root@example.com", true)
+	b, page := signInUI(t, c, admin)
+	if !page.Contains("Overview") || !page.Contains("devices online") || !page.Contains("<svg") {
+		t.Fatalf("overview:\n%s", page.Body)
+	}
+
+	t.Run("csp", func(t *testing.T) {
+		resp, err := b.Client.Get(c.URL + "/ui/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Security-Policy"); got != ui.CSP || !strings.Contains(got, "script-src 'self'") {
+			t.Errorf("CSP = %q", got)
+		}
+		for _, ck := range b.Client.Jar.Cookies(mustURL(t, c.URL+"/ui/")) {
+			if ck.Name == "moat_ui" && len(ck.Value) < 32 {
+				t.Errorf("session token too short: %q", ck.Value)
+			}
+		}
+	})
+
+	t.Run("enrollment key", func(t *testing.T) {
+		page := get(t, b, c.URL+"/ui/nodes")
+		if !page.Contains("No nodes yet") {
+			t.Fatalf("no empty state:\n%s", page.Body)
+		}
+		page, err := page.Submit(map[string]string{"tags": "tag:gpu tag:eu"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Status != http.StatusOK || !page.Contains("install.sh") || !page.Contains("--key moat_ek_") || !page.Contains(`data-copy="install-cmd"`) {
+			t.Fatalf("no install command (status %d):\n%s", page.Status, page.Body)
+		}
+		if !strings.Contains(strings.Join(actions(t, c), "\n"), "enrollkey.create") {
+			t.Errorf("not in the admin trail: %q", actions(t, c))
+		}
+		if again := get(t, b, c.URL+"/ui/nodes"); again.Contains("moat_ek_") {
+			t.Error("the key's secret is shown again")
+		}
+	})
+
+	evil := addDevice(t, c, admin.Email, "<script>alert(1)</script>")
+	other := addDevice(t, c, admin.Email, "laptop")
+
+	t.Run("escaped", func(t *testing.T) {
+		page := get(t, b, c.URL+"/ui/devices")
+		if page.Contains("<script>alert(1)") || !page.Contains("&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Fatalf("hostname not escaped:\n%s", page.Body)
+		}
+	})
+
+	t.Run("csrf", func(t *testing.T) {
+		resp, err := b.Client.PostForm(c.URL+"/ui/devices/"+other.ID+"/revoke", url.Values{"csrf": {"forged"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("forged POST: status %d, want 403", resp.StatusCode)
+		}
+		if d, _ := c.Store().Device(context.Background(), other.ID); d == nil || d.Revoked {
+			t.Error("a POST without the CSRF token revoked the device")
+		}
+	})
+
+	t.Run("revoke", func(t *testing.T) {
+		page := get(t, b, c.URL+"/ui/devices/"+evil.ID+"/revoke")
+		if !page.Contains("cannot be undone") {
+			t.Fatalf("no confirmation:\n%s", page.Body)
+		}
+		page, err := page.Submit(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.URL.Path != "/ui/devices" || page.Contains("alert(1)") || !page.Contains("laptop") {
+			t.Fatalf("after revoking, at %s:\n%s", page.URL, page.Body)
+		}
+		if d, _ := c.Store().Device(context.Background(), evil.ID); d == nil || !d.Revoked {
+			t.Error("device not revoked in the store")
+		}
+		if !slices.Contains(actions(t, c), "device.revoke "+evil.ID) {
+			t.Errorf("not in the admin trail: %q", actions(t, c))
+		}
+	})
+
+	t.Run("logout", func(t *testing.T) {
+		if p := get(t, b, c.URL+"/ui/logout"); !p.Contains("signed out") {
+			t.Fatalf("logout:\n%s", p.Body)
+		}
+		if p := get(t, b, c.URL+"/ui/"); p.URL.Path == "/ui/" {
+			t.Errorf("still signed in after logout: %s", p.URL)
+		}
+	})
+}
+
+func TestUIMember(t *testing.T) {
+	c := coordtest.Start(t)
+	p := c.AddPerson(t, "bob@example.com", false)
+	b, _ := signInUI(t, c, p) // the user exists from the first sign-in on
+	addDevice(t, c, p.Email, "bobs-laptop")
+	page := get(t, b, c.URL+"/ui/")
+	if !page.Contains("My access") || !page.Contains("bobs-laptop") || page.Contains(`href="/ui/devices"`) {
+		t.Fatalf("member home:\n%s", page.Body)
+	}
+	for _, path := range []string{"/ui/devices", "/ui/nodes"} {
+		if page := get(t, b, c.URL+path); page.Status != http.StatusForbidden {
+			t.Errorf("member GET %s: status %d, want 403", path, page.Status)
+		}
+	}
+
+	// Disabling the person ends their session at the next request.
+	ctx := context.Background()
+	us, _ := c.Store().Users(ctx)
+	for _, u := range us {
+		u.Disabled = true
+		if err := c.Store().UpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if page := get(t, b, c.URL+"/ui/"); page.URL.Path == "/ui/" {
+		t.Errorf("a disabled person still sees %s", page.URL)
+	}
+}
+
+func TestUISignedOut(t *testing.T) {
+	c := coordtest.Start(t)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/ui/", "/ui/devices", "/ui/nodes"} {
+		resp, err := client.Get(c.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login" {
+			t.Errorf("GET %s signed out: %d to %q, want 303 to /ui/login", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

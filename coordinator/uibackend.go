@@ -1,0 +1,184 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/ui"
+)
+
+// uiBackend is the coordinator as the web UI sees it (ui.Backend). It
+// shares its logic with the admin API: changeDeviceAs, newEnrollKey and
+// recordAs do the work and write the admin trail for both.
+type uiBackend struct{ s *Server }
+
+var _ ui.Backend = uiBackend{}
+
+// maxOverviewAudit bounds the audit records the overview counts.
+const maxOverviewAudit = 10000
+
+func (b uiBackend) Viewer(r *http.Request) *ui.Viewer { return b.s.uiViewer(r) }
+
+// Overview counts devices, nodes and models from the store and the
+// requests of the last day from the audit store.
+func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
+	ds, err := b.s.store.Devices(ctx)
+	if err != nil {
+		return nil, b.fail("list devices", err)
+	}
+	now := b.s.cfg.Now()
+	o := &ui.Overview{Hourly: make([]int, 24)}
+	models := map[string]bool{}
+	for _, d := range ds {
+		switch {
+		case d.Revoked:
+		case d.Kind == store.KindNode:
+			o.Nodes++
+			for _, m := range d.Models {
+				models[m.Name] = true
+			}
+		case d.Expiry.After(now):
+			o.Devices++
+			if b.s.hub.online(d.ID) {
+				o.DevicesOnline++
+			}
+		}
+	}
+	o.Models = len(models)
+	recs, err := b.s.store.Audit(ctx, store.AuditFilter{Since: now.Add(-24 * time.Hour), Limit: maxOverviewAudit})
+	if err != nil {
+		return nil, b.fail("query audit records", err)
+	}
+	o.Capped = len(recs) == maxOverviewAudit
+	for _, r := range recs {
+		age := now.Sub(r.Time)
+		refused := r.Decision != "allow"
+		o.RequestsDay++
+		if refused {
+			o.RefusalsDay++
+		}
+		if age < time.Hour {
+			o.RequestsHour++
+			if refused {
+				o.RefusalsHour++
+			}
+		}
+		if i := 23 - int(age/time.Hour); i >= 0 && i < 24 {
+			o.Hourly[i]++
+		}
+	}
+	return o, nil
+}
+
+// Devices lists people's live (not revoked) devices with their owners.
+func (b uiBackend) Devices(ctx context.Context) ([]ui.Device, error) {
+	ds, err := b.s.store.Devices(ctx)
+	if err != nil {
+		return nil, b.fail("list devices", err)
+	}
+	us, err := b.s.store.Users(ctx)
+	if err != nil {
+		return nil, b.fail("list users", err)
+	}
+	email := map[string]string{}
+	for _, u := range us {
+		email[u.ID] = u.Email
+	}
+	var out []ui.Device
+	for _, d := range ds {
+		if d.Kind == store.KindNode || d.Revoked {
+			continue
+		}
+		out = append(out, ui.Device{ID: d.ID, Hostname: d.Hostname, OS: d.OS, OwnerID: d.UserID, Owner: email[d.UserID],
+			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: b.s.hub.online(d.ID), Kind: string(d.Kind)})
+	}
+	return out, nil
+}
+
+// RevokeDevice revokes a person's device as the admin API does.
+func (b uiBackend) RevokeDevice(ctx context.Context, actor *ui.Viewer, id string) error {
+	d, err := b.s.store.Device(ctx, id)
+	if err == nil && d.Kind == store.KindNode {
+		err = store.ErrNotFound // nodes are not revoked from the devices page
+	}
+	if err == nil {
+		_, err = b.s.changeDeviceAs(ctx, actor.ID, id, "device.revoke", revokeDevice)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("device %s: %w", id, ui.ErrNotFound)
+	}
+	return b.fail("revoke device", err)
+}
+
+// Nodes lists the nodes and the enrollment keys.
+func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error) {
+	ds, err := b.s.store.Devices(ctx)
+	if err != nil {
+		return nil, nil, b.fail("list devices", err)
+	}
+	var nodes []ui.Node
+	for _, d := range ds {
+		if d.Kind != store.KindNode {
+			continue
+		}
+		n := ui.Node{ID: d.ID, Hostname: d.Hostname, Tags: d.Tags, Addresses: addrStrings(d), LastSeen: d.LastSeen,
+			Online: b.s.hub.online(d.ID), Revoked: d.Revoked}
+		for _, m := range d.Models {
+			n.Models = append(n.Models, m.Name)
+		}
+		nodes = append(nodes, n)
+	}
+	ks, err := b.s.store.EnrollKeys(ctx)
+	if err != nil {
+		return nil, nil, b.fail("list enrollment keys", err)
+	}
+	keys := make([]ui.EnrollKey, 0, len(ks))
+	for _, k := range ks {
+		keys = append(keys, ui.EnrollKey{ID: k.ID, Tags: k.Tags, Reusable: k.Reusable, Expiry: k.Expiry,
+			Uses: k.Uses, Revoked: k.Revoked, CreatedBy: k.CreatedBy})
+	}
+	return nodes, keys, nil
+}
+
+// CreateEnrollKey makes a key as the admin API does and returns the
+// install command that uses it.
+func (b uiBackend) CreateEnrollKey(ctx context.Context, actor *ui.Viewer, tags []string, reusable bool, ttl time.Duration) (*ui.NewKey, error) {
+	k, secret, err := b.s.newEnrollKey(ctx, actor.ID, tags, reusable, ttl)
+	var refusal *userError
+	if errors.As(err, &refusal) {
+		return nil, &ui.UserError{Msg: refusal.msg}
+	}
+	if err != nil {
+		return nil, b.fail("create enrollment key", err)
+	}
+	return &ui.NewKey{ID: k.ID, Secret: secret, Install: b.s.installCommand(secret), Expiry: k.Expiry}, nil
+}
+
+// fail logs an unexpected error for the UI, which shows a generic message.
+func (b uiBackend) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	b.s.log.Error("ui: "+op, "err", err)
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// online reports whether device id holds a netmap stream now.
+func (h *hub) online(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.mu.subs[id]) > 0
+}
+
+// addrStrings is a device's mesh addresses as text.
+func addrStrings(d *store.Device) []string {
+	var out []string
+	for _, a := range addrs(d) {
+		out = append(out, a.String())
+	}
+	return out
+}

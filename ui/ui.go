@@ -1,0 +1,154 @@
+package ui
+
+import (
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The UI is served under /ui/: ui.New's handler expects the full request
+// path (mount it at /ui/ without stripping the prefix). The coordinator
+// itself serves /ui/login and /ui/logout, which sign a person in through
+// the same OIDC + MFA path as devices and out again.
+
+// CSP is the Content-Security-Policy of every UI response: scripts and
+// styles only from the coordinator's own static files, never inline.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+var funcs = template.FuncMap{
+	"join": strings.Join,
+	"when": when,
+}
+
+// pages holds one template set per page, each with the layout.
+var pages = func() map[string]*template.Template {
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	m := map[string]*template.Template{}
+	for _, n := range names {
+		n = strings.TrimPrefix(n, "templates/")
+		if n == "layout.html" {
+			continue
+		}
+		m[n] = template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n))
+	}
+	return m
+}()
+
+// handler serves the UI pages.
+type handler struct {
+	b   Backend
+	mux *http.ServeMux
+}
+
+// New returns the UI over b. See Backend for what b must provide.
+func New(b Backend) http.Handler {
+	h := &handler{b: b, mux: http.NewServeMux()}
+	static, _ := fs.Sub(staticFS, "static")
+	h.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(roleAny, h.home))
+	h.mux.HandleFunc("GET /ui/devices", h.signedIn(RoleAdmin, h.devices))
+	h.mux.HandleFunc("GET /ui/devices/{id}/revoke", h.signedIn(RoleAdmin, h.confirmRevoke))
+	h.mux.HandleFunc("POST /ui/devices/{id}/revoke", h.signedIn(RoleAdmin, h.revoke))
+	h.mux.HandleFunc("GET /ui/nodes", h.signedIn(RoleAdmin, h.nodes))
+	h.mux.HandleFunc("POST /ui/nodes/keys", h.signedIn(RoleAdmin, h.createKey))
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", CSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	if !strings.HasPrefix(r.URL.Path, "/ui/static/") {
+		hd.Set("Cache-Control", "no-store")
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// roleAny admits every signed-in person.
+const roleAny = ""
+
+// viewFunc is a page handler for a signed-in viewer.
+type viewFunc func(w http.ResponseWriter, r *http.Request, v *Viewer)
+
+// signedIn admits a signed-in viewer with role (roleAny: any), and
+// checks the CSRF token of every POST before the page sees it.
+func (h *handler) signedIn(role string, next viewFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := h.b.Viewer(r)
+		if v == nil {
+			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+			return
+		}
+		if role != roleAny && v.Role != role {
+			h.fail(w, v, http.StatusForbidden, "This page is for admins. Ask an admin if you need something changed.")
+			return
+		}
+		if r.Method == http.MethodPost && !csrfOK(r, v) {
+			h.fail(w, v, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
+			return
+		}
+		next(w, r, v)
+	}
+}
+
+// csrfOK checks a form's token against the session's in constant time.
+func csrfOK(r *http.Request, v *Viewer) bool {
+	got := r.PostFormValue("csrf")
+	return v.CSRF != "" && subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) == 1
+}
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	Nav    string // the nav entry to mark current
+	Viewer *Viewer
+	Error  string
+	Data   any
+}
+
+// render writes a page. Every value is escaped by html/template.
+func (h *handler) render(w http.ResponseWriter, status int, name string, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pages[name].ExecuteTemplate(w, "layout", p)
+}
+
+// fail shows msg as an error page.
+func (h *handler) fail(w http.ResponseWriter, v *Viewer, status int, msg string) {
+	h.render(w, status, "error.html", page{Title: http.StatusText(status), Viewer: v, Error: msg})
+}
+
+// failErr shows a backend error: a UserError as it is, ErrNotFound as
+// 404, anything else as a generic failure (the backend logged it).
+func (h *handler) failErr(w http.ResponseWriter, v *Viewer, op string, err error) {
+	var ue *UserError
+	switch {
+	case errors.As(err, &ue):
+		h.fail(w, v, http.StatusBadRequest, ue.Msg)
+	case errors.Is(err, ErrNotFound):
+		h.fail(w, v, http.StatusNotFound, "There is no such "+op+"; it may have been removed already.")
+	default:
+		h.fail(w, v, http.StatusInternalServerError, "The coordinator failed to "+op+". Try again, and tell an admin if it persists.")
+	}
+}
+
+// when formats a time for a table cell.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
