@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/control"
@@ -29,29 +26,8 @@ const wgPolicy = `{
 func TestWGConfig(t *testing.T) {
 	c := coordtest.Start(t)
 	ctx := context.Background()
-	tok, err := coordinator.CreateAPIToken(ctx, c.Store(), "t", "t", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := func(method, path, body string) string {
-		req, _ := http.NewRequest(method, c.URL+"/api/v1/admin"+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %v %v", method, path, err, resp.Status)
-		}
-		defer resp.Body.Close()
-		b := new(strings.Builder)
-		buf := make([]byte, 4096)
-		n, _ := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		return b.String()
-	}
-	admin("PUT", "/policy", `{"text":`+quote(wgPolicy)+`}`)
-	body := admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`)
-	ek := body[strings.Index(body, "moat_ek_"):]
-	ek = ek[:strings.IndexByte(ek, '"')]
+	c.SavePolicy(t, wgPolicy)
+	ek := c.EnrollKey(t, "tag:gpu")
 	nodeKey, _ := key.NewPrivate()
 	ctl, _ := newTestControl(c.URL)
 	if _, err := ctl.Enroll(ctx, wire.EnrollRequest{AuthKey: wire.Secret(ek), Key: nodeKey.Public(), Hostname: "gpu-1",
@@ -101,11 +77,6 @@ func TestWGConfig(t *testing.T) {
 	if !strings.Contains(string(stripped), "PrivateKey") || strings.Contains(string(stripped), "Address") {
 		t.Fatalf("wg-quick strip output:\n%s", stripped)
 	}
-}
-
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 func newTestControl(url string) (*control.Client, error) {

@@ -51,6 +51,7 @@ type Coord struct {
 	Clock *Clock
 	ts    *httptest.Server
 	once  sync.Once
+	token string // admin API token, made by Admin on first use
 }
 
 // Start starts a coordinator with its data in a fresh temporary directory.

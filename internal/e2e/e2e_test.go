@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/engine"
@@ -62,35 +60,14 @@ func TestWholeSystem(t *testing.T) {
 	// The coordinator, with the embedded provider and SQLite.
 	coord := coordtest.Start(t)
 	url := coord.URL
-	tok, err := coordinator.CreateAPIToken(ctx, coord.Store(), "e2e", "test", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := func(method, path, body string) string {
-		req, _ := http.NewRequest(method, url+"/api/v1/admin"+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
-		return string(b)
-	}
-	b, _ := json.Marshal(map[string]string{"text": policy, "message": "e2e"})
-	admin("PUT", "/policy", string(b))
-	var ek struct{ Key string }
-	json.Unmarshal([]byte(admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`)), &ek)
+	coord.SavePolicy(t, policy)
+	ek := coord.EnrollKey(t, "tag:gpu")
 
 	// The node: joins with the key, serves llama from the stand-in.
 	netstack := engine.Netstack
 	port := freeUDPPort(t)
 	n, err := node.Start(ctx, node.Config{
-		Coordinator: url, EnrollKey: wire.Secret(ek.Key), StateDir: t.TempDir(), Hostname: "gpu-1",
+		Coordinator: url, EnrollKey: wire.Secret(ek), StateDir: t.TempDir(), Hostname: "gpu-1",
 		Models:  []node.Model{{Name: "llama", Upstream: guard.Upstream{URL: upstream(t), Kind: guard.KindOpenAI}}},
 		Backend: &netstack, ListenPort: port, Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)},
 	})
@@ -162,7 +139,7 @@ func TestWholeSystem(t *testing.T) {
 	// The audit record reaches the coordinator, attributed to alice.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		out := admin("GET", "/audit?login=alice@example.com", "")
+		out := coord.Admin(t, "GET", "/audit?login=alice@example.com", "")
 		if strings.Contains(out, `"decision":"allow"`) && strings.Contains(out, "llama") {
 			break
 		}

@@ -28,7 +28,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/internal/netns"
 	"github.com/moatmesh/moat/internal/standin"
@@ -145,36 +144,14 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	coordURL := "https://" + ln.Addr().String()
 
-	tok, err := coordinator.CreateAPIToken(ctx, coord.Store(), "e2e-tun", "test", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := func(method, path, body string) string {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, coord.URL+"/api/v1/admin"+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
-		return string(b)
-	}
-	b, _ := json.Marshal(map[string]string{"text": policy, "message": "e2e over TUN"})
-	admin("PUT", "/policy", string(b))
-	var ek struct{ Key string }
-	json.Unmarshal([]byte(admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`)), &ek)
+	coord.SavePolicy(t, policy)
+	ek := coord.EnrollKey(t, "tag:gpu")
 	debug := os.Getenv("MOAT_TEST_LOG") != ""
 
 	// The GPU node: joins with the key, serves llama from the stand-in on
 	// its own 127.0.0.1, guard on its mesh address.
 	gpu := startE2EChild(t, gpuNS, tunChildConfig{Role: "gpu", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
-		EnrollKey: ek.Key, StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort)})
+		EnrollKey: ek, StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort)})
 	var ready gpuReady
 	if err := json.Unmarshal([]byte(gpu.expect(t, "ready ", 20*time.Second)), &ready); err != nil {
 		t.Fatal(err)
@@ -221,7 +198,7 @@ func TestWholeSystemOverTUN(t *testing.T) {
 
 	// The audit record reaches the coordinator, attributed to alice.
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		out := admin("GET", "/audit?login=alice@example.com", "")
+		out := coord.Admin(t, "GET", "/audit?login=alice@example.com", "")
 		if strings.Contains(out, `"decision":"allow"`) && strings.Contains(out, "llama") {
 			break
 		}

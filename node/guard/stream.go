@@ -142,6 +142,12 @@ func (rl *relay) handle(ev []byte) bool {
 	}
 	rl.keepPrefix(ev)
 	out, err := rl.filter.Payload(rl.out[:0], p, rl.frameTo)
+	return rl.emitFiltered(out, err)
+}
+
+// emitFiltered writes what the output filter released and cuts the
+// stream when the filter refused to go on.
+func (rl *relay) emitFiltered(out []byte, err error) bool {
 	rl.out = out
 	if len(out) > 0 && !rl.write(out) {
 		return false
@@ -246,15 +252,7 @@ func (rl *relay) flushFilter() bool {
 	}
 	rl.ended = true
 	out, err := rl.filter.End(rl.out[:0], rl.frameTo)
-	rl.out = out
-	if len(out) > 0 && !rl.write(out) {
-		return false
-	}
-	if err != nil {
-		rl.cut(reasonScreen, fmt.Sprintf("the node's guard cut the answer: %v", err))
-		return false
-	}
-	return true
+	return rl.emitFiltered(out, err)
 }
 
 // settleStream sets the call's token counts after a stream.
