@@ -133,3 +133,35 @@ func TestOnlyAffectedDevicesUpdated(t *testing.T) {
 		t.Fatalf("revoked device's stream: %v, want 401 saying it was revoked", err)
 	}
 }
+
+// Two replicas on one store: a policy saved through one reaches the
+// netmap streams held by the other (its periodic resync reads it).
+func TestPolicyReachesOtherReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a resync period")
+	}
+	dir, clk := t.TempDir(), newClock()
+	a := startCoord(t, dir, clk)
+	b := startCoord(t, dir, clk)
+	tok := a.adminToken(t)
+	alice := a.addPerson(t, "alice@example.com", false)
+	laptop := a.signIn(t, alice, "laptop")
+	_, nres := a.enrollNode(t, tok, "llama")
+	laptop.c = b.client(t, laptop.res.Credential) // the stream goes to the other replica
+	w := laptop.watch(t)
+	w.next(t, "a first netmap from replica b", func(*wire.NetMap) bool { return true })
+	a.savePolicy(t, tok, testPolicy)
+	deadline := time.After(12 * time.Second)
+	for {
+		select {
+		case nm := <-w.ch:
+			if hasPeer(string(nres.DeviceID))(nm) {
+				return
+			}
+		case err := <-w.errc:
+			t.Fatalf("stream from replica b ended: %v", err)
+		case <-deadline:
+			t.Fatal("a policy saved on replica a never reached replica b's stream")
+		}
+	}
+}

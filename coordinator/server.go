@@ -106,7 +106,8 @@ func (s *Server) Close() error {
 	return s.store.Close()
 }
 
-// loadPolicy compiles the newest saved policy, or the built-in deny-all.
+// loadPolicy parses the newest saved policy, or the built-in deny-all,
+// unless it is the one already in force.
 func (s *Server) loadPolicy(ctx context.Context) error {
 	text, id := builtinPolicy, int64(0)
 	pv, err := s.store.Policy(ctx)
@@ -115,6 +116,12 @@ func (s *Server) loadPolicy(ctx context.Context) error {
 		text, id = pv.Text, pv.ID
 	case !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("load policy: %w", err)
+	}
+	s.mu.Lock()
+	current := s.mu.policy != nil && s.mu.policyID == id
+	s.mu.Unlock()
+	if current {
+		return nil // already compiled: parse only what changed
 	}
 	p, err := policy.Parse("policy.hujson", []byte(text))
 	if err != nil {
