@@ -325,3 +325,27 @@ func TestReEnrollOfLiveNodeRefused(t *testing.T) {
 		t.Fatalf("the refused attempt spent the enrollment key: %v", err)
 	}
 }
+
+// Disabling a person takes every device of theirs out of the mesh at the
+// next recompute and refuses their credentials; enabling brings them back.
+func TestDisabledUserLeavesMesh(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, testPolicy)
+	alice := tc.addPerson(t, "alice@example.com", false)
+	d := tc.signIn(t, alice, "laptop")
+	node, _ := tc.enrollNode(t, tok, "llama")
+	wn := node.watch(t)
+	wn.next(t, "alice as a caller", hasPeer(string(d.res.DeviceID)))
+	users, _ := tc.store.Users(context.Background())
+	if status, body := tc.admin(t, tok, "POST", "/users/"+users[0].ID+"/disable", ""); status != http.StatusNoContent {
+		t.Fatalf("disable: %d %s", status, body)
+	}
+	wn.next(t, "alice gone from the node", not(hasPeer(string(d.res.DeviceID))))
+	err := d.c.Stream(context.Background(), 0, func(*wire.NetMap) error { return nil })
+	if !control.IsAuth(err) || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("disabled person's device: %v", err)
+	}
+	tc.admin(t, tok, "POST", "/users/"+users[0].ID+"/enable", "")
+	wn.next(t, "alice back", hasPeer(string(d.res.DeviceID)))
+}
