@@ -31,6 +31,10 @@ type Backend interface {
 	// it in the admin trail and returns its secret, which cannot be shown
 	// again.
 	CreateEnrollKey(ctx context.Context, actor *Viewer, tags []string, reusable bool, ttl time.Duration) (*NewKey, error)
+
+	PeopleBackend // people.go: people, models, device expiry, node status
+	PolicyBackend // policy.go: the policy editor and its history
+	AuditBackend  // audit.go: audit records and the admin trail
 }
 
 // ErrNotFound is what a Backend's error wraps when the thing asked for

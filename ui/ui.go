@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -56,12 +57,15 @@ func New(b Backend) http.Handler {
 	h := &handler{b: b, mux: http.NewServeMux()}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
-	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(roleAny, h.home))
-	h.mux.HandleFunc("GET /ui/devices", h.signedIn(RoleAdmin, h.devices))
-	h.mux.HandleFunc("GET /ui/devices/{id}/revoke", h.signedIn(RoleAdmin, h.confirmRevoke))
-	h.mux.HandleFunc("POST /ui/devices/{id}/revoke", h.signedIn(RoleAdmin, h.revoke))
-	h.mux.HandleFunc("GET /ui/nodes", h.signedIn(RoleAdmin, h.nodes))
-	h.mux.HandleFunc("POST /ui/nodes/keys", h.signedIn(RoleAdmin, h.createKey))
+	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(anyone, h.home))
+	h.mux.HandleFunc("GET /ui/devices", h.signedIn(admins, h.devices))
+	h.mux.HandleFunc("GET /ui/devices/{id}/revoke", h.signedIn(admins, h.confirmRevoke))
+	h.mux.HandleFunc("POST /ui/devices/{id}/revoke", h.signedIn(admins, h.revoke))
+	h.mux.HandleFunc("GET /ui/nodes", h.signedIn(admins, h.nodes))
+	h.mux.HandleFunc("POST /ui/nodes/keys", h.signedIn(admins, h.createKey))
+	h.peopleRoutes()
+	h.policyRoutes()
+	h.auditRoutes()
 	return h
 }
 
@@ -77,23 +81,27 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// roleAny admits every signed-in person.
-const roleAny = ""
+// Who may see a page: a set of roles, or anyone signed in (nil).
+var (
+	anyone  []string
+	admins  = []string{RoleAdmin}
+	readers = []string{RoleAdmin, RoleAuditor} // admins and auditors
+)
 
 // viewFunc is a page handler for a signed-in viewer.
 type viewFunc func(w http.ResponseWriter, r *http.Request, v *Viewer)
 
-// signedIn admits a signed-in viewer with role (roleAny: any), and
-// checks the CSRF token of every POST before the page sees it.
-func (h *handler) signedIn(role string, next viewFunc) http.HandlerFunc {
+// signedIn admits a signed-in viewer whose role is in roles (nil: any),
+// and checks the CSRF token of every POST before the page sees it.
+func (h *handler) signedIn(roles []string, next viewFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := h.b.Viewer(r)
 		if v == nil {
 			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
 		}
-		if role != roleAny && v.Role != role {
-			h.fail(w, v, http.StatusForbidden, "This page is for admins. Ask an admin if you need something changed.")
+		if roles != nil && !slices.Contains(roles, v.Role) {
+			h.fail(w, v, http.StatusForbidden, "This page is for "+strings.Join(roles, "s and ")+"s. Ask an admin if you need something changed.")
 			return
 		}
 		if r.Method == http.MethodPost && !csrfOK(r, v) {
