@@ -3,13 +3,16 @@
 # here. As root it installs what is missing with apt-get; otherwise it
 # says what is missing and what will be skipped, and carries on.
 #
-#   test   iproute2 and nftables (namespace, TUN and lockdown tests)
+#   test   iproute2 and nftables (namespace, TUN and lockdown tests),
+#          wireguard-tools, Node.js with npm (the openai package and
+#          Playwright tests) and chromium (the web UI tests)
 #   bench  the above, plus nginx (guard vs nginx) and iperf3 (kernel paths)
 set -euo pipefail
 
 purpose=${1:-test}
 # command:package pairs
-need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools)
+need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools
+      node:nodejs npm:npm chromium:chromium)
 case "$purpose" in
   bench) need+=(nginx:nginx iperf3:iperf3) ;;
 esac
