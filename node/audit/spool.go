@@ -3,8 +3,6 @@ package audit
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,20 +10,18 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/moatmesh/moat/mesh/auditchain"
 )
 
 // SpoolFile is the name of the spool inside its directory. Each line is
-// one Record as JSON whose first member is its hash:
+// one Record in the chain format of package auditchain:
 //
 //	{"hash":"<64 hex>",<the rest of the record>}
 //
-// The hash is the SHA-256 of the record's JSON without the hash member,
-// i.e. of "{" followed by the rest of the line after the hash member and
-// its comma. That JSON carries "prev", the previous line's hash, so
-// editing, removing or reordering any line breaks the chain from there on.
+// so editing, removing or reordering any line breaks the chain from there
+// on.
 const SpoolFile = "spool.jsonl"
-
-const hashPrefix = `{"hash":"`
 
 // maxLine bounds one spool line when reading (a full prompt is at most the
 // guard's body limit, escaped).
@@ -206,13 +202,8 @@ func encodeLine(buf *bytes.Buffer, rec *Record) (line []byte, hash string, err e
 	if err != nil {
 		return nil, "", err
 	}
-	sum := sha256.Sum256(body)
-	hash = hex.EncodeToString(sum[:])
 	buf.Reset()
-	buf.WriteString(hashPrefix)
-	buf.WriteString(hash)
-	buf.WriteString(`",`)
-	buf.Write(body[1:])
+	hash = auditchain.Seal(buf, body)
 	buf.WriteByte('\n')
 	return buf.Bytes(), hash, nil
 }

@@ -1,14 +1,13 @@
 package audit
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/moatmesh/moat/mesh/auditchain"
 )
 
 // ErrTampered is wrapped by Verify's error when the chain is broken.
@@ -16,23 +15,16 @@ var ErrTampered = errors.New("audit spool tampered with")
 
 // parseLine checks one spool line's own hash and decodes it.
 func parseLine(line []byte) (*Record, string, error) {
-	const hexLen = 64
-	rest, ok := bytes.CutPrefix(line, []byte(hashPrefix))
-	if !ok || len(rest) < hexLen+2 || string(rest[hexLen:hexLen+2]) != `",` {
-		return nil, "", fmt.Errorf("%w: line does not start with its hash", ErrTampered)
-	}
-	want := string(rest[:hexLen])
-	body := append([]byte{'{'}, rest[hexLen+2:]...)
-	sum := sha256.Sum256(body)
-	if hex.EncodeToString(sum[:]) != want {
-		return nil, "", fmt.Errorf("%w: the record does not match its hash (edited)", ErrTampered)
+	body, hash, err := auditchain.Open(line)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrTampered, err)
 	}
 	var rec Record
 	if err := json.Unmarshal(body, &rec); err != nil {
 		return nil, "", fmt.Errorf("%w: %v", ErrTampered, err)
 	}
-	rec.Hash = want
-	return &rec, want, nil
+	rec.Hash = hash
+	return &rec, hash, nil
 }
 
 // Verify checks the spool in dir: every record matches its hash, points
@@ -50,22 +42,20 @@ func Verify(dir string) error {
 		return fmt.Errorf("audit verify: %w", err)
 	}
 	defer f.Close()
-	var prev string
-	var n uint64
+	var prev auditchain.Link
 	err = eachLine(f, func(line []byte, off int64) error {
-		n++
 		rec, hash, err := parseLine(line)
-		switch {
-		case err != nil:
-		case rec.Prev != prev:
-			err = fmt.Errorf("%w: the previous record is not the one this record was chained to (removed or reordered)", ErrTampered)
-		case rec.Seq != n:
-			err = fmt.Errorf("%w: sequence number %d, want %d", ErrTampered, rec.Seq, n)
+		next := auditchain.Link{Hash: hash}
+		if err == nil {
+			next.Seq, next.Prev = rec.Seq, rec.Prev
+			if err = auditchain.Follows(prev, next); err != nil {
+				err = fmt.Errorf("%w: %w", ErrTampered, err)
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("audit verify: %s line %d (offset %d): %w", f.Name(), n, off, err)
+			return fmt.Errorf("audit verify: %s line %d (offset %d): %w", f.Name(), prev.Seq+1, off, err)
 		}
-		prev = hash
+		prev = next
 		return nil
 	})
 	return err
