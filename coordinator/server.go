@@ -28,7 +28,6 @@ type Server struct {
 	hub   *hub
 	auth  *authenticator
 	mx    *metrics
-	uis   uiSessions // signed-in browsers of the web UI
 
 	handler http.Handler
 	poke    chan struct{} // cap 1: recompute netmaps soon
@@ -151,6 +150,7 @@ func (s *Server) loop(ctx context.Context) {
 	const resync = 5 * time.Second
 	t := time.NewTimer(resync)
 	defer t.Stop()
+	var swept time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -166,7 +166,26 @@ func (s *Server) loop(ctx context.Context) {
 		if err := s.recompute(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("recompute netmaps", "err", err)
 		}
+		if time.Since(swept) >= sweepEvery {
+			s.sweep(ctx)
+			swept = time.Now()
+		}
 		t.Reset(s.untilNextWake(resync))
+	}
+}
+
+// sweepEvery is how often the loop deletes expired sign-ins and sessions.
+const sweepEvery = 10 * time.Minute
+
+// sweep deletes expired login sessions and UI sessions. Every reader
+// checks expiry itself, so this only keeps the tables small.
+func (s *Server) sweep(ctx context.Context) {
+	now := s.cfg.Now()
+	if _, err := s.store.DeleteExpiredLoginSessions(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
+		s.log.Error("delete expired login sessions", "err", err)
+	}
+	if _, err := s.store.DeleteExpiredUISessions(ctx, now); err != nil && ctx.Err() == nil {
+		s.log.Error("delete expired UI sessions", "err", err)
 	}
 }
 

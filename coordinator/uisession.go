@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,13 +19,13 @@ import (
 // SameSite=Lax cookie scoped to /ui (Secure when the coordinator is
 // served over https) that lasts uiSessionTTL.
 //
-// Sessions are kept in memory, keyed by the token's SHA-256, rather than
+// Sessions live in the store, keyed by the token's SHA-256, rather than
 // signed into the cookie: signing out ends a session for good (a copied
-// cookie is useless afterwards), and each session carries its own CSRF
-// token for the UI's forms. The price is that a restart signs everyone
-// out of the UI, and that several replicas need sticky sessions until the
-// sessions move into the store. Every request reloads the user, so a
-// disabled person (or a changed role) takes effect at once.
+// cookie is useless afterwards), every replica knows every session, and a
+// restart signs nobody out. Each session's CSRF token is derived from its
+// token, so it needs no column and cannot be forged without the cookie.
+// Every request reloads the user, so a disabled person (or a changed
+// role) takes effect at once.
 
 const (
 	purposeUI    = "ui"
@@ -34,61 +33,16 @@ const (
 	uiSessionTTL = 8 * time.Hour
 )
 
-// uiSession is one signed-in browser.
-type uiSession struct {
-	userID  string
-	csrf    string // the token every form of this session carries
-	expires time.Time
-}
-
-// uiSessions holds the live UI sessions. The zero value is ready.
-type uiSessions struct {
-	mu struct {
-		sync.Mutex
-		m map[string]uiSession // by hex SHA-256 of the cookie's token
-	}
-}
-
-func sessionKey(tok string) string {
+// sessionHash is what the store keeps of a session token.
+func sessionHash(tok string) []byte {
 	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// sessionCSRF is the CSRF token of the session with token tok.
+func sessionCSRF(tok string) string {
+	h := sha256.Sum256([]byte("moat ui csrf\x00" + tok))
 	return hex.EncodeToString(h[:])
-}
-
-// add starts a session and returns its token; expired sessions are
-// forgotten on the way.
-func (u *uiSessions) add(userID string, now time.Time) string {
-	tok := randomString()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.mu.m == nil {
-		u.mu.m = map[string]uiSession{}
-	}
-	for k, s := range u.mu.m {
-		if !now.Before(s.expires) {
-			delete(u.mu.m, k)
-		}
-	}
-	u.mu.m[sessionKey(tok)] = uiSession{userID: userID, csrf: randomString(), expires: now.Add(uiSessionTTL)}
-	return tok
-}
-
-// get returns the live session of tok.
-func (u *uiSessions) get(tok string, now time.Time) (uiSession, bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	s, ok := u.mu.m[sessionKey(tok)]
-	if ok && !now.Before(s.expires) {
-		delete(u.mu.m, sessionKey(tok))
-		return uiSession{}, false
-	}
-	return s, ok
-}
-
-// end forgets the session of tok.
-func (u *uiSessions) end(tok string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.mu.m, sessionKey(tok))
 }
 
 // uiRoutes serves /ui/: GET /ui/login and /ui/logout here (sign-ins
@@ -140,7 +94,12 @@ func (s *Server) completeUI(c *gin.Context, ls *store.LoginSession, user *store.
 		s.internal(c, "finish login session", err)
 		return
 	}
-	tok := s.uis.add(user.ID, s.cfg.Now())
+	tok, now := randomString(), s.cfg.Now()
+	sess := &store.UISession{Hash: sessionHash(tok), UserID: user.ID, Created: now, Expires: now.Add(uiSessionTTL)}
+	if err := s.store.CreateUISession(c.Request.Context(), sess); err != nil {
+		s.internal(c, "start UI session", err)
+		return
+	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: uiCookie, Value: tok, Path: "/ui", HttpOnly: true,
 		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode, MaxAge: int(uiSessionTTL.Seconds())})
 	s.mx.logins.WithLabelValues(purposeUI).Inc()
@@ -151,7 +110,10 @@ func (s *Server) completeUI(c *gin.Context, ls *store.LoginSession, user *store.
 // uiLogout ends the browser's UI session: GET /ui/logout.
 func (s *Server) uiLogout(c *gin.Context) {
 	if ck, err := c.Request.Cookie(uiCookie); err == nil {
-		s.uis.end(ck.Value)
+		if err := s.store.DeleteUISession(c.Request.Context(), sessionHash(ck.Value)); err != nil {
+			s.internal(c, "end UI session", err)
+			return
+		}
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: uiCookie, Value: "", Path: "/ui", HttpOnly: true,
 		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode, MaxAge: -1})
@@ -165,22 +127,29 @@ func (s *Server) uiViewer(r *http.Request) *ui.Viewer {
 	if err != nil || ck.Value == "" {
 		return nil
 	}
-	sess, ok := s.uis.get(ck.Value, s.cfg.Now())
-	if !ok {
+	sess, err := s.store.UISession(r.Context(), sessionHash(ck.Value))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("load UI session", "err", err)
+		}
 		return nil
 	}
-	u, err := s.store.User(r.Context(), sess.userID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Error("load UI user", "user", sess.userID, "err", err)
+	if !s.cfg.Now().Before(sess.Expires) {
+		return nil // the janitor deletes it
+	}
+	u, err := s.store.User(r.Context(), sess.UserID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("load UI user", "user", sess.UserID, "err", err)
+		}
 		return nil
 	}
-	if err != nil || u.Disabled {
-		s.uis.end(ck.Value)
+	if u.Disabled {
 		return nil
 	}
 	role := u.Role
 	if role != ui.RoleAdmin && role != ui.RoleAuditor {
 		role = ui.RoleMember
 	}
-	return &ui.Viewer{ID: u.ID, Email: u.Email, Role: role, CSRF: sess.csrf}
+	return &ui.Viewer{ID: u.ID, Email: u.Email, Role: role, CSRF: sessionCSRF(ck.Value)}
 }

@@ -163,4 +163,16 @@ var migrations = []migration{{
 	stmts: []string{
 		`ALTER TABLE login_sessions ADD COLUMN browser_hash {{blob}}`,
 	},
+}, {
+	version: 3,
+	name:    "web UI sessions",
+	stmts: []string{
+		`CREATE TABLE ui_sessions (
+			hash    {{blob}} PRIMARY KEY,
+			user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+			created {{time}} NOT NULL,
+			expires {{time}} NOT NULL
+		)`,
+		`CREATE INDEX ui_sessions_expires ON ui_sessions (expires)`,
+	},
 }}

@@ -102,6 +102,13 @@ type APIToken struct {
 	LastUsed  time.Time
 }
 
+// UISession is a browser signed in to the web UI.
+type UISession struct {
+	Hash             []byte // SHA-256 of the session token in the browser's cookie
+	UserID           string
+	Created, Expires time.Time
+}
+
 // LoginSession is one device login (or UI sign-in) in flight.
 type LoginSession struct {
 	ID        string // the OIDC state value's session part
@@ -256,6 +263,13 @@ type Store interface {
 	// succeed, with another hash they fail with ErrConflict.
 	BindLoginSession(ctx context.Context, id string, browserHash []byte) error
 	DeleteExpiredLoginSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Web UI sessions, by the SHA-256 of the browser's token. Expiry is
+	// the caller's to check; deleting an absent session is no error.
+	CreateUISession(ctx context.Context, s *UISession) error
+	UISession(ctx context.Context, hash []byte) (*UISession, error)
+	DeleteUISession(ctx context.Context, hash []byte) error
+	DeleteExpiredUISessions(ctx context.Context, now time.Time) (int, error)
 
 	// Policy history; the newest version is the policy in force.
 	SavePolicy(ctx context.Context, p *PolicyVersion) error // fills ID, Created

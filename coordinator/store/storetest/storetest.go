@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LoginSessions", testLoginSessions},
 		{"LoginResultOnce", testLoginResultOnce},
 		{"LoginBrowserBinding", testLoginBrowserBinding},
+		{"UISessions", testUISessions},
 		{"Policy", testPolicy},
 		{"IdPUsers", testIdPUsers},
 		{"Audit", testAudit},

@@ -1,0 +1,47 @@
+package coordinator_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/moatmesh/moat/coordinator"
+	"github.com/moatmesh/moat/coordinator/coordtest"
+)
+
+// UI sessions live in the store: a browser signed in through one replica
+// is signed in on another, and signing out on one ends it everywhere.
+func TestUISessionAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	onDir := func(c *coordinator.Config) { c.DataDir = dir }
+	a := coordtest.Start(t, onDir)
+	b := coordtest.Start(t, onDir)
+	admin := a.AddPerson(t, "admin@example.com", true)
+	browser, _ := signInUI(t, a, admin) // cookies are per host, not port: b gets them too
+
+	if p := get(t, browser, b.URL+"/ui/"); p.Status != http.StatusOK || p.URL.Path != "/ui/" || !p.Contains("Overview") {
+		t.Fatalf("the other replica did not know the session: %d at %s", p.Status, p.URL)
+	}
+	u, _ := url.Parse(a.URL + "/ui/")
+	cookies := browser.Client.Jar.Cookies(u)
+	if len(cookies) == 0 {
+		t.Fatal("no session cookie")
+	}
+	if p := get(t, browser, b.URL+"/ui/logout"); p.Status != http.StatusOK {
+		t.Fatalf("sign out: %d", p.Status)
+	}
+	// The jar forgot the cookie; a copy of it must be useless too.
+	req, _ := http.NewRequest(http.MethodGet, a.URL+"/ui/", nil)
+	for _, ck := range cookies {
+		req.AddCookie(ck)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login" {
+		t.Fatalf("a copied cookie after sign-out on the other replica: %d to %q, want 303 to /ui/login",
+			resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
