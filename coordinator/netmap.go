@@ -59,6 +59,12 @@ func (s *meshState) member(d *store.Device) policy.Member {
 		m.Tags = d.Tags
 		for _, ad := range d.Models {
 			m.Models = append(m.Models, ad.Name)
+			if ad.SHA256 != "" {
+				if m.Pins == nil {
+					m.Pins = map[string]string{}
+				}
+				m.Pins[ad.Name] = ad.SHA256
+			}
 		}
 	} else if u := s.users[d.UserID]; u != nil {
 		m.Login, m.Groups, m.Admin = u.Email, u.Groups, u.Admin

@@ -18,6 +18,10 @@ type Member struct {
 	Addresses []netip.Addr `json:"addresses,omitempty"`
 	// Models are the models the member advertises, if it is a node.
 	Models []string `json:"models,omitempty"`
+	// Pins maps an advertised model to the sha256 the node verifies its
+	// weights against (absent: none). A model the policy pins is served
+	// only by nodes that verify exactly that pin.
+	Pins map[string]string `json:"pins,omitempty"`
 }
 
 // Compiled is a policy applied to a set of members: everything the
@@ -51,7 +55,8 @@ type MemberRules struct {
 	// Serves are the models this node advertises and may serve, sorted.
 	Serves []string `json:"serves,omitempty"`
 	// Refused are the models it advertises but may not serve: unknown to
-	// the policy, or the node has none of their servedBy tags.
+	// the policy, the node has none of their servedBy tags, or the policy
+	// pins a sha256 the node does not verify.
 	Refused []string `json:"refused,omitempty"`
 	// Rules are set for every tagged member: the grants Access points into
 	// and the packet filter for mesh traffic. Empty rules mean "accept

@@ -191,3 +191,36 @@ func TestCompileMesh(t *testing.T) {
 		t.Errorf("gpu-big-1 filter = %+v, want admins on 22 and dave on 8000-8101", f)
 	}
 }
+
+// A pinned model is served only by nodes that verify exactly that pin.
+func TestCompilePins(t *testing.T) {
+	const pin = "9f2c4e7a1b3d5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4"
+	p, err := Parse("pins.hujson", []byte(`{
+		"tagOwners": {"tag:gpu": []},
+		"models": {"big": {"servedBy": ["tag:gpu"], "sha256": "`+pin+`"}, "small": {"servedBy": ["tag:gpu"]}},
+		"grants": [{"src": ["autogroup:member"], "models": ["*"]}],
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(id, pin string) Member {
+		m := Member{ID: id, Identity: Identity{Tags: []string{"tag:gpu"}}, Models: []string{"big", "small"}}
+		if pin != "" {
+			m.Pins = map[string]string{"big": pin}
+		}
+		return m
+	}
+	other := strings.Replace(pin, "9f", "00", 1)
+	c, err := p.Compile([]Member{node("right", pin), node("wrong", other), node("none", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"right": "big small", "wrong": "small", "none": "small"} {
+		if got := strings.Join(c.Member(id).Serves, " "); got != want {
+			t.Errorf("%s serves %q, want %q", id, got, want)
+		}
+	}
+	if got := c.Member("wrong").Refused; len(got) != 1 || got[0] != "big" {
+		t.Errorf("wrong pin: refused %q, want [big]", got)
+	}
+}

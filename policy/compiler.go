@@ -93,6 +93,10 @@ func (c *compiler) node(n int) {
 	out.Access = slices.Clip(access)
 }
 
+// pinned reports whether a node verifying its weights against have may
+// serve a model the policy pins to want ("": not pinned).
+func pinned(want, have string) bool { return want == "" || want == have }
+
 // served returns the model indices node n may serve, sorted by name, and
 // records what it serves and what it is refused.
 func (c *compiler) served(n int) []int {
@@ -100,7 +104,7 @@ func (c *compiler) served(n int) []int {
 	var idx []int
 	for _, name := range m.Models {
 		mi, known := c.p.modelIndex[name]
-		if known && hasAny(m.Tags, c.p.Models[mi].ServedBy) {
+		if known && hasAny(m.Tags, c.p.Models[mi].ServedBy) && pinned(c.p.Models[mi].SHA256, m.Pins[name]) {
 			idx = append(idx, mi)
 		} else {
 			out.Refused = append(out.Refused, name)
