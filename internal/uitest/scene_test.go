@@ -1,0 +1,235 @@
+package uitest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/internal/standin"
+	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/node"
+	"github.com/moatmesh/moat/node/guard"
+)
+
+// The names the scene is built from; the scripts get them in env vars.
+const (
+	adminEmail  = "ada@example.com"
+	userEmail   = "alice@example.com" // member; makes the request
+	memberEmail = "bob@example.com"   // member; owns the hostile device
+	nodeName    = "gpu-1"
+	laptopName  = "alice-laptop"
+	model       = "llama"
+	// hostile names, shown to admins: each must appear as text.
+	evilDevice = "<script>alert(1)</script>"
+	evilNode   = `<img src=x onerror=alert(2)>`
+)
+
+// policy grants group:ml (alice) llama. Its tests pass; the script edits
+// it so that one fails.
+const policy = `// The policy of the UI test scene.
+{
+  "groups": { "group:ml": ["alice@example.com"] },
+  "tagOwners": { "tag:gpu": [] },
+  "models": { "llama": { "servedBy": ["tag:gpu"] } },
+  "grants": [
+    { "src": ["group:ml"], "models": ["llama"], "audit": { "prompts": "hash" } },
+  ],
+  "tests": [
+    { "src": "alice@example.com", "accept": ["model:llama"] },
+    { "src": "bob@example.com", "deny": ["model:llama"] },
+  ],
+}
+`
+
+// scene is everything the scripts look at.
+type scene struct {
+	coord         *coordtest.Coord
+	admin, member *coordtest.Person // member: bob, who signs in to the UI
+	auditID       string            // the record of alice's request
+}
+
+// buildScene starts the coordinator, a node serving the stand-in, the
+// people and their devices, and makes one request through the guard. It
+// returns once the request's audit record is at the coordinator.
+// Everything stops when the test ends.
+func buildScene(t *testing.T) *scene {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	c := coordtest.Start(t)
+	c.SavePolicy(t, policy)
+	sc := &scene{coord: c, admin: c.AddPerson(t, adminEmail, true)}
+	alice := c.AddPerson(t, userEmail, false)
+	sc.member = c.AddPerson(t, memberEmail, false)
+
+	n := startNode(t, ctx, &wg, c)
+	enrollBare(t, ctx, c, evilNode)
+
+	// bob's hostile device is only signed in; alice's laptop joins the mesh.
+	signIn(t, ctx, c, sc.member, evilDevice)
+	priv, cl := signIn(t, ctx, c, alice, laptopName)
+	eng, err := engine.New(engine.Config{PrivateKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	addr := watchFor(t, ctx, &wg, cl, eng, n.DeviceID())
+	chat(t, ctx, eng, addr)
+	sc.auditID = awaitAudit(t, c)
+	return sc
+}
+
+// startNode enrolls and runs a node serving the stand-in as llama.
+func startNode(t *testing.T, ctx context.Context, wg *sync.WaitGroup, c *coordtest.Coord) *node.Node {
+	up, err := standin.Start(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	netstack, port := engine.Netstack, freeUDPPort(t)
+	n, err := node.Start(ctx, node.Config{
+		Coordinator: c.URL, EnrollKey: wire.Secret(c.EnrollKey(t, "tag:gpu")), StateDir: t.TempDir(), Hostname: nodeName,
+		Models:  []node.Model{{Name: model, Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}}},
+		Backend: &netstack, ListenPort: port, Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); n.Run(ctx) }()
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// enrollBare enrolls a node named hostname that never runs: it is only
+// listed.
+func enrollBare(t *testing.T, ctx context.Context, c *coordtest.Coord, hostname string) {
+	priv, _ := key.NewPrivate()
+	cl, err := control.New(control.Config{URL: c.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Enroll(ctx, wire.EnrollRequest{AuthKey: wire.Secret(c.EnrollKey(t, "tag:gpu")), Key: priv.Public(), Hostname: hostname}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeUDPPort(t *testing.T) uint16 {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// signIn signs a new device named hostname in as p through the browser
+// flow and returns its key and a control client with its credential.
+func signIn(t *testing.T, ctx context.Context, c *coordtest.Coord, p *coordtest.Person, hostname string) (key.Private, *control.Client) {
+	t.Helper()
+	priv, _ := key.NewPrivate()
+	cl, err := control.New(control.Config{URL: c.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := cl.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: hostname, OS: "linux"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SignIn(start.AuthURL, p); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.WaitLogin(ctx, start.Poll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, cl.WithCredential(res.Credential)
+}
+
+// watchFor keeps eng configured from cl's netmaps and returns the mesh
+// address of the node nodeID once it serves a model.
+func watchFor(t *testing.T, ctx context.Context, wg *sync.WaitGroup, cl *control.Client, eng *engine.Engine, nodeID wire.DeviceID) netip.Addr {
+	found := make(chan netip.Addr, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cl.Watch(ctx, func(nm *wire.NetMap) {
+			if eng.Reconfig(nm) != nil {
+				return
+			}
+			for _, p := range nm.Peers {
+				if p.Identity.DeviceID == nodeID && len(p.Models) > 0 && len(p.Addresses) > 0 {
+					select {
+					case found <- p.Addresses[0]:
+					default:
+					}
+				}
+			}
+		}, func(error) {})
+	}()
+	select {
+	case a := <-found:
+		return a
+	case <-time.After(15 * time.Second):
+		t.Fatal("alice's device never saw the node")
+		return netip.Addr{}
+	}
+}
+
+// chat makes one chat completion through the mesh and the node's guard.
+func chat(t *testing.T, ctx context.Context, eng *engine.Engine, addr netip.Addr) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: eng.Dial}, Timeout: 20 * time.Second}
+	url := "http://" + netip.AddrPortFrom(addr, 80).String() + "/v1/chat/completions"
+	body := `{"model":"llama","messages":[{"role":"user","content":"hello from the UI test"}]}`
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err = hc.Do(req); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("request through the guard: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "stand-in") {
+		t.Fatalf("request through the guard: %d %s", resp.StatusCode, b)
+	}
+}
+
+// awaitAudit waits until the coordinator holds the record of alice's
+// request and returns its ID.
+func awaitAudit(t *testing.T, c *coordtest.Coord) string {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var out struct {
+			Records []struct{ ID, Model, Decision string }
+		}
+		body := c.Admin(t, "GET", "/audit?login="+userEmail, "")
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatalf("audit answer: %v: %s", err, body)
+		}
+		for _, r := range out.Records {
+			if r.Model == model && r.Decision == "allow" {
+				return r.ID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record of alice's request at the coordinator: %s", body)
+		}
+	}
+}
