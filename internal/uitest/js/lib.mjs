@@ -133,13 +133,14 @@ export async function shot(page, name, docsName) {
 // on page, and that no element came of it: the only script is the UI's
 // own file, and nothing has an event-handler attribute.
 export async function assertInert(page, w, text) {
-  await page.getByText(text).first().waitFor({ state: "visible" });
+  await page.waitForLoadState("load");
   const scripts = await page.$$eval("script", (s) => s.map((e) => e.getAttribute("src")));
   assert.ok(scripts.every((src) => src === "/ui/static/ui.js"), `unexpected script elements: ${JSON.stringify(scripts)}`);
   const handlers = await page.$$eval("*", (els) =>
     els.filter((e) => [...e.attributes].some((a) => a.name.startsWith("on"))).map((e) => e.outerHTML.slice(0, 80)));
   assert.deepEqual(handlers, [], "elements with event-handler attributes");
   w.assertClean();
+  assert.ok(await page.getByText(text).first().isVisible(), `${text} is not shown as text on ${page.url()}`);
 }
 
 // signIn signs a person in to the UI through the embedded identity
