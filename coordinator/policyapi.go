@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,9 +20,12 @@ type policyProblem struct {
 	Message string `json:"message"`
 }
 
+// policyFile names the policy in its errors.
+const policyFile = "policy.hujson"
+
 // checkPolicy parses text and runs its tests, returning the problems.
 func checkPolicy(text string) (*policy.Policy, []policyProblem) {
-	p, err := policy.Check("policy.hujson", []byte(text))
+	p, err := policy.Check(policyFile, []byte(text))
 	if err == nil {
 		return p, nil
 	}
@@ -78,24 +82,41 @@ func (s *Server) savePolicy(c *gin.Context) {
 }
 
 func (s *Server) putPolicy(c *gin.Context, text, message, action string) {
+	pv, probs, err := s.savePolicyAs(c.Request.Context(), apiActor(c), text, message, action)
+	switch {
+	case err != nil:
+		s.internal(c, "save policy", err)
+	case probs != nil:
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"ok": false, "errors": probs})
+	default:
+		c.JSON(http.StatusOK, gin.H{"ok": true, "id": pv.ID})
+	}
+}
+
+// savePolicyAs checks text and runs its tests and, when they pass, saves
+// it as the newest policy on behalf of actor (a user id or "token:<id>"),
+// puts it in force, records action in the admin trail and pushes the new
+// netmaps. A policy that fails is not saved: its problems come back, with
+// a nil error. The admin API and the web UI both save through here.
+func (s *Server) savePolicyAs(ctx context.Context, actor, text, message, action string) (*store.PolicyVersion, []policyProblem, error) {
 	p, probs := checkPolicy(text)
 	if probs != nil {
-		c.JSON(http.StatusUnprocessableEntity, gin.H{"ok": false, "errors": probs})
-		return
+		return nil, probs, nil
 	}
-	actor, _ := c.Get(ctxActor)
-	pv := &store.PolicyVersion{Text: text, Author: fmt.Sprint(actor), Message: message}
-	if err := s.store.SavePolicy(c.Request.Context(), pv); err != nil {
-		s.internal(c, "save policy", err)
-		return
+	pv := &store.PolicyVersion{Text: text, Author: actor, Message: message}
+	if err := s.store.SavePolicy(ctx, pv); err != nil {
+		return nil, nil, err
 	}
 	s.mu.Lock()
 	s.mu.policy, s.mu.policyID = p, pv.ID
 	s.mu.Unlock()
-	s.record(c, action, strconv.FormatInt(pv.ID, 10), message)
+	s.recordAs(ctx, actor, action, strconv.FormatInt(pv.ID, 10), message)
 	s.changed()
-	c.JSON(http.StatusOK, gin.H{"ok": true, "id": pv.ID})
+	return pv, nil, nil
 }
+
+// rollbackMessage is the message a rollback to version id is saved with.
+func rollbackMessage(id int64) string { return fmt.Sprintf("rollback to version %d", id) }
 
 func (s *Server) policyHistory(c *gin.Context) {
 	n, _ := strconv.Atoi(c.DefaultQuery("limit", "50"))
@@ -118,5 +139,5 @@ func (s *Server) rollbackPolicy(c *gin.Context) {
 	if s.notFound(c, err, "policy version") {
 		return
 	}
-	s.putPolicy(c, pv.Text, fmt.Sprintf("rollback to version %d", id), "policy.rollback")
+	s.putPolicy(c, pv.Text, rollbackMessage(id), "policy.rollback")
 }
