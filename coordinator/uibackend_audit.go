@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/auditchain"
@@ -56,24 +55,21 @@ func (b uiBackend) Audit(ctx context.Context, f ui.AuditFilter) ([]ui.AuditRecor
 	return out, nil
 }
 
-// AuditRecord finds record id among those stamped at (the store keeps
-// times to the microsecond) and checks it against its own hash.
-func (b uiBackend) AuditRecord(ctx context.Context, id string, at time.Time) (*ui.AuditRecord, error) {
-	at = at.Truncate(time.Microsecond)
-	recs, err := b.s.store.Audit(ctx, store.AuditFilter{Since: at, Until: at.Add(time.Microsecond), Limit: 10000})
-	if err != nil {
-		return nil, b.fail("query audit records", err)
-	}
-	i := slices.IndexFunc(recs, func(r *store.AuditRecord) bool { return r.ID == id })
-	if i < 0 {
+// AuditRecord returns record id, checked against its own hash.
+func (b uiBackend) AuditRecord(ctx context.Context, id string) (*ui.AuditRecord, error) {
+	rec, err := b.s.store.AuditRecord(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("audit record %s: %w", id, ui.ErrNotFound)
+	}
+	if err != nil {
+		return nil, b.fail("read audit record", err)
 	}
 	names, err := b.nodeNames(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r := toUIRecord(recs[i], names)
-	_, _, err = auditchain.Open(recs[i].Body)
+	r := toUIRecord(rec, names)
+	_, _, err = auditchain.Open(rec.Body)
 	r.HashOK = err == nil
 	return &r, nil
 }

@@ -13,9 +13,9 @@ import (
 type AuditBackend interface {
 	// Audit returns the audit records f selects, newest first.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
-	// AuditRecord returns record id, which the node stamped with time at
-	// (ErrNotFound when there is none), with HashOK set.
-	AuditRecord(ctx context.Context, id string, at time.Time) (*AuditRecord, error)
+	// AuditRecord returns record id (ErrNotFound when there is none),
+	// with HashOK set.
+	AuditRecord(ctx context.Context, id string) (*AuditRecord, error)
 	// AuditChains checks the hash chain of the records held from each
 	// node.
 	AuditChains(ctx context.Context) ([]ChainState, error)
@@ -181,14 +181,9 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, v *Viewer) {
 type field struct{ Name, Value string }
 
 // auditRecord shows one record with every field it carries:
-// GET /ui/audit/records/{id}?at=RFC3339.
+// GET /ui/audit/records/{id}.
 func (h *handler) auditRecord(w http.ResponseWriter, r *http.Request, v *Viewer) {
-	at, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("at"))
-	if err != nil {
-		h.failErr(w, v, "audit record", ErrNotFound)
-		return
-	}
-	rec, err := h.b.AuditRecord(r.Context(), r.PathValue("id"), at)
+	rec, err := h.b.AuditRecord(r.Context(), r.PathValue("id"))
 	if err != nil {
 		h.failErr(w, v, "audit record", err)
 		return

@@ -71,6 +71,12 @@ func (s *sqlStore) Audit(ctx context.Context, f AuditFilter) ([]*AuditRecord, er
 	return recs, s.fail("audit", err)
 }
 
+// AuditRecord implements Store: the record with id.
+func (s *sqlStore) AuditRecord(ctx context.Context, id string) (*AuditRecord, error) {
+	a, err := getOne(ctx, s.rd(), scanAudit, "SELECT "+auditCols+" FROM audit WHERE id = ?", id)
+	return a, s.fail("audit record", err)
+}
+
 // auditWhere turns f into WHERE conditions and their arguments.
 func (s *sqlStore) auditWhere(ctx context.Context, f AuditFilter) ([]string, []any, error) {
 	var where []string

@@ -289,6 +289,7 @@ type Store interface {
 	// changes nothing (at-least-once delivery, deduplicated).
 	InsertAudit(ctx context.Context, recs []*AuditRecord) (inserted int, err error)
 	Audit(ctx context.Context, f AuditFilter) ([]*AuditRecord, error) // newest first
+	AuditRecord(ctx context.Context, id string) (*AuditRecord, error)
 
 	// Admin audit trail.
 	LogAdminAction(ctx context.Context, a *AdminAction) error

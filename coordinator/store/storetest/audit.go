@@ -42,6 +42,11 @@ func testAudit(t *testing.T, s store.Store) {
 	got, err := s.Audit(c, store.AuditFilter{})
 	must(t, err)
 	same(t, got, []*store.AuditRecord{recs[4], recs[3], recs[2], recs[1], recs[0]}, "all records, newest first")
+	one, err := s.AuditRecord(c, recs[2].ID)
+	must(t, err)
+	same(t, one, recs[2], "one record by id")
+	_, err = s.AuditRecord(c, "no-such-record")
+	wantErr(t, err, store.ErrNotFound, "unknown audit record")
 	n, err = s.InsertAudit(c, nil)
 	must(t, err)
 	if n != 0 {
