@@ -4,7 +4,7 @@
 // errors, CSP violations), and screenshots.
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -62,6 +62,9 @@ const browserArgs = [
 
 const open = new Set();
 
+// lastPage is the page of the newest launch, for a screenshot on failure.
+export let lastPage = null;
+
 // launch starts chromium with a fresh profile directory named name and
 // returns its context and first page, watched by watch.
 export async function launch(name) {
@@ -74,6 +77,7 @@ export async function launch(name) {
   open.add(context);
   context.setDefaultTimeout(10_000);
   const page = context.pages()[0] ?? (await context.newPage());
+  lastPage = page;
   return { context, page, watch: watch(page) };
 }
 
@@ -96,10 +100,19 @@ export function watch(page) {
     d.dismiss().catch(() => {});
   });
   page.on("pageerror", (e) => w.errors.push(`page error: ${e.message}`));
+  // Pages answered with an error status are checked where they are
+  // opened; a style sheet or script that fails to load is an error.
   // Browsers ask for /favicon.ico on their own; the UI has none.
   page.on("console", (m) => {
-    const at = m.location().url ?? "";
-    if (m.type() === "error" && !at.endsWith("/favicon.ico")) w.errors.push(`console: ${m.text()} (${at})`);
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+      w.errors.push(`console: ${m.text()} (${m.location().url})`);
+    }
+  });
+  page.on("response", (r) => {
+    const type = r.request().resourceType();
+    if (r.status() >= 400 && type !== "document" && !r.url().endsWith("/favicon.ico")) {
+      w.errors.push(`${type} ${r.url()}: status ${r.status()}`);
+    }
   });
   w.assertClean = () => {
     assert.deepEqual(w.dialogs, [], "a dialog opened: script ran from page content");
@@ -116,17 +129,19 @@ export async function go(page, path, status = 200) {
   return resp;
 }
 
-// shot saves a full-page screenshot as artifacts/ui/NAME.png and, when
-// docsName is given and MOAT_DOCS_IMG is set, a copy under docs/img.
-export async function shot(page, name, docsName) {
-  const path = join(env("MOAT_ARTIFACTS"), `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  const docs = env("MOAT_DOCS_IMG");
-  if (docsName && docs) {
-    const clip = join(env("MOAT_ARTIFACTS"), `${name}-docs.png`);
-    await page.screenshot({ path: clip, fullPage: false });
-    copyFileSync(clip, join(docs, docsName));
-  }
+// shot saves a full-page screenshot as artifacts/ui/NAME.png. With
+// docs = { name, until } and MOAT_DOCS_IMG set, it also saves the page
+// from its top to the bottom of the element until (default: main) as
+// docs/img/NAME, for the README.
+export async function shot(page, name, docs) {
+  await page.screenshot({ path: join(env("MOAT_ARTIFACTS"), `${name}.png`), fullPage: true });
+  const dir = env("MOAT_DOCS_IMG");
+  if (!docs || !dir) return;
+  const box = await page.locator(docs.until ?? "main").boundingBox();
+  assert.ok(box, `${docs.until ?? "main"} is not on the page`);
+  const width = page.viewportSize().width;
+  const height = Math.min(Math.ceil(box.y + box.height + 24), 1600);
+  await page.screenshot({ path: join(dir, docs.name), fullPage: true, clip: { x: 0, y: 0, width, height } });
 }
 
 // assertInert checks that text (a name carrying HTML) is shown as text

@@ -1,0 +1,118 @@
+// An admin in the UI: sign-in, the overview, nodes and enrollment keys,
+// the policy editor, the audit records, people and models, revoking a
+// device, the admin trail, and signing out.
+import assert from "node:assert/strict";
+import { auditSteps } from "./audit.mjs";
+import { URL, assertInert, env, go, launch, person, shot, signIn, step } from "./lib.mjs";
+import { policySteps } from "./policy.mjs";
+
+const evilDevice = env("EVIL_DEVICE");
+const laptop = env("LAPTOP_NAME");
+
+// row is the table row that contains text.
+const row = (page, text) => page.getByRole("row").filter({ hasText: text });
+
+export async function adminSuite() {
+  const b = await launch("admin");
+  const { page, watch } = b;
+  await b.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: URL });
+
+  await step("admin signs in through the embedded IdP with TOTP", async () => {
+    await signIn(page, person("ADMIN"), "idp");
+    await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  });
+
+  await step("overview counts the scene", async () => {
+    const stat = async (label) => Number(await page.locator(".stat", { hasText: label }).locator(".n").innerText());
+    assert.equal(await stat("nodes"), 2, "nodes on the overview");
+    assert.equal(await stat("models"), 1, "models on the overview");
+    assert.ok((await stat("requests last hour")) >= 1, "the request made in the test is not counted");
+    await page.locator("svg.chart").waitFor();
+    await shot(page, "overview", { name: "ui-overview.png" });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "overview-phone");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    watch.assertClean();
+  });
+
+  await step("nodes: hostile node name shown as text; an enrollment key gives the install command", () => nodes(page, watch));
+  await policySteps(page, watch);
+  await auditSteps(page, watch);
+  await step("devices: <script> hostname shown as text, revoked after confirming, gone", () => revoke(page, watch));
+
+  await step("admin trail records what the admin did", async () => {
+    await go(page, "/ui/trail");
+    const trail = page.locator("#admin-trail");
+    for (const action of ["enrollkey.create", "policy.", "device.revoke"]) {
+      await trail.getByRole("row").filter({ hasText: action }).filter({ hasText: env("ADMIN_EMAIL") }).first().waitFor();
+    }
+    await assertInert(page, watch, evilDevice); // the revoked device's name is the target's detail
+    await shot(page, "trail");
+  });
+
+  await step("admin signs out", async () => {
+    await page.getByRole("link", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Signed out" }).waitFor();
+    await page.goto(URL + "/ui/");
+    assert.ok(!page.url().startsWith(URL + "/ui/"), `signed out, /ui/ still shows ${page.url()}`);
+    watch.assertClean();
+  });
+}
+
+async function nodes(page, watch) {
+  await go(page, "/ui/nodes");
+  await row(page, env("NODE_NAME")).getByText(env("MODEL")).waitFor();
+  await row(page, env("NODE_NAME")).getByText("online").waitFor();
+  await assertInert(page, watch, env("EVIL_NODE"));
+  await page.getByLabel("Tags").fill("tag:gpu");
+  await page.getByRole("button", { name: "Create enrollment key" }).click();
+  const cmd = page.locator("#install-cmd");
+  await cmd.waitFor();
+  const text = await cmd.innerText();
+  assert.match(text, /^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| sudo sh -s -- .*--key moat_ek_\w+/, "install command");
+  await shot(page, "nodes-key-created");
+  await page.locator('button[data-copy="install-cmd"]').click();
+  await page.getByRole("button", { name: "Copied" }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), text, "clipboard after Copy");
+  await go(page, "/ui/nodes");
+  assert.equal(await page.locator("#install-cmd").count(), 0, "the install command is shown again");
+  assert.ok(!(await page.content()).includes(text.match(/moat_ek_\w+/)[0]), "the key's secret is on the page again");
+  await shot(page, "nodes");
+  watch.assertClean();
+}
+
+async function peopleAndModels(page, watch) {
+  await go(page, "/ui/people");
+  for (const email of [env("ADMIN_EMAIL"), env("USER_EMAIL"), env("MEMBER_EMAIL")]) {
+    await row(page, email).waitFor();
+  }
+  await shot(page, "people");
+  await page.getByRole("link", { name: env("MEMBER_EMAIL") }).click();
+  await page.getByRole("heading", { name: env("MEMBER_EMAIL"), level: 1 }).waitFor();
+  await assertInert(page, watch, evilDevice);
+  await shot(page, "person");
+
+  await go(page, "/ui/models");
+  const llama = page.locator("section.model", { has: page.getByRole("heading", { name: env("MODEL") }) });
+  await llama.getByText(env("NODE_NAME")).waitFor();
+  await llama.getByText("online").waitFor();
+  await shot(page, "models");
+  watch.assertClean();
+}
+
+async function revoke(page, watch) {
+  await go(page, "/ui/devices");
+  await assertInert(page, watch, evilDevice);
+  await row(page, laptop).waitFor();
+  await shot(page, "devices");
+  await row(page, evilDevice).getByRole("link", { name: "Revoke…" }).click();
+  const confirm = page.locator("main form").getByRole("button");
+  await confirm.waitFor();
+  await assertInert(page, watch, evilDevice);
+  await shot(page, "device-revoke");
+  await confirm.click();
+  await page.waitForURL(URL + "/ui/devices");
+  await row(page, laptop).waitFor();
+  assert.equal(await page.getByText(evilDevice).count(), 0, "the revoked device is still listed");
+  watch.assertClean();
+}
