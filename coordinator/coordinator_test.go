@@ -36,6 +36,16 @@ func jsonBody(v any) string {
 // node with it.
 func (tc *testCoord) enrollNode(t *testing.T, tok string, models ...string) (*testDevice, *wire.EnrollResult) {
 	t.Helper()
+	var ads []wire.ModelAd
+	for _, m := range models {
+		ads = append(ads, wire.ModelAd{Name: m})
+	}
+	return tc.enrollNodeAds(t, tok, "gpu-1", ads)
+}
+
+// enrollNodeAds is enrollNode with full model advertisements.
+func (tc *testCoord) enrollNodeAds(t *testing.T, tok, hostname string, ads []wire.ModelAd) (*testDevice, *wire.EnrollResult) {
+	t.Helper()
 	status, body := tc.admin(t, tok, "POST", "/enroll-keys", `{"tags":["tag:gpu"]}`)
 	if status != http.StatusCreated {
 		t.Fatalf("create enrollment key: %d %s", status, body)
@@ -46,11 +56,8 @@ func (tc *testCoord) enrollNode(t *testing.T, tok string, models ...string) (*te
 		t.Fatalf("enrollment key answer: %s", body)
 	}
 	priv, _ := key.NewPrivate()
-	req := wire.EnrollRequest{AuthKey: wire.Secret(ek.Key), Key: priv.Public(), Hostname: "gpu-1",
-		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.10:41641")}}
-	for _, m := range models {
-		req.Models = append(req.Models, wire.ModelAd{Name: m})
-	}
+	req := wire.EnrollRequest{AuthKey: wire.Secret(ek.Key), Key: priv.Public(), Hostname: hostname,
+		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.10:41641")}, Models: ads}
 	res, err := tc.client(t, "").Enroll(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
