@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/guard"
 )
@@ -37,18 +38,7 @@ const (
 
 // ModelIntegrity is the state of one pinned weights file, as reported to
 // the coordinator in the node status ({"integrity":{"NAME":{…}}}).
-type ModelIntegrity struct {
-	// OK is true when the file's sha256 matches the pin at the last check.
-	OK bool `json:"ok"`
-	// Reason says why the model is stopped; empty when OK.
-	Reason string `json:"reason,omitempty"`
-	// Warning flags a file that others than the service user (and root)
-	// can read: every user, a group the service is not in, or another
-	// owner. It does not stop the model.
-	Warning string `json:"warning,omitempty"`
-	// Checked is when the last check finished; zero before the first.
-	Checked time.Time `json:"checked,omitzero"`
-}
+type ModelIntegrity = wire.ModelIntegrity
 
 // modelSwitch is the part of the guard the checker drives.
 type modelSwitch interface {
@@ -291,15 +281,6 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// nodeStatus is the status the node sends with its advertisement; nil
-// when there is nothing to say.
-func (n *Node) nodeStatus() any {
-	if n.integ == nil {
-		return nil
-	}
-	return map[string]any{"integrity": n.integ.snapshot()}
 }
 
 // startIntegrity starts the checker goroutine, owned by n: Close stops it

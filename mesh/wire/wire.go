@@ -26,6 +26,8 @@ import (
 //     enrollment (EnrollRequest, EnrollResult); Error.
 //     Later the same day, compatible additions: LoginRequest.Kind
 //     ("wgconfig" for stock WireGuard apps).
+//     Later, compatible additions: NodeStatus, the node's self-report
+//     (integrity of pinned weights, lockdown and its drop counters).
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable

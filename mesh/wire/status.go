@@ -1,0 +1,54 @@
+package wire
+
+import "time"
+
+// NodeStatus is what a node reports about itself with each advertisement
+// (the "status" of POST /api/v1/node). The coordinator keeps the last one
+// as it came and shows it to admins; it decides nothing from it. Every
+// field is optional: an older node sends less.
+type NodeStatus struct {
+	// Integrity holds the state of each model with a pinned weights
+	// file, by model name.
+	Integrity map[string]ModelIntegrity `json:"integrity,omitempty"`
+	// Lockdown is the nftables lockdown as the node saw it when it sent
+	// the report; nil from nodes that do not report it.
+	Lockdown *LockdownStatus `json:"lockdown,omitempty"`
+}
+
+// ModelIntegrity is the state of one pinned weights file.
+type ModelIntegrity struct {
+	// OK is true when the file's sha256 matches the pin at the last check.
+	OK bool `json:"ok"`
+	// Reason says why the model is stopped; empty when OK.
+	Reason string `json:"reason,omitempty"`
+	// Warning flags a file that others than the service user (and root)
+	// can read: every user, a group the service is not in, or another
+	// owner. It does not stop the model.
+	Warning string `json:"warning,omitempty"`
+	// Checked is when the last check finished; zero before the first.
+	Checked time.Time `json:"checked,omitzero"`
+}
+
+// LockdownStatus says whether a node's nftables lockdown is in place.
+type LockdownStatus struct {
+	// Active is true when the lockdown table is installed.
+	Active bool `json:"active"`
+	// Scope is "host" (the whole machine) or "service" (the inference
+	// server's processes only); empty when not active.
+	Scope string `json:"scope,omitempty"`
+	// Error says why the node could not read the lockdown back, when it
+	// is configured but could not be inspected.
+	Error string `json:"error,omitempty"`
+	// Dropped counts what each drop category refused since the lockdown
+	// was applied.
+	Dropped []LockdownDrops `json:"dropped,omitempty"`
+	// Checked is when the node read the lockdown.
+	Checked time.Time `json:"checked,omitzero"`
+}
+
+// LockdownDrops is what one drop category of the lockdown refused.
+type LockdownDrops struct {
+	Category string `json:"category"`
+	Packets  uint64 `json:"packets"`
+	Bytes    uint64 `json:"bytes"`
+}
