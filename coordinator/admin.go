@@ -92,19 +92,30 @@ func (s *Server) listUsers(c *gin.Context) {
 
 func (s *Server) setUserDisabled(disabled bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		u, err := s.store.User(c.Request.Context(), c.Param("id"))
+		_, err := s.setUserDisabledAs(c.Request.Context(), apiActor(c), c.Param("id"), disabled)
 		if s.notFound(c, err, "user") {
 			return
 		}
-		u.Disabled = disabled
-		if err := s.store.UpdateUser(c.Request.Context(), u); err != nil {
-			s.internal(c, "update user", err)
-			return
-		}
-		s.record(c, map[bool]string{true: "user.disable", false: "user.enable"}[disabled], u.ID, u.Email)
-		s.changed()
 		c.Status(http.StatusNoContent)
 	}
+}
+
+// setUserDisabledAs disables (or enables) user id on behalf of actor,
+// records it in the admin trail and pushes the new netmaps: a disabled
+// person's devices leave the mesh, their credentials are refused and
+// their UI sessions end at the next request.
+func (s *Server) setUserDisabledAs(ctx context.Context, actor, id string, disabled bool) (*store.User, error) {
+	u, err := s.store.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u.Disabled = disabled
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return nil, fmt.Errorf("update user: %w", err)
+	}
+	s.recordAs(ctx, actor, map[bool]string{true: "user.disable", false: "user.enable"}[disabled], u.ID, u.Email)
+	s.changed()
+	return u, nil
 }
 
 // notFound answers 404 (or 500) for a failed lookup and reports whether

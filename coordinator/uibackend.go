@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,13 +81,9 @@ func (b uiBackend) Devices(ctx context.Context) ([]ui.Device, error) {
 	if err != nil {
 		return nil, b.fail("list devices", err)
 	}
-	us, err := b.s.store.Users(ctx)
+	email, err := b.emails(ctx)
 	if err != nil {
-		return nil, b.fail("list users", err)
-	}
-	email := map[string]string{}
-	for _, u := range us {
-		email[u.ID] = u.Email
+		return nil, err
 	}
 	var out []ui.Device
 	for _, d := range ds {
@@ -99,19 +96,10 @@ func (b uiBackend) Devices(ctx context.Context) ([]ui.Device, error) {
 	return out, nil
 }
 
-// RevokeDevice revokes a person's device as the admin API does.
+// RevokeDevice revokes a person's device as the admin API does; nodes
+// are revoked from the nodes page.
 func (b uiBackend) RevokeDevice(ctx context.Context, actor *ui.Viewer, id string) error {
-	d, err := b.s.store.Device(ctx, id)
-	if err == nil && d.Kind == store.KindNode {
-		err = store.ErrNotFound // nodes are not revoked from the devices page
-	}
-	if err == nil {
-		_, err = b.s.changeDeviceAs(ctx, actor.ID, id, "device.revoke", revokeDevice)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("device %s: %w", id, ui.ErrNotFound)
-	}
-	return b.fail("revoke device", err)
+	return b.changeDevice(ctx, actor, id, "device.revoke", revokeDevice, func(d *store.Device) bool { return d.Kind != store.KindNode })
 }
 
 // Nodes lists the nodes and the enrollment keys.
@@ -136,10 +124,14 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 	if err != nil {
 		return nil, nil, b.fail("list enrollment keys", err)
 	}
+	email, err := b.emails(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	keys := make([]ui.EnrollKey, 0, len(ks))
 	for _, k := range ks {
 		keys = append(keys, ui.EnrollKey{ID: k.ID, Tags: k.Tags, Reusable: k.Reusable, Expiry: k.Expiry,
-			Uses: k.Uses, Revoked: k.Revoked, CreatedBy: k.CreatedBy})
+			Uses: k.Uses, Revoked: k.Revoked, CreatedBy: cmp.Or(email[k.CreatedBy], k.CreatedBy)})
 	}
 	return nodes, keys, nil
 }
@@ -156,6 +148,19 @@ func (b uiBackend) CreateEnrollKey(ctx context.Context, actor *ui.Viewer, tags [
 		return nil, b.fail("create enrollment key", err)
 	}
 	return &ui.NewKey{ID: k.ID, Secret: secret, Install: b.s.installCommand(secret), Expiry: k.Expiry}, nil
+}
+
+// emails maps user IDs to emails.
+func (b uiBackend) emails(ctx context.Context) (map[string]string, error) {
+	us, err := b.s.store.Users(ctx)
+	if err != nil {
+		return nil, b.fail("list users", err)
+	}
+	m := make(map[string]string, len(us))
+	for _, u := range us {
+		m[u.ID] = u.Email
+	}
+	return m, nil
 }
 
 // fail logs an unexpected error for the UI, which shows a generic message.

@@ -9,12 +9,16 @@
 // auditors and members). Signing in and out is the coordinator's (GET
 // /ui/login and /ui/logout), through the same OIDC + MFA path as devices.
 //
-// Pages so far: overview (counts and a requests-per-hour SVG chart), my
-// access (a member's devices), devices (revoke with a confirmation step),
-// nodes and enrollment keys (the install command shown once, with a copy
-// button). Still to come (issue 8): people, models, policy editor and
-// history, audit, the admin trail, expire-now, and the real-browser
-// (Playwright + Chromium) suite with screenshots; the tests here and in
-// coordinator/ui_test.go drive the pages headlessly with
-// internal/browsertest.
+// Pages: overview (counts, a requests-per-hour SVG chart, empty states
+// with the commands to start); my access (a person's devices, own
+// revoke, the models they may use and on what terms, the commands that
+// connect); people (groups, role, MFA, devices; disable and enable),
+// devices (expire now, revoke), nodes (integrity, lockdown and its drop
+// counters, revoke; enrollment keys with the install command shown once
+// and a copy button) and models (who may use each, which nodes serve it,
+// its pin); the policy editor and its history; audit records and the
+// admin trail. Every destructive action has a confirmation page. The
+// tests here drive the pages over a fake Backend; coordinator/ui*_test.go
+// drive them against a real coordinator with internal/browsertest, and
+// internal/uitest in Chromium.
 package ui

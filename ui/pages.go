@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -8,7 +9,7 @@ import (
 )
 
 // home is the overview for admins and auditors, and a person's own
-// devices for members: GET /ui/.
+// access for members: GET /ui/.
 func (h *handler) home(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	if v.Role != RoleAdmin && v.Role != RoleAuditor {
 		h.mine(w, r, v)
@@ -20,13 +21,64 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		return
 	}
 	h.render(w, http.StatusOK, "overview.html", page{Title: "Overview", Nav: "overview", Viewer: v,
-		Data: map[string]any{"O": o, "Chart": newChart(o.Hourly)}})
+		Data: map[string]any{"O": o, "Chart": newChart(o.Hourly), "Install": installTemplate(h.b.PublicURL())}})
 }
 
-// mine lists a member's own devices.
+// installTemplate is the install command with a placeholder for the key.
+func installTemplate(publicURL string) string {
+	return "curl -fsSL " + strings.TrimSuffix(publicURL, "/") + "/install.sh | sudo sh -s -- --key ENROLLMENT_KEY"
+}
+
+// mineData is what the my-access page shows.
+type mineData struct {
+	Devices []Device
+	Models  []ModelUse
+	Steps   []command // how to connect
+}
+
+// command is a shell command shown with a copy button.
+type command struct {
+	ID    string // the element id the copy button names
+	Label string // what it does
+	Text  string
+}
+
+// mine shows a person their devices, the models they may use and how to
+// connect: GET /ui/ for members, GET /ui/my for everyone.
 func (h *handler) mine(w http.ResponseWriter, r *http.Request, v *Viewer) {
-	own := func(d Device) bool { return d.OwnerID == v.ID }
-	h.deviceList(w, r, page{Title: "My access", Nav: "overview", Viewer: v}, "mine.html", own)
+	ctx := r.Context()
+	ds, err := h.ownDevices(ctx, v.ID)
+	if err != nil {
+		h.failErr(w, v, "list devices", err)
+		return
+	}
+	ms, err := h.b.Access(ctx, v.ID)
+	if err != nil {
+		h.failErr(w, v, "work out model access", err)
+		return
+	}
+	h.render(w, http.StatusOK, "mine.html", page{Title: "My access", Nav: "overview", Viewer: v,
+		Data: mineData{Devices: ds, Models: ms, Steps: connectSteps(h.b.PublicURL(), ms)}})
+}
+
+// connectSteps are the commands that connect a device to the mesh at
+// publicURL and use a model of ms.
+func connectSteps(publicURL string, ms []ModelUse) []command {
+	u := strings.TrimSuffix(publicURL, "/")
+	model := "MODEL"
+	if len(ms) > 0 {
+		model = ms[0].Model
+	}
+	body, _ := json.Marshal(map[string]any{"model": model, "messages": []map[string]string{{"role": "user", "content": "Hello"}}})
+	return []command{
+		{ID: "cmd-login", Label: "Sign this computer in (opens your browser for sign-in and MFA):", Text: "moat login --coordinator " + u},
+		{ID: "cmd-up", Label: "Connect, and serve the models on a local OpenAI-compatible endpoint:", Text: "moat up"},
+		{ID: "cmd-curl", Label: "Ask a model, from any tool on this computer:",
+			Text: "curl http://127.0.0.1:4000/v1/chat/completions -H 'Content-Type: application/json' -d '" +
+				strings.ReplaceAll(string(body), "'", `'\''`) + "'"},
+		{ID: "cmd-wg", Label: "No moat client (a phone, a stock WireGuard app)? Make a WireGuard configuration that expires like a sign-in:",
+			Text: "moat wg-config --coordinator " + u + " --name my-phone"},
+	}
 }
 
 // devices lists people's devices: GET /ui/devices.
@@ -51,36 +103,13 @@ func (h *handler) deviceList(w http.ResponseWriter, r *http.Request, p page, tmp
 	h.render(w, http.StatusOK, tmpl, p)
 }
 
-// confirmRevoke asks before revoking: GET /ui/devices/{id}/revoke.
-func (h *handler) confirmRevoke(w http.ResponseWriter, r *http.Request, v *Viewer) {
-	ds, err := h.b.Devices(r.Context())
-	if err != nil {
-		h.failErr(w, v, "list devices", err)
-		return
-	}
-	for _, d := range ds {
-		if d.ID == r.PathValue("id") {
-			h.render(w, http.StatusOK, "revoke.html", page{Title: "Revoke a device", Nav: "devices", Viewer: v, Data: d})
-			return
-		}
-	}
-	h.failErr(w, v, "device", ErrNotFound)
-}
-
-// revoke revokes a device: POST /ui/devices/{id}/revoke.
-func (h *handler) revoke(w http.ResponseWriter, r *http.Request, v *Viewer) {
-	if err := h.b.RevokeDevice(r.Context(), v, r.PathValue("id")); err != nil {
-		h.failErr(w, v, "device", err)
-		return
-	}
-	http.Redirect(w, r, "/ui/devices", http.StatusSeeOther)
-}
-
 // nodesData is what the nodes page shows.
 type nodesData struct {
-	Nodes []Node
-	Keys  []EnrollKey
-	New   *NewKey // the key just made, shown once
+	Nodes   []Node
+	Status  map[string]NodeStatus // by node ID
+	Keys    []EnrollKey
+	New     *NewKey // the key just made, shown once
+	Install string  // the install command with a placeholder key
 }
 
 // nodes lists nodes and enrollment keys: GET /ui/nodes.
@@ -94,8 +123,24 @@ func (h *handler) renderNodes(w http.ResponseWriter, r *http.Request, v *Viewer,
 		h.failErr(w, v, "list nodes", err)
 		return
 	}
+	st, err := h.b.NodeStatus(r.Context())
+	if err != nil {
+		h.failErr(w, v, "read node status", err)
+		return
+	}
 	h.render(w, status, "nodes.html", page{Title: "Nodes", Nav: "nodes", Viewer: v, Error: msg,
-		Data: nodesData{Nodes: ns, Keys: ks, New: nk}})
+		Data: nodesData{Nodes: ns, Status: st, Keys: ks, New: nk, Install: installTemplate(h.b.PublicURL())}})
+}
+
+// models lists the models, who may use them and where they are served:
+// GET /ui/models.
+func (h *handler) models(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	ms, err := h.b.Models(r.Context())
+	if err != nil {
+		h.failErr(w, v, "list models", err)
+		return
+	}
+	h.render(w, http.StatusOK, "models.html", page{Title: "Models", Nav: "models", Viewer: v, Data: ms})
 }
 
 // keyTTLs are the expiries the create form offers.

@@ -32,16 +32,17 @@ var funcs = template.FuncMap{
 	"when": when,
 }
 
-// pages holds one template set per page, each with the layout.
+// pages holds one template set per page, each with the layout and the
+// shared parts (files named _*.html, which are not pages).
 var pages = func() map[string]*template.Template {
 	names, _ := fs.Glob(templateFS, "templates/*.html")
 	m := map[string]*template.Template{}
 	for _, n := range names {
 		n = strings.TrimPrefix(n, "templates/")
-		if n == "layout.html" {
+		if n == "layout.html" || strings.HasPrefix(n, "_") {
 			continue
 		}
-		m[n] = template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n))
+		m[n] = template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", "templates/"+n))
 	}
 	return m
 }()

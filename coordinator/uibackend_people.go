@@ -1,0 +1,331 @@
+package coordinator
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/policy"
+	"github.com/moatmesh/moat/ui"
+)
+
+// The people, models, device-expiry and node parts of the UI backend
+// (ui.PeopleBackend). Changes go through setUserDisabledAs and
+// changeDeviceAs, as the admin API's do, and land in the admin trail.
+
+// People lists everyone with their MFA state and live devices.
+func (b uiBackend) People(ctx context.Context) ([]ui.Person, error) {
+	st, err := b.s.snapshot(ctx)
+	if err != nil {
+		return nil, b.fail("read the mesh", err)
+	}
+	lastMFA, live := map[string]time.Time{}, map[string]int{}
+	for _, d := range st.devices {
+		if d.Kind == store.KindNode {
+			continue
+		}
+		if d.LastMFA.After(lastMFA[d.UserID]) {
+			lastMFA[d.UserID] = d.LastMFA
+		}
+		if st.live(d) {
+			live[d.UserID]++
+		}
+	}
+	out := make([]ui.Person, 0, len(st.users))
+	for _, u := range st.users {
+		out = append(out, ui.Person{ID: u.ID, Email: u.Email, Name: u.Name, Groups: u.Groups, Role: uiRole(u.Role),
+			Disabled: u.Disabled, LastLogin: u.LastLogin, TOTP: u.TOTPSecret != nil, LastMFA: lastMFA[u.ID],
+			Devices: live[u.ID], IdPMFA: b.idpProvedMFA(u, lastMFA[u.ID])})
+	}
+	slices.SortFunc(out, func(a, b ui.Person) int { return strings.Compare(a.Email, b.Email) })
+	return out, nil
+}
+
+// idpProvedMFA reports whether the IdP proved u's second factor. The
+// embedded provider always does (its amr holds otp). For an external
+// IdP the amr is not kept, but the coordinator asks for its own TOTP
+// (and so enrolls it) whenever the amr does not prove MFA: a person with
+// an MFA time and no TOTP enrolled got it from the IdP.
+func (b uiBackend) idpProvedMFA(u *store.User, lastMFA time.Time) bool {
+	return b.s.auth.embedded || (u.TOTPSecret == nil && !lastMFA.IsZero())
+}
+
+// uiRole is a stored role as the UI names it.
+func uiRole(role string) string {
+	if role != ui.RoleAdmin && role != ui.RoleAuditor {
+		return ui.RoleMember
+	}
+	return role
+}
+
+// SetDisabled disables or enables a person as the admin API does. An
+// admin cannot disable themselves (and so lock the last admin out).
+func (b uiBackend) SetDisabled(ctx context.Context, actor *ui.Viewer, id string, disabled bool) error {
+	if disabled && id == actor.ID {
+		return &ui.UserError{Msg: "You cannot disable yourself. Ask another admin."}
+	}
+	_, err := b.s.setUserDisabledAs(ctx, actor.ID, id, disabled)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("user %s: %w", id, ui.ErrNotFound)
+	}
+	return b.fail("change user", err)
+}
+
+// ExpireDevice expires a person's device key now, as the admin API does.
+func (b uiBackend) ExpireDevice(ctx context.Context, actor *ui.Viewer, id string) error {
+	return b.changeDevice(ctx, actor, id, "device.expire", expireDevice, func(d *store.Device) bool { return d.Kind != store.KindNode })
+}
+
+// RevokeOwnDevice revokes one of actor's own devices.
+func (b uiBackend) RevokeOwnDevice(ctx context.Context, actor *ui.Viewer, id string) error {
+	return b.changeDevice(ctx, actor, id, "device.revoke", revokeDevice, func(d *store.Device) bool {
+		return d.Kind != store.KindNode && d.UserID == actor.ID && !d.Revoked
+	})
+}
+
+// RevokeNode revokes a node as the admin API revokes a device.
+func (b uiBackend) RevokeNode(ctx context.Context, actor *ui.Viewer, id string) error {
+	return b.changeDevice(ctx, actor, id, "device.revoke", revokeDevice, func(d *store.Device) bool { return d.Kind == store.KindNode })
+}
+
+// changeDevice applies change to device id through changeDeviceAs when
+// ok accepts the device; a device it refuses is not found.
+func (b uiBackend) changeDevice(ctx context.Context, actor *ui.Viewer, id, action string, change func(*store.Device, time.Time), ok func(*store.Device) bool) error {
+	d, err := b.s.store.Device(ctx, id)
+	if err == nil && !ok(d) {
+		err = store.ErrNotFound
+	}
+	if err == nil {
+		_, err = b.s.changeDeviceAs(ctx, actor.ID, id, action, change)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("device %s: %w", id, ui.ErrNotFound)
+	}
+	return b.fail(action, err)
+}
+
+// NodeStatus decodes what each node last reported about itself.
+func (b uiBackend) NodeStatus(ctx context.Context) (map[string]ui.NodeStatus, error) {
+	ds, err := b.s.store.Devices(ctx)
+	if err != nil {
+		return nil, b.fail("list devices", err)
+	}
+	out := map[string]ui.NodeStatus{}
+	for _, d := range ds {
+		if st, ok := nodeStatus(d); ok {
+			out[d.ID] = uiNodeStatus(st)
+		}
+	}
+	return out, nil
+}
+
+// nodeStatus decodes a node's last report; ok is false when there is
+// none (or it does not decode: the node's word is not trusted further).
+func nodeStatus(d *store.Device) (st wire.NodeStatus, ok bool) {
+	if d.Kind != store.KindNode || len(d.NodeStatus) == 0 {
+		return st, false
+	}
+	return st, json.Unmarshal(d.NodeStatus, &st) == nil
+}
+
+func uiNodeStatus(st wire.NodeStatus) ui.NodeStatus {
+	var out ui.NodeStatus
+	for name, c := range st.Integrity {
+		out.Integrity = append(out.Integrity, ui.ModelCheck{Model: name, OK: c.OK, Reason: c.Reason, Warning: c.Warning, Checked: c.Checked})
+	}
+	slices.SortFunc(out.Integrity, func(a, b ui.ModelCheck) int { return strings.Compare(a.Model, b.Model) })
+	if l := st.Lockdown; l != nil {
+		out.Lockdown = &ui.Lockdown{Active: l.Active, Scope: l.Scope, Error: l.Error, Checked: l.Checked}
+		for _, d := range l.Dropped {
+			out.Lockdown.Drops = append(out.Lockdown.Drops, ui.Drop{Category: d.Category, Packets: d.Packets, Bytes: d.Bytes})
+		}
+	}
+	return out
+}
+
+// servers returns, for each live node, the models the policy lets it
+// serve of those it advertises.
+func servers(st *meshState) (map[string][]string, error) {
+	var nodes []policy.Member
+	for _, d := range st.devices {
+		if d.Kind == store.KindNode && st.live(d) {
+			nodes = append(nodes, st.member(d))
+		}
+	}
+	c, err := st.policy.Compile(nodes)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(c.Members))
+	for _, m := range c.Members {
+		out[m.ID] = m.Serves
+	}
+	return out, nil
+}
+
+// Models lists the policy's models, then those only nodes advertise.
+func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
+	st, err := b.s.snapshot(ctx)
+	if err != nil {
+		return nil, b.fail("read the mesh", err)
+	}
+	serves, err := servers(st)
+	if err != nil {
+		return nil, b.fail("compile the policy", err)
+	}
+	byName := map[string]*ui.Model{}
+	var out []*ui.Model
+	for _, m := range st.policy.Models {
+		um := &ui.Model{Name: m.Name, Description: m.Description, SHA256: m.SHA256, Declared: true}
+		for _, g := range st.policy.GrantsOf(m.Name) {
+			um.Grants = append(um.Grants, uiGrant(g))
+		}
+		byName[m.Name] = um
+		out = append(out, um)
+	}
+	var undeclared []*ui.Model
+	for _, d := range st.devices {
+		if d.Kind != store.KindNode || d.Revoked {
+			continue
+		}
+		status, _ := nodeStatus(d)
+		for _, ad := range d.Models {
+			um := byName[ad.Name]
+			if um == nil {
+				um = &ui.Model{Name: ad.Name}
+				byName[ad.Name] = um
+				undeclared = append(undeclared, um)
+			}
+			n := ui.ModelNode{ID: d.ID, Hostname: d.Hostname, Online: b.s.hub.online(d.ID), Allowed: slices.Contains(serves[d.ID], ad.Name)}
+			if !n.Allowed {
+				n.Why = whyNotServed(st.policy, d, ad)
+			}
+			if c, ok := status.Integrity[ad.Name]; ok && !c.OK {
+				n.Stopped = c.Reason
+			}
+			um.Nodes = append(um.Nodes, n)
+		}
+	}
+	slices.SortFunc(undeclared, func(a, b *ui.Model) int { return strings.Compare(a.Name, b.Name) })
+	res := make([]ui.Model, 0, len(out)+len(undeclared))
+	for _, m := range append(out, undeclared...) {
+		slices.SortFunc(m.Nodes, func(a, b ui.ModelNode) int { return cmp.Compare(a.Hostname, b.Hostname) })
+		res = append(res, *m)
+	}
+	return res, nil
+}
+
+// whyNotServed explains, for an admin, why the policy does not let node
+// d serve the model it advertises as ad (policy.Compile decides it).
+func whyNotServed(p *policy.Policy, d *store.Device, ad wire.ModelAd) string {
+	i := slices.IndexFunc(p.Models, func(m policy.Model) bool { return m.Name == ad.Name })
+	switch {
+	case i < 0:
+		return "the policy does not declare the model"
+	case !slices.ContainsFunc(d.Tags, func(t string) bool { return slices.Contains(p.Models[i].ServedBy, t) }):
+		return "it has none of the servedBy tags (" + strings.Join(p.Models[i].ServedBy, ", ") + ")"
+	case p.Models[i].SHA256 != ad.SHA256:
+		return "it does not verify the pinned sha256"
+	}
+	return "the node is not live"
+}
+
+// Access lists the models person userID may use, with the grants a
+// request tries in order, as policy.Explain finds them.
+func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, error) {
+	st, err := b.s.snapshot(ctx)
+	if err != nil {
+		return nil, b.fail("read the mesh", err)
+	}
+	u := st.users[userID]
+	if u == nil {
+		return nil, fmt.Errorf("user %s: %w", userID, ui.ErrNotFound)
+	}
+	if u.Disabled {
+		return nil, nil
+	}
+	serves, err := servers(st)
+	if err != nil {
+		return nil, b.fail("compile the policy", err)
+	}
+	who := policy.Identity{Login: u.Email, Groups: u.Groups, Admin: u.Admin}
+	var out []ui.ModelUse
+	for _, m := range st.policy.Models {
+		e, err := st.policy.Explain(who, "model:"+m.Name)
+		if err != nil {
+			return nil, b.fail("explain model access", err)
+		}
+		if !e.Allowed {
+			continue
+		}
+		use := ui.ModelUse{Model: m.Name}
+		for _, g := range e.Chain {
+			use.Grants = append(use.Grants, uiGrant(g))
+		}
+		for id, names := range serves {
+			if slices.Contains(names, m.Name) && b.s.hub.online(id) {
+				use.Nodes++
+			}
+		}
+		out = append(out, use)
+	}
+	return out, nil
+}
+
+// PublicURL is the coordinator's URL from its configuration.
+func (b uiBackend) PublicURL() string { return b.s.cfg.PublicURL }
+
+// uiGrant describes a grant's conditions in words.
+func uiGrant(g *policy.Grant) ui.Grant {
+	var terms []string
+	if g.MFA != 0 {
+		terms = append(terms, "MFA within "+shortDuration(time.Duration(g.MFA)))
+	}
+	l := g.Limits
+	for _, t := range []struct {
+		n    int64
+		unit string
+	}{{int64(l.RPM), "requests/min"}, {int64(l.TPM), "tokens/min"}, {int64(l.Concurrency), "requests at once"},
+		{l.TokensPerDay, "tokens/day"}, {int64(l.MaxTokens), "max tokens per request"}} {
+		if t.n != 0 {
+			terms = append(terms, strconv.FormatInt(t.n, 10)+" "+t.unit)
+		}
+	}
+	if v := g.Guard.Injection; v != "" && v != "off" {
+		terms = append(terms, "prompt injection: "+v)
+	}
+	if len(g.Guard.Redact) > 0 {
+		terms = append(terms, "redacts "+strings.Join(g.Guard.Redact, " and "))
+	}
+	if g.Guard.Links == "block-external" {
+		terms = append(terms, "external links blocked")
+	}
+	if v := g.Audit.Prompts; v != "" && v != "off" {
+		terms = append(terms, "prompts audited: "+v)
+	}
+	return ui.Grant{ID: g.ID(), Src: g.Src, Terms: terms}
+}
+
+// shortDuration formats d as people write it: "12h", "1h30m", "7d".
+func shortDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
