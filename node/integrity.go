@@ -298,8 +298,3 @@ func (n *Node) startIntegrity() {
 		n.integ.run(ctx, n.cfg.IntegrityInterval, n.advertise)
 	}()
 }
-
-// advertise tells the coordinator the node's endpoints, models and status.
-func (n *Node) advertise(ctx context.Context) error {
-	return n.ctl.Advertise(ctx, n.endpoints(), n.ads(), n.nodeStatus())
-}

@@ -80,6 +80,10 @@ type Config struct {
 	// disks may want a longer interval. Default (0)
 	// DefaultIntegrityInterval, 10 minutes.
 	IntegrityInterval time.Duration
+	// StatusInterval is how often the node sends its status (integrity,
+	// lockdown and its drop counters) to the coordinator when nothing
+	// else made it report. Default (0) DefaultStatusInterval, 5 minutes.
+	StatusInterval time.Duration
 }
 
 // Node is a running GPU node.
@@ -97,6 +101,8 @@ type Node struct {
 	integ         *integrity // nil: no pinned weights files
 	stopIntegrity context.CancelFunc
 	integWG       sync.WaitGroup
+
+	advertiseMu sync.Mutex // one advertisement at a time: the newest status wins
 
 	mu struct {
 		sync.Mutex
@@ -279,6 +285,15 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.advertise(ctx); err != nil {
 		n.log.Warn("advertise", "err", err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	var reporter sync.WaitGroup
+	reporter.Add(1)
+	go func() {
+		defer reporter.Done()
+		n.reportStatus(ctx, n.cfg.StatusInterval)
+	}()
+	defer reporter.Wait()
+	defer cancel() // before the Wait
 	var serveOnce sync.Once
 	serveErr := make(chan error, 1)
 	err := n.ctl.Watch(ctx, func(nm *wire.NetMap) {

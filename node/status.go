@@ -1,6 +1,8 @@
 package node
 
 import (
+	"cmp"
+	"context"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/wire"
@@ -35,4 +37,35 @@ func lockdownStatus(l *lockdown.Lockdown, now time.Time) *wire.LockdownStatus {
 		out.Dropped = append(out.Dropped, wire.LockdownDrops{Category: c.Category, Packets: c.Packets, Bytes: c.Bytes})
 	}
 	return out
+}
+
+// DefaultStatusInterval is how often a node reports its status when
+// nothing else made it report.
+const DefaultStatusInterval = 5 * time.Minute
+
+// advertise tells the coordinator the node's endpoints, models and
+// status. Calls take turns, so the last to arrive carries the newest
+// status.
+func (n *Node) advertise(ctx context.Context) error {
+	n.advertiseMu.Lock()
+	defer n.advertiseMu.Unlock()
+	return n.ctl.Advertise(ctx, n.endpoints(), n.ads(), n.nodeStatus())
+}
+
+// reportStatus advertises every interval (0: DefaultStatusInterval)
+// until ctx ends, so that the coordinator's view of the lockdown's drop
+// counters stays fresh.
+func (n *Node) reportStatus(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(cmp.Or(interval, DefaultStatusInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := n.advertise(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("status not reported to the coordinator; will retry", "err", err)
+		}
+	}
 }
