@@ -288,10 +288,17 @@ func TestUIPeopleDevicesNodes(t *testing.T) {
 }
 
 func TestUIEmptyStates(t *testing.T) {
-	c := coordtest.Start(t)
+	cert, fingerprint, err := coordinator.SelfSignedCert(t.TempDir(), "https://198.18.0.1:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := coordtest.Start(t, func(cfg *coordinator.Config) { cfg.SelfSignedCert = cert.Certificate[0] })
 	b, page := signInUI(t, c, c.AddPerson(t, "root@example.com", true))
-	if !page.Contains(`id="no-nodes"`) || !page.Contains(c.URL+"/install.sh") {
+	if !page.Contains(`id="no-nodes"`) || !page.Contains(c.URL+"/install.sh") || !page.Contains("--pinnedpubkey sha256//") {
 		t.Errorf("overview without nodes:\n%s", page.Body)
+	}
+	if p := get(t, b, c.URL+"/ui/my"); !p.Contains("moat login --coordinator " + c.URL + " --coordinator-fingerprint " + fingerprint) {
+		t.Errorf("my access with a self-signed coordinator, no fingerprint in the commands:\n%s", p.Body)
 	}
 	for path, want := range map[string]string{
 		"/ui/models":  "No models yet",

@@ -280,8 +280,12 @@ func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, er
 	return out, nil
 }
 
-// PublicURL is the coordinator's URL from its configuration.
-func (b uiBackend) PublicURL() string { return b.s.cfg.PublicURL }
+// Connection is the coordinator's public URL, its self-signed
+// certificate's fingerprint if it has one, and the install command.
+func (b uiBackend) Connection() ui.Connection {
+	fp, _, _ := certPins(b.s.cfg.SelfSignedCert) // one that does not parse was logged at start
+	return ui.Connection{URL: b.s.cfg.PublicURL, Fingerprint: fp, Install: b.s.installCommand("ENROLLMENT_KEY")}
+}
 
 // uiGrant describes a grant's conditions in words.
 func uiGrant(g *policy.Grant) ui.Grant {

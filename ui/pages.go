@@ -21,12 +21,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		return
 	}
 	h.render(w, http.StatusOK, "overview.html", page{Title: "Overview", Nav: "overview", Viewer: v,
-		Data: map[string]any{"O": o, "Chart": newChart(o.Hourly), "Install": installTemplate(h.b.PublicURL())}})
-}
-
-// installTemplate is the install command with a placeholder for the key.
-func installTemplate(publicURL string) string {
-	return "curl -fsSL " + strings.TrimSuffix(publicURL, "/") + "/install.sh | sudo sh -s -- --key ENROLLMENT_KEY"
+		Data: map[string]any{"O": o, "Chart": newChart(o.Hourly), "Install": h.b.Connection().Install}})
 }
 
 // mineData is what the my-access page shows.
@@ -58,13 +53,16 @@ func (h *handler) mine(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		return
 	}
 	h.render(w, http.StatusOK, "mine.html", page{Title: "My access", Nav: "overview", Viewer: v,
-		Data: mineData{Devices: ds, Models: ms, Steps: connectSteps(h.b.PublicURL(), ms)}})
+		Data: mineData{Devices: ds, Models: ms, Steps: connectSteps(h.b.Connection(), ms)}})
 }
 
-// connectSteps are the commands that connect a device to the mesh at
-// publicURL and use a model of ms.
-func connectSteps(publicURL string, ms []ModelUse) []command {
-	u := strings.TrimSuffix(publicURL, "/")
+// connectSteps are the commands that connect a device to the
+// coordinator at c and use a model of ms.
+func connectSteps(c Connection, ms []ModelUse) []command {
+	u := strings.TrimSuffix(c.URL, "/")
+	if c.Fingerprint != "" {
+		u += " --coordinator-fingerprint " + c.Fingerprint
+	}
 	model := "MODEL"
 	if len(ms) > 0 {
 		model = ms[0].Model
@@ -109,7 +107,7 @@ type nodesData struct {
 	Status  map[string]NodeStatus // by node ID
 	Keys    []EnrollKey
 	New     *NewKey // the key just made, shown once
-	Install string  // the install command with a placeholder key
+	Install string  // the install command with a placeholder for the key
 }
 
 // nodes lists nodes and enrollment keys: GET /ui/nodes.
@@ -129,7 +127,7 @@ func (h *handler) renderNodes(w http.ResponseWriter, r *http.Request, v *Viewer,
 		return
 	}
 	h.render(w, status, "nodes.html", page{Title: "Nodes", Nav: "nodes", Viewer: v, Error: msg,
-		Data: nodesData{Nodes: ns, Status: st, Keys: ks, New: nk, Install: installTemplate(h.b.PublicURL())}})
+		Data: nodesData{Nodes: ns, Status: st, Keys: ks, New: nk, Install: h.b.Connection().Install}})
 }
 
 // models lists the models, who may use them and where they are served:

@@ -38,9 +38,21 @@ type PeopleBackend interface {
 	// Access lists the models person userID may use under the policy in
 	// force, and on what terms.
 	Access(ctx context.Context, userID string) ([]ModelUse, error)
-	// PublicURL is the coordinator's URL as people and devices reach it,
-	// for the commands the UI shows.
-	PublicURL() string
+	// Connection is what the commands the UI shows need to reach the
+	// coordinator.
+	Connection() Connection
+}
+
+// Connection is how devices and GPU hosts reach the coordinator.
+type Connection struct {
+	URL string // the coordinator's public URL
+	// Fingerprint is the hex SHA-256 of the coordinator's self-signed
+	// certificate; empty when clients verify its certificate against
+	// their system roots.
+	Fingerprint string
+	// Install is the install command for a GPU host, with
+	// ENROLLMENT_KEY in place of a key's secret.
+	Install string
 }
 
 // Person is someone who signed in to moat at least once.

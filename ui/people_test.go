@@ -81,7 +81,9 @@ func (f *fake) Access(_ context.Context, userID string) ([]ModelUse, error) {
 	return []ModelUse{{Model: "llama", Nodes: 1, Grants: []Grant{{ID: "grants[0]", Terms: []string{"MFA within 12h", "120 requests/min"}}}}}, nil
 }
 
-func (f *fake) PublicURL() string { return "https://moat.example.com" }
+func (f *fake) Connection() Connection {
+	return Connection{URL: "https://moat.example.com", Install: "curl -fsSL https://moat.example.com/install.sh | sudo sh -s -- --key ENROLLMENT_KEY"}
+}
 
 var (
 	asAdmin   = &Viewer{ID: "u1", Email: "a@example.com", Role: RoleAdmin, CSRF: "tok"}
@@ -299,14 +301,20 @@ func mustGet[T any](v T, err error) T {
 }
 
 func TestConnectSteps(t *testing.T) {
-	steps := connectSteps("https://moat.example.com/", []ModelUse{{Model: "it's"}})
+	steps := connectSteps(Connection{URL: "https://moat.example.com/"}, []ModelUse{{Model: "it's"}})
 	if len(steps) != 4 || steps[0].Text != "moat login --coordinator https://moat.example.com" {
 		t.Fatalf("steps %+v", steps)
 	}
 	if want := `'{"messages":[{"content":"Hello","role":"user"}],"model":"it'\''s"}'`; !strings.HasSuffix(steps[2].Text, want) {
 		t.Errorf("curl %s, want the body quoted for the shell: %s", steps[2].Text, want)
 	}
-	if steps := connectSteps("https://x", nil); !strings.Contains(steps[2].Text, `"model":"MODEL"`) {
+	steps = connectSteps(Connection{URL: "https://x", Fingerprint: "ab12"}, nil)
+	if !strings.Contains(steps[2].Text, `"model":"MODEL"`) {
 		t.Errorf("no model: %s", steps[2].Text)
+	}
+	for _, i := range []int{0, 3} {
+		if !strings.Contains(steps[i].Text, "--coordinator https://x --coordinator-fingerprint ab12") {
+			t.Errorf("self-signed coordinator, no fingerprint: %s", steps[i].Text)
+		}
 	}
 }
