@@ -2,9 +2,7 @@ package ui
 
 import (
 	"context"
-	"embed"
 	"errors"
-	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,15 +89,6 @@ type PolicyAssertion struct {
 // policyParts holds the templates the policy pages share: "check" (a
 // PolicyCheck) and "diff" (a lineDiff).
 //
-//go:embed templates/policy_parts.tmpl
-var policyParts embed.FS
-
-func init() {
-	for _, n := range []string{"policy.html", "policy_history.html", "policy_version.html"} {
-		template.Must(pages[n].ParseFS(policyParts, "templates/policy_parts.tmpl"))
-	}
-}
-
 // maxPolicyText bounds the policy a form may carry (the admin API's limit).
 const maxPolicyText = 1 << 20
 

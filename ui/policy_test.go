@@ -50,7 +50,6 @@ type policyFake struct {
 	versions  []PolicyVersion // oldest first
 	rolled    []int64
 	messages  []string
-	checkFail bool
 }
 
 func (p *policyFake) Policy(ctx context.Context) (*PolicyVersion, error) {
