@@ -47,9 +47,9 @@ func fakeCheck(text string) *PolicyCheck {
 // policyFake keeps saved versions.
 type policyFake struct {
 	fake
-	versions  []PolicyVersion // oldest first
-	rolled    []int64
-	messages  []string
+	versions []PolicyVersion // oldest first
+	rolled   []int64
+	messages []string
 }
 
 func (p *policyFake) Policy(ctx context.Context) (*PolicyVersion, error) {
