@@ -38,12 +38,14 @@ export async function adminSuite() {
   await step("nodes: hostile node name shown as text; an enrollment key gives the install command", () => nodes(page, watch));
   await policySteps(page, watch);
   await auditSteps(page, watch);
+  await step("people and models", () => peopleAndModels(page, watch));
   await step("devices: <script> hostname shown as text, revoked after confirming, gone", () => revoke(page, watch));
+  await step("devices: a device's key expired now after confirming", () => expire(page, watch));
 
   await step("admin trail records what the admin did", async () => {
     await go(page, "/ui/trail");
     const trail = page.locator("#admin-trail");
-    for (const action of ["enrollkey.create", "policy.", "device.revoke"]) {
+    for (const action of ["enrollkey.create", "policy.save", "policy.rollback", "device.revoke", "device.expire"]) {
       await trail.getByRole("row").filter({ hasText: action }).filter({ hasText: env("ADMIN_EMAIL") }).first().waitFor();
     }
     await assertInert(page, watch, evilDevice); // the revoked device's name is the target's detail
@@ -63,6 +65,7 @@ async function nodes(page, watch) {
   await go(page, "/ui/nodes");
   await row(page, env("NODE_NAME")).getByText(env("MODEL")).waitFor();
   await row(page, env("NODE_NAME")).getByText("online").waitFor();
+  await row(page, env("NODE_NAME")).getByText("no pinned weights").waitFor();
   await assertInert(page, watch, env("EVIL_NODE"));
   await page.getByLabel("Tags").fill("tag:gpu");
   await page.getByRole("button", { name: "Create enrollment key" }).click();
@@ -114,5 +117,24 @@ async function revoke(page, watch) {
   await page.waitForURL(URL + "/ui/devices");
   await row(page, laptop).waitFor();
   assert.equal(await page.getByText(evilDevice).count(), 0, "the revoked device is still listed");
+  watch.assertClean();
+}
+
+async function expire(page, watch) {
+  const laptopRow = row(page, laptop);
+  const expires = laptopRow.getByRole("cell").nth(4);
+  const before = await expires.innerText();
+  await laptopRow.getByRole("link", { name: "Expire now…" }).click();
+  const confirm = page.locator("main form").getByRole("button");
+  await confirm.waitFor();
+  assert.equal(await confirm.innerText(), `Expire ${laptop} now`, "the confirmation's button");
+  await confirm.click();
+  await page.waitForURL(URL + "/ui/devices");
+  // The coordinator's clock stands still during the script: the key now
+  // expires at that time.
+  const now = new Date(Number(env("MOAT_NOW")) * 1000).toISOString();
+  const want = `${now.slice(0, 10)} ${now.slice(11, 16)} UTC`;
+  assert.equal((await expires.innerText()).replace(/\s+/g, " "), want, `expiry after expiring (was ${before})`);
+  await shot(page, "devices-expired");
   watch.assertClean();
 }

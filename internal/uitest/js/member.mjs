@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { URL, assertInert, closeAll, env, go, launch, person, shot, signIn, step } from "./lib.mjs";
 
 // Pages a member must not reach: admin-only, and admin-and-auditor.
-const refused = ["/ui/devices", "/ui/nodes", "/ui/policy", "/ui/policy/history",
+const refused = ["/ui/devices", "/ui/nodes", "/ui/people", "/ui/models", "/ui/policy", "/ui/policy/history",
   "/ui/audit", "/ui/audit/chains", "/ui/audit/export.csv", "/ui/trail"];
 
 export async function memberSuite() {
