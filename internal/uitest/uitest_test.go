@@ -13,8 +13,8 @@ import (
 )
 
 // TestUI drives the web UI in chromium: see js/ui.spec.mjs for the
-// checks. The scene takes a few seconds to build, the browser part about
-// ten.
+// checks. The scene takes under ten seconds to build (most of it waiting
+// for the node to ship the audit record), the browser part about fifteen.
 func TestUI(t *testing.T) {
 	chromium := npmtest.Need(t, "chromium", "chromium")
 	nodeBin := npmtest.Install(t, "js")
