@@ -32,7 +32,7 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 		return nil, b.fail("list devices", err)
 	}
 	now := b.s.cfg.Now()
-	o := &ui.Overview{Hourly: make([]int, 24)}
+	o := &ui.Overview{Hourly: make([]int, 24), HourlyRefused: make([]int, 24)}
 	models := map[string]bool{}
 	for _, d := range ds {
 		switch {
@@ -70,6 +70,9 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 		}
 		if i := 23 - int(age/time.Hour); i >= 0 && i < 24 {
 			o.Hourly[i]++
+			if refused {
+				o.HourlyRefused[i]++
+			}
 		}
 	}
 	return o, nil

@@ -75,6 +75,8 @@ type Overview struct {
 	// Hourly holds the requests of each of the last 24 hours, oldest
 	// first; the last entry is the current hour.
 	Hourly []int
+	// HourlyRefused holds the refusals among them, hour by hour.
+	HourlyRefused []int
 	// Capped is true when the day had more records than were counted.
 	Capped bool
 }

@@ -21,7 +21,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		return
 	}
 	h.render(w, http.StatusOK, "overview.html", page{Title: "Overview", Nav: "overview", Viewer: v,
-		Data: map[string]any{"O": o, "Chart": newChart(o.Hourly), "Install": h.b.Connection().Install}})
+		Data: map[string]any{"O": o, "Chart": newChart(o.Hourly, o.HourlyRefused), "Install": h.b.Connection().Install}})
 }
 
 // mineData is what the my-access page shows.

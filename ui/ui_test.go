@@ -112,20 +112,26 @@ func TestEscaping(t *testing.T) {
 }
 
 func TestChart(t *testing.T) {
-	c := newChart([]int{0, 4, 2, 1})
-	if c.Max != 4 || len(c.Bars) != 4 || c.Width != 4*(barWidth+barGap) {
+	c := newChart([]int{0, 4, 2, 1}, []int{0, 1, 2})
+	if c.Max != 4 || c.Refused != 3 || len(c.Bars) != 4 || c.Width != 4*(barWidth+barGap) {
 		t.Fatalf("chart %+v", c)
 	}
-	if b := c.Bars[1]; b.H != chartHeight-1 || b.Y != 1 {
-		t.Errorf("tallest bar %+v", b)
+	if b := c.Bars[1]; b.H+b.RefH != chartHeight-1 || b.RefY != 1 || b.Y != b.RefY+b.RefH || b.RefH < 1 {
+		t.Errorf("tallest bar, one refused: %+v", b)
 	}
-	if b := c.Bars[0]; b.H != 0 {
+	if b := c.Bars[2]; b.H != 0 || b.RefH == 0 || b.Denied != 2 {
+		t.Errorf("a bar of refusals only: %+v", b)
+	}
+	if b := c.Bars[0]; b.H != 0 || b.RefH != 0 {
 		t.Errorf("empty bar %+v", b)
 	}
-	if b := c.Bars[3]; b.H < 1 || b.Label != "1 requests this hour" {
+	if b := c.Bars[3]; b.H < 1 || b.RefH != 0 || b.Label != "1 requests (0 refused) this hour" {
 		t.Errorf("last bar %+v", b)
 	}
-	if c := newChart(make([]int, 24)); c.Max != 0 || len(c.Bars) != 24 {
+	if c := newChart(make([]int, 24), nil); c.Max != 0 || len(c.Bars) != 24 {
 		t.Errorf("empty chart %+v", c)
+	}
+	if c := newChart([]int{2}, []int{5}); c.Bars[0].Denied != 2 || c.Bars[0].H != 0 {
+		t.Errorf("more refusals than requests: %+v", c.Bars[0])
 	}
 }
