@@ -175,7 +175,7 @@ func (s *Server) callback(c *gin.Context) {
 		if cl.AuthTime > 0 {
 			at = time.Unix(cl.AuthTime, 0)
 		}
-		s.complete(c, ls, user, at)
+		s.complete(c, ls, user, at, store.MFAViaIdP)
 		return
 	}
 	if err := s.store.UpdateLoginSession(c.Request.Context(), ls); err != nil {
@@ -215,10 +215,15 @@ func (s *Server) upsertUser(ctx context.Context, cl *claims) (*store.User, error
 	})
 }
 
-// complete registers the device of a finished sign-in and leaves its
+// complete records the person's second factor (proved at lastMFA, via
+// how), then registers the device of a finished sign-in and leaves its
 // credential for the device's poll; a UI sign-in gets a UI session
 // instead (uisession.go).
-func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time) {
+func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time, via string) {
+	if err := s.store.RecordMFA(c.Request.Context(), user.ID, lastMFA, via); err != nil {
+		s.internal(c, "record MFA", err)
+		return
+	}
 	if ls.Purpose == purposeUI {
 		s.completeUI(c, ls, user)
 		return

@@ -109,7 +109,7 @@ func (s *Server) mfaSubmit(c *gin.Context) {
 		return
 	}
 	ls.Result = nil
-	s.complete(c, ls, u, now)
+	s.complete(c, ls, u, now, store.MFAViaTOTP)
 }
 
 // totpSecret returns the person's TOTP secret, or the pending one of this

@@ -27,35 +27,20 @@ func (b uiBackend) People(ctx context.Context) ([]ui.Person, error) {
 	if err != nil {
 		return nil, b.fail("read the mesh", err)
 	}
-	lastMFA, live := map[string]time.Time{}, map[string]int{}
+	live := map[string]int{}
 	for _, d := range st.devices {
-		if d.Kind == store.KindNode {
-			continue
-		}
-		if d.LastMFA.After(lastMFA[d.UserID]) {
-			lastMFA[d.UserID] = d.LastMFA
-		}
-		if st.live(d) {
+		if d.Kind != store.KindNode && st.live(d) {
 			live[d.UserID]++
 		}
 	}
 	out := make([]ui.Person, 0, len(st.users))
 	for _, u := range st.users {
 		out = append(out, ui.Person{ID: u.ID, Email: u.Email, Name: u.Name, Groups: u.Groups, Role: uiRole(u.Role),
-			Disabled: u.Disabled, LastLogin: u.LastLogin, TOTP: u.TOTPSecret != nil, LastMFA: lastMFA[u.ID],
-			Devices: live[u.ID], IdPMFA: b.idpProvedMFA(u, lastMFA[u.ID])})
+			Disabled: u.Disabled, LastLogin: u.LastLogin, TOTP: u.TOTPSecret != nil, LastMFA: u.LastMFA,
+			Devices: live[u.ID], IdPMFA: u.MFAVia == store.MFAViaIdP})
 	}
 	slices.SortFunc(out, func(a, b ui.Person) int { return strings.Compare(a.Email, b.Email) })
 	return out, nil
-}
-
-// idpProvedMFA reports whether the IdP proved u's second factor. The
-// embedded provider always does (its amr holds otp). For an external
-// IdP the amr is not kept, but the coordinator asks for its own TOTP
-// (and so enrolls it) whenever the amr does not prove MFA: a person with
-// an MFA time and no TOTP enrolled got it from the IdP.
-func (b uiBackend) idpProvedMFA(u *store.User, lastMFA time.Time) bool {
-	return b.s.auth.embedded || (u.TOTPSecret == nil && !lastMFA.IsZero())
 }
 
 // uiRole is a stored role as the UI names it.

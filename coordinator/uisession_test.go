@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // UI sessions live in the store: a browser signed in through one replica
@@ -43,5 +45,24 @@ func TestUISessionAcrossReplicas(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login" {
 		t.Fatalf("a copied cookie after sign-out on the other replica: %d to %q, want 303 to /ui/login",
 			resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// A sign-in to the web UI proves MFA like a device's, and the people
+// page says when and how.
+func TestUISignInRecordsMFA(t *testing.T) {
+	c := coordtest.Start(t)
+	admin := c.AddPerson(t, "admin@example.com", true)
+	before := c.Clock.Now()
+	browser, _ := signInUI(t, c, admin)
+	us, err := c.Store().Users(t.Context())
+	if err != nil || len(us) != 1 {
+		t.Fatalf("users: %v %v", us, err)
+	}
+	if u := us[0]; u.LastMFA.Before(before.Add(-time.Minute)) || u.MFAVia != store.MFAViaIdP {
+		t.Fatalf("after a UI sign-in: last MFA %v via %q, want about %v via idp", u.LastMFA, u.MFAVia, before)
+	}
+	if p := get(t, browser, c.URL+"/ui/people"); !p.Contains("IdP MFA") || p.Contains("last never") {
+		t.Errorf("people page does not show the MFA just proved:\n%s", p.Body)
 	}
 }

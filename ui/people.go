@@ -65,11 +65,11 @@ type Person struct {
 	// TOTP is true when the person enrolled in the coordinator's own
 	// TOTP, which it asks for when the IdP's amr does not prove MFA.
 	TOTP bool
-	// IdPMFA is true when the identity provider proved their second
-	// factor (amr) at sign-in.
+	// IdPMFA is true when the identity provider proved their last
+	// second factor (amr) rather than the coordinator's TOTP.
 	IdPMFA bool
-	// LastMFA is the newest second factor of their devices' sign-ins;
-	// zero when none.
+	// LastMFA is their newest second factor on any sign-in (device or
+	// web UI); zero when none.
 	LastMFA time.Time
 	// Devices counts their live devices (not revoked, not expired).
 	Devices int

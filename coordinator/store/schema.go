@@ -175,4 +175,11 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX ui_sessions_expires ON ui_sessions (expires)`,
 	},
+}, {
+	version: 4,
+	name:    "last MFA of a person",
+	stmts: []string{
+		`ALTER TABLE users ADD COLUMN last_mfa {{time}}`,
+		`ALTER TABLE users ADD COLUMN mfa_via TEXT NOT NULL DEFAULT ''`,
+	},
 }}

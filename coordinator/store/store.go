@@ -46,7 +46,18 @@ type User struct {
 	TOTPLastStep int64     // last accepted time step (codes cannot be replayed)
 	MFAFailures  int       // consecutive failed codes
 	MFALockedTil time.Time // no codes accepted before this
+
+	// The last second factor the person proved, on any sign-in (device or
+	// web UI); set only by RecordMFA.
+	LastMFA time.Time
+	MFAVia  string // MFAViaIdP or MFAViaTOTP; "" before the first
 }
+
+// How a person proved their second factor.
+const (
+	MFAViaIdP  = "idp"  // the IdP's amr claim named an accepted method
+	MFAViaTOTP = "totp" // the coordinator's own TOTP
+)
 
 // DeviceKind says what a Device is.
 type DeviceKind string
@@ -223,6 +234,8 @@ type Store interface {
 	User(ctx context.Context, id string) (*User, error)
 	Users(ctx context.Context) ([]*User, error)
 	UpdateUser(ctx context.Context, u *User) error
+	// RecordMFA notes that user id proved a second factor at at, via how.
+	RecordMFA(ctx context.Context, id string, at time.Time, via string) error
 
 	// Devices and nodes. CreateDevice allocates IPv4 (in 100.64.0.0/10)
 	// and IPv6 (in fd7a:6d6f:6174::/48) addresses when they are invalid,

@@ -2,17 +2,18 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
 const userCols = `id, issuer, subject, email, name, idp_groups, admin, role, disabled,
-	created, last_login, totp_secret, totp_last_step, mfa_failures, mfa_locked_til`
+	created, last_login, totp_secret, totp_last_step, mfa_failures, mfa_locked_til, last_mfa, mfa_via`
 
 func scanUser(r scanner) (*User, error) {
 	u := new(User)
 	err := r.Scan(&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.Name, jsonCol[string]{&u.Groups},
 		&u.Admin, &u.Role, &u.Disabled, timeCol{&u.Created}, timeCol{&u.LastLogin},
-		&u.TOTPSecret, &u.TOTPLastStep, &u.MFAFailures, timeCol{&u.MFALockedTil})
+		&u.TOTPSecret, &u.TOTPLastStep, &u.MFAFailures, timeCol{&u.MFALockedTil}, timeCol{&u.LastMFA}, &u.MFAVia)
 	return u, err
 }
 
@@ -62,8 +63,21 @@ func (s *sqlStore) Users(ctx context.Context) ([]*User, error) {
 	return us, s.fail("users", err)
 }
 
-// UpdateUser implements Store: everything but ID, Issuer, Subject and
-// Created. TOTPLastStep never goes down, so a stale copy cannot reopen a
+// RecordMFA implements Store. An older time never replaces a newer one.
+func (s *sqlStore) RecordMFA(ctx context.Context, id string, at time.Time, via string) error {
+	err := s.wr().execOne(ctx, `UPDATE users SET last_mfa = ?, mfa_via = ?
+		WHERE id = ? AND (last_mfa IS NULL OR last_mfa <= ?)`,
+		s.d.timeArg(at), via, id, s.d.timeArg(at))
+	if errors.Is(err, ErrNotFound) {
+		if _, uerr := s.User(ctx, id); uerr == nil {
+			return nil // a newer MFA is on record
+		}
+	}
+	return s.fail("record MFA of "+id, err)
+}
+
+// UpdateUser implements Store: everything but ID, Issuer, Subject,
+// Created and the fields RecordMFA sets. TOTPLastStep never goes down, so a stale copy cannot reopen a
 // used TOTP step to replay.
 func (s *sqlStore) UpdateUser(ctx context.Context, u *User) error {
 	groups, err := jsonArg(u.Groups)

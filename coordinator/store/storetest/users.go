@@ -80,4 +80,15 @@ func testUserMFAFields(t *testing.T, s store.Store) {
 	if again.Role != "admin" || string(again.TOTPSecret) != "\x01\x02\x03" || again.MFAFailures != 2 {
 		t.Fatalf("sign-in reset MFA state or role: %+v", again)
 	}
+
+	// The last MFA: recorded, never moved back, kept by other updates.
+	must(t, s.RecordMFA(c, u.ID, at(time.Hour), store.MFAViaTOTP))
+	must(t, s.RecordMFA(c, u.ID, at(time.Minute), store.MFAViaIdP)) // older: ignored
+	must(t, s.UpdateUser(c, u))
+	got, err = s.User(c, u.ID)
+	must(t, err)
+	if !got.LastMFA.Equal(at(time.Hour)) || got.MFAVia != store.MFAViaTOTP {
+		t.Fatalf("last MFA %v via %q, want %v via totp", got.LastMFA, got.MFAVia, at(time.Hour))
+	}
+	wantErr(t, s.RecordMFA(c, "u_nobody", at(time.Hour), store.MFAViaIdP), store.ErrNotFound, "MFA of an unknown user")
 }
