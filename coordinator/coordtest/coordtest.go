@@ -10,9 +10,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +51,7 @@ type Coord struct {
 	*coordinator.Server
 	URL   string // "http://127.0.0.1:PORT"
 	Clock *Clock
+	cfg   coordinator.Config // kept for Restart
 	ts    *httptest.Server
 	once  sync.Once
 	token string // admin API token, made by Admin on first use
@@ -70,10 +73,33 @@ func Start(t testing.TB, mod ...func(*coordinator.Config)) *Coord {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Server, h = s, s
+	c.Server, h, c.cfg = s, s, cfg
 	c.ts.Start()
 	t.Cleanup(c.Stop)
 	return c
+}
+
+// Restart stops the coordinator if it runs and starts a new one on the
+// same address with the same configuration and data directory, as when
+// its process restarts: state comes back from the store, and devices and
+// nodes must reconnect their netmap streams. The clock carries on. Call
+// it from the test's goroutine, not while other goroutines use c.Server.
+func (c *Coord) Restart(t testing.TB) {
+	t.Helper()
+	c.Stop()
+	ln, err := net.Listen("tcp", strings.TrimPrefix(c.URL, "http://"))
+	if err != nil {
+		t.Fatalf("coordinator restart: listen on the old address: %v", err)
+	}
+	s, err := coordinator.New(context.Background(), c.cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatalf("coordinator restart: %v", err)
+	}
+	c.Server = s
+	c.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: s}}
+	c.ts.Start()
+	c.once = sync.Once{}
 }
 
 // Stop closes client connections and the coordinator. It is safe to call
