@@ -17,6 +17,11 @@ import (
 // sends a heartbeat every 25 s) before it is taken for dead.
 const streamIdle = 75 * time.Second
 
+// errStreamEnded is a netmap stream the coordinator ended cleanly. It
+// does so when the device leaves the mesh (revoked, expired, its person
+// disabled) and says why on the next request.
+var errStreamEnded = errors.New("coordinator closed the netmap stream")
+
 // Stream holds one netmap stream open and calls fn with every netmap,
 // resuming after seq (0: from scratch). It returns when the stream ends or
 // stays silent too long, fn fails, or ctx is done.
@@ -43,7 +48,7 @@ func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) e
 		nm, err := r.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return errors.New("coordinator closed the netmap stream")
+				return errStreamEnded
 			}
 			return err
 		}
@@ -58,11 +63,17 @@ func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) e
 // the last netmap it delivered. It calls status with every connection
 // problem (nil once connected again) so the caller can tell the person.
 // It returns only when ctx is done or the credential is refused (IsAuth).
+//
+// A stream that was up a while and that the coordinator ended cleanly is
+// reopened at once, without a status call: that is how the coordinator
+// tells a device it left the mesh, and a revoked device must learn it
+// (IsAuth) within moments, not after a backoff.
 func (c *Client) Watch(ctx context.Context, fn func(*wire.NetMap), status func(error)) error {
 	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
 	var seq uint64
 	backoff := minBackoff
 	for {
+		began := time.Now()
 		err := c.Stream(ctx, seq, func(nm *wire.NetMap) error {
 			seq, backoff = nm.Seq, minBackoff
 			status(nil)
@@ -74,6 +85,9 @@ func (c *Client) Watch(ctx context.Context, fn func(*wire.NetMap), status func(e
 		}
 		if IsAuth(err) {
 			return err
+		}
+		if errors.Is(err, errStreamEnded) && time.Since(began) >= minBackoff {
+			continue // at most once per minBackoff of stream time
 		}
 		status(err)
 		wait := backoff/2 + rand.N(backoff/2+1)
