@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -211,7 +212,48 @@ func (e *Engine) Dial(ctx context.Context, network, addr string) (net.Conn, erro
 	if err := e.checkOpen(); err != nil {
 		return nil, err
 	}
-	return e.backend.dial(ctx, network, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	dst := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	stale := time.AfterFunc(staleSessionAfter, func() { e.rehandshake(dst.Addr()) })
+	defer stale.Stop()
+	return e.backend.dial(ctx, network, dst)
+}
+
+// staleSessionAfter is how long a connection attempt may go unanswered
+// before the engine suspects the peer's WireGuard session. A peer that
+// restarted, or that dropped this device and took it back (a revocation,
+// a new sign-in), has forgotten the session this engine still sends with:
+// its packets vanish, and WireGuard alone starts a new handshake only
+// after 15 s without an answer.
+const staleSessionAfter = 500 * time.Millisecond
+
+// rehandshake retires the session with the peer that holds addr and
+// starts a new handshake, so that the next retransmission arrives. A
+// healthy peer loses nothing but one handshake.
+func (e *Engine) rehandshake(addr netip.Addr) {
+	e.mu.Lock()
+	pk, found := e.peerForLocked(addr)
+	closed := e.mu.closed
+	e.mu.Unlock()
+	if !found || closed {
+		return
+	}
+	if p := e.dev.LookupPeer(device.NoisePublicKey(pk.Raw())); p != nil {
+		e.log.Debug("connection unanswered; new handshake", "peer", pk.Short(), "addr", addr)
+		p.ExpireCurrentKeypairs()
+		p.SendKeepalive() // queued behind a fresh handshake
+	}
+}
+
+// peerForLocked returns the peer whose allowed IPs hold addr.
+func (e *Engine) peerForLocked(addr netip.Addr) (key.Public, bool) {
+	for k, pc := range e.mu.peers {
+		for _, p := range pc.allowed {
+			if p.Contains(addr) {
+				return k, true
+			}
+		}
+	}
+	return key.Public{}, false
 }
 
 // Listen listens for TCP connections from the mesh. An empty host (":8080")
