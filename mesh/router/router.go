@@ -104,11 +104,16 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{cfg: cfg, log: cfg.Logger}
 	r.mu.states = map[key.Public]*nodeState{}
 	r.tr = &http.Transport{
-		DialContext:         r.dial,
-		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   false,
+		DialContext:        r.dial,
+		DisableCompression: true, // pass Accept-Encoding and bodies through as they are
+		// Every request gets a connection of its own. A node that went away
+		// (stopped, crashed, restarted) gives no sign over WireGuard, so a
+		// kept-alive connection to it would swallow the next request with no
+		// answer at all; a new connection instead fails within
+		// ConnectTimeout and the next node is tried. Over the mesh a
+		// connection costs one round trip, small next to a model's answer.
+		DisableKeepAlives: true,
+		ForceAttemptHTTP2: false,
 	}
 	return r, nil
 }
