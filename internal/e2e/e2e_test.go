@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,64 +15,17 @@ import (
 	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
-	"github.com/moatmesh/moat/node"
-	"github.com/moatmesh/moat/node/guard"
 )
-
-const policy = `{
-  "groups": { "group:ml": ["alice@example.com"] },
-  "tagOwners": { "tag:gpu": [] },
-  "models": { "llama": { "servedBy": ["tag:gpu"] } },
-  "grants": [ { "src": ["group:ml"], "models": ["llama"], "mfa": "12h", "audit": { "prompts": "hash" } } ],
-}`
-
-// upstream is a stand-in OpenAI-compatible server that streams a fixed
-// answer in five chunks.
-func upstream(t *testing.T) string {
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for i := range 5 {
-			fmt.Fprintf(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word%d \"}}]}\n\n", i)
-			w.(http.Flusher).Flush()
-		}
-		fmt.Fprint(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5,\"total_tokens\":8}}\n\ndata: [DONE]\n\n")
-	}))
-	t.Cleanup(ts.Close)
-	return ts.URL
-}
-
-func freeUDPPort(t *testing.T) uint16 {
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
-}
 
 func TestWholeSystem(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// The coordinator, with the embedded provider and SQLite.
-	coord := coordtest.Start(t)
-	url := coord.URL
-	coord.SavePolicy(t, policy)
-	ek := coord.EnrollKey(t, "tag:gpu")
-
-	// The node: joins with the key, serves llama from the stand-in.
-	netstack := engine.Netstack
-	port := freeUDPPort(t)
-	n, err := node.Start(ctx, node.Config{
-		Coordinator: url, EnrollKey: wire.Secret(ek), StateDir: t.TempDir(), Hostname: "gpu-1",
-		Models:  []node.Model{{Name: "llama", Upstream: guard.Upstream{URL: upstream(t), Kind: guard.KindOpenAI}}},
-		Backend: &netstack, ListenPort: port, Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	go n.Run(ctx)
+	// The coordinator, with the embedded provider and SQLite, and a node
+	// serving llama from the stand-in.
+	sys := Start(t)
+	coord := sys.Coord
+	n := sys.AddNode(t, "gpu-1", "llama").Node()
 
 	// Alice signs in through the embedded provider and brings her device up.
 	dev, c := signIn(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false))
@@ -125,15 +75,8 @@ func TestWholeSystem(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		t.Fatalf("chat completion: %d %s", resp.StatusCode, body)
 	}
-	var words []string
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.Contains(line, "word") {
-			words = append(words, line)
-		}
-	}
-	if len(words) != 5 {
-		t.Fatalf("got %d chunks through the mesh, want 5", len(words))
+	if chunks, done, err := ReadChatStream(resp.Body); err != nil || !done || !slices.Equal(chunks, StandinChunks()) {
+		t.Fatalf("stream through the mesh: chunks %q, done %v, err %v; want %q", chunks, done, err, StandinChunks())
 	}
 
 	// The audit record reaches the coordinator, attributed to alice.
@@ -169,6 +112,15 @@ func TestWholeSystem(t *testing.T) {
 // returns the key and a control client with the device's credential.
 func signIn(t *testing.T, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person) (key.Private, *control.Client) {
 	t.Helper()
+	priv, cred := signInCredential(t, ctx, coord, p)
+	c, _ := control.New(control.Config{URL: coord.URL, Credential: cred})
+	return priv, c
+}
+
+// signInCredential signs a new device key in as p through the browser
+// flow and returns the key and the device's credential.
+func signInCredential(t *testing.T, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person) (key.Private, wire.Secret) {
+	t.Helper()
 	priv, _ := key.NewPrivate()
 	c, _ := control.New(control.Config{URL: coord.URL})
 	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: "laptop"})
@@ -182,5 +134,5 @@ func signIn(t *testing.T, ctx context.Context, coord *coordtest.Coord, p *coordt
 	if err != nil {
 		t.Fatal(err)
 	}
-	return priv, c.WithCredential(res.Credential)
+	return priv, res.Credential
 }

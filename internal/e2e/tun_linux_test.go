@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	coordURL := "https://" + ln.Addr().String()
 
-	coord.SavePolicy(t, policy)
+	coord.SavePolicy(t, Policy)
 	ek := coord.EnrollKey(t, "tag:gpu")
 	debug := os.Getenv("MOAT_TEST_LOG") != ""
 
@@ -176,8 +177,8 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	if res.NodeAddr != ready.MeshAddr {
 		t.Errorf("laptop used node address %s, node has %s", res.NodeAddr, ready.MeshAddr)
 	}
-	if want := strings.SplitAfter(standin.Answer, " "); len(res.Chunks) != len(want) || strings.Join(res.Chunks, "") != standin.Answer || !res.Done {
-		t.Fatalf("got %d chunks (done=%v), want %d: %q", len(res.Chunks), res.Done, len(want), strings.Join(res.Chunks, ""))
+	if want := StandinChunks(); !slices.Equal(res.Chunks, want) || !res.Done {
+		t.Fatalf("got chunks %q (done=%v), want %q", res.Chunks, res.Done, want)
 	}
 
 	// Only the guard on the mesh address is reachable: the upstream binds
@@ -208,26 +209,6 @@ func TestWholeSystemOverTUN(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("whole flow over TUN in %v", time.Since(began).Round(time.Millisecond))
-}
-
-// signInCredential signs a new device key in as p through the browser
-// flow and returns the key and the device's credential.
-func signInCredential(t *testing.T, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person) (key.Private, wire.Secret) {
-	t.Helper()
-	priv, _ := key.NewPrivate()
-	c, _ := control.New(control.Config{URL: coord.URL})
-	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: "laptop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := coord.SignIn(start.AuthURL, p); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.WaitLogin(ctx, start.Poll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, res.Credential
 }
 
 // listenIn opens a TCP listener inside ns from this process: a locked
@@ -584,33 +565,8 @@ func runLaptopChild(cfg tunChildConfig) error {
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		res.Body = string(b)
-	} else {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			data, ok := strings.CutPrefix(sc.Text(), "data: ")
-			if !ok {
-				continue
-			}
-			if data == "[DONE]" {
-				res.Done = true
-				continue
-			}
-			var ev struct {
-				Choices []struct {
-					Delta struct{ Content string } `json:"delta"`
-				} `json:"choices"`
-			}
-			if json.Unmarshal([]byte(data), &ev) == nil {
-				for _, ch := range ev.Choices {
-					if ch.Delta.Content != "" {
-						res.Chunks = append(res.Chunks, ch.Delta.Content)
-					}
-				}
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("reading the stream: %v", err)
-		}
+	} else if res.Chunks, res.Done, err = ReadChatStream(resp.Body); err != nil {
+		return fmt.Errorf("reading the stream: %v", err)
 	}
 
 	// What must not be reachable, and one thing that must (so that a dead
