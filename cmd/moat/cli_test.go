@@ -59,17 +59,39 @@ func signInThrough(t *testing.T, c *coordtest.Coord, p *coordtest.Person) <-chan
 	return errc
 }
 
+// signIn runs `moat login` with dir, signing p in through the browser
+// flow, and returns what it printed. A failed sign-in fails the test at
+// once rather than leave `moat login` waiting.
 func signIn(t *testing.T, dir string, c *coordtest.Coord, p *coordtest.Person) string {
 	t.Helper()
 	errc := signInThrough(t, c, p)
-	code, out, errOut := run(t, dir, "login", "--coordinator", c.URL)
-	if code != 0 {
-		t.Fatalf("moat login: exit %d\n%s\n%s", code, out, errOut)
+	type result struct {
+		code        int
+		out, errOut string
 	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := run(t, dir, "login", "--coordinator", c.URL)
+		done <- result{code, out, errOut}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("signing in through the browser: %v", err)
+		}
+		r, errc = <-done, nil
 	}
-	return out
+	if r.code != 0 {
+		t.Fatalf("moat login: exit %d\n%s\n%s", r.code, r.out, r.errOut)
+	}
+	if errc != nil {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r.out
 }
 
 // waitFor polls cond until it holds, failing after 10 s.

@@ -52,3 +52,40 @@ func TestUpRefusals(t *testing.T) {
 		t.Fatalf("non-loopback listen: %v", err)
 	}
 }
+
+// TestUpWithCoordinatorUnreachable: `moat up` started while the
+// coordinator cannot be reached says so in one plain sentence, with what
+// to check, and keeps trying.
+func TestUpWithCoordinatorUnreachable(t *testing.T) {
+	c := coordtest.Start(t)
+	carol := c.AddPerson(t, "carol@example.com", false)
+	dir := t.TempDir() + "/state"
+	signIn(t, dir, c, carol)
+	c.Stop()
+
+	_, upErr, upDone := startUp(t, dir)
+	var problem string
+	waitFor(t, "status to say the coordinator is unreachable", func() bool {
+		s, err := fetchStatus(context.Background(), stateDir(dir))
+		if err == nil {
+			problem = s.Problem
+		}
+		return strings.Contains(problem, "cannot reach the coordinator")
+	})
+	for _, want := range []string{c.URL, "connection refused", "retrying", "check the URL"} {
+		if !strings.Contains(problem, want) {
+			t.Errorf("problem lacks %q: %s", want, problem)
+		}
+	}
+	for _, noise := range []string{"dial tcp", `Get "`, "api/v1/netmap", "the last netmap"} {
+		if strings.Contains(upErr.String(), noise) {
+			t.Errorf("moat up printed %q:\n%s", noise, upErr)
+		}
+	}
+	if !strings.Contains(upErr.String(), problem) {
+		t.Errorf("moat up did not print the problem:\n%s", upErr)
+	}
+	if code, _, _ := run(t, dir, "down"); code != 0 || <-upDone != 0 {
+		t.Fatal("moat down")
+	}
+}

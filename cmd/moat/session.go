@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/control"
@@ -32,7 +33,7 @@ func (d *daemon) sessions(ctx context.Context) {
 		go func() { d.waitLoginChange(sctx, raw); cancel() }()
 		err = d.session(sctx, l)
 		if control.IsAuth(err) {
-			d.needLogin("the coordinator refused this device's credential (signed out, revoked or expired)")
+			d.needLogin(refusal(err))
 			<-sctx.Done() // until the login file changes
 		}
 		cancel()
@@ -49,9 +50,33 @@ func (d *daemon) session(ctx context.Context, l *login) error {
 	}
 	return c.Watch(ctx, d.apply, func(err error) {
 		if err != nil {
-			d.setProblem(fmt.Sprintf("cannot reach the coordinator at %s (%v); retrying, the last netmap stays in use", l.Coordinator, err))
+			d.setProblem(d.unreachable(l.Coordinator, err))
 		}
 	})
+}
+
+// unreachable says, for people, that the coordinator cannot be reached
+// and what that means for this device.
+func (d *daemon) unreachable(coordinator string, err error) string {
+	d.mu.Lock()
+	connected := d.mu.netmap != nil
+	d.mu.Unlock()
+	msg := fmt.Sprintf("cannot reach the coordinator at %s (%s); retrying", coordinator, plainError(err))
+	if connected {
+		return msg + ", the last netmap stays in use"
+	}
+	return msg + "; check the URL (`moat login --coordinator URL`) and your network, or ask whoever runs moat whether it is up"
+}
+
+// refusal says why the coordinator refused the credential, from its own
+// answer (without its advice, which needLogin gives).
+func refusal(err error) string {
+	why := "signed out, revoked or expired"
+	var e *control.Error
+	if errors.As(err, &e) && e.Message != "" {
+		why, _, _ = strings.Cut(e.Message, "; run `moat login`")
+	}
+	return "the coordinator refused this device's credential (" + why + ")"
 }
 
 // apply takes a new netmap into the engine and the router.
