@@ -56,7 +56,7 @@ const (
 
 // tunChildConfig is handed to a child process as JSON in tunChildEnv.
 type tunChildConfig struct {
-	Role        string `json:"role"` // "gpu" or "laptop"
+	Role        string `json:"role"` // "gpu", "laptop" or "phone"
 	Coordinator string `json:"coordinator"`
 	Fingerprint string `json:"fingerprint"`
 	Debug       bool   `json:"debug,omitempty"`
@@ -72,6 +72,9 @@ type tunChildConfig struct {
 	Node         string     `json:"node,omitempty"`
 	GPUUnderlay  netip.Addr `json:"gpuUnderlay,omitzero"`
 	UpstreamPort uint16     `json:"upstreamPort,omitempty"`
+
+	// phone: the guard URL to send chat completions to
+	GuardURL string `json:"guardURL,omitempty"`
 }
 
 // gpuReady is the gpu child's readiness line after "ready ".
@@ -397,6 +400,8 @@ func TestE2ETUNChild(t *testing.T) {
 			err = runGPUChild(cfg)
 		case "laptop":
 			err = runLaptopChild(cfg)
+		case "phone":
+			err = runPhoneChild(cfg)
 		default:
 			err = fmt.Errorf("unknown role %q", cfg.Role)
 		}
