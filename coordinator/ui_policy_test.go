@@ -261,7 +261,7 @@ func TestUIAudit(t *testing.T) {
 	}
 
 	chains := get(t, b, c.URL+"/ui/audit/chains")
-	for _, want := range []string{"chain verified for the 3 records held (sequence 1–3)", "break at record 2 (b2)", "gap before record 4 (b4): record 3 is not held"} {
+	for _, want := range []string{"chain verified over the 3 records held (sequence 1–3)", "break at record 2 (b2)", "gap before record 4 (b4): record 3 is not held"} {
 		if !chains.Contains(want) {
 			t.Errorf("chains page lacks %q:\n%s", want, chains.Body)
 		}

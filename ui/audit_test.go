@@ -209,7 +209,7 @@ func TestAuditChainsAndTrail(t *testing.T) {
 	}
 	h := New(a)
 	body := serve(h, "GET", "/ui/audit/chains", nil).Body.String()
-	for _, s := range []string{"chain verified for the 3 records held (sequence 1–3)", "&lt;gpu-2&gt;", "records 2–3 are not held", `class="chain bad" data-node="n_2"`} {
+	for _, s := range []string{"chain verified over the 3 records held (sequence 1–3)", "&lt;gpu-2&gt;", "records 2–3 are not held", `class="chain bad" data-node="n_2"`} {
 		if !strings.Contains(body, s) {
 			t.Errorf("chains lack %s:\n%s", s, body)
 		}

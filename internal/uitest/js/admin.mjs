@@ -27,7 +27,7 @@ export async function adminSuite() {
     assert.equal(await stat("nodes"), 2, "nodes on the overview");
     assert.equal(await stat("models"), 1, "models on the overview");
     assert.ok((await stat("requests last hour")) >= 1, "the request made in the test is not counted");
-    await page.locator("svg.chart").waitFor();
+    await page.locator(".chart svg").waitFor();
     await shot(page, "overview", { name: "ui-overview.png" });
     await page.setViewportSize({ width: 390, height: 844 });
     await shot(page, "overview-phone");
