@@ -27,6 +27,7 @@ type serveFlags struct {
 	listen, publicURL, dataDir, database string
 	issuer, clientID, clientSecret       string
 	groupsClaim, adminGroups, domains    string
+	auditorGroups                        string
 	tlsMode, tlsCert, tlsKey, logLevel   string
 	releaseDir                           string
 	deviceTTL                            time.Duration
@@ -44,6 +45,7 @@ func newServeFlags(name string, stderr io.Writer) *serveFlags {
 	f.fs.StringVar(&f.clientSecret, "oidc-client-secret", "", "client secret at the external issuer")
 	f.fs.StringVar(&f.groupsClaim, "oidc-groups-claim", "groups", "ID token claim with the person's groups")
 	f.fs.StringVar(&f.adminGroups, "admin-groups", "", "comma-separated IdP groups whose members are admins")
+	f.fs.StringVar(&f.auditorGroups, "auditor-groups", "", "comma-separated IdP groups whose members are auditors (read the policy, audit and admin trail)")
 	f.fs.StringVar(&f.domains, "allowed-domains", "", "comma-separated email domains allowed to sign in (empty: any)")
 	f.fs.StringVar(&f.tlsMode, "tls", "", `"self-signed" to create and keep a certificate; empty uses --tls-cert/--tls-key, or plain HTTP behind a TLS proxy`)
 	f.fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM)")
@@ -81,7 +83,7 @@ func (f *serveFlags) config(stderr io.Writer) coordinator.Config {
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		OIDC: coordinator.OIDCConfig{
 			Issuer: f.issuer, ClientID: f.clientID, ClientSecret: f.clientSecret, GroupsClaim: f.groupsClaim,
-			AdminGroups: splitList(f.adminGroups), AllowedDomains: splitList(f.domains),
+			AdminGroups: splitList(f.adminGroups), AuditorGroups: splitList(f.auditorGroups), AllowedDomains: splitList(f.domains),
 		},
 	}
 }
