@@ -51,6 +51,11 @@ func splitTCP(in []byte, g stack.GSO, out [][]byte, sizes []int, offset int) (in
 	}
 	mss := int(g.MSS)
 	payload := in[hdrLen:]
+	if mss <= 0 {
+		// Marked for GSO before the connection had an MSS (a SYN, an ACK
+		// or a FIN): there is nothing to cut, and no MSS to divide by.
+		mss = max(len(payload), 1)
+	}
 	n := max(1, (len(payload)+mss-1)/mss)
 	if n > len(out) {
 		return 0, errNoRoom

@@ -108,3 +108,17 @@ func TestSplitTCPRefusals(t *testing.T) {
 		t.Fatal("bad TCP data offset accepted")
 	}
 }
+
+// A segment marked for GSO with no MSS yet (a bare ACK or FIN) goes out
+// whole instead of dividing by zero.
+func TestSplitTCPWithoutMSS(t *testing.T) {
+	for _, size := range []int{0, 100} {
+		in, g := bigSegment(false, size)
+		g.MSS = 0
+		sizes := make([]int, 2)
+		n, err := splitTCP(in, g, [][]byte{make([]byte, 2000), make([]byte, 2000)}, sizes, 0)
+		if err != nil || n != 1 || sizes[0] != len(in) {
+			t.Fatalf("payload %d, MSS 0: %d packets (%v) of %v bytes, want 1 of %d", size, n, err, sizes[:max(n, 0)], len(in))
+		}
+	}
+}
