@@ -103,7 +103,7 @@ func (s *Server) setUserDisabled(disabled bool) gin.HandlerFunc {
 // setUserDisabledAs disables (or enables) user id on behalf of actor,
 // records it in the admin trail and pushes the new netmaps: a disabled
 // person's devices leave the mesh, their credentials are refused and
-// their UI sessions end at the next request.
+// their UI sessions are deleted (enabling them again brings none back).
 func (s *Server) setUserDisabledAs(ctx context.Context, actor, id string, disabled bool) (*store.User, error) {
 	u, err := s.store.User(ctx, id)
 	if err != nil {
@@ -112,6 +112,11 @@ func (s *Server) setUserDisabledAs(ctx context.Context, actor, id string, disabl
 	u.Disabled = disabled
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("update user: %w", err)
+	}
+	if disabled {
+		if err := s.store.DeleteUserUISessions(ctx, u.ID); err != nil {
+			return nil, fmt.Errorf("end UI sessions: %w", err)
+		}
 	}
 	s.recordAs(ctx, actor, map[bool]string{true: "user.disable", false: "user.enable"}[disabled], u.ID, u.Email)
 	s.changed()

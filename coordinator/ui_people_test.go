@@ -249,6 +249,9 @@ func TestUIPeopleDevicesNodes(t *testing.T) {
 		if err := streamErr(desktop); err != nil {
 			t.Errorf("enabled person's device: %v", err)
 		}
+		if p := get(t, mb, c.URL+"/ui/"); p.URL.Path == "/ui/" {
+			t.Error("enabling the person brought their old UI session back")
+		}
 		trail := actions(t, c)
 		if !slices.Contains(trail, "user.disable "+aliceID) || !slices.Contains(trail, "user.enable "+aliceID) {
 			t.Errorf("not in the admin trail: %q", trail)

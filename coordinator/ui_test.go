@@ -176,8 +176,26 @@ func TestUIAdmin(t *testing.T) {
 	})
 
 	t.Run("logout", func(t *testing.T) {
-		if p := get(t, b, c.URL+"/ui/logout"); !p.Contains("signed out") {
-			t.Fatalf("logout:\n%s", p.Body)
+		ask := get(t, b, c.URL+"/ui/logout")
+		if !ask.Contains("Sign out") {
+			t.Fatalf("GET /ui/logout:\n%s", ask.Body)
+		}
+		if p := get(t, b, c.URL+"/ui/"); p.URL.Path != "/ui/" {
+			t.Fatalf("GET /ui/logout signed out by itself: at %s", p.URL)
+		}
+		// Another site's form: no token, or a wrong one.
+		for _, tok := range []string{"", "forged"} {
+			resp, err := b.Client.PostForm(c.URL+"/ui/logout", url.Values{"csrf": {tok}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("sign-out with token %q: %d, want 403", tok, resp.StatusCode)
+			}
+		}
+		if p, err := ask.Submit(nil); err != nil || !p.Contains("signed out") {
+			t.Fatalf("logout: %v\n%s", err, p.Body)
 		}
 		if p := get(t, b, c.URL+"/ui/"); p.URL.Path == "/ui/" {
 			t.Errorf("still signed in after logout: %s", p.URL)

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -51,12 +52,10 @@ func sessionCSRF(tok string) string {
 func (s *Server) uiRoutes(limit gin.HandlerFunc) gin.HandlerFunc {
 	pages := gin.WrapH(ui.New(uiBackend{s}))
 	return func(c *gin.Context) {
-		own := map[string]gin.HandlerFunc{"/login": s.uiLogin, "/logout": s.uiLogout}[c.Param("path")]
+		own := map[string]gin.HandlerFunc{"GET /login": s.uiLogin, "POST /logout": s.uiLogout}[c.Request.Method+" "+c.Param("path")]
 		switch {
 		case own == nil:
 			pages(c)
-		case c.Request.Method != http.MethodGet:
-			c.AbortWithStatus(http.StatusMethodNotAllowed)
 		case c.Param("path") == "/login":
 			limit(c)
 			if !c.IsAborted() {
@@ -107,9 +106,17 @@ func (s *Server) completeUI(c *gin.Context, ls *store.LoginSession, user *store.
 	c.Redirect(http.StatusSeeOther, "/ui/")
 }
 
-// uiLogout ends the browser's UI session: GET /ui/logout.
+// uiLogout ends the browser's UI session: POST /ui/logout with the
+// session's CSRF token (the UI's GET /ui/logout asks first), so another
+// site cannot sign a person out.
 func (s *Server) uiLogout(c *gin.Context) {
-	if ck, err := c.Request.Cookie(uiCookie); err == nil {
+	if ck, err := c.Request.Cookie(uiCookie); err == nil && ck.Value != "" {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 4<<10)
+		got := c.Request.PostFormValue("csrf") // only a URL-encoded body is read
+		if subtle.ConstantTimeCompare([]byte(got), []byte(sessionCSRF(ck.Value))) != 1 {
+			renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and sign out again.")
+			return
+		}
 		if err := s.store.DeleteUISession(c.Request.Context(), sessionHash(ck.Value)); err != nil {
 			s.internal(c, "end UI session", err)
 			return

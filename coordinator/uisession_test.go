@@ -29,8 +29,8 @@ func TestUISessionAcrossReplicas(t *testing.T) {
 	if len(cookies) == 0 {
 		t.Fatal("no session cookie")
 	}
-	if p := get(t, browser, b.URL+"/ui/logout"); p.Status != http.StatusOK {
-		t.Fatalf("sign out: %d", p.Status)
+	if p, err := get(t, browser, b.URL+"/ui/logout").Submit(nil); err != nil || p.Status != http.StatusOK {
+		t.Fatalf("sign out: %v", err)
 	}
 	// The jar forgot the cookie; a copy of it must be useless too.
 	req, _ := http.NewRequest(http.MethodGet, a.URL+"/ui/", nil)

@@ -196,6 +196,10 @@ func (h *handler) auditRecord(w http.ResponseWriter, r *http.Request, v *Viewer)
 // auditChains shows the hash-chain state of each node's records:
 // GET /ui/audit/chains.
 func (h *handler) auditChains(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	if !h.startHeavy(w, v) {
+		return
+	}
+	defer h.endHeavy()
 	cs, err := h.b.AuditChains(r.Context())
 	if err != nil {
 		h.failErr(w, v, "check the audit chains", err)

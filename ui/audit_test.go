@@ -232,3 +232,39 @@ func TestAuditChainsAndTrail(t *testing.T) {
 		t.Errorf("no empty state:\n%s", body)
 	}
 }
+
+// slowChains holds every chain check until release is closed.
+type slowChains struct {
+	*auditFake
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s slowChains) AuditChains(ctx context.Context) ([]ChainState, error) {
+	s.started <- struct{}{}
+	<-s.release
+	return s.auditFake.AuditChains(ctx)
+}
+
+// Exports and chain checks run maxHeavy at a time, for everyone together.
+func TestHeavyRequestsBounded(t *testing.T) {
+	s := slowChains{newAuditFake(3), make(chan struct{}), make(chan struct{})}
+	h := New(s)
+	done := make(chan int, maxHeavy)
+	for range maxHeavy {
+		go func() { done <- serve(h, "GET", "/ui/audit/chains", nil).Code }()
+		<-s.started
+	}
+	if w := serve(h, "GET", "/ui/audit/export.csv", nil); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("export while %d checks run: %d, want 429 with Retry-After", maxHeavy, w.Code)
+	}
+	close(s.release)
+	for range maxHeavy {
+		if c := <-done; c != http.StatusOK {
+			t.Errorf("chain check: %d", c)
+		}
+	}
+	if w := serve(h, "GET", "/ui/audit/export.csv", nil); w.Code != http.StatusOK {
+		t.Errorf("export after the checks: %d", w.Code)
+	}
+}

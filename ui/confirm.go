@@ -27,6 +27,15 @@ func (h *handler) confirm(w http.ResponseWriter, v *Viewer, nav string, c confir
 	h.render(w, http.StatusOK, "confirm.html", page{Title: c.Title, Nav: nav, Viewer: v, Data: c})
 }
 
+// confirmSignOut asks before signing out: GET /ui/logout. The sign-out
+// itself is the coordinator's POST /ui/logout, with the CSRF token, so
+// another site cannot sign a person out.
+func (h *handler) confirmSignOut(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	h.confirm(w, v, "", confirmation{Title: "Sign out", Verb: "Sign out", Subject: v.Email,
+		Action: "/ui/logout", Button: "Sign out", Cancel: "/ui/",
+		Consequences: []string{"This browser's session ends, here and on every coordinator replica. Your devices stay connected."}})
+}
+
 // done runs a confirmed action and sends the browser to next.
 func (h *handler) done(w http.ResponseWriter, r *http.Request, v *Viewer, what, next string, err error) {
 	if err != nil {

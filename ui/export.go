@@ -49,6 +49,10 @@ func (h *handler) exportJSONL(w http.ResponseWriter, r *http.Request, v *Viewer)
 // export checks the filter, sends the headers of an attachment and then
 // every record the filter selects to row, a batch at a time.
 func (h *handler) export(w http.ResponseWriter, r *http.Request, v *Viewer, ext, ctype string, head func(), row func(*AuditRecord) error) {
+	if !h.startHeavy(w, v) {
+		return
+	}
+	defer h.endHeavy()
 	_, f, msg := parseFilter(r.URL.Query())
 	if msg != "" {
 		h.fail(w, v, http.StatusBadRequest, msg)

@@ -89,8 +89,13 @@ type PolicyAssertion struct {
 // policyParts holds the templates the policy pages share: "check" (a
 // PolicyCheck) and "diff" (a lineDiff).
 //
-// maxPolicyText bounds the policy a form may carry (the admin API's limit).
-const maxPolicyText = 1 << 20
+// maxPolicyText bounds the policy a form may carry (the admin API's
+// limit); maxPolicyLines bounds its lines, which the editor's gutter and
+// the diff render one by one.
+const (
+	maxPolicyText  = 1 << 20
+	maxPolicyLines = 20000
+)
 
 // historyPage is how many versions the history shows at a time.
 const historyPage = 20
@@ -187,9 +192,9 @@ func (h *handler) editForm(w http.ResponseWriter, r *http.Request, v *Viewer) (*
 	text := strings.ReplaceAll(r.PostFormValue("text"), "\r\n", "\n") // browsers send CRLF
 	base, _ := strconv.ParseInt(r.PostFormValue("base"), 10, 64)
 	d := &editorData{Current: cur, Text: text, Base: base, Message: r.PostFormValue("message")}
-	if len(text) > maxPolicyText {
+	if len(text) > maxPolicyText || strings.Count(text, "\n") >= maxPolicyLines {
 		d.Text = cur.Text
-		h.renderEditor(w, v, http.StatusRequestEntityTooLarge, "The policy is larger than 1 MiB; it was not checked.", d)
+		h.renderEditor(w, v, http.StatusRequestEntityTooLarge, "The policy is larger than 1 MiB or 20,000 lines; it was not checked.", d)
 		return nil, false
 	}
 	d.Diff = diffLines(cur.Text, text)

@@ -195,6 +195,7 @@ func TestPolicySaveRefusals(t *testing.T) {
 		{"syntax", saveForm("{\nSYNTAX", "m", "0"), http.StatusUnprocessableEntity, `line 2:3</a> <span class="msg">syntax error: &lt;b&gt;here&lt;/b&gt;`},
 		{"stale", saveForm("{}", "m", "7"), http.StatusConflict, "changed since you opened it"},
 		{"too large", saveForm(strings.Repeat("x", maxPolicyText+1), "m", "0"), http.StatusRequestEntityTooLarge, "larger than 1 MiB"},
+		{"too many lines", saveForm(strings.Repeat("\n", maxPolicyLines), "m", "0"), http.StatusRequestEntityTooLarge, "20,000 lines"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := serve(h, "POST", "/ui/policy", tc.form)

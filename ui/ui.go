@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,13 +50,33 @@ var pages = func() map[string]*template.Template {
 
 // handler serves the UI pages.
 type handler struct {
-	b   Backend
-	mux *http.ServeMux
+	b     Backend
+	mux   *http.ServeMux
+	heavy chan struct{} // one token per export or chain check running
 }
+
+// maxHeavy is how many exports and chain checks may run at once, for all
+// viewers together: each reads up to 100,000 records.
+const maxHeavy = 2
+
+// startHeavy takes a token for an export or chain check, or answers 429
+// and returns false when all are taken.
+func (h *handler) startHeavy(w http.ResponseWriter, v *Viewer) bool {
+	select {
+	case h.heavy <- struct{}{}:
+		return true
+	default:
+		w.Header().Set("Retry-After", "10")
+		h.fail(w, v, http.StatusTooManyRequests, "Other exports or chain checks are running; try again in a moment.")
+		return false
+	}
+}
+
+func (h *handler) endHeavy() { <-h.heavy }
 
 // New returns the UI over b. See Backend for what b must provide.
 func New(b Backend) http.Handler {
-	h := &handler{b: b, mux: http.NewServeMux()}
+	h := &handler{b: b, mux: http.NewServeMux(), heavy: make(chan struct{}, maxHeavy)}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(anyone, h.home))
@@ -64,6 +85,7 @@ func New(b Backend) http.Handler {
 	h.mux.HandleFunc("POST /ui/devices/{id}/revoke", h.signedIn(admins, h.revoke))
 	h.mux.HandleFunc("GET /ui/nodes", h.signedIn(admins, h.nodes))
 	h.mux.HandleFunc("POST /ui/nodes/keys", h.signedIn(admins, h.createKey))
+	h.mux.HandleFunc("GET /ui/logout", h.signedIn(anyone, h.confirmSignOut))
 	h.peopleRoutes()
 	h.policyRoutes()
 	h.auditRoutes()
@@ -105,12 +127,39 @@ func (h *handler) signedIn(roles []string, next viewFunc) http.HandlerFunc {
 			h.fail(w, v, http.StatusForbidden, "This page is for "+strings.Join(roles, "s and ")+"s. Ask an admin if you need something changed.")
 			return
 		}
-		if r.Method == http.MethodPost && !csrfOK(r, v) {
-			h.fail(w, v, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
+		if r.Method == http.MethodPost && !h.formOK(w, r, v) {
 			return
 		}
 		next(w, r, v)
 	}
+}
+
+// maxFormBytes bounds a form's body: a whole policy, URL-encoded.
+const maxFormBytes = 4*maxPolicyText + 64<<10
+
+// formOK reads a POST's form — only URL-encoded, as the pages send it,
+// and at most maxFormBytes — and checks its CSRF token. It answers the
+// request itself when it returns false.
+func (h *handler) formOK(w http.ResponseWriter, r *http.Request, v *Viewer) bool {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		h.fail(w, v, http.StatusUnsupportedMediaType, "Send the page's own form.")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.fail(w, v, http.StatusRequestEntityTooLarge, "The form is too large.")
+		} else {
+			h.fail(w, v, http.StatusBadRequest, "The form could not be read.")
+		}
+		return false
+	}
+	if !csrfOK(r, v) {
+		h.fail(w, v, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
+		return false
+	}
+	return true
 }
 
 // csrfOK checks a form's token against the session's in constant time.

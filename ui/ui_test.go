@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -134,4 +135,40 @@ func TestChart(t *testing.T) {
 	if c := newChart([]int{2}, []int{5}); c.Bars[0].Denied != 2 || c.Bars[0].H != 0 {
 		t.Errorf("more refusals than requests: %+v", c.Bars[0])
 	}
+}
+
+// A POST is read only as the pages send it: URL-encoded and bounded.
+func TestFormLimits(t *testing.T) {
+	f := &fake{viewer: &Viewer{ID: "u1", Role: RoleAdmin, CSRF: "tok"}}
+	h := New(f)
+	post := func(ctype string, body io.Reader) int {
+		r := httptest.NewRequest("POST", "/ui/devices/d1/revoke", body)
+		r.Header.Set("Content-Type", ctype)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if c := post("multipart/form-data; boundary=x", strings.NewReader("--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n--x--\r\n")); c != http.StatusUnsupportedMediaType {
+		t.Errorf("multipart form: %d, want 415", c)
+	}
+	big := io.MultiReader(strings.NewReader("csrf=tok&pad="), io.LimitReader(zeros{}, maxFormBytes))
+	if c := post("application/x-www-form-urlencoded", big); c != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized form: %d, want 413", c)
+	}
+	if len(f.revoked) != 0 {
+		t.Errorf("revoked %v from refused forms", f.revoked)
+	}
+	if c := post("application/x-www-form-urlencoded", strings.NewReader("csrf=tok")); c != http.StatusSeeOther || len(f.revoked) != 1 {
+		t.Errorf("a proper form: %d, revoked %v", c, f.revoked)
+	}
+}
+
+// zeros reads as an endless run of '0'.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '0'
+	}
+	return len(p), nil
 }

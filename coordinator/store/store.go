@@ -282,6 +282,7 @@ type Store interface {
 	CreateUISession(ctx context.Context, s *UISession) error
 	UISession(ctx context.Context, hash []byte) (*UISession, error)
 	DeleteUISession(ctx context.Context, hash []byte) error
+	DeleteUserUISessions(ctx context.Context, userID string) error // sign out everywhere
 	DeleteExpiredUISessions(ctx context.Context, now time.Time) (int, error)
 
 	// Policy history; the newest version is the policy in force.

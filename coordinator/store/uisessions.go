@@ -41,6 +41,12 @@ func (s *sqlStore) DeleteUISession(ctx context.Context, hash []byte) error {
 	return s.fail("delete UI session", err)
 }
 
+// DeleteUserUISessions implements Store.
+func (s *sqlStore) DeleteUserUISessions(ctx context.Context, userID string) error {
+	_, err := s.wr().exec(ctx, "DELETE FROM ui_sessions WHERE user_id = ?", userID)
+	return s.fail("delete UI sessions of "+userID, err)
+}
+
 // DeleteExpiredUISessions implements Store: sessions whose Expires is
 // not after now.
 func (s *sqlStore) DeleteExpiredUISessions(ctx context.Context, now time.Time) (int, error) {

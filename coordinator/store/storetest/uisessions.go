@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -39,4 +40,19 @@ func testUISessions(t *testing.T, s store.Store) {
 	must(t, s.DeleteUISession(c, hash("live"))) // absent: no error
 	_, err = s.UISession(c, hash("live"))
 	wantErr(t, err, store.ErrNotFound, "signed-out session")
+
+	// Signing one person out everywhere leaves the others signed in.
+	other := newUser(t, s, "ui-sessions-other")
+	for i, owner := range []string{u.ID, u.ID, other.ID} {
+		must(t, s.CreateUISession(c, &store.UISession{Hash: hash(fmt.Sprint("s", i)), UserID: owner, Expires: at(time.Hour)}))
+	}
+	must(t, s.DeleteUserUISessions(c, u.ID))
+	for i, gone := range []bool{true, true, false} {
+		_, err := s.UISession(c, hash(fmt.Sprint("s", i)))
+		if gone {
+			wantErr(t, err, store.ErrNotFound, "session of a person signed out everywhere")
+		} else {
+			must(t, err)
+		}
+	}
 }

@@ -54,6 +54,7 @@ export async function adminSuite() {
 
   await step("admin signs out", async () => {
     await page.getByRole("link", { name: "Sign out" }).click();
+    await page.locator("button#confirm").click();
     await page.getByRole("heading", { name: "Signed out" }).waitFor();
     await page.goto(URL + "/ui/");
     assert.ok(!page.url().startsWith(URL + "/ui/"), `signed out, /ui/ still shows ${page.url()}`);
