@@ -269,11 +269,20 @@ func (s *Server) installCommand(secret string) string {
 }
 
 func (s *Server) revokeEnrollKey(c *gin.Context) {
-	if err := s.store.RevokeEnrollKey(c.Request.Context(), c.Param("id")); s.notFound(c, err, "enrollment key") {
+	if err := s.revokeEnrollKeyAs(c.Request.Context(), apiActor(c), c.Param("id")); s.notFound(c, err, "enrollment key") {
 		return
 	}
-	s.record(c, "enrollkey.revoke", c.Param("id"), "")
 	c.Status(http.StatusNoContent)
+}
+
+// revokeEnrollKeyAs revokes enrollment key id on behalf of actor and
+// records it in the admin trail. Nodes that joined with it stay.
+func (s *Server) revokeEnrollKeyAs(ctx context.Context, actor, id string) error {
+	if err := s.store.RevokeEnrollKey(ctx, id); err != nil {
+		return err
+	}
+	s.recordAs(ctx, actor, "enrollkey.revoke", id, "")
+	return nil
 }
 
 func (s *Server) listActions(c *gin.Context) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,9 @@ import (
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/ui"
 )
 
@@ -128,6 +132,25 @@ func TestUIAdmin(t *testing.T) {
 		}
 		if again := get(t, b, c.URL+"/ui/nodes"); again.Contains("moat_ek_") {
 			t.Error("the key's secret is shown again")
+		}
+
+		// Revoked from the UI, the key no longer lets a host join.
+		secret := regexp.MustCompile(`moat_ek_[A-Za-z0-9_-]+`).FindString(page.Body)
+		id := regexp.MustCompile(`Enrollment key (ek_[a-z0-9]+) created`).FindStringSubmatch(page.Body)
+		if secret == "" || id == nil {
+			t.Fatalf("no key or id on the page:\n%s", page.Body)
+		}
+		done := confirmAndSubmit(t, b, c.URL+"/ui/nodes/keys/"+id[1]+"/revoke", "No host can join with this key")
+		if done.URL.Path != "/ui/nodes" || !done.Contains("revoked") {
+			t.Fatalf("after revoking the key, at %s:\n%s", done.URL, done.Body)
+		}
+		nk, _ := key.NewPrivate()
+		ctl, _ := control.New(control.Config{URL: c.URL})
+		if _, err := ctl.Enroll(t.Context(), wire.EnrollRequest{AuthKey: wire.Secret(secret), Key: nk.Public(), Hostname: "late"}); err == nil {
+			t.Error("a host joined with a revoked enrollment key")
+		}
+		if !slices.Contains(actions(t, c), "enrollkey.revoke "+id[1]) {
+			t.Errorf("revocation not in the admin trail: %q", actions(t, c))
 		}
 	})
 

@@ -76,6 +76,18 @@ func (b uiBackend) RevokeOwnDevice(ctx context.Context, actor *ui.Viewer, id str
 	})
 }
 
+// RevokeEnrollKey revokes an enrollment key as the admin API does.
+func (b uiBackend) RevokeEnrollKey(ctx context.Context, actor *ui.Viewer, id string) error {
+	err := b.s.revokeEnrollKeyAs(ctx, actor.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("enrollment key %s: %w", id, ui.ErrNotFound)
+	}
+	if err != nil {
+		return b.fail("revoke enrollment key", err)
+	}
+	return nil
+}
+
 // RevokeNode revokes a node as the admin API revokes a device.
 func (b uiBackend) RevokeNode(ctx context.Context, actor *ui.Viewer, id string) error {
 	return b.changeDevice(ctx, actor, id, "device.revoke", revokeDevice, func(d *store.Device) bool { return d.Kind == store.KindNode })

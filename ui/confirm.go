@@ -154,6 +154,35 @@ func (h *handler) confirmRevokeNode(w http.ResponseWriter, r *http.Request, v *V
 	h.failErr(w, v, "node", ErrNotFound)
 }
 
+// confirmRevokeKey asks before revoking an enrollment key:
+// GET /ui/nodes/keys/{id}/revoke.
+func (h *handler) confirmRevokeKey(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	_, ks, err := h.b.Nodes(r.Context())
+	if err != nil {
+		h.failErr(w, v, "list enrollment keys", err)
+		return
+	}
+	for _, k := range ks {
+		if k.ID != r.PathValue("id") || k.Revoked {
+			continue
+		}
+		h.confirm(w, v, "nodes", confirmation{Title: "Revoke an enrollment key", Verb: "Revoke", Subject: k.ID,
+			Detail: "(" + strings.Join(k.Tags, ", ") + ")",
+			Action: "/ui/nodes/keys/" + k.ID + "/revoke", Button: "Revoke " + k.ID, Cancel: "/ui/nodes", Danger: true,
+			Consequences: []string{
+				"No host can join with this key any more, even where the install command was already copied.",
+				"Nodes that joined with it stay in the mesh; revoke them one by one if they should go too.",
+			}})
+		return
+	}
+	h.failErr(w, v, "enrollment key", ErrNotFound)
+}
+
+// revokeKey revokes an enrollment key: POST /ui/nodes/keys/{id}/revoke.
+func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	h.done(w, r, v, "enrollment key", "/ui/nodes", h.b.RevokeEnrollKey(r.Context(), v, r.PathValue("id")))
+}
+
 // revokeNode revokes a node: POST /ui/nodes/{id}/revoke.
 func (h *handler) revokeNode(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	h.done(w, r, v, "node", "/ui/nodes", h.b.RevokeNode(r.Context(), v, r.PathValue("id")))

@@ -29,6 +29,9 @@ type PeopleBackend interface {
 	// to join again with a new enrollment key. A person's device is
 	// ErrNotFound.
 	RevokeNode(ctx context.Context, actor *Viewer, id string) error
+	// RevokeEnrollKey revokes enrollment key id on behalf of actor: no
+	// node can join with it any more; nodes that joined with it stay.
+	RevokeEnrollKey(ctx context.Context, actor *Viewer, id string) error
 	// NodeStatus returns what each node last reported about itself, by
 	// node ID; nodes that reported nothing are missing.
 	NodeStatus(ctx context.Context) (map[string]NodeStatus, error)
@@ -177,6 +180,8 @@ func (h *handler) peopleRoutes() {
 	}
 	h.mux.HandleFunc("GET /ui/devices/{id}/expire", h.signedIn(admins, h.confirmExpire))
 	h.mux.HandleFunc("POST /ui/devices/{id}/expire", h.signedIn(admins, h.expire))
+	h.mux.HandleFunc("GET /ui/nodes/keys/{id}/revoke", h.signedIn(admins, h.confirmRevokeKey))
+	h.mux.HandleFunc("POST /ui/nodes/keys/{id}/revoke", h.signedIn(admins, h.revokeKey))
 	h.mux.HandleFunc("GET /ui/nodes/{id}/revoke", h.signedIn(admins, h.confirmRevokeNode))
 	h.mux.HandleFunc("POST /ui/nodes/{id}/revoke", h.signedIn(admins, h.revokeNode))
 	h.mux.HandleFunc("GET /ui/models", h.signedIn(admins, h.models))

@@ -51,6 +51,13 @@ func (f *fake) act(verb, id string, mine func(Device) bool) error {
 	return nil
 }
 
+func (f *fake) RevokeEnrollKey(_ context.Context, _ *Viewer, id string) error {
+	if id != "ek_1" {
+		return ErrNotFound
+	}
+	f.revoked = append(f.revoked, "key-revoke:"+id)
+	return nil
+}
 func (f *fake) RevokeNode(_ context.Context, _ *Viewer, id string) error {
 	if id != "n1" {
 		return ErrNotFound
