@@ -36,11 +36,6 @@ func (s *Server) adminAuth(c *gin.Context) {
 	c.Next()
 }
 
-// record writes an admin action of the API request's actor to the trail.
-func (s *Server) record(c *gin.Context, action, target, detail string) {
-	s.recordAs(c.Request.Context(), apiActor(c), action, target, detail)
-}
-
 // apiActor is who makes an admin API request ("token:<id>").
 func apiActor(c *gin.Context) string {
 	actor, _ := c.Get(ctxActor)
