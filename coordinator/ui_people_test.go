@@ -200,7 +200,7 @@ func TestUIPeopleDevicesNodes(t *testing.T) {
 			"/ui/models": {"9f2c0000", "group:ml", "gpu-&lt;b&gt;1&lt;/b&gt;", "does not match its pinned sha256", "qwen",
 				"nobody: no grant covers it", "rogue", "not in the policy", "it does not verify the pinned sha256",
 				"the policy does not declare the model"},
-			"/ui/nodes": {"gpu-&lt;b&gt;1&lt;/b&gt;", "1 stopped", "egress: 42 packets dropped", "active",
+			"/ui/nodes": {"gpu-&lt;b&gt;1&lt;/b&gt;", "1 stopped", "egress: 42 packets dropped", "active", "API token “coordtest”",
 				`href="/ui/nodes/` + string(enrolled.DeviceID) + `/revoke"`},
 		} {
 			page := get(t, ab, c.URL+path)

@@ -134,7 +134,7 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 	keys := make([]ui.EnrollKey, 0, len(ks))
 	for _, k := range ks {
 		keys = append(keys, ui.EnrollKey{ID: k.ID, Tags: k.Tags, Reusable: k.Reusable, Expiry: k.Expiry,
-			Uses: k.Uses, Revoked: k.Revoked, CreatedBy: cmp.Or(email[k.CreatedBy], k.CreatedBy)})
+			Uses: k.Uses, Revoked: k.Revoked, CreatedBy: actorName(k.CreatedBy, email)})
 	}
 	return nodes, keys, nil
 }
@@ -153,17 +153,30 @@ func (b uiBackend) CreateEnrollKey(ctx context.Context, actor *ui.Viewer, tags [
 	return &ui.NewKey{ID: k.ID, Secret: secret, Install: b.s.installCommand(secret), Expiry: k.Expiry}, nil
 }
 
-// emails maps user IDs to emails.
+// emails maps user IDs to emails and "token:ID" actors to API token names.
 func (b uiBackend) emails(ctx context.Context) (map[string]string, error) {
 	us, err := b.s.store.Users(ctx)
 	if err != nil {
 		return nil, b.fail("list users", err)
 	}
-	m := make(map[string]string, len(us))
+	ts, err := b.s.store.APITokens(ctx)
+	if err != nil {
+		return nil, b.fail("list API tokens", err)
+	}
+	m := make(map[string]string, len(us)+len(ts))
 	for _, u := range us {
 		m[u.ID] = u.Email
 	}
+	for _, t := range ts {
+		m["token:"+t.ID] = "API token “" + t.Name + "”"
+	}
 	return m, nil
+}
+
+// actorName is how the UI names actor, a user id or "token:ID" as the
+// admin trail records it: an email, an API token's name, or actor itself.
+func actorName(actor string, names map[string]string) string {
+	return cmp.Or(names[actor], actor)
 }
 
 // fail logs an unexpected error for the UI, which shows a generic message.

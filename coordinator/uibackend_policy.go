@@ -178,25 +178,9 @@ func toUIVersion(pv *store.PolicyVersion, names map[string]string) ui.PolicyVers
 	return ui.PolicyVersion{ID: pv.ID, Text: pv.Text, Author: actorName(pv.Author, names), Message: pv.Message, Created: pv.Created}
 }
 
-// people maps user ids to emails, for naming authors and actors; on a
-// store error the ids are shown as they are.
+// people is emails (and API token names) by actor; on a store error the
+// actors are shown as recorded.
 func (b uiBackend) people(ctx context.Context) map[string]string {
-	us, err := b.s.store.Users(ctx)
-	if err != nil {
-		b.s.log.Error("ui: list users", "err", err)
-		return nil
-	}
-	m := make(map[string]string, len(us))
-	for _, u := range us {
-		m[u.ID] = u.Email
-	}
+	m, _ := b.emails(ctx)
 	return m
-}
-
-// actorName is a user id's email, or the actor as recorded ("token:…").
-func actorName(actor string, names map[string]string) string {
-	if e, ok := names[actor]; ok && e != "" {
-		return e
-	}
-	return actor
 }
