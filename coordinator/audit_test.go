@@ -11,6 +11,7 @@ import (
 func TestAuditIngestDedupAndQuery(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), newClock())
 	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, tagsOnly)
 	_, res := tc.enrollNode(t, tok, "llama")
 	ship := func(cred, body string) (int, string) {
 		req, _ := http.NewRequest("POST", tc.URL+"/api/v1/audit", strings.NewReader(body))

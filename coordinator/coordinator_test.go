@@ -27,6 +27,10 @@ const testPolicy = `{
   ],
 }`
 
+// tagsOnly declares the tags the tests' enrollment keys carry and grants
+// nothing: the built-in policy with tags that keys may name.
+const tagsOnly = `{ "tagOwners": { "tag:gpu": [], "tag:other": [] } }`
+
 func jsonBody(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -75,6 +79,7 @@ func (tc *testCoord) savePolicy(t *testing.T, tok, text string) {
 func TestSignInEnrollAndNetmaps(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), newClock())
 	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, tagsOnly)
 	alice := tc.addPerson(t, "alice@example.com", false)
 	laptop := tc.signIn(t, alice, "alice-laptop")
 	if len(laptop.res.Addresses) != 2 || !wire.IPv4Range.Contains(laptop.res.Addresses[0]) || !wire.IPv6Range.Contains(laptop.res.Addresses[1]) {
@@ -151,6 +156,7 @@ func TestPolicyReachesOtherReplica(t *testing.T) {
 	a := startCoord(t, dir, clk)
 	b := startCoord(t, dir, clk)
 	tok := a.adminToken(t)
+	a.savePolicy(t, tok, tagsOnly)
 	alice := a.addPerson(t, "alice@example.com", false)
 	laptop := a.signIn(t, alice, "laptop")
 	_, nres := a.enrollNode(t, tok, "llama")

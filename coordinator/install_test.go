@@ -68,6 +68,7 @@ func TestInstallScriptPinsSelfSignedCert(t *testing.T) {
 	checkShell(t, body)
 
 	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, tagsOnly)
 	code, out := tc.admin(t, tok, "POST", "/enroll-keys", `{"tags":["tag:gpu"]}`)
 	var res struct{ Key, Install string }
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != http.StatusCreated {

@@ -187,6 +187,7 @@ func TestCoordinatorTOTPWhenIdPDoesNotProveMFA(t *testing.T) {
 func TestEnrollKeyRaceAndReuse(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), newClock())
 	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, tagsOnly)
 	status, body := tc.admin(t, tok, "POST", "/enroll-keys", `{"tags":["tag:gpu"],"expiry":"1h"}`)
 	if status != http.StatusCreated {
 		t.Fatal(status, body)
@@ -303,6 +304,7 @@ func TestRevokedDeviceSignsInAsNew(t *testing.T) {
 func TestReEnrollOfLiveNodeRefused(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), newClock())
 	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, tagsOnly)
 	node, res := tc.enrollNode(t, tok, "llama")
 	_, body := tc.admin(t, tok, "POST", "/enroll-keys", `{"tags":["tag:other"]}`)
 	secret := body[strings.Index(body, "moat_ek_"):]

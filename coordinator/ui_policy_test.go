@@ -213,6 +213,7 @@ func record(id string, seq int, at time.Time, login, decision string) map[string
 
 func TestUIAudit(t *testing.T) {
 	c := coordtest.Start(t)
+	c.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
 	admin := c.AddPerson(t, "root@example.com", true)
 	b, _ := signInUI(t, c, admin)
 	now := c.Clock.Now().Truncate(time.Millisecond)

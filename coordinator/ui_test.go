@@ -120,7 +120,13 @@ func TestUIAdmin(t *testing.T) {
 		if !page.Contains("No nodes yet") {
 			t.Fatalf("no empty state:\n%s", page.Body)
 		}
-		page, err := page.Submit(map[string]string{"tags": "tag:gpu tag:eu"})
+		// A tag the policy does not declare is refused where it was typed.
+		refused, err := page.Submit(map[string]string{"tags": "tag:gpu"})
+		if err != nil || refused.Status != http.StatusBadRequest || !refused.Contains("tagOwners") || !refused.Contains(`action="/ui/nodes/keys"`) {
+			t.Fatalf("key for an undeclared tag: %v (status %d)\n%s", err, refused.Status, refused.Body)
+		}
+		c.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [], "tag:eu": [] } }`)
+		page, err = page.Submit(map[string]string{"tags": "tag:gpu tag:eu"})
 		if err != nil {
 			t.Fatal(err)
 		}

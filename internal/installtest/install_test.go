@@ -185,6 +185,7 @@ func (w *world) admin(method, path, body string) []byte {
 func (w *world) installCommand() string {
 	w.t.Helper()
 	var res struct{ Install string }
+	w.admin("PUT", "/policy", `{"text": "{ \"tagOwners\": { \"tag:gpu\": [] } }", "message": "the tag of the GPU hosts"}`)
 	must(w.t, json.Unmarshal(w.admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`), &res))
 	if !strings.Contains(res.Install, "--pinnedpubkey "+w.pin+" ") {
 		w.t.Fatalf("install command %q does not pin the certificate (%s)", res.Install, w.pin)
