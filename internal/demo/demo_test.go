@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,7 +66,7 @@ func TestDemo(t *testing.T) {
 			break
 		}
 	}
-	for _, want := range []string{"moat is up", "curl -N http://" + endpoint, "restricted-model", "/api/v1/admin/audit", "TOTP secret"} {
+	for _, want := range []string{"moat is up", "curl -N http://" + endpoint, "restricted-model", "/ui/audit", "/api/v1/admin/audit", "TOTP secret"} {
 		if !strings.Contains(printed.String(), want) {
 			t.Fatalf("the demo did not print %q:\n%s", want, printed.String())
 		}
@@ -79,6 +80,24 @@ func TestDemo(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "stand-in") || !strings.Contains(string(body), "[DONE]") {
 		t.Fatalf("request through the demo: %d\n%s", resp.StatusCode, body)
+	}
+	// The printed admin API command finds the request's audit record.
+	auth := regexp.MustCompile(`Bearer (moat_at_[a-z0-9]+)`).FindStringSubmatch(printed.String())
+	if auth == nil {
+		t.Fatalf("no API token in the hints:\n%s", printed.String())
+	}
+	var found bool
+	for wait := time.Now().Add(15 * time.Second); !found && time.Now().Before(wait); time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", "http://"+coord+"/api/v1/admin/audit?limit=5", nil)
+		req.Header.Set("Authorization", "Bearer "+auth[1])
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			found = strings.Contains(string(b), `"login":"demo@example.com"`) && strings.Contains(string(b), `"model":"standin"`)
+		}
+	}
+	if !found {
+		t.Fatal("the request's audit record never reached the coordinator")
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	go io.Copy(io.Discard, out)

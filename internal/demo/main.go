@@ -129,13 +129,19 @@ moat is up. Three things to try:
    curl http://%[1]s/v1/chat/completions -H 'Content-Type: application/json' \
      -d '{"model":"%[4]s","messages":[{"role":"user","content":"Hello"}]}'
 
-3. See the audit record of your request at the coordinator (admin API; the
-   web UI is not built yet):
+3. See the audit record of that request in the admin web UI: open
+
+   %[2]s/ui/audit
+
+   and sign in as demo@example.com with the password and a code from the
+   TOTP secret above (add it to an authenticator app, or run
+   oathtool --totp -b SECRET). Your request is the newest record; the
+   other pages manage the policy, people, devices and nodes. The same
+   records from the admin API:
 
    curl -H 'Authorization: Bearer %[5]s' '%[2]s/api/v1/admin/audit?limit=5'
 
-Sign in yourself in a browser at %[2]s/idp (the demo user's password and
-TOTP secret are above). Ctrl-C stops everything.
+Ctrl-C stops everything.
 `, endpoint, url, model, refusedModel, token)
 }
 
