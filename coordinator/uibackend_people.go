@@ -288,7 +288,7 @@ func (b uiBackend) Connection() ui.Connection {
 func uiGrant(g *policy.Grant) ui.Grant {
 	var terms []string
 	if g.MFA != 0 {
-		terms = append(terms, "MFA within "+shortDuration(time.Duration(g.MFA)))
+		terms = append(terms, "MFA within "+g.MFA.Short())
 	}
 	l := g.Limits
 	for _, t := range []struct {
@@ -313,20 +313,4 @@ func uiGrant(g *policy.Grant) ui.Grant {
 		terms = append(terms, "prompts audited: "+v)
 	}
 	return ui.Grant{ID: g.ID(), Src: g.Src, Terms: terms}
-}
-
-// shortDuration formats d as people write it: "12h", "1h30m", "7d".
-func shortDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d%day == 0 {
-		return strconv.FormatInt(int64(d/day), 10) + "d"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }

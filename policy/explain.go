@@ -3,9 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // Explanation says why an identity may or may not reach a target, in terms
@@ -114,12 +112,12 @@ func (e *Explanation) String() string {
 	for i, g := range e.Chain {
 		when := "by"
 		if i > 0 {
-			when = fmt.Sprintf("when the last MFA is older than %s, by", human(e.Chain[i-1].MFA))
+			when = fmt.Sprintf("when the last MFA is older than %s, by", e.Chain[i-1].MFA.Short())
 		}
 		fmt.Fprintf(&b, "  %s %s (%s): %s\n", when, g.ID(), e.where(g), g.settings())
 	}
 	if n := len(e.Chain); n > 0 && e.Chain[n-1].MFA != 0 && strings.HasPrefix(e.Target, "model:") {
-		fmt.Fprintf(&b, "  when the last MFA is older than %s: denied until the caller signs in with MFA again\n", human(e.Chain[n-1].MFA))
+		fmt.Fprintf(&b, "  when the last MFA is older than %s: denied until the caller signs in with MFA again\n", e.Chain[n-1].MFA.Short())
 	}
 	for _, n := range e.Notes {
 		fmt.Fprintf(&b, "  %s\n", n)
@@ -143,7 +141,7 @@ func orNone(s []string) string {
 func (g *Grant) settings() string {
 	var parts []string
 	if g.MFA != 0 {
-		parts = append(parts, "mfa within "+human(g.MFA))
+		parts = append(parts, "mfa within "+g.MFA.Short())
 	}
 	l := g.Limits
 	for _, f := range []struct {
@@ -158,7 +156,7 @@ func (g *Grant) settings() string {
 		parts = append(parts, fmt.Sprintf("guard injection=%s redact=%s links=%s", or(g.Guard.Injection, "off"), or(strings.Join(g.Guard.Redact, "+"), "none"), or(g.Guard.Links, "allow")))
 	}
 	if g.Audit.Prompts != "" || g.Audit.Retention != 0 {
-		parts = append(parts, fmt.Sprintf("audit prompts=%s retention=%s", or(g.Audit.Prompts, "off"), or(human(g.Audit.Retention), "default")))
+		parts = append(parts, fmt.Sprintf("audit prompts=%s retention=%s", or(g.Audit.Prompts, "off"), or(g.Audit.Retention.Short(), "default")))
 	}
 	if len(parts) == 0 {
 		return "no limits"
@@ -169,25 +167,6 @@ func (g *Grant) settings() string {
 func or(s, dflt string) string {
 	if s == "" {
 		return dflt
-	}
-	return s
-}
-
-// human formats d briefly: "12h", "1h30m", "90s"; "" for 0.
-func human(d Duration) string {
-	const day = Duration(24 * time.Hour)
-	switch {
-	case d == 0:
-		return ""
-	case d%day == 0:
-		return strconv.FormatInt(int64(d/day), 10) + "d"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
 	}
 	return s
 }

@@ -114,6 +114,26 @@ func ParseDuration(s string) (Duration, error) {
 // String formats d the way ParseDuration reads it.
 func (d Duration) String() string { return time.Duration(d).String() }
 
+// Short formats d as people write it: "12h", "1h30m", "90s", "7d"; ""
+// for 0.
+func (d Duration) Short() string {
+	const day = Duration(24 * time.Hour)
+	switch {
+	case d == 0:
+		return ""
+	case d%day == 0:
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
