@@ -105,6 +105,33 @@ type laptopResult struct {
 // root namespace therefore gains no interfaces or addresses, and the
 // children reach the coordinator only across the bridge, with https and a
 // pinned self-signed certificate, as a real node does.
+// underlay makes a switch and one host per address attached to it (as
+// ul0), in the order given. They close when the test ends, after
+// everything the test registers later.
+func underlay(t *testing.T, prefix string, addrs ...netip.Prefix) []*netns.NS {
+	t.Helper()
+	mk := func(name string) *netns.NS {
+		ns, err := netns.New(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ns.Close() })
+		return ns
+	}
+	sw := mk(prefix + "-sw")
+	if err := netns.Bridge(sw, "br0"); err != nil {
+		t.Fatal(err)
+	}
+	hosts := make([]*netns.NS, len(addrs))
+	for i, addr := range addrs {
+		hosts[i] = mk(fmt.Sprintf("%s-%d", prefix, i+1))
+		if err := netns.Attach(hosts[i], "ul0", []netip.Prefix{addr}, sw, "br0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return hosts
+}
+
 func TestWholeSystemOverTUN(t *testing.T) {
 	if why := netns.Unavailable(); why != "" {
 		t.Skip(why)
@@ -114,26 +141,8 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	t.Cleanup(cancel)
 
 	// Namespaces first, so that their Close runs last.
-	mk := func(prefix string) *netns.NS {
-		ns, err := netns.New(prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ns.Close() })
-		return ns
-	}
-	sw, coordNS, gpuNS, laptopNS := mk("moat-e2e-sw"), mk("moat-e2e-coord"), mk("moat-e2e-gpu"), mk("moat-e2e-laptop")
-	if err := netns.Bridge(sw, "br0"); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range []struct {
-		ns   *netns.NS
-		addr netip.Prefix
-	}{{coordNS, tunCoordUL}, {gpuNS, tunGPUUL}, {laptopNS, tunLaptopUL}} {
-		if err := netns.Attach(h.ns, "ul0", []netip.Prefix{h.addr}, sw, "br0"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hosts := underlay(t, "moat-e2e", tunCoordUL, tunGPUUL, tunLaptopUL)
+	coordNS, gpuNS, laptopNS := hosts[0], hosts[1], hosts[2]
 
 	// The coordinator, reachable at https://198.18.0.1:PORT from the bridge.
 	coord := coordtest.Start(t)

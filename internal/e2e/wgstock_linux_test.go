@@ -40,23 +40,8 @@ func TestStockWireGuard(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 
-	mk := func(prefix string) *netns.NS {
-		ns, err := netns.New(prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ns.Close() })
-		return ns
-	}
-	sw, coordNS, gpuNS, phoneNS := mk("moat-wg-sw"), mk("moat-wg-coord"), mk("moat-wg-gpu"), mk("moat-wg-phone")
-	if err := netns.Bridge(sw, "br0"); err != nil {
-		t.Fatal(err)
-	}
-	for h, addr := range map[*netns.NS]netip.Prefix{coordNS: tunCoordUL, gpuNS: tunGPUUL, phoneNS: tunPhoneUL} {
-		if err := netns.Attach(h, "ul0", []netip.Prefix{addr}, sw, "br0"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hosts := underlay(t, "moat-wg", tunCoordUL, tunGPUUL, tunPhoneUL)
+	coordNS, gpuNS, phoneNS := hosts[0], hosts[1], hosts[2]
 
 	// The coordinator, for the node across the bridge (https, pinned).
 	sys := Start(t)
