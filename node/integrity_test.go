@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
@@ -293,22 +292,8 @@ func TestIntegrityExposureWarning(t *testing.T) {
 // coordinator through the control client, and Close stopping it.
 func TestIntegrityNodeLoop(t *testing.T) {
 	r := newIntegrityRig(t)
-	var mu sync.Mutex
-	var bodies []string
-	coord := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		if req.URL.Path == "/api/v1/node" {
-			mu.Lock()
-			bodies = append(bodies, string(b))
-			mu.Unlock()
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer coord.Close()
-	ctl, err := control.New(control.Config{URL: coord.URL, Credential: "moat_nc_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sink := newReportSink(t)
+	ctl := sink.ctl
 	cfg := Config{Models: r.models, Hostname: "gpu1", IntegrityInterval: 5 * time.Millisecond, Logger: r.log,
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")}}
 	n := &Node{cfg: cfg, log: r.log, st: &state{DeviceID: "n1"}, ctl: ctl, guard: r.g, spool: r.spool}
@@ -319,15 +304,12 @@ func TestIntegrityNodeLoop(t *testing.T) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				mu.Lock()
-				defer mu.Unlock()
-				t.Fatalf("timed out waiting for %s; reports: %q", what, bodies)
+				t.Fatalf("timed out waiting for %s; reports: %q", what, sink.reports())
 			}
 		}
 	}
 	lastReport := func() map[string]map[string]ModelIntegrity {
-		mu.Lock()
-		defer mu.Unlock()
+		bodies := sink.reports()
 		if len(bodies) == 0 {
 			return nil
 		}
@@ -349,9 +331,8 @@ func TestIntegrityNodeLoop(t *testing.T) {
 	if code, msg := r.chat("llama"); code != 503 || !strings.Contains(msg, "does not match its pinned sha256") {
 		t.Fatalf("tampered file: %d %q", code, msg)
 	}
-	mu.Lock()
-	raw := bodies[len(bodies)-1]
-	mu.Unlock()
+	all := sink.reports()
+	raw := all[len(all)-1]
 	if !strings.Contains(raw, `"status":{"integrity":{"llama":{"ok":false,"reason":"weights file `) || !strings.Contains(raw, `"models":[{"name":"llama"`) {
 		t.Fatalf("advertisement %s", raw)
 	}

@@ -39,25 +39,47 @@ func TestStatusWithoutLockdown(t *testing.T) {
 	}
 }
 
-// The node reports its status again every StatusInterval, so drop
-// counters do not go stale, and stops when its context ends.
-func TestStatusReportedPeriodically(t *testing.T) {
-	var mu sync.Mutex
-	var bodies []string
+// reportSink is a stand-in coordinator that keeps the status reports a
+// node sends (POST /api/v1/node), with a control client for the node.
+type reportSink struct {
+	ctl *control.Client
+	mu  sync.Mutex
+	got []string
+}
+
+func newReportSink(t *testing.T) *reportSink {
+	t.Helper()
+	s := &reportSink{}
 	coord := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if r.URL.Path == "/api/v1/node" {
-			mu.Lock()
-			bodies = append(bodies, string(b))
-			mu.Unlock()
+			s.mu.Lock()
+			s.got = append(s.got, string(b))
+			s.mu.Unlock()
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	defer coord.Close()
+	t.Cleanup(coord.Close)
 	ctl, err := control.New(control.Config{URL: coord.URL, Credential: "moat_nc_test"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.ctl = ctl
+	return s
+}
+
+// reports returns a copy of the reports so far, oldest first.
+func (s *reportSink) reports() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+// The node reports its status again every StatusInterval, so drop
+// counters do not go stale, and stops when its context ends.
+func TestStatusReportedPeriodically(t *testing.T) {
+	sink := newReportSink(t)
+	ctl := sink.ctl
 	n := &Node{cfg: Config{Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")}},
 		log: slog.New(slog.DiscardHandler), ctl: ctl}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,11 +88,7 @@ func TestStatusReportedPeriodically(t *testing.T) {
 		defer close(done)
 		n.reportStatus(ctx, 5*time.Millisecond)
 	}()
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(bodies)
-	}
+	count := func() int { return len(sink.reports()) }
 	for deadline := time.Now().Add(10 * time.Second); count() < 2; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d reports in 10 s", count())
@@ -78,9 +96,7 @@ func TestStatusReportedPeriodically(t *testing.T) {
 	}
 	cancel()
 	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if !strings.Contains(bodies[1], `"status":{"lockdown":{"active":false`) {
-		t.Errorf("report %s", bodies[1])
+	if r := sink.reports()[1]; !strings.Contains(r, `"status":{"lockdown":{"active":false`) {
+		t.Errorf("report %s", r)
 	}
 }
