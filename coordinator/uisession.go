@@ -103,6 +103,10 @@ func (s *Server) completeUI(c *gin.Context, ls *store.LoginSession, user *store.
 		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode, MaxAge: int(uiSessionTTL.Seconds())})
 	s.mx.logins.WithLabelValues(purposeUI).Inc()
 	s.log.Info("signed in to the UI", "user", user.ID, "role", user.Role)
+	if user.Role == ui.RoleAdmin || user.Role == ui.RoleAuditor {
+		// Who opened the console, and when, is part of the trail.
+		s.recordAs(c.Request.Context(), user.ID, "ui.signin", user.ID, user.Role)
+	}
 	c.Redirect(http.StatusSeeOther, "/ui/")
 }
 

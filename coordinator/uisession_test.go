@@ -3,6 +3,7 @@ package coordinator_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,5 +65,8 @@ func TestUISignInRecordsMFA(t *testing.T) {
 	}
 	if p := get(t, browser, c.URL+"/ui/people"); !p.Contains("IdP MFA") || p.Contains("last never") {
 		t.Errorf("people page does not show the MFA just proved:\n%s", p.Body)
+	}
+	if trail := actions(t, c); !slices.Contains(trail, "ui.signin "+us[0].ID) {
+		t.Errorf("an admin's sign-in to the console is not in the admin trail: %q", trail)
 	}
 }
