@@ -145,7 +145,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.bind = conn.NewDefaultBind()
+	e.bind = newCappedBind(conn.NewDefaultBind())
 	e.dev = device.NewDevice(e.backend, e.bind, wgLogger(e.log))
 	setup := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", cfg.PrivateKey.Hex(), cfg.ListenPort)
 	if err := e.dev.IpcSet(setup); err != nil {
