@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -130,6 +131,23 @@ func (h *harness) stop() {
 	}
 }
 
+// ChildProfileEnv names the environment variable that makes each TUN
+// child write a CPU profile to its value plus "." and its mesh address.
+const ChildProfileEnv = "MESHBENCH_CHILD_CPUPROFILE"
+
+// StartProfile writes a CPU profile to path until stop is called.
+func StartProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 type tunConfig struct {
 	Key     string         `json:"key"`
 	Self    netip.Addr     `json:"self"`
@@ -178,6 +196,13 @@ func runTUNChild(js string) error {
 	priv, err := key.ParsePrivate(cfg.Key)
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv(ChildProfileEnv); path != "" {
+		stop, err := StartProfile(path + "." + cfg.Self.String())
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	e, err := engine.New(engine.Config{PrivateKey: priv, ListenPort: wgPort, Backend: engine.TUN})
 	if err != nil {

@@ -27,7 +27,16 @@ func main() {
 	}
 	d := flag.Duration("d", 5*time.Second, "how long each measured transfer runs")
 	only := flag.String("only", "", "run only this figure: netstack, tsnet or kernel")
+	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles: this process's (the userspace figures) to this file, each TUN engine's to this file plus its mesh address")
 	flag.Parse()
+	if *cpuprofile != "" {
+		stop, err := meshbench.StartProfile(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		defer stop()
+		os.Setenv(meshbench.ChildProfileEnv, *cpuprofile)
+	}
 	want := func(name string) bool { return *only == "" || *only == name }
 	ctx := context.Background()
 	self, err := os.Executable()
