@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -53,8 +54,19 @@ func Latency(t Target, n int) ([]time.Duration, error) {
 	return out, nil
 }
 
-// Throughput runs conc callers for d and returns requests a second.
-func Throughput(t Target, conc int, d time.Duration) (float64, error) {
+// Load is the result of a throughput run.
+type Load struct {
+	RPS float64
+	// CPUPerReq is this process's CPU time (user and system) per request:
+	// the callers', the upstream's and, for the guard, the guard's; not
+	// nginx's, which runs in processes of its own. Less sensitive than
+	// RPS to other load on the machine.
+	CPUPerReq time.Duration
+}
+
+// Throughput runs conc callers for d.
+func Throughput(t Target, conc int, d time.Duration) (Load, error) {
+	cpu0 := cpuTime()
 	var n atomic.Int64
 	var first error
 	var once sync.Once
@@ -74,7 +86,20 @@ func Throughput(t Target, conc int, d time.Duration) (float64, error) {
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / d.Seconds(), first
+	l := Load{RPS: float64(n.Load()) / d.Seconds()}
+	if n.Load() > 0 {
+		l.CPUPerReq = (cpuTime() - cpu0) / time.Duration(n.Load())
+	}
+	return l, first
+}
+
+// cpuTime is the CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // StreamStats are the times of streamed answers: to the first event, and

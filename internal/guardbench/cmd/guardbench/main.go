@@ -10,6 +10,10 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/moatmesh/moat/internal/guardbench"
@@ -24,9 +28,39 @@ func main() {
 	streams := flag.Int("streams", 100, "streamed answers per path")
 	chunks := flag.Int("chunks", 50, "chunks per streamed answer")
 	every := flag.Duration("every", 2*time.Millisecond, "time between streamed chunks")
+	only := flag.String("only", "", "comma-separated paths to measure (direct, nginx, guard_lo, guard); empty: all")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the guard, upstream and callers) to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 	flag.Parse()
-	if err := run(*upAddr, *nginx, *n, *conc, *dur, *streams, *chunks, *every); err != nil {
+	if *memProfile != "" {
+		runtime.MemProfileRate = 4096
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal("guardbench: ", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal("guardbench: ", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var want []string
+	if *only != "" {
+		want = strings.Split(*only, ",")
+	}
+	if err := run(*upAddr, *nginx, want, *n, *conc, *dur, *streams, *chunks, *every); err != nil {
 		log.Fatal("guardbench: ", err)
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err == nil {
+			err = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+		if err != nil {
+			log.Fatal("guardbench: ", err)
+		}
 	}
 }
 
@@ -35,11 +69,12 @@ type result struct {
 	name         string
 	p50, p99     time.Duration
 	rps          float64
+	cpu          time.Duration // this process's CPU per request under load
 	ttft         time.Duration // p50
 	del50, del99 time.Duration // chunk delivery
 }
 
-func run(upAddr, nginx string, n, conc int, dur time.Duration, streams, chunks int, every time.Duration) error {
+func run(upAddr, nginx string, only []string, n, conc int, dur time.Duration, streams, chunks int, every time.Duration) error {
 	base := time.Now()
 	up, err := guardbench.StartUpstream(upAddr, base, chunks, every)
 	if err != nil {
@@ -69,13 +104,16 @@ func run(upAddr, nginx string, n, conc int, dur time.Duration, streams, chunks i
 		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client})
 	res := map[string]result{}
 	for _, t := range targets {
+		if only != nil && !slices.Contains(only, t.Name) {
+			continue
+		}
 		r, err := measure(t, base, n, conc, dur, streams)
 		if err != nil {
 			return err
 		}
 		res[t.Name] = r
-		fmt.Printf("%-9s latency p50 %7.1fµs p99 %7.1fµs | c=%d %8.0f req/s | stream ttft p50 %7.1fµs, chunk delivery p50 %6.1fµs p99 %6.1fµs\n",
-			r.name, us(r.p50), us(r.p99), conc, r.rps, us(r.ttft), us(r.del50), us(r.del99))
+		fmt.Printf("%-9s latency p50 %7.1fµs p99 %7.1fµs | c=%d %8.0f req/s, cpu %5.1fµs/req | stream ttft p50 %7.1fµs, chunk delivery p50 %6.1fµs p99 %6.1fµs\n",
+			r.name, us(r.p50), us(r.p99), conc, r.rps, us(r.cpu), us(r.ttft), us(r.del50), us(r.del99))
 	}
 	report(res, nginx != "")
 	return nil
@@ -91,9 +129,11 @@ func measure(t guardbench.Target, base time.Time, n, conc int, dur time.Duration
 		return r, err
 	}
 	r.p50, r.p99 = guardbench.Pct(lat, 50), guardbench.Pct(lat, 99)
-	if r.rps, err = guardbench.Throughput(t, conc, dur); err != nil {
+	l, err := guardbench.Throughput(t, conc, dur)
+	if err != nil {
 		return r, err
 	}
+	r.rps, r.cpu = l.RPS, l.CPUPerReq
 	st, err := guardbench.Streams(t, streams, base)
 	if err != nil {
 		return r, err
@@ -103,7 +143,10 @@ func measure(t guardbench.Target, base time.Time, n, conc int, dur time.Duration
 }
 
 func report(res map[string]result, haveNginx bool) {
-	d := res["direct"]
+	d, ok := res["direct"]
+	if !ok {
+		return // nothing to compare with
+	}
 	fmt.Println("# added = path minus direct; µs")
 	for _, name := range []string{"nginx", "guard_lo", "guard"} {
 		r, ok := res[name]
@@ -113,12 +156,16 @@ func report(res map[string]result, haveNginx bool) {
 		fmt.Printf("added %-9s p50 %7.1f p99 %7.1f ttft %7.1f chunk p50 %6.1f p99 %6.1f\n", name,
 			us(r.p50-d.p50), us(r.p99-d.p99), us(r.ttft-d.ttft), us(r.del50-d.del50), us(r.del99-d.del99))
 	}
-	if !haveNginx {
+	_, measured := res["nginx"]
+	if !haveNginx || !measured {
 		fmt.Println("# nginx not measured: no ratios against it")
 	} else {
 		x := res["nginx"]
 		for _, g := range []string{"guard_lo", "guard"} {
-			r := res[g]
+			r, ok := res[g]
+			if !ok {
+				continue
+			}
 			ratio(g+"_rps/nginx_rps", r.rps/x.rps, fmt.Sprintf("%.0f vs %.0f req/s", r.rps, x.rps))
 			ratio(g+"_added_p50/nginx_added_p50", div(r.p50-d.p50, x.p50-d.p50), fmt.Sprintf("%.1f vs %.1f µs", us(r.p50-d.p50), us(x.p50-d.p50)))
 			ratio(g+"_added_p99/nginx_added_p99", div(r.p99-d.p99, x.p99-d.p99), fmt.Sprintf("%.1f vs %.1f µs", us(r.p99-d.p99), us(x.p99-d.p99)))
@@ -127,8 +174,12 @@ func report(res map[string]result, haveNginx bool) {
 		}
 	}
 	for _, g := range []string{"guard_lo", "guard"} {
-		r := res[g]
+		r, ok := res[g]
+		if !ok {
+			continue
+		}
 		ratio(g+"_rps/direct_rps", r.rps/d.rps, fmt.Sprintf("%.0f vs %.0f req/s", r.rps, d.rps))
+		ratio(g+"_cpu/direct_cpu", div(r.cpu, d.cpu), fmt.Sprintf("%.1f vs %.1f µs a request in this process", us(r.cpu), us(d.cpu)))
 		ratio(g+"_p50/direct_p50", div(r.p50, d.p50), fmt.Sprintf("%.1f vs %.1f µs", us(r.p50), us(d.p50)))
 	}
 }
