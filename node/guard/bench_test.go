@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -93,4 +94,84 @@ func BenchmarkAddedLatency(b *testing.B) {
 // is the guard's cost per event (read, count, write, flush).
 func BenchmarkStreamChunk(b *testing.B) {
 	benchCompare(b, `{"model":"llama","stream":true,"max_tokens":200,"messages":[{"role":"user","content":"hello there"}]}`, 200)
+}
+
+// memUpstream answers every request in memory with a canned answer: the
+// guard's own work, without sockets or the other processes' noise.
+type memUpstream struct{ whole, stream string }
+
+func (m memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	h, body := http.Header{"Content-Type": {"application/json"}}, m.whole
+	if strings.Contains(string(b), `"stream":true`) {
+		h, body = http.Header{"Content-Type": {"text/event-stream"}}, m.stream
+	}
+	return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: -1, Request: r}, nil
+}
+
+// handlerGuard is a guard with guardbench's policy (limits, a max_tokens
+// cap, prompt hashes; screening for secrets, personal data and injection
+// when screened) answered by memUpstream.
+func handlerGuard(b *testing.B, screened bool) *Guard {
+	spool, err := audit.Open(b.TempDir(), audit.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := New(Config{Models: map[string]Upstream{"llama": {URL: "http://127.0.0.1:1", Kind: KindOpenAI}}, NodeName: "bench", Audit: spool, AuditKey: []byte("k")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Close(); spool.Close() })
+	chunk := "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"llama\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n"
+	g.upstream = memUpstream{
+		whole:  `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"llama","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris. It lies on the Seine."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":14,"total_tokens":26}}`,
+		stream: strings.Repeat(chunk, 50) + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":20,\"total_tokens\":32}}\n\ndata: [DONE]\n\n",
+	}
+	priv, _ := key.NewPrivate()
+	gr := policy.GrantRule{ID: "grants[0]", MFA: policy.Duration(12 * time.Hour), Audit: policy.Audit{Prompts: "hash"},
+		Limits: policy.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}}
+	if screened {
+		gr.Guard = policy.Guard{Injection: "flag", Redact: []string{"secrets", "pii"}}
+	}
+	nm := &wire.NetMap{Seq: 1, Rules: &policy.NodeRules{Grants: []policy.GrantRule{gr}},
+		Peers: []wire.Peer{{Key: priv.Public(), Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+			Identity: wire.Identity{UserID: "u1", Login: "alice@example.com", DeviceID: "d1", LastMFA: time.Now(), Expiry: time.Now().Add(24 * time.Hour)},
+			Access:   []policy.ModelAccess{{Model: "llama"}}}}}
+	if err := g.SetNetMap(nm); err != nil {
+		b.Fatal(err)
+	}
+	return g
+}
+
+// benchPrompt is guardbench's chat request.
+const benchPrompt = `{"model":"llama","max_tokens":256,"messages":[{"role":"system","content":"You are a helpful assistant for the finance team. Answer briefly and cite the policy section when you can."},{"role":"user","content":"Our travel policy says economy class for flights under six hours. I have a 7 hour flight to Singapore next month for the quarterly review; which class may I book, and who needs to approve it? Please also list what receipts I must keep."}]}`
+
+// BenchmarkHandler is the guard's own CPU and allocations per request:
+// ServeHTTP on a recorder, the upstream in memory.
+func BenchmarkHandler(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		screened bool
+		body     string
+	}{
+		{"whole", false, benchPrompt},
+		{"whole-screened", true, benchPrompt},
+		{"stream50", false, strings.Replace(benchPrompt, `"max_tokens"`, `"stream":true,"max_tokens"`, 1)},
+		{"stream50-screened", true, strings.Replace(benchPrompt, `"max_tokens"`, `"stream":true,"max_tokens"`, 1)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			g := handlerGuard(b, c.screened)
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(c.body))
+				r.RemoteAddr = "127.0.0.1:40000"
+				w := httptest.NewRecorder()
+				g.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
 }

@@ -75,6 +75,7 @@ type Guard struct {
 	queue     *audit.Queue    // the queue, when there is one
 	metrics   *metrics
 	transport *http.Transport
+	upstream  http.RoundTripper // transport, or an in-memory one in benchmarks
 	hashWarn  sync.Once
 	avail     availability // models stopped at run time
 	mu        struct {
@@ -125,6 +126,7 @@ func New(cfg Config) (*Guard, error) {
 		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
 		DisableCompression:    true, // the guard reads usage from the answer
 	}
+	g.upstream = g.transport
 	return g, nil
 }
 

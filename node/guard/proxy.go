@@ -31,7 +31,7 @@ func (c *call) forward(body []byte) {
 		return
 	}
 	c.upstreamHeaders(req.Header)
-	resp, err := c.g.transport.RoundTrip(req)
+	resp, err := c.g.upstream.RoundTrip(req)
 	if err != nil {
 		c.upstreamError(err)
 		return
