@@ -63,6 +63,15 @@ func estimate(n int) int64 {
 // readTally reads a payload of family f. Payloads it cannot read count
 // nothing.
 func readTally(f family, b []byte) tally {
+	if t, ok := fastTally(f, b); ok {
+		return t
+	}
+	return decodeTally(f, b)
+}
+
+// decodeTally is readTally with encoding/json: the definition of what a
+// payload says, which fastTally follows.
+func decodeTally(f family, b []byte) tally {
 	if f == ollama {
 		var p ollamaPayload
 		if json.Unmarshal(b, &p) != nil {
