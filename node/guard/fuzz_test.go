@@ -72,3 +72,46 @@ func TestRewriteKeepsUnchangedBodies(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRequestJSON: the guard's own readers of request bodies read what
+// encoding/json reads.
+func FuzzRequestJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"llama","stream":true,"max_tokens":100,"stream_options":{"include_usage":false}}`,
+		` { "model" : "m" , "a":[1,{"b":null}], "model":"n" } `, `{"model":"\u006d","x":1}`, `{"mod\u0065l":"x"}`,
+		"{\"model\":\"\xff\"}", `{"a":1,}`, `{}`, `null`, `[]`, `"x"`, `true`, `false`, `-0`, `12`, `1.5`, `1e2`,
+		`9223372036854775807`, `-9223372036854775808`, `9223372036854775808`, `"a\"b"`, `"é"`, `{"a":01}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		var want map[string]json.RawMessage
+		werr := json.Unmarshal(b, &want)
+		if got, ok := splitObject(b); ok {
+			if werr != nil || len(got) != len(want) {
+				t.Fatalf("splitObject(%q) = %q, encoding/json: %q, %v", s, got, want, werr)
+			}
+			for k, v := range want {
+				if string(got[k]) != string(v) {
+					t.Fatalf("splitObject(%q)[%q] = %q, encoding/json: %q", s, k, got[k], v)
+				}
+			}
+		}
+		var s1, s2 string
+		e1, e2 := unmarshalString(b, &s1), json.Unmarshal(b, &s2)
+		if (e1 == nil) != (e2 == nil) || s1 != s2 {
+			t.Fatalf("unmarshalString(%q) = %q, %v; encoding/json: %q, %v", s, s1, e1, s2, e2)
+		}
+		var b1, b2 bool
+		e1, e2 = unmarshalBool(b, &b1), json.Unmarshal(b, &b2)
+		if (e1 == nil) != (e2 == nil) || b1 != b2 {
+			t.Fatalf("unmarshalBool(%q) = %v, %v; encoding/json: %v, %v", s, b1, e1, b2, e2)
+		}
+		var n1, n2 int64
+		e1, e2 = unmarshalInt64(b, &n1), json.Unmarshal(b, &n2)
+		if (e1 == nil) != (e2 == nil) || n1 != n2 {
+			t.Fatalf("unmarshalInt64(%q) = %v, %v; encoding/json: %v, %v", s, n1, e1, n2, e2)
+		}
+	})
+}

@@ -2,7 +2,9 @@ package guard
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"unicode/utf8"
 )
 
 // readAllSized reads r to its end into a buffer sized for n bytes (a
@@ -83,4 +85,87 @@ func isKey(b []byte, end int) bool {
 		return false
 	}
 	return false
+}
+
+// splitObject reads body as a JSON object into its members' raw values,
+// as json.Unmarshal into a map[string]json.RawMessage does (a repeated
+// key keeps its last value), except that the values share body's memory.
+// It returns false for anything but a valid object whose keys are plain
+// UTF-8 without escapes; json.Unmarshal then reads it (and words the
+// error).
+func splitObject(body []byte) (map[string]json.RawMessage, bool) {
+	s := jscan{b: body}
+	if s.peek() != '{' {
+		return nil, false
+	}
+	m := make(map[string]json.RawMessage, 16)
+	for more := s.enter('{', '}'); more; more = s.more('}') {
+		k, esc := s.key()
+		if !s.ok() || esc || !utf8.Valid(k) {
+			return nil, false
+		}
+		start := s.i
+		s.skip(1)
+		if !s.ok() {
+			return nil, false
+		}
+		v := bytes.TrimLeft(body[start:s.i], " \t\r\n")
+		m[string(k)] = v[:len(v):len(v)] // no append can reach into body
+	}
+	s.end()
+	if !s.ok() {
+		return nil, false
+	}
+	return m, true
+}
+
+// unmarshalString is json.Unmarshal(raw, dst) for a string, without
+// reflection when raw is a plain string literal.
+func unmarshalString(raw []byte, dst *string) error {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainString(raw[1:n-1]) {
+		*dst = string(raw[1 : n-1])
+		return nil
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+// plainString reports whether b is a string literal's content that
+// decodes to itself: valid UTF-8 without quotes, escapes or control
+// characters.
+func plainString(b []byte) bool {
+	for _, c := range b {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return false
+		}
+	}
+	return utf8.Valid(b)
+}
+
+// unmarshalBool is json.Unmarshal(raw, dst) for a bool.
+func unmarshalBool(raw []byte, dst *bool) error {
+	switch string(raw) {
+	case "true":
+		*dst = true
+		return nil
+	case "false":
+		*dst = false
+		return nil
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+// unmarshalInt64 is json.Unmarshal(raw, dst) for an int64, without
+// reflection when raw is an integer literal in range.
+func unmarshalInt64(raw []byte, dst *int64) error {
+	s := jscan{b: raw}
+	if c := s.peek(); c == '-' || isDigit(c) {
+		tok, integer := s.number()
+		if s.ok() && integer && s.i == len(raw) {
+			if n, ok := parseInt64(tok); ok {
+				*dst = n
+				return nil
+			}
+		}
+	}
+	return json.Unmarshal(raw, dst)
 }

@@ -40,8 +40,11 @@ func parseRequest(body []byte, api *apiSpec) (*request, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, badf("the request body is empty; send a JSON object with at least \"model\"")
 	}
-	if err := json.Unmarshal(body, &r.fields); err != nil || r.fields == nil {
-		return nil, badf("the request body is not a JSON object: %s", jsonErr(err))
+	var ok bool
+	if r.fields, ok = splitObject(body); !ok {
+		if err := json.Unmarshal(body, &r.fields); err != nil || r.fields == nil {
+			return nil, badf("the request body is not a JSON object: %s", jsonErr(err))
+		}
 	}
 	if err := r.readModel(); err != nil {
 		return nil, err
@@ -64,7 +67,7 @@ func (r *request) readModel() error {
 	if !ok {
 		return badf("the request has no \"model\"; name the model to use")
 	}
-	if err := json.Unmarshal(raw, &r.Model); err != nil {
+	if err := unmarshalString(raw, &r.Model); err != nil {
 		return badf("\"model\" must be a string")
 	}
 	if r.Model == "" || len(r.Model) > maxModelName || !utf8.ValidString(r.Model) {
@@ -108,7 +111,7 @@ func (r *request) optBool(name string, dst *bool) error {
 	if !ok || isNull(raw) {
 		return nil
 	}
-	if err := json.Unmarshal(raw, dst); err != nil {
+	if err := unmarshalBool(raw, dst); err != nil {
 		return badf("%q must be true or false", name)
 	}
 	return nil
@@ -130,7 +133,7 @@ func (r *request) readMax(api *apiSpec) error {
 			continue
 		}
 		var n int64
-		if err := json.Unmarshal(raw, &n); err != nil || (n < 0 && k != numPredict) {
+		if err := unmarshalInt64(raw, &n); err != nil || (n < 0 && k != numPredict) {
 			return badf("%q must be a non-negative integer", k)
 		}
 		if n < 0 { // Ollama: -1 unbounded, -2 fill the context
