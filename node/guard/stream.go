@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -32,6 +33,10 @@ type relay struct {
 	sent   bool   // something was written
 }
 
+// readers are the stream relays' read buffers (events are copied out of
+// them before they are handled).
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 // relayStream streams resp to the caller. cancel ends the upstream request.
 func (c *call) relayStream(resp *http.Response, cancel context.CancelCauseFunc) {
 	h := c.w.Header()
@@ -40,7 +45,10 @@ func (c *call) relayStream(resp *http.Response, cancel context.CancelCauseFunc) 
 	h.Set("X-Accel-Buffering", "no")
 	c.status = http.StatusOK
 	c.w.WriteHeader(http.StatusOK)
-	rl := &relay{c: c, br: bufio.NewReaderSize(resp.Body, 32<<10), rc: http.NewResponseController(c.w)}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(resp.Body)
+	defer func() { br.Reset(nil); readers.Put(br) }()
+	rl := &relay{c: c, br: br, rc: http.NewResponseController(c.w)}
 	if s := c.g.cfg.Screen; s != nil {
 		rl.filter = s.Output(c.screenCall())
 	}
