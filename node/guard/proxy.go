@@ -23,8 +23,13 @@ var errUpstreamIdle = errors.New("upstream idle")
 
 // forward sends body upstream and relays the answer.
 func (c *call) forward(body []byte) {
-	ctx, cancel := context.WithCancelCause(c.r.Context())
-	defer cancel(nil)
+	// Only a stream needs a cancel of its own (the relay's idle timeout);
+	// a whole answer ends with the caller's request.
+	ctx, cancel := c.r.Context(), context.CancelCauseFunc(nil)
+	if c.req.Stream {
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.up.base+c.api.path, bytes.NewReader(body))
 	if err != nil {
 		c.refuse(http.StatusBadGateway, reasonUpstream, "the guard could not build the upstream request: "+err.Error(), 0)
