@@ -77,7 +77,8 @@ type Guard struct {
 	transport *http.Transport
 	upstream  http.RoundTripper // transport, or an in-memory one in benchmarks
 	hashWarn  sync.Once
-	avail     availability // models stopped at run time
+	prompts   *promptHasher // under cfg.AuditKey
+	avail     availability  // models stopped at run time
 	mu        struct {
 		sync.Mutex
 		servers map[*http.Server]bool
@@ -127,6 +128,7 @@ func New(cfg Config) (*Guard, error) {
 		DisableCompression:    true, // the guard reads usage from the answer
 	}
 	g.upstream = g.transport
+	g.prompts = newPromptHasher(cfg.AuditKey)
 	return g, nil
 }
 

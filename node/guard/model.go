@@ -183,7 +183,7 @@ func (c *call) auditPrompt(rec *audit.Record) {
 			})
 			return
 		}
-		rec.PromptHash = audit.HashPrompt(c.g.cfg.AuditKey, c.body)
+		rec.PromptHash = c.g.prompts.hash(c.body)
 	}
 }
 

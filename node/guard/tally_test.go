@@ -1,7 +1,10 @@
 package guard
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/moatmesh/moat/node/audit"
 )
 
 // tallySeeds are payloads upstreams send, and ones that try fastTally's
@@ -100,5 +103,20 @@ func BenchmarkTally(b *testing.B) {
 				c.read(openAI, chunk)
 			}
 		})
+	}
+}
+
+func TestPromptHasherIsHashPrompt(t *testing.T) {
+	key := []byte("audit key")
+	p := newPromptHasher(key)
+	for _, body := range []string{"", "hi", strings.Repeat(`{"model":"llama"}`, 100)} {
+		for range 2 { // a pooled state is reset between uses
+			if got, want := p.hash([]byte(body)), audit.HashPrompt(key, []byte(body)); got != want {
+				t.Fatalf("hash(%q) = %s, audit.HashPrompt: %s", body, got, want)
+			}
+		}
+	}
+	if newPromptHasher([]byte("other")).hash([]byte("hi")) == p.hash([]byte("hi")) {
+		t.Fatal("the key makes no difference")
 	}
 }
