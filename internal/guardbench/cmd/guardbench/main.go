@@ -3,6 +3,11 @@
 // "ratio <name> <value>" lines; scripts/bench-guard.sh runs it with nginx.
 //
 //	guardbench -upstream 127.0.0.1:PORT [-nginx http://127.0.0.1:PORT]
+//	guardbench -only direct,guard_lo -cpuprofile cpu.prof   # profile the guard
+//
+// Beside requests a second it prints this process's CPU time per request
+// under load ("cpu"; nginx's own processes are not counted), which moves
+// less than requests a second when other work shares the machine.
 package main
 
 import (
