@@ -113,7 +113,7 @@ func (m memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 // handlerGuard is a guard with guardbench's policy (limits, a max_tokens
 // cap, prompt hashes; screening for secrets, personal data and injection
 // when screened) answered by memUpstream.
-func handlerGuard(b *testing.B, screened bool) *Guard {
+func handlerGuard(b testing.TB, screened bool) *Guard {
 	spool, err := audit.Open(b.TempDir(), audit.Options{})
 	if err != nil {
 		b.Fatal(err)

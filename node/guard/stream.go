@@ -31,6 +31,9 @@ type relay struct {
 	estOut int64  // estimated answer tokens so far
 	rep    tally  // the upstream's last usage report
 	sent   bool   // something was written
+	// unflushed: something was written and not flushed yet (the next
+	// event was already buffered).
+	unflushed bool
 }
 
 // readers are the stream relays' read buffers (events are copied out of
@@ -60,7 +63,11 @@ func (c *call) relayStream(resp *http.Response, cancel context.CancelCauseFunc) 
 }
 
 func (rl *relay) run(resp *http.Response) {
+	defer rl.flush()
 	for {
+		if !rl.eventBuffered() && !rl.flush() { // before waiting for the upstream
+			return
+		}
 		ev, err := rl.next()
 		if len(ev) > 0 && !rl.handle(ev) {
 			return
@@ -207,19 +214,51 @@ func (rl *relay) frame(p []byte) []byte {
 	return append(append([]byte("data: "), p...), '\n', '\n')
 }
 
+// write sends ev on. It is flushed to the caller at once unless the
+// upstream's next event is already here in full, in which case it goes
+// out together with that one (one write instead of two; nothing waits
+// for the network).
 func (rl *relay) write(ev []byte) bool {
 	if _, err := rl.c.w.Write(ev); err != nil {
 		rl.gone()
 		return false
 	}
+	rl.unflushed = true
+	if !rl.sent {
+		rl.sent, rl.c.ttft = true, rl.c.since()
+	}
+	if rl.eventBuffered() {
+		return true
+	}
+	return rl.flush()
+}
+
+// flush sends what was written and not yet flushed.
+func (rl *relay) flush() bool {
+	if !rl.unflushed {
+		return true
+	}
+	rl.unflushed = false
 	if err := rl.rc.Flush(); err != nil {
 		rl.gone()
 		return false
 	}
-	if !rl.sent {
-		rl.sent, rl.c.ttft = true, rl.c.since()
-	}
 	return true
+}
+
+// eventBuffered reports whether a whole next event has been read from
+// the upstream and waits in the buffer: a line for NDJSON, a blank line
+// ending an SSE event.
+func (rl *relay) eventBuffered() bool {
+	n := rl.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := rl.br.Peek(n)
+	if rl.c.api.family == ollama {
+		return bytes.IndexByte(b, '\n') >= 0
+	}
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
 }
 
 func (rl *relay) gone() { rl.c.status, rl.c.reason = 499, "client_gone" }
