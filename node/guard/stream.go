@@ -17,7 +17,8 @@ var errEventTooLarge = errors.New("event too large")
 
 // relay passes one streamed answer through, event by event: each SSE
 // event (OpenAI) or NDJSON line (Ollama) is read whole, counted, written
-// and flushed before the next is read. Nothing else is buffered.
+// and flushed before the relay waits for the next; events that arrived
+// together are flushed together. Nothing else is buffered.
 type relay struct {
 	c      *call
 	br     *bufio.Reader
