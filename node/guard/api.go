@@ -42,6 +42,10 @@ type apiSpec struct {
 	streamDefault bool
 	// usageOption: the API takes stream_options.include_usage.
 	usageOption bool
+	// readKeys are the top-level keys the guard reads (set by init): a
+	// request with a key differing from one of them only in case is
+	// refused (exactKeys).
+	readKeys []string
 }
 
 var apis = map[string]*apiSpec{
@@ -62,6 +66,12 @@ const numPredict = "options.num_predict"
 func init() {
 	for path, a := range apis {
 		a.path = path
+		a.readKeys = []string{"model", "stream", "stream_options", "logprobs", "top_logprobs", "options"}
+		for _, k := range a.maxKeys {
+			if k != numPredict {
+				a.readKeys = append(a.readKeys, k)
+			}
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ func FuzzParseRequest(f *testing.F) {
 		`{"model":"q","options":{"num_predict":-1,"temperature":1}}`,
 		`{"model":"q","options":null,"logprobs":3}`,
 		`{"model":""}`, `[]`, `null`, `{"model":"x","max_output_tokens":1e3}`,
+		`{"model":"m","Model":"secret"}`, `{"model":"m","max_toKens":9}`, `{"model":"m","optionſ":{"num_predict":9}}`,
 	} {
 		f.Add(s, uint8(0))
 	}
@@ -28,15 +29,57 @@ func FuzzParseRequest(f *testing.F) {
 		if r.Model == "" || len(r.Model) > maxModelName {
 			t.Fatalf("accepted model %q", r.Model)
 		}
-		out := r.rewrite([]byte(body), api, "up-"+r.Model, 7)
+		// Forwarded as it is (nothing to change), a Go upstream decoding
+		// case-insensitively must see what the guard decided on.
+		stream := r.Stream
+		same := r.rewrite([]byte(body), api, r.Model, 0)
+		upstreamAgrees(t, api, body, same, r.Model, stream, -1)
+		out := r.rewrite([]byte(body), api, "up", 7)
 		r2, err := parseRequest(out, api)
 		if err != nil || !json.Valid(out) {
 			t.Fatalf("rewrite of %s gave %s: %v", body, out, err)
 		}
-		if r2.Model != "up-"+r.Model || (len(api.maxKeys) > 0 && (r2.MaxTokens < 0 || r2.MaxTokens > 7)) {
+		if r2.Model != "up" || (len(api.maxKeys) > 0 && (r2.MaxTokens < 0 || r2.MaxTokens > 7)) {
 			t.Fatalf("rewrite of %s gave %s (model %q, max %d)", body, out, r2.Model, r2.MaxTokens)
 		}
+		upstreamAgrees(t, api, body, out, "up", stream, 7)
 	})
+}
+
+// upstreamAgrees decodes out as a Go server would (encoding/json into a
+// struct: last key wins, names matched case-insensitively) and fails t
+// when it sees another model or stream flag than the guard decided on,
+// or, with limit ≥ 0, a length above it in one of api's length fields.
+func upstreamAgrees(t *testing.T, api *apiSpec, body string, out []byte, model string, stream bool, limit int64) {
+	t.Helper()
+	var up struct {
+		Model         string `json:"model"`
+		Stream        *bool  `json:"stream"`
+		MaxTokens     *int64 `json:"max_tokens"`
+		MaxCompletion *int64 `json:"max_completion_tokens"`
+		MaxOutput     *int64 `json:"max_output_tokens"`
+		Options       *struct {
+			NumPredict *int64 `json:"num_predict"`
+		} `json:"options"`
+	}
+	if json.Unmarshal(out, &up) != nil {
+		return // a type the guard does not read differs; the upstream refuses it
+	}
+	if up.Model != model || (up.Stream != nil && *up.Stream != stream) {
+		t.Fatalf("%s went upstream as %s: a Go server sees model %q stream %v; the guard decided %q %v", body, out, up.Model, up.Stream, model, stream)
+	}
+	if limit < 0 {
+		return
+	}
+	lengths := map[string]*int64{"max_tokens": up.MaxTokens, "max_completion_tokens": up.MaxCompletion, "max_output_tokens": up.MaxOutput}
+	if up.Options != nil {
+		lengths[numPredict] = up.Options.NumPredict
+	}
+	for _, k := range api.maxKeys {
+		if n := lengths[k]; n != nil && (*n > limit || (k == numPredict && *n <= 0)) {
+			t.Fatalf("%s went upstream as %s: a Go server sees a length of %d, above %d", body, out, *n, limit)
+		}
+	}
 }
 
 func TestDuplicateKeysCannotSmuggle(t *testing.T) {
@@ -114,4 +157,42 @@ func FuzzRequestJSON(f *testing.F) {
 			t.Fatalf("unmarshalInt64(%q) = %v, %v; encoding/json: %v, %v", s, n1, e1, n2, e2)
 		}
 	})
+}
+
+// Keys that differ from the ones the guard reads only in case (Unicode
+// folding included) are refused: Go servers would read them instead.
+func TestCaseFoldedKeysRefused(t *testing.T) {
+	for _, c := range []struct{ path, body string }{
+		{"/api/chat", `{"model":"m","optionſ":{"num_predict":1000000}}`},
+		{"/api/chat", `{"model":"m","options":{"num_predict":1},"Options":{"num_predict":1000000}}`},
+		{"/api/generate", `{"model":"m","options":{"num_predict":1,"Num_predict":1000000}}`},
+		{"/v1/responses", `{"model":"m","MAX_OUTPUT_TOKENS":1000000}`},
+		{"/v1/chat/completions", `{"model":"m","max_completion_toKens":1000000}`},
+	} {
+		if _, err := parseRequest([]byte(c.body), apis[c.path]); err == nil {
+			t.Errorf("%s %s accepted", c.path, c.body)
+		}
+	}
+	// Keys the guard does not read may be spelt any way.
+	if _, err := parseRequest([]byte(`{"model":"m","Temperature":1,"temperature":0}`), apis["/v1/chat/completions"]); err != nil {
+		t.Errorf("other keys: %v", err)
+	}
+}
+
+// A cap holds for every length field a server might honour, and Ollama's
+// num_predict 0 (no bound) is capped like -1.
+func TestCapHoldsForEveryLengthField(t *testing.T) {
+	for _, c := range []struct{ path, body, want string }{
+		{"/v1/chat/completions", `{"model":"m","max_completion_tokens":5,"max_tokens":900}`, `{"max_completion_tokens":5,"max_tokens":10,"model":"m"}`},
+		{"/api/chat", `{"model":"m","options":{"num_predict":0}}`, `{"model":"m","options":{"num_predict":10}}`},
+	} {
+		api := apis[c.path]
+		r, err := parseRequest([]byte(c.body), api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.rewrite([]byte(c.body), api, "m", 10)); got != c.want {
+			t.Errorf("%s upstream as %s, want %s", c.body, got, c.want)
+		}
+	}
 }

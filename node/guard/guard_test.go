@@ -193,6 +193,11 @@ func TestRequestErrors(t *testing.T) {
 		{"/v1/chat/completions", `{"model":"llama","x":"` + strings.Repeat("a", 2000) + `"}`, 413, "larger than this node's limit of 1024 bytes"},
 		{"/api/chat", `{"model":"llama"}`, 400, "call /v1/chat/completions instead of /api/chat"},
 		{"/v1/nope", `{}`, 404, "no API at /v1/nope"},
+		// Keys that differ only in case: Go servers (Ollama) read them as the real ones.
+		{"/v1/chat/completions", `{"model":"llama","Model":"secret"}`, 400, `differs from \"model\" only in case`},
+		{"/v1/chat/completions", `{"model":"llama","max_toKens":100000}`, 400, `differs from \"max_tokens\" only in case`},
+		{"/v1/chat/completions", `{"model":"llama","ſtream":true}`, 400, `differs from \"stream\" only in case`},
+		{"/v1/chat/completions", `{"model":"llama","stream":true,"stream_options":{"include_usage":false,"Include_usage":true}}`, 400, `\"stream_options\" must be an object`},
 	} {
 		if code, body := m.call(m.alice, tc.path, tc.body); code != tc.code || !strings.Contains(body, tc.want) {
 			t.Errorf("%s %s: %d %s, want %d with %q", tc.path, tc.body[:min(len(tc.body), 40)], code, body, tc.code, tc.want)

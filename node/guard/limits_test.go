@@ -181,3 +181,17 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// An upstream that streams an answer the request did not ask to stream is
+// relayed and counted as a stream: read as a whole answer, it would count
+// no tokens and slip past the token limits.
+func TestUnaskedStreamIsCounted(t *testing.T) {
+	m := newMesh(t, policy.Limits{}, nil)
+	code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`, "Accept", "text/event-stream")
+	if code != 200 || !strings.Contains(body, "data: ") {
+		t.Fatalf("%d %s", code, body)
+	}
+	if r := m.waitRecords(1)[0]; r.TokensOut != 5 || !r.Stream {
+		t.Errorf("unasked stream recorded with %d tokens out, stream %v; want 5 (estimated from its text), true", r.TokensOut, r.Stream)
+	}
+}

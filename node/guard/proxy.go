@@ -23,13 +23,10 @@ var errUpstreamIdle = errors.New("upstream idle")
 
 // forward sends body upstream and relays the answer.
 func (c *call) forward(body []byte) {
-	// Only a stream needs a cancel of its own (the relay's idle timeout);
-	// a whole answer ends with the caller's request.
-	ctx, cancel := c.r.Context(), context.CancelCauseFunc(nil)
-	if c.req.Stream {
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-	}
+	// A stream needs a cancel of its own (the relay's idle timeout), and
+	// whether the answer streams is the upstream's to say.
+	ctx, cancel := context.WithCancelCause(c.r.Context())
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.up.base+c.api.path, bytes.NewReader(body))
 	if err != nil {
 		c.refuse(http.StatusBadGateway, reasonUpstream, "the guard could not build the upstream request: "+err.Error(), 0)
@@ -42,7 +39,10 @@ func (c *call) forward(body []byte) {
 		return
 	}
 	defer resp.Body.Close()
-	if c.req.Stream && resp.StatusCode == http.StatusOK && isStream(resp.Header) {
+	// Relayed by what the answer is, not by what the request asked: a
+	// stream read as a whole answer would count no tokens.
+	if resp.StatusCode == http.StatusOK && isStream(resp.Header) {
+		c.req.Stream = true // as the audit record should say
 		c.relayStream(resp, cancel)
 		return
 	}

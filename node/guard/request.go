@@ -19,6 +19,9 @@ type request struct {
 	// MaxTokens is the answer-length bound the caller asked for, the
 	// smallest of the API's maxKeys present; -1 when none is.
 	MaxTokens int64
+	// maxLargest is the largest of them: servers differ in which one they
+	// honour, so a cap must hold for every one.
+	maxLargest int64
 	// IncludeUsage: the caller asked for stream_options.include_usage.
 	IncludeUsage bool
 	Logprobs     bool
@@ -46,6 +49,9 @@ func parseRequest(body []byte, api *apiSpec) (*request, error) {
 			return nil, badf("the request body is not a JSON object: %s", jsonErr(err))
 		}
 	}
+	if err := exactKeys(r.fields, api.readKeys); err != nil {
+		return nil, err
+	}
 	if err := r.readModel(); err != nil {
 		return nil, err
 	}
@@ -53,6 +59,23 @@ func parseRequest(body []byte, api *apiSpec) (*request, error) {
 		return nil, err
 	}
 	return r, r.readMax(api)
+}
+
+// exactKeys refuses an object with a key that differs from one of names
+// only in case (Unicode simple folding: "Model", "ſtream", "max_toKens"
+// with a Kelvin sign). The guard reads its keys exactly, but Go's
+// encoding/json, and so servers such as Ollama, match struct fields
+// case-insensitively: such a key would let the upstream act on a model,
+// length or stream flag the guard never decided on.
+func exactKeys(obj map[string]json.RawMessage, names []string) error {
+	for k := range obj {
+		for _, name := range names {
+			if k != name && strings.EqualFold(k, name) {
+				return badf("the key %q differs from %q only in case; write it exactly as %q", k, name, name)
+			}
+		}
+	}
+	return nil
 }
 
 func jsonErr(err error) string {
@@ -81,13 +104,14 @@ func (r *request) readFlags() error {
 		return err
 	}
 	if raw, ok := r.fields["stream_options"]; ok && !isNull(raw) {
-		var so struct {
-			IncludeUsage *bool `json:"include_usage"`
+		var so map[string]json.RawMessage // exact keys, as the upstream may read them
+		bad := json.Unmarshal(raw, &so) != nil || so == nil || exactKeys(so, []string{"include_usage"}) != nil
+		if iu, ok := so["include_usage"]; !bad && ok && !isNull(iu) {
+			bad = unmarshalBool(iu, &r.IncludeUsage) != nil
 		}
-		if err := json.Unmarshal(raw, &so); err != nil {
+		if bad {
 			return badf("\"stream_options\" must be an object with a boolean \"include_usage\"")
 		}
-		r.IncludeUsage = so.IncludeUsage != nil && *so.IncludeUsage
 	}
 	if raw, ok := r.fields["logprobs"]; ok && !isNull(raw) {
 		var v any
@@ -136,12 +160,13 @@ func (r *request) readMax(api *apiSpec) error {
 		if err := unmarshalInt64(raw, &n); err != nil || (n < 0 && k != numPredict) {
 			return badf("%q must be a non-negative integer", k)
 		}
-		if n < 0 { // Ollama: -1 unbounded, -2 fill the context
+		if n < 0 || (n == 0 && k == numPredict) { // Ollama: 0 and -1 unbounded, -2 fill the context
 			continue
 		}
 		if r.MaxTokens < 0 || n < r.MaxTokens {
 			r.MaxTokens = n
 		}
+		r.maxLargest = max(r.maxLargest, n)
 	}
 	return nil
 }
@@ -153,7 +178,7 @@ func (r *request) readOptions() (json.RawMessage, bool) {
 	if !ok || isNull(raw) {
 		return nil, false
 	}
-	if err := json.Unmarshal(raw, &r.options); err != nil || r.options == nil {
+	if err := json.Unmarshal(raw, &r.options); err != nil || r.options == nil || exactKeys(r.options, []string{"num_predict"}) != nil {
 		return nil, true
 	}
 	v, ok := r.options["num_predict"]
@@ -169,7 +194,7 @@ func (r *request) readOptions() (json.RawMessage, bool) {
 // its keys (top level and "options") are distinct and unescaped: a
 // duplicated key cannot smuggle another model or length past the guard.
 func (r *request) rewrite(body []byte, api *apiSpec, model string, maxTokens int) []byte {
-	capped := maxTokens > 0 && len(api.maxKeys) > 0 && (r.MaxTokens < 0 || r.MaxTokens > int64(maxTokens))
+	capped := maxTokens > 0 && len(api.maxKeys) > 0 && (r.MaxTokens < 0 || r.maxLargest > int64(maxTokens))
 	usage := r.Stream && api.usageOption && !r.IncludeUsage
 	if model == r.Model && !capped && !usage && plainKeys(body) && (r.fields["options"] == nil || plainKeys(r.fields["options"])) {
 		return body
@@ -184,8 +209,8 @@ func (r *request) rewrite(body []byte, api *apiSpec, model string, maxTokens int
 	return mustJSON(r.fields)
 }
 
-// capMax sets every present answer-length field, or the first when none
-// is present, to n.
+// capMax lowers every present answer-length field above n to n, or sets
+// the first to n when none is present.
 func (r *request) capMax(api *apiSpec, n int) {
 	v := mustJSON(n)
 	set := false
@@ -198,8 +223,12 @@ func (r *request) capMax(api *apiSpec, n int) {
 			r.fields["options"] = mustJSON(r.options)
 			return
 		}
-		if _, ok := r.fields[k]; ok {
-			r.fields[k], set = v, true
+		if raw, ok := r.fields[k]; ok && !isNull(raw) {
+			var have int64
+			if unmarshalInt64(raw, &have) != nil || have > int64(n) {
+				r.fields[k] = v
+			}
+			set = true
 		}
 	}
 	if !set {

@@ -75,6 +75,9 @@ func (s *stub) serve(w http.ResponseWriter, r *http.Request) {
 	if _, ok := body["stream"]; !ok && strings.HasPrefix(r.URL.Path, "/api/") {
 		stream = true
 	}
+	if r.Header.Get("Accept") == "text/event-stream" {
+		stream = true // a server that streams whatever the body says
+	}
 	so, _ := body["stream_options"].(map[string]any)
 	a := answer{s: s, w: w, r: r, model: model, n: n, usage: model != "bare", includeUsage: so["include_usage"] == true}
 	if s.script != nil {
