@@ -13,11 +13,17 @@ import (
 func readAllSized(r io.Reader, n, limit int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if n > 0 && n <= limit {
-		buf.Grow(int(n) + bytes.MinRead)
+		// A claimed length is trusted only so far before bytes arrive: a
+		// caller holding slow connections must not reserve the whole limit
+		// with each.
+		buf.Grow(int(min(n, maxPrealloc)) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(r)
 	return buf.Bytes(), err
 }
+
+// maxPrealloc is the most readAllSized reserves on a length's word alone.
+const maxPrealloc = 256 << 10
 
 // maxPlainKeys bounds the keys plainKeys compares; objects with more are
 // treated as not plain (re-encoded).
