@@ -43,6 +43,9 @@ func checkPolicy(text string) (*policy.Policy, []policyProblem) {
 type policyBody struct {
 	Text    string `json:"text"`
 	Message string `json:"message"`
+	// Base, when given, is the version the edit started from: the save is
+	// refused (409) if another version was saved since.
+	Base *int64 `json:"base,omitempty"`
 }
 
 func (s *Server) getPolicy(c *gin.Context) {
@@ -78,12 +81,18 @@ func (s *Server) savePolicy(c *gin.Context) {
 	if !decode(c, limitPolicy, &b) {
 		return
 	}
-	s.putPolicy(c, b.Text, b.Message, "policy.save")
+	base := int64(-1)
+	if b.Base != nil {
+		base = max(*b.Base, 0)
+	}
+	s.putPolicy(c, b.Text, b.Message, "policy.save", base)
 }
 
-func (s *Server) putPolicy(c *gin.Context, text, message, action string) {
-	pv, probs, err := s.savePolicyAs(c.Request.Context(), apiActor(c), text, message, action)
+func (s *Server) putPolicy(c *gin.Context, text, message, action string, base int64) {
+	pv, probs, err := s.savePolicyAs(c.Request.Context(), apiActor(c), text, message, action, base)
 	switch {
+	case errors.Is(err, store.ErrConflict):
+		apiError(c, http.StatusConflict, "conflict", fmt.Sprintf("another policy version was saved since version %d; load it, merge your change and save again", base))
 	case err != nil:
 		s.internal(c, "save policy", err)
 	case probs != nil:
@@ -97,14 +106,16 @@ func (s *Server) putPolicy(c *gin.Context, text, message, action string) {
 // it as the newest policy on behalf of actor (a user id or "token:<id>"),
 // puts it in force, records action in the admin trail and pushes the new
 // netmaps. A policy that fails is not saved: its problems come back, with
-// a nil error. The admin API and the web UI both save through here.
-func (s *Server) savePolicyAs(ctx context.Context, actor, text, message, action string) (*store.PolicyVersion, []policyProblem, error) {
+// a nil error. With base ≥ 0 it saves only while version base is the
+// newest (store.ErrConflict otherwise). The admin API and the web UI both
+// save through here.
+func (s *Server) savePolicyAs(ctx context.Context, actor, text, message, action string, base int64) (*store.PolicyVersion, []policyProblem, error) {
 	p, probs := checkPolicy(text)
 	if probs != nil {
 		return nil, probs, nil
 	}
 	pv := &store.PolicyVersion{Text: text, Author: actor, Message: message}
-	if err := s.store.SavePolicy(ctx, pv); err != nil {
+	if err := s.store.SavePolicyOver(ctx, pv, base); err != nil {
 		return nil, nil, err
 	}
 	s.mu.Lock()
@@ -139,5 +150,5 @@ func (s *Server) rollbackPolicy(c *gin.Context) {
 	if s.notFound(c, err, "policy version") {
 		return
 	}
-	s.putPolicy(c, pv.Text, rollbackMessage(id), "policy.rollback")
+	s.putPolicy(c, pv.Text, rollbackMessage(id), "policy.rollback", -1)
 }

@@ -81,14 +81,14 @@ func (b uiBackend) CheckPolicy(_ context.Context, text string) (*ui.PolicyCheck,
 }
 
 // SavePolicy saves text on behalf of actor as the admin API does.
-func (b uiBackend) SavePolicy(ctx context.Context, actor *ui.Viewer, text, message string) (*ui.PolicyCheck, int64, error) {
+func (b uiBackend) SavePolicy(ctx context.Context, actor *ui.Viewer, text, message string, base int64) (*ui.PolicyCheck, int64, error) {
 	if len(text) > limitPolicy {
 		return nil, 0, &ui.UserError{Msg: "The policy is larger than 1 MiB."}
 	}
 	if strings.TrimSpace(message) == "" || len(message) > 500 {
 		return nil, 0, &ui.UserError{Msg: "Write a message of at most 500 characters that says why you change the policy."}
 	}
-	return b.save(ctx, actor, text, message, "policy.save")
+	return b.save(ctx, actor, text, message, "policy.save", max(base, 0))
 }
 
 // RollbackPolicy saves version id again as the admin API's rollback does.
@@ -100,14 +100,16 @@ func (b uiBackend) RollbackPolicy(ctx context.Context, actor *ui.Viewer, id int6
 	if err != nil {
 		return nil, 0, b.fail("load policy version", err)
 	}
-	return b.save(ctx, actor, pv.Text, rollbackMessage(id), "policy.rollback")
+	return b.save(ctx, actor, pv.Text, rollbackMessage(id), "policy.rollback", -1)
 }
 
 // save is the UI's way into savePolicyAs. A refused policy comes back
 // checked in full, each assertion with its outcome.
-func (b uiBackend) save(ctx context.Context, actor *ui.Viewer, text, message, action string) (*ui.PolicyCheck, int64, error) {
-	pv, probs, err := b.s.savePolicyAs(ctx, actor.ID, text, message, action)
+func (b uiBackend) save(ctx context.Context, actor *ui.Viewer, text, message, action string, base int64) (*ui.PolicyCheck, int64, error) {
+	pv, probs, err := b.s.savePolicyAs(ctx, actor.ID, text, message, action, base)
 	switch {
+	case errors.Is(err, store.ErrConflict):
+		return nil, 0, fmt.Errorf("save policy over version %d: %w", base, ui.ErrConflict)
 	case err != nil:
 		return nil, 0, b.fail("save policy", err)
 	case probs != nil:

@@ -38,8 +38,11 @@ type Backend interface {
 }
 
 // ErrNotFound is what a Backend's error wraps when the thing asked for
-// does not exist.
-var ErrNotFound = errors.New("not found")
+// does not exist; ErrConflict when a change lost a race with another.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
 
 // UserError is a refusal whose message is meant for the person, such as
 // a bad tag in a form.

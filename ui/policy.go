@@ -27,8 +27,10 @@ type PolicyBackend interface {
 	// SavePolicy checks text as CheckPolicy does and, when it passes,
 	// saves it as the newest version on behalf of actor with message and
 	// returns the new version's ID. When the check fails nothing is saved
-	// and the ID is 0.
-	SavePolicy(ctx context.Context, actor *Viewer, text, message string) (*PolicyCheck, int64, error)
+	// and the ID is 0. The edit started from version base: when another
+	// version was saved since, nothing is saved and the error wraps
+	// ErrConflict.
+	SavePolicy(ctx context.Context, actor *Viewer, text, message string, base int64) (*PolicyCheck, int64, error)
 	// RollbackPolicy saves version id again as the newest, as SavePolicy
 	// does.
 	RollbackPolicy(ctx context.Context, actor *Viewer, id int64) (*PolicyCheck, int64, error)
@@ -163,13 +165,14 @@ func (h *handler) savePolicy(w http.ResponseWriter, r *http.Request, v *Viewer) 
 		h.renderEditor(w, v, http.StatusBadRequest, "Not saved: write a message that says why you change the policy. Your text is kept below.", d)
 		return
 	case d.Base != d.Current.ID:
-		msg := "Not saved: the policy changed since you opened it (now version " + strconv.FormatInt(d.Current.ID, 10) + " by " + d.Current.Author +
-			"). Your text is kept below; check the changes against the policy in force and save again."
-		d.Base = d.Current.ID
-		h.renderEditor(w, v, http.StatusConflict, msg, d)
+		h.policyChanged(w, r, v, d)
 		return
 	}
-	chk, id, err := h.b.SavePolicy(r.Context(), v, d.Text, d.Message)
+	chk, id, err := h.b.SavePolicy(r.Context(), v, d.Text, d.Message, d.Base)
+	if errors.Is(err, ErrConflict) {
+		h.policyChanged(w, r, v, d)
+		return
+	}
 	if h.editFailed(w, v, d, err) {
 		return
 	}
@@ -199,6 +202,20 @@ func (h *handler) editForm(w http.ResponseWriter, r *http.Request, v *Viewer) (*
 	}
 	d.Diff = diffLines(cur.Text, text)
 	return d, true
+}
+
+// policyChanged refuses a save whose edit started from a version that is
+// no longer the newest, keeping the text; the editor's base moves to the
+// newest, so saving again is a deliberate overwrite.
+func (h *handler) policyChanged(w http.ResponseWriter, r *http.Request, v *Viewer, d *editorData) {
+	if cur, err := h.b.Policy(r.Context()); err == nil {
+		d.Current = cur
+		d.Diff = diffLines(cur.Text, d.Text)
+	}
+	msg := "Not saved: the policy changed since you opened it (now version " + strconv.FormatInt(d.Current.ID, 10) + " by " + d.Current.Author +
+		"). Your text is kept below; check the changes against the policy in force and save again."
+	d.Base = d.Current.ID
+	h.renderEditor(w, v, http.StatusConflict, msg, d)
 }
 
 // editFailed shows a backend error above the editor, keeping the text,

@@ -21,7 +21,7 @@ func (f *fake) PolicyHistory(context.Context, int64, int) ([]PolicyVersion, erro
 func (f *fake) CheckPolicy(_ context.Context, text string) (*PolicyCheck, error) {
 	return fakeCheck(text), nil
 }
-func (f *fake) SavePolicy(context.Context, *Viewer, string, string) (*PolicyCheck, int64, error) {
+func (f *fake) SavePolicy(context.Context, *Viewer, string, string, int64) (*PolicyCheck, int64, error) {
 	return nil, 0, &UserError{Msg: "not here"}
 }
 func (f *fake) RollbackPolicy(context.Context, *Viewer, int64) (*PolicyCheck, int64, error) {
@@ -47,9 +47,10 @@ func fakeCheck(text string) *PolicyCheck {
 // policyFake keeps saved versions.
 type policyFake struct {
 	fake
-	versions []PolicyVersion // oldest first
-	rolled   []int64
-	messages []string
+	versions   []PolicyVersion // oldest first
+	raceOnSave bool            // the next save loses a race with another admin's
+	rolled     []int64
+	messages   []string
 }
 
 func (p *policyFake) Policy(ctx context.Context) (*PolicyVersion, error) {
@@ -76,9 +77,16 @@ func (p *policyFake) PolicyHistory(_ context.Context, before int64, n int) ([]Po
 	}
 	return out, nil
 }
-func (p *policyFake) SavePolicy(_ context.Context, actor *Viewer, text, message string) (*PolicyCheck, int64, error) {
+func (p *policyFake) SavePolicy(_ context.Context, actor *Viewer, text, message string, base int64) (*PolicyCheck, int64, error) {
 	if c := fakeCheck(text); !c.OK() {
 		return c, 0, nil
+	}
+	if p.raceOnSave { // another admin saves between the editor's check and this save
+		p.raceOnSave = false
+		p.versions = append(p.versions, PolicyVersion{ID: int64(len(p.versions) + 1), Text: "{} // theirs", Author: "other@example.com"})
+	}
+	if base >= 0 && base != int64(len(p.versions)) {
+		return nil, 0, ErrConflict
 	}
 	id := int64(len(p.versions) + 1)
 	p.versions = append(p.versions, PolicyVersion{ID: id, Text: text, Author: actor.Email, Message: message,
@@ -92,7 +100,7 @@ func (p *policyFake) RollbackPolicy(ctx context.Context, actor *Viewer, id int64
 	if err != nil {
 		return nil, 0, err
 	}
-	return p.SavePolicy(ctx, actor, v.Text, "rollback")
+	return p.SavePolicy(ctx, actor, v.Text, "rollback", -1)
 }
 
 var (
@@ -292,5 +300,20 @@ func TestDiffLines(t *testing.T) {
 	new := strings.Repeat("b\n", 3000)
 	if d := diffLines(old, new); d.Added != 3000 || d.Removed != 3000 {
 		t.Errorf("large diff +%d -%d", d.Added, d.Removed)
+	}
+}
+
+// A save that loses the race with another admin's, after the editor's own
+// check passed, is refused as stale with the text kept.
+func TestPolicySaveLosesRace(t *testing.T) {
+	f := &policyFake{fake: fake{viewer: testAdmin}, raceOnSave: true}
+	w := serve(New(f), "POST", "/ui/policy", saveForm(`{ "mine": 1 }`, "mine", "0"))
+	body := w.Body.String()
+	if w.Code != http.StatusConflict || !strings.Contains(body, "changed since you opened it (now version 1 by other@example.com)") ||
+		!strings.Contains(body, "&#34;mine&#34;: 1") || !strings.Contains(body, `name="base" value="1"`) {
+		t.Fatalf("status %d:\n%.3000s", w.Code, body)
+	}
+	if len(f.versions) != 1 || f.versions[0].Author != "other@example.com" {
+		t.Fatalf("versions %+v", f.versions)
 	}
 }

@@ -16,12 +16,39 @@ func scanPolicy(r scanner) (*PolicyVersion, error) {
 // SavePolicy implements Store. It fills p.ID (increasing) and p.Created
 // (now, unless set).
 func (s *sqlStore) SavePolicy(ctx context.Context, p *PolicyVersion) error {
+	return s.savePolicy(ctx, p, -1)
+}
+
+// SavePolicyOver implements Store. SQLite runs one writer at a time; on
+// PostgreSQL the table is locked against other writers for the check.
+func (s *sqlStore) SavePolicyOver(ctx context.Context, p *PolicyVersion, base int64) error {
+	return s.savePolicy(ctx, p, base)
+}
+
+// savePolicy inserts p when base < 0 or base is the newest version.
+func (s *sqlStore) savePolicy(ctx context.Context, p *PolicyVersion, base int64) error {
 	if p.Created.IsZero() {
 		p.Created = time.Now()
 	}
-	err := s.wr().row(ctx, `INSERT INTO policies (body, author, message, created)
-		VALUES (?, ?, ?, ?) RETURNING id`,
-		p.Text, p.Author, p.Message, s.d.timeArg(p.Created)).Scan(&p.ID)
+	err := s.inTx(ctx, func(c conn) error {
+		if base >= 0 && s.d.name == "postgres" {
+			if _, err := c.exec(ctx, "LOCK TABLE policies IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+				return err
+			}
+		}
+		if base >= 0 {
+			var newest int64
+			if err := c.row(ctx, "SELECT COALESCE(MAX(id), 0) FROM policies").Scan(&newest); err != nil {
+				return err
+			}
+			if newest != base {
+				return ErrConflict // another version was saved since base
+			}
+		}
+		return c.row(ctx, `INSERT INTO policies (body, author, message, created)
+			VALUES (?, ?, ?, ?) RETURNING id`,
+			p.Text, p.Author, p.Message, s.d.timeArg(p.Created)).Scan(&p.ID)
+	})
 	return s.fail("save policy", err)
 }
 

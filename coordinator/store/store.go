@@ -287,7 +287,11 @@ type Store interface {
 
 	// Policy history; the newest version is the policy in force.
 	SavePolicy(ctx context.Context, p *PolicyVersion) error // fills ID, Created
-	Policy(ctx context.Context) (*PolicyVersion, error)     // ErrNotFound when none saved
+	// SavePolicyOver saves p only while version base is the newest (0:
+	// none saved yet), atomically; otherwise it is ErrConflict. A base
+	// below 0 checks nothing, as SavePolicy.
+	SavePolicyOver(ctx context.Context, p *PolicyVersion, base int64) error
+	Policy(ctx context.Context) (*PolicyVersion, error) // ErrNotFound when none saved
 	PolicyVersion(ctx context.Context, id int64) (*PolicyVersion, error)
 	PolicyHistory(ctx context.Context, limit int) ([]*PolicyVersion, error) // newest first
 

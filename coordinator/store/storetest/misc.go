@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,6 +42,40 @@ func testPolicy(t *testing.T, s store.Store) {
 	must(t, s.SavePolicy(c, now))
 	if now.Created.IsZero() {
 		t.Fatal("SavePolicy did not fill Created")
+	}
+
+	// Over a base: only while the base is the newest version.
+	wantErr(t, s.SavePolicyOver(c, &store.PolicyVersion{Text: "{}"}, saved[2].ID), store.ErrConflict, "save over a stale base")
+	over := &store.PolicyVersion{Text: `{"groups":{}}`}
+	must(t, s.SavePolicyOver(c, over, now.ID))
+	if p, err := s.Policy(c); err != nil || p.ID != over.ID {
+		t.Fatalf("after saving over the newest: %v %v", p, err)
+	}
+}
+
+// Of several editors saving over the same base at once, exactly one wins.
+func testPolicyRace(t *testing.T, s store.Store) {
+	c := ctx(t)
+	base := &store.PolicyVersion{Text: "{}"}
+	must(t, s.SavePolicy(c, base))
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			errs <- s.SavePolicyOver(c, &store.PolicyVersion{Text: fmt.Sprint(`{"tests":[]} // `, i)}, base.ID)
+		}()
+	}
+	won := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("a losing save: %v, want ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d saves over one base won, want 1", won, n)
 	}
 }
 

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LoginResultOnce", testLoginResultOnce},
 		{"LoginBrowserBinding", testLoginBrowserBinding},
 		{"UISessions", testUISessions},
+		{"PolicyRace", testPolicyRace},
 		{"Policy", testPolicy},
 		{"IdPUsers", testIdPUsers},
 		{"Audit", testAudit},

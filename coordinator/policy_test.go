@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -35,5 +36,23 @@ func TestPinnedModelOnlyFromMatchingNodes(t *testing.T) {
 		if serves(nm, bad.DeviceID) {
 			t.Errorf("node %s with another pin is offered for llama", bad.DeviceID)
 		}
+	}
+}
+
+// A save that names the version it started from is refused once another
+// version was saved since (the admin API; the UI saves the same way).
+func TestPolicySaveOverBase(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	tok := tc.adminToken(t)
+	base := int64(0)
+	body := func(text string) string { return jsonBody(policyBody{Text: text, Message: "m", Base: &base}) }
+	if code, out := tc.admin(t, tok, "PUT", "/policy", body(tagsOnly)); code != http.StatusOK {
+		t.Fatalf("first save over version 0: %d %s", code, out)
+	}
+	if code, out := tc.admin(t, tok, "PUT", "/policy", body(testPolicy)); code != http.StatusConflict || !strings.Contains(out, "saved since version 0") {
+		t.Fatalf("second save over version 0: %d %s, want 409", code, out)
+	}
+	if pv, err := tc.store.Policy(t.Context()); err != nil || pv.Text != tagsOnly {
+		t.Fatalf("policy in force after the refused save: %v %v", pv, err)
 	}
 }
