@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -213,20 +212,20 @@ const loginCookie = "moat_login"
 // browserToken returns this browser's sign-in token, making one (and
 // setting the cookie) when it has none.
 func (a *authenticator) browserToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) >= 32 {
+	name := cookieName(loginCookie, a.s.secureCookies(), true)
+	if c, err := r.Cookie(name); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
 	tok := randomString()
-	u, _ := url.Parse(a.s.cfg.PublicURL)
 	http.SetCookie(w, &http.Cookie{
-		Name: loginCookie, Value: tok, Path: "/", HttpOnly: true,
-		Secure: u.Scheme == "https", SameSite: http.SameSiteLaxMode, MaxAge: int(a.s.cfg.LoginTTL.Seconds()),
+		Name: name, Value: tok, Path: "/", HttpOnly: true,
+		Secure: a.s.secureCookies(), SameSite: http.SameSiteLaxMode, MaxAge: int(a.s.cfg.LoginTTL.Seconds()),
 	})
 	return tok
 }
 
 // bound reports whether r comes from the browser that owns ls.
 func (a *authenticator) bound(r *http.Request, ls *store.LoginSession) bool {
-	c, err := r.Cookie(loginCookie)
+	c, err := r.Cookie(cookieName(loginCookie, a.s.secureCookies(), true))
 	return err == nil && len(ls.BrowserHash) > 0 && hmac.Equal(hashSecret(c.Value), ls.BrowserHash)
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -50,6 +51,10 @@ type testCoord struct {
 	URL   string
 	dir   string
 	clock *clock
+	// Over https (startCoordTLS): the certificate's pin for control
+	// clients, and a transport trusting it for browsers.
+	fingerprint string
+	transport   http.RoundTripper
 }
 
 func startCoord(t *testing.T, dir string, clk *clock, mod ...func(*Config)) *testCoord {
@@ -88,6 +93,31 @@ func startCoordAt(t *testing.T, addr, dir string, clk *clock, mod ...func(*Confi
 	return tc
 }
 
+// startCoordTLS starts a coordinator served over https with a self-signed
+// certificate, as `serve --tls=self-signed` does.
+func startCoordTLS(t *testing.T, dir string, clk *clock) *testCoord {
+	t.Helper()
+	tc := &testCoord{dir: dir, clock: clk}
+	var h http.Handler = http.NotFoundHandler()
+	tc.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	tc.URL = "https://" + tc.ts.Listener.Addr().String()
+	cert, fp, err := SelfSignedCert(dir, tc.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.fingerprint = fp
+	tc.transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // a test browser; clients pin
+	s, err := New(context.Background(), Config{PublicURL: tc.URL, DataDir: dir, Now: clk.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Server, h = s, s
+	tc.ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	tc.ts.StartTLS()
+	t.Cleanup(tc.stop)
+	return tc
+}
+
 var stopOnce sync.Map
 
 func (tc *testCoord) stop() {
@@ -118,7 +148,7 @@ func (tc *testCoord) addPerson(t *testing.T, email string, admin bool, groups ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := browsertest.New(nil)
+	b := browsertest.New(tc.transport)
 	page, err := b.Get(link)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +177,7 @@ func (tc *testCoord) code(t *testing.T, p *person) string {
 // client returns a control client for the coordinator.
 func (tc *testCoord) client(t *testing.T, cred wire.Secret) *control.Client {
 	t.Helper()
-	c, err := control.New(control.Config{URL: tc.URL, Credential: cred})
+	c, err := control.New(control.Config{URL: tc.URL, Credential: cred, Fingerprint: tc.fingerprint})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +208,7 @@ func (tc *testCoord) signInKey(t *testing.T, p *person, hostname string, priv ke
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := tc.browse(t, browsertest.New(nil), start.AuthURL, p)
+	page := tc.browse(t, browsertest.New(tc.transport), start.AuthURL, p)
 	if !page.Contains("is now connected as") {
 		t.Fatalf("sign-in did not finish (status %d):\n%s", page.Status, page.Body)
 	}

@@ -99,7 +99,7 @@ func (s *Server) confirmLogin(c *gin.Context) {
 // beginLogin binds the session to this browser and redirects to the IdP:
 // POST /login/:id.
 func (s *Server) beginLogin(c *gin.Context) {
-	if !csrfOK(c) {
+	if !csrfOK(c, s.secureCookies()) {
 		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
 		return
 	}

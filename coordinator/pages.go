@@ -37,22 +37,37 @@ func renderError(c *gin.Context, status int, msg string) {
 
 const csrfCookie = "moat_csrf"
 
+// cookieName is the name a cookie called base goes by. Over https it
+// carries a prefix the browser enforces, so that no other host under the
+// same domain can plant or overwrite it: "__Host-" for a cookie on Path=/
+// (root), "__Secure-" for one on a narrower path.
+func cookieName(base string, secure, root bool) string {
+	switch {
+	case !secure:
+		return base
+	case root:
+		return "__Host-" + base
+	}
+	return "__Secure-" + base
+}
+
 // csrfToken returns the browser's CSRF token (double-submit cookie),
 // setting a new one when it has none.
 func csrfToken(c *gin.Context, secure bool) string {
-	if ck, err := c.Request.Cookie(csrfCookie); err == nil && len(ck.Value) >= 32 {
+	name := cookieName(csrfCookie, secure, true)
+	if ck, err := c.Request.Cookie(name); err == nil && len(ck.Value) >= 32 {
 		return ck.Value
 	}
 	var b [24]byte
 	rand.Read(b[:])
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	http.SetCookie(c.Writer, &http.Cookie{Name: csrfCookie, Value: tok, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: tok, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 	return tok
 }
 
 // csrfOK checks a form post's token against the cookie in constant time.
-func csrfOK(c *gin.Context) bool {
-	ck, err := c.Request.Cookie(csrfCookie)
+func csrfOK(c *gin.Context, secure bool) bool {
+	ck, err := c.Request.Cookie(cookieName(csrfCookie, secure, true))
 	if err != nil || len(ck.Value) < 32 {
 		return false
 	}

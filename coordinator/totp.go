@@ -63,7 +63,7 @@ func (s *Server) mfaPage(c *gin.Context) {
 
 // mfaSubmit checks a code: POST /login/:id/mfa.
 func (s *Server) mfaSubmit(c *gin.Context) {
-	if !csrfOK(c) {
+	if !csrfOK(c, s.secureCookies()) {
 		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
 		return
 	}

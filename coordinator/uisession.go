@@ -34,6 +34,10 @@ const (
 	uiSessionTTL = 8 * time.Hour
 )
 
+// uiCookieName is the UI session cookie's name ("__Secure-moat_ui" over
+// https).
+func (s *Server) uiCookieName() string { return cookieName(uiCookie, s.secureCookies(), false) }
+
 // sessionHash is what the store keeps of a session token.
 func sessionHash(tok string) []byte {
 	h := sha256.Sum256([]byte(tok))
@@ -99,7 +103,7 @@ func (s *Server) completeUI(c *gin.Context, ls *store.LoginSession, user *store.
 		s.internal(c, "start UI session", err)
 		return
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: uiCookie, Value: tok, Path: "/ui", HttpOnly: true,
+	http.SetCookie(c.Writer, &http.Cookie{Name: s.uiCookieName(), Value: tok, Path: "/ui", HttpOnly: true,
 		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode, MaxAge: int(uiSessionTTL.Seconds())})
 	s.mx.logins.WithLabelValues(purposeUI).Inc()
 	s.log.Info("signed in to the UI", "user", user.ID, "role", user.Role)
@@ -114,7 +118,7 @@ func (s *Server) completeUI(c *gin.Context, ls *store.LoginSession, user *store.
 // session's CSRF token (the UI's GET /ui/logout asks first), so another
 // site cannot sign a person out.
 func (s *Server) uiLogout(c *gin.Context) {
-	if ck, err := c.Request.Cookie(uiCookie); err == nil && ck.Value != "" {
+	if ck, err := c.Request.Cookie(s.uiCookieName()); err == nil && ck.Value != "" {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 4<<10)
 		got := c.Request.PostFormValue("csrf") // only a URL-encoded body is read
 		if subtle.ConstantTimeCompare([]byte(got), []byte(sessionCSRF(ck.Value))) != 1 {
@@ -126,7 +130,7 @@ func (s *Server) uiLogout(c *gin.Context) {
 			return
 		}
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: uiCookie, Value: "", Path: "/ui", HttpOnly: true,
+	http.SetCookie(c.Writer, &http.Cookie{Name: s.uiCookieName(), Value: "", Path: "/ui", HttpOnly: true,
 		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	render(c, http.StatusOK, "done.html", map[string]any{"Title": "Signed out", "Message": "You are signed out of moat."})
 }
@@ -134,7 +138,7 @@ func (s *Server) uiLogout(c *gin.Context) {
 // uiViewer returns who is signed in to the UI with r, or nil. The user is
 // loaded on every request: a disabled person's session ends at once.
 func (s *Server) uiViewer(r *http.Request) *ui.Viewer {
-	ck, err := r.Cookie(uiCookie)
+	ck, err := r.Cookie(s.uiCookieName())
 	if err != nil || ck.Value == "" {
 		return nil
 	}
