@@ -5,58 +5,43 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/mesh/engine"
-	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/engine/enginetest"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // member is one netstack engine in a test mesh.
 type member struct {
+	*enginetest.Member
 	name   string
-	eng    *engine.Engine
-	addrs  []netip.Addr
 	models []string
 }
 
 func newMember(t *testing.T, n int, name string, models ...string) *member {
 	t.Helper()
-	priv, err := key.NewPrivate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{PrivateKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	m := &member{name: name, eng: e, models: models, addrs: []netip.Addr{
-		netip.AddrFrom4([4]byte{100, 64, 0, byte(n)}),
-		netip.MustParseAddr(fmt.Sprintf("fd7a:6d6f:6174::%x", n)),
-	}}
-	if err := e.Reconfig(m.netmap()); err != nil { // addresses, so it can listen
+	m := &member{Member: enginetest.New(t, n), name: name, models: models}
+	if err := m.Eng.Reconfig(m.netmap()); err != nil { // addresses, so it can listen
 		t.Fatal(err)
 	}
 	return m
 }
 
+func (m *member) id() wire.Identity {
+	return wire.Identity{DeviceID: wire.DeviceID(m.name), DeviceName: m.name}
+}
+
 func (m *member) asPeer() wire.Peer {
-	return wire.Peer{
-		Key:       m.eng.PublicKey(),
-		Addresses: m.addrs,
-		Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), m.eng.Port())},
-		Identity:  wire.Identity{DeviceID: wire.DeviceID(m.name), DeviceName: m.name},
-		Models:    m.models,
-	}
+	p := m.Peer(m.id())
+	p.Models = m.models
+	return p
 }
 
 func (m *member) netmap(peers ...*member) *wire.NetMap {
-	nm := &wire.NetMap{Version: wire.Version, Seq: 1, Self: wire.Self{Key: m.eng.PublicKey(), Addresses: m.addrs}}
+	nm := m.NetMap(1, wire.Identity{})
 	for _, p := range peers {
 		nm.Peers = append(nm.Peers, p.asPeer())
 	}
@@ -87,7 +72,7 @@ func (g *guard) last() *http.Request {
 func (m *member) serve(t *testing.T, handle http.HandlerFunc) *guard {
 	t.Helper()
 	g := &guard{name: m.name}
-	ln, err := m.eng.Listen("tcp", ":80")
+	ln, err := m.Eng.Listen("tcp", ":80")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +106,14 @@ func newMesh(t *testing.T, mod func(*Config), nodes ...*member) *testMesh {
 	t.Helper()
 	m := &testMesh{client: newMember(t, 1, "laptop"), nodes: nodes}
 	for _, n := range nodes {
-		if err := n.eng.Reconfig(n.netmap(m.client)); err != nil {
+		if err := n.Eng.Reconfig(n.netmap(m.client)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := m.client.eng.Reconfig(m.client.netmap(nodes...)); err != nil {
+	if err := m.client.Eng.Reconfig(m.client.netmap(nodes...)); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Dialer: m.client.eng, ConnectTimeout: 2 * time.Second}
+	cfg := Config{Dialer: m.client.Eng, ConnectTimeout: 2 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -96,7 +96,7 @@ func TestFailoverSlowConnect(t *testing.T) {
 	a, b := newMember(t, 2, "gpu-a", "m"), newMember(t, 3, "gpu-b", "m")
 	b.serve(t, nil)
 	m := newMesh(t, func(c *Config) { c.ConnectTimeout = 300 * time.Millisecond }, a, b)
-	a.eng.Close() // gpu-a vanished: packets to it go nowhere
+	a.Eng.Close() // gpu-a vanished: packets to it go nowhere
 	for i := range 4 {
 		if status, got := m.post(t, "/api/chat", `{"model":"m"}`); status != http.StatusOK || !strings.HasPrefix(got, "gpu-b") {
 			t.Fatalf("request %d: %d %q, want gpu-b's answer", i, status, got)

@@ -98,8 +98,8 @@ func TestNotGranted(t *testing.T) {
 func TestSpoofedIdentityHeaders(t *testing.T) {
 	m := newMesh(t, policy.Limits{}, nil)
 	spoof := []string{
-		"X-Forwarded-For", m.alice.addrs[0].String(), "Forwarded", "for=" + m.alice.addrs[0].String(),
-		"X-Real-IP", m.alice.addrs[0].String(), "X-Moat-User", "alice@example.com", "Authorization", "Bearer alice",
+		"X-Forwarded-For", m.alice.Addrs[0].String(), "Forwarded", "for=" + m.alice.Addrs[0].String(),
+		"X-Real-IP", m.alice.Addrs[0].String(), "X-Moat-User", "alice@example.com", "Authorization", "Bearer alice",
 	}
 	if code, _ := m.call(m.bob, "/v1/chat/completions", `{"model":"llama"}`, spoof...); code != 403 {
 		t.Fatalf("bob claiming to be alice: %d", code)

@@ -15,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/mesh/engine"
-	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/engine/enginetest"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/policy"
@@ -24,47 +23,31 @@ import (
 
 func tick() <-chan time.Time { return time.After(2 * time.Millisecond) }
 
-// member is one engine of a test mesh.
+// member is one engine of a test mesh with its identity.
 type member struct {
-	eng   *engine.Engine
-	addrs []netip.Addr
-	id    wire.Identity
+	*enginetest.Member
+	id wire.Identity
 }
 
 func newMember(t testing.TB, n int, id wire.Identity) *member {
 	t.Helper()
-	priv, err := key.NewPrivate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{PrivateKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
 	id.DeviceID = wire.DeviceID(fmt.Sprintf("dev%d", n))
-	return &member{eng: e, id: id, addrs: []netip.Addr{
-		netip.AddrFrom4([4]byte{100, 64, 0, byte(n)}),
-		netip.MustParseAddr(fmt.Sprintf("fd7a:6d6f:6174::%x", n)),
-	}}
+	return &member{Member: enginetest.New(t, n), id: id}
 }
 
 func (m *member) peer(access ...policy.ModelAccess) wire.Peer {
-	return wire.Peer{
-		Key: m.eng.PublicKey(), Addresses: m.addrs, Identity: m.id, Access: access,
-		Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), m.eng.Port())},
-	}
+	p := m.Peer(m.id)
+	p.Access = access
+	return p
 }
 
 func (m *member) netmap(seq uint64, rules *policy.NodeRules, peers ...wire.Peer) *wire.NetMap {
-	return &wire.NetMap{Version: wire.Version, Seq: seq, Rules: rules, Peers: peers,
-		Self: wire.Self{Key: m.eng.PublicKey(), Addresses: m.addrs, Identity: m.id}}
+	nm := m.NetMap(seq, m.id, peers...)
+	nm.Rules = rules
+	return nm
 }
 
-// client is an HTTP client that reaches the mesh through m's engine.
-func (m *member) client() *http.Client {
-	return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: m.eng.Dial}}
-}
+func (m *member) client() *http.Client { return m.Client() }
 
 // mesh is a node running the guard, callers alice (granted), bob (no
 // grant) and carol (granted, stale MFA), the stub upstream and the spool.
@@ -120,17 +103,17 @@ func newMesh(t testing.TB, lim policy.Limits, tweak func(*Config)) *mesh {
 	}
 	m.apply(1)
 	for _, c := range []*member{m.alice, m.bob, m.carol} {
-		if err := c.eng.Reconfig(c.netmap(1, nil, m.node.peer())); err != nil {
+		if err := c.Eng.Reconfig(c.netmap(1, nil, m.node.peer())); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ln, err := m.node.eng.Listen("tcp", ":80")
+	ln, err := m.node.Eng.Listen("tcp", ":80")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go m.g.Serve(ln)
 	t.Cleanup(func() { m.g.Close() })
-	m.url = "http://" + netip.AddrPortFrom(m.node.addrs[0], 80).String()
+	m.url = "http://" + netip.AddrPortFrom(m.node.Addrs[0], 80).String()
 	return m
 }
 
@@ -143,7 +126,7 @@ func (m *mesh) nodeNetMap(seq uint64) *wire.NetMap {
 func (m *mesh) apply(seq uint64) {
 	m.t.Helper()
 	nm := m.nodeNetMap(seq)
-	if err := m.node.eng.Reconfig(nm); err != nil {
+	if err := m.node.Eng.Reconfig(nm); err != nil {
 		m.t.Fatal(err)
 	}
 	if err := m.g.SetNetMap(nm); err != nil {
