@@ -17,31 +17,17 @@ import (
 	"github.com/moatmesh/moat/coordinator/idp"
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/internal/testclock"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
-// clock is a test clock that starts at the real time and moves only when
-// told, so TOTP steps and expiries are exact.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock starts at the real time and moves only when told, so TOTP steps
+// and expiries are exact.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{now: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testclock.New() }
 
 // testCoord is a coordinator served on a loopback port, with the embedded
 // provider, real SQLite in a temp dir, and a test clock.

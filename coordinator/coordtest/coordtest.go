@@ -23,28 +23,12 @@ import (
 	"github.com/moatmesh/moat/coordinator/idp"
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/internal/testclock"
 )
 
 // Clock starts at the real time and moves only when told, so TOTP steps
 // are exact.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+type Clock = testclock.Clock
 
 // Coord is a running coordinator.
 type Coord struct {
@@ -61,7 +45,7 @@ type Coord struct {
 // mod may adjust the configuration. It stops when the test ends.
 func Start(t testing.TB, mod ...func(*coordinator.Config)) *Coord {
 	t.Helper()
-	c := &Coord{Clock: &Clock{now: time.Now()}}
+	c := &Coord{Clock: testclock.New()}
 	var h http.Handler = http.NotFoundHandler()
 	c.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	c.URL = "http://" + c.ts.Listener.Addr().String()
