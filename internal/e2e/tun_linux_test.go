@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -166,7 +164,7 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	gpu := startE2EChild(t, gpuNS, tunChildConfig{Role: "gpu", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
 		EnrollKey: ek, StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort)})
 	var ready gpuReady
-	if err := json.Unmarshal([]byte(gpu.expect(t, "ready ", 20*time.Second)), &ready); err != nil {
+	if err := json.Unmarshal([]byte(gpu.Expect(t, "ready ", 20*time.Second)), &ready); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("node %s up at %s after %v (upstream on its 127.0.0.1:%d)", ready.Node, ready.MeshAddr, time.Since(began).Round(time.Millisecond), ready.UpstreamPort)
@@ -177,7 +175,7 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	laptop := startE2EChild(t, laptopNS, tunChildConfig{Role: "laptop", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
 		Key: priv.Text(), Credential: string(cred), Node: ready.Node, GPUUnderlay: tunGPUUL.Addr(), UpstreamPort: ready.UpstreamPort})
 	var res laptopResult
-	if err := json.Unmarshal([]byte(laptop.expect(t, "result ", 25*time.Second)), &res); err != nil {
+	if err := json.Unmarshal([]byte(laptop.Expect(t, "result ", 25*time.Second)), &res); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("laptop's streamed completion done after %v", time.Since(began).Round(time.Millisecond))
@@ -299,99 +297,11 @@ func selfSigned(t *testing.T, ip netip.Addr) (tls.Certificate, string) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: c}, control.Fingerprint(c)
 }
 
-// e2eChild is a child process in a namespace; its stdout lines arrive on
-// lines, and closing stdin asks it to stop.
-type e2eChild struct {
-	name  string
-	in    io.WriteCloser
-	lines chan string
-}
-
-func startE2EChild(t *testing.T, ns *netns.NS, cfg tunChildConfig) *e2eChild {
+// startE2EChild runs cfg's role in ns (see TestE2ETUNChild).
+func startE2EChild(t *testing.T, ns *netns.NS, cfg tunChildConfig) *netns.Child {
 	t.Helper()
 	js, _ := json.Marshal(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := ns.Command(ctx, os.Args[0], "-test.run=^TestE2ETUNChild$", "-test.v=false", "-test.count=1")
-	cmd.Env = append(childEnv(), tunChildEnv+"="+string(js))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	c := &e2eChild{name: cfg.Role, in: in, lines: make(chan string, 16)}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		in.Close() // the child stops when its stdin ends
-		done := make(chan error, 1)
-		go func() {
-			for range c.lines { // drain so the child never blocks on stdout
-			}
-			done <- cmd.Wait()
-		}()
-		select {
-		case err := <-done:
-			if err != nil { // a failed shutdown, or a race the detector saw in the child
-				t.Errorf("child %s: %v", cfg.Role, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("child %s did not stop within 10s; killing it", cfg.Role)
-			cancel()
-			<-done
-		}
-		cancel()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("child %s stderr:\n%s", cfg.Role, stderr.String())
-		}
-	})
-	return c
-}
-
-// childEnv is this process's environment without proxy settings: the
-// children talk only to namespaces on the bridge, which no proxy reaches.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(name) {
-		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// expect waits for the child's line starting with prefix and returns the
-// rest; a "fail " line, an exit or the timeout fails the test.
-func (c *e2eChild) expect(t *testing.T, prefix string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("child %s exited before printing %q", c.name, prefix)
-			}
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				return rest
-			}
-			if strings.HasPrefix(line, "fail ") {
-				t.Fatalf("child %s: %s", c.name, line)
-			}
-		case <-deadline:
-			t.Fatalf("child %s printed no %q line within %v", c.name, prefix, timeout)
-		}
-	}
+	return netns.StartChild(t, ns, cfg.Role, "TestE2ETUNChild", tunChildEnv+"="+string(js))
 }
 
 // TestE2ETUNChild is not a test: it is a child process of

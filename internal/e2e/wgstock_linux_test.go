@@ -58,7 +58,7 @@ func TestStockWireGuard(t *testing.T) {
 	gpu := startE2EChild(t, gpuNS, tunChildConfig{Role: "gpu", Coordinator: "https://" + ln.Addr().String(), Fingerprint: fingerprint,
 		EnrollKey: sys.Coord.EnrollKey(t, "tag:gpu"), StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort)})
 	var ready gpuReady
-	if err := json.Unmarshal([]byte(gpu.expect(t, "ready ", 20*time.Second)), &ready); err != nil {
+	if err := json.Unmarshal([]byte(gpu.Expect(t, "ready ", 20*time.Second)), &ready); err != nil {
 		t.Fatal(err)
 	}
 
@@ -97,7 +97,7 @@ func TestStockWireGuard(t *testing.T) {
 	// The guard answers the phone as alice.
 	phone := startE2EChild(t, phoneNS, tunChildConfig{Role: "phone", GuardURL: "http://" + netip.AddrPortFrom(ready.MeshAddr, tunGuard).String()})
 	var res laptopResult
-	if err := json.Unmarshal([]byte(phone.expect(t, "result ", 25*time.Second)), &res); err != nil {
+	if err := json.Unmarshal([]byte(phone.Expect(t, "result ", 25*time.Second)), &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Status != http.StatusOK || !res.Done || !slices.Equal(res.Chunks, StandinChunks()) {

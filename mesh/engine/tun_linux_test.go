@@ -2,10 +2,8 @@ package engine
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -60,7 +58,7 @@ func TestTUNPairInNamespaces(t *testing.T) {
 	cb := startTUNChild(t, b, tunChild{"b", kb.Text(), 51820, addrB, ka.Public(), addrA, netip.AddrPortFrom(ulA.Addr(), 51820)})
 
 	for _, tc := range []struct {
-		c    *childProc
+		c    *netns.Child
 		cmd  string
 		want string
 	}{
@@ -72,53 +70,20 @@ func TestTUNPairInNamespaces(t *testing.T) {
 		{ca, "add", "ok"},
 		{ca, "get 100.64.0.2", "ok b saw 100.64.0.1:"},
 	} {
-		if got := tc.c.ask(t, tc.cmd); !strings.HasPrefix(got, tc.want) {
+		if got := tc.c.Ask(t, tc.cmd, time.Minute); !strings.HasPrefix(got, tc.want) {
 			t.Fatalf("%s: %q, want prefix %q", tc.cmd, got, tc.want)
 		}
 	}
 }
 
-type childProc struct {
-	in  io.WriteCloser
-	out *bufio.Scanner
-}
-
-func (c *childProc) ask(t *testing.T, cmd string) string {
-	t.Helper()
-	fmt.Fprintln(c.in, cmd)
-	if !c.out.Scan() {
-		t.Fatalf("child exited during %q", cmd)
-	}
-	return c.out.Text()
-}
-
-func startTUNChild(t *testing.T, ns *netns.NS, cfg tunChild) *childProc {
+// startTUNChild runs cfg's side of the pair in ns and waits until it is
+// ready (see TestTUNChild).
+func startTUNChild(t *testing.T, ns *netns.NS, cfg tunChild) *netns.Child {
 	t.Helper()
 	js, _ := json.Marshal(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := ns.Command(ctx, os.Args[0], "-test.run=^TestTUNChild$", "-test.v=false")
-	cmd.Env = append(os.Environ(), tunChildEnv+"="+string(js))
-	cmd.Stderr = os.Stderr
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-		cancel()
-	})
-	c := &childProc{in: in, out: bufio.NewScanner(out)}
-	for c.out.Scan() { // wait for readiness, never sleep
-		if line := c.out.Text(); line == "ready" {
-			return c
-		} else if strings.HasPrefix(line, "fail ") {
-			t.Fatalf("child %s: %s", cfg.Name, line)
-		}
-	}
-	t.Fatalf("child %s exited before it was ready", cfg.Name)
-	return nil
+	c := netns.StartChild(t, ns, cfg.Name, "TestTUNChild", tunChildEnv+"="+string(js))
+	c.Expect(t, "ready", time.Minute) // readiness, never a sleep
+	return c
 }
 
 // TestTUNChild is not a test: it is the child process of

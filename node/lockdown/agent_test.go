@@ -2,10 +2,8 @@ package lockdown
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -29,42 +27,24 @@ const (
 )
 
 type agent struct {
+	*netns.Child
 	name string
-	in   io.WriteCloser
-	out  *bufio.Scanner
 }
 
 func startAgent(t *testing.T, ns *netns.NS, name string, uid int) *agent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	cmd := ns.Command(ctx, os.Args[0], "-test.run=^TestAgent$", "-test.v=false")
-	cmd.Env = append(os.Environ(), agentEnv+"="+name, agentUIDEnv+"="+strconv.Itoa(uid))
-	cmd.Stderr = os.Stderr
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-		cancel()
-	})
-	a := &agent{name: name, in: in, out: bufio.NewScanner(out)}
-	a.out.Buffer(nil, 1<<20)
+	a := &agent{netns.StartChild(t, ns, name, "TestAgent", agentEnv+"="+name, agentUIDEnv+"="+strconv.Itoa(uid)), name}
 	if got := a.ask(t, "hello"); got != "ok" {
 		t.Fatalf("agent %s: %s", name, got)
 	}
 	return a
 }
 
+// ask sends one command and returns the agent's answer; every command
+// answers within a few probe waits.
 func (a *agent) ask(t *testing.T, cmd string) string {
 	t.Helper()
-	fmt.Fprintln(a.in, cmd)
-	if !a.out.Scan() {
-		t.Fatalf("agent %s exited during %q", a.name, cmd)
-	}
-	return a.out.Text()
+	return a.Ask(t, cmd, 30*time.Second)
 }
 
 // must runs cmd and fails the test unless the agent answers "ok".
