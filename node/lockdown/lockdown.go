@@ -92,7 +92,7 @@ func (l *Lockdown) installLocked() error {
 	if err != nil {
 		return fmt.Errorf("lockdown: %w", err)
 	}
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
 		return fmt.Errorf("lockdown: open netlink: %w", err)
 	}
@@ -209,7 +209,7 @@ func (l *Lockdown) UpdatePeers(peers []Peer) error {
 // syncLocked brings every set to what the configuration and the dynamic
 // state want, in one batch.
 func (l *Lockdown) syncLocked() error {
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
 		return fmt.Errorf("open netlink: %w", err)
 	}
@@ -278,7 +278,7 @@ func (l *Lockdown) Remove() error {
 // Off deletes the tables inet moat and netdev moat, with everything in
 // them, and nothing else. It succeeds when there are no such tables.
 func Off() error {
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
 		return fmt.Errorf("lockdown off: open netlink: %w", err)
 	}

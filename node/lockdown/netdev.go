@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,4 +105,26 @@ func (l *Lockdown) PacketFilter() (hooked, skipped []string, err error) {
 		return nil, nil, l.packetErr
 	}
 	return l.ifs.hooked, l.ifs.skipped, nil
+}
+
+// newConn opens a netlink connection to nf_tables whose receive buffer
+// holds the acknowledgements of a whole lockdown batch (several hundred
+// messages overflow the default and fail with ENOBUFS).
+func newConn() (*nftables.Conn, error) {
+	return nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+		}); err != nil {
+			return err
+		}
+		if serr != nil { // without CAP_NET_ADMIN: as large as allowed
+			return c.SetReadBuffer(8 << 20)
+		}
+		return nil
+	}))
 }
