@@ -49,7 +49,8 @@ func startHosts(t *testing.T) *hosts {
 	return h
 }
 
-// hostConfig is the node's lockdown: coordinator API and WireGuard, one
+// hostConfig is the node's lockdown: coordinator API (by URL over IPv4,
+// by address over IPv6) and WireGuard, one
 // resolver on the coordinator host, the guard, a grant of port 2222 to
 // the employee's mesh address, and mesh egress to the employee's port
 // 80; as admin extras, a small IPv6 network around the employee and its
@@ -57,7 +58,8 @@ func startHosts(t *testing.T) *hosts {
 func hostConfig() Config {
 	return Config{
 		MeshInterface: "moat0", WireGuardPort: 51820, GuardPort: 8443, InferencePorts: []uint16{11434},
-		Coordinator:          []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, apiPort)), netip.MustParseAddrPort(ap(coordUL6, apiPort))},
+		CoordinatorURL:       "https://" + ap(coordUL, apiPort) + "/",
+		Coordinator:          []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL6, apiPort))},
 		CoordinatorWireGuard: []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, wgPort))},
 		AllowDNS:             []netip.Addr{netip.MustParseAddr(coordUL)},
 		Extra:                []netip.Prefix{pfx("2001:2::4/126")},
