@@ -121,12 +121,18 @@ func sendND(typ byte, dst netip.Addr, iface string) error {
 	return unix.Sendto(fd, msg, 0, &unix.SockaddrInet6{Addr: dst.As16(), ZoneId: uint32(ifi.Index)})
 }
 
-func sendFrame(iface string, ethertype uint16, bypass bool) error {
+// packetSocket opens an AF_PACKET socket for every protocol.
+func packetSocket(iface string) (int, *net.Interface, error) {
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
-		return err
+		return -1, nil, err
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	return fd, ifi, err
+}
+
+func sendFrame(iface string, ethertype uint16, bypass bool) error {
+	fd, ifi, err := packetSocket(iface)
 	if err != nil {
 		return err
 	}
@@ -169,11 +175,7 @@ func barrierLocked(name string) chan struct{} {
 // startCapture counts, on iface, the frames that carry the marker and
 // notes the barriers ("moatbarrier-N") it sees.
 func startCapture(iface string) error {
-	ifi, err := net.InterfaceByName(iface)
-	if err != nil {
-		return err
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	fd, ifi, err := packetSocket(iface)
 	if err != nil {
 		return err
 	}

@@ -33,35 +33,25 @@ func ifname(name string) []byte {
 
 // ifIs is `iifname NAME` (in) or `oifname NAME`; neg makes it `!=`.
 func ifIs(in bool, name string, neg bool) []expr.Any {
-	key := expr.MetaKeyOIFNAME
-	if in {
-		key = expr.MetaKeyIIFNAME
-	}
-	op := expr.CmpOpEq
-	if neg {
-		op = expr.CmpOpNeq
-	}
-	return []expr.Any{
-		&expr.Meta{Key: key, Register: reg1},
-		&expr.Cmp{Op: op, Register: reg1, Data: ifname(name)},
-	}
+	return ifCmp(in, true, neg, ifname(name))
 }
 
 // ifIndexIs is `meta iif INDEX` (in) or `meta oif INDEX`; neg makes it
 // `!=`. Unlike a name, an index cannot be given to another interface.
 func ifIndexIs(in bool, index int, neg bool) []expr.Any {
-	key := expr.MetaKeyOIF
-	if in {
-		key = expr.MetaKeyIIF
-	}
+	return ifCmp(in, false, neg, binaryutil.NativeEndian.PutUint32(uint32(index)))
+}
+
+func ifCmp(in, byName, neg bool, data []byte) []expr.Any {
+	key := map[[2]bool]expr.MetaKey{
+		{false, false}: expr.MetaKeyOIF, {true, false}: expr.MetaKeyIIF,
+		{false, true}: expr.MetaKeyOIFNAME, {true, true}: expr.MetaKeyIIFNAME,
+	}[[2]bool{in, byName}]
 	op := expr.CmpOpEq
 	if neg {
 		op = expr.CmpOpNeq
 	}
-	return []expr.Any{
-		&expr.Meta{Key: key, Register: reg1},
-		&expr.Cmp{Op: op, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(uint32(index))},
-	}
+	return []expr.Any{&expr.Meta{Key: key, Register: reg1}, &expr.Cmp{Op: op, Register: reg1, Data: data}}
 }
 
 // present is `meta KEY >= 0`: it matches whenever the kernel can load

@@ -10,9 +10,7 @@ import (
 // come from loopback before the nat hook runs, so that a DNAT-published
 // port (docker run -p 11434:11434) cannot forward them to a container.
 func (p *plan) inferencePrerouting() []rule {
-	return []rule{toDrop(CatIngressInference,
-		fmt.Sprintf("%s tcp dport @%s: inference ports, before DNAT", p.loWord(true, true), setInference),
-		p.lo(true, true), l4proto(unix.IPPROTO_TCP), dportIn(p.sets[setInference]))}
+	return p.inferenceDrop("inference ports, before DNAT")
 }
 
 // upstreamForward boxes the inference containers in, in both scopes:

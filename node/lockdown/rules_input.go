@@ -11,8 +11,12 @@ import (
 // inferenceInput keeps the inference ports loopback-only, in both
 // scopes, whatever else a grant or another table would allow.
 func (p *plan) inferenceInput() []rule {
+	return p.inferenceDrop("inference servers are loopback-only")
+}
+
+func (p *plan) inferenceDrop(why string) []rule {
 	return []rule{toDrop(CatIngressInference,
-		fmt.Sprintf("%s tcp dport @%s: inference servers are loopback-only", p.loWord(true, true), setInference),
+		fmt.Sprintf("%s tcp dport @%s: %s", p.loWord(true, true), setInference, why),
 		p.lo(true, true), l4proto(unix.IPPROTO_TCP), dportIn(p.sets[setInference]))}
 }
 
