@@ -142,7 +142,7 @@ func lockdownDo(ld **Lockdown, verb, arg string) (string, error) {
 	case "off":
 		return "ok", Off()
 	}
-	return "", fmt.Errorf("unknown command %q", verb)
+	return escapeDo(*ld, verb, strings.Fields(arg))
 }
 
 // listen serves TCP (write "hi", close) or UDP (echo) on addr.

@@ -1,10 +1,12 @@
 package lockdown
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/moatmesh/moat/policy"
 )
@@ -29,6 +31,9 @@ const (
 	DefaultGuardPort     = 443
 	DefaultInferencePort = 11434
 	DefaultLogRate       = 10
+
+	DefaultWatchInterval   = time.Second
+	DefaultResolveInterval = 5 * time.Minute
 )
 
 // Config is everything the lockdown needs to know about the node. The
@@ -40,7 +45,9 @@ type Config struct {
 
 	// MeshInterface is the name of the WireGuard interface carrying mesh
 	// traffic. Empty means DefaultMeshInterface ("moat0"). The interface
-	// need not exist yet: rules match it by name.
+	// need not exist yet: rules match it by name until it exists and by
+	// its index from then on (Watch re-applies when it appears, so a
+	// renamed interface cannot take its place).
 	MeshInterface string
 
 	// WireGuardPort is the local UDP port WireGuard listens on; it is open
@@ -66,9 +73,30 @@ type Config struct {
 	// sets whatever UpdatePeers is given. Empty means none.
 	CoordinatorWireGuard []netip.AddrPort
 
+	// CoordinatorURL is the coordinator's API URL (https://host:port).
+	// Apply resolves its host (an address is taken as is) and adds the
+	// addresses with the URL's port to Coordinator's; Watch resolves it
+	// again every ResolveInterval and updates the sets when the answer
+	// changes. Empty means only Coordinator is allowed.
+	CoordinatorURL string
+
+	// CoordinatorUIDs, when not empty, are the only local users whose
+	// sockets may open connections to the coordinator's API (per-uid
+	// rules; the node's own service user, and 0 if it runs as root).
+	// Empty means any local user may.
+	CoordinatorUIDs []uint32
+
 	// AllowDNS lists the resolvers the node may query (UDP and TCP port
-	// 53). Empty means no DNS at all: name every host by address.
+	// 53). Empty means no DNS at all. The command layer defaults it to
+	// SystemResolvers(): /etc/resolv.conf, or systemd-resolved's
+	// upstream servers when that file names only a loopback stub.
 	AllowDNS []netip.Addr
+
+	// NTPServers are the time servers the node may reach (UDP port 123),
+	// as addresses or host names; names are resolved like CoordinatorURL.
+	// Empty means no NTP. The command layer defaults it to
+	// SystemNTPServers() (chrony, systemd-timesyncd, ntpd configuration).
+	NTPServers []string
 
 	// Extra lists destination networks the admin allows for any protocol
 	// and port (a package mirror, a time server). Empty means none.
@@ -78,10 +106,37 @@ type Config struct {
 	// and port) the admin allows. Empty means none.
 	ExtraPorts []netip.AddrPort
 
-	// AllowDHCP lets the host renew its address by DHCPv4 (UDP 68→67)
-	// and DHCPv6 (UDP 546→547). False (the default) means static
-	// addressing is assumed.
+	// AllowDHCP lets the host renew its address by DHCPv4 (UDP 68→67,
+	// also from a packet socket as broadcast) and DHCPv6 (UDP 546→547 to
+	// link-local and multicast addresses). False (the default) means
+	// static addressing; the command layer defaults it to UsesDHCP().
 	AllowDHCP bool
+
+	// WireGuardExtra lists more underlay endpoints (UDP) the WireGuard
+	// port may send to besides the peers' and the coordinator's: STUN
+	// servers and relays. Empty means none.
+	WireGuardExtra []netip.AddrPort
+
+	// MeshEgress lists what local processes may open on the mesh: new
+	// connections (TCP and UDP) to current peers inside Dst on Ports, as
+	// the policy grants this node. Replies to the guard's and the
+	// grants' inbound connections need no entry. Empty means the node
+	// opens nothing on the mesh.
+	MeshEgress []MeshRule
+
+	// Upstreams are inference servers in containers (vLLM or TGI under
+	// Docker): the host may open TCP connections to these addresses and
+	// ports; everything the containers at these addresses send on their
+	// own is dropped, and nothing from elsewhere may reach them. Empty
+	// means none.
+	Upstreams []netip.AddrPort
+
+	// Forward lists the destinations (TCP and UDP to that address and
+	// port) that forwarded traffic, from containers or namespaces behind
+	// the node, may reach in host scope; all other forwarded traffic is
+	// dropped. Upstreams' own traffic is dropped even to these. Empty
+	// means nothing is forwarded.
+	Forward []netip.AddrPort
 
 	// ServiceUID is the user id the inference server runs as. Its
 	// packets may leave only through loopback, in either scope. 0 means
@@ -100,10 +155,29 @@ type Config struct {
 	// current peer's mesh address. Empty means only GuardPort is open.
 	NetworkGrants []policy.FilterRule
 
+	// WatchInterval is how often Watch reads the table and the interfaces
+	// back besides reacting to nftables change notifications. 0 means
+	// DefaultWatchInterval (1s).
+	WatchInterval time.Duration `json:",omitempty"`
+
+	// ResolveInterval is how often Watch resolves CoordinatorURL's host
+	// and NTPServers' names again. 0 means DefaultResolveInterval (5m).
+	ResolveInterval time.Duration `json:",omitempty"`
+
+	// Lookup resolves a host name. Nil means net.DefaultResolver.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error) `json:"-"`
+
 	// LogRate is how many dropped packets per minute and per category are
 	// logged to the kernel log (prefix "moat drop <category>: ").
 	// 0 means DefaultLogRate (10); negative disables logging.
 	LogRate int
+}
+
+// MeshRule allows new connections over the mesh to the current peers
+// inside Dst, on Ports (TCP and UDP).
+type MeshRule struct {
+	Dst   []netip.Prefix
+	Ports []policy.PortRange
 }
 
 // Peer is one mesh peer as the lockdown sees it: the addresses it has on
@@ -134,6 +208,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LogRate == 0 {
 		c.LogRate = DefaultLogRate
 	}
+	if c.WatchInterval <= 0 {
+		c.WatchInterval = DefaultWatchInterval
+	}
+	if c.ResolveInterval <= 0 {
+		c.ResolveInterval = DefaultResolveInterval
+	}
 	return c, c.validate()
 }
 
@@ -159,6 +239,19 @@ func (c Config) validate() error {
 	errs = append(errs, checkAddrPorts("coordinator", c.Coordinator)...)
 	errs = append(errs, checkAddrPorts("coordinator wireguard endpoint", c.CoordinatorWireGuard)...)
 	errs = append(errs, checkAddrPorts("extra destination", c.ExtraPorts)...)
+	errs = append(errs, checkAddrPorts("wireguard extra endpoint", c.WireGuardExtra)...)
+	errs = append(errs, checkAddrPorts("upstream", c.Upstreams)...)
+	errs = append(errs, checkAddrPorts("forward destination", c.Forward)...)
+	if c.CoordinatorURL != "" {
+		if _, _, err := splitUpstream(c.CoordinatorURL); err != nil {
+			errs = append(errs, fmt.Errorf("coordinator URL %q: %w", c.CoordinatorURL, err))
+		}
+	}
+	for _, n := range c.NTPServers {
+		if n == "" || strings.ContainsAny(n, " /:") && !isAddr(n) {
+			errs = append(errs, fmt.Errorf("NTP server %q is not a host name or address", n))
+		}
+	}
 	for _, a := range c.AllowDNS {
 		if !a.IsValid() || a.Zone() != "" {
 			errs = append(errs, fmt.Errorf("resolver %v is not a plain IP address", a))
@@ -170,13 +263,32 @@ func (c Config) validate() error {
 		}
 	}
 	for _, g := range c.NetworkGrants {
-		for _, r := range g.Ports {
-			if r.First > r.Last {
-				errs = append(errs, fmt.Errorf("network grant port range %d-%d is empty", r.First, r.Last))
+		errs = append(errs, checkRanges("network grant", g.Ports)...)
+	}
+	for _, m := range c.MeshEgress {
+		errs = append(errs, checkRanges("mesh egress", m.Ports)...)
+		for _, p := range m.Dst {
+			if !p.IsValid() {
+				errs = append(errs, fmt.Errorf("mesh egress destination %v is not valid", p))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func checkRanges(what string, rs []policy.PortRange) []error {
+	var errs []error
+	for _, r := range rs {
+		if r.First > r.Last {
+			errs = append(errs, fmt.Errorf("%s port range %d-%d is empty", what, r.First, r.Last))
+		}
+	}
+	return errs
+}
+
+func isAddr(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func checkAddrPorts(what string, aps []netip.AddrPort) []error {

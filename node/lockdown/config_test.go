@@ -66,7 +66,7 @@ func TestPeerElems(t *testing.T) {
 		{Addresses: []netip.Addr{netip.MustParseAddr("198.19.0.4"), netip.MustParseAddr("2001:2:0:1::4")},
 			Endpoints: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.4:51820"), netip.MustParseAddrPort("198.18.0.1:51820")}},
 	}
-	e := peerElems(cfg, peers)
+	e := wantElems(cfg, dynamic{peers: peers})
 	if len(e[setMeshPeers4]) != 1 || len(e[setMeshPeers6]) != 1 || len(e[setEndpoints4]) != 2 || len(e[setEndpoints6]) != 0 {
 		t.Errorf("peerElems = %v", e)
 	}
@@ -83,7 +83,7 @@ func TestPeerElems(t *testing.T) {
 // form Status shows, and that service scope only adds what it should.
 func TestPlanComments(t *testing.T) {
 	cfg, _ := Config{ServiceUID: 999, Extra: []netip.Prefix{netip.MustParsePrefix("198.18.7.0/24")}, AllowDHCP: true}.withDefaults()
-	p := newPlan(cfg, 0, newSets(table()))
+	p := newPlan(cfg, 0, ifaces{lo: 1, loName: "lo"}, newSets(table()))
 	text := ""
 	for _, r := range append(p.output, p.input...) {
 		if r.comment == "" || strings.Contains(r.comment, `"`) {
@@ -91,14 +91,15 @@ func TestPlanComments(t *testing.T) {
 		}
 		text += r.comment + "\n"
 	}
-	for _, want := range []string{"meta skuid 999 oifname != lo", "ip daddr 198.18.7.0/24 accept", "udp sport 68 dport 67 accept"} {
+	for _, want := range []string{"meta skuid 999 meta oif != 1 (lo)", "ip daddr 198.18.7.0/24 accept", "udp sport 68 dport 67 accept"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rules lack %q:\n%s", want, text)
 		}
 	}
 	cfg.Scope = ScopeService
-	p = newPlan(cfg, 0, newSets(table()))
-	if len(p.output) != 1 || len(p.input) != 1 {
-		t.Errorf("service scope: %d output and %d input rules, want 1 and 1", len(p.output), len(p.input))
+	p = newPlan(cfg, 0, ifaces{lo: 1, loName: "lo"}, newSets(table()))
+	if len(p.output) != 1 || len(p.input) != 1 || len(p.forward) != 4 || len(p.prerouting) != 1 {
+		t.Errorf("service scope: %d output, %d input, %d forward and %d prerouting rules, want 1, 1, 4 and 1",
+			len(p.output), len(p.input), len(p.forward), len(p.prerouting))
 	}
 }

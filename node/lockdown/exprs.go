@@ -33,18 +33,44 @@ func ifname(name string) []byte {
 
 // ifIs is `iifname NAME` (in) or `oifname NAME`; neg makes it `!=`.
 func ifIs(in bool, name string, neg bool) []expr.Any {
-	key := expr.MetaKeyOIFNAME
-	if in {
-		key = expr.MetaKeyIIFNAME
-	}
+	return ifCmp(in, true, neg, ifname(name))
+}
+
+// ifIndexIs is `meta iif INDEX` (in) or `meta oif INDEX`; neg makes it
+// `!=`. Unlike a name, an index cannot be given to another interface.
+func ifIndexIs(in bool, index int, neg bool) []expr.Any {
+	return ifCmp(in, false, neg, binaryutil.NativeEndian.PutUint32(uint32(index)))
+}
+
+func ifCmp(in, byName, neg bool, data []byte) []expr.Any {
+	key := map[[2]bool]expr.MetaKey{
+		{false, false}: expr.MetaKeyOIF, {true, false}: expr.MetaKeyIIF,
+		{false, true}: expr.MetaKeyOIFNAME, {true, true}: expr.MetaKeyIIFNAME,
+	}[[2]bool{in, byName}]
 	op := expr.CmpOpEq
 	if neg {
 		op = expr.CmpOpNeq
 	}
-	return []expr.Any{
-		&expr.Meta{Key: key, Register: reg1},
-		&expr.Cmp{Op: op, Register: reg1, Data: ifname(name)},
-	}
+	return []expr.Any{&expr.Meta{Key: key, Register: reg1}, &expr.Cmp{Op: op, Register: reg1, Data: data}}
+}
+
+// present is `meta KEY >= 0`: it matches whenever the kernel can load
+// KEY at all, so `meta skuid` present means "sent by a process's
+// socket" and `meta rtclassid` present means "routed by the stack".
+func present(key expr.MetaKey) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: key, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpGte, Register: reg1, Data: []byte{0, 0, 0, 0}}}
+}
+
+// hopLimit is `ip6 hoplimit N` (nfproto ipv6 first).
+func hopLimit(n byte) []expr.Any {
+	return []expr.Any{&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 7, Len: 1}, cmpEq([]byte{n})}
+}
+
+// payloadLenAtMost is `ip6 length <= N` (nfproto ipv6 first).
+func payloadLenAtMost(n uint16) []expr.Any {
+	return []expr.Any{&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 4, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpLte, Register: reg1, Data: binaryutil.BigEndian.PutUint16(n)}}
 }
 
 // nfproto is `meta nfproto ipv4|ipv6`.
@@ -114,9 +140,15 @@ func daddrPortIn(v6 bool, set *nftables.Set) []expr.Any {
 
 // addrPrefix is `ip[6] saddr|daddr PREFIX`, including `meta nfproto`.
 func addrPrefix(p netip.Prefix, src bool) []expr.Any {
+	return append(nfproto(p.Addr().Is6()), addrMatch(p, src)...)
+}
+
+// addrMatch is addrPrefix without `meta nfproto`, for the netdev family
+// (where `meta protocol` says the family).
+func addrMatch(p netip.Prefix, src bool) []expr.Any {
 	p = p.Masked()
 	v6 := p.Addr().Is6()
-	out := append(nfproto(v6), addrField(v6, src, reg1))
+	out := []expr.Any{addrField(v6, src, reg1)}
 	bits, n := p.Bits(), p.Addr().BitLen()
 	if bits < n {
 		mask := netip.PrefixFrom(allOnes(v6), bits).Masked().Addr().AsSlice()
@@ -173,6 +205,11 @@ func cgroupv2(level uint32, id uint64) []expr.Any {
 	b := make([]byte, 8)
 	binary.NativeEndian.PutUint64(b, id)
 	return []expr.Any{&expr.Socket{Key: expr.SocketKeyCgroupv2, Level: level, Register: reg1}, cmpEq(b)}
+}
+
+// etherType is `meta protocol P` (netdev family).
+func etherType(p uint16) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: reg1}, cmpEq(binaryutil.BigEndian.PutUint16(p))}
 }
 
 // icmp6Type is `icmpv6 type FIRST-LAST` (l4proto ipv6-icmp first).

@@ -22,6 +22,7 @@ func TestHostScope(t *testing.T) {
 		{h.node, "udp " + ap(inetUL, "53"), true},
 		{h.node, "tcp " + ap(inetUL6, "80"), true},
 		{h.emp, "tcp " + ap(nodeUL, inferencePort), true},
+		{h.node, "tcp " + ap(empMesh, grantPort), true},
 	})
 	before := h.ruleset(t)
 	h.installThirdParty(t)
@@ -75,6 +76,8 @@ func hostEgress(t *testing.T, h *hosts, wgSrc string) {
 		{h.node, "tcp " + ap(empMesh, "80"), true},
 		{h.node, "tcp " + ap(empMesh6, "80"), true},
 		{h.node, "tcp " + ap(strangerMesh, "80"), false},
+		// A peer on a port the policy does not grant this node.
+		{h.node, "tcp " + ap(empMesh, grantPort), false},
 		// The internet: TCP, UDP, ICMP, DNS, over v4 and v6.
 		{h.node, "tcp " + ap(inetUL, "80"), false},
 		{h.node, "udp " + ap(inetUL, "9999"), false},
@@ -123,7 +126,7 @@ func hostCounters(t *testing.T, h *hosts) {
 	}
 	text := st.String()
 	for _, want := range []string{"scope host", "chain output (hook output, policy drop)",
-		"oifname lo accept", "ip daddr . tcp dport @coordinator4 accept", "mesh_peers4 = { " + empMesh + " }",
+		"meta oif == 1 (lo) accept", "ip daddr . tcp dport @coordinator4 accept", "mesh_peers4 = { " + empMesh + " }",
 		"wg_endpoints4 = { " + coordUL + " . 51820, " + empUL + " . 51820, " + empUL + " . 51821 }", "coordinator6 = { " + coordUL6 + " . 8080 }"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("status lacks %q:\n%s", want, text)

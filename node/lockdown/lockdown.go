@@ -1,28 +1,35 @@
-// Package lockdown locks a GPU node down at the packet level with one
-// nftables table of its own ("inet moat"), so that a compromised model
-// server, a generated script or a prompt injection cannot send data out,
-// and the inference server cannot be reached except through loopback.
+// Package lockdown locks a GPU node down at the packet level with
+// nftables tables of its own ("inet moat", and "netdev moat" for packet
+// sockets), so that a compromised model server, a generated script or a
+// prompt injection cannot send data out, and the inference server
+// cannot be reached except through loopback.
 //
-// Apply builds the whole table in one atomic netlink batch; UpdatePeers
-// keeps its named sets in step with the netmap, again in one batch; Status
-// reads back the rules, sets and per-category drop counters; Off deletes
-// the table and nothing else. CheckLoopbackOnly verifies that an upstream
-// inference server listens on loopback only. docs/lockdown.md says what is
-// allowed and why.
+// Apply builds the tables in one atomic netlink batch; UpdatePeers keeps
+// the named sets in step with the netmap, again in one batch; Watch
+// notices when the tables are deleted, flushed or changed, or when
+// interfaces change, re-applies them at once and reports each event;
+// Healthy says whether the lockdown is in force; Status reads back the
+// rules, sets and per-category drop counters; Off deletes the tables and
+// nothing else. CheckLoopbackOnly verifies that an upstream inference
+// server listens on loopback only. docs/lockdown.md says what is allowed
+// and why.
 package lockdown
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 )
 
-// TableName is the name of the lockdown's table, of family inet.
-// Nothing outside this table is ever created, changed or deleted.
+// TableName is the name of the lockdown's tables: one of family inet,
+// and one of family netdev for the packet filter. Nothing outside them
+// is ever created, changed or deleted.
 const TableName = "moat"
 
 // ErrNotApplied is returned by Inspect when there is no lockdown table.
@@ -30,74 +37,130 @@ var ErrNotApplied = errors.New("lockdown is not applied: there is no nftables ta
 
 // Lockdown is an applied lockdown. Its methods are safe for concurrent use.
 type Lockdown struct {
-	mu  sync.Mutex // serialises batches from this value
-	cfg Config     // with defaults, as applied
+	mu        sync.Mutex // serialises batches and guards the fields below
+	cfg       Config     // with defaults, as applied
+	cgid      uint64     // of cfg.ServiceCgroup
+	dyn       dynamic    // peers and resolved names, kept for re-applying
+	ifs       ifaces     // as applied
+	packetErr error      // why packet sockets are not filtered, or nil
+	fp        string     // fingerprint of the tables as last written
+
+	health atomic.Pointer[health]
 }
 
 func table() *nftables.Table {
 	return &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
 }
 
-// Apply validates cfg and installs the lockdown it describes as a single
-// atomic batch, replacing any earlier lockdown table in the same batch (so
-// the host is never left open in between). Peers start empty: call
-// UpdatePeers with the netmap's peers next. If Apply fails nothing has
-// changed, and the node must not serve models (fail closed); the error
-// says why.
-func Apply(cfg Config) (*Lockdown, error) {
+// Apply is ApplyContext with a background context.
+func Apply(cfg Config) (*Lockdown, error) { return ApplyContext(context.Background(), cfg) }
+
+// ApplyContext validates cfg, resolves CoordinatorURL and NTPServers
+// (ctx bounds the lookups) and installs the lockdown as a single atomic
+// batch, replacing any earlier lockdown tables in the same batch (so the
+// host is never left open in between). Peers start empty: call
+// UpdatePeers with the netmap's peers next, and run Watch. If it fails
+// nothing has changed, and the node must not serve models (fail
+// closed); the error says why.
+func ApplyContext(ctx context.Context, cfg Config) (*Lockdown, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("lockdown: invalid configuration: %w", err)
 	}
-	var cgid uint64
+	l := &Lockdown{cfg: cfg}
 	if cfg.ServiceCgroup != "" {
-		if cgid, err = cgroupID(cfg.ServiceCgroup); err != nil {
+		if l.cgid, err = cgroupID(cfg.ServiceCgroup); err != nil {
 			return nil, fmt.Errorf("lockdown: %w", err)
 		}
 	}
-	conn, err := nftables.New()
-	if err != nil {
-		return nil, fmt.Errorf("lockdown: open netlink: %w", err)
+	if l.dyn.coordinator, l.dyn.ntp, err = resolveNames(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("lockdown: %w", err)
 	}
-	if err := build(conn, cfg, cgid); err != nil {
-		return nil, fmt.Errorf("lockdown: build table: %w", err)
+	l.packetErr = probePacketFilter()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.installLocked(); err != nil {
+		return nil, err
 	}
-	if err := conn.Flush(); err != nil {
-		return nil, fmt.Errorf("lockdown: install nftables table inet %s: %w "+
-			"(needs root or CAP_NET_ADMIN and a kernel with nf_tables, nft_reject_inet, nft_socket, nft_log, nft_limit)", TableName, err)
-	}
-	return &Lockdown{cfg: cfg}, nil
+	return l, nil
 }
 
-// build queues the whole table on conn: replace the table, then sets,
-// counters, drop chains and the two base chains.
-func build(conn *nftables.Conn, cfg Config, cgid uint64) error {
+// installLocked writes both tables from scratch for the current
+// interfaces, sets and peers, and records their fingerprint.
+func (l *Lockdown) installLocked() error {
+	ifs, err := readIfaces(l.cfg.MeshInterface)
+	if err != nil {
+		return fmt.Errorf("lockdown: %w", err)
+	}
+	conn, err := newConn()
+	if err != nil {
+		return fmt.Errorf("lockdown: open netlink: %w", err)
+	}
+	if err := build(conn, l.cfg, l.cgid, ifs, l.dyn); err != nil {
+		return fmt.Errorf("lockdown: build table: %w", err)
+	}
+	if l.packetErr == nil {
+		buildNetdev(conn, l.cfg, ifs)
+	} else {
+		deleteNetdev(conn)
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("lockdown: install nftables table inet %s: %w "+
+			"(needs root or CAP_NET_ADMIN and a kernel with nf_tables, nft_reject_inet, nft_socket, nft_log, nft_limit)", TableName, err)
+	}
+	l.ifs = ifs
+	return l.recordLocked()
+}
+
+// recordLocked reads back what the kernel now holds as the state to
+// compare against, and marks the lockdown healthy.
+func (l *Lockdown) recordLocked() error {
+	fp, err := fingerprint()
+	if err != nil {
+		return fmt.Errorf("lockdown: read back: %w", err)
+	}
+	l.fp = fp
+	l.health.Store(&health{ok: true})
+	return nil
+}
+
+// build queues the whole inet table on conn: replace the table, then
+// sets, counters, drop chains and the base chains.
+func build(conn *nftables.Conn, cfg Config, cgid uint64, ifs ifaces, d dynamic) error {
 	t := table()
 	conn.AddTable(t) // so the delete below cannot fail
 	conn.DelTable(t)
 	conn.AddTable(t)
-	static, sets := staticElems(cfg), newSets(t)
-	for _, d := range setDefs {
-		if err := conn.AddSet(sets[d.name], toElements(static[d.name])); err != nil {
-			return fmt.Errorf("set %s: %w", d.name, err)
+	want, sets := wantElems(cfg, d), newSets(t)
+	for _, def := range setDefs {
+		if err := conn.AddSet(sets[def.name], toElements(want[def.name])); err != nil {
+			return fmt.Errorf("set %s: %w", def.name, err)
 		}
 	}
-	p := newPlan(cfg, cgid, sets)
+	p := newPlan(cfg, cgid, ifs, sets)
 	for _, cat := range p.cats {
 		conn.AddObj(&nftables.CounterObj{Table: t, Name: cat})
 		addRules(conn, conn.AddChain(&nftables.Chain{Name: "drop_" + cat, Table: t}), dropRules(cat, cfg.LogRate))
 	}
-	policy := nftables.ChainPolicyDrop
+	drop, acc := nftables.ChainPolicyDrop, nftables.ChainPolicyAccept
+	policy := &drop
 	if cfg.Scope == ScopeService {
-		policy = nftables.ChainPolicyAccept
+		policy = &acc
 	}
 	for _, bc := range []struct {
-		name  string
-		hook  *nftables.ChainHook
-		rules []rule
-	}{{"output", nftables.ChainHookOutput, p.output}, {"input", nftables.ChainHookInput, p.input}} {
+		name   string
+		hook   *nftables.ChainHook
+		prio   *nftables.ChainPriority
+		policy *nftables.ChainPolicy
+		rules  []rule
+	}{
+		{"output", nftables.ChainHookOutput, nftables.ChainPriorityFilter, policy, p.output},
+		{"input", nftables.ChainHookInput, nftables.ChainPriorityFilter, policy, p.input},
+		{"forward", nftables.ChainHookForward, nftables.ChainPriorityFilter, policy, p.forward},
+		{"prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityMangle, &acc, p.prerouting},
+	} {
 		ch := conn.AddChain(&nftables.Chain{Name: bc.name, Table: t, Type: nftables.ChainTypeFilter,
-			Hooknum: bc.hook, Priority: nftables.ChainPriorityFilter, Policy: &policy})
+			Hooknum: bc.hook, Priority: bc.prio, Policy: bc.policy})
 		addRules(conn, ch, bc.rules)
 	}
 	return nil
@@ -112,14 +175,15 @@ func addRules(conn *nftables.Conn, ch *nftables.Chain, rules []rule) {
 
 // dropRules count a packet in its category, log it at a rate limit, and
 // reject it (egress: TCP reset, else ICMP admin-prohibited) or drop it
-// (ingress: the sender learns nothing).
+// (ingress, and frames at the netdev hook: the sender learns nothing).
 func dropRules(cat string, logRate int) []rule {
 	out := []rule{{"counter name " + cat, []expr.Any{counterRef(cat)}}}
 	if logRate > 0 {
 		prefix := "moat drop " + cat + ": "
 		out = append(out, rule{fmt.Sprintf("limit rate %d/minute log prefix '%s'", logRate, prefix), logLimited(logRate, prefix)})
 	}
-	if cat == CatIngressInference || cat == CatIngressMesh || cat == CatIngressOther {
+	switch cat {
+	case CatIngressInference, CatIngressMesh, CatIngressOther, CatEgressPacket:
 		return append(out, rule{"drop", []expr.Any{verdict(expr.VerdictDrop)}})
 	}
 	return append(out,
@@ -128,26 +192,33 @@ func dropRules(cat string, logRate int) []rule {
 }
 
 // UpdatePeers makes the peer sets hold exactly peers' mesh addresses and
-// WireGuard endpoints (plus the coordinator's WireGuard endpoints), in one
-// atomic batch that deletes what is gone and adds what is new. Rules are
-// not touched.
+// WireGuard endpoints (plus the coordinator's WireGuard endpoints and
+// WireGuardExtra), in one atomic batch that deletes what is gone and
+// adds what is new. Rules are not touched. The peers are kept, so a
+// re-applied table has them too.
 func (l *Lockdown) UpdatePeers(peers []Peer) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	conn, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("lockdown: update peers: open netlink: %w", err)
+	l.dyn.peers = peers
+	if err := l.syncLocked(); err != nil {
+		return fmt.Errorf("lockdown: update peers: %w", err)
 	}
-	want := peerElems(l.cfg, peers)
+	return nil
+}
+
+// syncLocked brings every set to what the configuration and the dynamic
+// state want, in one batch.
+func (l *Lockdown) syncLocked() error {
+	conn, err := newConn()
+	if err != nil {
+		return fmt.Errorf("open netlink: %w", err)
+	}
+	want := wantElems(l.cfg, l.dyn)
 	changed := false
 	for _, d := range setDefs {
-		keys, ok := want[d.name]
-		if !ok {
-			continue
-		}
-		c, err := queueDiff(conn, d.set(table()), keys)
+		c, err := queueDiff(conn, d.set(table()), want[d.name])
 		if err != nil {
-			return fmt.Errorf("lockdown: update peers: %w", err)
+			return err
 		}
 		changed = changed || c
 	}
@@ -155,8 +226,13 @@ func (l *Lockdown) UpdatePeers(peers []Peer) error {
 		return nil
 	}
 	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("lockdown: update peers: %w", err)
+		return err
 	}
+	fp, err := fingerprint()
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	l.fp = fp
 	return nil
 }
 
@@ -165,7 +241,7 @@ func (l *Lockdown) UpdatePeers(peers []Peer) error {
 func queueDiff(conn *nftables.Conn, s *nftables.Set, want [][]byte) (bool, error) {
 	have, err := conn.GetSetElements(s)
 	if err != nil {
-		return false, fmt.Errorf("read set %s (is the lockdown still applied?): %w", s.Name, err)
+		return false, fmt.Errorf("read set %s (the lockdown table is missing; Watch restores it): %w", s.Name, err)
 	}
 	haveKeys := make([][]byte, len(have))
 	for i, e := range have {
@@ -191,23 +267,25 @@ func (l *Lockdown) Config() Config { return l.cfg }
 // Status reads the lockdown back from the kernel; see Inspect.
 func (l *Lockdown) Status() (Status, error) { return Inspect() }
 
-// Remove deletes the lockdown's table; see Off.
+// Remove deletes the lockdown's tables; see Off. A running Watch would
+// restore them: stop it first.
 func (l *Lockdown) Remove() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return Off()
 }
 
-// Off deletes the table inet moat, with everything in it, and nothing
-// else. It succeeds when there is no such table.
+// Off deletes the tables inet moat and netdev moat, with everything in
+// them, and nothing else. It succeeds when there are no such tables.
 func Off() error {
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
 		return fmt.Errorf("lockdown off: open netlink: %w", err)
 	}
 	t := table()
 	conn.AddTable(t) // create-then-delete in one batch: idempotent
 	conn.DelTable(t)
+	deleteNetdev(conn)
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("lockdown off: delete table inet %s: %w", TableName, err)
 	}

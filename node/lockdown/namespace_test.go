@@ -39,7 +39,7 @@ func startHosts(t *testing.T) *hosts {
 	for a, ls := range map[*agent][]string{
 		h.coord: {"tcp :" + apiPort, "udp :" + wgPort, "udp :53", "tcp :53"},
 		h.inet:  {"tcp :80", "udp :9999", "udp :53", "tcp :53"},
-		h.emp:   {"udp :" + wgPort, "udp :" + wgPort2, "tcp :80"},
+		h.emp:   {"udp :" + wgPort, "udp :" + wgPort2, "tcp :80", "tcp :" + grantPort},
 		h.node:  {"tcp :" + inferencePort, "tcp :" + guardPort, "tcp :" + grantPort},
 	} {
 		for _, l := range ls {
@@ -49,19 +49,23 @@ func startHosts(t *testing.T) *hosts {
 	return h
 }
 
-// hostConfig is the node's lockdown: coordinator API and WireGuard, one
-// resolver on the coordinator host, the guard, and a grant of port 2222
-// to the employee's mesh address; as admin extras, a small IPv6 network
-// around the employee and its IPv4 port 80.
+// hostConfig is the node's lockdown: coordinator API (by URL over IPv4,
+// by address over IPv6) and WireGuard, one
+// resolver on the coordinator host, the guard, a grant of port 2222 to
+// the employee's mesh address, and mesh egress to the employee's port
+// 80; as admin extras, a small IPv6 network around the employee and its
+// IPv4 port 80.
 func hostConfig() Config {
 	return Config{
 		MeshInterface: "moat0", WireGuardPort: 51820, GuardPort: 8443, InferencePorts: []uint16{11434},
-		Coordinator:          []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, apiPort)), netip.MustParseAddrPort(ap(coordUL6, apiPort))},
+		CoordinatorURL:       "https://" + ap(coordUL, apiPort) + "/",
+		Coordinator:          []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL6, apiPort))},
 		CoordinatorWireGuard: []netip.AddrPort{netip.MustParseAddrPort(ap(coordUL, wgPort))},
 		AllowDNS:             []netip.Addr{netip.MustParseAddr(coordUL)},
 		Extra:                []netip.Prefix{pfx("2001:2::4/126")},
 		ExtraPorts:           []netip.AddrPort{netip.MustParseAddrPort(ap(empUL, "80"))},
 		NetworkGrants:        []policy.FilterRule{{Src: []netip.Prefix{pfx(empMesh + "/32")}, Ports: []policy.PortRange{{First: 2222, Last: 2222}}}},
+		MeshEgress:           []MeshRule{{Dst: []netip.Prefix{pfx(empMesh + "/32"), pfx(empMesh6 + "/128")}, Ports: []policy.PortRange{{First: 80, Last: 80}}}},
 	}
 }
 

@@ -11,38 +11,40 @@ import (
 // inferenceInput keeps the inference ports loopback-only, in both
 // scopes, whatever else a grant or another table would allow.
 func (p *plan) inferenceInput() []rule {
+	return p.inferenceDrop("inference servers are loopback-only")
+}
+
+func (p *plan) inferenceDrop(why string) []rule {
 	return []rule{toDrop(CatIngressInference,
-		fmt.Sprintf("iifname != lo tcp dport @%s: inference servers are loopback-only", setInference),
-		ifIs(true, "lo", true), l4proto(unix.IPPROTO_TCP), dportIn(p.sets[setInference]))}
+		fmt.Sprintf("%s tcp dport @%s: %s", p.loWord(true, true), setInference, why),
+		p.lo(true, true), l4proto(unix.IPPROTO_TCP), dportIn(p.sets[setInference]))}
 }
 
 // hostInput admits WireGuard, replies, and on the mesh interface the
 // guard and the network grants from current peers; it drops the rest.
 func (p *plan) hostInput() []rule {
-	c, mesh := p.cfg, p.cfg.MeshInterface
-	out := []rule{
-		accept("iifname lo accept: loopback", ifIs(true, "lo", false)),
-		p.neighbourDiscovery(),
-	}
+	c, mesh, word := p.cfg, p.mesh(true), p.meshWord(true)
+	out := append([]rule{accept(p.loWord(true, false)+" accept: loopback, by index", p.lo(true, false))},
+		p.neighbourDiscoveryIn()...)
 	// Before "established": a removed peer's open connections are cut.
 	for _, v6 := range []bool{false, true} {
 		ip, sfx := ipWord(v6)
-		out = append(out, toDrop(CatIngressMesh, fmt.Sprintf("iifname %s %s saddr != @mesh_peers%s: not a peer", mesh, ip, sfx),
-			ifIs(true, mesh, false), nfproto(v6), addrNotIn(v6, true, p.sets["mesh_peers"+sfx])))
+		out = append(out, toDrop(CatIngressMesh, fmt.Sprintf("%s %s saddr != @mesh_peers%s: not a peer", word, ip, sfx),
+			mesh, nfproto(v6), addrNotIn(v6, true, p.sets["mesh_peers"+sfx])))
 	}
 	out = append(out,
 		accept("ct state established,related accept", ctEstablished()),
 		accept(fmt.Sprintf("udp dport %d accept: WireGuard", c.WireGuardPort), l4proto(unix.IPPROTO_UDP), dport(c.WireGuardPort)))
 	for _, v6 := range []bool{false, true} {
 		ip, sfx := ipWord(v6)
-		out = append(out, accept(fmt.Sprintf("iifname %s %s saddr @mesh_peers%s tcp dport %d accept: the guard", mesh, ip, sfx, c.GuardPort),
-			ifIs(true, mesh, false), nfproto(v6), addrIn(v6, true, p.sets["mesh_peers"+sfx]),
+		out = append(out, accept(fmt.Sprintf("%s %s saddr @mesh_peers%s tcp dport %d accept: the guard", word, ip, sfx, c.GuardPort),
+			mesh, nfproto(v6), addrIn(v6, true, p.sets["mesh_peers"+sfx]),
 			l4proto(unix.IPPROTO_TCP), dport(c.GuardPort)))
 	}
 	out = append(out, p.grants()...)
 	out = append(out, p.dhcp(true)...)
 	return append(out,
-		toDrop(CatIngressMesh, fmt.Sprintf("iifname %s: nothing else on the mesh", mesh), ifIs(true, mesh, false)),
+		toDrop(CatIngressMesh, word+": nothing else on the mesh", mesh),
 		toDrop(CatIngressOther, "everything else"))
 }
 
@@ -50,16 +52,15 @@ func (p *plan) hostInput() []rule {
 // source prefix, if the source is also a current peer, to its ports.
 func (p *plan) grants() []rule {
 	var out []rule
-	mesh := p.cfg.MeshInterface
 	for _, g := range p.cfg.NetworkGrants {
 		for _, src := range g.Src {
 			v6 := src.Addr().Is6()
 			ip, sfx := ipWord(v6)
 			for _, r := range g.Ports {
 				for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
-					out = append(out, accept(fmt.Sprintf("iifname %s %s saddr %v %s saddr @mesh_peers%s %s dport %s accept: network grant",
-						mesh, ip, src.Masked(), ip, sfx, protoWord(proto), portRange(r.First, r.Last)),
-						ifIs(true, mesh, false), addrPrefix(src, true), addrIn(v6, true, p.sets["mesh_peers"+sfx]),
+					out = append(out, accept(fmt.Sprintf("%s %s saddr %v %s saddr @mesh_peers%s %s dport %s accept: network grant",
+						p.meshWord(true), ip, src.Masked(), ip, sfx, protoWord(proto), portRange(r.First, r.Last)),
+						p.mesh(true), addrPrefix(src, true), addrIn(v6, true, p.sets["mesh_peers"+sfx]),
 						l4proto(proto), dportRange(r.First, r.Last)))
 				}
 			}

@@ -22,6 +22,14 @@ const (
 	setDNS6         = "dns6"          //
 	setExtraPorts4  = "extra_ports4"  // admin-allowed addr . port (TCP, UDP)
 	setExtraPorts6  = "extra_ports6"  //
+	setNTP4         = "ntp4"          // time servers (UDP port 123)
+	setNTP6         = "ntp6"          //
+	setUpstreams4   = "upstreams4"    // inference containers addr . port (TCP)
+	setUpstreams6   = "upstreams6"    //
+	setUpAddrs4     = "upstream_addrs4"
+	setUpAddrs6     = "upstream_addrs6"
+	setForward4     = "forward4" // allowed forward destinations addr . port
+	setForward6     = "forward6" //
 	setInference    = "inference_ports"
 )
 
@@ -46,6 +54,10 @@ var setDefs = []setDef{
 	{setCoordinator4, false, keyAddrPort}, {setCoordinator6, true, keyAddrPort},
 	{setDNS4, false, keyAddr}, {setDNS6, true, keyAddr},
 	{setExtraPorts4, false, keyAddrPort}, {setExtraPorts6, true, keyAddrPort},
+	{setNTP4, false, keyAddr}, {setNTP6, true, keyAddr},
+	{setUpstreams4, false, keyAddrPort}, {setUpstreams6, true, keyAddrPort},
+	{setUpAddrs4, false, keyAddr}, {setUpAddrs6, true, keyAddr},
+	{setForward4, false, keyAddrPort}, {setForward6, true, keyAddrPort},
 	{setInference, false, keyPort},
 }
 
@@ -129,36 +141,47 @@ func appendKey(keys [][]byte, k []byte) [][]byte {
 	return append(keys, k)
 }
 
-// staticElems are the elements Apply puts in the sets from cfg alone.
-func staticElems(cfg Config) elems {
+// dynamic is what the sets hold beyond the Config: the netmap's peers
+// and the names Apply and Watch resolved.
+type dynamic struct {
+	peers       []Peer
+	coordinator []netip.AddrPort // CoordinatorURL's addresses
+	ntp         []netip.Addr     // NTPServers' names' addresses
+}
+
+// wantElems are the elements of every set, by set name (an empty set is
+// listed too, so that syncing empties it).
+func wantElems(cfg Config, d dynamic) elems {
 	e := elems{}
-	for _, ap := range cfg.CoordinatorWireGuard {
+	for _, def := range setDefs {
+		e[def.name] = nil
+	}
+	for _, ap := range concatSlices(cfg.CoordinatorWireGuard, cfg.WireGuardExtra) {
 		e.addAddrPort("wg_endpoints", ap)
 	}
-	for _, ap := range cfg.Coordinator {
+	for _, ap := range concatSlices(cfg.Coordinator, d.coordinator) {
 		e.addAddrPort("coordinator", ap)
 	}
-	for _, a := range cfg.AllowDNS {
+	for _, a := range concatSlices(cfg.AllowDNS) {
 		e.addAddr("dns", a)
+	}
+	for _, a := range concatSlices(ntpAddrs(cfg.NTPServers), d.ntp) {
+		e.addAddr("ntp", a)
 	}
 	for _, ap := range cfg.ExtraPorts {
 		e.addAddrPort("extra_ports", ap)
 	}
+	for _, ap := range cfg.Upstreams {
+		e.addAddrPort("upstreams", ap)
+		e.addAddr("upstream_addrs", ap.Addr())
+	}
+	for _, ap := range cfg.Forward {
+		e.addAddrPort("forward", ap)
+	}
 	for _, p := range cfg.InferencePorts {
 		e[setInference] = appendKey(e[setInference], portKey(p))
 	}
-	return e
-}
-
-// peerElems are the elements of the sets UpdatePeers manages: the mesh
-// address sets and the endpoint sets, which also keep the coordinator's
-// WireGuard endpoints.
-func peerElems(cfg Config, peers []Peer) elems {
-	e := elems{setMeshPeers4: nil, setMeshPeers6: nil, setEndpoints4: nil, setEndpoints6: nil}
-	for _, ap := range cfg.CoordinatorWireGuard {
-		e.addAddrPort("wg_endpoints", ap)
-	}
-	for _, p := range peers {
+	for _, p := range d.peers {
 		for _, a := range p.Addresses {
 			e.addAddr("mesh_peers", a)
 		}
@@ -167,6 +190,25 @@ func peerElems(cfg Config, peers []Peer) elems {
 		}
 	}
 	return e
+}
+
+func concatSlices[T any](parts ...[]T) []T {
+	var out []T
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// ntpAddrs are the NTPServers given as addresses.
+func ntpAddrs(servers []string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range servers {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func toElements(keys [][]byte) []nftables.SetElement {

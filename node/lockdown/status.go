@@ -22,8 +22,10 @@ type Status struct {
 // Chain is one chain of the table. Rules are in nft syntax, each with a
 // short reason after a colon.
 type Chain struct {
+	Table  string // "inet moat" or "netdev moat"
 	Name   string
-	Hook   string // "output", "input" or "" for a regular chain
+	Hook   string // "output", "input", "forward", "prerouting", "egress" or "" for a regular chain
+	Device string // for an egress chain, the device it filters
 	Policy string // "drop", "accept" or "" for a regular chain
 	Rules  []string
 }
@@ -60,6 +62,17 @@ func Inspect() (Status, error) {
 	if st.Chains, err = readChains(conn, t); err != nil {
 		return Status{}, err
 	}
+	var packetCounters []Counter
+	if nd := netdevTable(); tableExists(conn, nd) {
+		chains, err := readChains(conn, nd)
+		if err != nil {
+			return Status{}, err
+		}
+		st.Chains = append(st.Chains, chains...)
+		if packetCounters, err = readCounters(conn, nd); err != nil {
+			return Status{}, err
+		}
+	}
 	st.Scope = ScopeService
 	if len(st.Chains) > 0 && st.Chains[0].Policy == "drop" {
 		st.Scope = ScopeHost
@@ -68,11 +81,22 @@ func Inspect() (Status, error) {
 		return Status{}, err
 	}
 	st.Counters, err = readCounters(conn, t)
+	st.Counters = append(st.Counters, packetCounters...)
 	return st, err
 }
 
+func tableExists(conn *nftables.Conn, t *nftables.Table) bool {
+	_, err := conn.ListTableOfFamily(t.Name, t.Family)
+	return err == nil
+}
+
+var hookNames = map[nftables.ChainHook]string{
+	*nftables.ChainHookOutput: "output", *nftables.ChainHookInput: "input",
+	*nftables.ChainHookForward: "forward", *nftables.ChainHookPrerouting: "prerouting",
+}
+
 func readChains(conn *nftables.Conn, t *nftables.Table) ([]Chain, error) {
-	all, err := conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	all, err := conn.ListChainsOfTableFamily(t.Family)
 	if err != nil {
 		return nil, fmt.Errorf("lockdown status: list chains: %w", err)
 	}
@@ -85,9 +109,15 @@ func readChains(conn *nftables.Conn, t *nftables.Table) ([]Chain, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lockdown status: rules of %s: %w", c.Name, err)
 		}
-		ch := Chain{Name: c.Name}
+		ch := Chain{Table: "inet " + TableName, Name: c.Name, Device: c.Device}
 		if c.Hooknum != nil {
-			ch.Hook = map[nftables.ChainHook]string{*nftables.ChainHookOutput: "output", *nftables.ChainHookInput: "input"}[*c.Hooknum]
+			ch.Hook = hookNames[*c.Hooknum]
+		}
+		if t.Family == nftables.TableFamilyNetdev {
+			ch.Table = "netdev " + TableName
+			if c.Hooknum != nil {
+				ch.Hook = "egress" // the only hook the lockdown uses there
+			}
 		}
 		if c.Policy != nil {
 			ch.Policy = map[nftables.ChainPolicy]string{nftables.ChainPolicyDrop: "drop", nftables.ChainPolicyAccept: "accept"}[*c.Policy]
@@ -108,8 +138,12 @@ func chainRank(c Chain) int {
 		return 0
 	case "input":
 		return 1
+	case "forward":
+		return 2
+	case "prerouting":
+		return 3
 	}
-	return 2
+	return 4
 }
 
 func readSets(conn *nftables.Conn, t *nftables.Table) ([]Set, error) {
@@ -175,7 +209,9 @@ func (s Status) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lockdown: table inet %s, scope %s\n", TableName, s.Scope)
 	for _, c := range s.Chains {
-		if c.Hook != "" {
+		if c.Device != "" {
+			fmt.Fprintf(&b, "\nchain %s (table %s, hook %s device %s, policy %s)\n", c.Name, c.Table, c.Hook, c.Device, c.Policy)
+		} else if c.Hook != "" {
 			fmt.Fprintf(&b, "\nchain %s (hook %s, policy %s)\n", c.Name, c.Hook, c.Policy)
 		} else {
 			fmt.Fprintf(&b, "\nchain %s\n", c.Name)
