@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/policy"
 )
@@ -145,7 +146,7 @@ func (s *Server) listDevices(c *gin.Context) {
 			continue
 		}
 		out = append(out, gin.H{"id": d.ID, "kind": d.Kind, "user": d.UserID, "hostname": d.Hostname, "os": d.OS,
-			"tags": d.Tags, "addresses": addrs(d), "expiry": d.Expiry, "lastSeen": d.LastSeen, "revoked": d.Revoked,
+			"tags": d.Tags, "addresses": netmap.Addresses(d), "expiry": d.Expiry, "lastSeen": d.LastSeen, "revoked": d.Revoked,
 			"models": d.Models, "endpoints": d.Endpoints, "publicKey": d.PublicKey})
 	}
 	c.JSON(http.StatusOK, gin.H{"devices": out})
@@ -178,8 +179,8 @@ func (s *Server) changeDeviceAs(ctx context.Context, actor, id, action string, c
 		return nil, fmt.Errorf("update device: %w", err)
 	}
 	s.recordAs(ctx, actor, action, d.ID, d.Hostname)
-	if d.Revoked || !d.Expiry.After(s.cfg.Now()) {
-		s.hub.drop(d.ID, s.cfg.Now())
+	if d.Revoked || d.Expired(s.cfg.Now()) {
+		s.netmaps.Drop(d.ID)
 	}
 	s.changed()
 	return d, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/wire"
 )
@@ -238,7 +239,7 @@ func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.Us
 		s.internal(c, "register device", err)
 		return
 	}
-	res := wire.LoginResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(dev.ID), Addresses: addrs(dev), Expiry: dev.Expiry}
+	res := wire.LoginResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(dev.ID), Addresses: netmap.Addresses(dev), Expiry: dev.Expiry}
 	body, _ := json.Marshal(res)
 	ls.MFADone, ls.DeviceID, ls.Result = true, dev.ID, s.box.Seal(body, []byte("login-result:"+ls.ID))
 	if err := s.store.UpdateLoginSession(c.Request.Context(), ls); err != nil {
