@@ -327,7 +327,7 @@ func (s *Server) pollLogin(c *gin.Context) {
 			apiError(c, http.StatusGone, "login_expired", "the login expired before it was finished in the browser; run `moat login` again")
 			return
 		case time.Now().After(deadline):
-			c.JSON(http.StatusAccepted, gin.H{"status": "pending"})
+			c.JSON(http.StatusAccepted, loginPending{Status: "pending"})
 			return
 		}
 		select {

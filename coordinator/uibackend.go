@@ -43,7 +43,7 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 			for _, m := range d.Models {
 				models[m.Name] = true
 			}
-		case d.Expiry.After(now):
+		case !d.Expired(now):
 			o.Devices++
 			if b.s.netmaps.Online(d.ID) {
 				o.DevicesOnline++
