@@ -16,6 +16,17 @@ var forbidden = map[string][]string{
 	"node":        {"coordinator", "ui", "cmd"},
 	"coordinator": {"node", "cmd"},
 	"ui":          {"coordinator", "node", "cmd"},
+	// The protocol lives in mesh/wire alone, in its own types.
+	"mesh/wire": {"policy"},
+	// The netmap fan-out knows the store and the policy, not the web UI
+	// or the sign-in machinery around it.
+	"coordinator/netmap": {"ui", "coordinator/idp", "coordinator/mfa", "coordinator/seal"},
+}
+
+// forbiddenOutsideTests are further bans on a tree's non-test code. Test
+// helper packages (named …test, such as coordtest) may break them.
+var forbiddenOutsideTests = map[string][]string{
+	"coordinator": {"internal"},
 }
 
 func TestImportRules(t *testing.T) {
@@ -38,7 +49,16 @@ func TestImportRules(t *testing.T) {
 }
 
 func violations(pkg string, deps []string) (bad []string) {
-	for tree, banned := range forbidden {
+	bad = banned(forbidden, pkg, deps)
+	if !strings.HasSuffix(pkg, "test") {
+		bad = append(bad, banned(forbiddenOutsideTests, pkg, deps)...)
+	}
+	return bad
+}
+
+// banned returns the deps of pkg that rules forbid.
+func banned(rules map[string][]string, pkg string, deps []string) (bad []string) {
+	for tree, banned := range rules {
 		if !within(pkg, tree) {
 			continue
 		}
@@ -73,6 +93,10 @@ func TestViolationsDetected(t *testing.T) {
 		{"coordinator", []string{mod + "node/audit", mod + "ui"}, 1},
 		{"node", []string{mod + "mesh/engine", mod + "policy", "net/http"}, 0},
 		{"nodes", []string{mod + "coordinator"}, 0}, // a prefix is not a tree
+		{"mesh/wire", []string{mod + "policy"}, 1},
+		{"coordinator/netmap", []string{mod + "ui", mod + "coordinator/store"}, 1},
+		{"coordinator", []string{mod + "internal/testclock"}, 1},
+		{"coordinator/coordtest", []string{mod + "internal/testclock"}, 0}, // a test helper
 	} {
 		if got := len(violations(tc.pkg, tc.deps)); got != tc.want {
 			t.Errorf("violations(%s, %v) = %d, want %d", tc.pkg, tc.deps, got, tc.want)

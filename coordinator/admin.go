@@ -77,12 +77,11 @@ func (s *Server) listUsers(c *gin.Context) {
 		s.internal(c, "list users", err)
 		return
 	}
-	out := make([]gin.H, 0, len(us))
+	out := userList{Users: make([]userInfo, 0, len(us))}
 	for _, u := range us {
-		out = append(out, gin.H{"id": u.ID, "email": u.Email, "name": u.Name, "groups": u.Groups, "role": u.Role,
-			"disabled": u.Disabled, "lastLogin": u.LastLogin, "mfaEnrolled": u.TOTPSecret != nil})
+		out.Users = append(out.Users, newUserInfo(u))
 	}
-	c.JSON(http.StatusOK, gin.H{"users": out})
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) setUserDisabled(disabled bool) gin.HandlerFunc {
@@ -139,16 +138,13 @@ func (s *Server) listDevices(c *gin.Context) {
 		return
 	}
 	kind := c.Query("kind")
-	out := make([]gin.H, 0, len(ds))
+	out := deviceList{Devices: make([]deviceInfo, 0, len(ds))}
 	for _, d := range ds {
-		if kind != "" && string(d.Kind) != kind {
-			continue
+		if kind == "" || string(d.Kind) == kind {
+			out.Devices = append(out.Devices, newDeviceInfo(d))
 		}
-		out = append(out, gin.H{"id": d.ID, "kind": d.Kind, "user": d.UserID, "hostname": d.Hostname, "os": d.OS,
-			"tags": d.Tags, "addresses": addrs(d), "expiry": d.Expiry, "lastSeen": d.LastSeen, "revoked": d.Revoked,
-			"models": d.Models, "endpoints": d.Endpoints, "publicKey": d.PublicKey})
 	}
-	c.JSON(http.StatusOK, gin.H{"devices": out})
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) changeDevice(action string, change func(*store.Device, time.Time)) gin.HandlerFunc {
@@ -178,8 +174,8 @@ func (s *Server) changeDeviceAs(ctx context.Context, actor, id, action string, c
 		return nil, fmt.Errorf("update device: %w", err)
 	}
 	s.recordAs(ctx, actor, action, d.ID, d.Hostname)
-	if d.Revoked || !d.Expiry.After(s.cfg.Now()) {
-		s.hub.drop(d.ID, s.cfg.Now())
+	if d.Revoked || d.Expired(s.cfg.Now()) {
+		s.netmaps.Drop(d.ID)
 	}
 	s.changed()
 	return d, nil
@@ -191,12 +187,11 @@ func (s *Server) listEnrollKeys(c *gin.Context) {
 		s.internal(c, "list enrollment keys", err)
 		return
 	}
-	out := make([]gin.H, 0, len(ks))
+	out := enrollKeyList{Keys: make([]enrollKeyInfo, 0, len(ks))}
 	for _, k := range ks {
-		out = append(out, gin.H{"id": k.ID, "tags": k.Tags, "reusable": k.Reusable, "expiry": k.Expiry,
-			"uses": k.Uses, "revoked": k.Revoked, "createdBy": k.CreatedBy, "created": k.Created})
+		out.Keys = append(out.Keys, newEnrollKeyInfo(k))
 	}
-	c.JSON(http.StatusOK, gin.H{"keys": out})
+	c.JSON(http.StatusOK, out)
 }
 
 // createEnrollKey makes a key and shows its secret once:
@@ -229,8 +224,8 @@ func (s *Server) createEnrollKey(c *gin.Context) {
 		s.internal(c, "create enrollment key", err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"id": k.ID, "key": secret, "tags": k.Tags, "reusable": k.Reusable, "expiry": k.Expiry,
-		"install": s.installCommand(secret)})
+	c.JSON(http.StatusCreated, newEnrollKeyAnswer{ID: k.ID, Key: secret, Tags: k.Tags, Reusable: k.Reusable, Expiry: k.Expiry,
+		Install: s.installCommand(secret)})
 }
 
 // newEnrollKey makes an enrollment key on behalf of actor and records it
@@ -293,5 +288,5 @@ func (s *Server) listActions(c *gin.Context) {
 		s.internal(c, "list admin actions", err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"actions": as})
+	c.JSON(http.StatusOK, actionList{Actions: as})
 }

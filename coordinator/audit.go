@@ -69,7 +69,7 @@ func (s *Server) ingestAudit(c *gin.Context) {
 		s.internal(c, "store audit records", err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"received": len(recs), "stored": n})
+	c.JSON(http.StatusOK, auditReceipt{Received: len(recs), Stored: n})
 }
 
 // listAudit queries audit records: GET /api/v1/admin/audit?user=&login=
@@ -95,9 +95,9 @@ func (s *Server) listAudit(c *gin.Context) {
 		s.internal(c, "query audit records", err)
 		return
 	}
-	out := make([]json.RawMessage, 0, len(recs))
+	out := auditList{Records: make([]json.RawMessage, 0, len(recs))}
 	for _, r := range recs {
-		out = append(out, r.Body)
+		out.Records = append(out.Records, r.Body)
 	}
-	c.JSON(http.StatusOK, gin.H{"records": out})
+	c.JSON(http.StatusOK, out)
 }

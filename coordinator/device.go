@@ -1,15 +1,19 @@
 package coordinator
 
 import (
+	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -36,7 +40,7 @@ func (s *Server) deviceAuth(c *gin.Context) {
 		s.internal(c, "check credential", err)
 		return
 	}
-	if msg := s.deadDevice(c, d); msg != "" {
+	if msg := s.deadDevice(c.Request.Context(), d); msg != "" {
 		s.refuse("dead_device")
 		apiError(c, http.StatusUnauthorized, "device_not_live", msg)
 		return
@@ -45,21 +49,44 @@ func (s *Server) deviceAuth(c *gin.Context) {
 	c.Next()
 }
 
-// deadDevice says why d may not use the coordinator, or "" when it may.
-func (s *Server) deadDevice(c *gin.Context, d *store.Device) string {
-	switch {
-	case d.Revoked:
-		return "this device was revoked; run `moat login` to sign it in again"
-	case !d.Expiry.IsZero() && !s.cfg.Now().Before(d.Expiry):
-		return "this device's key expired at " + d.Expiry.UTC().Format(time.RFC3339) + "; run `moat login`"
-	case d.Kind == store.KindNode:
+// deadDevice says why d may not use the coordinator, or "" when it may
+// (store.Device.Liveness decides).
+func (s *Server) deadDevice(ctx context.Context, d *store.Device) string {
+	var owner *store.User
+	if d.Kind != store.KindNode {
+		owner, _ = s.store.User(ctx, d.UserID) // not found or failing: refused as disabled
+	}
+	switch d.Liveness(owner, s.cfg.Now()) {
+	case store.DeviceLive:
 		return ""
+	case store.DeviceRevoked:
+		return "this device was revoked; run `moat login` to sign it in again"
+	case store.DeviceExpired:
+		return "this device's key expired at " + d.Expiry.UTC().Format(time.RFC3339) + "; run `moat login`"
 	}
-	u, err := s.store.User(c.Request.Context(), d.UserID)
-	if err != nil || u.Disabled {
-		return "the person this device belongs to is disabled in moat; ask an admin"
-	}
-	return ""
+	return "the person this device belongs to is disabled in moat; ask an admin"
+}
+
+// netmapStream holds the device's netmap stream: GET /api/v1/netmap
+// (NDJSON; see netmap.Fanout.Serve). With ?seq=N, the current netmap is
+// not sent again when its Seq is N (a client resuming after a
+// reconnect). The stream ends when the device leaves the mesh (revoked,
+// expired, disabled) or its credential changes (a new sign-in); its next
+// request then says why.
+func (s *Server) netmapStream(c *gin.Context) {
+	d := device(c)
+	since, _ := strconv.ParseUint(c.Query("seq"), 10, 64)
+	credHash := hashSecret(bearer(c.Request))
+	s.netmaps.Serve(c.Writer, c.Request, d.ID, since, func(ctx context.Context) bool {
+		return s.stillValid(ctx, d.ID, credHash)
+	})
+}
+
+// stillValid reports whether device id still exists, is live, and still
+// has the credential whose hash is credHash.
+func (s *Server) stillValid(ctx context.Context, id string, credHash []byte) bool {
+	d, err := s.store.Device(ctx, id)
+	return err == nil && hmac.Equal(d.CredHash, credHash) && s.deadDevice(ctx, d) == ""
 }
 
 func device(c *gin.Context) *store.Device { return c.MustGet(ctxDevice).(*store.Device) }
@@ -115,7 +142,7 @@ func (s *Server) enroll(c *gin.Context) {
 	}
 	s.log.Info("node enrolled", "node", d.ID, "hostname", d.Hostname, "tags", d.Tags, "key", ek.ID)
 	s.changed()
-	c.JSON(http.StatusOK, wire.EnrollResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(d.ID), Addresses: addrs(d), Tags: d.Tags})
+	c.JSON(http.StatusOK, wire.EnrollResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(d.ID), Addresses: netmap.Addresses(d), Tags: d.Tags})
 }
 
 func (s *Server) applyAd(d *store.Device, req wire.EnrollRequest, tags []string, credHash []byte, now time.Time) {
@@ -168,7 +195,7 @@ func (s *Server) logout(c *gin.Context) {
 		s.internal(c, "revoke device", err)
 		return
 	}
-	s.hub.drop(d.ID, s.cfg.Now())
+	s.netmaps.Drop(d.ID)
 	s.changed()
 	c.Status(http.StatusNoContent)
 }

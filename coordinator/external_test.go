@@ -22,7 +22,7 @@ import (
 type externalIdP struct {
 	ts     *httptest.Server
 	issuer string
-	users  store.Store
+	users  *store.DB
 }
 
 func startExternalIdP(t *testing.T, clk *clock) *externalIdP {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/wire"
 )
@@ -238,7 +239,7 @@ func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.Us
 		s.internal(c, "register device", err)
 		return
 	}
-	res := wire.LoginResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(dev.ID), Addresses: addrs(dev), Expiry: dev.Expiry}
+	res := wire.LoginResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(dev.ID), Addresses: netmap.Addresses(dev), Expiry: dev.Expiry}
 	body, _ := json.Marshal(res)
 	ls.MFADone, ls.DeviceID, ls.Result = true, dev.ID, s.box.Seal(body, []byte("login-result:"+ls.ID))
 	if err := s.store.UpdateLoginSession(c.Request.Context(), ls); err != nil {
@@ -326,7 +327,7 @@ func (s *Server) pollLogin(c *gin.Context) {
 			apiError(c, http.StatusGone, "login_expired", "the login expired before it was finished in the browser; run `moat login` again")
 			return
 		case time.Now().After(deadline):
-			c.JSON(http.StatusAccepted, gin.H{"status": "pending"})
+			c.JSON(http.StatusAccepted, loginPending{Status: "pending"})
 			return
 		}
 		select {

@@ -8,19 +8,16 @@ import (
 // metrics are the coordinator's Prometheus metrics, on a registry of its
 // own so that several coordinators can live in one test process.
 type metrics struct {
-	reg       *prometheus.Registry
-	recompute prometheus.Histogram
-	logins    *prometheus.CounterVec
-	refusals  *prometheus.CounterVec
+	reg      *prometheus.Registry
+	logins   *prometheus.CounterVec
+	refusals *prometheus.CounterVec
 }
 
-func newMetrics(s *Server) *metrics {
+// newMetrics registers the coordinator's metrics and those of its parts
+// (the netmap fan-out's).
+func newMetrics(parts ...prometheus.Collector) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		recompute: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_coordinator_logins_total", Help: "Completed sign-ins by kind.",
 		}, []string{"kind"}),
@@ -28,11 +25,8 @@ func newMetrics(s *Server) *metrics {
 			Name: "moat_coordinator_refusals_total", Help: "Refused requests by reason.",
 		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.recompute, m.logins, m.refusals,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "moat_coordinator_netmap_streams", Help: "Open netmap streams.",
-		}, func() float64 { return float64(s.hub.streams()) }),
-	)
+	m.reg.MustRegister(m.logins, m.refusals,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(parts...)
 	return m
 }

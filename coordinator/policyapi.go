@@ -13,13 +13,6 @@ import (
 	"github.com/moatmesh/moat/policy"
 )
 
-// policyProblem is one error in a policy, positioned for an editor.
-type policyProblem struct {
-	Line    int    `json:"line,omitempty"`
-	Col     int    `json:"col,omitempty"`
-	Message string `json:"message"`
-}
-
 // policyFile names the policy in its errors.
 const policyFile = "policy.hujson"
 
@@ -29,15 +22,12 @@ func checkPolicy(text string) (*policy.Policy, []policyProblem) {
 	if err == nil {
 		return p, nil
 	}
-	var list policy.ErrorList
-	if errors.As(err, &list) {
-		out := make([]policyProblem, 0, len(list))
-		for _, e := range list {
-			out = append(out, policyProblem{Line: e.Line, Col: e.Col, Message: e.Msg})
-		}
-		return nil, out
+	probs := policyProblems(err)
+	out := make([]policyProblem, len(probs))
+	for i, pr := range probs {
+		out[i] = policyProblem(pr)
 	}
-	return nil, []policyProblem{{Message: err.Error()}}
+	return nil, out
 }
 
 type policyBody struct {
@@ -51,7 +41,7 @@ type policyBody struct {
 func (s *Server) getPolicy(c *gin.Context) {
 	pv, err := s.store.Policy(c.Request.Context())
 	if errors.Is(err, store.ErrNotFound) {
-		c.JSON(http.StatusOK, gin.H{"id": 0, "text": builtinPolicy, "builtin": true})
+		c.JSON(http.StatusOK, builtinPolicyAnswer{Text: builtinPolicy, Builtin: true})
 		return
 	}
 	if err != nil {
@@ -68,10 +58,10 @@ func (s *Server) validatePolicy(c *gin.Context) {
 		return
 	}
 	if _, probs := checkPolicy(b.Text); probs != nil {
-		c.JSON(http.StatusUnprocessableEntity, gin.H{"ok": false, "errors": probs})
+		c.JSON(http.StatusUnprocessableEntity, policyCheckAnswer{Errors: probs})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"ok": true})
+	c.JSON(http.StatusOK, policyCheckAnswer{OK: true})
 }
 
 // savePolicy validates, tests and saves a policy, then puts it in force:
@@ -96,9 +86,9 @@ func (s *Server) putPolicy(c *gin.Context, text, message, action string, base in
 	case err != nil:
 		s.internal(c, "save policy", err)
 	case probs != nil:
-		c.JSON(http.StatusUnprocessableEntity, gin.H{"ok": false, "errors": probs})
+		c.JSON(http.StatusUnprocessableEntity, policyCheckAnswer{Errors: probs})
 	default:
-		c.JSON(http.StatusOK, gin.H{"ok": true, "id": pv.ID})
+		c.JSON(http.StatusOK, policyCheckAnswer{OK: true, ID: pv.ID})
 	}
 }
 
@@ -136,7 +126,7 @@ func (s *Server) policyHistory(c *gin.Context) {
 		s.internal(c, "load policy history", err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"versions": h})
+	c.JSON(http.StatusOK, policyHistoryAnswer{Versions: h})
 }
 
 // rollbackPolicy saves an earlier version again as the newest.

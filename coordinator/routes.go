@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -9,6 +10,7 @@ import (
 )
 
 func (s *Server) routes() http.Handler {
+	quietGin()
 	r := gin.New()
 	r.Use(gin.Recovery(), securityHeaders)
 	r.HandleMethodNotAllowed = true
@@ -53,4 +55,13 @@ func (s *Server) ready(c *gin.Context) {
 		return
 	}
 	c.String(http.StatusOK, "ready\n")
+}
+
+// quietGin puts gin in release mode unless GIN_MODE says otherwise: in
+// its default debug mode gin prints every route and a warning. The mode
+// is process-wide, so it is set when a router is built, not on import.
+func quietGin() {
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
 }

@@ -48,9 +48,14 @@ func newID(prefix string) string {
 	return prefix + strings.ToLower(b32.EncodeToString(b[:]))
 }
 
+// APITokenStore is where CreateAPIToken keeps a token's hash.
+type APITokenStore interface {
+	CreateAPIToken(ctx context.Context, t *store.APIToken) error
+}
+
 // CreateAPIToken makes an admin API token named name, stores its hash and
 // returns the token (shown once). expiry 0 means it does not expire.
-func CreateAPIToken(ctx context.Context, st store.Store, name, createdBy string, expiry time.Duration) (string, error) {
+func CreateAPIToken(ctx context.Context, st APITokenStore, name, createdBy string, expiry time.Duration) (string, error) {
 	tok, hash := newSecret(prefixAPIToken)
 	t := &store.APIToken{ID: newID("at_"), Hash: hash, Name: name, CreatedBy: createdBy, Created: time.Now()}
 	if expiry > 0 {

@@ -11,8 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/seal"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/policy"
@@ -21,24 +20,22 @@ import (
 // Server is a coordinator: an http.Handler plus the goroutine that keeps
 // every device's netmap current. Close stops it.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store store.Store
-	box   *seal.Box
-	hub   *hub
-	auth  *authenticator
-	mx    *metrics
+	cfg     Config
+	log     *slog.Logger
+	store   *store.DB
+	box     *seal.Box
+	netmaps *netmap.Fanout
+	auth    *authenticator
+	mx      *metrics
 
 	handler http.Handler
-	poke    chan struct{} // cap 1: recompute netmaps soon
 	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the sweeper
 
 	mu struct {
 		sync.Mutex
-		policy     *policy.Policy // the policy in force, compiled
-		policyID   int64
-		nextExpiry time.Time
+		policy   *policy.Policy // the policy in force, compiled
+		policyID int64
 	}
 }
 
@@ -66,28 +63,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func newServer(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
+func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	key, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "seal.key"))
 	if err != nil {
 		return nil, fmt.Errorf("sealing key: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: seal.New(key), hub: newHub(cfg.Now()), poke: make(chan struct{}, 1)}
-	s.mx = newMetrics(s)
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: seal.New(key)}
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}
 	if s.auth, err = newAuthenticator(ctx, s); err != nil {
 		return nil, err
 	}
-	if err := s.recompute(ctx); err != nil {
+	s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger})
+	if err != nil {
 		s.auth.close()
 		return nil, err
 	}
+	s.mx = newMetrics(s.netmaps.Collectors()...)
 	s.handler = s.routes()
-	loopCtx, stop := context.WithCancel(context.Background())
+	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(1)
-	go s.loop(loopCtx)
+	go s.sweeper(sweepCtx)
 	return s, nil
 }
 
@@ -95,12 +93,14 @@ func newServer(ctx context.Context, cfg Config, st store.Store) (*Server, error)
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Store returns the coordinator's store (for the CLI's user commands).
-func (s *Server) Store() store.Store { return s.store }
+func (s *Server) Store() *store.DB { return s.store }
 
-// Close stops the netmap loop and closes the store. Open streams end.
+// Close stops the netmap fan-out and the sweeper and closes the store.
+// Open streams end.
 func (s *Server) Close() error {
 	s.stop()
 	s.wg.Wait()
+	s.netmaps.Close()
 	s.auth.close()
 	return s.store.Close()
 }
@@ -134,47 +134,37 @@ func (s *Server) loadPolicy(ctx context.Context) error {
 	return nil
 }
 
-// changed asks the loop to recompute netmaps soon. Changes that arrive
-// while a recompute runs are folded into the next one.
-func (s *Server) changed() {
-	select {
-	case s.poke <- struct{}{}:
-	default:
+// PolicyInForce returns the policy in force, first picking up one
+// another replica may have saved (one small query); it implements
+// netmap.Policies.
+func (s *Server) PolicyInForce(ctx context.Context) *policy.Policy {
+	if err := s.loadPolicy(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("reload policy", "err", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.policy
 }
 
-// loop recomputes netmaps when poked, when a device key expires, and
-// periodically (which also picks up changes other replicas made).
-func (s *Server) loop(ctx context.Context) {
+// changed asks for the netmaps to be recomputed soon.
+func (s *Server) changed() { s.netmaps.Changed() }
+
+// sweeper runs sweep every sweepEvery, the first time at once.
+func (s *Server) sweeper(ctx context.Context) {
 	defer s.wg.Done()
-	const resync = 5 * time.Second
-	t := time.NewTimer(resync)
+	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
-	var swept time.Time
 	for {
+		s.sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.poke:
 		case <-t.C:
 		}
-		// Another replica may have saved a policy: read the one in force
-		// before every recompute (one small query).
-		if err := s.loadPolicy(ctx); err != nil {
-			s.log.Error("reload policy", "err", err)
-		}
-		if err := s.recompute(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("recompute netmaps", "err", err)
-		}
-		if time.Since(swept) >= sweepEvery {
-			s.sweep(ctx)
-			swept = time.Now()
-		}
-		t.Reset(s.untilNextWake(resync))
 	}
 }
 
-// sweepEvery is how often the loop deletes expired sign-ins and sessions.
+// sweepEvery is how often the sweeper deletes expired sign-ins and sessions.
 const sweepEvery = 10 * time.Minute
 
 // sweep deletes expired login sessions and UI sessions. Every reader
@@ -188,57 +178,3 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Error("delete expired UI sessions", "err", err)
 	}
 }
-
-func (s *Server) untilNextWake(limit time.Duration) time.Duration {
-	s.mu.Lock()
-	next := s.mu.nextExpiry
-	s.mu.Unlock()
-	if next.IsZero() {
-		return limit
-	}
-	return min(limit, max(next.Sub(s.cfg.Now()), 0)+time.Millisecond)
-}
-
-// recompute reads the mesh from the store, compiles the policy and hands
-// the hub the new netmaps; only devices whose netmap changed are woken.
-func (s *Server) recompute(ctx context.Context) error {
-	start := time.Now() // also the snapshot's time, for the hub's drops
-	st, err := s.snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	maps, next, err := st.netmaps()
-	if err != nil {
-		return err
-	}
-	woken := s.hub.update(maps, start, st.now)
-	s.mu.Lock()
-	s.mu.nextExpiry = next
-	s.mu.Unlock()
-	s.mx.recompute.Observe(time.Since(start).Seconds())
-	if len(woken) > 0 {
-		s.log.Debug("netmaps updated", "devices", len(maps), "changed", len(woken), "took", time.Since(start))
-	}
-	return nil
-}
-
-func (s *Server) snapshot(ctx context.Context) (*meshState, error) {
-	devices, err := s.store.Devices(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list devices: %w", err)
-	}
-	users, err := s.store.Users(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	st := &meshState{devices: devices, users: make(map[string]*store.User, len(users)), now: s.cfg.Now()}
-	for _, u := range users {
-		st.users[u.ID] = u
-	}
-	s.mu.Lock()
-	st.policy = s.mu.policy
-	s.mu.Unlock()
-	return st, nil
-}
-
-func init() { gin.SetMode(gin.ReleaseMode) }

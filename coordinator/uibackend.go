@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/ui"
 )
@@ -42,9 +43,9 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 			for _, m := range d.Models {
 				models[m.Name] = true
 			}
-		case d.Expiry.After(now):
+		case !d.Expired(now):
 			o.Devices++
-			if b.s.hub.online(d.ID) {
+			if b.s.netmaps.Online(d.ID) {
 				o.DevicesOnline++
 			}
 		}
@@ -94,7 +95,7 @@ func (b uiBackend) Devices(ctx context.Context) ([]ui.Device, error) {
 			continue
 		}
 		out = append(out, ui.Device{ID: d.ID, Hostname: d.Hostname, OS: d.OS, OwnerID: d.UserID, Owner: email[d.UserID],
-			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: b.s.hub.online(d.ID), Kind: string(d.Kind)})
+			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: b.s.netmaps.Online(d.ID), Kind: string(d.Kind)})
 	}
 	return out, nil
 }
@@ -117,7 +118,7 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 			continue
 		}
 		n := ui.Node{ID: d.ID, Hostname: d.Hostname, Tags: d.Tags, Addresses: addrStrings(d), LastSeen: d.LastSeen,
-			Online: b.s.hub.online(d.ID), Revoked: d.Revoked}
+			Online: b.s.netmaps.Online(d.ID), Revoked: d.Revoked}
 		for _, m := range d.Models {
 			n.Models = append(n.Models, m.Name)
 		}
@@ -188,17 +189,10 @@ func (b uiBackend) fail(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// online reports whether device id holds a netmap stream now.
-func (h *hub) online(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.mu.subs[id]) > 0
-}
-
 // addrStrings is a device's mesh addresses as text.
 func addrStrings(d *store.Device) []string {
 	var out []string
-	for _, a := range addrs(d) {
+	for _, a := range netmap.Addresses(d) {
 		out = append(out, a.String())
 	}
 	return out

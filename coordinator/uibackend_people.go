@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
@@ -23,18 +24,18 @@ import (
 
 // People lists everyone with their MFA state and live devices.
 func (b uiBackend) People(ctx context.Context) ([]ui.Person, error) {
-	st, err := b.s.snapshot(ctx)
+	st, err := b.s.netmaps.Snapshot(ctx)
 	if err != nil {
 		return nil, b.fail("read the mesh", err)
 	}
 	live := map[string]int{}
-	for _, d := range st.devices {
-		if d.Kind != store.KindNode && st.live(d) {
+	for _, d := range st.Devices {
+		if d.Kind != store.KindNode && st.Live(d) {
 			live[d.UserID]++
 		}
 	}
-	out := make([]ui.Person, 0, len(st.users))
-	for _, u := range st.users {
+	out := make([]ui.Person, 0, len(st.Users))
+	for _, u := range st.Users {
 		out = append(out, ui.Person{ID: u.ID, Email: u.Email, Name: u.Name, Groups: u.Groups, Role: uiRole(u.Role),
 			Disabled: u.Disabled, LastLogin: u.LastLogin, TOTP: u.TOTPSecret != nil, LastMFA: u.LastMFA,
 			Devices: live[u.ID], IdPMFA: u.MFAVia == store.MFAViaIdP})
@@ -150,14 +151,14 @@ func uiNodeStatus(st wire.NodeStatus) ui.NodeStatus {
 
 // servers returns, for each live node, the models the policy lets it
 // serve of those it advertises.
-func servers(st *meshState) (map[string][]string, error) {
+func servers(st *netmap.Snapshot) (map[string][]string, error) {
 	var nodes []policy.Member
-	for _, d := range st.devices {
-		if d.Kind == store.KindNode && st.live(d) {
-			nodes = append(nodes, st.member(d))
+	for _, d := range st.Devices {
+		if d.Kind == store.KindNode && st.Live(d) {
+			nodes = append(nodes, st.Member(d))
 		}
 	}
-	c, err := st.policy.Compile(nodes)
+	c, err := st.Policy.Compile(nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +171,7 @@ func servers(st *meshState) (map[string][]string, error) {
 
 // Models lists the policy's models, then those only nodes advertise.
 func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
-	st, err := b.s.snapshot(ctx)
+	st, err := b.s.netmaps.Snapshot(ctx)
 	if err != nil {
 		return nil, b.fail("read the mesh", err)
 	}
@@ -180,16 +181,16 @@ func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
 	}
 	byName := map[string]*ui.Model{}
 	var out []*ui.Model
-	for _, m := range st.policy.Models {
+	for _, m := range st.Policy.Models {
 		um := &ui.Model{Name: m.Name, Description: m.Description, SHA256: m.SHA256, Declared: true}
-		for _, g := range st.policy.GrantsOf(m.Name) {
+		for _, g := range st.Policy.GrantsOf(m.Name) {
 			um.Grants = append(um.Grants, uiGrant(g))
 		}
 		byName[m.Name] = um
 		out = append(out, um)
 	}
 	var undeclared []*ui.Model
-	for _, d := range st.devices {
+	for _, d := range st.Devices {
 		if d.Kind != store.KindNode || d.Revoked {
 			continue
 		}
@@ -201,9 +202,9 @@ func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
 				byName[ad.Name] = um
 				undeclared = append(undeclared, um)
 			}
-			n := ui.ModelNode{ID: d.ID, Hostname: d.Hostname, Online: b.s.hub.online(d.ID), Allowed: slices.Contains(serves[d.ID], ad.Name)}
+			n := ui.ModelNode{ID: d.ID, Hostname: d.Hostname, Online: b.s.netmaps.Online(d.ID), Allowed: slices.Contains(serves[d.ID], ad.Name)}
 			if !n.Allowed {
-				n.Why = whyNotServed(st.policy, d, ad)
+				n.Why = whyNotServed(st.Policy, d, ad)
 			}
 			if c, ok := status.Integrity[ad.Name]; ok && !c.OK {
 				n.Stopped = c.Reason
@@ -238,11 +239,11 @@ func whyNotServed(p *policy.Policy, d *store.Device, ad wire.ModelAd) string {
 // Access lists the models person userID may use, with the grants a
 // request tries in order, as policy.Explain finds them.
 func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, error) {
-	st, err := b.s.snapshot(ctx)
+	st, err := b.s.netmaps.Snapshot(ctx)
 	if err != nil {
 		return nil, b.fail("read the mesh", err)
 	}
-	u := st.users[userID]
+	u := st.Users[userID]
 	if u == nil {
 		return nil, fmt.Errorf("user %s: %w", userID, ui.ErrNotFound)
 	}
@@ -255,8 +256,8 @@ func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, er
 	}
 	who := policy.Identity{Login: u.Email, Groups: u.Groups, Admin: u.Admin}
 	var out []ui.ModelUse
-	for _, m := range st.policy.Models {
-		e, err := st.policy.Explain(who, "model:"+m.Name)
+	for _, m := range st.Policy.Models {
+		e, err := st.Policy.Explain(who, "model:"+m.Name)
 		if err != nil {
 			return nil, b.fail("explain model access", err)
 		}
@@ -268,7 +269,7 @@ func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, er
 			use.Grants = append(use.Grants, uiGrant(g))
 		}
 		for id, names := range serves {
-			if slices.Contains(names, m.Name) && b.s.hub.online(id) {
+			if slices.Contains(names, m.Name) && b.s.netmaps.Online(id) {
 				use.Nodes++
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/policy"
@@ -85,8 +84,8 @@ func (b uiBackend) SavePolicy(ctx context.Context, actor *ui.Viewer, text, messa
 	if len(text) > limitPolicy {
 		return nil, 0, &ui.UserError{Msg: "The policy is larger than 1 MiB."}
 	}
-	if strings.TrimSpace(message) == "" || len(message) > 500 {
-		return nil, 0, &ui.UserError{Msg: "Write a message of at most 500 characters that says why you change the policy."}
+	if msg := ui.PolicyMessageProblem(message); msg != "" {
+		return nil, 0, &ui.UserError{Msg: "Not saved: " + msg}
 	}
 	return b.save(ctx, actor, text, message, "policy.save", max(base, 0))
 }
@@ -123,11 +122,11 @@ func (b uiBackend) save(ctx context.Context, actor *ui.Viewer, text, message, ac
 func policyCheck(text string) *ui.PolicyCheck {
 	p, err := policy.Parse(policyFile, []byte(text))
 	if err != nil {
-		return &ui.PolicyCheck{Problems: uiProblems(err)}
+		return &ui.PolicyCheck{Problems: policyProblems(err)}
 	}
 	failed := map[[2]int]string{}
 	var other []ui.PolicyProblem
-	for _, pr := range uiProblems(p.RunTests()) {
+	for _, pr := range policyProblems(p.RunTests()) {
 		if _, dup := failed[[2]int{pr.Line, pr.Col}]; dup || pr.Line == 0 {
 			other = append(other, pr)
 			continue
@@ -154,8 +153,10 @@ func policyCheck(text string) *ui.PolicyCheck {
 	return c
 }
 
-// uiProblems turns a policy error into problems for the editor.
-func uiProblems(err error) []ui.PolicyProblem {
+// policyProblems turns a policy error into positioned problems: the one
+// conversion of policy errors, for the editor and (as policyProblem) the
+// admin API.
+func policyProblems(err error) []ui.PolicyProblem {
 	if err == nil {
 		return nil
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/guard"
-	"github.com/moatmesh/moat/policy"
 )
 
 // syncBuf is a log sink safe for concurrent writes.
@@ -87,10 +86,10 @@ func newIntegrityRig(t *testing.T) *integrityRig {
 	t.Cleanup(func() { r.g.Close() })
 	priv, _ := key.NewPrivate()
 	nm := &wire.NetMap{Version: wire.Version, Seq: 1,
-		Rules: &policy.NodeRules{Grants: []policy.GrantRule{{ID: "grants[0]"}}},
+		Rules: &wire.NodeRules{Grants: []wire.GrantRule{{ID: "grants[0]"}}},
 		Peers: []wire.Peer{{Key: priv.Public(), Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.2")},
 			Identity: wire.Identity{UserID: "u-alice", Login: "alice@example.com", Expiry: time.Now().Add(time.Hour)},
-			Access:   []policy.ModelAccess{{Model: "llama", Grant: 0}, {Model: "free", Grant: 0}}}}}
+			Access:   []wire.ModelAccess{{Model: "llama", Grant: 0}, {Model: "free", Grant: 0}}}}}
 	if err := r.g.SetNetMap(nm); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -113,6 +114,20 @@ func (h *handler) policyRoutes() {
 	h.mux.HandleFunc("POST /ui/policy/versions/{id}/rollback", h.signedIn(admins, h.rollback))
 }
 
+// MaxPolicyMessage is the longest message, in bytes, a policy version is
+// saved with from the editor.
+const MaxPolicyMessage = 500
+
+// PolicyMessageProblem says what is wrong with message, the reason given
+// for a policy change, or "" when nothing is. It is the one statement of
+// that rule: the editor checks it before saving, its backend again.
+func PolicyMessageProblem(message string) string {
+	if strings.TrimSpace(message) == "" || len(message) > MaxPolicyMessage {
+		return fmt.Sprintf("write a message of at most %d characters that says why you change the policy.", MaxPolicyMessage)
+	}
+	return ""
+}
+
 // editorData is what the policy editor shows.
 type editorData struct {
 	Current *PolicyVersion // the policy in force
@@ -125,6 +140,9 @@ type editorData struct {
 	Saved   int64        // the version just saved
 	CanSave bool
 }
+
+// MaxMessage is MaxPolicyMessage, for the template.
+func (*editorData) MaxMessage() int { return MaxPolicyMessage }
 
 // policyEditor shows the policy in force in the editor: GET /ui/policy.
 func (h *handler) policyEditor(w http.ResponseWriter, r *http.Request, v *Viewer) {
@@ -160,9 +178,9 @@ func (h *handler) savePolicy(w http.ResponseWriter, r *http.Request, v *Viewer) 
 	if !ok {
 		return
 	}
-	switch {
-	case strings.TrimSpace(d.Message) == "":
-		h.renderEditor(w, v, http.StatusBadRequest, "Not saved: write a message that says why you change the policy. Your text is kept below.", d)
+	switch msg := PolicyMessageProblem(d.Message); {
+	case msg != "":
+		h.renderEditor(w, v, http.StatusBadRequest, "Not saved: "+msg+" Your text is kept below.", d)
 		return
 	case d.Base != d.Current.ID:
 		h.policyChanged(w, r, v, d)

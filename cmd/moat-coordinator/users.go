@@ -13,7 +13,7 @@ import (
 
 // openStore opens the coordinator's store as serve would, for the
 // commands that change it offline.
-func openStore(ctx context.Context, f *serveFlags) (store.Store, error) {
+func openStore(ctx context.Context, f *serveFlags) (*store.DB, error) {
 	return store.Open(ctx, f.database, f.dataDir)
 }
 

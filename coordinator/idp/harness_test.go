@@ -57,7 +57,7 @@ type env struct {
 	t       *testing.T
 	ctx     context.Context
 	srv     *httptest.Server
-	st      store.Store
+	st      *store.DB
 	p       *Provider
 	clock   *clock
 	dataDir string

@@ -15,7 +15,7 @@ func scanAdminAction(r scanner) (*AdminAction, error) {
 
 // LogAdminAction implements Store. It fills a.ID (increasing) and a.Time
 // (now, unless set).
-func (s *sqlStore) LogAdminAction(ctx context.Context, a *AdminAction) error {
+func (s *DB) LogAdminAction(ctx context.Context, a *AdminAction) error {
 	if a.Time.IsZero() {
 		a.Time = time.Now()
 	}
@@ -27,14 +27,14 @@ func (s *sqlStore) LogAdminAction(ctx context.Context, a *AdminAction) error {
 
 // AdminActions implements Store; newest (highest ID) first, limit ≤ 0
 // means 100.
-func (s *sqlStore) AdminActions(ctx context.Context, limit int) ([]*AdminAction, error) {
+func (s *DB) AdminActions(ctx context.Context, limit int) ([]*AdminAction, error) {
 	as, err := getAll(ctx, s.rd(), scanAdminAction,
 		"SELECT "+adminActionCols+" FROM admin_actions ORDER BY id DESC LIMIT ?", clampLimit(limit, 100, 10000))
 	return as, s.fail("admin actions", err)
 }
 
 // Setting implements Store; a setting never set is ErrNotFound.
-func (s *sqlStore) Setting(ctx context.Context, name string) ([]byte, error) {
+func (s *DB) Setting(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
 	err := s.rd().row(ctx, "SELECT value FROM settings WHERE name = ?", name).Scan(&v)
 	if err != nil {
@@ -47,7 +47,7 @@ func (s *sqlStore) Setting(ctx context.Context, name string) ([]byte, error) {
 }
 
 // SetSetting implements Store.
-func (s *sqlStore) SetSetting(ctx context.Context, name string, value []byte) error {
+func (s *DB) SetSetting(ctx context.Context, name string, value []byte) error {
 	_, err := s.wr().exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, blobArg(value))
 	return s.fail("set setting "+name, err)

@@ -42,7 +42,7 @@ func usableHost(n uint32) bool {
 // allocAddrs fills the invalid ones of *v4 and *v6 with the next host
 // number whose addresses no device holds. c must be a transaction: the
 // counter row stays locked until it ends.
-func (s *sqlStore) allocAddrs(ctx context.Context, c conn, v4, v6 *netip.Addr) error {
+func (s *DB) allocAddrs(ctx context.Context, c conn, v4, v6 *netip.Addr) error {
 	for range maxHost {
 		n, err := s.nextHost(ctx, c)
 		if err != nil {
@@ -79,7 +79,7 @@ func (s *sqlStore) allocAddrs(ctx context.Context, c conn, v4, v6 *netip.Addr) e
 }
 
 // nextHost takes the counter's number and advances it, wrapping to 1.
-func (s *sqlStore) nextHost(ctx context.Context, c conn) (uint32, error) {
+func (s *DB) nextHost(ctx context.Context, c conn) (uint32, error) {
 	var n int64
 	err := c.row(ctx, `UPDATE addr_alloc SET next_host = CASE WHEN next_host + 1 >= ? THEN 1 ELSE next_host + 1 END
 		WHERE id = 1 RETURNING next_host`, maxHost).Scan(&n)

@@ -21,7 +21,7 @@ func scanAudit(r scanner) (*AuditRecord, error) {
 
 // InsertAudit implements Store, in one transaction. Every record needs an
 // ID and a Time.
-func (s *sqlStore) InsertAudit(ctx context.Context, recs []*AuditRecord) (int, error) {
+func (s *DB) InsertAudit(ctx context.Context, recs []*AuditRecord) (int, error) {
 	for _, a := range recs {
 		if a.ID == "" || a.Time.IsZero() {
 			return 0, s.fail("insert audit", errors.New("record without id or time"))
@@ -56,7 +56,7 @@ func (s *sqlStore) InsertAudit(ctx context.Context, recs []*AuditRecord) (int, e
 // Audit implements Store: newest first (by Time, then ID), Since
 // inclusive, Until exclusive; Before names a record, and only older ones
 // are returned (an unknown Before is ErrNotFound).
-func (s *sqlStore) Audit(ctx context.Context, f AuditFilter) ([]*AuditRecord, error) {
+func (s *DB) Audit(ctx context.Context, f AuditFilter) ([]*AuditRecord, error) {
 	where, args, err := s.auditWhere(ctx, f)
 	if err != nil {
 		return nil, s.fail("audit", err)
@@ -72,13 +72,13 @@ func (s *sqlStore) Audit(ctx context.Context, f AuditFilter) ([]*AuditRecord, er
 }
 
 // AuditRecord implements Store: the record with id.
-func (s *sqlStore) AuditRecord(ctx context.Context, id string) (*AuditRecord, error) {
+func (s *DB) AuditRecord(ctx context.Context, id string) (*AuditRecord, error) {
 	a, err := getOne(ctx, s.rd(), scanAudit, "SELECT "+auditCols+" FROM audit WHERE id = ?", id)
 	return a, s.fail("audit record", err)
 }
 
 // auditWhere turns f into WHERE conditions and their arguments.
-func (s *sqlStore) auditWhere(ctx context.Context, f AuditFilter) ([]string, []any, error) {
+func (s *DB) auditWhere(ctx context.Context, f AuditFilter) ([]string, []any, error) {
 	var where []string
 	var args []any
 	add := func(cond string, vs ...any) {

@@ -7,8 +7,13 @@ import (
 	"fmt"
 )
 
-// sqlStore is the Store over database/sql shared by SQLite and PostgreSQL.
-type sqlStore struct {
+// DB is the coordinator's store over database/sql, one implementation
+// for SQLite and PostgreSQL (a dialect tells them apart). Every method is
+// safe for concurrent use and honours ctx. Consumers declare the few
+// methods they use as an interface of their own; the contract of every
+// method is written on storetest.Store, the conformance suite's view,
+// which both databases pass.
+type DB struct {
 	d *dialect
 	w *sql.DB // writes and transactions (SQLite: a single connection)
 	r *sql.DB // plain reads (SQLite: a read-only pool; PostgreSQL: w)
@@ -30,8 +35,8 @@ type conn struct {
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-func (s *sqlStore) rd() conn { return conn{s.r, s.d} }
-func (s *sqlStore) wr() conn { return conn{s.w, s.d} }
+func (s *DB) rd() conn { return conn{s.r, s.d} }
+func (s *DB) wr() conn { return conn{s.w, s.d} }
 
 func (c conn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return c.q.ExecContext(ctx, c.d.rebind(q), args...)
@@ -87,7 +92,7 @@ func getAll[T any](ctx context.Context, c conn, scan func(scanner) (T, error), q
 }
 
 // inTx runs fn in a write transaction, committing when it returns nil.
-func (s *sqlStore) inTx(ctx context.Context, fn func(c conn) error) error {
+func (s *DB) inTx(ctx context.Context, fn func(c conn) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -102,7 +107,7 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(c conn) error) error {
 // fail wraps err for op, adding the sentinel the Store contract promises:
 // no rows is ErrNotFound, a unique violation ErrConflict, a missing
 // referenced row (foreign key) ErrNotFound.
-func (s *sqlStore) fail(op string, err error) error {
+func (s *DB) fail(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -119,12 +124,12 @@ func (s *sqlStore) fail(op string, err error) error {
 }
 
 // Ping implements Store.
-func (s *sqlStore) Ping(ctx context.Context) error {
+func (s *DB) Ping(ctx context.Context) error {
 	return s.fail("ping", s.w.PingContext(ctx))
 }
 
 // Close implements Store.
-func (s *sqlStore) Close() error {
+func (s *DB) Close() error {
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())

@@ -43,7 +43,7 @@ const createDeviceAttempts = 5
 // nodes) and d.Created when they are empty, and d.IPv4 and d.IPv6 when
 // they are invalid. An ID, public key, credential hash or given address
 // that another device holds is ErrConflict.
-func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
+func (s *DB) CreateDevice(ctx context.Context, d *Device) error {
 	fillNew(&d.ID, idPrefix(d.Kind), &d.Created)
 	j, err := encodeDeviceJSON(d)
 	if err != nil {
@@ -72,7 +72,7 @@ func idPrefix(k DeviceKind) string {
 
 // insertDevice refuses a device that collides with a stored one,
 // allocates its missing addresses and inserts it.
-func (s *sqlStore) insertDevice(ctx context.Context, c conn, d *Device, j deviceJSON, v4, v6 *netip.Addr) error {
+func (s *DB) insertDevice(ctx context.Context, c conn, d *Device, j deviceJSON, v4, v6 *netip.Addr) error {
 	var n int
 	err := c.row(ctx, `SELECT COUNT(*) FROM devices
 		WHERE id = ? OR public_key = ? OR cred_hash = ? OR ipv4 = ? OR ipv6 = ?`,
@@ -100,19 +100,19 @@ func (s *sqlStore) insertDevice(ctx context.Context, c conn, d *Device, j device
 }
 
 // Device implements Store.
-func (s *sqlStore) Device(ctx context.Context, id string) (*Device, error) {
+func (s *DB) Device(ctx context.Context, id string) (*Device, error) {
 	d, err := getOne(ctx, s.rd(), scanDevice, "SELECT "+deviceCols+" FROM devices WHERE id = ?", id)
 	return d, s.fail("device "+id, err)
 }
 
 // DeviceByKey implements Store.
-func (s *sqlStore) DeviceByKey(ctx context.Context, publicKey string) (*Device, error) {
+func (s *DB) DeviceByKey(ctx context.Context, publicKey string) (*Device, error) {
 	d, err := getOne(ctx, s.rd(), scanDevice, "SELECT "+deviceCols+" FROM devices WHERE public_key = ?", publicKey)
 	return d, s.fail("device by key", err)
 }
 
 // DeviceByCredHash implements Store; an empty hash matches nothing.
-func (s *sqlStore) DeviceByCredHash(ctx context.Context, hash []byte) (*Device, error) {
+func (s *DB) DeviceByCredHash(ctx context.Context, hash []byte) (*Device, error) {
 	if len(hash) == 0 {
 		return nil, s.fail("device by credential", ErrNotFound)
 	}
@@ -121,7 +121,7 @@ func (s *sqlStore) DeviceByCredHash(ctx context.Context, hash []byte) (*Device, 
 }
 
 // Devices implements Store; ordered by creation.
-func (s *sqlStore) Devices(ctx context.Context) ([]*Device, error) {
+func (s *DB) Devices(ctx context.Context) ([]*Device, error) {
 	ds, err := getAll(ctx, s.rd(), scanDevice, "SELECT "+deviceCols+" FROM devices ORDER BY created, id")
 	return ds, s.fail("devices", err)
 }
@@ -129,7 +129,7 @@ func (s *sqlStore) Devices(ctx context.Context) ([]*Device, error) {
 // UpdateDevice implements Store: everything but ID, the addresses and
 // Created. It never clears Revoked, so a stale copy written back cannot
 // undo a revocation; a revoked key comes back only as a new device.
-func (s *sqlStore) UpdateDevice(ctx context.Context, d *Device) error {
+func (s *DB) UpdateDevice(ctx context.Context, d *Device) error {
 	j, err := encodeDeviceJSON(d)
 	if err != nil {
 		return s.fail("update device", err)
@@ -145,14 +145,14 @@ func (s *sqlStore) UpdateDevice(ctx context.Context, d *Device) error {
 }
 
 // TouchDevice implements Store.
-func (s *sqlStore) TouchDevice(ctx context.Context, id string, seen time.Time) error {
+func (s *DB) TouchDevice(ctx context.Context, id string, seen time.Time) error {
 	err := s.wr().execOne(ctx, "UPDATE devices SET last_seen = ? WHERE id = ?", s.d.timeArg(seen), id)
 	return s.fail("touch device "+id, err)
 }
 
 // DeleteDevice implements Store. Its addresses are not handed out again
 // until the allocator has gone round the whole prefix.
-func (s *sqlStore) DeleteDevice(ctx context.Context, id string) error {
+func (s *DB) DeleteDevice(ctx context.Context, id string) error {
 	err := s.wr().execOne(ctx, "DELETE FROM devices WHERE id = ?", id)
 	return s.fail("delete device "+id, err)
 }

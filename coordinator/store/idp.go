@@ -18,7 +18,7 @@ func scanIdPUser(r scanner) (*IdPUser, error) {
 
 // CreateIdPUser implements Store. It lowercases u.Email and fills u.ID
 // ("iu_…") and u.Created when empty; a taken email is ErrConflict.
-func (s *sqlStore) CreateIdPUser(ctx context.Context, u *IdPUser) error {
+func (s *DB) CreateIdPUser(ctx context.Context, u *IdPUser) error {
 	u.Email = strings.ToLower(u.Email)
 	fillNew(&u.ID, "iu_", &u.Created)
 	groups, err := jsonArg(u.Groups)
@@ -34,13 +34,13 @@ func (s *sqlStore) CreateIdPUser(ctx context.Context, u *IdPUser) error {
 }
 
 // IdPUser implements Store.
-func (s *sqlStore) IdPUser(ctx context.Context, id string) (*IdPUser, error) {
+func (s *DB) IdPUser(ctx context.Context, id string) (*IdPUser, error) {
 	u, err := getOne(ctx, s.rd(), scanIdPUser, "SELECT "+idpUserCols+" FROM idp_users WHERE id = ?", id)
 	return u, s.fail("idp user "+id, err)
 }
 
 // IdPUserByEmail implements Store; the match ignores case.
-func (s *sqlStore) IdPUserByEmail(ctx context.Context, email string) (*IdPUser, error) {
+func (s *DB) IdPUserByEmail(ctx context.Context, email string) (*IdPUser, error) {
 	u, err := getOne(ctx, s.rd(), scanIdPUser, "SELECT "+idpUserCols+" FROM idp_users WHERE email = ?",
 		strings.ToLower(email))
 	return u, s.fail("idp user by email", err)
@@ -48,7 +48,7 @@ func (s *sqlStore) IdPUserByEmail(ctx context.Context, email string) (*IdPUser, 
 
 // IdPUserBySetupHash implements Store; an empty hash matches nothing.
 // SetupExpiry is the caller's to check.
-func (s *sqlStore) IdPUserBySetupHash(ctx context.Context, hash []byte) (*IdPUser, error) {
+func (s *DB) IdPUserBySetupHash(ctx context.Context, hash []byte) (*IdPUser, error) {
 	if len(hash) == 0 {
 		return nil, s.fail("idp user by setup hash", ErrNotFound)
 	}
@@ -57,14 +57,14 @@ func (s *sqlStore) IdPUserBySetupHash(ctx context.Context, hash []byte) (*IdPUse
 }
 
 // IdPUsers implements Store; ordered by email.
-func (s *sqlStore) IdPUsers(ctx context.Context) ([]*IdPUser, error) {
+func (s *DB) IdPUsers(ctx context.Context) ([]*IdPUser, error) {
 	us, err := getAll(ctx, s.rd(), scanIdPUser, "SELECT "+idpUserCols+" FROM idp_users ORDER BY email")
 	return us, s.fail("idp users", err)
 }
 
 // UpdateIdPUser implements Store: everything but ID and Created, with the
 // email lowercased. TOTPLastStep never goes down (see UpdateUser).
-func (s *sqlStore) UpdateIdPUser(ctx context.Context, u *IdPUser) error {
+func (s *DB) UpdateIdPUser(ctx context.Context, u *IdPUser) error {
 	u.Email = strings.ToLower(u.Email)
 	groups, err := jsonArg(u.Groups)
 	if err != nil {

@@ -18,7 +18,7 @@ func scanEnrollKey(r scanner) (*EnrollKey, error) {
 
 // CreateEnrollKey implements Store. It fills k.ID ("ek_…") and k.Created
 // when empty. A zero Expiry means the key does not expire.
-func (s *sqlStore) CreateEnrollKey(ctx context.Context, k *EnrollKey) error {
+func (s *DB) CreateEnrollKey(ctx context.Context, k *EnrollKey) error {
 	if len(k.Hash) == 0 {
 		return s.fail("create enrollment key", errors.New("no hash"))
 	}
@@ -35,7 +35,7 @@ func (s *sqlStore) CreateEnrollKey(ctx context.Context, k *EnrollKey) error {
 }
 
 // EnrollKeys implements Store; newest first.
-func (s *sqlStore) EnrollKeys(ctx context.Context) ([]*EnrollKey, error) {
+func (s *DB) EnrollKeys(ctx context.Context) ([]*EnrollKey, error) {
 	ks, err := getAll(ctx, s.rd(), scanEnrollKey,
 		"SELECT "+enrollKeyCols+" FROM enroll_keys ORDER BY created DESC, id")
 	return ks, s.fail("enrollment keys", err)
@@ -46,7 +46,7 @@ func (s *sqlStore) EnrollKeys(ctx context.Context) ([]*EnrollKey, error) {
 // and PostgreSQL re-evaluates the WHERE clause on the row the winner
 // updated. An unknown hash is ErrNotFound; a revoked, expired (Expiry at
 // or before now) or used single-use key is ErrExhausted.
-func (s *sqlStore) UseEnrollKey(ctx context.Context, hash []byte, now time.Time) (*EnrollKey, error) {
+func (s *DB) UseEnrollKey(ctx context.Context, hash []byte, now time.Time) (*EnrollKey, error) {
 	if len(hash) == 0 {
 		return nil, s.fail("use enrollment key", ErrNotFound)
 	}
@@ -63,7 +63,7 @@ func (s *sqlStore) UseEnrollKey(ctx context.Context, hash []byte, now time.Time)
 }
 
 // whyUnusable tells an unknown key (ErrNotFound) from a used-up one.
-func (s *sqlStore) whyUnusable(ctx context.Context, hash []byte) error {
+func (s *DB) whyUnusable(ctx context.Context, hash []byte) error {
 	var n int
 	if err := s.wr().row(ctx, "SELECT COUNT(*) FROM enroll_keys WHERE hash = ?", hash).Scan(&n); err != nil {
 		return err
@@ -75,7 +75,7 @@ func (s *sqlStore) whyUnusable(ctx context.Context, hash []byte) error {
 }
 
 // RevokeEnrollKey implements Store.
-func (s *sqlStore) RevokeEnrollKey(ctx context.Context, id string) error {
+func (s *DB) RevokeEnrollKey(ctx context.Context, id string) error {
 	err := s.wr().execOne(ctx, "UPDATE enroll_keys SET revoked = TRUE WHERE id = ?", id)
 	return s.fail("revoke enrollment key "+id, err)
 }
@@ -91,7 +91,7 @@ func scanAPIToken(r scanner) (*APIToken, error) {
 
 // CreateAPIToken implements Store. It fills t.ID ("tok_…") and t.Created
 // when empty.
-func (s *sqlStore) CreateAPIToken(ctx context.Context, t *APIToken) error {
+func (s *DB) CreateAPIToken(ctx context.Context, t *APIToken) error {
 	if len(t.Hash) == 0 {
 		return s.fail("create api token", errors.New("no hash"))
 	}
@@ -104,7 +104,7 @@ func (s *sqlStore) CreateAPIToken(ctx context.Context, t *APIToken) error {
 
 // APITokenByHash implements Store; an empty hash matches nothing. Expiry
 // is the caller's to check.
-func (s *sqlStore) APITokenByHash(ctx context.Context, hash []byte) (*APIToken, error) {
+func (s *DB) APITokenByHash(ctx context.Context, hash []byte) (*APIToken, error) {
 	if len(hash) == 0 {
 		return nil, s.fail("api token by hash", ErrNotFound)
 	}
@@ -113,13 +113,13 @@ func (s *sqlStore) APITokenByHash(ctx context.Context, hash []byte) (*APIToken, 
 }
 
 // APITokens implements Store; newest first.
-func (s *sqlStore) APITokens(ctx context.Context) ([]*APIToken, error) {
+func (s *DB) APITokens(ctx context.Context) ([]*APIToken, error) {
 	ts, err := getAll(ctx, s.rd(), scanAPIToken, "SELECT "+apiTokenCols+" FROM api_tokens ORDER BY created DESC, id")
 	return ts, s.fail("api tokens", err)
 }
 
 // DeleteAPIToken implements Store.
-func (s *sqlStore) DeleteAPIToken(ctx context.Context, id string) error {
+func (s *DB) DeleteAPIToken(ctx context.Context, id string) error {
 	err := s.wr().execOne(ctx, "DELETE FROM api_tokens WHERE id = ?", id)
 	return s.fail("delete api token "+id, err)
 }

@@ -10,7 +10,7 @@ import (
 // transaction together with its row in schema_migrations. On PostgreSQL
 // an advisory lock makes replicas that start together take turns; on
 // SQLite BEGIN IMMEDIATE does the same.
-func (s *sqlStore) migrate(ctx context.Context) error {
+func (s *DB) migrate(ctx context.Context) error {
 	for _, m := range migrations {
 		if err := s.inTx(ctx, func(c conn) error { return s.applyMigration(ctx, c, m) }); err != nil {
 			return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
@@ -20,7 +20,7 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 }
 
 // applyMigration applies m in the transaction c unless it is recorded.
-func (s *sqlStore) applyMigration(ctx context.Context, c conn, m migration) error {
+func (s *DB) applyMigration(ctx context.Context, c conn, m migration) error {
 	if err := s.d.lockMigrations(ctx, c.q); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}

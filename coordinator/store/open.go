@@ -21,7 +21,7 @@ import (
 // dsn is the embedded SQLite database dataDir/moat.db (dataDir is created
 // with mode 0700 when missing); a postgres:// or postgresql:// URL is
 // PostgreSQL. Migrations run before it returns.
-func Open(ctx context.Context, dsn, dataDir string) (Store, error) {
+func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	switch {
 	case dsn == "":
 		if dataDir == "" {
@@ -46,7 +46,7 @@ const sqliteBusyTimeout = 10 * time.Second
 // transactions, so writers in this process queue in Go instead of failing
 // with SQLITE_BUSY; reads use a separate read-only pool, which WAL mode
 // lets run alongside the writer.
-func OpenSQLite(ctx context.Context, path string) (Store, error) {
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -67,7 +67,7 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return start(ctx, &sqlStore{d: sqliteDialect, w: w, r: r}, "open sqlite")
+	return start(ctx, &DB{d: sqliteDialect, w: w, r: r}, "open sqlite")
 }
 
 func sqliteDSN(path string, readOnly bool) string {
@@ -89,7 +89,7 @@ func sqliteDSN(path string, readOnly bool) string {
 // postgres://user:pass@host:port/db?sslmode=…) and migrates it. It uses
 // database/sql over pgx's stdlib driver so that SQLite and PostgreSQL
 // share one implementation.
-func OpenPostgres(ctx context.Context, url string) (Store, error) {
+func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -97,11 +97,11 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return start(ctx, &sqlStore{d: postgresDialect, w: db, r: db}, "open postgres")
+	return start(ctx, &DB{d: postgresDialect, w: db, r: db}, "open postgres")
 }
 
 // start checks the database answers and migrates it.
-func start(ctx context.Context, s *sqlStore, op string) (Store, error) {
+func start(ctx context.Context, s *DB, op string) (*DB, error) {
 	if err := s.w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -132,5 +132,3 @@ func NewID(prefix string) string {
 	s := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
 	return prefix + strings.ToLower(s[:20])
 }
-
-var _ Store = (*sqlStore)(nil)

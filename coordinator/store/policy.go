@@ -15,18 +15,18 @@ func scanPolicy(r scanner) (*PolicyVersion, error) {
 
 // SavePolicy implements Store. It fills p.ID (increasing) and p.Created
 // (now, unless set).
-func (s *sqlStore) SavePolicy(ctx context.Context, p *PolicyVersion) error {
+func (s *DB) SavePolicy(ctx context.Context, p *PolicyVersion) error {
 	return s.savePolicy(ctx, p, -1)
 }
 
 // SavePolicyOver implements Store. SQLite runs one writer at a time; on
 // PostgreSQL the table is locked against other writers for the check.
-func (s *sqlStore) SavePolicyOver(ctx context.Context, p *PolicyVersion, base int64) error {
+func (s *DB) SavePolicyOver(ctx context.Context, p *PolicyVersion, base int64) error {
 	return s.savePolicy(ctx, p, base)
 }
 
 // savePolicy inserts p when base < 0 or base is the newest version.
-func (s *sqlStore) savePolicy(ctx context.Context, p *PolicyVersion, base int64) error {
+func (s *DB) savePolicy(ctx context.Context, p *PolicyVersion, base int64) error {
 	if p.Created.IsZero() {
 		p.Created = time.Now()
 	}
@@ -53,19 +53,19 @@ func (s *sqlStore) savePolicy(ctx context.Context, p *PolicyVersion, base int64)
 }
 
 // Policy implements Store.
-func (s *sqlStore) Policy(ctx context.Context) (*PolicyVersion, error) {
+func (s *DB) Policy(ctx context.Context) (*PolicyVersion, error) {
 	p, err := getOne(ctx, s.rd(), scanPolicy, "SELECT "+policyCols+" FROM policies ORDER BY id DESC LIMIT 1")
 	return p, s.fail("policy", err)
 }
 
 // PolicyVersion implements Store.
-func (s *sqlStore) PolicyVersion(ctx context.Context, id int64) (*PolicyVersion, error) {
+func (s *DB) PolicyVersion(ctx context.Context, id int64) (*PolicyVersion, error) {
 	p, err := getOne(ctx, s.rd(), scanPolicy, "SELECT "+policyCols+" FROM policies WHERE id = ?", id)
 	return p, s.fail("policy version", err)
 }
 
 // PolicyHistory implements Store; limit ≤ 0 means 100.
-func (s *sqlStore) PolicyHistory(ctx context.Context, limit int) ([]*PolicyVersion, error) {
+func (s *DB) PolicyHistory(ctx context.Context, limit int) ([]*PolicyVersion, error) {
 	ps, err := getAll(ctx, s.rd(), scanPolicy,
 		"SELECT "+policyCols+" FROM policies ORDER BY id DESC LIMIT ?", clampLimit(limit, 100, 10000))
 	return ps, s.fail("policy history", err)

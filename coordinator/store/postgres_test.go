@@ -59,7 +59,7 @@ func freshSchema(t *testing.T, base string) string {
 	return u.String()
 }
 
-func openPostgres(t *testing.T, url string) store.Store {
+func openPostgres(t *testing.T, url string) *store.DB {
 	t.Helper()
 	s, err := store.Open(t.Context(), url, "")
 	if err != nil {
@@ -71,12 +71,12 @@ func openPostgres(t *testing.T, url string) store.Store {
 
 func TestPostgres(t *testing.T) {
 	base := postgresURL(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return openPostgres(t, freshSchema(t, base)) })
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openPostgres(t, freshSchema(t, base)) })
 }
 
 func TestPostgresRestart(t *testing.T) {
 	u := freshSchema(t, postgresURL(t))
-	storetest.RunRestart(t, func(t *testing.T) store.Store { return openPostgres(t, u) })
+	storetest.RunRestart(t, func(t *testing.T) storetest.Store { return openPostgres(t, u) })
 }
 
 // TestPostgresMigrateRace starts several replicas on one empty database

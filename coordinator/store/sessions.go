@@ -22,7 +22,7 @@ func scanLoginSession(r scanner) (*LoginSession, error) {
 
 // CreateLoginSession implements Store. It fills l.ID ("ls_…") and
 // l.Created when empty.
-func (s *sqlStore) CreateLoginSession(ctx context.Context, l *LoginSession) error {
+func (s *DB) CreateLoginSession(ctx context.Context, l *LoginSession) error {
 	fillNew(&l.ID, "ls_", &l.Created)
 	_, err := s.wr().exec(ctx, `INSERT INTO login_sessions (`+loginSessionCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -33,14 +33,14 @@ func (s *sqlStore) CreateLoginSession(ctx context.Context, l *LoginSession) erro
 }
 
 // LoginSession implements Store. Expiry is the caller's to check.
-func (s *sqlStore) LoginSession(ctx context.Context, id string) (*LoginSession, error) {
+func (s *DB) LoginSession(ctx context.Context, id string) (*LoginSession, error) {
 	l, err := getOne(ctx, s.rd(), scanLoginSession,
 		"SELECT "+loginSessionCols+" FROM login_sessions WHERE id = ?", id)
 	return l, s.fail("login session", err)
 }
 
 // LoginSessionByPollHash implements Store; an empty hash matches nothing.
-func (s *sqlStore) LoginSessionByPollHash(ctx context.Context, hash []byte) (*LoginSession, error) {
+func (s *DB) LoginSessionByPollHash(ctx context.Context, hash []byte) (*LoginSession, error) {
 	if len(hash) == 0 {
 		return nil, s.fail("login session by poll hash", ErrNotFound)
 	}
@@ -52,7 +52,7 @@ func (s *sqlStore) LoginSessionByPollHash(ctx context.Context, hash []byte) (*Lo
 // UpdateLoginSession implements Store: everything but ID and Created. It
 // never clears Consumed, and once consumed the result cannot be replaced,
 // so a stale copy cannot make a result deliverable twice.
-func (s *sqlStore) UpdateLoginSession(ctx context.Context, l *LoginSession) error {
+func (s *DB) UpdateLoginSession(ctx context.Context, l *LoginSession) error {
 	err := s.wr().execOne(ctx, `UPDATE login_sessions SET poll_hash = ?, purpose = ?, public_key = ?,
 			hostname = ?, os = ?, nonce = ?, verifier = ?, expires = ?, user_id = ?, mfa_done = ?,
 			device_id = ?, result = CASE WHEN consumed THEN result ELSE ? END,
@@ -65,7 +65,7 @@ func (s *sqlStore) UpdateLoginSession(ctx context.Context, l *LoginSession) erro
 
 // ConsumeLoginResult implements Store. A session without a result yet is
 // ErrNotFound; one whose result was already taken is ErrConflict.
-func (s *sqlStore) ConsumeLoginResult(ctx context.Context, id string) ([]byte, error) {
+func (s *DB) ConsumeLoginResult(ctx context.Context, id string) ([]byte, error) {
 	var res []byte
 	err := s.wr().row(ctx, `UPDATE login_sessions SET consumed = TRUE
 		WHERE id = ? AND NOT consumed AND result IS NOT NULL RETURNING result`, id).Scan(&res)
@@ -79,7 +79,7 @@ func (s *sqlStore) ConsumeLoginResult(ctx context.Context, id string) ([]byte, e
 }
 
 // whyNoResult says why ConsumeLoginResult found nothing to hand out.
-func (s *sqlStore) whyNoResult(ctx context.Context, id string) error {
+func (s *DB) whyNoResult(ctx context.Context, id string) error {
 	var consumed bool
 	err := s.wr().row(ctx, "SELECT consumed FROM login_sessions WHERE id = ?", id).Scan(&consumed)
 	switch {
@@ -93,7 +93,7 @@ func (s *sqlStore) whyNoResult(ctx context.Context, id string) error {
 
 // DeleteExpiredLoginSessions implements Store: sessions whose Expires is
 // before now.
-func (s *sqlStore) DeleteExpiredLoginSessions(ctx context.Context, now time.Time) (int, error) {
+func (s *DB) DeleteExpiredLoginSessions(ctx context.Context, now time.Time) (int, error) {
 	res, err := s.wr().exec(ctx, "DELETE FROM login_sessions WHERE expires < ?", s.d.timeArg(now))
 	if err != nil {
 		return 0, s.fail("delete expired login sessions", err)
@@ -104,7 +104,7 @@ func (s *sqlStore) DeleteExpiredLoginSessions(ctx context.Context, now time.Time
 
 // BindLoginSession implements Store: one conditional UPDATE, so of two
 // browsers racing to claim a session exactly one wins.
-func (s *sqlStore) BindLoginSession(ctx context.Context, id string, browserHash []byte) error {
+func (s *DB) BindLoginSession(ctx context.Context, id string, browserHash []byte) error {
 	if len(browserHash) == 0 {
 		return s.fail("bind login session", errors.New("empty browser hash"))
 	}

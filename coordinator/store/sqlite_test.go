@@ -9,7 +9,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/store/storetest"
 )
 
-func openSQLite(t *testing.T, path string) store.Store {
+func openSQLite(t *testing.T, path string) *store.DB {
 	t.Helper()
 	s, err := store.OpenSQLite(t.Context(), path)
 	if err != nil {
@@ -20,14 +20,14 @@ func openSQLite(t *testing.T, path string) store.Store {
 }
 
 func TestSQLite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		return openSQLite(t, filepath.Join(t.TempDir(), "moat.db"))
 	})
 }
 
 func TestSQLiteRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "moat.db")
-	storetest.RunRestart(t, func(t *testing.T) store.Store { return openSQLite(t, path) })
+	storetest.RunRestart(t, func(t *testing.T) storetest.Store { return openSQLite(t, path) })
 }
 
 // TestSQLiteFileModeAndPath: the data directory and database are private,

@@ -13,7 +13,7 @@ func scanUISession(r scanner) (*UISession, error) {
 }
 
 // CreateUISession implements Store. It fills u.Created when zero.
-func (s *sqlStore) CreateUISession(ctx context.Context, u *UISession) error {
+func (s *DB) CreateUISession(ctx context.Context, u *UISession) error {
 	if len(u.Hash) == 0 || u.UserID == "" {
 		return errors.New("store: create UI session: a UI session needs a hash and a user")
 	}
@@ -26,7 +26,7 @@ func (s *sqlStore) CreateUISession(ctx context.Context, u *UISession) error {
 }
 
 // UISession implements Store; an empty hash matches nothing.
-func (s *sqlStore) UISession(ctx context.Context, hash []byte) (*UISession, error) {
+func (s *DB) UISession(ctx context.Context, hash []byte) (*UISession, error) {
 	if len(hash) == 0 {
 		return nil, s.fail("UI session", ErrNotFound)
 	}
@@ -36,20 +36,20 @@ func (s *sqlStore) UISession(ctx context.Context, hash []byte) (*UISession, erro
 }
 
 // DeleteUISession implements Store.
-func (s *sqlStore) DeleteUISession(ctx context.Context, hash []byte) error {
+func (s *DB) DeleteUISession(ctx context.Context, hash []byte) error {
 	_, err := s.wr().exec(ctx, "DELETE FROM ui_sessions WHERE hash = ?", hash)
 	return s.fail("delete UI session", err)
 }
 
 // DeleteUserUISessions implements Store.
-func (s *sqlStore) DeleteUserUISessions(ctx context.Context, userID string) error {
+func (s *DB) DeleteUserUISessions(ctx context.Context, userID string) error {
 	_, err := s.wr().exec(ctx, "DELETE FROM ui_sessions WHERE user_id = ?", userID)
 	return s.fail("delete UI sessions of "+userID, err)
 }
 
 // DeleteExpiredUISessions implements Store: sessions whose Expires is
 // not after now.
-func (s *sqlStore) DeleteExpiredUISessions(ctx context.Context, now time.Time) (int, error) {
+func (s *DB) DeleteExpiredUISessions(ctx context.Context, now time.Time) (int, error) {
 	res, err := s.wr().exec(ctx, "DELETE FROM ui_sessions WHERE expires <= ?", s.d.timeArg(now))
 	if err != nil {
 		return 0, s.fail("delete expired UI sessions", err)

@@ -22,7 +22,7 @@ func scanUser(r scanner) (*User, error) {
 // unless set. A known user has what the IdP says refreshed — Email, Name,
 // Groups, Admin, LastLogin and Role when u.Role is not empty — while
 // Disabled and the MFA fields are kept. It returns the stored user.
-func (s *sqlStore) UpsertUserByOIDC(ctx context.Context, u *User) (*User, error) {
+func (s *DB) UpsertUserByOIDC(ctx context.Context, u *User) (*User, error) {
 	id, created, role := u.ID, u.Created, u.Role
 	if id == "" {
 		id = NewID("u_")
@@ -52,19 +52,19 @@ func (s *sqlStore) UpsertUserByOIDC(ctx context.Context, u *User) (*User, error)
 }
 
 // User implements Store.
-func (s *sqlStore) User(ctx context.Context, id string) (*User, error) {
+func (s *DB) User(ctx context.Context, id string) (*User, error) {
 	u, err := getOne(ctx, s.rd(), scanUser, "SELECT "+userCols+" FROM users WHERE id = ?", id)
 	return u, s.fail("user "+id, err)
 }
 
 // Users implements Store; ordered by creation.
-func (s *sqlStore) Users(ctx context.Context) ([]*User, error) {
+func (s *DB) Users(ctx context.Context) ([]*User, error) {
 	us, err := getAll(ctx, s.rd(), scanUser, "SELECT "+userCols+" FROM users ORDER BY created, id")
 	return us, s.fail("users", err)
 }
 
 // RecordMFA implements Store. An older time never replaces a newer one.
-func (s *sqlStore) RecordMFA(ctx context.Context, id string, at time.Time, via string) error {
+func (s *DB) RecordMFA(ctx context.Context, id string, at time.Time, via string) error {
 	err := s.wr().execOne(ctx, `UPDATE users SET last_mfa = ?, mfa_via = ?
 		WHERE id = ? AND (last_mfa IS NULL OR last_mfa <= ?)`,
 		s.d.timeArg(at), via, id, s.d.timeArg(at))
@@ -79,7 +79,7 @@ func (s *sqlStore) RecordMFA(ctx context.Context, id string, at time.Time, via s
 // UpdateUser implements Store: everything but ID, Issuer, Subject,
 // Created and the fields RecordMFA sets. TOTPLastStep never goes down, so a stale copy cannot reopen a
 // used TOTP step to replay.
-func (s *sqlStore) UpdateUser(ctx context.Context, u *User) error {
+func (s *DB) UpdateUser(ctx context.Context, u *User) error {
 	groups, err := jsonArg(u.Groups)
 	if err != nil {
 		return s.fail("update user", err)

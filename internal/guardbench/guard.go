@@ -13,7 +13,6 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/guard"
-	"github.com/moatmesh/moat/policy"
 )
 
 // Guard is a guard under test and the client that reaches it.
@@ -33,12 +32,12 @@ func (g *Guard) Close() {
 // rules is the benchmark's policy: one grant with limits high enough not
 // to bite, a max_tokens cap, prompt hashes in the audit records, and the
 // screening a careful organisation would turn on.
-func rules() *policy.NodeRules {
-	lim := policy.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}
-	return &policy.NodeRules{Grants: []policy.GrantRule{{
-		ID: "grants[0]", MFA: policy.Duration(12 * time.Hour), Limits: lim,
-		Audit: policy.Audit{Prompts: "hash"},
-		Guard: policy.Guard{Injection: "flag", Redact: []string{"secrets", "pii"}},
+func rules() *wire.NodeRules {
+	lim := wire.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}
+	return &wire.NodeRules{Grants: []wire.GrantRule{{
+		ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Limits: lim,
+		Audit: wire.AuditRules{Prompts: "hash"},
+		Guard: wire.GuardRules{Injection: "flag", Redact: []string{"secrets", "pii"}},
 	}}}
 }
 
@@ -72,7 +71,7 @@ func StartLoopback(upstream, dir string) (*Guard, error) {
 	}
 	priv, _ := key.NewPrivate()
 	nm := &wire.NetMap{Version: wire.Version, Seq: 1, Rules: rules(), Peers: []wire.Peer{{Key: priv.Public(),
-		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Identity: identity(), Access: []policy.ModelAccess{{Model: "llama"}}}}}
+		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Identity: identity(), Access: []wire.ModelAccess{{Model: "llama"}}}}}
 	if err := g.SetNetMap(nm); err != nil {
 		stop()
 		return nil, err
@@ -100,11 +99,11 @@ func StartMesh(upstream, dir string) (*Guard, error) {
 		return nil, err
 	}
 	nodeAddr, callerAddr := netip.MustParseAddr("100.64.0.1"), netip.MustParseAddr("100.64.0.2")
-	peer := func(e *engine.Engine, a netip.Addr, id wire.Identity, access ...policy.ModelAccess) wire.Peer {
+	peer := func(e *engine.Engine, a netip.Addr, id wire.Identity, access ...wire.ModelAccess) wire.Peer {
 		return wire.Peer{Key: e.PublicKey(), Addresses: []netip.Addr{a}, Identity: id, Access: access,
 			Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), e.Port())}}
 	}
-	nodeNM := &wire.NetMap{Version: wire.Version, Seq: 1, Rules: rules(), Peers: []wire.Peer{peer(caller, callerAddr, identity(), policy.ModelAccess{Model: "llama"})},
+	nodeNM := &wire.NetMap{Version: wire.Version, Seq: 1, Rules: rules(), Peers: []wire.Peer{peer(caller, callerAddr, identity(), wire.ModelAccess{Model: "llama"})},
 		Self: wire.Self{Key: node.PublicKey(), Addresses: []netip.Addr{nodeAddr}}}
 	callerNM := &wire.NetMap{Version: wire.Version, Seq: 1, Peers: []wire.Peer{peer(node, nodeAddr, wire.Identity{DeviceID: "node"})},
 		Self: wire.Self{Key: caller.PublicKey(), Addresses: []netip.Addr{callerAddr}, Identity: identity()}}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/key"
-	"github.com/moatmesh/moat/policy"
 )
 
 // Version is the protocol version this build speaks. Every netmap and
@@ -28,6 +27,11 @@ import (
 //     ("wgconfig" for stock WireGuard apps).
 //     Later, compatible additions: NodeStatus, the node's self-report
 //     (integrity of pinned weights, lockdown and its drop counters).
+//     2026-12-07, no change on the wire: NetMap.Rules and Peer.Access are
+//     wire's own types (NodeRules, ModelAccess and what they hold) instead
+//     of the policy package's, with the same JSON (testdata/netmap.json
+//     holds it), so that the protocol no longer changes with the policy
+//     compiler.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
@@ -74,7 +78,7 @@ type Peer struct {
 	// Access, only in a node's netmap, lists the models this peer may use
 	// on the receiving node and the grant (an index into NetMap.Rules.Grants)
 	// that allows each.
-	Access []policy.ModelAccess `json:"access,omitempty"`
+	Access []ModelAccess `json:"access,omitempty"`
 	// KeepAlive is the persistent keepalive interval in seconds; 0 is off.
 	KeepAlive int `json:"keepAlive,omitempty"`
 }
@@ -89,7 +93,7 @@ type NetMap struct {
 	Peers   []Peer    `json:"peers"`
 	// Rules is set in a node's netmap only: the grants its peers' Access
 	// entries point to, and its mesh packet filter.
-	Rules *policy.NodeRules `json:"rules,omitempty"`
+	Rules *NodeRules `json:"rules,omitempty"`
 }
 
 // Secret is a bearer credential (device credential, enrollment key). It

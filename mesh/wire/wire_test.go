@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/key"
-	"github.com/moatmesh/moat/policy"
 )
 
 func pub(t testing.TB) key.Public {
@@ -41,12 +40,12 @@ func sampleNetMap(t testing.TB) *NetMap {
 				LastMFA: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC),
 				Expiry:  time.Date(2026, 11, 22, 21, 0, 0, 0, time.UTC),
 			},
-			Access:    []policy.ModelAccess{{Model: "llama-3.1-70b", Grant: 0}},
+			Access:    []ModelAccess{{Model: "llama-3.1-70b", Grant: 0}},
 			KeepAlive: 25,
 		}},
-		Rules: &policy.NodeRules{
-			Grants: []policy.GrantRule{{ID: "grants[0]", MFA: policy.Duration(12 * time.Hour), Limits: policy.Limits{RPM: 120}}},
-			Filter: []policy.FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []policy.PortRange{{First: 22, Last: 22}}}},
+		Rules: &NodeRules{
+			Grants: []GrantRule{{ID: "grants[0]", MFA: Duration(12 * time.Hour), Limits: Limits{RPM: 120}}},
+			Filter: []FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []PortRange{{First: 22, Last: 22}}}},
 		},
 	}
 }
@@ -65,7 +64,7 @@ func TestNetMapRoundTrip(t *testing.T) {
 	if !bytes.Equal(b, b2) {
 		t.Fatalf("round trip changed the netmap:\n%s\n%s", b, b2)
 	}
-	if !got.Peers[0].Key.Equal(nm.Peers[0].Key) || got.Rules.Grants[0].MFA != policy.Duration(12*time.Hour) {
+	if !got.Peers[0].Key.Equal(nm.Peers[0].Key) || got.Rules.Grants[0].MFA != Duration(12*time.Hour) {
 		t.Fatal("round trip lost values")
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
-	"github.com/moatmesh/moat/policy"
 )
 
 // benchGuard runs a guard on 127.0.0.1 in front of a quiet stub, with a
@@ -33,12 +32,12 @@ func benchGuard(b *testing.B) (guardURL, directURL string) {
 		b.Fatal(err)
 	}
 	priv, _ := key.NewPrivate()
-	lim := policy.Limits{RPM: 1 << 30, TPM: 1 << 30, Concurrency: 64, TokensPerDay: 1 << 60, MaxTokens: 4096}
+	lim := wire.Limits{RPM: 1 << 30, TPM: 1 << 30, Concurrency: 64, TokensPerDay: 1 << 60, MaxTokens: 4096}
 	nm := &wire.NetMap{Seq: 1,
-		Rules: &policy.NodeRules{Grants: []policy.GrantRule{{ID: "grants[0]", MFA: policy.Duration(12 * time.Hour), Limits: lim, Audit: policy.Audit{Prompts: "hash"}}}},
+		Rules: &wire.NodeRules{Grants: []wire.GrantRule{{ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Limits: lim, Audit: wire.AuditRules{Prompts: "hash"}}}},
 		Peers: []wire.Peer{{Key: priv.Public(), Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 			Identity: wire.Identity{UserID: "u1", Login: "alice@example.com", DeviceID: "d1", LastMFA: time.Now()},
-			Access:   []policy.ModelAccess{{Model: "llama"}}}}}
+			Access:   []wire.ModelAccess{{Model: "llama"}}}}}
 	if err := g.SetNetMap(nm); err != nil {
 		b.Fatal(err)
 	}
@@ -129,15 +128,15 @@ func handlerGuard(b testing.TB, screened bool) *Guard {
 		stream: strings.Repeat(chunk, 50) + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":20,\"total_tokens\":32}}\n\ndata: [DONE]\n\n",
 	}
 	priv, _ := key.NewPrivate()
-	gr := policy.GrantRule{ID: "grants[0]", MFA: policy.Duration(12 * time.Hour), Audit: policy.Audit{Prompts: "hash"},
-		Limits: policy.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}}
+	gr := wire.GrantRule{ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Audit: wire.AuditRules{Prompts: "hash"},
+		Limits: wire.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}}
 	if screened {
-		gr.Guard = policy.Guard{Injection: "flag", Redact: []string{"secrets", "pii"}}
+		gr.Guard = wire.GuardRules{Injection: "flag", Redact: []string{"secrets", "pii"}}
 	}
-	nm := &wire.NetMap{Seq: 1, Rules: &policy.NodeRules{Grants: []policy.GrantRule{gr}},
+	nm := &wire.NetMap{Seq: 1, Rules: &wire.NodeRules{Grants: []wire.GrantRule{gr}},
 		Peers: []wire.Peer{{Key: priv.Public(), Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 			Identity: wire.Identity{UserID: "u1", Login: "alice@example.com", DeviceID: "d1", LastMFA: time.Now(), Expiry: time.Now().Add(24 * time.Hour)},
-			Access:   []policy.ModelAccess{{Model: "llama"}}}}}
+			Access:   []wire.ModelAccess{{Model: "llama"}}}}}
 	if err := g.SetNetMap(nm); err != nil {
 		b.Fatal(err)
 	}

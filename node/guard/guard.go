@@ -145,7 +145,7 @@ func (g *Guard) SetNetMap(nm *wire.NetMap) error {
 		return err
 	}
 	if ns, ok := g.cfg.Screen.(netmapScreen); ok {
-		if err := ns.prepare(nm.Rules); err != nil {
+		if err := ns.prepare(s.rules); err != nil {
 			return fmt.Errorf("guard: netmap %d: %w", nm.Seq, err)
 		}
 	}

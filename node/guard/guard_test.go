@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/policy"
 )
@@ -171,7 +172,7 @@ func TestNoNetmapRefusesAll(t *testing.T) {
 func TestBadNetmapKeepsLast(t *testing.T) {
 	m := newMesh(t, policy.Limits{}, nil)
 	bad := m.nodeNetMap(9)
-	bad.Peers[0].Access = []policy.ModelAccess{{Model: "llama", Grant: 7}}
+	bad.Peers[0].Access = []wire.ModelAccess{{Model: "llama", Grant: 7}}
 	if err := m.g.SetNetMap(bad); err == nil {
 		t.Fatal("netmap with a dangling grant accepted")
 	}

@@ -35,13 +35,13 @@ func newMember(t testing.TB, n int, id wire.Identity) *member {
 	return &member{Member: enginetest.New(t, n), id: id}
 }
 
-func (m *member) peer(access ...policy.ModelAccess) wire.Peer {
+func (m *member) peer(access ...wire.ModelAccess) wire.Peer {
 	p := m.Peer(m.id)
 	p.Access = access
 	return p
 }
 
-func (m *member) netmap(seq uint64, rules *policy.NodeRules, peers ...wire.Peer) *wire.NetMap {
+func (m *member) netmap(seq uint64, rules *wire.NodeRules, peers ...wire.Peer) *wire.NetMap {
 	nm := m.NetMap(seq, m.id, peers...)
 	nm.Rules = rules
 	return nm
@@ -60,8 +60,8 @@ type mesh struct {
 	dir               string
 	spool             *audit.Spool
 	url               string // the guard on the node's mesh address
-	rules             *policy.NodeRules
-	aliceAccess       []policy.ModelAccess
+	rules             *wire.NodeRules
+	aliceAccess       []wire.ModelAccess
 }
 
 // models served by the node in tests; "dead" points at a closed port.
@@ -75,9 +75,9 @@ func newMesh(t testing.TB, lim policy.Limits, tweak func(*Config)) *mesh {
 	m.alice = newMember(t, 2, wire.Identity{UserID: "u-alice", Login: "alice@example.com", LastMFA: now.Add(-time.Hour), Expiry: now.Add(12 * time.Hour), Admin: true})
 	m.bob = newMember(t, 3, wire.Identity{UserID: "u-bob", Login: "bob@example.com", LastMFA: now.Add(-time.Hour), Expiry: now.Add(12 * time.Hour)})
 	m.carol = newMember(t, 4, wire.Identity{UserID: "u-carol", Login: "carol@example.com", LastMFA: now.Add(-20 * time.Hour), Expiry: now.Add(12 * time.Hour)})
-	m.rules = &policy.NodeRules{Grants: []policy.GrantRule{{ID: "grants[0]", MFA: policy.Duration(12 * time.Hour), Limits: lim, Audit: policy.Audit{Prompts: "hash"}}}}
+	m.rules = &wire.NodeRules{Grants: []wire.GrantRule{{ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Limits: wire.Limits(lim), Audit: wire.AuditRules{Prompts: "hash"}}}}
 	for _, mod := range testModels {
-		m.aliceAccess = append(m.aliceAccess, policy.ModelAccess{Model: mod, Grant: 0})
+		m.aliceAccess = append(m.aliceAccess, wire.ModelAccess{Model: mod, Grant: 0})
 	}
 	var err error
 	if m.spool, err = audit.Open(m.dir, audit.Options{}); err != nil {

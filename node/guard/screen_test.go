@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/screen"
 	"github.com/moatmesh/moat/policy"
 )
@@ -24,7 +25,8 @@ const (
 // withGuard gives alice's grant the guard settings g (and audit a) and
 // applies a new netmap.
 func (m *mesh) withGuard(g policy.Guard, a policy.Audit) {
-	m.rules.Grants[0].Guard, m.rules.Grants[0].Audit = g, a
+	m.rules.Grants[0].Guard = wire.GuardRules(g)
+	m.rules.Grants[0].Audit = wire.AuditRules{Prompts: a.Prompts, Retention: wire.Duration(a.Retention)}
 	m.apply(2)
 }
 

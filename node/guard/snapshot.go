@@ -28,16 +28,17 @@ type snapshot struct {
 	seq     uint64
 	callers map[netip.Addr]*caller
 	table   *policy.GuardTable
+	rules   *policy.NodeRules // nm.Rules, as the policy package reads them
 }
 
 // buildSnapshot compiles nm for a node serving served.
 func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, error) {
-	s := &snapshot{seq: nm.Seq, callers: make(map[netip.Addr]*caller, 2*len(nm.Peers))}
+	s := &snapshot{seq: nm.Seq, callers: make(map[netip.Addr]*caller, 2*len(nm.Peers)), rules: policyRules(nm.Rules)}
 	access := make(map[string][]policy.ModelAccess, len(nm.Peers))
 	for i := range nm.Peers {
 		p := &nm.Peers[i]
 		c := newCaller(p, served)
-		access[c.key] = p.Access
+		access[c.key] = policyAccess(p.Access)
 		for _, a := range p.Addresses {
 			a = a.Unmap()
 			if _, dup := s.callers[a]; dup {
@@ -46,7 +47,7 @@ func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, err
 			s.callers[a] = c
 		}
 	}
-	t, err := policy.NewGuardTable(nm.Rules, access)
+	t, err := policy.NewGuardTable(s.rules, access)
 	if err != nil {
 		return nil, fmt.Errorf("guard: netmap %d: %w", nm.Seq, err)
 	}

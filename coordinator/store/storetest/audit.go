@@ -23,7 +23,7 @@ func auditRecs(n int) []*store.AuditRecord {
 	return recs
 }
 
-func testAudit(t *testing.T, s store.Store) {
+func testAudit(t *testing.T, s Store) {
 	c := ctx(t)
 	recs := auditRecs(5)
 	n, err := s.InsertAudit(c, recs[:3])
@@ -57,7 +57,7 @@ func testAudit(t *testing.T, s store.Store) {
 	}
 }
 
-func testAuditFilter(t *testing.T, s store.Store) {
+func testAuditFilter(t *testing.T, s Store) {
 	c := ctx(t)
 	recs := auditRecs(30)
 	_, err := s.InsertAudit(c, recs)

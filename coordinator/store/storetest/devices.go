@@ -10,7 +10,7 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
-func newNode(t *testing.T, s store.Store, name string) *store.Device {
+func newNode(t *testing.T, s Store, name string) *store.Device {
 	t.Helper()
 	d := &store.Device{Kind: store.KindNode, PublicKey: "key-" + name, Hostname: name, OS: "linux",
 		Tags: []string{"tag:gpu"}, CredHash: hash("cred-" + name)}
@@ -18,7 +18,7 @@ func newNode(t *testing.T, s store.Store, name string) *store.Device {
 	return d
 }
 
-func testDevices(t *testing.T, s store.Store) {
+func testDevices(t *testing.T, s Store) {
 	c := ctx(t)
 	u := newUser(t, s, "alice")
 	d := &store.Device{Kind: store.KindUser, UserID: u.ID, PublicKey: "pk-alice", Hostname: "laptop",
@@ -64,7 +64,7 @@ func testDevices(t *testing.T, s store.Store) {
 	wantErr(t, s.TouchDevice(c, d.ID, at(0)), store.ErrNotFound, "touch deleted")
 }
 
-func testDeviceRefusals(t *testing.T, s store.Store) {
+func testDeviceRefusals(t *testing.T, s Store) {
 	c := ctx(t)
 	n := newNode(t, s, "gpu1")
 	for what, d := range map[string]*store.Device{
@@ -93,7 +93,7 @@ func testDeviceRefusals(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound, "empty cred hash")
 }
 
-func testDeviceUpdate(t *testing.T, s store.Store) {
+func testDeviceUpdate(t *testing.T, s Store) {
 	c := ctx(t)
 	n := newNode(t, s, "gpu1")
 	other := newNode(t, s, "gpu2")
@@ -120,7 +120,7 @@ func testDeviceUpdate(t *testing.T, s store.Store) {
 	wantErr(t, s.UpdateDevice(c, &store.Device{ID: "d_missing", PublicKey: "x"}), store.ErrNotFound, "update missing")
 }
 
-func testDeviceAddresses(t *testing.T, s store.Store) {
+func testDeviceAddresses(t *testing.T, s Store) {
 	c := ctx(t)
 	first := newNode(t, s, "a")
 	if first.Created.IsZero() || first.ID[:2] != "n_" {
@@ -143,7 +143,7 @@ func testDeviceAddresses(t *testing.T, s store.Store) {
 
 // testDeviceAddressesConcurrent creates 300 devices from 10 goroutines:
 // every address unique, in the prefixes, none ending in .0 or .255.
-func testDeviceAddressesConcurrent(t *testing.T, s store.Store) {
+func testDeviceAddressesConcurrent(t *testing.T, s Store) {
 	const workers, each = 10, 30
 	errs := make(chan error, workers*each)
 	done := make(chan struct{})

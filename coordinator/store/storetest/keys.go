@@ -9,7 +9,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/store"
 )
 
-func testEnrollKeys(t *testing.T, s store.Store) {
+func testEnrollKeys(t *testing.T, s Store) {
 	c := ctx(t)
 	now := at(0)
 	once := &store.EnrollKey{Hash: hash("once"), Tags: []string{"tag:gpu"}, Expiry: at(time.Hour), CreatedBy: "u_1", Created: at(-time.Hour)}
@@ -61,7 +61,7 @@ func testEnrollKeys(t *testing.T, s store.Store) {
 
 // testEnrollKeyRace races 20 callers for a single-use key (one wins, the
 // rest get ErrExhausted) and 20 for a reusable one (all win, 20 uses).
-func testEnrollKeyRace(t *testing.T, s store.Store) {
+func testEnrollKeyRace(t *testing.T, s Store) {
 	const n = 20
 	c := ctx(t)
 	must(t, s.CreateEnrollKey(c, &store.EnrollKey{Hash: hash("once"), Expiry: at(time.Hour)}))
@@ -98,7 +98,7 @@ func testEnrollKeyRace(t *testing.T, s store.Store) {
 	}
 }
 
-func testAPITokens(t *testing.T, s store.Store) {
+func testAPITokens(t *testing.T, s Store) {
 	c := ctx(t)
 	tok := &store.APIToken{Hash: hash("t1"), Name: "ci", CreatedBy: "u_1", Created: at(0), Expiry: at(time.Hour)}
 	must(t, s.CreateAPIToken(c, tok))

@@ -9,7 +9,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/store"
 )
 
-func testPolicy(t *testing.T, s store.Store) {
+func testPolicy(t *testing.T, s Store) {
 	c := ctx(t)
 	_, err := s.Policy(c)
 	wantErr(t, err, store.ErrNotFound, "policy before any is saved")
@@ -54,7 +54,7 @@ func testPolicy(t *testing.T, s store.Store) {
 }
 
 // Of several editors saving over the same base at once, exactly one wins.
-func testPolicyRace(t *testing.T, s store.Store) {
+func testPolicyRace(t *testing.T, s Store) {
 	c := ctx(t)
 	base := &store.PolicyVersion{Text: "{}"}
 	must(t, s.SavePolicy(c, base))
@@ -79,7 +79,7 @@ func testPolicyRace(t *testing.T, s store.Store) {
 	}
 }
 
-func testIdPUsers(t *testing.T, s store.Store) {
+func testIdPUsers(t *testing.T, s Store) {
 	c := ctx(t)
 	u := &store.IdPUser{Email: "Alice@Example.com", Name: "Alice", Admin: true, Groups: []string{"admins"},
 		SetupHash: hash("setup"), SetupExpiry: at(time.Hour), Created: at(0)}
@@ -126,7 +126,7 @@ func testIdPUsers(t *testing.T, s store.Store) {
 	}
 }
 
-func testAdminActions(t *testing.T, s store.Store) {
+func testAdminActions(t *testing.T, s Store) {
 	c := ctx(t)
 	var logged []*store.AdminAction
 	for i, action := range []string{"device.revoke", "policy.save", "key.create"} {
@@ -145,7 +145,7 @@ func testAdminActions(t *testing.T, s store.Store) {
 	}
 }
 
-func testSettings(t *testing.T, s store.Store) {
+func testSettings(t *testing.T, s Store) {
 	c := ctx(t)
 	_, err := s.Setting(c, "epoch")
 	wantErr(t, err, store.ErrNotFound, "unset setting")
@@ -158,7 +158,7 @@ func testSettings(t *testing.T, s store.Store) {
 }
 
 // testTimes checks times come back in UTC, to the microsecond.
-func testTimes(t *testing.T, s store.Store) {
+func testTimes(t *testing.T, s Store) {
 	c := ctx(t)
 	zone := time.FixedZone("X", 5*3600+1800)
 	in := time.Date(2026, 7, 1, 12, 0, 0, 987654321, zone)

@@ -21,7 +21,7 @@ type snapshot struct {
 }
 
 // populate writes one of everything.
-func populate(t *testing.T, s store.Store) snapshot {
+func populate(t *testing.T, s Store) snapshot {
 	c := ctx(t)
 	var w snapshot
 	w.user = newUser(t, s, "alice")
@@ -47,7 +47,7 @@ func populate(t *testing.T, s store.Store) snapshot {
 }
 
 // verify finds everything populate wrote.
-func verify(t *testing.T, s store.Store, w snapshot) {
+func verify(t *testing.T, s Store, w snapshot) {
 	c := ctx(t)
 	check := func(what string, got any, err error, want any) {
 		t.Helper()

@@ -10,7 +10,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/store"
 )
 
-func newSession(t *testing.T, s store.Store, poll string, expires time.Time) *store.LoginSession {
+func newSession(t *testing.T, s Store, poll string, expires time.Time) *store.LoginSession {
 	t.Helper()
 	l := &store.LoginSession{PollHash: hash(poll), Purpose: "device", PublicKey: "pk", Hostname: "h",
 		OS: "linux", Nonce: "n", Verifier: "v", Created: at(0), Expires: expires}
@@ -18,7 +18,7 @@ func newSession(t *testing.T, s store.Store, poll string, expires time.Time) *st
 	return l
 }
 
-func testLoginSessions(t *testing.T, s store.Store) {
+func testLoginSessions(t *testing.T, s Store) {
 	c := ctx(t)
 	l := newSession(t, s, "p1", at(10*time.Minute))
 	if l.ID == "" {
@@ -61,7 +61,7 @@ func testLoginSessions(t *testing.T, s store.Store) {
 	must(t, err)
 }
 
-func testLoginResultOnce(t *testing.T, s store.Store) {
+func testLoginResultOnce(t *testing.T, s Store) {
 	c := ctx(t)
 	l := newSession(t, s, "p1", at(time.Hour))
 	_, err := s.ConsumeLoginResult(c, l.ID)
@@ -117,7 +117,7 @@ func testLoginResultOnce(t *testing.T, s store.Store) {
 
 // testLoginBrowserBinding: the first browser to claim a sign-in keeps it;
 // of many racing, exactly one wins.
-func testLoginBrowserBinding(t *testing.T, s store.Store) {
+func testLoginBrowserBinding(t *testing.T, s Store) {
 	l := newSession(t, s, "poll-bind", at(time.Hour))
 	wantErr(t, s.BindLoginSession(ctx(t), "ls_unknown", hash("a")), store.ErrNotFound, "binding an unknown session")
 	var wg sync.WaitGroup

@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite every store.Store must pass:
+// Package storetest is the conformance suite every Store must pass:
 // each method, its refusals (ErrNotFound, ErrConflict, ErrExhausted) and
 // the races the coordinator relies on (one winner for a single-use
 // enrollment key, a login result handed out once, unique addresses under
@@ -12,16 +12,14 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // Run runs the suite. open returns a new, empty store for each subtest
 // and arranges (with t.Cleanup) for it to be closed and removed.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) Store) {
 	for _, tc := range []struct {
 		name string
-		fn   func(t *testing.T, s store.Store)
+		fn   func(t *testing.T, s Store)
 	}{
 		{"Users", testUsers},
 		{"UserMFAFields", testUserMFAFields},
@@ -55,7 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 // RunRestart checks that closing a store and opening it again loses
 // nothing. open must open the same database every time it is called.
-func RunRestart(t *testing.T, open func(t *testing.T) store.Store) {
+func RunRestart(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	want := populate(t, s)
 	if err := s.Close(); err != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/store"
 )
 
-func testUISessions(t *testing.T, s store.Store) {
+func testUISessions(t *testing.T, s Store) {
 	c := ctx(t)
 	u := newUser(t, s, "ui-sessions")
 	live := &store.UISession{Hash: hash("live"), UserID: u.ID, Created: at(0), Expires: at(time.Hour)}

@@ -7,7 +7,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/store"
 )
 
-func newUser(t *testing.T, s store.Store, sub string) *store.User {
+func newUser(t *testing.T, s Store, sub string) *store.User {
 	t.Helper()
 	u, err := s.UpsertUserByOIDC(ctx(t), &store.User{Issuer: "https://idp.example", Subject: sub,
 		Email: sub + "@example.com", Name: sub, Groups: []string{"ml"}, LastLogin: at(0)})
@@ -15,7 +15,7 @@ func newUser(t *testing.T, s store.Store, sub string) *store.User {
 	return u
 }
 
-func testUsers(t *testing.T, s store.Store) {
+func testUsers(t *testing.T, s Store) {
 	c := ctx(t)
 	_, err := s.User(c, "u_missing")
 	wantErr(t, err, store.ErrNotFound, "missing user")
@@ -55,7 +55,7 @@ func testUsers(t *testing.T, s store.Store) {
 	wantErr(t, s.UpdateUser(c, &store.User{ID: "u_missing"}), store.ErrNotFound, "update missing user")
 }
 
-func testUserMFAFields(t *testing.T, s store.Store) {
+func testUserMFAFields(t *testing.T, s Store) {
 	c := ctx(t)
 	u := newUser(t, s, "bob")
 	u.TOTPSecret, u.TOTPLastStep, u.MFAFailures, u.MFALockedTil = []byte{1, 2, 3}, 100, 2, at(time.Minute)

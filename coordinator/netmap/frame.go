@@ -1,4 +1,4 @@
-package coordinator
+package netmap
 
 import (
 	"crypto/sha256"

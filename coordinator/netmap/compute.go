@@ -1,4 +1,4 @@
-package coordinator
+package netmap
 
 import (
 	"crypto/sha256"
@@ -19,42 +19,36 @@ import (
 // that NAT mappings stay open for callers.
 const nodeKeepAlive = 25
 
-// meshState is everything netmaps are computed from, read from the store
-// at one moment.
-type meshState struct {
-	devices []*store.Device
-	users   map[string]*store.User
-	policy  *policy.Policy
-	now     time.Time
+// Snapshot is everything netmaps are computed from, read from the store
+// at one moment. It is also how the web UI sees the mesh.
+type Snapshot struct {
+	Devices []*store.Device
+	Users   map[string]*store.User // by ID
+	Policy  *policy.Policy
+	Now     time.Time
 }
 
-// live reports whether d takes part in the mesh at now: not revoked, not
-// expired, and (for people's devices) owned by an enabled user.
-func (s *meshState) live(d *store.Device) bool {
-	if d.Revoked || (!d.Expiry.IsZero() && !s.now.Before(d.Expiry)) {
-		return false
-	}
-	if d.Kind == store.KindNode {
-		return true
-	}
-	u := s.users[d.UserID]
-	return u != nil && !u.Disabled
+// Live reports whether d takes part in the mesh at the snapshot's time
+// (see store.Device.Liveness).
+func (s *Snapshot) Live(d *store.Device) bool {
+	return d.Liveness(s.Users[d.UserID], s.Now) == store.DeviceLive
 }
 
 // identity is what the mesh is told about the person or node behind d.
-func (s *meshState) identity(d *store.Device) wire.Identity {
+func (s *Snapshot) identity(d *store.Device) wire.Identity {
 	id := wire.Identity{
 		Tags: d.Tags, DeviceID: wire.DeviceID(d.ID), DeviceName: d.Hostname,
 		LastMFA: d.LastMFA, Expiry: d.Expiry,
 	}
-	if u := s.users[d.UserID]; u != nil && d.Kind != store.KindNode {
+	if u := s.Users[d.UserID]; u != nil && d.Kind != store.KindNode {
 		id.UserID, id.Login, id.Name, id.Groups, id.Admin = u.ID, u.Email, u.Name, u.Groups, u.Admin
 	}
 	return id
 }
 
-func (s *meshState) member(d *store.Device) policy.Member {
-	m := policy.Member{ID: d.ID, Addresses: addrs(d)}
+// Member is d as the policy compiler sees it.
+func (s *Snapshot) Member(d *store.Device) policy.Member {
+	m := policy.Member{ID: d.ID, Addresses: Addresses(d)}
 	if d.Kind == store.KindNode {
 		m.Tags = d.Tags
 		for _, ad := range d.Models {
@@ -66,13 +60,14 @@ func (s *meshState) member(d *store.Device) policy.Member {
 				m.Pins[ad.Name] = ad.SHA256
 			}
 		}
-	} else if u := s.users[d.UserID]; u != nil {
+	} else if u := s.Users[d.UserID]; u != nil {
 		m.Login, m.Groups, m.Admin = u.Email, u.Groups, u.Admin
 	}
 	return m
 }
 
-func addrs(d *store.Device) []netip.Addr {
+// Addresses returns d's mesh addresses, IPv4 first.
+func Addresses(d *store.Device) []netip.Addr {
 	var out []netip.Addr
 	for _, a := range []netip.Addr{d.IPv4, d.IPv6} {
 		if a.IsValid() {
@@ -82,26 +77,26 @@ func addrs(d *store.Device) []netip.Addr {
 	return out
 }
 
-// netmaps computes the netmap of every live device, encoded as frames
+// frames computes the netmap of every live device, encoded as frames
 // whose peer entries are shared: each peer is encoded once per distinct
 // view of it (a node seen with the same models, a caller with the same
 // access), not once per device that sees it. It also returns the earliest
 // future expiry, when a recompute will be due.
-func (s *meshState) netmaps() (map[string]*frame, time.Time, error) {
+func (s *Snapshot) frames() (map[string]*frame, time.Time, error) {
 	byID := map[string]*store.Device{}
 	var members []policy.Member
 	var nextExpiry time.Time
-	for _, d := range s.devices {
-		if !s.live(d) {
+	for _, d := range s.Devices {
+		if !s.Live(d) {
 			continue
 		}
 		byID[d.ID] = d
-		members = append(members, s.member(d))
+		members = append(members, s.Member(d))
 		if !d.Expiry.IsZero() && (nextExpiry.IsZero() || d.Expiry.Before(nextExpiry)) {
 			nextExpiry = d.Expiry
 		}
 	}
-	compiled, err := s.policy.Compile(members)
+	compiled, err := s.Policy.Compile(members)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("compile policy: %w", err)
 	}
@@ -119,7 +114,7 @@ func (s *meshState) netmaps() (map[string]*frame, time.Time, error) {
 
 // encoder builds frames for one recompute, caching encoded peers.
 type encoder struct {
-	s     *meshState
+	s     *Snapshot
 	byID  map[string]*store.Device
 	frags map[string]fragment
 	keys  map[string]key.Public
@@ -157,15 +152,11 @@ func (e *encoder) frame(d *store.Device, mr *policy.MemberRules) (*frame, error)
 		return nil, err
 	}
 	f := &frame{peers: make([]fragment, 0, len(mr.Peers))}
-	if f.self, err = newFragment(wire.Self{Key: k, Addresses: addrs(d), Identity: e.s.identity(d)}); err != nil {
+	if f.self, err = newFragment(wire.Self{Key: k, Addresses: Addresses(d), Identity: e.s.identity(d)}); err != nil {
 		return nil, err
 	}
 	if d.Kind == store.KindNode {
-		rules := mr.Rules
-		if rules == nil {
-			rules = &policy.NodeRules{}
-		}
-		if f.rules, err = newFragment(rules); err != nil {
+		if f.rules, err = newFragment(wireRules(mr.Rules)); err != nil {
 			return nil, err
 		}
 	}
@@ -220,7 +211,7 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 	if err != nil {
 		return fragment{}, err
 	}
-	wp := wire.Peer{Key: k, Addresses: addrs(p), Endpoints: p.Endpoints, Identity: e.s.identity(p), Models: slices.Sorted(slices.Values(models)), Access: access}
+	wp := wire.Peer{Key: k, Addresses: Addresses(p), Endpoints: p.Endpoints, Identity: e.s.identity(p), Models: slices.Sorted(slices.Values(models)), Access: wireAccess(access)}
 	if keepAlive {
 		wp.KeepAlive = nodeKeepAlive
 	}

@@ -1,4 +1,4 @@
-package coordinator
+package netmap
 
 import (
 	"context"
@@ -6,23 +6,26 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/policy"
 )
 
 // The fan-out benchmark: 10,000 devices (100 people × 99 devices, plus
-// 100 GPU nodes) hold netmap streams in this process. Streams are served
-// by the coordinator's real handler, in-process (10,000 loopback TCP
-// pairs would exceed the file limit of a test machine); what is measured
-// is the coordinator's own work: recompute, encode, deliver.
+// 100 GPU nodes) hold netmap streams in this process, over a real SQLite
+// store. Streams are served by Fanout.Serve in-process (10,000 loopback
+// TCP pairs would exceed the file limit of a test machine); what is
+// measured is the fan-out's own work: read, recompute, encode, deliver.
 
 const (
 	benchPeople  = 100
@@ -59,24 +62,44 @@ func (r *streamRecorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// benchPolicies is the policy in force, swapped by the benchmark.
+type benchPolicies struct{ p atomic.Pointer[policy.Policy] }
+
+func (b *benchPolicies) PolicyInForce(context.Context) *policy.Policy { return b.p.Load() }
+
+func (b *benchPolicies) set(tb testing.TB, text string) {
+	p, err := policy.Parse("bench.hujson", []byte(text))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b.p.Store(p)
+}
+
 func BenchmarkNetmapFanout10k(b *testing.B) {
 	ctx := context.Background()
-	clk := newClock()
-	tc := startCoord(&testing.T{}, b.TempDir(), clk)
-	defer tc.stop()
-	tok := tc.adminToken(&testing.T{})
-	creds := seedMesh(b, tc)
-	tc.savePolicyB(b, tok, benchPolicy(`"llama"`))
+	st, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "moat.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ids := seedMesh(b, st)
+	pols := &benchPolicies{}
+	pols.set(b, benchPolicy(`"llama"`))
+	f, err := New(ctx, Config{Store: st, Policies: pols})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
 
-	recs := make([]*streamRecorder, len(creds))
+	recs := make([]*streamRecorder, len(ids))
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for i, cred := range creds {
+	valid := func(context.Context) bool { return true }
+	for i, id := range ids {
 		recs[i] = &streamRecorder{h: http.Header{}, arrived: make(chan time.Time, 4)}
 		req := httptest.NewRequest("GET", "/api/v1/netmap", nil).WithContext(sctx)
-		req.Header.Set("Authorization", "Bearer "+cred)
 		wg.Add(1)
-		go func() { defer wg.Done(); tc.ServeHTTP(recs[i], req) }()
+		go func() { defer wg.Done(); f.Serve(recs[i], req, id, 0, valid) }()
 	}
 	waitAll(b, recs, time.Minute) // the first netmaps
 	b.ResetTimer()
@@ -87,7 +110,8 @@ func BenchmarkNetmapFanout10k(b *testing.B) {
 		settle(recs)
 		stop := sampleHeap(&peak)
 		start := time.Now()
-		tc.savePolicyB(b, tok, benchPolicy(models[i%2]))
+		pols.set(b, benchPolicy(models[i%2]))
+		f.Changed()
 		all = append(all, since(start, waitAll(b, recs, time.Minute))...)
 		stop()
 	}
@@ -96,61 +120,53 @@ func BenchmarkNetmapFanout10k(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 
 	// A revocation reaches the revoked device's peers (the 100 nodes).
-	ds, _ := tc.store.Devices(ctx)
-	var victim *store.Device
-	for _, d := range ds {
-		if d.Kind == store.KindUser {
-			victim = d
-			break
-		}
+	victim, err := st.Device(ctx, ids[0])
+	if err != nil {
+		b.Fatal(err)
 	}
 	nodeRecs := recs[len(recs)-benchNodes:]
 	settle(recs)
 	start := time.Now()
-	if status, body := tc.admin(&testing.T{}, tok, "POST", "/devices/"+victim.ID+"/revoke", ""); status != http.StatusNoContent {
-		b.Fatal(status, body)
+	victim.Revoked = true
+	if err := st.UpdateDevice(ctx, victim); err != nil {
+		b.Fatal(err)
 	}
+	f.Drop(victim.ID)
+	f.Changed()
 	report(b, "revoke", since(start, waitAll(b, nodeRecs, time.Minute)))
 	cancel()
 	wg.Wait()
 }
 
-func (tc *testCoord) savePolicyB(b *testing.B, tok, text string) {
-	if status, body := tc.admin(&testing.T{}, tok, "PUT", "/policy", jsonBody(policyBody{Text: text})); status != http.StatusOK {
-		b.Fatalf("save policy: %d %s", status, body)
-	}
-}
-
-// seedMesh creates the people, devices and nodes straight in the store
-// and returns their credentials, nodes last.
-func seedMesh(b *testing.B, tc *testCoord) []string {
+// seedMesh creates the people, devices and nodes in the store and
+// returns their IDs, nodes last.
+func seedMesh(b *testing.B, st *store.DB) []string {
 	ctx := context.Background()
-	var creds []string
-	now := tc.clock.Now()
+	var ids []string
+	now := time.Now()
 	add := func(d *store.Device) {
-		cred, hash := newSecret(prefixDeviceCred)
 		priv, _ := key.NewPrivate()
-		d.PublicKey, d.CredHash, d.Created = priv.Public().String(), hash, now
-		if err := tc.store.CreateDevice(ctx, d); err != nil {
+		d.PublicKey, d.Created = priv.Public().String(), now
+		if err := st.CreateDevice(ctx, d); err != nil {
 			b.Fatal(err)
 		}
-		creds = append(creds, cred)
+		ids = append(ids, d.ID)
 	}
 	for u := range benchPeople {
-		user, err := tc.store.UpsertUserByOIDC(ctx, &store.User{Issuer: "bench", Subject: fmt.Sprint(u), Email: fmt.Sprintf("u%d@example.com", u), Role: "member"})
+		user, err := st.UpsertUserByOIDC(ctx, &store.User{Issuer: "bench", Subject: fmt.Sprint(u), Email: fmt.Sprintf("u%d@example.com", u), Role: "member"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		for range benchPerUser {
-			add(&store.Device{ID: newID("d_"), Kind: store.KindUser, UserID: user.ID, Hostname: "h", Expiry: now.Add(12 * time.Hour), LastMFA: now})
+			add(&store.Device{ID: store.NewID("d_"), Kind: store.KindUser, UserID: user.ID, Hostname: "h", Expiry: now.Add(12 * time.Hour), LastMFA: now})
 		}
 	}
 	for range benchNodes {
-		add(&store.Device{ID: newID("n_"), Kind: store.KindNode, Hostname: "gpu", Tags: []string{"tag:gpu"},
+		add(&store.Device{ID: store.NewID("n_"), Kind: store.KindNode, Hostname: "gpu", Tags: []string{"tag:gpu"},
 			Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")},
 			Models:    []wire.ModelAd{{Name: "llama"}, {Name: "qwen"}}})
 	}
-	return creds
+	return ids
 }
 
 // settle drains arrivals until none came for half a second, so that a

@@ -1,4 +1,4 @@
-package coordinator
+package netmap
 
 import (
 	"io"
@@ -181,4 +181,11 @@ func (h *hub) streams() int {
 		n += len(s)
 	}
 	return n
+}
+
+// online reports whether device id holds a netmap stream now.
+func (h *hub) online(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.mu.subs[id]) > 0
 }

@@ -1,0 +1,200 @@
+// Package netmap computes every device's netmap and fans it out: from a
+// snapshot of the store and the policy in force it compiles who may reach
+// whom, encodes each device's netmap (sharing the encoding of peers seen
+// the same way by many devices), and wakes the streams of exactly the
+// devices whose netmap changed. A Fanout recomputes when told that
+// something changed, when a device key expires, and every few seconds
+// (which also picks up what other replicas changed).
+package netmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/policy"
+)
+
+// Store is what the fan-out reads from the coordinator's store, and the
+// one thing it writes: when a device was last seen on its stream.
+type Store interface {
+	Devices(ctx context.Context) ([]*store.Device, error)
+	Users(ctx context.Context) ([]*store.User, error)
+	TouchDevice(ctx context.Context, id string, seen time.Time) error
+}
+
+// Policies is what the fan-out needs from the coordinator around it.
+type Policies interface {
+	// PolicyInForce returns the policy in force, never nil. It is called
+	// before every recompute and may first pick up a policy another
+	// replica saved; if that fails, it logs the failure and returns the
+	// policy it had.
+	PolicyInForce(ctx context.Context) *policy.Policy
+}
+
+// Config configures a Fanout. Store and Policies are required.
+type Config struct {
+	Store    Store
+	Policies Policies
+	// Now is the clock for expiries and timestamps; nil is time.Now.
+	Now func() time.Time
+	// Logger receives recompute errors and debug lines; nil discards.
+	Logger *slog.Logger
+	// Resync is the longest time between two recomputes; 0 is 5 seconds.
+	Resync time.Duration
+}
+
+// Fanout keeps every live device's netmap current and serves the
+// streams. Close stops it.
+type Fanout struct {
+	cfg       Config
+	hub       *hub
+	poke      chan struct{} // cap 1: recompute soon
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	recompute prometheus.Histogram
+	streams   prometheus.GaugeFunc
+
+	mu struct {
+		sync.Mutex
+		nextExpiry time.Time
+	}
+}
+
+// New computes the first netmaps and starts the goroutine that keeps
+// them current.
+func New(ctx context.Context, cfg Config) (*Fanout, error) {
+	if cfg.Store == nil || cfg.Policies == nil {
+		return nil, errors.New("netmap: Store and Policies are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = 5 * time.Second
+	}
+	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), poke: make(chan struct{}, 1)}
+	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	})
+	f.streams = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "moat_coordinator_netmap_streams", Help: "Open netmap streams.",
+	}, func() float64 { return float64(f.hub.streams()) })
+	if err := f.update(ctx); err != nil {
+		return nil, err
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	f.stop = stop
+	f.wg.Add(1)
+	go f.loop(loopCtx)
+	return f, nil
+}
+
+// Close stops the recompute loop. Open streams end with their requests.
+func (f *Fanout) Close() {
+	f.stop()
+	f.wg.Wait()
+}
+
+// Collectors are the fan-out's metrics: recompute times and open streams.
+func (f *Fanout) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{f.recompute, f.streams}
+}
+
+// Changed asks for a recompute soon. Changes that arrive while one runs
+// are folded into the next.
+func (f *Fanout) Changed() {
+	select {
+	case f.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Drop takes device id out of the mesh at once, ahead of the recompute
+// that Changed asks for: its own streams end, and every netmap that lists
+// it loses that peer.
+func (f *Fanout) Drop(id string) { f.hub.drop(id, f.cfg.Now()) }
+
+// Online reports whether device id holds a netmap stream now.
+func (f *Fanout) Online(id string) bool { return f.hub.online(id) }
+
+// Snapshot reads the mesh from the store, with the policy in force.
+func (f *Fanout) Snapshot(ctx context.Context) (*Snapshot, error) {
+	devices, err := f.cfg.Store.Devices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	users, err := f.cfg.Store.Users(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	s := &Snapshot{Devices: devices, Users: make(map[string]*store.User, len(users)), Now: f.cfg.Now()}
+	for _, u := range users {
+		s.Users[u.ID] = u
+	}
+	s.Policy = f.cfg.Policies.PolicyInForce(ctx)
+	return s, nil
+}
+
+// loop recomputes when poked, when a device key expires, and every
+// Resync.
+func (f *Fanout) loop(ctx context.Context) {
+	defer f.wg.Done()
+	t := time.NewTimer(f.cfg.Resync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.poke:
+		case <-t.C:
+		}
+		if err := f.update(ctx); err != nil && ctx.Err() == nil {
+			f.cfg.Logger.Error("recompute netmaps", "err", err)
+		}
+		t.Reset(f.untilNextWake())
+	}
+}
+
+func (f *Fanout) untilNextWake() time.Duration {
+	f.mu.Lock()
+	next := f.mu.nextExpiry
+	f.mu.Unlock()
+	if next.IsZero() {
+		return f.cfg.Resync
+	}
+	return min(f.cfg.Resync, max(next.Sub(f.cfg.Now()), 0)+time.Millisecond)
+}
+
+// update reads the mesh, compiles the policy and hands the hub the new
+// netmaps; only devices whose netmap changed are woken.
+func (f *Fanout) update(ctx context.Context) error {
+	start := time.Now() // also the snapshot's time, for the hub's drops
+	s, err := f.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	frames, next, err := s.frames()
+	if err != nil {
+		return err
+	}
+	woken := f.hub.update(frames, start, s.Now)
+	f.mu.Lock()
+	f.mu.nextExpiry = next
+	f.mu.Unlock()
+	f.recompute.Observe(time.Since(start).Seconds())
+	if len(woken) > 0 {
+		f.cfg.Logger.Debug("netmaps updated", "devices", len(frames), "changed", len(woken), "took", time.Since(start))
+	}
+	return nil
+}

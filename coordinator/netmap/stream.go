@@ -1,0 +1,74 @@
+package netmap
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Netmap stream timing.
+const (
+	heartbeat    = 25 * time.Second // an empty line, so proxies keep the stream open
+	writeTimeout = 15 * time.Second // a client that stops reading is dropped
+	touchTimeout = 2 * time.Second  // for recording that a device was seen
+)
+
+// Serve holds device id's netmap stream on w (NDJSON, one netmap per
+// line, empty lines as heartbeats) until r's context ends, the device
+// leaves the mesh, a write fails, or valid, asked at every heartbeat,
+// reports that the stream's credential no longer admits the device. When
+// the current netmap's sequence number is since (a client resuming after
+// a reconnect), it is not sent again.
+func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since uint64, valid func(context.Context) bool) {
+	sub, cancel := f.hub.subscribe(id)
+	defer cancel()
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(e *hubEntry) bool {
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		var err error
+		if e == nil {
+			_, err = w.Write([]byte("\n"))
+		} else {
+			err = e.writeTo(w)
+		}
+		return err == nil && rc.Flush() == nil
+	}
+	e := f.hub.current(id)
+	if e == nil {
+		// Signed in a moment ago: the first recompute is on its way.
+		f.Changed()
+	} else if e.seq != since && !send(e) {
+		return
+	}
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	f.touch(id)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if !valid(r.Context()) || !send(nil) {
+				return
+			}
+			f.touch(id)
+		case <-sub.wake:
+			e := f.hub.current(id)
+			if e == nil || !send(e) {
+				return
+			}
+		}
+	}
+}
+
+// touch records that a device was seen, without failing the caller.
+func (f *Fanout) touch(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
+	defer cancel()
+	if err := f.cfg.Store.TouchDevice(ctx, id, f.cfg.Now()); err != nil {
+		f.cfg.Logger.Debug("touch device", "device", id, "err", err)
+	}
+}

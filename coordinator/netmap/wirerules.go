@@ -1,0 +1,47 @@
+package netmap
+
+import (
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/policy"
+)
+
+// wireRules is the one conversion of a node's compiled rules into the
+// wire's types. A node always gets rules, empty when nothing is granted.
+func wireRules(r *policy.NodeRules) *wire.NodeRules {
+	out := &wire.NodeRules{}
+	if r == nil {
+		return out
+	}
+	for _, g := range r.Grants {
+		out.Grants = append(out.Grants, wire.GrantRule{
+			ID:     g.ID,
+			MFA:    wire.Duration(g.MFA),
+			Limits: wire.Limits(g.Limits),
+			Guard:  wire.GuardRules(g.Guard),
+			Audit:  wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
+		})
+	}
+	for _, f := range r.Filter {
+		fr := wire.FilterRule{Src: f.Src}
+		if f.Ports != nil {
+			fr.Ports = make([]wire.PortRange, len(f.Ports))
+		}
+		for i, p := range f.Ports {
+			fr.Ports[i] = wire.PortRange(p)
+		}
+		out.Filter = append(out.Filter, fr)
+	}
+	return out
+}
+
+// wireAccess converts one caller's access entries into the wire's type.
+func wireAccess(as []policy.ModelAccess) []wire.ModelAccess {
+	if as == nil {
+		return nil
+	}
+	out := make([]wire.ModelAccess, len(as))
+	for i, a := range as {
+		out[i] = wire.ModelAccess(a)
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+package storetest
+
+import (
+	"context"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/store"
+)
+
+// Store is the whole store, as this suite checks it: store.DB over
+// SQLite and over PostgreSQL. Every method is safe for concurrent use and
+// honours ctx. Lookups that find nothing return an
+// error wrapping store.ErrNotFound; unique-key violations wrap store.ErrConflict.
+//
+// Also guaranteed by every implementation (storetest checks it):
+//   - Create* and UpsertUserByOIDC fill an empty ID (NewID with "u_",
+//     "d_"/"n_", "ek_", "tok_", "ls_", "iu_") and a zero Created; times
+//     come back in UTC, truncated to the microsecond; empty slices come
+//     back nil.
+//   - Update* write every field but ID and Created (UpdateUser also
+//     keeps Issuer and Subject, UpdateDevice the addresses), and a stale
+//     copy cannot undo what matters for security: UpdateDevice never
+//     clears Revoked, UpdateLoginSession never clears Consumed nor
+//     replaces a consumed Result, and UpdateUser/UpdateIdPUser never
+//     lower TOTPLastStep.
+//   - UpsertUserByOIDC refreshes only what the IdP says (Email, Name,
+//     Groups, Admin, LastLogin, and Role when given); Disabled and the
+//     MFA fields stay.
+//   - UseEnrollKey: an unknown hash is store.ErrNotFound; a zero Expiry never
+//     expires; a key expires at its Expiry.
+//   - ConsumeLoginResult: no result yet is store.ErrNotFound, a result already
+//     taken store.ErrConflict.
+//   - Lookups by an empty hash find nothing; IdP emails are lowercased.
+type Store interface {
+	// Users.
+	UpsertUserByOIDC(ctx context.Context, u *store.User) (*store.User, error) // by (Issuer, Subject); fills ID, Created
+	User(ctx context.Context, id string) (*store.User, error)
+	Users(ctx context.Context) ([]*store.User, error)
+	UpdateUser(ctx context.Context, u *store.User) error
+	// RecordMFA notes that user id proved a second factor at at, via how.
+	RecordMFA(ctx context.Context, id string, at time.Time, via string) error
+
+	// Devices and nodes. CreateDevice allocates IPv4 (in 100.64.0.0/10)
+	// and IPv6 (in fd7a:6d6f:6174::/48) addresses when they are invalid,
+	// unique across all devices ever made; re-login with a known key is
+	// the caller's business (DeviceByKey, then UpdateDevice).
+	CreateDevice(ctx context.Context, d *store.Device) error
+	Device(ctx context.Context, id string) (*store.Device, error)
+	DeviceByKey(ctx context.Context, publicKey string) (*store.Device, error)
+	DeviceByCredHash(ctx context.Context, hash []byte) (*store.Device, error)
+	Devices(ctx context.Context) ([]*store.Device, error)
+	UpdateDevice(ctx context.Context, d *store.Device) error
+	TouchDevice(ctx context.Context, id string, seen time.Time) error
+	DeleteDevice(ctx context.Context, id string) error
+
+	// Enrollment keys. UseEnrollKey atomically checks and consumes a key
+	// by hash: two callers racing for a single-use key, exactly one wins;
+	// the other gets store.ErrExhausted.
+	CreateEnrollKey(ctx context.Context, k *store.EnrollKey) error
+	EnrollKeys(ctx context.Context) ([]*store.EnrollKey, error)
+	UseEnrollKey(ctx context.Context, hash []byte, now time.Time) (*store.EnrollKey, error)
+	RevokeEnrollKey(ctx context.Context, id string) error
+
+	// API tokens.
+	CreateAPIToken(ctx context.Context, t *store.APIToken) error
+	APITokenByHash(ctx context.Context, hash []byte) (*store.APIToken, error)
+	APITokens(ctx context.Context) ([]*store.APIToken, error)
+	DeleteAPIToken(ctx context.Context, id string) error
+
+	// Login sessions. ConsumeLoginResult returns the result once and marks
+	// it consumed atomically.
+	CreateLoginSession(ctx context.Context, s *store.LoginSession) error
+	LoginSession(ctx context.Context, id string) (*store.LoginSession, error)
+	LoginSessionByPollHash(ctx context.Context, hash []byte) (*store.LoginSession, error)
+	UpdateLoginSession(ctx context.Context, s *store.LoginSession) error
+	ConsumeLoginResult(ctx context.Context, id string) ([]byte, error)
+	// BindLoginSession ties session id to the browser whose token hashes to
+	// browserHash: the first call wins; later calls with the same hash
+	// succeed, with another hash they fail with store.ErrConflict.
+	BindLoginSession(ctx context.Context, id string, browserHash []byte) error
+	DeleteExpiredLoginSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Web UI sessions, by the SHA-256 of the browser's token. Expiry is
+	// the caller's to check; deleting an absent session is no error.
+	CreateUISession(ctx context.Context, s *store.UISession) error
+	UISession(ctx context.Context, hash []byte) (*store.UISession, error)
+	DeleteUISession(ctx context.Context, hash []byte) error
+	DeleteUserUISessions(ctx context.Context, userID string) error // sign out everywhere
+	DeleteExpiredUISessions(ctx context.Context, now time.Time) (int, error)
+
+	// Policy history; the newest version is the policy in force.
+	SavePolicy(ctx context.Context, p *store.PolicyVersion) error // fills ID, Created
+	// SavePolicyOver saves p only while version base is the newest (0:
+	// none saved yet), atomically; otherwise it is store.ErrConflict. A base
+	// below 0 checks nothing, as SavePolicy.
+	SavePolicyOver(ctx context.Context, p *store.PolicyVersion, base int64) error
+	Policy(ctx context.Context) (*store.PolicyVersion, error) // store.ErrNotFound when none saved
+	PolicyVersion(ctx context.Context, id int64) (*store.PolicyVersion, error)
+	PolicyHistory(ctx context.Context, limit int) ([]*store.PolicyVersion, error) // newest first
+
+	// The embedded IdP's local users.
+	CreateIdPUser(ctx context.Context, u *store.IdPUser) error
+	IdPUser(ctx context.Context, id string) (*store.IdPUser, error)
+	IdPUserByEmail(ctx context.Context, email string) (*store.IdPUser, error)
+	IdPUserBySetupHash(ctx context.Context, hash []byte) (*store.IdPUser, error)
+	IdPUsers(ctx context.Context) ([]*store.IdPUser, error)
+	UpdateIdPUser(ctx context.Context, u *store.IdPUser) error
+
+	// Audit records from nodes; inserting a known ID is not an error and
+	// changes nothing (at-least-once delivery, deduplicated).
+	InsertAudit(ctx context.Context, recs []*store.AuditRecord) (inserted int, err error)
+	Audit(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error) // newest first
+	AuditRecord(ctx context.Context, id string) (*store.AuditRecord, error)
+
+	// Admin audit trail.
+	LogAdminAction(ctx context.Context, a *store.AdminAction) error
+	AdminActions(ctx context.Context, limit int) ([]*store.AdminAction, error) // newest first
+
+	// Key-value settings the coordinator keeps (e.g. its encryption key id,
+	// netmap epoch).
+	Setting(ctx context.Context, name string) ([]byte, error)
+	SetSetting(ctx context.Context, name string, value []byte) error
+
+	// Ping checks the database answers (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Both databases are one implementation, store.DB.
+var _ Store = (*store.DB)(nil)

@@ -1,0 +1,98 @@
+package wire
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// The rules a node enforces, as the coordinator sends them. They are the
+// wire's own types (the coordinator fills them from the compiled policy,
+// the guard reads them back), so that the protocol does not change when
+// the policy package does. Their JSON is the protocol; see Version.
+
+// NodeRules is everything one node enforces beyond its peer list: the
+// grants its callers' Access entries point into, and its mesh packet
+// filter.
+type NodeRules struct {
+	Grants []GrantRule  `json:"grants,omitempty"`
+	Filter []FilterRule `json:"filter,omitempty"`
+}
+
+// GrantRule is one grant as a node enforces it.
+type GrantRule struct {
+	// ID names the grant in audit records and explanations, e.g.
+	// "grants[2]".
+	ID string `json:"id"`
+	// MFA is the longest time since the caller's last MFA that the grant
+	// accepts; 0 means MFA freshness is not checked.
+	MFA    Duration   `json:"mfa,omitempty"`
+	Limits Limits     `json:"limits,omitzero"`
+	Guard  GuardRules `json:"guard,omitzero"`
+	Audit  AuditRules `json:"audit,omitzero"`
+}
+
+// Limits bound what one caller may do under a grant; 0 means no limit.
+type Limits struct {
+	RPM          int   `json:"rpm,omitempty"`          // requests per minute
+	TPM          int   `json:"tpm,omitempty"`          // tokens (in+out) per minute
+	Concurrency  int   `json:"concurrency,omitempty"`  // requests in flight at once
+	TokensPerDay int64 `json:"tokensPerDay,omitempty"` // tokens (in+out) per UTC day
+	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's max_tokens
+}
+
+// GuardRules say how the guard screens inputs and outputs; the zero
+// value screens nothing.
+type GuardRules struct {
+	Injection string   `json:"injection,omitempty"` // "", "off", "flag" or "block"
+	Redact    []string `json:"redact,omitempty"`    // any of "secrets", "pii"
+	Links     string   `json:"links,omitempty"`     // "", "allow" or "block-external"
+}
+
+// AuditRules says what the audit record keeps of a request; the zero
+// value keeps metadata only.
+type AuditRules struct {
+	Prompts   string   `json:"prompts,omitempty"`   // "", "off", "hash" or "full"
+	Retention Duration `json:"retention,omitempty"` // 0 = the coordinator's default
+}
+
+// ModelAccess says that a caller may use Model on the receiving node under
+// the grant at index Grant of its NodeRules.Grants. A caller may have
+// several entries for one model, in the order a request tries them.
+type ModelAccess struct {
+	Model string `json:"model"`
+	Grant int    `json:"grant"`
+}
+
+// FilterRule lets packets from any of Src reach any of Ports on the node's
+// mesh addresses.
+type FilterRule struct {
+	Src   []netip.Prefix `json:"src"`
+	Ports []PortRange    `json:"ports"`
+}
+
+// PortRange is an inclusive range of TCP/UDP ports.
+type PortRange struct {
+	First uint16 `json:"first"`
+	Last  uint16 `json:"last"`
+}
+
+// Duration is a time.Duration written as Go writes it ("12h0m0s").
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler; negative durations
+// are refused.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return errors.New("negative duration " + string(b))
+	}
+	*d = Duration(v)
+	return nil
+}

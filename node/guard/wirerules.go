@@ -1,0 +1,49 @@
+package guard
+
+import (
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/policy"
+)
+
+// policyRules is the one conversion of a netmap's rules from the wire
+// into the policy package's types, which the guard table and the
+// screening evaluate. nil stays nil (a netmap without rules grants
+// nothing).
+func policyRules(r *wire.NodeRules) *policy.NodeRules {
+	if r == nil {
+		return nil
+	}
+	out := &policy.NodeRules{}
+	for _, g := range r.Grants {
+		out.Grants = append(out.Grants, policy.GrantRule{
+			ID:     g.ID,
+			MFA:    policy.Duration(g.MFA),
+			Limits: policy.Limits(g.Limits),
+			Guard:  policy.Guard(g.Guard),
+			Audit:  policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
+		})
+	}
+	for _, f := range r.Filter {
+		fr := policy.FilterRule{Src: f.Src}
+		if f.Ports != nil {
+			fr.Ports = make([]policy.PortRange, len(f.Ports))
+		}
+		for i, p := range f.Ports {
+			fr.Ports[i] = policy.PortRange(p)
+		}
+		out.Filter = append(out.Filter, fr)
+	}
+	return out
+}
+
+// policyAccess converts one peer's access entries from the wire.
+func policyAccess(as []wire.ModelAccess) []policy.ModelAccess {
+	if as == nil {
+		return nil
+	}
+	out := make([]policy.ModelAccess, len(as))
+	for i, a := range as {
+		out[i] = policy.ModelAccess(a)
+	}
+	return out
+}
