@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main("moat", commands, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.LegacyMain("moat", commands, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 var commands = []cli.Command{
