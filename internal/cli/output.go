@@ -55,10 +55,9 @@ func (e constError) Error() string { return string(e) }
 
 const errBadLevel = constError("want debug, info, warn or error")
 
-// LogLevelVar adds --log-level (debug, info, warn or error; default info)
-// to fs, stored in l.
+// LogLevelVar adds --log-level (debug, info, warn or error) to fs,
+// stored in l; its default is l's value (info for the zero Level).
 func LogLevelVar(fs *pflag.FlagSet, l *slog.Level) {
-	*l = slog.LevelInfo
 	fs.Var(levelValue{l}, "log-level", "log level: debug, info, warn or error")
 }
 

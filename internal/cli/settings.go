@@ -84,11 +84,14 @@ func loadSettings(cmd *cobra.Command, schema *pflag.FlagSet) error {
 func loadEnv(fs *pflag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(fl *pflag.Flag) {
-		if err != nil || !isSetting(fl) {
+		if err != nil {
 			return
 		}
 		if fl.Changed {
 			annotate(fl, annSource, "--"+fl.Name)
+			return
+		}
+		if !isSetting(fl) {
 			return
 		}
 		env := EnvName(fl.Name)
