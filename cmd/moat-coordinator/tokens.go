@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/moatmesh/moat/coordinator"
+	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/internal/cli"
 )
 
@@ -28,22 +29,17 @@ func tokensCreateCommand() *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&expiry, "expiry", 0, "token lifetime; 0 = no expiry")
 	o := offlineCommand(cmd, false)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+	cmd.RunE = o.with(func(cmd *cobra.Command, st store.Store, args []string) error {
 		if expiry < 0 {
 			return cli.Invalid(cmd, "expiry", "must not be negative")
 		}
-		st, err := o.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer st.Close()
 		tok, err := coordinator.CreateAPIToken(cmd.Context(), st, args[0], "cli", expiry)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), tok)
 		return nil
-	}
+	})
 	return cmd
 }
 
@@ -61,12 +57,7 @@ func tokensListCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "list", Short: "List admin API tokens (never their secrets)"}
 	asJSON := cli.JSONFlag(cmd.Flags())
 	o := offlineCommand(cmd, false)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		st, err := o.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	cmd.RunE = o.with(func(cmd *cobra.Command, st store.Store, _ []string) error {
 		toks, err := st.APITokens(cmd.Context())
 		if err != nil {
 			return err
@@ -86,7 +77,7 @@ func tokensListCommand() *cobra.Command {
 				orText(r.Expiry, "never"), orText(r.LastUsed, "never"))
 		}
 		return tw.Flush()
-	}
+	})
 	return cmd
 }
 

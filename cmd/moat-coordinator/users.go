@@ -37,9 +37,17 @@ func offlineCommand(cmd *cobra.Command, withURL bool) *offline {
 	return o
 }
 
-// open opens the coordinator's store as serve would.
-func (o *offline) open(ctx context.Context) (store.Store, error) {
-	return store.Open(ctx, o.store.database, o.store.dataDir)
+// with returns a command action that runs fn with the coordinator's
+// store, opened as serve would, and closes it.
+func (o *offline) with(fn func(cmd *cobra.Command, st store.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := store.Open(cmd.Context(), o.store.database, o.store.dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(cmd, st, args)
+	}
 }
 
 func usersCommand() *cobra.Command {
@@ -67,6 +75,14 @@ func usersAddCommand() *cobra.Command {
 	cmd.Flags().StringSliceVar(&groups, "groups", nil, "groups the person belongs to (comma-separated)")
 	cmd.Flags().DurationVar(&ttl, "link-ttl", 24*time.Hour, "how long the setup link works")
 	o := offlineCommand(cmd, true)
+	add := o.with(func(cmd *cobra.Command, st store.Store, args []string) error {
+		link, err := idp.AddUser(cmd.Context(), st, args[0], name, admin, groups, o.publicURL, ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "Setup link for %s (works once, for %s):\n  %s\n", args[0], ttl, link)
+		return nil
+	})
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := cli.Required(cmd, "public-url"); err != nil {
 			return err
@@ -74,17 +90,7 @@ func usersAddCommand() *cobra.Command {
 		if err := checkPublicURL(cmd, o.publicURL); err != nil {
 			return err
 		}
-		st, err := o.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		link, err := idp.AddUser(cmd.Context(), st, args[0], name, admin, groups, o.publicURL, ttl)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "Setup link for %s (works once, for %s):\n  %s\n", args[0], ttl, link)
-		return nil
+		return add(cmd, args)
 	}
 	return cmd
 }
@@ -110,12 +116,7 @@ func usersListCommand() *cobra.Command {
 	}
 	asJSON := cli.JSONFlag(cmd.Flags())
 	o := offlineCommand(cmd, false)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		st, err := o.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	cmd.RunE = o.with(func(cmd *cobra.Command, st store.Store, _ []string) error {
 		rows, err := listUsers(cmd.Context(), st)
 		if err != nil {
 			return err
@@ -125,7 +126,7 @@ func usersListCommand() *cobra.Command {
 		}
 		printUsers(cmd.OutOrStdout(), rows)
 		return nil
-	}
+	})
 	return cmd
 }
 
