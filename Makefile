@@ -5,6 +5,9 @@
 GO      ?= go
 BIN     := bin
 BINARIES := moat moat-node moat-coordinator
+# The version --version prints; `make VERSION=v1.2.3` for a release.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/moatmesh/moat/internal/cli.version=$(VERSION)
 # Test timeout for the whole suite; CI allows 90 minutes, we aim far lower.
 TEST_TIMEOUT ?= 20m
 
@@ -14,11 +17,12 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
 
 test:
 	@./scripts/deps.sh test
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 	./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 bench:
@@ -45,7 +49,7 @@ demo:
 release:
 	@mkdir -p $(BIN)/release
 	for arch in amd64 arm64; do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -o $(BIN)/release/moat-node-linux-$$arch ./cmd/moat-node || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/release/moat-node-linux-$$arch ./cmd/moat-node || exit 1; \
 	done
 	cd $(BIN)/release && sha256sum moat-node-linux-amd64 moat-node-linux-arm64 >SHA256SUMS
 

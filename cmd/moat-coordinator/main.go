@@ -1,29 +1,24 @@
 // Command moat-coordinator runs moat's control plane: sign-in, device and
 // node identities, the policy, netmap streaming, audit and the admin UI.
 //
-// Configuration is parsed here and nowhere else, then passed down as typed
-// structs.
+// Configuration is parsed here and nowhere else (flags, MOAT_* variables,
+// a --config file; see internal/cli), then passed down as typed structs.
 package main
 
 import (
-	"fmt"
-	"io"
-	"os"
+	"github.com/spf13/cobra"
 
 	"github.com/moatmesh/moat/internal/cli"
 )
 
-func main() {
-	os.Exit(cli.Main("moat-coordinator", commands, os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cli.Main(newRoot()) }
 
-var commands = []cli.Command{
-	{Name: "serve", Summary: "run the coordinator", Run: serveCmd},
-	{Name: "users", Summary: "manage the embedded provider's users (users add [--admin] EMAIL)", Run: usersCmd},
-	{Name: "tokens", Summary: "make admin API tokens (tokens create NAME)", Run: tokensCmd},
-	{Name: "policy", Summary: "check or explain a policy file", Run: policyCmd},
-	{Name: "version", Summary: "print the version", Run: func(_ []string, stdout, _ io.Writer) int {
-		fmt.Fprintln(stdout, cli.Version())
-		return 0
-	}},
+// newRoot builds the command tree; each call returns a fresh one.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "moat-coordinator",
+		Short: "moat's control plane: sign-in, device and node identities, policy, netmaps, audit and the admin UI",
+	}
+	root.AddCommand(serveCommand(), usersCommand(), tokensCommand(), policyCommand())
+	return root
 }

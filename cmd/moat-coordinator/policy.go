@@ -2,82 +2,48 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/policy"
 )
 
-const policyUsage = `usage:
-  moat-coordinator policy check FILE...
-      Validate each policy file and run its tests. Exit 0 when all are valid
-      and every test passes; otherwise print FILE:LINE:COL: message for each
-      problem and exit 1.
-
-  moat-coordinator policy explain FILE --src WHO (--model NAME | --dst tag:NAME:PORT)
-                                  [--groups idp:a,idp:b] [--admin]
-      Print whether WHO (a login such as alice@example.com, or tag:NAME)
-      may use the model or reach the port, the grant that decides it and,
-      when denied, the grants that nearly matched. Exit 0 when the
-      explanation is printed, 1 when the policy is invalid.
-
-Exit status 2 means the command line was wrong.
-`
-
-// policyCmd implements `moat-coordinator policy check|explain`.
-func policyCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, policyUsage)
-		return 2
-	}
-	switch args[0] {
-	case "check":
-		return policyCheck(args[1:], stdout, stderr)
-	case "explain":
-		return policyExplain(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, policyUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "moat-coordinator policy: unknown subcommand %q\n\n%s", args[0], policyUsage)
-	return 2
+func policyCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Check or explain a policy file"}
+	cmd.AddCommand(policyCheckCommand(), policyExplainCommand())
+	return cmd
 }
 
-func policyCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("policy check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, policyUsage) }
-	files, err := parseInterspersed(fs, args)
-	if err != nil {
-		return usageError(err)
+func policyCheckCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Validate policy files and run their tests",
+		Long: `Validate each policy file and run its tests. Exit 0 when all are valid and
+every test passes; otherwise print FILE:LINE:COL: message for each problem
+and exit 1.`,
+		Args: cli.Args(1, -1, "the policy FILE to check"),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			failed := false
+			for _, file := range files {
+				p, err := loadPolicy(file, policy.Check)
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					failed = true
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d models, %d grants; %d tests (%d assertions) pass\n",
+					file, len(p.Models), len(p.Grants), len(p.Tests), countAssertions(p))
+			}
+			if failed {
+				return cli.Exit(cli.ExitFailure)
+			}
+			return nil
+		},
 	}
-	if len(files) == 0 {
-		fmt.Fprintf(stderr, "moat-coordinator policy check: name the policy file to check\n\n%s", policyUsage)
-		return 2
-	}
-	status := 0
-	for _, file := range files {
-		p, err := loadPolicy(file, policy.Check)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			status = 1
-			continue
-		}
-		fmt.Fprintf(stdout, "%s: ok: %d models, %d grants; %d tests (%d assertions) pass\n",
-			file, len(p.Models), len(p.Grants), len(p.Tests), countAssertions(p))
-	}
-	return status
-}
-
-// usageError maps a flag parsing error to an exit status.
-func usageError(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	return 2
 }
 
 func countAssertions(p *policy.Policy) int {
@@ -100,47 +66,58 @@ func loadPolicy(file string, parse func(string, []byte) (*policy.Policy, error))
 
 // explainFlags are the flags of `policy explain`.
 type explainFlags struct {
-	src, model, dst, groups string
-	admin                   bool
+	src, model, dst string
+	groups          []string
+	admin, json     bool
 }
 
-func policyExplain(args []string, stdout, stderr io.Writer) int {
+func policyExplainCommand() *cobra.Command {
 	var f explainFlags
-	fs := flag.NewFlagSet("policy explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, policyUsage) }
+	cmd := &cobra.Command{
+		Use:   "explain FILE --src WHO (--model NAME | --dst tag:NAME:PORT)",
+		Short: "Explain whether someone may use a model or reach a port",
+		Long: `Print whether WHO (a login such as alice@example.com, or tag:NAME) may use
+the model or reach the port, the grant that decides it and, when denied,
+the grants that nearly matched. Exit 0 when allowed, 3 when denied, 1 when
+the policy is invalid.`,
+		Args: cli.Args(1, 1, "the policy FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error { return f.run(cmd, args[0]) },
+	}
+	fs := cmd.Flags()
 	fs.StringVar(&f.src, "src", "", "who asks: a login (alice@example.com) or tag:NAME")
 	fs.StringVar(&f.model, "model", "", "the model to explain")
 	fs.StringVar(&f.dst, "dst", "", "the network destination to explain, tag:NAME:PORT")
-	fs.StringVar(&f.groups, "groups", "", "comma-separated IdP groups the person holds, e.g. idp:ml-research")
+	fs.StringSliceVar(&f.groups, "groups", nil, "IdP groups the person holds, e.g. idp:ml-research (comma-separated)")
 	fs.BoolVar(&f.admin, "admin", false, "the person is an admin (autogroup:admin)")
-	files, err := parseInterspersed(fs, args)
-	if err != nil {
-		return usageError(err)
-	}
+	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+	return cmd
+}
+
+func (f *explainFlags) run(cmd *cobra.Command, file string) error {
 	who, target, err := f.query()
-	if err == nil && len(files) != 1 {
-		err = errors.New("name exactly one policy file")
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "moat-coordinator policy explain: %v\n\n%s", err, policyUsage)
-		return 2
+		return cli.Usagef("%v", err)
 	}
-	p, err := loadPolicy(files[0], policy.Parse)
+	p, err := loadPolicy(file, policy.Parse)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return err
 	}
 	if err := p.RunTests(); err != nil {
-		fmt.Fprintf(stderr, "warning: this policy's own tests fail, so `policy check` refuses it:\n%v\n\n", err)
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: this policy's own tests fail, so `policy check` refuses it:\n%v\n\n", err)
 	}
 	e, err := p.Explain(who, target)
 	if err != nil {
-		fmt.Fprintf(stderr, "moat-coordinator policy explain: %v\n", err)
-		return 2
+		return cli.Usagef("%v", err)
 	}
-	fmt.Fprint(stdout, e.String())
-	return 0
+	if f.json {
+		err = cli.PrintJSON(cmd.OutOrStdout(), explainJSON(e))
+	} else {
+		_, err = fmt.Fprint(cmd.OutOrStdout(), e.String())
+	}
+	if err == nil && !e.Allowed {
+		return cli.Exit(cli.ExitNo)
+	}
+	return err
 }
 
 // query turns the flags into the identity and target to explain.
@@ -150,14 +127,14 @@ func (f *explainFlags) query() (policy.Identity, string, error) {
 	case f.src == "":
 		return who, "", errors.New("--src is required")
 	case strings.HasPrefix(f.src, "tag:"):
-		if f.groups != "" || f.admin {
+		if len(f.groups) > 0 || f.admin {
 			return who, "", errors.New("--groups and --admin describe a person; --src is a tag")
 		}
 		who.Tags = strings.Split(f.src, ",")
 	default:
 		who.Login, who.Admin = f.src, f.admin
 	}
-	for g := range strings.SplitSeq(f.groups, ",") {
+	for _, g := range f.groups {
 		if g = strings.TrimSpace(g); g != "" {
 			who.Groups = append(who.Groups, strings.TrimPrefix(g, "idp:"))
 		}
@@ -171,19 +148,37 @@ func (f *explainFlags) query() (policy.Identity, string, error) {
 	return who, f.dst, nil
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, which it returns.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
+// explanation is `policy explain --json`.
+type explanation struct {
+	Decision   string          `json:"decision"` // "allowed" or "denied"
+	Who        policy.Identity `json:"who"`
+	Target     string          `json:"target"`
+	Grants     []grantRef      `json:"grants"` // the grants a request tries in order; empty when denied
+	Principals []string        `json:"principals"`
+	Notes      []string        `json:"notes"`
+}
+
+// grantRef names a grant and where it is.
+type grantRef struct {
+	ID   string `json:"id"`
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+	MFA  string `json:"mfa,omitempty"` // the longest time since the last MFA the grant accepts
+}
+
+func explainJSON(e *policy.Explanation) explanation {
+	out := explanation{Decision: "denied", Who: e.Who, Target: e.Target, Grants: []grantRef{},
+		Principals: append([]string{}, e.Principals...), Notes: append([]string{}, e.Notes...)}
+	if e.Allowed {
+		out.Decision = "allowed"
 	}
+	for _, g := range e.Chain {
+		r := grantRef{ID: g.ID(), File: e.File, Line: g.Pos.Line, Col: g.Pos.Col}
+		if g.MFA != 0 {
+			r.MFA = g.MFA.Short()
+		}
+		out.Grants = append(out.Grants, r)
+	}
+	return out
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moatmesh/moat/internal/cli"
 )
 
 const goodPolicy = `{
@@ -34,7 +36,7 @@ func writePolicy(t *testing.T, name, text string) string {
 
 func runPolicy(args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
-	code = policyCmd(args, &out, &errOut)
+	code = cli.Run(newRoot(), append([]string{"policy"}, args...), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -58,10 +60,10 @@ func TestPolicyCheck(t *testing.T) {
 		}},
 		{"one bad among several", []string{"check", good, broken}, 1, good + ": ok", []string{broken + ":6:78:"}},
 		{"missing file", []string{"check", filepath.Join(t.TempDir(), "nope.hujson")}, 1, "", []string{"nope.hujson: no such file or directory"}},
-		{"no file", []string{"check"}, 2, "", []string{"name the policy file"}},
-		{"no subcommand", nil, 2, "", []string{"usage:"}},
+		{"no file", []string{"check"}, 2, "", []string{"missing the policy FILE to check", "Run 'moat-coordinator policy check --help'"}},
+		{"no subcommand", nil, 2, "", []string{"name a subcommand: check, explain"}},
 		{"unknown subcommand", []string{"lint"}, 2, "", []string{`unknown subcommand "lint"`}},
-		{"help", []string{"help"}, 0, "usage:", nil},
+		{"help", []string{"--help"}, 0, "Check or explain", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,19 +97,20 @@ func TestPolicyExplain(t *testing.T) {
 			"ALLOWED: alice@example.com is allowed model:llama-3.1-70b",
 			"by grants[0] (" + good + ":6:5): mfa within 12h, rpm 120",
 		}, nil},
-		{"denied, flags first", []string{"explain", "--src", "bob@example.com", "--model", "llama-3.1-70b", good}, 0, []string{
+		{"denied, flags first", []string{"explain", "--src", "bob@example.com", "--model", "llama-3.1-70b", good}, 3, []string{
 			"DENIED: bob@example.com is denied model:llama-3.1-70b",
 			"grants[0] (" + good + ":6:5) covers model:llama-3.1-70b for group:ml, which does not include bob@example.com",
 		}, nil},
 		{"idp group", []string{"explain", good, "--src", "erin@example.com", "--groups", "idp:ml-research", "--model", "llama-3.1-70b"}, 0, []string{"ALLOWED"}, nil},
 		{"network", []string{"explain", good, "--src", "root@example.com", "--admin", "--dst", "tag:gpu:22"}, 0, []string{"ALLOWED: root@example.com is allowed tag:gpu:22", "by grants[1]"}, nil},
-		{"tag source", []string{"explain", good, "--src", "tag:gpu", "--dst", "tag:gpu:22"}, 0, []string{"DENIED"}, nil},
-		{"failing tests warn", []string{"explain", failing, "--src", "bob@example.com", "--model", "llama-3.1-70b"}, 0, []string{"DENIED"}, []string{"warning: this policy's own tests fail"}},
+		{"tag source", []string{"explain", good, "--src", "tag:gpu", "--dst", "tag:gpu:22"}, 3, []string{"DENIED"}, nil},
+		{"failing tests warn", []string{"explain", failing, "--src", "bob@example.com", "--model", "llama-3.1-70b"}, 3, []string{"DENIED"}, []string{"warning: this policy's own tests fail"}},
 		{"unknown model", []string{"explain", good, "--src", "a@b.c", "--model", "gpt"}, 2, nil, []string{`unknown model "gpt"`}},
 		{"no src", []string{"explain", good, "--model", "llama-3.1-70b"}, 2, nil, []string{"--src is required"}},
 		{"model and dst", []string{"explain", good, "--src", "a@b.c", "--model", "x", "--dst", "tag:gpu:22"}, 2, nil, []string{"exactly one of --model and --dst"}},
-		{"two files", []string{"explain", good, good, "--src", "a@b.c", "--model", "x"}, 2, nil, []string{"exactly one policy file"}},
-		{"bad flag", []string{"explain", good, "--source", "a@b.c"}, 2, nil, []string{"flag provided but not defined"}},
+		{"two files", []string{"explain", good, good, "--src", "a@b.c", "--model", "x"}, 2, nil, []string{`unexpected argument "` + good + `"`}},
+		{"bad flag", []string{"explain", good, "--source", "a@b.c"}, 2, nil, []string{"unknown flag: --source"}},
+		{"json", []string{"explain", good, "--src", "alice@example.com", "--model", "llama-3.1-70b", "--json"}, 0, []string{`"decision": "allowed"`, `"id": "grants[0]"`}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

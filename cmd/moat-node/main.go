@@ -1,28 +1,24 @@
-// Command moat-node runs on a GPU host: it joins the mesh, locks the host down and guards the models it serves.
+// Command moat-node runs on a GPU host: it joins the mesh, locks the host
+// down and guards the models it serves.
 //
-// Configuration is parsed here and nowhere else, then passed down as typed
-// structs.
+// Configuration is parsed here and nowhere else (flags, MOAT_* variables,
+// a --config file; see internal/cli), then passed down as typed structs.
 package main
 
 import (
-	"fmt"
-	"io"
-	"os"
+	"github.com/spf13/cobra"
 
 	"github.com/moatmesh/moat/internal/cli"
 )
 
-func main() {
-	os.Exit(cli.Main("moat-node", commands, os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cli.Main(newRoot()) }
 
-var commands = []cli.Command{
-	{Name: "join", Summary: "join the mesh with an enrollment key, then serve", Run: runCmd(true)},
-	{Name: "run", Summary: "serve as a node that has joined before", Run: runCmd(false)},
-	{Name: "lockdown", Summary: "lockdown status | off", Run: lockdownCmd},
-	{Name: "audit", Summary: "audit verify [--state-dir DIR]", Run: auditCmd},
-	{Name: "version", Summary: "print the version", Run: func(_ []string, stdout, _ io.Writer) int {
-		fmt.Fprintln(stdout, cli.Version())
-		return 0
-	}},
+// newRoot builds the command tree; each call returns a fresh one.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "moat-node",
+		Short: "A GPU host in the moat mesh: joins, locks the host down and guards the models it serves",
+	}
+	root.AddCommand(runCommand(true), runCommand(false), lockdownCommand(), auditCommand())
+	return root
 }

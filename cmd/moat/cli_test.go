@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/wire"
 )
@@ -40,14 +41,8 @@ func (s *syncBuffer) String() string {
 func run(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb syncBuffer
-	for _, c := range commands {
-		if c.Name == args[0] {
-			code := c.Run(append([]string{"--state-dir", dir}, args[1:]...), &out, &errb)
-			return code, out.String(), errb.String()
-		}
-	}
-	t.Fatalf("no command %q", args[0])
-	return 0, "", ""
+	code := cli.Run(newRoot(), append([]string{args[0], "--state-dir", dir}, args[1:]...), &out, &errb)
+	return code, out.String(), errb.String()
 }
 
 // signInThrough makes the "browser" that moat login opens sign p in.
@@ -160,7 +155,9 @@ func startUp(t *testing.T, dir string) (*syncBuffer, *syncBuffer, <-chan int) {
 	t.Helper()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- cmdUp([]string{"--state-dir", dir, "--listen", "127.0.0.1:0"}, &out, &errb) }()
+	go func() {
+		done <- cli.Run(newRoot(), []string{"up", "--state-dir", dir, "--listen", "127.0.0.1:0"}, &out, &errb)
+	}()
 	t.Cleanup(func() { stopUp(context.Background(), stateDir(dir)) })
 	return &out, &errb, done
 }

@@ -24,22 +24,6 @@ type loginConfig struct {
 	openBrowser bool
 }
 
-func cmdLogin(args []string, stdout, stderr io.Writer) int {
-	fs, dirFlag := newFlagSet("login", stderr)
-	cfg := loginConfig{openBrowser: true}
-	fs.StringVar(&cfg.coordinator, "coordinator", "", "coordinator URL, e.g. https://moat.example.com (default: the one from the last login)")
-	fs.StringVar(&cfg.fingerprint, "coordinator-fingerprint", "", "SHA-256 of a self-signed coordinator certificate, in hex")
-	noBrowser := fs.Bool("no-browser", false, "only print the sign-in URL; do not open a browser")
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	cfg.openBrowser = !*noBrowser
-	return runWith(stderr, "login", dirFlag, func(ctx context.Context, dir stateDir) error {
-		cfg.dir = dir
-		return doLogin(ctx, cfg, stdout, stderr)
-	})
-}
-
 // doLogin signs this device in: key, login start, browser, wait, save.
 func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) error {
 	if err := cfg.dir.ensure(); err != nil {

@@ -9,16 +9,6 @@ import (
 	"github.com/moatmesh/moat/mesh/control"
 )
 
-func cmdLogout(args []string, stdout, stderr io.Writer) int {
-	fs, dirFlag := newFlagSet("logout", stderr)
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	return runWith(stderr, "logout", dirFlag, func(ctx context.Context, dir stateDir) error {
-		return doLogout(ctx, dir, stdout)
-	})
-}
-
 // doLogout revokes the credential at the coordinator, then deletes it.
 // When the coordinator cannot be reached the credential is kept, since it
 // would still work for anyone who copied it.

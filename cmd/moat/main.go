@@ -7,56 +7,40 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"fmt"
-	"io"
-	"os"
-	"os/signal"
-	"syscall"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/moatmesh/moat/internal/cli"
 )
 
-func main() {
-	os.Exit(cli.Main("moat", commands, os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cli.Main(newRoot()) }
 
-var commands = []cli.Command{
-	{Name: "login", Summary: "sign this device in (opens a browser; prints a URL and QR code)", Run: cmdLogin},
-	{Name: "up", Summary: "connect to the mesh and serve the local OpenAI/Ollama endpoint", Run: cmdUp},
-	{Name: "status", Summary: "who you are, this device, connected nodes and your models", Run: cmdStatus},
-	{Name: "models", Summary: "list the models you may use", Run: cmdModels},
-	{Name: "down", Summary: "stop a running `moat up`", Run: cmdDown},
-	{Name: "logout", Summary: "revoke this device's credential and forget it", Run: cmdLogout},
-	{Name: "wg-config", Summary: "a wg-quick configuration (and QR code) for the official WireGuard apps", Run: cmdWGConfig},
-	{Name: "version", Summary: "print the version", Run: func(_ []string, stdout, _ io.Writer) int {
-		fmt.Fprintln(stdout, cli.Version())
-		return 0
-	}},
-}
-
-// newFlagSet returns a flag set for a command with the shared --state-dir
-// flag.
-func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("moat "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("state-dir", "", "where moat keeps its key and credential (default: $MOAT_STATE_DIR, else the user config dir /moat)")
-	return fs, dir
-}
-
-// runWith resolves the state directory, runs fn until it returns or the
-// process is interrupted, and turns its error into an exit code.
-func runWith(stderr io.Writer, name string, dirFlag *string, fn func(context.Context, stateDir) error) int {
-	dir, err := resolveStateDir(*dirFlag)
-	if err == nil {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		err = fn(ctx, dir)
+// newRoot builds the command tree; each call returns a fresh one.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "moat",
+		Short: "Use your organisation's private models over the moat mesh",
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "moat %s: %v\n", name, err)
-		return 1
+	root.AddCommand(loginCommand(), upCommand(), statusCommand(), modelsCommand(), downCommand(),
+		logoutCommand(), wgConfigCommand())
+	return root
+}
+
+// stateCommand returns a command with the shared --state-dir setting;
+// run receives the resolved state directory.
+func stateCommand(use, short string, run func(cmd *cobra.Command, dir stateDir) error) *cobra.Command {
+	var dirFlag string
+	cmd := &cobra.Command{Use: use, Short: short}
+	fs := pflag.NewFlagSet(use, pflag.ContinueOnError)
+	fs.StringVar(&dirFlag, "state-dir", "", "where moat keeps its key and credential (default: the user config dir /moat)")
+	cli.Settings(fs)
+	cmd.Flags().AddFlagSet(fs)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		dir, err := resolveStateDir(dirFlag)
+		if err != nil {
+			return err
+		}
+		return run(cmd, dir)
 	}
-	return 0
+	return cmd
 }

@@ -10,34 +10,22 @@ import (
 	"time"
 )
 
-func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs, dirFlag := newFlagSet("status", stderr)
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	return runWith(stderr, "status", dirFlag, func(ctx context.Context, dir stateDir) error {
-		return showStatus(ctx, dir, stdout)
-	})
-}
-
-// showStatus prints what a running `moat up` reports, or what the saved
-// login says when it is not running.
-func showStatus(ctx context.Context, dir stateDir, w io.Writer) error {
+// loadStatus returns what a running `moat up` reports, or, with up
+// false, what the saved login says when it is not running.
+func loadStatus(ctx context.Context, dir stateDir) (st *statusReport, up bool, err error) {
 	l, err := dir.loadLogin()
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	st, err := fetchStatus(ctx, dir)
+	st, err = fetchStatus(ctx, dir)
 	if errors.Is(err, errNotUp) {
 		st = &statusReport{Coordinator: l.Coordinator, Identity: l.Identity, Addresses: l.Addresses, Problem: "moat up is not running; start it with `moat up`"}
 		if st.Identity.Expiry.IsZero() {
 			st.Identity.Expiry = l.Expiry
 		}
-	} else if err != nil {
-		return err
+		return st, false, nil
 	}
-	printStatus(w, st, time.Now())
-	return nil
+	return st, err == nil, err
 }
 
 func printStatus(w io.Writer, st *statusReport, now time.Time) {
@@ -80,37 +68,6 @@ func orNone(ms []string) string {
 		return "none"
 	}
 	return strings.Join(ms, ", ")
-}
-
-func cmdModels(args []string, stdout, stderr io.Writer) int {
-	fs, dirFlag := newFlagSet("models", stderr)
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	return runWith(stderr, "models", dirFlag, func(ctx context.Context, dir stateDir) error {
-		st, err := fetchStatus(ctx, dir)
-		if err != nil {
-			return fmt.Errorf("%w; the models you may use come from the mesh", err)
-		}
-		for _, m := range st.Models {
-			fmt.Fprintln(stdout, m)
-		}
-		return nil
-	})
-}
-
-func cmdDown(args []string, stdout, stderr io.Writer) int {
-	fs, dirFlag := newFlagSet("down", stderr)
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	return runWith(stderr, "down", dirFlag, func(ctx context.Context, dir stateDir) error {
-		if err := stopUp(ctx, dir); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "moat up stopped")
-		return nil
-	})
 }
 
 // stopUp asks a running `moat up` to stop and waits until it has.

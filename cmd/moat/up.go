@@ -27,33 +27,6 @@ type upConfig struct {
 	logger    *slog.Logger
 }
 
-func cmdUp(args []string, stdout, stderr io.Writer) int {
-	fs, dirFlag := newFlagSet("up", stderr)
-	cfg := upConfig{}
-	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:4000", "address of the local OpenAI/Ollama endpoint (loopback only)")
-	fs.BoolVar(&cfg.anyHost, "listen-insecure-any", false, "allow --listen on a non-loopback address: anyone who reaches it uses your models as you")
-	fs.BoolVar(&cfg.tun, "tun", false, "use a kernel TUN interface (needs root) instead of the userspace network stack")
-	port := fs.Uint("guard-port", router.DefaultGuardPort, "TCP port of the nodes' guards on their mesh addresses")
-	verbose := fs.Bool("v", false, "log more")
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	if *port == 0 || *port > 65535 {
-		fmt.Fprintln(stderr, "moat up: --guard-port must be 1..65535")
-		return 2
-	}
-	cfg.guardPort = uint16(*port)
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	cfg.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	return runWith(stderr, "up", dirFlag, func(ctx context.Context, dir stateDir) error {
-		cfg.dir = dir
-		return runUp(ctx, cfg, stdout, stderr)
-	})
-}
-
 // daemon is a running `moat up`.
 type daemon struct {
 	cfg    upConfig

@@ -8,46 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skip2/go-qrcode"
-
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 )
-
-// cmdWGConfig: moat wg-config — a wg-quick configuration for the official
-// WireGuard apps, for devices where moat cannot run. It makes a fresh key
-// pair, signs it in as a device of its own (recorded by the coordinator,
-// expiring like any device), and prints the configuration (and a QR code
-// for phone apps). The configuration is a snapshot: make a new one when it
-// expires or the nodes change.
-func cmdWGConfig(args []string, stdout, stderr io.Writer) int {
-	fs, dirFlag := newFlagSet("wg-config", stderr)
-	cfg := loginConfig{openBrowser: true}
-	fs.StringVar(&cfg.coordinator, "coordinator", "", "coordinator URL (default: the one from the last login)")
-	fs.StringVar(&cfg.fingerprint, "coordinator-fingerprint", "", "SHA-256 of a self-signed coordinator certificate, in hex")
-	name := fs.String("name", "wireguard-app", "the device name shown to admins")
-	qr := fs.Bool("qr", false, "also print the configuration as a QR code (on stderr) for a phone's WireGuard app")
-	noBrowser := fs.Bool("no-browser", false, "only print the sign-in URL; do not open a browser")
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	cfg.openBrowser = !*noBrowser
-	return runWith(stderr, "wg-config", dirFlag, func(ctx context.Context, dir stateDir) error {
-		cfg.dir = dir
-		conf, err := wgConfig(ctx, cfg, *name, stderr)
-		if err != nil {
-			return err
-		}
-		fmt.Fprint(stdout, conf)
-		if *qr {
-			if q, err := qrcode.New(conf, qrcode.Low); err == nil {
-				fmt.Fprintf(stderr, "\n%s\n", q.ToSmallString(false))
-			}
-		}
-		return nil
-	})
-}
 
 // wgConfig signs a fresh key in as a stock-WireGuard device and renders
 // its configuration from its first netmap. The sign-in instructions go to

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/moatmesh/moat/coordinator"
+	"github.com/moatmesh/moat/internal/cli"
+)
+
+// storeSettings locate the coordinator's state: serve and the commands
+// that change it offline (users, tokens) share them.
+type storeSettings struct {
+	dataDir, database string
+}
+
+func (s *storeSettings) register(fs *pflag.FlagSet) {
+	fs.StringVar(&s.dataDir, "data-dir", "./moat-data", "directory for the SQLite database, keys and certificates")
+	fs.StringVar(&s.database, "database", "", "empty for SQLite in the data dir, or a postgres:// URL")
+	cli.SecretFile(fs, "database")
+}
+
+// serveSettings are the settings of `serve`, the keys of its config file.
+type serveSettings struct {
+	store                                       storeSettings
+	listen, publicURL, releaseDir               string
+	issuer, clientID, clientSecret, groupsClaim string
+	adminGroups, auditorGroups                  []string
+	allowedDomains, allowedGroups, mfaMethods   []string
+	requireVerifiedEmail                        bool
+	tlsMode, tlsCert, tlsKey                    string
+	deviceTTL, loginTTL                         time.Duration
+	logLevel                                    slog.Level
+}
+
+// flagSet returns the settings as flags, each also MOAT_<FLAG> and a key
+// of the config file.
+func (s *serveSettings) flagSet() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.StringVar(&s.listen, "listen", ":8443", "address to listen on")
+	fs.StringVar(&s.publicURL, "public-url", "", "URL people and devices reach the coordinator at, e.g. https://moat.example.com (required)")
+	s.store.register(fs)
+	fs.StringVar(&s.issuer, "oidc-issuer", "", "external OIDC issuer; empty runs the embedded provider under /idp")
+	fs.StringVar(&s.clientID, "oidc-client-id", "", "client ID at the external issuer")
+	fs.StringVar(&s.clientSecret, "oidc-client-secret", "", "client secret at the external issuer")
+	cli.SecretFile(fs, "oidc-client-secret")
+	fs.StringVar(&s.groupsClaim, "oidc-groups-claim", "groups", "ID token claim with the person's groups")
+	fs.StringSliceVar(&s.adminGroups, "admin-groups", nil, "IdP groups whose members are admins (comma-separated)")
+	fs.StringSliceVar(&s.auditorGroups, "auditor-groups", nil, "IdP groups whose members are auditors: read the policy, audit and admin trail (comma-separated)")
+	fs.StringSliceVar(&s.allowedDomains, "allowed-domains", nil, "email domains allowed to sign in; empty: any (comma-separated)")
+	fs.StringSliceVar(&s.allowedGroups, "allowed-groups", nil, "IdP groups allowed to sign in; empty: any (comma-separated)")
+	fs.StringSliceVar(&s.mfaMethods, "mfa-methods", coordinator.DefaultMFAMethods, "amr values in the ID token that prove MFA (comma-separated); otherwise the coordinator asks for its own TOTP")
+	fs.BoolVar(&s.requireVerifiedEmail, "require-verified-email", false, "refuse ID tokens whose email_verified claim is not true")
+	fs.StringVar(&s.tlsMode, "tls", "", `"self-signed" to create and keep a certificate; empty uses --tls-cert/--tls-key, or plain HTTP behind a TLS proxy`)
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "certificate file (PEM)")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "key file (PEM)")
+	fs.StringVar(&s.releaseDir, "release-dir", "", "directory with moat-node-linux-amd64, moat-node-linux-arm64 and SHA256SUMS for /install.sh (make release); empty: the moat-node next to this binary")
+	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
+	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
+	cli.LogLevelVar(fs, &s.logLevel)
+	cli.Settings(fs)
+	return fs
+}
+
+// configSchema is every key a coordinator config file may hold.
+func configSchema() *pflag.FlagSet { return new(serveSettings).flagSet() }
+
+// check refuses settings serve cannot use, naming where each came from.
+func (s *serveSettings) check(cmd *cobra.Command) error {
+	if err := cli.Required(cmd, "public-url", "data-dir"); err != nil {
+		return err
+	}
+	if err := checkPublicURL(cmd, s.publicURL); err != nil {
+		return err
+	}
+	if s.issuer != "" {
+		if err := cli.Required(cmd, "oidc-client-id"); err != nil {
+			return err
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"device-ttl", s.deviceTTL}, {"login-ttl", s.loginTTL}} {
+		if d.v <= 0 {
+			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
+		}
+	}
+	switch {
+	case s.tlsMode != "" && s.tlsMode != "self-signed":
+		return cli.Invalid(cmd, "tls", "%q: the only mode is self-signed", s.tlsMode)
+	case s.tlsMode != "" && (s.tlsCert != "" || s.tlsKey != ""):
+		return cli.Usagef("give either --tls self-signed or --tls-cert and --tls-key, not both")
+	case (s.tlsCert == "") != (s.tlsKey == ""):
+		return cli.Usagef("give both --tls-cert and --tls-key, or neither")
+	}
+	return nil
+}
+
+func checkPublicURL(cmd *cobra.Command, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return cli.Invalid(cmd, "public-url", "%q: want http(s)://HOST[:PORT]", v)
+	}
+	return nil
+}
+
+// config is the coordinator's configuration.
+func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
+	return coordinator.Config{
+		PublicURL: s.publicURL, DataDir: s.store.dataDir, Database: s.store.database,
+		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
+		Logger: cli.Logger(cmd.ErrOrStderr(), s.logLevel),
+		OIDC: coordinator.OIDCConfig{
+			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, GroupsClaim: s.groupsClaim,
+			AdminGroups: s.adminGroups, AuditorGroups: s.auditorGroups,
+			AllowedDomains: s.allowedDomains, AllowedGroups: s.allowedGroups,
+			MFAMethods: s.mfaMethods, RequireVerifiedEmail: s.requireVerifiedEmail,
+		},
+	}
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/node"
+	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/lockdown"
+)
+
+// defaultStateDir is where a node keeps its key, credential and spool.
+const defaultStateDir = "/var/lib/moat-node"
+
+// nodeSettings are the settings of `join` and `run`, the keys of the
+// node's config file.
+type nodeSettings struct {
+	coordinator, fingerprint, key, state string
+	hostname, lockdownScope              string
+	listenPort, guardPort                uint16
+	netstack                             bool
+	integrity                            time.Duration
+	models                               modelFlags
+	logLevel                             slog.Level
+}
+
+func (s *nodeSettings) flagSet() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("node", pflag.ContinueOnError)
+	fs.StringVar(&s.coordinator, "coordinator", "", "coordinator URL (https://…)")
+	fs.StringVar(&s.fingerprint, "coordinator-fingerprint", "", "SHA-256 of a self-signed coordinator certificate")
+	fs.StringVar(&s.key, "key", "", "enrollment key moat_ek_… (first join only)")
+	cli.SecretFile(fs, "key")
+	fs.StringVar(&s.state, "state-dir", defaultStateDir, "directory for the node's key, credential and audit spool")
+	fs.StringVar(&s.hostname, "hostname", "", "name shown to admins (default: the host name)")
+	fs.StringVar(&s.lockdownScope, "lockdown", "off", "nftables lockdown: off, host or service (root only)")
+	fs.Uint16Var(&s.listenPort, "listen-port", 41641, "WireGuard UDP port")
+	fs.Uint16Var(&s.guardPort, "guard-port", 80, "the guard's port on the mesh addresses")
+	fs.BoolVar(&s.netstack, "netstack", false, "use the userspace network stack even as root")
+	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
+	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
+	cli.LogLevelVar(fs, &s.logLevel)
+	cli.Settings(fs)
+	return fs
+}
+
+// configSchema is every key a node config file may hold.
+func configSchema() *pflag.FlagSet { return new(nodeSettings).flagSet() }
+
+// config builds the node's configuration; models given in the settings
+// are saved to StateDir/models.json so that `run` needs none.
+func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
+	cfg := node.Config{
+		Coordinator: s.coordinator, Fingerprint: s.fingerprint, EnrollKey: wire.Secret(s.key), StateDir: s.state,
+		Hostname: s.hostname, ListenPort: s.listenPort, GuardPort: s.guardPort, IntegrityInterval: s.integrity,
+		Logger: cli.Logger(cmd.ErrOrStderr(), s.logLevel),
+	}
+	if s.integrity <= 0 {
+		return cfg, cli.Invalid(cmd, "integrity-interval", "must be longer than 0, not %s", s.integrity)
+	}
+	if s.netstack {
+		b := engine.Netstack
+		cfg.Backend = &b
+	}
+	switch s.lockdownScope {
+	case "off", "":
+	case "host", "service":
+		cfg.Lockdown = &lockdown.Config{Scope: lockdown.Scope(s.lockdownScope), WireGuardPort: s.listenPort, GuardPort: s.guardPort}
+	default:
+		return cfg, cli.Invalid(cmd, "lockdown", "%q: want off, host or service", s.lockdownScope)
+	}
+	models, err := s.loadModels()
+	cfg.Models = models
+	return cfg, err
+}
+
+func (s *nodeSettings) loadModels() ([]node.Model, error) {
+	path := filepath.Join(s.state, "models.json")
+	if len(s.models) > 0 {
+		if err := os.MkdirAll(s.state, 0o700); err != nil {
+			return nil, err
+		}
+		b, _ := json.MarshalIndent([]node.Model(s.models), "", "  ")
+		return s.models, os.WriteFile(path, b, 0o600)
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, cli.Usagef("no models: give --model NAME=http://127.0.0.1:PORT (saved for later runs)")
+	}
+	var ms []node.Model
+	if err == nil {
+		err = json.Unmarshal(b, &ms)
+	}
+	return ms, err
+}
+
+// modelFlags collects repeated --model NAME=URL[,kind=openai|ollama][,upstream=NAME][,sha256=HEX][,file=PATH].
+// One value may hold several models separated by spaces (MOAT_MODEL).
+type modelFlags []node.Model
+
+func (m *modelFlags) String() string {
+	names := make([]string, len(*m))
+	for i, md := range *m {
+		names[i] = md.Name
+	}
+	return strings.Join(names, " ")
+}
+
+func (*modelFlags) Type() string { return "model" }
+
+func (m *modelFlags) Set(v string) error {
+	for _, one := range strings.Fields(v) {
+		md, err := parseModel(one)
+		if err != nil {
+			return err
+		}
+		*m = append(*m, md)
+	}
+	return nil
+}
+
+// Append, Replace and GetSlice make a model line repeatable in the
+// config file (pflag.SliceValue).
+func (m *modelFlags) Append(v string) error { return m.Set(v) }
+
+func (m *modelFlags) Replace(vs []string) error {
+	*m = nil
+	for _, v := range vs {
+		if err := m.Set(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *modelFlags) GetSlice() []string { return strings.Fields(m.String()) }
+
+func parseModel(v string) (node.Model, error) {
+	name, rest, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return node.Model{}, fmt.Errorf("%q: want NAME=http://127.0.0.1:PORT[,kind=openai|ollama][,upstream=NAME][,sha256=HEX,file=PATH]", v)
+	}
+	parts := strings.Split(rest, ",")
+	md := node.Model{Name: name, Upstream: guard.Upstream{URL: parts[0], Kind: guard.KindOpenAI}}
+	for _, p := range parts[1:] {
+		k, val, _ := strings.Cut(p, "=")
+		switch k {
+		case "kind":
+			md.Upstream.Kind = val
+		case "upstream":
+			md.Upstream.UpstreamModel = val
+		case "sha256":
+			md.SHA256 = strings.ToLower(val)
+		case "file":
+			md.File = val
+		default:
+			return node.Model{}, fmt.Errorf("model %s: unknown option %q (want kind, upstream, sha256 or file)", name, k)
+		}
+	}
+	return md, nil
+}

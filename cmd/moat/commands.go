@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/mesh/router"
+)
+
+// The flags of each moat command, and the glue from them to the code
+// that does the work.
+
+// coordinatorFlags are login's and wg-config's way to name the
+// coordinator; the result is --no-browser.
+func coordinatorFlags(cmd *cobra.Command, cfg *loginConfig) *bool {
+	cmd.Flags().StringVar(&cfg.coordinator, "coordinator", "", "coordinator URL, e.g. https://moat.example.com (default: the one from the last login)")
+	cmd.Flags().StringVar(&cfg.fingerprint, "coordinator-fingerprint", "", "SHA-256 of a self-signed coordinator certificate, in hex")
+	return cmd.Flags().Bool("no-browser", false, "only print the sign-in URL; do not open a browser")
+}
+
+func loginCommand() *cobra.Command {
+	var cfg loginConfig
+	var noBrowser *bool
+	cmd := stateCommand("login", "Sign this device in (opens a browser; prints a URL and QR code)", func(cmd *cobra.Command, dir stateDir) error {
+		cfg.dir, cfg.openBrowser = dir, !*noBrowser
+		return doLogin(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	noBrowser = coordinatorFlags(cmd, &cfg)
+	return cmd
+}
+
+func upCommand() *cobra.Command {
+	cfg := upConfig{}
+	level, verbose := slog.LevelWarn, false
+	var port uint16
+	cmd := stateCommand("up", "Connect to the mesh and serve the local OpenAI/Ollama endpoint", func(cmd *cobra.Command, dir stateDir) error {
+		if port == 0 {
+			return cli.Invalid(cmd, "guard-port", "must be 1..65535")
+		}
+		if verbose {
+			level = slog.LevelDebug
+		}
+		cfg.dir, cfg.guardPort, cfg.logger = dir, port, cli.Logger(cmd.ErrOrStderr(), level)
+		return runUp(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:4000", "address of the local OpenAI/Ollama endpoint (loopback only)")
+	fs.BoolVar(&cfg.anyHost, "listen-insecure-any", false, "allow --listen on a non-loopback address: anyone who reaches it uses your models as you")
+	fs.BoolVar(&cfg.tun, "tun", false, "use a kernel TUN interface (needs root) instead of the userspace network stack")
+	fs.Uint16Var(&port, "guard-port", router.DefaultGuardPort, "TCP port of the nodes' guards on their mesh addresses")
+	settings := pflag.NewFlagSet("up", pflag.ContinueOnError)
+	cli.LogLevelVar(settings, &level)
+	cli.Settings(settings)
+	fs.AddFlagSet(settings)
+	fs.BoolVarP(&verbose, "verbose", "v", false, "short for --log-level debug")
+	return cmd
+}
+
+func statusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := stateCommand("status", "Who you are, this device, connected nodes and your models; exit 3 when moat up is not running", func(cmd *cobra.Command, dir stateDir) error {
+		st, up, err := loadStatus(cmd.Context(), dir)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			err = cli.PrintJSON(cmd.OutOrStdout(), st)
+		} else {
+			printStatus(cmd.OutOrStdout(), st, time.Now())
+		}
+		if err == nil && !up {
+			return cli.Exit(cli.ExitNo)
+		}
+		return err
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of text")
+	return cmd
+}
+
+func modelsCommand() *cobra.Command {
+	var asJSON bool
+	cmd := stateCommand("models", "List the models you may use; exit 3 when moat up is not running", func(cmd *cobra.Command, dir stateDir) error {
+		st, err := fetchStatus(cmd.Context(), dir)
+		if errors.Is(err, errNotUp) {
+			return &cli.ExitError{Code: cli.ExitNo, Err: fmt.Errorf("%w; the models you may use come from the mesh", err)}
+		}
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return cli.PrintJSON(cmd.OutOrStdout(), append([]string{}, st.Models...))
+		}
+		for _, m := range st.Models {
+			fmt.Fprintln(cmd.OutOrStdout(), m)
+		}
+		return nil
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of text")
+	return cmd
+}
+
+func downCommand() *cobra.Command {
+	return stateCommand("down", "Stop a running `moat up`", func(cmd *cobra.Command, dir stateDir) error {
+		if err := stopUp(cmd.Context(), dir); err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), "moat up stopped")
+		return nil
+	})
+}
+
+func logoutCommand() *cobra.Command {
+	return stateCommand("logout", "Revoke this device's credential and forget it", func(cmd *cobra.Command, dir stateDir) error {
+		return doLogout(cmd.Context(), dir, cmd.OutOrStdout())
+	})
+}
+
+// wgConfigCommand: moat wg-config — a wg-quick configuration for the
+// official WireGuard apps, for devices where moat cannot run. It makes a
+// fresh key pair, signs it in as a device of its own (recorded by the
+// coordinator, expiring like any device), and prints the configuration
+// (and a QR code for phone apps). The configuration is a snapshot: make a
+// new one when it expires or the nodes change.
+func wgConfigCommand() *cobra.Command {
+	var (
+		cfg       loginConfig
+		name      string
+		qr        bool
+		noBrowser *bool
+	)
+	cmd := stateCommand("wg-config", "A wg-quick configuration (and QR code) for the official WireGuard apps", func(cmd *cobra.Command, dir stateDir) error {
+		cfg.dir, cfg.openBrowser = dir, !*noBrowser
+		conf, err := wgConfig(cmd.Context(), cfg, name, cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(cmd.OutOrStdout(), conf)
+		if qr {
+			if q, err := qrcode.New(conf, qrcode.Low); err == nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "\n%s\n", q.ToSmallString(false))
+			}
+		}
+		return nil
+	})
+	noBrowser = coordinatorFlags(cmd, &cfg)
+	cmd.Flags().StringVar(&name, "name", "wireguard-app", "the device name shown to admins")
+	cmd.Flags().BoolVar(&qr, "qr", false, "also print the configuration as a QR code (on stderr) for a phone's WireGuard app")
+	return cmd
+}
