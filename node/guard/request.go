@@ -169,10 +169,10 @@ func (r *request) rewrite(body []byte, api *llmapi.API, model string, maxTokens 
 }
 
 // otherModelKeys reports whether the request has a model key besides
-// "model".
+// "model" (always the first).
 func (r *request) otherModelKeys(api *llmapi.API) bool {
-	for _, k := range api.ModelKeys {
-		if _, ok := r.fields[k]; ok && k != "model" {
+	for _, k := range api.ModelKeys[1:] {
+		if _, ok := r.fields[k]; ok {
 			return true
 		}
 	}
