@@ -98,7 +98,7 @@ func (a *API) Model(fields map[string]json.RawMessage) (model, key string, err e
 		if !ok || string(raw) == "null" {
 			continue
 		}
-		if err := readString(raw, &model); err != nil {
+		if model, err = readString(raw); err != nil {
 			return "", "", badf("%q must be a string, got %s", k, kindOf(raw))
 		}
 		switch {
@@ -118,14 +118,19 @@ func (a *API) Model(fields map[string]json.RawMessage) (model, key string, err e
 	return "", "", badf(`the request has no "model"; name the model to use`)
 }
 
-// readString is json.Unmarshal(raw, dst) for a string, without reflection
-// when raw is a plain string literal.
-func readString(raw []byte, dst *string) error {
+// readString is json.Unmarshal for a string, without reflection (or an
+// allocation beyond the string's) when raw is a plain string literal.
+func readString(raw []byte) (string, error) {
 	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainString(raw[1:n-1]) {
-		*dst = string(raw[1 : n-1])
-		return nil
+		return string(raw[1 : n-1]), nil
 	}
-	return json.Unmarshal(raw, dst)
+	return decodeString(raw)
+}
+
+func decodeString(raw []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // plainString reports whether b is a string literal's content that
