@@ -219,7 +219,7 @@ func (n *Node) join(ctx context.Context) error {
 func (n *Node) ads() []wire.ModelAd {
 	var ads []wire.ModelAd
 	for _, m := range n.cfg.Models {
-		ads = append(ads, wire.ModelAd{Name: m.Name, SHA256: m.SHA256})
+		ads = append(ads, wire.ModelAd{Name: m.Name, SHA256: m.SHA256, API: m.Upstream.Kind})
 	}
 	return ads
 }

@@ -211,7 +211,7 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 	if err != nil {
 		return fragment{}, err
 	}
-	wp := wire.Peer{Key: k, Addresses: Addresses(p), Endpoints: p.Endpoints, Identity: e.s.identity(p), Models: slices.Sorted(slices.Values(models)), Access: wireAccess(access)}
+	wp := wire.Peer{Key: k, Addresses: Addresses(p), Endpoints: p.Endpoints, Identity: e.s.identity(p), Models: slices.Sorted(slices.Values(models)), APIs: modelAPIs(p, models), Access: wireAccess(access)}
 	if keepAlive {
 		wp.KeepAlive = nodeKeepAlive
 	}
@@ -222,6 +222,20 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 	f.device = p.ID
 	e.frags[string(ck)] = f
 	return f, nil
+}
+
+// modelAPIs is the API family of each of models as node p advertised it.
+func modelAPIs(p *store.Device, models []string) map[string]string {
+	var out map[string]string
+	for _, ad := range p.Models {
+		if ad.API != "" && slices.Contains(models, ad.Name) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[ad.Name] = ad.API
+		}
+	}
+	return out
 }
 
 // appendKeyPart appends v to a cache key as LEN:v, so that no choice of

@@ -19,11 +19,24 @@ type member struct {
 	*enginetest.Member
 	name   string
 	models []string
+	apis   map[string]string // model → API family, when not OpenAI's
 }
 
+// newMember makes member n serving models: "llama" with OpenAI's API,
+// "llama@ollama" with Ollama's.
 func newMember(t *testing.T, n int, name string, models ...string) *member {
 	t.Helper()
-	m := &member{Member: enginetest.New(t, n), name: name, models: models}
+	m := &member{Member: enginetest.New(t, n), name: name}
+	for _, spec := range models {
+		model, api, ok := strings.Cut(spec, "@")
+		m.models = append(m.models, model)
+		if ok {
+			if m.apis == nil {
+				m.apis = map[string]string{}
+			}
+			m.apis[model] = api
+		}
+	}
 	if err := m.Eng.Reconfig(m.netmap()); err != nil { // addresses, so it can listen
 		t.Fatal(err)
 	}
@@ -36,7 +49,7 @@ func (m *member) id() wire.Identity {
 
 func (m *member) asPeer() wire.Peer {
 	p := m.Peer(m.id())
-	p.Models = m.models
+	p.Models, p.APIs = m.models, m.apis
 	return p
 }
 

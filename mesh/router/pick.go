@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -24,16 +25,22 @@ type nodeState struct {
 	downUntil atomic.Int64 // unix nanos; after a failure the node goes last until then
 }
 
+// route is where requests go: a model through an API family.
+type route struct {
+	family llmapi.Family
+	model  string
+}
+
 // snapshot is one netmap, indexed for routing. It is never modified.
 type snapshot struct {
 	nm      *wire.NetMap
-	byModel map[string][]*node
-	models  []string // sorted
+	byModel map[route][]*node
+	models  map[llmapi.Family][]string // sorted
 	states  map[key.Public]*nodeState
 }
 
 func buildSnapshot(nm *wire.NetMap, port uint16, old map[key.Public]*nodeState) *snapshot {
-	s := &snapshot{nm: nm, byModel: map[string][]*node{}, states: map[key.Public]*nodeState{}}
+	s := &snapshot{nm: nm, byModel: map[route][]*node{}, models: map[llmapi.Family][]string{}, states: map[key.Public]*nodeState{}}
 	if nm == nil {
 		return s
 	}
@@ -49,13 +56,20 @@ func buildSnapshot(nm *wire.NetMap, port uint16, old map[key.Public]*nodeState) 
 		s.states[p.Key] = st
 		n := &node{name: nodeName(p), addr: netip.AddrPortFrom(guardAddr(p.Addresses), port), st: st}
 		for _, m := range p.Models {
-			s.byModel[m] = append(s.byModel[m], n)
+			// A family this build does not know (a newer node's) has no
+			// paths here; absent is OpenAI (nodes from before families).
+			if f, ok := llmapi.ParseFamily(p.APIs[m]); ok {
+				rt := route{f, m}
+				s.byModel[rt] = append(s.byModel[rt], n)
+			}
 		}
 	}
-	for m := range s.byModel {
-		s.models = append(s.models, m)
+	for rt := range s.byModel {
+		s.models[rt.family] = append(s.models[rt.family], rt.model)
 	}
-	slices.Sort(s.models)
+	for _, ms := range s.models {
+		slices.Sort(ms)
+	}
 	return s
 }
 
@@ -76,11 +90,11 @@ func nodeName(p *wire.Peer) string {
 	return p.Key.Short()
 }
 
-// candidates orders the nodes serving model for one request: healthy
+// candidates orders the nodes serving rt for one request: healthy
 // before recently failed, fewer requests in flight first, and ties taken
 // in turn so that sequential requests alternate.
-func (r *Router) candidates(s *snapshot, model string) []*node {
-	ns := s.byModel[model]
+func (r *Router) candidates(s *snapshot, rt route) []*node {
+	ns := s.byModel[rt]
 	if len(ns) == 0 {
 		return nil
 	}

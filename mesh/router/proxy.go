@@ -9,13 +9,14 @@ import (
 	"strings"
 )
 
-// forward sends the request to the nodes serving model, in the order
+// forward sends the request to the nodes serving rt, in the order
 // candidates gives, until one answers. A node is given up on when it
 // cannot be connected to, fails before sending response headers, or
 // answers 502/503/504 (its inference server is down): in all these cases
 // the caller has received nothing yet and the body is replayed to the next
 // node. Once a response is relayed, nothing is retried.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, model string, body []byte) {
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, rt route, body []byte) {
+	model := rt.model
 	var tried []string
 	var last *http.Response
 	defer func() {
@@ -23,7 +24,7 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, 
 			last.Body.Close()
 		}
 	}()
-	for _, n := range r.candidates(s, model) {
+	for _, n := range r.candidates(s, rt) {
 		n.st.inflight.Add(1)
 		resp, err := r.attempt(req, n, body)
 		if req.Context().Err() != nil {

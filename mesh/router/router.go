@@ -1,7 +1,10 @@
 // Package router is the employee client's local model endpoint: an
 // http.Handler that speaks the OpenAI (/v1/...) and Ollama (/api/...) APIs
-// on the device, reads only the "model" of each request, and forwards the
-// request over the mesh to the guard of a node that serves that model.
+// of mesh/llmapi's table on the device, reads only the "model" of each
+// request (by exact key, as the guard does), and forwards the request over
+// the mesh to the guard of a node that serves that model with the path's
+// API family, as nodes advertise it (wire.Peer.APIs). /v1/models lists
+// the models reachable with OpenAI's API, /api/tags those with Ollama's.
 //
 // The router spreads requests over every node serving a model (least
 // requests in flight, ties in turn), skips nodes that recently failed,

@@ -11,8 +11,10 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
+// Requests go to a node serving the model with the path's API family:
+// "llama" is OpenAI's on gpu-a and Ollama's on gpu-b.
 func TestRouteByModel(t *testing.T) {
-	a, b := newMember(t, 2, "gpu-a", "llama"), newMember(t, 3, "gpu-b", "qwen", "embed")
+	a, b := newMember(t, 2, "gpu-a", "llama", "qwen@ollama", "nomic@ollama"), newMember(t, 3, "gpu-b", "qwen", "embed", "llama@ollama")
 	a.serve(t, nil)
 	b.serve(t, nil)
 	m := newMesh(t, nil, a, b)
@@ -21,9 +23,11 @@ func TestRouteByModel(t *testing.T) {
 		"/v1/completions":      {`{"model":"qwen","prompt":"x"}`, "gpu-b: "},
 		"/v1/embeddings":       {`{"model":"embed","input":"x"}`, "gpu-b: "},
 		"/v1/responses":        {`{"model":"llama","input":"x"}`, "gpu-a: "},
-		"/api/chat":            {`{"model":"qwen","messages":[]}`, "gpu-b: "},
-		"/api/generate":        {`{"model":"llama","prompt":"x"}`, "gpu-a: "},
-		"/api/embed":           {`{"model":"embed","input":"x"}`, "gpu-b: "},
+		"/api/chat":            {`{"model":"qwen","messages":[]}`, "gpu-a: "},
+		"/api/generate":        {`{"model":"llama","prompt":"x"}`, "gpu-b: "},
+		"/api/embed":           {`{"model":"nomic","input":"x"}`, "gpu-a: "},
+		"/api/embeddings":      {`{"model":"nomic","prompt":"x"}`, "gpu-a: "},
+		"/api/show":            {`{"name":"llama"}`, "gpu-b: "},
 	} {
 		status, got := m.post(t, path, tc.body)
 		if status != http.StatusOK || got != tc.want+tc.body {
@@ -93,7 +97,7 @@ func TestFailoverGuardDown(t *testing.T) {
 }
 
 func TestFailoverSlowConnect(t *testing.T) {
-	a, b := newMember(t, 2, "gpu-a", "m"), newMember(t, 3, "gpu-b", "m")
+	a, b := newMember(t, 2, "gpu-a", "m@ollama"), newMember(t, 3, "gpu-b", "m@ollama")
 	b.serve(t, nil)
 	m := newMesh(t, func(c *Config) { c.ConnectTimeout = 300 * time.Millisecond }, a, b)
 	a.Eng.Close() // gpu-a vanished: packets to it go nowhere
@@ -210,23 +214,35 @@ func ollamaError(t *testing.T, body string) string {
 }
 
 func TestUnknownModel(t *testing.T) {
-	m := newMesh(t, nil, newMember(t, 2, "gpu-a", "llama", "qwen"))
+	m := newMesh(t, nil, newMember(t, 2, "gpu-a", "llama", "qwen", "phi@ollama"))
 	status, body := m.post(t, "/v1/chat/completions", `{"model":"gpt-4"}`)
 	e := openAIError(t, body)
 	if status != 404 || e.Code != "model_not_found" || !strings.Contains(e.Message, `"gpt-4"`) || !strings.Contains(e.Message, "llama, qwen") {
 		t.Fatalf("%d %s", status, body)
 	}
 	status, body = m.post(t, "/api/chat", `{"model":"gpt-4"}`)
-	if msg := ollamaError(t, body); status != 404 || !strings.Contains(msg, "llama, qwen") {
+	if msg := ollamaError(t, body); status != 404 || !strings.Contains(msg, "use with it: phi") {
 		t.Fatalf("%d %s", status, body)
 	}
-	if status, body = m.get(t, "/v1/models/gpt-4"); status != 404 {
+	// A model of the other family: the path to use instead.
+	status, body = m.post(t, "/api/generate", `{"model":"llama"}`)
+	if msg := ollamaError(t, body); status != 400 || !strings.Contains(msg, "call /v1/completions instead of /api/generate") {
 		t.Fatalf("%d %s", status, body)
+	}
+	status, body = m.post(t, "/v1/chat/completions", `{"model":"phi"}`)
+	if e := openAIError(t, body); status != 400 || e.Code != "wrong_api_family" || !strings.Contains(e.Message, "call /api/chat") {
+		t.Fatalf("%d %s", status, body)
+	}
+	for _, path := range []string{"/v1/models/gpt-4", "/v1/models/phi"} {
+		if status, body = m.get(t, path); status != 404 {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
 	}
 }
 
+// Each list holds the models of its family, merged over the nodes.
 func TestModelsMerged(t *testing.T) {
-	m := newMesh(t, nil, newMember(t, 2, "gpu-a", "llama", "qwen"), newMember(t, 3, "gpu-b", "qwen", "embed"))
+	m := newMesh(t, nil, newMember(t, 2, "gpu-a", "llama", "qwen", "phi@ollama"), newMember(t, 3, "gpu-b", "qwen", "embed", "llama@ollama", "gemma@ollama"))
 	status, body := m.get(t, "/v1/models")
 	var list struct {
 		Object string
@@ -244,7 +260,7 @@ func TestModelsMerged(t *testing.T) {
 	}
 	status, body = m.get(t, "/api/tags")
 	var tags struct{ Models []struct{ Name string } }
-	if err := json.Unmarshal([]byte(body), &tags); err != nil || status != 200 || len(tags.Models) != 3 || tags.Models[1].Name != "llama" {
+	if err := json.Unmarshal([]byte(body), &tags); err != nil || status != 200 || len(tags.Models) != 3 || tags.Models[0].Name != "gemma" || tags.Models[1].Name != "llama" || tags.Models[2].Name != "phi" {
 		t.Fatalf("/api/tags: %d %s", status, body)
 	}
 	if status, body = m.get(t, "/v1/models/qwen"); status != 200 || !strings.Contains(body, `"id":"qwen"`) {
@@ -289,6 +305,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		"bad json":     {"POST", "/v1/chat/completions", `{"model":`, nil, 400, "ends early"},
 		"no model":     {"POST", "/api/generate", `{"prompt":"x"}`, nil, 400, `no \"model\"`},
+		"folded key":   {"POST", "/v1/chat/completions", `{"model":"m","Model":"x"}`, nil, 400, "only in case"},
 		"too large":    {"POST", "/v1/chat/completions", `{"model":"m","x":"` + strings.Repeat("a", 2000) + `"}`, nil, 413, "limit of 1024"},
 		"wrong method": {"GET", "/v1/chat/completions", "", nil, 405, "wants POST"},
 		"unknown path": {"POST", "/v1/images/generations", `{"model":"m"}`, nil, 404, "not an API path"},

@@ -9,38 +9,26 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/moatmesh/moat/mesh/llmapi"
 )
 
-// modelPaths are the POST paths routed by their "model".
-var modelPaths = map[string]bool{
-	"/v1/chat/completions": true,
-	"/v1/completions":      true,
-	"/v1/embeddings":       true,
-	"/v1/responses":        true,
-	"/api/chat":            true,
-	"/api/generate":        true,
-	"/api/embed":           true,
-	"/api/embeddings":      true,
-	"/api/show":            true,
-}
-
-// ServeHTTP answers one local API call.
+// ServeHTTP answers one local API call: the paths of mesh/llmapi's table,
+// lists from the netmap, model requests forwarded by their "model".
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if e := r.check(req); e != nil {
 		writeError(w, req, e)
 		return
 	}
 	s := r.snap.Load()
-	switch p := req.URL.Path; {
-	case p == "/v1/models" || p == "/api/tags":
-		r.serveList(w, req, s)
-	case strings.HasPrefix(p, "/v1/models/"):
-		r.serveOne(w, req, s, strings.TrimPrefix(p, "/v1/models/"))
-	case modelPaths[p]:
-		r.serveModel(w, req, s)
+	switch api := llmapi.Lookup(req.URL.Path); {
+	case api == nil:
+		writeError(w, req, &apiError{status: http.StatusNotFound, code: "unknown_path",
+			msg: fmt.Sprintf("%s %s is not an API path moat serves; it serves %s", req.Method, req.URL.Path, strings.Join(llmapi.Paths(), ", "))})
+	case api.Kind == llmapi.KindList:
+		r.serveList(w, req, s, api)
 	default:
-		writeError(w, req, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "unknown_path",
-			msg: fmt.Sprintf("%s %s is not an API path moat serves; it serves the OpenAI /v1/... and Ollama /api/... paths", req.Method, p)})
+		r.serveModel(w, req, s, api)
 	}
 }
 
@@ -48,17 +36,13 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // foreign host names, and calls before a netmap or after Close.
 func (r *Router) check(req *http.Request) *apiError {
 	if !r.cfg.AllowAnyHost && (!loopbackHost(req.Host) || !loopbackOrigin(req.Header.Get("Origin"))) {
-		return &apiError{status: http.StatusForbidden, typ: "permission_error", code: "not_loopback",
+		return &apiError{status: http.StatusForbidden, code: "not_loopback",
 			msg: "moat's local endpoint only answers programs on this device (Host and Origin must be localhost)"}
 	}
 	if r.closed() {
 		return unavailable("moat is shutting down", "shutting_down")
 	}
 	return nil
-}
-
-func unavailable(msg, code string) *apiError {
-	return &apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable", code: code, msg: msg}
 }
 
 // loopbackHost reports whether a Host header names this machine.
@@ -84,12 +68,12 @@ func loopbackOrigin(origin string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && loopbackHost(u.Host)
 }
 
-// serveModel routes a POST by its "model".
-func (r *Router) serveModel(w http.ResponseWriter, req *http.Request, s *snapshot) {
-	if req.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, req, &apiError{status: http.StatusMethodNotAllowed, typ: "invalid_request_error", code: "method_not_allowed",
-			msg: fmt.Sprintf("%s wants POST, got %s", req.URL.Path, req.Method)})
+// serveModel routes a request by its "model".
+func (r *Router) serveModel(w http.ResponseWriter, req *http.Request, s *snapshot, api *llmapi.API) {
+	if req.Method != api.Method {
+		w.Header().Set("Allow", api.Method)
+		writeError(w, req, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+			msg: fmt.Sprintf("%s wants %s, got %s", req.URL.Path, api.Method, req.Method)})
 		return
 	}
 	body, e := r.readBody(w, req)
@@ -97,39 +81,47 @@ func (r *Router) serveModel(w http.ResponseWriter, req *http.Request, s *snapsho
 		writeError(w, req, e)
 		return
 	}
-	model, err := ParseModel(body)
+	model, err := llmapi.ReadModel(body, api)
 	if err != nil {
 		writeError(w, req, badRequest(err.Error()))
 		return
 	}
-	if e := r.routable(s, model); e != nil {
+	if e := r.routable(s, api, model); e != nil {
 		writeError(w, req, e)
 		return
 	}
-	r.forward(w, req, s, model, body)
+	r.forward(w, req, s, route{api.Family, model}, body)
 }
 
 // routable says why a request for model cannot go anywhere, or nil.
-func (r *Router) routable(s *snapshot, model string) *apiError {
+func (r *Router) routable(s *snapshot, api *llmapi.API, model string) *apiError {
 	if s == nil || s.nm == nil {
 		return unavailable("moat is not connected to the mesh yet; check `moat status`", "not_connected")
 	}
 	if why := r.loginProblem(s); why != "" {
 		return loginRequired(why)
 	}
-	if len(s.byModel[model]) == 0 {
-		return unknownModel(s, model)
+	if len(s.byModel[route{api.Family, model}]) == 0 {
+		return unknownModel(s, api, model)
 	}
 	return nil
 }
 
-func unknownModel(s *snapshot, model string) *apiError {
-	avail := "none"
-	if len(s.models) > 0 {
-		avail = strings.Join(s.models, ", ")
+// unknownModel is the answer for a model no node serves through api's
+// family: which models there are, or which path serves this one.
+func unknownModel(s *snapshot, api *llmapi.API, model string) *apiError {
+	for _, f := range []llmapi.Family{llmapi.OpenAI, llmapi.Ollama} {
+		if f != api.Family && len(s.byModel[route{f, model}]) > 0 && api.Kind == llmapi.KindModel {
+			return &apiError{status: http.StatusBadRequest, code: "wrong_api_family",
+				msg: fmt.Sprintf("model %q is served with the %s API only and moat does not translate; call %s instead of %s", model, f, api.Instead(f), api.Path)}
+		}
 	}
-	return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found",
-		msg: fmt.Sprintf("model %q is not served to you on the mesh; models you may use: %s", model, avail)}
+	avail := "none"
+	if ms := s.models[api.Family]; len(ms) > 0 {
+		avail = strings.Join(ms, ", ")
+	}
+	return &apiError{status: http.StatusNotFound, code: "model_not_found",
+		msg: fmt.Sprintf("model %q is not served to you on the mesh through the %s API; models you may use with it: %s", model, api.Family, avail)}
 }
 
 // readBody reads the whole request body within the size limit.
@@ -149,6 +141,6 @@ func (r *Router) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *ap
 }
 
 func tooLarge(limit int64) *apiError {
-	return &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large",
 		msg: fmt.Sprintf("request body is over moat's limit of %d bytes", limit)}
 }

@@ -39,11 +39,15 @@ type LoginResult struct {
 	NetMap     *NetMap      `json:"netmap,omitempty"`
 }
 
-// ModelAd is a model a node advertises: its name and, optionally, the
-// SHA-256 of its weights as the node measured them.
+// ModelAd is a model a node advertises: its name, the API family it is
+// served with and, optionally, the SHA-256 of its weights as the node
+// measured them.
 type ModelAd struct {
 	Name   string `json:"name"`
 	SHA256 string `json:"sha256,omitempty"`
+	// API is the API family of the model's server: "openai" or "ollama";
+	// empty (nodes from before this field) is "openai".
+	API string `json:"api,omitempty"`
 }
 
 // EnrollRequest joins a node with an enrollment key (POST /api/v1/enroll),

@@ -94,6 +94,9 @@ func (p *Peer) validate(where string, owner map[netip.Addr]string, grants int) e
 	if err := checkNames(where+".models", p.Models, MaxModels); err != nil {
 		return err
 	}
+	if err := checkAPIs(where, p.APIs, p.Models); err != nil {
+		return err
+	}
 	for j, a := range p.Access {
 		if a.Grant < 0 || a.Grant >= grants {
 			return fmt.Errorf("%s.access[%d]: grant %d does not exist (the netmap has %d)", where, j, a.Grant, grants)
@@ -103,6 +106,27 @@ func (p *Peer) validate(where string, owner map[netip.Addr]string, grants int) e
 		}
 	}
 	return p.Identity.validate(where + ".identity")
+}
+
+// checkAPIs accepts API families (any name: a newer node's family is
+// ignored, not refused) for models the peer lists.
+func checkAPIs(where string, apis map[string]string, models []string) error {
+	if len(apis) == 0 {
+		return nil
+	}
+	listed := make(map[string]bool, len(models))
+	for _, m := range models {
+		listed[m] = true
+	}
+	for m, api := range apis {
+		if !listed[m] {
+			return fmt.Errorf("%s.apis: model %q is not in models", where, m)
+		}
+		if err := checkName(api); err != nil {
+			return fmt.Errorf("%s.apis[%q]: %w", where, m, err)
+		}
+	}
+	return nil
 }
 
 func (id *Identity) validate(where string) error {
@@ -192,6 +216,11 @@ func (r *EnrollRequest) Validate() error {
 		}
 		if m.SHA256 != "" && !isHex(m.SHA256, maxSHA256HexChars) {
 			return fmt.Errorf("models[%d].sha256: want 64 lowercase hex characters", i)
+		}
+		if m.API != "" {
+			if err := checkName(m.API); err != nil {
+				return fmt.Errorf("models[%d].api: %w", i, err)
+			}
 		}
 	}
 	return nil

@@ -27,6 +27,9 @@ import (
 //     ("wgconfig" for stock WireGuard apps).
 //     Later, compatible additions: NodeStatus, the node's self-report
 //     (integrity of pinned weights, lockdown and its drop counters).
+//     Later, compatible additions: ModelAd.API and Peer.APIs, the API
+//     family ("openai", "ollama") each model is served with; absent means
+//     "openai", as nodes from before served only that.
 //     2026-12-07, no change on the wire: NetMap.Rules and Peer.Access are
 //     wire's own types (NodeRules, ModelAccess and what they hold) instead
 //     of the policy package's, with the same JSON (testdata/netmap.json
@@ -75,6 +78,10 @@ type Peer struct {
 	Identity  Identity         `json:"identity"`
 	// Models lists the models this peer serves that the receiver may use.
 	Models []string `json:"models,omitempty"`
+	// APIs maps models of Models to the API family the peer serves them
+	// with ("openai", "ollama"), as it advertised them; a model not in it
+	// is served with OpenAI's.
+	APIs map[string]string `json:"apis,omitempty"`
 	// Access, only in a node's netmap, lists the models this peer may use
 	// on the receiving node and the grant (an index into NetMap.Rules.Grants)
 	// that allows each.

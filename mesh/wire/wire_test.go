@@ -40,6 +40,8 @@ func sampleNetMap(t testing.TB) *NetMap {
 				LastMFA: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC),
 				Expiry:  time.Date(2026, 11, 22, 21, 0, 0, 0, time.UTC),
 			},
+			Models:    []string{"llama-3.1-70b", "qwen"},
+			APIs:      map[string]string{"qwen": "ollama"},
 			Access:    []ModelAccess{{Model: "llama-3.1-70b", Grant: 0}},
 			KeepAlive: 25,
 		}},
@@ -99,6 +101,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"no version", edit(`"version":1`, `"version":0`), "version 0"},
 		{"grant out of range", edit(`"grant":0`, `"grant":3`), "grant 3 does not exist"},
 		{"bad model name", edit(`"model":"llama-3.1-70b"`, `"model":"a b"`), "has spaces"},
+		{"api of an unlisted model", edit(`"apis":{"qwen"`, `"apis":{"mistral"`), `apis: model "mistral" is not in models`},
+		{"bad api name", edit(`"apis":{"qwen":"ollama"`, `"apis":{"qwen":"a b"`), `apis["qwen"]: name "a b"`},
 		{"negative keepalive", edit(`"keepAlive":25`, `"keepAlive":-1`), "keepAlive: -1 seconds"},
 		{"bad duration", edit(`"mfa":"12h0m0s"`, `"mfa":"soon"`), `invalid duration "soon"`},
 	} {
@@ -140,7 +144,7 @@ func TestSizeLimit(t *testing.T) {
 func TestRequestValidation(t *testing.T) {
 	k := pub(t)
 	ok := EnrollRequest{Version: 1, AuthKey: "moat_ek_x", Key: k, Hostname: "gpu-1",
-		Models: []ModelAd{{Name: "llama", SHA256: strings.Repeat("a", 64)}}}
+		Models: []ModelAd{{Name: "llama", SHA256: strings.Repeat("a", 64), API: "ollama"}}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +157,7 @@ func TestRequestValidation(t *testing.T) {
 		{"no hostname", func(r *EnrollRequest) { r.Hostname = "" }, "hostname: want 1 to 63"},
 		{"control char", func(r *EnrollRequest) { r.Hostname = "a\x1bb" }, "control"},
 		{"bad sha", func(r *EnrollRequest) { r.Models[0].SHA256 = "XYZ" }, "sha256"},
+		{"bad api", func(r *EnrollRequest) { r.Models[0].API = "open ai" }, "models[0].api"},
 		{"too many models", func(r *EnrollRequest) { r.Models = make([]ModelAd, MaxModels+1) }, "over the limit"},
 	} {
 		r := ok

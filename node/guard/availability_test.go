@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/policy"
 )
 
@@ -16,7 +17,7 @@ func TestModelUnavailable(t *testing.T) {
 	m.g.SetModelUnavailable("llama", why)
 
 	code, body := m.call(m.alice, "/v1/chat/completions", chatBody)
-	var e openAIError
+	var e llmapi.OpenAIError
 	json.Unmarshal([]byte(body), &e)
 	want := `model "llama" is stopped on this node: ` + why
 	if code != http.StatusServiceUnavailable || e.Error.Message != want || e.Error.Code != reasonUnavailable || e.Error.Type != "server_error" {
@@ -51,8 +52,8 @@ func TestModelUnavailable(t *testing.T) {
 	if strings.Contains(ids, `"llama"`) || strings.Contains(ids, `"qwen"`) || !strings.Contains(ids, `"bare"`) {
 		t.Fatalf("/v1/models with llama and qwen stopped: %s", ids)
 	}
-	if tags := m.listModels(m.alice, "/api/tags"); strings.Contains(tags, `"llama"`) || !strings.Contains(tags, `"bare"`) {
-		t.Fatalf("/api/tags with llama stopped: %s", tags)
+	if tags := m.listModels(m.alice, "/api/tags"); tags != `{"models":[]}` { // qwen, the only Ollama model, stopped
+		t.Fatalf("/api/tags with qwen stopped: %s", tags)
 	}
 
 	// Back again.
@@ -66,6 +67,9 @@ func TestModelUnavailable(t *testing.T) {
 	}
 	if ids := m.listModels(m.alice, "/v1/models"); !strings.Contains(ids, `"llama"`) {
 		t.Fatalf("/v1/models after SetModelAvailable: %s", ids)
+	}
+	if tags := m.listModels(m.alice, "/api/tags"); !strings.Contains(tags, `"qwen"`) {
+		t.Fatalf("/api/tags after SetModelAvailable: %s", tags)
 	}
 }
 

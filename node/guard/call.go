@@ -3,8 +3,10 @@ package guard
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/policy"
 )
@@ -14,7 +16,7 @@ type call struct {
 	g     *Guard
 	w     http.ResponseWriter
 	r     *http.Request
-	api   *apiSpec
+	api   *llmapi.API
 	start time.Time
 	snap  *snapshot
 	who   *caller
@@ -42,27 +44,27 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	api := route(r.URL.Path)
 	if api == nil {
 		g.metrics.refusals.WithLabelValues(reasonNotFound).Inc()
-		writeError(w, familyOf(r.URL.Path), http.StatusNotFound, reasonNotFound,
-			fmt.Sprintf("this node has no API at %s; use /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/models, /api/chat, /api/generate, /api/embed or /api/tags", r.URL.Path), 0)
+		writeError(w, llmapi.FamilyOfPath(r.URL.Path), http.StatusNotFound, reasonNotFound,
+			fmt.Sprintf("this node has no API at %s; use %s", r.URL.Path, strings.Join(llmapi.Paths(), ", ")), 0)
 		return
 	}
-	c := &call{g: g, w: w, r: r, api: api, start: g.cfg.Now(), snap: g.snap.Load(), audited: api.kind == kindModel}
+	c := &call{g: g, w: w, r: r, api: api, start: g.cfg.Now(), snap: g.snap.Load(), audited: api.Kind == llmapi.KindModel}
 	defer c.done()
-	if r.Method != api.method {
-		w.Header().Set("Allow", api.method)
-		c.refuse(http.StatusMethodNotAllowed, reasonMethod, fmt.Sprintf("%s takes %s, not %s", api.path, api.method, r.Method), 0)
+	if r.Method != api.Method {
+		w.Header().Set("Allow", api.Method)
+		c.refuse(http.StatusMethodNotAllowed, reasonMethod, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, api.Method, r.Method), 0)
 		return
 	}
 	if !c.identify() {
 		return
 	}
-	switch api.kind {
-	case kindList:
-		c.list()
-	case kindMetrics:
-		c.serveMetrics()
-	default:
+	switch api.Kind {
+	case llmapi.KindModel:
 		c.serveModel()
+	case llmapi.KindList:
+		c.list()
+	default:
+		c.serveMetrics()
 	}
 }
 
@@ -87,7 +89,7 @@ func (c *call) identify() bool {
 // refuse answers with an error in the API's shape and notes why.
 func (c *call) refuse(status int, reason, msg string, retry time.Duration) {
 	c.status, c.reason, c.decision = status, reason, decisionOf(reason)
-	writeError(c.w, c.api.family, status, reason, msg, retry)
+	writeError(c.w, c.api.Family, status, reason, msg, retry)
 	http.NewResponseController(c.w).Flush()
 }
 
@@ -127,7 +129,7 @@ func (c *call) done() {
 		c.ticket.finish(c.tokensIn + c.tokensOut)
 		c.g.metrics.inflight.Dec()
 	}
-	if c.api.kind != kindModel {
+	if c.api.Kind != llmapi.KindModel {
 		if c.reason != "" {
 			c.g.metrics.refusals.WithLabelValues(c.reason).Inc()
 		}

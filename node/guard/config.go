@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/node/audit"
 )
 
-// Upstream kinds: the API family a model server speaks.
+// Upstream kinds: the API family a model server speaks (llmapi.Family).
 const (
-	KindOpenAI = "openai" // vLLM, llama.cpp server, TGI, Ollama's /v1
-	KindOllama = "ollama" // Ollama's native /api
+	KindOpenAI = string(llmapi.OpenAI) // vLLM, llama.cpp server, TGI, Ollama's /v1
+	KindOllama = string(llmapi.Ollama) // Ollama's native /api
 )
 
 // Upstream is the local model server behind one model name.

@@ -1,8 +1,12 @@
 package guard
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
 	"testing"
+
+	"github.com/moatmesh/moat/mesh/llmapi"
 )
 
 func FuzzParseRequest(f *testing.F) {
@@ -13,12 +17,13 @@ func FuzzParseRequest(f *testing.F) {
 		`{"model":"q","options":null,"logprobs":3}`,
 		`{"model":""}`, `[]`, `null`, `{"model":"x","max_output_tokens":1e3}`,
 		`{"model":"m","Model":"secret"}`, `{"model":"m","max_toKens":9}`, `{"model":"m","optionſ":{"num_predict":9}}`,
+		`{"name":"m"}`, `{"model":"","name":"m"}`, `{"model":"m","name":"n"}`, `{"model":"m","Name":"n"}`,
 	} {
 		f.Add(s, uint8(0))
 	}
-	paths := []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/api/chat", "/api/generate", "/api/embed"}
+	apis := modelAPIs()
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
-		api := apis[paths[int(which)%len(paths)]]
+		api := apis[int(which)%len(apis)]
 		r, err := parseRequest([]byte(body), api)
 		if err != nil {
 			if _, ok := err.(*badRequest); !ok {
@@ -26,7 +31,7 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		if r.Model == "" || len(r.Model) > maxModelName {
+		if r.Model == "" || len(r.Model) > llmapi.MaxModelLen {
 			t.Fatalf("accepted model %q", r.Model)
 		}
 		// Forwarded as it is (nothing to change), a Go upstream decoding
@@ -39,21 +44,33 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil || !json.Valid(out) {
 			t.Fatalf("rewrite of %s gave %s: %v", body, out, err)
 		}
-		if r2.Model != "up" || (len(api.maxKeys) > 0 && (r2.MaxTokens < 0 || r2.MaxTokens > 7)) {
+		if r2.Model != "up" || (len(api.MaxKeys) > 0 && (r2.MaxTokens < 0 || r2.MaxTokens > 7)) {
 			t.Fatalf("rewrite of %s gave %s (model %q, max %d)", body, out, r2.Model, r2.MaxTokens)
 		}
 		upstreamAgrees(t, api, body, out, "up", stream, 7)
 	})
 }
 
+// modelAPIs are the APIs whose requests name a model.
+func modelAPIs() []*llmapi.API {
+	var out []*llmapi.API
+	for _, a := range llmapi.All() {
+		if a.Kind == llmapi.KindModel {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // upstreamAgrees decodes out as a Go server would (encoding/json into a
 // struct: last key wins, names matched case-insensitively) and fails t
 // when it sees another model or stream flag than the guard decided on,
 // or, with limit ≥ 0, a length above it in one of api's length fields.
-func upstreamAgrees(t *testing.T, api *apiSpec, body string, out []byte, model string, stream bool, limit int64) {
+func upstreamAgrees(t *testing.T, api *llmapi.API, body string, out []byte, model string, stream bool, limit int64) {
 	t.Helper()
 	var up struct {
 		Model         string `json:"model"`
+		Name          string `json:"name"` // Ollama's /api/show, read when "model" is empty
 		Stream        *bool  `json:"stream"`
 		MaxTokens     *int64 `json:"max_tokens"`
 		MaxCompletion *int64 `json:"max_completion_tokens"`
@@ -65,6 +82,9 @@ func upstreamAgrees(t *testing.T, api *apiSpec, body string, out []byte, model s
 	if json.Unmarshal(out, &up) != nil {
 		return // a type the guard does not read differs; the upstream refuses it
 	}
+	if slices.Contains(api.ModelKeys, "name") {
+		up.Model = cmp.Or(up.Model, up.Name)
+	}
 	if up.Model != model || (up.Stream != nil && *up.Stream != stream) {
 		t.Fatalf("%s went upstream as %s: a Go server sees model %q stream %v; the guard decided %q %v", body, out, up.Model, up.Stream, model, stream)
 	}
@@ -73,17 +93,17 @@ func upstreamAgrees(t *testing.T, api *apiSpec, body string, out []byte, model s
 	}
 	lengths := map[string]*int64{"max_tokens": up.MaxTokens, "max_completion_tokens": up.MaxCompletion, "max_output_tokens": up.MaxOutput}
 	if up.Options != nil {
-		lengths[numPredict] = up.Options.NumPredict
+		lengths[llmapi.NumPredict] = up.Options.NumPredict
 	}
-	for _, k := range api.maxKeys {
-		if n := lengths[k]; n != nil && (*n > limit || (k == numPredict && *n <= 0)) {
+	for _, k := range api.MaxKeys {
+		if n := lengths[k]; n != nil && (*n > limit || (k == llmapi.NumPredict && *n <= 0)) {
 			t.Fatalf("%s went upstream as %s: a Go server sees a length of %d, above %d", body, out, *n, limit)
 		}
 	}
 }
 
 func TestDuplicateKeysCannotSmuggle(t *testing.T) {
-	api := apis["/v1/chat/completions"]
+	api := llmapi.Lookup("/v1/chat/completions")
 	r, err := parseRequest([]byte(`{"model":"ok","max_tokens":1,"model":"secret","max_tokens":99999}`), api)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +115,7 @@ func TestDuplicateKeysCannotSmuggle(t *testing.T) {
 }
 
 func TestRewriteKeepsUnchangedBodies(t *testing.T) {
-	api := apis["/v1/chat/completions"]
+	api := llmapi.Lookup("/v1/chat/completions")
 	for _, c := range []struct {
 		body string
 		same bool
@@ -141,13 +161,8 @@ func FuzzRequestJSON(f *testing.F) {
 				}
 			}
 		}
-		var s1, s2 string
-		e1, e2 := unmarshalString(b, &s1), json.Unmarshal(b, &s2)
-		if (e1 == nil) != (e2 == nil) || s1 != s2 {
-			t.Fatalf("unmarshalString(%q) = %q, %v; encoding/json: %q, %v", s, s1, e1, s2, e2)
-		}
 		var b1, b2 bool
-		e1, e2 = unmarshalBool(b, &b1), json.Unmarshal(b, &b2)
+		e1, e2 := unmarshalBool(b, &b1), json.Unmarshal(b, &b2)
 		if (e1 == nil) != (e2 == nil) || b1 != b2 {
 			t.Fatalf("unmarshalBool(%q) = %v, %v; encoding/json: %v, %v", s, b1, e1, b2, e2)
 		}
@@ -169,12 +184,12 @@ func TestCaseFoldedKeysRefused(t *testing.T) {
 		{"/v1/responses", `{"model":"m","MAX_OUTPUT_TOKENS":1000000}`},
 		{"/v1/chat/completions", `{"model":"m","max_completion_toKens":1000000}`},
 	} {
-		if _, err := parseRequest([]byte(c.body), apis[c.path]); err == nil {
+		if _, err := parseRequest([]byte(c.body), llmapi.Lookup(c.path)); err == nil {
 			t.Errorf("%s %s accepted", c.path, c.body)
 		}
 	}
 	// Keys the guard does not read may be spelt any way.
-	if _, err := parseRequest([]byte(`{"model":"m","Temperature":1,"temperature":0}`), apis["/v1/chat/completions"]); err != nil {
+	if _, err := parseRequest([]byte(`{"model":"m","Temperature":1,"temperature":0}`), llmapi.Lookup("/v1/chat/completions")); err != nil {
 		t.Errorf("other keys: %v", err)
 	}
 }
@@ -186,7 +201,7 @@ func TestCapHoldsForEveryLengthField(t *testing.T) {
 		{"/v1/chat/completions", `{"model":"m","max_completion_tokens":5,"max_tokens":900}`, `{"max_completion_tokens":5,"max_tokens":10,"model":"m"}`},
 		{"/api/chat", `{"model":"m","options":{"num_predict":0}}`, `{"model":"m","options":{"num_predict":10}}`},
 	} {
-		api := apis[c.path]
+		api := llmapi.Lookup(c.path)
 		r, err := parseRequest([]byte(c.body), api)
 		if err != nil {
 			t.Fatal(err)

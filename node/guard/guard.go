@@ -11,14 +11,16 @@
 // X-Real-IP, X-Moat-*) and every other header not on a short allowlist are
 // dropped before the request goes upstream.
 //
-// The guard serves the OpenAI-compatible /v1/chat/completions,
-// /v1/completions, /v1/embeddings, /v1/responses and /v1/models, and
-// Ollama's /api/chat, /api/generate, /api/embed and /api/tags. It does not
+// The guard serves the model APIs of mesh/llmapi's table: the
+// OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/embeddings,
+// /v1/responses, /v1/models and /v1/models/{model}, and Ollama's /api/chat,
+// /api/generate, /api/embed, /api/embeddings (the legacy one), /api/show
+// (model information: no tokens counted) and /api/tags. It does not
 // translate between the two families: a model whose upstream is of kind
 // "openai" is reachable only through /v1 and an "ollama" one only through
-// /api (other requests get 400 saying which to use). /v1/models and
-// /api/tags are answered by the guard itself from the netmap: the models
-// this node serves that the caller may use now.
+// /api (other requests get 400 saying which to use). The lists are
+// answered by the guard itself from the netmap: the models this node
+// serves through the list's family that the caller may use now.
 //
 // Enforcement, in order: caller known (else 403) and not expired (else
 // 401, "run moat login"); body within Config.MaxBodyBytes (413) and

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/policy"
@@ -77,7 +78,7 @@ func TestOllamaStream(t *testing.T) {
 func TestNotGranted(t *testing.T) {
 	m := newMesh(t, policy.Limits{}, nil)
 	code, body := m.call(m.bob, "/v1/chat/completions", chatBody)
-	var e openAIError
+	var e llmapi.OpenAIError
 	json.Unmarshal([]byte(body), &e)
 	if code != 403 || e.Error.Code != reasonNotGranted || e.Error.Type != "permission_error" ||
 		e.Error.Message != `model "llama" is not granted to bob@example.com; ask an admin` {
@@ -218,7 +219,8 @@ func TestListsFiltered(t *testing.T) {
 		bufio.NewReader(resp.Body).WriteTo(&sb)
 		return resp.StatusCode, sb.String()
 	}
-	if _, b := get(m.alice, "/v1/models"); !strings.Contains(b, `"id":"llama"`) || strings.Count(b, `"id"`) != len(testModels) {
+	// Each list holds the models of its API family: qwen is Ollama's.
+	if _, b := get(m.alice, "/v1/models"); !strings.Contains(b, `"id":"llama"`) || strings.Contains(b, "qwen") || strings.Count(b, `"id"`) != len(testModels)-1 {
 		t.Fatalf("alice models: %s", b)
 	}
 	for _, who := range []*member{m.bob, m.carol} { // no grant; grant but stale MFA
@@ -226,8 +228,19 @@ func TestListsFiltered(t *testing.T) {
 			t.Fatalf("models: %s", b)
 		}
 	}
-	if _, b := get(m.alice, "/api/tags"); !strings.Contains(b, `{"name":"qwen","model":"qwen"}`) {
+	if _, b := get(m.alice, "/api/tags"); !strings.Contains(b, `{"name":"qwen","model":"qwen",`) || strings.Count(b, `"name"`) != 1 {
 		t.Fatalf("tags: %s", b)
+	}
+	if code, b := get(m.alice, "/v1/models/llama"); code != 200 || !strings.Contains(b, `"id":"llama"`) {
+		t.Fatalf("/v1/models/llama: %d %s", code, b)
+	}
+	for _, path := range []string{"/v1/models/qwen", "/v1/models/nope"} { // Ollama's; not served
+		if code, b := get(m.alice, path); code != 404 || !strings.Contains(b, "model_not_found") {
+			t.Fatalf("%s: %d %s", path, code, b)
+		}
+	}
+	if code, b := get(m.bob, "/v1/models/llama"); code != 404 {
+		t.Fatalf("bob /v1/models/llama: %d %s", code, b)
 	}
 	m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`)
 	if code, b := get(m.alice, "/metrics"); code != 200 || !strings.Contains(b, `moat_guard_tokens_total{direction="out",model="llama"} 5`) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/policy"
 )
@@ -87,14 +88,14 @@ func TestMaxTokensCapped(t *testing.T) {
 		{"/v1/chat/completions", `{"model":"llama"}`, "max_tokens"},
 		{"/v1/chat/completions", `{"model":"llama","max_completion_tokens":50}`, "max_completion_tokens"},
 		{"/v1/completions", `{"model":"llama","max_tokens":9}`, "max_tokens"},
-		{"/api/generate", `{"model":"qwen","options":{"num_predict":-1,"temperature":0.5}}`, numPredict},
+		{"/api/generate", `{"model":"qwen","options":{"num_predict":-1,"temperature":0.5}}`, llmapi.NumPredict},
 	} {
 		if code, body := m.call(m.alice, tc.path, tc.body); code != 200 {
 			t.Fatalf("%s: %d %s", tc.body, code, body)
 		}
 		b := m.up.last().body
 		got := b[tc.key]
-		if tc.key == numPredict {
+		if tc.key == llmapi.NumPredict {
 			o := b["options"].(map[string]any)
 			got = o["num_predict"]
 			if o["temperature"] != 0.5 {

@@ -1,70 +1,48 @@
 package guard
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/policy"
 )
 
-// list answers /v1/models and /api/tags with the models this node serves
-// that the caller may use now (granted, MFA fresh enough, not stopped by
+// list answers /v1/models, /v1/models/{model} and /api/tags with the
+// models this node serves through the path's API family that the caller
+// may use now (granted, MFA fresh enough, not stopped by
 // SetModelUnavailable).
 func (c *call) list() {
 	var names []string
-	age := c.mfaAge()
-	down := c.g.avail.load()
-	for _, m := range c.who.models {
-		if _, stopped := down[m]; stopped {
-			continue
+	if c.api.PathModel {
+		c.model = c.api.PathModelName(c.r.URL.Path)
+		if !c.listable(c.model) {
+			c.refuse(http.StatusNotFound, reasonNotListed, fmt.Sprintf("model %q is not one you may use through the %s API on node %s", c.model, c.api.Family, c.g.cfg.NodeName), 0)
+			return
 		}
-		if _, v := c.snap.table.Decide(c.who.key, m, age); v == policy.Allow {
-			names = append(names, m)
-		}
-	}
-	var v any
-	if c.api.family == ollama {
-		v = ollamaTags(names)
+		names = []string{c.model}
 	} else {
-		v = openAIModels(names, c.g.cfg.NodeName)
+		for _, m := range c.who.models {
+			if c.listable(m) {
+				names = append(names, m)
+			}
+		}
 	}
-	b, _ := json.Marshal(v)
-	c.w.Header().Set("Content-Type", "application/json")
-	c.w.Write(append(b, '\n'))
+	llmapi.WriteJSON(c.w, http.StatusOK, llmapi.ListBody(c.api, names, "moat:"+c.g.cfg.NodeName, c.snap.created))
 }
 
-type openAIModel struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	OwnedBy string `json:"owned_by"`
-}
-
-func openAIModels(names []string, node string) any {
-	data := make([]openAIModel, 0, len(names))
-	for _, n := range names {
-		data = append(data, openAIModel{ID: n, Object: "model", OwnedBy: "moat:" + node})
+// listable reports whether the caller may use model m here now through
+// the path's family.
+func (c *call) listable(m string) bool {
+	up := c.g.served[m]
+	if up == nil || llmapi.Family(up.Kind) != c.api.Family {
+		return false
 	}
-	return struct {
-		Object string        `json:"object"`
-		Data   []openAIModel `json:"data"`
-	}{"list", data}
-}
-
-type ollamaModel struct {
-	Name  string `json:"name"`
-	Model string `json:"model"`
-}
-
-func ollamaTags(names []string) any {
-	models := make([]ollamaModel, 0, len(names))
-	for _, n := range names {
-		models = append(models, ollamaModel{Name: n, Model: n})
+	if _, stopped := c.g.avail.load()[m]; stopped {
+		return false
 	}
-	return struct {
-		Models []ollamaModel `json:"models"`
-	}{models}
+	_, v := c.snap.table.Decide(c.who.key, m, c.mfaAge())
+	return v == policy.Allow
 }
 
 // serveMetrics serves the Prometheus metrics to callers allowed to read

@@ -66,7 +66,7 @@ func modelLabel(served map[string]*upstream, model string) string {
 
 func (m *metrics) observe(c *call) {
 	model := modelLabel(c.g.served, c.model)
-	m.requests.WithLabelValues(model, c.api.name, strconv.Itoa(c.status)).Inc()
+	m.requests.WithLabelValues(model, c.api.Name, strconv.Itoa(c.status)).Inc()
 	if c.reason != "" {
 		m.refusals.WithLabelValues(c.reason).Inc()
 	}

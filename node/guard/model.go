@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/policy"
 )
@@ -75,8 +76,8 @@ func (c *call) decide() bool {
 	if c.unavailable() {
 		return false
 	}
-	if want := c.up.Kind; want != c.api.family.kind() {
-		c.refuse(http.StatusBadRequest, reasonWrongAPI, fmt.Sprintf("model %q on this node speaks the %s API and the guard does not translate; call %s instead of %s", c.model, want, otherPath(c.api), c.api.path), 0)
+	if want := llmapi.Family(c.up.Kind); want != c.api.Family {
+		c.refuse(http.StatusBadRequest, reasonWrongAPI, fmt.Sprintf("model %q on this node speaks the %s API and the guard does not translate; call %s instead of %s", c.model, want, c.api.Instead(want), c.api.Path), 0)
 		return false
 	}
 	c.decision = audit.DecisionAllow
@@ -89,22 +90,6 @@ func (c *call) mfaMessage(g *policy.GrantRule) string {
 	}
 	return fmt.Sprintf("model %q needs a second factor within the last %s and the last one of %s was %s ago; run \"moat login\"",
 		c.model, time.Duration(g.MFA), c.who.who(), c.mfaAge().Round(time.Minute))
-}
-
-// otherPath names the path of the other family that does what api does.
-func otherPath(api *apiSpec) string {
-	pairs := [][2]string{
-		{"/v1/chat/completions", "/api/chat"}, {"/v1/completions", "/api/generate"}, {"/v1/embeddings", "/api/embed"}, {"/v1/responses", "/api/chat"},
-	}
-	for _, p := range pairs {
-		if api.path == p[0] {
-			return p[1]
-		}
-		if api.path == p[1] {
-			return p[0]
-		}
-	}
-	return "/v1/chat/completions"
 }
 
 // admit applies the grant's limits.
@@ -133,7 +118,7 @@ func (c *call) limitMessage(reason string, retry time.Duration) string {
 // screenCall returns the call's ScreenCall, made on first use.
 func (c *call) screenCall() *ScreenCall {
 	if c.sc == nil {
-		c.sc = &ScreenCall{Identity: &c.who.id, Model: c.model, API: c.api.name, Kind: c.up.Kind, Grant: c.grant}
+		c.sc = &ScreenCall{Identity: &c.who.id, Model: c.model, API: c.api.Name, Kind: c.up.Kind, Grant: c.grant}
 	}
 	return c.sc
 }
@@ -147,7 +132,7 @@ func sameSlice(a, b []byte) bool {
 func (c *call) record() *audit.Record {
 	rec := &audit.Record{
 		Time: c.start.UTC(), NodeID: c.g.cfg.NodeID, Node: c.g.cfg.NodeName, Source: hostOf(c.r.RemoteAddr),
-		Model: c.model, API: c.api.name, Decision: c.decision, Reason: c.reason,
+		Model: c.model, API: c.api.Name, Decision: c.decision, Reason: c.reason,
 		TokensIn: c.tokensIn, TokensOut: c.tokensOut, Estimated: c.estimated,
 		LatencyMS: c.elapsed.Milliseconds(), TTFTMS: c.ttft.Milliseconds(), Status: c.status,
 	}

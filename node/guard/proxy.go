@@ -27,7 +27,7 @@ func (c *call) forward(body []byte) {
 	// whether the answer streams is the upstream's to say.
 	ctx, cancel := context.WithCancelCause(c.r.Context())
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.up.base+c.api.path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.up.base+c.api.Path, bytes.NewReader(body))
 	if err != nil {
 		c.refuse(http.StatusBadGateway, reasonUpstream, "the guard could not build the upstream request: "+err.Error(), 0)
 		return
@@ -103,7 +103,7 @@ func (c *call) relayWhole(resp *http.Response) {
 			c.refuse(http.StatusForbidden, reasonScreen, fmt.Sprintf("the node's guard withheld the answer: %v", err), 0)
 			return
 		}
-		c.count(readTally(c.api.family, b), true)
+		c.count(readTally(c.api.Family, b), true)
 	}
 	h := c.w.Header()
 	h.Set("Content-Type", resp.Header.Get("Content-Type"))
@@ -122,8 +122,12 @@ func (c *call) screenWhole(b []byte) ([]byte, error) {
 }
 
 // count settles the token counts from what the upstream reported, or from
-// estimates when final and it reported nothing.
+// estimates when final and it reported nothing. APIs that use no tokens
+// (model information) count none.
 func (c *call) count(t tally, final bool) {
+	if c.api.NoTokens {
+		return
+	}
 	if t.reported {
 		c.tokensIn, c.tokensOut, c.estimated = t.in, t.out, false
 		return

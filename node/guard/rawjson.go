@@ -125,28 +125,6 @@ func splitObject(body []byte) (map[string]json.RawMessage, bool) {
 	return m, true
 }
 
-// unmarshalString is json.Unmarshal(raw, dst) for a string, without
-// reflection when raw is a plain string literal.
-func unmarshalString(raw []byte, dst *string) error {
-	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainString(raw[1:n-1]) {
-		*dst = string(raw[1 : n-1])
-		return nil
-	}
-	return json.Unmarshal(raw, dst)
-}
-
-// plainString reports whether b is a string literal's content that
-// decodes to itself: valid UTF-8 without quotes, escapes or control
-// characters.
-func plainString(b []byte) bool {
-	for _, c := range b {
-		if c == '"' || c == '\\' || c < 0x20 {
-			return false
-		}
-	}
-	return utf8.Valid(b)
-}
-
 // unmarshalBool is json.Unmarshal(raw, dst) for a bool.
 func unmarshalBool(raw []byte, dst *bool) error {
 	switch string(raw) {

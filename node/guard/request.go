@@ -1,15 +1,11 @@
 package guard
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
-	"unicode/utf8"
-)
 
-// maxModelName bounds the "model" field.
-const maxModelName = 256
+	"github.com/moatmesh/moat/mesh/llmapi"
+)
 
 // request is what the guard reads of a model request's JSON body. Every
 // other field goes upstream untouched.
@@ -30,29 +26,26 @@ type request struct {
 	options map[string]json.RawMessage // Ollama's "options", when present
 }
 
-// badRequest is a request the guard refuses with 400 and this message.
-type badRequest struct{ msg string }
+// badRequest is a request the guard refuses with 400 and its message.
+type badRequest = llmapi.RequestError
 
-func (e *badRequest) Error() string { return e.msg }
-
-func badf(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
+func badf(format string, args ...any) error { return &badRequest{Msg: fmt.Sprintf(format, args...)} }
 
 // parseRequest reads body as a request to api.
-func parseRequest(body []byte, api *apiSpec) (*request, error) {
-	r := &request{MaxTokens: -1, Stream: api.streamDefault}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, badf("the request body is empty; send a JSON object with at least \"model\"")
-	}
+func parseRequest(body []byte, api *llmapi.API) (*request, error) {
+	r := &request{MaxTokens: -1, Stream: api.StreamDefault}
 	var ok bool
 	if r.fields, ok = splitObject(body); !ok {
-		if err := json.Unmarshal(body, &r.fields); err != nil || r.fields == nil {
-			return nil, badf("the request body is not a JSON object: %s", jsonErr(err))
+		var err error
+		if r.fields, err = llmapi.Fields(body); err != nil {
+			return nil, err
 		}
 	}
-	if err := exactKeys(r.fields, api.readKeys); err != nil {
+	if err := api.CheckKeys(r.fields); err != nil {
 		return nil, err
 	}
-	if err := r.readModel(); err != nil {
+	var err error
+	if r.Model, _, err = api.Model(r.fields); err != nil {
 		return nil, err
 	}
 	if err := r.readFlags(); err != nil {
@@ -61,51 +54,13 @@ func parseRequest(body []byte, api *apiSpec) (*request, error) {
 	return r, r.readMax(api)
 }
 
-// exactKeys refuses an object with a key that differs from one of names
-// only in case (Unicode simple folding: "Model", "ſtream", "max_toKens"
-// with a Kelvin sign). The guard reads its keys exactly, but Go's
-// encoding/json, and so servers such as Ollama, match struct fields
-// case-insensitively: such a key would let the upstream act on a model,
-// length or stream flag the guard never decided on.
-func exactKeys(obj map[string]json.RawMessage, names []string) error {
-	for k := range obj {
-		for _, name := range names {
-			if k != name && strings.EqualFold(k, name) {
-				return badf("the key %q differs from %q only in case; write it exactly as %q", k, name, name)
-			}
-		}
-	}
-	return nil
-}
-
-func jsonErr(err error) string {
-	if err == nil {
-		return "got null"
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
-}
-
-func (r *request) readModel() error {
-	raw, ok := r.fields["model"]
-	if !ok {
-		return badf("the request has no \"model\"; name the model to use")
-	}
-	if err := unmarshalString(raw, &r.Model); err != nil {
-		return badf("\"model\" must be a string")
-	}
-	if r.Model == "" || len(r.Model) > maxModelName || !utf8.ValidString(r.Model) {
-		return badf("\"model\" must be 1 to %d bytes of UTF-8", maxModelName)
-	}
-	return nil
-}
-
 func (r *request) readFlags() error {
 	if err := r.optBool("stream", &r.Stream); err != nil {
 		return err
 	}
 	if raw, ok := r.fields["stream_options"]; ok && !isNull(raw) {
 		var so map[string]json.RawMessage // exact keys, as the upstream may read them
-		bad := json.Unmarshal(raw, &so) != nil || so == nil || exactKeys(so, []string{"include_usage"}) != nil
+		bad := json.Unmarshal(raw, &so) != nil || so == nil || llmapi.ExactKeys(so, []string{"include_usage"}) != nil
 		if iu, ok := so["include_usage"]; !bad && ok && !isNull(iu) {
 			bad = unmarshalBool(iu, &r.IncludeUsage) != nil
 		}
@@ -144,10 +99,10 @@ func (r *request) optBool(name string, dst *bool) error {
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
 // readMax reads the API's answer-length fields.
-func (r *request) readMax(api *apiSpec) error {
-	for _, k := range api.maxKeys {
+func (r *request) readMax(api *llmapi.API) error {
+	for _, k := range api.MaxKeys {
 		raw, ok := r.fields[k]
-		if k == numPredict {
+		if k == llmapi.NumPredict {
 			raw, ok = r.readOptions()
 			if ok && raw == nil {
 				return badf("\"options\" must be an object")
@@ -157,10 +112,10 @@ func (r *request) readMax(api *apiSpec) error {
 			continue
 		}
 		var n int64
-		if err := unmarshalInt64(raw, &n); err != nil || (n < 0 && k != numPredict) {
+		if err := unmarshalInt64(raw, &n); err != nil || (n < 0 && k != llmapi.NumPredict) {
 			return badf("%q must be a non-negative integer", k)
 		}
-		if n < 0 || (n == 0 && k == numPredict) { // Ollama: 0 and -1 unbounded, -2 fill the context
+		if n < 0 || (n == 0 && k == llmapi.NumPredict) { // Ollama: 0 and -1 unbounded, -2 fill the context
 			continue
 		}
 		if r.MaxTokens < 0 || n < r.MaxTokens {
@@ -178,7 +133,7 @@ func (r *request) readOptions() (json.RawMessage, bool) {
 	if !ok || isNull(raw) {
 		return nil, false
 	}
-	if err := json.Unmarshal(raw, &r.options); err != nil || r.options == nil || exactKeys(r.options, []string{"num_predict"}) != nil {
+	if err := json.Unmarshal(raw, &r.options); err != nil || r.options == nil || llmapi.ExactKeys(r.options, []string{"num_predict"}) != nil {
 		return nil, true
 	}
 	v, ok := r.options["num_predict"]
@@ -190,14 +145,18 @@ func (r *request) readOptions() (json.RawMessage, bool) {
 // an API that takes it, stream_options.include_usage set (replacing the
 // caller's stream_options). A changed body is re-encoded from the object
 // the guard read, so the upstream sees exactly the values the guard
-// decided on. When nothing changes, body itself is returned, but only if
-// its keys (top level and "options") are distinct and unescaped: a
+// decided on; the model then goes in "model" alone (not in /api/show's
+// older "name"). When nothing changes, body itself is returned, but only
+// if its keys (top level and "options") are distinct and unescaped: a
 // duplicated key cannot smuggle another model or length past the guard.
-func (r *request) rewrite(body []byte, api *apiSpec, model string, maxTokens int) []byte {
-	capped := maxTokens > 0 && len(api.maxKeys) > 0 && (r.MaxTokens < 0 || r.maxLargest > int64(maxTokens))
-	usage := r.Stream && api.usageOption && !r.IncludeUsage
-	if model == r.Model && !capped && !usage && plainKeys(body) && (r.fields["options"] == nil || plainKeys(r.fields["options"])) {
+func (r *request) rewrite(body []byte, api *llmapi.API, model string, maxTokens int) []byte {
+	capped := maxTokens > 0 && len(api.MaxKeys) > 0 && (r.MaxTokens < 0 || r.maxLargest > int64(maxTokens))
+	usage := r.Stream && api.UsageOption && !r.IncludeUsage
+	if model == r.Model && !capped && !usage && !r.otherModelKeys(api) && plainKeys(body) && (r.fields["options"] == nil || plainKeys(r.fields["options"])) {
 		return body
+	}
+	for _, k := range api.ModelKeys {
+		delete(r.fields, k)
 	}
 	r.fields["model"] = mustJSON(model)
 	if capped {
@@ -209,13 +168,24 @@ func (r *request) rewrite(body []byte, api *apiSpec, model string, maxTokens int
 	return mustJSON(r.fields)
 }
 
+// otherModelKeys reports whether the request has a model key besides
+// "model" (always the first).
+func (r *request) otherModelKeys(api *llmapi.API) bool {
+	for _, k := range api.ModelKeys[1:] {
+		if _, ok := r.fields[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // capMax lowers every present answer-length field above n to n, or sets
 // the first to n when none is present.
-func (r *request) capMax(api *apiSpec, n int) {
+func (r *request) capMax(api *llmapi.API, n int) {
 	v := mustJSON(n)
 	set := false
-	for _, k := range api.maxKeys {
-		if k == numPredict {
+	for _, k := range api.MaxKeys {
+		if k == llmapi.NumPredict {
 			if r.options == nil {
 				r.options = map[string]json.RawMessage{}
 			}
@@ -232,7 +202,7 @@ func (r *request) capMax(api *apiSpec, n int) {
 		}
 	}
 	if !set {
-		r.fields[api.maxKeys[0]] = v
+		r.fields[api.MaxKeys[0]] = v
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
@@ -26,6 +27,7 @@ type caller struct {
 // is built once per netmap and never modified.
 type snapshot struct {
 	seq     uint64
+	created time.Time // the netmap's
 	callers map[netip.Addr]*caller
 	table   *policy.GuardTable
 	rules   *policy.NodeRules // nm.Rules, as the policy package reads them
@@ -33,7 +35,7 @@ type snapshot struct {
 
 // buildSnapshot compiles nm for a node serving served.
 func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, error) {
-	s := &snapshot{seq: nm.Seq, callers: make(map[netip.Addr]*caller, 2*len(nm.Peers)), rules: policyRules(nm.Rules)}
+	s := &snapshot{seq: nm.Seq, created: nm.Created, callers: make(map[netip.Addr]*caller, 2*len(nm.Peers)), rules: policyRules(nm.Rules)}
 	access := make(map[string][]policy.ModelAccess, len(nm.Peers))
 	for i := range nm.Peers {
 		p := &nm.Peers[i]

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/moatmesh/moat/mesh/llmapi"
 )
 
 // errEventTooLarge: an upstream event exceeded Config.MaxEventBytes.
@@ -100,7 +102,7 @@ func (rl *relay) next() ([]byte, error) {
 			continue
 		case err != nil:
 			return rl.ev, err
-		case rl.c.api.family == ollama || isBlank(line):
+		case rl.c.api.Family == llmapi.Ollama || isBlank(line):
 			return rl.ev, nil
 		}
 	}
@@ -111,7 +113,7 @@ func isBlank(line []byte) bool { return len(bytes.TrimRight(line, "\r\n")) == 0 
 // payload returns an event's data: the NDJSON line, or the SSE event's
 // data lines joined by newlines (nil when it has none).
 func (rl *relay) payload(ev []byte) []byte {
-	if rl.c.api.family == ollama {
+	if rl.c.api.Family == llmapi.Ollama {
 		return bytes.TrimSpace(ev)
 	}
 	var data []byte
@@ -141,12 +143,12 @@ func (rl *relay) handle(ev []byte) bool {
 	if string(p) == "[DONE]" {
 		return rl.flushFilter() && rl.write(ev)
 	}
-	t := readTally(c.api.family, p)
+	t := readTally(c.api.Family, p)
 	if t.reported {
 		rl.rep = t
 	}
 	rl.estOut += estimate(t.textBytes)
-	if t.usageOnly && c.api.usageOption && !c.req.IncludeUsage {
+	if t.usageOnly && c.api.UsageOption && !c.req.IncludeUsage {
 		return true // asked for the guard's accounting, not the caller's
 	}
 	if b := c.ticket.budget; b >= 0 && rl.used() > b {
@@ -178,7 +180,7 @@ func (rl *relay) emitFiltered(out []byte, err error) bool {
 // keepPrefix remembers the SSE event's lines other than data (event:,
 // id:), which frameTo puts in front of the payloads it frames.
 func (rl *relay) keepPrefix(ev []byte) {
-	if rl.c.api.family == ollama {
+	if rl.c.api.Family == llmapi.Ollama {
 		return
 	}
 	rl.prefix = rl.prefix[:0]
@@ -191,7 +193,7 @@ func (rl *relay) keepPrefix(ev []byte) {
 
 // frameTo appends p to dst as an event of the API's stream format.
 func (rl *relay) frameTo(dst, p []byte) []byte {
-	if rl.c.api.family == ollama {
+	if rl.c.api.Family == llmapi.Ollama {
 		return append(append(dst, p...), '\n')
 	}
 	dst = append(append(dst, rl.prefix...), "data: "...)
@@ -209,7 +211,7 @@ func (rl *relay) used() int64 {
 
 // frame wraps a payload as an event of the API's stream format.
 func (rl *relay) frame(p []byte) []byte {
-	if rl.c.api.family == ollama {
+	if rl.c.api.Family == llmapi.Ollama {
 		return append(append([]byte(nil), p...), '\n')
 	}
 	return append(append([]byte("data: "), p...), '\n', '\n')
@@ -256,7 +258,7 @@ func (rl *relay) eventBuffered() bool {
 		return false
 	}
 	b, _ := rl.br.Peek(n)
-	if rl.c.api.family == ollama {
+	if rl.c.api.Family == llmapi.Ollama {
 		return bytes.IndexByte(b, '\n') >= 0
 	}
 	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
@@ -274,7 +276,7 @@ func (rl *relay) cut(reason, msg string) {
 			status = http.StatusForbidden
 		}
 	}
-	rl.write(rl.frame(errorBody(rl.c.api.family, status, reason, "the answer was cut: "+msg)))
+	rl.write(rl.frame(llmapi.ErrorBody(rl.c.api.Family, status, reason, "the answer was cut: "+msg)))
 }
 
 // broken ends a stream the upstream or the caller broke off.

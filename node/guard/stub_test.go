@@ -87,6 +87,10 @@ func (s *stub) serve(w http.ResponseWriter, r *http.Request) {
 	case model == "slow":
 		<-r.Context().Done()
 		s.cancelled <- model
+	case r.URL.Path == "/api/show":
+		fmt.Fprintf(w, `{"modelfile":"FROM %s","details":{"family":"stub"}}`, model)
+	case r.URL.Path == "/api/embeddings":
+		io.WriteString(w, `{"embedding":[0.5,-0.25]}`)
 	case strings.HasPrefix(r.URL.Path, "/api/"):
 		a.ollama(stream)
 	case stream:

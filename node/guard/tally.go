@@ -1,5 +1,7 @@
 package guard
 
+import "github.com/moatmesh/moat/mesh/llmapi"
+
 // The JSON names fastTally reads; they mirror openAIPayload, usage and
 // ollamaPayload.
 var (
@@ -16,13 +18,13 @@ var (
 // payloads upstreams send. It returns what decodeTally returns for b, or
 // false when b has a shape it leaves to decodeTally (escaped or
 // case-folded keys, a field given twice, deep nesting).
-func fastTally(f family, b []byte) (tally, bool) {
+func fastTally(f llmapi.Family, b []byte) (tally, bool) {
 	s := jscan{b: b}
 	if s.peek() != '{' {
 		return tally{}, true // null, not an object, or not JSON: nothing to count
 	}
 	var t tally
-	if f == ollama {
+	if f == llmapi.Ollama {
 		t = s.ollama()
 	} else {
 		t = s.openAI()

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/node/audit"
 )
 
@@ -44,9 +45,9 @@ func FuzzTally(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, payload string, ol bool) {
-		fam := openAI
+		fam := llmapi.OpenAI
 		if ol {
-			fam = ollama
+			fam = llmapi.Ollama
 		}
 		want := decodeTally(fam, []byte(payload))
 		if got, ok := fastTally(fam, []byte(payload)); ok && got != want {
@@ -63,7 +64,7 @@ func FuzzTally(f *testing.F) {
 func TestFastTallyPath(t *testing.T) {
 	fast := []string{tallySeeds[0], tallySeeds[1], tallySeeds[2], tallySeeds[3], tallySeeds[4], tallySeeds[5], tallySeeds[7], tallySeeds[8]}
 	for _, p := range fast {
-		for _, fam := range []family{openAI, ollama} {
+		for _, fam := range []llmapi.Family{llmapi.OpenAI, llmapi.Ollama} {
 			if _, ok := fastTally(fam, []byte(p)); !ok {
 				t.Errorf("fastTally(%v, %s) left it to encoding/json", fam, p)
 			}
@@ -72,11 +73,11 @@ func TestFastTallyPath(t *testing.T) {
 	slow := []string{`{"usage":{"prompt_tokens":1},"usage":{"completion_tokens":2}}`, `{"Usage":{"prompt_tokens":1}}`,
 		`{"u\u0073age":{"prompt_tokens":1}}`, "{\"usage\":{\"prompt_to\u212aens\":2}}"}
 	for _, p := range slow {
-		if _, ok := fastTally(openAI, []byte(p)); ok {
+		if _, ok := fastTally(llmapi.OpenAI, []byte(p)); ok {
 			t.Errorf("fastTally(%s) read it itself", p)
 		}
 	}
-	if got := readTally(openAI, []byte(`{"usage":{"prompt_tokens":1},"usage":{"completion_tokens":2}}`)); got.in != 1 || got.out != 2 || !got.reported {
+	if got := readTally(llmapi.OpenAI, []byte(`{"usage":{"prompt_tokens":1},"usage":{"completion_tokens":2}}`)); got.in != 1 || got.out != 2 || !got.reported {
 		t.Errorf("duplicated usage read as %+v, want encoding/json's merge {in:1 out:2}", got)
 	}
 }
@@ -84,7 +85,7 @@ func TestFastTallyPath(t *testing.T) {
 func TestFastTallyAllocs(t *testing.T) {
 	for _, s := range tallySeeds[:9] {
 		p := []byte(s)
-		if n := testing.AllocsPerRun(20, func() { fastTally(openAI, p); fastTally(ollama, p) }); n != 0 {
+		if n := testing.AllocsPerRun(20, func() { fastTally(llmapi.OpenAI, p); fastTally(llmapi.Ollama, p) }); n != 0 {
 			t.Errorf("fastTally(%s): %v allocations", p, n)
 		}
 	}
@@ -93,14 +94,14 @@ func TestFastTallyAllocs(t *testing.T) {
 func BenchmarkTally(b *testing.B) {
 	for _, c := range []struct {
 		name string
-		read func(family, []byte) tally
+		read func(llmapi.Family, []byte) tally
 	}{{"fast", readTally}, {"encoding-json", decodeTally}} {
 		b.Run(c.name, func(b *testing.B) {
 			whole, chunk := []byte(tallySeeds[0]), []byte(tallySeeds[1])
 			b.ReportAllocs()
 			for b.Loop() {
-				c.read(openAI, whole)
-				c.read(openAI, chunk)
+				c.read(llmapi.OpenAI, whole)
+				c.read(llmapi.OpenAI, chunk)
 			}
 		})
 	}

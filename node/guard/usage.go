@@ -1,6 +1,10 @@
 package guard
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/moatmesh/moat/mesh/llmapi"
+)
 
 // usage is a token count as the OpenAI APIs report it (chat and
 // completions: prompt/completion; responses: input/output).
@@ -62,7 +66,7 @@ func estimate(n int) int64 {
 
 // readTally reads a payload of family f. Payloads it cannot read count
 // nothing.
-func readTally(f family, b []byte) tally {
+func readTally(f llmapi.Family, b []byte) tally {
 	if t, ok := fastTally(f, b); ok {
 		return t
 	}
@@ -71,8 +75,8 @@ func readTally(f family, b []byte) tally {
 
 // decodeTally is readTally with encoding/json: the definition of what a
 // payload says, which fastTally follows.
-func decodeTally(f family, b []byte) tally {
-	if f == ollama {
+func decodeTally(f llmapi.Family, b []byte) tally {
+	if f == llmapi.Ollama {
 		var p ollamaPayload
 		if json.Unmarshal(b, &p) != nil {
 			return tally{}
