@@ -70,11 +70,12 @@ var errNoControl = errors.New("member: no control client; call SetControl first"
 // Member is one member of the mesh. Its methods are safe for concurrent
 // use.
 type Member struct {
-	cfg   Config
-	log   *slog.Logger
-	eng   *engine.Engine
-	ready chan struct{} // closed once the first netmap was applied
-	runs  sync.WaitGroup
+	cfg       Config
+	log       *slog.Logger
+	eng       *engine.Engine
+	ready     chan struct{} // closed once the first netmap was applied
+	readyOnce sync.Once
+	runs      sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -202,11 +203,7 @@ func (m *Member) apply(nm *wire.NetMap) {
 			m.log.Error("netmap refused by a sink", "sink", fmt.Sprintf("%T", s), "err", err)
 		}
 	}
-	select {
-	case <-m.ready:
-	default:
-		close(m.ready)
-	}
+	m.readyOnce.Do(func() { close(m.ready) })
 	m.log.Debug("netmap applied", "seq", nm.Seq, "peers", len(nm.Peers))
 	m.report(nil)
 }
