@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
 )
 
@@ -14,7 +14,7 @@ func cmdLogout(args []string, stdout, stderr io.Writer) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	return runWith(stderr, "logout", dirFlag, func(ctx context.Context, dir stateDir) error {
+	return runWith(stderr, "logout", dirFlag, func(ctx context.Context, dir client.Dir) error {
 		return doLogout(ctx, dir, stdout)
 	})
 }
@@ -22,8 +22,8 @@ func cmdLogout(args []string, stdout, stderr io.Writer) int {
 // doLogout revokes the credential at the coordinator, then deletes it.
 // When the coordinator cannot be reached the credential is kept, since it
 // would still work for anyone who copied it.
-func doLogout(ctx context.Context, dir stateDir, w io.Writer) error {
-	l, err := dir.loadLogin()
+func doLogout(ctx context.Context, dir client.Dir, w io.Writer) error {
+	l, err := dir.LoadLogin()
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func doLogout(ctx context.Context, dir stateDir, w io.Writer) error {
 	if err := c.Logout(ctx); err != nil && !control.IsAuth(err) {
 		return fmt.Errorf("revoke at the coordinator: %w; the credential is kept, try again when the coordinator is reachable", err)
 	}
-	if err := os.Remove(dir.path(loginFile)); err != nil {
+	if err := dir.RemoveLogin(); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Signed out: the coordinator revoked this device's credential and it is deleted here.\n")

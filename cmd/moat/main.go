@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 func main() {
@@ -47,7 +48,7 @@ func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 
 // runWith resolves the state directory, runs fn until it returns or the
 // process is interrupted, and turns its error into an exit code.
-func runWith(stderr io.Writer, name string, dirFlag *string, fn func(context.Context, stateDir) error) int {
+func runWith(stderr io.Writer, name string, dirFlag *string, fn func(context.Context, client.Dir) error) int {
 	dir, err := resolveStateDir(*dirFlag)
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
+
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
@@ -15,21 +16,21 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	return runWith(stderr, "status", dirFlag, func(ctx context.Context, dir stateDir) error {
+	return runWith(stderr, "status", dirFlag, func(ctx context.Context, dir client.Dir) error {
 		return showStatus(ctx, dir, stdout)
 	})
 }
 
 // showStatus prints what a running `moat up` reports, or what the saved
 // login says when it is not running.
-func showStatus(ctx context.Context, dir stateDir, w io.Writer) error {
-	l, err := dir.loadLogin()
+func showStatus(ctx context.Context, dir client.Dir, w io.Writer) error {
+	l, err := dir.LoadLogin()
 	if err != nil {
 		return err
 	}
-	st, err := fetchStatus(ctx, dir)
-	if errors.Is(err, errNotUp) {
-		st = &statusReport{Coordinator: l.Coordinator, Identity: l.Identity, Addresses: l.Addresses, Problem: "moat up is not running; start it with `moat up`"}
+	st, err := client.FetchStatus(ctx, dir)
+	if errors.Is(err, client.ErrNotUp) {
+		st = &client.Status{Coordinator: l.Coordinator, Identity: l.Identity, Addresses: l.Addresses, Problem: "moat up is not running; start it with `moat up`"}
 		if st.Identity.Expiry.IsZero() {
 			st.Identity.Expiry = l.Expiry
 		}
@@ -40,7 +41,7 @@ func showStatus(ctx context.Context, dir stateDir, w io.Writer) error {
 	return nil
 }
 
-func printStatus(w io.Writer, st *statusReport, now time.Time) {
+func printStatus(w io.Writer, st *client.Status, now time.Time) {
 	id := st.Identity
 	fmt.Fprintf(w, "Signed in as:  %s\n", who(id))
 	fmt.Fprintf(w, "Device:        %s (%s) %s\n", id.DeviceName, id.DeviceID, joinAddrs(st.Addresses))
@@ -87,8 +88,8 @@ func cmdModels(args []string, stdout, stderr io.Writer) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	return runWith(stderr, "models", dirFlag, func(ctx context.Context, dir stateDir) error {
-		st, err := fetchStatus(ctx, dir)
+	return runWith(stderr, "models", dirFlag, func(ctx context.Context, dir client.Dir) error {
+		st, err := client.FetchStatus(ctx, dir)
 		if err != nil {
 			return fmt.Errorf("%w; the models you may use come from the mesh", err)
 		}
@@ -104,35 +105,11 @@ func cmdDown(args []string, stdout, stderr io.Writer) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	return runWith(stderr, "down", dirFlag, func(ctx context.Context, dir stateDir) error {
-		if err := stopUp(ctx, dir); err != nil {
+	return runWith(stderr, "down", dirFlag, func(ctx context.Context, dir client.Dir) error {
+		if err := client.Down(ctx, dir); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "moat up stopped")
 		return nil
 	})
-}
-
-// stopUp asks a running `moat up` to stop and waits until it has.
-func stopUp(ctx context.Context, dir stateDir) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://moat/down", nil)
-	resp, err := controlClient(dir).Do(req)
-	if err != nil {
-		return errNotUp
-	}
-	resp.Body.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if _, err := fetchStatus(ctx, dir); errors.Is(err, errNotUp) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.New("moat up did not stop within 10s")
-		case <-t.C:
-		}
-	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -33,7 +34,7 @@ func cmdWGConfig(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.openBrowser = !*noBrowser
-	return runWith(stderr, "wg-config", dirFlag, func(ctx context.Context, dir stateDir) error {
+	return runWith(stderr, "wg-config", dirFlag, func(ctx context.Context, dir client.Dir) error {
 		cfg.dir = dir
 		conf, err := wgConfig(ctx, cfg, *name, stderr)
 		if err != nil {
@@ -54,7 +55,7 @@ func cmdWGConfig(args []string, stdout, stderr io.Writer) int {
 // w; the private key only into the returned configuration.
 func wgConfig(ctx context.Context, cfg loginConfig, name string, w io.Writer) (string, error) {
 	if cfg.coordinator == "" {
-		prev, err := cfg.dir.loadLogin()
+		prev, err := cfg.dir.LoadLogin()
 		if err != nil {
 			return "", fmt.Errorf("which coordinator? pass --coordinator URL")
 		}
