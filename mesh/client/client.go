@@ -96,6 +96,7 @@ type Client struct {
 
 	mu struct {
 		sync.Mutex
+		closed  bool
 		login   *Login
 		problem string // what is wrong right now, for people; "" = connected
 	}
@@ -156,7 +157,9 @@ func (c *Client) open() error {
 // ends, Close is called or a POST /down arrives. It then shuts the
 // servers down, waits for them and returns nil.
 func (c *Client) Run(ctx context.Context) error {
-	c.runs.Add(1)
+	if !c.startRun() {
+		return nil
+	}
 	defer c.runs.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -176,9 +179,23 @@ func (c *Client) Run(ctx context.Context) error {
 	return nil
 }
 
+// startRun registers a Run, unless the client is closed.
+func (c *Client) startRun() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.closed {
+		return false
+	}
+	c.runs.Add(1)
+	return true
+}
+
 // Close stops Run and waits for it, then closes the router, the member
 // (engine and netmap stream) and the listeners.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	c.mu.closed = true
+	c.mu.Unlock()
 	c.stop()
 	c.runs.Wait()
 	if c.rt != nil {
