@@ -16,6 +16,12 @@ var forbidden = map[string][]string{
 	"node":        {"coordinator", "ui", "cmd"},
 	"coordinator": {"node", "cmd"},
 	"ui":          {"coordinator", "node", "cmd"},
+	// The guard, the lockdown, the audit spool and the router run without
+	// a moat mesh member too (on a tsnet tailnet, say).
+	"node/guard":    {"mesh/member", "mesh/client"},
+	"node/lockdown": {"mesh/member", "mesh/client"},
+	"node/audit":    {"mesh/member", "mesh/client"},
+	"mesh/router":   {"mesh/member", "mesh/client"},
 }
 
 func TestImportRules(t *testing.T) {
