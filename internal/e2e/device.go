@@ -12,12 +12,12 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
-// SignInDevice signs a new device in as p through the browser flow and
-// leaves its key and login in a fresh state directory, as `moat login`
-// does. The login names coordinator (and its certificate's fingerprint,
+// SignInDevice signs a new device called hostname in as p through the
+// browser flow and leaves its key and login in a fresh state directory,
+// as `moat login` does. The login names coordinator (and its certificate's fingerprint,
 // if any): the URL the device will use, which may differ from the one
 // the test signs in through.
-func SignInDevice(t testing.TB, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person, coordinator, fingerprint string) client.Dir {
+func SignInDevice(t testing.TB, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person, hostname, coordinator, fingerprint string) client.Dir {
 	t.Helper()
 	dir := client.Dir(filepath.Join(t.TempDir(), "device"))
 	priv, err := dir.DeviceKey(true)
@@ -25,7 +25,7 @@ func SignInDevice(t testing.TB, ctx context.Context, coord *coordtest.Coord, p *
 		t.Fatal(err)
 	}
 	c, _ := control.New(control.Config{URL: coord.URL})
-	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: "laptop"})
+	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: hostname, OS: "linux"})
 	if err != nil {
 		t.Fatal(err)
 	}

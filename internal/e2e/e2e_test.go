@@ -26,7 +26,7 @@ func TestWholeSystem(t *testing.T) {
 
 	// Alice signs in through the embedded provider and brings her device
 	// up: the real client library, as `moat up` runs it.
-	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), coord.URL, "")
+	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coord.URL, "")
 	cl := StartClient(t, client.Config{StateDir: string(dir)})
 	var nodeAddr netip.Addr
 	if WaitNetMap(cl, 10*time.Second, func(nm *wire.NetMap) bool {

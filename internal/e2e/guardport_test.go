@@ -79,7 +79,7 @@ func TestNodeWhoseGuardCannotListen(t *testing.T) {
 			n.Member().AddSink(taker) // before the guard listens: Ready follows every sink
 		},
 	}, "llama")
-	dir := SignInDevice(t, ctx, sys.Coord, sys.Coord.AddPerson(t, "alice@example.com", false), sys.Coord.URL, "")
+	dir := SignInDevice(t, ctx, sys.Coord, sys.Coord.AddPerson(t, "alice@example.com", false), "laptop", sys.Coord.URL, "")
 	cl := StartClient(t, client.Config{StateDir: string(dir)})
 
 	waitUntil(t, "the node to say its guard cannot listen", func() bool { return gpu.Node().GuardError() != nil })

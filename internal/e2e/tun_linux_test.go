@@ -169,7 +169,7 @@ func TestWholeSystemOverTUN(t *testing.T) {
 
 	// Alice signs in through the browser flow here; her laptop runs the
 	// client on the state directory that leaves, over TUN.
-	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), coordURL, fingerprint)
+	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coordURL, fingerprint)
 	laptop := startE2EChild(t, laptopNS, tunChildConfig{Role: "laptop", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
 		DeviceDir: string(dir), Node: ready.Node, GPUUnderlay: tunGPUUL.Addr(), UpstreamPort: ready.UpstreamPort})
 	var res laptopResult
