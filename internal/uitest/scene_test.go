@@ -80,7 +80,7 @@ func buildScene(t *testing.T) *scene {
 	enrollBare(t, ctx, c, evilNode)
 
 	// bob's hostile device is only signed in; alice's laptop joins the mesh.
-	signIn(t, ctx, c, sc.member, evilDevice)
+	e2e.SignInDevice(t, ctx, c, sc.member, evilDevice, c.URL, "")
 	dir := e2e.SignInDevice(t, ctx, c, alice, laptopName, c.URL, "")
 	laptop := e2e.StartClient(t, client.Config{StateDir: string(dir)})
 	addr := nodeAddr(t, laptop, n.DeviceID())
@@ -131,29 +131,6 @@ func freeUDPPort(t *testing.T) uint16 {
 	}
 	defer pc.Close()
 	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
-}
-
-// signIn signs a new device named hostname in as p through the browser
-// flow and returns its key and a control client with its credential.
-func signIn(t *testing.T, ctx context.Context, c *coordtest.Coord, p *coordtest.Person, hostname string) (key.Private, *control.Client) {
-	t.Helper()
-	priv, _ := key.NewPrivate()
-	cl, err := control.New(control.Config{URL: c.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, err := cl.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: hostname, OS: "linux"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SignIn(start.AuthURL, p); err != nil {
-		t.Fatal(err)
-	}
-	res, err := cl.WaitLogin(ctx, start.Poll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, cl.WithCredential(res.Credential)
 }
 
 // nodeAddr waits for the laptop's netmap to offer the node nodeID and
