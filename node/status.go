@@ -49,7 +49,7 @@ const DefaultStatusInterval = 5 * time.Minute
 func (n *Node) advertise(ctx context.Context) error {
 	n.advertiseMu.Lock()
 	defer n.advertiseMu.Unlock()
-	return n.ctl.Advertise(ctx, n.endpoints(), n.ads(), n.nodeStatus())
+	return n.member.Control().Advertise(ctx, n.endpoints(), n.advertisedModels(), n.nodeStatus())
 }
 
 // reportStatus advertises every interval (0: DefaultStatusInterval)

@@ -12,13 +12,14 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // loginConfig is what `moat login` was asked to do.
 type loginConfig struct {
-	dir         stateDir
+	dir         client.Dir
 	coordinator string // "" = the one from the last login
 	fingerprint string
 	openBrowser bool
@@ -26,15 +27,15 @@ type loginConfig struct {
 
 // doLogin signs this device in: key, login start, browser, wait, save.
 func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) error {
-	if err := cfg.dir.ensure(); err != nil {
+	if err := cfg.dir.Ensure(); err != nil {
 		return err
 	}
-	priv, err := cfg.dir.deviceKey(true)
+	priv, err := cfg.dir.DeviceKey(true)
 	if err != nil {
 		return err
 	}
 	if cfg.coordinator == "" {
-		prev, err := cfg.dir.loadLogin()
+		prev, err := cfg.dir.LoadLogin()
 		if err != nil {
 			return fmt.Errorf("which coordinator? pass --coordinator URL")
 		}
@@ -60,7 +61,7 @@ func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) err
 	if l.Identity.Login == "" {
 		l.Identity = firstIdentity(ctx, c.WithCredential(res.Credential))
 	}
-	if err := cfg.dir.saveLogin(l); err != nil {
+	if err := cfg.dir.SaveLogin(l); err != nil {
 		return fmt.Errorf("save the credential: %w", err)
 	}
 	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\n",
@@ -95,8 +96,8 @@ func waitLogin(ctx context.Context, c *control.Client, start *wire.LoginStart, w
 	return res, err
 }
 
-func newLogin(cfg loginConfig, res *wire.LoginResult) *login {
-	l := &login{
+func newLogin(cfg loginConfig, res *wire.LoginResult) *client.Login {
+	l := &client.Login{
 		Coordinator: cfg.coordinator, Fingerprint: cfg.fingerprint,
 		Credential: res.Credential, DeviceID: res.DeviceID, Addresses: res.Addresses,
 		Expiry: res.Expiry, SignedIn: time.Now(),

@@ -18,7 +18,7 @@ import (
 // w; the private key only into the returned configuration.
 func wgConfig(ctx context.Context, cfg loginConfig, name string, w io.Writer) (string, error) {
 	if cfg.coordinator == "" {
-		prev, err := cfg.dir.loadLogin()
+		prev, err := cfg.dir.LoadLogin()
 		if err != nil {
 			return "", fmt.Errorf("which coordinator? pass --coordinator URL")
 		}
