@@ -294,7 +294,7 @@ func TestIntegrityNodeLoop(t *testing.T) {
 	sink := newReportSink(t)
 	cfg := Config{Models: r.models, Hostname: "gpu1", IntegrityInterval: 5 * time.Millisecond, Logger: r.log,
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")}}
-	n := &Node{cfg: cfg, log: r.log, st: &state{DeviceID: "n1"}, member: sink.member(t), guard: r.g, spool: r.spool}
+	n := &Node{cfg: cfg, log: r.log, st: &state{DeviceID: "n1"}, member: sink.member(t), guard: r.g, stops: newStops(r.g), spool: r.spool}
 	n.startIntegrity()
 	defer n.Close()
 
