@@ -102,6 +102,7 @@ func newWorld(t *testing.T) *world {
 		must(t, os.MkdirAll(filepath.Join(w.root, d), 0o755))
 	}
 	openPath(t, w.root) // the service user must reach its binary and state
+	tunForAll(t)
 	w.build()
 	w.release()
 	w.namespaces()
@@ -149,6 +150,22 @@ func (w *world) namespaces() {
 		must(w.t, netns.Attach(ns, "eth0", []netip.Prefix{netip.MustParsePrefix(addr + "/24")}, sw, "br0"))
 	}
 	must(w.t, w.host.IP("route", "add", "default", "via", inetAddr))
+}
+
+// tunForAll makes /dev/net/tun 0666, as udev makes it on Debian, Ubuntu
+// and Fedora (some containers leave it 0600), for the test's duration:
+// CAP_NET_ADMIN creates the device, the file mode lets the user open it.
+func tunForAll(t *testing.T) {
+	const tun = "/dev/net/tun"
+	fi, err := os.Stat(tun)
+	if err != nil {
+		t.Skipf("no %s: %v", tun, err)
+	}
+	if fi.Mode().Perm() == 0o666 {
+		return
+	}
+	must(t, os.Chmod(tun, 0o666))
+	t.Cleanup(func() { os.Chmod(tun, fi.Mode().Perm()) })
 }
 
 // openPath makes dir and its parents traversable by the service user.
