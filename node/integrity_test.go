@@ -118,7 +118,10 @@ func (r *integrityRig) listed() string {
 }
 
 // events returns the spool's integrity event records.
-func (r *integrityRig) events() []audit.Record {
+func (r *integrityRig) events() []audit.Record { return r.records(apiIntegrity) }
+
+// records returns the spool's records of api.
+func (r *integrityRig) records(api string) []audit.Record {
 	r.t.Helper()
 	b, err := os.ReadFile(filepath.Join(r.dir, "audit", audit.SpoolFile))
 	if err != nil {
@@ -130,7 +133,7 @@ func (r *integrityRig) events() []audit.Record {
 		if err := json.Unmarshal(line, &rec); err != nil {
 			r.t.Fatal(err)
 		}
-		if rec.API == apiIntegrity {
+		if rec.API == api {
 			out = append(out, rec)
 		}
 	}

@@ -107,8 +107,7 @@ func (n *Node) startLockdownWatch() {
 // lockdown is not in force, records losses and restores in the audit
 // spool and has the status sent to the coordinator.
 func (n *Node) onLockdownEvent(e lockdown.Event) {
-	ok, reason := n.lock.Healthy()
-	n.holdModels(ok, reason)
+	n.holdModels(n.LockdownHealthy())
 	n.recordEvent(e)
 	decision := ""
 	switch e.Kind {
