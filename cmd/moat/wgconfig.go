@@ -36,7 +36,7 @@ func wgConfig(ctx context.Context, cfg loginConfig, name string, w io.Writer) (s
 	if err != nil {
 		return "", err
 	}
-	showURL(w, start.AuthURL)
+	showURL(w, start)
 	if cfg.openBrowser {
 		openBrowser(start.AuthURL)
 	}
