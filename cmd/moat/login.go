@@ -64,7 +64,10 @@ func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) err
 	if err := cfg.dir.SaveLogin(l); err != nil {
 		return fmt.Errorf("save the credential: %w", err)
 	}
-	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\n",
+	if _, err := cfg.dir.Token(true); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\nPrograms pass the output of `moat token` to the local endpoint as their API key.\n",
 		who(l.Identity), l.Identity.DeviceName, joinAddrs(l.Addresses), l.Expiry.Local().Format(time.DateTime))
 	return nil
 }
