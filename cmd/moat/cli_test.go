@@ -126,6 +126,7 @@ func TestLoginUpStatusLogout(t *testing.T) {
 	if code, _, _ := run(t, dir, "models"); code != 0 {
 		t.Fatalf("moat models: exit %d", code)
 	}
+	checkLocalToken(t, dir, st.Endpoint)
 	if status := get(t, st.Endpoint+"/v1/models"); status != http.StatusOK {
 		t.Fatalf("GET /v1/models: %d", status)
 	}

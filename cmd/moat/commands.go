@@ -120,6 +120,20 @@ func downCommand() *cobra.Command {
 	})
 }
 
+// tokenCommand: moat token — the local API key that programs pass to
+// the local endpoint (OPENAI_API_KEY, an Authorization or x-api-key
+// header). Programs running as the same user on Linux need none.
+func tokenCommand() *cobra.Command {
+	return stateCommand("token", "Print the API key programs pass to the local endpoint (made on first use)", func(cmd *cobra.Command, dir client.Dir) error {
+		tok, err := dir.Token(true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), tok)
+		return nil
+	})
+}
+
 func logoutCommand() *cobra.Command {
 	return stateCommand("logout", "Revoke this device's credential and forget it", func(cmd *cobra.Command, dir client.Dir) error {
 		return doLogout(cmd.Context(), dir, cmd.OutOrStdout())

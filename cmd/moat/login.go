@@ -49,7 +49,7 @@ func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	showURL(stdout, start.AuthURL)
+	showURL(stdout, start)
 	if cfg.openBrowser {
 		openBrowser(start.AuthURL) // best effort: the URL is printed anyway
 	}
@@ -64,15 +64,23 @@ func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) err
 	if err := cfg.dir.SaveLogin(l); err != nil {
 		return fmt.Errorf("save the credential: %w", err)
 	}
-	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\n",
+	if _, err := cfg.dir.Token(true); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\nPrograms pass the output of `moat token` to the local endpoint as their API key.\n",
 		who(l.Identity), l.Identity.DeviceName, joinAddrs(l.Addresses), l.Expiry.Local().Format(time.DateTime))
 	return nil
 }
 
-func showURL(w io.Writer, url string) {
-	fmt.Fprintf(w, "To sign this device in, open:\n\n    %s\n\n", url)
-	if q, err := qrcode.New(url, qrcode.Medium); err == nil {
+// showURL prints the sign-in link, its QR code and the code the page
+// will show, for the person to compare.
+func showURL(w io.Writer, start *wire.LoginStart) {
+	fmt.Fprintf(w, "To sign this device in, open:\n\n    %s\n\n", start.AuthURL)
+	if q, err := qrcode.New(start.AuthURL, qrcode.Medium); err == nil {
 		fmt.Fprintf(w, "or scan this with your phone:\n\n%s\n", q.ToSmallString(false))
+	}
+	if start.Code != "" {
+		fmt.Fprintf(w, "The page shows the code %s; continue there only if it is exactly this one.\nNever open a sign-in link someone else sent you.\n\n", start.Code)
 	}
 }
 
@@ -90,8 +98,12 @@ func waitLogin(ctx context.Context, c *control.Client, start *wire.LoginStart, w
 	res, err := c.WaitLogin(ctx, start.Poll)
 	close(done)
 	<-spun
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
+	var ce *control.Error
+	switch {
+	case err != nil && ctx.Err() == context.DeadlineExceeded:
 		return nil, fmt.Errorf("the sign-in link expired; run `moat login` again")
+	case errors.As(err, &ce) && ce.Code == wire.CodeLoginRefused:
+		return nil, errors.New(ce.Message)
 	}
 	return res, err
 }

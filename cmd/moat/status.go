@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ func printStatus(w io.Writer, st *client.Status, now time.Time) {
 		return
 	}
 	fmt.Fprintf(w, "Endpoint:      %s/v1 (OpenAI), %s (Ollama), %s network stack\n", st.Endpoint, st.Endpoint, st.Backend)
+	fmt.Fprintf(w, "API key:       the output of `moat token`%s\n", sameUserNote)
 	fmt.Fprintln(w, "Nodes:")
 	if len(st.Nodes) == 0 {
 		fmt.Fprintln(w, "  (none: no node serves you a model yet)")
@@ -70,3 +72,12 @@ func orNone(ms []string) string {
 	}
 	return strings.Join(ms, ", ")
 }
+
+// sameUserNote says, where it holds, that programs of the same user need
+// no API key.
+var sameUserNote = func() string {
+	if runtime.GOOS == "linux" {
+		return " (programs running as you on this machine need none)"
+	}
+	return ""
+}()

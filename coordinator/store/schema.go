@@ -182,4 +182,11 @@ var migrations = []migration{{
 		`ALTER TABLE users ADD COLUMN last_mfa {{time}}`,
 		`ALTER TABLE users ADD COLUMN mfa_via TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 5,
+	name:    "device sign-ins: requester address and refusal",
+	stmts: []string{
+		`ALTER TABLE login_sessions ADD COLUMN requester TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE login_sessions ADD COLUMN refusal TEXT NOT NULL DEFAULT ''`,
+	},
 }}

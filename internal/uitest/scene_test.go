@@ -80,7 +80,7 @@ func buildScene(t *testing.T) *scene {
 	enrollBare(t, ctx, c, evilNode)
 
 	// bob's hostile device is only signed in; alice's laptop joins the mesh.
-	e2e.SignInDevice(t, ctx, c, sc.member, evilDevice, c.URL, "")
+	hostileDevice(t, ctx, c, e2e.SignInDevice(t, ctx, c, sc.member, "bob-device", c.URL, ""))
 	dir := e2e.SignInDevice(t, ctx, c, alice, laptopName, c.URL, "")
 	laptop := e2e.StartClient(t, client.Config{StateDir: string(dir)})
 	addr := nodeAddr(t, laptop, n.DeviceID())
@@ -120,6 +120,24 @@ func enrollBare(t *testing.T, ctx context.Context, c *coordtest.Coord, hostname 
 		t.Fatal(err)
 	}
 	if _, err := cl.Enroll(ctx, wire.EnrollRequest{AuthKey: wire.Secret(c.EnrollKey(t, "tag:gpu")), Key: priv.Public(), Hostname: hostname}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostileDevice names the device signed in from dir evilDevice. Sign-ins
+// accept only plain hostnames now, so the name goes into the store, as
+// one recorded by an older coordinator would be there.
+func hostileDevice(t *testing.T, ctx context.Context, c *coordtest.Coord, dir client.Dir) {
+	l, err := dir.LoadLogin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Store().Device(ctx, string(l.DeviceID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Hostname = evilDevice
+	if err := c.Store().UpdateDevice(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -7,7 +7,10 @@
 // too.
 //
 // The client reads the key and the login that a sign-in left in its
-// state directory (see Dir). It never changes them.
+// state directory (see Dir). It never changes them. The local endpoint
+// serves programs that pass the local API token from the same directory
+// (Dir.Token, made on first use) and, on Linux, programs of the same user
+// without it (mesh/router's callers.go).
 package client
 
 import (
@@ -132,6 +135,10 @@ func (c *Client) open() error {
 	if c.mu.login, err = c.dir.LoadLogin(); err != nil {
 		return err
 	}
+	token, err := c.dir.Token(true)
+	if err != nil {
+		return err
+	}
 	if c.ctlLn, err = listenControl(c.dir); err != nil {
 		return err
 	}
@@ -144,7 +151,8 @@ func (c *Client) open() error {
 	if err != nil {
 		return err
 	}
-	c.rt, err = router.New(router.Config{Dialer: c.member.Engine(), GuardPort: c.cfg.GuardPort, AllowAnyHost: c.cfg.AllowAnyHost, Logger: c.cfg.Logger})
+	c.rt, err = router.New(router.Config{Dialer: c.member.Engine(), GuardPort: c.cfg.GuardPort, AllowAnyHost: c.cfg.AllowAnyHost,
+		Token: token, Logger: c.cfg.Logger})
 	if err != nil {
 		return err
 	}

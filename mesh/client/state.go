@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +24,11 @@ const (
 	KeyFile    = "device.key" // the WireGuard private key, base64; never leaves the device
 	LoginFile  = "login.json" // the coordinator and this device's credential
 	SocketFile = "moat.sock"  // a running client's control socket (status, down)
+	TokenFile  = "api.token"  // the local API token callers pass as their API key
 )
+
+// tokenPrefix marks a local API token.
+const tokenPrefix = "moat_lt_"
 
 // Dir is a client's state directory: its key, its login and the control
 // socket of the client running on it.
@@ -64,6 +70,30 @@ func (d Dir) DeviceKey(create bool) (key.Private, error) {
 		return key.Private{}, fmt.Errorf("save the device key: %w", err)
 	}
 	return k, nil
+}
+
+// Token returns the local API token that programs pass to the local
+// endpoint as their API key; with create it makes and saves one when
+// there is none yet. It stays the same across sign-ins.
+func (d Dir) Token(create bool) (string, error) {
+	b, err := os.ReadFile(d.Path(TokenFile))
+	switch {
+	case err == nil:
+		tok := strings.TrimSpace(string(b))
+		if !strings.HasPrefix(tok, tokenPrefix) || len(tok) < len(tokenPrefix)+32 {
+			return "", fmt.Errorf("%s is damaged; delete it and run `moat token` for a new one", d.Path(TokenFile))
+		}
+		return tok, nil
+	case !errors.Is(err, fs.ErrNotExist) || !create:
+		return "", err
+	}
+	var r [32]byte
+	rand.Read(r[:])
+	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString(r[:])
+	if err := d.writeFile(TokenFile, []byte(tok+"\n")); err != nil {
+		return "", fmt.Errorf("save the local API token: %w", err)
+	}
+	return tok, nil
 }
 
 // Login is what a sign-in saves: the coordinator and the device's
