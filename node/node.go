@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -58,7 +59,9 @@ type Config struct {
 	Hostname string
 	// Models are the models served. At least one.
 	Models []Model
-	// Backend is the engine backend. Default: TUN when root, else netstack.
+	// Backend is the engine backend. Default: TUN when the process holds
+	// CAP_NET_ADMIN in its effective set (root, or the installed unit's
+	// moat-node user), else netstack.
 	Backend *engine.Backend
 	// ListenPort is the WireGuard UDP port. Default 41641.
 	ListenPort uint16
@@ -67,8 +70,18 @@ type Config struct {
 	// Endpoints are the underlay addresses peers should use. Default: the
 	// host's non-loopback addresses with ListenPort.
 	Endpoints []netip.AddrPort
-	// Lockdown, when set, applies the nftables lockdown (root only); the
-	// node refuses to serve if it cannot. Default: off.
+	// Lockdown, when set, applies the nftables lockdown (needs
+	// CAP_NET_ADMIN) before the node joins the mesh; the node refuses to
+	// start if it cannot, watches it while it runs (restoring it at once
+	// when it is lost; every model answers 503 while it is not in force)
+	// and reports its events to the coordinator. Default nil: no lockdown,
+	// said loudly in the log and the node status, so that in-process
+	// tests never firewall the machine they run on; the command line
+	// defaults to host scope. The node fills in what it knows when the
+	// Config leaves it empty: CoordinatorURL (the coordinator it joined),
+	// CoordinatorUIDs (its own uid, and root's for install.sh's
+	// upgrades), InferencePorts (its models' upstream ports), WireGuardPort
+	// and GuardPort (ListenPort and GuardPort above).
 	Lockdown *lockdown.Config
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
@@ -91,13 +104,20 @@ type Config struct {
 // lockdown, the audit spool and the integrity checks on top.
 type Node struct {
 	cfg    Config
+	url    string // the coordinator's
 	log    *slog.Logger
 	st     *state
 	member *member.Member
 	guard  *guard.Guard
 	spool  *audit.Spool
 	ship   *audit.Shipper
-	lock   *lockdown.Lockdown
+	lock   *lockdown.Lockdown // nil: lockdown off
+	stops  *stops             // why each model is stopped, by part of the node
+	kick   chan struct{}      // asks reportStatus to report now
+
+	stopWatch context.CancelFunc // the lockdown watch
+	watchWG   sync.WaitGroup
+	holder    io.Closer // the holder socket while the watch runs
 
 	integ         *integrity // nil: no pinned weights files
 	stopIntegrity context.CancelFunc
@@ -109,6 +129,8 @@ type Node struct {
 		sync.Mutex
 		status   error // the coordinator connection; nil: connected
 		guardErr error // why the guard does not listen; nil: it does, or not tried yet
+		serving  bool  // the guard has listened on the mesh at least once
+		events   []wire.LockdownEvent
 	}
 }
 
@@ -119,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1)}
 	if err := n.start(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -145,7 +167,7 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Backend == nil {
 		b := engine.Netstack
-		if os.Geteuid() == 0 {
+		if hasNetAdmin() {
 			b = engine.TUN
 		}
 		c.Backend = &b
@@ -173,10 +195,8 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n.cfg.Lockdown != nil {
-		if n.lock, err = lockdown.Apply(*n.cfg.Lockdown); err != nil {
-			return fmt.Errorf("lockdown could not be applied, so this node will not serve models: %w", err)
-		}
+	if err := n.applyLockdown(ctx); err != nil {
+		return err
 	}
 	n.member, err = member.New(member.Config{PrivateKey: n.st.key, Control: ctl, ListenPort: n.cfg.ListenPort,
 		Backend: *n.cfg.Backend, Logger: n.log, OnStatus: n.setStatus})
@@ -194,6 +214,7 @@ func (n *Node) start(ctx context.Context) error {
 		n.member.AddSink(lockdownSink{n.lock})
 	}
 	n.startIntegrity()
+	n.startLockdownWatch()
 	return nil
 }
 
@@ -204,6 +225,7 @@ func (n *Node) join(ctx context.Context) (*control.Client, error) {
 	if url == "" {
 		url = n.st.Coordinator
 	}
+	n.url = url
 	ctl, err := control.New(control.Config{URL: url, Fingerprint: n.cfg.Fingerprint, Credential: n.st.Credential})
 	if err != nil {
 		return nil, err
@@ -247,6 +269,7 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	if n.guard, err = guard.New(gcfg); err != nil {
 		return err
 	}
+	n.stops = newStops(n.guard)
 	n.checkUpstreams()
 	n.ship, err = audit.NewShipper(audit.ShipperConfig{
 		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
@@ -266,7 +289,7 @@ func (n *Node) checkUpstreams() {
 			n.log.Warn("model server not listening yet", "model", m.Name, "url", m.Upstream.URL)
 		case err != nil:
 			n.log.Error("model server reachable beyond loopback; not serving it", "model", m.Name, "err", err)
-			n.guard.SetModelUnavailable(m.Name, err.Error())
+			n.stops.set(stopUpstream, m.Name, err.Error())
 		}
 	}
 }
@@ -294,10 +317,19 @@ func (n *Node) Member() *member.Member { return n.member }
 // DeviceID returns the node's ID at the coordinator.
 func (n *Node) DeviceID() wire.DeviceID { return n.st.DeviceID }
 
-// Close stops the integrity checker, the guard, the shipper, the mesh
-// member (its netmap stream and engine) and the spool. The lockdown stays in place (fail closed: the model server stays
-// unreachable while the node is down); `moat-node lockdown off` removes it.
+// Close stops the lockdown watch, the integrity checker, the guard, the
+// shipper, the mesh member (its netmap stream and engine) and the spool.
+// The lockdown stays in place (fail closed: the model server stays
+// unreachable while the node is down); `moat-node lockdown off` removes
+// it.
 func (n *Node) Close() error {
+	if n.stopWatch != nil {
+		n.stopWatch()
+	}
+	if n.holder != nil {
+		n.holder.Close()
+	}
+	n.watchWG.Wait()
 	if n.stopIntegrity != nil {
 		n.stopIntegrity()
 		n.integWG.Wait()

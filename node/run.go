@@ -10,7 +10,6 @@ import (
 	"github.com/moatmesh/moat/mesh/member"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/guard"
-	"github.com/moatmesh/moat/node/lockdown"
 )
 
 // Bounds of the wait between two tries to listen on the mesh.
@@ -55,6 +54,13 @@ func (n *Node) serveGuard(ctx context.Context) {
 	case <-n.member.Ready():
 	case <-ctx.Done():
 		return
+	default:
+		n.log.Info("waiting for the first netmap from the coordinator; the guard listens once it arrives")
+		select {
+		case <-n.member.Ready():
+		case <-ctx.Done():
+			return
+		}
 	}
 	wait := minListenRetry
 	for {
@@ -81,7 +87,15 @@ func (n *Node) serveOnce(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	n.log.Info("guard listening", "addr", ln.Addr())
+	n.mu.Lock()
+	first := !n.mu.serving
+	n.mu.serving = true
+	n.mu.Unlock()
+	if first {
+		n.log.Info("in the mesh: guard listening, serving models", "node", n.st.DeviceID, "addr", ln.Addr(), "models", len(n.cfg.Models))
+	} else {
+		n.log.Info("guard listening again", "addr", ln.Addr())
+	}
 	n.setGuardErr(ctx, nil)
 	if err := n.guard.Serve(ln); err != nil && !errors.Is(err, guard.ErrClosed) {
 		return fmt.Errorf("guard stopped serving on the mesh: %w", err)
@@ -127,21 +141,6 @@ func (n *Node) advertisedModels() []wire.ModelAd {
 	return n.ads()
 }
 
-// lockdownSink keeps the lockdown's peer set in step with the netmap.
-type lockdownSink struct{ l *lockdown.Lockdown }
-
-func (s lockdownSink) SetNetMap(nm *wire.NetMap) error {
-	return s.l.UpdatePeers(lockdownPeers(nm))
-}
-
-func lockdownPeers(nm *wire.NetMap) []lockdown.Peer {
-	out := make([]lockdown.Peer, 0, len(nm.Peers))
-	for _, p := range nm.Peers {
-		out = append(out, lockdown.Peer{Addresses: p.Addresses, Endpoints: p.Endpoints})
-	}
-	return out
-}
-
 // setStatus logs when the coordinator connection is lost. A refused
 // netmap is not a lost connection; the member logs it.
 func (n *Node) setStatus(err error) {
@@ -151,7 +150,12 @@ func (n *Node) setStatus(err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err != nil && n.mu.status == nil {
-		n.log.Warn("coordinator connection lost; serving with the last netmap", "err", err)
+		select {
+		case <-n.member.Ready():
+			n.log.Warn("coordinator connection lost; serving with the last netmap", "err", err)
+		default:
+			n.log.Warn("cannot reach the coordinator; no netmap yet, so the guard does not listen; retrying", "err", err)
+		}
 	}
 	n.mu.status = err
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/moatmesh/moat/internal/cli"
@@ -46,6 +44,5 @@ func run(cmd *cobra.Command, cfg node.Config) error {
 		return err
 	}
 	defer n.Close()
-	fmt.Fprintf(cmd.OutOrStdout(), "moat-node %s is in the mesh; serving %d model(s)\n", n.DeviceID(), len(cfg.Models))
 	return n.Run(cmd.Context())
 }

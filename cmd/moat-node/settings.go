@@ -18,7 +18,6 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
-	"github.com/moatmesh/moat/node/lockdown"
 )
 
 // defaultStateDir is where a node keeps its key, credential and spool.
@@ -28,7 +27,8 @@ const defaultStateDir = "/var/lib/moat-node"
 // node's config file.
 type nodeSettings struct {
 	coordinator, fingerprint, key, state string
-	hostname, lockdownScope              string
+	hostname                             string
+	lockdown                             lockdownSettings
 	listenPort, guardPort                uint16
 	netstack                             bool
 	integrity                            time.Duration
@@ -44,11 +44,11 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	cli.SecretFile(fs, "key")
 	fs.StringVar(&s.state, "state-dir", defaultStateDir, "directory for the node's key, credential and audit spool")
 	fs.StringVar(&s.hostname, "hostname", "", "name shown to admins (default: the host name)")
-	fs.StringVar(&s.lockdownScope, "lockdown", "off", "nftables lockdown: off, host or service (root only)")
 	fs.Uint16Var(&s.listenPort, "listen-port", 41641, "WireGuard UDP port")
 	fs.Uint16Var(&s.guardPort, "guard-port", 80, "the guard's port on the mesh addresses")
 	fs.BoolVar(&s.netstack, "netstack", false, "use the userspace network stack even as root")
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
+	s.lockdown.addFlags(fs)
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
 	cli.LogLevelVar(fs, &s.logLevel)
 	cli.Settings(fs)
@@ -73,12 +73,9 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 		b := engine.Netstack
 		cfg.Backend = &b
 	}
-	switch s.lockdownScope {
-	case "off", "":
-	case "host", "service":
-		cfg.Lockdown = &lockdown.Config{Scope: lockdown.Scope(s.lockdownScope), WireGuardPort: s.listenPort, GuardPort: s.guardPort}
-	default:
-		return cfg, cli.Invalid(cmd, "lockdown", "%q: want off, host or service", s.lockdownScope)
+	var err error
+	if cfg.Lockdown, err = s.lockdown.config(cmd); err != nil {
+		return cfg, err
 	}
 	models, err := s.loadModels()
 	cfg.Models = models

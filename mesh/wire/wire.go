@@ -41,6 +41,10 @@ import (
 //     and Error.Code CodeLoginRefused carrying the reason. Coordinators
 //     refuse a LoginRequest whose Hostname or OS is not a short plain
 //     word (MaxOSLen; letters, digits, '.', '_', '-'), as moat always sent.
+//     2026-12-08, compatible additions: LockdownStatus.Mode (what the node
+//     was started with, "off" included), Problem (why a configured
+//     lockdown is not in force) and Events (its recent losses and
+//     restores); absent from older nodes.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
