@@ -20,6 +20,7 @@ const (
 	reasonWrongAPI      = "wrong_api_family"
 	reasonBadRequest    = "invalid_request"
 	reasonTooLarge      = "body_too_large"
+	reasonBodyTimeout   = "body_timeout"
 	reasonRPM           = "rpm_exceeded"
 	reasonTPM           = "tpm_exceeded"
 	reasonConcurrency   = "concurrency_exceeded"

@@ -81,6 +81,7 @@ type Guard struct {
 	hashWarn  sync.Once
 	prompts   *promptHasher // under cfg.AuditKey
 	avail     availability  // models stopped at run time
+	conns     *peerConns    // Serve's connections per peer
 	mu        struct {
 		sync.Mutex
 		servers map[*http.Server]bool
@@ -106,6 +107,7 @@ func New(cfg Config) (*Guard, error) {
 		}
 	}
 	g.mu.servers = make(map[*http.Server]bool)
+	g.conns = newPeerConns(g.cfg.MaxConnsPerPeer)
 	if g.cfg.Screen == nil {
 		g.cfg.Screen = newPolicyScreen(cfg.Screening)
 	}
@@ -162,7 +164,8 @@ func (g *Guard) SetNetMap(nm *wire.NetMap) error {
 }
 
 // Serve answers requests on ln (the engine's listener on the node's mesh
-// addresses) with the configured header and idle timeouts until Close.
+// addresses) with the configured header and idle timeouts until Close,
+// holding each peer to Config.MaxConnsPerPeer connections.
 func (g *Guard) Serve(ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           g,
@@ -175,7 +178,7 @@ func (g *Guard) Serve(ln net.Listener) error {
 		return ErrClosed
 	}
 	defer g.track(srv, false)
-	err := srv.Serve(ln)
+	err := srv.Serve(&peerListener{Listener: ln, g: g})
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrClosed
 	}

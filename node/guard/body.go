@@ -1,0 +1,94 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/moatmesh/moat/node/audit"
+)
+
+// A request body is where a caller can make the guard wait and hold
+// memory, so reading one is bounded: the caller first takes an admission
+// slot (reserve), the body must arrive within Config.BodyTimeout of the
+// headers (a read deadline that stays until the body is in), and the
+// buffer grows with the bytes that arrived, not with the length claimed.
+// A request answered before its body was read to the end closes its
+// connection: net/http would otherwise read the rest before the next
+// request, with nothing bounding how long that takes.
+
+// armBody sets the body's read deadline; a request without a body has
+// nothing to read.
+func (c *call) armBody() {
+	if c.r.ContentLength == 0 {
+		c.bodyDone = true
+		return
+	}
+	// Real time, not Config.Now: the deadline is the connection's.
+	http.NewResponseController(c.w).SetReadDeadline(time.Now().Add(c.g.cfg.BodyTimeout)) // unsupported only off a real server
+}
+
+// closeUnread makes the answer to r the connection's last and stops
+// reading from it, for a request whose body may not have been read to
+// its end.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// reserve takes the caller's admission slot before the body is read: a
+// caller whose grants' limits all refuse now is refused without the
+// guard reading (and paying for) its body, and so is one that no model
+// here is granted to, unless its body is small: that one is read to name
+// the model in the refusal and the audit record.
+func (c *call) reserve() bool {
+	if len(c.who.grants) == 0 {
+		if n := c.r.ContentLength; n > 0 && n <= maxPrealloc {
+			return true
+		}
+		c.refuse(http.StatusForbidden, reasonNotGranted, fmt.Sprintf("no model served on node %s is granted to %s; ask an admin", c.g.cfg.NodeName, c.who.who()), 0)
+		return false
+	}
+	g, reason, retry := c.g.limits.reserve(c.who.limitKey, c.who.grants, c.start)
+	if g != nil {
+		c.refuse(http.StatusTooManyRequests, reason, limitMessage(c.who, g, reason, retry), retry)
+		return false
+	}
+	c.reserved = true
+	return true
+}
+
+// readBody reads and parses the request body within the size and time
+// limits.
+func (c *call) readBody() bool {
+	body, err := readAllSized(http.MaxBytesReader(c.w, c.r.Body, c.g.cfg.MaxBodyBytes), c.r.ContentLength, c.g.cfg.MaxBodyBytes)
+	var tooBig *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		c.refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("the request body is larger than this node's limit of %d bytes; send a shorter prompt", tooBig.Limit), 0)
+		return false
+	case errors.As(err, &ne) && ne.Timeout():
+		c.refuse(http.StatusRequestTimeout, reasonBodyTimeout, fmt.Sprintf("the request body did not arrive within %s of its headers; send it with the request", c.g.cfg.BodyTimeout), 0)
+		return false
+	case err != nil:
+		closeUnread(c.w, c.r)
+		c.status, c.reason, c.decision = 499, "client_gone", audit.DecisionInvalid
+		return false
+	}
+	c.body, c.bodyDone = body, true
+	// net/http now watches the connection for the caller leaving; that
+	// watch must not time out under a long answer.
+	http.NewResponseController(c.w).SetReadDeadline(time.Time{})
+	if c.req, err = parseRequest(body, c.api); err != nil {
+		c.refuse(http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
+		return false
+	}
+	c.model = c.req.Model
+	return true
+}
