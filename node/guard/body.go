@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/moatmesh/moat/node/audit"
@@ -12,9 +13,11 @@ import (
 
 // A request body is where a caller can make the guard wait and hold
 // memory, so reading one is bounded: the caller first takes an admission
-// slot (reserve), the body must arrive within Config.BodyTimeout of the
-// headers (a read deadline that stays until the body is in), and the
-// buffer grows with the bytes that arrived, not with the length claimed.
+// slot (reserve), then waits its turn among its own bodies being read
+// (Config.MaxBodyReadsPerCaller), the body must arrive within
+// Config.BodyTimeout of the headers (a read deadline that stays until the
+// body is in), and the buffer grows with the bytes that arrived, not with
+// the length claimed.
 // A request answered before its body was read to the end closes its
 // connection: net/http would otherwise read the rest before the next
 // request, with nothing bounding how long that takes.
@@ -27,7 +30,8 @@ func (c *call) armBody() {
 		return
 	}
 	// Real time, not Config.Now: the deadline is the connection's.
-	http.NewResponseController(c.w).SetReadDeadline(time.Now().Add(c.g.cfg.BodyTimeout)) // unsupported only off a real server
+	c.bodyDue = time.Now().Add(c.g.cfg.BodyTimeout)
+	http.NewResponseController(c.w).SetReadDeadline(c.bodyDue) // unsupported only off a real server
 }
 
 // closeUnread makes the answer to r the connection's last and stops
@@ -66,7 +70,16 @@ func (c *call) reserve() bool {
 // readBody reads and parses the request body within the size and time
 // limits.
 func (c *call) readBody() bool {
+	release := func() {}
+	if !c.bodyDone {
+		var ok bool
+		if release, ok = c.g.reads.acquire(c.who.limitKey, c.bodyDue); !ok {
+			c.refuse(http.StatusTooManyRequests, reasonBodyReads, fmt.Sprintf("%s is sending %d other request bodies to this node that did not arrive within %s; retry when they have", c.who.who(), c.g.cfg.MaxBodyReadsPerCaller, c.g.cfg.BodyTimeout), time.Second)
+			return false
+		}
+	}
 	body, err := readAllSized(http.MaxBytesReader(c.w, c.r.Body, c.g.cfg.MaxBodyBytes), c.r.ContentLength, c.g.cfg.MaxBodyBytes)
+	release() // before answering: a turn is for reading
 	var tooBig *http.MaxBytesError
 	var ne net.Error
 	switch {
@@ -91,4 +104,65 @@ func (c *call) readBody() bool {
 	}
 	c.model = c.req.Model
 	return true
+}
+
+// readGate lets each identity read at most n bodies at once; the others
+// wait for a turn until their body deadline. Bodies being read are the
+// memory a caller can hold without being admitted, so this bounds it to
+// n × Config.MaxBodyBytes per identity.
+type readGate struct {
+	n  int
+	mu sync.Mutex
+	// turns holds, per identity with a body being read or waiting, one
+	// token per body being read.
+	turns map[string]*turns
+}
+
+type turns struct {
+	ch    chan struct{}
+	users int // bodies being read or waiting
+}
+
+func newReadGate(n int) *readGate { return &readGate{n: n, turns: make(map[string]*turns)} }
+
+// acquire waits until who may read a body, at most until deadline. It
+// returns the release, or false when the turn did not come.
+func (r *readGate) acquire(who string, deadline time.Time) (func(), bool) {
+	r.mu.Lock()
+	t := r.turns[who]
+	if t == nil {
+		t = &turns{ch: make(chan struct{}, r.n)}
+		r.turns[who] = t
+	}
+	t.users++
+	r.mu.Unlock()
+	if !t.wait(deadline) {
+		r.leave(who, t)
+		return nil, false
+	}
+	return func() { <-t.ch; r.leave(who, t) }, true
+}
+
+func (t *turns) wait(deadline time.Time) bool {
+	select {
+	case t.ch <- struct{}{}:
+		return true
+	default:
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case t.ch <- struct{}{}:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+func (r *readGate) leave(who string, t *turns) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t.users--; t.users == 0 {
+		delete(r.turns, who)
+	}
 }

@@ -21,10 +21,11 @@ type call struct {
 	snap  *snapshot
 	who   *caller
 
-	body     []byte   // as received
-	bodyDone bool     // nothing of the body is left to read
-	reserved bool     // holds an admission slot (limiter.reserve)
-	req      *request // parsed body
+	body     []byte    // as received
+	bodyDone bool      // nothing of the body is left to read
+	bodyDue  time.Time // when the body must be in (set when there is one)
+	reserved bool      // holds an admission slot (limiter.reserve)
+	req      *request  // parsed body
 	model    string
 	grant    *policy.GrantRule
 	up       *upstream

@@ -111,6 +111,12 @@ type Config struct {
 	// bounds what one member's slow bodies can hold (docs/guard.md).
 	// Default 64.
 	MaxConnsPerPeer int
+	// MaxBodyReadsPerCaller bounds the request bodies of one identity
+	// (a person, or a tagged device) the guard reads at once; further
+	// requests wait for a turn until their BodyTimeout (then 429
+	// "too_many_bodies"). With MaxBodyBytes this bounds the memory a
+	// caller can hold with bodies it never finishes sending. Default 4.
+	MaxBodyReadsPerCaller int
 	// IdleTimeout closes idle caller connections (Serve). Default 120s.
 	IdleTimeout time.Duration
 	// DialTimeout bounds connecting to an upstream. Default 5s.
@@ -138,6 +144,7 @@ func (c *Config) setDefaults() {
 	defN(&c.BodyTimeout, 60*time.Second)
 	defN(&c.IdleTimeout, 120*time.Second)
 	defN(&c.MaxConnsPerPeer, 64)
+	defN(&c.MaxBodyReadsPerCaller, 4)
 	defN(&c.DialTimeout, 5*time.Second)
 	defN(&c.UpstreamHeaderTimeout, 5*time.Minute)
 	defN(&c.UpstreamIdleTimeout, 2*time.Minute)

@@ -21,6 +21,7 @@ const (
 	reasonBadRequest    = "invalid_request"
 	reasonTooLarge      = "body_too_large"
 	reasonBodyTimeout   = "body_timeout"
+	reasonBodyReads     = "too_many_bodies"
 	reasonRPM           = "rpm_exceeded"
 	reasonTPM           = "tpm_exceeded"
 	reasonConcurrency   = "concurrency_exceeded"

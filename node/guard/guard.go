@@ -82,6 +82,7 @@ type Guard struct {
 	prompts   *promptHasher // under cfg.AuditKey
 	avail     availability  // models stopped at run time
 	conns     *peerConns    // Serve's connections per peer
+	reads     *readGate     // bodies being read per identity
 	mu        struct {
 		sync.Mutex
 		servers map[*http.Server]bool
@@ -108,6 +109,7 @@ func New(cfg Config) (*Guard, error) {
 	}
 	g.mu.servers = make(map[*http.Server]bool)
 	g.conns = newPeerConns(g.cfg.MaxConnsPerPeer)
+	g.reads = newReadGate(g.cfg.MaxBodyReadsPerCaller)
 	if g.cfg.Screen == nil {
 		g.cfg.Screen = newPolicyScreen(cfg.Screening)
 	}
