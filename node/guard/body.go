@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,7 +32,7 @@ func (c *call) armBody() {
 	}
 	// Real time, not Config.Now: the deadline is the connection's.
 	c.bodyDue = time.Now().Add(c.g.cfg.BodyTimeout)
-	http.NewResponseController(c.w).SetReadDeadline(c.bodyDue) // unsupported only off a real server
+	setReadDeadline(c.w, c.bodyDue)
 }
 
 // closeUnread makes the answer to r the connection's last and stops
@@ -42,7 +43,20 @@ func closeUnread(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Connection", "close")
-	http.NewResponseController(w).SetReadDeadline(time.Now())
+	setReadDeadline(w, time.Now())
+}
+
+// setReadDeadline sets the read deadline of w's connection. It is
+// http.ResponseController's, without its allocation for a writer that
+// has the method itself; a writer that neither has it nor wraps another
+// (a recorder off a real server) has no connection to bound.
+func setReadDeadline(w http.ResponseWriter, t time.Time) {
+	switch d := w.(type) {
+	case interface{ SetReadDeadline(time.Time) error }:
+		d.SetReadDeadline(t)
+	case interface{ Unwrap() http.ResponseWriter }:
+		http.NewResponseController(w).SetReadDeadline(t)
+	}
 }
 
 // reserve takes the caller's admission slot before the body is read: a
@@ -70,16 +84,14 @@ func (c *call) reserve() bool {
 // readBody reads and parses the request body within the size and time
 // limits.
 func (c *call) readBody() bool {
-	release := func() {}
-	if !c.bodyDone {
-		var ok bool
-		if release, ok = c.g.reads.acquire(c.who.limitKey, c.bodyDue); !ok {
-			c.refuse(http.StatusTooManyRequests, reasonBodyReads, fmt.Sprintf("%s is sending %d other request bodies to this node that did not arrive within %s; retry when they have", c.who.who(), c.g.cfg.MaxBodyReadsPerCaller, c.g.cfg.BodyTimeout), time.Second)
-			return false
-		}
+	if !c.bodyDone && !c.g.reads.acquire(c.who.limitKey, c.bodyDue) {
+		c.refuse(http.StatusTooManyRequests, reasonBodyReads, fmt.Sprintf("%s is sending %d other request bodies to this node that did not arrive within %s; retry when they have", c.who.who(), c.g.cfg.MaxBodyReadsPerCaller, c.g.cfg.BodyTimeout), time.Second)
+		return false
 	}
 	body, err := readAllSized(http.MaxBytesReader(c.w, c.r.Body, c.g.cfg.MaxBodyBytes), c.r.ContentLength, c.g.cfg.MaxBodyBytes)
-	release() // before answering: a turn is for reading
+	if !c.bodyDone {
+		c.g.reads.release(c.who.limitKey) // before answering: a turn is for reading
+	}
 	var tooBig *http.MaxBytesError
 	var ne net.Error
 	switch {
@@ -97,7 +109,7 @@ func (c *call) readBody() bool {
 	c.body, c.bodyDone = body, true
 	// net/http now watches the connection for the caller leaving; that
 	// watch must not time out under a long answer.
-	http.NewResponseController(c.w).SetReadDeadline(time.Time{})
+	setReadDeadline(c.w, time.Time{})
 	if c.req, err = parseRequest(body, c.api); err != nil {
 		c.refuse(http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
 		return false
@@ -107,62 +119,70 @@ func (c *call) readBody() bool {
 }
 
 // readGate lets each identity read at most n bodies at once; the others
-// wait for a turn until their body deadline. Bodies being read are the
-// memory a caller can hold without being admitted, so this bounds it to
-// n × Config.MaxBodyBytes per identity.
+// wait for a turn, oldest first, until their body deadline. Bodies being
+// read are memory a caller holds without having been admitted, so this
+// bounds it to n × Config.MaxBodyBytes per identity.
 type readGate struct {
 	n  int
 	mu sync.Mutex
-	// turns holds, per identity with a body being read or waiting, one
-	// token per body being read.
-	turns map[string]*turns
+	// reading counts each identity's bodies being read; queue holds those
+	// waiting, each a channel closed when it is given a turn.
+	reading map[string]int
+	queue   map[string][]chan struct{}
 }
 
-type turns struct {
-	ch    chan struct{}
-	users int // bodies being read or waiting
+func newReadGate(n int) *readGate {
+	return &readGate{n: n, reading: make(map[string]int), queue: make(map[string][]chan struct{})}
 }
 
-func newReadGate(n int) *readGate { return &readGate{n: n, turns: make(map[string]*turns)} }
-
-// acquire waits until who may read a body, at most until deadline. It
-// returns the release, or false when the turn did not come.
-func (r *readGate) acquire(who string, deadline time.Time) (func(), bool) {
+// acquire waits until who may read a body, at most until deadline; false
+// when the turn did not come. A true acquire is paired with release.
+func (r *readGate) acquire(who string, deadline time.Time) bool {
 	r.mu.Lock()
-	t := r.turns[who]
-	if t == nil {
-		t = &turns{ch: make(chan struct{}, r.n)}
-		r.turns[who] = t
-	}
-	t.users++
-	r.mu.Unlock()
-	if !t.wait(deadline) {
-		r.leave(who, t)
-		return nil, false
-	}
-	return func() { <-t.ch; r.leave(who, t) }, true
-}
-
-func (t *turns) wait(deadline time.Time) bool {
-	select {
-	case t.ch <- struct{}{}:
+	if r.reading[who] < r.n && len(r.queue[who]) == 0 {
+		r.reading[who]++
+		r.mu.Unlock()
 		return true
-	default:
 	}
+	turn := make(chan struct{})
+	r.queue[who] = append(r.queue[who], turn)
+	r.mu.Unlock()
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
-	case t.ch <- struct{}{}:
+	case <-turn:
 		return true
 	case <-timer.C:
-		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queue[who]
+	i := slices.Index(q, turn)
+	if i < 0 {
+		return true // given the turn as the timer fired
+	}
+	r.setQueueLocked(who, slices.Delete(q, i, i+1))
+	return false
+}
+
+// release ends a read of who, passing the turn to the oldest waiting.
+func (r *readGate) release(who string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if q := r.queue[who]; len(q) > 0 {
+		close(q[0])
+		r.setQueueLocked(who, q[1:])
+		return
+	}
+	if r.reading[who]--; r.reading[who] <= 0 {
+		delete(r.reading, who)
 	}
 }
 
-func (r *readGate) leave(who string, t *turns) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if t.users--; t.users == 0 {
-		delete(r.turns, who)
+func (r *readGate) setQueueLocked(who string, q []chan struct{}) {
+	if len(q) == 0 {
+		delete(r.queue, who)
+		return
 	}
+	r.queue[who] = q
 }

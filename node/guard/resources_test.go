@@ -101,10 +101,7 @@ func (l *limiter) pendingOf(who string) int {
 func (r *readGate) state(who string) (reading, users int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t := r.turns[who]; t != nil {
-		return len(t.ch), t.users
-	}
-	return 0, 0
+	return r.reading[who], r.reading[who] + len(r.queue[who])
 }
 
 // chatOfSize is a valid chat request of exactly n bytes.
