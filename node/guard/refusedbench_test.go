@@ -1,17 +1,16 @@
+//go:build unix
+
 package guard
 
 import (
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
 )
@@ -24,7 +23,10 @@ import (
 func BenchmarkRefusedBodies(b *testing.B) {
 	b.Run("loopback", func(b *testing.B) {
 		benchRefused(b, func() (string, *http.Client) {
-			return refusingGuard(b), &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			lg := newLoopGuard(b, wire.Limits{RPM: 1, Concurrency: 1}, nil)
+			c := lg.clientFrom(lg.alice)
+			c.Transport.(*http.Transport).DisableKeepAlives = true
+			return "http://" + lg.addr, c
 		})
 	})
 	b.Run("mesh", func(b *testing.B) {
@@ -55,32 +57,6 @@ func benchRefused(b *testing.B, setup func() (string, *http.Client)) {
 		cpu += cpuTime() - start
 	}
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
-}
-
-// refusingGuard is a guard on 127.0.0.1 whose one caller (127.0.0.1) has
-// rpm 1 and concurrency 1.
-func refusingGuard(b *testing.B) string {
-	up := newStub(b)
-	up.quiet = true
-	g, err := New(Config{Models: map[string]Upstream{"llama": {URL: up.srv.URL, Kind: KindOpenAI}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	priv, _ := key.NewPrivate()
-	nm := &wire.NetMap{Seq: 1, Rules: &wire.NodeRules{Grants: []wire.GrantRule{{ID: "grants[0]", Limits: wire.Limits{RPM: 1, Concurrency: 1}}}},
-		Peers: []wire.Peer{{Key: priv.Public(), Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
-			Identity: wire.Identity{UserID: "u1", DeviceID: "d1", Expiry: time.Now().Add(time.Hour)},
-			Access:   []wire.ModelAccess{{Model: "llama"}}}}}
-	if err := g.SetNetMap(nm); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go g.Serve(ln)
-	b.Cleanup(func() { g.Close() })
-	return "http://" + ln.Addr().String()
 }
 
 func cpuTime() time.Duration {

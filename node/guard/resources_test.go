@@ -234,7 +234,7 @@ func TestConnsPerPeer(t *testing.T) {
 // use, that figure does not fall when what earlier tests left is freed.
 func TestBodyMemoryOnClaimedLength(t *testing.T) {
 	const n = 64
-	lg := newLoopGuard(t, func(c *Config) { c.MaxBodyReadsPerCaller, c.BodyTimeout = n, 10*time.Second })
+	lg := newLoopGuard(t, wire.Limits{}, func(c *Config) { c.MaxBodyReadsPerCaller, c.BodyTimeout = n, 10*time.Second })
 	alloc0 := totalAlloc()
 	for range n {
 		startRequest(t, lg.dial(lg.alice), 8_000_000, "{")
@@ -268,7 +268,7 @@ func TestSlowBodiesFromOneMember(t *testing.T) {
 		timeout            = 5 * time.Second
 		slowBodiesMemBound = 8 << 20
 	)
-	lg := newLoopGuard(t, func(c *Config) { c.BodyTimeout = timeout })
+	lg := newLoopGuard(t, wire.Limits{}, func(c *Config) { c.BodyTimeout = timeout })
 	usual := lg.latency()
 	mem0, alloc0 := memInUse(), totalAlloc()
 
@@ -322,7 +322,7 @@ func TestSlowBodiesFromOneMember(t *testing.T) {
 // that does not come before the body deadline is refused 429
 // too_many_bodies; TestSlowBodiesFromOneMember sees those.)
 func TestBodyReadsPerCaller(t *testing.T) {
-	lg := newLoopGuard(t, func(c *Config) { c.MaxBodyReadsPerCaller, c.BodyTimeout = 2, time.Second })
+	lg := newLoopGuard(t, wire.Limits{}, func(c *Config) { c.MaxBodyReadsPerCaller, c.BodyTimeout = 2, time.Second })
 	body := chatOfSize(1000)
 	c1 := startRequest(t, lg.dial(lg.alice), len(body), body[:10])
 	c2 := startRequest(t, lg.dial(lg.alice), len(body), body[:10])
@@ -342,26 +342,28 @@ func TestBodyReadsPerCaller(t *testing.T) {
 }
 
 // loopGuard is a guard on 127.0.0.1 whose netmap puts alice at
-// 127.0.0.2 and bob at 127.0.0.3, both granted llama without limits.
+// 127.0.0.2 and bob at 127.0.0.3, both granted llama under lim.
 type loopGuard struct {
-	t          *testing.T
+	t          testing.TB
 	g          *Guard
 	addr       string
 	alice, bob netip.Addr
 	client     *http.Client // bob's
 }
 
-func newLoopGuard(t *testing.T, tweak func(*Config)) *loopGuard {
+func newLoopGuard(t testing.TB, lim wire.Limits, tweak func(*Config)) *loopGuard {
 	up := newStub(t)
 	up.quiet = true
 	cfg := Config{Models: map[string]Upstream{"llama": {URL: up.srv.URL, Kind: KindOpenAI}}, NodeName: "loop"}
-	tweak(&cfg)
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	g, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lg := &loopGuard{t: t, g: g, alice: netip.MustParseAddr("127.0.0.2"), bob: netip.MustParseAddr("127.0.0.3")}
-	nm := &wire.NetMap{Seq: 1, Rules: &wire.NodeRules{Grants: []wire.GrantRule{{ID: "grants[0]"}}}}
+	nm := &wire.NetMap{Seq: 1, Rules: &wire.NodeRules{Grants: []wire.GrantRule{{ID: "grants[0]", Limits: lim}}}}
 	for i, a := range []netip.Addr{lg.alice, lg.bob} {
 		priv, _ := key.NewPrivate()
 		id := []string{"alice", "bob"}[i]
@@ -372,17 +374,28 @@ func newLoopGuard(t *testing.T, tweak func(*Config)) *loopGuard {
 	if err := g.SetNetMap(nm); err != nil {
 		t.Fatal(err)
 	}
+	lg.addr = serveLoopback(t, g)
+	lg.client = lg.clientFrom(lg.bob)
+	t.Cleanup(lg.client.CloseIdleConnections)
+	return lg
+}
+
+// serveLoopback serves g on 127.0.0.1 until the test ends and returns
+// its address.
+func serveLoopback(t testing.TB, g *Guard) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go g.Serve(ln)
 	t.Cleanup(func() { g.Close() })
-	lg.addr = ln.Addr().String()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: lg.bob.AsSlice()}}
-	lg.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
-	t.Cleanup(lg.client.CloseIdleConnections)
-	return lg
+	return ln.Addr().String()
+}
+
+// clientFrom is an HTTP client calling from src.
+func (lg *loopGuard) clientFrom(src netip.Addr) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
 }
 
 // dial connects to the guard from src.
