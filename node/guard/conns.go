@@ -16,6 +16,10 @@ import (
 // reasonTooManyConns refuses a connection over Config.MaxConnsPerPeer.
 const reasonTooManyConns = "too_many_connections"
 
+// maxRefusing bounds the refused connections told why at once; beyond
+// it (a flood of connections) they are closed without an answer.
+const maxRefusing = 256
+
 // connRefuseTimeout bounds the time spent telling a refused connection
 // why (writing the 429 and letting the peer read it before the close).
 const connRefuseTimeout = time.Second
@@ -24,14 +28,16 @@ const connRefuseTimeout = time.Second
 // listeners. A connection counts from Accept until it is closed.
 type peerConns struct {
 	max int
-	mu  struct {
+	// refusing bounds the refused connections being answered at once.
+	refusing chan struct{}
+	mu       struct {
 		sync.Mutex
 		open map[string]int // peer → connections open
 	}
 }
 
 func newPeerConns(max int) *peerConns {
-	p := &peerConns{max: max}
+	p := &peerConns{max: max, refusing: make(chan struct{}, maxRefusing)}
 	p.mu.open = make(map[string]int)
 	return p
 }
@@ -81,7 +87,15 @@ func (l *peerListener) Accept() (net.Conn, error) {
 			return &peerConn{Conn: c, release: func() { l.g.conns.release(peer) }}, nil
 		}
 		l.g.metrics.refusals.WithLabelValues(reasonTooManyConns).Inc()
-		go l.refuse(c)
+		select {
+		case l.g.conns.refusing <- struct{}{}:
+			go func() {
+				defer func() { <-l.g.conns.refusing }()
+				l.refuse(c)
+			}()
+		default: // a flood: no time to explain
+			c.Close()
+		}
 	}
 }
 
