@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -120,4 +121,16 @@ func TestReference(t *testing.T) {
 	var b bytes.Buffer
 	cli.Reference(&b, newRoot())
 	clitest.Golden(t, "../../docs/cli/moat-coordinator.md", b.String())
+}
+
+func TestTrustedProxiesPrefixes(t *testing.T) {
+	var s serveSettings
+	fs := s.flagSet()
+	if err := fs.Parse([]string{"--trusted-proxies", "127.0.0.1/32,10.0.0.0/8,fd00::/8"}); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(prefixes(s.trustedProxies))
+	if got != "[127.0.0.1/32 10.0.0.0/8 fd00::/8]" {
+		t.Fatalf("prefixes %s", got)
+	}
 }

@@ -58,6 +58,7 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 	if err != nil {
 		return err
 	}
+	ln = c.LimitListener(ln)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
