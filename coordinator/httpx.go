@@ -13,7 +13,7 @@ import (
 // Body limits per kind of endpoint.
 const (
 	limitSmall  = 64 << 10 // logins, enrollments, admin actions
-	limitPolicy = 1 << 20  // a policy document
+	limitPolicy = 1 << 20  // a policy document (policy.MaxSize) as a JSON string
 	limitAudit  = 8 << 20  // one batch of audit records
 )
 

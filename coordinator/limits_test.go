@@ -3,6 +3,7 @@ package coordinator
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -254,5 +255,39 @@ func TestConnectionsPerClientCapped(t *testing.T) {
 		c.Close()
 	case <-time.After(5 * time.Second):
 		t.Fatal("a connection after one closed was not accepted")
+	}
+}
+
+// Policy checks are bounded: a policy nesting groups 2,000 deep is
+// refused at once, and with every check slot taken a validation is
+// refused with 503 rather than queued without end.
+func TestPolicyChecksBounded(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	tok := tc.adminToken(t)
+	var deep strings.Builder
+	deep.WriteString(`{"groups": {`)
+	for i := range 2000 {
+		fmt.Fprintf(&deep, `"group:g%d": ["group:g%d"], `, i, i+1)
+	}
+	deep.WriteString(`"group:g2000": ["a@example.com"]}}`)
+	start := time.Now()
+	status, body := tc.admin(t, tok, "POST", "/policy/validate", jsonBody(map[string]string{"text": deep.String()}))
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "nest more than") {
+		t.Fatalf("deep groups: %d %s", status, body)
+	}
+	t.Logf("2,000-deep groups refused in %s", time.Since(start))
+
+	for range maxPolicyChecks { // every slot taken
+		policyChecks <- struct{}{}
+	}
+	status, body = tc.admin(t, tok, "POST", "/policy/validate", jsonBody(map[string]string{"text": "{}"}))
+	for range maxPolicyChecks {
+		<-policyChecks
+	}
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "busy") {
+		t.Fatalf("validation with every slot taken: %d %s", status, body)
+	}
+	if status, _ := tc.admin(t, tok, "POST", "/policy/validate", jsonBody(map[string]string{"text": "{}"})); status != http.StatusOK {
+		t.Fatalf("validation with slots free: %d", status)
 	}
 }
