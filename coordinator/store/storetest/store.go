@@ -59,6 +59,7 @@ type Store interface {
 	CreateEnrollKey(ctx context.Context, k *store.EnrollKey) error
 	EnrollKeys(ctx context.Context) ([]*store.EnrollKey, error)
 	UseEnrollKey(ctx context.Context, hash []byte, now time.Time) (*store.EnrollKey, error)
+	CheckEnrollKey(ctx context.Context, hash []byte, now time.Time) error
 	RevokeEnrollKey(ctx context.Context, id string) error
 
 	// API tokens.
