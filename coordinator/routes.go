@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func (s *Server) routes() http.Handler {
@@ -17,7 +16,7 @@ func (s *Server) routes() http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", s.ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.mx.reg, promhttp.HandlerOpts{})))
+	r.GET("/metrics", s.adminAuth, gin.WrapH(s.MetricsHandler())) // or unauthenticated on --metrics-listen
 	r.GET("/static/login.css", serveLoginCSS)
 	s.installRoutes(r) // GET /install.sh, /download/{file}
 

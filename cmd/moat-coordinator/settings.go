@@ -39,6 +39,7 @@ type serveSettings struct {
 	logLevel                                    slog.Level
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
+	metricsListen                               string
 }
 
 // flagSet returns the settings as flags, each also MOAT_<FLAG> and a key
@@ -67,6 +68,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
+	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
 	cli.LogLevelVar(fs, &s.logLevel)
 	cli.Settings(fs)
 	return fs
