@@ -7,10 +7,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/moatmesh/moat/coordinator/mfa"
+	"github.com/moatmesh/moat/internal/browsertest"
 	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -115,4 +121,84 @@ func TestHSTSOverTLS(t *testing.T) {
 	if _, h, _ := get(t, plain.URL+"/healthz"); h.Get("Strict-Transport-Security") != "" {
 		t.Fatal("HSTS over plain HTTP")
 	}
+}
+
+// The coordinator's TOTP check counts every attempt before it checks the
+// code, in the store: 30 parallel wrong codes check at most 5 (the
+// lockout) and store as many failures as they checked; and one good code
+// sent 10 times in parallel signs in once. (Each request comes from
+// another address behind a trusted proxy, so that the per-address rate
+// limits do not hide the race.)
+func TestCoordinatorTOTPParallelAttempts(t *testing.T) {
+	tc, page, _ := totpSignIn(t)
+	st := submitAll(t, page, 30, "000000")
+	users, _ := tc.store.Users(t.Context())
+	if st[http.StatusUnauthorized] > 5 || st[http.StatusUnauthorized]+st[http.StatusTooManyRequests] != 30 || users[0].MFAFailures != st[http.StatusUnauthorized] {
+		t.Fatalf("30 parallel wrong codes: answers %v, %d failures stored; want at most 5 checked, each stored", st, users[0].MFAFailures)
+	}
+	tc, page, secret := totpSignIn(t)
+	good, _ := mfa.Code(secret, tc.clock.Now())
+	if st := submitAll(t, page, 10, good); st[http.StatusOK] != 1 {
+		t.Fatalf("one code sent 10 times in parallel: answers %v, want exactly one sign-in", st)
+	}
+}
+
+// manyClients is a browser transport that sends each request as another
+// client behind a trusted proxy (X-Forwarded-For).
+type manyClients struct{ n atomic.Uint32 }
+
+func (m *manyClients) RoundTrip(r *http.Request) (*http.Response, error) {
+	n := m.n.Add(1)
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", netip.AddrFrom4([4]byte{198, 18, byte(n >> 8), byte(n)}).String())
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// totpSignIn starts a coordinator whose IdP's amr proves no MFA, enrolls
+// alice's coordinator TOTP with a first sign-in, and returns the code
+// form of a second sign-in, and the TOTP secret.
+func totpSignIn(t *testing.T) (*testCoord, *browsertest.Page, string) {
+	tc := startCoord(t, t.TempDir(), newClock(), func(c *Config) {
+		c.OIDC.MFAMethods = []string{"hwk"}
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	alice := tc.addPerson(t, "alice@example.com", false)
+	login := func() *browsertest.Page {
+		priv, _ := key.NewPrivate()
+		start, err := tc.client(t, "").StartLogin(t.Context(), wire.LoginRequest{Key: priv.Public(), Hostname: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tc.browse(t, browsertest.New(new(manyClients)), start.AuthURL, alice)
+	}
+	page := login()
+	secret := page.Text("code")
+	code, _ := mfa.Code(secret, tc.clock.Now())
+	if page, _ = page.Submit(map[string]string{"code": code}); !page.Contains("is now connected") {
+		t.Fatalf("enrollment:\n%s", page.Body)
+	}
+	tc.clock.Advance(mfa.Period)
+	return tc, login(), secret
+}
+
+// submitAll submits page's form n times in parallel with code and counts
+// the answers by status.
+func submitAll(t *testing.T, page *browsertest.Page, n int, code string) map[int]int {
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			p, err := page.Submit(map[string]string{"code": code})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses[p.Status]++
+		})
+	}
+	wg.Wait()
+	return statuses
 }
