@@ -291,3 +291,17 @@ func TestPolicyChecksBounded(t *testing.T) {
 		t.Fatalf("validation with slots free: %d", status)
 	}
 }
+
+// Posts to the embedded provider are rate-limited per client address.
+func TestIdPFormsRateLimited(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	limited := 0
+	for range 20 {
+		if status, _ := post(t, tc.URL+"/idp/login", "application/x-www-form-urlencoded", "email=a%40example.com&password=x"); status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("20 password posts in a burst from one address were all served")
+	}
+}

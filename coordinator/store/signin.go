@@ -103,3 +103,17 @@ func (s *DB) ClaimTOTPStep(ctx context.Context, id string, step int64, pendingSe
 	}
 	return s.fail("claim TOTP step of "+id, err)
 }
+
+// ClaimIdPTOTPStep records that embedded-provider user id used the TOTP
+// code of step, in one statement that succeeds only while step is newer
+// than the last one used: of parallel uses of one code, on any replica,
+// one wins and the others are ErrConflict.
+func (s *DB) ClaimIdPTOTPStep(ctx context.Context, id string, step int64) error {
+	err := s.wr().execOne(ctx, "UPDATE idp_users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?", step, id, step)
+	if errors.Is(err, ErrNotFound) {
+		if _, uerr := s.IdPUser(ctx, id); uerr == nil {
+			err = ErrConflict
+		}
+	}
+	return s.fail("claim TOTP step of "+id, err)
+}
