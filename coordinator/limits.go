@@ -107,7 +107,7 @@ func (s *Server) pollsPerLogin() gin.HandlerFunc {
 // pass. The coordinator's own token exchange with the provider is
 // in-process and does not come this way.
 func (s *Server) idpFormLimit() gin.HandlerFunc {
-	limit := s.perClient(newRateTable(3*time.Second, 10))
+	limit := s.perClient(newRateTable(time.Second, 30))
 	return func(c *gin.Context) {
 		if c.Request.Method == http.MethodPost {
 			limit(c)
