@@ -59,9 +59,7 @@ func (s *Server) inFlightPerClient() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		release := held.acquire(s.clientKeyOf(c.Request))
 		if release == nil {
-			s.refuse("too_many_requests_in_flight")
-			c.Header("Retry-After", "10")
-			apiError(c, http.StatusTooManyRequests, "too_many_connections", "too many requests from your address at once; close some and try again")
+			s.tooMany(c, "too_many_connections", "too many requests from your address at once; close some and try again")
 			return
 		}
 		defer release()
@@ -92,9 +90,7 @@ func (s *Server) pollsPerLogin() gin.HandlerFunc {
 		_ = json.Unmarshal(body, &req) // the handler answers a bad body
 		release := polls.acquire(string(hashSecret(req.Poll)))
 		if release == nil {
-			s.refuse("too_many_polls")
-			c.Header("Retry-After", "5")
-			apiError(c, http.StatusTooManyRequests, "too_many_polls", "this login is already being polled; wait for that poll to answer")
+			s.tooMany(c, "too_many_polls", "this login is already being polled; wait for that poll to answer")
 			return
 		}
 		defer release()

@@ -61,11 +61,17 @@ func (t *rateTable) allow(key string) bool {
 func (s *Server) perClient(t *rateTable) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if !t.allow(s.clientKeyOf(c.Request)) {
-			s.refuse("rate_limited")
-			c.Header("Retry-After", "10")
-			apiError(c, http.StatusTooManyRequests, "rate_limited", "too many requests from your address; wait a little and try again")
+			s.tooMany(c, "rate_limited", "too many requests from your address; wait a little and try again")
 			return
 		}
 		c.Next()
 	}
+}
+
+// tooMany answers 429 with code (also the refusal's metric label) and
+// msg, asking the caller to come back in 10 s.
+func (s *Server) tooMany(c *gin.Context, code, msg string) {
+	s.refuse(code)
+	c.Header("Retry-After", "10")
+	apiError(c, http.StatusTooManyRequests, code, msg)
 }
