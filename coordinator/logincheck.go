@@ -3,7 +3,6 @@ package coordinator
 import (
 	"crypto/sha256"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -44,13 +43,12 @@ func loginCode(pollHash []byte) string {
 }
 
 // requesterAddr is the address a request came from, as the sign-in page
-// shows it.
+// shows it: the client behind trusted proxies (ClientAddr).
 func (s *Server) requesterAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if a := s.ClientAddr(r); a.IsValid() {
+		return a.String()
 	}
-	return host
+	return r.RemoteAddr
 }
 
 // confirmData is what the confirmation page shows about a login.

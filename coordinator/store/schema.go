@@ -189,4 +189,18 @@ var migrations = []migration{{
 		`ALTER TABLE login_sessions ADD COLUMN requester TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE login_sessions ADD COLUMN refusal TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 6,
+	name:    "sign-in backoff",
+	stmts: []string{
+		// Failed sign-in attempts per key (an account, or an account from
+		// one client address); see signin.go.
+		`CREATE TABLE signin_backoff (
+			bucket   TEXT PRIMARY KEY,
+			failures INTEGER NOT NULL,
+			next_at  {{time}},
+			updated  {{time}} NOT NULL
+		)`,
+		`CREATE INDEX signin_backoff_updated ON signin_backoff (updated)`,
+	},
 }}
