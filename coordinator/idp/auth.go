@@ -26,16 +26,17 @@ func validEmail(s string) bool {
 }
 
 // checkPassword verifies email and password, unless the sign-in must
-// wait (see backoff.go; keys are its counts). Failures count towards the
-// backoff; success does not clear it (only a complete sign-in does), so
+// wait (see backoff.go; keys are its counts). Every check counts towards
+// the backoff before it is made; success does not clear it (only a complete sign-in does), so
 // that knowing the password does not buy more code guesses. Unknown
 // accounts cost the same work and get the same answers as known ones.
 func (p *Provider) checkPassword(ctx context.Context, keys []backoffKey, email, password string) (*store.IdPUser, error) {
-	if err := p.mayTry(ctx, keys); err != nil {
+	wait, err := p.attempt(ctx, keys)
+	if err != nil {
 		return nil, err
 	}
 	if len(password) > maxPasswordLen {
-		return nil, p.failed(ctx, keys, "oversized password", errBadLogin) // not even hashed
+		return nil, p.failed(wait, "oversized password", errBadLogin) // not even hashed
 	}
 	u, err := p.users.IdPUserByEmail(ctx, email)
 	switch {
@@ -59,9 +60,9 @@ func (p *Provider) checkPassword(ctx context.Context, keys []backoffKey, email, 
 		p.log.Error("idp: stored password hash unusable", "user_id", u.ID, "err", verr)
 		return nil, errInternal
 	case u == nil || phc != u.PasswordHash:
-		return nil, p.failed(ctx, keys, "unknown account or not set up", errBadLogin)
+		return nil, p.failed(wait, "unknown account or not set up", errBadLogin)
 	case !ok:
-		return nil, p.failed(ctx, keys, "wrong password", errBadLogin)
+		return nil, p.failed(wait, "wrong password", errBadLogin)
 	}
 	return u, nil
 }
@@ -70,7 +71,8 @@ func (p *Provider) checkPassword(ctx context.Context, keys []backoffKey, email, 
 // wait, and on success records its step (so that it cannot be used
 // again, on any replica).
 func (p *Provider) checkCode(ctx context.Context, keys []backoffKey, id, code string) error {
-	if err := p.mayTry(ctx, keys); err != nil {
+	wait, err := p.attempt(ctx, keys)
+	if err != nil {
 		return err
 	}
 	u, err := p.users.IdPUser(ctx, id)
@@ -86,16 +88,16 @@ func (p *Provider) checkCode(ctx context.Context, keys []backoffKey, id, code st
 	step, err := mfa.Verify(string(secret), code, u.TOTPLastStep, p.now())
 	switch {
 	case errors.Is(err, mfa.ErrReplayed):
-		return p.failed(ctx, keys, "replayed code", errReplayed)
+		return p.failed(wait, "replayed code", errReplayed)
 	case errors.Is(err, mfa.ErrBadCode):
-		return p.failed(ctx, keys, "wrong code", errBadCode)
+		return p.failed(wait, "wrong code", errBadCode)
 	case err != nil:
 		p.log.Error("idp: verify code", "user_id", u.ID, "err", err)
 		return errInternal
 	}
 	err = p.users.ClaimIdPTOTPStep(ctx, u.ID, step)
 	if errors.Is(err, store.ErrConflict) { // a parallel request used this code first
-		return p.failed(ctx, keys, "replayed code", errReplayed)
+		return p.failed(wait, "replayed code", errReplayed)
 	}
 	if err != nil {
 		p.log.Error("idp: record sign-in", "user_id", u.ID, "err", err)

@@ -23,7 +23,7 @@ import (
 //
 // The keys use the email as typed (normalised), whether or not an account
 // has it, so that an unknown account is answered exactly as a known one.
-// A complete sign-in clears both counts.
+// A complete sign-in clears the counts of both steps.
 const (
 	addrFree       = 5
 	addrMaxWait    = 15 * time.Minute
@@ -47,11 +47,20 @@ func (k backoffKey) wait(failures int) time.Duration {
 	return min(time.Second<<shift, k.maxWait)
 }
 
-// backoffKeys are the counts a sign-in of email from r falls under.
-func (p *Provider) backoffKeys(r *http.Request, email string) []backoffKey {
+// The two steps of a sign-in are counted apart, so that a right
+// password (which is counted too: counts are taken before the check)
+// never makes the code step wait; the code step's counts are not cleared
+// by a right password, so knowing it buys no more code guesses.
+const (
+	stepPassword = "pw"
+	stepCode     = "code"
+)
+
+// backoffKeys are the counts a sign-in step of email from r falls under.
+func (p *Provider) backoffKeys(r *http.Request, step, email string) []backoffKey {
 	return []backoffKey{
-		{key: "idp|" + email + "|" + p.clientKey(r), free: addrFree, maxWait: addrMaxWait},
-		{key: "idp|" + email, free: accountFree, maxWait: accountMaxWait},
+		{key: "idp|" + step + "|" + email + "|" + p.clientKey(r), free: addrFree, maxWait: addrMaxWait},
+		{key: "idp|" + step + "|" + email, free: accountFree, maxWait: accountMaxWait},
 	}
 }
 
@@ -67,41 +76,32 @@ func (p *Provider) clientKey(r *http.Request) string {
 	return host
 }
 
-// mayTry returns nil when no count under keys asks the attempt to wait,
-// and otherwise the error to show: the same for every account.
-func (p *Provider) mayTry(ctx context.Context, keys []backoffKey) error {
+// attempt counts the attempt about to be checked as a failure under
+// every key (a complete sign-in clears them), or returns the error to
+// show when a count asks it to wait: the same for every account. wait is
+// how long the next attempt must wait should this one fail.
+func (p *Provider) attempt(ctx context.Context, keys []backoffKey) (wait time.Duration, err error) {
 	now := p.now()
 	for _, k := range keys {
-		next, err := p.users.SignInWait(ctx, k.key)
+		ok, next, err := p.users.SignInAttempt(ctx, k.key, now, k.wait)
 		if err != nil {
-			p.log.Error("idp: read sign-in backoff", "err", err)
-			return errInternal
+			p.log.Error("idp: count sign-in attempt", "err", err)
+			return 0, errInternal
 		}
-		if now.Before(next) {
-			return slowDown(next.Sub(now))
+		if !ok {
+			return 0, slowDown(next.Sub(now))
 		}
+		wait = max(wait, next.Sub(now))
 	}
-	return nil
+	return wait, nil
 }
 
-// failed counts a failure under every key, and returns shown, or the
-// wait the failure started when the next attempt must wait.
-func (p *Provider) failed(ctx context.Context, keys []backoffKey, reason string, shown error) error {
-	now := p.now()
-	var longest time.Duration
-	for _, k := range keys {
-		n, next, err := p.users.SignInFailed(ctx, k.key, now, k.wait)
-		if err != nil {
-			p.log.Error("idp: count failed sign-in", "err", err)
-			return errInternal
-		}
-		if n > k.free {
-			longest = max(longest, next.Sub(now))
-		}
-	}
+// failed logs a failed attempt (counted by attempt already) and returns
+// shown, or the wait it started when the next attempt must wait.
+func (p *Provider) failed(wait time.Duration, reason string, shown error) error {
 	p.log.Info("idp: sign-in refused", "reason", reason)
-	if longest > 0 {
-		return slowDown(longest)
+	if wait > 0 {
+		return slowDown(wait)
 	}
 	return shown
 }

@@ -40,9 +40,8 @@ type Users interface {
 	UpdateIdPUser(ctx context.Context, u *store.IdPUser) error
 	ClaimIdPTOTPStep(ctx context.Context, id string, step int64) error
 
-	// The sign-in backoff (store.DB's SignInWait and so on).
-	SignInWait(ctx context.Context, key string) (time.Time, error)
-	SignInFailed(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (int, time.Time, error)
+	// The sign-in backoff (store.DB's SignInAttempt and so on).
+	SignInAttempt(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (bool, time.Time, error)
 	ClearSignInFailures(ctx context.Context, key string) error
 }
 

@@ -74,7 +74,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := normalizeEmail(r.PostFormValue("email"))
-	u, err := p.checkPassword(r.Context(), p.backoffKeys(r, email), email, r.PostFormValue("password"))
+	u, err := p.checkPassword(r.Context(), p.backoffKeys(r, stepPassword, email), email, r.PostFormValue("password"))
 	if err != nil {
 		v := &view{Title: "Sign in", AuthRequestID: a.id, Email: email, CSRF: r.PostFormValue("csrf")}
 		v.Errors = map[string]string{"password": userMessage(err)}
@@ -130,10 +130,11 @@ func (p *Provider) totpSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.prefix+"/login?authRequestID="+url.QueryEscape(a.id), http.StatusSeeOther)
 		return
 	}
-	if err := p.checkCode(r.Context(), p.backoffKeys(r, a.pwEmail), a.pwUser, r.PostFormValue("code")); err != nil {
+	if err := p.checkCode(r.Context(), p.backoffKeys(r, stepCode, a.pwEmail), a.pwUser, r.PostFormValue("code")); err != nil {
 		p.renderTOTP(w, r, a, statusOf(err), err)
 		return
 	}
+	p.succeeded(r.Context(), p.backoffKeys(r, stepPassword, a.pwEmail)) // the code step's are cleared by checkCode
 	now := p.now()
 	_, err := p.mem.update(a.id, now, func(a *authRequest) error {
 		a.userID, a.authTime, a.done = a.pwUser, now, true

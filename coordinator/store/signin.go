@@ -8,40 +8,43 @@ import (
 )
 
 // Sign-in attempts: every check of a password or a code is counted in
-// the database in one statement, so that the count holds across replicas
-// and parallel requests cannot check more than the rule allows.
+// the database before it is made, under the row's lock, so that the count
+// holds across replicas and parallel requests cannot check more than the
+// rule allows.
 
-// SignInWait returns when the next attempt under key (an account, or an
-// account from one address) may be checked; the zero time when at once.
-func (s *DB) SignInWait(ctx context.Context, key string) (time.Time, error) {
-	var next time.Time
-	err := s.wr().row(ctx, "SELECT next_at FROM signin_backoff WHERE bucket = ?", key).Scan(timeCol{&next})
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, nil
-	}
-	return next, s.fail("sign-in wait", err)
-}
-
-// SignInFailed counts one more failed attempt under key at now and makes
-// the next attempt wait until now + wait(failures), in one transaction.
-// It returns the failure count and the time the wait ends.
-func (s *DB) SignInFailed(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (int, time.Time, error) {
-	var n int
-	var next time.Time
-	err := s.inTx(ctx, func(c conn) error {
-		err := c.row(ctx, `INSERT INTO signin_backoff (bucket, failures, updated) VALUES (?, 1, ?)
-			ON CONFLICT (bucket) DO UPDATE SET failures = signin_backoff.failures + 1, updated = excluded.updated
-			RETURNING failures`, key, s.d.timeArg(now)).Scan(&n)
+// SignInAttempt counts an attempt under key (an account, or an account
+// from one address) at now as a failure before it is checked — a
+// complete sign-in clears the count (ClearSignInFailures) — and makes
+// the next attempt wait until now + wait(failures). While an earlier
+// failure's wait runs (until after now) nothing is counted and ok is
+// false: the attempt must not be checked. It returns when the wait ends
+// (the zero time: no wait). The row is updated under its lock, so of
+// parallel attempts no more are checked than the rule allows, on any
+// replica.
+func (s *DB) SignInAttempt(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (ok bool, next time.Time, err error) {
+	err = s.inTx(ctx, func(c conn) error {
+		if _, err := c.exec(ctx, `INSERT INTO signin_backoff (bucket, failures, updated) VALUES (?, 0, ?)
+			ON CONFLICT (bucket) DO NOTHING`, key, s.d.timeArg(now)); err != nil {
+			return err
+		}
+		var n int
+		err := c.row(ctx, `UPDATE signin_backoff SET failures = failures + 1, updated = ?
+			WHERE bucket = ? AND (next_at IS NULL OR next_at <= ?) RETURNING failures`,
+			s.d.timeArg(now), key, s.d.timeArg(now)).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) { // waiting: say until when
+			return c.row(ctx, "SELECT next_at FROM signin_backoff WHERE bucket = ?", key).Scan(timeCol{&next})
+		}
 		if err != nil {
 			return err
 		}
+		ok = true
 		if d := wait(n); d > 0 {
 			next = now.Add(d)
 		}
 		_, err = c.exec(ctx, "UPDATE signin_backoff SET next_at = ? WHERE bucket = ?", s.d.timeArg(next), key)
 		return err
 	})
-	return n, next, s.fail("count sign-in failure", err)
+	return ok, next, s.fail("count sign-in attempt", err)
 }
 
 // ClearSignInFailures forgets the failures under key (after a success).

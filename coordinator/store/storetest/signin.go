@@ -11,32 +11,44 @@ import (
 
 func testSignInBackoff(t *testing.T, s Store) {
 	c := ctx(t)
-	next, err := s.SignInWait(c, "acct:a")
-	must(t, err)
-	if !next.IsZero() {
-		t.Fatalf("fresh key waits until %v", next)
+	// Three free attempts, then each failure makes the next wait 1 s.
+	wait := func(n int) time.Duration {
+		if n <= 3 {
+			return 0
+		}
+		return time.Second
 	}
-	wait := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	var mu sync.Mutex
+	admitted := 0
 	var wg sync.WaitGroup
-	for range 8 { // parallel failures are each counted
+	for range 12 { // parallel attempts: only the free ones and one more are checked
 		wg.Go(func() {
-			if _, _, err := s.SignInFailed(c, "acct:a", at(0), wait); err != nil {
+			ok, _, err := s.SignInAttempt(c, "acct:a", at(0), wait)
+			if err != nil {
 				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				admitted++
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	n, next, err := s.SignInFailed(c, "acct:a", at(0), wait)
-	must(t, err)
-	if n != 9 || !next.Equal(at(9*time.Second)) {
-		t.Fatalf("after 9 failures: count %d, wait until %v; want 9, %v", n, next, at(9*time.Second))
+	if admitted != 4 {
+		t.Fatalf("%d of 12 parallel attempts admitted, want 4 (3 free, then one that starts the wait)", admitted)
 	}
-	got, err := s.SignInWait(c, "acct:a")
+	ok, next, err := s.SignInAttempt(c, "acct:a", at(500*time.Millisecond), wait)
 	must(t, err)
-	if !got.Equal(next) {
-		t.Fatalf("SignInWait %v, want %v", got, next)
+	if ok || !next.Equal(at(time.Second)) {
+		t.Fatalf("attempt during the wait: ok %v, wait until %v; want refused until %v", ok, next, at(time.Second))
 	}
-	_, _, err = s.SignInFailed(c, "acct:b", at(time.Hour), wait)
+	ok, next, err = s.SignInAttempt(c, "acct:a", at(time.Second), wait)
+	must(t, err)
+	if !ok || !next.Equal(at(2*time.Second)) {
+		t.Fatalf("attempt after the wait: ok %v, next wait until %v; want admitted, %v", ok, next, at(2*time.Second))
+	}
+	_, _, err = s.SignInAttempt(c, "acct:b", at(time.Hour), wait)
 	must(t, err)
 	removed, err := s.DeleteStaleSignInFailures(c, at(time.Minute))
 	must(t, err)
@@ -44,8 +56,10 @@ func testSignInBackoff(t *testing.T, s Store) {
 		t.Fatalf("stale: removed %d, want 1 (acct:a)", removed)
 	}
 	must(t, s.ClearSignInFailures(c, "acct:b"))
-	if got, _ := s.SignInWait(c, "acct:b"); !got.IsZero() {
-		t.Fatalf("cleared key waits until %v", got)
+	for range 3 {
+		if ok, _, _ := s.SignInAttempt(c, "acct:b", at(time.Hour), wait); !ok {
+			t.Fatal("a cleared key is not back to its free attempts")
+		}
 	}
 }
 

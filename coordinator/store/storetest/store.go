@@ -62,8 +62,7 @@ type Store interface {
 	CheckEnrollKey(ctx context.Context, hash []byte, now time.Time) error
 
 	// Sign-in attempts (signin.go).
-	SignInWait(ctx context.Context, key string) (time.Time, error)
-	SignInFailed(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (int, time.Time, error)
+	SignInAttempt(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (bool, time.Time, error)
 	ClearSignInFailures(ctx context.Context, key string) error
 	DeleteStaleSignInFailures(ctx context.Context, before time.Time) (int64, error)
 	BeginMFAAttempt(ctx context.Context, id string, now time.Time, maxFailures int, lockFor time.Duration) error
