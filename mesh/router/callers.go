@@ -17,7 +17,8 @@ import (
 // (Config.Token) as "Authorization: Bearer TOKEN" or "x-api-key: TOKEN" —
 // the portable way, and how SDKs pass an API key — or, without a token,
 // when the system says its socket belongs to the same user as this
-// process (Linux: peercred.LoopbackUID). Anyone else gets a 401 in the
+// process (Linux: peercred.LoopbackUID) and it is not a browser (whose
+// pages may come from anyone). Anyone else gets a 401 in the
 // API's own error shape saying how to get the token. The token never
 // goes on to the nodes (forwardHeaders drops both headers).
 
@@ -27,7 +28,7 @@ func (r *Router) authorize(req *http.Request) *apiError {
 	if tok != "" && r.tokenOK(tok) {
 		return nil
 	}
-	if r.sameUser(req) {
+	if !fromBrowser(req.Header) && r.sameUser(req) {
 		return nil
 	}
 	if tok != "" {
@@ -36,6 +37,13 @@ func (r *Router) authorize(req *http.Request) *apiError {
 	}
 	return &apiError{status: http.StatusUnauthorized, code: "missing_api_key",
 		msg: "moat's local endpoint needs your moat API key: run `moat token` and pass its output as the API key (OPENAI_API_KEY, or an \"Authorization: Bearer …\" header)"}
+}
+
+// fromBrowser reports whether a browser sent req: a page (perhaps one
+// another local user serves on localhost) acting through this user's
+// browser connects as this user, so browsers need the token.
+func fromBrowser(h http.Header) bool {
+	return h.Get("Origin") != "" || h.Get("Sec-Fetch-Site") != ""
 }
 
 // presentedToken is the API key the caller sent, "" for none.

@@ -45,6 +45,15 @@ func TestCallerOfSameUserNeedsNoToken(t *testing.T) {
 			t.Errorf("%+v as the same user: %d %s", c, a.Status, a.Body)
 		}
 	}
+	// A browser of the same user may be running anyone's page: token needed.
+	for _, c := range []call{{"/v1/models", []string{"Origin", "http://localhost:8080"}}, {"/api/tags", []string{"Sec-Fetch-Site", "same-site"}}} {
+		if a := m.call(t, c); a.Status != http.StatusUnauthorized {
+			t.Errorf("%+v from a browser without the token: %d, want 401", c, a.Status)
+		}
+	}
+	if a := m.call(t, call{"/v1/models", []string{"Origin", "http://localhost:8080", "Authorization", "Bearer " + testToken}}); a.Status != http.StatusOK {
+		t.Errorf("from a browser with the token: %d %s", a.Status, a.Body)
+	}
 }
 
 // Another user of the machine (here: nobody, from a helper process) is
