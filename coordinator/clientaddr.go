@@ -95,37 +95,18 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	return false
 }
 
-// forwardedHops returns the hops of X-Forwarded-For, or of Forwarded's
-// for= parameters when there is no X-Forwarded-For, left to right, over
-// every line of the header.
+// forwardedHops returns the hops of X-Forwarded-For, left to right, over
+// every line of the header. Forwarded (RFC 7239) is not read: a proxy
+// that writes only Forwarded passes the client's own X-Forwarded-For on
+// untouched, and reading either would let the client choose its address.
 func forwardedHops(h http.Header) []string {
 	var hops []string
-	if xff := h.Values("X-Forwarded-For"); len(xff) > 0 {
-		for _, line := range xff {
-			for hop := range strings.SplitSeq(line, ",") {
-				hops = append(hops, strings.TrimSpace(hop))
-			}
-		}
-		return hops
-	}
-	for _, line := range h.Values("Forwarded") {
-		for elem := range strings.SplitSeq(line, ",") {
-			hops = append(hops, forwardedFor(elem))
+	for _, line := range h.Values("X-Forwarded-For") {
+		for hop := range strings.SplitSeq(line, ",") {
+			hops = append(hops, strings.TrimSpace(hop))
 		}
 	}
 	return hops
-}
-
-// forwardedFor returns the for= value of one Forwarded element, unquoted,
-// or "" when it has none.
-func forwardedFor(elem string) string {
-	for pair := range strings.SplitSeq(elem, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if ok && strings.EqualFold(k, "for") {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
 }
 
 // parseHop reads one forwarded hop: an address, optionally with a port

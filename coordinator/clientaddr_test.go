@@ -26,8 +26,8 @@ func TestClientAddr(t *testing.T) {
 		{"all trusted: leftmost", "127.0.0.1:5000", map[string][]string{"X-Forwarded-For": {"10.0.0.1, 10.0.0.2"}}, proxies, "10.0.0.1"},
 		{"no header: the proxy", "127.0.0.1:5000", nil, proxies, "127.0.0.1"},
 		{"mapped v4", "[::ffff:192.0.2.9]:1", nil, proxies, "192.0.2.9"},
-		{"forwarded", "127.0.0.1:5000", map[string][]string{"Forwarded": {`for=1.2.3.4, for="[2001:db8::1]:4711";proto=https`}}, proxies, "2001:db8::1"},
-		{"XFF wins over forwarded", "127.0.0.1:5000", map[string][]string{"Forwarded": {"for=1.2.3.4"}, "X-Forwarded-For": {"198.51.100.1"}}, proxies, "198.51.100.1"},
+		{"forwarded is not read", "127.0.0.1:5000", map[string][]string{"Forwarded": {`for=1.2.3.4, for="[2001:db8::1]:4711";proto=https`}}, proxies, "127.0.0.1"},
+		{"XFF with forwarded beside it", "127.0.0.1:5000", map[string][]string{"Forwarded": {"for=1.2.3.4"}, "X-Forwarded-For": {"198.51.100.1"}}, proxies, "198.51.100.1"},
 		{"xff with port", "127.0.0.1:5000", map[string][]string{"X-Forwarded-For": {"198.51.100.1:443"}}, proxies, "198.51.100.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
