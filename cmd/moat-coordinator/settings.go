@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"net/url"
 	"time"
 
@@ -34,7 +33,7 @@ type serveSettings struct {
 	requireVerifiedEmail                        bool
 	tlsMode, tlsCert, tlsKey                    string
 	deviceTTL, loginTTL                         time.Duration
-	logLevel                                    slog.Level
+	log                                         cli.Logging
 }
 
 // flagSet returns the settings as flags, each also MOAT_<FLAG> and a key
@@ -61,7 +60,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.releaseDir, "release-dir", "", "directory with moat-node-linux-amd64, moat-node-linux-arm64 and SHA256SUMS for /install.sh (make release); empty: the moat-node next to this binary")
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
-	cli.LogLevelVar(fs, &s.logLevel)
+	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
 }
@@ -114,7 +113,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 	return coordinator.Config{
 		PublicURL: s.publicURL, DataDir: s.store.dataDir, Database: s.store.database,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
-		Logger: cli.Logger(cmd.ErrOrStderr(), s.logLevel),
+		Logger: s.log.Logger(cmd.ErrOrStderr()),
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, GroupsClaim: s.groupsClaim,
 			AdminGroups: s.adminGroups, AuditorGroups: s.auditorGroups,

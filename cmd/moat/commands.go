@@ -38,16 +38,16 @@ func loginCommand() *cobra.Command {
 
 func upCommand() *cobra.Command {
 	cfg := upConfig{}
-	level, verbose := slog.LevelWarn, false
+	logging, verbose := cli.Logging{Level: slog.LevelWarn}, false
 	var port uint16
 	cmd := stateCommand("up", "Connect to the mesh and serve the local OpenAI/Ollama endpoint", func(cmd *cobra.Command, dir stateDir) error {
 		if port == 0 {
 			return cli.Invalid(cmd, "guard-port", "must be 1..65535")
 		}
 		if verbose {
-			level = slog.LevelDebug
+			logging.Level = slog.LevelDebug
 		}
-		cfg.dir, cfg.guardPort, cfg.logger = dir, port, cli.Logger(cmd.ErrOrStderr(), level)
+		cfg.dir, cfg.guardPort, cfg.logger = dir, port, logging.Logger(cmd.ErrOrStderr())
 		return runUp(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	})
 	fs := cmd.Flags()
@@ -56,7 +56,7 @@ func upCommand() *cobra.Command {
 	fs.BoolVar(&cfg.tun, "tun", false, "use a kernel TUN interface (needs root) instead of the userspace network stack")
 	fs.Uint16Var(&port, "guard-port", router.DefaultGuardPort, "TCP port of the nodes' guards on their mesh addresses")
 	settings := pflag.NewFlagSet("up", pflag.ContinueOnError)
-	cli.LogLevelVar(settings, &level)
+	logging.Flags(settings)
 	cli.Settings(settings)
 	fs.AddFlagSet(settings)
 	fs.BoolVarP(&verbose, "verbose", "v", false, "short for --log-level debug")
