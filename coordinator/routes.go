@@ -12,7 +12,7 @@ import (
 func (s *Server) routes() http.Handler {
 	quietGin()
 	r := gin.New()
-	r.Use(gin.Recovery(), securityHeaders)
+	r.Use(s.accessLog, gin.Recovery(), securityHeaders)
 	r.HandleMethodNotAllowed = true
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
@@ -35,7 +35,7 @@ func (s *Server) routes() http.Handler {
 	api.POST("/login/poll", s.pollLogin)
 	api.POST("/enroll", newIPLimiter(time.Second, 10).middleware(s), s.enroll)
 	dev := api.Group("/", s.deviceAuth)
-	dev.GET("/netmap", s.netmapStream)
+	dev.GET("/netmap", s.endOnDrain, s.netmapStream)
 	dev.POST("/node", s.advertise)
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)
