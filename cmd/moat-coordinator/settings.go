@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -32,7 +33,7 @@ type serveSettings struct {
 	allowedDomains, allowedGroups, mfaMethods   []string
 	requireVerifiedEmail                        bool
 	tlsMode, tlsCert, tlsKey                    string
-	deviceTTL, loginTTL                         time.Duration
+	deviceTTL, loginTTL, shutdownTimeout        time.Duration
 	log                                         cli.Logging
 }
 
@@ -60,6 +61,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.releaseDir, "release-dir", "", "directory with moat-node-linux-amd64, moat-node-linux-arm64 and SHA256SUMS for /install.sh (make release); empty: the moat-node next to this binary")
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
@@ -84,7 +86,7 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"device-ttl", s.deviceTTL}, {"login-ttl", s.loginTTL}} {
+	}{{"device-ttl", s.deviceTTL}, {"login-ttl", s.loginTTL}, {"shutdown-timeout", s.shutdownTimeout}} {
 		if d.v <= 0 {
 			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
 		}
@@ -113,7 +115,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 	return coordinator.Config{
 		PublicURL: s.publicURL, DataDir: s.store.dataDir, Database: s.store.database,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
-		Logger: s.log.Logger(cmd.ErrOrStderr()),
+		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, GroupsClaim: s.groupsClaim,
 			AdminGroups: s.adminGroups, AuditorGroups: s.auditorGroups,
