@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -35,17 +36,30 @@ the --config file, in that order of precedence; see docs/configuration.md.`
 		if err != nil {
 			return err
 		}
-		return run(cmd, cfg)
+		return run(cmd, cfg, s.metricsListen)
 	}
 	return cmd
 }
 
-func run(cmd *cobra.Command, cfg node.Config) error {
+func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
+	var local net.Listener
+	if metricsListen != "" {
+		var err error
+		if local, err = net.Listen("tcp", metricsListen); err != nil {
+			return cli.Invalid(cmd, "metrics-listen", "%v", err)
+		}
+	}
 	n, err := node.Start(cmd.Context(), cfg)
 	if err != nil {
+		if local != nil {
+			local.Close()
+		}
 		return err
 	}
 	defer n.Close()
+	if local != nil {
+		go n.ServeLocal(local) // ends when n closes
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "moat-node %s is in the mesh; serving %d model(s)\n", n.DeviceID(), len(cfg.Models))
 	return n.Run(cmd.Context())
 }

@@ -28,6 +28,7 @@ const defaultStateDir = "/var/lib/moat-node"
 type nodeSettings struct {
 	coordinator, fingerprint, key, state string
 	hostname, lockdownScope              string
+	metricsListen                        string
 	listenPort, guardPort                uint16
 	netstack                             bool
 	integrity                            time.Duration
@@ -49,6 +50,7 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.BoolVar(&s.netstack, "netstack", false, "use the userspace network stack even as root")
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
+	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
 	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs

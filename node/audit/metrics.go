@@ -24,7 +24,10 @@ func Collector(dir string) prometheus.Collector { return lagCollector(dir) }
 
 type lagCollector string
 
-func (lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- unshippedBytesDesc; ch <- unshippedAgeDesc }
+func (lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- unshippedBytesDesc
+	ch <- unshippedAgeDesc
+}
 
 func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 	bytes, age, err := shippingLag(string(c), time.Now())

@@ -63,3 +63,9 @@ func (c availabilityCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(modelAvailableDesc, prometheus.GaugeValue, v, name)
 	}
 }
+
+// RegisterCollector adds c to the metrics the guard serves, for parts
+// started after the guard (the node's integrity checker).
+func (g *Guard) RegisterCollector(c prometheus.Collector) error {
+	return g.metrics.reg.Register(c)
+}
