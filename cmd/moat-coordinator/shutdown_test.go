@@ -36,18 +36,25 @@ type lineLog struct {
 	raw   bytes.Buffer
 }
 
-func (l *lineLog) read(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
+// Write keeps p's complete lines (the process's standard error).
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.raw.Write(p)
+	l.lines = l.lines[:0]
+	for _, line := range bytes.Split(l.raw.Bytes(), []byte("\n")) {
 		var m map[string]any
-		json.Unmarshal(sc.Bytes(), &m)
-		l.mu.Lock()
-		l.raw.Write(append(sc.Bytes(), '\n'))
-		if m != nil {
+		if json.Unmarshal(line, &m) == nil {
 			l.lines = append(l.lines, m)
 		}
-		l.mu.Unlock()
 	}
+	return len(p), nil
+}
+
+func (l *lineLog) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.raw.String()
 }
 
 // find returns the first line whose msg is msg, or nil.
@@ -95,14 +102,13 @@ func startServe(t *testing.T, bin string, args ...string) *coordProc {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	p := &coordProc{cmd: cmd, logs: new(lineLog), done: make(chan struct{})}
 	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
+	cmd.Stderr = p.logs // Wait returns once all of it is written
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &coordProc{cmd: cmd, logs: new(lineLog), done: make(chan struct{})}
 	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
-	go p.logs.read(stderr)
 	addr, ended := make(chan string, 1), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -120,7 +126,8 @@ func startServe(t *testing.T, bin string, args ...string) *coordProc {
 	case a := <-addr:
 		p.url = "http://" + a
 	case <-ended:
-		t.Fatalf("moat-coordinator ended before it listened:\n%s", p.logs.raw.String())
+		<-p.done
+		t.Fatalf("moat-coordinator ended before it listened:\n%s", p.logs.text())
 	}
 	return p
 }
@@ -170,6 +177,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	t.Run("drains", func(t *testing.T) {
 		p := startServe(t, bin)
+		waitFor(t, "the startup line", func() bool { return p.logs.find("moat-coordinator starting") != nil })
 		start := p.logs.find("moat-coordinator starting")
 		if start == nil || start["version"] != clitest.TestVersion || start["database"] != "sqlite" || start["idp"] != "embedded" {
 			t.Errorf("startup line %v, want version, database sqlite and idp embedded", start)
@@ -192,10 +200,10 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("in-flight sign-in answered %d %s, want 200 with its start", resp.StatusCode, b)
 		}
 		if within(t, "the exit", p.done); p.err != nil {
-			t.Fatalf("exit: %v\n%s", p.err, p.logs.raw.String())
+			t.Fatalf("exit: %v\n%s", p.err, p.logs.text())
 		}
 		if p.logs.find("moat-coordinator stopped") == nil {
-			t.Errorf("no shutdown line:\n%s", p.logs.raw.String())
+			t.Errorf("no shutdown line:\n%s", p.logs.text())
 		}
 		if _, err := http.Get(p.url + "/healthz"); err == nil {
 			t.Error("still answering after it exited")
@@ -214,7 +222,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("a request that never finished its body was answered %d", resp.StatusCode)
 		}
 		if cut := p.logs.find("moat-coordinator stopped, cutting requests still in flight"); cut == nil || cut["cut"] != 1.0 {
-			t.Errorf("cut line %v, want cut=1:\n%s", cut, p.logs.raw.String())
+			t.Errorf("cut line %v, want cut=1:\n%s", cut, p.logs.text())
 		}
 	})
 }
