@@ -21,6 +21,12 @@ var forbidden = map[string][]string{
 	// The netmap fan-out knows the store and the policy, not the web UI
 	// or the sign-in machinery around it.
 	"coordinator/netmap": {"ui", "coordinator/idp", "coordinator/mfa", "coordinator/seal"},
+	// The guard, the lockdown, the audit spool and the router run without
+	// a moat mesh member too (on a tsnet tailnet, say).
+	"node/guard":    {"mesh/member", "mesh/client"},
+	"node/lockdown": {"mesh/member", "mesh/client"},
+	"node/audit":    {"mesh/member", "mesh/client"},
+	"mesh/router":   {"mesh/member", "mesh/client"},
 }
 
 // forbiddenOutsideTests are further bans on a tree's non-test code. Test

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -59,14 +58,13 @@ func saneID(s string) bool {
 	return true
 }
 
-// clientAddr is the address a request came from, without its port.
-// Until trusted proxies are configurable it is the TCP peer.
+// clientAddr is the address a request came from, through trusted
+// proxies (ClientAddr), or the raw peer when that is not an IP address.
 func (s *Server) clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if a := s.ClientAddr(r); a.IsValid() {
+		return a.String()
 	}
-	return host
+	return r.RemoteAddr
 }
 
 // accessLog gives every request an id and, once it is answered, writes

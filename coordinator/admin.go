@@ -70,6 +70,8 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/policy/rollback/:id", s.rollbackPolicy)
 	g.GET("/actions", s.listActions)
 	g.GET("/audit", s.listAudit)
+	g.GET("/tokens", s.listTokens)
+	g.DELETE("/tokens/:id", s.revokeToken)
 }
 
 func (s *Server) listUsers(c *gin.Context) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -48,6 +49,19 @@ type Config struct {
 	// against their system roots.
 	SelfSignedCert []byte
 
+	// TrustedProxies are the addresses of reverse proxies in front of the
+	// coordinator (e.g. 127.0.0.1/32 for Caddy on the same host). Only a
+	// request whose connection comes from one of them has its client read
+	// from X-Forwarded-For (or Forwarded): the rightmost hop that is not a
+	// trusted proxy. Empty: forwarding headers are ignored and the client
+	// is the connection's peer.
+	TrustedProxies []netip.Prefix
+	// MaxConnsPerClient caps the requests one client address (IPv6: one
+	// /64) may have in flight, and ServeListener's open connections from
+	// one address that is not a trusted proxy. Default 1000; negative: no
+	// cap.
+	MaxConnsPerClient int
+
 	// Logger receives the coordinator's logs. Default: discard.
 	Logger *slog.Logger
 	// Collectors are served on /metrics beside the coordinator's own
@@ -84,6 +98,12 @@ type OIDCConfig struct {
 	RequireVerifiedEmail bool
 }
 
+// DefaultMaxConnsPerClient is Config.MaxConnsPerClient's default: room
+// for an office of several hundred people behind one NAT address, each
+// holding a netmap stream, while one client cannot use up the process's
+// file descriptors.
+const DefaultMaxConnsPerClient = 1000
+
 // DefaultMFAMethods are the amr values accepted as MFA by default.
 var DefaultMFAMethods = []string{"mfa", "otp", "hwk", "swk", "totp"}
 
@@ -109,6 +129,9 @@ func (c *Config) setDefaults() error {
 	}
 	if len(c.OIDC.MFAMethods) == 0 {
 		c.OIDC.MFAMethods = DefaultMFAMethods
+	}
+	if c.MaxConnsPerClient == 0 {
+		c.MaxConnsPerClient = DefaultMaxConnsPerClient
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -104,6 +104,12 @@ func (s *Server) enroll(c *gin.Context) {
 		return
 	}
 	now := s.cfg.Now()
+	authHash := hashSecret(string(req.AuthKey))
+	// First the enrollment key, without using it: a caller without a
+	// usable key learns nothing, not even who holds a WireGuard key.
+	if !s.enrollKeyOK(c, s.store.CheckEnrollKey(c.Request.Context(), authHash, now)) {
+		return
+	}
 	// A live device already holding this key is refused before the
 	// enrollment key is spent. Enrollment keys prove nothing about who
 	// holds the WireGuard private key, and every caller learns a node's
@@ -114,14 +120,8 @@ func (s *Server) enroll(c *gin.Context) {
 		apiError(c, http.StatusConflict, "key_in_use", "this WireGuard key already belongs to "+d.ID+"; a joined node keeps its credential in its state dir — revoke the old one first to join again with this key")
 		return
 	}
-	ek, err := s.store.UseEnrollKey(c.Request.Context(), hashSecret(string(req.AuthKey)), now)
-	if errors.Is(err, store.ErrExhausted) || errors.Is(err, store.ErrNotFound) {
-		s.refuse("bad_enroll_key")
-		apiError(c, http.StatusUnauthorized, "bad_enroll_key", "the enrollment key is unknown, used up, revoked or expired; ask an admin for a new one")
-		return
-	}
-	if err != nil {
-		s.internal(c, "use enrollment key", err)
+	ek, err := s.store.UseEnrollKey(c.Request.Context(), authHash, now) // checks again, atomically
+	if !s.enrollKeyOK(c, err) {
 		return
 	}
 	cred, credHash := newSecret(prefixDeviceCred)
@@ -143,6 +143,21 @@ func (s *Server) enroll(c *gin.Context) {
 	s.log.Info("node enrolled", "node", d.ID, "hostname", d.Hostname, "tags", d.Tags, "key", ek.ID)
 	s.changed()
 	c.JSON(http.StatusOK, wire.EnrollResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(d.ID), Addresses: netmap.Addresses(d), Tags: d.Tags})
+}
+
+// enrollKeyOK answers a failed check or use of an enrollment key (err)
+// and reports whether to go on.
+func (s *Server) enrollKeyOK(c *gin.Context, err error) bool {
+	switch {
+	case errors.Is(err, store.ErrExhausted) || errors.Is(err, store.ErrNotFound):
+		s.refuse("bad_enroll_key")
+		apiError(c, http.StatusUnauthorized, "bad_enroll_key", "the enrollment key is unknown, used up, revoked or expired; ask an admin for a new one")
+		return false
+	case err != nil:
+		s.internal(c, "use enrollment key", err)
+		return false
+	}
+	return true
 }
 
 func (s *Server) applyAd(d *store.Device, req wire.EnrollRequest, tags []string, credHash []byte, now time.Time) {

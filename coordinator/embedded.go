@@ -30,13 +30,14 @@ func (a *authenticator) startEmbedded(ctx context.Context) error {
 	u, _ := url.Parse(s.cfg.PublicURL)
 	a.issuer, a.clientID, a.secret, a.embedded = s.url(idp.PathPrefix), embeddedClientID, hex.EncodeToString(sec), true
 	p, err := idp.New(ctx, idp.Config{
-		Issuer:   a.issuer,
-		Clients:  []idp.Client{{ID: a.clientID, Secret: a.secret, RedirectURIs: []string{a.redirect}}},
-		DataDir:  s.cfg.DataDir,
-		Box:      s.box,
-		Logger:   s.log.With("component", "idp"),
-		Now:      s.cfg.Now,
-		Insecure: u.Scheme == "http",
+		Issuer:    a.issuer,
+		Clients:   []idp.Client{{ID: a.clientID, Secret: a.secret, RedirectURIs: []string{a.redirect}}},
+		DataDir:   s.cfg.DataDir,
+		Box:       s.box,
+		Logger:    s.log.With("component", "idp"),
+		Now:       s.cfg.Now,
+		Insecure:  u.Scheme == "http",
+		ClientKey: func(r *http.Request) string { return s.clientKeyOf(r) },
 	}, s.store)
 	if err != nil {
 		return fmt.Errorf("embedded identity provider: %w", err)

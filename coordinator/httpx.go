@@ -13,7 +13,7 @@ import (
 // Body limits per kind of endpoint.
 const (
 	limitSmall  = 64 << 10 // logins, enrollments, admin actions
-	limitPolicy = 1 << 20  // a policy document
+	limitPolicy = 1 << 20  // a policy document (policy.MaxSize) as a JSON string
 	limitAudit  = 8 << 20  // one batch of audit records
 )
 
@@ -52,9 +52,13 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// securityHeaders are set on every response.
+// securityHeaders are set on every response; HSTS on those served over
+// TLS by the coordinator itself (behind a TLS proxy, the proxy sets it).
 func securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
+	if c.Request.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")

@@ -36,14 +36,14 @@ func (s *Server) startLogin(c *gin.Context) {
 	now := s.cfg.Now()
 	ls := &store.LoginSession{
 		ID: newID("ls_"), PollHash: pollHash, Purpose: loginPurpose(req.Kind),
-		PublicKey: req.Key.String(), Hostname: req.Hostname, OS: req.OS,
+		PublicKey: req.Key.String(), Hostname: req.Hostname, OS: req.OS, Requester: s.requesterAddr(c.Request),
 		Nonce: randomString(), Verifier: randomString(), Created: now, Expires: now.Add(s.cfg.LoginTTL),
 	}
 	if err := s.store.CreateLoginSession(c.Request.Context(), ls); err != nil {
 		s.internal(c, "create login session", err)
 		return
 	}
-	c.JSON(http.StatusOK, wire.LoginStart{AuthURL: s.url("/login/" + ls.ID), Poll: wire.Secret(poll), ExpiresAt: ls.Expires})
+	c.JSON(http.StatusOK, wire.LoginStart{AuthURL: s.url("/login/" + ls.ID), Poll: wire.Secret(poll), ExpiresAt: ls.Expires, Code: loginCode(pollHash)})
 }
 
 // loginPurpose is the login session purpose for a request's kind.
@@ -76,6 +76,8 @@ func (s *Server) openSession(c *gin.Context, id string) *store.LoginSession {
 		renderError(c, http.StatusInternalServerError, "The coordinator could not load this sign-in; try again.")
 	case !s.cfg.Now().Before(ls.Expires):
 		renderError(c, http.StatusGone, "This sign-in link has expired. Start again with `moat login`.")
+	case ls.Refusal != "":
+		renderError(c, http.StatusGone, "This sign-in was refused: "+ls.Refusal)
 	case ls.DeviceID != "" || ls.Consumed:
 		renderError(c, http.StatusGone, "This sign-in is already complete. Start a new one with `moat login` if you need to.")
 	default:
@@ -86,15 +88,14 @@ func (s *Server) openSession(c *gin.Context, id string) *store.LoginSession {
 
 // confirmLogin shows which device asks to join before sending the browser
 // to the IdP: GET /login/:id. A person tricked into opening someone
-// else's link sees a device they do not recognise.
+// else's link sees a code their own terminal does not show, and where and
+// when the login was started (logincheck.go).
 func (s *Server) confirmLogin(c *gin.Context) {
 	ls := s.openSession(c, c.Param("id"))
 	if ls == nil {
 		return
 	}
-	render(c, http.StatusOK, "confirm.html", map[string]any{
-		"Title": "Sign in a device", "ID": ls.ID, "Hostname": ls.Hostname, "OS": ls.OS, "CSRF": csrfToken(c, s.secureCookies()),
-	})
+	render(c, http.StatusOK, "confirm.html", s.confirmData(c, ls))
 }
 
 // beginLogin binds the session to this browser and redirects to the IdP:
@@ -139,26 +140,23 @@ func (s *Server) callback(c *gin.Context) {
 		return
 	}
 	if e := c.Query("error"); e != "" {
-		renderError(c, http.StatusForbidden, "The identity provider refused the sign-in: "+e+" "+c.Query("error_description"))
+		s.refuseLogin(c, ls, http.StatusForbidden, "idp_error", idpRefusal(e, c.Query("error_description")))
 		return
 	}
 	cl, err := s.auth.exchange(c.Request.Context(), c.Query("code"), ls.Nonce, ls.Verifier)
 	if err != nil {
-		s.refuse("token_invalid")
 		s.log.Warn("sign-in refused", "session", ls.ID, "err", err)
-		renderError(c, http.StatusForbidden, "The sign-in could not be verified. Start again with `moat login`.")
+		s.refuseLogin(c, ls, http.StatusForbidden, "token_invalid", "The sign-in could not be verified with the identity provider. Start again with `moat login`.")
 		return
 	}
 	if err := s.auth.admit(cl); err != nil {
-		s.refuse("not_admitted")
-		renderError(c, http.StatusForbidden, err.Error())
+		s.refuseLogin(c, ls, http.StatusForbidden, "not_admitted", err.Error())
 		return
 	}
 	user, err := s.upsertUser(c.Request.Context(), cl)
 	var refusal *userError
 	if errors.As(err, &refusal) {
-		s.refuse("email_taken")
-		renderError(c, http.StatusForbidden, refusal.msg)
+		s.refuseLogin(c, ls, http.StatusForbidden, "email_taken", refusal.msg)
 		return
 	}
 	if err != nil {
@@ -166,8 +164,7 @@ func (s *Server) callback(c *gin.Context) {
 		return
 	}
 	if user.Disabled {
-		s.refuse("user_disabled")
-		renderError(c, http.StatusForbidden, user.Email+" is disabled in moat; ask an admin.")
+		s.refuseLogin(c, ls, http.StatusForbidden, "user_disabled", user.Email+" is disabled in moat; ask an admin.")
 		return
 	}
 	ls.UserID = user.ID
@@ -233,7 +230,7 @@ func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.Us
 	if err != nil {
 		var refusal *userError
 		if errors.As(err, &refusal) {
-			renderError(c, http.StatusConflict, refusal.msg)
+			s.refuseLogin(c, ls, http.StatusConflict, "key_taken", refusal.msg)
 			return
 		}
 		s.internal(c, "register device", err)
@@ -251,6 +248,7 @@ func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.Us
 	s.changed()
 	render(c, http.StatusOK, "done.html", map[string]any{
 		"Title": "Signed in", "Message": fmt.Sprintf("%s is now connected as %s.", dev.Hostname, user.Email),
+		"Notice": s.deviceAdded(c, ls, user, dev),
 	})
 }
 
@@ -322,6 +320,9 @@ func (s *Server) pollLogin(c *gin.Context) {
 			return
 		case ls.DeviceID != "":
 			s.handOver(c, ls)
+			return
+		case ls.Refusal != "":
+			pollRefusal(c, ls)
 			return
 		case !s.cfg.Now().Before(ls.Expires):
 			apiError(c, http.StatusGone, "login_expired", "the login expired before it was finished in the browser; run `moat login` again")

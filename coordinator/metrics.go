@@ -1,8 +1,11 @@
 package coordinator
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metrics are the coordinator's Prometheus metrics, on a registry of its
@@ -32,4 +35,13 @@ func newMetrics(parts ...prometheus.Collector) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(parts...)
 	return m
+}
+
+// MetricsHandler serves the coordinator's metrics in Prometheus's text
+// format, to anyone who reaches it. The coordinator's own /metrics route
+// asks for an admin API token first; serve also offers this handler
+// without one on a separate address (--metrics-listen) for a scraper on
+// a private network.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.mx.reg, promhttp.HandlerOpts{})
 }

@@ -16,18 +16,23 @@ import (
 // policyFile names the policy in its errors.
 const policyFile = "policy.hujson"
 
-// checkPolicy parses text and runs its tests, returning the problems.
-func checkPolicy(text string) (*policy.Policy, []policyProblem) {
-	p, err := policy.Check(policyFile, []byte(text))
+// checkPolicy parses text and runs its tests, returning the problems,
+// or an error (errPolicyBusy) when it cannot check now.
+func checkPolicy(ctx context.Context, text string) (*policy.Policy, []policyProblem, error) {
+	var p *policy.Policy
+	var err error
+	if berr := checkingPolicy(ctx, func() { p, err = policy.Check(policyFile, []byte(text)) }); berr != nil {
+		return nil, nil, berr
+	}
 	if err == nil {
-		return p, nil
+		return p, nil, nil
 	}
 	probs := policyProblems(err)
 	out := make([]policyProblem, len(probs))
 	for i, pr := range probs {
 		out[i] = policyProblem(pr)
 	}
-	return nil, out
+	return nil, out, nil
 }
 
 type policyBody struct {
@@ -57,7 +62,12 @@ func (s *Server) validatePolicy(c *gin.Context) {
 	if !decode(c, limitPolicy, &b) {
 		return
 	}
-	if _, probs := checkPolicy(b.Text); probs != nil {
+	_, probs, err := checkPolicy(c.Request.Context(), b.Text)
+	switch {
+	case err != nil:
+		s.policyBusy(c, err)
+		return
+	case probs != nil:
 		c.JSON(http.StatusUnprocessableEntity, policyCheckAnswer{Errors: probs})
 		return
 	}
@@ -83,6 +93,8 @@ func (s *Server) putPolicy(c *gin.Context, text, message, action string, base in
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		apiError(c, http.StatusConflict, "conflict", fmt.Sprintf("another policy version was saved since version %d; load it, merge your change and save again", base))
+	case errors.Is(err, errPolicyBusy):
+		s.policyBusy(c, err)
 	case err != nil:
 		s.internal(c, "save policy", err)
 	case probs != nil:
@@ -100,9 +112,9 @@ func (s *Server) putPolicy(c *gin.Context, text, message, action string, base in
 // newest (store.ErrConflict otherwise). The admin API and the web UI both
 // save through here.
 func (s *Server) savePolicyAs(ctx context.Context, actor, text, message, action string, base int64) (*store.PolicyVersion, []policyProblem, error) {
-	p, probs := checkPolicy(text)
-	if probs != nil {
-		return nil, probs, nil
+	p, probs, err := checkPolicy(ctx, text)
+	if err != nil || probs != nil {
+		return nil, probs, err
 	}
 	pv := &store.PolicyVersion{Text: text, Author: actor, Message: message}
 	if err := s.store.SavePolicyOver(ctx, pv, base); err != nil {
@@ -114,6 +126,13 @@ func (s *Server) savePolicyAs(ctx context.Context, actor, text, message, action 
 	s.recordAs(ctx, actor, action, strconv.FormatInt(pv.ID, 10), message)
 	s.changed()
 	return pv, nil, nil
+}
+
+// policyBusy answers 503 when no policy check could start.
+func (s *Server) policyBusy(c *gin.Context, err error) {
+	s.refuse("policy_checks_busy")
+	c.Header("Retry-After", "30")
+	apiError(c, http.StatusServiceUnavailable, "busy", err.Error())
 }
 
 // rollbackMessage is the message a rollback to version id is saved with.

@@ -1,7 +1,7 @@
 package coordinator
 
 import (
-	"net"
+	"container/list"
 	"net/http"
 	"sync"
 	"time"
@@ -10,48 +10,68 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ipLimiter rate-limits a route per client address (token bucket), with a
-// bounded table so a flood of addresses cannot grow it without limit.
-type ipLimiter struct {
+// rateTable holds one token bucket per key (a client address, an
+// account), at most rateTableCap of them: when full, the least recently
+// used bucket is forgotten. A flood of new keys therefore evicts only
+// keys that have gone quiet, never the busy key the flood hides.
+type rateTable struct {
 	every time.Duration
 	burst int
-	mu    sync.Mutex
-	table map[string]*rate.Limiter
-}
 
-const ipLimiterCap = 10000
-
-func newIPLimiter(every time.Duration, burst int) *ipLimiter {
-	return &ipLimiter{every: every, burst: burst, table: map[string]*rate.Limiter{}}
-}
-
-func (l *ipLimiter) allow(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim := l.table[ip]
-	if lim == nil {
-		if len(l.table) >= ipLimiterCap {
-			clear(l.table) // crude but bounded: everyone starts over
-		}
-		lim = rate.NewLimiter(rate.Every(l.every), l.burst)
-		l.table[ip] = lim
+	mu struct {
+		sync.Mutex
+		byKey map[string]*list.Element // → *rateEntry
+		order list.List                // front: most recently used
 	}
-	return lim.Allow()
 }
 
-// middleware answers 429 when the caller's address is over its rate.
-func (l *ipLimiter) middleware(s *Server) gin.HandlerFunc {
+type rateEntry struct {
+	key string
+	lim *rate.Limiter
+}
+
+const rateTableCap = 10000
+
+func newRateTable(every time.Duration, burst int) *rateTable {
+	t := &rateTable{every: every, burst: burst}
+	t.mu.byKey = map[string]*list.Element{}
+	return t
+}
+
+// allow takes a token from key's bucket and reports whether there was one.
+func (t *rateTable) allow(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.mu.byKey[key]; ok {
+		t.mu.order.MoveToFront(el)
+		return el.Value.(*rateEntry).lim.Allow()
+	}
+	if t.mu.order.Len() >= rateTableCap {
+		oldest := t.mu.order.Back()
+		t.mu.order.Remove(oldest)
+		delete(t.mu.byKey, oldest.Value.(*rateEntry).key)
+	}
+	e := &rateEntry{key: key, lim: rate.NewLimiter(rate.Every(t.every), t.burst)}
+	t.mu.byKey[key] = t.mu.order.PushFront(e)
+	return e.lim.Allow()
+}
+
+// perClient returns middleware that answers 429 when the caller's address
+// (ClientAddr, IPv6 by /64) is over its rate in t.
+func (s *Server) perClient(t *rateTable) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ip, _, err := net.SplitHostPort(c.Request.RemoteAddr)
-		if err != nil {
-			ip = c.Request.RemoteAddr
-		}
-		if !l.allow(ip) {
-			s.refuse("rate_limited")
-			c.Header("Retry-After", "10")
-			apiError(c, http.StatusTooManyRequests, "rate_limited", "too many requests from your address; wait a little and try again")
+		if !t.allow(s.clientKeyOf(c.Request)) {
+			s.tooMany(c, "rate_limited", "too many requests from your address; wait a little and try again")
 			return
 		}
 		c.Next()
 	}
+}
+
+// tooMany answers 429 with code (also the refusal's metric label) and
+// msg, asking the caller to come back in 10 s.
+func (s *Server) tooMany(c *gin.Context, code, msg string) {
+	s.refuse(code)
+	c.Header("Retry-After", "10")
+	apiError(c, http.StatusTooManyRequests, code, msg)
 }

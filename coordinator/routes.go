@@ -6,34 +6,33 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func (s *Server) routes() http.Handler {
 	quietGin()
 	r := gin.New()
-	r.Use(s.accessLog, gin.Recovery(), securityHeaders)
+	r.Use(s.accessLog, gin.Recovery(), securityHeaders, s.inFlightPerClient())
 	r.HandleMethodNotAllowed = true
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", s.ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.mx.reg, promhttp.HandlerOpts{})))
+	r.GET("/metrics", s.adminAuth, gin.WrapH(s.MetricsHandler())) // or unauthenticated on --metrics-listen
 	r.GET("/static/login.css", serveLoginCSS)
 	s.installRoutes(r) // GET /install.sh, /download/{file}
 
-	logins := newIPLimiter(2*time.Second, 20) // sign-in starts and codes
-	browser := r.Group("/", logins.middleware(s))
+	logins := s.perClient(newRateTable(2*time.Second, 20)) // sign-in starts and codes
+	browser := r.Group("/", logins)
 	browser.GET("/login/:id", s.confirmLogin)
 	browser.POST("/login/:id", s.beginLogin)
 	browser.GET("/oidc/callback", s.callback)
 	browser.GET("/login/:id/mfa", s.mfaPage)
 	browser.POST("/login/:id/mfa", s.mfaSubmit)
-	r.Any("/ui/*path", s.uiRoutes(logins.middleware(s)))
+	r.Any("/ui/*path", s.uiRoutes(logins))
 
 	api := r.Group("/api/v1")
-	api.POST("/login", logins.middleware(s), s.startLogin)
-	api.POST("/login/poll", s.pollLogin)
-	api.POST("/enroll", newIPLimiter(time.Second, 10).middleware(s), s.enroll)
+	api.POST("/login", logins, s.startLogin)
+	api.POST("/login/poll", s.pollsPerLogin(), s.pollLogin)
+	api.POST("/enroll", s.perClient(newRateTable(time.Second, 10)), s.enroll)
 	dev := api.Group("/", s.deviceAuth)
 	dev.GET("/netmap", s.endOnDrain, s.netmapStream)
 	dev.POST("/node", s.advertise)
@@ -42,7 +41,7 @@ func (s *Server) routes() http.Handler {
 	s.adminRoutes(api.Group("/admin"))
 
 	if s.auth.idp != nil {
-		r.Any("/idp/*path", gin.WrapH(s.auth.idp))
+		r.Any("/idp/*path", s.idpFormLimit(), gin.WrapH(s.auth.idp))
 	}
 	return r
 }

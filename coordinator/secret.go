@@ -1,15 +1,10 @@
 package coordinator
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"fmt"
 	"strings"
-	"time"
-
-	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // Prefixes of the bearer secrets the coordinator hands out. They make a
@@ -46,23 +41,4 @@ func newID(prefix string) string {
 	var b [8]byte
 	rand.Read(b[:])
 	return prefix + strings.ToLower(b32.EncodeToString(b[:]))
-}
-
-// APITokenStore is where CreateAPIToken keeps a token's hash.
-type APITokenStore interface {
-	CreateAPIToken(ctx context.Context, t *store.APIToken) error
-}
-
-// CreateAPIToken makes an admin API token named name, stores its hash and
-// returns the token (shown once). expiry 0 means it does not expire.
-func CreateAPIToken(ctx context.Context, st APITokenStore, name, createdBy string, expiry time.Duration) (string, error) {
-	tok, hash := newSecret(prefixAPIToken)
-	t := &store.APIToken{ID: newID("at_"), Hash: hash, Name: name, CreatedBy: createdBy, Created: time.Now()}
-	if expiry > 0 {
-		t.Expiry = t.Created.Add(expiry)
-	}
-	if err := st.CreateAPIToken(ctx, t); err != nil {
-		return "", fmt.Errorf("store token: %w", err)
-	}
-	return tok, nil
 }

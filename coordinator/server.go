@@ -171,7 +171,8 @@ func (s *Server) sweeper(ctx context.Context) {
 // sweepEvery is how often the sweeper deletes expired sign-ins and sessions.
 const sweepEvery = 10 * time.Minute
 
-// sweep deletes expired login sessions and UI sessions. Every reader
+// sweep deletes expired login sessions and UI sessions, and sign-in
+// failure counts untouched for a day. Every reader
 // checks expiry itself, so this only keeps the tables small.
 func (s *Server) sweep(ctx context.Context) {
 	now := s.cfg.Now()
@@ -180,5 +181,8 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	if _, err := s.store.DeleteExpiredUISessions(ctx, now); err != nil && ctx.Err() == nil {
 		s.log.Error("delete expired UI sessions", "err", err)
+	}
+	if _, err := s.store.DeleteStaleSignInFailures(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+		s.log.Error("delete stale sign-in failures", "err", err)
 	}
 }

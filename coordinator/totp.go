@@ -74,15 +74,19 @@ func (s *Server) mfaSubmit(c *gin.Context) {
 	now := s.cfg.Now()
 	fail := func(msg string) {
 		s.refuse("mfa_failed")
-		u.MFAFailures, u.MFALockedTil = lockout.Fail(u.MFAFailures, now)
-		if err := s.store.UpdateUser(c.Request.Context(), u); err != nil {
-			s.log.Error("record MFA failure", "err", err)
-		}
 		render(c, http.StatusUnauthorized, "mfa.html", map[string]any{"Title": "Second factor", "ID": ls.ID, "CSRF": csrfToken(c, s.secureCookies()), "Error": msg})
 	}
-	if err := lockout.Check(u.MFALockedTil, now); err != nil {
+	// The attempt is counted (as a failure until it succeeds) before the
+	// code is checked, in one statement: parallel attempts, on any
+	// replica, check no more codes than the lockout allows.
+	err := s.store.BeginMFAAttempt(c.Request.Context(), u.ID, now, lockout.MaxFailures(), lockout.LockFor())
+	if errors.Is(err, store.ErrExhausted) {
 		s.refuse("mfa_locked")
-		renderError(c, http.StatusTooManyRequests, "Too many wrong codes. "+err.Error()+".")
+		renderError(c, http.StatusTooManyRequests, "Too many wrong codes. Wait a while and try again.")
+		return
+	}
+	if err != nil {
+		s.internal(c, "record MFA attempt", err)
 		return
 	}
 	secret, pending, err := s.totpSecret(ls, u)
@@ -91,20 +95,25 @@ func (s *Server) mfaSubmit(c *gin.Context) {
 		return
 	}
 	step, err := mfa.Verify(secret, c.PostForm("code"), u.TOTPLastStep, now)
-	if err != nil {
-		if errors.Is(err, mfa.ErrReplayed) {
-			fail("That code was already used. Wait for the next one.")
-		} else {
-			fail("That code is not valid. Check your authenticator app's time and try again.")
-		}
+	if errors.Is(err, mfa.ErrReplayed) {
+		fail("That code was already used. Wait for the next one.")
 		return
 	}
-	if pending {
-		u.TOTPSecret = s.box.Seal([]byte(secret), []byte("totp:"+u.ID))
+	if err != nil {
+		fail("That code is not valid. Check your authenticator app's time and try again.")
+		return
 	}
-	u.TOTPLastStep = step
-	u.MFAFailures, u.MFALockedTil = lockout.Succeed()
-	if err := s.store.UpdateUser(c.Request.Context(), u); err != nil {
+	var sealed []byte
+	if pending {
+		sealed = s.box.Seal([]byte(secret), []byte("totp:"+u.ID))
+	}
+	// One use per code: of parallel uses, one claims the step.
+	err = s.store.ClaimTOTPStep(c.Request.Context(), u.ID, step, sealed)
+	if errors.Is(err, store.ErrConflict) {
+		fail("That code was already used. Wait for the next one.")
+		return
+	}
+	if err != nil {
 		s.internal(c, "record MFA", err)
 		return
 	}

@@ -141,7 +141,10 @@ func uiNodeStatus(st wire.NodeStatus) ui.NodeStatus {
 	}
 	slices.SortFunc(out.Integrity, func(a, b ui.ModelCheck) int { return strings.Compare(a.Model, b.Model) })
 	if l := st.Lockdown; l != nil {
-		out.Lockdown = &ui.Lockdown{Active: l.Active, Scope: l.Scope, Error: l.Error, Checked: l.Checked}
+		out.Lockdown = &ui.Lockdown{Active: l.Active, Scope: l.Scope, Error: l.Error, Checked: l.Checked, Mode: l.Mode, Problem: l.Problem}
+		for _, e := range l.Events {
+			out.Lockdown.Events = append(out.Lockdown.Events, ui.LockdownEvent{Time: e.Time, Kind: e.Kind, Reason: e.Reason})
+		}
 		for _, d := range l.Dropped {
 			out.Lockdown.Drops = append(out.Lockdown.Drops, ui.Drop{Category: d.Category, Packets: d.Packets, Bytes: d.Bytes})
 		}

@@ -72,17 +72,20 @@ func (b uiBackend) PolicyHistory(ctx context.Context, before int64, n int) ([]ui
 }
 
 // CheckPolicy parses, validates and tests text.
-func (b uiBackend) CheckPolicy(_ context.Context, text string) (*ui.PolicyCheck, error) {
-	if len(text) > limitPolicy {
-		return nil, &ui.UserError{Msg: "The policy is larger than 1 MiB."}
+func (b uiBackend) CheckPolicy(ctx context.Context, text string) (*ui.PolicyCheck, error) {
+	if len(text) > policy.MaxSize {
+		return nil, errPolicyTooLarge
 	}
-	return policyCheck(text), nil
+	return policyCheck(ctx, text)
 }
+
+// errPolicyTooLarge refuses a policy over policy.MaxSize in the UI.
+var errPolicyTooLarge = &ui.UserError{Msg: "The policy is larger than 512 KiB."}
 
 // SavePolicy saves text on behalf of actor as the admin API does.
 func (b uiBackend) SavePolicy(ctx context.Context, actor *ui.Viewer, text, message string, base int64) (*ui.PolicyCheck, int64, error) {
-	if len(text) > limitPolicy {
-		return nil, 0, &ui.UserError{Msg: "The policy is larger than 1 MiB."}
+	if len(text) > policy.MaxSize {
+		return nil, 0, errPolicyTooLarge
 	}
 	if msg := ui.PolicyMessageProblem(message); msg != "" {
 		return nil, 0, &ui.UserError{Msg: "Not saved: " + msg}
@@ -109,17 +112,30 @@ func (b uiBackend) save(ctx context.Context, actor *ui.Viewer, text, message, ac
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return nil, 0, fmt.Errorf("save policy over version %d: %w", base, ui.ErrConflict)
+	case errors.Is(err, errPolicyBusy):
+		return nil, 0, &ui.UserError{Msg: "Not saved: " + err.Error() + "."}
 	case err != nil:
 		return nil, 0, b.fail("save policy", err)
 	case probs != nil:
-		return policyCheck(text), 0, nil
+		chk, err := policyCheck(ctx, text)
+		return chk, 0, err
 	}
 	return &ui.PolicyCheck{}, pv.ID, nil
 }
 
-// policyCheck parses text and runs its tests as policy.Check does, and
+// policyCheck checks text in a policy-check slot (checkingPolicy) and
 // reports every assertion with its outcome.
-func policyCheck(text string) *ui.PolicyCheck {
+func policyCheck(ctx context.Context, text string) (*ui.PolicyCheck, error) {
+	var chk *ui.PolicyCheck
+	if err := checkingPolicy(ctx, func() { chk = checkPolicyText(text) }); err != nil {
+		return nil, &ui.UserError{Msg: "Not checked: " + err.Error() + "."}
+	}
+	return chk, nil
+}
+
+// checkPolicyText parses text and runs its tests as policy.Check does,
+// and reports every assertion with its outcome.
+func checkPolicyText(text string) *ui.PolicyCheck {
 	p, err := policy.Parse(policyFile, []byte(text))
 	if err != nil {
 		return &ui.PolicyCheck{Problems: policyProblems(err)}

@@ -286,7 +286,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // startIntegrity starts the checker goroutine, owned by n: Close stops it
 // and waits for it.
 func (n *Node) startIntegrity() {
-	n.integ = newIntegrity(n.cfg.Models, n.guard, n.spool, n.log, n.cfg.Hostname, string(n.st.DeviceID))
+	n.integ = newIntegrity(n.cfg.Models, n.stops.from(stopIntegrity), n.spool, n.log, n.cfg.Hostname, string(n.st.DeviceID))
 	if n.integ == nil {
 		return
 	}

@@ -118,7 +118,10 @@ func (r *integrityRig) listed() string {
 }
 
 // events returns the spool's integrity event records.
-func (r *integrityRig) events() []audit.Record {
+func (r *integrityRig) events() []audit.Record { return r.records(apiIntegrity) }
+
+// records returns the spool's records of api.
+func (r *integrityRig) records(api string) []audit.Record {
 	r.t.Helper()
 	b, err := os.ReadFile(filepath.Join(r.dir, "audit", audit.SpoolFile))
 	if err != nil {
@@ -130,7 +133,7 @@ func (r *integrityRig) events() []audit.Record {
 		if err := json.Unmarshal(line, &rec); err != nil {
 			r.t.Fatal(err)
 		}
-		if rec.API == apiIntegrity {
+		if rec.API == api {
 			out = append(out, rec)
 		}
 	}
@@ -292,10 +295,9 @@ func TestIntegrityExposureWarning(t *testing.T) {
 func TestIntegrityNodeLoop(t *testing.T) {
 	r := newIntegrityRig(t)
 	sink := newReportSink(t)
-	ctl := sink.ctl
 	cfg := Config{Models: r.models, Hostname: "gpu1", IntegrityInterval: 5 * time.Millisecond, Logger: r.log,
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")}}
-	n := &Node{cfg: cfg, log: r.log, st: &state{DeviceID: "n1"}, ctl: ctl, guard: r.g, spool: r.spool}
+	n := &Node{cfg: cfg, log: r.log, st: &state{DeviceID: "n1"}, member: sink.member(t), guard: r.g, stops: newStops(r.g), spool: r.spool}
 	n.startIntegrity()
 	defer n.Close()
 

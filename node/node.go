@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/member"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/guard"
@@ -57,7 +59,9 @@ type Config struct {
 	Hostname string
 	// Models are the models served. At least one.
 	Models []Model
-	// Backend is the engine backend. Default: TUN when root, else netstack.
+	// Backend is the engine backend. Default: TUN when the process holds
+	// CAP_NET_ADMIN in its effective set (root, or the installed unit's
+	// moat-node user), else netstack.
 	Backend *engine.Backend
 	// ListenPort is the WireGuard UDP port. Default 41641.
 	ListenPort uint16
@@ -66,8 +70,18 @@ type Config struct {
 	// Endpoints are the underlay addresses peers should use. Default: the
 	// host's non-loopback addresses with ListenPort.
 	Endpoints []netip.AddrPort
-	// Lockdown, when set, applies the nftables lockdown (root only); the
-	// node refuses to serve if it cannot. Default: off.
+	// Lockdown, when set, applies the nftables lockdown (needs
+	// CAP_NET_ADMIN) before the node joins the mesh; the node refuses to
+	// start if it cannot, watches it while it runs (restoring it at once
+	// when it is lost; every model answers 503 while it is not in force)
+	// and reports its events to the coordinator. Default nil: no lockdown,
+	// said loudly in the log and the node status, so that in-process
+	// tests never firewall the machine they run on; the command line
+	// defaults to host scope. The node fills in what it knows when the
+	// Config leaves it empty: CoordinatorURL (the coordinator it joined),
+	// CoordinatorUIDs (its own uid, and root's for install.sh's
+	// upgrades), InferencePorts (its models' upstream ports), WireGuardPort
+	// and GuardPort (ListenPort and GuardPort above).
 	Lockdown *lockdown.Config
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
@@ -86,17 +100,24 @@ type Config struct {
 	StatusInterval time.Duration
 }
 
-// Node is a running GPU node.
+// Node is a running GPU node: a mesh member with the guard, the
+// lockdown, the audit spool and the integrity checks on top.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	st    *state
-	ctl   *control.Client
-	eng   *engine.Engine
-	guard *guard.Guard
-	spool *audit.Spool
-	ship  *audit.Shipper
-	lock  *lockdown.Lockdown
+	cfg    Config
+	url    string // the coordinator's
+	log    *slog.Logger
+	st     *state
+	member *member.Member
+	guard  *guard.Guard
+	spool  *audit.Spool
+	ship   *audit.Shipper
+	lock   *lockdown.Lockdown // nil: lockdown off
+	stops  *stops             // why each model is stopped, by part of the node
+	kick   chan struct{}      // asks reportStatus to report now
+
+	stopWatch context.CancelFunc // the lockdown watch
+	watchWG   sync.WaitGroup
+	holder    io.Closer // the holder socket while the watch runs
 
 	integ         *integrity // nil: no pinned weights files
 	stopIntegrity context.CancelFunc
@@ -106,8 +127,10 @@ type Node struct {
 
 	mu struct {
 		sync.Mutex
-		netmap *wire.NetMap
-		status error
+		status   error // the coordinator connection; nil: connected
+		guardErr error // why the guard does not listen; nil: it does, or not tried yet
+		serving  bool  // the guard has listened on the mesh at least once
+		events   []wire.LockdownEvent
 	}
 }
 
@@ -118,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1)}
 	if err := n.start(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -144,7 +167,7 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Backend == nil {
 		b := engine.Netstack
-		if os.Geteuid() == 0 {
+		if hasNetAdmin() {
 			b = engine.TUN
 		}
 		c.Backend = &b
@@ -168,52 +191,58 @@ func (n *Node) start(ctx context.Context) error {
 	if n.st, err = loadState(n.cfg.StateDir); err != nil {
 		return err
 	}
-	if err := n.join(ctx); err != nil {
+	ctl, err := n.join(ctx)
+	if err != nil {
 		return err
 	}
-	if n.cfg.Lockdown != nil {
-		if n.lock, err = lockdown.Apply(*n.cfg.Lockdown); err != nil {
-			return fmt.Errorf("lockdown could not be applied, so this node will not serve models: %w", err)
-		}
+	if err := n.applyLockdown(ctx); err != nil {
+		return err
 	}
-	if n.eng, err = engine.New(engine.Config{PrivateKey: n.st.key, ListenPort: n.cfg.ListenPort, Backend: *n.cfg.Backend, Logger: n.log}); err != nil {
+	n.member, err = member.New(member.Config{PrivateKey: n.st.key, Control: ctl, ListenPort: n.cfg.ListenPort,
+		Backend: *n.cfg.Backend, Logger: n.log, OnStatus: n.setStatus})
+	if err != nil {
 		return err
 	}
 	if n.spool, err = audit.Open(filepath.Join(n.cfg.StateDir, "audit"), audit.Options{}); err != nil {
 		return err
 	}
-	if err := n.startGuard(); err != nil {
+	if err := n.startGuard(ctl); err != nil {
 		return err
 	}
+	n.member.AddSink(n.guard)
+	if n.lock != nil {
+		n.member.AddSink(lockdownSink{n.lock})
+	}
 	n.startIntegrity()
+	n.startLockdownWatch()
 	return nil
 }
 
-// join enrolls on first run and sets up the control client.
-func (n *Node) join(ctx context.Context) error {
+// join enrolls on first run and returns the control client with the
+// node's credential.
+func (n *Node) join(ctx context.Context) (*control.Client, error) {
 	url := n.cfg.Coordinator
 	if url == "" {
 		url = n.st.Coordinator
 	}
+	n.url = url
 	ctl, err := control.New(control.Config{URL: url, Fingerprint: n.cfg.Fingerprint, Credential: n.st.Credential})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n.ctl = ctl
 	if n.st.Credential != "" && n.cfg.EnrollKey == "" {
-		return nil
+		return ctl, nil
 	}
 	if n.cfg.EnrollKey == "" {
-		return errors.New("node: not joined yet; run `moat-node join --key moat_ek_…` with an enrollment key from an admin")
+		return nil, errors.New("node: not joined yet; run `moat-node join --key moat_ek_…` with an enrollment key from an admin")
 	}
 	res, err := ctl.Enroll(ctx, wire.EnrollRequest{AuthKey: n.cfg.EnrollKey, Key: n.st.key.Public(), Hostname: n.cfg.Hostname, Endpoints: n.endpoints(), Models: n.ads()})
 	if err != nil {
-		return fmt.Errorf("join: %w", err)
+		return nil, fmt.Errorf("join: %w", err)
 	}
 	n.st.Credential, n.st.DeviceID, n.st.Coordinator = res.Credential, res.DeviceID, url
-	n.ctl = ctl.WithCredential(res.Credential)
 	n.log.Info("joined the mesh", "node", res.DeviceID, "tags", res.Tags, "addresses", res.Addresses)
-	return n.st.save(n.cfg.StateDir)
+	return ctl.WithCredential(res.Credential), n.st.save(n.cfg.StateDir)
 }
 
 func (n *Node) ads() []wire.ModelAd {
@@ -224,7 +253,7 @@ func (n *Node) ads() []wire.ModelAd {
 	return ads
 }
 
-func (n *Node) startGuard() error {
+func (n *Node) startGuard(ctl *control.Client) error {
 	models := map[string]guard.Upstream{}
 	for _, m := range n.cfg.Models {
 		models[m.Name] = m.Upstream
@@ -240,10 +269,11 @@ func (n *Node) startGuard() error {
 	if n.guard, err = guard.New(gcfg); err != nil {
 		return err
 	}
+	n.stops = newStops(n.guard)
 	n.checkUpstreams()
 	n.ship, err = audit.NewShipper(audit.ShipperConfig{
-		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: n.ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
-		Client: n.ctl.HTTPClient(), Logger: n.log,
+		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
+		Client: ctl.HTTPClient(), Logger: n.log,
 	})
 	return err
 }
@@ -259,7 +289,7 @@ func (n *Node) checkUpstreams() {
 			n.log.Warn("model server not listening yet", "model", m.Name, "url", m.Upstream.URL)
 		case err != nil:
 			n.log.Error("model server reachable beyond loopback; not serving it", "model", m.Name, "err", err)
-			n.guard.SetModelUnavailable(m.Name, err.Error())
+			n.stops.set(stopUpstream, m.Name, err.Error())
 		}
 	}
 }
@@ -273,97 +303,33 @@ func (n *Node) auditKey() ([]byte, error) {
 		if _, err := rand.Read(b); err != nil {
 			return nil, err
 		}
-		return b, os.WriteFile(path, b, 0o600)
+		return b, member.WriteFile(path, b)
 	}
 	return b, err
 }
 
-// Run follows the netmap stream until ctx ends or the node's credential is
-// refused (revoked: it must join again). The guard listens on the mesh as
-// soon as the node has its first netmap.
-func (n *Node) Run(ctx context.Context) error {
-	if err := n.advertise(ctx); err != nil {
-		n.log.Warn("advertise", "err", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	var reporter sync.WaitGroup
-	reporter.Add(1)
-	go func() {
-		defer reporter.Done()
-		n.reportStatus(ctx, n.cfg.StatusInterval)
-	}()
-	defer reporter.Wait()
-	defer cancel() // before the Wait
-	var serveOnce sync.Once
-	serveErr := make(chan error, 1)
-	err := n.ctl.Watch(ctx, func(nm *wire.NetMap) {
-		n.apply(nm)
-		serveOnce.Do(func() { go func() { serveErr <- n.serve() }() })
-	}, n.setStatus)
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-func (n *Node) serve() error {
-	ln, err := n.eng.Listen("tcp", fmt.Sprintf(":%d", n.cfg.GuardPort))
-	if err != nil {
-		n.log.Error("guard cannot listen on the mesh", "err", err)
-		return err
-	}
-	n.log.Info("guard listening", "addr", ln.Addr())
-	return n.guard.Serve(ln)
-}
-
-// apply installs a netmap everywhere it matters: engine, guard, lockdown.
-func (n *Node) apply(nm *wire.NetMap) {
-	if err := n.eng.Reconfig(nm); err != nil {
-		n.log.Error("netmap refused by the engine; keeping the last one", "err", err)
-		return
-	}
-	if err := n.guard.SetNetMap(nm); err != nil {
-		n.log.Error("netmap refused by the guard; keeping the last one", "err", err)
-	}
-	if n.lock != nil {
-		if err := n.lock.UpdatePeers(lockdownPeers(nm)); err != nil {
-			n.log.Error("lockdown peers", "err", err)
-		}
-	}
-	n.mu.Lock()
-	n.mu.netmap = nm
-	n.mu.Unlock()
-	n.log.Debug("netmap applied", "seq", nm.Seq, "peers", len(nm.Peers))
-}
-
-func lockdownPeers(nm *wire.NetMap) []lockdown.Peer {
-	out := make([]lockdown.Peer, 0, len(nm.Peers))
-	for _, p := range nm.Peers {
-		out = append(out, lockdown.Peer{Addresses: p.Addresses, Endpoints: p.Endpoints})
-	}
-	return out
-}
-
-func (n *Node) setStatus(err error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err != nil && n.mu.status == nil {
-		n.log.Warn("coordinator connection lost; serving with the last netmap", "err", err)
-	}
-	n.mu.status = err
-}
-
 // Engine returns the node's WireGuard engine.
-func (n *Node) Engine() *engine.Engine { return n.eng }
+func (n *Node) Engine() *engine.Engine { return n.member.Engine() }
+
+// Member returns the node's mesh member.
+func (n *Node) Member() *member.Member { return n.member }
 
 // DeviceID returns the node's ID at the coordinator.
 func (n *Node) DeviceID() wire.DeviceID { return n.st.DeviceID }
 
-// Close stops the integrity checker, the guard, the shipper, the engine
-// and the spool. The
-// lockdown stays in place (fail closed: the model server stays
-// unreachable while the node is down); `moat-node lockdown off` removes it.
+// Close stops the lockdown watch, the integrity checker, the guard, the
+// shipper, the mesh member (its netmap stream and engine) and the spool.
+// The lockdown stays in place (fail closed: the model server stays
+// unreachable while the node is down); `moat-node lockdown off` removes
+// it.
 func (n *Node) Close() error {
+	if n.stopWatch != nil {
+		n.stopWatch()
+	}
+	if n.holder != nil {
+		n.holder.Close()
+	}
+	n.watchWG.Wait()
 	if n.stopIntegrity != nil {
 		n.stopIntegrity()
 		n.integWG.Wait()
@@ -374,8 +340,8 @@ func (n *Node) Close() error {
 	if n.ship != nil {
 		n.ship.Close()
 	}
-	if n.eng != nil {
-		n.eng.Close()
+	if n.member != nil {
+		n.member.Close()
 	}
 	if n.spool != nil {
 		return n.spool.Close()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/member"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -28,8 +29,8 @@ func statePath(dir string) string { return filepath.Join(dir, "node.json") }
 // loadState reads the node's state, or makes a fresh key when there is
 // none yet.
 func loadState(dir string) (*state, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
+	if err := member.EnsureDir(dir); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(statePath(dir))
 	if errors.Is(err, os.ErrNotExist) {
@@ -52,15 +53,11 @@ func loadState(dir string) (*state, error) {
 	return &st, nil
 }
 
-// save writes the state atomically with mode 0600.
+// save writes the state atomically and durably, mode 0600.
 func (st *state) save(dir string) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := statePath(dir) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write node state: %w", err)
-	}
-	return os.Rename(tmp, statePath(dir))
+	return member.WriteFile(statePath(dir), b)
 }

@@ -17,15 +17,20 @@ func (n *Node) nodeStatus() wire.NodeStatus {
 		st.Integrity = n.integ.snapshot()
 	}
 	st.Lockdown = lockdownStatus(n.lock, time.Now())
+	st.Lockdown.Events = n.lockdownEvents()
 	return st
 }
 
 // lockdownStatus reads l back for the node status; l is nil when the
 // lockdown is off.
 func lockdownStatus(l *lockdown.Lockdown, now time.Time) *wire.LockdownStatus {
-	out := &wire.LockdownStatus{Checked: now}
+	out := &wire.LockdownStatus{Checked: now, Mode: "off"}
 	if l == nil {
 		return out
+	}
+	out.Mode = string(l.Config().Scope)
+	if ok, reason := l.Healthy(); !ok {
+		out.Problem = reason
 	}
 	st, err := l.Status()
 	if err != nil {
@@ -49,12 +54,12 @@ const DefaultStatusInterval = 5 * time.Minute
 func (n *Node) advertise(ctx context.Context) error {
 	n.advertiseMu.Lock()
 	defer n.advertiseMu.Unlock()
-	return n.ctl.Advertise(ctx, n.endpoints(), n.ads(), n.nodeStatus())
+	return n.member.Control().Advertise(ctx, n.endpoints(), n.advertisedModels(), n.nodeStatus())
 }
 
 // reportStatus advertises every interval (0: DefaultStatusInterval)
-// until ctx ends, so that the coordinator's view of the lockdown's drop
-// counters stays fresh.
+// and whenever kickStatus asks, until ctx ends, so that the
+// coordinator's view of the lockdown stays fresh.
 func (n *Node) reportStatus(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(cmp.Or(interval, DefaultStatusInterval))
 	defer t.Stop()
@@ -63,9 +68,18 @@ func (n *Node) reportStatus(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-n.kick:
 		}
 		if err := n.advertise(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("status not reported to the coordinator; will retry", "err", err)
 		}
+	}
+}
+
+// kickStatus asks reportStatus to send the status now, without waiting.
+func (n *Node) kickStatus() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
 	}
 }

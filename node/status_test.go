@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/member"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -68,6 +70,19 @@ func newReportSink(t *testing.T) *reportSink {
 	return s
 }
 
+// member is a mesh member (netstack, no peers) that reports through the
+// sink's control client; it closes when the test ends.
+func (s *reportSink) member(t *testing.T) *member.Member {
+	t.Helper()
+	priv, _ := key.NewPrivate()
+	m, err := member.New(member.Config{PrivateKey: priv, Control: s.ctl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
 // reports returns a copy of the reports so far, oldest first.
 func (s *reportSink) reports() []string {
 	s.mu.Lock()
@@ -79,9 +94,8 @@ func (s *reportSink) reports() []string {
 // counters do not go stale, and stops when its context ends.
 func TestStatusReportedPeriodically(t *testing.T) {
 	sink := newReportSink(t)
-	ctl := sink.ctl
 	n := &Node{cfg: Config{Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")}},
-		log: slog.New(slog.DiscardHandler), ctl: ctl}
+		log: slog.New(slog.DiscardHandler), member: sink.member(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

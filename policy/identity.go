@@ -107,7 +107,7 @@ func (p *Policy) index() {
 	p.groupNames = sortedKeys(p.Groups)
 	p.groupsOf = map[string][]int{}
 	for gi, g := range p.groupNames {
-		for _, leaf := range p.leaves(g, nil) {
+		for _, leaf := range p.leaves(g, map[string]bool{}, nil) {
 			if l := p.groupsOf[leaf]; len(l) == 0 || l[len(l)-1] != gi {
 				p.groupsOf[leaf] = append(l, gi)
 			}
@@ -130,11 +130,15 @@ func (p *Policy) index() {
 }
 
 // leaves returns the non-group members of group g, directly or through
-// nested groups, as principal keys.
-func (p *Policy) leaves(g string, out []string) []string {
+// nested groups, as principal keys. Each nested group is visited once
+// (seen), however many paths lead to it.
+func (p *Policy) leaves(g string, seen map[string]bool, out []string) []string {
 	for _, m := range p.Groups[g] {
 		if strings.HasPrefix(m, "group:") {
-			out = p.leaves(m, out)
+			if !seen[m] {
+				seen[m] = true
+				out = p.leaves(m, seen, out)
+			}
 		} else {
 			out = append(out, principalKey(m))
 		}

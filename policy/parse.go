@@ -14,6 +14,9 @@ import (
 // ErrorList of *Error located at FILE:LINE:COL.
 func Parse(file string, src []byte) (*Policy, error) {
 	d := &decoder{file: file, lines: newLineIndex(src)}
+	if !d.checkSize(src) {
+		return nil, d.errs
+	}
 	root, err := hujson.Parse(src)
 	if err != nil {
 		d.syntaxError(err)

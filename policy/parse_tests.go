@@ -8,6 +8,9 @@ import (
 )
 
 func (d *decoder) tests(v *hujson.Value, p *Policy) {
+	if !d.checkTestCount(v) {
+		return
+	}
 	d.array(v, `"tests"`, func(i int, el *hujson.Value) {
 		t := Test{Pos: d.lines.pos(el.StartOffset)}
 		if d.test(el, &t, fmt.Sprintf("tests[%d]", i)) {

@@ -15,7 +15,9 @@ func (d *decoder) resolve(p *Policy, defs definitions) {
 	for _, r := range d.refs {
 		d.checkRef(p, defs, r)
 	}
-	d.checkCycles(p, defs)
+	if d.checkCycles(p, defs) {
+		d.checkDepth(p, defs)
+	}
 	for i := range p.Grants {
 		g := &p.Grants[i]
 		for _, pat := range g.Models {
@@ -87,8 +89,9 @@ func globMatch(pattern, name string) bool {
 	return len(name) >= len(last) && strings.HasSuffix(name, last)
 }
 
-// checkCycles refuses groups that contain themselves, however deeply.
-func (d *decoder) checkCycles(p *Policy, defs definitions) {
+// checkCycles refuses groups that contain themselves, however deeply,
+// and reports whether there are none.
+func (d *decoder) checkCycles(p *Policy, defs definitions) bool {
 	const (
 		unvisited = iota
 		visiting
@@ -119,9 +122,10 @@ func (d *decoder) checkCycles(p *Policy, defs definitions) {
 	}
 	for _, g := range sortedKeys(p.Groups) {
 		if state[g] == unvisited && !visit(g) {
-			return // one cycle at a time keeps the message readable
+			return false // one cycle at a time keeps the message readable
 		}
 	}
+	return true
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -157,6 +157,16 @@ type Lockdown struct {
 	Error   string // why the node could not read it back
 	Drops   []Drop // what each category refused since it was applied
 	Checked time.Time
+	Mode    string // what the node was started with: "off", "host", "service"; "" from older nodes
+	Problem string // why a configured lockdown is not in force now
+	Events  []LockdownEvent
+}
+
+// LockdownEvent is a loss, restore or failure of a node's lockdown.
+type LockdownEvent struct {
+	Time   time.Time
+	Kind   string // "lost", "restored", "failed", "interfaces", "resolved"
+	Reason string
 }
 
 // Drop is what one category of the lockdown refused.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The fake's PeopleBackend: fixed data with hostile strings in it, and
@@ -322,6 +323,27 @@ func TestConnectSteps(t *testing.T) {
 	for _, i := range []int{0, 3} {
 		if !strings.Contains(steps[i].Text, "--coordinator https://x --coordinator-fingerprint ab12") {
 			t.Errorf("self-signed coordinator, no fingerprint: %s", steps[i].Text)
+		}
+	}
+}
+
+// TestNodeLockdownStates: a node started without a lockdown says so
+// loudly, and one whose lockdown is not in force shows why and its
+// events.
+func TestNodeLockdownStates(t *testing.T) {
+	lost := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	body := renderPeoplePage(t, "nodes.html", page{Title: "Nodes", Viewer: asAdmin, Data: nodesData{
+		Nodes: []Node{{ID: "n1", Hostname: "gpu-1"}, {ID: "n2", Hostname: "gpu-2"}},
+		Status: map[string]NodeStatus{
+			"n1": {Lockdown: &Lockdown{Mode: "off"}},
+			"n2": {Lockdown: &Lockdown{Mode: "host", Active: true, Scope: "host", Problem: "table inet moat is missing",
+				Events: []LockdownEvent{{Time: lost, Kind: "lost", Reason: "flushed " + hostile}, {Time: lost, Kind: "failed", Reason: "no netlink"}}}},
+		},
+	}})
+	for _, s := range []string{"OFF", "started without a lockdown", "not in force", "table inet moat is missing",
+		"lost", "flushed &lt;script&gt;", "failed", "no netlink"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("nodes page lacks %q:\n%s", s, body)
 		}
 	}
 }

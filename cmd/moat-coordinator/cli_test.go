@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,8 +87,15 @@ func TestCLI(t *testing.T) {
 		}
 		var toks []map[string]any
 		decode(t, run(nil, "tokens", "list", "--data-dir", data, "--json"), &toks)
-		if len(toks) != 1 || toks[0]["name"] != "ci" {
-			t.Errorf("tokens list --json = %v", toks)
+		if len(toks) != 1 || toks[0]["name"] != "ci" || toks[0]["expiry"] == nil {
+			t.Errorf("tokens list --json = %v (want one token, with the default expiry)", toks)
+		}
+		id, _ := toks[0]["id"].(string)
+		run(nil, "tokens", "revoke", "--data-dir", data, id).Want(t, 0, []string{"revoked " + id}, nil)
+		run(nil, "tokens", "revoke", "--data-dir", data, id).Want(t, 1, nil, []string{"no API token " + id})
+		decode(t, run(nil, "tokens", "list", "--data-dir", data, "--json"), &toks)
+		if len(toks) != 0 {
+			t.Errorf("tokens list after revoke = %v", toks)
 		}
 		pol := clitest.WriteFile(t, "policy.hujson", goodPolicy)
 		var e map[string]any
@@ -120,4 +128,16 @@ func TestReference(t *testing.T) {
 	var b bytes.Buffer
 	cli.Reference(&b, newRoot())
 	clitest.Golden(t, "../../docs/cli/moat-coordinator.md", b.String())
+}
+
+func TestTrustedProxiesPrefixes(t *testing.T) {
+	var s serveSettings
+	fs := s.flagSet()
+	if err := fs.Parse([]string{"--trusted-proxies", "127.0.0.1/32,10.0.0.0/8,fd00::/8"}); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(prefixes(s.trustedProxies))
+	if got != "[127.0.0.1/32 10.0.0.0/8 fd00::/8]" {
+		t.Fatalf("prefixes %s", got)
+	}
 }

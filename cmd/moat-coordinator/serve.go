@@ -66,6 +66,7 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 	if err != nil {
 		return err
 	}
+	ln = c.LimitListener(ln)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
@@ -75,6 +76,14 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 	}
 	srv.RegisterOnShutdown(c.Drain) // netmap streams never end on their own
 	s.logStart(cfg.Logger, c, ln.Addr())
+	if s.metricsListen != "" {
+		stop, err := serveMetrics(s.metricsListen, c.MetricsHandler(), stdout)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(stdout, "moat-coordinator listening on %s, public URL %s\n", ln.Addr(), s.publicURL)
 	return serveUntil(ctx, srv, ln, c, s.shutdownTimeout, cfg.Logger)
 }
@@ -123,6 +132,21 @@ func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, c *coord
 	}
 	log.Info("moat-coordinator stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// serveMetrics serves /metrics (h) alone on addr, in plain HTTP, until
+// the returned stop is called.
+func serveMetrics(addr string, h http.Handler, stdout io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	go srv.Serve(ln)
+	fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", ln.Addr())
+	return func() { srv.Close() }, nil
 }
 
 // tls returns the TLS configuration the settings ask for, or nil for

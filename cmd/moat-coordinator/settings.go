@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -35,6 +37,9 @@ type serveSettings struct {
 	tlsMode, tlsCert, tlsKey                    string
 	deviceTTL, loginTTL, shutdownTimeout        time.Duration
 	log                                         cli.Logging
+	trustedProxies                              []net.IPNet
+	maxConnsPerClient                           int
+	metricsListen                               string
 }
 
 // flagSet returns the settings as flags, each also MOAT_<FLAG> and a key
@@ -62,6 +67,9 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
+	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
+	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
+	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
 	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
@@ -91,6 +99,9 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
 		}
 	}
+	if s.maxConnsPerClient == 0 || s.maxConnsPerClient < -1 {
+		return cli.Invalid(cmd, "max-conns-per-client", "want a number above 0, or -1 for no cap, not %d", s.maxConnsPerClient)
+	}
 	switch {
 	case s.tlsMode != "" && s.tlsMode != "self-signed":
 		return cli.Invalid(cmd, "tls", "%q: the only mode is self-signed", s.tlsMode)
@@ -116,6 +127,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		PublicURL: s.publicURL, DataDir: s.store.dataDir, Database: s.store.database,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
+		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, GroupsClaim: s.groupsClaim,
 			AdminGroups: s.adminGroups, AuditorGroups: s.auditorGroups,
@@ -123,4 +135,18 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 			MFAMethods: s.mfaMethods, RequireVerifiedEmail: s.requireVerifiedEmail,
 		},
 	}
+}
+
+// prefixes turns the --trusted-proxies networks into prefixes.
+func prefixes(nets []net.IPNet) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(nets))
+	for _, n := range nets {
+		a, _ := netip.AddrFromSlice(n.IP)
+		ones, _ := n.Mask.Size()
+		if a.Is4In6() {
+			a, ones = a.Unmap(), ones-96
+		}
+		out = append(out, netip.PrefixFrom(a, ones).Masked())
+	}
+	return out
 }

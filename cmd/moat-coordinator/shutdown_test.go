@@ -22,11 +22,12 @@ import (
 
 // coordProc is a running moat-coordinator serve with JSON logs.
 type coordProc struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *lineLog
-	done chan struct{} // closed when the process exited
-	err  error         // its exit error, once done
+	cmd     *exec.Cmd
+	url     string
+	metrics string // the --metrics-listen URL of /metrics
+	logs    *lineLog
+	done    chan struct{} // closed when the process exited
+	err     error         // its exit error, once done
 }
 
 // lineLog keeps a process's JSON log lines.
@@ -96,7 +97,7 @@ func within[T any](t *testing.T, what string, ch <-chan T) T {
 func startServe(t *testing.T, bin string, args ...string) *coordProc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--public-url", "http://127.0.0.1",
-		"--data-dir", t.TempDir(), "--log-format", "json"}, args...)...)
+		"--data-dir", t.TempDir(), "--log-format", "json", "--metrics-listen", "127.0.0.1:0"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MOAT_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -109,13 +110,17 @@ func startServe(t *testing.T, bin string, args ...string) *coordProc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
-	addr, ended := make(chan string, 1), make(chan struct{})
+	addr, metrics, ended := make(chan string, 1), make(chan string, 1), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		re := regexp.MustCompile(`listening on (\S+),`)
+		listening := regexp.MustCompile(`listening on (\S+),`)
+		metricsOn := regexp.MustCompile(`metrics on (\S+)`)
 		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
+			}
+			if m := metricsOn.FindStringSubmatch(sc.Text()); m != nil {
+				metrics <- m[1]
 			}
 		}
 		close(ended)
@@ -125,6 +130,7 @@ func startServe(t *testing.T, bin string, args ...string) *coordProc {
 	select {
 	case a := <-addr:
 		p.url = "http://" + a
+		p.metrics = <-metrics // printed before
 	case <-ended:
 		<-p.done
 		t.Fatalf("moat-coordinator ended before it listened:\n%s", p.logs.text())
@@ -134,7 +140,7 @@ func startServe(t *testing.T, bin string, args ...string) *coordProc {
 
 // inFlight reads moat_coordinator_http_requests_in_flight.
 func (p *coordProc) inFlight() string {
-	resp, err := http.Get(p.url + "/metrics")
+	resp, err := http.Get(p.metrics)
 	if err != nil {
 		return ""
 	}
@@ -183,7 +189,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("startup line %v, want version, database sqlite and idp embedded", start)
 		}
 		rest, body, answered := slowLogin(t, p.url)
-		waitFor(t, "the slow request in flight", func() bool { return p.inFlight() == "2" }) // it and /metrics
+		waitFor(t, "the slow request in flight", func() bool { return p.inFlight() == "1" })
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		waitFor(t, "the shutdown line", func() bool { return p.logs.find("moat-coordinator shutting down") != nil })
 		if n := p.logs.find("moat-coordinator shutting down")["in_flight"]; n != 1.0 {
@@ -212,7 +218,7 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Run("cuts at the deadline", func(t *testing.T) {
 		p := startServe(t, bin, "--shutdown-timeout", "300ms")
 		rest, _, answered := slowLogin(t, p.url)
-		waitFor(t, "the request in flight", func() bool { return p.inFlight() == "2" })
+		waitFor(t, "the request in flight", func() bool { return p.inFlight() == "1" })
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		if within(t, "the exit", p.done); p.err != nil {
 			t.Fatalf("exit: %v", p.err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -13,8 +14,8 @@ import (
 )
 
 func tokensCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "tokens", Short: "Make and list admin API tokens"}
-	cmd.AddCommand(tokensCreateCommand(), tokensListCommand())
+	cmd := &cobra.Command{Use: "tokens", Short: "Make, list and revoke admin API tokens"}
+	cmd.AddCommand(tokensCreateCommand(), tokensListCommand(), tokensRevokeCommand())
 	return cmd
 }
 
@@ -27,11 +28,11 @@ func tokensCreateCommand() *cobra.Command {
 		Short: "Make an admin API token; it is printed once",
 		Args:  cli.Args(1, 1, "the token's NAME"),
 	}
-	cmd.Flags().DurationVar(&expiry, "expiry", 0, "token lifetime; 0 = no expiry")
+	cmd.Flags().DurationVar(&expiry, "expiry", coordinator.DefaultAPITokenExpiry, "token lifetime")
 	o := offlineCommand(cmd, false)
 	cmd.RunE = o.with(func(cmd *cobra.Command, st *store.DB, args []string) error {
-		if expiry < 0 {
-			return cli.Invalid(cmd, "expiry", "must not be negative")
+		if expiry <= 0 {
+			return cli.Invalid(cmd, "expiry", "must be longer than 0, not %s", expiry)
 		}
 		tok, err := coordinator.CreateAPIToken(cmd.Context(), st, args[0], "cli", expiry)
 		if err != nil {
@@ -77,6 +78,29 @@ func tokensListCommand() *cobra.Command {
 				orText(r.Expiry, "never"), orText(r.LastUsed, "never"))
 		}
 		return tw.Flush()
+	})
+	return cmd
+}
+
+// tokensRevokeCommand deletes an admin API token: it stops working at
+// once.
+func tokensRevokeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an admin API token (its ID from tokens list)",
+		Args:  cli.Args(1, 1, "the token's ID"),
+	}
+	o := offlineCommand(cmd, false)
+	cmd.RunE = o.with(func(cmd *cobra.Command, st *store.DB, args []string) error {
+		err := coordinator.RevokeAPIToken(cmd.Context(), st, args[0], "cli")
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no API token %s; see tokens list", args[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
+		return nil
 	})
 	return cmd
 }

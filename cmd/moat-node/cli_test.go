@@ -38,6 +38,17 @@ func TestCLI(t *testing.T) {
 		run(nil, "run", "--state-dir", state, "--model", "llama").Want(t, cli.ExitUsage, nil, []string{`--model`, "NAME=http://127.0.0.1:PORT"})
 		run(nil, "lockdown").Want(t, cli.ExitUsage, nil, []string{"name a subcommand: off, status"})
 	})
+	t.Run("lockdown flags", func(t *testing.T) {
+		state := t.TempDir()
+		models := []string{"--state-dir", state, "--model", "llama=http://127.0.0.1:11434"}
+		run(nil, append([]string{"run", "--lockdown", "service"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown", "--lockdown-service-user or --lockdown-service-cgroup"})
+		run(nil, append([]string{"run", "--lockdown-service-user", "root", "--lockdown", "service"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-service-user", "is root"})
+		run(nil, append([]string{"run", "--lockdown-dns", "resolver.example"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-dns", "not an IP address"})
+		run(nil, append([]string{"run", "--lockdown-allow", "mirror.example"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-allow", "CIDR"})
+		run(nil, append([]string{"run", "--lockdown-upstream", "172.17.0.2"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-upstream", "ADDR:PORT"})
+		run([]string{"MOAT_LOCKDOWN_DHCP=sometimes"}, append([]string{"run"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"MOAT_LOCKDOWN_DHCP", "want auto, on or off"})
+		run(nil, "join", "--help").Want(t, 0, []string{"--lockdown string", `(default "host")`, "--lockdown-service-user", "MOAT_LOCKDOWN_DNS"}, nil)
+	})
 	t.Run("config file", func(t *testing.T) {
 		missing := t.TempDir() + "/gone"
 		conf := clitest.WriteFile(t, "node.conf", "state-dir "+missing+"\nlockdown sideways\nmodel a=http://127.0.0.1:1\nmodel b=http://127.0.0.1:2\n")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net"
 
 	"github.com/spf13/cobra"
@@ -60,6 +59,5 @@ func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
 	if local != nil {
 		go n.ServeLocal(local) // ends when n closes
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "moat-node %s is in the mesh; serving %d model(s)\n", n.DeviceID(), len(cfg.Models))
 	return n.Run(cmd.Context())
 }

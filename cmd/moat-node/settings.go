@@ -17,7 +17,6 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
-	"github.com/moatmesh/moat/node/lockdown"
 )
 
 // defaultStateDir is where a node keeps its key, credential and spool.
@@ -27,7 +26,8 @@ const defaultStateDir = "/var/lib/moat-node"
 // node's config file.
 type nodeSettings struct {
 	coordinator, fingerprint, key, state string
-	hostname, lockdownScope              string
+	hostname                             string
+	lockdown                             lockdownSettings
 	metricsListen                        string
 	listenPort, guardPort                uint16
 	netstack                             bool
@@ -44,11 +44,11 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	cli.SecretFile(fs, "key")
 	fs.StringVar(&s.state, "state-dir", defaultStateDir, "directory for the node's key, credential and audit spool")
 	fs.StringVar(&s.hostname, "hostname", "", "name shown to admins (default: the host name)")
-	fs.StringVar(&s.lockdownScope, "lockdown", "off", "nftables lockdown: off, host or service (root only)")
 	fs.Uint16Var(&s.listenPort, "listen-port", 41641, "WireGuard UDP port")
 	fs.Uint16Var(&s.guardPort, "guard-port", 80, "the guard's port on the mesh addresses")
 	fs.BoolVar(&s.netstack, "netstack", false, "use the userspace network stack even as root")
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
+	s.lockdown.addFlags(fs)
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
 	s.log.Flags(fs)
@@ -74,12 +74,9 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 		b := engine.Netstack
 		cfg.Backend = &b
 	}
-	switch s.lockdownScope {
-	case "off", "":
-	case "host", "service":
-		cfg.Lockdown = &lockdown.Config{Scope: lockdown.Scope(s.lockdownScope), WireGuardPort: s.listenPort, GuardPort: s.guardPort}
-	default:
-		return cfg, cli.Invalid(cmd, "lockdown", "%q: want off, host or service", s.lockdownScope)
+	var err error
+	if cfg.Lockdown, err = s.lockdown.config(cmd); err != nil {
+		return cfg, err
 	}
 	models, err := s.loadModels()
 	cfg.Models = models

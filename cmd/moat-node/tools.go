@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/lockdown"
 )
@@ -24,26 +25,51 @@ func lockdownCommand() *cobra.Command {
 	status.RunE = func(cmd *cobra.Command, _ []string) error { return lockdownStatus(cmd, *asJSON) }
 	off := &cobra.Command{
 		Use:   "off",
-		Short: "Remove the lockdown (table inet moat; other tables untouched)",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := lockdown.Off(); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "lockdown removed (table inet moat deleted; other tables untouched)")
-			return nil
-		},
+		Short: "Remove the lockdown (tables inet moat and netdev moat; other tables untouched); refused while a node watches it",
+		Long: `Remove the lockdown (tables inet moat and netdev moat; other tables untouched).
+
+A running moat-node watches its lockdown and restores it within a second,
+reporting the removal to the coordinator as a loss; so while one runs in
+this network namespace, off refuses and says to stop the node first
+(systemctl stop moat-node). --force removes it anyway.`,
 	}
+	force := off.Flags().Bool("force", false, "remove the lockdown even while a running node watches it (it will restore it and report a loss)")
+	off.RunE = func(cmd *cobra.Command, _ []string) error { return lockdownOff(cmd, *force) }
 	cmd.AddCommand(status, off)
 	return cmd
 }
 
+// offExposes says what removing the lockdown opens.
+const offExposes = "without the lockdown every process on this host may send anywhere (the internet included), " +
+	"so a compromised model server or a generated script can send prompts out, and nothing but the model server's own " +
+	"settings keeps its port off the network"
+
+func lockdownOff(cmd *cobra.Command, force bool) error {
+	if pid := node.LockdownHolder(); pid != 0 {
+		if !force {
+			return fmt.Errorf("moat-node (pid %d) is running and watches the lockdown: it would put it back within a second and report the removal as a loss. "+
+				"Stop the node first (systemctl stop moat-node, or kill %d), then run this again; --force removes it anyway", pid, pid)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: moat-node (pid %d) is running; it will restore the lockdown at once and report a loss\n", pid)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", offExposes)
+	if err := lockdown.Off(); err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "lockdown removed (tables inet moat and netdev moat deleted; other tables untouched)")
+	return nil
+}
+
 // lockdownJSON is `lockdown status --json`.
 type lockdownJSON struct {
-	Applied  bool               `json:"applied"`
-	Scope    string             `json:"scope,omitempty"`
-	Chains   []lockdown.Chain   `json:"chains"`
-	Sets     []lockdown.Set     `json:"sets"`
-	Counters []lockdown.Counter `json:"counters"`
+	Applied bool `json:"applied"`
+	// WatchedBy is the pid of the running node that watches the lockdown
+	// in this network namespace; 0 when none does.
+	WatchedBy int                `json:"watchedBy"`
+	Scope     string             `json:"scope,omitempty"`
+	Chains    []lockdown.Chain   `json:"chains"`
+	Sets      []lockdown.Set     `json:"sets"`
+	Counters  []lockdown.Counter `json:"counters"`
 }
 
 func lockdownStatus(cmd *cobra.Command, asJSON bool) error {
@@ -54,11 +80,17 @@ func lockdownStatus(cmd *cobra.Command, asJSON bool) error {
 	}
 	switch {
 	case asJSON:
-		err = cli.PrintJSON(cmd.OutOrStdout(), lockdownJSON{Applied: applied, Scope: string(st.Scope), Chains: st.Chains, Sets: st.Sets, Counters: st.Counters})
+		err = cli.PrintJSON(cmd.OutOrStdout(), lockdownJSON{Applied: applied, WatchedBy: node.LockdownHolder(),
+			Scope: string(st.Scope), Chains: st.Chains, Sets: st.Sets, Counters: st.Counters})
 	case applied:
 		_, err = fmt.Fprint(cmd.OutOrStdout(), st.String())
+		if pid := node.LockdownHolder(); pid != 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "\nwatched by moat-node pid %d: restored at once if removed\n", pid)
+		} else {
+			fmt.Fprintln(cmd.OutOrStdout(), "\nno running moat-node watches it: if it is removed, nothing restores it")
+		}
 	default:
-		_, err = fmt.Fprintln(cmd.OutOrStdout(), "lockdown is off")
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "LOCKDOWN IS OFF: %s.\nmoat-node join/run apply it by default (--lockdown host); see docs/lockdown.md\n", offExposes)
 	}
 	if err == nil && !applied {
 		return cli.Exit(cli.ExitNo)

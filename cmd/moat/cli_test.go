@@ -14,6 +14,7 @@ import (
 
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/wire"
 )
@@ -112,7 +113,7 @@ func TestLoginUpStatusLogout(t *testing.T) {
 	if !strings.Contains(out, c.URL+"/") || !strings.Contains(out, "Signed in as alice@example.com") || !strings.Contains(out, "█") {
 		t.Fatalf("login output lacks the URL, the QR code or the identity:\n%s", out)
 	}
-	checkSecretsKept(t, stateDir(dir), out)
+	checkSecretsKept(t, client.Dir(dir), out)
 
 	upOut, upErr, upDone := startUp(t, dir)
 	st := waitConnected(t, dir)
@@ -125,11 +126,12 @@ func TestLoginUpStatusLogout(t *testing.T) {
 	if code, _, _ := run(t, dir, "models"); code != 0 {
 		t.Fatalf("moat models: exit %d", code)
 	}
+	checkLocalToken(t, dir, st.Endpoint)
 	if status := get(t, st.Endpoint+"/v1/models"); status != http.StatusOK {
 		t.Fatalf("GET /v1/models: %d", status)
 	}
 
-	old, _ := stateDir(dir).loadLogin()
+	old, _ := client.Dir(dir).LoadLogin()
 	if code, out, errOut := run(t, dir, "logout"); code != 0 {
 		t.Fatalf("moat logout: %d\n%s%s", code, out, errOut)
 	}
@@ -158,15 +160,15 @@ func startUp(t *testing.T, dir string) (*syncBuffer, *syncBuffer, <-chan int) {
 	go func() {
 		done <- cli.Run(newRoot(), []string{"up", "--state-dir", dir, "--listen", "127.0.0.1:0"}, &out, &errb)
 	}()
-	t.Cleanup(func() { stopUp(context.Background(), stateDir(dir)) })
+	t.Cleanup(func() { client.Down(context.Background(), client.Dir(dir)) })
 	return &out, &errb, done
 }
 
-func waitConnected(t *testing.T, dir string) *statusReport {
+func waitConnected(t *testing.T, dir string) *client.Status {
 	t.Helper()
-	var st *statusReport
+	var st *client.Status
 	waitFor(t, "moat up to receive a netmap", func() bool {
-		s, err := fetchStatus(context.Background(), stateDir(dir))
+		s, err := client.FetchStatus(context.Background(), client.Dir(dir))
 		st = s
 		return err == nil && s.Connected && s.NetMapSeq > 0
 	})
@@ -184,7 +186,7 @@ func get(t *testing.T, url string) int {
 }
 
 // refused checks that the coordinator no longer accepts l's credential.
-func refused(t *testing.T, c *coordtest.Coord, l *login) {
+func refused(t *testing.T, c *coordtest.Coord, l *client.Login) {
 	t.Helper()
 	cl, err := control.New(control.Config{URL: c.URL, Credential: l.Credential})
 	if err != nil {
@@ -199,23 +201,23 @@ func refused(t *testing.T, c *coordtest.Coord, l *login) {
 }
 
 // checkSecretsKept checks file modes and that nothing secret was printed.
-func checkSecretsKept(t *testing.T, dir stateDir, printed string) {
+func checkSecretsKept(t *testing.T, dir client.Dir, printed string) {
 	t.Helper()
 	if fi, err := os.Stat(string(dir)); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("state dir: %v %v", fi.Mode(), err)
 	}
-	for _, f := range []string{keyFile, loginFile} {
-		fi, err := os.Stat(dir.path(f))
+	for _, f := range []string{client.KeyFile, client.LoginFile} {
+		fi, err := os.Stat(dir.Path(f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, %v; want 0600", f, fi.Mode(), err)
 		}
 	}
-	priv, _ := dir.deviceKey(false)
-	l, _ := dir.loadLogin()
+	priv, _ := dir.DeviceKey(false)
+	l, _ := dir.LoadLogin()
 	if strings.Contains(printed, priv.Text()) || strings.Contains(printed, string(l.Credential)) {
 		t.Fatal("moat printed the private key or the credential")
 	}
-	if _, err := os.Stat(dir.path(socketFile)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(dir.Path(client.SocketFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("control socket present before up: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/key"
 )
 
@@ -77,7 +78,7 @@ func TestClientEndToEnd(t *testing.T) {
 // devicePublicKey is the public half of the device key in dir.
 func devicePublicKey(t *testing.T, dir string) key.Public {
 	t.Helper()
-	priv, err := stateDir(dir).deviceKey(false)
+	priv, err := client.Dir(dir).DeviceKey(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/router"
 )
 
@@ -28,7 +29,7 @@ func coordinatorFlags(cmd *cobra.Command, cfg *loginConfig) *bool {
 func loginCommand() *cobra.Command {
 	var cfg loginConfig
 	var noBrowser *bool
-	cmd := stateCommand("login", "Sign this device in (opens a browser; prints a URL and QR code)", func(cmd *cobra.Command, dir stateDir) error {
+	cmd := stateCommand("login", "Sign this device in (opens a browser; prints a URL and QR code)", func(cmd *cobra.Command, dir client.Dir) error {
 		cfg.dir, cfg.openBrowser = dir, !*noBrowser
 		return doLogin(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	})
@@ -37,24 +38,27 @@ func loginCommand() *cobra.Command {
 }
 
 func upCommand() *cobra.Command {
-	cfg := upConfig{}
-	logging, verbose := cli.Logging{Level: slog.LevelWarn}, false
-	var port uint16
-	cmd := stateCommand("up", "Connect to the mesh and serve the local OpenAI/Ollama endpoint", func(cmd *cobra.Command, dir stateDir) error {
-		if port == 0 {
+	var cfg client.Config
+	logging, verbose, tun := cli.Logging{Level: slog.LevelWarn}, false, false
+	cmd := stateCommand("up", "Connect to the mesh and serve the local OpenAI/Ollama endpoint", func(cmd *cobra.Command, dir client.Dir) error {
+		if cfg.GuardPort == 0 {
 			return cli.Invalid(cmd, "guard-port", "must be 1..65535")
 		}
 		if verbose {
 			logging.Level = slog.LevelDebug
 		}
-		cfg.dir, cfg.guardPort, cfg.logger = dir, port, logging.Logger(cmd.ErrOrStderr())
+		cfg.StateDir, cfg.Logger = string(dir), logging.Logger(cmd.ErrOrStderr())
+		cfg.Notify = func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "moat: "+msg) }
+		if err := checkUpFlags(&cfg, tun); err != nil {
+			return err
+		}
 		return runUp(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	})
 	fs := cmd.Flags()
-	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:4000", "address of the local OpenAI/Ollama endpoint (loopback only)")
-	fs.BoolVar(&cfg.anyHost, "listen-insecure-any", false, "allow --listen on a non-loopback address: anyone who reaches it uses your models as you")
-	fs.BoolVar(&cfg.tun, "tun", false, "use a kernel TUN interface (needs root) instead of the userspace network stack")
-	fs.Uint16Var(&port, "guard-port", router.DefaultGuardPort, "TCP port of the nodes' guards on their mesh addresses")
+	fs.StringVar(&cfg.Listen, "listen", client.DefaultListen, "address of the local OpenAI/Ollama endpoint (loopback only)")
+	fs.BoolVar(&cfg.AllowAnyHost, "listen-insecure-any", false, "allow --listen on a non-loopback address: anyone who reaches it uses your models as you")
+	fs.BoolVar(&tun, "tun", false, "use a kernel TUN interface (needs root) instead of the userspace network stack")
+	fs.Uint16Var(&cfg.GuardPort, "guard-port", router.DefaultGuardPort, "TCP port of the nodes' guards on their mesh addresses")
 	settings := pflag.NewFlagSet("up", pflag.ContinueOnError)
 	logging.Flags(settings)
 	cli.Settings(settings)
@@ -65,7 +69,7 @@ func upCommand() *cobra.Command {
 
 func statusCommand() *cobra.Command {
 	var asJSON bool
-	cmd := stateCommand("status", "Who you are, this device, connected nodes and your models; exit 3 when moat up is not running", func(cmd *cobra.Command, dir stateDir) error {
+	cmd := stateCommand("status", "Who you are, this device, connected nodes and your models; exit 3 when moat up is not running", func(cmd *cobra.Command, dir client.Dir) error {
 		st, up, err := loadStatus(cmd.Context(), dir)
 		if err != nil {
 			return err
@@ -86,9 +90,9 @@ func statusCommand() *cobra.Command {
 
 func modelsCommand() *cobra.Command {
 	var asJSON bool
-	cmd := stateCommand("models", "List the models you may use; exit 3 when moat up is not running", func(cmd *cobra.Command, dir stateDir) error {
-		st, err := fetchStatus(cmd.Context(), dir)
-		if errors.Is(err, errNotUp) {
+	cmd := stateCommand("models", "List the models you may use; exit 3 when moat up is not running", func(cmd *cobra.Command, dir client.Dir) error {
+		st, err := client.FetchStatus(cmd.Context(), dir)
+		if errors.Is(err, client.ErrNotUp) {
 			return &cli.ExitError{Code: cli.ExitNo, Err: fmt.Errorf("%w; the models you may use come from the mesh", err)}
 		}
 		if err != nil {
@@ -107,8 +111,8 @@ func modelsCommand() *cobra.Command {
 }
 
 func downCommand() *cobra.Command {
-	return stateCommand("down", "Stop a running `moat up`", func(cmd *cobra.Command, dir stateDir) error {
-		if err := stopUp(cmd.Context(), dir); err != nil {
+	return stateCommand("down", "Stop a running `moat up`", func(cmd *cobra.Command, dir client.Dir) error {
+		if err := client.Down(cmd.Context(), dir); err != nil {
 			return err
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), "moat up stopped")
@@ -116,8 +120,22 @@ func downCommand() *cobra.Command {
 	})
 }
 
+// tokenCommand: moat token — the local API key that programs pass to
+// the local endpoint (OPENAI_API_KEY, an Authorization or x-api-key
+// header). Programs running as the same user on Linux need none.
+func tokenCommand() *cobra.Command {
+	return stateCommand("token", "Print the API key programs pass to the local endpoint (made on first use)", func(cmd *cobra.Command, dir client.Dir) error {
+		tok, err := dir.Token(true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), tok)
+		return nil
+	})
+}
+
 func logoutCommand() *cobra.Command {
-	return stateCommand("logout", "Revoke this device's credential and forget it", func(cmd *cobra.Command, dir stateDir) error {
+	return stateCommand("logout", "Revoke this device's credential and forget it", func(cmd *cobra.Command, dir client.Dir) error {
 		return doLogout(cmd.Context(), dir, cmd.OutOrStdout())
 	})
 }
@@ -135,7 +153,7 @@ func wgConfigCommand() *cobra.Command {
 		qr        bool
 		noBrowser *bool
 	)
-	cmd := stateCommand("wg-config", "A wg-quick configuration (and QR code) for the official WireGuard apps", func(cmd *cobra.Command, dir stateDir) error {
+	cmd := stateCommand("wg-config", "A wg-quick configuration (and QR code) for the official WireGuard apps", func(cmd *cobra.Command, dir client.Dir) error {
 		cfg.dir, cfg.openBrowser = dir, !*noBrowser
 		conf, err := wgConfig(cmd.Context(), cfg, name, cmd.ErrOrStderr())
 		if err != nil {

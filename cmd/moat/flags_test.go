@@ -10,6 +10,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/internal/cli/clitest"
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 // TestCLI runs the built moat as a person would.
@@ -55,7 +56,7 @@ func TestStatusExitCodes(t *testing.T) {
 	if code != cli.ExitNo || !strings.Contains(out, "moat up is not running") {
 		t.Errorf("status without moat up: exit %d, want %d\n%s", code, cli.ExitNo, out)
 	}
-	var st statusReport
+	var st client.Status
 	code, out, _ = run(t, dir, "status", "--json")
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != cli.ExitNo || st.Connected || st.Identity.Login != "alice@example.com" {
 		t.Errorf("status --json without moat up: exit %d, %+v, %v\n%s", code, st, err, out)
@@ -75,7 +76,7 @@ func TestStatusExitCodes(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &models); err != nil || code != 0 {
 		t.Errorf("models --json: exit %d, %v\n%s", code, err, out)
 	}
-	if err := stopUp(context.Background(), stateDir(dir)); err != nil {
+	if err := client.Down(context.Background(), client.Dir(dir)); err != nil {
 		t.Fatal(err)
 	}
 	<-upDone

@@ -12,13 +12,14 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // loginConfig is what `moat login` was asked to do.
 type loginConfig struct {
-	dir         stateDir
+	dir         client.Dir
 	coordinator string // "" = the one from the last login
 	fingerprint string
 	openBrowser bool
@@ -26,15 +27,15 @@ type loginConfig struct {
 
 // doLogin signs this device in: key, login start, browser, wait, save.
 func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) error {
-	if err := cfg.dir.ensure(); err != nil {
+	if err := cfg.dir.Ensure(); err != nil {
 		return err
 	}
-	priv, err := cfg.dir.deviceKey(true)
+	priv, err := cfg.dir.DeviceKey(true)
 	if err != nil {
 		return err
 	}
 	if cfg.coordinator == "" {
-		prev, err := cfg.dir.loadLogin()
+		prev, err := cfg.dir.LoadLogin()
 		if err != nil {
 			return fmt.Errorf("which coordinator? pass --coordinator URL")
 		}
@@ -48,7 +49,7 @@ func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	showURL(stdout, start.AuthURL)
+	showURL(stdout, start)
 	if cfg.openBrowser {
 		openBrowser(start.AuthURL) // best effort: the URL is printed anyway
 	}
@@ -60,18 +61,26 @@ func doLogin(ctx context.Context, cfg loginConfig, stdout, stderr io.Writer) err
 	if l.Identity.Login == "" {
 		l.Identity = firstIdentity(ctx, c.WithCredential(res.Credential))
 	}
-	if err := cfg.dir.saveLogin(l); err != nil {
+	if err := cfg.dir.SaveLogin(l); err != nil {
 		return fmt.Errorf("save the credential: %w", err)
 	}
-	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\n",
+	if _, err := cfg.dir.Token(true); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Signed in as %s on %s (%s). This device's key is valid until %s.\nRun `moat up` to connect (a running `moat up` picks this up by itself).\nPrograms pass the output of `moat token` to the local endpoint as their API key.\n",
 		who(l.Identity), l.Identity.DeviceName, joinAddrs(l.Addresses), l.Expiry.Local().Format(time.DateTime))
 	return nil
 }
 
-func showURL(w io.Writer, url string) {
-	fmt.Fprintf(w, "To sign this device in, open:\n\n    %s\n\n", url)
-	if q, err := qrcode.New(url, qrcode.Medium); err == nil {
+// showURL prints the sign-in link, its QR code and the code the page
+// will show, for the person to compare.
+func showURL(w io.Writer, start *wire.LoginStart) {
+	fmt.Fprintf(w, "To sign this device in, open:\n\n    %s\n\n", start.AuthURL)
+	if q, err := qrcode.New(start.AuthURL, qrcode.Medium); err == nil {
 		fmt.Fprintf(w, "or scan this with your phone:\n\n%s\n", q.ToSmallString(false))
+	}
+	if start.Code != "" {
+		fmt.Fprintf(w, "The page shows the code %s; continue there only if it is exactly this one.\nNever open a sign-in link someone else sent you.\n\n", start.Code)
 	}
 }
 
@@ -89,14 +98,18 @@ func waitLogin(ctx context.Context, c *control.Client, start *wire.LoginStart, w
 	res, err := c.WaitLogin(ctx, start.Poll)
 	close(done)
 	<-spun
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
+	var ce *control.Error
+	switch {
+	case err != nil && ctx.Err() == context.DeadlineExceeded:
 		return nil, fmt.Errorf("the sign-in link expired; run `moat login` again")
+	case errors.As(err, &ce) && ce.Code == wire.CodeLoginRefused:
+		return nil, errors.New(ce.Message)
 	}
 	return res, err
 }
 
-func newLogin(cfg loginConfig, res *wire.LoginResult) *login {
-	l := &login{
+func newLogin(cfg loginConfig, res *wire.LoginResult) *client.Login {
+	l := &client.Login{
 		Coordinator: cfg.coordinator, Fingerprint: cfg.fingerprint,
 		Credential: res.Credential, DeviceID: res.DeviceID, Addresses: res.Addresses,
 		Expiry: res.Expiry, SignedIn: time.Now(),

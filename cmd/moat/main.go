@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 func main() { cli.Main(newRoot()) }
@@ -22,13 +23,13 @@ func newRoot() *cobra.Command {
 		Short: "Use your organisation's private models over the moat mesh",
 	}
 	root.AddCommand(loginCommand(), upCommand(), statusCommand(), modelsCommand(), downCommand(),
-		logoutCommand(), wgConfigCommand())
+		logoutCommand(), tokenCommand(), wgConfigCommand())
 	return root
 }
 
 // stateCommand returns a command with the shared --state-dir setting;
 // run receives the resolved state directory.
-func stateCommand(use, short string, run func(cmd *cobra.Command, dir stateDir) error) *cobra.Command {
+func stateCommand(use, short string, run func(cmd *cobra.Command, dir client.Dir) error) *cobra.Command {
 	var dirFlag string
 	cmd := &cobra.Command{Use: use, Short: short}
 	fs := pflag.NewFlagSet(use, pflag.ContinueOnError)

@@ -13,6 +13,7 @@ import (
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/internal/e2e"
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 // meshFixture is the whole system around a real `moat up`: a coordinator
@@ -123,7 +124,7 @@ func (f *meshFixture) stillUp(t *testing.T) {
 // deviceID is alice's device at the coordinator, from the login file.
 func (f *meshFixture) deviceID(t *testing.T) string {
 	t.Helper()
-	l, err := stateDir(f.dir).loadLogin()
+	l, err := client.Dir(f.dir).LoadLogin()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,14 @@ import (
 
 	"github.com/moatmesh/moat/internal/e2e"
 	"github.com/moatmesh/moat/internal/npmtest"
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 // TestOpenAISDK drives the local endpoint with the official openai npm
-// package (testdata/openai, pinned by its package-lock.json): a streamed
-// chat completion arrives chunk by chunk and in order, and a model that
-// is not granted comes back as the SDK's own error with moat's message.
+// package (testdata/openai, pinned by its package-lock.json), with the
+// local API token (`moat token`) as the SDK's apiKey: a streamed chat
+// completion arrives chunk by chunk and in order, and a model that is not
+// granted comes back as the SDK's own error with moat's message.
 func TestOpenAISDK(t *testing.T) {
 	dir := "testdata/openai"
 	node := npmtest.Install(t, dir)
@@ -23,7 +25,11 @@ func TestOpenAISDK(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out := npmtest.Run(t, ctx, node, dir, []string{"MOAT_BASE_URL=" + f.endpoint + "/v1"}, "chat.mjs")
+	token, err := client.Dir(f.dir).Token(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := npmtest.Run(t, ctx, node, dir, []string{"MOAT_BASE_URL=" + f.endpoint + "/v1", "MOAT_API_KEY=" + token}, "chat.mjs")
 
 	var chunks []string
 	var refusal struct {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 func TestUpKeepsServingWhenCoordinatorIsGone(t *testing.T) {
@@ -19,7 +20,7 @@ func TestUpKeepsServingWhenCoordinatorIsGone(t *testing.T) {
 
 	c.Stop()
 	waitFor(t, "status to say the coordinator is unreachable", func() bool {
-		s, err := fetchStatus(context.Background(), stateDir(dir))
+		s, err := client.FetchStatus(context.Background(), client.Dir(dir))
 		return err == nil && strings.Contains(s.Problem, "cannot reach the coordinator")
 	})
 	if status := get(t, st.Endpoint+"/v1/models"); status != http.StatusOK {
@@ -47,7 +48,7 @@ func TestUpRefusals(t *testing.T) {
 	if code, _, errOut := run(t, dir, "down"); code != 1 || !strings.Contains(errOut, "not running") {
 		t.Fatalf("down without up: %d %s", code, errOut)
 	}
-	_, err := listenLocal(upConfig{listen: "0.0.0.0:0"})
+	err := checkUpFlags(&client.Config{Listen: "0.0.0.0:0"}, false)
 	if err == nil || !strings.Contains(err.Error(), "--listen-insecure-any") {
 		t.Fatalf("non-loopback listen: %v", err)
 	}
@@ -66,7 +67,7 @@ func TestUpWithCoordinatorUnreachable(t *testing.T) {
 	_, upErr, upDone := startUp(t, dir)
 	var problem string
 	waitFor(t, "status to say the coordinator is unreachable", func() bool {
-		s, err := fetchStatus(context.Background(), stateDir(dir))
+		s, err := client.FetchStatus(context.Background(), client.Dir(dir))
 		if err == nil {
 			problem = s.Problem
 		}

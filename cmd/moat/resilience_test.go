@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 // TestCoordinatorRestart: with the coordinator down the client serves
@@ -17,7 +19,7 @@ func TestCoordinatorRestart(t *testing.T) {
 	f := startMesh(t, "gpu-1")
 	f.sys.Coord.Stop()
 	waitFor(t, "status to say the coordinator is unreachable", func() bool {
-		s, err := fetchStatus(context.Background(), stateDir(f.dir))
+		s, err := client.FetchStatus(context.Background(), client.Dir(f.dir))
 		return err == nil && strings.Contains(s.Problem, "cannot reach the coordinator")
 	})
 	if a := f.chat(5 * time.Second); !a.served() {
@@ -27,8 +29,8 @@ func TestCoordinatorRestart(t *testing.T) {
 	f.sys.Coord.Restart(t)
 	gpu2 := f.sys.AddNode(t, "gpu-2", "llama")
 	waitFor(t, "the client to see gpu-2", func() bool {
-		s, err := fetchStatus(context.Background(), stateDir(f.dir))
-		return err == nil && s.Connected && slices.ContainsFunc(s.Nodes, func(n nodeStatus) bool { return n.Name == "gpu-2" })
+		s, err := client.FetchStatus(context.Background(), client.Dir(f.dir))
+		return err == nil && s.Connected && slices.ContainsFunc(s.Nodes, func(n client.NodeStatus) bool { return n.Name == "gpu-2" })
 	})
 	waitFor(t, "a request to reach gpu-2", func() bool {
 		if a := f.chat(5 * time.Second); !a.served() {
@@ -52,7 +54,7 @@ func TestCoordinatorRestart(t *testing.T) {
 func TestNodeRestart(t *testing.T) {
 	f := startMesh(t, "gpu-1")
 	gpu1 := f.nodes[0]
-	before, _ := stateDir(f.dir).loadLogin()
+	before, _ := client.Dir(f.dir).LoadLogin()
 
 	gpu1.Stop()
 	if a := f.chat(5 * time.Second); a.served() || a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "gpu-1") {
@@ -66,7 +68,7 @@ func TestNodeRestart(t *testing.T) {
 	if gpu1.Requests() <= served {
 		t.Fatal("the answer did not come from the restarted node")
 	}
-	after, _ := stateDir(f.dir).loadLogin()
+	after, _ := client.Dir(f.dir).LoadLogin()
 	if after.Credential != before.Credential {
 		t.Fatal("the client signed in again")
 	}

@@ -5,21 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"runtime"
 	"strings"
 	"time"
+
+	"github.com/moatmesh/moat/mesh/client"
 )
 
 // loadStatus returns what a running `moat up` reports, or, with up
 // false, what the saved login says when it is not running.
-func loadStatus(ctx context.Context, dir stateDir) (st *statusReport, up bool, err error) {
-	l, err := dir.loadLogin()
+func loadStatus(ctx context.Context, dir client.Dir) (st *client.Status, up bool, err error) {
+	l, err := dir.LoadLogin()
 	if err != nil {
 		return nil, false, err
 	}
-	st, err = fetchStatus(ctx, dir)
-	if errors.Is(err, errNotUp) {
-		st = &statusReport{Coordinator: l.Coordinator, Identity: l.Identity, Addresses: l.Addresses, Problem: "moat up is not running; start it with `moat up`"}
+	st, err = client.FetchStatus(ctx, dir)
+	if errors.Is(err, client.ErrNotUp) {
+		st = &client.Status{Coordinator: l.Coordinator, Identity: l.Identity, Addresses: l.Addresses, Problem: "moat up is not running; start it with `moat up`"}
 		if st.Identity.Expiry.IsZero() {
 			st.Identity.Expiry = l.Expiry
 		}
@@ -28,7 +30,7 @@ func loadStatus(ctx context.Context, dir stateDir) (st *statusReport, up bool, e
 	return st, err == nil, err
 }
 
-func printStatus(w io.Writer, st *statusReport, now time.Time) {
+func printStatus(w io.Writer, st *client.Status, now time.Time) {
 	id := st.Identity
 	fmt.Fprintf(w, "Signed in as:  %s\n", who(id))
 	fmt.Fprintf(w, "Device:        %s (%s) %s\n", id.DeviceName, id.DeviceID, joinAddrs(st.Addresses))
@@ -43,6 +45,7 @@ func printStatus(w io.Writer, st *statusReport, now time.Time) {
 		return
 	}
 	fmt.Fprintf(w, "Endpoint:      %s/v1 (OpenAI), %s (Ollama), %s network stack\n", st.Endpoint, st.Endpoint, st.Backend)
+	fmt.Fprintf(w, "API key:       the output of `moat token`%s\n", sameUserNote)
 	fmt.Fprintln(w, "Nodes:")
 	if len(st.Nodes) == 0 {
 		fmt.Fprintln(w, "  (none: no node serves you a model yet)")
@@ -70,26 +73,11 @@ func orNone(ms []string) string {
 	return strings.Join(ms, ", ")
 }
 
-// stopUp asks a running `moat up` to stop and waits until it has.
-func stopUp(ctx context.Context, dir stateDir) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://moat/down", nil)
-	resp, err := controlClient(dir).Do(req)
-	if err != nil {
-		return errNotUp
+// sameUserNote says, where it holds, that programs of the same user need
+// no API key.
+var sameUserNote = func() string {
+	if runtime.GOOS == "linux" {
+		return " (programs running as you on this machine need none)"
 	}
-	resp.Body.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if _, err := fetchStatus(ctx, dir); errors.Is(err, errNotUp) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.New("moat up did not stop within 10s")
-		case <-t.C:
-		}
-	}
-}
+	return ""
+}()

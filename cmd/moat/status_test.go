@@ -6,17 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
 func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	st := &statusReport{
+	st := &client.Status{
 		Coordinator: "https://moat.example.com", Endpoint: "http://127.0.0.1:4000", Backend: "netstack",
 		Identity: wire.Identity{Login: "alice@example.com", DeviceID: "d1", DeviceName: "laptop",
 			LastMFA: now.Add(-90 * time.Second), Expiry: now.Add(11 * time.Hour)},
 		Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.2")},
-		Nodes: []nodeStatus{{Name: "gpu-1", Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.3")},
+		Nodes: []client.NodeStatus{{Name: "gpu-1", Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.3")},
 			Models: []string{"llama", "qwen"}, LastHandshake: now.Add(-12 * time.Second)}},
 		Models: []string{"llama", "qwen"},
 	}

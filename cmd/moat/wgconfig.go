@@ -18,7 +18,7 @@ import (
 // w; the private key only into the returned configuration.
 func wgConfig(ctx context.Context, cfg loginConfig, name string, w io.Writer) (string, error) {
 	if cfg.coordinator == "" {
-		prev, err := cfg.dir.loadLogin()
+		prev, err := cfg.dir.LoadLogin()
 		if err != nil {
 			return "", fmt.Errorf("which coordinator? pass --coordinator URL")
 		}
@@ -32,11 +32,15 @@ func wgConfig(ctx context.Context, cfg loginConfig, name string, w io.Writer) (s
 	if err != nil {
 		return "", err
 	}
-	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: name, OS: "wireguard", Kind: wire.KindWGConfig})
+	req := wire.LoginRequest{Key: priv.Public(), Hostname: name, OS: "wireguard", Kind: wire.KindWGConfig}
+	if err := req.Validate(); err != nil {
+		return "", fmt.Errorf("--name: %w", err)
+	}
+	start, err := c.StartLogin(ctx, req)
 	if err != nil {
 		return "", err
 	}
-	showURL(w, start.AuthURL)
+	showURL(w, start)
 	if cfg.openBrowser {
 		openBrowser(start.AuthURL)
 	}

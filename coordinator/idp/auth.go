@@ -25,108 +25,84 @@ func validEmail(s string) bool {
 	return err == nil && a.Address == s && len(s) <= 254
 }
 
-// checkPassword verifies email and password. Failures count towards the
-// lockout; success does not reset the count (only a complete sign-in
-// does), so that knowing the password does not buy more code guesses.
-func (p *Provider) checkPassword(ctx context.Context, email, password string) (*store.IdPUser, error) {
-	found, err := p.users.IdPUserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) || len(password) > maxPasswordLen {
-		p.verifyDummy(ctx, password)
-		p.log.Info("idp: sign-in refused", "reason", "unknown account or oversized password")
-		return nil, errBadLogin
-	}
+// checkPassword verifies email and password, unless the sign-in must
+// wait (see backoff.go; keys are its counts). Every check counts towards
+// the backoff before it is made; success does not clear it (only a complete sign-in does), so
+// that knowing the password does not buy more code guesses. Unknown
+// accounts cost the same work and get the same answers as known ones.
+func (p *Provider) checkPassword(ctx context.Context, keys []backoffKey, email, password string) (*store.IdPUser, error) {
+	wait, err := p.attempt(ctx, keys)
 	if err != nil {
+		return nil, err
+	}
+	if len(password) > maxPasswordLen {
+		return nil, p.failed(wait, "oversized password", errBadLogin) // not even hashed
+	}
+	u, err := p.users.IdPUserByEmail(ctx, email)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		u = nil
+	case err != nil:
 		p.log.Error("idp: look up user", "err", err)
 		return nil, errInternal
 	}
-	defer p.lockUser(found.ID)()
-	u, err := p.users.IdPUser(ctx, found.ID) // fresh, under the lock
-	if err != nil {
-		p.log.Error("idp: look up user", "user_id", found.ID, "err", err)
-		return nil, errInternal
-	}
-	now := p.now()
-	if p.cfg.Lockout.Check(u.LockedUntil, now) != nil {
-		p.log.Info("idp: sign-in refused", "user_id", u.ID, "reason", "locked")
-		return nil, locked(u.LockedUntil)
-	}
-	if u.PasswordHash == "" || u.TOTPSecret == nil {
-		p.verifyDummy(ctx, password)
-		p.log.Info("idp: sign-in refused", "user_id", u.ID, "reason", "account not set up")
-		return nil, errBadLogin
+	phc := dummyHash()
+	if u != nil && u.PasswordHash != "" && u.TOTPSecret != nil {
+		phc = u.PasswordHash
 	}
 	var ok bool
 	var verr error
-	if err := p.hashing(ctx, func() { ok, verr = VerifyPassword(u.PasswordHash, password) }); err != nil {
-		return nil, errInternal
+	if err := p.hashing(ctx, func() { ok, verr = VerifyPassword(phc, password) }); err != nil {
+		return nil, err
 	}
-	if verr != nil {
+	switch {
+	case verr != nil:
 		p.log.Error("idp: stored password hash unusable", "user_id", u.ID, "err", verr)
 		return nil, errInternal
-	}
-	if !ok {
-		return nil, p.fail(ctx, u, "wrong password", errBadLogin)
+	case u == nil || phc != u.PasswordHash:
+		return nil, p.failed(wait, "unknown account or not set up", errBadLogin)
+	case !ok:
+		return nil, p.failed(wait, "wrong password", errBadLogin)
 	}
 	return u, nil
 }
 
-func (p *Provider) verifyDummy(ctx context.Context, password string) {
-	if len(password) > maxPasswordLen {
-		password = password[:maxPasswordLen]
+// checkCode verifies a TOTP code for user id, unless the sign-in must
+// wait, and on success records its step (so that it cannot be used
+// again, on any replica).
+func (p *Provider) checkCode(ctx context.Context, keys []backoffKey, id, code string) error {
+	wait, err := p.attempt(ctx, keys)
+	if err != nil {
+		return err
 	}
-	_ = p.hashing(ctx, func() { VerifyPassword(dummyHash(), password) })
-}
-
-// fail counts one failure for u (whose lock the caller holds) and returns
-// the error to show: the lockout when this failure locked the account,
-// otherwise shown.
-func (p *Provider) fail(ctx context.Context, u *store.IdPUser, reason string, shown error) error {
-	now := p.now()
-	u.Failures, u.LockedUntil = p.cfg.Lockout.Fail(u.Failures, now)
-	if err := p.users.UpdateIdPUser(ctx, u); err != nil {
-		p.log.Error("idp: record failed attempt", "user_id", u.ID, "err", err)
-		return errInternal
-	}
-	p.log.Info("idp: sign-in refused", "user_id", u.ID, "reason", reason, "failures", u.Failures)
-	if !u.LockedUntil.IsZero() {
-		return locked(u.LockedUntil)
-	}
-	return shown
-}
-
-// checkCode verifies a TOTP code for user id and, on success, records its
-// step (so it cannot be used again) and clears the failure count.
-func (p *Provider) checkCode(ctx context.Context, id, code string) error {
-	defer p.lockUser(id)()
 	u, err := p.users.IdPUser(ctx, id)
 	if err != nil {
 		p.log.Error("idp: look up user", "user_id", id, "err", err)
 		return errInternal
-	}
-	now := p.now()
-	if p.cfg.Lockout.Check(u.LockedUntil, now) != nil {
-		return locked(u.LockedUntil)
 	}
 	secret, err := p.cfg.Box.Open(u.TOTPSecret, []byte(u.ID))
 	if err != nil {
 		p.log.Error("idp: open totp secret", "user_id", u.ID, "err", err)
 		return errInternal
 	}
-	step, err := mfa.Verify(string(secret), code, u.TOTPLastStep, now)
+	step, err := mfa.Verify(string(secret), code, u.TOTPLastStep, p.now())
 	switch {
 	case errors.Is(err, mfa.ErrReplayed):
-		return p.fail(ctx, u, "replayed code", errReplayed)
+		return p.failed(wait, "replayed code", errReplayed)
 	case errors.Is(err, mfa.ErrBadCode):
-		return p.fail(ctx, u, "wrong code", errBadCode)
+		return p.failed(wait, "wrong code", errBadCode)
 	case err != nil:
 		p.log.Error("idp: verify code", "user_id", u.ID, "err", err)
 		return errInternal
 	}
-	u.TOTPLastStep = step
-	u.Failures, u.LockedUntil = p.cfg.Lockout.Succeed()
-	if err := p.users.UpdateIdPUser(ctx, u); err != nil {
+	err = p.users.ClaimIdPTOTPStep(ctx, u.ID, step)
+	if errors.Is(err, store.ErrConflict) { // a parallel request used this code first
+		return p.failed(wait, "replayed code", errReplayed)
+	}
+	if err != nil {
 		p.log.Error("idp: record sign-in", "user_id", u.ID, "err", err)
 		return errInternal
 	}
+	p.succeeded(ctx, keys)
 	return nil
 }

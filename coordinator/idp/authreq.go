@@ -26,6 +26,7 @@ type authRequest struct {
 	// Progress through the sign-in pages.
 	browser  []byte    // SHA-256 of the browser cookie that opened it; nil until then
 	pwUser   string    // the user whose password was verified
+	pwEmail  string    // and the email they typed (the backoff's key)
 	userID   string    // set with done
 	authTime time.Time // set with done
 	done     bool

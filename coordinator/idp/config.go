@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/coordinator/seal"
 	"github.com/moatmesh/moat/coordinator/store"
 )
@@ -38,6 +38,11 @@ type Users interface {
 	IdPUserByEmail(ctx context.Context, email string) (*store.IdPUser, error)
 	IdPUserBySetupHash(ctx context.Context, hash []byte) (*store.IdPUser, error)
 	UpdateIdPUser(ctx context.Context, u *store.IdPUser) error
+	ClaimIdPTOTPStep(ctx context.Context, id string, step int64) error
+
+	// The sign-in backoff (store.DB's SignInAttempt and so on).
+	SignInAttempt(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (bool, time.Time, error)
+	ClearSignInFailures(ctx context.Context, key string) error
 }
 
 // Config configures a Provider.
@@ -76,9 +81,11 @@ type Config struct {
 	// apps. Empty means "moat".
 	Name string
 
-	// Lockout is the rule for repeated failed passwords and codes. The
-	// zero value locks for 15 minutes after 5 failures.
-	Lockout mfa.Lockout
+	// ClientKey names the client of a request for the per-address
+	// sign-in backoff (see backoff.go): the coordinator passes its
+	// client address behind trusted proxies, IPv6 by /64. Nil means the
+	// host of RemoteAddr.
+	ClientKey func(*http.Request) string
 }
 
 // Client is a relying party registered with the provider.

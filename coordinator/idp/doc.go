@@ -46,12 +46,14 @@
 // and returns a one-time setup URL. On the setup page the person chooses
 // a password and enrolls an authenticator app; the link is then spent.
 // Re-issuing a link is also how an admin resets a forgotten password or a
-// lost authenticator and lifts a lockout: completing setup replaces both
-// and clears the failure count.
+// lost authenticator: completing setup replaces both.
 //
 // Passwords are hashed with argon2id (PHC string format; see
 // HashPassword). TOTP secrets are sealed with Config.Box with the user's
 // id as additional data. Repeated failures of the password or the code
-// lock the account (Config.Lockout); a correct password alone does not
-// reset the count, only a complete sign-in does.
+// slow further attempts down, per account and per account and client
+// address, and never lock the account (backoff.go); unknown accounts are
+// answered as known ones. A correct password alone does not reset the
+// count, only a complete sign-in does. Password checks that cannot get a
+// hashing slot soon are refused with 503.
 package idp

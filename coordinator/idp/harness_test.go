@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/coordinator/seal"
 	"github.com/moatmesh/moat/coordinator/store"
 )
@@ -104,7 +103,12 @@ func (e *env) newProvider() *Provider {
 		Box:      e.box,
 		Now:      e.clock.now,
 		Insecure: true,
-		Lockout:  mfa.Lockout{Max: 3, Window: 10 * time.Minute},
+		ClientKey: func(r *http.Request) string { // browsers may say where they are
+			if c := r.Header.Get("X-Test-Client"); c != "" {
+				return c
+			}
+			return "127.0.0.1"
+		},
 	}, e.st)
 	if err != nil {
 		e.t.Fatal(err)
@@ -116,8 +120,9 @@ func (e *env) newProvider() *Provider {
 // browser is a headless browser: a cookie jar, following redirects except
 // to the relying party's callback.
 type browser struct {
-	t *testing.T
-	c *http.Client
+	t    *testing.T
+	c    *http.Client
+	from string // the client address it claims (X-Test-Client), if any
 }
 
 func (e *env) browser() *browser {
@@ -141,6 +146,9 @@ type page struct {
 
 func (b *browser) do(req *http.Request) page {
 	b.t.Helper()
+	if b.from != "" {
+		req.Header.Set("X-Test-Client", b.from)
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatal(err)

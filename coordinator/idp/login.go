@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -75,7 +74,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := normalizeEmail(r.PostFormValue("email"))
-	u, err := p.checkPassword(r.Context(), email, r.PostFormValue("password"))
+	u, err := p.checkPassword(r.Context(), p.backoffKeys(r, stepPassword, email), email, r.PostFormValue("password"))
 	if err != nil {
 		v := &view{Title: "Sign in", AuthRequestID: a.id, Email: email, CSRF: r.PostFormValue("csrf")}
 		v.Errors = map[string]string{"password": userMessage(err)}
@@ -83,7 +82,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err = p.mem.update(a.id, p.now(), func(a *authRequest) error {
-		a.pwUser = u.ID
+		a.pwUser, a.pwEmail = u.ID, email
 		return nil
 	})
 	if err != nil {
@@ -131,10 +130,11 @@ func (p *Provider) totpSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.prefix+"/login?authRequestID="+url.QueryEscape(a.id), http.StatusSeeOther)
 		return
 	}
-	if err := p.checkCode(r.Context(), a.pwUser, r.PostFormValue("code")); err != nil {
+	if err := p.checkCode(r.Context(), p.backoffKeys(r, stepCode, a.pwEmail), a.pwUser, r.PostFormValue("code")); err != nil {
 		p.renderTOTP(w, r, a, statusOf(err), err)
 		return
 	}
+	p.succeeded(r.Context(), p.backoffKeys(r, stepPassword, a.pwEmail)) // the code step's are cleared by checkCode
 	now := p.now()
 	_, err := p.mem.update(a.id, now, func(a *authRequest) error {
 		a.userID, a.authTime, a.done = a.pwUser, now, true
@@ -161,12 +161,8 @@ var (
 	errBadCode  = &userError{http.StatusUnauthorized, "That code is not valid. Check the app and try again."}
 	errReplayed = &userError{http.StatusUnauthorized, "That code was already used. Wait for the next one."}
 	errInternal = &userError{http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment."}
+	errHashBusy = &userError{http.StatusServiceUnavailable, "Too many sign-ins at once. Try again in a few seconds."}
 )
-
-func locked(until time.Time) error {
-	return &userError{http.StatusTooManyRequests,
-		"Too many failed attempts. Try again after " + until.UTC().Format("15:04 MST") + ", or ask an admin for a new setup link."}
-}
 
 func userMessage(err error) string {
 	var ue *userError

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -35,6 +36,8 @@ type Provider struct {
 	handler http.Handler
 	csrfKey [32]byte      // MACs form tokens; per process, like the sign-ins they protect
 	hashSem chan struct{} // bounds concurrent argon2id work (64 MiB each)
+	// hashWaiting counts checks waiting for a slot; at most cap(hashSem).
+	hashWaiting atomic.Int32
 
 	userLocks [64]sync.Mutex // serialise read-modify-write of one user's record
 }
@@ -130,17 +133,39 @@ func (p *Provider) lockUser(id string) (unlock func()) {
 	return mu.Unlock
 }
 
-// hashing runs f while holding one of the argon2id slots.
+// hashing runs f while holding one of the argon2id slots. When every
+// slot is taken and hashQueue others already wait, or no slot frees up
+// within hashWait, it refuses at once with errHashBusy (503): a flood of
+// password forms must not make everyone's sign-in wait seconds.
 func (p *Provider) hashing(ctx context.Context, f func()) error {
 	select {
 	case p.hashSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		if p.hashWaiting.Add(1) > int32(cap(p.hashSem)) {
+			p.hashWaiting.Add(-1)
+			p.log.Warn("idp: password hashing queue full; refused")
+			return errHashBusy
+		}
+		t := time.NewTimer(hashWait)
+		defer t.Stop()
+		select {
+		case p.hashSem <- struct{}{}:
+			p.hashWaiting.Add(-1)
+		case <-t.C:
+			p.hashWaiting.Add(-1)
+			return errHashBusy
+		case <-ctx.Done():
+			p.hashWaiting.Add(-1)
+			return errInternal
+		}
 	}
 	defer func() { <-p.hashSem }()
 	f()
 	return nil
 }
+
+// hashWait is the longest a password check waits for a hashing slot.
+const hashWait = 2 * time.Second
 
 // setUserinfo fills info with user id's claims for scopes: email and
 // email_verified (email), name (profile), and always groups and, for

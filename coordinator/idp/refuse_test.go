@@ -1,14 +1,18 @@
 package idp
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/moatmesh/moat/coordinator/mfa"
 )
 
 func TestWrongPassword(t *testing.T) {
@@ -57,43 +61,80 @@ func TestWrongAndReplayedCode(t *testing.T) {
 	}
 }
 
-func TestLockout(t *testing.T) { // Lockout{Max: 3, Window: 10m} in newEnv
+// Failures slow the guesser down instead of locking the account: after
+// 5 free failures from one address each attempt waits (1 s, 2 s, …) and
+// is not even checked while it must wait; a colleague at another
+// address signs in meanwhile; a complete sign-in clears the count.
+func TestBackoffInsteadOfLock(t *testing.T) {
 	e := newEnv(t)
 	secret := e.newUser("alice@example.com", false)
 	b, r := e.browser(), e.rp(rpID, rpSecret)
+	b.from = "198.51.100.1"
 	login := e.start(b, r)
-	e.password(b, login, "alice@example.com", "wrong-1").expect(t, http.StatusUnauthorized, "")
-	totpPage := e.password(b, login, "alice@example.com", goodPassword) // does not reset the count
-	totpPage.expect(t, http.StatusOK, `name="code"`)
-	e.totp(b, totpPage, "000000").expect(t, http.StatusUnauthorized, "")
-	locked := e.totp(b, totpPage, "000001") // third failure
-	locked.expect(t, http.StatusTooManyRequests, "Too many failed attempts")
+	for range addrFree {
+		e.password(b, login, "alice@example.com", "wrong").expect(t, http.StatusUnauthorized, errBadLogin.msg)
+	}
+	e.password(b, login, "alice@example.com", "wrong").expect(t, http.StatusTooManyRequests, "Wait 1s")
+	// While it must wait, not even the right password is checked.
+	e.password(b, login, "alice@example.com", goodPassword).expect(t, http.StatusTooManyRequests, "Wait 1s")
+	e.clock.advance(time.Second)
+	e.password(b, login, "alice@example.com", "wrong").expect(t, http.StatusTooManyRequests, "Wait 2s")
 
-	// While locked, neither the right password nor the right code is tested.
-	e.password(b, login, "alice@example.com", goodPassword).expect(t, http.StatusTooManyRequests, "Too many failed attempts")
-	e.totp(b, totpPage, e.code(secret, 0)).expect(t, http.StatusTooManyRequests, "Too many failed attempts")
+	colleague := e.browser()
+	colleague.from = "203.0.113.9"
+	e.signIn(colleague, e.rp(rpID, rpSecret), "alice@example.com", secret)
 
-	e.clock.advance(10*time.Minute - time.Second)
-	b, r = e.browser(), e.rp(rpID, rpSecret)
-	e.password(b, e.start(b, r), "alice@example.com", goodPassword).expect(t, http.StatusTooManyRequests, "")
-	e.clock.advance(time.Second) // the lock lifts
-	e.signIn(b, r, "alice@example.com", secret)
-	u, _ := e.st.IdPUserByEmail(e.ctx, "alice@example.com")
-	if u.Failures != 0 || !u.LockedUntil.IsZero() {
-		t.Errorf("after a sign-in: failures %d, locked until %v", u.Failures, u.LockedUntil)
+	e.clock.advance(mfa.Period)                                    // past the wait, and to a code the colleague did not use
+	e.signIn(b, e.rp(rpID, rpSecret), "alice@example.com", secret) // clears the count
+	for range addrFree {
+		e.password(b, e.start(b, r), "alice@example.com", "wrong").expect(t, http.StatusUnauthorized, "")
 	}
 }
 
-func TestOneAttemptAfterLock(t *testing.T) {
+// An unknown account is answered exactly as a known one, through the
+// backoff too: the answers say nothing about which accounts exist.
+func TestUnknownAndKnownAnsweredAlike(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("alice@example.com", false)
+	answers := func(email string) []string {
+		b := e.browser()
+		login := e.start(b, e.rp(rpID, rpSecret))
+		var out []string
+		for range addrFree + 2 {
+			pg := e.password(b, login, email, "wrong")
+			out = append(out, fmt.Sprint(pg.StatusCode, " ", pg.fieldError()))
+		}
+		return out
+	}
+	known, unknown := answers("alice@example.com"), answers("nobody@example.com")
+	if !slices.Equal(known, unknown) {
+		t.Fatalf("known account: %q\nunknown account: %q", known, unknown)
+	}
+}
+
+// With every hashing slot taken and as many checks waiting, a password
+// form is refused at once (503) instead of queueing behind them.
+func TestHashQueueRefusesFast(t *testing.T) {
 	e := newEnv(t)
 	e.newUser("alice@example.com", false)
 	b := e.browser()
 	login := e.start(b, e.rp(rpID, rpSecret))
-	for range 3 {
-		e.password(b, login, "alice@example.com", "wrong")
+	p := e.p
+	for range cap(p.hashSem) {
+		p.hashSem <- struct{}{}
 	}
-	e.clock.advance(10 * time.Minute)
-	e.password(b, login, "alice@example.com", "wrong").expect(t, http.StatusTooManyRequests, "Too many failed attempts")
+	p.hashWaiting.Add(int32(cap(p.hashSem)))
+	defer func() {
+		p.hashWaiting.Add(-int32(cap(p.hashSem)))
+		for range cap(p.hashSem) {
+			<-p.hashSem
+		}
+	}()
+	start := time.Now()
+	e.password(b, login, "alice@example.com", goodPassword).expect(t, http.StatusServiceUnavailable, errHashBusy.msg)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refused after %s, want at once", d)
+	}
 }
 
 func TestAuthorizeRefusals(t *testing.T) {

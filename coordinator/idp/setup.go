@@ -143,7 +143,7 @@ func (p *Provider) renderSetupErrors(w http.ResponseWriter, r *http.Request, u *
 func (p *Provider) completeSetup(r *http.Request, id string, hash []byte, password string, secret []byte, step int64) error {
 	var phc string
 	if err := p.hashing(r.Context(), func() { phc = HashPassword(password) }); err != nil {
-		return errInternal
+		return err
 	}
 	defer p.lockUser(id)()
 	u, err := p.users.IdPUser(r.Context(), id)
@@ -158,7 +158,7 @@ func (p *Provider) completeSetup(r *http.Request, id string, hash []byte, passwo
 	u.TOTPSecret = p.cfg.Box.Seal(secret, []byte(u.ID))
 	u.TOTPLastStep = step
 	u.SetupHash, u.SetupExpiry = nil, time.Time{}
-	u.Failures, u.LockedUntil = p.cfg.Lockout.Succeed()
+	u.Failures, u.LockedUntil = 0, time.Time{} // counts of earlier builds
 	if err := p.users.UpdateIdPUser(r.Context(), u); err != nil {
 		p.log.Error("idp: complete setup", "user_id", u.ID, "err", err)
 		return errInternal

@@ -105,7 +105,7 @@ func TestReissueSetupLink(t *testing.T) {
 	oldSecret := e.setup(e.browser(), first, goodPassword)
 	e.clock.advance(mfa.Period)
 
-	// Locked out, then an admin re-issues a link (and makes her admin).
+	// Failed attempts, then an admin re-issues a link (and makes her admin).
 	b := e.browser()
 	login := e.start(b, e.rp(rpID, rpSecret))
 	for range 3 {

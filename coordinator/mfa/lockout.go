@@ -23,6 +23,12 @@ type Lockout struct {
 	Window time.Duration
 }
 
+// MaxFailures is Max, or its default.
+func (l Lockout) MaxFailures() int { return l.max() }
+
+// LockFor is Window, or its default.
+func (l Lockout) LockFor() time.Duration { return l.window() }
+
 func (l Lockout) max() int {
 	if l.Max <= 0 {
 		return 5

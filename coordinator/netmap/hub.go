@@ -15,6 +15,7 @@ type hub struct {
 		seq     uint64
 		entries map[string]*hubEntry
 		subs    map[string]map[*subscriber]struct{}
+		order   uint64 // of the newest subscriber
 		// dropped remembers when devices were dropped, so that a
 		// recompute from an older snapshot cannot bring them back.
 		dropped map[string]time.Time
@@ -32,8 +33,19 @@ type hubEntry struct {
 func (e *hubEntry) writeTo(w io.Writer) error { return e.frame.writeTo(w, e.seq, e.created) }
 
 // subscriber is one open netmap stream. wake is signalled (cap 1) when the
-// device's netmap changed or it left the mesh.
-type subscriber struct{ wake chan struct{} }
+// device's netmap changed or it left the mesh; ended is closed when a
+// newer stream of the same device replaced this one.
+type subscriber struct {
+	wake  chan struct{}
+	ended chan struct{}
+	order uint64 // when it subscribed, among all streams
+}
+
+// MaxStreamsPerDevice is how many netmap streams one device may hold at
+// once: its stream, and a new one replacing it across a reconnect. A
+// further stream ends the oldest, so streams of one credential cannot
+// pile up.
+const MaxStreamsPerDevice = 2
 
 func newHub(now time.Time) *hub {
 	h := &hub{}
@@ -152,23 +164,44 @@ func (h *hub) current(id string) *hubEntry {
 	return h.mu.entries[id]
 }
 
-// subscribe registers a stream for device id; call the returned func to
+// subscribe registers a stream for device id, ending its oldest stream
+// when it already holds MaxStreamsPerDevice; call the returned func to
 // unregister it.
 func (h *hub) subscribe(id string) (*subscriber, func()) {
-	s := &subscriber{wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.mu.order++
+	s := &subscriber{wake: make(chan struct{}, 1), ended: make(chan struct{}), order: h.mu.order}
 	if h.mu.subs[id] == nil {
 		h.mu.subs[id] = map[*subscriber]struct{}{}
+	}
+	for len(h.mu.subs[id]) >= MaxStreamsPerDevice {
+		h.endOldestLocked(id)
 	}
 	h.mu.subs[id][s] = struct{}{}
 	return s, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		delete(h.mu.subs[id], s)
-		if len(h.mu.subs[id]) == 0 {
-			delete(h.mu.subs, id)
+		h.unsubscribeLocked(id, s)
+	}
+}
+
+// endOldestLocked ends and unregisters device id's oldest stream.
+func (h *hub) endOldestLocked(id string) {
+	var oldest *subscriber
+	for s := range h.mu.subs[id] {
+		if oldest == nil || s.order < oldest.order {
+			oldest = s
 		}
+	}
+	close(oldest.ended)
+	h.unsubscribeLocked(id, oldest)
+}
+
+func (h *hub) unsubscribeLocked(id string, s *subscriber) {
+	delete(h.mu.subs[id], s)
+	if len(h.mu.subs[id]) == 0 {
+		delete(h.mu.subs, id)
 	}
 }
 

@@ -15,7 +15,8 @@ const (
 
 // Serve holds device id's netmap stream on w (NDJSON, one netmap per
 // line, empty lines as heartbeats) until r's context ends, the device
-// leaves the mesh, a write fails, or valid, asked at every heartbeat,
+// leaves the mesh, a write fails, a newer stream of the device replaces
+// it (see MaxStreamsPerDevice), or valid, asked at every heartbeat,
 // reports that the stream's credential no longer admits the device. When
 // the current netmap's sequence number is since (a client resuming after
 // a reconnect), it is not sent again.
@@ -49,6 +50,8 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-sub.ended: // a newer stream of this device replaced this one
 			return
 		case <-tick.C:
 			if !valid(r.Context()) || !send(nil) {

@@ -62,6 +62,24 @@ func (s *DB) UseEnrollKey(ctx context.Context, hash []byte, now time.Time) (*Enr
 	return k, s.fail("use enrollment key", err)
 }
 
+// CheckEnrollKey reports, without using it, whether the key with hash
+// could be used at now: nil, ErrNotFound or ErrExhausted as UseEnrollKey
+// would answer. A caller checks before anything it would otherwise
+// reveal, and then uses the key with UseEnrollKey, which checks again.
+func (s *DB) CheckEnrollKey(ctx context.Context, hash []byte, now time.Time) error {
+	if len(hash) == 0 {
+		return s.fail("check enrollment key", ErrNotFound)
+	}
+	var n int
+	err := s.rd().row(ctx, `SELECT COUNT(*) FROM enroll_keys
+		WHERE hash = ? AND NOT revoked AND (expiry IS NULL OR expiry > ?) AND (reusable OR uses = 0)`,
+		hash, s.d.timeArg(now)).Scan(&n)
+	if err == nil && n == 0 {
+		err = s.whyUnusable(ctx, hash)
+	}
+	return s.fail("check enrollment key", err)
+}
+
 // whyUnusable tells an unknown key (ErrNotFound) from a used-up one.
 func (s *DB) whyUnusable(ctx context.Context, hash []byte) error {
 	var n int

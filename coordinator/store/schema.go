@@ -182,4 +182,25 @@ var migrations = []migration{{
 		`ALTER TABLE users ADD COLUMN last_mfa {{time}}`,
 		`ALTER TABLE users ADD COLUMN mfa_via TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 5,
+	name:    "device sign-ins: requester address and refusal",
+	stmts: []string{
+		`ALTER TABLE login_sessions ADD COLUMN requester TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE login_sessions ADD COLUMN refusal TEXT NOT NULL DEFAULT ''`,
+	},
+}, {
+	version: 6,
+	name:    "sign-in backoff",
+	stmts: []string{
+		// Failed sign-in attempts per key (an account, or an account from
+		// one client address); see signin.go.
+		`CREATE TABLE signin_backoff (
+			bucket   TEXT PRIMARY KEY,
+			failures INTEGER NOT NULL,
+			next_at  {{time}},
+			updated  {{time}} NOT NULL
+		)`,
+		`CREATE INDEX signin_backoff_updated ON signin_backoff (updated)`,
+	},
 }}

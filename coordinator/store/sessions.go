@@ -10,13 +10,13 @@ import (
 )
 
 const loginSessionCols = `id, poll_hash, purpose, public_key, hostname, os, nonce, verifier,
-	created, expires, user_id, mfa_done, device_id, result, consumed, browser_hash`
+	created, expires, user_id, mfa_done, device_id, result, consumed, browser_hash, requester, refusal`
 
 func scanLoginSession(r scanner) (*LoginSession, error) {
 	l := new(LoginSession)
 	err := r.Scan(&l.ID, &l.PollHash, &l.Purpose, &l.PublicKey, &l.Hostname, &l.OS, &l.Nonce,
 		&l.Verifier, timeCol{&l.Created}, timeCol{&l.Expires}, &l.UserID, &l.MFADone, &l.DeviceID,
-		&l.Result, &l.Consumed, &l.BrowserHash)
+		&l.Result, &l.Consumed, &l.BrowserHash, &l.Requester, &l.Refusal)
 	return l, err
 }
 
@@ -25,10 +25,10 @@ func scanLoginSession(r scanner) (*LoginSession, error) {
 func (s *DB) CreateLoginSession(ctx context.Context, l *LoginSession) error {
 	fillNew(&l.ID, "ls_", &l.Created)
 	_, err := s.wr().exec(ctx, `INSERT INTO login_sessions (`+loginSessionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, blobArg(l.PollHash), l.Purpose, l.PublicKey, l.Hostname, l.OS, l.Nonce, l.Verifier,
 		s.d.timeArg(l.Created), s.d.timeArg(l.Expires), l.UserID, l.MFADone, l.DeviceID,
-		blobArg(l.Result), l.Consumed, blobArg(l.BrowserHash))
+		blobArg(l.Result), l.Consumed, blobArg(l.BrowserHash), l.Requester, l.Refusal)
 	return s.fail("create login session", err)
 }
 
@@ -56,10 +56,11 @@ func (s *DB) UpdateLoginSession(ctx context.Context, l *LoginSession) error {
 	err := s.wr().execOne(ctx, `UPDATE login_sessions SET poll_hash = ?, purpose = ?, public_key = ?,
 			hostname = ?, os = ?, nonce = ?, verifier = ?, expires = ?, user_id = ?, mfa_done = ?,
 			device_id = ?, result = CASE WHEN consumed THEN result ELSE ? END,
-			consumed = (consumed OR ?)
+			consumed = (consumed OR ?), requester = ?, refusal = ?
 		WHERE id = ?`,
 		blobArg(l.PollHash), l.Purpose, l.PublicKey, l.Hostname, l.OS, l.Nonce, l.Verifier,
-		s.d.timeArg(l.Expires), l.UserID, l.MFADone, l.DeviceID, blobArg(l.Result), l.Consumed, l.ID)
+		s.d.timeArg(l.Expires), l.UserID, l.MFADone, l.DeviceID, blobArg(l.Result), l.Consumed,
+		l.Requester, l.Refusal, l.ID)
 	return s.fail("update login session "+l.ID, err)
 }
 

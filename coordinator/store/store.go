@@ -139,6 +139,12 @@ type LoginSession struct {
 	// BrowserHash is the SHA-256 of the token of the one browser allowed to
 	// carry this sign-in through the IdP; set once by BindLoginSession.
 	BrowserHash []byte
+	// Requester is the address the login was started from, shown on the
+	// sign-in page; "" for sessions from before it was recorded.
+	Requester string
+	// Refusal is why the sign-in was refused, for the person and the
+	// polling device; "" while it may still succeed.
+	Refusal string
 }
 
 // PolicyVersion is one saved policy.

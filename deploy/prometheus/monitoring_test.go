@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +81,9 @@ func scrapes(t *testing.T) map[string]string {
 	req, _ := http.NewRequest("GET", c.URL+"/api/v1/admin/users", nil)
 	req.Header.Set("Authorization", "Bearer moat_at_unknown")
 	fetch(t, req)
-	coordText := fetchURL(t, c.URL+"/metrics")
+	ms := httptest.NewServer(c.MetricsHandler()) // as on --metrics-listen
+	defer ms.Close()
+	coordText := fetchURL(t, ms.URL)
 
 	status := func() (lockdown.Status, error) {
 		return lockdown.Status{Counters: []lockdown.Counter{{Category: "egress", Packets: 3, Bytes: 180}}}, nil

@@ -19,13 +19,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator"
-	"github.com/moatmesh/moat/mesh/control"
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/engine"
-	"github.com/moatmesh/moat/mesh/router"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 )
@@ -98,12 +98,12 @@ func run(ctx context.Context, f flags) error {
 	}
 	step("demo user demo@example.com (password %q, TOTP secret %s)", person.password, person.totp)
 
-	dev, err := startDevice(ctx, person, url, f.endpoint)
+	dev, err := startDevice(ctx, person, url, filepath.Join(f.dir, "device"), f.endpoint)
 	if err != nil {
 		return err
 	}
-	defer dev.close()
-	if err := dev.waitFor(ctx, model.name); err != nil {
+	defer dev.Close()
+	if err := waitFor(ctx, dev, model.name); err != nil {
 		return err
 	}
 	step("demo@example.com's device is signed in; its local endpoint is http://%s", f.endpoint)
@@ -177,85 +177,37 @@ func startNode(ctx context.Context, adm *admin, url, dir string, m modelSource, 
 	})
 }
 
-// device is the employee's device: engine, netmap stream and router.
-type device struct {
-	eng    *engine.Engine
-	rt     *router.Router
-	srv    *http.Server
-	models chan []string
-}
-
-func startDevice(ctx context.Context, p *demoPerson, url, endpoint string) (*device, error) {
-	priv, cred, err := p.signIn(ctx, url, "demo-laptop")
+// startDevice signs the demo user's device in (its key and login under
+// dir, as `moat login` leaves them) and runs the employee client on it,
+// with its local endpoint on endpoint.
+func startDevice(ctx context.Context, p *demoPerson, url, dir, endpoint string) (*client.Client, error) {
+	if err := p.signIn(ctx, url, "demo-laptop", client.Dir(dir)); err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Config{StateDir: dir, Listen: endpoint, Logger: logger,
+		Notify: func(msg string) { logger.Info("demo device: " + msg) }})
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{PrivateKey: priv, Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	rt, err := router.New(router.Config{Dialer: eng, Logger: logger})
-	if err != nil {
-		eng.Close()
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", endpoint)
-	if err != nil {
-		eng.Close()
-		return nil, fmt.Errorf("local endpoint %s: %w", endpoint, err)
-	}
-	d := &device{eng: eng, rt: rt, srv: &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}, models: make(chan []string, 8)}
-	go d.srv.Serve(ln)
-	c, err := control.New(control.Config{URL: url, Credential: cred})
-	if err != nil {
-		d.close()
-		return nil, err
-	}
-	go c.Watch(ctx, d.apply, func(err error) {
-		if err != nil {
-			logger.Warn("coordinator unreachable; keeping the last netmap", "err", err)
-		}
-	})
-	return d, nil
-}
-
-func (d *device) apply(nm *wire.NetMap) {
-	if err := d.eng.Reconfig(nm); err != nil {
-		logger.Error("netmap refused", "err", err)
-		return
-	}
-	d.rt.SetNetMap(nm)
-	var ms []string
-	for _, p := range nm.Peers {
-		ms = append(ms, p.Models...)
-	}
-	select {
-	case d.models <- ms:
-	default:
-	}
+	go c.Run(ctx) // Close stops it and waits for it
+	return c, nil
 }
 
 // waitFor waits until the device's netmap offers model.
-func (d *device) waitFor(ctx context.Context, model string) error {
+func waitFor(ctx context.Context, c *client.Client, model string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	timeout := time.After(30 * time.Second)
 	for {
+		if slices.Contains(c.Status().Models, model) {
+			return nil
+		}
 		select {
-		case ms := <-d.models:
-			for _, m := range ms {
-				if m == model {
-					return nil
-				}
-			}
+		case <-tick.C:
 		case <-timeout:
 			return fmt.Errorf("the device never saw a node serving %q", model)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-}
-
-func (d *device) close() {
-	d.srv.Close()
-	d.rt.Close()
-	d.eng.Close()
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/internal/browsertest"
 	"github.com/moatmesh/moat/internal/standin"
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
-	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
@@ -154,36 +154,40 @@ func newDemoUser(ctx context.Context, coord *coordinator.Server, url string) (*d
 	return p, nil
 }
 
-// signIn signs a new device key in as p through the real browser flow,
-// headlessly, and returns the key and the device credential.
-func (p *demoPerson) signIn(ctx context.Context, url, hostname string) (key.Private, wire.Secret, error) {
-	priv, _ := key.NewPrivate()
+// signIn signs the device whose state directory is dir in as p, through
+// the real browser flow, headlessly, and saves its key and login there.
+func (p *demoPerson) signIn(ctx context.Context, url, hostname string, dir client.Dir) error {
+	priv, err := dir.DeviceKey(true)
+	if err != nil {
+		return err
+	}
 	c, err := control.New(control.Config{URL: url})
 	if err != nil {
-		return priv, "", err
+		return err
 	}
 	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: hostname})
 	if err != nil {
-		return priv, "", err
+		return err
 	}
 	page, err := browsertest.New(nil).Get(start.AuthURL)
 	if err != nil {
-		return priv, "", err
+		return err
 	}
 	// The setup used this step's code; a code is good for one use, so the
 	// sign-in takes the next step's.
 	code, _ := mfa.Code(p.totp, time.Now().Add(mfa.Period))
 	for _, fields := range []map[string]string{nil, {"email": p.email, "password": p.password}, {"code": code}} {
 		if page, err = page.Submit(fields); err != nil {
-			return priv, "", err
+			return err
 		}
 	}
 	if !page.Contains("is now connected") {
-		return priv, "", fmt.Errorf("the demo sign-in did not finish (status %d)", page.Status)
+		return fmt.Errorf("the demo sign-in did not finish (status %d)", page.Status)
 	}
 	res, err := c.WaitLogin(ctx, start.Poll)
 	if err != nil {
-		return priv, "", err
+		return err
 	}
-	return priv, res.Credential, nil
+	return dir.SaveLogin(&client.Login{Coordinator: url, Credential: res.Credential, DeviceID: res.DeviceID,
+		Addresses: res.Addresses, Expiry: res.Expiry, SignedIn: time.Now()})
 }

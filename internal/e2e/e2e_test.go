@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/coordinator/coordtest"
-	"github.com/moatmesh/moat/mesh/control"
-	"github.com/moatmesh/moat/mesh/engine"
-	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -27,40 +24,30 @@ func TestWholeSystem(t *testing.T) {
 	coord := sys.Coord
 	n := sys.AddNode(t, "gpu-1", "llama").Node()
 
-	// Alice signs in through the embedded provider and brings her device up.
-	dev, c := signIn(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false))
-	eng, err := engine.New(engine.Config{PrivateKey: dev})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	nmc := make(chan *wire.NetMap, 16)
-	go c.Watch(ctx, func(nm *wire.NetMap) {
-		if err := eng.Reconfig(nm); err == nil {
-			nmc <- nm
-		}
-	}, func(error) {})
+	// Alice signs in through the embedded provider and brings her device
+	// up: the real client library, as `moat up` runs it.
+	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coord.URL, "")
+	cl := StartClient(t, client.Config{StateDir: string(dir)})
 	var nodeAddr netip.Addr
-	for nodeAddr.IsValid() == false {
-		select {
-		case nm := <-nmc:
-			for _, p := range nm.Peers {
-				if string(p.Identity.DeviceID) == string(n.DeviceID()) && len(p.Models) == 1 {
-					nodeAddr = p.Addresses[0]
-				}
+	if WaitNetMap(cl, 10*time.Second, func(nm *wire.NetMap) bool {
+		for _, p := range nm.Peers {
+			if string(p.Identity.DeviceID) == string(n.DeviceID()) && len(p.Models) == 1 {
+				nodeAddr = p.Addresses[0]
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("alice's device never saw the node")
 		}
+		return nodeAddr.IsValid()
+	}) == nil {
+		t.Fatal("alice's device never saw the node")
 	}
 
 	// A streamed chat completion through the mesh and the guard.
-	hc := &http.Client{Transport: &http.Transport{DialContext: eng.Dial}, Timeout: 20 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{DialContext: cl.Dial}, Timeout: 20 * time.Second}
 	req, _ := http.NewRequest("POST", "http://"+netip.AddrPortFrom(nodeAddr, 80).String()+"/v1/chat/completions",
 		strings.NewReader(`{"model":"llama","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Moat-User", "mallory@example.com") // spoofing changes nothing
 	var resp *http.Response
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if resp, err = hc.Do(req.Clone(ctx)); err == nil || time.Now().After(deadline) {
 			break
@@ -77,6 +64,17 @@ func TestWholeSystem(t *testing.T) {
 	}
 	if chunks, done, err := ReadChatStream(resp.Body); err != nil || !done || !slices.Equal(chunks, StandinChunks()) {
 		t.Fatalf("stream through the mesh: chunks %q, done %v, err %v; want %q", chunks, done, err, StandinChunks())
+	}
+
+	// The same through the client's local endpoint and its router.
+	local, err := http.Post(cl.Endpoint()+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"llama","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Body.Close()
+	if chunks, done, err := ReadChatStream(local.Body); local.StatusCode != 200 || err != nil || !done || !slices.Equal(chunks, StandinChunks()) {
+		t.Fatalf("stream through the local endpoint: %d, chunks %q, done %v, err %v", local.StatusCode, chunks, done, err)
 	}
 
 	// The audit record reaches the coordinator, attributed to alice.
@@ -106,33 +104,4 @@ func TestWholeSystem(t *testing.T) {
 	if resp2.StatusCode != http.StatusOK {
 		t.Fatalf("with the coordinator stopped the node answered %d, want 200", resp2.StatusCode)
 	}
-}
-
-// signIn signs a new device key in as p through the browser flow and
-// returns the key and a control client with the device's credential.
-func signIn(t *testing.T, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person) (key.Private, *control.Client) {
-	t.Helper()
-	priv, cred := signInCredential(t, ctx, coord, p)
-	c, _ := control.New(control.Config{URL: coord.URL, Credential: cred})
-	return priv, c
-}
-
-// signInCredential signs a new device key in as p through the browser
-// flow and returns the key and the device's credential.
-func signInCredential(t *testing.T, ctx context.Context, coord *coordtest.Coord, p *coordtest.Person) (key.Private, wire.Secret) {
-	t.Helper()
-	priv, _ := key.NewPrivate()
-	c, _ := control.New(control.Config{URL: coord.URL})
-	start, err := c.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: "laptop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := coord.SignIn(start.AuthURL, p); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.WaitLogin(ctx, start.Poll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, res.Credential
 }

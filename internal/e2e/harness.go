@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -58,6 +59,7 @@ type Node struct {
 	Port     uint16 // WireGuard UDP port on 127.0.0.1, kept across restarts
 	Models   []string
 
+	opts     NodeOptions
 	requests atomic.Int64
 	upstream string
 	node     *node.Node
@@ -65,11 +67,26 @@ type Node struct {
 	done     chan struct{}
 }
 
+// NodeOptions adjust a node that AddNodeWith starts.
+type NodeOptions struct {
+	// Logger receives the node's logs. Default: none.
+	Logger *slog.Logger
+	// BeforeRun is called with the started node before its Run, at every
+	// start, e.g. to add a sink to its member. Default: nothing.
+	BeforeRun func(*node.Node)
+}
+
 // AddNode enrolls and starts a node called name serving models (each
 // answered by the stand-in). It stops when the test ends.
 func (s *System) AddNode(t testing.TB, name string, models ...string) *Node {
 	t.Helper()
-	n := &Node{Name: name, StateDir: t.TempDir(), Port: freeUDPPort(t), Models: models}
+	return s.AddNodeWith(t, name, NodeOptions{}, models...)
+}
+
+// AddNodeWith is AddNode with options.
+func (s *System) AddNodeWith(t testing.TB, name string, opts NodeOptions, models ...string) *Node {
+	t.Helper()
+	n := &Node{Name: name, StateDir: t.TempDir(), Port: freeUDPPort(t), Models: models, opts: opts}
 	n.upstream = n.countingStandin(t)
 	n.start(t, wire.Secret(s.Coord.EnrollKey(t, "tag:gpu")), s.Coord.URL)
 	t.Cleanup(n.Stop)
@@ -109,10 +126,14 @@ func (n *Node) start(t testing.TB, ek wire.Secret, coordinator string) {
 	nd, err := node.Start(ctx, node.Config{
 		Coordinator: coordinator, EnrollKey: ek, StateDir: n.StateDir, Hostname: n.Name, Models: models,
 		Backend: &backend, ListenPort: n.Port, Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.Port)},
+		Logger: n.opts.Logger,
 	})
 	if err != nil {
 		cancel()
 		t.Fatalf("start node %s: %v", n.Name, err)
+	}
+	if n.opts.BeforeRun != nil {
+		n.opts.BeforeRun(nd)
 	}
 	n.node, n.stop, n.done = nd, cancel, make(chan struct{})
 	go func() {

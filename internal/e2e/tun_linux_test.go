@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -30,9 +29,9 @@ import (
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/internal/netns"
 	"github.com/moatmesh/moat/internal/standin"
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/engine"
-	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
@@ -64,9 +63,8 @@ type tunChildConfig struct {
 	StateDir  string         `json:"stateDir,omitempty"`
 	Endpoint  netip.AddrPort `json:"endpoint,omitzero"`
 
-	// laptop
-	Key          string     `json:"key,omitempty"`
-	Credential   string     `json:"credential,omitempty"`
+	// laptop: the client's state directory (key and login)
+	DeviceDir    string     `json:"deviceDir,omitempty"`
 	Node         string     `json:"node,omitempty"`
 	GPUUnderlay  netip.Addr `json:"gpuUnderlay,omitzero"`
 	UpstreamPort uint16     `json:"upstreamPort,omitempty"`
@@ -169,11 +167,11 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	}
 	t.Logf("node %s up at %s after %v (upstream on its 127.0.0.1:%d)", ready.Node, ready.MeshAddr, time.Since(began).Round(time.Millisecond), ready.UpstreamPort)
 
-	// Alice signs in through the browser flow here; her laptop gets the key
-	// and the credential.
-	priv, cred := signInCredential(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false))
+	// Alice signs in through the browser flow here; her laptop runs the
+	// client on the state directory that leaves, over TUN.
+	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coordURL, fingerprint)
 	laptop := startE2EChild(t, laptopNS, tunChildConfig{Role: "laptop", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
-		Key: priv.Text(), Credential: string(cred), Node: ready.Node, GPUUnderlay: tunGPUUL.Addr(), UpstreamPort: ready.UpstreamPort})
+		DeviceDir: string(dir), Node: ready.Node, GPUUnderlay: tunGPUUL.Addr(), UpstreamPort: ready.UpstreamPort})
 	var res laptopResult
 	if err := json.Unmarshal([]byte(laptop.Expect(t, "result ", 25*time.Second)), &res); err != nil {
 		t.Fatal(err)
@@ -417,49 +415,26 @@ func runGPUChild(cfg tunChildConfig) error {
 func runLaptopChild(cfg tunChildConfig) error {
 	ctx, cancel := untilStdinEnds()
 	defer cancel()
-	priv, err := key.ParsePrivate(cfg.Key)
+	cl, err := client.New(client.Config{StateDir: cfg.DeviceDir, Listen: "127.0.0.1:0", Backend: engine.TUN, Logger: childLogger(cfg)})
 	if err != nil {
 		return err
 	}
-	c, err := control.New(control.Config{URL: cfg.Coordinator, Fingerprint: cfg.Fingerprint, Credential: wire.Secret(cfg.Credential)})
-	if err != nil {
-		return err
-	}
-	eng, err := engine.New(engine.Config{PrivateKey: priv, Backend: engine.TUN, Logger: childLogger(cfg)})
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	nmc := make(chan *wire.NetMap, 16)
-	watchErr := make(chan error, 1)
-	go func() {
-		watchErr <- c.Watch(ctx, func(nm *wire.NetMap) {
-			if err := eng.Reconfig(nm); err == nil {
-				select {
-				case nmc <- nm:
-				default:
-				}
-			}
-		}, func(error) {})
-	}()
+	defer cl.Close()
+	go cl.Run(ctx) // Close stops it and waits
 	var nodeAddr netip.Addr
-	for timeout := time.After(10 * time.Second); !nodeAddr.IsValid(); {
-		select {
-		case nm := <-nmc:
-			for _, p := range nm.Peers {
-				if string(p.Identity.DeviceID) == cfg.Node && len(p.Models) == 1 {
-					for _, a := range p.Addresses {
-						if a.Is4() {
-							nodeAddr = a
-						}
+	if WaitNetMap(cl, 10*time.Second, func(nm *wire.NetMap) bool {
+		for _, p := range nm.Peers {
+			if string(p.Identity.DeviceID) == cfg.Node && len(p.Models) == 1 {
+				for _, a := range p.Addresses {
+					if a.Is4() {
+						nodeAddr = a
 					}
 				}
 			}
-		case err := <-watchErr:
-			return fmt.Errorf("netmap stream ended: %v", err)
-		case <-timeout:
-			return errors.New("the laptop never saw the node in its netmap")
 		}
+		return nodeAddr.IsValid()
+	}) == nil {
+		return fmt.Errorf("the laptop never saw the node in its netmap; client status: %+v", cl.Status())
 	}
 
 	// A streamed chat completion to the node's mesh address through the

@@ -27,8 +27,11 @@ import (
 const (
 	coordAddr = "198.18.0.1"
 	hostAddr  = "198.18.0.2"
+	inetAddr  = "198.18.0.3" // the "internet": the host's default gateway, counting what reaches it
+	devAddr   = "198.18.0.4" // a device: another moat-node, tagged tag:client
 	coordPort = "8443"
 	model     = "llama=http://127.0.0.1:11434"
+	svcUser   = "nobody" // the node's user, as the unit's moat-node user: not root, two capabilities
 )
 
 // world is a running coordinator and a fresh host to install on.
@@ -39,6 +42,8 @@ type world struct {
 	data      string // the coordinator's data dir
 	coord     *netns.NS
 	host      *netns.NS
+	inet, dev *netns.NS
+	child     *netns.Child // in host: the stand-in model server and probes
 	url, pin  string
 	token     string
 	root      string   // the host's install root: usr/local, etc, var/lib
@@ -47,6 +52,7 @@ type world struct {
 	binPath   string
 	envPath   string
 	pidPath   string
+	logPath   string
 }
 
 func TestInstallScriptOnFreshHost(t *testing.T) {
@@ -63,10 +69,19 @@ func TestInstallScriptOnFreshHost(t *testing.T) {
 	before := snapshot(t, w.root)
 
 	w.tamperedBinaryIsRefused(before)
-	dev := w.installJoins()
+	w.startChild()
+	w.controlEscapes()
+	dev, key := w.installJoins()
+	w.lockdownHolds(key)
+	w.joinDevice()
+	gpu := w.nodeMeshAddr(dev)
+	w.deviceIsServed(gpu)
+	w.flushHeals(gpu)
+	w.offRefusedWhileRunning()
 	w.rerunUpgrades(dev)
 	w.uninstallRemovesWhatItAdded(before)
-	t.Logf("install, tamper refusal, join, upgrade and uninstall in %v", time.Since(begin).Round(time.Millisecond))
+	t.Logf("install as %s with two capabilities, lockdown host by default, tamper refusal, join, a device served, flush healed, upgrade and uninstall in %v",
+		svcUser, time.Since(begin).Round(time.Millisecond))
 }
 
 func newWorld(t *testing.T) *world {
@@ -78,12 +93,16 @@ func newWorld(t *testing.T) *world {
 	w.stateDir = filepath.Join(w.root, "var/lib/moat-node")
 	w.binPath = filepath.Join(w.root, "usr/local/bin/moat-node")
 	w.envPath = filepath.Join(w.root, "etc/moat-node/env")
-	w.pidPath = filepath.Join(w.stateDir, "moat-node.pid")
+	w.pidPath = filepath.Join(w.root, "run/moat-node/moat-node.pid")
+	w.logPath = filepath.Join(w.root, "var/log/moat-node/moat-node.log")
 	w.knobs = []string{"MOAT_PREFIX=" + filepath.Join(w.root, "usr/local"), "MOAT_ETC=" + filepath.Join(w.root, "etc/moat-node"),
-		"MOAT_STATE=" + w.stateDir, "MOAT_NO_USER=1"}
-	for _, d := range []string{"usr/local/bin", "etc", "var/lib"} {
+		"MOAT_STATE=" + w.stateDir, "MOAT_USER=" + svcUser, "MOAT_RUN_DIR=" + filepath.Dir(w.pidPath),
+		"MOAT_LOG_DIR=" + filepath.Dir(w.logPath)}
+	for _, d := range []string{"usr/local/bin", "etc", "var/lib", "var/log", "run"} {
 		must(t, os.MkdirAll(filepath.Join(w.root, d), 0o755))
 	}
+	openPath(t, w.root) // the service user must reach its binary and state
+	tunForAll(t)
 	w.build()
 	w.release()
 	w.namespaces()
@@ -114,16 +133,48 @@ func (w *world) release() {
 	must(w.t, os.WriteFile(filepath.Join(w.rel, "SHA256SUMS"), fmt.Appendf(nil, "%x  %s\n", sum, name), 0o644))
 }
 
+// namespaces puts the coordinator, the host, the "internet" and a device
+// on one bridge; the internet is the host's default gateway.
 func (w *world) namespaces() {
 	w.t.Helper()
-	var err error
-	w.coord, err = netns.New("moat-inst-c")
-	must(w.t, err)
-	w.t.Cleanup(func() { w.coord.Close() })
-	w.host, err = netns.New("moat-inst-h")
-	must(w.t, err)
-	w.t.Cleanup(func() { w.host.Close() })
-	must(w.t, netns.Veth(w.coord, "eth0", netip.MustParsePrefix(coordAddr+"/24"), w.host, "eth0", netip.MustParsePrefix(hostAddr+"/24")))
+	newNS := func(name string) *netns.NS {
+		ns, err := netns.New(name)
+		must(w.t, err)
+		w.t.Cleanup(func() { ns.Close() })
+		return ns
+	}
+	sw := newNS("moat-inst-s")
+	must(w.t, netns.Bridge(sw, "br0"))
+	w.coord, w.host, w.inet, w.dev = newNS("moat-inst-c"), newNS("moat-inst-h"), newNS("moat-inst-i"), newNS("moat-inst-d")
+	for ns, addr := range map[*netns.NS]string{w.coord: coordAddr, w.host: hostAddr, w.inet: inetAddr, w.dev: devAddr} {
+		must(w.t, netns.Attach(ns, "eth0", []netip.Prefix{netip.MustParsePrefix(addr + "/24")}, sw, "br0"))
+	}
+	must(w.t, w.host.IP("route", "add", "default", "via", inetAddr))
+}
+
+// tunForAll makes /dev/net/tun 0666, as udev makes it on Debian, Ubuntu
+// and Fedora (some containers leave it 0600), for the test's duration:
+// CAP_NET_ADMIN creates the device, the file mode lets the user open it.
+func tunForAll(t *testing.T) {
+	const tun = "/dev/net/tun"
+	fi, err := os.Stat(tun)
+	if err != nil {
+		t.Skipf("no %s: %v", tun, err)
+	}
+	if fi.Mode().Perm() == 0o666 {
+		return
+	}
+	must(t, os.Chmod(tun, 0o666))
+	t.Cleanup(func() { os.Chmod(tun, fi.Mode().Perm()) })
+}
+
+// openPath makes dir and its parents traversable by the service user.
+func openPath(t *testing.T, dir string) {
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		must(t, err)
+		must(t, os.Chmod(d, fi.Mode().Perm()|0o011))
+	}
 }
 
 // startCoordinator makes an admin token, then runs `moat-coordinator
@@ -180,12 +231,27 @@ func (w *world) admin(method, path, body string) []byte {
 	return out
 }
 
+// policyBody lets the device (tag:client) use llama on the GPU node
+// (tag:gpu) and reach its port 22 over the mesh.
+var policyBody = func() string {
+	policy := `{
+  "tagOwners": { "tag:gpu": [], "tag:client": [] },
+  "models": { "llama": { "servedBy": ["tag:gpu"] } },
+  "grants": [
+    { "src": ["tag:client"], "models": ["llama"] },
+    { "src": ["tag:client"], "dst": ["tag:gpu:22"] },
+  ],
+}`
+	b, _ := json.Marshal(map[string]string{"text": policy, "message": "GPU hosts and a client"})
+	return string(b)
+}()
+
 // installCommand makes an enrollment key and returns the install command
 // the API hands out, run as root here (no sudo).
 func (w *world) installCommand() string {
 	w.t.Helper()
 	var res struct{ Install string }
-	w.admin("PUT", "/policy", `{"text": "{ \"tagOwners\": { \"tag:gpu\": [] } }", "message": "the tag of the GPU hosts"}`)
+	w.admin("PUT", "/policy", policyBody)
 	must(w.t, json.Unmarshal(w.admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`), &res))
 	if !strings.Contains(res.Install, "--pinnedpubkey "+w.pin+" ") {
 		w.t.Fatalf("install command %q does not pin the certificate (%s)", res.Install, w.pin)

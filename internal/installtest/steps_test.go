@@ -33,15 +33,18 @@ func (w *world) tamperedBinaryIsRefused(before map[string]fs.FileMode) {
 	}
 }
 
-// installJoins runs the admin's command: the node joins and keeps running,
-// and the coordinator lists it. It returns the node's device ID.
-func (w *world) installJoins() string {
+// installJoins runs the admin's command with the key in a file: the node
+// joins and keeps running, and the coordinator lists it. It returns the
+// node's device ID and the key.
+func (w *world) installJoins() (dev, key string) {
 	w.t.Helper()
-	out, err := w.script(w.installCommand() + " --model " + model + " --no-systemd")
+	line, key := w.withKeyFile(w.installCommand())
+	out, err := w.script(line + " --model " + model + " --no-systemd")
 	if err != nil {
 		w.t.Fatalf("install: %v", err)
 	}
-	for _, want := range []string{"checksum ok", "wrote " + w.envPath + " (0600)", "started moat-node join", "joined the mesh"} {
+	for _, want := range []string{"checksum ok", "wrote " + w.envPath + " (0600)", "started moat-node join", "joined the mesh",
+		"lockdown host: this host may now send only to", "NEW SSH OR MONITORING CONNECTIONS FROM OUTSIDE THE MESH ARE REFUSED"} {
 		if !strings.Contains(out, want) {
 			w.t.Errorf("install output lacks %q", want)
 		}
@@ -52,10 +55,24 @@ func (w *world) installJoins() string {
 	if strings.Contains(string(env), "moat_ek_") || !strings.Contains(string(env), `MOAT_COMMAND="run"`) {
 		w.t.Errorf("after the join the env file should say run and hold no key:\n%s", env)
 	}
-	dev := w.deviceID()
+	if !strings.Contains(string(env), `MOAT_LOCKDOWN="host"`) || strings.Contains(string(env), "MOAT_LOCKDOWN_CHOSEN") {
+		w.t.Errorf("the env file should hold the default lockdown, not chosen:\n%s", env)
+	}
+	dev = w.deviceID()
 	w.waitLog(1)
 	w.checkListed(dev)
-	return dev
+	return dev, key
+}
+
+// withKeyFile turns the API's install command into one that reads the
+// key from a 0600 file, and returns it with the key.
+func (w *world) withKeyFile(line string) (string, string) {
+	w.t.Helper()
+	i := strings.Index(line, "--key moat_ek_")
+	key, _, _ := strings.Cut(line[i+len("--key "):], " ")
+	path := filepath.Join(w.t.TempDir(), "key")
+	must(w.t, os.WriteFile(path, []byte(key+"\n"), 0o600))
+	return strings.Replace(line, "--key "+key, "--key-file "+path, 1), key
 }
 
 // rerunUpgrades runs the script again without a key: a new binary, a
@@ -66,9 +83,17 @@ func (w *world) rerunUpgrades(dev string) {
 	if oldPID == 0 {
 		w.t.Fatal("the node is not running before the upgrade")
 	}
+	// Every install before lockdown was the default wrote "off": a re-run
+	// moves it to host and says so.
+	env, err := os.ReadFile(w.envPath)
+	must(w.t, err)
+	must(w.t, os.WriteFile(w.envPath, []byte(strings.Replace(string(env), `MOAT_LOCKDOWN="host"`, `MOAT_LOCKDOWN="off"`, 1)), 0o600))
 	out, err := w.script(w.plain("--no-systemd"))
 	if err != nil {
 		w.t.Fatalf("upgrade: %v", err)
+	}
+	if env, _ := os.ReadFile(w.envPath); !strings.Contains(out, "this node ran WITHOUT a lockdown") || !strings.Contains(string(env), `MOAT_LOCKDOWN="host"`) {
+		w.t.Errorf("an unchosen off was not moved to host:\n%s", env)
 	}
 	if !strings.Contains(out, "started moat-node run") || strings.Contains(out, "joined the mesh") {
 		w.t.Errorf("the upgrade should restart with run, not join")
@@ -125,7 +150,7 @@ func (w *world) deviceID() string {
 	return st.DeviceID
 }
 
-// checkListed asks the admin API for the nodes: exactly this one.
+// checkListed asks the admin API for the nodes: this one is among them.
 func (w *world) checkListed(dev string) {
 	w.t.Helper()
 	var res struct {
@@ -135,9 +160,12 @@ func (w *world) checkListed(dev string) {
 		} `json:"devices"`
 	}
 	must(w.t, json.Unmarshal(w.admin("GET", "/devices?kind=node", ""), &res))
-	if len(res.Devices) != 1 || res.Devices[0].ID != dev {
-		w.t.Fatalf("coordinator lists nodes %+v, want just %s", res.Devices, dev)
+	for _, d := range res.Devices {
+		if d.ID == dev {
+			return
+		}
 	}
+	w.t.Fatalf("coordinator lists nodes %+v, not %s", res.Devices, dev)
 }
 
 // waitLog waits until the node's log shows it in the mesh n times (once
@@ -146,8 +174,8 @@ func (w *world) waitLog(n int) {
 	w.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, _ := os.ReadFile(filepath.Join(w.stateDir, "moat-node.log"))
-		if strings.Count(string(b), "is in the mesh") >= n {
+		b, _ := os.ReadFile(w.logPath)
+		if strings.Count(string(b), "in the mesh: guard listening") >= n {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/internal/e2e"
 	"github.com/moatmesh/moat/internal/standin"
+	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/key"
@@ -78,15 +80,11 @@ func buildScene(t *testing.T) *scene {
 	enrollBare(t, ctx, c, evilNode)
 
 	// bob's hostile device is only signed in; alice's laptop joins the mesh.
-	signIn(t, ctx, c, sc.member, evilDevice)
-	priv, cl := signIn(t, ctx, c, alice, laptopName)
-	eng, err := engine.New(engine.Config{PrivateKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	addr := watchFor(t, ctx, &wg, cl, eng, n.DeviceID())
-	chat(t, ctx, eng, addr)
+	hostileDevice(t, ctx, c, e2e.SignInDevice(t, ctx, c, sc.member, "bob-device", c.URL, ""))
+	dir := e2e.SignInDevice(t, ctx, c, alice, laptopName, c.URL, "")
+	laptop := e2e.StartClient(t, client.Config{StateDir: string(dir)})
+	addr := nodeAddr(t, laptop, n.DeviceID())
+	chat(t, ctx, laptop, addr)
 	sc.auditID = awaitAudit(t, c)
 	return sc
 }
@@ -126,6 +124,24 @@ func enrollBare(t *testing.T, ctx context.Context, c *coordtest.Coord, hostname 
 	}
 }
 
+// hostileDevice names the device signed in from dir evilDevice. Sign-ins
+// accept only plain hostnames now, so the name goes into the store, as
+// one recorded by an older coordinator would be there.
+func hostileDevice(t *testing.T, ctx context.Context, c *coordtest.Coord, dir client.Dir) {
+	l, err := dir.LoadLogin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Store().Device(ctx, string(l.DeviceID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Hostname = evilDevice
+	if err := c.Store().UpdateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func freeUDPPort(t *testing.T) uint16 {
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -135,62 +151,27 @@ func freeUDPPort(t *testing.T) uint16 {
 	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 }
 
-// signIn signs a new device named hostname in as p through the browser
-// flow and returns its key and a control client with its credential.
-func signIn(t *testing.T, ctx context.Context, c *coordtest.Coord, p *coordtest.Person, hostname string) (key.Private, *control.Client) {
-	t.Helper()
-	priv, _ := key.NewPrivate()
-	cl, err := control.New(control.Config{URL: c.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, err := cl.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: hostname, OS: "linux"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SignIn(start.AuthURL, p); err != nil {
-		t.Fatal(err)
-	}
-	res, err := cl.WaitLogin(ctx, start.Poll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, cl.WithCredential(res.Credential)
-}
-
-// watchFor keeps eng configured from cl's netmaps and returns the mesh
-// address of the node nodeID once it serves a model.
-func watchFor(t *testing.T, ctx context.Context, wg *sync.WaitGroup, cl *control.Client, eng *engine.Engine, nodeID wire.DeviceID) netip.Addr {
-	found := make(chan netip.Addr, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cl.Watch(ctx, func(nm *wire.NetMap) {
-			if eng.Reconfig(nm) != nil {
-				return
+// nodeAddr waits for the laptop's netmap to offer the node nodeID and
+// returns its mesh address.
+func nodeAddr(t *testing.T, laptop *client.Client, nodeID wire.DeviceID) netip.Addr {
+	var addr netip.Addr
+	if e2e.WaitNetMap(laptop, 15*time.Second, func(nm *wire.NetMap) bool {
+		for _, p := range nm.Peers {
+			if p.Identity.DeviceID == nodeID && len(p.Models) > 0 && len(p.Addresses) > 0 {
+				addr = p.Addresses[0]
 			}
-			for _, p := range nm.Peers {
-				if p.Identity.DeviceID == nodeID && len(p.Models) > 0 && len(p.Addresses) > 0 {
-					select {
-					case found <- p.Addresses[0]:
-					default:
-					}
-				}
-			}
-		}, func(error) {})
-	}()
-	select {
-	case a := <-found:
-		return a
-	case <-time.After(15 * time.Second):
+		}
+		return addr.IsValid()
+	}) == nil {
 		t.Fatal("alice's device never saw the node")
-		return netip.Addr{}
 	}
+	return addr
 }
 
-// chat makes one chat completion through the mesh and the node's guard.
-func chat(t *testing.T, ctx context.Context, eng *engine.Engine, addr netip.Addr) {
-	hc := &http.Client{Transport: &http.Transport{DialContext: eng.Dial}, Timeout: 20 * time.Second}
+// chat makes one chat completion through the laptop's engine, the mesh
+// and the node's guard.
+func chat(t *testing.T, ctx context.Context, laptop *client.Client, addr netip.Addr) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: laptop.Dial}, Timeout: 20 * time.Second}
 	url := "http://" + netip.AddrPortFrom(addr, 80).String() + "/v1/chat/completions"
 	body := `{"model":"llama","messages":[{"role":"user","content":"hello from the UI test"}]}`
 	var resp *http.Response

@@ -129,7 +129,7 @@ func forwardHeaders(in http.Header) http.Header {
 func identityHeader(k string) bool {
 	k = textproto.CanonicalMIMEHeaderKey(k)
 	switch k {
-	case "Authorization", "Proxy-Authorization", "Cookie", "Forwarded", "X-Real-Ip", "Origin", "Referer":
+	case "Authorization", "X-Api-Key", "Proxy-Authorization", "Cookie", "Forwarded", "X-Real-Ip", "Origin", "Referer":
 		return true
 	}
 	return strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Moat-")

@@ -10,7 +10,9 @@
 // requests in flight, ties in turn), skips nodes that recently failed,
 // and tries another node when one cannot be connected to before any byte
 // of the answer was sent. Answers, streams included, pass through
-// untouched and are flushed chunk by chunk. Identity on the mesh comes
+// untouched and are flushed chunk by chunk. Only the local API token's
+// holder, or (on Linux) a program of the same user, may call it
+// (callers.go). Identity on the mesh comes
 // from the WireGuard peer, so the router strips every identity header a
 // local program may have set.
 //
@@ -19,10 +21,12 @@ package router
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +76,12 @@ type Config struct {
 	// endpoint through the person's browser (DNS rebinding, cross-site
 	// POSTs). Set it only when serving beyond loopback on purpose.
 	AllowAnyHost bool
+	// Token is the local API token: a caller that sends it as
+	// "Authorization: Bearer TOKEN" or "x-api-key: TOKEN" is served (see
+	// callers.go). Callers whose socket belongs to the user running the
+	// router need none where the system can tell (Linux, loopback).
+	// Default "": only those callers are served.
+	Token string
 	// Logger receives one line per failed attempt. Default: none.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -87,6 +97,8 @@ type Router struct {
 	snap  atomic.Pointer[snapshot]
 	turn  atomic.Uint64 // round-robin tie breaker
 	login atomic.Pointer[string]
+	token *[sha256.Size]byte // of Config.Token; nil: no token is accepted
+	uid   uint32             // this process's user: its callers need no token
 
 	mu struct {
 		sync.Mutex
@@ -104,7 +116,11 @@ func New(cfg Config) (*Router, error) {
 		return nil, errors.New("router: Config.Dialer is required")
 	}
 	setDefaults(&cfg)
-	r := &Router{cfg: cfg, log: cfg.Logger}
+	r := &Router{cfg: cfg, log: cfg.Logger, uid: uint32(os.Geteuid())}
+	if cfg.Token != "" {
+		sum := sha256.Sum256([]byte(cfg.Token))
+		r.token = &sum
+	}
 	r.mu.states = map[key.Public]*nodeState{}
 	r.tr = &http.Transport{
 		DialContext:        r.dial,

@@ -180,10 +180,10 @@ func TestHeadersStripped(t *testing.T) {
 	g := a.serve(t, nil)
 	m := newMesh(t, nil, a)
 	m.post(t, "/v1/chat/completions", `{"model":"m"}`,
-		"Authorization", "Bearer sk-forged", "X-Forwarded-For", "10.0.0.1", "X-Moat-User", "ceo@example.com",
+		"Authorization", "Bearer sk-forged", "X-Api-Key", "moat_lt_local", "X-Forwarded-For", "10.0.0.1", "X-Moat-User", "ceo@example.com",
 		"Forwarded", "for=1.2.3.4", "Cookie", "a=b", "X-Real-IP", "1.2.3.4", "OpenAI-Beta", "assistants=v2")
 	h := g.last().Header
-	for _, k := range []string{"Authorization", "X-Forwarded-For", "X-Moat-User", "Forwarded", "Cookie", "X-Real-Ip"} {
+	for _, k := range []string{"Authorization", "X-Api-Key", "X-Forwarded-For", "X-Moat-User", "Forwarded", "Cookie", "X-Real-Ip"} {
 		if v := h.Get(k); v != "" {
 			t.Errorf("guard received %s: %q", k, v)
 		}

@@ -20,6 +20,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, e)
 		return
 	}
+	if e := r.authorize(req); e != nil {
+		writeError(w, req, e)
+		return
+	}
 	s := r.snap.Load()
 	switch api := llmapi.Lookup(req.URL.Path); {
 	case api == nil:

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -10,9 +12,9 @@ import (
 // LoginRequest starts a person's device login (POST /api/v1/login).
 type LoginRequest struct {
 	Version  int        `json:"version"`
-	Key      key.Public `json:"key"`      // the device's WireGuard public key; the private key stays on the device
-	Hostname string     `json:"hostname"` // shown to admins; 1–63 characters
-	OS       string     `json:"os,omitempty"`
+	Key      key.Public `json:"key"`          // the device's WireGuard public key; the private key stays on the device
+	Hostname string     `json:"hostname"`     // shown to the person and admins; 1–63 of A-Z a-z 0-9 . _ -
+	OS       string     `json:"os,omitempty"` // e.g. "linux"; at most 32 of A-Z a-z 0-9 . _ -
 	// Kind is "" for a device running moat, or KindWGConfig for a device
 	// that will use a stock WireGuard app with a configuration made once
 	// (`moat wg-config`); both expire alike.
@@ -28,6 +30,53 @@ type LoginStart struct {
 	AuthURL   string    `json:"authUrl"`
 	Poll      Secret    `json:"poll"`
 	ExpiresAt time.Time `json:"expiresAt"`
+	// Code is the short code the sign-in page shows next to the device
+	// (e.g. "K7QM-4TZP"). The device prints it, and the page asks the
+	// person to compare the two: a link someone else sent shows a code
+	// their own terminal does not. Empty from coordinators before it.
+	Code string `json:"code,omitempty"`
+}
+
+// CodeLoginRefused is the Error.Code of a poll whose sign-in was refused
+// (an unverified email, a domain or group not allowed, the identity
+// provider's error, a disabled person): the poll answers 403 with the
+// reason at once instead of waiting for the link to expire.
+const CodeLoginRefused = "login_refused"
+
+// MaxOSLen is the longest LoginRequest.OS accepted.
+const MaxOSLen = 32
+
+// Validate checks a login request. Hostname and OS are shown on the
+// sign-in page, so they are short plain words: letters, digits, dots,
+// dashes and underscores.
+func (r *LoginRequest) Validate() error {
+	if r.Key.IsZero() {
+		return errors.New("key: missing; send the device's WireGuard public key")
+	}
+	if r.Kind != "" && r.Kind != KindWGConfig {
+		return fmt.Errorf("kind %q: want empty or %q", r.Kind, KindWGConfig)
+	}
+	if err := checkHostname(r.Hostname); err != nil {
+		return err
+	}
+	if !plainWord(r.Hostname) {
+		return fmt.Errorf("hostname %q: use only letters, digits, dots, dashes and underscores", r.Hostname)
+	}
+	if len(r.OS) > MaxOSLen || !plainWord(r.OS) {
+		return fmt.Errorf("os: want at most %d letters, digits, dots, dashes and underscores (such as \"linux\")", MaxOSLen)
+	}
+	return nil
+}
+
+// plainWord reports whether s has only ASCII letters, digits, '.', '_'
+// and '-'.
+func plainWord(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // LoginResult is what a poll returns once the person has signed in.

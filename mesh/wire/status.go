@@ -44,6 +44,32 @@ type LockdownStatus struct {
 	Dropped []LockdownDrops `json:"dropped,omitempty"`
 	// Checked is when the node read the lockdown.
 	Checked time.Time `json:"checked,omitzero"`
+	// Mode is the lockdown the node was started with: "off", "host" or
+	// "service". Empty from nodes that do not say.
+	Mode string `json:"mode,omitempty"`
+	// Problem says why a configured lockdown is not in force right now
+	// (its table was deleted and could not be restored, say); the node's
+	// guard refuses every model with it meanwhile. Empty when in force.
+	Problem string `json:"problem,omitempty"`
+	// Events are the node's most recent lockdown events, oldest first, at
+	// most MaxLockdownEvents.
+	Events []LockdownEvent `json:"events,omitempty"`
+}
+
+// MaxLockdownEvents bounds LockdownStatus.Events.
+const MaxLockdownEvents = 10
+
+// LockdownEvent is one thing the node's lockdown watch saw and did.
+type LockdownEvent struct {
+	Time time.Time `json:"time"`
+	// Kind is "lost" (the tables were deleted, flushed or changed),
+	// "restored", "failed" (re-applying failed), "interfaces" or
+	// "resolved".
+	Kind   string `json:"kind"`
+	Reason string `json:"reason,omitempty"`
+	// TookMS is, for "restored", how long the restore took after the
+	// loss was seen.
+	TookMS int64 `json:"tookMs,omitempty"`
 }
 
 // LockdownDrops is what one drop category of the lockdown refused.

@@ -185,17 +185,6 @@ func checkName(n string) error {
 	return nil
 }
 
-// Validate checks a login request.
-func (r *LoginRequest) Validate() error {
-	if r.Key.IsZero() {
-		return errors.New("key: missing; send the device's WireGuard public key")
-	}
-	if r.Kind != "" && r.Kind != KindWGConfig {
-		return fmt.Errorf("kind %q: want empty or %q", r.Kind, KindWGConfig)
-	}
-	return checkHostname(r.Hostname)
-}
-
 // Validate checks an enrollment request.
 func (r *EnrollRequest) Validate() error {
 	if r.Key.IsZero() {

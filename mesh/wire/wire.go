@@ -35,6 +35,16 @@ import (
 //     of the policy package's, with the same JSON (testdata/netmap.json
 //     holds it), so that the protocol no longer changes with the policy
 //     compiler.
+//     2026-12-06, compatible additions: LoginStart.Code, the short code
+//     the sign-in page shows for the person to compare with their
+//     terminal; a refused sign-in ends the login poll at once with 403
+//     and Error.Code CodeLoginRefused carrying the reason. Coordinators
+//     refuse a LoginRequest whose Hostname or OS is not a short plain
+//     word (MaxOSLen; letters, digits, '.', '_', '-'), as moat always sent.
+//     2026-12-08, compatible additions: LockdownStatus.Mode (what the node
+//     was started with, "off" included), Problem (why a configured
+//     lockdown is not in force) and Events (its recent losses and
+//     restores); absent from older nodes.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable

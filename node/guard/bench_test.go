@@ -2,7 +2,6 @@ package guard
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -41,13 +40,7 @@ func benchGuard(b *testing.B) (guardURL, directURL string) {
 	if err := g.SetNetMap(nm); err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go g.Serve(ln)
-	b.Cleanup(func() { g.Close() })
-	return "http://" + ln.Addr().String(), up.srv.URL
+	return "http://" + serveLoopback(b, g), up.srv.URL
 }
 
 // perOp runs n POSTs of body to url and returns the mean time of one.

@@ -21,12 +21,15 @@ type call struct {
 	snap  *snapshot
 	who   *caller
 
-	body   []byte   // as received
-	req    *request // parsed body
-	model  string
-	grant  *policy.GrantRule
-	up     *upstream
-	ticket *ticket
+	body     []byte    // as received
+	bodyDone bool      // nothing of the body is left to read
+	bodyDue  time.Time // when the body must be in (set when there is one)
+	reserved bool      // holds an admission slot (limiter.reserve)
+	req      *request  // parsed body
+	model    string
+	grant    *policy.GrantRule
+	up       *upstream
+	ticket   *ticket
 
 	status              int
 	decision, reason    string
@@ -43,6 +46,7 @@ type call struct {
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	api := route(r.URL.Path)
 	if api == nil {
+		closeUnread(w, r)
 		g.metrics.refusals.WithLabelValues(reasonNotFound).Inc()
 		writeError(w, llmapi.FamilyOfPath(r.URL.Path), http.StatusNotFound, reasonNotFound,
 			fmt.Sprintf("this node has no API at %s; use %s", r.URL.Path, strings.Join(llmapi.Paths(), ", ")), 0)
@@ -50,6 +54,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &call{g: g, w: w, r: r, api: api, start: g.cfg.Now(), snap: g.snap.Load(), audited: api.Kind == llmapi.KindModel}
 	defer c.done()
+	c.armBody()
 	if r.Method != api.Method {
 		w.Header().Set("Allow", api.Method)
 		c.refuse(http.StatusMethodNotAllowed, reasonMethod, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, api.Method, r.Method), 0)
@@ -88,6 +93,9 @@ func (c *call) identify() bool {
 
 // refuse answers with an error in the API's shape and notes why.
 func (c *call) refuse(status int, reason, msg string, retry time.Duration) {
+	if !c.bodyDone {
+		closeUnread(c.w, c.r)
+	}
 	c.status, c.reason, c.decision = status, reason, decisionOf(reason)
 	writeError(c.w, c.api.Family, status, reason, msg, retry)
 	http.NewResponseController(c.w).Flush()
@@ -103,7 +111,7 @@ func decisionOf(reason string) string {
 		return DecisionUnavailable
 	case reasonUpstream, reasonUpstreamSlow: // allowed; the model server failed
 		return audit.DecisionAllow
-	case reasonBadRequest, reasonTooLarge, reasonNotServed, reasonWrongAPI, reasonMethod:
+	case reasonBadRequest, reasonTooLarge, reasonBodyTimeout, reasonNotServed, reasonWrongAPI, reasonMethod:
 		return audit.DecisionInvalid
 	}
 	return audit.DecisionDeny
@@ -124,6 +132,9 @@ func (c *call) done() {
 	c.elapsed = c.g.cfg.Now().Sub(c.start)
 	if c.status == 0 {
 		c.status = http.StatusOK
+	}
+	if c.reserved {
+		c.g.limits.unreserve(c.who.limitKey)
 	}
 	if c.ticket != nil {
 		c.ticket.finish(c.tokensIn + c.tokensOut)

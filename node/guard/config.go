@@ -97,8 +97,26 @@ type Config struct {
 	// ReadHeaderTimeout bounds reading a request's headers (Serve).
 	// Default 10s.
 	ReadHeaderTimeout time.Duration
-	// BodyTimeout bounds reading a request's body. Default 60s.
+	// BodyTimeout bounds reading a request's body, counted from the end of
+	// its headers. A body not complete by then is answered 408 with
+	// "Connection: close" and the connection ends; the read deadline is
+	// kept, so nothing waits for the rest. Default 60s.
 	BodyTimeout time.Duration
+	// MaxConnsPerPeer bounds the connections one peer (one WireGuard key,
+	// both its mesh addresses; an address the netmap does not know counts
+	// on its own) may hold open to Serve at once. A connection over the
+	// bound is answered 429 "too_many_connections" and closed before its
+	// request is read. The router opens one connection per request, so
+	// this is also the most requests one device can have at once, and it
+	// bounds what one member's slow bodies can hold (docs/guard.md).
+	// Default 64.
+	MaxConnsPerPeer int
+	// MaxBodyReadsPerCaller bounds the request bodies of one identity
+	// (a person, or a tagged device) the guard reads at once; further
+	// requests wait for a turn until their BodyTimeout (then 429
+	// "too_many_bodies"). With MaxBodyBytes this bounds the memory a
+	// caller can hold with bodies it never finishes sending. Default 4.
+	MaxBodyReadsPerCaller int
 	// IdleTimeout closes idle caller connections (Serve). Default 120s.
 	IdleTimeout time.Duration
 	// DialTimeout bounds connecting to an upstream. Default 5s.
@@ -125,6 +143,8 @@ func (c *Config) setDefaults() {
 	defN(&c.ReadHeaderTimeout, 10*time.Second)
 	defN(&c.BodyTimeout, 60*time.Second)
 	defN(&c.IdleTimeout, 120*time.Second)
+	defN(&c.MaxConnsPerPeer, 64)
+	defN(&c.MaxBodyReadsPerCaller, 4)
 	defN(&c.DialTimeout, 5*time.Second)
 	defN(&c.UpstreamHeaderTimeout, 5*time.Minute)
 	defN(&c.UpstreamIdleTimeout, 2*time.Minute)

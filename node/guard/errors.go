@@ -20,6 +20,8 @@ const (
 	reasonWrongAPI      = "wrong_api_family"
 	reasonBadRequest    = "invalid_request"
 	reasonTooLarge      = "body_too_large"
+	reasonBodyTimeout   = "body_timeout"
+	reasonBodyReads     = "too_many_bodies"
 	reasonRPM           = "rpm_exceeded"
 	reasonTPM           = "tpm_exceeded"
 	reasonConcurrency   = "concurrency_exceeded"

@@ -22,9 +22,18 @@
 // answered by the guard itself from the netmap: the models this node
 // serves through the list's family that the caller may use now.
 //
-// Enforcement, in order: caller known (else 403) and not expired (else
-// 401, "run moat login"); body within Config.MaxBodyBytes (413) and
-// readable (400, naming the field); model granted (policy.GuardTable;
+// Enforcement, in order: at most Config.MaxConnsPerPeer connections per
+// peer (else 429 and the connection closes); caller known (else 403) and
+// not expired (else 401, "run moat login"); then, before the body is
+// read, an admission slot: a caller none of whose grants could admit one
+// more request now (429), or with no grant here and a body over 16 KiB
+// (403), is refused without the body being read; at most
+// Config.MaxBodyReadsPerCaller bodies of one identity are read at once
+// (the others wait, up to their deadline; else 429); body within
+// Config.BodyTimeout of the headers (408 with "Connection: close"),
+// within Config.MaxBodyBytes (413) and readable (400, naming the field).
+// Any answer sent before the body was read to its end closes the
+// connection. Then: model granted (policy.GuardTable;
 // else 403 "model "x" is not granted to …; ask an admin"), MFA fresh
 // enough for the grant (else 401, "run moat login"); model served here,
 // not stopped at run time (SetModelUnavailable; 503 with the reason) and
@@ -81,6 +90,8 @@ type Guard struct {
 	hashWarn  sync.Once
 	prompts   *promptHasher // under cfg.AuditKey
 	avail     availability  // models stopped at run time
+	conns     *peerConns    // Serve's connections per peer
+	reads     *readGate     // bodies being read per identity
 	mu        struct {
 		sync.Mutex
 		servers map[*http.Server]bool
@@ -106,6 +117,8 @@ func New(cfg Config) (*Guard, error) {
 		}
 	}
 	g.mu.servers = make(map[*http.Server]bool)
+	g.conns = newPeerConns(g.cfg.MaxConnsPerPeer)
+	g.reads = newReadGate(g.cfg.MaxBodyReadsPerCaller)
 	if g.cfg.Screen == nil {
 		g.cfg.Screen = newPolicyScreen(cfg.Screening)
 	}
@@ -162,7 +175,8 @@ func (g *Guard) SetNetMap(nm *wire.NetMap) error {
 }
 
 // Serve answers requests on ln (the engine's listener on the node's mesh
-// addresses) with the configured header and idle timeouts until Close.
+// addresses) with the configured header and idle timeouts until Close,
+// holding each peer to Config.MaxConnsPerPeer connections.
 func (g *Guard) Serve(ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           g,
@@ -180,7 +194,7 @@ func (g *Guard) run(srv *http.Server, ln net.Listener) error {
 		return ErrClosed
 	}
 	defer g.track(srv, false)
-	err := srv.Serve(ln)
+	err := srv.Serve(&peerListener{Listener: ln, g: g})
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrClosed
 	}

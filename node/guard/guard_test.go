@@ -243,6 +243,7 @@ func TestListsFiltered(t *testing.T) {
 		t.Fatalf("bob /v1/models/llama: %d %s", code, b)
 	}
 	m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`)
+	m.waitRecords(1) // metrics are counted as the request ends, after its answer
 	if code, b := get(m.alice, "/metrics"); code != 200 || !strings.Contains(b, `moat_guard_tokens_total{direction="out",model="llama"} 5`) {
 		t.Fatalf("admin metrics: %d %s", code, b)
 	}

@@ -14,9 +14,16 @@ import (
 // refill continuously, so "rpm: 60" admits a burst of 60 and then one a
 // second. Every operation is O(1) under one mutex. Entries exist only for
 // identities of the current netmap (prune drops the rest).
+//
+// Before a request's body is read its identity takes a slot (reserve),
+// which counts against the concurrency and requests a minute of every
+// grant the identity holds until the request is admitted under one of
+// them or ends; a caller none of whose grants could admit one more is
+// refused before it sends its body.
 type limiter struct {
-	mu     sync.Mutex
-	states map[limitKey]*limitState
+	mu      sync.Mutex
+	states  map[limitKey]*limitState
+	pending map[string]int // identity → requests holding a slot
 }
 
 type limitKey struct{ who, grant string }
@@ -62,21 +69,70 @@ type ticket struct {
 	budgetReason string
 }
 
-func newLimiter() *limiter { return &limiter{states: make(map[limitKey]*limitState)} }
+func newLimiter() *limiter {
+	return &limiter{states: make(map[limitKey]*limitState), pending: make(map[string]int)}
+}
 
-// admit checks the limits of grant for who at now. It returns a ticket to
-// finish, or the refusal reason and when to retry.
-func (l *limiter) admit(who string, g *policy.GrantRule, now time.Time) (*ticket, string, time.Duration) {
-	lim := g.Limits
+// reserve takes a slot for a request of who whose body is still to be
+// read, if one of grants (all those who holds here) could admit one more
+// request at now beside the requests already holding slots. Otherwise it
+// returns the grant that refuses with the shortest wait, the reason and
+// the wait.
+func (l *limiter) reserve(who string, grants []*policy.GrantRule, now time.Time) (*policy.GrantRule, string, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	k := limitKey{who, g.ID}
+	pending := l.pending[who]
+	var by *policy.GrantRule
+	var reason string
+	var retry time.Duration
+	for _, g := range grants {
+		r, w := l.stateLocked(who, g.ID).check(g.Limits, now, pending)
+		if r == "" {
+			l.pending[who]++
+			return nil, "", 0
+		}
+		if by == nil || w < retry {
+			by, reason, retry = g, r, w
+		}
+	}
+	return by, reason, retry
+}
+
+// unreserve gives back a slot of who.
+func (l *limiter) unreserve(who string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unreserveLocked(who)
+}
+
+func (l *limiter) unreserveLocked(who string) {
+	if l.pending[who]--; l.pending[who] <= 0 {
+		delete(l.pending, who)
+	}
+}
+
+func (l *limiter) stateLocked(who, grant string) *limitState {
+	k := limitKey{who, grant}
 	st := l.states[k]
 	if st == nil {
 		st = &limitState{}
 		l.states[k] = st
 	}
-	if reason, retry := st.check(lim, now); reason != "" {
+	return st
+}
+
+// admit checks the limits of grant for who at now, turning the request's
+// slot into a ticket when reserved. It returns a ticket to finish, or the
+// refusal reason and when to retry (the slot is given back either way).
+func (l *limiter) admit(who string, g *policy.GrantRule, now time.Time, reserved bool) (*ticket, string, time.Duration) {
+	lim := g.Limits
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if reserved {
+		l.unreserveLocked(who)
+	}
+	st := l.stateLocked(who, g.ID)
+	if reason, retry := st.check(lim, now, 0); reason != "" {
 		return nil, reason, retry
 	}
 	st.inflight++
@@ -88,13 +144,17 @@ func (l *limiter) admit(who string, g *policy.GrantRule, now time.Time) (*ticket
 	return t, "", 0
 }
 
-func (st *limitState) check(lim policy.Limits, now time.Time) (string, time.Duration) {
-	if lim.Concurrency > 0 && st.inflight >= lim.Concurrency {
+// check says whether one more request may start at now beside pending
+// ones that hold slots but are not admitted yet; if not, why and when to
+// retry.
+func (st *limitState) check(lim policy.Limits, now time.Time, pending int) (string, time.Duration) {
+	if lim.Concurrency > 0 && st.inflight+pending >= lim.Concurrency {
 		return reasonConcurrency, time.Second
 	}
 	if lim.RPM > 0 {
-		if st.req.refill(lim.RPM, now); st.req.level < 1 {
-			return reasonRPM, st.req.wait(lim.RPM, 1)
+		want := float64(1 + pending)
+		if st.req.refill(lim.RPM, now); st.req.level < want {
+			return reasonRPM, st.req.wait(lim.RPM, want)
 		}
 	}
 	if lim.TPM > 0 {

@@ -47,6 +47,7 @@ func TestTPMBitesAtTheLimit(t *testing.T) {
 		if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 200 {
 			t.Fatalf("request %d: %d %s", i+1, code, body)
 		}
+		m.waitRecords(i + 1) // charged as the request ends
 	}
 	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, reasonTPM) {
 		t.Fatalf("3rd request: %d %s", code, body)
@@ -56,6 +57,7 @@ func TestTPMBitesAtTheLimit(t *testing.T) {
 func TestTokensPerDay(t *testing.T) {
 	m := newMesh(t, policy.Limits{TokensPerDay: 15}, nil)
 	m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`)
+	m.waitRecords(1) // the tokens are charged as the request ends, after its answer
 	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, "15 tokens a day") {
 		t.Fatalf("%d %s", code, body)
 	}

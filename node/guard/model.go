@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +13,7 @@ import (
 
 // serveModel decides, limits and forwards one model request.
 func (c *call) serveModel() {
-	if !c.readBody() || !c.decide() || !c.observeAbuse() || !c.admit() {
+	if !c.reserve() || !c.readBody() || !c.decide() || !c.observeAbuse() || !c.admit() {
 		return
 	}
 	body := c.req.rewrite(c.body, c.api, c.up.model, c.grant.Limits.MaxTokens)
@@ -30,31 +29,6 @@ func (c *call) serveModel() {
 		}
 	}
 	c.forward(body)
-}
-
-// readBody reads and parses the request body within the size and time
-// limits.
-func (c *call) readBody() bool {
-	rc := http.NewResponseController(c.w)
-	rc.SetReadDeadline(c.start.Add(c.g.cfg.BodyTimeout)) // unsupported only off a real server
-	defer rc.SetReadDeadline(time.Time{})
-	body, err := readAllSized(http.MaxBytesReader(c.w, c.r.Body, c.g.cfg.MaxBodyBytes), c.r.ContentLength, c.g.cfg.MaxBodyBytes)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		c.refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("the request body is larger than this node's limit of %d bytes; send a shorter prompt", tooBig.Limit), 0)
-		return false
-	case err != nil:
-		c.status, c.reason, c.decision = 499, "client_gone", audit.DecisionInvalid
-		return false
-	}
-	c.body = body
-	if c.req, err = parseRequest(body, c.api); err != nil {
-		c.refuse(http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
-		return false
-	}
-	c.model = c.req.Model
-	return true
 }
 
 // decide applies the policy: grant, MFA freshness, model served here.
@@ -94,9 +68,10 @@ func (c *call) mfaMessage(g *policy.GrantRule) string {
 
 // admit applies the grant's limits.
 func (c *call) admit() bool {
-	t, reason, retry := c.g.limits.admit(c.who.limitKey, c.grant, c.start)
+	t, reason, retry := c.g.limits.admit(c.who.limitKey, c.grant, c.start, c.reserved)
+	c.reserved = false
 	if t == nil {
-		c.refuse(http.StatusTooManyRequests, reason, c.limitMessage(reason, retry), retry)
+		c.refuse(http.StatusTooManyRequests, reason, limitMessage(c.who, c.grant, reason, retry), retry)
 		return false
 	}
 	c.ticket = t
@@ -104,15 +79,15 @@ func (c *call) admit() bool {
 	return true
 }
 
-func (c *call) limitMessage(reason string, retry time.Duration) string {
-	lim := c.grant.Limits
+func limitMessage(who *caller, g *policy.GrantRule, reason string, retry time.Duration) string {
+	lim := g.Limits
 	what := map[string]string{
 		reasonRPM:         fmt.Sprintf("%d requests a minute", lim.RPM),
 		reasonTPM:         fmt.Sprintf("%d tokens a minute", lim.TPM),
 		reasonConcurrency: fmt.Sprintf("%d requests at once", lim.Concurrency),
 		reasonDay:         fmt.Sprintf("%d tokens a day (UTC)", lim.TokensPerDay),
 	}[reason]
-	return fmt.Sprintf("%s may use %s under %s; retry in %s", c.who.who(), what, c.grant.ID, retry.Round(time.Second)+time.Second)
+	return fmt.Sprintf("%s may use %s under %s; retry in %s", who.who(), what, g.ID, retry.Round(time.Second)+time.Second)
 }
 
 // screenCall returns the call's ScreenCall, made on first use.

@@ -8,22 +8,23 @@ import (
 )
 
 // readAllSized reads r to its end into a buffer sized for n bytes (a
-// Content-Length; ≤ 0 when unknown), so a body of known length is read
-// without regrowing.
+// Content-Length; ≤ 0 when unknown) up to maxPrealloc, so a usual body is
+// read without regrowing; a larger one grows (doubling) as it arrives.
 func readAllSized(r io.Reader, n, limit int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if n > 0 && n <= limit {
 		// A claimed length is trusted only so far before bytes arrive: a
-		// caller holding slow connections must not reserve the whole limit
-		// with each.
+		// caller holding slow connections must not reserve much with each.
 		buf.Grow(int(min(n, maxPrealloc)) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(r)
 	return buf.Bytes(), err
 }
 
-// maxPrealloc is the most readAllSized reserves on a length's word alone.
-const maxPrealloc = 256 << 10
+// maxPrealloc is the most readAllSized reserves on a length's word alone:
+// more than most chat requests, little next to a connection's other
+// buffers (docs/guard.md has the memory per connection).
+const maxPrealloc = 16 << 10
 
 // maxPlainKeys bounds the keys plainKeys compares; objects with more are
 // treated as not plain (re-encoded).

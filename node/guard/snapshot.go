@@ -21,6 +21,9 @@ type caller struct {
 	// models are the models the peer has access entries for and this node
 	// serves, sorted.
 	models []string
+	// grants are the grants of those entries, each once: the limits that
+	// can apply to the caller's model requests here.
+	grants []*policy.GrantRule
 }
 
 // snapshot is everything the guard reads per request from one netmap. It
@@ -39,7 +42,7 @@ func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, err
 	access := make(map[string][]policy.ModelAccess, len(nm.Peers))
 	for i := range nm.Peers {
 		p := &nm.Peers[i]
-		c := newCaller(p, served)
+		c := newCaller(p, served, s.rules)
 		access[c.key] = policyAccess(p.Access)
 		for _, a := range p.Addresses {
 			a = a.Unmap()
@@ -57,7 +60,7 @@ func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, err
 	return s, nil
 }
 
-func newCaller(p *wire.Peer, served map[string]*upstream) *caller {
+func newCaller(p *wire.Peer, served map[string]*upstream, rules *policy.NodeRules) *caller {
 	c := &caller{id: p.Identity, key: p.Key.String()}
 	switch {
 	case p.Identity.UserID != "":
@@ -68,8 +71,14 @@ func newCaller(p *wire.Peer, served map[string]*upstream) *caller {
 		c.limitKey = "key:" + c.key
 	}
 	for _, a := range p.Access {
-		if served[a.Model] != nil && !slices.Contains(c.models, a.Model) {
+		if served[a.Model] == nil {
+			continue
+		}
+		if !slices.Contains(c.models, a.Model) {
 			c.models = append(c.models, a.Model)
+		}
+		if rules != nil && a.Grant >= 0 && a.Grant < len(rules.Grants) && !slices.Contains(c.grants, &rules.Grants[a.Grant]) {
+			c.grants = append(c.grants, &rules.Grants[a.Grant]) // out of range: the netmap is refused anyway
 		}
 	}
 	slices.Sort(c.models)

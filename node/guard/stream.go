@@ -152,7 +152,7 @@ func (rl *relay) handle(ev []byte) bool {
 		return true // asked for the guard's accounting, not the caller's
 	}
 	if b := c.ticket.budget; b >= 0 && rl.used() > b {
-		rl.cut(c.ticket.budgetReason, c.limitMessage(c.ticket.budgetReason, time.Minute))
+		rl.cut(c.ticket.budgetReason, limitMessage(c.who, c.grant, c.ticket.budgetReason, time.Minute))
 		return false
 	}
 	if rl.filter == nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ func escapeDo(ld *Lockdown, verb string, f []string) (string, error) {
 		return "ok", nil
 	case "events":
 		return watchEvents(), nil
+	case "atloss":
+		watched.Lock()
+		defer watched.Unlock()
+		return strings.Join(watched.atLoss, "; "), nil
 	case "packetfilter":
 		hooked, skipped, err := ld.PacketFilter()
 		return fmt.Sprintf("hooked %v skipped %v", hooked, skipped), err
@@ -229,6 +234,9 @@ var watched struct {
 	events []Event
 	stop   context.CancelFunc
 	done   chan struct{}
+	// atLoss is, for each loss reported, what held while it was being
+	// reported: Healthy's answer and whether the table was still missing.
+	atLoss []string
 }
 
 func startWatch(ld *Lockdown) {
@@ -237,8 +245,17 @@ func startWatch(ld *Lockdown) {
 	go func() {
 		defer close(watched.done)
 		ld.Watch(ctx, func(e Event) {
+			state := ""
+			if e.Kind == EventLost {
+				ok, _ := ld.Healthy()
+				_, err := fingerprint()
+				state = fmt.Sprintf("healthy=%v missing=%v", ok, errors.Is(err, ErrNotApplied))
+			}
 			watched.Lock()
 			watched.events = append(watched.events, e)
+			if state != "" {
+				watched.atLoss = append(watched.atLoss, state)
+			}
 			watched.Unlock()
 		})
 	}()

@@ -226,6 +226,11 @@ func escapeFlush(t *testing.T, h *escapeHosts) {
 		t.Errorf("healthy after restore: %s", got)
 	}
 	h.waitEvent(t, EventLost, start, time.Second)
+	// The loss was reported while the table was still missing and Healthy
+	// said so: a node holding its models on it refuses in the gap.
+	if got := h.node.ask(t, "atloss"); !strings.HasPrefix(got, "healthy=false missing=true") {
+		t.Errorf("state while the loss was reported: %q, want healthy=false missing=true", got)
+	}
 	h.node.must(t, "send "+ap(inetUL, leakPort))
 	h.noLeaks(t)
 	// A rule slipped in by someone else is a loss too.

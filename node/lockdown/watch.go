@@ -76,9 +76,7 @@ func (l *Lockdown) Watch(ctx context.Context, report func(Event)) {
 	resolve := time.NewTicker(l.cfg.ResolveInterval)
 	defer resolve.Stop()
 	for {
-		for _, e := range l.Check() {
-			report(e)
-		}
+		l.check(report)
 		select {
 		case <-ctx.Done():
 			return
@@ -136,32 +134,48 @@ func (l *Lockdown) monitor(ctx context.Context) <-chan struct{} {
 // and, if they differ, re-applies the lockdown at once. It returns what
 // happened; nothing when all is as applied.
 func (l *Lockdown) Check() []Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	var out []Event
+	l.check(func(e Event) { out = append(out, e) })
+	return out
+}
+
+// check is Check reporting as it goes: a loss is reported (and Healthy
+// is false) before the tables are re-applied, so that a node holding its
+// models on the loss refuses requests until the restore is reported.
+// report is called without l.mu held.
+func (l *Lockdown) check(report func(Event)) {
 	now := time.Now()
+	l.mu.Lock()
 	lost := l.lostLocked()
 	ifs, err := readIfaces(l.cfg.MeshInterface)
 	changed := ""
 	if err == nil && !ifs.equal(l.ifs) {
 		changed = l.ifs.diff(ifs)
 	}
-	if lost == "" && changed == "" {
-		return nil
-	}
-	var out []Event
 	if lost != "" {
 		l.setUnhealthy(lost, now)
-		out = append(out, Event{Time: now, Kind: EventLost, Reason: lost})
 	}
-	if err := l.installLocked(); err != nil {
-		reason := "re-applying the lockdown failed: " + err.Error()
-		l.setUnhealthy(reason, now)
-		return append(out, Event{Time: time.Now(), Kind: EventFailed, Reason: reason})
+	l.mu.Unlock()
+	if lost == "" && changed == "" {
+		return
 	}
 	if lost != "" {
-		return append(out, Event{Time: time.Now(), Kind: EventRestored, Reason: "re-applied after: " + lost, Took: time.Since(now)})
+		report(Event{Time: now, Kind: EventLost, Reason: lost})
 	}
-	return append(out, Event{Time: now, Kind: EventInterfaces, Reason: "re-applied for changed interfaces: " + changed})
+	l.mu.Lock()
+	err = l.installLocked()
+	if err != nil {
+		l.setUnhealthy("re-applying the lockdown failed: "+err.Error(), now)
+	}
+	l.mu.Unlock()
+	switch {
+	case err != nil:
+		report(Event{Time: time.Now(), Kind: EventFailed, Reason: "re-applying the lockdown failed: " + err.Error()})
+	case lost != "":
+		report(Event{Time: time.Now(), Kind: EventRestored, Reason: "re-applied after: " + lost, Took: time.Since(now)})
+	default:
+		report(Event{Time: now, Kind: EventInterfaces, Reason: "re-applied for changed interfaces: " + changed})
+	}
 }
 
 // lostLocked says how the tables differ from what was written, or "".

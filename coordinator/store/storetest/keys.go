@@ -17,8 +17,12 @@ func testEnrollKeys(t *testing.T, s Store) {
 	if once.ID == "" {
 		t.Fatal("CreateEnrollKey did not fill ID")
 	}
+	must(t, s.CheckEnrollKey(c, hash("once"), now))
+	must(t, s.CheckEnrollKey(c, hash("once"), now)) // checking does not use it
+	wantErr(t, s.CheckEnrollKey(c, hash("nope"), now), store.ErrNotFound, "check of an unknown key")
 	k, err := s.UseEnrollKey(c, hash("once"), now)
 	must(t, err)
+	wantErr(t, s.CheckEnrollKey(c, hash("once"), now), store.ErrExhausted, "check of a used key")
 	want := *once
 	want.Uses = 1
 	same(t, k, &want, "used key")

@@ -13,7 +13,7 @@ import (
 func newSession(t *testing.T, s Store, poll string, expires time.Time) *store.LoginSession {
 	t.Helper()
 	l := &store.LoginSession{PollHash: hash(poll), Purpose: "device", PublicKey: "pk", Hostname: "h",
-		OS: "linux", Nonce: "n", Verifier: "v", Created: at(0), Expires: expires}
+		OS: "linux", Nonce: "n", Verifier: "v", Created: at(0), Expires: expires, Requester: "192.0.2.7"}
 	must(t, s.CreateLoginSession(ctx(t), l))
 	return l
 }
@@ -33,7 +33,7 @@ func testLoginSessions(t *testing.T, s Store) {
 	must(t, err)
 	same(t, got, l, "session by poll hash")
 
-	l.UserID, l.MFADone, l.DeviceID, l.Nonce = "u_1", true, "d_1", "n2"
+	l.UserID, l.MFADone, l.DeviceID, l.Nonce, l.Refusal = "u_1", true, "d_1", "n2", "not allowed"
 	must(t, s.UpdateLoginSession(c, l))
 	got, err = s.LoginSession(c, l.ID)
 	must(t, err)

@@ -59,6 +59,14 @@ type Store interface {
 	CreateEnrollKey(ctx context.Context, k *store.EnrollKey) error
 	EnrollKeys(ctx context.Context) ([]*store.EnrollKey, error)
 	UseEnrollKey(ctx context.Context, hash []byte, now time.Time) (*store.EnrollKey, error)
+	CheckEnrollKey(ctx context.Context, hash []byte, now time.Time) error
+
+	// Sign-in attempts (signin.go).
+	SignInAttempt(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (bool, time.Time, error)
+	ClearSignInFailures(ctx context.Context, key string) error
+	DeleteStaleSignInFailures(ctx context.Context, before time.Time) (int64, error)
+	BeginMFAAttempt(ctx context.Context, id string, now time.Time, maxFailures int, lockFor time.Duration) error
+	ClaimTOTPStep(ctx context.Context, id string, step int64, pendingSecret []byte) error
 	RevokeEnrollKey(ctx context.Context, id string) error
 
 	// API tokens.

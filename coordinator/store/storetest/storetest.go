@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AdminActions", testAdminActions},
 		{"Settings", testSettings},
 		{"Times", testTimes},
+		{"SignInBackoff", testSignInBackoff},
+		{"MFAAttemptsAtomic", testMFAAttemptsAtomic},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -6,7 +6,7 @@ import OpenAI from "openai";
 
 const client = new OpenAI({
   baseURL: process.env.MOAT_BASE_URL,
-  apiKey: "moat-needs-no-key", // identity comes from the WireGuard peer
+  apiKey: process.env.MOAT_API_KEY, // the output of `moat token`; the mesh identity is the WireGuard peer's
   maxRetries: 0,
 });
 

@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
-// `moat up` serves a small HTTP API on a unix socket in the state
+// A running client serves a small HTTP API on a unix socket in its state
 // directory (which only its owner can enter): GET /status and POST /down.
 
-// statusReport is what GET /status answers.
-type statusReport struct {
+// Status is what GET /status answers, and Client.Status returns.
+type Status struct {
 	Coordinator string        `json:"coordinator"`
 	Connected   bool          `json:"connected"`
 	Problem     string        `json:"problem,omitempty"` // what is wrong, for people
@@ -28,28 +28,30 @@ type statusReport struct {
 	Identity    wire.Identity `json:"identity"`
 	Addresses   []netip.Addr  `json:"addresses"`
 	NetMapSeq   uint64        `json:"netmapSeq"`
-	Nodes       []nodeStatus  `json:"nodes"`
+	Nodes       []NodeStatus  `json:"nodes"`
 	Models      []string      `json:"models"`
 }
 
-// nodeStatus is one peer serving models.
-type nodeStatus struct {
+// NodeStatus is one peer serving models.
+type NodeStatus struct {
 	Name          string       `json:"name"`
 	Addresses     []netip.Addr `json:"addresses"`
 	Models        []string     `json:"models"`
 	LastHandshake time.Time    `json:"lastHandshake,omitzero"`
 }
 
-// errNotUp means no `moat up` answers on the control socket.
-var errNotUp = errors.New("moat up is not running")
+// ErrNotUp means no client answers on the state directory's control
+// socket.
+var ErrNotUp = errors.New("moat up is not running")
 
 // listenControl opens the control socket, refusing to start a second
-// `moat up` and clearing a socket file left by one that crashed.
-func listenControl(dir stateDir) (net.Listener, error) {
-	if err := dir.ensure(); err != nil {
+// client on the directory and clearing a socket file left by one that
+// crashed.
+func listenControl(dir Dir) (net.Listener, error) {
+	if err := dir.Ensure(); err != nil {
 		return nil, err
 	}
-	path := dir.path(socketFile)
+	path := dir.Path(SocketFile)
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, errors.New("moat up is already running; stop it with `moat down`")
@@ -63,26 +65,28 @@ func listenControl(dir stateDir) (net.Listener, error) {
 	return ln, nil
 }
 
-func (d *daemon) controlHandler() http.Handler {
+func (c *Client) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(d.status())
+		json.NewEncoder(w).Encode(c.Status())
 	})
 	mux.HandleFunc("POST /down", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
-		d.cancel()
+		c.stop()
 	})
 	return mux
 }
 
-// status gathers the report from the last netmap and the engine.
-func (d *daemon) status() statusReport {
-	d.mu.Lock()
-	l, nm, problem := d.mu.login, d.mu.netmap, d.mu.problem
-	d.mu.Unlock()
-	st := statusReport{Coordinator: l.Coordinator, Connected: problem == "", Problem: problem,
-		Endpoint: d.local, Backend: d.eng.Backend().String(), Identity: l.Identity, Addresses: l.Addresses}
+// Status reports the login, the connection, the netmap in use and the
+// nodes it offers, with their last WireGuard handshakes.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	l, problem := c.mu.login, c.mu.problem
+	c.mu.Unlock()
+	nm := c.member.NetMap()
+	st := Status{Coordinator: l.Coordinator, Connected: problem == "", Problem: problem,
+		Endpoint: c.local, Backend: c.Backend().String(), Identity: l.Identity, Addresses: l.Addresses}
 	if st.Identity.Expiry.IsZero() {
 		st.Identity.Expiry = l.Expiry
 	}
@@ -90,8 +94,14 @@ func (d *daemon) status() statusReport {
 		return st
 	}
 	st.Identity, st.Addresses, st.NetMapSeq = nm.Self.Identity, nm.Self.Addresses, nm.Seq
+	c.addNodes(&st, nm)
+	return st
+}
+
+// addNodes lists nm's peers that serve models, and the models.
+func (c *Client) addNodes(st *Status, nm *wire.NetMap) {
 	hs := map[[32]byte]time.Time{}
-	if ps, err := d.eng.Peers(); err == nil {
+	if ps, err := c.member.Engine().Peers(); err == nil {
 		for _, p := range ps {
 			hs[p.Key.Raw()] = p.LastHandshake
 		}
@@ -104,17 +114,16 @@ func (d *daemon) status() statusReport {
 		if name == "" {
 			name = p.Key.Short()
 		}
-		st.Nodes = append(st.Nodes, nodeStatus{Name: name, Addresses: p.Addresses, Models: p.Models, LastHandshake: hs[p.Key.Raw()]})
+		st.Nodes = append(st.Nodes, NodeStatus{Name: name, Addresses: p.Addresses, Models: p.Models, LastHandshake: hs[p.Key.Raw()]})
 		st.Models = append(st.Models, p.Models...)
 	}
 	slices.Sort(st.Models)
 	st.Models = slices.Compact(st.Models)
-	return st
 }
 
-// controlClient talks to a running `moat up`.
-func controlClient(dir stateDir) *http.Client {
-	path := dir.path(socketFile)
+// controlClient talks to the client running on dir.
+func controlClient(dir Dir) *http.Client {
+	path := dir.Path(SocketFile)
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", path)
@@ -122,17 +131,43 @@ func controlClient(dir stateDir) *http.Client {
 	}}
 }
 
-// fetchStatus asks a running `moat up` for its status.
-func fetchStatus(ctx context.Context, dir stateDir) (*statusReport, error) {
+// FetchStatus asks the client running on dir for its status (ErrNotUp:
+// none runs).
+func FetchStatus(ctx context.Context, dir Dir) (*Status, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://moat/status", nil)
 	resp, err := controlClient(dir).Do(req)
 	if err != nil {
-		return nil, errNotUp
+		return nil, ErrNotUp
 	}
 	defer resp.Body.Close()
-	var st statusReport
+	var st Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return nil, fmt.Errorf("status from moat up: %w", err)
 	}
 	return &st, nil
+}
+
+// Down asks the client running on dir to stop and waits, up to 10 s,
+// until it has (ErrNotUp: none runs).
+func Down(ctx context.Context, dir Dir) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://moat/down", nil)
+	resp, err := controlClient(dir).Do(req)
+	if err != nil {
+		return ErrNotUp
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, err := FetchStatus(ctx, dir); errors.Is(err, ErrNotUp) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("moat up did not stop within 10s")
+		case <-t.C:
+		}
+	}
 }
