@@ -46,6 +46,7 @@ func apiActor(c *gin.Context) string {
 // to the trail.
 func (s *Server) recordAs(ctx context.Context, actor, action, target, detail string) {
 	a := &store.AdminAction{Time: s.cfg.Now(), Actor: actor, Action: action, Target: target, Detail: detail}
+	s.log.Info("admin action", "action", action, "actor", actor, "target", target, "detail", detail, logRequestID, requestID(ctx))
 	if err := s.store.LogAdminAction(ctx, a); err != nil {
 		s.log.Error("admin trail", "action", action, "err", err)
 	}

@@ -69,6 +69,7 @@ func (s *Server) ingestAudit(c *gin.Context) {
 		s.internal(c, "store audit records", err)
 		return
 	}
+	s.observeAuditLag(recs)
 	c.JSON(http.StatusOK, auditReceipt{Received: len(recs), Stored: n})
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a coordinator. cmd/moat-coordinator fills it from
@@ -62,6 +64,9 @@ type Config struct {
 
 	// Logger receives the coordinator's logs. Default: discard.
 	Logger *slog.Logger
+	// Collectors are served on /metrics beside the coordinator's own
+	// (moat_build_info, the certificate's expiry). Default: none.
+	Collectors []prometheus.Collector
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

@@ -21,6 +21,7 @@ const (
 // chain. msg says what happened and what to do; code is stable for
 // programs.
 func apiError(c *gin.Context, status int, code, msg string) {
+	c.Set(ctxErrorCode, code) // for the access log
 	c.AbortWithStatusJSON(status, wire.Error{Message: msg, Code: code})
 }
 

@@ -14,6 +14,7 @@ type metrics struct {
 	reg      *prometheus.Registry
 	logins   *prometheus.CounterVec
 	refusals *prometheus.CounterVec
+	opsMetrics
 }
 
 // newMetrics registers the coordinator's metrics and those of its parts
@@ -28,6 +29,8 @@ func newMetrics(parts ...prometheus.Collector) *metrics {
 			Name: "moat_coordinator_refusals_total", Help: "Refused requests by reason.",
 		}, []string{"reason"}),
 	}
+	m.opsMetrics = newOpsMetrics()
+	m.reg.MustRegister(m.opsMetrics.collectors()...)
 	m.reg.MustRegister(m.logins, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(parts...)

@@ -11,7 +11,7 @@ import (
 func (s *Server) routes() http.Handler {
 	quietGin()
 	r := gin.New()
-	r.Use(gin.Recovery(), securityHeaders, s.inFlightPerClient())
+	r.Use(s.accessLog, gin.Recovery(), securityHeaders, s.inFlightPerClient())
 	r.HandleMethodNotAllowed = true
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
@@ -34,7 +34,7 @@ func (s *Server) routes() http.Handler {
 	api.POST("/login/poll", s.pollsPerLogin(), s.pollLogin)
 	api.POST("/enroll", s.perClient(newRateTable(time.Second, 10)), s.enroll)
 	dev := api.Group("/", s.deviceAuth)
-	dev.GET("/netmap", s.netmapStream)
+	dev.GET("/netmap", s.endOnDrain, s.netmapStream)
 	dev.POST("/node", s.advertise)
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)

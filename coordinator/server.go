@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/netmap"
@@ -28,9 +30,11 @@ type Server struct {
 	auth    *authenticator
 	mx      *metrics
 
-	handler http.Handler
-	stop    context.CancelFunc
-	wg      sync.WaitGroup // the sweeper
+	handler  http.Handler
+	drain    drainer      // ends streams at shutdown (shutdown.go)
+	inFlight atomic.Int64 // requests being answered (accesslog.go)
+	stop     context.CancelFunc
+	wg       sync.WaitGroup // the sweeper
 
 	mu struct {
 		sync.Mutex
@@ -80,7 +84,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		s.auth.close()
 		return nil, err
 	}
-	s.mx = newMetrics(s.netmaps.Collectors()...)
+	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
 	s.handler = s.routes()
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop

@@ -5,14 +5,15 @@
 #
 #   test   iproute2 and nftables (namespace, TUN and lockdown tests),
 #          wireguard-tools, Node.js with npm (the openai package and
-#          Playwright tests) and chromium (the web UI tests)
+#          Playwright tests), chromium (the web UI tests) and prometheus
+#          for promtool (metrics, alert rules and their unit tests)
 #   bench  the above, plus nginx (guard vs nginx) and iperf3 (kernel paths)
 set -euo pipefail
 
 purpose=${1:-test}
 # command:package pairs
 need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools
-      node:nodejs npm:npm chromium:chromium)
+      node:nodejs npm:npm chromium:chromium promtool:prometheus)
 case "$purpose" in
   bench) need+=(nginx:nginx iperf3:iperf3) ;;
 esac

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,13 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 	if err != nil {
 		return err
 	}
+	if tlsCfg != nil {
+		expiry, err := coordinator.CertificateExpiry(tlsCfg.Certificates[0])
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		cfg.Collectors = append(cfg.Collectors, expiry)
+	}
 	if s.tlsMode == "self-signed" {
 		cfg.SelfSignedCert = tlsCfg.Certificates[0].Certificate[0] // pinned by /install.sh
 	}
@@ -66,6 +74,8 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 		Handler: c, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(c.Drain) // netmap streams never end on their own
+	s.logStart(cfg.Logger, c, ln.Addr())
 	if s.metricsListen != "" {
 		stop, err := serveMetrics(s.metricsListen, c.MetricsHandler(), stdout)
 		if err != nil {
@@ -75,15 +85,52 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 		defer stop()
 	}
 	fmt.Fprintf(stdout, "moat-coordinator listening on %s, public URL %s\n", ln.Addr(), s.publicURL)
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shut)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	return serveUntil(ctx, srv, ln, c, s.shutdownTimeout, cfg.Logger)
+}
+
+// logStart writes the startup line: what runs, on what, where.
+func (s *serveSettings) logStart(log *slog.Logger, c *coordinator.Server, addr net.Addr) {
+	idp, tlsMode := "embedded", "off (behind a TLS proxy)"
+	if s.issuer != "" {
+		idp = s.issuer
 	}
+	switch {
+	case s.tlsMode != "":
+		tlsMode = s.tlsMode
+	case s.tlsCert != "":
+		tlsMode = "certificate " + s.tlsCert
+	}
+	log.Info("moat-coordinator starting", "version", cli.BuildInfo().Version, "database", c.Store().Kind(),
+		"idp", idp, "listen", addr.String(), "tls", tlsMode, "public_url", s.publicURL)
+}
+
+// serveUntil serves on ln until ctx ends (SIGTERM, SIGINT), then shuts
+// down gracefully: it stops accepting, ends netmap streams and lets the
+// requests in flight finish for up to timeout (or until a second signal)
+// before cutting them.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, c *coordinator.Server, timeout time.Duration, log *slog.Logger) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err // the listener failed
+	case <-ctx.Done():
+	}
+	start := time.Now()
+	log.Info("moat-coordinator shutting down", "in_flight", c.InFlight(), "timeout", timeout)
+	deadline, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	again, stop := signal.NotifyContext(deadline, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := srv.Shutdown(again)
+	<-served // http.ErrServerClosed, at once
+	if err != nil {
+		cut := c.InFlight()
+		srv.Close()
+		log.Warn("moat-coordinator stopped, cutting requests still in flight", "cut", cut, "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	log.Info("moat-coordinator stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

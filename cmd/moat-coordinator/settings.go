@@ -1,12 +1,12 @@
 package main
 
 import (
-	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -35,8 +35,8 @@ type serveSettings struct {
 	allowedDomains, allowedGroups, mfaMethods   []string
 	requireVerifiedEmail                        bool
 	tlsMode, tlsCert, tlsKey                    string
-	deviceTTL, loginTTL                         time.Duration
-	logLevel                                    slog.Level
+	deviceTTL, loginTTL, shutdownTimeout        time.Duration
+	log                                         cli.Logging
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
 	metricsListen                               string
@@ -66,10 +66,11 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.releaseDir, "release-dir", "", "directory with moat-node-linux-amd64, moat-node-linux-arm64 and SHA256SUMS for /install.sh (make release); empty: the moat-node next to this binary")
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
-	cli.LogLevelVar(fs, &s.logLevel)
+	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
 }
@@ -93,7 +94,7 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"device-ttl", s.deviceTTL}, {"login-ttl", s.loginTTL}} {
+	}{{"device-ttl", s.deviceTTL}, {"login-ttl", s.loginTTL}, {"shutdown-timeout", s.shutdownTimeout}} {
 		if d.v <= 0 {
 			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
 		}
@@ -125,7 +126,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 	return coordinator.Config{
 		PublicURL: s.publicURL, DataDir: s.store.dataDir, Database: s.store.database,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
-		Logger:         cli.Logger(cmd.ErrOrStderr(), s.logLevel),
+		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, GroupsClaim: s.groupsClaim,

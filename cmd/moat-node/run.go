@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+
 	"github.com/spf13/cobra"
 
 	"github.com/moatmesh/moat/internal/cli"
@@ -33,16 +35,29 @@ the --config file, in that order of precedence; see docs/configuration.md.`
 		if err != nil {
 			return err
 		}
-		return run(cmd, cfg)
+		return run(cmd, cfg, s.metricsListen)
 	}
 	return cmd
 }
 
-func run(cmd *cobra.Command, cfg node.Config) error {
+func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
+	var local net.Listener
+	if metricsListen != "" {
+		var err error
+		if local, err = net.Listen("tcp", metricsListen); err != nil {
+			return cli.Invalid(cmd, "metrics-listen", "%v", err)
+		}
+	}
 	n, err := node.Start(cmd.Context(), cfg)
 	if err != nil {
+		if local != nil {
+			local.Close()
+		}
 		return err
 	}
 	defer n.Close()
+	if local != nil {
+		go n.ServeLocal(local) // ends when n closes
+	}
 	return n.Run(cmd.Context())
 }

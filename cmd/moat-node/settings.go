@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,11 +28,12 @@ type nodeSettings struct {
 	coordinator, fingerprint, key, state string
 	hostname                             string
 	lockdown                             lockdownSettings
+	metricsListen                        string
 	listenPort, guardPort                uint16
 	netstack                             bool
 	integrity                            time.Duration
 	models                               modelFlags
-	logLevel                             slog.Level
+	log                                  cli.Logging
 }
 
 func (s *nodeSettings) flagSet() *pflag.FlagSet {
@@ -50,7 +50,8 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
 	s.lockdown.addFlags(fs)
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
-	cli.LogLevelVar(fs, &s.logLevel)
+	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
+	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
 }
@@ -64,7 +65,7 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 	cfg := node.Config{
 		Coordinator: s.coordinator, Fingerprint: s.fingerprint, EnrollKey: wire.Secret(s.key), StateDir: s.state,
 		Hostname: s.hostname, ListenPort: s.listenPort, GuardPort: s.guardPort, IntegrityInterval: s.integrity,
-		Logger: cli.Logger(cmd.ErrOrStderr(), s.logLevel),
+		Logger: s.log.Logger(cmd.ErrOrStderr()),
 	}
 	if s.integrity <= 0 {
 		return cfg, cli.Invalid(cmd, "integrity-interval", "must be longer than 0, not %s", s.integrity)

@@ -39,15 +39,15 @@ func loginCommand() *cobra.Command {
 
 func upCommand() *cobra.Command {
 	var cfg client.Config
-	level, verbose, tun := slog.LevelWarn, false, false
+	logging, verbose, tun := cli.Logging{Level: slog.LevelWarn}, false, false
 	cmd := stateCommand("up", "Connect to the mesh and serve the local OpenAI/Ollama endpoint", func(cmd *cobra.Command, dir client.Dir) error {
 		if cfg.GuardPort == 0 {
 			return cli.Invalid(cmd, "guard-port", "must be 1..65535")
 		}
 		if verbose {
-			level = slog.LevelDebug
+			logging.Level = slog.LevelDebug
 		}
-		cfg.StateDir, cfg.Logger = string(dir), cli.Logger(cmd.ErrOrStderr(), level)
+		cfg.StateDir, cfg.Logger = string(dir), logging.Logger(cmd.ErrOrStderr())
 		cfg.Notify = func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "moat: "+msg) }
 		if err := checkUpFlags(&cfg, tun); err != nil {
 			return err
@@ -60,7 +60,7 @@ func upCommand() *cobra.Command {
 	fs.BoolVar(&tun, "tun", false, "use a kernel TUN interface (needs root) instead of the userspace network stack")
 	fs.Uint16Var(&cfg.GuardPort, "guard-port", router.DefaultGuardPort, "TCP port of the nodes' guards on their mesh addresses")
 	settings := pflag.NewFlagSet("up", pflag.ContinueOnError)
-	cli.LogLevelVar(settings, &level)
+	logging.Flags(settings)
 	cli.Settings(settings)
 	fs.AddFlagSet(settings)
 	fs.BoolVarP(&verbose, "verbose", "v", false, "short for --log-level debug")

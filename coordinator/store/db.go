@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // DB is the coordinator's store over database/sql, one implementation
@@ -17,6 +18,8 @@ type DB struct {
 	d *dialect
 	w *sql.DB // writes and transactions (SQLite: a single connection)
 	r *sql.DB // plain reads (SQLite: a read-only pool; PostgreSQL: w)
+
+	errs atomic.Uint64 // database failures (see Errors)
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -119,6 +122,8 @@ func (s *DB) fail(op string, err error) error {
 		return fmt.Errorf("%s: %w: %w", op, ErrConflict, err)
 	case s.d.foreignKeyViolation(err):
 		return fmt.Errorf("%s: referenced row %w: %w", op, ErrNotFound, err)
+	case !errors.Is(err, context.Canceled):
+		s.errs.Add(1)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"runtime"
 	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // version is stamped by the Makefile:
@@ -17,39 +19,76 @@ func Version() string {
 	return describe(version, bi)
 }
 
-func describe(stamped string, bi *debug.BuildInfo) string {
-	v, rev, dirty := stamped, "", false
-	goVersion := runtime.Version()
+// Build is what a binary knows about its own build.
+type Build struct {
+	Version   string // v1.2.3, or dev-<commit>, or "dev" without VCS information
+	Revision  string // the commit, shortened, "-dirty" when modified; "" unknown
+	GoVersion string
+}
+
+// BuildInfo returns this binary's Build.
+func BuildInfo() Build {
+	bi, _ := debug.ReadBuildInfo()
+	return build(version, bi)
+}
+
+func build(stamped string, bi *debug.BuildInfo) Build {
+	b := Build{Version: stamped, GoVersion: runtime.Version()}
+	dirty := false
 	if bi != nil {
-		goVersion = bi.GoVersion
-		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
+		b.GoVersion = bi.GoVersion
+		if b.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			b.Version = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
+				b.Revision = s.Value
 			case "vcs.modified":
 				dirty = s.Value == "true"
 			}
 		}
 	}
-	short := rev
-	if len(short) > 12 {
-		short = short[:12]
+	if len(b.Revision) > 12 {
+		b.Revision = b.Revision[:12]
 	}
-	if dirty && short != "" {
-		short += "-dirty"
+	if dirty && b.Revision != "" {
+		b.Revision += "-dirty"
 	}
 	switch {
-	case v == "" && short != "":
-		v = "dev-" + short
-	case v == "":
+	case b.Version == "" && b.Revision != "":
+		b.Version = "dev-" + b.Revision
+	case b.Version == "":
+		b.Version = "dev"
+	}
+	return b
+}
+
+func describe(stamped string, bi *debug.BuildInfo) string {
+	b := build(stamped, bi)
+	v := b.Version
+	if v == "dev" {
 		v = "dev (built without version or VCS information)"
 	}
-	detail := goVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
-	if short != "" {
-		detail = "commit " + short + ", " + detail
+	detail := b.GoVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
+	if b.Revision != "" {
+		detail = "commit " + b.Revision + ", " + detail
 	}
 	return v + " (" + detail + ")"
+}
+
+// BuildInfoCollector is the gauge moat_build_info, always 1, labelled
+// with this binary's version, revision and Go version; every moat
+// binary that serves metrics registers it.
+func BuildInfoCollector() prometheus.Collector {
+	b := BuildInfo()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "moat_build_info",
+		Help: "Always 1; the labels say which build of moat is running.",
+		ConstLabels: prometheus.Labels{
+			"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
 }

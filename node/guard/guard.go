@@ -111,7 +111,7 @@ func New(cfg Config) (*Guard, error) {
 	}
 	cfg.setDefaults()
 	g := &Guard{cfg: cfg, served: served, limits: newLimiter(), metrics: newMetrics()}
-	for _, c := range cfg.Collectors {
+	for _, c := range append(g.runtimeCollectors(), cfg.Collectors...) {
 		if err := g.metrics.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("guard: metrics collector: %w", err)
 		}
@@ -185,6 +185,11 @@ func (g *Guard) Serve(ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelDebug),
 	}
+	return g.run(srv, ln)
+}
+
+// run serves srv on ln until Close or Shutdown.
+func (g *Guard) run(srv *http.Server, ln net.Listener) error {
 	if !g.track(srv, true) {
 		return ErrClosed
 	}
