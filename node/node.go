@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/member"
@@ -98,7 +100,18 @@ type Config struct {
 	// lockdown and its drop counters) to the coordinator when nothing
 	// else made it report. Default (0) DefaultStatusInterval, 5 minutes.
 	StatusInterval time.Duration
+	// ShutdownTimeout is how long Close lets the guard's requests in
+	// flight (streams included) finish before it cuts them. Default (0)
+	// DefaultShutdownTimeout, 30 seconds; negative: cut them at once.
+	ShutdownTimeout time.Duration
+	// Collectors are more Prometheus collectors the guard's metrics
+	// serve, such as the build info. Default: none.
+	Collectors []prometheus.Collector
 }
+
+// DefaultShutdownTimeout is how long Close lets requests in flight
+// finish when Config.ShutdownTimeout is 0.
+const DefaultShutdownTimeout = 30 * time.Second
 
 // Node is a running GPU node: a mesh member with the guard, the
 // lockdown, the audit spool and the integrity checks on top.
@@ -214,6 +227,9 @@ func (n *Node) start(ctx context.Context) error {
 		n.member.AddSink(lockdownSink{n.lock})
 	}
 	n.startIntegrity()
+	if err := n.registerMetrics(); err != nil {
+		return err
+	}
 	n.startLockdownWatch()
 	return nil
 }
@@ -263,6 +279,7 @@ func (n *Node) startGuard(ctl *control.Client) error {
 		return err
 	}
 	gcfg := guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key}
+	gcfg.Collectors = append(gcfg.Collectors, n.cfg.Collectors...)
 	if n.lock != nil {
 		gcfg.Collectors = append(gcfg.Collectors, n.lock.Collector())
 	}
@@ -323,6 +340,7 @@ func (n *Node) DeviceID() wire.DeviceID { return n.st.DeviceID }
 // unreachable while the node is down); `moat-node lockdown off` removes
 // it.
 func (n *Node) Close() error {
+	n.drainGuard()
 	if n.stopWatch != nil {
 		n.stopWatch()
 	}
@@ -334,9 +352,6 @@ func (n *Node) Close() error {
 		n.stopIntegrity()
 		n.integWG.Wait()
 	}
-	if n.guard != nil {
-		n.guard.Close()
-	}
 	if n.ship != nil {
 		n.ship.Close()
 	}
@@ -347,6 +362,27 @@ func (n *Node) Close() error {
 		return n.spool.Close()
 	}
 	return nil
+}
+
+// drainGuard stops the guard accepting requests and lets those in flight
+// finish, up to Config.ShutdownTimeout; what is left then is cut.
+func (n *Node) drainGuard() {
+	if n.guard == nil {
+		return
+	}
+	d := n.cfg.ShutdownTimeout
+	if d == 0 {
+		d = DefaultShutdownTimeout
+	}
+	if d > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		if n.guard.Shutdown(ctx) == nil {
+			return
+		}
+		n.log.Warn("requests still in flight at the shutdown timeout were cut", "timeout", d)
+	}
+	n.guard.Close()
 }
 
 // endpoints are the underlay addresses peers should send to.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -31,7 +32,7 @@ type nodeSettings struct {
 	metricsListen                        string
 	listenPort, guardPort                uint16
 	netstack                             bool
-	integrity                            time.Duration
+	integrity, shutdownTimeout           time.Duration
 	models                               modelFlags
 	log                                  cli.Logging
 }
@@ -48,6 +49,7 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.Uint16Var(&s.guardPort, "guard-port", 80, "the guard's port on the mesh addresses")
 	fs.BoolVar(&s.netstack, "netstack", false, "use the userspace network stack even as root")
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", node.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight (streams included) may take to finish before they are cut")
 	s.lockdown.addFlags(fs)
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
@@ -65,7 +67,11 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 	cfg := node.Config{
 		Coordinator: s.coordinator, Fingerprint: s.fingerprint, EnrollKey: wire.Secret(s.key), StateDir: s.state,
 		Hostname: s.hostname, ListenPort: s.listenPort, GuardPort: s.guardPort, IntegrityInterval: s.integrity,
-		Logger: s.log.Logger(cmd.ErrOrStderr()),
+		Logger: s.log.Logger(cmd.ErrOrStderr()), ShutdownTimeout: s.shutdownTimeout,
+		Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
+	}
+	if s.shutdownTimeout <= 0 {
+		return cfg, cli.Invalid(cmd, "shutdown-timeout", "must be longer than 0, not %s", s.shutdownTimeout)
 	}
 	if s.integrity <= 0 {
 		return cfg, cli.Invalid(cmd, "integrity-interval", "must be longer than 0, not %s", s.integrity)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
@@ -74,6 +75,9 @@ type NodeOptions struct {
 	// BeforeRun is called with the started node before its Run, at every
 	// start, e.g. to add a sink to its member. Default: nothing.
 	BeforeRun func(*node.Node)
+	// StandinDelay is the stand-in's pause between streamed words.
+	// Default: none.
+	StandinDelay time.Duration
 }
 
 // AddNode enrolls and starts a node called name serving models (each
@@ -87,7 +91,7 @@ func (s *System) AddNode(t testing.TB, name string, models ...string) *Node {
 func (s *System) AddNodeWith(t testing.TB, name string, opts NodeOptions, models ...string) *Node {
 	t.Helper()
 	n := &Node{Name: name, StateDir: t.TempDir(), Port: freeUDPPort(t), Models: models, opts: opts}
-	n.upstream = n.countingStandin(t)
+	n.upstream = n.countingStandin(t, opts.StandinDelay)
 	n.start(t, wire.Secret(s.Coord.EnrollKey(t, "tag:gpu")), s.Coord.URL)
 	t.Cleanup(n.Stop)
 	return n
@@ -96,8 +100,8 @@ func (s *System) AddNodeWith(t testing.TB, name string, opts NodeOptions, models
 // countingStandin serves the stand-in through a proxy that counts the
 // requests it forwards, and returns the proxy's URL (on 127.0.0.1, so
 // the node accepts it as loopback-only).
-func (n *Node) countingStandin(t testing.TB) string {
-	sin, err := standin.Start(0, 0)
+func (n *Node) countingStandin(t testing.TB, delay time.Duration) string {
+	sin, err := standin.Start(0, delay)
 	if err != nil {
 		t.Fatal(err)
 	}
