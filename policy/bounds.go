@@ -44,7 +44,7 @@ func (d *decoder) checkTestCount(v *hujson.Value) bool {
 // size of the groups and never recurses deeper than MaxGroupDepth.
 func (d *decoder) checkDepth(p *Policy, defs definitions) {
 	height := make(map[string]int, len(p.Groups))
-	var path, chain []string // chain: the first path found too deep
+	var path, chain []string       // chain: the first path found too deep
 	var measure func(g string) int // g's height, or MaxGroupDepth+1 when too deep
 	measure = func(g string) int {
 		if h, ok := height[g]; ok {
