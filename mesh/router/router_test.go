@@ -296,7 +296,7 @@ func TestLoginRequired(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	a := newMember(t, 2, "gpu-a", "m")
 	a.serve(t, nil)
-	m := newMesh(t, func(c *Config) { c.MaxBodyBytes = 1024 }, a)
+	m := newMesh(t, func(c *Config) { c.MaxBodyBytes, c.Token = 1024, testToken }, a)
 	for name, tc := range map[string]struct {
 		method, path, body string
 		hdr                []string
@@ -324,9 +324,13 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d with %q", name, status, body, tc.status, tc.want)
 		}
 	}
-	// A page served from this machine may call the endpoint.
-	if status, body := m.post(t, "/v1/chat/completions", `{"model":"m"}`, "Origin", "http://localhost:3000"); status != 200 {
-		t.Errorf("local origin: %d %s", status, body)
+	// A page served from this machine may call the endpoint, with the
+	// local API token (a browser proves no user: callers_test.go).
+	if status, body := m.post(t, "/v1/chat/completions", `{"model":"m"}`, "Origin", "http://localhost:3000", "Authorization", "Bearer "+testToken); status != 200 {
+		t.Errorf("local origin with the token: %d %s", status, body)
+	}
+	if status, _ := m.post(t, "/v1/chat/completions", `{"model":"m"}`, "Origin", "http://localhost:3000"); status != 401 {
+		t.Errorf("local origin without the token: %d, want 401", status)
 	}
 }
 

@@ -144,9 +144,9 @@ func (l *Lockdown) Check() []Event {
 // models on the loss refuses requests until the restore is reported.
 // report is called without l.mu held.
 func (l *Lockdown) check(report func(Event)) {
-	now := time.Now()
 	l.mu.Lock()
 	lost := l.lostLocked()
+	now := time.Now() // when it was seen
 	ifs, err := readIfaces(l.cfg.MeshInterface)
 	changed := ""
 	if err == nil && !ifs.equal(l.ifs) {
