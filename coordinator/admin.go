@@ -228,7 +228,7 @@ func (s *Server) createEnrollKey(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, newEnrollKeyAnswer{ID: k.ID, Key: secret, Tags: k.Tags, Reusable: k.Reusable, Expiry: k.Expiry,
-		Install: s.installCommand(secret)})
+		Install: s.installCommand()})
 }
 
 // newEnrollKey makes an enrollment key on behalf of actor and records it
@@ -262,9 +262,10 @@ func (s *Server) newEnrollKey(ctx context.Context, actor string, tags []string, 
 	return k, secret, nil
 }
 
-// installCommand is the one line an admin runs on a GPU host.
-func (s *Server) installCommand(secret string) string {
-	return installCommandLine(s.cfg, secret)
+// installCommand is the one line an admin runs on a GPU host; it asks
+// for the enrollment key.
+func (s *Server) installCommand() string {
+	return installCommandLine(s.cfg)
 }
 
 func (s *Server) revokeEnrollKey(c *gin.Context) {

@@ -56,7 +56,7 @@ func (tc *testCoord) enrollNodeAds(t *testing.T, tok, hostname string, ads []wir
 	}
 	var ek struct{ Key, Install string }
 	json.Unmarshal([]byte(body), &ek)
-	if !strings.HasPrefix(ek.Key, "moat_ek_") || !strings.Contains(ek.Install, ek.Key) {
+	if !strings.HasPrefix(ek.Key, "moat_ek_") || strings.Contains(ek.Install, ek.Key) || !strings.Contains(ek.Install, "--key -") {
 		t.Fatalf("enrollment key answer: %s", body)
 	}
 	priv, _ := key.NewPrivate()

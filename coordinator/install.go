@@ -208,13 +208,15 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// installCommandLine is the one line an admin runs on a GPU host. With a
+// installCommandLine is the one line an admin runs on a GPU host. The
+// enrollment key is not on it: `--key -` asks for it on the terminal, so
+// that it stays out of the shell's history and of /proc/*/cmdline. With a
 // self-signed certificate, curl pins its public key: -k only skips the CA
 // check that the pin replaces.
-func installCommandLine(cfg Config, secret string) string {
+func installCommandLine(cfg Config) string {
 	url := strings.TrimRight(cfg.PublicURL, "/") + "/install.sh"
 	if _, pin, err := certPins(cfg.SelfSignedCert); err == nil && pin != "" {
-		return fmt.Sprintf("curl -fsSL -k --pinnedpubkey %s %s | sudo sh -s -- --key %s", pin, url, secret)
+		return fmt.Sprintf("curl -fsSL -k --pinnedpubkey %s %s | sudo sh -s -- --key -", pin, url)
 	}
-	return fmt.Sprintf("curl -fsSL %s | sudo sh -s -- --key %s", url, secret)
+	return fmt.Sprintf("curl -fsSL %s | sudo sh -s -- --key -", url)
 }

@@ -74,7 +74,7 @@ func TestInstallScriptPinsSelfSignedCert(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != http.StatusCreated {
 		t.Fatalf("create key: %d %s", code, out)
 	}
-	want := "curl -fsSL -k --pinnedpubkey " + pin + " " + tc.URL + "/install.sh | sudo sh -s -- --key " + res.Key
+	want := "curl -fsSL -k --pinnedpubkey " + pin + " " + tc.URL + "/install.sh | sudo sh -s -- --key -" // the key is asked for
 	if res.Install != want {
 		t.Errorf("install command\n got %s\nwant %s", res.Install, want)
 	}
@@ -102,8 +102,8 @@ func checkShell(t *testing.T, script string) {
 
 func TestInstallCommandWithoutSelfSignedCert(t *testing.T) {
 	cfg := Config{PublicURL: "https://moat.example.com/"}
-	got := installCommandLine(cfg, "moat_ek_x")
-	if want := "curl -fsSL https://moat.example.com/install.sh | sudo sh -s -- --key moat_ek_x"; got != want {
+	got := installCommandLine(cfg)
+	if want := "curl -fsSL https://moat.example.com/install.sh | sudo sh -s -- --key -"; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }

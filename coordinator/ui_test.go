@@ -130,7 +130,7 @@ func TestUIAdmin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if page.Status != http.StatusOK || !page.Contains("install.sh") || !page.Contains("--key moat_ek_") || !page.Contains(`data-copy="install-cmd"`) {
+		if page.Status != http.StatusOK || !page.Contains("install.sh") || !page.Contains("--key -</code>") || page.Contains("--key moat_ek_") || !page.Contains(`<code id="enroll-key">moat_ek_`) || !page.Contains(`data-copy="install-cmd"`) {
 			t.Fatalf("no install command (status %d):\n%s", page.Status, page.Body)
 		}
 		if !strings.Contains(strings.Join(actions(t, c), "\n"), "enrollkey.create") {

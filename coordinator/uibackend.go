@@ -151,7 +151,7 @@ func (b uiBackend) CreateEnrollKey(ctx context.Context, actor *ui.Viewer, tags [
 	if err != nil {
 		return nil, b.fail("create enrollment key", err)
 	}
-	return &ui.NewKey{ID: k.ID, Secret: secret, Install: b.s.installCommand(secret), Expiry: k.Expiry}, nil
+	return &ui.NewKey{ID: k.ID, Secret: secret, Install: b.s.installCommand(), Expiry: k.Expiry}, nil
 }
 
 // emails maps user IDs to emails and "token:ID" actors to API token names.

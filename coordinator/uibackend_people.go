@@ -285,7 +285,7 @@ func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, er
 // certificate's fingerprint if it has one, and the install command.
 func (b uiBackend) Connection() ui.Connection {
 	fp, _, _ := certPins(b.s.cfg.SelfSignedCert) // one that does not parse was logged at start
-	return ui.Connection{URL: b.s.cfg.PublicURL, Fingerprint: fp, Install: b.s.installCommand("ENROLLMENT_KEY")}
+	return ui.Connection{URL: b.s.cfg.PublicURL, Fingerprint: fp, Install: b.s.installCommand()}
 }
 
 // uiGrant describes a grant's conditions in words.

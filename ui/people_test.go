@@ -90,7 +90,7 @@ func (f *fake) Access(_ context.Context, userID string) ([]ModelUse, error) {
 }
 
 func (f *fake) Connection() Connection {
-	return Connection{URL: "https://moat.example.com", Install: "curl -fsSL https://moat.example.com/install.sh | sudo sh -s -- --key ENROLLMENT_KEY"}
+	return Connection{URL: "https://moat.example.com", Install: "curl -fsSL https://moat.example.com/install.sh | sudo sh -s -- --key -"}
 }
 
 var (

@@ -32,7 +32,7 @@ func (f *fake) CreateEnrollKey(_ context.Context, _ *Viewer, tags []string, _ bo
 	if len(tags) == 0 || !strings.HasPrefix(tags[0], "tag:") {
 		return nil, &UserError{Msg: `tag "<b>x</b>": want tag:NAME`}
 	}
-	return &NewKey{ID: "ek_1", Secret: "moat_ek_s", Install: "curl … --key moat_ek_s"}, nil
+	return &NewKey{ID: "ek_1", Secret: "moat_ek_s", Install: "curl … | sudo sh -s -- --key -"}, nil
 }
 
 func serve(h http.Handler, method, path string, form url.Values) *httptest.ResponseRecorder {

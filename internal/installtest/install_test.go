@@ -247,20 +247,23 @@ var policyBody = func() string {
 }()
 
 // installCommand makes an enrollment key and returns the install command
-// the API hands out, run as root here (no sudo).
-func (w *world) installCommand() string {
+// the API hands out, run as root here (no sudo). The command asks for the
+// key on the terminal (`--key -`); with no terminal here, the key goes in
+// a 0600 file instead (`--key-file`), so it is on no command line.
+func (w *world) installCommand() (line, key string) {
 	w.t.Helper()
-	var res struct{ Install string }
+	var res struct{ Key, Install string }
 	w.admin("PUT", "/policy", policyBody)
 	must(w.t, json.Unmarshal(w.admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`), &res))
 	if !strings.Contains(res.Install, "--pinnedpubkey "+w.pin+" ") {
 		w.t.Fatalf("install command %q does not pin the certificate (%s)", res.Install, w.pin)
 	}
-	cmd := strings.Replace(res.Install, "| sudo sh", "| sh", 1)
-	if !strings.Contains(cmd, "| sh -s -- --key moat_ek_") {
-		w.t.Fatalf("unexpected install command %q", res.Install)
+	if strings.Contains(res.Install, res.Key) || !strings.HasSuffix(res.Install, "| sudo sh -s -- --key -") {
+		w.t.Fatalf("install command %q: want the key asked for, not on the line", res.Install)
 	}
-	return cmd
+	keyFile := filepath.Join(w.t.TempDir(), "enroll.key")
+	must(w.t, os.WriteFile(keyFile, []byte(res.Key+"\n"), 0o600))
+	return strings.Replace(res.Install, "| sudo sh -s -- --key -", "| sh -s -- --key-file "+keyFile, 1), res.Key
 }
 
 // script runs a shell command line in the host namespace with the knobs.

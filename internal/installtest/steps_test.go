@@ -23,7 +23,8 @@ func (w *world) tamperedBinaryIsRefused(before map[string]fs.FileMode) {
 	good, err := os.ReadFile(served)
 	must(w.t, err)
 	must(w.t, os.WriteFile(served, append(append([]byte{}, good...), "tampered"...), 0o755))
-	out, err := w.script(w.installCommand() + " --model " + model + " --no-systemd")
+	line, _ := w.installCommand()
+	out, err := w.script(line + " --model " + model + " --no-systemd")
 	must(w.t, os.WriteFile(served, good, 0o755))
 	if err == nil || !strings.Contains(out, "checksum mismatch") || !strings.Contains(out, "refusing to install") {
 		w.t.Fatalf("a tampered binary was not refused (err %v)", err)
@@ -38,7 +39,7 @@ func (w *world) tamperedBinaryIsRefused(before map[string]fs.FileMode) {
 // node's device ID and the key.
 func (w *world) installJoins() (dev, key string) {
 	w.t.Helper()
-	line, key := w.withKeyFile(w.installCommand())
+	line, key := w.installCommand()
 	out, err := w.script(line + " --model " + model + " --no-systemd")
 	if err != nil {
 		w.t.Fatalf("install: %v", err)
@@ -62,17 +63,6 @@ func (w *world) installJoins() (dev, key string) {
 	w.waitLog(1)
 	w.checkListed(dev)
 	return dev, key
-}
-
-// withKeyFile turns the API's install command into one that reads the
-// key from a 0600 file, and returns it with the key.
-func (w *world) withKeyFile(line string) (string, string) {
-	w.t.Helper()
-	i := strings.Index(line, "--key moat_ek_")
-	key, _, _ := strings.Cut(line[i+len("--key "):], " ")
-	path := filepath.Join(w.t.TempDir(), "key")
-	must(w.t, os.WriteFile(path, []byte(key+"\n"), 0o600))
-	return strings.Replace(line, "--key "+key, "--key-file "+path, 1), key
 }
 
 // rerunUpgrades runs the script again without a key: a new binary, a
