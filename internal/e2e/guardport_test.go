@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/internal/testlog"
 	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -44,24 +44,6 @@ func (p *portTaker) release() {
 	p.ln.Close()
 }
 
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestNodeWhoseGuardCannotListen: a node whose guard port is taken on
 // the mesh stops advertising its models (the coordinator records none,
 // clients are offered none), logs the reason as an error and reports it
@@ -70,7 +52,7 @@ func TestNodeWhoseGuardCannotListen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sys := Start(t)
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	var taker *portTaker
 	gpu := sys.AddNodeWith(t, "gpu-1", NodeOptions{
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),

@@ -2,7 +2,6 @@ package installtest
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -10,12 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/moatmesh/moat/internal/netns"
 	"github.com/moatmesh/moat/internal/standin"
+	"github.com/moatmesh/moat/internal/testlog"
 )
 
 // childEnv names TestInstallChild's role when this binary runs it inside
@@ -178,7 +177,7 @@ func (w *world) joinDevice() {
 	dir := w.t.TempDir()
 	keyFile := filepath.Join(dir, "key")
 	must(w.t, os.WriteFile(keyFile, []byte(res.Key+"\n"), 0o600))
-	log := &lockedBuffer{}
+	log := &testlog.Buffer{}
 	cmd := w.dev.Command(w.ctx, filepath.Join(w.bins, "moat-node"), "join", "--key-file", keyFile, "--coordinator", w.url,
 		"--coordinator-fingerprint", w.fingerprint(), "--state-dir", filepath.Join(dir, "state"), "--hostname", "device",
 		"--lockdown", "service", "--lockdown-service-user", svcUser, "--model", "none=http://127.0.0.1:9")
@@ -300,23 +299,4 @@ func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool, sta
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// lockedBuffer collects a process's output for a test to read while it
-// runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
