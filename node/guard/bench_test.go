@@ -20,7 +20,7 @@ import (
 // difference to the direct path is the guard alone, without WireGuard.
 func benchGuard(b *testing.B) (guardURL, directURL string) {
 	up := newStub(b)
-	up.quiet = true
+	up.quiet, up.fill = true, true
 	spool, err := audit.Open(b.TempDir(), audit.Options{})
 	if err != nil {
 		b.Fatal(err)

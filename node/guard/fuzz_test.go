@@ -18,6 +18,10 @@ func FuzzParseRequest(f *testing.F) {
 		`{"model":""}`, `[]`, `null`, `{"model":"x","max_output_tokens":1e3}`,
 		`{"model":"m","Model":"secret"}`, `{"model":"m","max_toKens":9}`, `{"model":"m","optionſ":{"num_predict":9}}`,
 		`{"name":"m"}`, `{"model":"","name":"m"}`, `{"model":"m","name":"n"}`, `{"model":"m","Name":"n"}`,
+		`{"model":"m","n":3,"best_of":4,"n_predict":-1,"min_tokens":50,"prompt":["a","b"]}`,
+		`{"model":"m", "max_tokens" : 9 , "n_predict":100000 ,"x":[1,{"y":2}]}`, `{ "model":"m","N":2}`,
+		`{"model":"q","keep_alive":-1,"options":{"num_predict":-2,"num_ctx":99999}}`, `{"model":"q","raw":true,"template":""}`,
+		`{"model":"m","prompt":[[1,2],[3]],"ignore_eos":false,"background":false}`,
 	} {
 		f.Add(s, uint8(0))
 	}
@@ -37,17 +41,27 @@ func FuzzParseRequest(f *testing.F) {
 		// Forwarded as it is (nothing to change), a Go upstream decoding
 		// case-insensitively must see what the guard decided on.
 		stream := r.Stream
-		same := r.rewrite([]byte(body), api, r.Model, 0)
+		same := r.rewrite([]byte(body), api, r.Model, &output{})
 		upstreamAgrees(t, api, body, same, r.Model, stream, -1)
-		out := r.rewrite([]byte(body), api, "up", 7)
+		shaped, err := r.shape(api, outputRule{maxTokens: 7, maxChoices: 4})
+		if err != nil {
+			return
+		}
+		if shaped.answers > 4 || shaped.length > 7 {
+			t.Fatalf("%s shaped to %d answers of %d tokens", body, shaped.answers, shaped.length)
+		}
+		out := r.rewrite([]byte(body), api, "up", shaped)
 		r2, err := parseRequest(out, api)
 		if err != nil || !json.Valid(out) {
 			t.Fatalf("rewrite of %s gave %s: %v", body, out, err)
 		}
-		if r2.Model != "up" || (len(api.MaxKeys) > 0 && (r2.MaxTokens < 0 || r2.MaxTokens > 7)) {
+		if r2.Model != "up" || (len(api.MaxKeys) > 0 && (r2.MaxTokens < 0 || r2.maxLargest > shaped.length || r2.unbounded)) {
 			t.Fatalf("rewrite of %s gave %s (model %q, max %d)", body, out, r2.Model, r2.MaxTokens)
 		}
-		upstreamAgrees(t, api, body, out, "up", stream, 7)
+		if r2.cost.answers() != shaped.answers || r2.cost.keepAlive || r2.cost.minTokens > shaped.length {
+			t.Fatalf("rewrite of %s gave %s: %+v", body, out, r2.cost)
+		}
+		upstreamAgrees(t, api, body, out, "up", stream, shaped.length)
 	})
 }
 
@@ -108,7 +122,8 @@ func TestDuplicateKeysCannotSmuggle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := string(r.rewrite(nil, api, "up", 10))
+	shaped, _ := r.shape(api, outputRule{maxTokens: 10, maxChoices: 1})
+	out := string(r.rewrite(nil, api, "up", shaped))
 	if out != `{"max_tokens":10,"model":"up"}` {
 		t.Fatalf("upstream body %s", out)
 	}
@@ -129,7 +144,8 @@ func TestRewriteKeepsUnchangedBodies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := r.rewrite([]byte(c.body), api, "m", 10)
+		shaped, _ := r.shape(api, outputRule{maxTokens: 10, maxChoices: 1})
+		out := r.rewrite([]byte(c.body), api, "m", shaped)
 		if (string(out) == c.body) != c.same {
 			t.Errorf("%s → %s", c.body, out)
 		}
@@ -198,7 +214,7 @@ func TestCaseFoldedKeysRefused(t *testing.T) {
 // num_predict 0 (no bound) is capped like -1.
 func TestCapHoldsForEveryLengthField(t *testing.T) {
 	for _, c := range []struct{ path, body, want string }{
-		{"/v1/chat/completions", `{"model":"m","max_completion_tokens":5,"max_tokens":900}`, `{"max_completion_tokens":5,"max_tokens":10,"model":"m"}`},
+		{"/v1/chat/completions", `{"model":"m","max_completion_tokens":5,"max_tokens":900}`, `{"model":"m","max_completion_tokens":5,"max_tokens":10}`},
 		{"/api/chat", `{"model":"m","options":{"num_predict":0}}`, `{"model":"m","options":{"num_predict":10}}`},
 	} {
 		api := llmapi.Lookup(c.path)
@@ -206,7 +222,8 @@ func TestCapHoldsForEveryLengthField(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := string(r.rewrite([]byte(c.body), api, "m", 10)); got != c.want {
+		shaped, _ := r.shape(api, outputRule{maxTokens: 10, maxChoices: 1})
+		if got := string(r.rewrite([]byte(c.body), api, "m", shaped)); got != c.want {
 			t.Errorf("%s upstream as %s, want %s", c.body, got, c.want)
 		}
 	}

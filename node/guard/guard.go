@@ -80,7 +80,7 @@ type Guard struct {
 	cfg       Config
 	served    map[string]*upstream
 	snap      atomic.Pointer[snapshot]
-	limits    *limiter
+	limits    limiter
 	abuse     *screen.Tracker // nil: off
 	audit     AuditSink       // cfg.Audit, or a queue in front of it; nil: none
 	queue     *audit.Queue    // the queue, when there is one
@@ -110,7 +110,7 @@ func New(cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	g := &Guard{cfg: cfg, served: served, limits: newLimiter(), metrics: newMetrics()}
+	g := &Guard{cfg: cfg, served: served, limits: newLocalLimiter(), metrics: newMetrics()}
 	for _, c := range append(g.runtimeCollectors(), cfg.Collectors...) {
 		if err := g.metrics.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("guard: metrics collector: %w", err)
@@ -169,7 +169,7 @@ func (g *Guard) SetNetMap(nm *wire.NetMap) error {
 	for _, c := range s.callers {
 		keep[c.limitKey] = true
 	}
-	g.limits.prune(keep)
+	g.limits.keep(keep)
 	g.cfg.Logger.Info("guard netmap applied", "seq", nm.Seq, "peers", len(nm.Peers), "access_pairs", s.table.Len())
 	return nil
 }

@@ -41,25 +41,36 @@ func TestRPMBitesAtTheLimit(t *testing.T) {
 	}
 }
 
+// A request reserves its prompt (32 bytes: 8 tokens) and its answer at
+// full length before it goes upstream, and is refused when that does not
+// fit what is left; it then uses 10+5.
 func TestTPMBitesAtTheLimit(t *testing.T) {
-	m := newMesh(t, policy.Limits{TPM: 30}, nil) // each answer uses 10+5 tokens
-	for i := range 2 {
-		if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 200 {
-			t.Fatalf("request %d: %d %s", i+1, code, body)
-		}
-		m.waitRecords(i + 1) // charged as the request ends
+	m := newMesh(t, policy.Limits{TPM: 30}, nil)
+	const small, large = `{"model":"llama","max_tokens":5}`, `{"model":"llama","max_tokens":10}`
+	if code, out := m.call(m.alice, "/v1/chat/completions", small); code != 200 {
+		t.Fatalf("1st request: %d %s", code, out)
 	}
-	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, reasonTPM) {
-		t.Fatalf("3rd request: %d %s", code, body)
+	m.waitRecords(1) // settled as the request ends: 15 left
+	if code, out := m.call(m.alice, "/v1/chat/completions", large); code != 429 || !strings.Contains(out, reasonTPM) || !strings.Contains(out, "may use up to 19 tokens") || !strings.Contains(out, "15 are left") {
+		t.Fatalf("request reserving 19: %d %s", code, out)
+	}
+	if code, out := m.call(m.alice, "/v1/chat/completions", small); code != 200 {
+		t.Fatalf("request reserving 13: %d %s", code, out)
+	}
+	m.waitRecords(3)
+	if code, out := m.call(m.alice, "/v1/chat/completions", small); code != 429 || !strings.Contains(out, reasonTPM) {
+		t.Fatalf("4th request: %d %s", code, out)
 	}
 }
 
 func TestTokensPerDay(t *testing.T) {
-	m := newMesh(t, policy.Limits{TokensPerDay: 15}, nil)
-	m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`)
-	m.waitRecords(1) // the tokens are charged as the request ends, after its answer
-	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, "15 tokens a day") {
-		t.Fatalf("%d %s", code, body)
+	m := newMesh(t, policy.Limits{TokensPerDay: 20}, nil)
+	const body = `{"model":"llama","max_tokens":5}` // reserves 8+5, uses 10+5
+	m.call(m.alice, "/v1/chat/completions", body)
+	m.waitRecords(1)
+	code, out := m.call(m.alice, "/v1/chat/completions", body)
+	if code != 429 || !strings.Contains(out, "20 tokens a day") || !strings.Contains(out, "up to 13 tokens") || !strings.Contains(out, "5 are left") || !strings.Contains(out, "resets at 00:00 UTC") {
+		t.Fatalf("%d %s", code, out)
 	}
 }
 
@@ -114,20 +125,24 @@ func TestMaxTokensCapped(t *testing.T) {
 	}
 }
 
+// A stream whose use passes what its limits had left when it started is
+// cut. The answer fits its reservation by its length in tokens, but
+// without usage reports the guard estimates 2 tokens for each 7-byte
+// chunk: 12 for the prompt, then the 25th chunk passes 60.
 func TestStreamCutPastTokenLimit(t *testing.T) {
 	m := newMesh(t, policy.Limits{TPM: 60}, nil)
-	body := `{"model":"bare","stream":true,"max_tokens":200}` // no usage: estimates
+	m.up.script = split(strings.Repeat("tokens ", 40), 40)
+	body := `{"model":"bare","stream":true,"max_tokens":40}` // no usage: estimates
 	code, out := m.call(m.alice, "/v1/chat/completions", body)
 	evs := events(strings.NewReader(out))
 	last := evs[len(evs)-1]
 	if code != 200 || !strings.Contains(last, `"code":"tpm_exceeded"`) || !strings.Contains(last, "the answer was cut") {
 		t.Fatalf("%d, last event %q", code, last)
 	}
-	// 60 tokens: 12 estimated for the 48-byte prompt, 48 one-token chunks.
-	if n := len(evs) - 1; n != 48 {
-		t.Fatalf("%d chunks before the cut, want 48", n)
+	if n := len(evs) - 1; n != 24 {
+		t.Fatalf("%d chunks before the cut, want 24", n)
 	}
-	if r := m.waitRecords(1)[0]; r.Reason != reasonTPM || !r.Estimated || r.TokensOut != 49 {
+	if r := m.waitRecords(1)[0]; r.Reason != reasonTPM || !r.Estimated || r.TokensOut != 50 {
 		t.Fatalf("%+v", r)
 	}
 }
