@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"slices"
@@ -89,6 +90,7 @@ func upstreamAgrees(t *testing.T, api *llmapi.API, body string, out []byte, mode
 		MaxTokens     *int64 `json:"max_tokens"`
 		MaxCompletion *int64 `json:"max_completion_tokens"`
 		MaxOutput     *int64 `json:"max_output_tokens"`
+		NPredict      *int64 `json:"n_predict"`
 		Options       *struct {
 			NumPredict *int64 `json:"num_predict"`
 		} `json:"options"`
@@ -105,12 +107,12 @@ func upstreamAgrees(t *testing.T, api *llmapi.API, body string, out []byte, mode
 	if limit < 0 {
 		return
 	}
-	lengths := map[string]*int64{"max_tokens": up.MaxTokens, "max_completion_tokens": up.MaxCompletion, "max_output_tokens": up.MaxOutput}
+	lengths := map[string]*int64{"max_tokens": up.MaxTokens, "max_completion_tokens": up.MaxCompletion, "max_output_tokens": up.MaxOutput, llmapi.NPredict: up.NPredict}
 	if up.Options != nil {
 		lengths[llmapi.NumPredict] = up.Options.NumPredict
 	}
 	for _, k := range api.MaxKeys {
-		if n := lengths[k]; n != nil && (*n > limit || (k == llmapi.NumPredict && *n <= 0)) {
+		if n := lengths[k]; n != nil && (*n > limit || (k == llmapi.NumPredict && *n <= 0) || *n < 0) {
 			t.Fatalf("%s went upstream as %s: a Go server sees a length of %d, above %d", body, out, *n, limit)
 		}
 	}
@@ -227,4 +229,66 @@ func TestCapHoldsForEveryLengthField(t *testing.T) {
 			t.Errorf("%s upstream as %s, want %s", c.body, got, c.want)
 		}
 	}
+}
+
+// FuzzSpliceObject: an edit of a plain object changes the edited members
+// and nothing else, and the result reads as the object with the edits
+// applied.
+func FuzzSpliceObject(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","max_tokens":9}`, ` { "a" : [1,{"b":2}] , "max_tokens":1 } `, `{}`, `{ }`, `{"n":2}`,
+		`{"max_tokens":1,"max_tokens":2}`, `{"a":"\u0041","b":null}`, `[]`, `{"a":1,}`, "{\"a\":1}\n",
+	} {
+		f.Add(s, "max_tokens", "50", true)
+	}
+	f.Add(`{"keep_alive":"5m","x":1}`, "keep_alive", "", false)
+	f.Fuzz(func(t *testing.T, body, key, val string, set bool) {
+		var before map[string]json.RawMessage
+		if json.Unmarshal([]byte(body), &before) != nil || before == nil || !plainKeys([]byte(body)) ||
+			!validEditKey(key) || (set && !json.Valid([]byte(val))) {
+			return
+		}
+		e := edit{key: key}
+		if set {
+			e.val = []byte(val)
+		}
+		out, ok := spliceObject([]byte(body), []edit{e})
+		if !ok {
+			return // left to re-encoding
+		}
+		var after map[string]json.RawMessage
+		if err := json.Unmarshal(out, &after); err != nil {
+			t.Fatalf("%s with %s=%s gave %s: %v", body, key, val, out, err)
+		}
+		want := len(before)
+		if _, had := before[key]; had && !set {
+			want--
+		} else if !had && set {
+			want++
+		}
+		if len(after) != want {
+			t.Fatalf("%s with %s=%s gave %s", body, key, val, out)
+		}
+		for k, v := range before {
+			if k != key && string(after[k]) != string(v) {
+				t.Fatalf("%s with %s=%s changed %s: %s", body, key, val, k, out)
+			}
+		}
+		if set && !bytes.Equal(bytes.TrimSpace(after[key]), bytes.TrimSpace([]byte(val))) {
+			t.Fatalf("%s with %s=%s gave %s", body, key, val, out)
+		}
+	})
+}
+
+// validEditKey: the guard edits only plain keys of its own.
+func validEditKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

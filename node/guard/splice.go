@@ -30,8 +30,9 @@ func spliceObject(obj []byte, edits []edit) ([]byte, bool) {
 			out = append(out, p...)
 		}
 	}
+	delim := s.i // of the member to come: '{' or ','
 	for more := s.enter('{', '}'); more; more = s.more('}') {
-		start := s.i
+		start := delim + 1 // the member with the white space before it
 		k, _ := s.key()
 		s.peek()
 		valStart := s.i
@@ -41,12 +42,13 @@ func spliceObject(obj []byte, edits []edit) ([]byte, bool) {
 		if !s.ok() {
 			return nil, false
 		}
+		delim = s.i
 		i := editOf(edits, k)
 		switch {
 		case i < 0:
-			emit(obj[start:s.i])
+			emit(obj[start:delim])
 		case edits[i].val != nil:
-			emit(obj[start:valStart], edits[i].val, obj[valEnd:s.i])
+			emit(obj[start:valStart], edits[i].val, obj[valEnd:delim])
 		}
 		if i >= 0 {
 			done[i] = true

@@ -48,6 +48,7 @@ type seenReq struct {
 	path   string
 	header http.Header
 	body   map[string]any
+	raw    []byte
 }
 
 func newStub(t testing.TB) *stub {
@@ -72,7 +73,7 @@ func (s *stub) serve(w http.ResponseWriter, r *http.Request) {
 	json.Unmarshal(b, &body)
 	if !s.quiet {
 		s.mu.Lock()
-		s.seen = append(s.seen, seenReq{r.URL.Path, r.Header.Clone(), body})
+		s.seen = append(s.seen, seenReq{r.URL.Path, r.Header.Clone(), body, b})
 		s.mu.Unlock()
 	}
 	model, _ := body["model"].(string)
@@ -262,4 +263,11 @@ func (a *answer) ollama(stream bool) {
 		}
 	}
 	fmt.Fprintf(a.w, "{\"model\":%q,\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"prompt_eval_count\":10,\"eval_count\":%d}\n", a.model, a.n)
+}
+
+// seenAll returns the requests received so far.
+func (s *stub) seenAll() []seenReq {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]seenReq(nil), s.seen...)
 }
