@@ -213,3 +213,63 @@ func TestUnaskedStreamIsCounted(t *testing.T) {
 		t.Errorf("unasked stream recorded with %d tokens out, stream %v; want 5 (estimated from its text), true", r.TokensOut, r.Stream)
 	}
 }
+
+// The local limiter's arithmetic: a reservation is taken from the minute
+// and the day at once, settling puts back what was not used (or takes
+// more), a request larger than a limit allows at all is told so, a day
+// that is full only of reservations in flight says to retry soon, and a
+// request admitted yesterday settles against yesterday.
+func TestLocalLimiterReservations(t *testing.T) {
+	l := newLocalLimiter()
+	g := &policy.GrantRule{ID: "grants[0]", Limits: policy.Limits{TPM: 1000, TokensPerDay: 1500}}
+	day := time.Date(2026, 12, 6, 23, 58, 0, 0, time.UTC)
+	reserve := func(tokens int64, now time.Time) (reservation, *refusal) {
+		t.Helper()
+		if r := l.hold("u", []*policy.GrantRule{g}, now); r != nil {
+			t.Fatalf("hold: %+v", r)
+		}
+		return l.reserve("u", g, tokens, now, true)
+	}
+	a, r := reserve(600, day)
+	if r != nil {
+		t.Fatalf("600 of 1000: %+v", r)
+	}
+	if b, why := a.budget(); b != 1000 || why != reasonTPM {
+		t.Fatalf("budget %d %s, want what was left when it started", b, why)
+	}
+	if _, r := reserve(500, day); r == nil || r.reason != reasonTPM || r.want != 500 || r.left != 400 || r.never {
+		t.Fatalf("500 with 400 left: %+v", r)
+	}
+	if _, r := reserve(1001, day); r == nil || !r.never {
+		t.Fatalf("more than a minute's allowance: %+v", r)
+	}
+	a.settle(100) // 500 not used: back in the minute and the day
+	b, r := reserve(900, day)
+	if r != nil {
+		t.Fatalf("900 after settling: %+v", r)
+	}
+	st := l.states[limitKey{"u", "grants[0]"}]
+	if st.dayTokens != 1000 || st.dayReserved != 900 {
+		t.Fatalf("day %d used and reserved, %d reserved; want 1000, 900", st.dayTokens, st.dayReserved)
+	}
+	// The minute refills; the day has 500 left, all of them behind b.
+	later := day.Add(time.Minute)
+	if _, r := reserve(600, later); r == nil || r.reason != reasonDay || r.retry != time.Second {
+		t.Fatalf("600 with the day's rest reserved in flight: %+v", r)
+	}
+	dayOnly := &policy.GrantRule{ID: "grants[1]", Limits: policy.Limits{TokensPerDay: 1500}}
+	if _, r := l.reserve("u", dayOnly, 1501, later, false); r == nil || r.reason != reasonDay || !r.never {
+		t.Fatalf("more than the day allows: %+v", r)
+	}
+	// b settles after midnight: it counts to the day it started.
+	next := day.Add(3 * time.Minute)
+	c, r := reserve(400, next)
+	if r != nil {
+		t.Fatalf("new day: %+v", r)
+	}
+	b.settle(2000)
+	c.settle(400)
+	if st.dayTokens != 400 || st.dayReserved != 0 || st.inflight != 0 {
+		t.Fatalf("new day: %d used, %d reserved, %d in flight", st.dayTokens, st.dayReserved, st.inflight)
+	}
+}
