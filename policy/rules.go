@@ -24,7 +24,7 @@ type Limits struct {
 	TPM          int   `json:"tpm,omitempty"`          // tokens (in+out) per minute
 	Concurrency  int   `json:"concurrency,omitempty"`  // requests in flight at once
 	TokensPerDay int64 `json:"tokensPerDay,omitempty"` // tokens (in+out) per UTC day
-	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's max_tokens
+	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's answer length; 0: the model's MaxOutputTokens
 }
 
 // Guard says how the on-node guard screens inputs and outputs.

@@ -69,7 +69,7 @@ func (c *call) mfaMessage(g *policy.GrantRule) string {
 // shape decides how long and how many the request's answers may be
 // (refusing fields the policy does not allow) and so its worst case.
 func (c *call) shape() bool {
-	out, err := c.req.shape(c.api, ruleFor(c.snap.rules, c.grant, c.model))
+	out, err := c.req.shape(c.api, c.snap.ruleFor(c.grant, c.model))
 	if err != nil {
 		c.refuse(http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
 		return false

@@ -33,21 +33,35 @@ type costFields struct {
 // and the most answers (the model's maxChoices).
 type outputRule struct{ maxTokens, maxChoices int64 }
 
-// ruleFor returns the output rule of model under grant g in rules.
-func ruleFor(rules *policy.NodeRules, g *policy.GrantRule, model string) outputRule {
-	r := outputRule{maxTokens: policy.DefaultMaxOutputTokens, maxChoices: policy.DefaultMaxChoices}
-	if rules != nil {
-		for _, m := range rules.Models {
-			if m.Model != model {
-				continue
-			}
-			if m.MaxOutputTokens > 0 {
-				r.maxTokens = int64(m.MaxOutputTokens)
-			}
-			if m.MaxChoices > 0 {
-				r.maxChoices = int64(m.MaxChoices)
-			}
+// defaultOutput is the output rule of a model the policy sets nothing for.
+var defaultOutput = outputRule{maxTokens: policy.DefaultMaxOutputTokens, maxChoices: policy.DefaultMaxChoices}
+
+// outputRules returns the output rules of the models rules lists, the
+// policy's defaults filled in.
+func outputRules(rules *policy.NodeRules) map[string]outputRule {
+	out := map[string]outputRule{}
+	if rules == nil {
+		return out
+	}
+	for _, m := range rules.Models {
+		r := defaultOutput
+		if m.MaxOutputTokens > 0 {
+			r.maxTokens = int64(m.MaxOutputTokens)
 		}
+		if m.MaxChoices > 0 {
+			r.maxChoices = int64(m.MaxChoices)
+		}
+		out[m.Model] = r
+	}
+	return out
+}
+
+// ruleFor returns the output rule of model under grant g: the model's,
+// with the grant's maxTokens as the cap when it sets one.
+func (s *snapshot) ruleFor(g *policy.GrantRule, model string) outputRule {
+	r, ok := s.output[model]
+	if !ok {
+		r = defaultOutput
 	}
 	if g != nil && g.Limits.MaxTokens > 0 {
 		r.maxTokens = int64(g.Limits.MaxTokens)
