@@ -52,8 +52,8 @@ func TestOutputFieldsCappedOrRefused(t *testing.T) {
 		{chat, `{"model":"llama","max_tokens":20,"min_tokens":1000}`, 200, "", map[string]any{"min_tokens": 20.0, "max_tokens": 20.0}, 10, 20},
 		{chat, `{"model":"llama","ignore_eos":true}`, 400, `\"ignore_eos\": true makes the model write`, nil, 0, 0},
 		{chat, `{"model":"llama","ignore_eos":false}`, 200, "", map[string]any{"ignore_eos": false, "max_tokens": 50.0}, 10, 50},
-		{compl, `{"model":"llama","prompt":["a","b","c"]}`, 400, `\"prompt\" is a batch of 3 prompts with 1 answers each, 3 answers in all`, nil, 0, 0},
-		{compl, `{"model":"llama","prompt":["a","b"],"n":2}`, 400, `\"prompt\" is a batch of 2 prompts with 2 answers each, 4 answers in all`, nil, 0, 0},
+		{compl, `{"model":"llama","prompt":["a","b","c"]}`, 400, `\"prompt\" is a batch of 3 prompts, each answered on its own: 3 answers in all`, nil, 0, 0},
+		{compl, `{"model":"llama","prompt":["a","b"],"n":2}`, 400, `\"prompt\" is a batch of 2 prompts, each answered on its own: 4 answers in all`, nil, 0, 0},
 		{compl, `{"model":"llama","prompt":["a","b"]}`, 200, "", map[string]any{"max_tokens": 50.0}, 20, 100},
 		{compl, `{"model":"llama","prompt":[1,2,3]}`, 200, "", map[string]any{"max_tokens": 50.0}, 10, 50},
 		{resp, `{"model":"llama","input":"hi","max_output_tokens":100000}`, 200, "", map[string]any{"max_output_tokens": 50.0}, 10, 50},
@@ -134,16 +134,18 @@ func TestAnswersMultiplyTheReservation(t *testing.T) {
 }
 
 // The review's test: tokensPerDay 1000 and 30 requests at once used to
-// all pass (3,465 tokens billed). Each now reserves its worst case
-// (prompt 8 + 2 answers... here one answer of 100) first, so only what
-// fits is admitted while the others are in flight, and the day's bill
-// stays within the limit.
+// all pass (3,465 tokens billed). Each now reserves its worst case first
+// (a 20-token prompt and one answer of up to 100), so only what fits is
+// admitted while the others are in flight, and the day's bill stays
+// within the limit.
 func TestParallelRequestsAdmitOnlyWhatFits(t *testing.T) {
 	m := outputMesh(t, policy.Limits{TokensPerDay: 1000})
 	m.rules.Models[0].MaxOutputTokens = 100
 	m.apply(3)
-	m.up.gate = make(chan struct{})                                                            // admitted streams wait before their last chunk
-	const body = `{"model":"llama","stream":true,"messages":[{"role":"user","content":"hi"}]}` // 80 bytes: 20 tokens
+	// Admitted streams wait before their last chunk, so all are in flight.
+	m.up.gate = make(chan struct{})
+	// 80 bytes: a prompt of 20 tokens.
+	const body = `{"model":"llama","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	const parallel, fit = 30, 1000 / (20 + 100)
 	codes := make(chan int, parallel)
 	var admitted sync.WaitGroup

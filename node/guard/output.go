@@ -183,7 +183,7 @@ func (c *costFields) refuse(model string, maxChoices int64) error {
 	case c.bestOf > maxChoices:
 		return badf(`"best_of" asks for %d answers; `+allow, c.bestOf, model, maxChoices)
 	case c.answers() > maxChoices:
-		return badf(`"prompt" is a batch of %d prompts with %d answers each, %d answers in all; `+allow, c.prompts, max(1, c.n, c.bestOf), c.answers(), model, maxChoices)
+		return badf(`"prompt" is a batch of %d prompts, each answered on its own: %d answers in all; `+allow, c.prompts, c.answers(), model, maxChoices)
 	}
 	return nil
 }
