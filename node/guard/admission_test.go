@@ -131,6 +131,12 @@ func TestAnswersMultiplyTheReservation(t *testing.T) {
 	if code, got := m.call(m.alice, "/v1/chat/completions", `{"model":"llama","n":2,"max_tokens":40}`); code != 200 {
 		t.Fatalf("two answers of 40: %d %s", code, got)
 	}
+	// Ollama's callers get Ollama's error shape.
+	m = outputMesh(t, policy.Limits{TPM: 40})
+	code, got = m.call(m.alice, "/api/generate", `{"model":"qwen","prompt":"hi"}`)
+	if code != 429 || !strings.HasPrefix(got, `{"error":"alice@example.com may use 40 tokens a minute under grants[0]; this request may use up to 58 tokens`) {
+		t.Fatalf("ollama: %d %s", code, got)
+	}
 }
 
 // The review's test: tokensPerDay 1000 and 30 requests at once used to
