@@ -17,6 +17,12 @@ const (
 	MaxGroupDepth = 8
 	// MaxTests is how many "tests" a policy may hold.
 	MaxTests = 1000
+	// MaxOutputTokensLimit bounds a model's maxOutputTokens: 1Mi tokens,
+	// above any model's context.
+	MaxOutputTokensLimit = 1 << 20
+	// MaxChoicesLimit bounds a model's maxChoices: OpenAI's own limit on n
+	// is 128.
+	MaxChoicesLimit = 128
 )
 
 // checkSize refuses a policy larger than MaxSize before it is parsed.

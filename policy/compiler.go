@@ -89,8 +89,20 @@ func (c *compiler) node(n int) {
 			c.link(caller, n)
 		}
 	}
-	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n)}
+	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n), Models: c.modelRules(served)}
 	out.Access = slices.Clip(access)
+}
+
+// modelRules returns the rules of the served models (sorted by name) that
+// set an output bound.
+func (c *compiler) modelRules(served []int) []ModelRule {
+	var out []ModelRule
+	for _, mi := range served {
+		if m := &c.p.Models[mi]; m.MaxOutputTokens != 0 || m.MaxChoices != 0 {
+			out = append(out, m.Rule())
+		}
+	}
+	return out
 }
 
 // pinned reports whether a node verifying its weights against have may

@@ -137,6 +137,14 @@ func (d *decoder) models(v *hujson.Value, p *Policy) {
 			field{"servedBy", func(v *hujson.Value) { m.ServedBy = d.tagList(v, what+".servedBy") }},
 			field{"sha256", func(v *hujson.Value) { m.SHA256 = d.sha256(v, what+".sha256") }},
 			field{"description", func(v *hujson.Value) { m.Description, _ = d.str(v, what+".description") }},
+			field{"maxOutputTokens", func(v *hujson.Value) {
+				n, _ := d.positive(v, what+".maxOutputTokens", MaxOutputTokensLimit)
+				m.MaxOutputTokens = int(n)
+			}},
+			field{"maxChoices", func(v *hujson.Value) {
+				n, _ := d.positive(v, what+".maxChoices", MaxChoicesLimit)
+				m.MaxChoices = int(n)
+			}},
 		)
 		if len(m.ServedBy) == 0 {
 			d.errorf(key.StartOffset, `%s has no servedBy; list the tags whose nodes may serve it, e.g. "servedBy": ["tag:gpu"]`, what)

@@ -38,7 +38,31 @@ type Model struct {
 	SHA256 string
 	// Description is free text for people.
 	Description string
-	Pos         Pos
+	// MaxOutputTokens caps the answer length of a request for the model
+	// under a grant that sets no maxTokens; 0 means
+	// DefaultMaxOutputTokens.
+	MaxOutputTokens int
+	// MaxChoices is the most answers one request may ask for (OpenAI's n
+	// and best_of, times the prompts of a batched completion); 0 means
+	// DefaultMaxChoices.
+	MaxChoices int
+	Pos        Pos
+}
+
+// Defaults of the models' output fields, as the guard applies them.
+const (
+	// DefaultMaxOutputTokens is a model's output cap when the policy sets
+	// none: long enough for a full answer of today's chat models, short
+	// enough that one request cannot hold a GPU for minutes.
+	DefaultMaxOutputTokens = 4096
+	// DefaultMaxChoices: one answer per request unless the policy allows
+	// more.
+	DefaultMaxChoices = 1
+)
+
+// Rule returns the compiled form of m that nodes enforce.
+func (m *Model) Rule() ModelRule {
+	return ModelRule{Model: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxChoices: m.MaxChoices}
 }
 
 // Grant is one entry of "grants".

@@ -24,7 +24,7 @@ type Limits struct {
 	TPM          int   `json:"tpm,omitempty"`          // tokens (in+out) per minute
 	Concurrency  int   `json:"concurrency,omitempty"`  // requests in flight at once
 	TokensPerDay int64 `json:"tokensPerDay,omitempty"` // tokens (in+out) per UTC day
-	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's max_tokens
+	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's answer length; 0: the model's MaxOutputTokens
 }
 
 // Guard says how the on-node guard screens inputs and outputs.
@@ -84,10 +84,27 @@ type FilterRule struct {
 }
 
 // NodeRules is everything one node enforces beyond its peer list: the grants
-// its callers' ModelAccess entries point into, and its mesh packet filter.
+// its callers' ModelAccess entries point into, its mesh packet filter, and
+// the output bounds of the models it serves that the policy sets.
 type NodeRules struct {
 	Grants []GrantRule  `json:"grants,omitempty"`
 	Filter []FilterRule `json:"filter,omitempty"`
+	// Models holds the models the node serves that set an output bound,
+	// sorted by name; a model not listed has the defaults.
+	Models []ModelRule `json:"models,omitempty"`
+}
+
+// ModelRule is what the policy lets one request of a model ask for. A
+// zero field means the default (DefaultMaxOutputTokens,
+// DefaultMaxChoices).
+type ModelRule struct {
+	Model string `json:"model"`
+	// MaxOutputTokens caps a request's answer length under grants that
+	// set no maxTokens.
+	MaxOutputTokens int `json:"maxOutputTokens,omitempty"`
+	// MaxChoices is the most answers (n, best_of, batched prompts) one
+	// request may ask for.
+	MaxChoices int `json:"maxChoices,omitempty"`
 }
 
 // Duration is a time.Duration written as text: Go's form ("90s", "12h") or

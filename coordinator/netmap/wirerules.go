@@ -31,6 +31,9 @@ func wireRules(r *policy.NodeRules) *wire.NodeRules {
 		}
 		out.Filter = append(out.Filter, fr)
 	}
+	for _, m := range r.Models {
+		out.Models = append(out.Models, wire.ModelRule(m))
+	}
 	return out
 }
 

@@ -75,8 +75,15 @@ type API struct {
 	ModelKeys []string
 	// MaxKeys are the request fields that bound the answer's length, in
 	// the order they are capped; the first is added when none is present.
-	// NumPredict is Ollama's nested field. Empty: no answer length.
+	// NumPredict is Ollama's nested field; NPredict is llama.cpp's, which
+	// its server reads before max_tokens. Empty: no answer length.
 	MaxKeys []string
+	// CostKeys are the other top-level fields that multiply the answers
+	// (n, best_of, a batch of prompts), lengthen them (min_tokens,
+	// ignore_eos) or change what serving the request costs the model
+	// server (background, keep_alive, raw, template). A guard caps or
+	// refuses each; see docs/policy.md.
+	CostKeys []string
 	// StreamDefault is whether the API streams when "stream" is absent.
 	StreamDefault bool
 	// UsageOption: the API takes stream_options.include_usage.
@@ -97,20 +104,33 @@ type API struct {
 // NumPredict is Ollama's answer-length field, nested in "options".
 const NumPredict = "options.num_predict"
 
+// NPredict is llama.cpp's answer-length field: llama-server reads it
+// before max_tokens, and -1 asks for no bound.
+const NPredict = "n_predict"
+
+// LoadOptions are the Ollama "options" that change how the model server
+// loads the model (context size, GPU layers, threads, memory mapping): a
+// request carrying one makes Ollama reload the model with them, for
+// every caller of the node.
+var LoadOptions = []string{"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap", "use_mlock", "numa", "low_vram", "f16_kv", "vocab_only"}
+
 const oneModelPrefix = "/v1/models/"
 
 var table = []*API{
-	{Name: "openai.chat", Path: "/v1/chat/completions", Family: OpenAI, MaxKeys: []string{"max_tokens", "max_completion_tokens"}, UsageOption: true, Twin: "/api/chat"},
-	{Name: "openai.completions", Path: "/v1/completions", Family: OpenAI, MaxKeys: []string{"max_tokens"}, UsageOption: true, Twin: "/api/generate"},
+	{Name: "openai.chat", Path: "/v1/chat/completions", Family: OpenAI, MaxKeys: []string{"max_tokens", "max_completion_tokens", NPredict},
+		CostKeys: []string{"n", "min_tokens", "ignore_eos"}, UsageOption: true, Twin: "/api/chat"},
+	{Name: "openai.completions", Path: "/v1/completions", Family: OpenAI, MaxKeys: []string{"max_tokens", NPredict},
+		CostKeys: []string{"n", "best_of", "prompt", "min_tokens", "ignore_eos"}, UsageOption: true, Twin: "/api/generate"},
 	{Name: "openai.embeddings", Path: "/v1/embeddings", Family: OpenAI, Twin: "/api/embed"},
-	{Name: "openai.responses", Path: "/v1/responses", Family: OpenAI, MaxKeys: []string{"max_output_tokens"}, Twin: "/api/chat"},
+	{Name: "openai.responses", Path: "/v1/responses", Family: OpenAI, MaxKeys: []string{"max_output_tokens", NPredict},
+		CostKeys: []string{"background"}, Twin: "/api/chat"},
 	{Name: "openai.models", Path: "/v1/models", Method: "GET", Family: OpenAI, Kind: KindList},
 	{Name: "openai.model", Path: oneModelPrefix, Method: "GET", Family: OpenAI, Kind: KindList, PathModel: true},
-	{Name: "ollama.chat", Path: "/api/chat", Family: Ollama, MaxKeys: []string{NumPredict}, StreamDefault: true, Twin: "/v1/chat/completions"},
-	{Name: "ollama.generate", Path: "/api/generate", Family: Ollama, MaxKeys: []string{NumPredict}, StreamDefault: true, Twin: "/v1/completions"},
-	{Name: "ollama.embed", Path: "/api/embed", Family: Ollama, Twin: "/v1/embeddings"},
+	{Name: "ollama.chat", Path: "/api/chat", Family: Ollama, MaxKeys: []string{NumPredict}, CostKeys: []string{"keep_alive"}, StreamDefault: true, Twin: "/v1/chat/completions"},
+	{Name: "ollama.generate", Path: "/api/generate", Family: Ollama, MaxKeys: []string{NumPredict}, CostKeys: []string{"keep_alive", "raw", "template"}, StreamDefault: true, Twin: "/v1/completions"},
+	{Name: "ollama.embed", Path: "/api/embed", Family: Ollama, CostKeys: []string{"keep_alive"}, Twin: "/v1/embeddings"},
 	// The legacy embeddings API: one "prompt", answered {"embedding":[…]}.
-	{Name: "ollama.embeddings", Path: "/api/embeddings", Family: Ollama, Twin: "/v1/embeddings"},
+	{Name: "ollama.embeddings", Path: "/api/embeddings", Family: Ollama, CostKeys: []string{"keep_alive"}, Twin: "/v1/embeddings"},
 	// Model information (modelfile, template, parameters); older clients
 	// name the model in "name", which Ollama reads when "model" is empty.
 	{Name: "ollama.show", Path: "/api/show", Family: Ollama, ModelKeys: []string{"model", "name"}, NoTokens: true},
@@ -139,6 +159,7 @@ func init() {
 				a.Keys = append(a.Keys, k)
 			}
 		}
+		a.Keys = append(a.Keys, a.CostKeys...)
 		if a.PathModel {
 			oneModel = a
 		} else {

@@ -44,6 +44,7 @@ func goldenNetMap(t *testing.T) *NetMap {
 				{ID: "grants[1]"},
 			},
 			Filter: []FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []PortRange{{First: 22, Last: 22}, {First: 8000, Last: 8080}}}},
+			Models: []ModelRule{{Model: "llama", MaxOutputTokens: 2048, MaxChoices: 4}},
 		},
 	}
 }

@@ -12,11 +12,23 @@ import (
 // the policy package does. Their JSON is the protocol; see Version.
 
 // NodeRules is everything one node enforces beyond its peer list: the
-// grants its callers' Access entries point into, and its mesh packet
-// filter.
+// grants its callers' Access entries point into, its mesh packet filter,
+// and the output bounds of the models it serves.
 type NodeRules struct {
 	Grants []GrantRule  `json:"grants,omitempty"`
 	Filter []FilterRule `json:"filter,omitempty"`
+	// Models holds the served models whose policy entry sets an output
+	// bound; the others (and every model, from an older coordinator) have
+	// the policy's defaults.
+	Models []ModelRule `json:"models,omitempty"`
+}
+
+// ModelRule is what one request of a model may ask for; a zero field
+// means the policy's default.
+type ModelRule struct {
+	Model           string `json:"model"`
+	MaxOutputTokens int    `json:"maxOutputTokens,omitempty"` // answer-length cap under grants without maxTokens
+	MaxChoices      int    `json:"maxChoices,omitempty"`      // most answers (n, best_of, batched prompts) per request
 }
 
 // GrantRule is one grant as a node enforces it.
@@ -38,7 +50,7 @@ type Limits struct {
 	TPM          int   `json:"tpm,omitempty"`          // tokens (in+out) per minute
 	Concurrency  int   `json:"concurrency,omitempty"`  // requests in flight at once
 	TokensPerDay int64 `json:"tokensPerDay,omitempty"` // tokens (in+out) per UTC day
-	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's max_tokens
+	MaxTokens    int   `json:"maxTokens,omitempty"`    // cap on a request's answer length; 0: the model's ModelRule.MaxOutputTokens
 }
 
 // GuardRules say how the guard screens inputs and outputs; the zero

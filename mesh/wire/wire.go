@@ -45,6 +45,10 @@ import (
 //     was started with, "off" included), Problem (why a configured
 //     lockdown is not in force) and Events (its recent losses and
 //     restores); absent from older nodes.
+//     2026-12-06, compatible addition: NodeRules.Models, the output bounds
+//     (maxOutputTokens, maxChoices) of the models a node serves; a node
+//     applies the policy's defaults to a model not listed (so to every
+//     model, from an older coordinator).
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable

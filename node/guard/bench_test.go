@@ -12,6 +12,7 @@ import (
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
+	"github.com/moatmesh/moat/policy"
 )
 
 // benchGuard runs a guard on 127.0.0.1 in front of a quiet stub, with a
@@ -20,7 +21,7 @@ import (
 // difference to the direct path is the guard alone, without WireGuard.
 func benchGuard(b *testing.B) (guardURL, directURL string) {
 	up := newStub(b)
-	up.quiet = true
+	up.quiet, up.fill = true, true
 	spool, err := audit.Open(b.TempDir(), audit.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -105,7 +106,13 @@ func (m memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 // handlerGuard is a guard with guardbench's policy (limits, a max_tokens
 // cap, prompt hashes; screening for secrets, personal data and injection
 // when screened) answered by memUpstream.
-func handlerGuard(b testing.TB, screened bool) *Guard {
+func handlerGuard(b testing.TB, screened bool) *Guard { return limitedGuard(b, screened, benchLimits) }
+
+// benchLimits are guardbench's limits: every one on, none biting.
+var benchLimits = wire.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}
+
+// limitedGuard is handlerGuard with the grant's limits lim.
+func limitedGuard(b testing.TB, screened bool, lim wire.Limits) *Guard {
 	spool, err := audit.Open(b.TempDir(), audit.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -121,8 +128,7 @@ func handlerGuard(b testing.TB, screened bool) *Guard {
 		stream: strings.Repeat(chunk, 50) + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":20,\"total_tokens\":32}}\n\ndata: [DONE]\n\n",
 	}
 	priv, _ := key.NewPrivate()
-	gr := wire.GrantRule{ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Audit: wire.AuditRules{Prompts: "hash"},
-		Limits: wire.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}}
+	gr := wire.GrantRule{ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Audit: wire.AuditRules{Prompts: "hash"}, Limits: lim}
 	if screened {
 		gr.Guard = wire.GuardRules{Injection: "flag", Redact: []string{"secrets", "pii"}}
 	}
@@ -166,4 +172,61 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkAdmission is what the limits cost a request. "request": the
+// guard's own time per request (ServeHTTP, the upstream in memory) with
+// every limit of the grant on (each request holds a slot, reserves its
+// worst case and settles) and with none, served in turn so that both see
+// the same machine; on/off is their ratio. "limiter": the admission
+// steps alone (hold, reserve, settle) with every limit on.
+func BenchmarkAdmission(b *testing.B) {
+	b.Run("request", func(b *testing.B) {
+		on, off := limitedGuard(b, false, benchLimits), limitedGuard(b, false, wire.Limits{})
+		var tOn, tOff time.Duration
+		for i := 0; b.Loop(); i++ {
+			if i%2 == 0 { // each goes first half the time
+				tOn += timeServe(b, on)
+				tOff += timeServe(b, off)
+			} else {
+				tOff += timeServe(b, off)
+				tOn += timeServe(b, on)
+			}
+		}
+		n := float64(b.N)
+		b.ReportMetric(float64(tOn.Nanoseconds())/n, "on-ns/req")
+		b.ReportMetric(float64(tOff.Nanoseconds())/n, "off-ns/req")
+		b.ReportMetric(float64(tOn)/float64(tOff), "on/off")
+	})
+	b.Run("limiter", func(b *testing.B) {
+		l := newLocalLimiter()
+		g := &policy.GrantRule{ID: "grants[0]", Limits: policy.Limits(benchLimits)}
+		grants := []*policy.GrantRule{g}
+		now := time.Now()
+		b.ReportAllocs()
+		for b.Loop() {
+			if r := l.hold("user:u1", grants, now); r != nil {
+				b.Fatal(r.reason)
+			}
+			t, r := l.reserve("user:u1", g, 4200, now, true)
+			if r != nil {
+				b.Fatal(r.reason)
+			}
+			t.settle(300)
+		}
+	})
+}
+
+// timeServe serves benchPrompt with g and returns how long it took.
+func timeServe(b *testing.B, g *Guard) time.Duration {
+	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(benchPrompt))
+	r.RemoteAddr = "127.0.0.1:40000"
+	w := httptest.NewRecorder()
+	start := time.Now()
+	g.ServeHTTP(w, r)
+	took := time.Since(start)
+	if w.Code != 200 {
+		b.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	return took
 }

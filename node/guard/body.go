@@ -72,12 +72,11 @@ func (c *call) reserve() bool {
 		c.refuse(http.StatusForbidden, reasonNotGranted, fmt.Sprintf("no model served on node %s is granted to %s; ask an admin", c.g.cfg.NodeName, c.who.who()), 0)
 		return false
 	}
-	g, reason, retry := c.g.limits.reserve(c.who.limitKey, c.who.grants, c.start)
-	if g != nil {
-		c.refuse(http.StatusTooManyRequests, reason, limitMessage(c.who, g, reason, retry), retry)
+	if r := c.g.limits.hold(c.who.limitKey, c.who.grants, c.start); r != nil {
+		c.refuseLimit(r)
 		return false
 	}
-	c.reserved = true
+	c.held = true
 	return true
 }
 

@@ -24,12 +24,13 @@ type call struct {
 	body     []byte    // as received
 	bodyDone bool      // nothing of the body is left to read
 	bodyDue  time.Time // when the body must be in (set when there is one)
-	reserved bool      // holds an admission slot (limiter.reserve)
+	held     bool      // holds an admission slot (limiter.hold)
 	req      *request  // parsed body
 	model    string
 	grant    *policy.GrantRule
 	up       *upstream
-	ticket   *ticket
+	out      *output     // the answers the request may have
+	ticket   reservation // its hold on the grant's limits, once admitted
 
 	status              int
 	decision, reason    string
@@ -133,11 +134,11 @@ func (c *call) done() {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
-	if c.reserved {
-		c.g.limits.unreserve(c.who.limitKey)
+	if c.held {
+		c.g.limits.unhold(c.who.limitKey)
 	}
 	if c.ticket != nil {
-		c.ticket.finish(c.tokensIn + c.tokensOut)
+		c.ticket.settle(c.tokensIn + c.tokensOut)
 		c.g.metrics.inflight.Dec()
 	}
 	if c.api.Kind != llmapi.KindModel {

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"slices"
@@ -18,6 +19,10 @@ func FuzzParseRequest(f *testing.F) {
 		`{"model":""}`, `[]`, `null`, `{"model":"x","max_output_tokens":1e3}`,
 		`{"model":"m","Model":"secret"}`, `{"model":"m","max_toKens":9}`, `{"model":"m","optionſ":{"num_predict":9}}`,
 		`{"name":"m"}`, `{"model":"","name":"m"}`, `{"model":"m","name":"n"}`, `{"model":"m","Name":"n"}`,
+		`{"model":"m","n":3,"best_of":4,"n_predict":-1,"min_tokens":50,"prompt":["a","b"]}`,
+		`{"model":"m", "max_tokens" : 9 , "n_predict":100000 ,"x":[1,{"y":2}]}`, `{ "model":"m","N":2}`,
+		`{"model":"q","keep_alive":-1,"options":{"num_predict":-2,"num_ctx":99999}}`, `{"model":"q","raw":true,"template":""}`,
+		`{"model":"m","prompt":[[1,2],[3]],"ignore_eos":false,"background":false}`,
 	} {
 		f.Add(s, uint8(0))
 	}
@@ -37,17 +42,27 @@ func FuzzParseRequest(f *testing.F) {
 		// Forwarded as it is (nothing to change), a Go upstream decoding
 		// case-insensitively must see what the guard decided on.
 		stream := r.Stream
-		same := r.rewrite([]byte(body), api, r.Model, 0)
+		same := r.rewrite([]byte(body), api, r.Model, &output{})
 		upstreamAgrees(t, api, body, same, r.Model, stream, -1)
-		out := r.rewrite([]byte(body), api, "up", 7)
+		shaped, err := r.shape(api, outputRule{maxTokens: 7, maxChoices: 4})
+		if err != nil {
+			return
+		}
+		if shaped.answers > 4 || shaped.length > 7 {
+			t.Fatalf("%s shaped to %d answers of %d tokens", body, shaped.answers, shaped.length)
+		}
+		out := r.rewrite([]byte(body), api, "up", shaped)
 		r2, err := parseRequest(out, api)
 		if err != nil || !json.Valid(out) {
 			t.Fatalf("rewrite of %s gave %s: %v", body, out, err)
 		}
-		if r2.Model != "up" || (len(api.MaxKeys) > 0 && (r2.MaxTokens < 0 || r2.MaxTokens > 7)) {
+		if r2.Model != "up" || (len(api.MaxKeys) > 0 && (r2.MaxTokens < 0 || r2.maxLargest > shaped.length || r2.unbounded)) {
 			t.Fatalf("rewrite of %s gave %s (model %q, max %d)", body, out, r2.Model, r2.MaxTokens)
 		}
-		upstreamAgrees(t, api, body, out, "up", stream, 7)
+		if r2.cost.answers() != shaped.answers || r2.cost.keepAlive || r2.cost.minTokens > shaped.length {
+			t.Fatalf("rewrite of %s gave %s: %+v", body, out, r2.cost)
+		}
+		upstreamAgrees(t, api, body, out, "up", stream, shaped.length)
 	})
 }
 
@@ -75,6 +90,7 @@ func upstreamAgrees(t *testing.T, api *llmapi.API, body string, out []byte, mode
 		MaxTokens     *int64 `json:"max_tokens"`
 		MaxCompletion *int64 `json:"max_completion_tokens"`
 		MaxOutput     *int64 `json:"max_output_tokens"`
+		NPredict      *int64 `json:"n_predict"`
 		Options       *struct {
 			NumPredict *int64 `json:"num_predict"`
 		} `json:"options"`
@@ -91,12 +107,12 @@ func upstreamAgrees(t *testing.T, api *llmapi.API, body string, out []byte, mode
 	if limit < 0 {
 		return
 	}
-	lengths := map[string]*int64{"max_tokens": up.MaxTokens, "max_completion_tokens": up.MaxCompletion, "max_output_tokens": up.MaxOutput}
+	lengths := map[string]*int64{"max_tokens": up.MaxTokens, "max_completion_tokens": up.MaxCompletion, "max_output_tokens": up.MaxOutput, llmapi.NPredict: up.NPredict}
 	if up.Options != nil {
 		lengths[llmapi.NumPredict] = up.Options.NumPredict
 	}
 	for _, k := range api.MaxKeys {
-		if n := lengths[k]; n != nil && (*n > limit || (k == llmapi.NumPredict && *n <= 0)) {
+		if n := lengths[k]; n != nil && (*n > limit || (k == llmapi.NumPredict && *n <= 0) || *n < 0) {
 			t.Fatalf("%s went upstream as %s: a Go server sees a length of %d, above %d", body, out, *n, limit)
 		}
 	}
@@ -108,7 +124,8 @@ func TestDuplicateKeysCannotSmuggle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := string(r.rewrite(nil, api, "up", 10))
+	shaped, _ := r.shape(api, outputRule{maxTokens: 10, maxChoices: 1})
+	out := string(r.rewrite(nil, api, "up", shaped))
 	if out != `{"max_tokens":10,"model":"up"}` {
 		t.Fatalf("upstream body %s", out)
 	}
@@ -129,7 +146,8 @@ func TestRewriteKeepsUnchangedBodies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := r.rewrite([]byte(c.body), api, "m", 10)
+		shaped, _ := r.shape(api, outputRule{maxTokens: 10, maxChoices: 1})
+		out := r.rewrite([]byte(c.body), api, "m", shaped)
 		if (string(out) == c.body) != c.same {
 			t.Errorf("%s → %s", c.body, out)
 		}
@@ -198,7 +216,7 @@ func TestCaseFoldedKeysRefused(t *testing.T) {
 // num_predict 0 (no bound) is capped like -1.
 func TestCapHoldsForEveryLengthField(t *testing.T) {
 	for _, c := range []struct{ path, body, want string }{
-		{"/v1/chat/completions", `{"model":"m","max_completion_tokens":5,"max_tokens":900}`, `{"max_completion_tokens":5,"max_tokens":10,"model":"m"}`},
+		{"/v1/chat/completions", `{"model":"m","max_completion_tokens":5,"max_tokens":900}`, `{"model":"m","max_completion_tokens":5,"max_tokens":10}`},
 		{"/api/chat", `{"model":"m","options":{"num_predict":0}}`, `{"model":"m","options":{"num_predict":10}}`},
 	} {
 		api := llmapi.Lookup(c.path)
@@ -206,8 +224,71 @@ func TestCapHoldsForEveryLengthField(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := string(r.rewrite([]byte(c.body), api, "m", 10)); got != c.want {
+		shaped, _ := r.shape(api, outputRule{maxTokens: 10, maxChoices: 1})
+		if got := string(r.rewrite([]byte(c.body), api, "m", shaped)); got != c.want {
 			t.Errorf("%s upstream as %s, want %s", c.body, got, c.want)
 		}
 	}
+}
+
+// FuzzSpliceObject: an edit of a plain object changes the edited members
+// and nothing else, and the result reads as the object with the edits
+// applied.
+func FuzzSpliceObject(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","max_tokens":9}`, ` { "a" : [1,{"b":2}] , "max_tokens":1 } `, `{}`, `{ }`, `{"n":2}`,
+		`{"max_tokens":1,"max_tokens":2}`, `{"a":"\u0041","b":null}`, `[]`, `{"a":1,}`, "{\"a\":1}\n",
+	} {
+		f.Add(s, "max_tokens", "50", true)
+	}
+	f.Add(`{"keep_alive":"5m","x":1}`, "keep_alive", "", false)
+	f.Fuzz(func(t *testing.T, body, key, val string, set bool) {
+		var before map[string]json.RawMessage
+		if json.Unmarshal([]byte(body), &before) != nil || before == nil || !plainKeys([]byte(body)) ||
+			!validEditKey(key) || (set && !json.Valid([]byte(val))) {
+			return
+		}
+		e := edit{key: key}
+		if set {
+			e.val = []byte(val)
+		}
+		out, ok := spliceObject([]byte(body), []edit{e})
+		if !ok {
+			return // left to re-encoding
+		}
+		var after map[string]json.RawMessage
+		if err := json.Unmarshal(out, &after); err != nil {
+			t.Fatalf("%s with %s=%s gave %s: %v", body, key, val, out, err)
+		}
+		want := len(before)
+		if _, had := before[key]; had && !set {
+			want--
+		} else if !had && set {
+			want++
+		}
+		if len(after) != want {
+			t.Fatalf("%s with %s=%s gave %s", body, key, val, out)
+		}
+		for k, v := range before {
+			if k != key && string(after[k]) != string(v) {
+				t.Fatalf("%s with %s=%s changed %s: %s", body, key, val, k, out)
+			}
+		}
+		if set && !bytes.Equal(bytes.TrimSpace(after[key]), bytes.TrimSpace([]byte(val))) {
+			t.Fatalf("%s with %s=%s gave %s", body, key, val, out)
+		}
+	})
+}
+
+// validEditKey: the guard edits only plain keys of its own.
+func validEditKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

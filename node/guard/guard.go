@@ -37,19 +37,28 @@
 // else 403 "model "x" is not granted to …; ask an admin"), MFA fresh
 // enough for the grant (else 401, "run moat login"); model served here,
 // not stopped at run time (SetModelUnavailable; 503 with the reason) and
-// through this API family (404/503/400); then the grant's limits, counted per
-// person (user id) or, for tagged callers, per device, and per grant:
-// requests a minute and tokens a minute are token buckets holding a
-// minute's allowance, tokens a day a UTC-day counter, concurrency a
-// counter (429 with Retry-After). A request asking for more than
-// maxTokens, or for no bound at all, is capped: max_tokens /
-// max_completion_tokens / max_output_tokens / options.num_predict are
-// rewritten to the cap. Token use comes from the upstream's usage (for
-// OpenAI streams the guard sets stream_options.include_usage and drops the
-// usage-only chunk when the caller did not ask for it); without one it is
-// estimated at 4 bytes a token. A stream whose estimated use passes what
-// the tokens-a-minute or tokens-a-day budget had left when it started is
-// cut with a final error event in the API's shape.
+// through this API family (404/503/400); then the request is shaped
+// (output.go, docs/policy.md "What a request may ask for"): every field
+// that multiplies or lengthens the answers (n, best_of, a batched
+// prompt, the length fields, min_tokens, ignore_eos, background, Ollama's
+// keep_alive, raw, template and load options) is capped in the body or
+// refused with 400 naming it, each answer's length capped at the grant's
+// maxTokens or else the model's maxOutputTokens. Then the grant's limits,
+// counted per person (user id) or, for tagged callers, per device, and
+// per grant, behind the limiter seam (limiter.go; today the node's own
+// counters): the request reserves its worst case (prompt estimate plus
+// the capped length times the answers) from tokens a minute (a token
+// bucket holding a minute's allowance) and tokens a day (a UTC-day
+// counter) and counts against requests a minute and concurrency; when
+// it does not fit it is refused 429 with Retry-After, naming the limit.
+// When it ends the reservation is settled to its real use, from the
+// upstream's usage (for OpenAI streams the guard sets
+// stream_options.include_usage and drops the usage-only chunk when the
+// caller did not ask for it); without one it is estimated at 4 bytes a
+// token. A stream whose estimated use passes what the tokens-a-minute or
+// tokens-a-day budget had left when it started is cut with a final error
+// event in the API's shape. The body forwarded is the caller's with only
+// the changed values replaced (splice.go).
 //
 // Errors use the API's own shape: OpenAI's {"error":{"message","type",
 // "code"}} (code is the refusal reason) on /v1, Ollama's {"error":"…"} on
@@ -80,7 +89,7 @@ type Guard struct {
 	cfg       Config
 	served    map[string]*upstream
 	snap      atomic.Pointer[snapshot]
-	limits    *limiter
+	limits    limiter
 	abuse     *screen.Tracker // nil: off
 	audit     AuditSink       // cfg.Audit, or a queue in front of it; nil: none
 	queue     *audit.Queue    // the queue, when there is one
@@ -110,7 +119,7 @@ func New(cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	g := &Guard{cfg: cfg, served: served, limits: newLimiter(), metrics: newMetrics()}
+	g := &Guard{cfg: cfg, served: served, limits: newLocalLimiter(), metrics: newMetrics()}
 	for _, c := range append(g.runtimeCollectors(), cfg.Collectors...) {
 		if err := g.metrics.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("guard: metrics collector: %w", err)
@@ -169,7 +178,7 @@ func (g *Guard) SetNetMap(nm *wire.NetMap) error {
 	for _, c := range s.callers {
 		keep[c.limitKey] = true
 	}
-	g.limits.prune(keep)
+	g.limits.keep(keep)
 	g.cfg.Logger.Info("guard netmap applied", "seq", nm.Seq, "peers", len(nm.Peers), "access_pairs", s.table.Len())
 	return nil
 }

@@ -8,19 +8,17 @@ import (
 	"github.com/moatmesh/moat/policy"
 )
 
-// limiter holds the per-identity limit state: for each (identity, grant)
-// a request bucket (rpm), a token bucket (tpm), a UTC-day token counter and
-// the requests in flight. Buckets hold up to a minute's allowance and
-// refill continuously, so "rpm: 60" admits a burst of 60 and then one a
-// second. Every operation is O(1) under one mutex. Entries exist only for
-// identities of the current netmap (prune drops the rest).
-//
-// Before a request's body is read its identity takes a slot (reserve),
-// which counts against the concurrency and requests a minute of every
-// grant the identity holds until the request is admitted under one of
-// them or ends; a caller none of whose grants could admit one more is
-// refused before it sends its body.
-type limiter struct {
+// localLimiter is the limiter counting in this node's memory: for each
+// (identity, grant) a request bucket (rpm), a token bucket (tpm), a
+// UTC-day token counter and the requests in flight. Buckets hold up to a
+// minute's allowance and refill continuously, so "rpm: 60" admits a
+// burst of 60 and then one a second. An admitted request's reservation
+// is taken from the token bucket and the day's counter at once and
+// corrected to the real use when it settles, so requests in flight can
+// never together be promised more than is left. Every operation is O(1)
+// under one mutex. Entries exist only for identities of the current
+// netmap (keep drops the rest).
+type localLimiter struct {
 	mu      sync.Mutex
 	states  map[limitKey]*limitState
 	pending map[string]int // identity → requests holding a slot
@@ -29,15 +27,17 @@ type limiter struct {
 type limitKey struct{ who, grant string }
 
 type limitState struct {
-	inflight  int
-	req, tok  bucket
-	day       int64 // UTC day number of dayTokens
-	dayTokens int64
+	inflight int
+	req, tok bucket
+	day      int64 // UTC day number of dayTokens
+	// dayTokens are the day's tokens used and reserved; dayReserved the
+	// reserved part (requests admitted that day and still in flight).
+	dayTokens, dayReserved int64
 }
 
 // bucket is a token bucket holding up to perMin, refilled at perMin a
 // minute. Its level may go negative when a request used more tokens than
-// were left; new requests then wait until it is positive again.
+// it reserved; new requests then wait until it is high enough again.
 type bucket struct {
 	level float64
 	last  time.Time
@@ -59,59 +59,54 @@ func (b *bucket) wait(perMin int, want float64) time.Duration {
 	return time.Duration((want - b.level) / float64(perMin) * float64(time.Minute))
 }
 
-// ticket is an admitted request's hold on its limit state.
+// ticket is a reservation of the local limiter.
 type ticket struct {
-	l      *limiter
-	st     *limitState
-	lim    policy.Limits
-	budget int64 // tokens the request may use; -1: unlimited
-	// budgetReason is the limit that sets budget (reasonTPM or reasonDay).
-	budgetReason string
+	l        *localLimiter
+	st       *limitState
+	lim      policy.Limits
+	reserved int64 // tokens taken at admission
+	day      int64 // the UTC day they were taken from
+	left     int64 // budget: -1 unlimited
+	// leftReason is the limit that sets left (reasonTPM or reasonDay).
+	leftReason string
 }
 
-func newLimiter() *limiter {
-	return &limiter{states: make(map[limitKey]*limitState), pending: make(map[string]int)}
+func newLocalLimiter() *localLimiter {
+	return &localLimiter{states: make(map[limitKey]*limitState), pending: make(map[string]int)}
 }
 
-// reserve takes a slot for a request of who whose body is still to be
-// read, if one of grants (all those who holds here) could admit one more
-// request at now beside the requests already holding slots. Otherwise it
-// returns the grant that refuses with the shortest wait, the reason and
-// the wait.
-func (l *limiter) reserve(who string, grants []*policy.GrantRule, now time.Time) (*policy.GrantRule, string, time.Duration) {
+func (l *localLimiter) hold(who string, grants []*policy.GrantRule, now time.Time) *refusal {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	pending := l.pending[who]
-	var by *policy.GrantRule
-	var reason string
-	var retry time.Duration
+	var best *refusal
 	for _, g := range grants {
-		r, w := l.stateLocked(who, g.ID).check(g.Limits, now, pending)
-		if r == "" {
+		r := l.stateLocked(who, g.ID).check(g.Limits, now, pending, 1)
+		if r == nil {
 			l.pending[who]++
-			return nil, "", 0
+			return nil
 		}
-		if by == nil || w < retry {
-			by, reason, retry = g, r, w
+		r.want, r.left = 0, 0 // the request's size is not known yet
+		if r.grant = g; best == nil || r.retry < best.retry {
+			best = r
 		}
 	}
-	return by, reason, retry
+	return best
 }
 
-// unreserve gives back a slot of who.
-func (l *limiter) unreserve(who string) {
+func (l *localLimiter) unhold(who string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.unreserveLocked(who)
+	l.unholdLocked(who)
 }
 
-func (l *limiter) unreserveLocked(who string) {
+func (l *localLimiter) unholdLocked(who string) {
 	if l.pending[who]--; l.pending[who] <= 0 {
 		delete(l.pending, who)
 	}
 }
 
-func (l *limiter) stateLocked(who, grant string) *limitState {
+func (l *localLimiter) stateLocked(who, grant string) *limitState {
 	k := limitKey{who, grant}
 	st := l.states[k]
 	if st == nil {
@@ -121,61 +116,85 @@ func (l *limiter) stateLocked(who, grant string) *limitState {
 	return st
 }
 
-// admit checks the limits of grant for who at now, turning the request's
-// slot into a ticket when reserved. It returns a ticket to finish, or the
-// refusal reason and when to retry (the slot is given back either way).
-func (l *limiter) admit(who string, g *policy.GrantRule, now time.Time, reserved bool) (*ticket, string, time.Duration) {
+func (l *localLimiter) reserve(who string, g *policy.GrantRule, tokens int64, now time.Time, held bool) (reservation, *refusal) {
 	lim := g.Limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if reserved {
-		l.unreserveLocked(who)
+	if held {
+		l.unholdLocked(who)
 	}
 	st := l.stateLocked(who, g.ID)
-	if reason, retry := st.check(lim, now, 0); reason != "" {
-		return nil, reason, retry
+	if r := st.check(lim, now, 0, tokens); r != nil {
+		r.grant = g
+		return nil, r
 	}
+	t := &ticket{l: l, st: st, lim: lim, reserved: tokens, day: st.day}
+	t.left, t.leftReason = st.left(lim)
 	st.inflight++
 	if lim.RPM > 0 {
 		st.req.level--
 	}
-	t := &ticket{l: l, st: st, lim: lim}
-	t.budget, t.budgetReason = st.budget(lim)
-	return t, "", 0
+	if lim.TPM > 0 {
+		st.tok.level -= float64(tokens)
+	}
+	if lim.TokensPerDay > 0 {
+		st.dayTokens += tokens
+		st.dayReserved += tokens
+	}
+	return t, nil
 }
 
-// check says whether one more request may start at now beside pending
-// ones that hold slots but are not admitted yet; if not, why and when to
-// retry.
-func (st *limitState) check(lim policy.Limits, now time.Time, pending int) (string, time.Duration) {
+// check says whether one more request that reserves tokens may start at
+// now beside pending ones that hold slots but are not admitted yet; if
+// not, why and when to retry.
+func (st *limitState) check(lim policy.Limits, now time.Time, pending int, tokens int64) *refusal {
 	if lim.Concurrency > 0 && st.inflight+pending >= lim.Concurrency {
-		return reasonConcurrency, time.Second
+		return &refusal{reason: reasonConcurrency, retry: time.Second}
 	}
 	if lim.RPM > 0 {
 		want := float64(1 + pending)
 		if st.req.refill(lim.RPM, now); st.req.level < want {
-			return reasonRPM, st.req.wait(lim.RPM, want)
+			return &refusal{reason: reasonRPM, retry: st.req.wait(lim.RPM, want)}
 		}
 	}
 	if lim.TPM > 0 {
-		if st.tok.refill(lim.TPM, now); st.tok.level < 1 {
-			return reasonTPM, st.tok.wait(lim.TPM, 1)
+		st.tok.refill(lim.TPM, now)
+		switch {
+		case tokens > int64(lim.TPM):
+			return &refusal{reason: reasonTPM, want: tokens, left: int64(st.tok.level), never: true}
+		case st.tok.level < float64(tokens):
+			return &refusal{reason: reasonTPM, want: tokens, left: int64(st.tok.level), retry: st.tok.wait(lim.TPM, float64(tokens))}
 		}
 	}
 	if lim.TokensPerDay > 0 {
-		day := now.UTC().Unix() / 86400
-		if day != st.day {
-			st.day, st.dayTokens = day, 0
-		}
-		if st.dayTokens >= lim.TokensPerDay {
-			return reasonDay, time.Unix((day+1)*86400, 0).Sub(now)
-		}
+		return st.checkDay(lim.TokensPerDay, now, tokens)
 	}
-	return "", 0
+	return nil
 }
 
-// budget is how many tokens a request admitted now may use in total.
-func (st *limitState) budget(lim policy.Limits) (int64, string) {
+// checkDay checks the UTC day's counter, starting a new one on a new day.
+func (st *limitState) checkDay(limit int64, now time.Time, tokens int64) *refusal {
+	day := now.UTC().Unix() / 86400
+	if day != st.day {
+		st.day, st.dayTokens, st.dayReserved = day, 0, 0
+	}
+	left := limit - st.dayTokens
+	switch {
+	case tokens > limit:
+		return &refusal{reason: reasonDay, want: tokens, left: left, never: true}
+	case tokens > left:
+		retry := time.Unix((day+1)*86400, 0).Sub(now)
+		if tokens <= left+st.dayReserved {
+			retry = time.Second // fits once requests in flight have settled
+		}
+		return &refusal{reason: reasonDay, want: tokens, left: left, retry: retry}
+	}
+	return nil
+}
+
+// left is how many tokens the limits have left now, and which limit sets
+// that; -1 when none counts tokens.
+func (st *limitState) left(lim policy.Limits) (int64, string) {
 	b, why := int64(-1), ""
 	if lim.TPM > 0 {
 		b, why = int64(st.tok.level), reasonTPM
@@ -188,25 +207,26 @@ func (st *limitState) budget(lim policy.Limits) (int64, string) {
 	return b, why
 }
 
-// finish releases the request's concurrency slot and charges its tokens.
-func (t *ticket) finish(tokens int64) {
-	if t == nil {
-		return
-	}
+func (t *ticket) budget() (int64, string) { return t.left, t.leftReason }
+
+// settle releases the request's concurrency slot and charges its tokens
+// in place of the reservation. Tokens of a request admitted on an
+// earlier UTC day stay charged to that day.
+func (t *ticket) settle(used int64) {
 	t.l.mu.Lock()
 	defer t.l.mu.Unlock()
-	t.st.inflight--
+	st := t.st
+	st.inflight--
 	if t.lim.TPM > 0 {
-		t.st.tok.level -= float64(tokens)
+		st.tok.level = math.Min(float64(t.lim.TPM), st.tok.level+float64(t.reserved-used))
 	}
-	if t.lim.TokensPerDay > 0 {
-		t.st.dayTokens += tokens
+	if t.lim.TokensPerDay > 0 && st.day == t.day {
+		st.dayTokens += used - t.reserved
+		st.dayReserved -= t.reserved
 	}
 }
 
-// prune drops the state of identities not in keep that have nothing in
-// flight, so the limiter stays as small as the netmap.
-func (l *limiter) prune(keep map[string]bool) {
+func (l *localLimiter) keep(keep map[string]bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k, st := range l.states {

@@ -41,25 +41,36 @@ func TestRPMBitesAtTheLimit(t *testing.T) {
 	}
 }
 
+// A request reserves its prompt (32 bytes: 8 tokens) and its answer at
+// full length before it goes upstream, and is refused when that does not
+// fit what is left; it then uses 10+5.
 func TestTPMBitesAtTheLimit(t *testing.T) {
-	m := newMesh(t, policy.Limits{TPM: 30}, nil) // each answer uses 10+5 tokens
-	for i := range 2 {
-		if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 200 {
-			t.Fatalf("request %d: %d %s", i+1, code, body)
-		}
-		m.waitRecords(i + 1) // charged as the request ends
+	m := newMesh(t, policy.Limits{TPM: 30}, nil)
+	const small, large = `{"model":"llama","max_tokens":5}`, `{"model":"llama","max_tokens":10}`
+	if code, out := m.call(m.alice, "/v1/chat/completions", small); code != 200 {
+		t.Fatalf("1st request: %d %s", code, out)
 	}
-	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, reasonTPM) {
-		t.Fatalf("3rd request: %d %s", code, body)
+	m.waitRecords(1) // settled as the request ends: 15 left
+	if code, out := m.call(m.alice, "/v1/chat/completions", large); code != 429 || !strings.Contains(out, reasonTPM) || !strings.Contains(out, "may use up to 19 tokens") || !strings.Contains(out, "15 are left") {
+		t.Fatalf("request reserving 19: %d %s", code, out)
+	}
+	if code, out := m.call(m.alice, "/v1/chat/completions", small); code != 200 {
+		t.Fatalf("request reserving 13: %d %s", code, out)
+	}
+	m.waitRecords(3)
+	if code, out := m.call(m.alice, "/v1/chat/completions", small); code != 429 || !strings.Contains(out, reasonTPM) {
+		t.Fatalf("4th request: %d %s", code, out)
 	}
 }
 
 func TestTokensPerDay(t *testing.T) {
-	m := newMesh(t, policy.Limits{TokensPerDay: 15}, nil)
-	m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`)
-	m.waitRecords(1) // the tokens are charged as the request ends, after its answer
-	if code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"llama"}`); code != 429 || !strings.Contains(body, "15 tokens a day") {
-		t.Fatalf("%d %s", code, body)
+	m := newMesh(t, policy.Limits{TokensPerDay: 20}, nil)
+	const body = `{"model":"llama","max_tokens":5}` // reserves 8+5, uses 10+5
+	m.call(m.alice, "/v1/chat/completions", body)
+	m.waitRecords(1)
+	code, out := m.call(m.alice, "/v1/chat/completions", body)
+	if code != 429 || !strings.Contains(out, "20 tokens a day") || !strings.Contains(out, "up to 13 tokens") || !strings.Contains(out, "5 are left") || !strings.Contains(out, "resets at 00:00 UTC") {
+		t.Fatalf("%d %s", code, out)
 	}
 }
 
@@ -114,20 +125,24 @@ func TestMaxTokensCapped(t *testing.T) {
 	}
 }
 
+// A stream whose use passes what its limits had left when it started is
+// cut. The answer fits its reservation by its length in tokens, but
+// without usage reports the guard estimates 2 tokens for each 7-byte
+// chunk: 12 for the prompt, then the 25th chunk passes 60.
 func TestStreamCutPastTokenLimit(t *testing.T) {
 	m := newMesh(t, policy.Limits{TPM: 60}, nil)
-	body := `{"model":"bare","stream":true,"max_tokens":200}` // no usage: estimates
+	m.up.script = split(strings.Repeat("tokens ", 40), 40)
+	body := `{"model":"bare","stream":true,"max_tokens":40}` // no usage: estimates
 	code, out := m.call(m.alice, "/v1/chat/completions", body)
 	evs := events(strings.NewReader(out))
 	last := evs[len(evs)-1]
 	if code != 200 || !strings.Contains(last, `"code":"tpm_exceeded"`) || !strings.Contains(last, "the answer was cut") {
 		t.Fatalf("%d, last event %q", code, last)
 	}
-	// 60 tokens: 12 estimated for the 48-byte prompt, 48 one-token chunks.
-	if n := len(evs) - 1; n != 48 {
-		t.Fatalf("%d chunks before the cut, want 48", n)
+	if n := len(evs) - 1; n != 24 {
+		t.Fatalf("%d chunks before the cut, want 24", n)
 	}
-	if r := m.waitRecords(1)[0]; r.Reason != reasonTPM || !r.Estimated || r.TokensOut != 49 {
+	if r := m.waitRecords(1)[0]; r.Reason != reasonTPM || !r.Estimated || r.TokensOut != 50 {
 		t.Fatalf("%+v", r)
 	}
 }
@@ -196,5 +211,65 @@ func TestUnaskedStreamIsCounted(t *testing.T) {
 	}
 	if r := m.waitRecords(1)[0]; r.TokensOut != 5 || !r.Stream {
 		t.Errorf("unasked stream recorded with %d tokens out, stream %v; want 5 (estimated from its text), true", r.TokensOut, r.Stream)
+	}
+}
+
+// The local limiter's arithmetic: a reservation is taken from the minute
+// and the day at once, settling puts back what was not used (or takes
+// more), a request larger than a limit allows at all is told so, a day
+// that is full only of reservations in flight says to retry soon, and a
+// request admitted yesterday settles against yesterday.
+func TestLocalLimiterReservations(t *testing.T) {
+	l := newLocalLimiter()
+	g := &policy.GrantRule{ID: "grants[0]", Limits: policy.Limits{TPM: 1000, TokensPerDay: 1500}}
+	day := time.Date(2026, 12, 6, 23, 58, 0, 0, time.UTC)
+	reserve := func(tokens int64, now time.Time) (reservation, *refusal) {
+		t.Helper()
+		if r := l.hold("u", []*policy.GrantRule{g}, now); r != nil {
+			t.Fatalf("hold: %+v", r)
+		}
+		return l.reserve("u", g, tokens, now, true)
+	}
+	a, r := reserve(600, day)
+	if r != nil {
+		t.Fatalf("600 of 1000: %+v", r)
+	}
+	if b, why := a.budget(); b != 1000 || why != reasonTPM {
+		t.Fatalf("budget %d %s, want what was left when it started", b, why)
+	}
+	if _, r := reserve(500, day); r == nil || r.reason != reasonTPM || r.want != 500 || r.left != 400 || r.never {
+		t.Fatalf("500 with 400 left: %+v", r)
+	}
+	if _, r := reserve(1001, day); r == nil || !r.never {
+		t.Fatalf("more than a minute's allowance: %+v", r)
+	}
+	a.settle(100) // 500 not used: back in the minute and the day
+	b, r := reserve(900, day)
+	if r != nil {
+		t.Fatalf("900 after settling: %+v", r)
+	}
+	st := l.states[limitKey{"u", "grants[0]"}]
+	if st.dayTokens != 1000 || st.dayReserved != 900 {
+		t.Fatalf("day %d used and reserved, %d reserved; want 1000, 900", st.dayTokens, st.dayReserved)
+	}
+	// The minute refills; the day has 500 left, all of them behind b.
+	later := day.Add(time.Minute)
+	if _, r := reserve(600, later); r == nil || r.reason != reasonDay || r.retry != time.Second {
+		t.Fatalf("600 with the day's rest reserved in flight: %+v", r)
+	}
+	dayOnly := &policy.GrantRule{ID: "grants[1]", Limits: policy.Limits{TokensPerDay: 1500}}
+	if _, r := l.reserve("u", dayOnly, 1501, later, false); r == nil || r.reason != reasonDay || !r.never {
+		t.Fatalf("more than the day allows: %+v", r)
+	}
+	// b settles after midnight: it counts to the day it started.
+	next := day.Add(3 * time.Minute)
+	c, r := reserve(400, next)
+	if r != nil {
+		t.Fatalf("new day: %+v", r)
+	}
+	b.settle(2000)
+	c.settle(400)
+	if st.dayTokens != 400 || st.dayReserved != 0 || st.inflight != 0 {
+		t.Fatalf("new day: %d used, %d reserved, %d in flight", st.dayTokens, st.dayReserved, st.inflight)
 	}
 }

@@ -13,10 +13,10 @@ import (
 
 // serveModel decides, limits and forwards one model request.
 func (c *call) serveModel() {
-	if !c.reserve() || !c.readBody() || !c.decide() || !c.observeAbuse() || !c.admit() {
+	if !c.reserve() || !c.readBody() || !c.decide() || !c.observeAbuse() || !c.shape() || !c.admit() {
 		return
 	}
-	body := c.req.rewrite(c.body, c.api, c.up.model, c.grant.Limits.MaxTokens)
+	body := c.req.rewrite(c.body, c.api, c.up.model, c.out)
 	if s := c.g.cfg.Screen; s != nil {
 		in := body
 		var err error
@@ -66,12 +66,25 @@ func (c *call) mfaMessage(g *policy.GrantRule) string {
 		c.model, time.Duration(g.MFA), c.who.who(), c.mfaAge().Round(time.Minute))
 }
 
-// admit applies the grant's limits.
+// shape decides how long and how many the request's answers may be
+// (refusing fields the policy does not allow) and so its worst case.
+func (c *call) shape() bool {
+	out, err := c.req.shape(c.api, c.snap.ruleFor(c.grant, c.model))
+	if err != nil {
+		c.refuse(http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
+		return false
+	}
+	c.out = out
+	return true
+}
+
+// admit reserves the request's worst case under the grant's limits.
 func (c *call) admit() bool {
-	t, reason, retry := c.g.limits.admit(c.who.limitKey, c.grant, c.start, c.reserved)
-	c.reserved = false
-	if t == nil {
-		c.refuse(http.StatusTooManyRequests, reason, limitMessage(c.who, c.grant, reason, retry), retry)
+	want := c.out.reservation(c.api, len(c.body))
+	t, r := c.g.limits.reserve(c.who.limitKey, c.grant, want, c.start, c.held)
+	c.held = false
+	if r != nil {
+		c.refuseLimit(r)
 		return false
 	}
 	c.ticket = t
@@ -79,15 +92,32 @@ func (c *call) admit() bool {
 	return true
 }
 
-func limitMessage(who *caller, g *policy.GrantRule, reason string, retry time.Duration) string {
-	lim := g.Limits
+// refuseLimit answers 429 for a limit that refuses the request.
+func (c *call) refuseLimit(r *refusal) {
+	c.refuse(http.StatusTooManyRequests, r.reason, limitMessage(c.who, r), r.retry)
+}
+
+// limitMessage says which limit refuses, what the request needed of it
+// and when to retry.
+func limitMessage(who *caller, r *refusal) string {
+	lim := r.grant.Limits
 	what := map[string]string{
 		reasonRPM:         fmt.Sprintf("%d requests a minute", lim.RPM),
 		reasonTPM:         fmt.Sprintf("%d tokens a minute", lim.TPM),
 		reasonConcurrency: fmt.Sprintf("%d requests at once", lim.Concurrency),
 		reasonDay:         fmt.Sprintf("%d tokens a day (UTC)", lim.TokensPerDay),
-	}[reason]
-	return fmt.Sprintf("%s may use %s under %s; retry in %s", who.who(), what, g.ID, retry.Round(time.Second)+time.Second)
+	}[r.reason]
+	msg := fmt.Sprintf("%s may use %s under %s", who.who(), what, r.grant.ID)
+	switch {
+	case r.never:
+		return fmt.Sprintf("%s; this request may use up to %d tokens (its prompt and every answer at its full length), more than that allows at all: ask for shorter answers (max_tokens) or fewer", msg, r.want)
+	case r.want > 0:
+		msg = fmt.Sprintf("%s; this request may use up to %d tokens (its prompt and every answer at its full length) and %d are left", msg, r.want, max(r.left, 0))
+	}
+	if r.reason == reasonDay {
+		msg += "; the count resets at 00:00 UTC"
+	}
+	return fmt.Sprintf("%s; retry in %s", msg, r.retry.Round(time.Second)+time.Second)
 }
 
 // screenCall returns the call's ScreenCall, made on first use.

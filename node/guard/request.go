@@ -3,6 +3,7 @@ package guard
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/moatmesh/moat/mesh/llmapi"
 )
@@ -18,9 +19,13 @@ type request struct {
 	// maxLargest is the largest of them: servers differ in which one they
 	// honour, so a cap must hold for every one.
 	maxLargest int64
+	// unbounded: a length field asks for no bound (n_predict -1,
+	// num_predict -1, -2 or 0).
+	unbounded bool
 	// IncludeUsage: the caller asked for stream_options.include_usage.
 	IncludeUsage bool
 	Logprobs     bool
+	cost         costFields
 
 	fields  map[string]json.RawMessage
 	options map[string]json.RawMessage // Ollama's "options", when present
@@ -51,7 +56,13 @@ func parseRequest(body []byte, api *llmapi.API) (*request, error) {
 	if err := r.readFlags(); err != nil {
 		return nil, err
 	}
-	return r, r.readMax(api)
+	if err := r.readOptions(api); err != nil {
+		return nil, err
+	}
+	if err := r.readMax(api); err != nil {
+		return nil, err
+	}
+	return r, r.readCost(api)
 }
 
 func (r *request) readFlags() error {
@@ -98,24 +109,38 @@ func (r *request) optBool(name string, dst *bool) error {
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
+// optionNames are the Ollama options the guard reads, by exact key.
+var optionNames = append([]string{"num_predict"}, llmapi.LoadOptions...)
+
+// readOptions reads Ollama's "options" object, when present.
+func (r *request) readOptions(api *llmapi.API) error {
+	raw, ok := r.fields["options"]
+	if !ok || isNull(raw) || api.Family != llmapi.Ollama {
+		return nil
+	}
+	if err := json.Unmarshal(raw, &r.options); err != nil || r.options == nil {
+		return badf("\"options\" must be an object")
+	}
+	if err := llmapi.ExactKeys(r.options, optionNames); err != nil {
+		return badf("\"options\": %v", err)
+	}
+	return nil
+}
+
 // readMax reads the API's answer-length fields.
 func (r *request) readMax(api *llmapi.API) error {
 	for _, k := range api.MaxKeys {
-		raw, ok := r.fields[k]
-		if k == llmapi.NumPredict {
-			raw, ok = r.readOptions()
-			if ok && raw == nil {
-				return badf("\"options\" must be an object")
-			}
-		}
+		raw, ok := r.lengthField(k)
 		if !ok || isNull(raw) {
 			continue
 		}
+		signed := k == llmapi.NumPredict || k == llmapi.NPredict // -1: no bound
 		var n int64
-		if err := unmarshalInt64(raw, &n); err != nil || (n < 0 && k != llmapi.NumPredict) {
+		if err := unmarshalInt64(raw, &n); err != nil || (n < 0 && !signed) {
 			return badf("%q must be a non-negative integer", k)
 		}
 		if n < 0 || (n == 0 && k == llmapi.NumPredict) { // Ollama: 0 and -1 unbounded, -2 fill the context
+			r.unbounded = true
 			continue
 		}
 		if r.MaxTokens < 0 || n < r.MaxTokens {
@@ -126,44 +151,66 @@ func (r *request) readMax(api *llmapi.API) error {
 	return nil
 }
 
-// readOptions returns options.num_predict; a nil raw with ok means
-// "options" is not an object.
-func (r *request) readOptions() (json.RawMessage, bool) {
-	raw, ok := r.fields["options"]
-	if !ok || isNull(raw) {
-		return nil, false
+// lengthField returns the raw value of length field k.
+func (r *request) lengthField(k string) (json.RawMessage, bool) {
+	if k == llmapi.NumPredict {
+		v, ok := r.options["num_predict"]
+		return v, ok
 	}
-	if err := json.Unmarshal(raw, &r.options); err != nil || r.options == nil || llmapi.ExactKeys(r.options, []string{"num_predict"}) != nil {
-		return nil, true
-	}
-	v, ok := r.options["num_predict"]
+	v, ok := r.fields[k]
 	return v, ok
 }
 
 // rewrite returns the body to send upstream: the model renamed to model,
-// the answer length capped at maxTokens (when > 0), and, for a stream of
-// an API that takes it, stream_options.include_usage set (replacing the
-// caller's stream_options). A changed body is re-encoded from the object
-// the guard read, so the upstream sees exactly the values the guard
-// decided on; the model then goes in "model" alone (not in /api/show's
-// older "name"). When nothing changes, body itself is returned, but only
-// if its keys (top level and "options") are distinct and unescaped: a
-// duplicated key cannot smuggle another model or length past the guard.
-func (r *request) rewrite(body []byte, api *llmapi.API, model string, maxTokens int) []byte {
-	capped := maxTokens > 0 && len(api.MaxKeys) > 0 && (r.MaxTokens < 0 || r.maxLargest > int64(maxTokens))
-	usage := r.Stream && api.UsageOption && !r.IncludeUsage
-	if model == r.Model && !capped && !usage && !r.otherModelKeys(api) && plainKeys(body) && (r.fields["options"] == nil || plainKeys(r.fields["options"])) {
+// the edits of out applied, and, for a stream of an API that takes it,
+// stream_options.include_usage set (replacing the caller's
+// stream_options). When nothing changes, body itself is returned; a
+// changed body keeps every other byte as sent. Either needs the body's
+// keys (top level and "options") distinct and unescaped: otherwise the
+// body is re-encoded from the object the guard read, so that a
+// duplicated key cannot smuggle another model or length past the guard,
+// and the model then goes in "model" alone (not in /api/show's older
+// "name").
+func (r *request) rewrite(body []byte, api *llmapi.API, model string, out *output) []byte {
+	edits := slices.Clone(out.edits)
+	if model != r.Model || r.otherModelKeys(api) {
+		for _, k := range api.ModelKeys[1:] {
+			if _, ok := r.fields[k]; ok {
+				edits = append(edits, edit{key: k})
+			}
+		}
+		edits = append(edits, edit{key: "model", val: mustJSON(model)})
+	}
+	if r.Stream && api.UsageOption && !r.IncludeUsage {
+		edits = append(edits, edit{key: "stream_options", val: []byte(`{"include_usage":true}`)})
+	}
+	plain := plainKeys(body) && (r.fields["options"] == nil || plainKeys(r.fields["options"]))
+	if plain && len(edits) == 0 {
 		return body
 	}
+	if plain {
+		if b, ok := spliceObject(body, edits); ok {
+			return b
+		}
+	}
+	return r.reencode(api, model, edits)
+}
+
+// reencode is rewrite for a body whose keys are not plain: the object the
+// guard read, edited, with the model in "model" alone.
+func (r *request) reencode(api *llmapi.API, model string, edits []edit) []byte {
 	for _, k := range api.ModelKeys {
 		delete(r.fields, k)
 	}
 	r.fields["model"] = mustJSON(model)
-	if capped {
-		r.capMax(api, maxTokens)
-	}
-	if usage {
-		r.fields["stream_options"] = []byte(`{"include_usage":true}`)
+	for _, e := range edits {
+		switch {
+		case slices.Contains(api.ModelKeys, e.key):
+		case e.val == nil:
+			delete(r.fields, e.key)
+		default:
+			r.fields[e.key] = e.val
+		}
 	}
 	return mustJSON(r.fields)
 }
@@ -177,33 +224,6 @@ func (r *request) otherModelKeys(api *llmapi.API) bool {
 		}
 	}
 	return false
-}
-
-// capMax lowers every present answer-length field above n to n, or sets
-// the first to n when none is present.
-func (r *request) capMax(api *llmapi.API, n int) {
-	v := mustJSON(n)
-	set := false
-	for _, k := range api.MaxKeys {
-		if k == llmapi.NumPredict {
-			if r.options == nil {
-				r.options = map[string]json.RawMessage{}
-			}
-			r.options["num_predict"] = v
-			r.fields["options"] = mustJSON(r.options)
-			return
-		}
-		if raw, ok := r.fields[k]; ok && !isNull(raw) {
-			var have int64
-			if unmarshalInt64(raw, &have) != nil || have > int64(n) {
-				r.fields[k] = v
-			}
-			set = true
-		}
-	}
-	if !set {
-		r.fields[api.MaxKeys[0]] = v
-	}
 }
 
 func mustJSON(v any) json.RawMessage {

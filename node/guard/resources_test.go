@@ -90,7 +90,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // pendingOf is how many requests of who hold admission slots.
-func (l *limiter) pendingOf(who string) int {
+func (l *localLimiter) pendingOf(who string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.pending[who]
@@ -193,7 +193,7 @@ func TestRefusedBeforeBody(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusTooManyRequests || errCode(body) != reasonRPM || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("after the minute's request: %v %v %s, want 429 %s", err, resp, body, reasonRPM)
 	}
-	if n := m.g.limits.pendingOf("user:u-alice"); n != 0 {
+	if n := m.g.limits.(*localLimiter).pendingOf("user:u-alice"); n != 0 {
 		t.Errorf("%d slots still held", n)
 	}
 }
@@ -279,7 +279,7 @@ func TestSlowBodiesFromOneMember(t *testing.T) {
 	}
 	wg.Wait()
 	held := lg.g.cfg.MaxConnsPerPeer
-	waitFor(t, "the held bodies being read", func() bool { return lg.g.limits.pendingOf("user:u-alice") == held })
+	waitFor(t, "the held bodies being read", func() bool { return lg.g.limits.(*localLimiter).pendingOf("user:u-alice") == held })
 	during := lg.latency()
 	alloc, grew := totalAlloc()-alloc0, memInUse()-mem0
 	t.Logf("bob's request: %s usual, %s with %d slow bodies open (%d held); %d KiB allocated meanwhile; heap and stacks in use %+d KiB", usual, during, attack, held, alloc>>10, grew>>10)

@@ -34,6 +34,9 @@ type snapshot struct {
 	callers map[netip.Addr]*caller
 	table   *policy.GuardTable
 	rules   *policy.NodeRules // nm.Rules, as the policy package reads them
+	// output holds each served model's output rule under a grant without
+	// maxTokens; a model not in it has the defaults.
+	output map[string]outputRule
 }
 
 // buildSnapshot compiles nm for a node serving served.
@@ -57,6 +60,7 @@ func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, err
 		return nil, fmt.Errorf("guard: netmap %d: %w", nm.Seq, err)
 	}
 	s.table = t
+	s.output = outputRules(s.rules)
 	return s, nil
 }
 

@@ -151,8 +151,8 @@ func (rl *relay) handle(ev []byte) bool {
 	if t.usageOnly && c.api.UsageOption && !c.req.IncludeUsage {
 		return true // asked for the guard's accounting, not the caller's
 	}
-	if b := c.ticket.budget; b >= 0 && rl.used() > b {
-		rl.cut(c.ticket.budgetReason, limitMessage(c.who, c.grant, c.ticket.budgetReason, time.Minute))
+	if b, why := c.ticket.budget(); b >= 0 && rl.used() > b {
+		rl.cut(why, limitMessage(c.who, &refusal{grant: c.grant, reason: why, retry: time.Minute}))
 		return false
 	}
 	if rl.filter == nil {

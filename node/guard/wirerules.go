@@ -33,6 +33,9 @@ func policyRules(r *wire.NodeRules) *policy.NodeRules {
 		}
 		out.Filter = append(out.Filter, fr)
 	}
+	for _, m := range r.Models {
+		out.Models = append(out.Models, policy.ModelRule(m))
+	}
 	return out
 }
 
