@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,11 +67,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
-	key, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "seal.key"))
+	box, err := openBox(ctx, cfg, st)
 	if err != nil {
-		return nil, fmt.Errorf("sealing key: %w", err)
+		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: seal.New(key)}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: box}
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}

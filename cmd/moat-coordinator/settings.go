@@ -18,12 +18,20 @@ import (
 // that change it offline (users, tokens) share them.
 type storeSettings struct {
 	dataDir, database string
+	sealKey           sealKeySettings
 }
 
 func (s *storeSettings) register(fs *pflag.FlagSet) {
-	fs.StringVar(&s.dataDir, "data-dir", "./moat-data", "directory for the SQLite database, keys and certificates")
+	fs.StringVar(&s.dataDir, "data-dir", "./moat-data", "directory for the SQLite database and, without --seal-key-file, the seal key")
 	fs.StringVar(&s.database, "database", "", "empty for SQLite in the data dir, or a postgres:// URL")
 	cli.SecretFile(fs, "database")
+	s.sealKey.register(fs)
+}
+
+// config is where the coordinator's state is, with its seal key.
+func (s *storeSettings) config(cmd *cobra.Command) (coordinator.Config, error) {
+	cfg := coordinator.Config{DataDir: s.dataDir, Database: s.database}
+	return cfg, s.sealKey.apply(cmd, &cfg)
 }
 
 // serveSettings are the settings of `serve`, the keys of its config file.

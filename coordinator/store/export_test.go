@@ -1,0 +1,16 @@
+package store
+
+import (
+	"slices"
+	"testing"
+)
+
+// WithMigrationForTest makes this binary know one more migration, as the
+// next release would, until t ends. Tests that use it must not run in
+// parallel with others.
+func WithMigrationForTest(t *testing.T, minLevel int, stmts ...string) {
+	old := migrations
+	next := SchemaLevel() + 1
+	migrations = append(slices.Clip(old), migration{version: next, name: "test migration", minLevel: minLevel, stmts: stmts})
+	t.Cleanup(func() { migrations = old })
+}
