@@ -12,8 +12,8 @@ import (
 var ErrNoSnapshot = errors.New("the store makes snapshots of SQLite only; back PostgreSQL up with pg_dump (docs/operations.md)")
 
 // Snapshot writes a consistent copy of the SQLite database to path
-// (VACUUM INTO, which reads one snapshot while writers carry on), with
-// mode 0600. path must not exist.
+// (VACUUM INTO: one read transaction, so writers in WAL mode carry on),
+// with mode 0600. path must not exist.
 func (s *DB) Snapshot(ctx context.Context, path string) error {
 	if s.d != sqliteDialect {
 		return fmt.Errorf("snapshot: %w", ErrNoSnapshot)
@@ -28,7 +28,7 @@ func (s *DB) Snapshot(ctx context.Context, path string) error {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	f.Close()
-	if _, err := s.r.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+	if _, err := s.w.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("snapshot: %w", err)
 	}
