@@ -142,8 +142,9 @@ func addFile(tw *tar.Writer, a archived) error {
 // Restore unpacks the backup in into cfg.DataDir, which must hold no
 // database yet, and checks that the seal key (cfg.SealKey, the data
 // dir's seal.key, or the one in the backup when it holds one and
-// neither is there) opens its secrets. PostgreSQL is restored with
-// pg_restore instead.
+// neither is there) opens its secrets; when it does not, the restored
+// database is removed again. PostgreSQL is restored with pg_restore
+// instead.
 func Restore(ctx context.Context, cfg Config, in string) (BackupInfo, error) {
 	var info BackupInfo
 	if cfg.Database != "" {
@@ -167,7 +168,10 @@ func Restore(ctx context.Context, cfg Config, in string) (BackupInfo, error) {
 		}
 	}
 	if err := withSecrets(ctx, cfg, func(*store.DB, *seal.Box) error { return nil }); err != nil {
-		return info, fmt.Errorf("restore: the database is in %s, but: %w", dbPath, err)
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(dbPath + suffix) // so that a second try, with the key, can restore
+		}
+		return info, fmt.Errorf("restore: %w", err)
 	}
 	return info, nil
 }

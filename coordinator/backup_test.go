@@ -82,15 +82,14 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := Restore(ctx, Config{DataDir: fresh}, out); err == nil || !strings.Contains(err.Error(), "seal key missing") {
 		t.Fatalf("restore without the seal key: err = %v", err)
 	}
-	if _, err := Restore(ctx, Config{DataDir: fresh}, out); err == nil || !strings.Contains(err.Error(), "already holds a database") {
-		t.Fatalf("restore over a database: err = %v", err)
-	}
 
 	// With the seal key kept apart, it comes back whole.
-	fresh = filepath.Join(t.TempDir(), "restored")
 	key := readKey(t, dir)
 	if _, err := Restore(ctx, Config{DataDir: fresh, SealKey: key}, out); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := Restore(ctx, Config{DataDir: fresh, SealKey: key}, out); err == nil || !strings.Contains(err.Error(), "already holds a database") {
+		t.Fatalf("restore over a database: err = %v", err)
 	}
 	tc2, err := restartWith(t, tc, fresh, func(c *Config) { c.SealKey = key })
 	if err != nil {
