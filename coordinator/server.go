@@ -58,6 +58,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if info, err := st.Schema(ctx); err == nil && info.Version > store.SchemaLevel() {
+		cfg.Logger.Warn("the database schema is newer than this binary, which still may use it: upgrade this replica next",
+			"schema_version", info.Version, "min_level", info.MinLevel, "binary_schema_level", store.SchemaLevel())
+	}
 	s, err := newServer(ctx, cfg, st)
 	if err != nil {
 		st.Close()

@@ -101,3 +101,42 @@ func containsAll(s string, subs []string) bool {
 	}
 	return true
 }
+
+// TestRollingUpgradeSecretsTable is the rolling upgrade of
+// docs/operations.md: release N (schema level 6) keeps running after
+// N+1 added the secrets table (migration 7, expanding), and still finds
+// the client secret where it kept it.
+func TestRollingUpgradeSecretsTable(t *testing.T) {
+	db := sqliteSchemaDB(t)
+	t.Run("release N", func(t *testing.T) {
+		store.AsReleaseForTest(t, 6)
+		s, err := db.open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.SetSetting(t.Context(), "idp-client-secret", []byte("sealed")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	s, err := db.open() // release N+1 expands
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := s.Secret(t.Context(), "idp-client-secret")
+	s.Close()
+	if err != nil || string(sec.Value) != "sealed" {
+		t.Fatalf("N+1 reads the copied client secret: %v, %v", sec, err)
+	}
+	t.Run("release N again", func(t *testing.T) {
+		store.AsReleaseForTest(t, 6)
+		s, err := db.open()
+		if err != nil {
+			t.Fatalf("release N on the expanded schema: %v", err)
+		}
+		defer s.Close()
+		if v, err := s.Setting(t.Context(), "idp-client-secret"); err != nil || string(v) != "sealed" {
+			t.Fatalf("release N's client secret: %q, %v", v, err)
+		}
+	})
+}
