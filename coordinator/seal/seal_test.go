@@ -3,8 +3,8 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
-	"fmt"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
