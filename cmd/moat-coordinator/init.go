@@ -23,6 +23,7 @@ func opsCommand(cmd *cobra.Command, more func(fs *pflag.FlagSet)) *storeSettings
 	s := new(storeSettings)
 	fs := pflag.NewFlagSet(cmd.Name(), pflag.ContinueOnError)
 	s.register(fs)
+	s.sealKey.register(fs)
 	if more != nil {
 		more(fs)
 	}

@@ -25,10 +25,10 @@ func (s *storeSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data-dir", "./moat-data", "directory for the SQLite database and, without --seal-key-file, the seal key")
 	fs.StringVar(&s.database, "database", "", "empty for SQLite in the data dir, or a postgres:// URL")
 	cli.SecretFile(fs, "database")
-	s.sealKey.register(fs)
 }
 
-// config is where the coordinator's state is, with its seal key.
+// config is where the coordinator's state is, with its seal key (for
+// the commands that registered the seal key's flags).
 func (s *storeSettings) config(cmd *cobra.Command) (coordinator.Config, error) {
 	cfg := coordinator.Config{DataDir: s.dataDir, Database: s.database}
 	return cfg, s.sealKey.apply(cmd, &cfg)
@@ -57,6 +57,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.listen, "listen", ":8443", "address to listen on")
 	fs.StringVar(&s.publicURL, "public-url", "", "URL people and devices reach the coordinator at, e.g. https://moat.example.com (required)")
 	s.store.register(fs)
+	s.store.sealKey.register(fs)
 	fs.StringVar(&s.issuer, "oidc-issuer", "", "external OIDC issuer; empty runs the embedded provider under /idp")
 	fs.StringVar(&s.clientID, "oidc-client-id", "", "client ID at the external issuer")
 	fs.StringVar(&s.clientSecret, "oidc-client-secret", "", "client secret at the external issuer")
