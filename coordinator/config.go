@@ -106,6 +106,9 @@ type OIDCConfig struct {
 	RequireVerifiedEmail bool
 }
 
+// DefaultDataDir is Config.DataDir's default.
+const DefaultDataDir = "./moat-data"
+
 // DefaultMaxConnsPerClient is Config.MaxConnsPerClient's default: room
 // for an office of several hundred people behind one NAT address, each
 // holding a netmap stream, while one client cannot use up the process's
@@ -124,7 +127,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("config: PublicURL %q: want http(s)://HOST[:PORT]", c.PublicURL)
 	}
 	if c.DataDir == "" {
-		c.DataDir = "./moat-data"
+		c.DataDir = DefaultDataDir
 	}
 	if c.DeviceTTL == 0 {
 		c.DeviceTTL = 12 * time.Hour

@@ -61,7 +61,7 @@ func openBox(ctx context.Context, cfg Config, st *store.DB) (*seal.Box, error) {
 	// recorded. The key must open what is already sealed.
 	for _, sec := range secrets {
 		if _, err := box.Open(sec.Value, secretAD(sec.Name)); err != nil {
-			return nil, fmt.Errorf("%w: %s does not open this database's secret %s: give this replica the seal key the database was made with (--seal-key-file, MOAT_SEAL_KEY)", ErrSealKey, source, sec.Name)
+			return nil, fmt.Errorf("wrong %w: %s does not open this database's secret %s: give this replica the seal key the database was made with (--seal-key-file, MOAT_SEAL_KEY)", ErrSealKey, source, sec.Name)
 		}
 	}
 	got, err := st.AddSetting(ctx, settingSealKeyID, []byte(id))
@@ -75,7 +75,7 @@ func openBox(ctx context.Context, cfg Config, st *store.DB) (*seal.Box, error) {
 }
 
 func wrongSealKey(source, id, want string) error {
-	return fmt.Errorf("%w: wrong seal key: %s is seal key %s, but this database's secrets are sealed under seal key %s; give every replica the same seal key (--seal-key-file, MOAT_SEAL_KEY or the seal-key-file config key); after a restore, the key kept with the backup",
+	return fmt.Errorf("wrong %w: %s is seal key %s, but this database's secrets are sealed under seal key %s; give every replica the same seal key (--seal-key-file, MOAT_SEAL_KEY or the seal-key-file config key); after a restore, the key kept with the backup",
 		ErrSealKey, source, id, want)
 }
 

@@ -121,3 +121,22 @@ func TestRotateSealKeyAllOrNothing(t *testing.T) {
 		t.Fatalf("the old key after a failed rotation: %v", err)
 	}
 }
+
+// TestSealKeyOfEarlierInstall: a database from before the key's id was
+// recorded takes the key that opens its secrets, and refuses another.
+func TestSealKeyOfEarlierInstall(t *testing.T) {
+	dir := t.TempDir()
+	tc := startCoord(t, dir, newClock())
+	if _, err := tc.store.Reseal(context.Background(), nil, nil, settingSealKeyID, nil); err != nil { // as before ids
+		t.Fatal(err)
+	}
+	tc.stop()
+	other := newSealKey()
+	_, err := restartWith(t, tc, dir, func(c *Config) { c.SealKey = other })
+	if !errors.Is(err, ErrSealKey) || !strings.Contains(err.Error(), "does not open this database's secret "+embeddedClientSecret) {
+		t.Fatalf("another key on an earlier install: err = %v", err)
+	}
+	if _, err := restartWith(t, tc, dir, func(*Config) {}); err != nil {
+		t.Fatalf("its own key: %v", err)
+	}
+}

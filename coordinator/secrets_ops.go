@@ -18,7 +18,7 @@ import (
 // withSecrets opens cfg's store, checks the seal key and runs fn.
 func withSecrets(ctx context.Context, cfg Config, fn func(st *store.DB, box *seal.Box) error) error {
 	if cfg.DataDir == "" {
-		cfg.DataDir = "./moat-data"
+		cfg.DataDir = DefaultDataDir
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
