@@ -141,10 +141,11 @@ func resealColumn(ctx context.Context, c conn, col SealedColumn, reseal func(Sea
 	return n, nil
 }
 
-// AddSetting sets the setting name to value unless it is set, and
-// returns the value stored.
+// AddSetting sets the setting name to value unless it holds one (not
+// empty), and returns the value stored.
 func (s *DB) AddSetting(ctx context.Context, name string, value []byte) ([]byte, error) {
-	if _, err := s.wr().exec(ctx, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+	if _, err := s.wr().exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name)
+		DO UPDATE SET value = excluded.value WHERE settings.value IS NULL OR length(settings.value) = 0`,
 		name, blobArg(value)); err != nil {
 		return nil, s.fail("add setting "+name, err)
 	}
