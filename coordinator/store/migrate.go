@@ -104,8 +104,12 @@ func (s *DB) lockedSchema(ctx context.Context, c conn) (SchemaInfo, error) {
 // applyMigration applies m in the transaction c unless it is recorded,
 // raising the schema's minimum level to m.minLevel.
 func (s *DB) applyMigration(ctx context.Context, c conn, m migration) error {
-	if _, err := s.lockedSchema(ctx, c); err != nil {
+	info, err := s.lockedSchema(ctx, c)
+	if err != nil {
 		return err
+	}
+	if err := checkLevel(info, SchemaLevel()); err != nil {
+		return err // a newer replica contracted the schema meanwhile
 	}
 	var n int
 	if err := c.row(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n); err != nil {
@@ -124,7 +128,7 @@ func (s *DB) applyMigration(ctx context.Context, c conn, m migration) error {
 			return err
 		}
 	}
-	_, err := c.exec(ctx, "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
+	_, err = c.exec(ctx, "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
 		m.version, m.name, s.d.timeArg(time.Now()))
 	return err
 }
