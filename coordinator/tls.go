@@ -33,7 +33,8 @@ const tlsSecret = "tls-self-signed"
 // --coordinator-fingerprint. It lives in the database, sealed, so every
 // replica serves the same certificate; on first use it is imported from
 // the files an earlier version kept in DataDir, or created (ECDSA P-256,
-// ten years, for the host of PublicURL).
+// ten years, for the host of PublicURL). Its public half is written to
+// DataDir/tls-cert.pem for tools that pin the certificate.
 func SelfSignedTLS(ctx context.Context, cfg Config) (tls.Certificate, string, error) {
 	var pair []byte
 	err := withSecrets(ctx, cfg, func(st *store.DB, box *seal.Box) (err error) {
@@ -43,7 +44,15 @@ func SelfSignedTLS(ctx context.Context, cfg Config) (tls.Certificate, string, er
 	if err != nil {
 		return tls.Certificate{}, "", fmt.Errorf("self-signed certificate: %w", err)
 	}
-	return parsePair(pair, pair)
+	cert, fp, err := parsePair(pair, pair)
+	if err != nil {
+		return cert, fp, err
+	}
+	pub := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "tls-cert.pem"), pub, 0o644); err != nil {
+		return cert, fp, fmt.Errorf("self-signed certificate: %w", err)
+	}
+	return cert, fp, nil
 }
 
 // selfSignedPair returns the stored certificate and key, PEM.
