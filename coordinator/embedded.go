@@ -23,7 +23,7 @@ const embeddedClientID = "moat-coordinator"
 // that is the same go-oidc code path as for an external IdP.
 func (a *authenticator) startEmbedded(ctx context.Context) error {
 	s := a.s
-	sec, err := s.secretSetting(ctx, embeddedClientSecret)
+	sec, err := s.secretSetting(ctx, "idp-client-secret")
 	if err != nil {
 		return err
 	}

@@ -139,5 +139,6 @@ var sealedAD = map[string]func(key string) [][]byte{
 	},
 }
 
-// embeddedClientSecret names the embedded provider's client secret.
+// embeddedClientSecret names the embedded provider's client secret
+// (embedded.go).
 const embeddedClientSecret = "idp-client-secret"
