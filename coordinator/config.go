@@ -19,12 +19,20 @@ type Config struct {
 	// e.g. "https://moat.example.com". Required. OIDC redirect URIs and
 	// the embedded provider's issuer derive from it.
 	PublicURL string
-	// DataDir holds the SQLite database, the sealing key, the embedded
-	// provider's signing key and the self-signed certificate.
+	// DataDir holds the SQLite database and, when SealKey is zero, the
+	// seal key (seal.key).
 	// Default "./moat-data".
 	DataDir string
 	// Database is empty for SQLite in DataDir, or a postgres:// URL.
 	Database string
+	// SealKey seals the coordinator's secrets in the database (TOTP
+	// secrets, the embedded provider's keys, the self-signed TLS key);
+	// every replica needs the same one. Zero: the key in DataDir/seal.key,
+	// created on first start while the database holds no secrets.
+	SealKey [32]byte
+	// SealKeySource says where SealKey came from, for errors (e.g.
+	// "--seal-key-file /etc/moat/seal.key"). Empty: "the seal key given".
+	SealKeySource string
 
 	// OIDC configures sign-in. With Issuer empty, the coordinator runs its
 	// embedded provider under /idp and signs people in through it.
@@ -98,6 +106,9 @@ type OIDCConfig struct {
 	RequireVerifiedEmail bool
 }
 
+// DefaultDataDir is Config.DataDir's default.
+const DefaultDataDir = "./moat-data"
+
 // DefaultMaxConnsPerClient is Config.MaxConnsPerClient's default: room
 // for an office of several hundred people behind one NAT address, each
 // holding a netmap stream, while one client cannot use up the process's
@@ -116,7 +127,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("config: PublicURL %q: want http(s)://HOST[:PORT]", c.PublicURL)
 	}
 	if c.DataDir == "" {
-		c.DataDir = "./moat-data"
+		c.DataDir = DefaultDataDir
 	}
 	if c.DeviceTTL == 0 {
 		c.DeviceTTL = 12 * time.Hour

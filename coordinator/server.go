@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,6 +58,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if info, err := st.Schema(ctx); err == nil && info.Version > store.SchemaLevel() {
+		cfg.Logger.Warn("the database schema is newer than this binary, which still may use it: upgrade this replica next",
+			"schema_version", info.Version, "min_level", info.MinLevel, "binary_schema_level", store.SchemaLevel())
+	}
 	s, err := newServer(ctx, cfg, st)
 	if err != nil {
 		st.Close()
@@ -68,11 +71,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
-	key, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "seal.key"))
+	box, err := openBox(ctx, cfg, st)
 	if err != nil {
-		return nil, fmt.Errorf("sealing key: %w", err)
+		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: seal.New(key)}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: box}
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}

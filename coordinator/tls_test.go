@@ -72,3 +72,38 @@ func TestSignInOverHTTPS(t *testing.T) {
 		t.Errorf("unprefixed cookies over https: %v", names)
 	}
 }
+
+// TestSelfSignedTLSInDatabase: the certificate serve uses lives in the
+// database, the one an earlier version kept in the data dir is imported,
+// its key is written nowhere, and its public half is in tls-cert.pem.
+func TestSelfSignedTLSInDatabase(t *testing.T) {
+	dir := t.TempDir()
+	_, legacy, err := SelfSignedCert(dir, "https://127.0.0.1:8443") // as an earlier version left it
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{PublicURL: "https://127.0.0.1:8443", DataDir: dir}
+	if _, fp, err := SelfSignedTLS(t.Context(), cfg); err != nil || fp != legacy {
+		t.Fatalf("imported certificate %s, %v; want the data dir's %s", fp, err, legacy)
+	}
+
+	fresh := t.TempDir()
+	cfg.DataDir = fresh
+	_, fp, err := SelfSignedTLS(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, again, err := SelfSignedTLS(t.Context(), cfg); err != nil || again != fp {
+		t.Fatalf("second start: %s, %v; want %s", again, err, fp)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "tls-key.pem")); !os.IsNotExist(err) {
+		t.Fatalf("the key was written to the data dir: %v", err)
+	}
+	pub, err := os.ReadFile(filepath.Join(fresh, "tls-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(pub, pub); err == nil {
+		t.Fatal("tls-cert.pem holds the private key")
+	}
+}

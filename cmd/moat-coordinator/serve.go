@@ -31,7 +31,11 @@ docs/configuration.md.`,
 			if err := s.check(cmd); err != nil {
 				return err
 			}
-			return serve(cmd.Context(), s, s.config(cmd), cmd.OutOrStdout())
+			cfg := s.config(cmd)
+			if err := s.store.sealKey.apply(cmd, &cfg); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), s, cfg, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().AddFlagSet(s.flagSet())
@@ -43,7 +47,7 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 	if err := os.MkdirAll(s.store.dataDir, 0o700); err != nil {
 		return err
 	}
-	tlsCfg, err := s.tls(stdout)
+	tlsCfg, err := s.tls(ctx, cfg, stdout)
 	if err != nil {
 		return err
 	}
@@ -151,10 +155,10 @@ func serveMetrics(addr string, h http.Handler, stdout io.Writer) (stop func(), e
 
 // tls returns the TLS configuration the settings ask for, or nil for
 // plain HTTP (behind a TLS-terminating proxy).
-func (s *serveSettings) tls(stdout io.Writer) (*tls.Config, error) {
+func (s *serveSettings) tls(ctx context.Context, cfg coordinator.Config, stdout io.Writer) (*tls.Config, error) {
 	switch {
 	case s.tlsMode == "self-signed":
-		cert, fp, err := coordinator.SelfSignedCert(s.store.dataDir, s.publicURL)
+		cert, fp, err := coordinator.SelfSignedTLS(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}

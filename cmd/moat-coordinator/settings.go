@@ -18,12 +18,20 @@ import (
 // that change it offline (users, tokens) share them.
 type storeSettings struct {
 	dataDir, database string
+	sealKey           sealKeySettings
 }
 
 func (s *storeSettings) register(fs *pflag.FlagSet) {
-	fs.StringVar(&s.dataDir, "data-dir", "./moat-data", "directory for the SQLite database, keys and certificates")
+	fs.StringVar(&s.dataDir, "data-dir", "./moat-data", "directory for the SQLite database and, without --seal-key-file, the seal key")
 	fs.StringVar(&s.database, "database", "", "empty for SQLite in the data dir, or a postgres:// URL")
 	cli.SecretFile(fs, "database")
+}
+
+// config is where the coordinator's state is, with its seal key (for
+// the commands that registered the seal key's flags).
+func (s *storeSettings) config(cmd *cobra.Command) (coordinator.Config, error) {
+	cfg := coordinator.Config{DataDir: s.dataDir, Database: s.database}
+	return cfg, s.sealKey.apply(cmd, &cfg)
 }
 
 // serveSettings are the settings of `serve`, the keys of its config file.
@@ -49,6 +57,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.listen, "listen", ":8443", "address to listen on")
 	fs.StringVar(&s.publicURL, "public-url", "", "URL people and devices reach the coordinator at, e.g. https://moat.example.com (required)")
 	s.store.register(fs)
+	s.store.sealKey.register(fs)
 	fs.StringVar(&s.issuer, "oidc-issuer", "", "external OIDC issuer; empty runs the embedded provider under /idp")
 	fs.StringVar(&s.clientID, "oidc-client-id", "", "client ID at the external issuer")
 	fs.StringVar(&s.clientSecret, "oidc-client-secret", "", "client secret at the external issuer")

@@ -56,12 +56,12 @@ type Config struct {
 	// one. The coordinator itself is normally the only one.
 	Clients []Client
 
-	// DataDir is the directory holding the token signing key
-	// ("idp-signing-key.pem", mode 0600, created on first start).
-	// Required.
+	// DataDir is the coordinator's data directory, where earlier
+	// versions kept the token signing key ("idp-signing-key.pem"); it is
+	// imported into the store on first start. Required.
 	DataDir string
 
-	// Box seals TOTP secrets at rest. Required.
+	// Box seals TOTP secrets and signing keys at rest. Required.
 	Box *seal.Box
 
 	// Logger receives sign-in events; never passwords, codes, tokens or

@@ -33,8 +33,9 @@
 // # State
 //
 // Users live in the coordinator's store (the Users interface). The RSA
-// signing key lives in Config.DataDir, so tokens stay verifiable across
-// restarts. Protocol state that lasts minutes — sign-ins in progress,
+// signing keys live there too, sealed (KeyStore, keys.go), so every
+// replica signs and verifies with the same keys, across restarts and
+// rotations. Protocol state that lasts minutes — sign-ins in progress,
 // authorization codes, access tokens — is kept in memory with an expiry
 // and a cap: a sign-in in progress does not survive a coordinator restart
 // (the person starts again), and with several coordinator replicas a

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,15 +14,42 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/moatmesh/moat/coordinator/seal"
+	"github.com/moatmesh/moat/coordinator/store"
 )
 
-// signingKeyFile is the name of the signing key in Config.DataDir.
-const signingKeyFile = "idp-signing-key.pem"
+// Signing keys live in the coordinator's database, sealed, so that every
+// replica signs with the same key and serves the same key set. Each is a
+// secret named signingKeyPrefix + its key id; the newest one in use signs,
+// and the ones a rotation retired stay in the key set until the tokens
+// they signed have expired.
+const signingKeyPrefix = "idp-signing-key:"
 
-// signingKey is the provider's RS256 key; it serves as both op.SigningKey
-// and op.Key (its public half, in the JWKS).
+// legacyKeyFile is where earlier versions kept the one signing key, in
+// Config.DataDir; it is imported on first start so that nothing changes
+// for the tokens it signed.
+const legacyKeyFile = "idp-signing-key.pem"
+
+// RetiredKeyKept is how long a rotated-out signing key stays in the key
+// set: the longest an ID token it signed is valid, and a minute for
+// clocks that differ.
+const RetiredKeyKept = idTokenLifetime + time.Minute
+
+// KeyStore keeps the signing keys; store.DB satisfies it.
+type KeyStore interface {
+	Secrets(ctx context.Context, prefix string) ([]*store.Secret, error)
+	AddSecret(ctx context.Context, sec *store.Secret) (*store.Secret, error)
+	RetireSecrets(ctx context.Context, prefix, keep string, retire time.Time) error
+	PruneSecrets(ctx context.Context, prefix string, now time.Time) (int64, error)
+}
+
+// signingKey is an RS256 key; it serves as both op.SigningKey and op.Key
+// (its public half, in the JWKS).
 type signingKey struct {
 	id   string
 	priv *rsa.PrivateKey
@@ -40,24 +68,140 @@ type publicKey struct{ *signingKey }
 
 func (k publicKey) Key() any { return &k.priv.PublicKey }
 
-// loadOrCreateSigningKey reads the PKCS#8 PEM key in dir or creates it
-// atomically (mode 0600). A key file readable by others is refused.
-func loadOrCreateSigningKey(dir string) (*signingKey, error) {
-	path := filepath.Join(dir, signingKeyFile)
-	k, err := loadSigningKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return k, err
+// EnsureSigningKey makes sure ks holds a signing key in use: the one an
+// earlier version kept in dataDir (if any), or a new one. It prunes keys
+// whose retirement has passed.
+func EnsureSigningKey(ctx context.Context, ks KeyStore, box *seal.Box, dataDir string, now time.Time) error {
+	if _, err := ks.PruneSecrets(ctx, signingKeyPrefix, now); err != nil {
+		return fmt.Errorf("signing key: %w", err)
 	}
-	if err := createSigningKey(path); err != nil {
-		return nil, err
+	secs, err := ks.Secrets(ctx, signingKeyPrefix)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
 	}
-	return loadSigningKey(path)
+	for _, s := range secs {
+		if s.Retire.IsZero() {
+			return nil
+		}
+	}
+	priv, err := legacySigningKey(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	_, err = addSigningKey(ctx, ks, box, priv, now)
+	return err
 }
 
-func loadSigningKey(path string) (*signingKey, error) {
+// RotateSigningKey makes a new signing key, which signs from now on on
+// every replica; the keys it replaces stay in the key set for
+// RetiredKeyKept, and keys retired before now are pruned. It returns the
+// new key's id.
+func RotateSigningKey(ctx context.Context, ks KeyStore, box *seal.Box, now time.Time) (string, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", fmt.Errorf("rotate signing key: %w", err)
+	}
+	name, err := addSigningKey(ctx, ks, box, priv, now)
+	if err != nil {
+		return "", err
+	}
+	if err := ks.RetireSecrets(ctx, signingKeyPrefix, name, now.Add(RetiredKeyKept)); err != nil {
+		return "", fmt.Errorf("rotate signing key: %w", err)
+	}
+	if _, err := ks.PruneSecrets(ctx, signingKeyPrefix, now); err != nil {
+		return "", fmt.Errorf("rotate signing key: %w", err)
+	}
+	return name[len(signingKeyPrefix):], nil
+}
+
+func addSigningKey(ctx context.Context, ks KeyStore, box *seal.Box, priv *rsa.PrivateKey, now time.Time) (string, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return "", fmt.Errorf("signing key: %w", err)
+	}
+	name := signingKeyPrefix + keyID(&priv.PublicKey)
+	sec := &store.Secret{Name: name, Value: box.Seal(der, secretAD(name)), Created: now}
+	if _, err := ks.AddSecret(ctx, sec); err != nil {
+		return "", fmt.Errorf("signing key: %w", err)
+	}
+	return name, nil
+}
+
+// secretAD is the additional data a coordinator secret is sealed with.
+func secretAD(name string) []byte { return []byte("setting:" + name) }
+
+// keyring reads the signing keys from the store on every use, so that a
+// rotation on one replica reaches all; each key is unsealed and parsed
+// once.
+type keyring struct {
+	ks  KeyStore
+	box *seal.Box
+	now func() time.Time
+
+	mu     sync.Mutex
+	parsed map[string]*signingKey // by secret name
+}
+
+// keys returns the key that signs (the newest in use) and every key
+// whose tokens may still be valid.
+func (r *keyring) keys(ctx context.Context) (signing *signingKey, valid []*signingKey, err error) {
+	secs, err := r.ks.Secrets(ctx, signingKeyPrefix) // oldest first
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing keys: %w", err)
+	}
+	now := r.now()
+	for _, s := range secs {
+		if !s.Retire.IsZero() && !s.Retire.After(now) {
+			continue
+		}
+		k, err := r.parse(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		valid = append(valid, k)
+		if s.Retire.IsZero() {
+			signing = k
+		}
+	}
+	if signing == nil {
+		return nil, nil, errors.New("signing keys: none in use; run moat-coordinator init")
+	}
+	return signing, valid, nil
+}
+
+func (r *keyring) parse(s *store.Secret) (*signingKey, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k := r.parsed[s.Name]; k != nil {
+		return k, nil
+	}
+	der, err := r.box.Open(s.Value, secretAD(s.Name))
+	if err != nil {
+		return nil, fmt.Errorf("unseal %s: %w", s.Name, err)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	priv, ok := parsed.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("signing key %s: not a PKCS#8 RSA key", s.Name)
+	}
+	if r.parsed == nil {
+		r.parsed = map[string]*signingKey{}
+	}
+	k := &signingKey{id: keyID(&priv.PublicKey), priv: priv}
+	r.parsed[s.Name] = k
+	return k, nil
+}
+
+// legacySigningKey reads the PKCS#8 PEM key an earlier version kept in
+// dir. A key file readable by others is refused.
+func legacySigningKey(dir string) (*rsa.PrivateKey, error) {
+	path := filepath.Join(dir, legacyKeyFile)
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("load signing key: %w", err)
+		return nil, err
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("load signing key: %s has mode %#o; it must be readable by its owner only (chmod 600 %s)", path, perm, path)
@@ -78,7 +222,7 @@ func loadSigningKey(path string) (*signingKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("load signing key: %s is not an RSA key", path)
 	}
-	return &signingKey{id: keyID(&priv.PublicKey), priv: priv}, nil
+	return priv, nil
 }
 
 // keyID is the RFC 7638 thumbprint of the public key, so the id is stable
@@ -90,39 +234,4 @@ func keyID(pub *rsa.PublicKey) string {
 		tp = sum[:]
 	}
 	return base64.RawURLEncoding.EncodeToString(tp)
-}
-
-func createSigningKey(path string) error {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return fmt.Errorf("create signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return fmt.Errorf("create signing key: %w", err)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create signing key: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".idpkey-*")
-	if err != nil {
-		return fmt.Errorf("create signing key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	err = pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("create signing key: %w", err)
-	}
-	// Link, unlike rename, never replaces a key another process made first.
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("create signing key: %w", err)
-	}
-	return nil
 }

@@ -28,7 +28,7 @@ type Provider struct {
 	secure  bool   // https issuer: Secure cookies
 	users   Users
 	log     *slog.Logger
-	key     *signingKey
+	keys    *keyring
 	clients map[string]*opClient
 	mem     *memory
 	op      *op.Provider
@@ -42,8 +42,8 @@ type Provider struct {
 	userLocks [64]sync.Mutex // serialise read-modify-write of one user's record
 }
 
-// New makes a Provider. It loads the signing key from cfg.DataDir, or
-// creates it there on first start.
+// New makes a Provider. st must also be a KeyStore: the signing keys
+// live there (EnsureSigningKey runs first).
 func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
 	u, err := cfg.validate()
 	if err != nil {
@@ -72,9 +72,14 @@ func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	rand.Read(p.csrfKey[:])
-	if p.key, err = loadOrCreateSigningKey(cfg.DataDir); err != nil {
+	ks, ok := st.(KeyStore)
+	if !ok {
+		return nil, fmt.Errorf("idp: the user store keeps no signing keys (KeyStore)")
+	}
+	if err := EnsureSigningKey(ctx, ks, cfg.Box, cfg.DataDir, cfg.Now()); err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
 	}
+	p.keys = &keyring{ks: ks, box: cfg.Box, now: cfg.Now}
 	for _, c := range cfg.Clients {
 		p.clients[c.ID] = newOpClient(c, cfg.Issuer+"/login")
 	}

@@ -1,42 +1,12 @@
 package idp
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/seal"
 )
-
-func TestSigningKeyPersists(t *testing.T) {
-	e := newEnv(t)
-	secret := e.newUser("alice@example.com", false)
-	b, r := e.browser(), e.rp(rpID, rpSecret)
-	code := e.signIn(b, r, "alice@example.com", secret)
-
-	path := filepath.Join(e.dataDir, signingKeyFile)
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file: %v, %v", fi, err)
-	}
-	// A restarted provider signs with the same key, so tokens issued
-	// before the restart still verify against the new JWKS.
-	again := e.newProvider()
-	if again.key.id != e.p.key.id {
-		t.Fatalf("key id changed across restart: %s, %s", e.p.key.id, again.key.id)
-	}
-	e.exchange(r, code)
-
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := New(e.ctx, Config{Issuer: e.issuer(), Clients: []Client{{ID: "x", RedirectURIs: []string{"https://x/cb"}}},
-		DataDir: e.dataDir, Box: e.box, Insecure: true}, e.st); err == nil || !strings.Contains(err.Error(), "chmod 600") {
-		t.Fatalf("loose key file: err = %v", err)
-	}
-}
 
 func TestConfigRefused(t *testing.T) {
 	box := seal.New([32]byte{})

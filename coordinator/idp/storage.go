@@ -122,14 +122,22 @@ func (s opStorage) GetRefreshTokenInfo(context.Context, string, string) (string,
 	return "", "", op.ErrInvalidRefreshToken
 }
 
-func (s opStorage) SigningKey(context.Context) (op.SigningKey, error) { return s.p.key, nil }
+func (s opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	k, _, err := s.p.keys.keys(ctx)
+	return k, err
+}
 
 func (s opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
 
-func (s opStorage) KeySet(context.Context) ([]op.Key, error) {
-	return []op.Key{publicKey{s.p.key}}, nil
+func (s opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
+	_, valid, err := s.p.keys.keys(ctx)
+	out := make([]op.Key, len(valid))
+	for i, k := range valid {
+		out[i] = publicKey{k}
+	}
+	return out, err
 }
 
 func (s opStorage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {

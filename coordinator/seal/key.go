@@ -1,13 +1,18 @@
 package seal
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // LoadOrCreateKey reads the 32-byte key at path, or creates it with fresh
@@ -21,17 +26,20 @@ import (
 // others, is refused: the coordinator will not use a key that may have
 // leaked or been truncated.
 func LoadOrCreateKey(path string) ([KeySize]byte, error) {
-	key, err := loadKey(path)
+	key, err := LoadKey(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return key, err
 	}
 	if err := createKey(path); err != nil {
 		return key, err
 	}
-	return loadKey(path)
+	return LoadKey(path)
 }
 
-func loadKey(path string) ([KeySize]byte, error) {
+// LoadKey reads the key at path: the raw 32 bytes LoadOrCreateKey
+// writes, or the key in base64 or hex on one line. A file readable or
+// writable by group or others is refused.
+func LoadKey(path string) ([KeySize]byte, error) {
 	var key [KeySize]byte
 	f, err := os.Open(path)
 	if err != nil {
@@ -45,13 +53,44 @@ func loadKey(path string) ([KeySize]byte, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return key, fmt.Errorf("load sealing key: %s has mode %#o; it must be readable by its owner only (chmod 600 %s)", path, perm, path)
 	}
-	if fi.Size() != KeySize {
-		return key, fmt.Errorf("load sealing key: %s holds %d bytes, want exactly %d; restore it from a backup (a new key cannot open existing secrets)", path, fi.Size(), KeySize)
-	}
-	if _, err := io.ReadFull(f, key[:]); err != nil {
+	data, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
 		return key, fmt.Errorf("load sealing key: %w", err)
 	}
+	if key, err = ParseKey(data); err != nil {
+		return key, fmt.Errorf("load sealing key: %s: %w; restore it from a backup (a new key cannot open existing secrets)", path, err)
+	}
 	return key, nil
+}
+
+// ParseKey reads a key given as its raw 32 bytes, or as base64 or hex
+// text (one trailing newline allowed).
+func ParseKey(data []byte) ([KeySize]byte, error) {
+	var key [KeySize]byte
+	if len(data) == KeySize {
+		copy(key[:], data)
+		return key, nil
+	}
+	text := strings.TrimSpace(string(data))
+	for _, dec := range []func(string) ([]byte, error){hex.DecodeString, base64.StdEncoding.DecodeString, base64.RawURLEncoding.DecodeString} {
+		if b, err := dec(text); err == nil && len(b) == KeySize {
+			copy(key[:], b)
+			return key, nil
+		}
+	}
+	return key, fmt.Errorf("holds %d bytes, want exactly %d (or the key in base64 or hex)", len(data), KeySize)
+}
+
+// EncodeKey is key in base64, the form MOAT_SEAL_KEY takes.
+func EncodeKey(key [KeySize]byte) string { return base64.StdEncoding.EncodeToString(key[:]) }
+
+// KeyID names key without revealing it: the first 8 bytes of an HMAC
+// under the key, in hex. Errors and the database show it so that two
+// keys can be told apart.
+func KeyID(key [KeySize]byte) string {
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte("moat seal key id"))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
 func createKey(path string) error {

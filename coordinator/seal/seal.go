@@ -1,5 +1,7 @@
-// Package seal encrypts small secrets at rest (TOTP secrets) with
-// AES-256-GCM under one key the coordinator keeps in its data directory.
+// Package seal encrypts small secrets at rest (TOTP secrets, the
+// coordinator's own keys) with AES-256-GCM under one key, the seal key,
+// which every coordinator replica is given (or finds in its data
+// directory) and which is never stored in the database.
 //
 // A sealed value is: one version byte (1), a 12-byte random nonce, then the
 // GCM ciphertext and tag. The version byte is authenticated together with

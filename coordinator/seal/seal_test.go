@@ -2,7 +2,9 @@ package seal
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,5 +155,50 @@ func TestLoadOrCreateKeyRefuses(t *testing.T) {
 				t.Fatal("refused key file was modified")
 			}
 		})
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	var key [KeySize]byte
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	for name, in := range map[string]string{
+		"raw":            string(key[:]),
+		"base64":         EncodeKey(key) + "\n",
+		"hex":            fmt.Sprintf("%x\n", key[:]),
+		"base64 url raw": base64.RawURLEncoding.EncodeToString(key[:]),
+	} {
+		got, err := ParseKey([]byte(in))
+		if err != nil || got != key {
+			t.Errorf("%s: %x, %v", name, got, err)
+		}
+	}
+	for _, bad := range []string{"", "short", EncodeKey(key)[:40], fmt.Sprintf("%x", key[:31])} {
+		if _, err := ParseKey([]byte(bad)); err == nil {
+			t.Errorf("ParseKey(%q) accepted", bad)
+		}
+	}
+}
+
+// TestKeyID: the id tells keys apart and does not reveal the key.
+func TestKeyID(t *testing.T) {
+	a, b := [KeySize]byte{1}, [KeySize]byte{2}
+	if KeyID(a) == KeyID(b) || KeyID(a) != KeyID(a) || len(KeyID(a)) != 16 {
+		t.Fatalf("ids %s, %s", KeyID(a), KeyID(b))
+	}
+	if strings.Contains(fmt.Sprintf("%x", a[:]), KeyID(a)) {
+		t.Fatal("the id is part of the key")
+	}
+}
+
+func TestLoadKeyText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k")
+	key := [KeySize]byte{9, 8, 7}
+	if err := os.WriteFile(path, []byte(EncodeKey(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadKey(path); err != nil || got != key {
+		t.Fatalf("LoadKey = %x, %v", got, err)
 	}
 }

@@ -4,10 +4,17 @@ package store
 // {{time}} and {{serial}} for the types the two databases spell
 // differently; everything else is common SQL. Never edit a released
 // migration: append a new one.
+//
+// A migration expands the schema (minLevel 0: binaries that ran before
+// it keep working) or contracts it (minLevel: the lowest binary schema
+// level that can use the schema once it is applied, usually the version
+// of the expanding migration whose new shape older binaries do not
+// write). See migrate.go and docs/operations.md.
 type migration struct {
-	version int
-	name    string
-	stmts   []string
+	version  int
+	name     string
+	minLevel int
+	stmts    []string
 }
 
 var migrations = []migration{{
@@ -202,5 +209,24 @@ var migrations = []migration{{
 			updated  {{time}} NOT NULL
 		)`,
 		`CREATE INDEX signin_backoff_updated ON signin_backoff (updated)`,
+	},
+}, {
+	version: 7,
+	name:    "the coordinator's own secrets, shared by replicas",
+	stmts: []string{
+		// Every value is sealed under the seal key with the additional
+		// data "setting:"+name (see coordinator/keyring.go). retire is set
+		// on a signing key no longer used to sign: it is kept to verify
+		// until then, and pruned after.
+		`CREATE TABLE secrets (
+			name    TEXT PRIMARY KEY,
+			value   {{blob}} NOT NULL,
+			created {{time}},
+			retire  {{time}}
+		)`,
+		// Expand: copy, not move; binaries of schema level 6 still read
+		// the client secret from settings.
+		`INSERT INTO secrets (name, value, created)
+			SELECT name, value, NULL FROM settings WHERE name = 'idp-client-secret' AND value IS NOT NULL`,
 	},
 }}
