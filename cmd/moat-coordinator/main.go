@@ -19,6 +19,6 @@ func newRoot() *cobra.Command {
 		Use:   "moat-coordinator",
 		Short: "moat's control plane: sign-in, device and node identities, policy, netmaps, audit and the admin UI",
 	}
-	root.AddCommand(serveCommand(), usersCommand(), tokensCommand(), policyCommand())
+	root.AddCommand(serveCommand(), doctorCommand(), usersCommand(), tokensCommand(), policyCommand())
 	return root
 }
