@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/internal/cli/clitest"
 )
@@ -59,4 +62,36 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// The TLS check refuses a certificate for another name, and judges its
+// expiry.
+func TestDoctorTLS(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := coordinator.SelfSignedCert(dir, "https://moat.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	doc := func(public string) *doctor {
+		s := &serveSettings{tlsMode: "self-signed"}
+		s.store.dataDir = dir
+		return &doctor{s: s, cfg: coordinator.Config{PublicURL: public}}
+	}
+	now := time.Now()
+	if c := doc("https://moat.example.com").tls(now); c.Status != statusOK {
+		t.Errorf("matching certificate: %+v", c)
+	}
+	if c := doc("https://other.example.com").tls(now); c.Status != statusFail || !strings.Contains(c.Message, "is not for other.example.com") {
+		t.Errorf("certificate for another name: %+v", c)
+	}
+	if c := doc("https://moat.example.com").tls(now.AddDate(11, 0, 0)); c.Status != statusFail || !strings.Contains(c.Message, "expired on") {
+		t.Errorf("expired certificate: %+v", c)
+	}
+	cert, _, _ := doc("").localCert()
+	if c := doc("https://moat.example.com").tls(cert.NotAfter.Add(-24 * time.Hour)); c.Status != statusWarn || !strings.Contains(c.Message, "renew it soon") {
+		t.Errorf("certificate about to expire: %+v", c)
+	}
+	plain := &doctor{s: &serveSettings{}, cfg: coordinator.Config{PublicURL: "http://moat.example.com"}}
+	if c := plain.tls(now); c.Status != statusWarn || !strings.Contains(c.Message, "in clear") {
+		t.Errorf("plain HTTP on a public name: %+v", c)
+	}
 }
