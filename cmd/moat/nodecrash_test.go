@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -76,12 +75,7 @@ type nodeProcess struct {
 // MOAT_* variables; it is killed when the test ends.
 func startNodeProcess(t *testing.T, bin string, args ...string) *nodeProcess {
 	t.Helper()
-	p := &nodeProcess{cmd: exec.Command(bin, args...), stderr: new(syncBuffer)}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MOAT_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
+	p := &nodeProcess{cmd: clitest.Command(bin, nil, args...), stderr: new(syncBuffer)}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
