@@ -19,6 +19,10 @@ import (
 // DefaultIdPCheckInterval is Config.IdPCheckInterval's default.
 const DefaultIdPCheckInterval = 30 * time.Second
 
+// idpCheckTimeout bounds one check: an IdP slower than this to serve its
+// discovery document counts as down.
+const idpCheckTimeout = 10 * time.Second
+
 // idpHealth is the last known state of the IdP; close stops its watcher.
 type idpHealth struct {
 	mu struct {
@@ -96,7 +100,7 @@ func (a *authenticator) watchExternal(ctx context.Context, h *idpHealth) {
 			return
 		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, a.s.cfg.IdPCheckInterval)
+		cctx, cancel := context.WithTimeout(ctx, idpCheckTimeout)
 		_, _, err := discover(cctx, a.client, a.issuer)
 		cancel()
 		if ctx.Err() != nil {
