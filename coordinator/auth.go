@@ -32,6 +32,10 @@ type authenticator struct {
 	idp      http.Handler // the embedded provider, mounted at /idp
 	closeIdP func()
 	health   *idpHealth // idphealth.go
+	// scopes and emailClaim are the configured ones for an external IdP,
+	// the defaults for the embedded provider.
+	scopes     []string
+	emailClaim string
 
 	mu struct {
 		sync.Mutex
@@ -66,9 +70,11 @@ func newAuthenticator(ctx context.Context, s *Server) (*authenticator, error) {
 		if err := a.startEmbedded(ctx); err != nil {
 			return nil, err
 		}
+		a.scopes, a.emailClaim = OIDCConfig{}.scopes(), "email"
 		a.health = newIdPHealth(nil)
 		return a, nil
 	}
+	a.scopes, a.emailClaim = s.cfg.OIDC.scopes(), s.cfg.OIDC.EmailClaim
 	if err := a.checkExternal(ctx); err != nil {
 		return nil, err
 	}
@@ -117,7 +123,7 @@ func (a *authenticator) provider(ctx context.Context) (*oidc.Provider, error) {
 func (a *authenticator) oauth2(p *oidc.Provider) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID: a.clientID, ClientSecret: a.secret, RedirectURL: a.redirect,
-		Endpoint: p.Endpoint(), Scopes: a.s.cfg.OIDC.scopes(),
+		Endpoint: p.Endpoint(), Scopes: a.scopes,
 	}
 }
 
@@ -170,7 +176,7 @@ func (a *authenticator) verify(ctx context.Context, raw, nonce string) (*claims,
 	var all map[string]any
 	if err := idt.Claims(&all); err == nil {
 		c.Groups = stringList(all[a.s.cfg.OIDC.GroupsClaim])
-		if claim := a.s.cfg.OIDC.EmailClaim; claim != "email" {
+		if claim := a.emailClaim; claim != "email" {
 			c.Email, _ = all[claim].(string)
 		}
 	}
@@ -200,7 +206,7 @@ func stringList(v any) []string {
 func (a *authenticator) admit(c *claims) error {
 	cfg := a.s.cfg.OIDC
 	if c.Subject == "" || c.Email == "" {
-		return fmt.Errorf("the identity provider did not send your email address (claim %q); ask an admin to check the email scope and --oidc-email-claim", a.s.cfg.OIDC.EmailClaim)
+		return fmt.Errorf("the identity provider did not send your email address (claim %q); ask an admin to check the email scope and --oidc-email-claim", a.emailClaim)
 	}
 	if c.EmailVerified != nil && !*c.EmailVerified || cfg.RequireVerifiedEmail && c.EmailVerified == nil {
 		return fmt.Errorf("%s is not verified at the identity provider; verify it there and sign in again", c.Email)

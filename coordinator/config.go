@@ -84,16 +84,16 @@ type OIDCConfig struct {
 	// ClientID and ClientSecret registered at the IdP. With the embedded
 	// provider they are chosen by the coordinator.
 	ClientID, ClientSecret string
-	// Scopes are the scopes the coordinator asks the IdP for; "openid" is
-	// added when missing. Default openid, email, profile: ask for
+	// Scopes are the scopes the coordinator asks the external IdP for;
+	// "openid" is added when missing. Default openid, email, profile: ask for
 	// "groups" (Okta, Dex, Authentik) only where the IdP knows that scope
 	// (Entra ID and Keycloak refuse it and send groups without it).
 	Scopes []string
 	// GroupsClaim names the ID token claim holding the person's groups.
 	// Default "groups".
 	GroupsClaim string
-	// EmailClaim names the ID token claim holding the person's email
-	// address, e.g. "preferred_username" or "upn" for Entra ID. Default
+	// EmailClaim names the external IdP's ID token claim holding the
+	// person's email address, e.g. "preferred_username" or "upn" for Entra ID. Default
 	// "email".
 	EmailClaim string
 	// AllowedDomains, when set, admits only emails in these domains.

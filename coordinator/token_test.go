@@ -87,11 +87,11 @@ func TestIDTokenRefusals(t *testing.T) {
 	if _, err := tc.auth.verify(ctx, good, "nonce-A"); err != nil {
 		t.Fatalf("a good token was refused: %v", err)
 	}
-	tc.cfg.OIDC.EmailClaim = "sub" // the email is read from the claim named
+	tc.auth.emailClaim = "sub" // the email is read from the claim named
 	if c, err := tc.auth.verify(ctx, good, "nonce-A"); err != nil || c.Email != c.Subject || c.Email == "" {
 		t.Fatalf("with --oidc-email-claim sub: %+v, %v", c, err)
 	}
-	tc.cfg.OIDC.EmailClaim = "email"
+	tc.auth.emailClaim = "email"
 	foreign := rawIDToken(t, ext.issuer, "other-app", "other-secret", "nonce-A", capture.URL, erin, clk)
 	for name, c := range map[string]struct{ raw, nonce, want string }{
 		"foreign audience": {foreign, "nonce-A", "audience"},
