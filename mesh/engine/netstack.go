@@ -258,14 +258,14 @@ func (ns *netstack) dialTCP(ctx context.Context, dst netip.AddrPort) (net.Conn, 
 		select {
 		case <-ctx.Done():
 			ep.Close()
-			return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(dst), Err: ctx.Err()}
+			return nil, ctx.Err()
 		case <-ready:
 		}
 		terr = ep.LastError()
 	}
 	if terr != nil {
 		ep.Close()
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(dst), Err: errors.New(terr.String())}
+		return nil, &net.OpError{Op: "connect", Net: "tcp", Addr: net.TCPAddrFromAddrPort(dst), Err: errors.New(terr.String())}
 	}
 	// Turned on once established: gVisor starts the keepalive timer when
 	// the option is set or a segment arrives, and a connection whose peer
