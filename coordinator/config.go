@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,17 +123,23 @@ const DefaultMaxConnsPerClient = 1000
 // DefaultScopes are the scopes asked for by default.
 var DefaultScopes = []string{"openid", "email", "profile"}
 
-// scopes are the scopes to ask for: the configured ones or the default,
-// with openid first.
+// scopes are the scopes to ask for: the configured ones (an entry may
+// hold several separated by spaces, as OAuth writes them) or the
+// default, with openid first and each once.
 func (c OIDCConfig) scopes() []string {
-	sc := c.Scopes
-	if len(sc) == 0 {
-		sc = DefaultScopes
+	in := c.Scopes
+	if len(in) == 0 {
+		in = DefaultScopes
 	}
-	if !slices.Contains(sc, "openid") {
-		sc = append([]string{"openid"}, sc...)
+	out := []string{"openid"}
+	for _, e := range in {
+		for _, sc := range strings.Fields(e) {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
 	}
-	return sc
+	return out
 }
 
 // DefaultMFAMethods are the amr values accepted as MFA by default.

@@ -97,6 +97,7 @@ func TestConfiguredScopes(t *testing.T) {
 	}{
 		{nil, "openid email profile"},
 		{[]string{"email", "groups"}, "openid email groups"},
+		{[]string{"email profile groups openid"}, "openid email profile groups"}, // one entry, as OAuth writes it
 	} {
 		tc, ext, err := startWithExternal(t, func(o *OIDCConfig) { o.Scopes = tt.scopes })
 		if err != nil {

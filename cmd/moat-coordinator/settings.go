@@ -54,7 +54,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.clientID, "oidc-client-id", "", "client ID at the external issuer")
 	fs.StringVar(&s.clientSecret, "oidc-client-secret", "", "client secret at the external issuer")
 	cli.SecretFile(fs, "oidc-client-secret")
-	fs.StringSliceVar(&s.scopes, "oidc-scopes", coordinator.DefaultScopes, `scopes to ask the external issuer for (comma-separated); add "groups" where the IdP has that scope (Okta, Dex, Authentik), not for Entra ID or Keycloak`)
+	fs.StringSliceVar(&s.scopes, "oidc-scopes", coordinator.DefaultScopes, `scopes to ask the external issuer for (comma- or space-separated); add "groups" where the IdP has that scope (Okta, Dex, Authentik), not for Entra ID or Keycloak`)
 	fs.StringVar(&s.groupsClaim, "oidc-groups-claim", "groups", "ID token claim with the person's groups")
 	fs.StringVar(&s.emailClaim, "oidc-email-claim", "email", `ID token claim with the person's email address, e.g. "preferred_username" or "upn" for Entra ID`)
 	fs.StringSliceVar(&s.adminGroups, "admin-groups", nil, "IdP groups whose members are admins (comma-separated)")
