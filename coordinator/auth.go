@@ -31,6 +31,11 @@ type authenticator struct {
 	embedded bool         // the IdP is the embedded provider
 	idp      http.Handler // the embedded provider, mounted at /idp
 	closeIdP func()
+	health   *idpHealth // idphealth.go
+	// scopes and emailClaim are the configured ones for an external IdP,
+	// the defaults for the embedded provider.
+	scopes     []string
+	emailClaim string
 
 	mu struct {
 		sync.Mutex
@@ -65,11 +70,40 @@ func newAuthenticator(ctx context.Context, s *Server) (*authenticator, error) {
 		if err := a.startEmbedded(ctx); err != nil {
 			return nil, err
 		}
+		a.scopes, a.emailClaim = OIDCConfig{}.scopes(), "email"
+		a.health = newIdPHealth(nil)
+		return a, nil
 	}
+	a.scopes, a.emailClaim = s.cfg.OIDC.scopes(), s.cfg.OIDC.EmailClaim
+	if err := a.checkExternal(ctx); err != nil {
+		return nil, err
+	}
+	a.health = newIdPHealth(a.watchExternal)
 	return a, nil
 }
 
-func (a *authenticator) close() { a.closeIdP() }
+// checkExternal checks the external IdP at start (CheckIdP) and keeps
+// its discovery for sign-ins: a coordinator that could sign nobody in
+// does not start.
+func (a *authenticator) checkExternal(ctx context.Context) error {
+	cfg := a.s.cfg.OIDC
+	res, err := CheckIdP(ctx, a.client, cfg, a.redirect)
+	if err != nil {
+		return fmt.Errorf("identity provider %s: %w", a.issuer, err)
+	}
+	if len(res.UnlistedScopes) > 0 {
+		a.s.log.Warn("the identity provider does not list these scopes as supported; if sign-ins fail, remove them from --oidc-scopes",
+			"scopes", strings.Join(res.UnlistedScopes, " "))
+	}
+	a.s.log.Info("identity provider checked", "issuer", res.Issuer, "client_credentials", res.Credentials)
+	_, err = a.provider(ctx)
+	return err
+}
+
+func (a *authenticator) close() {
+	a.health.close()
+	a.closeIdP()
+}
 
 // provider discovers the IdP on first use and keeps the result.
 func (a *authenticator) provider(ctx context.Context) (*oidc.Provider, error) {
@@ -89,7 +123,7 @@ func (a *authenticator) provider(ctx context.Context) (*oidc.Provider, error) {
 func (a *authenticator) oauth2(p *oidc.Provider) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID: a.clientID, ClientSecret: a.secret, RedirectURL: a.redirect,
-		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile", "groups"},
+		Endpoint: p.Endpoint(), Scopes: a.scopes,
 	}
 }
 
@@ -142,6 +176,9 @@ func (a *authenticator) verify(ctx context.Context, raw, nonce string) (*claims,
 	var all map[string]any
 	if err := idt.Claims(&all); err == nil {
 		c.Groups = stringList(all[a.s.cfg.OIDC.GroupsClaim])
+		if claim := a.emailClaim; claim != "email" {
+			c.Email, _ = all[claim].(string)
+		}
 	}
 	return &c, nil
 }
@@ -169,7 +206,7 @@ func stringList(v any) []string {
 func (a *authenticator) admit(c *claims) error {
 	cfg := a.s.cfg.OIDC
 	if c.Subject == "" || c.Email == "" {
-		return errors.New("the identity provider did not send your email address; ask an admin to add the email scope")
+		return fmt.Errorf("the identity provider did not send your email address (claim %q); ask an admin to check the email scope and --oidc-email-claim", a.emailClaim)
 	}
 	if c.EmailVerified != nil && !*c.EmailVerified || cfg.RequireVerifiedEmail && c.EmailVerified == nil {
 		return fmt.Errorf("%s is not verified at the identity provider; verify it there and sign in again", c.Email)

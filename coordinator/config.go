@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +39,11 @@ type Config struct {
 	// OIDC configures sign-in. With Issuer empty, the coordinator runs its
 	// embedded provider under /idp and signs people in through it.
 	OIDC OIDCConfig
+
+	// IdPCheckInterval is how often the external IdP's discovery document
+	// is fetched for moat_coordinator_idp_up and the admin overview.
+	// Default 30s (DefaultIdPCheckInterval).
+	IdPCheckInterval time.Duration
 
 	// DeviceTTL is how long a person's device key stays valid after
 	// sign-in. Default 12h.
@@ -86,9 +93,18 @@ type OIDCConfig struct {
 	// ClientID and ClientSecret registered at the IdP. With the embedded
 	// provider they are chosen by the coordinator.
 	ClientID, ClientSecret string
+	// Scopes are the scopes the coordinator asks the external IdP for;
+	// "openid" is added when missing. Default openid, email, profile: ask for
+	// "groups" (Okta, Dex, Authentik) only where the IdP knows that scope
+	// (Entra ID and Keycloak refuse it and send groups without it).
+	Scopes []string
 	// GroupsClaim names the ID token claim holding the person's groups.
 	// Default "groups".
 	GroupsClaim string
+	// EmailClaim names the external IdP's ID token claim holding the
+	// person's email address, e.g. "preferred_username" or "upn" for Entra ID. Default
+	// "email".
+	EmailClaim string
 	// AllowedDomains, when set, admits only emails in these domains.
 	AllowedDomains []string
 	// AllowedGroups, when set, admits only members of one of these groups.
@@ -115,6 +131,28 @@ const DefaultDataDir = "./moat-data"
 // file descriptors.
 const DefaultMaxConnsPerClient = 1000
 
+// DefaultScopes are the scopes asked for by default.
+var DefaultScopes = []string{"openid", "email", "profile"}
+
+// scopes are the scopes to ask for: the configured ones (an entry may
+// hold several separated by spaces, as OAuth writes them) or the
+// default, with openid first and each once.
+func (c OIDCConfig) scopes() []string {
+	in := c.Scopes
+	if len(in) == 0 {
+		in = DefaultScopes
+	}
+	out := []string{"openid"}
+	for _, e := range in {
+		for _, sc := range strings.Fields(e) {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	return out
+}
+
 // DefaultMFAMethods are the amr values accepted as MFA by default.
 var DefaultMFAMethods = []string{"mfa", "otp", "hwk", "swk", "totp"}
 
@@ -132,11 +170,17 @@ func (c *Config) setDefaults() error {
 	if c.DeviceTTL == 0 {
 		c.DeviceTTL = 12 * time.Hour
 	}
+	if c.IdPCheckInterval <= 0 {
+		c.IdPCheckInterval = DefaultIdPCheckInterval
+	}
 	if c.LoginTTL == 0 {
 		c.LoginTTL = 10 * time.Minute
 	}
 	if c.OIDC.GroupsClaim == "" {
 		c.OIDC.GroupsClaim = "groups"
+	}
+	if c.OIDC.EmailClaim == "" {
+		c.OIDC.EmailClaim = "email"
 	}
 	if len(c.OIDC.MFAMethods) == 0 {
 		c.OIDC.MFAMethods = DefaultMFAMethods

@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,19 +26,38 @@ type externalIdP struct {
 	ts     *httptest.Server
 	issuer string
 	users  *store.DB
+	h      http.Handler // the provider, set before ts starts
+	down   atomic.Bool  // answer 503 to everything, as an IdP in an outage
+	seen   chan url.Values
 }
 
 func startExternalIdP(t *testing.T, clk *clock) *externalIdP {
 	t.Helper()
-	var h http.Handler = http.NotFoundHandler()
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	e := &externalIdP{seen: make(chan url.Values, 16)}
+	e.ts = httptest.NewUnstartedServer(http.HandlerFunc(e.serve))
 	st, err := store.Open(context.Background(), "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ts.Close(); st.Close() })
-	e := &externalIdP{ts: ts, issuer: "http://" + ts.Listener.Addr().String() + idp.PathPrefix, users: st}
+	t.Cleanup(func() { e.ts.Close(); st.Close() })
+	e.issuer, e.users = "http://"+e.ts.Listener.Addr().String()+idp.PathPrefix, st
 	return e
+}
+
+// serve answers as the provider does, unless the IdP is down, and keeps
+// the query of each authorization request.
+func (e *externalIdP) serve(w http.ResponseWriter, r *http.Request) {
+	if e.down.Load() {
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/authorize") {
+		select {
+		case e.seen <- r.URL.Query():
+		default:
+		}
+	}
+	e.h.ServeHTTP(w, r)
 }
 
 // register starts the provider with the coordinator as its client.
@@ -50,19 +72,20 @@ func (e *externalIdP) register(t *testing.T, clk *clock, redirect string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	mux := http.NewServeMux()
-	mux.Handle("/", p.Handler())
-	e.ts.Config.Handler = mux
+	e.h = p.Handler()
 	e.ts.Start()
 }
 
 func TestExternalIdPWithMFA(t *testing.T) {
 	clk := newClock()
 	ext := startExternalIdP(t, clk)
-	tc := startCoord(t, t.TempDir(), clk, func(c *Config) {
-		c.OIDC = OIDCConfig{Issuer: ext.issuer, ClientID: "moat", ClientSecret: "s3cret-s3cret", AdminGroups: []string{"platform"}}
-	})
+	tc := prepareCoord(t, "", t.TempDir(), clk)
 	ext.register(t, clk, tc.URL+"/oidc/callback")
+	if err := tc.start(t, func(c *Config) {
+		c.OIDC = OIDCConfig{Issuer: ext.issuer, ClientID: "moat", ClientSecret: "s3cret-s3cret", AdminGroups: []string{"platform"}, EmailClaim: "preferred_username"}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if tc.auth.idp != nil {
 		t.Fatal("the embedded provider runs although an external issuer is configured")
 	}

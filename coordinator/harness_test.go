@@ -53,9 +53,19 @@ func startCoord(t *testing.T, dir string, clk *clock, mod ...func(*Config)) *tes
 // issuer stay the same.
 func startCoordAt(t *testing.T, addr, dir string, clk *clock, mod ...func(*Config)) *testCoord {
 	t.Helper()
+	tc := prepareCoord(t, addr, dir, clk)
+	if err := tc.start(t, mod...); err != nil {
+		t.Fatal(err)
+	}
+	return tc
+}
+
+// prepareCoord opens a coordinator's listener, so that its URL is known
+// before it starts (an external IdP registers the callback first).
+func prepareCoord(t *testing.T, addr, dir string, clk *clock) *testCoord {
+	t.Helper()
 	tc := &testCoord{dir: dir, clock: clk}
-	var h http.Handler = http.NotFoundHandler()
-	tc.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	tc.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.Server.ServeHTTP(w, r) }))
 	if addr != "" {
 		tc.ts.Listener.Close()
 		ln, err := net.Listen("tcp", addr)
@@ -65,18 +75,26 @@ func startCoordAt(t *testing.T, addr, dir string, clk *clock, mod ...func(*Confi
 		tc.ts.Listener = ln
 	}
 	tc.URL = "http://" + tc.ts.Listener.Addr().String()
-	cfg := Config{PublicURL: tc.URL, DataDir: dir, Now: clk.Now, Logger: testLogger(t)}
+	return tc
+}
+
+// start starts the prepared coordinator, or returns New's error (and
+// closes the listener).
+func (tc *testCoord) start(t *testing.T, mod ...func(*Config)) error {
+	t.Helper()
+	cfg := Config{PublicURL: tc.URL, DataDir: tc.dir, Now: tc.clock.Now, Logger: testLogger(t)}
 	for _, m := range mod {
 		m(&cfg)
 	}
 	s, err := New(context.Background(), cfg)
 	if err != nil {
-		t.Fatal(err)
+		tc.ts.Listener.Close()
+		return err
 	}
-	tc.Server, h = s, s
+	tc.Server = s
 	tc.ts.Start()
 	t.Cleanup(tc.stop)
-	return tc
+	return nil
 }
 
 // startCoordTLS starts a coordinator served over https with a self-signed

@@ -14,6 +14,7 @@ func (s *Server) routes() http.Handler {
 	r.Use(s.accessLog, gin.Recovery(), securityHeaders, s.inFlightPerClient())
 	r.HandleMethodNotAllowed = true
 
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/ui/") }) // signs in first when needed
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", s.adminAuth, gin.WrapH(s.MetricsHandler())) // or unauthenticated on --metrics-listen
@@ -46,7 +47,9 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
-// ready answers 200 when the store answers.
+// ready answers 200 when the store answers: a replica can serve. The
+// IdP's health is reported apart (idphealth.go), so that an IdP outage
+// does not take every replica out of the load balancer.
 func (s *Server) ready(c *gin.Context) {
 	if err := s.store.Ping(c.Request.Context()); err != nil {
 		s.log.Warn("not ready", "err", err)

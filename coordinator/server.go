@@ -88,6 +88,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		return nil, err
 	}
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
+	s.mx.reg.MustRegister(s.auth.health.collector())
 	s.handler = s.routes()
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop

@@ -55,9 +55,7 @@ func TestIDTokenRefusals(t *testing.T) {
 	capture := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("captured")) }))
 	defer capture.Close()
 	ext := startExternalIdP(t, clk)
-	tc := startCoord(t, t.TempDir(), clk, func(c *Config) {
-		c.OIDC = OIDCConfig{Issuer: ext.issuer, ClientID: "moat", ClientSecret: "s3cret-s3cret"}
-	})
+	tc := prepareCoord(t, "", t.TempDir(), clk)
 	k, _ := seal.LoadOrCreateKey(t.TempDir() + "/k")
 	p, err := idp.New(context.Background(), idp.Config{
 		Issuer: ext.issuer, DataDir: t.TempDir(), Box: seal.New(k), Now: clk.Now, Insecure: true,
@@ -70,8 +68,13 @@ func TestIDTokenRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ext.ts.Config.Handler = p.Handler()
+	ext.h = p.Handler()
 	ext.ts.Start()
+	if err := tc.start(t, func(c *Config) {
+		c.OIDC = OIDCConfig{Issuer: ext.issuer, ClientID: "moat", ClientSecret: "s3cret-s3cret"}
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	link, _ := idp.AddUser(context.Background(), ext.users, "erin@example.com", "", false, nil, "http://"+ext.ts.Listener.Addr().String(), time.Hour)
 	page, _ := browsertest.New(nil).Get(link)
@@ -84,6 +87,11 @@ func TestIDTokenRefusals(t *testing.T) {
 	if _, err := tc.auth.verify(ctx, good, "nonce-A"); err != nil {
 		t.Fatalf("a good token was refused: %v", err)
 	}
+	tc.auth.emailClaim = "sub" // the email is read from the claim named
+	if c, err := tc.auth.verify(ctx, good, "nonce-A"); err != nil || c.Email != c.Subject || c.Email == "" {
+		t.Fatalf("with --oidc-email-claim sub: %+v, %v", c, err)
+	}
+	tc.auth.emailClaim = "email"
 	foreign := rawIDToken(t, ext.issuer, "other-app", "other-secret", "nonce-A", capture.URL, erin, clk)
 	for name, c := range map[string]struct{ raw, nonce, want string }{
 		"foreign audience": {foreign, "nonce-A", "audience"},

@@ -34,6 +34,9 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 	}
 	now := b.s.cfg.Now()
 	o := &ui.Overview{Hourly: make([]int, 24), HourlyRefused: make([]int, 24)}
+	if p, since := b.s.auth.health.Problem(); p != "" {
+		o.IdPProblem = fmt.Sprintf("since %s: %s", stamp(since), p)
+	}
 	models := map[string]bool{}
 	for _, d := range ds {
 		switch {

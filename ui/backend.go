@@ -82,6 +82,9 @@ type Overview struct {
 	HourlyRefused []int
 	// Capped is true when the day had more records than were counted.
 	Capped bool
+	// IdPProblem, when set, says since when and why the identity
+	// provider does not answer: new sign-ins fail until it is back.
+	IdPProblem string
 }
 
 // Device is a person's device.

@@ -39,7 +39,8 @@ type serveSettings struct {
 	store                                       storeSettings
 	listen, publicURL, releaseDir               string
 	issuer, clientID, clientSecret, groupsClaim string
-	adminGroups, auditorGroups                  []string
+	emailClaim                                  string
+	scopes, adminGroups, auditorGroups          []string
 	allowedDomains, allowedGroups, mfaMethods   []string
 	requireVerifiedEmail                        bool
 	tlsMode, tlsCert, tlsKey                    string
@@ -62,7 +63,9 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.clientID, "oidc-client-id", "", "client ID at the external issuer")
 	fs.StringVar(&s.clientSecret, "oidc-client-secret", "", "client secret at the external issuer")
 	cli.SecretFile(fs, "oidc-client-secret")
+	fs.StringSliceVar(&s.scopes, "oidc-scopes", coordinator.DefaultScopes, `scopes to ask the external issuer for (comma- or space-separated); add "groups" where the IdP has that scope (Okta, Dex, Authentik), not for Entra ID or Keycloak`)
 	fs.StringVar(&s.groupsClaim, "oidc-groups-claim", "groups", "ID token claim with the person's groups")
+	fs.StringVar(&s.emailClaim, "oidc-email-claim", "email", `ID token claim with the person's email address, e.g. "preferred_username" or "upn" for Entra ID`)
 	fs.StringSliceVar(&s.adminGroups, "admin-groups", nil, "IdP groups whose members are admins (comma-separated)")
 	fs.StringSliceVar(&s.auditorGroups, "auditor-groups", nil, "IdP groups whose members are auditors: read the policy, audit and admin trail (comma-separated)")
 	fs.StringSliceVar(&s.allowedDomains, "allowed-domains", nil, "email domains allowed to sign in; empty: any (comma-separated)")
@@ -138,7 +141,8 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
 		OIDC: coordinator.OIDCConfig{
-			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, GroupsClaim: s.groupsClaim,
+			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
+			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,
 			AdminGroups: s.adminGroups, AuditorGroups: s.auditorGroups,
 			AllowedDomains: s.allowedDomains, AllowedGroups: s.allowedGroups,
 			MFAMethods: s.mfaMethods, RequireVerifiedEmail: s.requireVerifiedEmail,

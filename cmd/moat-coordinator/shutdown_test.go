@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -96,13 +94,8 @@ func within[T any](t *testing.T, what string, ch <-chan T) T {
 
 func startServe(t *testing.T, bin string, args ...string) *coordProc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--public-url", "http://127.0.0.1",
+	cmd := clitest.Command(bin, nil, append([]string{"serve", "--listen", "127.0.0.1:0", "--public-url", "http://127.0.0.1",
 		"--data-dir", t.TempDir(), "--log-format", "json", "--metrics-listen", "127.0.0.1:0"}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MOAT_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
 	p := &coordProc{cmd: cmd, logs: new(lineLog), done: make(chan struct{})}
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = p.logs // Wait returns once all of it is written

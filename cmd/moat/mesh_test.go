@@ -39,17 +39,31 @@ const deviceTTL = 2 * time.Minute
 // `moat up`, and waits until a chat completion goes through.
 func startMesh(t *testing.T, nodeNames ...string) *meshFixture {
 	t.Helper()
-	f := &meshFixture{dir: t.TempDir() + "/state"}
-	f.sys = e2e.Start(t, func(c *coordinator.Config) { c.DeviceTTL = deviceTTL })
+	f := newMesh(t)
 	for _, name := range nodeNames {
 		f.nodes = append(f.nodes, f.sys.AddNode(t, name, "llama"))
 	}
+	f.connect(t)
+	return f
+}
+
+// newMesh starts the coordinator only; add nodes, then connect.
+func newMesh(t *testing.T) *meshFixture {
+	t.Helper()
+	f := &meshFixture{dir: t.TempDir() + "/state"}
+	f.sys = e2e.Start(t, func(c *coordinator.Config) { c.DeviceTTL = deviceTTL })
+	return f
+}
+
+// connect signs alice in, starts her `moat up` and waits until a chat
+// completion goes through.
+func (f *meshFixture) connect(t *testing.T) {
+	t.Helper()
 	f.alice = f.sys.Coord.AddPerson(t, "alice@example.com", false)
 	signIn(t, f.dir, f.sys.Coord, f.alice)
 	_, f.upErr, f.upDone = startUp(t, f.dir)
 	f.endpoint = waitConnected(t, f.dir).Endpoint
 	f.waitServed(t, "the first chat completion")
-	return f
 }
 
 // answer is the local endpoint's answer to one chat completion.

@@ -20,6 +20,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 const (
@@ -202,7 +203,7 @@ func fullAddr(ap netip.AddrPort) tcpip.FullAddress {
 func (ns *netstack) dial(ctx context.Context, network string, dst netip.AddrPort) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
-		return gonet.DialContextTCP(ctx, ns.stack, fullAddr(dst), protoOf(dst.Addr()))
+		return ns.dialTCP(ctx, dst)
 	case "udp", "udp4", "udp6":
 		raddr := fullAddr(dst)
 		return gonet.DialUDP(ns.stack, nil, &raddr, protoOf(dst.Addr()))
@@ -211,5 +212,90 @@ func (ns *netstack) dial(ctx context.Context, network string, dst netip.AddrPort
 }
 
 func (ns *netstack) listen(network string, local netip.AddrPort) (net.Listener, error) {
-	return gonet.ListenTCP(ns.stack, fullAddr(local), protoOf(local.Addr()))
+	var wq waiter.Queue
+	ep, err := ns.stack.NewEndpoint(tcp.ProtocolNumber, protoOf(local.Addr()), &wq)
+	if err != nil {
+		return nil, fmt.Errorf("netstack: listen %s: %v", local, err)
+	}
+	// Accepted connections inherit the user timeout (not keepalive): an
+	// answer streamed to a peer that vanished fails once it goes unacked.
+	if err := setUserTimeout(ep); err != nil {
+		ep.Close()
+		return nil, err
+	}
+	if err := ep.Bind(fullAddr(local)); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("netstack: bind %s: %v", local, err)
+	}
+	if err := ep.Listen(listenBacklog); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("netstack: listen %s: %v", local, err)
+	}
+	return gonet.NewTCPListener(ns.stack, &wq, ep), nil
+}
+
+// listenBacklog is the accept queue of a listener (gonet's own value).
+const listenBacklog = 4096
+
+// dialTCP connects to dst with keepalive on (see keepalive.go): a peer
+// that disappears mid-answer ends the connection with an error within
+// meshKeepalive's bound instead of leaving the reader waiting forever.
+func (ns *netstack) dialTCP(ctx context.Context, dst netip.AddrPort) (net.Conn, error) {
+	var wq waiter.Queue
+	ep, err := ns.stack.NewEndpoint(tcp.ProtocolNumber, protoOf(dst.Addr()), &wq)
+	if err != nil {
+		return nil, fmt.Errorf("netstack: dial %s: %v", dst, err)
+	}
+	if err := setKeepalive(ep); err != nil {
+		ep.Close()
+		return nil, err
+	}
+	entry, ready := waiter.NewChannelEntry(waiter.WritableEvents)
+	wq.EventRegister(&entry)
+	defer wq.EventUnregister(&entry)
+	terr := ep.Connect(fullAddr(dst))
+	if _, started := terr.(*tcpip.ErrConnectStarted); started {
+		select {
+		case <-ctx.Done():
+			ep.Close()
+			return nil, ctx.Err()
+		case <-ready:
+		}
+		terr = ep.LastError()
+	}
+	if terr != nil {
+		ep.Close()
+		return nil, &net.OpError{Op: "connect", Net: "tcp", Addr: net.TCPAddrFromAddrPort(dst), Err: errors.New(terr.String())}
+	}
+	// Turned on once established: gVisor starts the keepalive timer when
+	// the option is set or a segment arrives, and a connection whose peer
+	// vanishes right after the handshake would otherwise never probe.
+	ep.SocketOptions().SetKeepAlive(true)
+	return gonet.NewTCPConn(&wq, ep), nil
+}
+
+// setKeepalive sets meshKeepalive's timing and the user timeout on a
+// TCP endpoint (dialTCP turns keepalive on once connected).
+func setKeepalive(ep tcpip.Endpoint) error {
+	idle := tcpip.KeepaliveIdleOption(meshKeepalive.Idle)
+	interval := tcpip.KeepaliveIntervalOption(meshKeepalive.Interval)
+	if err := ep.SetSockOpt(&idle); err != nil {
+		return fmt.Errorf("netstack: keepalive idle: %v", err)
+	}
+	if err := ep.SetSockOpt(&interval); err != nil {
+		return fmt.Errorf("netstack: keepalive interval: %v", err)
+	}
+	if err := ep.SetSockOptInt(tcpip.KeepaliveCountOption, meshKeepalive.Count); err != nil {
+		return fmt.Errorf("netstack: keepalive count: %v", err)
+	}
+	return setUserTimeout(ep)
+}
+
+// setUserTimeout bounds how long sent data may go unacknowledged.
+func setUserTimeout(ep tcpip.Endpoint) error {
+	ut := tcpip.TCPUserTimeoutOption(meshUserTimeout)
+	if err := ep.SetSockOpt(&ut); err != nil {
+		return fmt.Errorf("netstack: user timeout: %v", err)
+	}
+	return nil
 }

@@ -2,11 +2,15 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
@@ -69,8 +73,20 @@ func (t *kernelTUN) setAddrs(old, new []netip.Addr) error {
 }
 
 func (t *kernelTUN) dial(ctx context.Context, network string, dst netip.AddrPort) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{KeepAliveConfig: meshKeepalive, Control: userTimeout} // keepalive.go
 	return d.DialContext(ctx, network, dst.String())
+}
+
+// userTimeout sets TCP_USER_TIMEOUT on a socket being dialled.
+func userTimeout(network, _ string, c syscall.RawConn) error {
+	if !strings.HasPrefix(network, "tcp") {
+		return nil
+	}
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(meshUserTimeout.Milliseconds()))
+	})
+	return errors.Join(err, serr)
 }
 
 func (t *kernelTUN) listen(network string, local netip.AddrPort) (net.Listener, error) {

@@ -39,13 +39,7 @@ type Result struct {
 // env ("KEY=VALUE") and returns its exit code and output.
 func Run(t testing.TB, bin string, env []string, args ...string) Result {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MOAT_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd := Command(bin, env, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -54,6 +48,20 @@ func Run(t testing.TB, bin string, env []string, args ...string) Result {
 		t.Fatalf("run %s %v: %v", bin, args, err)
 	}
 	return Result{Code: cmd.ProcessState.ExitCode(), Stdout: out.String(), Stderr: errb.String()}
+}
+
+// Command returns a command that runs bin with args in an environment
+// with no MOAT_* variables but env ("KEY=VALUE"), for a test to start
+// and stop itself.
+func Command(bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MOAT_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
 }
 
 // Want fails the test unless r exited with code and each of outs is in
