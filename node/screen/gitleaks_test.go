@@ -3,6 +3,7 @@ package screen
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -13,20 +14,22 @@ import (
 // "held" split is never looked at while tuning the detectors.
 const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 
-// Thresholds over all of gitleaks' samples, both splits. The goals are
-// 0.95, 0.98 and 0.02; these are what the detectors reach today.
+// Thresholds over all of gitleaks' samples, both splits. The goal for
+// maxSpecificFalse is 0.02; twelve of the negatives are Google API keys of
+// the real format that gitleaks allowlists by value, which moat flags.
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
-	minSpecificRecall = 0.19
+	minSpecificRecall = 0.95
 	// minAllRecall: true positives of every rule caught by any secret rule.
-	minAllRecall = 0.74
+	minAllRecall = 0.98
 	// maxSpecificFalse: gitleaks' false positives flagged by a specific rule.
-	maxSpecificFalse = 0.08
+	maxSpecificFalse = 0.07
 )
 
 type gitleaksSample struct {
 	Rule, Family, Kind, Split, Shape, Text string
+	Flagged                                []string // for negatives: gitleaks rules that still flag it
 }
 
 func loadGitleaks(t testing.TB) []gitleaksSample {
@@ -68,12 +71,14 @@ type tally struct {
 	pos, specific, any       int // true positives: all, caught by a specific rule, caught at all
 	prefixPos, prefixSpec    int // the same for prefix-shaped rules
 	neg, negSpecific, negAny int // false positives: all, flagged by a specific / any rule
+	clean, cleanSpecific     int // false positives no gitleaks rule flags: all, flagged by a specific rule
 }
 
 func (a *tally) add(b tally) {
 	a.pos, a.specific, a.any = a.pos+b.pos, a.specific+b.specific, a.any+b.any
 	a.prefixPos, a.prefixSpec = a.prefixPos+b.prefixPos, a.prefixSpec+b.prefixSpec
 	a.neg, a.negSpecific, a.negAny = a.neg+b.neg, a.negSpecific+b.negSpecific, a.negAny+b.negAny
+	a.clean, a.cleanSpecific = a.clean+b.clean, a.cleanSpecific+b.cleanSpecific
 }
 
 // ratio is n/d, and 0 when d is 0.
@@ -101,6 +106,9 @@ func scoreGitleaks(sc *Scanner, samples []gitleaksSample, missed func(gitleaksSa
 			}
 		} else {
 			x.neg, x.negSpecific, x.negAny = 1, b2i(spec), b2i(len(fs) > 0)
+			if len(s.Flagged) == 0 {
+				x.clean, x.cleanSpecific = 1, b2i(spec)
+			}
 			if missed != nil && spec {
 				missed(s, true)
 			}
@@ -113,6 +121,16 @@ func scoreGitleaks(sc *Scanner, samples []gitleaksSample, missed func(gitleaksSa
 		t.add(x)
 	}
 	return out
+}
+
+// row formats one line of the report: recall of prefix-shaped positives
+// by specific rules, of all positives by specific rules and by any rule;
+// the share of negatives flagged by specific rules, by any rule, and of
+// clean negatives by specific rules.
+func (x *tally) row(split, family string) string {
+	return fmt.Sprintf("%-5s %-14s %5d %8.3f %8.3f %8.3f %5d %8.3f %8.3f %8.3f", split, family, x.pos,
+		ratio(x.prefixSpec, x.prefixPos), ratio(x.specific, x.pos), ratio(x.any, x.pos),
+		x.neg, ratio(x.negSpecific, x.neg), ratio(x.negAny, x.neg), ratio(x.cleanSpecific, x.clean))
 }
 
 func b2i(b bool) int {
@@ -143,17 +161,13 @@ func TestGitleaksCorpus(t *testing.T) {
 		}
 		slices.Sort(fams)
 		var sum tally
-		t.Logf("%-5s %-14s %5s %8s %8s %8s %5s %8s %8s", split, "family", "tp", "prefix", "specific", "all", "fp", "fp-spec", "fp-all")
+		t.Logf("%-5s %-14s %5s %8s %8s %8s %5s %8s %8s %8s", split, "family", "tp", "prefix", "specific", "all", "fp", "fp-spec", "fp-all", "clean-sp")
 		for _, f := range fams {
 			x := scores[split][f]
 			sum.add(*x)
-			t.Logf("%-5s %-14s %5d %8.3f %8.3f %8.3f %5d %8.3f %8.3f", split, f, x.pos,
-				ratio(x.prefixSpec, x.prefixPos), ratio(x.specific, x.pos), ratio(x.any, x.pos),
-				x.neg, ratio(x.negSpecific, x.neg), ratio(x.negAny, x.neg))
+			t.Log(x.row(split, f))
 		}
-		t.Logf("%-5s %-14s %5d %8.3f %8.3f %8.3f %5d %8.3f %8.3f", split, "ALL", sum.pos,
-			ratio(sum.prefixSpec, sum.prefixPos), ratio(sum.specific, sum.pos), ratio(sum.any, sum.pos),
-			sum.neg, ratio(sum.negSpecific, sum.neg), ratio(sum.negAny, sum.neg))
+		t.Log(sum.row(split, "ALL"))
 		total.add(sum)
 	}
 	if r := ratio(total.prefixSpec, total.prefixPos); r < minSpecificRecall {
@@ -162,7 +176,7 @@ func TestGitleaksCorpus(t *testing.T) {
 	if r := ratio(total.any, total.pos); r < minAllRecall {
 		t.Errorf("secret rules catch %.3f of all positives, want ≥ %.2f", r, minAllRecall)
 	}
-	if r := ratio(total.negSpecific, total.neg); r > maxSpecificFalse {
-		t.Errorf("specific rules flag %.3f of gitleaks' negatives, want ≤ %.2f", r, maxSpecificFalse)
+	if r := ratio(total.cleanSpecific, total.clean); r > maxSpecificFalse {
+		t.Errorf("specific rules flag %.3f of gitleaks' clean negatives, want ≤ %.2f", r, maxSpecificFalse)
 	}
 }

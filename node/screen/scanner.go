@@ -37,10 +37,13 @@ type detector struct {
 }
 
 var detectors = []detector{
-	{[]ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rJWT}, findTokens},
+	{[]ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rAPIToken, rAzure, rJWT}, findTokens},
 	{[]ruleID{rPrivateKey}, findPrivateKeys},
 	{[]ruleID{rConnString}, findConnStrings},
+	{[]ruleID{rWebhook}, findWebhooks},
+	{[]ruleID{rAuthHeader}, findAuthHeaders},
 	{[]ruleID{rGeneric}, findGeneric},
+	{[]ruleID{rGeneric}, findBare},
 	{[]ruleID{rEmail}, findEmails},
 	{[]ruleID{rCreditCard, rPhone, rSSN}, findNumbers},
 	{[]ruleID{rIBAN}, findIBANs},

@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// minPEMBody is the least a private key block holds between its BEGIN
+// and END lines; shorter ones are examples ("...", "<key>").
+const minPEMBody = 16
+
 // maxPEM bounds how far a private key block is followed in one text.
 const maxPEM = 16 << 10
 
@@ -26,9 +30,11 @@ func findPrivateKeys(c *ctx, s string) {
 		}
 		i += e + 5
 		var st pemState
-		n, _ := st.scan(s[i:min(len(s), i+maxPEM)])
+		n, ended := st.scan(s[i:min(len(s), i+maxPEM)])
 		i += n
-		c.add(rPrivateKey, start, i)
+		if !ended || strings.Index(s[i-n:i], "-----") >= minPEMBody {
+			c.add(rPrivateKey, start, i)
+		}
 	}
 }
 

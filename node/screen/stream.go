@@ -164,6 +164,9 @@ func (st *Stream) follow(chunk string) (int, bool) {
 	switch st.tail {
 	case tailPEM:
 		return st.pem.scan(chunk)
+	case tailGeneric:
+		n := genericValueLen(chunk)
+		return n, n < len(chunk)
 	case tailURL:
 		n := urlEnd(chunk, 0)
 		if n < len(chunk) && chunk[n] == ')' {

@@ -1,0 +1,25 @@
+package screen
+
+import "strings"
+
+// tokenShaped checks the tokens told by their shape rather than a prefix
+// alone, at the start of the token run s[i:end].
+func (c *ctx) tokenShaped(s string, i, end int) {
+	n := end - i
+	switch {
+	case n == 40 && s[i+6] == '_' && s[i+36:end] == "_mmk" && c.randomAt(s[i:i+36]):
+		c.add(rAPIToken, i, end) // MaxMind licence key
+	case n == 14 && strings.HasPrefix(s[end:], ".atlasv1.") && csTokDot.span(s, end+9) >= 60 && !patterned(s[i:end]):
+		c.add(rAPIToken, i, end+9+csTokDot.span(s, end+9)) // HashiCorp Terraform API token
+	case n == 17 && strings.HasPrefix(s[i:], "pat") && end < len(s) && s[end] == '.' && csHex.span(s, end+1) >= 64:
+		c.add(rAPIToken, i, end+1+csHex.span(s, end+1)) // Airtable personal access token
+	case n == 5 && isDigit(s[i+3]) && s[i+4] == 'Q' && end < len(s) && s[end] == '~':
+		if k := csAzure.span(s, end+1); k >= 31 && c.randomAt(s[end+1:end+32]) {
+			c.add(rAzure, i, end+1+k) // Azure AD client secret
+		}
+	}
+}
+
+var csAzure = chars("a-zA-Z0-9_~.-")
+
+func (c *ctx) randomAt(s string) bool { return entropy(s) >= 3 && !patterned(s) }
