@@ -224,7 +224,7 @@ func findBare(c *ctx, s string) {
 		}
 		n := csB64Tok.span(s, i)
 		if n >= bareMin && n <= bareMax && (i == 0 || !isBareNeighbour(s[i-1])) && (i+n == len(s) || !isBareNeighbour(s[i+n])) && bareRandom(s[i:i+n]) && !c.encodedData(s[i:i+n]) {
-			c.add(rGeneric, i, i+n)
+			c.addTail(rGeneric, i, i+n, tailStop, nil)
 		}
 		i += n
 	}

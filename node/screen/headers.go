@@ -23,7 +23,7 @@ func findAuthHeaders(c *ctx, s string) {
 		colon := i + k
 		i = colon + 1
 		if v0, v1 := authHeaderValue(s, colon); v1 > v0 {
-			c.add(rAuthHeader, v0, v1)
+			c.addTail(rAuthHeader, v0, v1, tailSet, csCred)
 			i = v1
 		}
 	}
@@ -65,6 +65,18 @@ func authHeaderValue(s string, colon int) (int, int) {
 
 var csCred = chars("a-zA-Z0-9_=~@.+/-")
 
+// csVisible is every byte but white space and control bytes.
+var csVisible = func() *charset {
+	var c charset
+	for b := 0x21; b < 0x100; b++ {
+		c[b] = b != 0x7f
+	}
+	return &c
+}()
+
+// curlDecide is how much of a -u value decides whether it is a credential.
+const curlDecide = 64
+
 // credLike reports whether v has the mix of a credential: a digit, or
 // both cases, and no long run of lower-case letters (a word).
 func credLike(v string) bool {
@@ -101,12 +113,9 @@ func findCurlUser(c *ctx, s string) {
 			for v0 < len(s) && (s[v0] == ' ' || s[v0] == '=') {
 				v0++
 			}
-			v1 := v0
-			for v1 < len(s) && s[v1] > ' ' && v1-v0 < 200 {
-				v1++
-			}
-			if curlCred(s[v0:v1]) {
-				c.add(rAuthHeader, v0, v1)
+			v1 := v0 + csVisible.span(s, v0)
+			if curlCred(s[v0:min(v1, v0+curlDecide)]) {
+				c.addTail(rAuthHeader, v0, v1, tailSet, csVisible)
 			}
 		}
 	}

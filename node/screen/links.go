@@ -105,7 +105,8 @@ func (c *ctx) externalURL(s string, i int) (int, bool) {
 
 func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
 
-// findHTMLImages finds <img ... src="URL"> with an external URL.
+// findHTMLImages finds <img ... src="URL"> with an external URL; the span
+// runs from "<img" to the end of the URL.
 func findHTMLImages(c *ctx, s string) {
 	for i := 0; ; {
 		k := indexFold(s[i:], "<img")
@@ -124,10 +125,8 @@ func findHTMLImages(c *ctx, s string) {
 			u++
 		}
 		if end, ok := c.externalURL(s, u); ok {
-			if gt := strings.IndexByte(s[end:min(len(s), end+maxLinkText)], '>'); gt >= 0 {
-				end += gt + 1
-			}
-			c.add(rExfil, start, end)
+			c.add(rExfil, start, end) // to the URL's end: the tag's other attributes stay
+
 			i = end
 		}
 	}

@@ -49,6 +49,9 @@ const (
 	tailPEM                     // continues to the END line of a PEM block
 	tailURL                     // continues to ')', '"', '>' or white space
 	tailGeneric                 // continues as a generic value (genericValueLen)
+	tailSet                     // continues over the span's charset
+	tailStop                    // does not continue (a span's override of its rule's tail)
+	tailJWT                     // continues over the parts of a JWT
 )
 
 type ruleDef struct {
@@ -76,9 +79,9 @@ var ruleDefs = [numRules]ruleDef{
 	rSourcegraph: {"sourcegraph-token", CatSecret, 0, tailToken},
 	rAPIToken:    {"api-token", CatSecret, 0, tailToken},
 	rAzure:       {"azure-key", CatSecret, 96, tailToken},
-	rJWT:         {"jwt", CatSecret, 96, tailToken},
+	rJWT:         {"jwt", CatSecret, 96, tailJWT},
 	rWebhook:     {"webhook-url", CatSecret, 160, tailURL},
-	rAuthHeader:  {"auth-header", CatSecret, 96, tailToken},
+	rAuthHeader:  {"auth-header", CatSecret, 96, tailSet},
 	rConnString:  {"connection-string", CatSecret, 160, tailURL},
 	rExfil:       {"exfil-link", CatExfil, 200, tailURL},
 	rIBAN:        {"iban", CatPII, 44, tailNone},

@@ -10,6 +10,8 @@ import (
 type span struct {
 	start, end int
 	rule       ruleID
+	tail       tailKind // how a Stream follows it past the visible text; 0: the rule's
+	set        *charset // for tailSet: the bytes that continue it
 }
 
 // ctx is the scratch state of one scan. Scanners keep them in a pool, so a
@@ -26,7 +28,14 @@ type ctx struct {
 
 func (c *ctx) add(r ruleID, start, end int) {
 	if c.on[r] {
-		c.spans = append(c.spans, span{start, end, r})
+		c.spans = append(c.spans, span{start: start, end: end, rule: r})
+	}
+}
+
+// addTail adds a span that a Stream follows in its own way.
+func (c *ctx) addTail(r ruleID, start, end int, tail tailKind, set *charset) {
+	if c.on[r] {
+		c.spans = append(c.spans, span{start: start, end: end, rule: r, tail: tail, set: set})
 	}
 }
 
@@ -127,32 +136,52 @@ func (s *Scanner) spansOf(c *ctx, text string) {
 	for _, d := range s.dets {
 		d.find(c, text)
 	}
-	c.spans = resolve(c.spans)
+	c.spans = s.resolve(c.spans)
 }
 
-// resolve drops spans that overlap a span of a more specific rule (or, for
-// the same rule, an earlier or longer one) and sorts the rest by start.
-func resolve(sp []span) []span {
+// resolve merges overlapping spans into one span covering all of them (so
+// no part of any match is left out), sorted by start. The merged span
+// takes the label of the span that decides the action: the strongest
+// action (block, then redact, then flag) and, among equals, the most
+// specific rule (the lowest id).
+func (s *Scanner) resolve(sp []span) []span {
 	if len(sp) < 2 {
 		return sp
 	}
-	slices.SortFunc(sp, func(a, b span) int {
-		if a.rule != b.rule {
-			return int(a.rule) - int(b.rule)
+	slices.SortFunc(sp, func(a, b span) int { return a.start - b.start })
+	out := sp[:1]
+	for _, x := range sp[1:] {
+		last := &out[len(out)-1]
+		if x.start >= last.end {
+			out = append(out, x)
+			continue
 		}
-		if a.start != b.start {
-			return a.start - b.start
+		end, tail, set := last.end, last.tailOf(), last.set // the end, and how it continues
+		if x.end > end {
+			end, tail, set = x.end, x.tailOf(), x.set
 		}
-		return b.end - a.end
-	})
-	kept := sp[:0]
-	for _, x := range sp {
-		if !slices.ContainsFunc(kept, func(k span) bool { return x.start < k.end && k.start < x.end }) {
-			kept = append(kept, x)
+		if s.wins(x, *last) {
+			last.rule = x.rule
 		}
+		last.end, last.tail, last.set = end, tail, set
 	}
-	slices.SortFunc(kept, func(a, b span) int { return a.start - b.start })
-	return kept
+	return out
+}
+
+// wins reports whether span a labels a merge with span b.
+func (s *Scanner) wins(a, b span) bool {
+	if aa, ab := s.actions[a.rule], s.actions[b.rule]; aa != ab {
+		return aa > ab
+	}
+	return a.rule < b.rule
+}
+
+// tailOf returns how a Stream follows the span.
+func (x span) tailOf() tailKind {
+	if x.tail != tailNone {
+		return x.tail
+	}
+	return ruleDefs[x.rule].tail
 }
 
 // Check screens an input: it returns text with the ActionRedact findings

@@ -9,9 +9,6 @@ import (
 // and END lines; shorter ones are examples ("...", "<key>").
 const minPEMBody = 16
 
-// maxPEM bounds how far a private key block is followed in one text.
-const maxPEM = 16 << 10
-
 // findPrivateKeys finds PEM private key blocks (RSA, EC, DSA, OpenSSH,
 // PKCS#8, encrypted, PGP), from the BEGIN line to the END line, also when
 // the newlines are JSON escapes ("\n") as in cloud service-account files.
@@ -30,7 +27,7 @@ func findPrivateKeys(c *ctx, s string) {
 		}
 		i += e + 5
 		var st pemState
-		n, ended := st.scan(s[i:min(len(s), i+maxPEM)])
+		n, ended := st.scan(s[i:])
 		i += n
 		if !ended || strings.Index(s[i-n:i], "-----") >= minPEMBody {
 			c.add(rPrivateKey, start, i)

@@ -8,14 +8,18 @@ func (c *ctx) tokenShaped(s string, i, end int) {
 	n := end - i
 	switch {
 	case n == 40 && s[i+6] == '_' && s[i+36:end] == "_mmk" && c.randomAt(s[i:i+36]):
-		c.add(rAPIToken, i, end) // MaxMind licence key
+		c.addTail(rAPIToken, i, end, tailStop, nil) // MaxMind licence key
 	case n == 14 && strings.HasPrefix(s[end:], ".atlasv1.") && csTokDot.span(s, end+9) >= 60 && !patterned(s[i:end]):
-		c.add(rAPIToken, i, end+9+csTokDot.span(s, end+9)) // HashiCorp Terraform API token
+		c.addTail(rAPIToken, i, end+9+csTokDot.span(s, end+9), tailSet, csTokDot) // HashiCorp Terraform API token
 	case n == 17 && strings.HasPrefix(s[i:], "pat") && end < len(s) && s[end] == '.' && csHex.span(s, end+1) >= 64:
-		c.add(rAPIToken, i, end+1+csHex.span(s, end+1)) // Airtable personal access token
+		c.addTail(rAPIToken, i, end+1+csHex.span(s, end+1), tailSet, csHex) // Airtable personal access token
+	case n >= 5 && n <= 16 && end+36 <= len(s) && s[end] == ':' && s[end+1] == 'A' && runOf(s, i, cDigit) == end:
+		if k := csTok.span(s, end+1); k == 35 && c.randomAt(s[end+1:end+36]) {
+			c.addTail(rAPIToken, i, end+1+k, tailStop, nil) // Telegram bot token
+		}
 	case n == 5 && isDigit(s[i+3]) && s[i+4] == 'Q' && end < len(s) && s[end] == '~':
 		if k := csAzure.span(s, end+1); k >= 31 && c.randomAt(s[end+1:end+32]) {
-			c.add(rAzure, i, end+1+k) // Azure AD client secret
+			c.addTail(rAzure, i, end+1+k, tailSet, csAzure) // Azure AD client secret
 		}
 	}
 }

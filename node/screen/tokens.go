@@ -83,7 +83,7 @@ func (c *ctx) tokenGitHub(s string, i int) {
 	t := s[i:]
 	if len(t) >= 40 && t[0:2] == "gh" && strings.IndexByte("pousr", t[2]) >= 0 && t[3] == '_' {
 		if n := alnumRun(t[4:]); n >= 36 && n <= 40 && mixed(t[4:4+n]) {
-			c.add(rGitHub, i, i+4+n)
+			c.addTail(rGitHub, i, i+4+n, tailSet, csAlnum)
 		}
 		return
 	}
@@ -93,7 +93,7 @@ func (c *ctx) tokenGitHub(s string, i int) {
 			end++
 		}
 		if end-i-11 >= 70 && !patterned(s[i+11:i+81]) {
-			c.add(rGitHub, i, end)
+			c.addTail(rGitHub, i, end, tailSet, csWord)
 		}
 	}
 }
@@ -119,7 +119,7 @@ func (c *ctx) tokenSlack(s string, i, end int) {
 		ok = runOf(t, 5, cDigit) >= 13 // xoxb- and xoxp- tokens start with an id of 8 or more digits
 	}
 	if ok && hasDigit(t[5:]) && len(t)-5 >= 10 && t[len(t)-1] != '-' {
-		c.add(rSlack, i, end)
+		c.addTail(rSlack, i, end, tailSet, csTok)
 	}
 }
 
@@ -134,7 +134,7 @@ func (c *ctx) tokenSK(s string, i, end int) {
 	case '_':
 		if strings.HasPrefix(t[3:], "live_") || strings.HasPrefix(t[3:], "test_") || strings.HasPrefix(t[3:], "prod_") {
 			if n := alnumRun(t[8:]); n >= 10 && mixed(t[8:8+n]) {
-				c.add(rStripe, i, i+8+n)
+				c.addTail(rStripe, i, i+8+n, tailSet, csAlnum)
 			}
 		}
 	case '-':
@@ -149,13 +149,13 @@ func (c *ctx) openAI(s string, i, end int) {
 	for _, p := range [...]string{"proj-", "svcacct-", "admin-"} {
 		if strings.HasPrefix(t, p) {
 			if body := t[len(p):]; len(body) >= 20 && mixed(body) {
-				c.add(rOpenAI, i, end)
+				c.addTail(rOpenAI, i, end, tailSet, csTok)
 			}
 			return
 		}
 	}
 	if n := alnumRun(t); n >= 32 && mixed(t[:n]) {
-		c.add(rOpenAI, i, i+3+n)
+		c.addTail(rOpenAI, i, i+3+n, tailSet, csAlnum)
 	}
 }
 
@@ -207,6 +207,6 @@ func (c *ctx) tokenJWT64(s string, i int) {
 	}
 	c.dec, _ = b64Decode(c.dec[:0], s[i:i+96])
 	if strings.HasPrefix(string(c.dec), "eyJ") {
-		c.add(rJWT, i, end)
+		c.addTail(rJWT, i, end, tailSet, csB64Tok)
 	}
 }

@@ -56,6 +56,7 @@ var (
 	csHex     = chars("a-fA-F0-9")
 	csHexDash = chars("a-fA-F0-9-")
 	csTok     = chars("a-zA-Z0-9_-")
+	csWord    = chars("a-zA-Z0-9_")
 	csTokDot  = chars("a-zA-Z0-9_.=-")
 	csB64     = chars("a-zA-Z0-9+/=")
 	csB64Tok  = chars("a-zA-Z0-9+/=_-")
@@ -187,7 +188,7 @@ func (c *ctx) tokenVendor(s string, i int) {
 		n := v.body.span(t, len(v.prefix))
 		body := t[len(v.prefix):]
 		if n >= v.min && (v.max == 0 || n <= v.max) && (v.exact || v.random(body[:v.min])) {
-			c.add(v.rule, i, i+len(v.prefix)+n)
+			c.addTail(v.rule, i, i+len(v.prefix)+n, tailSet, v.body)
 			return
 		}
 	}

@@ -1,0 +1,61 @@
+package screen
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestResolveUnion: overlapping matches become one span covering both,
+// labelled by the strongest action and then the most specific rule.
+func TestResolveUnion(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		actions RuleActions
+		want    span
+	}{
+		{"same action, specific wins", RuleActions{"phone": ActionRedact, "generic-high-entropy": ActionRedact}, span{start: 5, end: 40, rule: rPhone}},
+		{"redact beats flag", RuleActions{"phone": ActionFlag, "generic-high-entropy": ActionRedact}, span{start: 5, end: 40, rule: rGeneric}},
+	} {
+		sc := mustScanner(t, tc.actions)
+		got := sc.resolve([]span{{start: 10, end: 40, rule: rGeneric}, {start: 5, end: 15, rule: rPhone}, {start: 50, end: 60, rule: rPhone}})
+		if len(got) != 2 || got[0].start != tc.want.start || got[0].end != tc.want.end || got[0].rule != tc.want.rule {
+			t.Errorf("%s: got %+v, want %+v and the separate span", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRedactWhole: no secret is left partly visible, whatever its length,
+// whether it is scanned whole or streamed in pieces.
+func TestRedactWhole(t *testing.T) {
+	sc := mustScanner(t, allOn(ActionRedact))
+	body := strings.Repeat("Zk9pQ2xWbTRuR3hL", 53) // 848 bytes of base64, like a 1Password service-account token
+	for name, tc := range map[string]struct{ before, secret string }{
+		"1password service account": {"", "ops_eyJ" + body},
+		"telegram bot token":        {"", "5843245875:AAHTvlsQ1w8t5wXlbRr0cHv1o2dSlzVUhn8"},
+		"generic value past 200":    {"api_key=", strings.Repeat("q8Zx3Lm9Vb2Nc7Rt5Yw1", 15)},
+	} {
+		secret := tc.secret
+		text := "use " + tc.before + secret + " now"
+		for _, size := range []int{0, 1, 7, 50} {
+			out := redactedBy(sc, text, size)
+			if !strings.HasPrefix(out, "use ") || !strings.HasSuffix(out, " now") {
+				t.Errorf("%s (chunks of %d): the text around it changed: %q", name, size, out)
+			}
+			for i := 0; i+8 <= len(secret); i++ {
+				if strings.Contains(out, secret[i:i+8]) {
+					t.Errorf("%s (chunks of %d): %q left visible in %q", name, size, secret[i:i+8], out)
+					break
+				}
+			}
+		}
+	}
+}
+
+// redactedBy checks text whole (size 0) or streams it in chunks of size.
+func redactedBy(sc *Scanner, text string, size int) string {
+	if size == 0 {
+		out, _, _ := sc.Check(text)
+		return out
+	}
+	return streamAll(sc, text, size)
+}
