@@ -59,3 +59,20 @@ func redactedBy(sc *Scanner, text string, size int) string {
 	}
 	return streamAll(sc, text, size)
 }
+
+// TestEvasions: invisible runes and full-width forms inside a secret do
+// not hide it, and the redaction covers them too.
+func TestEvasions(t *testing.T) {
+	sc := mustScanner(t, allOn(ActionRedact))
+	for name, text := range map[string]string{
+		"zero-width spaces": "key AKIA\u200bQ3EGRT5N\u200bBX7KLM2P ok",
+		"soft hyphens":      "key AKIA\u00adQ3EG\u00adRT5NBX7KLM2P ok",
+		"bidi controls":     "key AKIAQ3EG\u202aRT5NBX7K\u202cLM2P ok",
+		"full-width":        "key ＡＫＩＡＱ３ＥＧＲＴ５ＮＢＸ７ＫＬＭ２Ｐ ok",
+	} {
+		out, fs, _ := sc.Check(text)
+		if out != "key [REDACTED:aws-access-key] ok" {
+			t.Errorf("%s: got %q (findings %v)", name, out, fs)
+		}
+	}
+}

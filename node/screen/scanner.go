@@ -24,6 +24,7 @@ type ctx struct {
 	dec   []byte   // decoded base64/hex candidates
 	dnorm normText // normalised decoded text
 	rot   []byte   // rot13 window
+	fold  foldText // text without invisible runes, in NFKC
 }
 
 func (c *ctx) add(r ruleID, start, end int) {
@@ -43,24 +44,25 @@ func (c *ctx) addTail(r ruleID, start, end int, tail tailKind, set *charset) {
 type detector struct {
 	rules []ruleID
 	find  func(c *ctx, s string)
+	raw   bool // it looks at the text as it is, not folded (see foldText)
 }
 
 var detectors = []detector{
-	{[]ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rAPIToken, rAzure, rJWT}, findTokens},
-	{[]ruleID{rPrivateKey}, findPrivateKeys},
-	{[]ruleID{rConnString}, findConnStrings},
-	{[]ruleID{rWebhook}, findWebhooks},
-	{[]ruleID{rAuthHeader}, findAuthHeaders},
-	{[]ruleID{rGeneric}, findGeneric},
-	{[]ruleID{rGeneric}, findBare},
-	{[]ruleID{rEmail}, findEmails},
-	{[]ruleID{rCreditCard, rPhone, rSSN}, findNumbers},
-	{[]ruleID{rIBAN}, findIBANs},
-	{[]ruleID{rIP}, findIPs},
-	{[]ruleID{rInjOverride, rInjRoleplay, rEncoded}, findInjection},
-	{[]ruleID{rEncoded}, findEncoded},
-	{[]ruleID{rHidden}, findHidden},
-	{[]ruleID{rExfil}, findExfil},
+	{rules: []ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rAPIToken, rAzure, rJWT}, find: findTokens},
+	{rules: []ruleID{rPrivateKey}, find: findPrivateKeys},
+	{rules: []ruleID{rConnString}, find: findConnStrings},
+	{rules: []ruleID{rWebhook}, find: findWebhooks},
+	{rules: []ruleID{rAuthHeader}, find: findAuthHeaders},
+	{rules: []ruleID{rGeneric}, find: findGeneric},
+	{rules: []ruleID{rGeneric}, find: findBare},
+	{rules: []ruleID{rEmail}, find: findEmails},
+	{rules: []ruleID{rCreditCard, rPhone, rSSN}, find: findNumbers},
+	{rules: []ruleID{rIBAN}, find: findIBANs},
+	{rules: []ruleID{rIP}, find: findIPs},
+	{rules: []ruleID{rInjOverride, rInjRoleplay, rEncoded}, find: findInjection},
+	{rules: []ruleID{rEncoded}, find: findEncoded},
+	{rules: []ruleID{rHidden}, find: findHidden, raw: true},
+	{rules: []ruleID{rExfil}, find: findExfil},
 }
 
 // Scanner runs the enabled rules with their actions over text. It is
@@ -133,8 +135,24 @@ func (s *Scanner) Scan(text string) []Finding {
 // spansOf leaves the resolved spans of text in c.spans.
 func (s *Scanner) spansOf(c *ctx, text string) {
 	c.spans = c.spans[:0]
+	folded := needsFold(text)
+	src := text
+	if folded {
+		c.fold.fold(text)
+		src = string(c.fold.b)
+	}
 	for _, d := range s.dets {
-		d.find(c, text)
+		if !d.raw {
+			d.find(c, src)
+		}
+	}
+	if folded {
+		c.fold.source(c.spans)
+	}
+	for _, d := range s.dets {
+		if d.raw {
+			d.find(c, text)
+		}
 	}
 	c.spans = s.resolve(c.spans)
 }
