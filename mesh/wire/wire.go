@@ -45,6 +45,9 @@ import (
 //     was started with, "off" included), Problem (why a configured
 //     lockdown is not in force) and Events (its recent losses and
 //     restores); absent from older nodes.
+//     2026-12-09, compatible additions: GuardRules.Prompts, Answers (an
+//     action per screening category and side) and LinkAllow. A node from
+//     before ignores them and screens as Injection, Redact and Links say.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable

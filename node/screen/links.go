@@ -1,17 +1,25 @@
 package screen
 
-import "strings"
+import (
+	"net/netip"
+	"strings"
+)
 
 // hostSet is the link allowlist.
 type hostSet struct {
 	exact    []string
 	suffixes []string // ".example.com"
+	prefixes []netip.Prefix
 }
 
 func newHostSet(hosts []string) *hostSet {
 	h := &hostSet{}
 	for _, x := range hosts {
 		x = strings.ToLower(strings.TrimSpace(x))
+		if p, err := netip.ParsePrefix(x); err == nil {
+			h.prefixes = append(h.prefixes, p.Masked())
+			continue
+		}
 		switch {
 		case strings.HasPrefix(x, "*."):
 			h.suffixes = append(h.suffixes, x[1:])
@@ -35,6 +43,15 @@ func (h *hostSet) allowed(host string) bool {
 		if strings.EqualFold(host, x[1:]) ||
 			(len(host) > len(x) && strings.EqualFold(host[len(host)-len(x):], x)) {
 			return true
+		}
+	}
+	if len(h.prefixes) > 0 {
+		if a, err := netip.ParseAddr(host); err == nil {
+			for _, p := range h.prefixes {
+				if p.Contains(a) {
+					return true
+				}
+			}
 		}
 	}
 	return false

@@ -3,6 +3,8 @@ package screen
 import (
 	"strings"
 	"testing"
+
+	"github.com/moatmesh/moat/policy"
 )
 
 // TestResolveUnion: overlapping matches become one span covering both,
@@ -73,6 +75,48 @@ func TestEvasions(t *testing.T) {
 		out, fs, _ := sc.Check(text)
 		if out != "key [REDACTED:aws-access-key] ok" {
 			t.Errorf("%s: got %q (findings %v)", name, out, fs)
+		}
+	}
+}
+
+// TestFromGuardSettings: per-side category actions override the
+// shorthand, and the link allowlist takes CIDR prefixes.
+func TestFromGuardSettings(t *testing.T) {
+	g := policy.Guard{
+		Redact:    []string{"secrets"},
+		Links:     "block-external",
+		Prompts:   policy.Actions{Secrets: "block", PII: "redact"},
+		Answers:   policy.Actions{Links: "off"},
+		LinkAllow: []string{"10.0.0.0/8", "*.corp.example"},
+	}
+	cfg := FromGuard(g, []string{"docs.example.com"})
+	for _, tc := range []struct {
+		side RuleActions
+		rule string
+		want Action
+	}{
+		{cfg.Input, "aws-access-key", ActionBlock},
+		{cfg.Output, "aws-access-key", ActionRedact},
+		{cfg.Input, "email", ActionRedact},
+		{cfg.Output, "email", ActionOff},
+		{cfg.Input, "exfil-link", ActionFlag},
+		{cfg.Output, "exfil-link", ActionOff},
+	} {
+		if got := tc.side[tc.rule]; got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.rule, got, tc.want)
+		}
+	}
+	sc := mustScanner(t, RuleActions{"exfil-link": ActionRedact}, cfg.LinkAllow...)
+	for text, want := range map[string]bool{
+		"![a](http://10.1.2.3/x.png)":             false,
+		"![a](https://wiki.corp.example/p)":       false,
+		"![a](https://docs.example.com/p)":        false,
+		"![a](http://11.1.2.3/x.png)":             true,
+		"![a](https://evil.test/?d=1)":            true,
+		"![a](https://corp.example.evil.test/?d)": true,
+	} {
+		if got := len(sc.Scan(text)) > 0; got != want {
+			t.Errorf("%s: fired %v, want %v", text, got, want)
 		}
 	}
 }
