@@ -128,9 +128,17 @@ func scoreGitleaks(sc *Scanner, samples []gitleaksSample, missed func(gitleaksSa
 // the share of negatives flagged by specific rules, by any rule, and of
 // clean negatives by specific rules.
 func (x *tally) row(split, family string) string {
-	return fmt.Sprintf("%-5s %-14s %5d %8.3f %8.3f %8.3f %5d %8.3f %8.3f %8.3f", split, family, x.pos,
-		ratio(x.prefixSpec, x.prefixPos), ratio(x.specific, x.pos), ratio(x.any, x.pos),
-		x.neg, ratio(x.negSpecific, x.neg), ratio(x.negAny, x.neg), ratio(x.cleanSpecific, x.clean))
+	return fmt.Sprintf("%-5s %-14s %5d %8s %8s %8s %5d %8s %8s %8s", split, family, x.pos,
+		cell(x.prefixSpec, x.prefixPos), cell(x.specific, x.pos), cell(x.any, x.pos),
+		x.neg, cell(x.negSpecific, x.neg), cell(x.negAny, x.neg), cell(x.cleanSpecific, x.clean))
+}
+
+// cell formats n/d, or "-" when there is nothing to count.
+func cell(n, d int) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", ratio(n, d))
 }
 
 func b2i(b bool) int {
