@@ -152,6 +152,9 @@ func secretValue(v string) bool {
 	if len(v) == 17 && v[8] == ':' && allHex(v[:8]) && allHex(v[9:]) {
 		return true // user:password of a package registry (Sidekiq Enterprise)
 	}
+	if len(v) >= 12 && classes == cUpper|cLower && n == 2 {
+		return mixedCase(v) && entropy(v) >= 3.5 // random letters, not a camelCase word
+	}
 	if refLike(v) {
 		return false
 	}
