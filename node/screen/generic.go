@@ -65,7 +65,7 @@ func secretName(s string, sep int) bool {
 		j--
 	}
 	st := identStart(s, j)
-	if typeNames[s[st:j]] && st > 0 && s[st-1] == ' ' {
+	if typeName(s[st:j]) && st > 0 && s[st-1] == ' ' {
 		j = st
 		for j > 0 && (s[j-1] == ' ' || s[j-1] == ':') {
 			j--
@@ -75,8 +75,14 @@ func secretName(s string, sep int) bool {
 	return credName(s[st:j])
 }
 
-// typeNames are the types written between a name and its value.
-var typeNames = map[string]bool{"string": true, "String": true, "str": true, "&str": true}
+// typeName reports the types written between a name and its value.
+func typeName(id string) bool {
+	switch id {
+	case "string", "String", "str":
+		return true
+	}
+	return false
+}
 
 func identStart(s string, j int) int {
 	st := j

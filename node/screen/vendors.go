@@ -177,9 +177,12 @@ func (c *ctx) tokenVendor(s string, i int) {
 		return
 	}
 	t := s[i:]
+	if len(t) < 2 {
+		return
+	}
 	for _, k := range vendorIndex[s[i]] {
 		v := &vendorTokens[k]
-		if len(t) < len(v.prefix)+v.min {
+		if len(t) < len(v.prefix)+v.min || lower(t[1]) != lower(v.prefix[1]) {
 			continue
 		}
 		if t[:len(v.prefix)] != v.prefix && (!v.fold || !strings.EqualFold(t[:len(v.prefix)], v.prefix)) {
