@@ -76,7 +76,7 @@ var ruleDefs = [numRules]ruleDef{
 	rGitLab:      {"gitlab-token", CatSecret, 0, tailToken},
 	rAge:         {"age-secret-key", CatSecret, 0, tailToken},
 	rNotion:      {"notion-token", CatSecret, 0, tailToken},
-	rSourcegraph: {"sourcegraph-token", CatSecret, 0, tailToken},
+	rSourcegraph: {"sourcegraph-token", CatSecret, 64, tailNone},
 	rAPIToken:    {"api-token", CatSecret, 0, tailToken},
 	rAzure:       {"azure-key", CatSecret, 96, tailToken},
 	rJWT:         {"jwt", CatSecret, 96, tailJWT},

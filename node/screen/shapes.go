@@ -7,6 +7,8 @@ import "strings"
 func (c *ctx) tokenShaped(s string, i, end int) {
 	n := end - i
 	switch {
+	case n >= 44 && strings.HasPrefix(s[i:], "sgp_") && sourcegraph(s[i+4:end]):
+		c.add(rSourcegraph, i, end)
 	case n == 40 && s[i+6] == '_' && s[i+36:end] == "_mmk" && c.randomAt(s[i:i+36]):
 		c.addTail(rAPIToken, i, end, tailStop, nil) // MaxMind licence key
 	case n == 14 && strings.HasPrefix(s[end:], ".atlasv1.") && csTokDot.span(s, end+9) >= 60 && !patterned(s[i:end]):
@@ -27,3 +29,17 @@ func (c *ctx) tokenShaped(s string, i, end int) {
 var csAzure = chars("a-zA-Z0-9_~.-")
 
 func (c *ctx) randomAt(s string) bool { return entropy(s) >= 3 && !patterned(s) }
+
+// sourcegraph reports whether the rest of an sgp_ token is one of its
+// layouts: 40 hex digits, after 16 hex digits and '_' or after "local_".
+func sourcegraph(rest string) bool {
+	switch {
+	case len(rest) == 40:
+		return allHex(rest)
+	case len(rest) == 57 && rest[16] == '_':
+		return allHex(rest[:16]) && allHex(rest[17:])
+	case len(rest) == 46 && strings.HasPrefix(rest, "local_"):
+		return allHex(rest[6:])
+	}
+	return false
+}

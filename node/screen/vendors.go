@@ -73,7 +73,6 @@ var vendorTokens = []vendorToken{
 	{prefix: "api_org_", body: csAlpha, min: 34, rule: rHuggingFace, ent: 2.5},
 	{prefix: "AGE-SECRET-KEY-1", body: csBech32, min: 58, rule: rAge, exact: true},
 	{prefix: "ntn_", body: csAlnum, min: 46, rule: rNotion},
-	{prefix: "sgp_", body: csTok, min: 40, rule: rSourcegraph},
 	{prefix: "_gitlab_session=", body: csAlnum, min: 32, rule: rGitLab},
 	{prefix: "GR1348941", body: csTok, min: 20, rule: rGitLab},
 	{prefix: "xoxe.xox", body: csTok, min: 100, rule: rSlack},
