@@ -26,7 +26,8 @@ type Config struct {
 // FromGuard turns a grant's guard settings into a Config:
 //
 //   - injection "flag"/"block": injection-override, injection-roleplay,
-//     encoded-instructions and hidden-text flag/block inputs; hidden-text
+//     injection-role-tag, encoded-instructions and hidden-text flag/block
+//     inputs; hidden-text
 //     is flagged in outputs.
 //   - redact "secrets" / "pii": the rules of that category redact both
 //     inputs and outputs.
@@ -42,7 +43,7 @@ func FromGuard(g policy.Guard, linkAllow []string) Config {
 	allow := append(slices.Clip(linkAllow), g.LinkAllow...)
 	cfg := Config{Input: RuleActions{}, Output: RuleActions{}, LinkAllow: allow}
 	if a := injectionAction(g.Injection); a != ActionOff {
-		for _, r := range []ruleID{rInjOverride, rInjRoleplay, rEncoded, rHidden} {
+		for _, r := range []ruleID{rInjOverride, rInjRoleplay, rRoleTag, rEncoded, rHidden} {
 			cfg.Input[ruleDefs[r].id] = a
 		}
 		cfg.Output[ruleDefs[rHidden].id] = ActionFlag

@@ -33,6 +33,7 @@ const (
 	rPhone
 	rInjOverride
 	rInjRoleplay
+	rRoleTag
 	rEncoded
 	rHidden
 	rGeneric
@@ -92,6 +93,7 @@ var ruleDefs = [numRules]ruleDef{
 	rPhone:       {"phone", CatPII, 24, tailNone},
 	rInjOverride: {"injection-override", CatInjection, 200, tailNone},
 	rInjRoleplay: {"injection-roleplay", CatInjection, 200, tailNone},
+	rRoleTag:     {"injection-role-tag", CatInjection, 48, tailNone},
 	rEncoded:     {"encoded-instructions", CatInjection, 200, tailToken},
 	rHidden:      {"hidden-text", CatInjection, 64, tailNone},
 	rGeneric:     {"generic-high-entropy", CatSecret, genericDecide + 1, tailGeneric},

@@ -62,6 +62,7 @@ var detectors = []detector{
 	{rules: []ruleID{rInjOverride, rInjRoleplay, rEncoded}, find: findInjection},
 	{rules: []ruleID{rEncoded}, find: findEncoded},
 	{rules: []ruleID{rHidden}, find: findHidden, raw: true},
+	{rules: []ruleID{rRoleTag}, find: findRoleTags},
 	{rules: []ruleID{rExfil}, find: findExfil},
 }
 
