@@ -30,6 +30,9 @@ test:
 bench:
 	@./scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	# moat beside gitleaks on the same inputs, with recall per family: its
+	# own module, so gitleaks stays out of go.mod.
+	cd node/screen/corpus && $(GO) test -run '^$$' -bench . -benchtime 3x ./...
 	$(GO) run ./internal/meshbench/cmd/meshbench
 	./scripts/bench-guard.sh
 

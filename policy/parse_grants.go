@@ -146,6 +146,9 @@ func (d *decoder) guard(v *hujson.Value, what string) Guard {
 		field{"injection", func(v *hujson.Value) { g.Injection, _ = d.enum(v, what+".injection", "off", "flag", "block") }},
 		field{"redact", func(v *hujson.Value) { g.Redact = d.redact(v, what+".redact") }},
 		field{"links", func(v *hujson.Value) { g.Links, _ = d.enum(v, what+".links", "allow", "block-external") }},
+		field{"prompts", func(v *hujson.Value) { g.Prompts = d.actions(v, what+".prompts") }},
+		field{"answers", func(v *hujson.Value) { g.Answers = d.actions(v, what+".answers") }},
+		field{"linkAllow", func(v *hujson.Value) { g.LinkAllow = d.linkAllow(v, what+".linkAllow") }},
 	)
 	return g
 }

@@ -33,6 +33,28 @@ type Guard struct {
 	Injection string   `json:"injection,omitempty"` // "", "off", "flag" or "block"
 	Redact    []string `json:"redact,omitempty"`    // any of "secrets", "pii"
 	Links     string   `json:"links,omitempty"`     // "", "allow" or "block-external"
+	// Prompts and Answers set, per category, what the guard does on that
+	// side; a category they leave empty keeps what the three settings
+	// above imply for it. The zero value changes nothing.
+	Prompts Actions `json:"prompts,omitzero"`
+	Answers Actions `json:"answers,omitzero"`
+	// LinkAllow lists where links may point without counting as external:
+	// host names ("docs.example.com"), every subdomain of one
+	// ("*.corp.example"), IP addresses and CIDR prefixes ("10.0.0.0/8").
+	// Empty: only the node's own allowlist.
+	LinkAllow []string `json:"linkAllow,omitempty"`
+}
+
+// Actions says, per screening category, what the guard does: "off",
+// "flag" (recorded in the audit log only), "redact" (the match is replaced
+// by a marker such as [REDACTED:aws-access-key]) or "block" (the request
+// is refused, or the rest of the answer withheld). "" leaves the category
+// as Guard's other settings say.
+type Actions struct {
+	Secrets   string `json:"secrets,omitempty"`   // credentials and keys
+	PII       string `json:"pii,omitempty"`       // personal data
+	Injection string `json:"injection,omitempty"` // prompt injection, hidden text
+	Links     string `json:"links,omitempty"`     // links to hosts outside LinkAllow
 }
 
 // Audit says what the audit record keeps of a request.

@@ -17,7 +17,7 @@ func wireRules(r *policy.NodeRules) *wire.NodeRules {
 			ID:     g.ID,
 			MFA:    wire.Duration(g.MFA),
 			Limits: wire.Limits(g.Limits),
-			Guard:  wire.GuardRules(g.Guard),
+			Guard:  wireGuard(g.Guard),
 			Audit:  wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
 		})
 	}
@@ -47,4 +47,12 @@ func wireAccess(as []policy.ModelAccess) []wire.ModelAccess {
 		out[i] = wire.ModelAccess(a)
 	}
 	return out
+}
+
+// wireGuard converts a grant's guard settings into the wire's type.
+func wireGuard(g policy.Guard) wire.GuardRules {
+	return wire.GuardRules{
+		Injection: g.Injection, Redact: g.Redact, Links: g.Links,
+		Prompts: wire.GuardActions(g.Prompts), Answers: wire.GuardActions(g.Answers), LinkAllow: g.LinkAllow,
+	}
 }

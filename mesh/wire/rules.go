@@ -59,6 +59,22 @@ type GuardRules struct {
 	Injection string   `json:"injection,omitempty"` // "", "off", "flag" or "block"
 	Redact    []string `json:"redact,omitempty"`    // any of "secrets", "pii"
 	Links     string   `json:"links,omitempty"`     // "", "allow" or "block-external"
+	// Prompts and Answers override, per category, what the three above
+	// imply on that side; "" keeps it.
+	Prompts GuardActions `json:"prompts,omitzero"`
+	Answers GuardActions `json:"answers,omitzero"`
+	// LinkAllow lists hosts, *.domains, IP addresses and CIDR prefixes
+	// links may point at without counting as external.
+	LinkAllow []string `json:"linkAllow,omitempty"`
+}
+
+// GuardActions is, per screening category, "", "off", "flag", "redact"
+// or "block".
+type GuardActions struct {
+	Secrets   string `json:"secrets,omitempty"`
+	PII       string `json:"pii,omitempty"`
+	Injection string `json:"injection,omitempty"`
+	Links     string `json:"links,omitempty"`
 }
 
 // AuditRules says what the audit record keeps of a request; the zero

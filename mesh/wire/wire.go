@@ -49,6 +49,9 @@ import (
 //     (maxOutputTokens, maxChoices) of the models a node serves; a node
 //     applies the policy's defaults to a model not listed (so to every
 //     model, from an older coordinator).
+//     2026-12-06, compatible additions: GuardRules.Prompts, Answers (an
+//     action per screening category and side) and LinkAllow. A node from
+//     before ignores them and screens as Injection, Redact and Links say.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable

@@ -94,11 +94,17 @@ func (c *call) identify() bool {
 
 // refuse answers with an error in the API's shape and notes why.
 func (c *call) refuse(status int, reason, msg string, retry time.Duration) {
+	c.refuseAs(status, reason, reason, msg, retry)
+}
+
+// refuseAs is refuse with an error code other than the reason (see
+// screenCode).
+func (c *call) refuseAs(status int, reason, code, msg string, retry time.Duration) {
 	if !c.bodyDone {
 		closeUnread(c.w, c.r)
 	}
 	c.status, c.reason, c.decision = status, reason, decisionOf(reason)
-	writeError(c.w, c.api.Family, status, reason, msg, retry)
+	writeError(c.w, c.api.Family, status, code, msg, retry)
 	http.NewResponseController(c.w).Flush()
 }
 

@@ -1,11 +1,14 @@
 package guard
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/llmapi"
+	"github.com/moatmesh/moat/node/screen"
 )
 
 // Refusal reasons: the "reason" label of the refusals metric, the code in
@@ -40,4 +43,44 @@ func writeError(w http.ResponseWriter, f llmapi.Family, status int, code, msg st
 		w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 	}
 	llmapi.WriteError(w, f, status, code, msg)
+}
+
+// screenCode is the error code of a screening refusal: blocked_by_guard
+// and the rule, "blocked_by_guard:aws-access-key", so that a client can
+// tell what to remove. The metric label and the audit reason stay
+// reasonScreen.
+func screenCode(err error) string {
+	var be *screen.BlockError
+	if errors.As(err, &be) && be.Rule != "" {
+		return reasonScreen + ":" + be.Rule
+	}
+	return reasonScreen
+}
+
+// headerRedacted tells the client that the guard redacted content, and
+// which rules did: "prompt=aws-access-key,email; answer=jwt". It is not
+// sent for streamed answers, whose headers leave before their text; their
+// markers ([REDACTED:rule]) and the audit record say it.
+const headerRedacted = "X-Moat-Redacted"
+
+// setRedacted sets headerRedacted from the redactions noted so far.
+func setRedacted(h http.Header, sc *ScreenCall) {
+	if sc == nil {
+		return
+	}
+	var parts []string
+	for _, side := range [...]struct{ where, name string }{{"input", "prompt"}, {"output", "answer"}} {
+		var rules []string
+		for _, f := range sc.findings {
+			if f.Action == "redact" && f.Where == side.where {
+				rules = append(rules, f.Rule)
+			}
+		}
+		if len(rules) > 0 {
+			parts = append(parts, side.name+"="+strings.Join(rules, ","))
+		}
+	}
+	if len(parts) > 0 {
+		h.Set(headerRedacted, strings.Join(parts, "; "))
+	}
 }

@@ -21,12 +21,13 @@ func (c *call) serveModel() {
 		in := body
 		var err error
 		if body, err = s.Input(c.r.Context(), c.screenCall(), body); err != nil {
-			c.refuse(http.StatusForbidden, reasonScreen, fmt.Sprintf("the node's guard refused this request: %v", err), 0)
+			c.refuseAs(http.StatusForbidden, reasonScreen, screenCode(err), fmt.Sprintf("the node's guard refused this request: %v", err), 0)
 			return
 		}
 		if !sameSlice(in, body) {
 			c.sent = body
 		}
+		setRedacted(c.w.Header(), c.sc)
 	}
 	c.forward(body)
 }

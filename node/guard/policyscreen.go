@@ -100,7 +100,15 @@ func (p *policyScreen) compileLocked(g policy.Guard, byKey map[string]*compiled)
 		if err != nil {
 			return nil, err
 		}
-		c = &compiled{g: g, scr: scr, injection: injectionAction(g.Injection)}
+		inj := injectionAction(g.Injection)
+		switch g.Prompts.Injection { // the prompts setting decides for the classifier too
+		case "":
+		case "redact": // a verdict on a whole prompt has nothing to redact
+			inj = screen.ActionFlag
+		default:
+			inj = injectionAction(g.Prompts.Injection)
+		}
+		c = &compiled{g: g, scr: scr, injection: inj}
 	}
 	byKey[k] = c
 	return c, nil
@@ -128,17 +136,24 @@ func (p *policyScreen) lookup(gr *policy.GrantRule) *compiled {
 }
 
 func isZeroGuard(g policy.Guard) bool {
-	return (g.Injection == "" || g.Injection == "off") && len(g.Redact) == 0 && (g.Links == "" || g.Links == "allow")
+	return (g.Injection == "" || g.Injection == "off") && len(g.Redact) == 0 && (g.Links == "" || g.Links == "allow") &&
+		g.Prompts == (policy.Actions{}) && g.Answers == (policy.Actions{})
 }
 
 func sameGuard(a, b policy.Guard) bool {
-	return a.Injection == b.Injection && a.Links == b.Links && slices.Equal(a.Redact, b.Redact)
+	return a.Injection == b.Injection && a.Links == b.Links && slices.Equal(a.Redact, b.Redact) &&
+		a.Prompts == b.Prompts && a.Answers == b.Answers && slices.Equal(a.LinkAllow, b.LinkAllow)
 }
 
 func guardKey(g policy.Guard) string {
 	r := slices.Clone(g.Redact)
 	slices.Sort(r)
-	return g.Injection + "|" + strings.Join(r, ",") + "|" + g.Links
+	return g.Injection + "|" + strings.Join(r, ",") + "|" + g.Links + "|" + actionsKey(g.Prompts) + "|" + actionsKey(g.Answers) +
+		"|" + strings.Join(g.LinkAllow, ",")
+}
+
+func actionsKey(a policy.Actions) string {
+	return a.Secrets + "," + a.PII + "," + a.Injection + "," + a.Links
 }
 
 func injectionAction(s string) screen.Action {

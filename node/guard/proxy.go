@@ -100,9 +100,10 @@ func (c *call) relayWhole(resp *http.Response) {
 	}
 	if resp.StatusCode/100 == 2 {
 		if b, err = c.screenWhole(b); err != nil {
-			c.refuse(http.StatusForbidden, reasonScreen, fmt.Sprintf("the node's guard withheld the answer: %v", err), 0)
+			c.refuseAs(http.StatusForbidden, reasonScreen, screenCode(err), fmt.Sprintf("the node's guard withheld the answer: %v", err), 0)
 			return
 		}
+		setRedacted(c.w.Header(), c.sc)
 		c.count(readTally(c.api.Family, b), true)
 	}
 	h := c.w.Header()

@@ -26,7 +26,8 @@ const (
 // withGuard gives alice's grant the guard settings g (and audit a) and
 // applies a new netmap.
 func (m *mesh) withGuard(g policy.Guard, a policy.Audit) {
-	m.rules.Grants[0].Guard = wire.GuardRules(g)
+	m.rules.Grants[0].Guard = wire.GuardRules{Injection: g.Injection, Redact: g.Redact, Links: g.Links,
+		Prompts: wire.GuardActions(g.Prompts), Answers: wire.GuardActions(g.Answers), LinkAllow: g.LinkAllow}
 	m.rules.Grants[0].Audit = wire.AuditRules{Prompts: a.Prompts, Retention: wire.Duration(a.Retention)}
 	m.apply(2)
 }
@@ -35,8 +36,14 @@ func TestScreenRedactsInput(t *testing.T) {
 	m := newMesh(t, policy.Limits{}, nil)
 	m.withGuard(policy.Guard{Redact: []string{"secrets"}}, policy.Audit{Prompts: "full"})
 	body := `{"model":"llama","messages":[{"role":"user","content":"my key is ` + testAWS + ` thanks"}]}`
-	if st, b := m.call(m.alice, "/v1/chat/completions", body); st != 200 {
-		t.Fatalf("status %d: %s", st, b)
+	resp := m.post(m.alice, "/v1/chat/completions", body)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	if h := resp.Header.Get(headerRedacted); h != "prompt=aws-access-key" {
+		t.Errorf("%s: %q, want prompt=aws-access-key", headerRedacted, h)
 	}
 	got := m.up.last().body["messages"].([]any)[0].(map[string]any)["content"]
 	if got != "my key is [REDACTED:aws-access-key] thanks" {
@@ -48,6 +55,22 @@ func TestScreenRedactsInput(t *testing.T) {
 	}
 	if sp, _ := readSpool(m.dir); bytes.Contains(sp, []byte(testAWS)) {
 		t.Fatal("the audit spool holds the secret")
+	}
+}
+
+// TestScreenPerSideSettings: a grant with only a prompts setting screens,
+// and its refusal names the rule.
+func TestScreenPerSideSettings(t *testing.T) {
+	m := newMesh(t, policy.Limits{}, nil)
+	m.withGuard(policy.Guard{Prompts: policy.Actions{Secrets: "block"}}, policy.Audit{})
+	body := `{"model":"llama","messages":[{"role":"user","content":"my key is ` + testAWS + `"}]}`
+	st, b := m.call(m.alice, "/v1/chat/completions", body)
+	var oe llmapi.OpenAIError
+	if st != http.StatusForbidden || json.Unmarshal([]byte(b), &oe) != nil || oe.Error.Code != "blocked_by_guard:aws-access-key" {
+		t.Fatalf("%d %s", st, b)
+	}
+	if strings.Contains(b, testAWS) {
+		t.Fatal("the refusal echoes the key")
 	}
 }
 
@@ -74,7 +97,7 @@ func TestScreenBlocksInBothShapes(t *testing.T) {
 	msg := `"messages":[{"role":"user","content":"` + text + `"}]`
 	st, b := m.call(m.alice, "/v1/chat/completions", `{"model":"llama",`+msg+`}`)
 	var oe llmapi.OpenAIError
-	if st != http.StatusForbidden || json.Unmarshal([]byte(b), &oe) != nil || oe.Error.Code != reasonScreen || !strings.Contains(oe.Error.Message, "injection-override") {
+	if st != http.StatusForbidden || json.Unmarshal([]byte(b), &oe) != nil || oe.Error.Code != reasonScreen+":injection-override" || !strings.Contains(oe.Error.Message, "injection-override") {
 		t.Fatalf("openai: %d %s", st, b)
 	}
 	st, b = m.call(m.alice, "/api/chat", `{"model":"qwen","stream":false,`+msg+`}`)

@@ -171,7 +171,7 @@ func (rl *relay) emitFiltered(out []byte, err error) bool {
 		return false
 	}
 	if err != nil {
-		rl.cut(reasonScreen, fmt.Sprintf("the node's guard cut the answer: %v", err))
+		rl.cutAs(reasonScreen, screenCode(err), fmt.Sprintf("the node's guard cut the answer: %v", err))
 		return false
 	}
 	return true
@@ -267,7 +267,10 @@ func (rl *relay) eventBuffered() bool {
 func (rl *relay) gone() { rl.c.status, rl.c.reason = 499, "client_gone" }
 
 // cut ends the answer with a final error event saying why.
-func (rl *relay) cut(reason, msg string) {
+func (rl *relay) cut(reason, msg string) { rl.cutAs(reason, reason, msg) }
+
+// cutAs is cut with an error code other than the reason (see screenCode).
+func (rl *relay) cutAs(reason, code, msg string) {
 	rl.c.reason = reason
 	status := http.StatusTooManyRequests
 	if reason != reasonTPM && reason != reasonDay {
@@ -276,7 +279,7 @@ func (rl *relay) cut(reason, msg string) {
 			status = http.StatusForbidden
 		}
 	}
-	rl.write(rl.frame(llmapi.ErrorBody(rl.c.api.Family, status, reason, "the answer was cut: "+msg)))
+	rl.write(rl.frame(llmapi.ErrorBody(rl.c.api.Family, status, code, "the answer was cut: "+msg)))
 }
 
 // broken ends a stream the upstream or the caller broke off.

@@ -19,7 +19,7 @@ func policyRules(r *wire.NodeRules) *policy.NodeRules {
 			ID:     g.ID,
 			MFA:    policy.Duration(g.MFA),
 			Limits: policy.Limits(g.Limits),
-			Guard:  policy.Guard(g.Guard),
+			Guard:  policyGuard(g.Guard),
 			Audit:  policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
 		})
 	}
@@ -49,4 +49,12 @@ func policyAccess(as []wire.ModelAccess) []policy.ModelAccess {
 		out[i] = policy.ModelAccess(a)
 	}
 	return out
+}
+
+// policyGuard converts a grant's guard settings from the wire.
+func policyGuard(g wire.GuardRules) policy.Guard {
+	return policy.Guard{
+		Injection: g.Injection, Redact: g.Redact, Links: g.Links,
+		Prompts: policy.Actions(g.Prompts), Answers: policy.Actions(g.Answers), LinkAllow: g.LinkAllow,
+	}
 }

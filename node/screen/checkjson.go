@@ -2,7 +2,6 @@ package screen
 
 import (
 	"fmt"
-	"unsafe"
 )
 
 // skipKeys are object keys whose string values CheckJSON leaves alone:
@@ -36,12 +35,14 @@ func (c *jsonChecker) visit(w *jwalker, start, end int) {
 
 // CheckJSON screens every string value of the JSON document body (a
 // request, or a whole non-streamed answer) except identifiers and binary
-// data (see skipKeys), each string as one text. It returns body itself
-// when nothing is redacted, else a rewritten copy in which the redacted
-// strings are re-encoded; the findings of every string (their offsets are
-// into that string's decoded text); and a *BlockError when a block rule
-// fired. A body that is not JSON is returned with an error wrapping
-// ErrMalformedEvent.
+// data (see skipKeys). The strings are scanned as one text, each after a
+// line break, so that a secret split across messages or content parts is
+// found; a match is redacted in place in every string it touches. It
+// returns body itself when nothing is redacted, else a rewritten copy in
+// which the redacted strings are re-encoded; the findings (a match that
+// spans strings counts once per string, with offsets into that string's
+// decoded text); and a *BlockError when a block rule fired. A body that
+// is not JSON is returned with an error wrapping ErrMalformedEvent.
 func (s *Scanner) CheckJSON(body []byte) ([]byte, []Finding, error) {
 	if !s.Enabled() {
 		return body, nil, nil
@@ -51,30 +52,83 @@ func (s *Scanner) CheckJSON(body []byte) ([]byte, []Finding, error) {
 	if err := c.w.walk(body); err != nil {
 		return body, nil, fmt.Errorf("screen: %w: %v", ErrMalformedEvent, err)
 	}
-	var out, text []byte
-	var all []Finding
-	last := 0
-	for _, f := range c.fields {
-		text = appendUnquote(text[:0], body[f.start:f.end])
-		red, fs, err := s.Check(unsafe.String(unsafe.SliceData(text), len(text)))
-		all = append(all, fs...)
-		if err != nil {
-			return body, all, err
+	if len(c.fields) == 0 {
+		return body, nil, nil
+	}
+	var joined []byte
+	starts := make([]int, len(c.fields)+1) // starts[k]: where field k's text begins in joined
+	for k, f := range c.fields {
+		if k > 0 {
+			joined = append(joined, '\n')
 		}
-		if len(fs) == 0 || !redacted(fs) {
+		starts[k] = len(joined)
+		joined = appendUnquote(joined, body[f.start:f.end])
+	}
+	starts[len(c.fields)] = len(joined) + 1
+	parts := splitFindings(s.Scan(string(joined)), starts)
+	all := make([]Finding, len(parts))
+	for i, p := range parts {
+		all[i] = p.Finding
+	}
+	for _, f := range all {
+		if f.Action == ActionBlock {
+			return body, all, &BlockError{Rule: f.Rule, Category: f.Category}
+		}
+	}
+	return rewrite(body, c.fields, joined, starts, parts), all, nil
+}
+
+// fieldFinding is a finding within field k, with offsets into its text.
+type fieldFinding struct {
+	Finding
+	k int
+}
+
+// splitFindings cuts the findings in the joined text at the boundaries of
+// the fields and makes their offsets relative to their field.
+func splitFindings(fs []Finding, starts []int) []fieldFinding {
+	var out []fieldFinding
+	for _, f := range fs {
+		for k := 0; k+1 < len(starts); k++ {
+			lo, hi := starts[k], starts[k+1]-1 // field k is joined[lo:hi]
+			if f.End <= lo || f.Start >= hi {
+				continue
+			}
+			g := fieldFinding{f, k}
+			g.Start, g.End = max(f.Start, lo)-lo, min(f.End, hi)-lo
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// rewrite re-encodes the fields with redactions, or returns body when
+// there are none.
+func rewrite(body []byte, fields []contentField, joined []byte, starts []int, fs []fieldFinding) []byte {
+	var out []byte
+	last := 0
+	for k, f := range fields {
+		var mine []Finding
+		for _, x := range fs {
+			if x.k == k {
+				mine = append(mine, x.Finding)
+			}
+		}
+		if !redacted(mine) {
 			continue
 		}
+		text := string(joined[starts[k] : starts[k+1]-1])
 		if out == nil {
 			out = make([]byte, 0, len(body)+64)
 		}
 		out = append(out, body[last:f.start]...)
-		out = appendQuote(out, []byte(red))
+		out = appendQuote(out, []byte(Redact(text, mine)))
 		last = f.end
 	}
 	if out == nil {
-		return body, all, nil
+		return body
 	}
-	return append(out, body[last:]...), all, nil
+	return append(out, body[last:]...)
 }
 
 func redacted(fs []Finding) bool {

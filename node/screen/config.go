@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/moatmesh/moat/policy"
@@ -25,18 +26,24 @@ type Config struct {
 // FromGuard turns a grant's guard settings into a Config:
 //
 //   - injection "flag"/"block": injection-override, injection-roleplay,
-//     encoded-instructions and hidden-text flag/block inputs; hidden-text
+//     injection-role-tag, encoded-instructions and hidden-text flag/block
+//     inputs; hidden-text
 //     is flagged in outputs.
 //   - redact "secrets" / "pii": the rules of that category redact both
 //     inputs and outputs.
 //   - links "block-external": exfil-link redacts outputs (the link, not
 //     the answer, is removed) and flags inputs.
+//   - prompts / answers: per category ("secrets", "pii", "injection",
+//     "links"), the action of all its rules on inputs / outputs ("off",
+//     "flag", "redact", "block"), over what the settings above say.
+//   - linkAllow: added to linkAllow, the node's own list.
 //
 // Unknown values are ignored; policy validation rejects them earlier.
 func FromGuard(g policy.Guard, linkAllow []string) Config {
-	cfg := Config{Input: RuleActions{}, Output: RuleActions{}, LinkAllow: linkAllow}
+	allow := append(slices.Clip(linkAllow), g.LinkAllow...)
+	cfg := Config{Input: RuleActions{}, Output: RuleActions{}, LinkAllow: allow}
 	if a := injectionAction(g.Injection); a != ActionOff {
-		for _, r := range []ruleID{rInjOverride, rInjRoleplay, rEncoded, rHidden} {
+		for _, r := range []ruleID{rInjOverride, rInjRoleplay, rRoleTag, rEncoded, rHidden} {
 			cfg.Input[ruleDefs[r].id] = a
 		}
 		cfg.Output[ruleDefs[rHidden].id] = ActionFlag
@@ -53,8 +60,27 @@ func FromGuard(g policy.Guard, linkAllow []string) Config {
 		cfg.Input[ruleDefs[rExfil].id] = ActionFlag
 		cfg.Output[ruleDefs[rExfil].id] = ActionRedact
 	}
+	override(cfg.Input, g.Prompts)
+	override(cfg.Output, g.Answers)
 	return cfg
 }
+
+// override sets every rule of a category that a has an action for.
+func override(ra RuleActions, a policy.Actions) {
+	for cat, s := range map[Category]string{CatSecret: a.Secrets, CatPII: a.PII, CatInjection: a.Injection, CatExfil: a.Links} {
+		act, ok := actionByName[s]
+		if !ok {
+			continue
+		}
+		for _, d := range ruleDefs {
+			if d.cat == cat {
+				ra[d.id] = act
+			}
+		}
+	}
+}
+
+var actionByName = map[string]Action{"off": ActionOff, "flag": ActionFlag, "redact": ActionRedact, "block": ActionBlock}
 
 func injectionAction(s string) Action {
 	switch s {

@@ -23,6 +23,21 @@
 //
 // (or, event by event, f := scr.Out.NewSSEFilter(); out, err = f.Event(out[:0], ev)).
 //
+// # Matching
+//
+// No regular expressions: provider tokens are found by a table of fixed
+// prefixes with a charset and a least length for the body (vendors.go) or
+// by their shape (shapes.go), checked only at the start of a token run;
+// credentials in context (HTTP auth headers, curl -u, webhook URLs,
+// name = value in config and code layouts) by small scanners. Before
+// matching, invisible runes are dropped and compatibility forms folded
+// (fold.go); a match maps back onto the source text. Overlapping matches
+// merge into one span, so no part of either is left in clear.
+//
+// testdata/gitleaks holds the samples of gitleaks' rules (MIT, extracted by
+// the separate module in ./corpus, which also benchmarks moat beside
+// gitleaks); gitleaks_test.go scores the detectors on them per family.
+//
 // # Hold-back
 //
 // A Stream releases text as soon as no pattern can still start in it. Each

@@ -3,6 +3,7 @@ package screen
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -84,4 +85,20 @@ func checkWire(t *testing.T, sc *Scanner, text string, size int) {
 			t.Fatalf("invalid NDJSON line %q", line)
 		}
 	}
+}
+
+// FuzzSplitsAgree: text redacted whole and streamed in random pieces
+// comes out the same, so no split leaves part of a secret in clear.
+func FuzzSplitsAgree(f *testing.F) {
+	f.Add(secretAnswer, uint64(1))
+	f.Add("use ops_eyJ"+strings.Repeat("Zk9pQ2xWbTRuR3hL", 20)+" now", uint64(2))
+	f.Add("Authorization: Basic YnJvd3Nlcjo9Zm9vYmFy and curl -u deploy:Xk29vLq7Pz", uint64(3))
+	f.Add("<token>\n  q8Zx3Lm9Vb2Nc7Rt5Yw1\n</token> api_key=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", uint64(4))
+	sc := mustScanner(f, allOn(ActionRedact), corpusAllow...)
+	f.Fuzz(func(t *testing.T, text string, seed uint64) {
+		want, _, _ := sc.Check(text)
+		if got := pushSplits(sc, text, rand.New(rand.NewPCG(seed, 0))); got != want {
+			t.Fatalf("text %q\nwhole %q\nsplit %q", text, want, got)
+		}
+	})
 }

@@ -1,17 +1,25 @@
 package screen
 
-import "strings"
+import (
+	"net/netip"
+	"strings"
+)
 
 // hostSet is the link allowlist.
 type hostSet struct {
 	exact    []string
 	suffixes []string // ".example.com"
+	prefixes []netip.Prefix
 }
 
 func newHostSet(hosts []string) *hostSet {
 	h := &hostSet{}
 	for _, x := range hosts {
 		x = strings.ToLower(strings.TrimSpace(x))
+		if p, err := netip.ParsePrefix(x); err == nil {
+			h.prefixes = append(h.prefixes, p.Masked())
+			continue
+		}
 		switch {
 		case strings.HasPrefix(x, "*."):
 			h.suffixes = append(h.suffixes, x[1:])
@@ -35,6 +43,15 @@ func (h *hostSet) allowed(host string) bool {
 		if strings.EqualFold(host, x[1:]) ||
 			(len(host) > len(x) && strings.EqualFold(host[len(host)-len(x):], x)) {
 			return true
+		}
+	}
+	if len(h.prefixes) > 0 {
+		if a, err := netip.ParseAddr(host); err == nil {
+			for _, p := range h.prefixes {
+				if p.Contains(a) {
+					return true
+				}
+			}
 		}
 	}
 	return false
@@ -105,7 +122,8 @@ func (c *ctx) externalURL(s string, i int) (int, bool) {
 
 func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
 
-// findHTMLImages finds <img ... src="URL"> with an external URL.
+// findHTMLImages finds <img ... src="URL"> with an external URL; the span
+// runs from "<img" to the end of the URL.
 func findHTMLImages(c *ctx, s string) {
 	for i := 0; ; {
 		k := indexFold(s[i:], "<img")
@@ -124,10 +142,8 @@ func findHTMLImages(c *ctx, s string) {
 			u++
 		}
 		if end, ok := c.externalURL(s, u); ok {
-			if gt := strings.IndexByte(s[end:min(len(s), end+maxLinkText)], '>'); gt >= 0 {
-				end += gt + 1
-			}
-			c.add(rExfil, start, end)
+			c.add(rExfil, start, end) // to the URL's end: the tag's other attributes stay
+
 			i = end
 		}
 	}

@@ -57,3 +57,32 @@ func TestPayloadFilterOllamaDone(t *testing.T) {
 		t.Fatalf("text %q", text.String())
 	}
 }
+
+// TestCheckJSONAcrossParts: a secret split across two messages, or two
+// content parts, is found and redacted in both.
+func TestCheckJSONAcrossParts(t *testing.T) {
+	sc := mustScanner(t, allOn(ActionRedact))
+	pem := "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx7s9d2Kq+/PdR3m8nB4vT6yU1wZ0aLc5eF9gH2jK3lM4nO5pQ7r\n"
+	end := "MIIEowIBAAKCAQEAx7s9d2Kq+/PdR3m8nB4vT6yU1wZ0aLc5eF9gH2jK3lM4nO5pQ7r\n-----END RSA PRIVATE KEY-----"
+	for name, body := range map[string]string{
+		"messages": `{"messages":[{"role":"user","content":` + jsonq(pem) + `},{"role":"user","content":` + jsonq(end) + `}]}`,
+		"parts":    `{"messages":[{"role":"user","content":[{"type":"text","text":` + jsonq(pem) + `},{"type":"text","text":` + jsonq(end) + `}]}]}`,
+	} {
+		out, fs, err := sc.CheckJSON([]byte(body))
+		if err != nil || len(fs) != 2 {
+			t.Fatalf("%s: findings %v, err %v", name, fs, err)
+		}
+		if strings.Contains(string(out), "MIIEowIBAAKCAQEA") || strings.Count(string(out), "[REDACTED:private-key]") != 2 {
+			t.Errorf("%s: got %s", name, out)
+		}
+		var v any
+		if json.Unmarshal(out, &v) != nil {
+			t.Errorf("%s: output is not JSON: %s", name, out)
+		}
+	}
+}
+
+func jsonq(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

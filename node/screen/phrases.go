@@ -42,6 +42,20 @@ var phrases = []phrase{
 	{rInjOverride, "ignora|ignore|ignoren|ignorar|olvida|olvide|olviden|olvidar|omite|omita|descarta|desatiende|haz caso", ` (?:omiso )?(?:de )?(?:(?:todas|todos|toda|las|los|tus|sus|estas|esas|la|el) ){0,3}(?:instrucciones|indicaciones|reglas|directrices|ordenes|normas|instruccion) (?:anteriores|previas|de arriba|iniciales|del sistema|originales|que te (?:dieron|han dado|di))`},
 	{rInjOverride, "ignora|olvida|ignore|olvide", ` (?:todas )?(?:tus|sus) (?:instrucciones|reglas|directrices|indicaciones)`},
 	{rInjOverride, "revela|muestra|muestrame|repite|dime", ` (?:me )?(?:tu|su|el) (?:prompt (?:del )?sistema|mensaje (?:del )?sistema|prompt inicial)`},
+	// Italian.
+	{rInjOverride, "ignora|ignori|ignorate|dimentica|dimentichi|dimenticate|trascura|tralascia", ` (?:(?:tutte|tutti|tutto|le|gli|i|tue|sue|queste|quelle|del|della) ){0,3}(?:istruzioni|indicazioni|regole|direttive|ordini|prompt) (?:precedenti|iniziali|di sistema|del sistema|originali|sopra|ricevute|che ti (?:hanno|ho) dato)`},
+	{rInjOverride, "ignora|dimentica|ignori|dimentichi", ` (?:tutte )?(?:le )?(?:tue|sue) (?:istruzioni|regole|direttive)`},
+	{rInjOverride, "mostrami|rivelami|dimmi|ripeti|mostra|rivela", ` (?:il )?(?:tuo|suo) (?:prompt di sistema|messaggio di sistema|prompt iniziale|system prompt)`},
+	// Portuguese.
+	{rInjOverride, "ignore|ignora|ignorar|esqueca|esquece|esquecer|desconsidere|descarte", ` (?:(?:todas|todos|as|os|suas|tuas|essas|estas) ){0,3}(?:instrucoes|instrucao|regras|diretrizes|ordens|orientacoes) (?:anteriores|previas|iniciais|do sistema|originais|acima|que (?:te|lhe) (?:deram|dei))`},
+	{rInjOverride, "ignore|esqueca|ignora|esquece", ` (?:todas )?(?:as )?(?:suas|tuas) (?:instrucoes|regras|diretrizes)`},
+	{rInjOverride, "mostre|revele|repita|diga|mostra|revela", ` (?:me )?(?:o )?(?:seu|teu) (?:prompt (?:do |de )?sistema|mensagem (?:do |de )?sistema|prompt inicial)`},
+	// Dutch.
+	{rInjOverride, "negeer|vergeet|negeren|vergeten|omzeil", ` (?:(?:alle|al|de|je|jouw|uw|deze|die) ){0,3}(?:vorige|eerdere|voorgaande|bovenstaande|oorspronkelijke|originele|systeem) ?(?:instructies|instructie|regels|richtlijnen|opdrachten|aanwijzingen|prompt)`},
+	{rInjOverride, "toon|laat|herhaal|geef", ` (?:me |mij )?(?:je|jouw|uw|de) (?:systeemprompt|systeem prompt|systeeminstructies|oorspronkelijke instructies)`},
+	// Polish.
+	{rInjOverride, "zignoruj|ignoruj|zapomnij|pomin", ` (?:o )?(?:(?:wszystkie|wszystkich|wszystko|twoje|swoje|te|powyzsze) ){0,3}(?:poprzednie|poprzednich|wczesniejsze|wczesniejszych|powyzsze|powyzszych|pierwotne|systemowe) (?:instrukcje|instrukcjach|instrukcji|polecenia|polecen|zasady|zasad|reguly|regul)`},
+	{rInjOverride, "pokaz|ujawnij|powtorz|wypisz", ` (?:mi )?(?:swoj|twoj|swoje|twoje) (?:prompt systemowy|systemowy prompt|instrukcje systemowe|polecenie systemowe)`},
 
 	// Role-play and "developer mode" jailbreaks.
 	{rInjRoleplay, "you are|you re", ` (?:now )?(?:in |running in |operating in )?(?:developer|dan|god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil) mode`},
@@ -66,4 +80,8 @@ var phrases = []phrase{
 	{rInjRoleplay, "finge|finja|imagina", ` que (?:no tienes|eres una ia sin|no tiene) (?:restricciones|reglas|filtros|limites)`},
 	{rInjRoleplay, "responde|responda|actua|actue", ` (?:ahora |desde ahora )?(?:sin (?:restricciones|filtros|censura|limites)|como (?:un |una )?(?:ia |asistente )?sin (?:restricciones|filtros|censura))`},
 	{rInjRoleplay, "activa|active|entra", ` (?:en )?(?:el )?modo (?:dan|jailbreak|sin restricciones|sin filtros)`},
+	{rInjRoleplay, "ora sei|da ora|adesso sei", ` (?:in poi )?(?:sei )?(?:un |una |in )?(?:dan|ia |assistente |modalita )?(?:senza (?:restrizioni|filtri|regole|limiti|censura)|sviluppatore|jailbreak)`},
+	{rInjRoleplay, "agora voce|a partir", ` (?:de agora )?(?:voce )?(?:e |esta )?(?:um |uma |no |em )?(?:dan|ia |assistente |modo )?(?:sem (?:restricoes|filtros|regras|limites|censura)|desenvolvedor|jailbreak)`},
+	{rInjRoleplay, "je bent|vanaf nu", ` (?:nu |ben je )?(?:een |in )?(?:dan|ai |assistent |modus )?(?:zonder (?:beperkingen|filters|regels|grenzen|censuur)|ontwikkelaarsmodus|jailbreak)`},
+	{rInjRoleplay, "jestes|od teraz", ` (?:teraz |jestes )?(?:w trybie |trybem )?(?:dan|ai |asystentem |modelem )?(?:bez (?:ograniczen|filtrow|zasad|cenzury)|dewelopera|jailbreak)`},
 }

@@ -99,7 +99,7 @@ func findIPs(c *ctx, s string) {
 		for end > i && (s[end-1] == '.' || s[end-1] == ':') {
 			end--
 		}
-		if ipLike(s, i, end) {
+		if ipLike(s, i, end) && !cidr(s, end) {
 			c.add(rIP, i, end)
 		}
 		i = max(end, i+1)
@@ -136,4 +136,10 @@ func allDigitsDots(s string) bool {
 		}
 	}
 	return true
+}
+
+// cidr reports whether the address ending at end is the start of a CIDR
+// prefix ("10.0.0.0/8"): a network, not a person's address.
+func cidr(s string, end int) bool {
+	return end+1 < len(s) && s[end] == '/' && isDigit(s[end+1])
 }

@@ -12,7 +12,17 @@ const (
 	rStripe
 	rGCP
 	rOpenAI
+	rAnthropic
+	rHuggingFace
+	rGitLab
+	rAge
+	rNotion
+	rSourcegraph
+	rAPIToken
+	rAzure
 	rJWT
+	rWebhook
+	rAuthHeader
 	rConnString
 	rExfil
 	rIBAN
@@ -23,6 +33,7 @@ const (
 	rPhone
 	rInjOverride
 	rInjRoleplay
+	rRoleTag
 	rEncoded
 	rHidden
 	rGeneric
@@ -34,10 +45,14 @@ const (
 type tailKind uint8
 
 const (
-	tailNone  tailKind = iota // the match has a bounded length
-	tailToken                 // continues over [A-Za-z0-9_.+/=-]
-	tailPEM                   // continues to the END line of a PEM block
-	tailURL                   // continues to ')', '"', '>' or white space
+	tailNone    tailKind = iota // the match has a bounded length
+	tailToken                   // continues over [A-Za-z0-9_.+/=-]
+	tailPEM                     // continues to the END line of a PEM block
+	tailURL                     // continues to ')', '"', '>' or white space
+	tailGeneric                 // continues as a generic value (genericValueLen)
+	tailSet                     // continues over the span's charset
+	tailStop                    // does not continue (a span's override of its rule's tail)
+	tailJWT                     // continues over the parts of a JWT
 )
 
 type ruleDef struct {
@@ -50,14 +65,24 @@ type ruleDef struct {
 }
 
 var ruleDefs = [numRules]ruleDef{
-	rPrivateKey:  {"private-key", CatSecret, 48, tailPEM},
+	rPrivateKey:  {"private-key", CatSecret, 96 + minPEMBody, tailPEM},
 	rAWS:         {"aws-access-key", CatSecret, 21, tailNone},
 	rGitHub:      {"github-token", CatSecret, 94, tailToken},
 	rSlack:       {"slack-token", CatSecret, 48, tailToken},
 	rStripe:      {"stripe-key", CatSecret, 40, tailToken},
 	rGCP:         {"gcp-api-key", CatSecret, 40, tailNone},
 	rOpenAI:      {"openai-key", CatSecret, 64, tailToken},
-	rJWT:         {"jwt", CatSecret, 96, tailToken},
+	rAnthropic:   {"anthropic-key", CatSecret, 0, tailToken},
+	rHuggingFace: {"huggingface-token", CatSecret, 0, tailToken},
+	rGitLab:      {"gitlab-token", CatSecret, 0, tailToken},
+	rAge:         {"age-secret-key", CatSecret, 0, tailToken},
+	rNotion:      {"notion-token", CatSecret, 0, tailToken},
+	rSourcegraph: {"sourcegraph-token", CatSecret, 64, tailNone},
+	rAPIToken:    {"api-token", CatSecret, 0, tailToken},
+	rAzure:       {"azure-key", CatSecret, 96, tailToken},
+	rJWT:         {"jwt", CatSecret, 96, tailJWT},
+	rWebhook:     {"webhook-url", CatSecret, 160, tailURL},
+	rAuthHeader:  {"auth-header", CatSecret, 96, tailSet},
 	rConnString:  {"connection-string", CatSecret, 160, tailURL},
 	rExfil:       {"exfil-link", CatExfil, 200, tailURL},
 	rIBAN:        {"iban", CatPII, 44, tailNone},
@@ -68,9 +93,10 @@ var ruleDefs = [numRules]ruleDef{
 	rPhone:       {"phone", CatPII, 24, tailNone},
 	rInjOverride: {"injection-override", CatInjection, 200, tailNone},
 	rInjRoleplay: {"injection-roleplay", CatInjection, 200, tailNone},
+	rRoleTag:     {"injection-role-tag", CatInjection, 48, tailNone},
 	rEncoded:     {"encoded-instructions", CatInjection, 200, tailToken},
 	rHidden:      {"hidden-text", CatInjection, 64, tailNone},
-	rGeneric:     {"generic-high-entropy", CatSecret, 96, tailToken},
+	rGeneric:     {"generic-high-entropy", CatSecret, genericDecide + 1, tailGeneric},
 }
 
 // MaxHoldBack caps the bytes a Stream holds back, whatever the rules.

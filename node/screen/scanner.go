@@ -10,6 +10,8 @@ import (
 type span struct {
 	start, end int
 	rule       ruleID
+	tail       tailKind // how a Stream follows it past the visible text; 0: the rule's
+	set        *charset // for tailSet: the bytes that continue it
 }
 
 // ctx is the scratch state of one scan. Scanners keep them in a pool, so a
@@ -22,11 +24,19 @@ type ctx struct {
 	dec   []byte   // decoded base64/hex candidates
 	dnorm normText // normalised decoded text
 	rot   []byte   // rot13 window
+	fold  foldText // text without invisible runes, in NFKC
 }
 
 func (c *ctx) add(r ruleID, start, end int) {
 	if c.on[r] {
-		c.spans = append(c.spans, span{start, end, r})
+		c.spans = append(c.spans, span{start: start, end: end, rule: r})
+	}
+}
+
+// addTail adds a span that a Stream follows in its own way.
+func (c *ctx) addTail(r ruleID, start, end int, tail tailKind, set *charset) {
+	if c.on[r] {
+		c.spans = append(c.spans, span{start: start, end: end, rule: r, tail: tail, set: set})
 	}
 }
 
@@ -34,21 +44,26 @@ func (c *ctx) add(r ruleID, start, end int) {
 type detector struct {
 	rules []ruleID
 	find  func(c *ctx, s string)
+	raw   bool // it looks at the text as it is, not folded (see foldText)
 }
 
 var detectors = []detector{
-	{[]ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rJWT}, findTokens},
-	{[]ruleID{rPrivateKey}, findPrivateKeys},
-	{[]ruleID{rConnString}, findConnStrings},
-	{[]ruleID{rGeneric}, findGeneric},
-	{[]ruleID{rEmail}, findEmails},
-	{[]ruleID{rCreditCard, rPhone, rSSN}, findNumbers},
-	{[]ruleID{rIBAN}, findIBANs},
-	{[]ruleID{rIP}, findIPs},
-	{[]ruleID{rInjOverride, rInjRoleplay, rEncoded}, findInjection},
-	{[]ruleID{rEncoded}, findEncoded},
-	{[]ruleID{rHidden}, findHidden},
-	{[]ruleID{rExfil}, findExfil},
+	{rules: []ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rAPIToken, rAzure, rJWT}, find: findTokens},
+	{rules: []ruleID{rPrivateKey}, find: findPrivateKeys},
+	{rules: []ruleID{rConnString}, find: findConnStrings},
+	{rules: []ruleID{rWebhook}, find: findWebhooks},
+	{rules: []ruleID{rAuthHeader}, find: findAuthHeaders},
+	{rules: []ruleID{rGeneric}, find: findGeneric},
+	{rules: []ruleID{rGeneric}, find: findBare},
+	{rules: []ruleID{rEmail}, find: findEmails},
+	{rules: []ruleID{rCreditCard, rPhone, rSSN}, find: findNumbers},
+	{rules: []ruleID{rIBAN}, find: findIBANs},
+	{rules: []ruleID{rIP}, find: findIPs},
+	{rules: []ruleID{rInjOverride, rInjRoleplay, rEncoded}, find: findInjection},
+	{rules: []ruleID{rEncoded}, find: findEncoded},
+	{rules: []ruleID{rHidden}, find: findHidden, raw: true},
+	{rules: []ruleID{rRoleTag}, find: findRoleTags},
+	{rules: []ruleID{rExfil}, find: findExfil},
 }
 
 // Scanner runs the enabled rules with their actions over text. It is
@@ -121,35 +136,71 @@ func (s *Scanner) Scan(text string) []Finding {
 // spansOf leaves the resolved spans of text in c.spans.
 func (s *Scanner) spansOf(c *ctx, text string) {
 	c.spans = c.spans[:0]
-	for _, d := range s.dets {
-		d.find(c, text)
+	folded := needsFold(text)
+	src := text
+	if folded {
+		c.fold.fold(text)
+		src = string(c.fold.b)
 	}
-	c.spans = resolve(c.spans)
+	for _, d := range s.dets {
+		if !d.raw {
+			d.find(c, src)
+		}
+	}
+	if folded {
+		c.fold.source(c.spans)
+	}
+	for _, d := range s.dets {
+		if d.raw {
+			d.find(c, text)
+		}
+	}
+	c.spans = s.resolve(c.spans)
 }
 
-// resolve drops spans that overlap a span of a more specific rule (or, for
-// the same rule, an earlier or longer one) and sorts the rest by start.
-func resolve(sp []span) []span {
+// resolve merges overlapping spans into one span covering all of them (so
+// no part of any match is left out), sorted by start. The merged span
+// takes the label of the span that decides the action: the strongest
+// action (block, then redact, then flag) and, among equals, the most
+// specific rule (the lowest id).
+func (s *Scanner) resolve(sp []span) []span {
 	if len(sp) < 2 {
 		return sp
 	}
-	slices.SortFunc(sp, func(a, b span) int {
-		if a.rule != b.rule {
-			return int(a.rule) - int(b.rule)
+	slices.SortFunc(sp, func(a, b span) int { return a.start - b.start })
+	out := sp[:1]
+	for _, x := range sp[1:] {
+		last := &out[len(out)-1]
+		if x.start >= last.end {
+			out = append(out, x)
+			continue
 		}
-		if a.start != b.start {
-			return a.start - b.start
+		end, tail, set := last.end, last.tailOf(), last.set // the end, and how it continues
+		if x.end > end {
+			end, tail, set = x.end, x.tailOf(), x.set
 		}
-		return b.end - a.end
-	})
-	kept := sp[:0]
-	for _, x := range sp {
-		if !slices.ContainsFunc(kept, func(k span) bool { return x.start < k.end && k.start < x.end }) {
-			kept = append(kept, x)
+		if s.wins(x, *last) {
+			last.rule = x.rule
 		}
+		last.end, last.tail, last.set = end, tail, set
 	}
-	slices.SortFunc(kept, func(a, b span) int { return a.start - b.start })
-	return kept
+	return out
+}
+
+// wins reports whether span a labels a merge with span b.
+func (s *Scanner) wins(a, b span) bool {
+	if aa, ab := s.actions[a.rule], s.actions[b.rule]; aa != ab {
+		return aa > ab
+	}
+	return a.rule < b.rule
+}
+
+// tailOf returns how a Stream follows the span.
+func (x span) tailOf() tailKind {
+	if x.tail != tailNone {
+		return x.tail
+	}
+	return ruleDefs[x.rule].tail
 }
 
 // Check screens an input: it returns text with the ActionRedact findings

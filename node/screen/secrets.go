@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// maxPEM bounds how far a private key block is followed in one text.
-const maxPEM = 16 << 10
+// minPEMBody is the least a private key block holds between its BEGIN
+// and END lines; shorter ones are examples ("...", "<key>").
+const minPEMBody = 16
 
 // findPrivateKeys finds PEM private key blocks (RSA, EC, DSA, OpenSSH,
 // PKCS#8, encrypted, PGP), from the BEGIN line to the END line, also when
@@ -26,9 +27,11 @@ func findPrivateKeys(c *ctx, s string) {
 		}
 		i += e + 5
 		var st pemState
-		n, _ := st.scan(s[i:min(len(s), i+maxPEM)])
+		n, ended := st.scan(s[i:])
 		i += n
-		c.add(rPrivateKey, start, i)
+		if !ended || strings.Index(s[i-n:i], "-----") >= minPEMBody {
+			c.add(rPrivateKey, start, i)
+		}
 	}
 }
 

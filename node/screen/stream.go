@@ -26,7 +26,10 @@ type Stream struct {
 	keep     int
 	base     int // stream offset of buf[0]
 	tail     tailKind
+	tailSet  *charset // for tailSet
+	tailN    int      // for tailJWT: the dots seen; for tailTag: the bytes followed
 	pem      pemState
+	redEnd   int // stream offset where the last redaction ended
 	err      error
 	findings []Finding
 	dropped  int
@@ -89,8 +92,12 @@ func (st *Stream) release(dst []byte, final bool) ([]byte, error) {
 	pos := st.keep
 	for _, sp := range st.c.spans {
 		if sp.start < pos {
-			if sp.end > pos && st.sc.actions[sp.rule] == ActionRedact {
-				pos, r = sp.end, max(r, sp.end) // the rest of a match already redacted
+			// A match that starts in released text: the rest of one just
+			// redacted, or one seen only now because the context before
+			// it was cut off (when it was whole, it was no match).
+			if sp.end > pos && st.base+pos == st.redEnd && st.sc.actions[sp.rule] == ActionRedact {
+				pos, r = sp.end, max(r, sp.end)
+				st.redEnd = st.base + pos
 			}
 			continue
 		}
@@ -108,7 +115,8 @@ func (st *Stream) release(dst []byte, final bool) ([]byte, error) {
 			dst = append(dst, text[pos:sp.start]...)
 			dst = append(dst, marker(ruleDefs[sp.rule].id)...)
 			pos, r = sp.end, max(r, sp.end)
-			if sp.end == len(text) && !final && ruleDefs[sp.rule].tail != tailNone {
+			st.redEnd = st.base + pos
+			if sp.end == len(text) && !final && sp.tailOf() != tailNone && sp.tailOf() != tailStop {
 				st.enterTail(sp)
 				return dst, nil
 			}
@@ -147,7 +155,11 @@ func (st *Stream) compact(pos int) {
 // enterTail starts following a redacted match that reached the end of the
 // visible text into the next chunks.
 func (st *Stream) enterTail(sp span) {
-	st.tail, st.pem = ruleDefs[sp.rule].tail, pemState{}
+	st.tail, st.tailSet, st.tailN, st.pem = sp.tailOf(), sp.set, 0, pemState{}
+	switch st.tail {
+	case tailJWT:
+		st.tailN = strings.Count(string(st.buf[sp.start:sp.end]), ".")
+	}
 	if sp.rule == rPrivateKey {
 		block := string(st.buf[sp.start:sp.end])
 		if k := strings.Index(block[min(len(block), 11):], "-----"); k >= 0 {
@@ -164,6 +176,15 @@ func (st *Stream) follow(chunk string) (int, bool) {
 	switch st.tail {
 	case tailPEM:
 		return st.pem.scan(chunk)
+	case tailGeneric:
+		n := genericValueLen(chunk)
+		return n, n < len(chunk)
+	case tailSet:
+		n := st.tailSet.span(chunk, 0)
+		return n, n < len(chunk)
+	case tailJWT:
+		return st.followJWT(chunk)
+
 	case tailURL:
 		n := urlEnd(chunk, 0)
 		if n < len(chunk) && chunk[n] == ')' {
@@ -173,4 +194,20 @@ func (st *Stream) follow(chunk string) (int, bool) {
 	}
 	n := runOf(chunk, 0, cURLSafe|cB64)
 	return n, n < len(chunk)
+}
+
+// followJWT follows the parts of a JWT: base64url runs, and a dot between
+// them up to the one before the signature.
+func (st *Stream) followJWT(chunk string) (int, bool) {
+	for i := 0; i < len(chunk); i++ {
+		b := chunk[i]
+		switch {
+		case b == '.' && st.tailN < 2:
+			st.tailN++
+		case isTok(b) || b == '/' || b == '\\' || b == '=':
+		default:
+			return i, true
+		}
+	}
+	return len(chunk), false
 }

@@ -13,6 +13,9 @@ func findTokens(c *ctx, s string) {
 			continue
 		}
 		end := runOf(s, i, cTok)
+		if len(vendorIndex[b]) > 0 {
+			c.tokenVendor(s, i)
+		}
 		switch b {
 		case 'A':
 			c.tokenA(s, i)
@@ -24,7 +27,10 @@ func findTokens(c *ctx, s string) {
 			c.tokenSK(s, i, end)
 		case 'e':
 			c.tokenJWT(s, i)
+		case 'Z':
+			c.tokenJWT64(s, i)
 		}
+		c.tokenShaped(s, i, end)
 		i = end
 	}
 }
@@ -35,7 +41,7 @@ var awsPrefixes = [...]string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "A
 // Google API keys (AIza and 35 of [A-Za-z0-9_-]).
 func (c *ctx) tokenA(s string, i int) {
 	if strings.HasPrefix(s[i:], "AIza") {
-		if end := i + 39; end <= len(s) && runOf(s, i, cTok) == end {
+		if end := i + 39; end <= len(s) && runOf(s, i, cTok) == end && !patterned(s[i+4:end]) {
 			c.add(rGCP, i, end)
 		}
 		return
@@ -45,7 +51,7 @@ func (c *ctx) tokenA(s string, i int) {
 	}
 	for _, p := range awsPrefixes {
 		if s[i:i+4] == p {
-			if upperDigits(s[i+4:i+20]) && hasDigit(s[i+4:i+20]) {
+			if upperDigits(s[i+4:i+20]) && hasDigit(s[i+4:i+20]) && s[i+13:i+20] != "EXAMPLE" {
 				c.add(rAWS, i, i+20)
 			}
 			return
@@ -77,7 +83,7 @@ func (c *ctx) tokenGitHub(s string, i int) {
 	t := s[i:]
 	if len(t) >= 40 && t[0:2] == "gh" && strings.IndexByte("pousr", t[2]) >= 0 && t[3] == '_' {
 		if n := alnumRun(t[4:]); n >= 36 && n <= 40 && mixed(t[4:4+n]) {
-			c.add(rGitHub, i, i+4+n)
+			c.addTail(rGitHub, i, i+4+n, tailSet, csAlnum)
 		}
 		return
 	}
@@ -86,8 +92,8 @@ func (c *ctx) tokenGitHub(s string, i int) {
 		for end < len(s) && (isAlnum(s[end]) || s[end] == '_') {
 			end++
 		}
-		if end-i-11 >= 70 {
-			c.add(rGitHub, i, end)
+		if end-i-11 >= 70 && !patterned(s[i+11:i+81]) {
+			c.addTail(rGitHub, i, end, tailSet, csWord)
 		}
 	}
 }
@@ -109,8 +115,11 @@ func (c *ctx) tokenSlack(s string, i, end int) {
 	t := s[i:end]
 	ok := len(t) >= 15 && (strings.HasPrefix(t, "xapp-") ||
 		(strings.HasPrefix(t, "xox") && strings.IndexByte("abprs", t[3]) >= 0 && t[4] == '-'))
-	if ok && hasDigit(t[5:]) && len(t)-5 >= 10 {
-		c.add(rSlack, i, end)
+	if ok && strings.HasPrefix(t, "xox") && (t[3] == 'b' || t[3] == 'p') {
+		ok = runOf(t, 5, cDigit) >= 13 // xoxb- and xoxp- tokens start with an id of 8 or more digits
+	}
+	if ok && hasDigit(t[5:]) && len(t)-5 >= 10 && t[len(t)-1] != '-' {
+		c.addTail(rSlack, i, end, tailSet, csTok)
 	}
 }
 
@@ -123,9 +132,9 @@ func (c *ctx) tokenSK(s string, i, end int) {
 	}
 	switch t[2] {
 	case '_':
-		if strings.HasPrefix(t[3:], "live_") || strings.HasPrefix(t[3:], "test_") {
-			if n := alnumRun(t[8:]); n >= 24 && mixed(t[8:8+n]) {
-				c.add(rStripe, i, i+8+n)
+		if strings.HasPrefix(t[3:], "live_") || strings.HasPrefix(t[3:], "test_") || strings.HasPrefix(t[3:], "prod_") {
+			if n := alnumRun(t[8:]); n >= 10 && mixed(t[8:8+n]) {
+				c.addTail(rStripe, i, i+8+n, tailSet, csAlnum)
 			}
 		}
 	case '-':
@@ -140,33 +149,64 @@ func (c *ctx) openAI(s string, i, end int) {
 	for _, p := range [...]string{"proj-", "svcacct-", "admin-"} {
 		if strings.HasPrefix(t, p) {
 			if body := t[len(p):]; len(body) >= 20 && mixed(body) {
-				c.add(rOpenAI, i, end)
+				c.addTail(rOpenAI, i, end, tailSet, csTok)
 			}
 			return
 		}
 	}
 	if n := alnumRun(t); n >= 32 && mixed(t[:n]) {
-		c.add(rOpenAI, i, i+3+n)
+		c.addTail(rOpenAI, i, i+3+n, tailSet, csAlnum)
 	}
 }
 
 // tokenJWT: three base64url parts separated by dots, the first two
-// starting with "eyJ" (the encoding of `{"`); the signature may be empty.
+// starting with "ey" (the encoding of '{'); the signature may be empty.
 func (c *ctx) tokenJWT(s string, i int) {
-	if !strings.HasPrefix(s[i:], "eyJ") {
-		return
+	if end := jwtEnd(s, i); end > 0 {
+		c.add(rJWT, i, end)
+	}
+}
+
+// jwtEnd returns where the JWT at s[i:] ends, or 0.
+func jwtEnd(s string, i int) int {
+	if !strings.HasPrefix(s[i:], "ey") {
+		return 0
 	}
 	h := runOf(s, i, cTok)
-	if h-i < 10 || h >= len(s) || s[h] != '.' || !strings.HasPrefix(s[h+1:], "eyJ") {
-		return
+	if h-i < 10 || h >= len(s) || s[h] != '.' || !strings.HasPrefix(s[h+1:], "ey") {
+		return 0
 	}
-	p := runOf(s, h+1, cTok)
+	p := jwtPart(s, h+1)
 	if p-h-1 < 10 {
+		return 0
+	}
+	if p < len(s) && s[p] == '.' {
+		return jwtPart(s, p+1)
+	}
+	return p
+}
+
+// jwtPart returns the end of a JWT part: base64url, and the '/' and '\'
+// of standard base64 and escaped text.
+func jwtPart(s string, i int) int {
+	for i < len(s) && (isTok(s[i]) || s[i] == '/' || s[i] == '\\' || s[i] == '=') {
+		i++
+	}
+	return i
+}
+
+// tokenJWT64: a JWT encoded once more in base64, "ZXlK" being the
+// encoding of "eyJ". The first 96 bytes decide.
+func (c *ctx) tokenJWT64(s string, i int) {
+	if !strings.HasPrefix(s[i:], "ZXlK") {
 		return
 	}
-	end := p
-	if p < len(s) && s[p] == '.' {
-		end = runOf(s, p+1, cTok)
+	end := runOf(s, i, cB64|cTok)
+	if end-i < 96 {
+		return
 	}
-	c.add(rJWT, i, end)
+	c.dec, _ = b64Decode(c.dec[:0], s[i:i+96])
+	if strings.HasPrefix(string(c.dec), "eyJ") {
+		c.addTail(rJWT, i, end, tailSet, csB64Tok)
+	}
 }

@@ -1,0 +1,45 @@
+package screen
+
+import "strings"
+
+// tokenShaped checks the tokens told by their shape rather than a prefix
+// alone, at the start of the token run s[i:end].
+func (c *ctx) tokenShaped(s string, i, end int) {
+	n := end - i
+	switch {
+	case n >= 44 && strings.HasPrefix(s[i:], "sgp_") && sourcegraph(s[i+4:end]):
+		c.add(rSourcegraph, i, end)
+	case n == 40 && s[i+6] == '_' && s[i+36:end] == "_mmk" && c.randomAt(s[i:i+36]):
+		c.addTail(rAPIToken, i, end, tailStop, nil) // MaxMind licence key
+	case n == 14 && strings.HasPrefix(s[end:], ".atlasv1.") && csTokDot.span(s, end+9) >= 60 && !patterned(s[i:end]):
+		c.addTail(rAPIToken, i, end+9+csTokDot.span(s, end+9), tailSet, csTokDot) // HashiCorp Terraform API token
+	case n == 17 && strings.HasPrefix(s[i:], "pat") && end < len(s) && s[end] == '.' && csHex.span(s, end+1) >= 64:
+		c.addTail(rAPIToken, i, end+1+csHex.span(s, end+1), tailSet, csHex) // Airtable personal access token
+	case n >= 5 && n <= 16 && end+36 <= len(s) && s[end] == ':' && s[end+1] == 'A' && runOf(s, i, cDigit) == end:
+		if k := csTok.span(s, end+1); k == 35 && c.randomAt(s[end+1:end+36]) {
+			c.addTail(rAPIToken, i, end+1+k, tailStop, nil) // Telegram bot token
+		}
+	case n == 5 && isDigit(s[i+3]) && s[i+4] == 'Q' && end < len(s) && s[end] == '~':
+		if k := csAzure.span(s, end+1); k >= 31 && c.randomAt(s[end+1:end+32]) {
+			c.addTail(rAzure, i, end+1+k, tailSet, csAzure) // Azure AD client secret
+		}
+	}
+}
+
+var csAzure = chars("a-zA-Z0-9_~.-")
+
+func (c *ctx) randomAt(s string) bool { return entropy(s) >= 3 && !patterned(s) }
+
+// sourcegraph reports whether the rest of an sgp_ token is one of its
+// layouts: 40 hex digits, after 16 hex digits and '_' or after "local_".
+func sourcegraph(rest string) bool {
+	switch {
+	case len(rest) == 40:
+		return allHex(rest)
+	case len(rest) == 57 && rest[16] == '_':
+		return allHex(rest[:16]) && allHex(rest[17:])
+	case len(rest) == 46 && strings.HasPrefix(rest, "local_"):
+		return allHex(rest[6:])
+	}
+	return false
+}
