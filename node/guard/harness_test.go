@@ -167,6 +167,9 @@ func (m *mesh) records() []audit.Record {
 	}
 	var out []audit.Record
 	for line := range bytes.Lines(b) {
+		if !bytes.HasSuffix(line, []byte("\n")) {
+			break // a record still being written; waitRecords reads again
+		}
 		var r audit.Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			m.t.Fatal(err)
