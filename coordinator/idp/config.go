@@ -61,6 +61,13 @@ type Config struct {
 	// Required.
 	DataDir string
 
+	// Secret is a random secret of at least 32 bytes that every replica
+	// shares; the form-protection (CSRF) key and the key that encrypts
+	// access tokens are derived from it, so that each step of a sign-in
+	// may land on any replica. The coordinator keeps it sealed in its
+	// store. Nil makes a random one for this process only (one replica).
+	Secret []byte
+
 	// Box seals TOTP secrets at rest. Required.
 	Box *seal.Box
 
@@ -120,6 +127,9 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if c.DataDir == "" {
 		return nil, errors.New("a data directory (DataDir) is required")
+	}
+	if c.Secret != nil && len(c.Secret) < 32 {
+		return nil, errors.New("the shared secret (Secret) must be at least 32 bytes")
 	}
 	if c.Box == nil {
 		return nil, errors.New("a sealing box (Box) is required")

@@ -2,7 +2,9 @@ package idp
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
@@ -27,14 +29,14 @@ type Provider struct {
 	prefix  string // the issuer's path, e.g. "/idp"
 	secure  bool   // https issuer: Secure cookies
 	users   Users
+	state   *state
 	log     *slog.Logger
 	key     *signingKey
 	clients map[string]*opClient
-	mem     *memory
 	op      *op.Provider
 	pages   *pages
 	handler http.Handler
-	csrfKey [32]byte      // MACs form tokens; per process, like the sign-ins they protect
+	csrfKey [32]byte      // MACs form tokens; from Config.Secret, the same on every replica
 	hashSem chan struct{} // bounds concurrent argon2id work (64 MiB each)
 	// hashWaiting counts checks waiting for a slot; at most cap(hashSem).
 	hashWaiting atomic.Int32
@@ -42,9 +44,16 @@ type Provider struct {
 	userLocks [64]sync.Mutex // serialise read-modify-write of one user's record
 }
 
+// Store is what the provider needs from the coordinator's store: its
+// users and its protocol state.
+type Store interface {
+	Users
+	State
+}
+
 // New makes a Provider. It loads the signing key from cfg.DataDir, or
 // creates it there on first start.
-func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
+func New(ctx context.Context, cfg Config, st Store) (*Provider, error) {
 	u, err := cfg.validate()
 	if err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
@@ -63,22 +72,27 @@ func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
 		prefix:  u.Path,
 		secure:  u.Scheme == "https",
 		users:   st,
+		state:   &state{st: st},
 		log:     cfg.Logger,
 		clients: map[string]*opClient{},
-		mem:     newMemory(),
 		hashSem: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	rand.Read(p.csrfKey[:])
+	secret := cfg.Secret
+	if secret == nil {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	p.csrfKey = deriveKey(secret, "form protection")
 	if p.key, err = loadOrCreateSigningKey(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
 	}
 	for _, c := range cfg.Clients {
 		p.clients[c.ID] = newOpClient(c, cfg.Issuer+"/login")
 	}
-	if p.op, err = p.newOP(); err != nil {
+	if p.op, err = p.newOP(deriveKey(secret, "access tokens")); err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
 	}
 	if p.pages, err = parsePages(); err != nil {
@@ -88,12 +102,19 @@ func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
 	return p, nil
 }
 
-func (p *Provider) newOP() (*op.Provider, error) {
-	var cryptoKey [32]byte // encrypts opaque access tokens, which live in memory only
-	rand.Read(cryptoKey[:])
+// deriveKey is the 32-byte key for purpose derived from secret.
+func deriveKey(secret []byte, purpose string) [32]byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("moat idp\x00" + purpose))
+	return [32]byte(m.Sum(nil))
+}
+
+// newOP makes op's provider; cryptoKey encrypts the opaque access tokens
+// (an id in the store and the subject), so every replica must share it.
+func (p *Provider) newOP(cryptoKey [32]byte) (*op.Provider, error) {
 	conf := &op.Config{
 		CryptoKey:                cryptoKey,
-		CryptoKeyId:              "mem",
+		CryptoKeyId:              "shared",
 		DefaultLogoutRedirectURI: p.prefix + "/signed-out",
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
@@ -114,12 +135,10 @@ func (p *Provider) Handler() http.Handler { return p.handler }
 // Issuer is the issuer URL the provider signs tokens with.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
-// Close forgets every sign-in in progress, code and access token. The
-// Provider must not be used afterwards. It starts no goroutines.
-func (p *Provider) Close() error {
-	p.mem.clear()
-	return nil
-}
+// Close releases the Provider, which must not be used afterwards. Sign-ins
+// in progress, codes and access tokens stay in the store for the other
+// replicas (and this one after a restart). It starts no goroutines.
+func (p *Provider) Close() error { return nil }
 
 func (p *Provider) now() time.Time { return p.cfg.Now() }
 
