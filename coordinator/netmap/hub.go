@@ -215,10 +215,3 @@ func (h *hub) streams() int {
 	}
 	return n
 }
-
-// online reports whether device id holds a netmap stream now.
-func (h *hub) online(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.mu.subs[id]) > 0
-}
