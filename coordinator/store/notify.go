@@ -41,6 +41,9 @@ func (s *DB) Bus(ctx context.Context) (*Bus, error) {
 	return &Bus{dsn: s.dsn, db: s, channel: "moat_" + hex.EncodeToString(h[:8])}, nil
 }
 
+// Channel is the PostgreSQL channel the Bus uses ("" for SQLite).
+func (b *Bus) Channel() string { return b.channel }
+
 // Publish sends msg (at most 7,900 bytes) to every listening replica.
 func (b *Bus) Publish(ctx context.Context, msg string) error {
 	if b.local != nil {
