@@ -2,11 +2,7 @@ package hatest
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,56 +16,12 @@ import (
 	"github.com/moatmesh/moat/coordinator/idp"
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/internal/pgtest"
 	"github.com/moatmesh/moat/internal/testclock"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 )
-
-// postgresURL is the server the tests use, or the test skips saying why
-// (fails in CI as root, where `make test` must have started one).
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	if u := os.Getenv("MOAT_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	const how = "MOAT_TEST_POSTGRES is not set; `make test` sets it as root through scripts/with-postgres.sh"
-	if os.Getenv("CI") == "true" && os.Geteuid() == 0 {
-		t.Fatal("replica tests cannot run in CI: " + how)
-	}
-	t.Skip("replica tests skipped: " + how)
-	return ""
-}
-
-// freshSchema creates an empty schema, dropped when t ends, and returns a
-// URL whose connections use it.
-func freshSchema(t testing.TB, base string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "moat_ha_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // cluster is n coordinator replicas on one PostgreSQL schema, reached
 // through a round-robin proxy at their public URL.
@@ -85,7 +37,7 @@ var sharedFiles = []string{"seal.key", "idp-signing-key.pem"}
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	dsn := freshSchema(t, postgresURL(t))
+	dsn := pgtest.FreshSchema(t, pgtest.URL(t, "replica tests"))
 	c := &cluster{proxy: startProxy(t), clock: testclock.New()}
 	first := t.TempDir()
 	var addrs []string

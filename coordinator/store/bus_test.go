@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/internal/pgtest"
 )
 
 // listenFor runs b.Listen until the test ends, sending what it hears to
@@ -84,14 +85,14 @@ func TestSQLiteBus(t *testing.T) {
 }
 
 func TestPostgresBus(t *testing.T) {
-	u := freshSchema(t, postgresURL(t))
+	u := pgtest.FreshSchema(t, pgtest.URL(t, "PostgreSQL store tests"))
 	testBus(t, openPostgres(t, u), openPostgres(t, u))
 }
 
 // TestPostgresBusLost: when the listening connection is killed, Listen
 // says so, and listening again hears new messages.
 func TestPostgresBusLost(t *testing.T) {
-	u := freshSchema(t, postgresURL(t))
+	u := pgtest.FreshSchema(t, pgtest.URL(t, "PostgreSQL store tests"))
 	s := openPostgres(t, u)
 	bus, err := s.Bus(t.Context())
 	if err != nil {
