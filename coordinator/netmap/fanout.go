@@ -210,18 +210,23 @@ func (f *Fanout) untilNextWake() time.Duration {
 }
 
 // update reads the mesh, compiles the policy and hands the hub the new
-// netmaps; only devices whose netmap changed are woken.
+// netmaps of the devices streaming from this replica (each replica
+// encodes only its share); only devices whose netmap changed are woken.
 func (f *Fanout) update(ctx context.Context) error {
 	start := time.Now() // also the snapshot's time, for the hub's drops
+	want := f.hub.subscribed()
 	s, err := f.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	frames, next, err := s.frames()
+	frames, live, next, err := s.frames(want)
 	if err != nil {
 		return err
 	}
-	woken := f.hub.update(frames, start, s.Now)
+	woken, missing := f.hub.update(frames, live, start, s.Now)
+	if missing {
+		f.recomputeSoon() // for streams that began meanwhile
+	}
 	f.mu.Lock()
 	f.mu.nextExpiry = next
 	f.mu.Unlock()

@@ -42,8 +42,9 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 	}
 	e := f.hub.current(id)
 	if e == nil {
-		// Signed in a moment ago: the first recompute is on its way.
-		f.Changed()
+		// The first stream of the device here (or it signed in a moment
+		// ago): its netmap is computed by the next recompute.
+		f.recomputeSoon()
 	} else if e.seq != since && !send(e) {
 		return
 	}
