@@ -29,7 +29,7 @@ test:
 
 bench:
 	@./scripts/deps.sh bench
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./scripts/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/meshbench/cmd/meshbench
 	./scripts/bench-guard.sh
 

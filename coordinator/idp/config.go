@@ -39,6 +39,7 @@ type Users interface {
 	IdPUserBySetupHash(ctx context.Context, hash []byte) (*store.IdPUser, error)
 	UpdateIdPUser(ctx context.Context, u *store.IdPUser) error
 	ClaimIdPTOTPStep(ctx context.Context, id string, step int64) error
+	CompleteIdPSetup(ctx context.Context, id string, setupHash []byte, now time.Time, passwordHash string, totpSecret []byte, step int64) error
 
 	// The sign-in backoff (store.DB's SignInAttempt and so on).
 	SignInAttempt(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (bool, time.Time, error)

@@ -7,12 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +38,6 @@ type Provider struct {
 	hashSem chan struct{} // bounds concurrent argon2id work (64 MiB each)
 	// hashWaiting counts checks waiting for a slot; at most cap(hashSem).
 	hashWaiting atomic.Int32
-
-	userLocks [64]sync.Mutex // serialise read-modify-write of one user's record
 }
 
 // Store is what the provider needs from the coordinator's store: its
@@ -141,16 +137,6 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 func (p *Provider) Close() error { return nil }
 
 func (p *Provider) now() time.Time { return p.cfg.Now() }
-
-// lockUser serialises changes to one user's record (failure counts, the
-// last TOTP step, a spent setup token) within this process.
-func (p *Provider) lockUser(id string) (unlock func()) {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	mu := &p.userLocks[h.Sum32()%uint32(len(p.userLocks))]
-	mu.Lock()
-	return mu.Unlock
-}
 
 // hashing runs f while holding one of the argon2id slots. When every
 // slot is taken and hashQueue others already wait, or no slot frees up

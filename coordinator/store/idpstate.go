@@ -172,3 +172,17 @@ func (s *DB) DeleteExpiredIdPState(ctx context.Context, now time.Time) error {
 	}
 	return s.fail("delete expired IdP state", errors.Join(errs...))
 }
+
+// CompleteIdPSetup finishes the account setup of embedded-provider user
+// id: it stores the password hash and the sealed TOTP secret with its
+// first used step, clears the failure counts of earlier builds and spends
+// the setup token, in one statement that succeeds only while setupHash is
+// the user's live token at now (ErrNotFound otherwise): of two posts of
+// one setup link, on any replicas, one wins.
+func (s *DB) CompleteIdPSetup(ctx context.Context, id string, setupHash []byte, now time.Time, passwordHash string, totpSecret []byte, step int64) error {
+	err := s.wr().execOne(ctx, `UPDATE idp_users SET password_hash = ?, totp_secret = ?, totp_last_step = ?,
+			setup_hash = NULL, setup_expiry = NULL, failures = 0, locked_until = NULL
+		WHERE id = ? AND setup_hash = ? AND setup_expiry > ?`,
+		passwordHash, totpSecret, step, id, setupHash, s.d.timeArg(now))
+	return s.fail("complete setup of "+id, err)
+}

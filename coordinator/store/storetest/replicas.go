@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -140,4 +141,37 @@ func testPresence(t *testing.T, s Store) {
 	must(t, s.OpenNetmapStream(c, "s4", "d3", "rA", at(time.Minute)))
 	must(t, s.CloseReplicaStreams(c, "rA"))
 	online(at(-time.Hour), "d2")
+}
+
+// testIdPSetupOnce: of parallel completions of one setup link, exactly
+// one wins; an expired or wrong token completes nothing.
+func testIdPSetupOnce(t *testing.T, s Store) {
+	c := ctx(t)
+	u := &store.IdPUser{Email: "setup@example.com", SetupHash: hash("tok"), SetupExpiry: at(time.Hour), Created: at(0)}
+	must(t, s.CreateIdPUser(c, u))
+	wantErr(t, s.CompleteIdPSetup(c, u.ID, hash("tok"), at(time.Hour), "pw", []byte("sealed"), 7), store.ErrNotFound, "an expired token")
+	wantErr(t, s.CompleteIdPSetup(c, u.ID, hash("other"), at(0), "pw", []byte("sealed"), 7), store.ErrNotFound, "a wrong token")
+	const n = 8
+	var wg sync.WaitGroup
+	wins := make(chan string, n)
+	for i := range n {
+		wg.Go(func() {
+			pw := fmt.Sprint("pw", i)
+			if err := s.CompleteIdPSetup(c, u.ID, hash("tok"), at(0), pw, []byte("sealed"), 7); err == nil {
+				wins <- pw
+			} else if !errors.Is(err, store.ErrNotFound) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	close(wins)
+	if len(wins) != 1 {
+		t.Fatalf("one setup link completed %d times", len(wins))
+	}
+	got, err := s.IdPUser(c, u.ID)
+	must(t, err)
+	if got.PasswordHash != <-wins || got.SetupHash != nil || got.TOTPLastStep != 7 || string(got.TOTPSecret) != "sealed" {
+		t.Fatalf("user after setup: %+v", got)
+	}
 }

@@ -143,6 +143,9 @@ type Store interface {
 	IdPToken(ctx context.Context, hash []byte, now time.Time) (*store.IdPToken, error)
 	DeleteIdPToken(ctx context.Context, hash []byte) error
 	DeleteExpiredIdPState(ctx context.Context, now time.Time) error
+	// CompleteIdPSetup spends a live setup token once (store.ErrNotFound
+	// for a spent, wrong or expired one), on any replica.
+	CompleteIdPSetup(ctx context.Context, id string, setupHash []byte, now time.Time, passwordHash string, totpSecret []byte, step int64) error
 
 	// Which devices hold a netmap stream, on which replica (see
 	// store/presence.go).

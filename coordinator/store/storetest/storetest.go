@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"MFAAttemptsAtomic", testMFAAttemptsAtomic},
 		{"IdPState", testIdPState},
 		{"IdPStateRace", testIdPStateRace},
+		{"IdPSetupOnce", testIdPSetupOnce},
 		{"Presence", testPresence},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
