@@ -39,9 +39,14 @@ const (
 	relistenAfter  = time.Second // after a lost listening connection
 	// presenceBeat is how often a replica marks its streams seen;
 	// presenceStale is when a stream not marked since counts as gone
-	// (its replica stopped without saying so).
-	presenceBeat  = 10 * time.Second
-	presenceStale = 3 * presenceBeat
+	// (its replica stopped without saying so), and presenceForget when
+	// its row is deleted (later, so that a replica whose clock is a
+	// little ahead does not delete the live rows of another). Stamps are
+	// the replica's real clock: presence is about connections, not the
+	// mesh's clock (Config.Now).
+	presenceBeat   = 10 * time.Second
+	presenceStale  = 3 * presenceBeat
+	presenceForget = 5 * time.Minute
 )
 
 // outbox holds what this replica has yet to tell the others: whether
@@ -154,7 +159,7 @@ func (f *Fanout) presence(ctx context.Context) {
 		}
 		now := time.Now()
 		tctx, cancel := context.WithTimeout(ctx, touchTimeout)
-		if err := f.cfg.Store.TouchNetmapStreams(tctx, f.replica, now, now.Add(-presenceStale)); err != nil && ctx.Err() == nil {
+		if err := f.cfg.Store.TouchNetmapStreams(tctx, f.replica, now, now.Add(-presenceForget)); err != nil && ctx.Err() == nil {
 			f.cfg.Logger.Warn("mark netmap streams seen", "err", err)
 		}
 		cancel()
