@@ -241,9 +241,7 @@ func (s *Server) newEnrollKey(ctx context.Context, actor string, tags []string, 
 	if len(tags) == 0 || len(tags) > 32 {
 		return nil, "", &userError{"tags: give 1 to 32 tags such as \"tag:gpu\"; nodes get their access from them"}
 	}
-	s.mu.Lock()
-	known := s.mu.policy.TagOwners
-	s.mu.Unlock()
+	known := s.PolicyInForce(ctx).TagOwners // as saved on any replica
 	for _, t := range tags {
 		if !strings.HasPrefix(t, "tag:") || len(t) < 5 || len(t) > 64 || strings.ContainsAny(t, " \t\"\\") {
 			return nil, "", &userError{fmt.Sprintf("tag %q: want tag:NAME", t)}

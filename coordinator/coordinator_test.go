@@ -147,7 +147,7 @@ func TestOnlyAffectedDevicesUpdated(t *testing.T) {
 }
 
 // Two replicas on one store: a policy saved through one reaches the
-// netmap streams held by the other (its periodic resync reads it).
+// netmap streams held by the other (told through the store's Bus).
 func TestPolicyReachesOtherReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for a resync period")

@@ -27,12 +27,18 @@ func (a *authenticator) startEmbedded(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every replica derives the provider's form and token keys from it.
+	shared, err := s.secretSetting(ctx, "idp-state-key")
+	if err != nil {
+		return err
+	}
 	u, _ := url.Parse(s.cfg.PublicURL)
 	a.issuer, a.clientID, a.secret, a.embedded = s.url(idp.PathPrefix), embeddedClientID, hex.EncodeToString(sec), true
 	p, err := idp.New(ctx, idp.Config{
 		Issuer:    a.issuer,
 		Clients:   []idp.Client{{ID: a.clientID, Secret: a.secret, RedirectURIs: []string{a.redirect}}},
 		DataDir:   s.cfg.DataDir,
+		Secret:    shared,
 		Box:       s.box,
 		Logger:    s.log.With("component", "idp"),
 		Now:       s.cfg.Now,

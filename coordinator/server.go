@@ -82,7 +82,10 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	if s.auth, err = newAuthenticator(ctx, s); err != nil {
 		return nil, err
 	}
-	s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger})
+	bus, err := st.Bus(ctx) // how replicas tell each other of changes
+	if err == nil {
+		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus})
+	}
 	if err != nil {
 		s.auth.close()
 		return nil, err

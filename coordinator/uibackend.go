@@ -32,6 +32,10 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 	if err != nil {
 		return nil, b.fail("list devices", err)
 	}
+	online, err := b.s.netmaps.Online(ctx)
+	if err != nil {
+		return nil, b.fail("read who is online", err)
+	}
 	now := b.s.cfg.Now()
 	o := &ui.Overview{Hourly: make([]int, 24), HourlyRefused: make([]int, 24)}
 	if p, since := b.s.auth.health.Problem(); p != "" {
@@ -48,7 +52,7 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 			}
 		case !d.Expired(now):
 			o.Devices++
-			if b.s.netmaps.Online(d.ID) {
+			if online[d.ID] {
 				o.DevicesOnline++
 			}
 		}
@@ -92,13 +96,17 @@ func (b uiBackend) Devices(ctx context.Context) ([]ui.Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	online, err := b.s.netmaps.Online(ctx)
+	if err != nil {
+		return nil, b.fail("read who is online", err)
+	}
 	var out []ui.Device
 	for _, d := range ds {
 		if d.Kind == store.KindNode || d.Revoked {
 			continue
 		}
 		out = append(out, ui.Device{ID: d.ID, Hostname: d.Hostname, OS: d.OS, OwnerID: d.UserID, Owner: email[d.UserID],
-			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: b.s.netmaps.Online(d.ID), Kind: string(d.Kind)})
+			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: online[d.ID], Kind: string(d.Kind)})
 	}
 	return out, nil
 }
@@ -115,13 +123,17 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 	if err != nil {
 		return nil, nil, b.fail("list devices", err)
 	}
+	online, err := b.s.netmaps.Online(ctx)
+	if err != nil {
+		return nil, nil, b.fail("read who is online", err)
+	}
 	var nodes []ui.Node
 	for _, d := range ds {
 		if d.Kind != store.KindNode {
 			continue
 		}
 		n := ui.Node{ID: d.ID, Hostname: d.Hostname, Tags: d.Tags, Addresses: addrStrings(d), LastSeen: d.LastSeen,
-			Online: b.s.netmaps.Online(d.ID), Revoked: d.Revoked}
+			Online: online[d.ID], Revoked: d.Revoked}
 		for _, m := range d.Models {
 			n.Models = append(n.Models, m.Name)
 		}

@@ -182,6 +182,10 @@ func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
 	if err != nil {
 		return nil, b.fail("compile the policy", err)
 	}
+	online, err := b.s.netmaps.Online(ctx)
+	if err != nil {
+		return nil, b.fail("read who is online", err)
+	}
 	byName := map[string]*ui.Model{}
 	var out []*ui.Model
 	for _, m := range st.Policy.Models {
@@ -205,7 +209,7 @@ func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
 				byName[ad.Name] = um
 				undeclared = append(undeclared, um)
 			}
-			n := ui.ModelNode{ID: d.ID, Hostname: d.Hostname, Online: b.s.netmaps.Online(d.ID), Allowed: slices.Contains(serves[d.ID], ad.Name)}
+			n := ui.ModelNode{ID: d.ID, Hostname: d.Hostname, Online: online[d.ID], Allowed: slices.Contains(serves[d.ID], ad.Name)}
 			if !n.Allowed {
 				n.Why = whyNotServed(st.Policy, d, ad)
 			}
@@ -257,6 +261,10 @@ func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, er
 	if err != nil {
 		return nil, b.fail("compile the policy", err)
 	}
+	online, err := b.s.netmaps.Online(ctx)
+	if err != nil {
+		return nil, b.fail("read who is online", err)
+	}
 	who := policy.Identity{Login: u.Email, Groups: u.Groups, Admin: u.Admin}
 	var out []ui.ModelUse
 	for _, m := range st.Policy.Models {
@@ -272,7 +280,7 @@ func (b uiBackend) Access(ctx context.Context, userID string) ([]ui.ModelUse, er
 			use.Grants = append(use.Grants, uiGrant(g))
 		}
 		for id, names := range serves {
-			if slices.Contains(names, m.Name) && b.s.netmaps.Online(id) {
+			if slices.Contains(names, m.Name) && online[id] {
 				use.Nodes++
 			}
 		}

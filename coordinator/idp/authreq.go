@@ -2,14 +2,12 @@ package idp
 
 import (
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // authRequest is one sign-in in progress. It implements op.AuthRequest.
-// Values handed out of the memory store are copies.
 type authRequest struct {
 	id           string
 	clientID     string
@@ -66,18 +64,6 @@ func (a *authRequest) LogValue() slog.Value {
 		slog.String("client_id", a.clientID),
 		slog.String("redirect_uri", a.redirectURI),
 	)
-}
-
-func (a *authRequest) clone() *authRequest {
-	c := *a
-	c.scopes = slices.Clone(a.scopes)
-	c.prompt = slices.Clone(a.prompt)
-	c.browser = slices.Clone(a.browser)
-	if a.challenge != nil {
-		ch := *a.challenge
-		c.challenge = &ch
-	}
-	return &c
 }
 
 // accessToken is an issued bearer token, kept for the userinfo endpoint.

@@ -39,6 +39,7 @@ type Users interface {
 	IdPUserBySetupHash(ctx context.Context, hash []byte) (*store.IdPUser, error)
 	UpdateIdPUser(ctx context.Context, u *store.IdPUser) error
 	ClaimIdPTOTPStep(ctx context.Context, id string, step int64) error
+	CompleteIdPSetup(ctx context.Context, id string, setupHash []byte, now time.Time, passwordHash string, totpSecret []byte, step int64) error
 
 	// The sign-in backoff (store.DB's SignInAttempt and so on).
 	SignInAttempt(ctx context.Context, key string, now time.Time, wait func(failures int) time.Duration) (bool, time.Time, error)
@@ -60,6 +61,13 @@ type Config struct {
 	// versions kept the token signing key ("idp-signing-key.pem"); it is
 	// imported into the store on first start. Required.
 	DataDir string
+
+	// Secret is a random secret of at least 32 bytes that every replica
+	// shares; the form-protection (CSRF) key and the key that encrypts
+	// access tokens are derived from it, so that each step of a sign-in
+	// may land on any replica. The coordinator keeps it sealed in its
+	// store. Nil makes a random one for this process only (one replica).
+	Secret []byte
 
 	// Box seals TOTP secrets and signing keys at rest. Required.
 	Box *seal.Box
@@ -120,6 +128,9 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if c.DataDir == "" {
 		return nil, errors.New("a data directory (DataDir) is required")
+	}
+	if c.Secret != nil && len(c.Secret) < 32 {
+		return nil, errors.New("the shared secret (Secret) must be at least 32 bytes")
 	}
 	if c.Box == nil {
 		return nil, errors.New("a sealing box (Box) is required")

@@ -36,10 +36,11 @@
 // signing keys live there too, sealed (KeyStore, keys.go), so every
 // replica signs and verifies with the same keys, across restarts and
 // rotations. Protocol state that lasts minutes — sign-ins in progress,
-// authorization codes, access tokens — is kept in memory with an expiry
-// and a cap: a sign-in in progress does not survive a coordinator restart
-// (the person starts again), and with several coordinator replicas a
-// sign-in must stay on one replica (sticky sessions) or be retried.
+// authorization codes, access tokens — lives in the store too (the State
+// interface), keyed by the SHA-256 of each id, code or token, with an
+// expiry and a cap; the form-protection and token keys are derived from
+// Config.Secret. So every step of a sign-in may land on a different
+// coordinator replica, and a sign-in in progress survives a restart.
 //
 // # Accounts
 //

@@ -21,14 +21,14 @@ const csrfLogin = "login"
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
 	cookie := p.ensureCookie(w, r)
-	a, err := p.mem.update(id, p.now(), func(a *authRequest) error {
+	a, err := p.state.update(r.Context(), id, p.now(), nil, func(a *authRequest) error {
 		if a.browser == nil {
 			a.browser = cookieHash(cookie)
 		}
 		return nil
 	})
 	if err != nil {
-		p.message(w, http.StatusBadRequest, "Sign-in expired", err.Error())
+		p.expired(w, err)
 		return
 	}
 	if subtle.ConstantTimeCompare(a.browser, cookieHash(cookie)) != 1 {
@@ -40,6 +40,17 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, http.StatusOK, "login", &view{Title: "Sign in", AuthRequestID: id, CSRF: p.csrfToken(csrfLogin, id, cookie)})
+}
+
+// expired answers a sign-in that could not be loaded or changed: gone
+// (400), or the store failed (500, logged).
+func (p *Provider) expired(w http.ResponseWriter, err error) {
+	if errors.Is(err, errExpired) {
+		p.message(w, http.StatusBadRequest, "Sign-in expired", errExpired.Error())
+		return
+	}
+	p.log.Error("idp: load sign-in", "err", err)
+	p.message(w, http.StatusInternalServerError, "Something went wrong", errInternal.msg)
 }
 
 func (p *Provider) wrongBrowser(w http.ResponseWriter) {
@@ -55,9 +66,9 @@ func (p *Provider) postedRequest(w http.ResponseWriter, r *http.Request) *authRe
 		return nil
 	}
 	id := r.PostFormValue("authRequestID")
-	a, ok := p.mem.request(id, p.now())
-	if !ok {
-		p.message(w, http.StatusBadRequest, "Sign-in expired", errExpired.Error())
+	a, err := p.state.request(r.Context(), id, p.now())
+	if err != nil {
+		p.expired(w, err)
 		return nil
 	}
 	if !p.csrfOK(r, csrfLogin, id) || !p.boundTo(r, a) {
@@ -81,12 +92,12 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.render(w, statusOf(err), "login", v)
 		return
 	}
-	_, err = p.mem.update(a.id, p.now(), func(a *authRequest) error {
+	_, err = p.state.update(r.Context(), a.id, p.now(), nil, func(a *authRequest) error {
 		a.pwUser, a.pwEmail = u.ID, email
 		return nil
 	})
 	if err != nil {
-		p.message(w, http.StatusBadRequest, "Sign-in expired", err.Error())
+		p.expired(w, err)
 		return
 	}
 	http.Redirect(w, r, p.prefix+"/login/totp?authRequestID="+url.QueryEscape(a.id), http.StatusSeeOther)
@@ -94,9 +105,9 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) totpPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
-	a, ok := p.mem.request(id, p.now())
-	if !ok {
-		p.message(w, http.StatusBadRequest, "Sign-in expired", errExpired.Error())
+	a, err := p.state.request(r.Context(), id, p.now())
+	if err != nil {
+		p.expired(w, err)
 		return
 	}
 	if !p.boundTo(r, a) {
@@ -136,12 +147,12 @@ func (p *Provider) totpSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	p.succeeded(r.Context(), p.backoffKeys(r, stepPassword, a.pwEmail)) // the code step's are cleared by checkCode
 	now := p.now()
-	_, err := p.mem.update(a.id, now, func(a *authRequest) error {
+	_, err := p.state.update(r.Context(), a.id, now, nil, func(a *authRequest) error {
 		a.userID, a.authTime, a.done = a.pwUser, now, true
 		return nil
 	})
 	if err != nil {
-		p.message(w, http.StatusBadRequest, "Sign-in expired", err.Error())
+		p.expired(w, err)
 		return
 	}
 	p.log.Info("idp: signed in", "user_id", a.pwUser, "client_id", a.clientID)

@@ -2,15 +2,15 @@ package idp
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,24 +27,29 @@ type Provider struct {
 	prefix  string // the issuer's path, e.g. "/idp"
 	secure  bool   // https issuer: Secure cookies
 	users   Users
+	state   *state
 	log     *slog.Logger
 	keys    *keyring
 	clients map[string]*opClient
-	mem     *memory
 	op      *op.Provider
 	pages   *pages
 	handler http.Handler
-	csrfKey [32]byte      // MACs form tokens; per process, like the sign-ins they protect
+	csrfKey [32]byte      // MACs form tokens; from Config.Secret, the same on every replica
 	hashSem chan struct{} // bounds concurrent argon2id work (64 MiB each)
 	// hashWaiting counts checks waiting for a slot; at most cap(hashSem).
 	hashWaiting atomic.Int32
+}
 
-	userLocks [64]sync.Mutex // serialise read-modify-write of one user's record
+// Store is what the provider needs from the coordinator's store: its
+// users and its protocol state.
+type Store interface {
+	Users
+	State
 }
 
 // New makes a Provider. st must also be a KeyStore: the signing keys
 // live there (EnsureSigningKey runs first).
-func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
+func New(ctx context.Context, cfg Config, st Store) (*Provider, error) {
 	u, err := cfg.validate()
 	if err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
@@ -63,15 +68,20 @@ func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
 		prefix:  u.Path,
 		secure:  u.Scheme == "https",
 		users:   st,
+		state:   &state{st: st},
 		log:     cfg.Logger,
 		clients: map[string]*opClient{},
-		mem:     newMemory(),
 		hashSem: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	rand.Read(p.csrfKey[:])
+	secret := cfg.Secret
+	if secret == nil {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	p.csrfKey = deriveKey(secret, "form protection")
 	ks, ok := st.(KeyStore)
 	if !ok {
 		return nil, fmt.Errorf("idp: the user store keeps no signing keys (KeyStore)")
@@ -83,7 +93,7 @@ func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
 	for _, c := range cfg.Clients {
 		p.clients[c.ID] = newOpClient(c, cfg.Issuer+"/login")
 	}
-	if p.op, err = p.newOP(); err != nil {
+	if p.op, err = p.newOP(deriveKey(secret, "access tokens")); err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
 	}
 	if p.pages, err = parsePages(); err != nil {
@@ -93,12 +103,19 @@ func New(ctx context.Context, cfg Config, st Users) (*Provider, error) {
 	return p, nil
 }
 
-func (p *Provider) newOP() (*op.Provider, error) {
-	var cryptoKey [32]byte // encrypts opaque access tokens, which live in memory only
-	rand.Read(cryptoKey[:])
+// deriveKey is the 32-byte key for purpose derived from secret.
+func deriveKey(secret []byte, purpose string) [32]byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("moat idp\x00" + purpose))
+	return [32]byte(m.Sum(nil))
+}
+
+// newOP makes op's provider; cryptoKey encrypts the opaque access tokens
+// (an id in the store and the subject), so every replica must share it.
+func (p *Provider) newOP(cryptoKey [32]byte) (*op.Provider, error) {
 	conf := &op.Config{
 		CryptoKey:                cryptoKey,
-		CryptoKeyId:              "mem",
+		CryptoKeyId:              "shared",
 		DefaultLogoutRedirectURI: p.prefix + "/signed-out",
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
@@ -119,24 +136,12 @@ func (p *Provider) Handler() http.Handler { return p.handler }
 // Issuer is the issuer URL the provider signs tokens with.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
-// Close forgets every sign-in in progress, code and access token. The
-// Provider must not be used afterwards. It starts no goroutines.
-func (p *Provider) Close() error {
-	p.mem.clear()
-	return nil
-}
+// Close releases the Provider, which must not be used afterwards. Sign-ins
+// in progress, codes and access tokens stay in the store for the other
+// replicas (and this one after a restart). It starts no goroutines.
+func (p *Provider) Close() error { return nil }
 
 func (p *Provider) now() time.Time { return p.cfg.Now() }
-
-// lockUser serialises changes to one user's record (failure counts, the
-// last TOTP step, a spent setup token) within this process.
-func (p *Provider) lockUser(id string) (unlock func()) {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	mu := &p.userLocks[h.Sum32()%uint32(len(p.userLocks))]
-	mu.Lock()
-	return mu.Unlock
-}
 
 // hashing runs f while holding one of the argon2id slots. When every
 // slot is taken and hashQueue others already wait, or no slot frees up

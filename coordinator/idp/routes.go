@@ -59,9 +59,9 @@ func (p *Provider) callbackGuard(next http.Handler) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		a, ok := p.mem.request(r.URL.Query().Get("id"), p.now())
-		if !ok {
-			p.message(w, http.StatusBadRequest, "Sign-in expired", errExpired.Error())
+		a, err := p.state.request(r.Context(), r.URL.Query().Get("id"), p.now())
+		if err != nil {
+			p.expired(w, err)
 			return
 		}
 		if !p.boundTo(r, a) || !a.done {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/coordinator/store"
@@ -138,29 +137,20 @@ func (p *Provider) renderSetupErrors(w http.ResponseWriter, r *http.Request, u *
 	p.render(w, http.StatusBadRequest, "setup", v)
 }
 
-// completeSetup stores the password and TOTP secret and spends the token,
-// re-checking under the user's lock that the token is still live.
+// completeSetup stores the password and TOTP secret and spends the token
+// in one statement that succeeds only while the token is still live: of
+// two posts of one link, on any replicas, one wins.
 func (p *Provider) completeSetup(r *http.Request, id string, hash []byte, password string, secret []byte, step int64) error {
 	var phc string
 	if err := p.hashing(r.Context(), func() { phc = HashPassword(password) }); err != nil {
 		return err
 	}
-	defer p.lockUser(id)()
-	u, err := p.users.IdPUser(r.Context(), id)
-	if err != nil {
-		p.log.Error("idp: look up user", "user_id", id, "err", err)
-		return errInternal
-	}
-	if subtle.ConstantTimeCompare(u.SetupHash, hash) != 1 || !p.now().Before(u.SetupExpiry) {
+	err := p.users.CompleteIdPSetup(r.Context(), id, hash, p.now(), phc, p.cfg.Box.Seal(secret, []byte(id)), step)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return errSetupLink
-	}
-	u.PasswordHash = phc
-	u.TOTPSecret = p.cfg.Box.Seal(secret, []byte(u.ID))
-	u.TOTPLastStep = step
-	u.SetupHash, u.SetupExpiry = nil, time.Time{}
-	u.Failures, u.LockedUntil = 0, time.Time{} // counts of earlier builds
-	if err := p.users.UpdateIdPUser(r.Context(), u); err != nil {
-		p.log.Error("idp: complete setup", "user_id", u.ID, "err", err)
+	case err != nil:
+		p.log.Error("idp: complete setup", "user_id", id, "err", err)
 		return errInternal
 	}
 	return nil

@@ -12,7 +12,7 @@ import (
 )
 
 // opStorage is the provider as op.Storage: clients from Config, users
-// from Users, protocol state in memory.
+// from Users, protocol state in the store (State).
 type opStorage struct{ p *Provider }
 
 var (
@@ -29,7 +29,7 @@ func (s opStorage) now() time.Time { return s.p.now() }
 // CreateAuthRequest refuses what op's own checks let through: a
 // redirect_uri that is not registered exactly, a missing openid scope,
 // and a missing or non-S256 PKCE challenge.
-func (s opStorage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
 	cl := s.p.clients[req.ClientID]
 	if cl == nil {
 		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("unknown client_id")
@@ -56,44 +56,39 @@ func (s opStorage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _
 		prompt:       req.Prompt,
 		expires:      s.now().Add(requestTTL),
 	}
-	if err := s.p.mem.addRequest(a, s.now()); err != nil {
+	if err := s.p.state.addRequest(ctx, a, s.now()); err != nil {
 		return nil, oidc.ErrServerError().WithDescription("%s", err.Error())
-	}
-	return a.clone(), nil
-}
-
-func (s opStorage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
-	a, ok := s.p.mem.request(id, s.now())
-	if !ok {
-		return nil, errExpired
 	}
 	return a, nil
 }
 
-func (s opStorage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
-	a, ok := s.p.mem.takeCode(code, s.now())
+func (s opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	return s.p.state.request(ctx, id, s.now())
+}
+
+func (s opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	a, ok := s.p.state.takeCode(ctx, code, s.now())
 	if !ok {
 		return nil, errUnknownCode
 	}
 	return a, nil
 }
 
-func (s opStorage) SaveAuthCode(_ context.Context, id, code string) error {
-	return s.p.mem.saveCode(id, code, s.now())
+func (s opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
+	return s.p.state.saveCode(ctx, id, code, s.now())
 }
 
-func (s opStorage) DeleteAuthRequest(_ context.Context, id string) error {
-	s.p.mem.deleteRequest(id)
-	return nil
+func (s opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.p.state.deleteRequest(ctx, id)
 }
 
-func (s opStorage) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+func (s opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	t := accessToken{subject: req.GetSubject(), scopes: slices.Clone(req.GetScopes()), expires: s.now().Add(tokenTTL)}
 	if a, ok := req.(*authRequest); ok {
 		t.clientID = a.clientID
 	}
 	id := randomID()
-	if err := s.p.mem.addToken(id, t, s.now()); err != nil {
+	if err := s.p.state.addToken(ctx, id, t, s.now()); err != nil {
 		return "", time.Time{}, oidc.ErrServerError().WithDescription("%s", err.Error())
 	}
 	return id, t.expires, nil
@@ -111,9 +106,11 @@ func (s opStorage) TokenRequestByRefreshToken(context.Context, string) (op.Refre
 // session between sign-ins.
 func (s opStorage) TerminateSession(context.Context, string, string) error { return nil }
 
-func (s opStorage) RevokeToken(_ context.Context, tokenOrID, _, clientID string) *oidc.Error {
-	if t, ok := s.p.mem.token(tokenOrID, s.now()); ok && t.clientID == clientID {
-		s.p.mem.deleteToken(tokenOrID)
+func (s opStorage) RevokeToken(ctx context.Context, tokenOrID, _, clientID string) *oidc.Error {
+	if t, ok := s.p.state.token(ctx, tokenOrID, s.now()); ok && t.clientID == clientID {
+		if err := s.p.state.deleteToken(ctx, tokenOrID); err != nil {
+			return oidc.ErrServerError().WithDescription("the token could not be revoked; try again")
+		}
 	}
 	return nil
 }
@@ -173,7 +170,7 @@ func (s opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserIn
 
 // SetUserinfoFromToken answers the userinfo endpoint.
 func (s opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
-	t, ok := s.p.mem.token(tokenID, s.now())
+	t, ok := s.p.state.token(ctx, tokenID, s.now())
 	if !ok || t.subject != subject {
 		return errUnknownToken
 	}

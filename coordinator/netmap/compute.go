@@ -77,12 +77,13 @@ func Addresses(d *store.Device) []netip.Addr {
 	return out
 }
 
-// frames computes the netmap of every live device, encoded as frames
-// whose peer entries are shared: each peer is encoded once per distinct
-// view of it (a node seen with the same models, a caller with the same
-// access), not once per device that sees it. It also returns the earliest
-// future expiry, when a recompute will be due.
-func (s *Snapshot) frames() (map[string]*frame, time.Time, error) {
+// frames computes the netmap of every live device that want names (all
+// of them when want is nil), encoded as frames whose peer entries are
+// shared: each peer is encoded once per distinct view of it (a node seen
+// with the same models, a caller with the same access), not once per
+// device that sees it. It also returns the set of live devices and the
+// earliest future expiry, when a recompute will be due.
+func (s *Snapshot) frames(want map[string]bool) (map[string]*frame, map[string]bool, time.Time, error) {
 	byID := map[string]*store.Device{}
 	var members []policy.Member
 	var nextExpiry time.Time
@@ -98,18 +99,27 @@ func (s *Snapshot) frames() (map[string]*frame, time.Time, error) {
 	}
 	compiled, err := s.Policy.Compile(members)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("compile policy: %w", err)
+		return nil, nil, time.Time{}, fmt.Errorf("compile policy: %w", err)
 	}
 	enc := &encoder{s: s, byID: byID, frags: map[string]fragment{}, keys: map[string]key.Public{}}
-	out := make(map[string]*frame, len(byID))
+	n := len(byID)
+	if want != nil {
+		n = min(n, len(want))
+	}
+	out := make(map[string]*frame, n)
+	live := make(map[string]bool, len(byID))
 	for id, d := range byID {
+		live[id] = true
+		if want != nil && !want[id] {
+			continue
+		}
 		f, err := enc.frame(d, compiled.Member(id))
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, nil, time.Time{}, err
 		}
 		out[id] = f
 	}
-	return out, nextExpiry, nil
+	return out, live, nextExpiry, nil
 }
 
 // encoder builds frames for one recompute, caching encoded peers.

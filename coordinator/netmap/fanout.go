@@ -3,8 +3,8 @@
 // whom, encodes each device's netmap (sharing the encoding of peers seen
 // the same way by many devices), and wakes the streams of exactly the
 // devices whose netmap changed. A Fanout recomputes when told that
-// something changed, when a device key expires, and every few seconds
-// (which also picks up what other replicas changed).
+// something changed (here, or on another replica: see replicas.go), when
+// a device key expires, and every Resync as a safety net.
 package netmap
 
 import (
@@ -21,12 +21,19 @@ import (
 	"github.com/moatmesh/moat/policy"
 )
 
-// Store is what the fan-out reads from the coordinator's store, and the
-// one thing it writes: when a device was last seen on its stream.
+// Store is what the fan-out reads from the coordinator's store, and what
+// it writes: when a device was last seen on its stream, and which streams
+// are open on which replica (see store/presence.go).
 type Store interface {
 	Devices(ctx context.Context) ([]*store.Device, error)
 	Users(ctx context.Context) ([]*store.User, error)
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
+
+	OpenNetmapStream(ctx context.Context, id, deviceID, replica string, now time.Time) error
+	CloseNetmapStream(ctx context.Context, id string) error
+	TouchNetmapStreams(ctx context.Context, replica string, now, before time.Time) error
+	CloseReplicaStreams(ctx context.Context, replica string) error
+	OnlineDevices(ctx context.Context, since time.Time) (map[string]bool, error)
 }
 
 // Policies is what the fan-out needs from the coordinator around it.
@@ -46,16 +53,25 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives recompute errors and debug lines; nil discards.
 	Logger *slog.Logger
-	// Resync is the longest time between two recomputes; 0 is 5 seconds.
+	// Resync is the longest time between two recomputes, a safety net
+	// for a change whose message was lost; 0 is 30 seconds.
 	Resync time.Duration
+	// Bus carries changes to and from the other replicas sharing Store
+	// (PostgreSQL). Nil means this process is the only one (SQLite).
+	Bus Bus
 }
+
+// DefaultResync is Config.Resync's default.
+const DefaultResync = 30 * time.Second
 
 // Fanout keeps every live device's netmap current and serves the
 // streams. Close stops it.
 type Fanout struct {
 	cfg       Config
 	hub       *hub
+	replica   string        // this replica's random id, in messages and presence rows
 	poke      chan struct{} // cap 1: recompute soon
+	publish   chan struct{} // cap 1: the outbox has something
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	recompute prometheus.Histogram
@@ -64,6 +80,7 @@ type Fanout struct {
 	mu struct {
 		sync.Mutex
 		nextExpiry time.Time
+		out        outbox
 	}
 }
 
@@ -80,9 +97,10 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Resync == 0 {
-		cfg.Resync = 5 * time.Second
+		cfg.Resync = DefaultResync
 	}
-	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), poke: make(chan struct{}, 1)}
+	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), replica: store.NewID("r_"),
+		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1)}
 	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -95,12 +113,20 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
 	f.stop = stop
-	f.wg.Add(1)
+	f.wg.Add(2)
 	go f.loop(loopCtx)
+	go f.presence(loopCtx)
+	if cfg.Bus != nil {
+		f.wg.Add(2)
+		go f.publisher(loopCtx)
+		go f.listener(loopCtx)
+	}
 	return f, nil
 }
 
-// Close stops the recompute loop. Open streams end with their requests.
+// Close stops the recompute loop and the replica machinery, and forgets
+// this replica's streams in the store. Open streams end with their
+// requests.
 func (f *Fanout) Close() {
 	f.stop()
 	f.wg.Wait()
@@ -111,9 +137,16 @@ func (f *Fanout) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{f.recompute, f.streams}
 }
 
-// Changed asks for a recompute soon. Changes that arrive while one runs
-// are folded into the next.
+// Changed asks every replica for a recompute soon: call it after
+// committing a change that may alter netmaps. Changes that arrive while
+// one runs are folded into the next.
 func (f *Fanout) Changed() {
+	f.recomputeSoon()
+	f.enqueue(true, "")
+}
+
+// recomputeSoon asks this replica for a recompute soon.
+func (f *Fanout) recomputeSoon() {
 	select {
 	case f.poke <- struct{}{}:
 	default:
@@ -122,11 +155,11 @@ func (f *Fanout) Changed() {
 
 // Drop takes device id out of the mesh at once, ahead of the recompute
 // that Changed asks for: its own streams end, and every netmap that lists
-// it loses that peer.
-func (f *Fanout) Drop(id string) { f.hub.drop(id, f.cfg.Now()) }
-
-// Online reports whether device id holds a netmap stream now.
-func (f *Fanout) Online(id string) bool { return f.hub.online(id) }
+// it loses that peer. Other replicas do the same as soon as they hear.
+func (f *Fanout) Drop(id string) {
+	f.hub.drop(id, f.cfg.Now())
+	f.enqueue(false, id)
+}
 
 // Snapshot reads the mesh from the store, with the policy in force.
 func (f *Fanout) Snapshot(ctx context.Context) (*Snapshot, error) {
@@ -177,18 +210,23 @@ func (f *Fanout) untilNextWake() time.Duration {
 }
 
 // update reads the mesh, compiles the policy and hands the hub the new
-// netmaps; only devices whose netmap changed are woken.
+// netmaps of the devices streaming from this replica (each replica
+// encodes only its share); only devices whose netmap changed are woken.
 func (f *Fanout) update(ctx context.Context) error {
 	start := time.Now() // also the snapshot's time, for the hub's drops
+	want := f.hub.subscribed()
 	s, err := f.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	frames, next, err := s.frames()
+	frames, live, next, err := s.frames(want)
 	if err != nil {
 		return err
 	}
-	woken := f.hub.update(frames, start, s.Now)
+	woken, missing := f.hub.update(frames, live, start, s.Now)
+	if missing {
+		f.recomputeSoon() // for streams that began meanwhile
+	}
 	f.mu.Lock()
 	f.mu.nextExpiry = next
 	f.mu.Unlock()

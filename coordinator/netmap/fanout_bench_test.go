@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/internal/pgtest"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
@@ -23,15 +26,23 @@ import (
 
 // The fan-out benchmark: 10,000 devices (100 people × 99 devices, plus
 // 100 GPU nodes) hold netmap streams in this process, over a real SQLite
-// store. Streams are served by Fanout.Serve in-process (10,000 loopback
+// store, or PostgreSQL served by one or three replicas. MOAT_BENCH_PEOPLE
+// scales it down on a busy machine (people × 99 devices, plus the nodes). Streams are served by Fanout.Serve in-process (10,000 loopback
 // TCP pairs would exceed the file limit of a test machine); what is
 // measured is the fan-out's own work: read, recompute, encode, deliver.
 
 const (
-	benchPeople  = 100
 	benchPerUser = 99
 	benchNodes   = 100
 )
+
+// benchPeople is 100, or MOAT_BENCH_PEOPLE.
+var benchPeople = func() int {
+	if n, err := strconv.Atoi(os.Getenv("MOAT_BENCH_PEOPLE")); err == nil && n > 0 {
+		return n
+	}
+	return 100
+}()
 
 func benchPolicy(models string) string {
 	return `{
@@ -82,60 +93,129 @@ func BenchmarkNetmapFanout10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	ids := seedMesh(b, st)
+	r := runFanoutBench(b, []*store.DB{st}, nil, b.N)
+	report(b, "save", r.save)
+	report(b, "revoke", r.revoke)
+	b.ReportMetric(float64(r.peak)/(1<<20), "peak-heap-MiB")
+}
+
+// BenchmarkNetmapFanoutReplicas10k runs the same mesh on PostgreSQL twice
+// in one run: served by one replica, then spread over three replicas
+// (each its own store connection pool, fan-out and LISTEN connection, all
+// in this process and on this machine's cores), and reports the three
+// replicas' save and revocation p99 beside the one replica's, and their
+// ratio. It skips without a PostgreSQL server (MOAT_TEST_POSTGRES).
+func BenchmarkNetmapFanoutReplicas10k(b *testing.B) {
+	base := pgtest.URL(b, "the replica fan-out benchmark")
+	var one, three benchResult
+	for _, n := range []int{1, 3} {
+		dsn := pgtest.FreshSchema(b, base)
+		var sts []*store.DB
+		var buses []Bus
+		for range n {
+			st, err := store.OpenPostgres(context.Background(), dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			bus, err := st.Bus(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			sts, buses = append(sts, st), append(buses, bus)
+		}
+		r := runFanoutBench(b, sts, buses, max(b.N, 3))
+		if n == 1 {
+			one = r
+		} else {
+			three = r
+		}
+	}
+	for _, m := range []struct {
+		name       string
+		one, three []time.Duration
+	}{{"save", one.save, three.save}, {"revoke", one.revoke, three.revoke}} {
+		p1, p3 := report(b, m.name+"-1r", m.one), report(b, m.name+"-3r", m.three)
+		b.ReportMetric(p3/p1, m.name+"-p99-ratio")
+		b.Logf("%s p99: one replica %.1f ms, three replicas %.1f ms (%.2f×)", m.name, p1, p3, p3/p1)
+	}
+}
+
+// benchResult is what one run of the fan-out benchmark measured.
+type benchResult struct {
+	save, revoke []time.Duration // from the change to each netmap's arrival
+	peak         uint64          // peak heap in use while saving
+}
+
+// runFanoutBench seeds the mesh into sts[0], serves its devices' streams
+// from one fan-out per store (device i from fan-out i mod len(sts)),
+// saves a policy that changes every netmap rounds times (on the first
+// replica) and revokes three devices (on the last); buses, when not nil,
+// connect the fan-outs.
+func runFanoutBench(b *testing.B, sts []*store.DB, buses []Bus, rounds int) benchResult {
+	ctx := context.Background()
+	ids := seedMesh(b, sts[0])
 	pols := &benchPolicies{}
 	pols.set(b, benchPolicy(`"llama"`))
-	f, err := New(ctx, Config{Store: st, Policies: pols})
-	if err != nil {
-		b.Fatal(err)
+	fans := make([]*Fanout, len(sts))
+	for i, st := range sts {
+		cfg := Config{Store: st, Policies: pols}
+		if buses != nil {
+			cfg.Bus = buses[i]
+		}
+		f, err := New(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		fans[i] = f
 	}
-	defer f.Close()
 
 	recs := make([]*streamRecorder, len(ids))
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
 	valid := func(context.Context) bool { return true }
 	for i, id := range ids {
 		recs[i] = &streamRecorder{h: http.Header{}, arrived: make(chan time.Time, 4)}
 		req := httptest.NewRequest("GET", "/api/v1/netmap", nil).WithContext(sctx)
-		wg.Add(1)
-		go func() { defer wg.Done(); f.Serve(recs[i], req, id, 0, valid) }()
+		wg.Go(func() { fans[i%len(fans)].Serve(recs[i], req, id, 0, valid) })
 	}
-	waitAll(b, recs, time.Minute) // the first netmaps
+	waitAll(b, recs, 5*time.Minute) // the first netmaps
 	b.ResetTimer()
 	models := []string{`"llama","qwen"`, `"llama"`}
-	var all []time.Duration
-	var peak uint64
-	for i := 0; i < b.N; i++ {
+	var r benchResult
+	for i := range rounds {
 		settle(recs)
-		stop := sampleHeap(&peak)
+		stop := sampleHeap(&r.peak)
 		start := time.Now()
 		pols.set(b, benchPolicy(models[i%2]))
-		f.Changed()
-		all = append(all, since(start, waitAll(b, recs, time.Minute))...)
+		fans[0].Changed()
+		r.save = append(r.save, since(start, waitAll(b, recs, 5*time.Minute))...)
 		stop()
 	}
 	b.StopTimer()
-	report(b, "save", all)
-	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 
-	// A revocation reaches the revoked device's peers (the 100 nodes).
-	victim, err := st.Device(ctx, ids[0])
-	if err != nil {
-		b.Fatal(err)
-	}
+	// A revocation reaches the revoked device's peers (the nodes, on
+	// every replica).
 	nodeRecs := recs[len(recs)-benchNodes:]
-	settle(recs)
-	start := time.Now()
-	victim.Revoked = true
-	if err := st.UpdateDevice(ctx, victim); err != nil {
-		b.Fatal(err)
+	last := fans[len(fans)-1]
+	for _, id := range ids[:3] {
+		victim, err := sts[0].Device(ctx, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		settle(recs)
+		start := time.Now()
+		victim.Revoked = true
+		if err := sts[0].UpdateDevice(ctx, victim); err != nil {
+			b.Fatal(err)
+		}
+		last.Drop(victim.ID)
+		last.Changed()
+		r.revoke = append(r.revoke, since(start, waitAll(b, nodeRecs, time.Minute))...)
 	}
-	f.Drop(victim.ID)
-	f.Changed()
-	report(b, "revoke", since(start, waitAll(b, nodeRecs, time.Minute)))
-	cancel()
-	wg.Wait()
+	return r
 }
 
 // seedMesh creates the people, devices and nodes in the store and
@@ -213,12 +293,14 @@ func since(start time.Time, ts []time.Time) []time.Duration {
 	return out
 }
 
-func report(b *testing.B, name string, ds []time.Duration) {
+// report reports the p50 and p99 of ds, and returns the p99 in ms.
+func report(b *testing.B, name string, ds []time.Duration) float64 {
 	slices.Sort(ds)
 	q := func(p float64) float64 { return float64(ds[int(p*float64(len(ds)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(q(0.5), name+"-p50-ms")
 	b.ReportMetric(q(0.99), name+"-p99-ms")
 	b.Logf("%s: %d deliveries, p50 %.1f ms, p99 %.1f ms, max %.1f ms", strings.ToUpper(name), len(ds), q(0.5), q(0.99), q(1))
+	return q(0.99)
 }
 
 // sampleHeap records the peak heap in use until stop is called.

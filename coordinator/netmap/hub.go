@@ -58,14 +58,17 @@ func newHub(now time.Time) *hub {
 }
 
 // update installs a new set of netmaps, computed from a snapshot of the
-// store read at snapAt, and wakes the streams of the devices whose netmap
-// differs from before (ignoring Seq and Created) or that are gone. Devices
-// dropped after snapAt stay out. It returns the IDs of the devices it woke.
-func (h *hub) update(frames map[string]*frame, snapAt, now time.Time) []string {
+// store read at snapAt for some of the live devices (those with streams
+// here), and wakes the streams of the devices whose netmap differs from
+// before (ignoring Seq and Created) or that are no longer live. Devices
+// dropped after snapAt stay out. A live device whose netmap was not
+// computed keeps no entry. It returns the IDs of the devices it woke, and
+// whether a live device holding a stream here has no netmap (its stream
+// began after the snapshot: another recompute is due).
+func (h *hub) update(frames map[string]*frame, live map[string]bool, snapAt, now time.Time) (woken []string, missing bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	stale := h.staleLocked(snapAt)
-	var woken []string
 	for id, f := range frames {
 		if stale[id] {
 			delete(frames, id)
@@ -81,13 +84,37 @@ func (h *hub) update(frames map[string]*frame, snapAt, now time.Time) []string {
 		h.wakeLocked(id)
 	}
 	for id := range h.mu.entries {
-		if _, ok := frames[id]; !ok {
-			delete(h.mu.entries, id)
+		if _, ok := frames[id]; ok {
+			continue
+		}
+		delete(h.mu.entries, id)
+		if !live[id] || stale[id] { // gone: its streams end
 			woken = append(woken, id)
 			h.wakeLocked(id)
 		}
 	}
-	return woken
+	for id := range h.mu.subs {
+		switch {
+		case h.mu.entries[id] != nil:
+		case live[id] && !stale[id]:
+			missing = true
+		case !slices.Contains(woken, id): // left before it had a netmap: its streams end
+			woken = append(woken, id)
+			h.wakeLocked(id)
+		}
+	}
+	return woken, missing
+}
+
+// subscribed returns the devices holding a stream here.
+func (h *hub) subscribed() map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]bool, len(h.mu.subs))
+	for id := range h.mu.subs {
+		out[id] = true
+	}
+	return out
 }
 
 // staleLocked returns the devices dropped after snapAt, forgetting drops
@@ -128,7 +155,8 @@ func (h *hub) drop(id string, now time.Time) []string {
 	defer h.mu.Unlock()
 	h.mu.dropped[id] = time.Now()
 	woken := []string{}
-	if _, ok := h.mu.entries[id]; ok {
+	_, had := h.mu.entries[id]
+	if had || len(h.mu.subs[id]) > 0 {
 		delete(h.mu.entries, id)
 		woken = append(woken, id)
 		h.wakeLocked(id)
@@ -214,11 +242,4 @@ func (h *hub) streams() int {
 		n += len(s)
 	}
 	return n
-}
-
-// online reports whether device id holds a netmap stream now.
-func (h *hub) online(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.mu.subs[id]) > 0
 }

@@ -14,18 +14,28 @@ func testFrame(peers ...string) *frame {
 	return f
 }
 
+// updateAll installs frames, all devices live.
+func updateAll(h *hub, frames map[string]*frame, snapAt, now time.Time) []string {
+	live := map[string]bool{}
+	for id := range frames {
+		live[id] = true
+	}
+	woken, _ := h.update(frames, live, snapAt, now)
+	return woken
+}
+
 // A recompute whose snapshot predates a drop must not bring the dropped
 // device back, neither as a member nor as anyone's peer.
 func TestHubDropSurvivesStaleRecompute(t *testing.T) {
 	h := newHub(time.Now())
 	before := time.Now()
-	h.update(map[string]*frame{"a": testFrame("b", "n"), "b": testFrame("a", "n"), "n": testFrame("a", "b")}, before, before)
+	updateAll(h, map[string]*frame{"a": testFrame("b", "n"), "b": testFrame("a", "n"), "n": testFrame("a", "b")}, before, before)
 	woken := h.drop("b", time.Now())
 	if len(woken) != 3 || h.current("b") != nil {
 		t.Fatalf("drop woke %v; b still current: %v", woken, h.current("b") != nil)
 	}
 	// The stale recompute (snapshot before the drop) still lists b.
-	h.update(map[string]*frame{"a": testFrame("b", "n"), "b": testFrame("a", "n"), "n": testFrame("a", "b")}, before, time.Now())
+	updateAll(h, map[string]*frame{"a": testFrame("b", "n"), "b": testFrame("a", "n"), "n": testFrame("a", "b")}, before, time.Now())
 	if h.current("b") != nil {
 		t.Fatal("a stale recompute brought the dropped device back")
 	}
@@ -37,8 +47,40 @@ func TestHubDropSurvivesStaleRecompute(t *testing.T) {
 		}
 	}
 	// A recompute from after the drop is taken as it is.
-	h.update(map[string]*frame{"a": testFrame("n"), "n": testFrame("a")}, time.Now(), time.Now())
+	updateAll(h, map[string]*frame{"a": testFrame("n"), "n": testFrame("a")}, time.Now(), time.Now())
 	if len(h.current("n").frame.peers) != 1 {
 		t.Fatal("a fresh recompute was altered")
+	}
+}
+
+// Only the devices streaming here get netmaps; a stream that began after
+// the snapshot is reported missing, and one of a device no longer live
+// ends even before it had a netmap.
+func TestHubShare(t *testing.T) {
+	h := newHub(time.Now())
+	subA, _ := h.subscribe("a")
+	subGone, endGone := h.subscribe("gone")
+	live := map[string]bool{"a": true, "b": true, "late": true}
+	woken, missing := h.update(map[string]*frame{"a": testFrame("b")}, live, time.Now(), time.Now())
+	if len(woken) != 2 || missing || h.current("b") != nil {
+		t.Fatalf("woke %v, missing %v, b has a netmap: %v", woken, missing, h.current("b") != nil)
+	}
+	select {
+	case <-subA.wake:
+	default:
+		t.Fatal("a's stream was not woken with its netmap")
+	}
+	select {
+	case <-subGone.wake:
+	default:
+		t.Fatal("the stream of a device no longer live was not woken to end")
+	}
+	endGone() // as Serve does when woken without a netmap
+	h.subscribe("late")
+	if _, missing := h.update(map[string]*frame{"a": testFrame("b")}, live, time.Now(), time.Now()); !missing {
+		t.Fatal("a live device streaming here without a netmap is not reported missing")
+	}
+	if woken, _ := h.update(map[string]*frame{"late": testFrame()}, live, time.Now(), time.Now()); len(woken) != 1 || h.current("a") != nil {
+		t.Fatalf("a's netmap, no longer computed, was not forgotten quietly: woke %v", woken)
 	}
 }

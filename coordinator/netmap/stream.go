@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // Netmap stream timing.
@@ -23,6 +25,7 @@ const (
 func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since uint64, valid func(context.Context) bool) {
 	sub, cancel := f.hub.subscribe(id)
 	defer cancel()
+	defer f.present(id)()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -39,8 +42,9 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 	}
 	e := f.hub.current(id)
 	if e == nil {
-		// Signed in a moment ago: the first recompute is on its way.
-		f.Changed()
+		// The first stream of the device here (or it signed in a moment
+		// ago): its netmap is computed by the next recompute.
+		f.recomputeSoon()
 	} else if e.seq != since && !send(e) {
 		return
 	}
@@ -63,6 +67,26 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 			if e == nil || !send(e) {
 				return
 			}
+		}
+	}
+}
+
+// present records in the store that device id holds a stream on this
+// replica (its presence, see replicas.go) until the returned func is
+// called. A failure is logged and the stream goes on: presence is shown
+// to admins, never used to decide access.
+func (f *Fanout) present(id string) (gone func()) {
+	stream := store.NewID("s_")
+	ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
+	defer cancel()
+	if err := f.cfg.Store.OpenNetmapStream(ctx, stream, id, f.replica, time.Now()); err != nil {
+		f.cfg.Logger.Warn("record netmap stream", "device", id, "err", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
+		defer cancel()
+		if err := f.cfg.Store.CloseNetmapStream(ctx, stream); err != nil {
+			f.cfg.Logger.Debug("forget netmap stream", "device", id, "err", err)
 		}
 	}
 }

@@ -18,6 +18,11 @@ type DB struct {
 	d *dialect
 	w *sql.DB // writes and transactions (SQLite: a single connection)
 	r *sql.DB // plain reads (SQLite: a read-only pool; PostgreSQL: w)
+	// dsn is PostgreSQL's connection URL, for the Bus's own connection;
+	// empty for SQLite.
+	dsn string
+	// path is SQLite's database file, naming its in-process Bus.
+	path string
 
 	errs atomic.Uint64 // database failures (see Errors)
 }

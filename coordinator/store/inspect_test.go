@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/internal/pgtest"
 )
 
 // Inspect reads the schema version and clock and changes nothing: no
@@ -43,5 +44,5 @@ func TestInspect(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "moat.db"), nil, 0o600) // an empty SQLite file: a database no coordinator started on
 	check(t, "", false)
-	t.Run("postgres", func(t *testing.T) { check(t, freshSchema(t, postgresURL(t)), true) })
+	t.Run("postgres", func(t *testing.T) { check(t, pgtest.FreshSchema(t, pgtest.URL(t, "PostgreSQL store tests")), true) })
 }

@@ -67,7 +67,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return start(ctx, &DB{d: sqliteDialect, w: w, r: r}, "open sqlite")
+	return start(ctx, &DB{d: sqliteDialect, w: w, r: r, path: path}, "open sqlite")
 }
 
 func sqliteDSN(path string, readOnly bool) string {
@@ -97,7 +97,7 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return start(ctx, &DB{d: postgresDialect, w: db, r: db}, "open postgres")
+	return start(ctx, &DB{d: postgresDialect, w: db, r: db, dsn: url}, "open postgres")
 }
 
 // start checks the database answers and migrates it.

@@ -229,4 +229,42 @@ var migrations = []migration{{
 		`INSERT INTO secrets (name, value, created)
 			SELECT name, value, NULL FROM settings WHERE name = 'idp-client-secret' AND value IS NOT NULL`,
 	},
+}, {
+	version: 8,
+	name:    "shared replica state: embedded IdP sign-ins, codes, tokens; netmap streams",
+	stmts: []string{
+		// The embedded IdP's protocol state, keyed by the SHA-256 of the
+		// id, code or token (see idpstate.go). data is the provider's own
+		// encoding of a sign-in in progress.
+		`CREATE TABLE idp_auth_requests (
+			hash    {{blob}} PRIMARY KEY,
+			data    {{blob}} NOT NULL,
+			expires {{time}} NOT NULL
+		)`,
+		`CREATE INDEX idp_auth_requests_expires ON idp_auth_requests (expires)`,
+		`CREATE TABLE idp_codes (
+			hash         {{blob}} PRIMARY KEY,
+			request_hash {{blob}} NOT NULL,
+			expires      {{time}} NOT NULL
+		)`,
+		`CREATE INDEX idp_codes_expires ON idp_codes (expires)`,
+		`CREATE TABLE idp_tokens (
+			hash      {{blob}} PRIMARY KEY,
+			subject   TEXT NOT NULL,
+			client_id TEXT NOT NULL DEFAULT '',
+			scopes    TEXT NOT NULL DEFAULT '[]',
+			expires   {{time}} NOT NULL
+		)`,
+		`CREATE INDEX idp_tokens_expires ON idp_tokens (expires)`,
+		// One row per open netmap stream, kept fresh by the replica
+		// holding it (see presence.go).
+		`CREATE TABLE netmap_streams (
+			id        TEXT PRIMARY KEY,
+			device_id TEXT NOT NULL,
+			replica   TEXT NOT NULL,
+			seen      {{time}} NOT NULL
+		)`,
+		`CREATE INDEX netmap_streams_device ON netmap_streams (device_id, seen)`,
+		`CREATE INDEX netmap_streams_replica ON netmap_streams (replica)`,
+	},
 }}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/internal/pgtest"
 )
 
 // schemaDB opens a database afresh, as a starting replica would, and
@@ -29,7 +30,7 @@ func sqliteSchemaDB(t *testing.T) schemaDB {
 }
 
 func postgresSchemaDB(t *testing.T) schemaDB {
-	u := freshSchema(t, postgresURL(t))
+	u := pgtest.FreshSchema(t, pgtest.URL(t, "PostgreSQL store tests"))
 	raw, err := sql.Open("pgx", u)
 	if err != nil {
 		t.Fatal(err)

@@ -129,6 +129,32 @@ type Store interface {
 	Setting(ctx context.Context, name string) ([]byte, error)
 	SetSetting(ctx context.Context, name string, value []byte) error
 
+	// The embedded IdP's protocol state, shared by replicas, keyed by
+	// hashes (see store/idpstate.go). Lookups find only what is live at
+	// now (store.ErrNotFound otherwise); a create over max live rows is
+	// store.ErrExhausted. Updates of one sign-in run one after another,
+	// on any replica; a code is taken once.
+	CreateIdPAuthRequest(ctx context.Context, a *store.IdPAuthRequest, now time.Time, max int) error
+	IdPAuthRequest(ctx context.Context, hash []byte, now time.Time) (*store.IdPAuthRequest, error)
+	UpdateIdPAuthRequest(ctx context.Context, hash []byte, now time.Time, code *store.IdPCode, f func(*store.IdPAuthRequest) error) (*store.IdPAuthRequest, error)
+	DeleteIdPAuthRequest(ctx context.Context, hash []byte) error
+	TakeIdPCode(ctx context.Context, hash []byte, now time.Time) ([]byte, error)
+	CreateIdPToken(ctx context.Context, t *store.IdPToken, now time.Time, max int) error
+	IdPToken(ctx context.Context, hash []byte, now time.Time) (*store.IdPToken, error)
+	DeleteIdPToken(ctx context.Context, hash []byte) error
+	DeleteExpiredIdPState(ctx context.Context, now time.Time) error
+	// CompleteIdPSetup spends a live setup token once (store.ErrNotFound
+	// for a spent, wrong or expired one), on any replica.
+	CompleteIdPSetup(ctx context.Context, id string, setupHash []byte, now time.Time, passwordHash string, totpSecret []byte, step int64) error
+
+	// Which devices hold a netmap stream, on which replica (see
+	// store/presence.go).
+	OpenNetmapStream(ctx context.Context, id, deviceID, replica string, now time.Time) error
+	CloseNetmapStream(ctx context.Context, id string) error
+	TouchNetmapStreams(ctx context.Context, replica string, now, before time.Time) error
+	CloseReplicaStreams(ctx context.Context, replica string) error
+	OnlineDevices(ctx context.Context, since time.Time) (map[string]bool, error)
+
 	// Ping checks the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -45,6 +45,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Times", testTimes},
 		{"SignInBackoff", testSignInBackoff},
 		{"MFAAttemptsAtomic", testMFAAttemptsAtomic},
+		{"IdPState", testIdPState},
+		{"IdPStateRace", testIdPStateRace},
+		{"IdPSetupOnce", testIdPSetupOnce},
+		{"Presence", testPresence},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
