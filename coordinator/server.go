@@ -157,6 +157,11 @@ func (s *Server) PolicyInForce(ctx context.Context) *policy.Policy {
 	return s.mu.policy
 }
 
+// ClockJumped recomputes this replica's netmaps soon, so a device whose
+// key expired while the clock jumped (a stepped host clock, a test clock)
+// leaves the mesh now rather than at the next safety-net recompute.
+func (s *Server) ClockJumped() { s.netmaps.Recheck() }
+
 // changed asks for the netmaps to be recomputed soon.
 func (s *Server) changed() { s.netmaps.Changed() }
 

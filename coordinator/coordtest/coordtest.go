@@ -58,6 +58,7 @@ func Start(t testing.TB, mod ...func(*coordinator.Config)) *Coord {
 		t.Fatal(err)
 	}
 	c.Server, h, c.cfg = s, s, cfg
+	c.Clock.OnAdvance(func() { c.Server.ClockJumped() })
 	c.ts.Start()
 	t.Cleanup(c.Stop)
 	return c

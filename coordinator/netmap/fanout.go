@@ -145,6 +145,11 @@ func (f *Fanout) Changed() {
 	f.enqueue(true, "")
 }
 
+// Recheck recomputes this replica's netmaps soon, without telling the
+// others: nothing in the store changed, but time may have moved past an
+// expiry.
+func (f *Fanout) Recheck() { f.recomputeSoon() }
+
 // recomputeSoon asks this replica for a recompute soon.
 func (f *Fanout) recomputeSoon() {
 	select {

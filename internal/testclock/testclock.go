@@ -9,8 +9,9 @@ import (
 
 // Clock is safe for concurrent use.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu    sync.Mutex
+	now   time.Time
+	hooks []func()
 }
 
 // New returns a clock at the real time.
@@ -23,9 +24,21 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// Advance moves the clock forward by d.
+// Advance moves the clock forward by d, then calls the OnAdvance hooks.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	hooks := c.hooks
+	c.mu.Unlock()
+	for _, h := range hooks {
+		h()
+	}
+}
+
+// OnAdvance calls f after every Advance: for what must notice at once
+// that time jumped, as timers on the real clock would have fired.
+func (c *Clock) OnAdvance(f func()) {
+	c.mu.Lock()
+	c.hooks = append(c.hooks, f)
 	c.mu.Unlock()
 }
