@@ -13,9 +13,9 @@ import (
 // Limits on the contents of wire messages.
 const (
 	MaxPeers          = 100_000
-	MaxAddresses      = 4   // mesh addresses per device
-	MaxEndpoints      = 16  // underlay endpoints per peer
-	MaxRelays         = 8   // relays in a netmap
+	MaxAddresses      = 4  // mesh addresses per device
+	MaxEndpoints      = 16 // underlay endpoints per peer
+	MaxRelays         = 8  // relays in a netmap
 	maxRelayURLLen    = 512
 	MaxModels         = 256 // models per node
 	MaxNameLen        = 128 // model names, tags, groups
