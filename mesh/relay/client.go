@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -153,6 +154,11 @@ func (c *Client) loop() {
 	for {
 		m, err := c.dc.Recv() // connects when not connected
 		if err != nil {
+			if !c.connected.Load() && errors.Is(err, io.EOF) {
+				// The server hung up before its first message: DERP
+				// closes the connection of a key it does not admit.
+				err = fmt.Errorf("the relay closed the connection before admitting this member (a key the coordinator does not know, revoked or expired?): %w", err)
+			}
 			c.lastErr.Store(&err)
 			if c.connected.Swap(false) {
 				c.log.Warn("relay connection lost; reconnecting", "relay", c.cfg.URL, "err", err)
