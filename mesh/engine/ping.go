@@ -33,10 +33,10 @@ import (
 var pingMagic = []byte("moat\xd1\x5c")
 
 const (
-	kindPing byte = 1
-	kindPong byte = 2
-	txLen         = 12
-	pingHeader    = 6 + 1 + key.Len
+	kindPing   byte = 1
+	kindPong   byte = 2
+	txLen           = 12
+	pingHeader      = 6 + 1 + key.Len
 )
 
 type txID [txLen]byte
