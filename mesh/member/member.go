@@ -197,7 +197,11 @@ func (m *Member) apply(nm *wire.NetMap) {
 	m.mu.Lock()
 	sinks := m.mu.sinks
 	m.mu.netmap = nm
+	ctl := m.mu.ctl
 	m.mu.Unlock()
+	if ctl != nil {
+		m.useRelay(nm, ctl)
+	}
 	for _, s := range sinks {
 		if err := s.SetNetMap(nm); err != nil {
 			m.log.Error("netmap refused by a sink", "sink", fmt.Sprintf("%T", s), "err", err)
