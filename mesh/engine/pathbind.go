@@ -51,7 +51,9 @@ type pathBind struct {
 		eps      map[netip.AddrPort]conn.Endpoint // UDP endpoints by address
 		relay    *relay.Client
 		relayCfg relay.ClientConfig
-		open     chan struct{} // closed by Close; nil while closed
+		index    map[uint32]key.Public     // this member's session indices (wglearn.go)
+		inits    map[uint32]seenInitiation // initiations received, by sender index
+		open     chan struct{}             // closed by Close; nil while closed
 	}
 }
 
@@ -63,6 +65,9 @@ type peerPath struct {
 	direct     netip.AddrPort   // the address the last pong proved
 	directAt   time.Time        // when; zero: never
 	rtt        time.Duration    // of that pong's ping
+	wgAddr     netip.AddrPort   // where its WireGuard messages come from (wglearn.go)
+	wgAt       time.Time        // when that was learned
+	speaksMoat bool             // it pinged, answered a ping or used the relay
 	lastPing   time.Time
 	pings      map[txID]sentPing
 }
@@ -76,6 +81,8 @@ func newPathBind(udp *cappedBind, priv key.Private, log *slog.Logger) *pathBind 
 	b := &pathBind{udp: udp, seal: newSealer(priv), log: log, relayIn: make(chan relay.Packet, 512)}
 	b.mu.peers = map[key.Public]*peerPath{}
 	b.mu.eps = map[netip.AddrPort]conn.Endpoint{}
+	b.mu.index = map[uint32]key.Public{}
+	b.mu.inits = map[uint32]seenInitiation{}
 	return b
 }
 
@@ -171,31 +178,44 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		b.mu.Unlock()
 		return errNoPath
 	}
+	b.noteSentLocked(pe.key, p, bufs, now)
 	pings := b.pingsLocked(pe.key, p, now)
-	direct, fresh := p.direct, p.directFresh(now)
-	guess := p.bestGuess()
 	rc := b.mu.relay
+	if rc != nil && !rc.Connected() {
+		rc = nil
+	}
 	var dst conn.Endpoint
+	viaRelay := false
 	switch {
-	case fresh:
-		dst = b.endpointLocked(direct)
-	case rc == nil || !rc.Connected():
-		if guess.IsValid() {
-			dst = b.endpointLocked(guess)
+	case p.directFresh(now):
+		dst = b.endpointLocked(p.direct)
+	case rc != nil && p.speaksMoat:
+		viaRelay = true
+	case p.wgAddr.IsValid() && !p.speaksMoat:
+		// A stock WireGuard peer: it is never on the relay.
+		dst = b.endpointLocked(p.wgAddr)
+	default:
+		// Nothing proven yet: the best UDP guess and the relay both;
+		// WireGuard drops whichever copy arrives second.
+		if g := p.bestGuess(); g.IsValid() {
+			dst = b.endpointLocked(g)
 		}
+		viaRelay = rc != nil
 	}
 	b.mu.Unlock()
 
 	b.sendPings(pings)
-	if dst != nil {
-		return b.udp.Send(bufs, dst)
-	}
-	if rc == nil {
-		return errNoPath
-	}
 	var err error
-	for _, buf := range bufs {
-		err = errors.Join(err, rc.Send(pe.key, buf))
+	if dst != nil {
+		err = b.udp.Send(bufs, dst)
+	}
+	if viaRelay {
+		for _, buf := range bufs {
+			err = errors.Join(err, rc.Send(pe.key, buf))
+		}
+	}
+	if dst == nil && !viaRelay {
+		return errNoPath
 	}
 	return err
 }
@@ -213,6 +233,8 @@ func (p *peerPath) bestGuess() netip.AddrPort {
 	switch {
 	case p.direct.IsValid():
 		return p.direct
+	case p.wgAddr.IsValid():
+		return p.wgAddr
 	case p.learned.IsValid():
 		return p.learned
 	case len(p.candidates) > 0:
@@ -292,6 +314,12 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 					b.handlePing(bufs[i][:sizes[i]], eps[i])
 					continue
 				}
+				if t := wgType(bufs[i][:sizes[i]]); t == wgInitiation || t == wgData && i == 0 {
+					// Data is checked once a batch: roaming is rare.
+					if src, ok := addrOf(eps[i]); ok {
+						b.noteReceived(bufs[i][:sizes[i]], src)
+					}
+				}
 				if kept != i {
 					// wireguard-go reads the packets from its own arrays
 					// behind bufs, so they move by copying.
@@ -314,11 +342,10 @@ func (b *pathBind) handlePing(msg []byte, from conn.Endpoint) {
 	if !ok {
 		return
 	}
-	src, err := netip.ParseAddrPort(from.DstToString())
-	if err != nil {
+	src, ok := addrOf(from)
+	if !ok {
 		return
 	}
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	now := time.Now()
 	b.mu.Lock()
 	p := b.mu.peers[k]
@@ -326,6 +353,7 @@ func (b *pathBind) handlePing(msg []byte, from conn.Endpoint) {
 		b.mu.Unlock()
 		return // not a peer of this member
 	}
+	p.speaksMoat = true
 	var reply []outPing
 	switch kind {
 	case kindPing:
@@ -364,6 +392,9 @@ func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 			}
 			b.mu.Lock()
 			p := b.mu.peers[pkt.From]
+			if p != nil {
+				p.speaksMoat = true
+			}
 			b.mu.Unlock()
 			if p == nil || len(pkt.Data) > len(bufs[0]) {
 				continue // not a peer of this member
@@ -475,4 +506,13 @@ func parseHexKey(s string) (key.Public, error) {
 		return key.Public{}, fmt.Errorf("peer endpoint: bad key %q", s)
 	}
 	return key.PublicFromRaw([key.Len]byte(raw)), nil
+}
+
+// addrOf returns a UDP endpoint's address.
+func addrOf(ep conn.Endpoint) (netip.AddrPort, bool) {
+	a, err := netip.ParseAddrPort(ep.DstToString())
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), true
 }
