@@ -23,11 +23,11 @@ const (
 	// pingEvery is how often a peer with traffic is pinged on its
 	// candidate addresses: to find a direct path while relayed, and to
 	// keep proving the direct path while on it.
-	pingEvery = time.Second
+	pingEvery = 500 * time.Millisecond
 	// trustDirect is how long a pong keeps a direct path in use. With
-	// pings every second, three lost pongs in a row move the peer to the
-	// relay: the time from UDP blocked to relayed is at most this.
-	trustDirect = 3500 * time.Millisecond
+	// pings every half second, three lost pongs in a row move the peer to
+	// the relay: the time from UDP blocked to relayed is at most this.
+	trustDirect = 1750 * time.Millisecond
 	// pingTimeout forgets unanswered pings.
 	pingTimeout = 5 * time.Second
 )
@@ -68,6 +68,10 @@ type peerPath struct {
 	wgAddr     netip.AddrPort   // where its WireGuard messages come from (wglearn.go)
 	wgAt       time.Time        // when that was learned
 	speaksMoat bool             // it pinged, answered a ping or used the relay
+	// heldInit is the last handshake initiation sent while the relay was
+	// still connecting, for the relay once it is up (relayUp).
+	heldInit   []byte
+	heldInitAt time.Time
 	lastPing   time.Time
 	pings      map[txID]sentPing
 }
@@ -181,7 +185,8 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	b.noteSentLocked(pe.key, p, bufs, now)
 	pings := b.pingsLocked(pe.key, p, now)
 	rc := b.mu.relay
-	if rc != nil && !rc.Connected() {
+	if rc == nil || !rc.Connected() {
+		b.holdInitLocked(p, bufs, now) // the relay may come any moment
 		rc = nil
 	}
 	var dst conn.Endpoint
@@ -221,6 +226,39 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 }
 
 var errNoPath = errors.New("no path to peer: no direct address works and no relay is connected")
+
+// holdInitLocked keeps a handshake initiation sent before the relay was
+// up, so that relayUp can send it as soon as it is: otherwise a peer
+// reachable only through the relay waits WireGuard's 5 s for the retry.
+func (b *pathBind) holdInitLocked(p *peerPath, bufs [][]byte, now time.Time) {
+	for _, buf := range bufs {
+		if wgType(buf) == wgInitiation && len(buf) == wgInitiationSz {
+			p.heldInit, p.heldInitAt = append(p.heldInit[:0], buf...), now
+		}
+	}
+}
+
+// relayUp sends the initiations held while the relay was connecting, to
+// peers with no direct path.
+func (b *pathBind) relayUp(rc *relay.Client) {
+	now := time.Now()
+	type held struct {
+		to  key.Public
+		msg []byte
+	}
+	var out []held
+	b.mu.Lock()
+	for k, p := range b.mu.peers {
+		if p.heldInit != nil && now.Sub(p.heldInitAt) < 5*time.Second && !p.directFresh(now) {
+			out = append(out, held{k, p.heldInit})
+		}
+		p.heldInit = nil
+	}
+	b.mu.Unlock()
+	for _, h := range out {
+		rc.Send(h.to, h.msg)
+	}
+}
 
 // directFresh reports whether a pong proved the direct path recently.
 func (p *peerPath) directFresh(now time.Time) bool {
@@ -410,23 +448,35 @@ func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 // an empty URL disconnects. The same configuration again changes nothing.
 func (b *pathBind) setRelay(cfg relay.ClientConfig) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.mu.relay != nil && sameRelay(b.mu.relayCfg, cfg) {
+		b.mu.Unlock()
 		return nil
 	}
-	if b.mu.relay != nil {
-		b.mu.relay.Close()
-		b.mu.relay = nil
+	old := b.mu.relay
+	b.mu.relay, b.mu.relayCfg = nil, cfg
+	b.mu.Unlock()
+	if old != nil {
+		// Outside the lock: Close waits for the client's goroutine, which
+		// may be calling relayUp.
+		old.Close()
 	}
-	b.mu.relayCfg = cfg
 	if cfg.URL == "" {
 		return nil
 	}
+	cfg.OnConnect = b.relayUp
 	rc, err := relay.NewClient(cfg)
 	if err != nil {
 		return err
 	}
+	b.mu.Lock()
+	if b.mu.relay != nil || !sameRelay(b.mu.relayCfg, cfg) {
+		// Another setRelay ran meanwhile; its choice stands.
+		b.mu.Unlock()
+		rc.Close()
+		return nil
+	}
 	b.mu.relay = rc
+	b.mu.Unlock()
 	go b.forward(rc)
 	return nil
 }

@@ -41,6 +41,9 @@ type ClientConfig struct {
 	Proxy *url.URL
 	// Logger receives connection changes. Default: none.
 	Logger *slog.Logger
+	// OnConnect is called with the client, on its goroutine, each time
+	// the connection comes up. Default: none.
+	OnConnect func(*Client)
 }
 
 // Packet is one packet received through the relay.
@@ -175,6 +178,9 @@ func (c *Client) loop() {
 		}
 		if !c.connected.Swap(true) {
 			c.log.Info("relay connected", "relay", c.cfg.URL)
+			if c.cfg.OnConnect != nil {
+				c.cfg.OnConnect(c)
+			}
 		}
 		backoff = minBackoff
 		if p, ok := m.(derp.ReceivedPacket); ok {
@@ -210,6 +216,9 @@ func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, e
 	if conf.ServerName == "" {
 		conf.ServerName = u.Hostname()
 	}
+	// DERP upgrades an HTTP/1.1 connection; a server offered h2 (as an
+	// HTTP client's TLS configuration does) would pick it.
+	conf.NextProtos = []string{"http/1.1"}
 	tc := tls.Client(nc, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
