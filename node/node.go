@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,10 @@ type Config struct {
 	// Endpoints are the underlay addresses peers should use. Default: the
 	// host's non-loopback addresses with ListenPort.
 	Endpoints []netip.AddrPort
+	// ExtraEndpoints are advertised before Endpoints (or the interface
+	// addresses): an elastic IP or a port forward that reaches the
+	// WireGuard port from outside (`--endpoint`). Default: none.
+	ExtraEndpoints []netip.AddrPort
 	// Lockdown, when set, applies the nftables lockdown (needs
 	// CAP_NET_ADMIN) before the node joins the mesh; the node refuses to
 	// start if it cannot, watches it while it runs (restoring it at once
@@ -387,10 +392,11 @@ func (n *Node) drainGuard() {
 
 // endpoints are the underlay addresses peers should send to.
 func (n *Node) endpoints() []netip.AddrPort {
+	out := slices.Clone(n.cfg.ExtraEndpoints)
 	if len(n.cfg.Endpoints) > 0 {
-		return n.cfg.Endpoints
+		out = append(out, n.cfg.Endpoints...)
+		return out[:min(len(out), wire.MaxEndpoints)]
 	}
-	var out []netip.AddrPort
 	ifaces, _ := net.InterfaceAddrs()
 	for _, a := range ifaces {
 		p, err := netip.ParsePrefix(a.String())
