@@ -393,6 +393,12 @@ func (n *Node) drainGuard() {
 // endpoints are the underlay addresses peers should send to.
 func (n *Node) endpoints() []netip.AddrPort {
 	out := slices.Clone(n.cfg.ExtraEndpoints)
+	if n.member != nil {
+		// Behind a NAT, where the coordinator's STUN responder saw us.
+		if pub := n.member.Engine().PublicEndpoint(); pub.IsValid() && !slices.Contains(out, pub) {
+			out = append(out, pub)
+		}
+	}
 	if len(n.cfg.Endpoints) > 0 {
 		out = append(out, n.cfg.Endpoints...)
 		return out[:min(len(out), wire.MaxEndpoints)]

@@ -190,6 +190,16 @@ func (e *Engine) SetRelay(url string, tlsConf *tls.Config, proxy *url.URL) error
 	return e.bind.setRelay(relay.ClientConfig{URL: url, PrivateKey: e.cfg.PrivateKey, TLS: tlsConf, Proxy: proxy, Logger: e.log})
 }
 
+// SetSTUN makes the engine ask server (a STUN server, such as the
+// coordinator's on relay.DefaultSTUNPort) for the public address of its
+// WireGuard socket while traffic flows; PublicEndpoint reports it. An
+// invalid server stops asking.
+func (e *Engine) SetSTUN(server netip.AddrPort) { e.bind.setSTUN(server) }
+
+// PublicEndpoint is the address the STUN server last saw the WireGuard
+// socket at (behind a NAT: the NAT's); invalid before the first answer.
+func (e *Engine) PublicEndpoint() netip.AddrPort { return e.bind.publicEndpoint() }
+
 // Backend returns the backend the engine runs on.
 func (e *Engine) Backend() Backend { return e.cfg.Backend }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
+	"tailscale.com/net/stun"
 
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/relay"
@@ -53,7 +54,12 @@ type pathBind struct {
 		relayCfg relay.ClientConfig
 		index    map[uint32]key.Public     // this member's session indices (wglearn.go)
 		inits    map[uint32]seenInitiation // initiations received, by sender index
-		open     chan struct{}             // closed by Close; nil while closed
+		stun     struct {
+			server, public netip.AddrPort
+			asked          time.Time
+			tx             stun.TxID
+		}
+		open chan struct{} // closed by Close; nil while closed
 	}
 }
 
@@ -183,7 +189,7 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		return errNoPath
 	}
 	b.noteSentLocked(pe.key, p, bufs, now)
-	pings := b.pingsLocked(pe.key, p, now)
+	pings := append(b.pingsLocked(pe.key, p, now), b.stunDueLocked(now)...)
 	rc := b.mu.relay
 	if rc == nil || !rc.Connected() {
 		b.holdInitLocked(p, bufs, now) // the relay may come any moment
@@ -350,6 +356,10 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 			for i := range n {
 				if isPing(bufs[i][:sizes[i]]) {
 					b.handlePing(bufs[i][:sizes[i]], eps[i])
+					continue
+				}
+				if stun.Is(bufs[i][:sizes[i]]) {
+					b.handleSTUN(bufs[i][:sizes[i]])
 					continue
 				}
 				if t := wgType(bufs[i][:sizes[i]]); t == wgInitiation || t == wgData && i == 0 {

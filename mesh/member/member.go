@@ -74,6 +74,7 @@ type Member struct {
 	log       *slog.Logger
 	eng       *engine.Engine
 	ready     chan struct{} // closed once the first netmap was applied
+	stunFor   string        // the coordinator URL SetSTUN was derived from; Run's goroutine only
 	readyOnce sync.Once
 	runs      sync.WaitGroup
 
