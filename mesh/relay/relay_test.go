@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,5 +119,69 @@ func TestRelayClientVerifiesTheCertificate(t *testing.T) {
 	waitFor(t, "the connection refused", func() bool { return c.Err() != nil })
 	if c.Connected() {
 		t.Fatal("connected to a relay whose certificate does not verify")
+	}
+}
+
+// connectProxy is an HTTP proxy that answers CONNECT only, counting the
+// tunnels it opened.
+func connectProxy(t *testing.T) (*url.URL, *atomic.Int32) {
+	var tunnels atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		up, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			up.Close()
+			return
+		}
+		tunnels.Add(1)
+		c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+		go func() { io.Copy(up, c); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	}))
+	t.Cleanup(ts.Close)
+	u, _ := url.Parse(ts.URL)
+	return u, &tunnels
+}
+
+// A member whose only way out is an HTTP CONNECT proxy reaches the relay
+// through it, over TLS inside the tunnel.
+func TestRelayThroughConnectProxy(t *testing.T) {
+	a, b := newKey(t), newKey(t)
+	relayURL, conf := testRelay(t, a.Public(), b.Public())
+	proxy, tunnels := connectProxy(t)
+	ca, err := NewClient(ClientConfig{URL: relayURL, PrivateKey: a, TLS: conf, Proxy: proxy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	cb := client(t, relayURL, conf, b)
+	waitFor(t, "both connected", func() bool { return ca.Connected() && cb.Connected() })
+	if tunnels.Load() == 0 {
+		t.Fatal("the client connected without using the proxy")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := ca.Send(b.Public(), []byte("through the proxy")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-cb.Recv():
+			if string(p.Data) != "through the proxy" || !p.From.Equal(a.Public()) {
+				t.Fatalf("got %q from %s", p.Data, p.From.Short())
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("packet never arrived")
+		}
 	}
 }
