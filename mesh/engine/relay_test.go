@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -17,7 +18,9 @@ import (
 
 // startRelay serves a relay over TLS that admits the members' keys, and
 // points each member's engine at it.
-func startRelay(t *testing.T, ms ...*member) *tls.Config {
+func startRelay(t *testing.T, ms ...*member) *tls.Config { return startRelayTB(t, ms...) }
+
+func startRelayTB(t testing.TB, ms ...*member) *tls.Config {
 	t.Helper()
 	known := map[key.Public]bool{}
 	for _, m := range ms {
@@ -61,7 +64,7 @@ func (m *member) applyEndpoints(t *testing.T, seq uint64, eps []netip.AddrPort, 
 	}
 }
 
-func pathTo(t *testing.T, from, to *member) PeerStatus {
+func pathTo(t testing.TB, from, to *member) PeerStatus {
 	t.Helper()
 	ps, err := from.eng.Peers()
 	if err != nil {
@@ -134,5 +137,63 @@ func TestRelayRefusesStranger(t *testing.T) {
 	}
 	if !strings.Contains(stranger.eng.Relay().Err.Error(), "before admitting") {
 		t.Fatalf("stranger refused with %v, want the admission refusal", stranger.eng.Relay().Err)
+	}
+}
+
+// BenchmarkPath measures TCP throughput between two netstack engines in
+// this process over a direct UDP path and through the relay over TLS.
+func BenchmarkPath(b *testing.B) {
+	for _, path := range []string{PathDirect, PathRelay} {
+		b.Run(path, func(b *testing.B) {
+			x, y := newMember(b, 1), newMember(b, 2)
+			var eps []netip.AddrPort
+			if path == PathRelay {
+				startRelayTB(b, x, y)
+				eps = unreachable
+			}
+			nmx, nmy := x.netmap(1, y), y.netmap(1, x)
+			if eps != nil {
+				nmx.Peers[0].Endpoints, nmy.Peers[0].Endpoints = eps, eps
+			}
+			if err := x.eng.Reconfig(nmx); err != nil {
+				b.Fatal(err)
+			}
+			if err := y.eng.Reconfig(nmy); err != nil {
+				b.Fatal(err)
+			}
+			ln, err := y.eng.Listen("tcp", ":9000")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() { io.Copy(io.Discard, c); c.Close() }()
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := x.eng.Dial(ctx, "tcp", netip.AddrPortFrom(y.addrs[0], 9000).String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			buf := make([]byte, 1<<20)
+			b.SetBytes(int64(len(buf)))
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if p := pathTo(b, x, y); p.Path != path {
+				b.Fatalf("path %s, want %s", p.Path, path)
+			}
+		})
 	}
 }
