@@ -180,17 +180,7 @@ func TestReconfigRemoveAndRestorePeer(t *testing.T) {
 
 func handshake(t *testing.T, from, to *member) time.Time {
 	t.Helper()
-	ps, err := from.eng.Peers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ps {
-		if p.Key.Equal(to.eng.PublicKey()) {
-			return p.LastHandshake
-		}
-	}
-	t.Fatalf("peer %s not configured", to.eng.PublicKey().Short())
-	return time.Time{}
+	return pathTo(t, from, to).LastHandshake
 }
 
 func TestBadNetMapLeavesConfigUntouched(t *testing.T) {
