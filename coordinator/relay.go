@@ -2,10 +2,17 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/relay"
+	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // newRelay makes the coordinator's relay over HTTPS: members whose
@@ -31,4 +38,37 @@ func (s *Server) relayAdmits(ctx context.Context, k key.Public) bool {
 // DERP serves under it, such as its probe).
 func isRelayPath(path string) bool {
 	return path == relay.Path || strings.HasPrefix(path, relay.Path+"/")
+}
+
+// reportEndpoints takes where a device's WireGuard socket may be reached
+// (POST /api/v1/endpoints): its interface addresses, the public address
+// STUN saw and any `moat --endpoint`. Its peers' netmaps carry them, so
+// that nodes can answer it directly and both can punch through NATs.
+func (s *Server) reportEndpoints(c *gin.Context) {
+	d := device(c)
+	var req struct {
+		Endpoints []netip.AddrPort `json:"endpoints"`
+	}
+	if !decode(c, limitSmall, &req) {
+		return
+	}
+	if len(req.Endpoints) > wire.MaxEndpoints {
+		apiError(c, http.StatusBadRequest, "bad_request", fmt.Sprintf("%d endpoints, over the limit of %d", len(req.Endpoints), wire.MaxEndpoints))
+		return
+	}
+	for _, ep := range req.Endpoints {
+		if !ep.IsValid() || ep.Port() == 0 {
+			apiError(c, http.StatusBadRequest, "bad_request", fmt.Sprintf("endpoint %q is not an address with a port", ep))
+			return
+		}
+	}
+	if !slices.Equal(d.Endpoints, req.Endpoints) {
+		d.Endpoints = req.Endpoints
+		if err := s.store.UpdateDevice(c.Request.Context(), d); err != nil {
+			s.internal(c, "update endpoints", err)
+			return
+		}
+		s.changed()
+	}
+	c.Status(http.StatusNoContent)
 }

@@ -2,6 +2,8 @@ package coordinator_test
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -56,5 +58,37 @@ func waitUntil(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out")
 		}
+	}
+}
+
+// A member reports where its WireGuard socket may be reached; nonsense is
+// refused.
+func TestReportEndpoints(t *testing.T) {
+	c := coordtest.Start(t)
+	c.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
+	ctl, err := control.New(control.Config{URL: c.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := ctl.Enroll(ctx, wire.EnrollRequest{Version: wire.Version, AuthKey: wire.Secret(c.EnrollKey(t, "tag:gpu")), Key: mustKey(t).Public(), Hostname: "gpu-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl = ctl.WithCredential(res.Credential)
+	eps := []netip.AddrPort{netip.MustParseAddrPort("203.0.113.7:41641"), netip.MustParseAddrPort("10.0.0.5:41641")}
+	if err := ctl.ReportEndpoints(ctx, eps); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Store().Device(ctx, string(res.DeviceID))
+	if err != nil || !slices.Equal(d.Endpoints, eps) {
+		t.Fatalf("stored endpoints %v (%v), want %v", d.Endpoints, err, eps)
+	}
+	if err := ctl.ReportEndpoints(ctx, []netip.AddrPort{netip.MustParseAddrPort("203.0.113.7:0")}); err == nil {
+		t.Fatal("an endpoint without a port was accepted")
+	}
+	if err := ctl.ReportEndpoints(ctx, make([]netip.AddrPort, wire.MaxEndpoints+1)); err == nil {
+		t.Fatal("too many endpoints were accepted")
 	}
 }

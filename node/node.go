@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -399,23 +398,10 @@ func (n *Node) endpoints() []netip.AddrPort {
 			out = append(out, pub)
 		}
 	}
-	if len(n.cfg.Endpoints) > 0 {
-		out = append(out, n.cfg.Endpoints...)
-		return out[:min(len(out), wire.MaxEndpoints)]
+	local := n.cfg.Endpoints
+	if len(local) == 0 {
+		local = member.LocalEndpoints(n.cfg.ListenPort)
 	}
-	ifaces, _ := net.InterfaceAddrs()
-	for _, a := range ifaces {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() {
-			continue
-		}
-		if wire.IPv4Range.Contains(p.Addr()) || wire.IPv6Range.Contains(p.Addr()) {
-			continue // our own mesh addresses
-		}
-		out = append(out, netip.AddrPortFrom(p.Addr(), n.cfg.ListenPort))
-		if len(out) == wire.MaxEndpoints {
-			break
-		}
-	}
-	return out
+	out = append(out, local...)
+	return out[:min(len(out), wire.MaxEndpoints)]
 }
