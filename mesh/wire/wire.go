@@ -48,7 +48,10 @@ import (
 //     2026-12-06, compatible additions: NetMap.Relays, the relays over
 //     HTTPS members reach each other through when no direct UDP path
 //     works (absent: the coordinator's own, at its URL + "/derp"); the
-//     relay admits a member by its WireGuard key.
+//     relay admits a member by its WireGuard key. New call POST
+//     /api/v1/endpoints {"endpoints": [...]} (at most MaxEndpoints): a
+//     device reports where its WireGuard socket may be reached, and its
+//     peers' netmaps carry them as Peer.Endpoints.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
