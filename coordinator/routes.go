@@ -37,6 +37,7 @@ func (s *Server) routes() http.Handler {
 	dev := api.Group("/", s.deviceAuth)
 	dev.GET("/netmap", s.endOnDrain, s.netmapStream)
 	dev.POST("/node", s.advertise)
+	dev.POST("/endpoints", s.reportEndpoints)
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)
 	s.adminRoutes(api.Group("/admin"))

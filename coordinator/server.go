@@ -15,6 +15,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/seal"
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/relay"
 	"github.com/moatmesh/moat/policy"
 )
 
@@ -28,6 +29,7 @@ type Server struct {
 	netmaps *netmap.Fanout
 	auth    *authenticator
 	mx      *metrics
+	relay   *relay.Server // at relay.Path, beside the routes (relay.go)
 
 	handler  http.Handler
 	drain    drainer      // ends streams at shutdown (shutdown.go)
@@ -93,6 +95,11 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
 	s.mx.reg.MustRegister(s.auth.health.collector())
 	s.handler = s.routes()
+	if s.relay, err = s.newRelay(); err != nil {
+		s.netmaps.Close()
+		s.auth.close()
+		return nil, err
+	}
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(1)
@@ -101,7 +108,13 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isRelayPath(r.URL.Path) {
+		s.relay.ServeHTTP(w, r)
+		return
+	}
+	s.handler.ServeHTTP(w, r)
+}
 
 // Store returns the coordinator's store (for the CLI's user commands).
 func (s *Server) Store() *store.DB { return s.store }
@@ -111,6 +124,7 @@ func (s *Server) Store() *store.DB { return s.store }
 func (s *Server) Close() error {
 	s.stop()
 	s.wg.Wait()
+	s.relay.Close()
 	s.netmaps.Close()
 	s.auth.close()
 	return s.store.Close()

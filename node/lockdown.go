@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/moatmesh/moat/mesh/member"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/lockdown"
@@ -80,7 +81,7 @@ func (n *Node) lockdownConfig() (lockdown.Config, error) {
 	if cfg.GuardPort == 0 {
 		cfg.GuardPort = n.cfg.GuardPort
 	}
-	cfg.WireGuardExtra = append(slices.Clone(cfg.WireGuardExtra), wireGuardExtra()...)
+	cfg.WireGuardExtra = append(slices.Clone(cfg.WireGuardExtra), n.wireGuardExtra()...)
 	return cfg, nil
 }
 
@@ -216,9 +217,14 @@ func networkGrants(nm *wire.NetMap) []policy.FilterRule {
 	return out
 }
 
-// wireGuardExtra is the hook for the underlay endpoints the WireGuard
-// port may reach besides the peers and the coordinator: the STUN servers
-// and relays that [reach] adds, once the netmap or the node's
-// configuration names them. There are none yet, so it returns nil;
-// applyLockdown adds its result to lockdown.Config.WireGuardExtra.
-func wireGuardExtra() []netip.AddrPort { return nil }
+// wireGuardExtra is the underlay endpoints the WireGuard port may reach
+// besides the peers and the coordinator's API: the coordinator's STUN
+// responder, which tells the node its public address. The relay needs no
+// entry: it is the coordinator's HTTPS port, which moat-node may already
+// reach. applyLockdown adds the result to lockdown.Config.WireGuardExtra.
+func (n *Node) wireGuardExtra() []netip.AddrPort {
+	if srv, ok := member.STUNServer(n.url); ok {
+		return []netip.AddrPort{srv}
+	}
+	return nil
+}

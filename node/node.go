@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +72,10 @@ type Config struct {
 	// Endpoints are the underlay addresses peers should use. Default: the
 	// host's non-loopback addresses with ListenPort.
 	Endpoints []netip.AddrPort
+	// ExtraEndpoints are advertised before Endpoints (or the interface
+	// addresses): an elastic IP or a port forward that reaches the
+	// WireGuard port from outside (`--endpoint`). Default: none.
+	ExtraEndpoints []netip.AddrPort
 	// Lockdown, when set, applies the nftables lockdown (needs
 	// CAP_NET_ADMIN) before the node joins the mesh; the node refuses to
 	// start if it cannot, watches it while it runs (restoring it at once
@@ -387,23 +391,17 @@ func (n *Node) drainGuard() {
 
 // endpoints are the underlay addresses peers should send to.
 func (n *Node) endpoints() []netip.AddrPort {
-	if len(n.cfg.Endpoints) > 0 {
-		return n.cfg.Endpoints
-	}
-	var out []netip.AddrPort
-	ifaces, _ := net.InterfaceAddrs()
-	for _, a := range ifaces {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() {
-			continue
-		}
-		if wire.IPv4Range.Contains(p.Addr()) || wire.IPv6Range.Contains(p.Addr()) {
-			continue // our own mesh addresses
-		}
-		out = append(out, netip.AddrPortFrom(p.Addr(), n.cfg.ListenPort))
-		if len(out) == wire.MaxEndpoints {
-			break
+	out := slices.Clone(n.cfg.ExtraEndpoints)
+	if n.member != nil {
+		// Behind a NAT, where the coordinator's STUN responder saw us.
+		if pub := n.member.Engine().PublicEndpoint(); pub.IsValid() && !slices.Contains(out, pub) {
+			out = append(out, pub)
 		}
 	}
-	return out
+	local := n.cfg.Endpoints
+	if len(local) == 0 {
+		local = member.LocalEndpoints(n.cfg.ListenPort)
+	}
+	out = append(out, local...)
+	return out[:min(len(out), wire.MaxEndpoints)]
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/mesh/relay"
 )
 
 func serveCommand() *cobra.Command {
@@ -87,6 +88,14 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 			return err
 		}
 		defer stop()
+	}
+	if s.stunListen != "" {
+		if pc, err := net.ListenPacket("udp", s.stunListen); err != nil {
+			cfg.Logger.Warn("STUN not served; members behind NAT advertise only their own addresses", "listen", s.stunListen, "err", err)
+		} else {
+			defer pc.Close()
+			go relay.ServeSTUN(pc)
+		}
 	}
 	fmt.Fprintf(stdout, "moat-coordinator listening on %s, public URL %s\n", ln.Addr(), s.publicURL)
 	return serveUntil(ctx, srv, ln, c, s.shutdownTimeout, cfg.Logger)

@@ -49,6 +49,7 @@ type serveSettings struct {
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
 	metricsListen                               string
+	stunListen                                  string
 }
 
 // flagSet returns the settings as flags, each also MOAT_<FLAG> and a key
@@ -81,6 +82,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
+	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
 	s.log.Flags(fs)
 	cli.Settings(fs)

@@ -37,6 +37,7 @@ func TestCLI(t *testing.T) {
 		run(nil, "run", "now").Want(t, cli.ExitUsage, nil, []string{`unexpected argument "now"`})
 		run(nil, "run", "--state-dir", state, "--model", "llama").Want(t, cli.ExitUsage, nil, []string{`--model`, "NAME=http://127.0.0.1:PORT"})
 		run(nil, "lockdown").Want(t, cli.ExitUsage, nil, []string{"name a subcommand: off, status"})
+		run(nil, "run", "--state-dir", state, "--model", "llama=http://127.0.0.1:1", "--endpoint", "203.0.113.7:41641", "--endpoint", "gpu.example:41641").Want(t, cli.ExitUsage, nil, []string{"--endpoint", "want IP:PORT", "gpu.example"})
 	})
 	t.Run("lockdown flags", func(t *testing.T) {
 		state := t.TempDir()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,7 @@ type nodeSettings struct {
 	netstack                             bool
 	integrity, shutdownTimeout           time.Duration
 	models                               modelFlags
+	endpoints                            []string
 	log                                  cli.Logging
 }
 
@@ -47,6 +49,7 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.hostname, "hostname", "", "name shown to admins (default: the host name)")
 	fs.Uint16Var(&s.listenPort, "listen-port", 41641, "WireGuard UDP port")
 	fs.Uint16Var(&s.guardPort, "guard-port", 80, "the guard's port on the mesh addresses")
+	fs.StringArrayVar(&s.endpoints, "endpoint", nil, "an extra `IP:PORT` peers may reach this node's WireGuard port at (an elastic IP, a port forward), advertised before the interface addresses; repeat for more")
 	fs.BoolVar(&s.netstack, "netstack", false, "use the userspace network stack even as root")
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", node.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight (streams included) may take to finish before they are cut")
@@ -79,6 +82,13 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 	if s.netstack {
 		b := engine.Netstack
 		cfg.Backend = &b
+	}
+	for _, e := range s.endpoints {
+		ap, err := netip.ParseAddrPort(e)
+		if err != nil || ap.Port() == 0 {
+			return cfg, cli.Invalid(cmd, "endpoint", "want IP:PORT (e.g. 203.0.113.7:41641), not %q", e)
+		}
+		cfg.ExtraEndpoints = append(cfg.ExtraEndpoints, ap)
 	}
 	var err error
 	if cfg.Lockdown, err = s.lockdown.config(cmd); err != nil {

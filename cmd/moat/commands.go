@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/skip2/go-qrcode"
@@ -39,6 +40,7 @@ func loginCommand() *cobra.Command {
 
 func upCommand() *cobra.Command {
 	var cfg client.Config
+	var endpoints []string
 	logging, verbose, tun := cli.Logging{Level: slog.LevelWarn}, false, false
 	cmd := stateCommand("up", "Connect to the mesh and serve the local OpenAI/Ollama endpoint", func(cmd *cobra.Command, dir client.Dir) error {
 		if cfg.GuardPort == 0 {
@@ -52,6 +54,13 @@ func upCommand() *cobra.Command {
 		if err := checkUpFlags(&cfg, tun); err != nil {
 			return err
 		}
+		for _, e := range endpoints {
+			ap, err := netip.ParseAddrPort(e)
+			if err != nil || ap.Port() == 0 {
+				return cli.Invalid(cmd, "endpoint", "want IP:PORT (e.g. 203.0.113.7:41641), not %q", e)
+			}
+			cfg.Endpoints = append(cfg.Endpoints, ap)
+		}
 		return runUp(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	})
 	fs := cmd.Flags()
@@ -59,6 +68,8 @@ func upCommand() *cobra.Command {
 	fs.BoolVar(&cfg.AllowAnyHost, "listen-insecure-any", false, "allow --listen on a non-loopback address: anyone who reaches it uses your models as you")
 	fs.BoolVar(&tun, "tun", false, "use a kernel TUN interface (needs root) instead of the userspace network stack")
 	fs.Uint16Var(&cfg.GuardPort, "guard-port", router.DefaultGuardPort, "TCP port of the nodes' guards on their mesh addresses")
+	fs.Uint16Var(&cfg.ListenPort, "listen-port", 0, "WireGuard UDP port (0: any free port); fix it for a port forward named with --endpoint")
+	fs.StringArrayVar(&endpoints, "endpoint", nil, "an extra `IP:PORT` nodes may reach this device's WireGuard port at (a port forward), reported before the interface addresses; repeat for more")
 	settings := pflag.NewFlagSet("up", pflag.ContinueOnError)
 	logging.Flags(settings)
 	cli.Settings(settings)

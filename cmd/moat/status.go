@@ -52,6 +52,9 @@ func printStatus(w io.Writer, st *client.Status, now time.Time) {
 	}
 	for _, n := range st.Nodes {
 		fmt.Fprintf(w, "  %-20s %-16s handshake %-14s models: %s\n", n.Name, joinAddrs(n.Addresses[:1]), ago(now, n.LastHandshake), strings.Join(n.Models, ", "))
+		if p := pathLine(n); p != "" {
+			fmt.Fprintf(w, "  %-20s path: %s\n", "", p)
+		}
 	}
 	fmt.Fprintf(w, "Models:        %s\n", orNone(st.Models))
 }
@@ -81,3 +84,20 @@ var sameUserNote = func() string {
 	}
 	return ""
 }()
+
+// pathLine says how packets reach node n: direct with the endpoint and
+// round trip, or through the relay.
+func pathLine(n client.NodeStatus) string {
+	switch n.Path {
+	case "direct":
+		return fmt.Sprintf("direct %s, round trip %.1f ms", n.Endpoint, n.RTTMillis)
+	case "relay":
+		return "relayed through " + n.Relay + " (no direct UDP path; see docs/reach.md)"
+	case "unproven":
+		if n.Endpoint == "" {
+			return "none: no direct address known and no relay connected"
+		}
+		return "UDP to " + n.Endpoint + " (not proven yet; no relay connected)"
+	}
+	return ""
+}

@@ -319,6 +319,8 @@ func TestE2ETUNChild(t *testing.T) {
 			err = runLaptopChild(cfg)
 		case "phone":
 			err = runPhoneChild(cfg)
+		case "reach":
+			err = runReachChild(cfg)
 		default:
 			err = fmt.Errorf("unknown role %q", cfg.Role)
 		}

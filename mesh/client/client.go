@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -64,6 +65,11 @@ type Config struct {
 	// changes ("connected to the coordinator" once nothing is). Calls
 	// come one at a time. Default: none.
 	Notify func(msg string)
+	// Endpoints are extra addresses peers may reach this device's
+	// WireGuard port at (a port forward; `moat up --endpoint`), reported
+	// to the coordinator before the interface addresses and the public
+	// address STUN saw. Default: none.
+	Endpoints []netip.AddrPort
 	// Logger receives the client's logs. Default: none.
 	Logger *slog.Logger
 }
@@ -147,7 +153,7 @@ func (c *Client) open() error {
 	}
 	c.local = "http://" + c.apiLn.Addr().String()
 	c.member, err = member.New(member.Config{PrivateKey: priv, Backend: c.cfg.Backend, ListenPort: c.cfg.ListenPort,
-		Logger: c.cfg.Logger, OnStatus: c.onStatus})
+		ReportEndpoints: true, ExtraEndpoints: c.cfg.Endpoints, Logger: c.cfg.Logger, OnStatus: c.onStatus})
 	if err != nil {
 		return err
 	}

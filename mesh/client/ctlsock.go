@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -38,6 +39,14 @@ type NodeStatus struct {
 	Addresses     []netip.Addr `json:"addresses"`
 	Models        []string     `json:"models"`
 	LastHandshake time.Time    `json:"lastHandshake,omitzero"`
+	// Path is how packets to the node travel: "direct" (UDP to
+	// Endpoint), "relay" (through Relay over HTTPS) or "unproven" (UDP
+	// to Endpoint, nothing proved it yet). Empty from older clients.
+	Path     string `json:"path,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+	Relay    string `json:"relay,omitempty"`
+	// RTTMillis is the direct path's last round trip, in milliseconds.
+	RTTMillis float64 `json:"rttMs,omitempty"`
 }
 
 // ErrNotUp means no client answers on the state directory's control
@@ -100,10 +109,10 @@ func (c *Client) Status() Status {
 
 // addNodes lists nm's peers that serve models, and the models.
 func (c *Client) addNodes(st *Status, nm *wire.NetMap) {
-	hs := map[[32]byte]time.Time{}
+	eps := map[[32]byte]engine.PeerStatus{}
 	if ps, err := c.member.Engine().Peers(); err == nil {
 		for _, p := range ps {
-			hs[p.Key.Raw()] = p.LastHandshake
+			eps[p.Key.Raw()] = p
 		}
 	}
 	for _, p := range nm.Peers {
@@ -114,7 +123,9 @@ func (c *Client) addNodes(st *Status, nm *wire.NetMap) {
 		if name == "" {
 			name = p.Key.Short()
 		}
-		st.Nodes = append(st.Nodes, NodeStatus{Name: name, Addresses: p.Addresses, Models: p.Models, LastHandshake: hs[p.Key.Raw()]})
+		ep := eps[p.Key.Raw()]
+		st.Nodes = append(st.Nodes, NodeStatus{Name: name, Addresses: p.Addresses, Models: p.Models, LastHandshake: ep.LastHandshake,
+			Path: ep.Path, Endpoint: ep.Endpoint, Relay: ep.Relay, RTTMillis: float64(ep.RTT.Microseconds()) / 1000})
 		st.Models = append(st.Models, p.Models...)
 	}
 	slices.Sort(st.Models)

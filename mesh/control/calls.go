@@ -59,6 +59,14 @@ func (c *Client) Advertise(ctx context.Context, endpoints []netip.AddrPort, mode
 	return err
 }
 
+// ReportEndpoints tells the coordinator where a device's WireGuard
+// socket may be reached (POST /api/v1/endpoints), for its peers'
+// netmaps.
+func (c *Client) ReportEndpoints(ctx context.Context, endpoints []netip.AddrPort) error {
+	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/endpoints", map[string]any{"endpoints": endpoints}, nil)
+	return err
+}
+
 // Logout revokes this device's credential at the coordinator.
 func (c *Client) Logout(ctx context.Context) error {
 	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/logout", struct{}{}, nil)

@@ -191,3 +191,31 @@ func (c *Client) HTTPClient() *http.Client { return c.http }
 
 // URL returns the coordinator's base URL joined with path.
 func (c *Client) URL(path string) string { return c.base.String() + path }
+
+// TLSConfig returns the TLS configuration the client verifies the
+// coordinator with (its pinned certificate), or nil for the system roots.
+// The caller must not modify it.
+func (c *Client) TLSConfig() *tls.Config {
+	if t, ok := c.http.Transport.(*http.Transport); ok {
+		return t.TLSClientConfig
+	}
+	return nil
+}
+
+// Proxy returns the HTTP proxy the client would use for target (from
+// HTTPS_PROXY and NO_PROXY), or nil for none.
+func (c *Client) Proxy(target string) *url.URL {
+	t, ok := c.http.Transport.(*http.Transport)
+	if !ok || t.Proxy == nil {
+		return nil
+	}
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return nil
+	}
+	u, err := t.Proxy(req)
+	if err != nil {
+		return nil
+	}
+	return u
+}

@@ -12,11 +12,13 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"sync"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/relay"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -82,7 +85,7 @@ type Engine struct {
 	log     *slog.Logger
 	backend backend
 	dev     *device.Device
-	bind    conn.Bind
+	bind    *pathBind
 
 	mu struct {
 		sync.Mutex
@@ -145,8 +148,12 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.bind = newCappedBind(conn.NewDefaultBind())
+	e.bind = newPathBind(newCappedBind(conn.NewDefaultBind()), cfg.PrivateKey, e.log)
 	e.dev = device.NewDevice(e.backend, e.bind, wgLogger(e.log))
+	// Every peer is configured with its key as its endpoint (Reconfig),
+	// and the bind picks the path for each send; wireguard-go must not
+	// replace that endpoint with a packet's source address.
+	e.dev.DisableSomeRoamingForBrokenMobileSemantics()
 	setup := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", cfg.PrivateKey.Hex(), cfg.ListenPort)
 	if err := e.dev.IpcSet(setup); err != nil {
 		e.dev.Close()
@@ -171,14 +178,33 @@ func wgLogger(l *slog.Logger) *device.Logger {
 // PublicKey returns the engine's WireGuard public key.
 func (e *Engine) PublicKey() key.Public { return e.cfg.PrivateKey.Public() }
 
+// SetRelay makes the engine reach peers without a direct path through
+// the relay at url ("https://HOST[:PORT]/derp"), verifying its
+// certificate with tlsConf (nil: the system roots) and going through the
+// HTTP proxy when proxy is set. An empty url disconnects. Setting what is
+// set already changes nothing.
+func (e *Engine) SetRelay(url string, tlsConf *tls.Config, proxy *url.URL) error {
+	if err := e.checkOpen(); err != nil {
+		return err
+	}
+	return e.bind.setRelay(relay.ClientConfig{URL: url, PrivateKey: e.cfg.PrivateKey, TLS: tlsConf, Proxy: proxy, Logger: e.log})
+}
+
+// SetSTUN makes the engine ask server (a STUN server, such as the
+// coordinator's on relay.DefaultSTUNPort) for the public address of its
+// WireGuard socket while traffic flows; PublicEndpoint reports it. An
+// invalid server stops asking.
+func (e *Engine) SetSTUN(server netip.AddrPort) { e.bind.setSTUN(server) }
+
+// PublicEndpoint is the address the STUN server last saw the WireGuard
+// socket at (behind a NAT: the NAT's); invalid before the first answer.
+func (e *Engine) PublicEndpoint() netip.AddrPort { return e.bind.publicEndpoint() }
+
 // Backend returns the backend the engine runs on.
 func (e *Engine) Backend() Backend { return e.cfg.Backend }
 
 // Port returns the UDP port WireGuard listens on.
 func (e *Engine) Port() uint16 {
-	if p, ok := e.bind.(interface{ ListenPort() uint16 }); ok {
-		return p.ListenPort()
-	}
 	st, err := e.status()
 	if err != nil {
 		return 0
@@ -306,6 +332,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.dev.Close() // closes the backend and the bind, and waits for its routines
 	<-e.dev.Wait()
+	e.bind.closeRelay()
 	if w, ok := e.backend.(interface{ wait() }); ok {
 		w.wait()
 	}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -29,7 +31,7 @@ func newMember(t testing.TB, n int) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{PrivateKey: priv})
+	e, err := New(Config{PrivateKey: priv, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,17 +180,7 @@ func TestReconfigRemoveAndRestorePeer(t *testing.T) {
 
 func handshake(t *testing.T, from, to *member) time.Time {
 	t.Helper()
-	ps, err := from.eng.Peers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ps {
-		if p.Key.Equal(to.eng.PublicKey()) {
-			return p.LastHandshake
-		}
-	}
-	t.Fatalf("peer %s not configured", to.eng.PublicKey().Short())
-	return time.Time{}
+	return pathTo(t, from, to).LastHandshake
 }
 
 func TestBadNetMapLeavesConfigUntouched(t *testing.T) {
@@ -255,7 +247,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for i := range 2 {
 		priv, _ := key.NewPrivate()
-		e, err := New(Config{PrivateKey: priv})
+		e, err := New(Config{PrivateKey: priv, Logger: testLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,4 +305,11 @@ func TestReconfigResyncAfterFailure(t *testing.T) {
 	if len(ps) != 1 || !ps[0].Key.Equal(c.eng.PublicKey()) {
 		t.Fatalf("after a resync the device has %d peers, want only c", len(ps))
 	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("MOAT_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -25,7 +25,10 @@ func (a peerConfig) equal(b peerConfig) bool {
 }
 
 func configOf(p *wire.Peer) peerConfig {
-	pc := peerConfig{endpoints: p.Endpoints, keepAlive: p.KeepAlive}
+	pc := peerConfig{keepAlive: p.KeepAlive}
+	for _, ep := range p.Endpoints {
+		pc.endpoints = append(pc.endpoints, netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port()))
+	}
 	for _, a := range p.Addresses {
 		a = a.Unmap()
 		pc.allowed = append(pc.allowed, netip.PrefixFrom(a, a.BitLen()))
@@ -69,6 +72,11 @@ func (e *Engine) Reconfig(nm *wire.NetMap) error {
 		}
 		e.mu.addrs = addrs
 	}
+	candidates := make(map[key.Public][]netip.AddrPort, len(want))
+	for k, pc := range want {
+		candidates[k] = pc.endpoints
+	}
+	e.bind.setPeers(candidates)
 	uapi := peerDiff(e.mu.peers, want)
 	if e.mu.resync {
 		// The last apply failed part-way: replace the whole peer set, so a
@@ -112,11 +120,10 @@ func peerDiff(have, want map[key.Public]peerConfig) string {
 		for _, p := range w.allowed {
 			fmt.Fprintf(&b, "allowed_ip=%s\n", p)
 		}
-		// Set the endpoint only when the netmap's list changed: wireguard-go
-		// follows a roaming peer by itself and must not be pulled back.
-		if len(w.endpoints) > 0 && (!existed || !slices.Equal(h.endpoints, w.endpoints)) {
-			ep := w.endpoints[0]
-			fmt.Fprintf(&b, "endpoint=%s\n", net.JoinHostPort(ep.Addr().Unmap().String(), strconv.Itoa(int(ep.Port()))))
+		// The endpoint is the peer's key: the bind picks the path (pathBind),
+		// from the candidates setPeers gave it.
+		if !existed {
+			fmt.Fprintf(&b, "endpoint=%s%s\n", peerEndpointPrefix, k.Hex())
 		}
 		if !existed || h.keepAlive != w.keepAlive {
 			fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", w.keepAlive)

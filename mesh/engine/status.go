@@ -13,8 +13,17 @@ import (
 
 // PeerStatus is what wireguard-go reports about one peer.
 type PeerStatus struct {
-	Key           key.Public
-	Endpoint      string    // current underlay endpoint, "" when unknown
+	Key key.Public
+	// Path is how packets to the peer travel now: PathDirect,
+	// PathRelay or PathUnproven.
+	Path string
+	// Endpoint is the peer's UDP address for PathDirect (and the best
+	// guess for PathUnproven); "" otherwise.
+	Endpoint string
+	// Relay is the relay's URL for PathRelay.
+	Relay string
+	// RTT is the round trip of the last path ping on the direct path.
+	RTT           time.Duration
 	LastHandshake time.Time // zero: no handshake yet
 	RxBytes       uint64
 	TxBytes       uint64
@@ -31,7 +40,33 @@ func (e *Engine) Peers() ([]PeerStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	relayURL, _, _ := e.bind.relayState()
+	for i := range st.peers {
+		p := &st.peers[i]
+		path, ep, rtt := e.bind.pathOf(p.Key)
+		p.Path, p.Endpoint, p.RTT = path, "", rtt
+		if ep.IsValid() {
+			p.Endpoint = ep.String()
+		}
+		if path == PathRelay {
+			p.Relay = relayURL
+		}
+	}
 	return st.peers, nil
+}
+
+// RelayStatus says which relay the engine uses, whether it is connected
+// and, when not, why.
+type RelayStatus struct {
+	URL       string // "" when the engine has no relay
+	Connected bool
+	Err       error
+}
+
+// Relay reports the engine's relay connection.
+func (e *Engine) Relay() RelayStatus {
+	u, ok, err := e.bind.relayState()
+	return RelayStatus{URL: u, Connected: ok, Err: err}
 }
 
 func (e *Engine) status() (deviceStatus, error) {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 
 	"github.com/moatmesh/moat/mesh/control"
@@ -49,6 +50,14 @@ type Config struct {
 	ListenPort uint16
 	// Logger receives the member's and the engine's logs. Default: none.
 	Logger *slog.Logger
+	// ReportEndpoints makes Run report the member's endpoints (ExtraEndpoints,
+	// the public address STUN saw, the interface addresses) to the
+	// coordinator whenever they change: for devices; nodes advertise
+	// theirs with their models. Default false.
+	ReportEndpoints bool
+	// ExtraEndpoints are reported first (`moat --endpoint`): a port
+	// forward to the WireGuard port. Default: none.
+	ExtraEndpoints []netip.AddrPort
 	// OnStatus is called on Run's goroutine whenever the connection
 	// status changes: nil once a netmap was applied, else what is wrong
 	// (the coordinator cannot be reached, or its netmap was refused:
@@ -74,6 +83,7 @@ type Member struct {
 	log       *slog.Logger
 	eng       *engine.Engine
 	ready     chan struct{} // closed once the first netmap was applied
+	stunFor   string        // the coordinator URL SetSTUN was derived from; Run's goroutine only
 	readyOnce sync.Once
 	runs      sync.WaitGroup
 
@@ -162,6 +172,12 @@ func (m *Member) Run(ctx context.Context) error {
 	stop := context.AfterFunc(stopped, cancel)
 	defer stop()
 	m.resetStatus()
+	if m.cfg.ReportEndpoints {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		defer cancel()
+		go func() { defer close(done); m.reportEndpoints(ctx, ctl) }()
+	}
 	err = ctl.Watch(ctx, m.apply, func(err error) {
 		if err != nil {
 			m.report(err)
@@ -197,7 +213,11 @@ func (m *Member) apply(nm *wire.NetMap) {
 	m.mu.Lock()
 	sinks := m.mu.sinks
 	m.mu.netmap = nm
+	ctl := m.mu.ctl
 	m.mu.Unlock()
+	if ctl != nil {
+		m.useRelay(nm, ctl)
+	}
 	for _, s := range sinks {
 		if err := s.SetNetMap(nm); err != nil {
 			m.log.Error("netmap refused by a sink", "sink", fmt.Sprintf("%T", s), "err", err)

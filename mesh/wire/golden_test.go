@@ -46,6 +46,7 @@ func goldenNetMap(t *testing.T) *NetMap {
 			Filter: []FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []PortRange{{First: 22, Last: 22}, {First: 8000, Last: 8080}}}},
 			Models: []ModelRule{{Model: "llama", MaxOutputTokens: 2048, MaxChoices: 4}},
 		},
+		Relays: []Relay{{URL: "https://moat.example.com/derp"}},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -12,8 +13,10 @@ import (
 // Limits on the contents of wire messages.
 const (
 	MaxPeers          = 100_000
-	MaxAddresses      = 4   // mesh addresses per device
-	MaxEndpoints      = 16  // underlay endpoints per peer
+	MaxAddresses      = 4  // mesh addresses per device
+	MaxEndpoints      = 16 // underlay endpoints per peer
+	MaxRelays         = 8  // relays in a netmap
+	maxRelayURLLen    = 512
 	MaxModels         = 256 // models per node
 	MaxNameLen        = 128 // model names, tags, groups
 	MaxHostnameLen    = 63
@@ -45,6 +48,9 @@ func (nm *NetMap) Validate() error {
 		return err
 	}
 	if err := nm.Self.Identity.validate("self.identity"); err != nil {
+		return err
+	}
+	if err := validateRelays(nm.Relays); err != nil {
 		return err
 	}
 	keys := make(map[[32]byte]int, len(nm.Peers))
@@ -237,4 +243,26 @@ func isHex(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// validateRelays checks that each relay URL is an https URL (http only
+// for a loopback host, as for the coordinator).
+func validateRelays(rs []Relay) error {
+	if len(rs) > MaxRelays {
+		return fmt.Errorf("relays: %d, over the limit of %d", len(rs), MaxRelays)
+	}
+	for i, r := range rs {
+		u, err := url.Parse(r.URL)
+		ok := err == nil && len(r.URL) <= maxRelayURLLen && u.Host != "" &&
+			(u.Scheme == "https" || u.Scheme == "http" && isLoopbackHost(u.Hostname()))
+		if !ok {
+			return fmt.Errorf("relays[%d].url: %q is not https://HOST[:PORT]/PATH", i, r.URL)
+		}
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	a, err := netip.ParseAddr(h)
+	return h == "localhost" || err == nil && a.IsLoopback()
 }

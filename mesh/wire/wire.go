@@ -52,6 +52,13 @@ import (
 //     2026-12-06, compatible additions: GuardRules.Prompts, Answers (an
 //     action per screening category and side) and LinkAllow. A node from
 //     before ignores them and screens as Injection, Redact and Links say.
+//     2026-12-06, compatible additions: NetMap.Relays, the relays over
+//     HTTPS members reach each other through when no direct UDP path
+//     works (absent: the coordinator's own, at its URL + "/derp"); the
+//     relay admits a member by its WireGuard key. New call POST
+//     /api/v1/endpoints {"endpoints": [...]} (at most MaxEndpoints): a
+//     device reports where its WireGuard socket may be reached, and its
+//     peers' netmaps carry them as Peer.Endpoints.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
@@ -118,6 +125,19 @@ type NetMap struct {
 	// Rules is set in a node's netmap only: the grants its peers' Access
 	// entries point to, and its mesh packet filter.
 	Rules *NodeRules `json:"rules,omitempty"`
+	// Relays are the relays over HTTPS this member connects to, best
+	// first; a member uses the first. Absent: the coordinator's own relay
+	// at its URL + "/derp".
+	Relays []Relay `json:"relays,omitempty"`
+}
+
+// Relay is a relay over HTTPS (Tailscale's DERP protocol) that carries
+// WireGuard packets between members without a direct UDP path. Members
+// connect to it with their WireGuard key; it forwards each packet to the
+// member whose key it names.
+type Relay struct {
+	// URL is "https://HOST[:PORT]/derp".
+	URL string `json:"url"`
 }
 
 // Secret is a bearer credential (device credential, enrollment key). It

@@ -202,3 +202,28 @@ func FuzzDecodeNetMap(f *testing.F) {
 		}
 	})
 }
+
+// A relay must be https (http only on loopback): a netmap that sends a
+// member's relay traffic in the clear elsewhere is refused.
+func TestRelayURLs(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"https://moat.example.com/derp":      true,
+		"https://moat.example.com:8443/derp": true,
+		"http://127.0.0.1:8080/derp":         true,
+		"http://moat.example.com/derp":       false,
+		"ftp://moat.example.com/derp":        false,
+		"https:///derp":                      false,
+		"":                                   false,
+	} {
+		nm := sampleNetMap(t)
+		nm.Relays = []Relay{{URL: u}}
+		if err := nm.Validate(); (err == nil) != ok {
+			t.Errorf("relay %q: Validate = %v, want ok=%v", u, err, ok)
+		}
+	}
+	nm := sampleNetMap(t)
+	nm.Relays = make([]Relay, MaxRelays+1)
+	if err := nm.Validate(); err == nil {
+		t.Error("too many relays accepted")
+	}
+}

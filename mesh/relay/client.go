@@ -1,0 +1,262 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go4.org/mem"
+	"tailscale.com/derp"
+	"tailscale.com/derp/derphttp"
+	"tailscale.com/net/netmon"
+	tskey "tailscale.com/types/key"
+
+	"github.com/moatmesh/moat/mesh/key"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// URL of the relay, "https://HOST[:PORT]/derp". Required. Plain http
+	// is for tests only.
+	URL string
+	// PrivateKey is the member's WireGuard key, its identity at the relay.
+	// Required.
+	PrivateKey key.Private
+	// TLS verifies the relay's certificate (a coordinator's pin, say).
+	// Default: the system roots, with ServerName from URL.
+	TLS *tls.Config
+	// Proxy, when set, is an HTTP proxy ("http://HOST:PORT") the client
+	// reaches the relay through with CONNECT. Default: none.
+	Proxy *url.URL
+	// Logger receives connection changes. Default: none.
+	Logger *slog.Logger
+	// OnConnect is called with the client, on its goroutine, each time
+	// the connection comes up. Default: none.
+	OnConnect func(*Client)
+}
+
+// Packet is one packet received through the relay.
+type Packet struct {
+	From key.Public
+	Data []byte
+}
+
+// Client is a member's connection to a relay. It connects at once and
+// reconnects, with backoff, whenever the connection breaks, until Close.
+type Client struct {
+	cfg       ClientConfig
+	log       *slog.Logger
+	dc        *derphttp.Client
+	recv      chan Packet
+	connected atomic.Bool
+	lastErr   atomic.Pointer[error]
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// ErrNotConnected is what Send returns while the relay is not connected.
+var ErrNotConnected = errors.New("relay: not connected")
+
+// NewClient starts a client. Packets arrive on Recv.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("relay URL %q: want https://HOST[:PORT]/derp", cfg.URL)
+	}
+	if cfg.PrivateKey.IsZero() {
+		return nil, errors.New("relay: ClientConfig.PrivateKey is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	raw, err := hex.DecodeString(cfg.PrivateKey.Hex())
+	if err != nil {
+		return nil, err
+	}
+	// derphttp speaks plain HTTP to what dial returns; dial does TLS
+	// itself, with moat's verification (a pinned coordinator certificate)
+	// and through a proxy when one is set.
+	plain := *u
+	plain.Scheme = "http"
+	dc, err := derphttp.NewClient(tskey.NodePrivateFromRaw32(mem.B(raw)), plain.String(), func(format string, args ...any) {
+		log.Debug("relay client: " + fmt.Sprintf(format, args...))
+	}, netmon.NewStatic())
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, log: log, dc: dc, recv: make(chan Packet, 256), done: make(chan struct{})}
+	dc.SetURLDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return c.dial(ctx, u, addr)
+	})
+	c.wg.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+// URL returns the relay's URL.
+func (c *Client) URL() string { return c.cfg.URL }
+
+// Connected reports whether the relay connection is up.
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Err returns why the last connection attempt failed or the connection
+// broke; nil while connected or before the first attempt ended.
+func (c *Client) Err() error {
+	if p := c.lastErr.Load(); p != nil && !c.connected.Load() {
+		return *p
+	}
+	return nil
+}
+
+// Recv returns the channel of received packets; it is closed by Close.
+func (c *Client) Recv() <-chan Packet { return c.recv }
+
+// Send sends b to the member with key to. It fails at once when the
+// relay is not connected.
+func (c *Client) Send(to key.Public, b []byte) error {
+	if !c.connected.Load() {
+		return ErrNotConnected
+	}
+	return c.dc.Send(nodePublic(to), b)
+}
+
+// Close ends the connection and the receive loop.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.dc.Close()
+		c.wg.Wait()
+		close(c.recv)
+	})
+	return nil
+}
+
+// Backoff between reconnection attempts.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// loop receives until Close, reconnecting after failures.
+func (c *Client) loop() {
+	defer c.wg.Done()
+	backoff := minBackoff
+	for {
+		m, err := c.dc.Recv() // connects when not connected
+		if err != nil {
+			if !c.connected.Load() && errors.Is(err, io.EOF) {
+				// The server hung up before its first message: DERP
+				// closes the connection of a key it does not admit.
+				err = fmt.Errorf("the relay closed the connection before admitting this member (a key the coordinator does not know, revoked or expired?): %w", err)
+			}
+			c.lastErr.Store(&err)
+			if c.connected.Swap(false) {
+				c.log.Warn("relay connection lost; reconnecting", "relay", c.cfg.URL, "err", err)
+			} else {
+				c.log.Debug("relay connect failed", "relay", c.cfg.URL, "err", err)
+			}
+			select {
+			case <-c.done:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		if !c.connected.Swap(true) {
+			c.log.Info("relay connected", "relay", c.cfg.URL)
+			if c.cfg.OnConnect != nil {
+				c.cfg.OnConnect(c)
+			}
+		}
+		backoff = minBackoff
+		if p, ok := m.(derp.ReceivedPacket); ok {
+			pkt := Packet{From: publicOf(p.Source), Data: append([]byte(nil), p.Data...)}
+			select {
+			case c.recv <- pkt:
+			case <-c.done:
+				return
+			default: // the reader is behind: drop, as a full link would
+			}
+		}
+	}
+}
+
+// dial opens the TCP connection to the relay (through the proxy when
+// set) and does TLS for https URLs.
+func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, error) {
+	var d net.Dialer
+	var nc net.Conn
+	var err error
+	if c.cfg.Proxy != nil {
+		nc, err = dialConnect(ctx, c.cfg.Proxy, addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil || u.Scheme != "https" {
+		return nc, err
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.cfg.TLS != nil {
+		conf = c.cfg.TLS.Clone()
+	}
+	if conf.ServerName == "" {
+		conf.ServerName = u.Hostname()
+	}
+	// DERP upgrades an HTTP/1.1 connection; a server offered h2 (as an
+	// HTTP client's TLS configuration does) would pick it.
+	conf.NextProtos = []string{"http/1.1"}
+	tc := tls.Client(nc, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("relay TLS: %w", err)
+	}
+	return tc, nil
+}
+
+// dialConnect opens a tunnel to addr through an HTTP proxy with CONNECT.
+func dialConnect(ctx context.Context, proxy *url.URL, addr string) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", proxy.Host)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", proxy.Host, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: addr}, Host: addr, Header: http.Header{}}
+	if err := req.Write(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("proxy %s: %w", proxy.Host, err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("proxy %s: %w", proxy.Host, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		nc.Close()
+		return nil, fmt.Errorf("proxy %s refused CONNECT to %s: %s", proxy.Host, addr, resp.Status)
+	}
+	if br.Buffered() > 0 {
+		nc.Close()
+		return nil, fmt.Errorf("proxy %s sent data before the tunnel was up", proxy.Host)
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, nil
+}

@@ -1,0 +1,187 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/mesh/key"
+)
+
+// testRelay serves a relay over TLS that admits the keys in known.
+func testRelay(t *testing.T, known ...key.Public) (url string, tlsConf *tls.Config) {
+	t.Helper()
+	var mu sync.Mutex
+	s, err := NewServer(func(_ context.Context, k key.Public) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range known {
+			if o.Equal(k) {
+				return true
+			}
+		}
+		return false
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(Path, s)
+	ts := httptest.NewTLSServer(mux)
+	t.Cleanup(func() { ts.Close(); s.Close() })
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	return ts.URL + Path, &tls.Config{RootCAs: pool, ServerName: "example.com"}
+}
+
+func newKey(t *testing.T) key.Private {
+	k, err := key.NewPrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func client(t *testing.T, url string, conf *tls.Config, k key.Private) *Client {
+	c, err := NewClient(ClientConfig{URL: url, PrivateKey: k, TLS: conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Two known members exchange packets over the relay; a third, unknown
+// key is refused and neither sends nor receives.
+func TestRelayCarriesPacketsBetweenKnownMembersOnly(t *testing.T) {
+	a, b, stranger := newKey(t), newKey(t), newKey(t)
+	url, conf := testRelay(t, a.Public(), b.Public())
+	ca, cb, cs := client(t, url, conf, a), client(t, url, conf, b), client(t, url, conf, stranger)
+	waitFor(t, "both members connected", func() bool { return ca.Connected() && cb.Connected() })
+
+	// Send until b has it: b's registration at the relay may lag a's.
+	got := make(chan Packet, 1)
+	go func() { got <- <-cb.Recv() }()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case p := <-got:
+			if !p.From.Equal(a.Public()) || string(p.Data) != "hello" {
+				t.Fatalf("b got %q from %s, want hello from a", p.Data, p.From.Short())
+			}
+			done = true
+		case <-tick.C:
+			if err := ca.Send(b.Public(), []byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatal("b never received a's packet")
+		}
+	}
+
+	// The stranger's connection is refused every time it tries.
+	waitFor(t, "the stranger refused", func() bool { return cs.Err() != nil })
+	if cs.Connected() {
+		t.Fatal("the relay admitted a key it does not know")
+	}
+	if err := cs.Send(a.Public(), []byte("x")); err != ErrNotConnected {
+		t.Fatalf("stranger's Send = %v, want ErrNotConnected", err)
+	}
+}
+
+// A wrong certificate is refused: the client does not connect.
+func TestRelayClientVerifiesTheCertificate(t *testing.T) {
+	a := newKey(t)
+	url, _ := testRelay(t, a.Public())
+	c := client(t, url, &tls.Config{ServerName: "example.com"}, a) // system roots only
+	waitFor(t, "the connection refused", func() bool { return c.Err() != nil })
+	if c.Connected() {
+		t.Fatal("connected to a relay whose certificate does not verify")
+	}
+}
+
+// connectProxy is an HTTP proxy that answers CONNECT only, counting the
+// tunnels it opened.
+func connectProxy(t *testing.T) (*url.URL, *atomic.Int32) {
+	var tunnels atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		up, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			up.Close()
+			return
+		}
+		tunnels.Add(1)
+		c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+		go func() { io.Copy(up, c); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	}))
+	t.Cleanup(ts.Close)
+	u, _ := url.Parse(ts.URL)
+	return u, &tunnels
+}
+
+// A member whose only way out is an HTTP CONNECT proxy reaches the relay
+// through it, over TLS inside the tunnel.
+func TestRelayThroughConnectProxy(t *testing.T) {
+	a, b := newKey(t), newKey(t)
+	relayURL, conf := testRelay(t, a.Public(), b.Public())
+	proxy, tunnels := connectProxy(t)
+	ca, err := NewClient(ClientConfig{URL: relayURL, PrivateKey: a, TLS: conf, Proxy: proxy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	cb := client(t, relayURL, conf, b)
+	waitFor(t, "both connected", func() bool { return ca.Connected() && cb.Connected() })
+	if tunnels.Load() == 0 {
+		t.Fatal("the client connected without using the proxy")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := ca.Send(b.Public(), []byte("through the proxy")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-cb.Recv():
+			if string(p.Data) != "through the proxy" || !p.From.Equal(a.Public()) {
+				t.Fatalf("got %q from %s", p.Data, p.From.Short())
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("packet never arrived")
+		}
+	}
+}

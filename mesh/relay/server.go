@@ -1,0 +1,131 @@
+// Package relay carries WireGuard packets between mesh members that have
+// no direct UDP path, over HTTPS (TCP 443 or the coordinator's port). It
+// is Tailscale's DERP protocol with Tailscale's own server and client
+// (tailscale.com/derp): a member connects with its WireGuard key as its
+// DERP key, and the relay forwards each packet to the member whose key the
+// sender named.
+//
+// The relay only ever sees WireGuard ciphertext: WireGuard encrypts and
+// authenticates every packet end to end, so the relay can neither read a
+// packet nor make one a member accepts. It admits only keys the
+// coordinator knows (Admit), so strangers cannot use it.
+package relay
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go4.org/mem"
+	"tailscale.com/derp/derpserver"
+	"tailscale.com/tailcfg"
+	tskey "tailscale.com/types/key"
+
+	"github.com/moatmesh/moat/mesh/key"
+)
+
+// Path is where a coordinator serves the relay.
+const Path = "/derp"
+
+// Admit reports whether the member with WireGuard key k may use the
+// relay. It is asked once per connection.
+type Admit func(ctx context.Context, k key.Public) bool
+
+// Server is a relay. It is an http.Handler for Path (and Path+"/probe").
+type Server struct {
+	derp  *derpserver.Server
+	http  http.Handler
+	admit *http.Server
+	log   *slog.Logger
+}
+
+// NewServer starts a relay that admits the keys admit allows. DERP asks
+// an admission URL about each client; the server answers it itself on a
+// loopback listener under a random path, so no one else can. Close stops
+// it.
+func NewServer(admit Admit, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	var tok [16]byte
+	rand.Read(tok[:])
+	path := "/admit/" + hex.EncodeToString(tok[:])
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+		var req tailcfg.DERPAdmitClientRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		k := key.PublicFromRaw(req.NodePublic.Raw32())
+		ok := admit(r.Context(), k)
+		if !ok {
+			log.Info("relay: refused an unknown key", "key", k.Short(), "from", req.Source)
+		}
+		json.NewEncoder(w).Encode(tailcfg.DERPAdmitClientResponse{Allow: ok})
+	})
+	s := &Server{log: log, admit: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	go s.admit.Serve(ln)
+
+	s.derp = derpserver.New(tskey.NewNode(), func(format string, args ...any) {
+		log.Debug("relay: " + fmt.Sprintf(format, args...))
+	})
+	s.derp.SetVerifyClientURL("http://" + ln.Addr().String() + path)
+	s.derp.SetVerifyClientURLFailOpen(false)
+	s.http = derpserver.Handler(s.derp)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler: DERP's upgrade at Path, its probe at
+// Path+"/probe".
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := w.(http.Hijacker); ok {
+		w = clearDeadlines{w, h}
+	}
+	s.http.ServeHTTP(w, r)
+}
+
+// Close stops the relay and its admission listener; connected members
+// are cut off and reconnect elsewhere (or when it is back).
+func (s *Server) Close() error {
+	return errors.Join(s.derp.Close(), s.admit.Close())
+}
+
+// clearDeadlines lifts the read and write deadlines an http.Server set
+// on a connection (ReadTimeout, WriteTimeout) once DERP has taken it
+// over: the relay's connections live for hours and DERP keeps them alive
+// itself.
+type clearDeadlines struct {
+	http.ResponseWriter
+	h http.Hijacker
+}
+
+func (c clearDeadlines) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := c.h.Hijack()
+	if err == nil {
+		nc.SetDeadline(time.Time{})
+	}
+	return nc, brw, err
+}
+
+// publicOf turns a DERP key into a moat key.
+func publicOf(k tskey.NodePublic) key.Public { return key.PublicFromRaw(k.Raw32()) }
+
+// nodePublic turns a moat key into a DERP key.
+func nodePublic(k key.Public) tskey.NodePublic {
+	raw := k.Raw()
+	return tskey.NodePublicFromRaw32(mem.B(raw[:]))
+}
