@@ -52,6 +52,10 @@ import (
 //     2026-12-06, compatible additions: GuardRules.Prompts, Answers (an
 //     action per screening category and side) and LinkAllow. A node from
 //     before ignores them and screens as Injection, Redact and Links say.
+//     2026-12-06, compatible addition: GuardRules.Detectors, the policy's
+//     own screening rules (a name, a bounded pattern, a validator, a
+//     category). A node from before ignores them and screens with its
+//     built-in rules only.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
