@@ -95,7 +95,7 @@ func newScanner(actions RuleActions, linkAllow []string, custom []*customRule) (
 		dets = slices.Clone(dets)
 		for i, cr := range custom {
 			s.defs = append(s.defs, cr.def)
-			dets = append(dets, cr.detector(numRules + ruleID(i)))
+			dets = append(dets, cr.detector(numRules+ruleID(i)))
 		}
 	}
 	for id, a := range actions {
