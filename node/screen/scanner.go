@@ -61,6 +61,7 @@ var detectors = []detector{
 	{rules: []ruleID{rIBAN}, find: findIBANs},
 	{rules: []ruleID{rIP}, find: findIPs},
 	{rules: []ruleID{rInjOverride, rInjRoleplay, rEncoded}, find: findInjection},
+	{rules: []ruleID{rInjOverride, rInjRoleplay}, find: findScriptInjection},
 	{rules: []ruleID{rEncoded}, find: findEncoded},
 	{rules: []ruleID{rHidden}, find: findHidden, raw: true},
 	{rules: []ruleID{rRoleTag}, find: findRoleTags},
