@@ -30,8 +30,9 @@ type Config struct {
 //
 //   - injection "flag"/"block": injection-override, injection-roleplay,
 //     injection-role-tag, encoded-instructions and hidden-text flag/block
-//     inputs; hidden-text
-//     is flagged in outputs.
+//     inputs (tool results and retrieved documents in a request
+//     included); in outputs all but encoded-instructions are flagged, so
+//     that instructions an answer passes on from a document are noted.
 //   - redact "secrets" / "pii": the rules of that category redact both
 //     inputs and outputs.
 //   - links "block-external": exfil-link redacts outputs (the link, not
@@ -56,7 +57,9 @@ func FromGuard(g policy.Guard, linkAllow []string) Config {
 		for _, r := range []ruleID{rInjOverride, rInjRoleplay, rRoleTag, rEncoded, rHidden} {
 			cfg.Input[ruleDefs[r].id] = a
 		}
-		cfg.Output[ruleDefs[rHidden].id] = ActionFlag
+		for _, r := range []ruleID{rInjOverride, rInjRoleplay, rRoleTag, rHidden} {
+			cfg.Output[ruleDefs[r].id] = ActionFlag
+		}
 	}
 	for _, what := range g.Redact {
 		cat := map[string]Category{"secrets": CatSecret, "pii": CatPII}[what]
