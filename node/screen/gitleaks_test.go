@@ -15,8 +15,11 @@ import (
 const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 
 // Thresholds over all of gitleaks' samples, both splits. The goal for
-// maxSpecificFalse is 0.02; twelve of the negatives are Google API keys of
-// the real format that gitleaks allowlists by value, which moat flags.
+// maxSpecificFalse is 0.02; it is 0.038 (tune 0.029, held 0.074). Of the
+// Google API keys of the real format that gitleaks allowlists by value,
+// moat passes the eight found published as test values in Firebase's
+// SDKs (publicGoogleKeys); the three in the held split were not looked
+// up, so they still count against moat there.
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
@@ -24,7 +27,7 @@ const (
 	// minAllRecall: true positives of every rule caught by any secret rule.
 	minAllRecall = 0.98
 	// maxSpecificFalse: gitleaks' false positives flagged by a specific rule.
-	maxSpecificFalse = 0.07
+	maxSpecificFalse = 0.04
 )
 
 type gitleaksSample struct {
