@@ -15,11 +15,12 @@ import (
 const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 
 // Thresholds over all of gitleaks' samples, both splits. The goal for
-// maxSpecificFalse is 0.02; it is 0.038 (tune 0.029, held 0.074). Of the
+// maxSpecificFalse is 0.02; it is 0.029 (tune 0.018, held 0.074). Of the
 // Google API keys of the real format that gitleaks allowlists by value,
-// moat passes the eight found published as test values in Firebase's
-// SDKs (publicGoogleKeys); the three in the held split were not looked
-// up, so they still count against moat there.
+// moat passes the eleven found published as test values in Firebase's
+// SDKs (publicGoogleKeys); two in the tune split were found nowhere but in
+// allowlists, and the three in the held split were not looked up, so all
+// five still count against moat.
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
@@ -27,7 +28,7 @@ const (
 	// minAllRecall: true positives of every rule caught by any secret rule.
 	minAllRecall = 0.98
 	// maxSpecificFalse: gitleaks' false positives flagged by a specific rule.
-	maxSpecificFalse = 0.04
+	maxSpecificFalse = 0.03
 )
 
 type gitleaksSample struct {

@@ -37,9 +37,10 @@ func findTokens(c *ctx, s string) {
 
 // publicGoogleKeys are Google API keys published as test values in
 // Firebase's open-source SDKs (firebase-js-sdk's installations
-// precondition tests, a Firebase storage test): anyone can read them, so
-// they are no secret to leak. gitleaks allowlists them too; only the ones
-// found in those sources are listed here.
+// precondition tests; FirebaseOptions in firebase-android-sdk's storage,
+// database and performance tests): anyone can read them, so they are no
+// secret to leak. gitleaks allowlists them too; only the ones found in
+// such sources are listed here.
 var publicGoogleKeys = map[string]bool{
 	"AIzaSyabcdefghijklmnopqrstuvwxyz1234567": true,
 	"AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ": true,
@@ -49,6 +50,9 @@ var publicGoogleKeys = map[string]bool{
 	"AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c": true,
 	"AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs": true,
 	"AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM": true,
+	"AIzaSyDMAScliyLx7F0NPDEJi1QmyCgHIAODrlU": true,
+	"AIzaSyD3asb-2pEZVqMkmL6M9N6nHZRR_znhrh0": true,
+	"AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw": true,
 }
 
 var awsPrefixes = [...]string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"}
