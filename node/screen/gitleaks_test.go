@@ -37,19 +37,24 @@ type gitleaksSample struct {
 }
 
 func loadGitleaks(t testing.TB) []gitleaksSample {
+	return loadJSONL[gitleaksSample](t, gitleaksSamples)
+}
+
+// loadJSONL reads one T per line of the file at path.
+func loadJSONL[T any](t testing.TB, path string) []T {
 	t.Helper()
-	f, err := os.Open(gitleaksSamples)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []gitleaksSample
+	var out []T
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
+	sc.Buffer(nil, 1<<22)
 	for sc.Scan() {
-		var s gitleaksSample
+		var s T
 		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", path, err)
 		}
 		out = append(out, s)
 	}

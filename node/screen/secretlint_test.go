@@ -1,10 +1,7 @@
 package screen
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -35,26 +32,7 @@ type secretlintSample struct {
 }
 
 func loadSecretlint(t testing.TB) []secretlintSample {
-	t.Helper()
-	f, err := os.Open(secretlintSamples)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []secretlintSample
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<22)
-	for sc.Scan() {
-		var s secretlintSample
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return loadJSONL[secretlintSample](t, secretlintSamples)
 }
 
 type slScore struct{ pos, spec, all, clean, flagged int }
