@@ -149,6 +149,7 @@ func (d *decoder) guard(v *hujson.Value, what string) Guard {
 		field{"prompts", func(v *hujson.Value) { g.Prompts = d.actions(v, what+".prompts") }},
 		field{"answers", func(v *hujson.Value) { g.Answers = d.actions(v, what+".answers") }},
 		field{"linkAllow", func(v *hujson.Value) { g.LinkAllow = d.linkAllow(v, what+".linkAllow") }},
+		field{"detectors", func(v *hujson.Value) { g.Detectors = d.detectors(v, what+".detectors") }},
 	)
 	return g
 }

@@ -43,6 +43,9 @@ type Guard struct {
 	// ("*.corp.example"), IP addresses and CIDR prefixes ("10.0.0.0/8").
 	// Empty: only the node's own allowlist.
 	LinkAllow []string `json:"linkAllow,omitempty"`
+	// Detectors are the policy's own rules (see Detector), screened with
+	// the actions of their category. Empty: the built-in rules only.
+	Detectors []Detector `json:"detectors,omitempty"`
 }
 
 // Actions says, per screening category, what the guard does: "off",

@@ -54,5 +54,18 @@ func wireGuard(g policy.Guard) wire.GuardRules {
 	return wire.GuardRules{
 		Injection: g.Injection, Redact: g.Redact, Links: g.Links,
 		Prompts: wire.GuardActions(g.Prompts), Answers: wire.GuardActions(g.Answers), LinkAllow: g.LinkAllow,
+		Detectors: wireDetectors(g.Detectors),
 	}
+}
+
+// wireDetectors converts a grant's own screening rules.
+func wireDetectors(ds []policy.Detector) []wire.GuardDetector {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]wire.GuardDetector, len(ds))
+	for i, d := range ds {
+		out[i] = wire.GuardDetector(d)
+	}
+	return out
 }

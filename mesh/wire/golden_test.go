@@ -39,8 +39,9 @@ func goldenNetMap(t *testing.T) *NetMap {
 			Grants: []GrantRule{
 				{ID: "grants[0]", MFA: Duration(12 * time.Hour),
 					Limits: Limits{RPM: 120, TPM: 200000, Concurrency: 4, TokensPerDay: 1000000, MaxTokens: 8192},
-					Guard:  GuardRules{Injection: "block", Redact: []string{"secrets", "pii"}, Links: "block-external"},
-					Audit:  AuditRules{Prompts: "hash", Retention: Duration(7 * 24 * time.Hour)}},
+					Guard: GuardRules{Injection: "block", Redact: []string{"secrets", "pii"}, Links: "block-external",
+						Detectors: []GuardDetector{{Name: "mrn", Pattern: `MRN-\d{8}`, Validator: "luhn", Category: "pii"}}},
+					Audit: AuditRules{Prompts: "hash", Retention: Duration(7 * 24 * time.Hour)}},
 				{ID: "grants[1]"},
 			},
 			Filter: []FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []PortRange{{First: 22, Last: 22}, {First: 8000, Last: 8080}}}},

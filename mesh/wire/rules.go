@@ -66,6 +66,19 @@ type GuardRules struct {
 	// LinkAllow lists hosts, *.domains, IP addresses and CIDR prefixes
 	// links may point at without counting as external.
 	LinkAllow []string `json:"linkAllow,omitempty"`
+	// Detectors are the policy's own screening rules, screened with the
+	// actions of their category.
+	Detectors []GuardDetector `json:"detectors,omitempty"`
+}
+
+// GuardDetector is a screening rule the policy declares: a rule id, a
+// bounded Go regular expression, an optional check ("luhn", "mod97",
+// "mod11") and a category ("secrets" or "pii").
+type GuardDetector struct {
+	Name      string `json:"name"`
+	Pattern   string `json:"pattern"`
+	Validator string `json:"validator,omitempty"`
+	Category  string `json:"category"`
 }
 
 // GuardActions is, per screening category, "", "off", "flag", "redact"

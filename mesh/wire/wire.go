@@ -59,6 +59,10 @@ import (
 //     /api/v1/endpoints {"endpoints": [...]} (at most MaxEndpoints): a
 //     device reports where its WireGuard socket may be reached, and its
 //     peers' netmaps carry them as Peer.Endpoints.
+//     2026-12-06, compatible addition: GuardRules.Detectors, the policy's
+//     own screening rules (a name, a bounded pattern, a validator, a
+//     category). A node from before ignores them and screens with its
+//     built-in rules only.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,14 +143,25 @@ func isZeroGuard(g policy.Guard) bool {
 
 func sameGuard(a, b policy.Guard) bool {
 	return a.Injection == b.Injection && a.Links == b.Links && slices.Equal(a.Redact, b.Redact) &&
-		a.Prompts == b.Prompts && a.Answers == b.Answers && slices.Equal(a.LinkAllow, b.LinkAllow)
+		a.Prompts == b.Prompts && a.Answers == b.Answers && slices.Equal(a.LinkAllow, b.LinkAllow) &&
+		slices.Equal(a.Detectors, b.Detectors)
 }
 
 func guardKey(g policy.Guard) string {
 	r := slices.Clone(g.Redact)
 	slices.Sort(r)
 	return g.Injection + "|" + strings.Join(r, ",") + "|" + g.Links + "|" + actionsKey(g.Prompts) + "|" + actionsKey(g.Answers) +
-		"|" + strings.Join(g.LinkAllow, ",")
+		"|" + strings.Join(g.LinkAllow, ",") + "|" + detectorsKey(g.Detectors)
+}
+
+// detectorsKey names a grant's own detectors (the pattern quoted, so no
+// two lists share a key).
+func detectorsKey(ds []policy.Detector) string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(d.Name + "," + strconv.Quote(d.Pattern) + "," + d.Validator + "," + d.Category + ";")
+	}
+	return b.String()
 }
 
 func actionsKey(a policy.Actions) string {

@@ -28,6 +28,9 @@ const (
 func (m *mesh) withGuard(g policy.Guard, a policy.Audit) {
 	m.rules.Grants[0].Guard = wire.GuardRules{Injection: g.Injection, Redact: g.Redact, Links: g.Links,
 		Prompts: wire.GuardActions(g.Prompts), Answers: wire.GuardActions(g.Answers), LinkAllow: g.LinkAllow}
+	for _, d := range g.Detectors {
+		m.rules.Grants[0].Guard.Detectors = append(m.rules.Grants[0].Guard.Detectors, wire.GuardDetector(d))
+	}
 	m.rules.Grants[0].Audit = wire.AuditRules{Prompts: a.Prompts, Retention: wire.Duration(a.Retention)}
 	m.apply(2)
 }

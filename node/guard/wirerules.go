@@ -56,5 +56,18 @@ func policyGuard(g wire.GuardRules) policy.Guard {
 	return policy.Guard{
 		Injection: g.Injection, Redact: g.Redact, Links: g.Links,
 		Prompts: policy.Actions(g.Prompts), Answers: policy.Actions(g.Answers), LinkAllow: g.LinkAllow,
+		Detectors: policyDetectors(g.Detectors),
 	}
+}
+
+// policyDetectors converts a grant's own screening rules.
+func policyDetectors(ds []wire.GuardDetector) []policy.Detector {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]policy.Detector, len(ds))
+	for i, d := range ds {
+		out[i] = policy.Detector(d)
+	}
+	return out
 }

@@ -1,9 +1,6 @@
 package screen
 
 import (
-	"bufio"
-	"encoding/json"
-	"os"
 	"slices"
 	"sort"
 	"testing"
@@ -19,23 +16,7 @@ type corpusEntry struct {
 }
 
 func loadCorpus(t testing.TB) []corpusEntry {
-	t.Helper()
-	f, err := os.Open("testdata/corpus.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []corpusEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		var e corpusEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("corpus line %d: %v", line, err)
-		}
-		out = append(out, e)
-	}
-	return out
+	return loadJSONL[corpusEntry](t, "testdata/corpus.jsonl")
 }
 
 // score counts, per rule, entries it rightly fired on (tp), wrongly fired

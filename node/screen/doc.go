@@ -32,11 +32,20 @@
 // name = value in config and code layouts) by small scanners. Before
 // matching, invisible runes are dropped and compatibility forms folded
 // (fold.go); a match maps back onto the source text. Overlapping matches
-// merge into one span, so no part of either is left in clear.
+// merge into one span, so no part of either is left in clear. Health
+// identifiers (NPI, DEA, NHS numbers) are read from digit runs with their
+// checksums (health.go); injection phrasings in non-Latin scripts are
+// sequences of stems looked for only in runes outside ASCII (scripts.go).
+// The one place a policy's own regular expression runs is its detectors
+// (custom.go): Go's linear-time regexp, compiled once per policy, with
+// the bounds policy.CompileDetector enforces.
 //
 // testdata/gitleaks holds the samples of gitleaks' rules (MIT, extracted by
 // the separate module in ./corpus, which also benchmarks moat beside
 // gitleaks); gitleaks_test.go scores the detectors on them per family.
+// testdata/secretlint holds secretlint's rule fixtures (MIT, extracted by
+// corpus/secretlint/extract.py), a second corpus never tuned on, scored by
+// secretlint_test.go.
 //
 // # Hold-back
 //

@@ -15,8 +15,12 @@ import (
 const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 
 // Thresholds over all of gitleaks' samples, both splits. The goal for
-// maxSpecificFalse is 0.02; twelve of the negatives are Google API keys of
-// the real format that gitleaks allowlists by value, which moat flags.
+// maxSpecificFalse is 0.02; it is 0.029 (tune 0.018, held 0.074). Of the
+// Google API keys of the real format that gitleaks allowlists by value,
+// moat passes the eleven found published as test values in Firebase's
+// SDKs (publicGoogleKeys); two in the tune split were found nowhere but in
+// allowlists, and the three in the held split were not looked up, so all
+// five still count against moat.
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
@@ -24,7 +28,7 @@ const (
 	// minAllRecall: true positives of every rule caught by any secret rule.
 	minAllRecall = 0.98
 	// maxSpecificFalse: gitleaks' false positives flagged by a specific rule.
-	maxSpecificFalse = 0.07
+	maxSpecificFalse = 0.03
 )
 
 type gitleaksSample struct {
@@ -33,19 +37,24 @@ type gitleaksSample struct {
 }
 
 func loadGitleaks(t testing.TB) []gitleaksSample {
+	return loadJSONL[gitleaksSample](t, gitleaksSamples)
+}
+
+// loadJSONL reads one T per line of the file at path.
+func loadJSONL[T any](t testing.TB, path string) []T {
 	t.Helper()
-	f, err := os.Open(gitleaksSamples)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []gitleaksSample
+	var out []T
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
+	sc.Buffer(nil, 1<<22)
 	for sc.Scan() {
-		var s gitleaksSample
+		var s T
 		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", path, err)
 		}
 		out = append(out, s)
 	}

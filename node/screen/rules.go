@@ -1,5 +1,7 @@
 package screen
 
+import "github.com/moatmesh/moat/policy"
+
 // ruleID indexes the rule table. The order is the priority when two
 // findings overlap: the lower id (the more specific rule) wins.
 type ruleID uint8
@@ -28,6 +30,9 @@ const (
 	rIBAN
 	rCreditCard
 	rSSN
+	rNPI
+	rDEA
+	rNHS
 	rEmail
 	rIP
 	rPhone
@@ -39,6 +44,10 @@ const (
 	rGeneric
 	numRules
 )
+
+// maxRules bounds the rules of one scanner: the built-in ones and the
+// policy's own detectors (ids numRules and up).
+const maxRules = numRules + policy.MaxDetectors
 
 // tailKind says how a match that reaches the end of the visible text is
 // followed into the next chunks of a stream.
@@ -88,6 +97,9 @@ var ruleDefs = [numRules]ruleDef{
 	rIBAN:        {"iban", CatPII, 44, tailNone},
 	rCreditCard:  {"credit-card", CatPII, 25, tailNone},
 	rSSN:         {"us-ssn", CatPII, 13, tailNone},
+	rNPI:         {"us-npi", CatPII, 12, tailNone},
+	rDEA:         {"us-dea", CatPII, 10, tailNone},
+	rNHS:         {"uk-nhs-number", CatPII, 13, tailNone},
 	rEmail:       {"email", CatPII, 160, tailToken},
 	rIP:          {"ip-address", CatPII, 48, tailNone},
 	rPhone:       {"phone", CatPII, 24, tailNone},

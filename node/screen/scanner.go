@@ -17,7 +17,7 @@ type span struct {
 // ctx is the scratch state of one scan. Scanners keep them in a pool, so a
 // scan that finds nothing allocates nothing.
 type ctx struct {
-	on    *[numRules]bool
+	on    *[maxRules]bool
 	allow *hostSet
 	spans []span
 	norm  normText // normalised text for the phrase matcher
@@ -57,9 +57,11 @@ var detectors = []detector{
 	{rules: []ruleID{rGeneric}, find: findBare},
 	{rules: []ruleID{rEmail}, find: findEmails},
 	{rules: []ruleID{rCreditCard, rPhone, rSSN}, find: findNumbers},
+	{rules: []ruleID{rNPI, rDEA, rNHS}, find: findHealthIDs},
 	{rules: []ruleID{rIBAN}, find: findIBANs},
 	{rules: []ruleID{rIP}, find: findIPs},
 	{rules: []ruleID{rInjOverride, rInjRoleplay, rEncoded}, find: findInjection},
+	{rules: []ruleID{rInjOverride, rInjRoleplay}, find: findScriptInjection},
 	{rules: []ruleID{rEncoded}, find: findEncoded},
 	{rules: []ruleID{rHidden}, find: findHidden, raw: true},
 	{rules: []ruleID{rRoleTag}, find: findRoleTags},
@@ -69,8 +71,9 @@ var detectors = []detector{
 // Scanner runs the enabled rules with their actions over text. It is
 // immutable after construction and safe for concurrent use.
 type Scanner struct {
-	actions [numRules]Action
-	on      [numRules]bool
+	actions [maxRules]Action
+	on      [maxRules]bool
+	defs    []ruleDef // the built-in rules, then the policy's own
 	dets    []detector
 	allow   *hostSet
 	hold    int
@@ -81,28 +84,42 @@ type Scanner struct {
 // that is absent or ActionOff does not run) and the hosts links may point
 // at (see Config.LinkAllow). It fails on an unknown rule id.
 func NewScanner(actions RuleActions, linkAllow []string) (*Scanner, error) {
-	s := &Scanner{allow: newHostSet(linkAllow)}
+	return newScanner(actions, linkAllow, nil)
+}
+
+// newScanner builds a scanner with the policy's own rules as well.
+func newScanner(actions RuleActions, linkAllow []string, custom []*customRule) (*Scanner, error) {
+	s := &Scanner{allow: newHostSet(linkAllow), defs: ruleDefs[:]}
+	dets := detectors
+	if len(custom) > 0 {
+		s.defs = slices.Clone(s.defs)
+		dets = slices.Clone(dets)
+		for i, cr := range custom {
+			s.defs = append(s.defs, cr.def)
+			dets = append(dets, cr.detector(numRules+ruleID(i)))
+		}
+	}
 	for id, a := range actions {
-		r, ok := ruleByID(id)
-		if !ok {
+		i := slices.IndexFunc(s.defs, func(d ruleDef) bool { return d.id == id })
+		if i < 0 {
 			return nil, &ConfigError{Msg: "unknown rule " + quote(id) + "; see screen.Rules()"}
 		}
-		s.actions[r], s.on[r] = a, a != ActionOff
+		s.actions[i], s.on[i] = a, a != ActionOff
 	}
-	for _, d := range detectors {
+	for _, d := range dets {
 		if slices.ContainsFunc(d.rules, func(r ruleID) bool { return s.on[r] }) {
 			s.dets = append(s.dets, d)
 		}
 	}
-	s.hold = holdBack(&s.on)
+	s.hold = s.holdBack()
 	s.pool.New = func() any { return &ctx{on: &s.on, allow: s.allow} }
 	return s, nil
 }
 
-func holdBack(on *[numRules]bool) int {
+func (s *Scanner) holdBack() int {
 	h := 0
-	for r, d := range ruleDefs {
-		if on[r] && d.decide+1 > h {
+	for r, d := range s.defs {
+		if s.on[r] && d.decide+1 > h {
 			h = d.decide + 1
 		}
 	}
@@ -127,7 +144,7 @@ func (s *Scanner) Scan(text string) []Finding {
 	}
 	out := make([]Finding, len(c.spans))
 	for i, sp := range c.spans {
-		d := ruleDefs[sp.rule]
+		d := s.defs[sp.rule]
 		out[i] = Finding{Rule: d.id, Category: d.cat, Start: sp.start, End: sp.end, Action: s.actions[sp.rule]}
 	}
 	return out

@@ -109,11 +109,11 @@ func (st *Stream) release(dst []byte, final bool) ([]byte, error) {
 		switch a {
 		case ActionBlock:
 			dst = append(dst, text[pos:sp.start]...)
-			st.err = &BlockError{Rule: ruleDefs[sp.rule].id, Category: ruleDefs[sp.rule].cat}
+			st.err = &BlockError{Rule: st.sc.defs[sp.rule].id, Category: st.sc.defs[sp.rule].cat}
 			return dst, st.err
 		case ActionRedact:
 			dst = append(dst, text[pos:sp.start]...)
-			dst = append(dst, marker(ruleDefs[sp.rule].id)...)
+			dst = append(dst, marker(st.sc.defs[sp.rule].id)...)
 			pos, r = sp.end, max(r, sp.end)
 			st.redEnd = st.base + pos
 			if sp.end == len(text) && !final && sp.tailOf() != tailNone && sp.tailOf() != tailStop {
@@ -139,7 +139,7 @@ func (st *Stream) record(sp span, a Action) {
 		st.dropped++
 		return
 	}
-	d := ruleDefs[sp.rule]
+	d := st.sc.defs[sp.rule]
 	st.findings = append(st.findings, Finding{Rule: d.id, Category: d.cat, Start: st.base + sp.start, End: st.base + sp.end, Action: a})
 }
 

@@ -35,13 +35,33 @@ func findTokens(c *ctx, s string) {
 	}
 }
 
+// publicGoogleKeys are Google API keys published as test values in
+// Firebase's open-source SDKs (firebase-js-sdk's installations
+// precondition tests; FirebaseOptions in firebase-android-sdk's storage,
+// database and performance tests): anyone can read them, so they are no
+// secret to leak. gitleaks allowlists them too; only the ones found in
+// such sources are listed here.
+var publicGoogleKeys = map[string]bool{
+	"AIzaSyabcdefghijklmnopqrstuvwxyz1234567": true,
+	"AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ": true,
+	"AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM": true,
+	"AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY": true,
+	"AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4": true,
+	"AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c": true,
+	"AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs": true,
+	"AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM": true,
+	"AIzaSyDMAScliyLx7F0NPDEJi1QmyCgHIAODrlU": true,
+	"AIzaSyD3asb-2pEZVqMkmL6M9N6nHZRR_znhrh0": true,
+	"AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw": true,
+}
+
 var awsPrefixes = [...]string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"}
 
 // tokenA: AWS access key ids (a 4-letter prefix and 16 of [A-Z0-9]) and
 // Google API keys (AIza and 35 of [A-Za-z0-9_-]).
 func (c *ctx) tokenA(s string, i int) {
 	if strings.HasPrefix(s[i:], "AIza") {
-		if end := i + 39; end <= len(s) && runOf(s, i, cTok) == end && !patterned(s[i+4:end]) {
+		if end := i + 39; end <= len(s) && runOf(s, i, cTok) == end && !patterned(s[i+4:end]) && !publicGoogleKeys[s[i:end]] {
 			c.add(rGCP, i, end)
 		}
 		return
