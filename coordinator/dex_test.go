@@ -48,7 +48,7 @@ func startDex(t *testing.T, bin, redirect, email, password string) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost) // Dex refuses a cost under 10
 	issuer := "http://" + addr + "/dex"
 	cfg := fmt.Sprintf(`issuer: %s
 storage: {type: memory}
@@ -125,8 +125,8 @@ func TestDexSignInWithStepUp(t *testing.T) {
 	if page, err = page.Submit(nil); err != nil || !strings.HasPrefix(page.URL.String(), issuer) || !page.Contains("password") {
 		t.Fatalf("confirming the device did not lead to Dex's login form: %v\n%s", err, page.Body)
 	}
-	if p, _ := page.Submit(map[string]string{"login": "alice@example.com", "password": "wrong"}); !strings.HasPrefix(p.URL.String(), issuer) {
-		t.Fatalf("a wrong password left Dex: %s", p.URL)
+	if p, _ := page.Submit(map[string]string{"login": "alice@example.com", "password": "wrong"}); !strings.HasPrefix(p.URL.String(), issuer) || !p.Contains("Invalid") {
+		t.Fatalf("a wrong password: %s, want Dex's form again saying it is invalid:\n%s", p.URL, p.Body)
 	}
 	// The form again, fresh (Dex answers a wrong password with it).
 	page, _ = b.Get(page.URL.String())
