@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/moatmesh/moat/internal/cli.version=$(VERSION)
 # Test timeout for the whole suite; CI allows 90 minutes, we aim far lower.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test bench lint demo clean release
+.PHONY: all build test test-dex bench lint demo clean release
 
 all: build
 
@@ -26,6 +26,13 @@ test:
 	./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	# The Grafana dashboards: their own module, so the SDK stays out of go.mod.
 	cd deploy/grafana && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 ./...
+
+# Sign-in through a real Dex (coordinator/dex_test.go). Dex is built once
+# from its own module (internal/tools/dex) and cached outside the repo; a
+# cold build takes minutes, so it is a target of its own.
+test-dex:
+	@dex=$$(./scripts/dex.sh) || { echo "test-dex: Dex could not be built; the Dex test will skip"; dex=; }; \
+	MOAT_DEX="$$dex" $(GO) test -count=1 -run 'TestDex' -v ./coordinator/
 
 bench:
 	@./scripts/deps.sh bench

@@ -153,6 +153,14 @@ func (s *Server) callback(c *gin.Context) {
 		s.refuseLogin(c, ls, http.StatusForbidden, "not_admitted", err.Error())
 		return
 	}
+	if msg, err := s.scimSignIn(c.Request.Context(), cl); err != nil || msg != "" {
+		if err != nil {
+			s.internal(c, "check provisioning", err)
+			return
+		}
+		s.refuseLogin(c, ls, http.StatusForbidden, "user_deprovisioned", msg)
+		return
+	}
 	user, err := s.upsertUser(c.Request.Context(), cl)
 	var refusal *userError
 	if errors.As(err, &refusal) {

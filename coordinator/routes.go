@@ -42,6 +42,9 @@ func (s *Server) routes() http.Handler {
 	dev.POST("/audit", s.ingestAudit)
 	s.adminRoutes(api.Group("/admin"))
 
+	if err := s.scimRoutes(r); err != nil {
+		panic(err) // the SCIM schemas are fixed: this is a programming error
+	}
 	if s.auth.idp != nil {
 		r.Any("/idp/*path", s.idpFormLimit(), gin.WrapH(s.auth.idp))
 	}

@@ -267,4 +267,49 @@ var migrations = []migration{{
 		`CREATE INDEX netmap_streams_device ON netmap_streams (device_id, seen)`,
 		`CREATE INDEX netmap_streams_replica ON netmap_streams (replica)`,
 	},
+}, {
+	version: 9,
+	name:    "SCIM provisioning: tokens, users, groups and their members",
+	stmts: []string{
+		// Bearer tokens of SCIM clients (an IdP's provisioning agent),
+		// stored as SHA-256 hashes like API tokens.
+		`CREATE TABLE scim_tokens (
+			id         TEXT PRIMARY KEY,
+			hash       {{blob}} NOT NULL UNIQUE,
+			name       TEXT NOT NULL,
+			created_by TEXT NOT NULL,
+			created    {{time}} NOT NULL,
+			expiry     {{time}}
+		)`,
+		// People as the IdP provisions them. user_name and email are
+		// lower case; attrs is the SCIM resource as last written. A
+		// deleted person stays as a tombstone (deleted, not active) so
+		// that a later sign-in is refused.
+		`CREATE TABLE scim_users (
+			id          TEXT PRIMARY KEY,
+			user_name   TEXT NOT NULL UNIQUE,
+			email       TEXT NOT NULL DEFAULT '',
+			external_id TEXT NOT NULL DEFAULT '',
+			active      BOOLEAN NOT NULL DEFAULT TRUE,
+			deleted     BOOLEAN NOT NULL DEFAULT FALSE,
+			attrs       TEXT NOT NULL DEFAULT '{}',
+			created     {{time}} NOT NULL,
+			modified    {{time}} NOT NULL
+		)`,
+		`CREATE INDEX scim_users_email ON scim_users (email)`,
+		`CREATE TABLE scim_groups (
+			id           TEXT PRIMARY KEY,
+			display_name TEXT NOT NULL,
+			external_id  TEXT NOT NULL DEFAULT '',
+			attrs        TEXT NOT NULL DEFAULT '{}',
+			created      {{time}} NOT NULL,
+			modified     {{time}} NOT NULL
+		)`,
+		`CREATE TABLE scim_members (
+			group_id TEXT NOT NULL REFERENCES scim_groups (id) ON DELETE CASCADE,
+			user_id  TEXT NOT NULL REFERENCES scim_users (id) ON DELETE CASCADE,
+			PRIMARY KEY (group_id, user_id)
+		)`,
+		`CREATE INDEX scim_members_user ON scim_members (user_id)`,
+	},
 }}
