@@ -23,13 +23,17 @@ test:
 	@./scripts/deps.sh test
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	# The Dex sign-in test runs here too once `make test-dex` has built Dex
+	# into its cache (outside the repo); until then it skips and says so.
 	./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	# The Grafana dashboards: their own module, so the SDK stays out of go.mod.
 	cd deploy/grafana && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 ./...
 
 # Sign-in through a real Dex (coordinator/dex_test.go). Dex is built once
 # from its own module (internal/tools/dex) and cached outside the repo; a
-# cold build takes minutes, so it is a target of its own.
+# cold build takes 5-25 minutes on 2 cores (mostly the C of its SQLite
+# driver), so it is a target of its own; once built, `make test` runs the
+# test too.
 test-dex:
 	@dex=$$(./scripts/dex.sh) || { echo "test-dex: Dex could not be built; the Dex test will skip"; dex=; }; \
 	MOAT_DEX="$$dex" $(GO) test -count=1 -run 'TestDex' -v ./coordinator/
