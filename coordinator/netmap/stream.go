@@ -40,13 +40,19 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 		}
 		return err == nil && rc.Flush() == nil
 	}
+	// sent is the netmap the device holds: a wake for the entry it was
+	// just sent (installed between subscribe and current) sends nothing.
+	sent := since
 	e := f.hub.current(id)
 	if e == nil {
 		// The first stream of the device here (or it signed in a moment
 		// ago): its netmap is computed by the next recompute.
 		f.recomputeSoon()
-	} else if e.seq != since && !send(e) {
-		return
+	} else if e.seq != sent {
+		if !send(e) {
+			return
+		}
+		sent = e.seq
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
@@ -64,9 +70,16 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 			f.touch(id)
 		case <-sub.wake:
 			e := f.hub.current(id)
-			if e == nil || !send(e) {
+			if e == nil {
 				return
 			}
+			if e.seq == sent {
+				continue
+			}
+			if !send(e) {
+				return
+			}
+			sent = e.seq
 		}
 	}
 }
