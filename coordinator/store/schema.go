@@ -267,4 +267,22 @@ var migrations = []migration{{
 		`CREATE INDEX netmap_streams_device ON netmap_streams (device_id, seen)`,
 		`CREATE INDEX netmap_streams_replica ON netmap_streams (replica)`,
 	},
+}, {
+	version: 9,
+	name:    "audit ingestion sequence",
+	stmts: []string{
+		// seq numbers audit records in the order the coordinator stored
+		// them, for pollers and sinks (see audit.go). A binary of level 8
+		// leaves it NULL; the next insert by a newer one numbers such rows.
+		`ALTER TABLE audit ADD COLUMN seq BIGINT`,
+		`UPDATE audit SET seq = r.n FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY at, id) AS n FROM audit) AS r
+			WHERE audit.id = r.id`,
+		`CREATE UNIQUE INDEX audit_seq ON audit (seq)`,
+		// The last seq given; its row lock orders concurrent inserts.
+		`CREATE TABLE audit_counter (
+			name  TEXT PRIMARY KEY,
+			value BIGINT NOT NULL
+		)`,
+		`INSERT INTO audit_counter (name, value) SELECT 'audit', COALESCE(MAX(seq), 0) FROM audit`,
+	},
 }}

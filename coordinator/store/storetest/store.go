@@ -119,6 +119,10 @@ type Store interface {
 	InsertAudit(ctx context.Context, recs []*store.AuditRecord) (inserted int, err error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error) // newest first
 	AuditRecord(ctx context.Context, id string) (*store.AuditRecord, error)
+	// AuditAfter returns the records with a Seq above after, lowest
+	// first: InsertAudit numbers the records it inserts in commit order,
+	// so paging by the last Seq seen misses none, whatever their Time.
+	AuditAfter(ctx context.Context, after int64, limit int) ([]*store.AuditRecord, error)
 
 	// Admin audit trail.
 	LogAdminAction(ctx context.Context, a *store.AdminAction) error

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"IdPUsers", testIdPUsers},
 		{"Audit", testAudit},
 		{"AuditFilter", testAuditFilter},
+		{"AuditCursor", testAuditCursor},
+		{"AuditCursorConcurrent", testAuditCursorConcurrent},
 		{"AdminActions", testAdminActions},
 		{"Settings", testSettings},
 		{"Times", testTimes},
