@@ -29,6 +29,8 @@ type Server struct {
 	auth    *authenticator
 	mx      *metrics
 
+	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
+
 	handler  http.Handler
 	drain    drainer      // ends streams at shutdown (shutdown.go)
 	inFlight atomic.Int64 // requests being answered (accesslog.go)
