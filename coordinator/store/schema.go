@@ -285,4 +285,18 @@ var migrations = []migration{{
 		)`,
 		`INSERT INTO audit_counter (name, value) SELECT 'audit', COALESCE(MAX(seq), 0) FROM audit`,
 	},
+}, {
+	version: 10,
+	name:    "audit sink cursors",
+	stmts: []string{
+		// How far each audit sink has delivered each stream ("records":
+		// audit.seq, "admin": admin_actions.id); see sinks.go.
+		`CREATE TABLE audit_sink_cursors (
+			sink    TEXT NOT NULL,
+			stream  TEXT NOT NULL,
+			seq     BIGINT NOT NULL,
+			updated {{time}} NOT NULL,
+			PRIMARY KEY (sink, stream)
+		)`,
+	},
 }}
