@@ -30,6 +30,7 @@ type Server struct {
 	mx      *metrics
 
 	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
+	sinks    auditSinks     // pushing the audit out (auditsinks.go)
 
 	handler  http.Handler
 	drain    drainer      // ends streams at shutdown (shutdown.go)
@@ -95,6 +96,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
 	s.mx.reg.MustRegister(s.auth.health.collector())
 	s.handler = s.routes()
+	s.sinks = s.startSinks()
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(1)
@@ -113,6 +115,7 @@ func (s *Server) Store() *store.DB { return s.store }
 func (s *Server) Close() error {
 	s.stop()
 	s.wg.Wait()
+	s.sinks.close()
 	s.netmaps.Close()
 	s.auth.close()
 	return s.store.Close()
