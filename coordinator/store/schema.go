@@ -298,5 +298,8 @@ var migrations = []migration{{
 			updated {{time}} NOT NULL,
 			PRIMARY KEY (sink, stream)
 		)`,
+		// The admin trail's last id; its row lock orders the trail's
+		// inserts as the audit counter orders records'.
+		`INSERT INTO audit_counter (name, value) SELECT 'admin', COALESCE(MAX(id), 0) FROM admin_actions`,
 	},
 }}

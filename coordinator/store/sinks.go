@@ -17,10 +17,8 @@ func (s *DB) AdminActionsAfter(ctx context.Context, after int64, limit int) ([]*
 // AuditHeads returns the last audit seq given and the last admin action
 // ID: where a sink's cursors are when it has delivered everything.
 func (s *DB) AuditHeads(ctx context.Context) (records, actions int64, err error) {
-	err = s.rd().row(ctx, "SELECT value FROM audit_counter WHERE name = 'audit'").Scan(&records)
-	if err == nil {
-		err = s.rd().row(ctx, "SELECT COALESCE(MAX(id), 0) FROM admin_actions").Scan(&actions)
-	}
+	err = s.rd().row(ctx, `SELECT COALESCE(SUM(CASE name WHEN 'audit' THEN value END), 0),
+		COALESCE(SUM(CASE name WHEN 'admin' THEN value END), 0) FROM audit_counter`).Scan(&records, &actions)
 	return records, actions, s.fail("audit heads", err)
 }
 

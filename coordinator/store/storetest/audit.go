@@ -192,3 +192,36 @@ func seqIDs(recs []*store.AuditRecord) []string {
 	}
 	return out
 }
+
+// testSinkCursors: heads, the admin trail in ID order, and cursors that
+// only move from where they are.
+func testSinkCursors(t *testing.T, s Store) {
+	c := ctx(t)
+	_, err := s.InsertAudit(c, auditRecs(4))
+	must(t, err)
+	for _, a := range []string{"a.one", "a.two", "a.three"} {
+		must(t, s.LogAdminAction(c, &store.AdminAction{Actor: "u_x", Action: a}))
+	}
+	recs, acts, err := s.AuditHeads(c)
+	must(t, err)
+	if recs != 4 || acts != 3 {
+		t.Fatalf("heads %d records, %d actions; want 4, 3", recs, acts)
+	}
+	as, err := s.AdminActionsAfter(c, 1, 10)
+	must(t, err)
+	if len(as) != 2 || as[0].Action != "a.two" || as[1].Action != "a.three" {
+		t.Fatalf("admin actions after 1: %+v", as)
+	}
+	at, err := s.SinkCursor(c, "hook", "records")
+	must(t, err)
+	if at != 0 {
+		t.Fatalf("new cursor at %d", at)
+	}
+	must(t, s.AdvanceSinkCursor(c, "hook", "records", 0, 3))
+	must(t, s.AdvanceSinkCursor(c, "hook", "records", 3, 4))
+	wantErr(t, s.AdvanceSinkCursor(c, "hook", "records", 3, 9), store.ErrConflict, "a stale mover")
+	must(t, s.AdvanceSinkCursor(c, "other", "records", 0, 1))
+	if at, err = s.SinkCursor(c, "hook", "records"); err != nil || at != 4 {
+		t.Fatalf("cursor at %d (%v), want 4", at, err)
+	}
+}

@@ -127,6 +127,16 @@ type Store interface {
 	// Admin audit trail.
 	LogAdminAction(ctx context.Context, a *store.AdminAction) error
 	AdminActions(ctx context.Context, limit int) ([]*store.AdminAction, error) // newest first
+	// AdminActionsAfter returns the entries with an ID above after,
+	// lowest first; IDs become visible in increasing order.
+	AdminActionsAfter(ctx context.Context, after int64, limit int) ([]*store.AdminAction, error)
+
+	// Audit sinks: AuditHeads is the last record seq and admin action
+	// ID given; a sink's cursor per stream starts at 0 and moves only
+	// from where the mover last saw it (else store.ErrConflict).
+	AuditHeads(ctx context.Context) (records, actions int64, err error)
+	SinkCursor(ctx context.Context, sink, stream string) (int64, error)
+	AdvanceSinkCursor(ctx context.Context, sink, stream string, from, to int64) error
 
 	// Key-value settings the coordinator keeps (e.g. its encryption key id,
 	// netmap epoch).

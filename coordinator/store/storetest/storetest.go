@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AuditFilter", testAuditFilter},
 		{"AuditCursor", testAuditCursor},
 		{"AuditCursorConcurrent", testAuditCursorConcurrent},
+		{"SinkCursors", testSinkCursors},
 		{"AdminActions", testAdminActions},
 		{"Settings", testSettings},
 		{"Times", testTimes},
