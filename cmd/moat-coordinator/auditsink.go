@@ -29,7 +29,7 @@ func (w *webhookSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&w.splunkToken, "audit-webhook-splunk-token", "", `sent as "Authorization: Splunk TOKEN" (Splunk HEC); empty: no such header`)
 	cli.SecretFile(fs, "audit-webhook-splunk-token")
 	fs.StringSliceVar(&w.carry, "audit-webhook-carry", []string{"records", "admin"}, `what the webhook carries (comma-separated): "records" (every audit record), "refusals" (denied requests and refused admin credentials), "admin" (the admin trail)`)
-	fs.BoolVar(&w.prompts, "audit-webhook-prompts", false, "let prompts that grants store (audit prompts: full) leave with their records; otherwise they are removed")
+	fs.BoolVar(&w.prompts, "audit-webhook-prompts", false, `let prompts that grants store ("audit": {"prompts": "full"}) leave with their records; otherwise they are removed`)
 }
 
 // check refuses a webhook serve cannot use.
