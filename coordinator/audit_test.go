@@ -3,8 +3,6 @@ package coordinator
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -113,14 +111,5 @@ func storeFilterAll() store.AuditFilter { return store.AuditFilter{Limit: 100} }
 // shipAudit posts a batch of audit records as the node with cred.
 func shipAudit(t *testing.T, url, cred, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url+"/api/v1/audit", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+cred)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return bearerRequest(t, "POST", url+"/api/v1/audit", cred, body)
 }
