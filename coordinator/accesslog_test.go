@@ -145,8 +145,8 @@ func TestRefusedCredentialsLoggedWithoutSecrets(t *testing.T) {
 		t.Errorf("refusals logged %v, want bad_token on the admin API and bad_credential on the netmap", refused)
 	}
 	actions := sink.lines(t, "admin action")
-	if len(actions) != 2 || actions[1]["action"] != "enrollkey.create" || actions[1]["request_id"] == "" {
-		t.Errorf("admin action lines %v, want a policy save and an enrollkey.create with its request id", actions)
+	if len(actions) != 3 || actions[0]["action"] != actionRefused || actions[2]["action"] != "enrollkey.create" || actions[2]["request_id"] == "" {
+		t.Errorf("admin action lines %v, want the refused token, a policy save and an enrollkey.create with its request id", actions)
 	}
 	log := sink.String()
 	for name, secret := range map[string]string{"bad admin token": badToken, "bad device credential": badCred, "admin token": tok, "enrollment key": created.Key} {

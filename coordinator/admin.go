@@ -23,12 +23,17 @@ const ctxActor = "moat.actor"
 func (s *Server) adminAuth(c *gin.Context) {
 	tok := bearer(c.Request)
 	if !strings.HasPrefix(tok, prefixAPIToken) {
+		if tok != "" {
+			s.refuse("bad_api_token")
+			s.recordRefusal(c.Request, credAPIToken, "not an admin API token")
+		}
 		apiError(c, http.StatusUnauthorized, "no_token", "send an admin API token as a bearer token (moat-coordinator tokens create)")
 		return
 	}
 	t, err := s.store.APITokenByHash(c.Request.Context(), hashSecret(tok))
 	if err != nil || (!t.Expiry.IsZero() && !s.cfg.Now().Before(t.Expiry)) {
 		s.refuse("bad_api_token")
+		s.recordRefusal(c.Request, credAPIToken, "unknown or expired")
 		apiError(c, http.StatusUnauthorized, "bad_token", "this API token is unknown or expired; make a new one")
 		return
 	}

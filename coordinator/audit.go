@@ -74,8 +74,13 @@ func (s *Server) ingestAudit(c *gin.Context) {
 }
 
 // listAudit queries audit records: GET /api/v1/admin/audit?user=&login=
-// &model=&node=&decision=&since=RFC3339&until=RFC3339&limit=&before=ID.
+// &model=&node=&decision=&since=RFC3339&until=RFC3339&limit=&before=ID,
+// newest event first; or, with after=SEQ, in ingestion order (pullAudit).
 func (s *Server) listAudit(c *gin.Context) {
+	if _, ok := c.GetQuery("after"); ok {
+		s.pullAudit(c)
+		return
+	}
 	f := store.AuditFilter{
 		UserID: c.Query("user"), Login: c.Query("login"), Model: c.Query("model"),
 		NodeID: c.Query("node"), Decision: c.Query("decision"), Before: c.Query("before"),
@@ -99,6 +104,51 @@ func (s *Server) listAudit(c *gin.Context) {
 	out := auditList{Records: make([]json.RawMessage, 0, len(recs))}
 	for _, r := range recs {
 		out.Records = append(out.Records, r.Body)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// auditPage answers GET /api/v1/admin/audit?after=SEQ: records in the
+// order the coordinator stored them, each with its ingestion sequence
+// number. Next is the cursor for the following pull (the last seq
+// returned, or after itself when there was nothing new).
+type auditPage struct {
+	Records []auditEntry `json:"records"`
+	Next    int64        `json:"next"`
+}
+
+// auditEntry is one record of an auditPage.
+type auditEntry struct {
+	Seq    int64           `json:"seq"`
+	Record json.RawMessage `json:"record"`
+}
+
+// pullAudit serves GET /api/v1/admin/audit?after=SEQ&limit=N (default
+// 100, at most 10,000): the records stored after SEQ, in ingestion order,
+// so a poller that keeps Next never misses a record a node shipped late.
+// Filters do not combine with after: a poller takes everything.
+func (s *Server) pullAudit(c *gin.Context) {
+	after, err := strconv.ParseInt(c.Query("after"), 10, 64)
+	if err != nil || after < 0 {
+		apiError(c, http.StatusBadRequest, "bad_request", "after: want a sequence number (0 for the start)")
+		return
+	}
+	for _, name := range []string{"user", "login", "model", "node", "decision", "since", "until", "before"} {
+		if c.Query(name) != "" {
+			apiError(c, http.StatusBadRequest, "bad_request", name+": filters do not combine with after")
+			return
+		}
+	}
+	limit, _ := strconv.Atoi(c.DefaultQuery("limit", "100"))
+	recs, err := s.store.AuditAfter(c.Request.Context(), after, limit)
+	if err != nil {
+		s.internal(c, "pull audit records", err)
+		return
+	}
+	out := auditPage{Records: make([]auditEntry, 0, len(recs)), Next: after}
+	for _, r := range recs {
+		out.Records = append(out.Records, auditEntry{Seq: r.Seq, Record: r.Body})
+		out.Next = r.Seq
 	}
 	c.JSON(http.StatusOK, out)
 }

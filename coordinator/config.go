@@ -77,6 +77,10 @@ type Config struct {
 	// cap.
 	MaxConnsPerClient int
 
+	// AuditSinks push audit records and the admin trail out, each from
+	// the one replica holding its leader claim. Default: none.
+	AuditSinks []AuditSink
+
 	// Logger receives the coordinator's logs. Default: discard.
 	Logger *slog.Logger
 	// Collectors are served on /metrics beside the coordinator's own

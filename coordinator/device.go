@@ -212,5 +212,6 @@ func (s *Server) logout(c *gin.Context) {
 	}
 	s.netmaps.Drop(d.ID)
 	s.changed()
+	s.recordAs(c.Request.Context(), orNode(d), actionDeviceOut, d.ID, d.Hostname)
 	c.Status(http.StatusNoContent)
 }

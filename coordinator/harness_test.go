@@ -260,7 +260,14 @@ func (tc *testCoord) adminToken(t *testing.T) string {
 // admin sends an admin API request and returns status and body.
 func (tc *testCoord) admin(t *testing.T, tok, method, path, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, tc.URL+"/api/v1/admin"+path, strings.NewReader(body))
+	return bearerRequest(t, method, tc.URL+"/api/v1/admin"+path, tok, body)
+}
+
+// bearerRequest sends a request with a bearer token and a JSON body (if
+// any) and returns status and body.
+func bearerRequest(t *testing.T, method, url, tok, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")

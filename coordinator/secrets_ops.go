@@ -83,8 +83,10 @@ func Init(ctx context.Context, cfg Config, selfSigned bool) (Initialized, error)
 func RotateIdPKey(ctx context.Context, cfg Config) (string, error) {
 	var kid string
 	err := withSecrets(ctx, cfg, func(st *store.DB, box *seal.Box) (err error) {
-		kid, err = idp.RotateSigningKey(ctx, st, box, time.Now())
-		return err
+		if kid, err = idp.RotateSigningKey(ctx, st, box, time.Now()); err != nil {
+			return err
+		}
+		return RecordCLIAction(ctx, st, actionKeyRotate, "idp-key", "new key "+kid)
 	})
 	return kid, err
 }
@@ -109,7 +111,13 @@ func RotateSealKey(ctx context.Context, cfg Config, newKey [seal.KeySize]byte) (
 			}
 			return nil, fmt.Errorf("%w: the current seal key does not open it", seal.ErrOpen)
 		}, settingSealKeyID, []byte(seal.KeyID(newKey)))
-		return err
+		if err != nil {
+			return err
+		}
+		// The database is re-sealed: a trail that fails now must not make
+		// the caller keep the old key file.
+		_ = RecordCLIAction(ctx, st, actionKeyRotate, "seal-key", fmt.Sprintf("new key %s, %d values re-sealed", seal.KeyID(newKey), n))
+		return nil
 	})
 	return n, err
 }

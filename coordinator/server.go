@@ -31,6 +31,9 @@ type Server struct {
 	mx      *metrics
 	relay   *relay.Server // at relay.Path, beside the routes (relay.go)
 
+	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
+	sinks    auditSinks     // pushing the audit out (auditsinks.go)
+
 	handler  http.Handler
 	drain    drainer      // ends streams at shutdown (shutdown.go)
 	inFlight atomic.Int64 // requests being answered (accesslog.go)
@@ -100,6 +103,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		s.auth.close()
 		return nil, err
 	}
+	s.sinks = s.startSinks()
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(1)
@@ -125,6 +129,7 @@ func (s *Server) Close() error {
 	s.stop()
 	s.wg.Wait()
 	s.relay.Close()
+	s.sinks.close()
 	s.netmaps.Close()
 	s.auth.close()
 	return s.store.Close()

@@ -107,10 +107,7 @@ func (s *Server) completeUI(c *gin.Context, ls *store.LoginSession, user *store.
 		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode, MaxAge: int(uiSessionTTL.Seconds())})
 	s.mx.logins.WithLabelValues(purposeUI).Inc()
 	s.log.Info("signed in to the UI", "user", user.ID, "role", user.Role)
-	if user.Role == ui.RoleAdmin || user.Role == ui.RoleAuditor {
-		// Who opened the console, and when, is part of the trail.
-		s.recordAs(c.Request.Context(), user.ID, "ui.signin", user.ID, user.Role)
-	}
+	s.recordAs(c.Request.Context(), user.ID, actionUISignIn, user.ID, user.Role)
 	c.Redirect(http.StatusSeeOther, "/ui/")
 }
 
@@ -125,9 +122,13 @@ func (s *Server) uiLogout(c *gin.Context) {
 			renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and sign out again.")
 			return
 		}
+		sess, err := s.store.UISession(c.Request.Context(), sessionHash(ck.Value))
 		if err := s.store.DeleteUISession(c.Request.Context(), sessionHash(ck.Value)); err != nil {
 			s.internal(c, "end UI session", err)
 			return
+		}
+		if err == nil {
+			s.recordAs(c.Request.Context(), sess.UserID, actionUISignOut, sess.UserID, "")
 		}
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: s.uiCookieName(), Value: "", Path: "/ui", HttpOnly: true,
@@ -146,10 +147,13 @@ func (s *Server) uiViewer(r *http.Request) *ui.Viewer {
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("load UI session", "err", err)
+		} else {
+			s.recordRefusal(r, credUISession, "unknown or signed out")
 		}
 		return nil
 	}
 	if !s.cfg.Now().Before(sess.Expires) {
+		s.recordRefusal(r, credUISession, "expired")
 		return nil // the janitor deletes it
 	}
 	u, err := s.store.User(r.Context(), sess.UserID)

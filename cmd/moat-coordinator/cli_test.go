@@ -97,6 +97,7 @@ func TestCLI(t *testing.T) {
 		if len(toks) != 0 {
 			t.Errorf("tokens list after revoke = %v", toks)
 		}
+		wantCLITrail(t, data, "idp.user.add a@example.com", "token.create "+id, "token.revoke "+id)
 		pol := clitest.WriteFile(t, "policy.hujson", goodPolicy)
 		var e map[string]any
 		r := run(nil, "policy", "explain", pol, "--src", "bob@example.com", "--model", "llama-3.1-70b", "--json")

@@ -50,6 +50,7 @@ type serveSettings struct {
 	maxConnsPerClient                           int
 	metricsListen                               string
 	stunListen                                  string
+	webhook                                     webhookSettings
 }
 
 // flagSet returns the settings as flags, each also MOAT_<FLAG> and a key
@@ -84,6 +85,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
+	s.webhook.register(fs)
 	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
@@ -124,7 +126,7 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	case (s.tlsCert == "") != (s.tlsKey == ""):
 		return cli.Usagef("give both --tls-cert and --tls-key, or neither")
 	}
-	return nil
+	return s.webhook.check(cmd)
 }
 
 func checkPublicURL(cmd *cobra.Command, v string) error {
@@ -142,6 +144,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
+		AuditSinks: s.webhook.sinks(),
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,

@@ -34,7 +34,7 @@ func tokensCreateCommand() *cobra.Command {
 		if expiry <= 0 {
 			return cli.Invalid(cmd, "expiry", "must be longer than 0, not %s", expiry)
 		}
-		tok, err := coordinator.CreateAPIToken(cmd.Context(), st, args[0], "cli", expiry)
+		tok, err := coordinator.CreateAPIToken(cmd.Context(), st, args[0], coordinator.CLIActor(), expiry)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func tokensRevokeCommand() *cobra.Command {
 	}
 	o := offlineCommand(cmd, false)
 	cmd.RunE = o.with(func(cmd *cobra.Command, st *store.DB, args []string) error {
-		err := coordinator.RevokeAPIToken(cmd.Context(), st, args[0], "cli")
+		err := coordinator.RevokeAPIToken(cmd.Context(), st, args[0], coordinator.CLIActor())
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no API token %s; see tokens list", args[0])
 		}

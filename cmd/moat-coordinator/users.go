@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/idp"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/internal/cli"
@@ -78,6 +80,10 @@ func usersAddCommand() *cobra.Command {
 	add := o.with(func(cmd *cobra.Command, st *store.DB, args []string) error {
 		link, err := idp.AddUser(cmd.Context(), st, args[0], name, admin, groups, o.publicURL, ttl)
 		if err != nil {
+			return err
+		}
+		detail := fmt.Sprintf("admin=%t groups=%s", admin, strings.Join(groups, ","))
+		if err := coordinator.RecordCLIAction(cmd.Context(), st, coordinator.ActionIdPUserAdd, args[0], detail); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "Setup link for %s (works once, for %s):\n  %s\n", args[0], ttl, link)

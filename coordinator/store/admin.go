@@ -14,14 +14,28 @@ func scanAdminAction(r scanner) (*AdminAction, error) {
 }
 
 // LogAdminAction implements Store. It fills a.ID (increasing) and a.Time
-// (now, unless set).
+// (now, unless set). IDs are taken under the 'admin' counter's row lock,
+// so they become visible in increasing order (AdminActionsAfter misses
+// none).
 func (s *DB) LogAdminAction(ctx context.Context, a *AdminAction) error {
 	if a.Time.IsZero() {
 		a.Time = time.Now()
 	}
-	err := s.wr().row(ctx, `INSERT INTO admin_actions (at, actor, action, target, detail)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		s.d.timeArg(a.Time), a.Actor, a.Action, a.Target, a.Detail).Scan(&a.ID)
+	err := s.inTx(ctx, func(c conn) error {
+		var last int64
+		err := c.row(ctx, "SELECT value FROM audit_counter WHERE name = 'admin'"+s.d.forUpdate).Scan(&last)
+		if err != nil {
+			return err
+		}
+		err = c.row(ctx, `INSERT INTO admin_actions (at, actor, action, target, detail)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			s.d.timeArg(a.Time), a.Actor, a.Action, a.Target, a.Detail).Scan(&a.ID)
+		if err != nil {
+			return err
+		}
+		_, err = c.exec(ctx, "UPDATE audit_counter SET value = ? WHERE name = 'admin'", a.ID)
+		return err
+	})
 	return s.fail("log admin action", err)
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,18 +10,23 @@ import (
 )
 
 const auditCols = `id, node_id, at, user_id, login, device_id, model, api, decision, reason,
-	grant_name, tokens_in, tokens_out, latency_ms, status, body`
+	grant_name, tokens_in, tokens_out, latency_ms, status, body, seq`
 
 func scanAudit(r scanner) (*AuditRecord, error) {
 	a := new(AuditRecord)
+	var seq sql.NullInt64
 	err := r.Scan(&a.ID, &a.NodeID, timeCol{&a.Time}, &a.UserID, &a.Login, &a.DeviceID, &a.Model,
 		&a.API, &a.Decision, &a.Reason, &a.Grant, &a.TokensIn, &a.TokensOut, &a.LatencyMS,
-		&a.Status, &a.Body)
+		&a.Status, &a.Body, &seq)
+	a.Seq = seq.Int64
 	return a, err
 }
 
 // InsertAudit implements Store, in one transaction. Every record needs an
-// ID and a Time.
+// ID and a Time. Each record inserted gets the next ingestion sequence
+// number (its Seq is filled); the counter's row lock makes concurrent
+// inserts, on any replica, take their numbers in commit order, so a
+// reader of seq > N never misses a row committed later with a lower seq.
 func (s *DB) InsertAudit(ctx context.Context, recs []*AuditRecord) (int, error) {
 	for _, a := range recs {
 		if a.ID == "" || a.Time.IsZero() {
@@ -30,27 +36,74 @@ func (s *DB) InsertAudit(ctx context.Context, recs []*AuditRecord) (int, error) 
 	inserted := 0
 	err := s.inTx(ctx, func(c conn) error {
 		inserted = 0
+		var seq int64
+		err := c.row(ctx, "SELECT value FROM audit_counter WHERE name = 'audit'"+s.d.forUpdate).Scan(&seq)
+		if err != nil {
+			return fmt.Errorf("audit counter: %w", err)
+		}
 		for _, a := range recs {
-			res, err := c.exec(ctx, `INSERT INTO audit (`+auditCols+`)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-				a.ID, a.NodeID, s.d.timeArg(a.Time), a.UserID, a.Login, a.DeviceID, a.Model, a.API,
-				a.Decision, a.Reason, a.Grant, a.TokensIn, a.TokensOut, a.LatencyMS, a.Status,
-				blobArg(a.Body))
+			ok, err := s.insertAuditRow(ctx, c, a, seq+1)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", a.ID, err)
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
+			if ok {
+				seq++
+				a.Seq = seq
+				inserted++
 			}
-			inserted += int(n)
 		}
-		return nil
+		if seq, err = numberUnsequenced(ctx, c, seq); err != nil {
+			return err
+		}
+		_, err = c.exec(ctx, "UPDATE audit_counter SET value = ? WHERE name = 'audit'", seq)
+		return err
 	})
 	if err != nil {
 		return 0, s.fail("insert audit", err)
 	}
 	return inserted, nil
+}
+
+// insertAuditRow inserts a with seq unless its ID is known; ok reports
+// whether it did.
+func (s *DB) insertAuditRow(ctx context.Context, c conn, a *AuditRecord, seq int64) (ok bool, err error) {
+	res, err := c.exec(ctx, `INSERT INTO audit (`+auditCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		a.ID, a.NodeID, s.d.timeArg(a.Time), a.UserID, a.Login, a.DeviceID, a.Model, a.API,
+		a.Decision, a.Reason, a.Grant, a.TokensIn, a.TokensOut, a.LatencyMS, a.Status,
+		blobArg(a.Body), seq)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// numberUnsequenced gives the rows an older binary stored without a seq
+// the numbers after last, oldest first, and returns the new last.
+func numberUnsequenced(ctx context.Context, c conn, last int64) (int64, error) {
+	ids, err := getAll(ctx, c, func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	}, "SELECT id FROM audit WHERE seq IS NULL ORDER BY at, id")
+	if err != nil {
+		return 0, fmt.Errorf("unsequenced audit records: %w", err)
+	}
+	for _, id := range ids {
+		last++
+		if _, err := c.exec(ctx, "UPDATE audit SET seq = ? WHERE id = ?", last, id); err != nil {
+			return 0, fmt.Errorf("number audit record %s: %w", id, err)
+		}
+	}
+	return last, nil
+}
+
+// AuditAfter implements Store: the records with a seq above after, in
+// ingestion order; limit ≤ 0 means 100, at most 10,000.
+func (s *DB) AuditAfter(ctx context.Context, after int64, limit int) ([]*AuditRecord, error) {
+	recs, err := getAll(ctx, s.rd(), scanAudit, "SELECT "+auditCols+
+		" FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", after, clampLimit(limit, 100, 10000))
+	return recs, s.fail("audit after", err)
 }
 
 // Audit implements Store: newest first (by Time, then ID), Since

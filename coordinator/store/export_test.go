@@ -26,3 +26,6 @@ func AsReleaseForTest(t *testing.T, level int) {
 	migrations = old[:i]
 	t.Cleanup(func() { migrations = old })
 }
+
+// Tries is how often l has tried for its lock.
+func (l *Leader) Tries() int64 { return l.tries.Load() }

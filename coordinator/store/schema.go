@@ -312,4 +312,39 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX scim_members_user ON scim_members (user_id)`,
 	},
+}, {
+	version: 10,
+	name:    "audit ingestion sequence",
+	stmts: []string{
+		// seq numbers audit records in the order the coordinator stored
+		// them, for pollers and sinks (see audit.go). A binary of level 9
+		// leaves it NULL; the next insert by a newer one numbers such rows.
+		`ALTER TABLE audit ADD COLUMN seq BIGINT`,
+		`UPDATE audit SET seq = r.n FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY at, id) AS n FROM audit) AS r
+			WHERE audit.id = r.id`,
+		`CREATE UNIQUE INDEX audit_seq ON audit (seq)`,
+		// The last seq given; its row lock orders concurrent inserts.
+		`CREATE TABLE audit_counter (
+			name  TEXT PRIMARY KEY,
+			value BIGINT NOT NULL
+		)`,
+		`INSERT INTO audit_counter (name, value) SELECT 'audit', COALESCE(MAX(seq), 0) FROM audit`,
+	},
+}, {
+	version: 11,
+	name:    "audit sink cursors",
+	stmts: []string{
+		// How far each audit sink has delivered each stream ("records":
+		// audit.seq, "admin": admin_actions.id); see sinks.go.
+		`CREATE TABLE audit_sink_cursors (
+			sink    TEXT NOT NULL,
+			stream  TEXT NOT NULL,
+			seq     BIGINT NOT NULL,
+			updated {{time}} NOT NULL,
+			PRIMARY KEY (sink, stream)
+		)`,
+		// The admin trail's last id; its row lock orders the trail's
+		// inserts as the audit counter orders records'.
+		`INSERT INTO audit_counter (name, value) SELECT 'admin', COALESCE(MAX(id), 0) FROM admin_actions`,
+	},
 }}

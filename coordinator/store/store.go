@@ -190,6 +190,10 @@ type AuditRecord struct {
 	LatencyMS           int64
 	Status              int
 	Body                []byte // the record as JSON, with the hash chain fields
+	// Seq numbers records in the order the coordinator stored them
+	// (1, 2, …; filled by InsertAudit); 0 for a record an older binary
+	// stored and no insert has numbered yet.
+	Seq int64
 }
 
 // AuditFilter selects audit records; zero fields do not filter.

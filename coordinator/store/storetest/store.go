@@ -119,10 +119,24 @@ type Store interface {
 	InsertAudit(ctx context.Context, recs []*store.AuditRecord) (inserted int, err error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error) // newest first
 	AuditRecord(ctx context.Context, id string) (*store.AuditRecord, error)
+	// AuditAfter returns the records with a Seq above after, lowest
+	// first: InsertAudit numbers the records it inserts in commit order,
+	// so paging by the last Seq seen misses none, whatever their Time.
+	AuditAfter(ctx context.Context, after int64, limit int) ([]*store.AuditRecord, error)
 
 	// Admin audit trail.
 	LogAdminAction(ctx context.Context, a *store.AdminAction) error
 	AdminActions(ctx context.Context, limit int) ([]*store.AdminAction, error) // newest first
+	// AdminActionsAfter returns the entries with an ID above after,
+	// lowest first; IDs become visible in increasing order.
+	AdminActionsAfter(ctx context.Context, after int64, limit int) ([]*store.AdminAction, error)
+
+	// Audit sinks: AuditHeads is the last record seq and admin action
+	// ID given; a sink's cursor per stream starts at 0 and moves only
+	// from where the mover last saw it (else store.ErrConflict).
+	AuditHeads(ctx context.Context) (records, actions int64, err error)
+	SinkCursor(ctx context.Context, sink, stream string) (int64, error)
+	AdvanceSinkCursor(ctx context.Context, sink, stream string, from, to int64) error
 
 	// Key-value settings the coordinator keeps (e.g. its encryption key id,
 	// netmap epoch).
