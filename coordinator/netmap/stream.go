@@ -40,15 +40,20 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 		}
 		return err == nil && rc.Flush() == nil
 	}
-	// sent is the netmap the device holds: a wake for the entry it was
-	// just sent (installed between subscribe and current) sends nothing.
-	sent := since
+	// sent is the entry of this replica's hub the device holds: a wake
+	// for the entry it was just sent (installed between subscribe and
+	// current) sends nothing. It starts at since only when since names
+	// the current entry: seqs of different replicas are not comparable.
+	var sent uint64
 	e := f.hub.current(id)
-	if e == nil {
+	switch {
+	case e == nil:
 		// The first stream of the device here (or it signed in a moment
 		// ago): its netmap is computed by the next recompute.
 		f.recomputeSoon()
-	} else if e.seq != sent {
+	case e.seq == since:
+		sent = since
+	default:
 		if !send(e) {
 			return
 		}
