@@ -278,7 +278,8 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	if err != nil {
 		return err
 	}
-	gcfg := guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key}
+	gcfg := guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key,
+		LimitsFile: filepath.Join(n.cfg.StateDir, "limits.json")}
 	gcfg.Collectors = append(gcfg.Collectors, n.cfg.Collectors...)
 	if n.lock != nil {
 		gcfg.Collectors = append(gcfg.Collectors, n.lock.Collector())

@@ -80,6 +80,12 @@ type Config struct {
 	// see ScreenOptions for what its zero value does. The tracker also
 	// runs when Screen is set.
 	Screening ScreenOptions
+	// LimitsFile keeps the day's token counters (tokensPerDay) across
+	// restarts: loaded by New, rewritten atomically at most once a second
+	// while they change and once more by Close or Shutdown, so a crash
+	// loses at most the last second's counts. A damaged file makes New
+	// fail. Default empty: the counters live in memory only.
+	LimitsFile string
 	// MetricsTags lists the tags whose callers may GET /metrics. Callers
 	// whose identity is Admin may always. Default: none (admins only).
 	MetricsTags []string

@@ -22,6 +22,8 @@ type localLimiter struct {
 	mu      sync.Mutex
 	states  map[limitKey]*limitState
 	pending map[string]int // identity → requests holding a slot
+	// changes counts the changes of day counters (for the limits file).
+	changes uint64
 }
 
 type limitKey struct{ who, grant string }
@@ -140,6 +142,7 @@ func (l *localLimiter) reserve(who string, g *policy.GrantRule, tokens int64, no
 	if lim.TokensPerDay > 0 {
 		st.dayTokens += tokens
 		st.dayReserved += tokens
+		l.changes++
 	}
 	return t, nil
 }
@@ -223,6 +226,7 @@ func (t *ticket) settle(used int64) {
 	if t.lim.TokensPerDay > 0 && st.day == t.day {
 		st.dayTokens += used - t.reserved
 		st.dayReserved -= t.reserved
+		t.l.changes++
 	}
 }
 
