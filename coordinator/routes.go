@@ -39,6 +39,7 @@ func (s *Server) routes() http.Handler {
 	dev.POST("/node", s.advertise)
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)
+	dev.POST("/node/lease", s.lease)
 	s.adminRoutes(api.Group("/admin"))
 
 	if s.auth.idp != nil {
