@@ -86,6 +86,15 @@ type Config struct {
 	// loses at most the last second's counts. A damaged file makes New
 	// fail. Default empty: the counters live in memory only.
 	LimitsFile string
+	// Leases, when set, makes tokensPerDay count for the organisation:
+	// the guard leases each person's daily quota from the coordinator
+	// (leases.go, docs/policy.md) instead of counting it on this node.
+	// The node sets it when it has a coordinator. Default nil: the day's
+	// tokens count on this node only (kept in LimitsFile).
+	Leases LeaseSource
+	// LeaseTimeout bounds one lease request to the coordinator; a request
+	// that needs a lease waits for it that long at most. Default 3s.
+	LeaseTimeout time.Duration
 	// MetricsTags lists the tags whose callers may GET /metrics. Callers
 	// whose identity is Admin may always. Default: none (admins only).
 	MetricsTags []string
@@ -152,6 +161,7 @@ func (c *Config) setDefaults() {
 	defN(&c.MaxConnsPerPeer, 64)
 	defN(&c.MaxBodyReadsPerCaller, 4)
 	defN(&c.DialTimeout, 5*time.Second)
+	defN(&c.LeaseTimeout, 3*time.Second)
 	defN(&c.UpstreamHeaderTimeout, 5*time.Minute)
 	defN(&c.UpstreamIdleTimeout, 2*time.Minute)
 }

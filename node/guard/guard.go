@@ -155,6 +155,10 @@ func New(cfg Config) (*Guard, error) {
 	}
 	g.upstream = g.transport
 	g.prompts = newPromptHasher(cfg.AuditKey)
+	if cfg.Leases != nil {
+		ll := newLeaseLimiter(cfg.Leases, g.cfg.LeaseTimeout, g.cfg.Logger)
+		g.limits, local = ll, ll.local
+	}
 	if cfg.LimitsFile != "" {
 		if g.days, err = startDayKeeper(cfg.LimitsFile, local, cfg.Now, g.cfg.Logger); err != nil {
 			return nil, err

@@ -24,6 +24,17 @@ type localLimiter struct {
 	pending map[string]int // identity → requests holding a slot
 	// changes counts the changes of day counters (for the limits file).
 	changes uint64
+	// noDay leaves tokensPerDay to another limiter (leaseLimiter).
+	noDay bool
+}
+
+// limits are the limits of g this limiter counts.
+func (l *localLimiter) limits(g *policy.GrantRule) policy.Limits {
+	lim := g.Limits
+	if l.noDay {
+		lim.TokensPerDay = 0
+	}
+	return lim
 }
 
 type limitKey struct{ who, grant string }
@@ -83,7 +94,7 @@ func (l *localLimiter) hold(who string, grants []*policy.GrantRule, now time.Tim
 	pending := l.pending[who]
 	var best *refusal
 	for _, g := range grants {
-		r := l.stateLocked(who, g.ID).check(g.Limits, now, pending, 1)
+		r := l.stateLocked(who, g.ID).check(l.limits(g), now, pending, 1)
 		if r == nil {
 			l.pending[who]++
 			return nil
@@ -119,7 +130,7 @@ func (l *localLimiter) stateLocked(who, grant string) *limitState {
 }
 
 func (l *localLimiter) reserve(who string, g *policy.GrantRule, tokens int64, now time.Time, held bool) (reservation, *refusal) {
-	lim := g.Limits
+	lim := l.limits(g)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if held {
