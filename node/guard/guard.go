@@ -90,7 +90,7 @@ type Guard struct {
 	served    map[string]*upstream
 	snap      atomic.Pointer[snapshot]
 	limits    limiter
-	days      *dayKeeper      // nil without Config.LimitsFile
+	days      *dayKeeper      // nil without Config.Counters
 	abuse     *screen.Tracker // nil: off
 	audit     AuditSink       // cfg.Audit, or a queue in front of it; nil: none
 	queue     *audit.Queue    // the queue, when there is one
@@ -159,8 +159,8 @@ func New(cfg Config) (*Guard, error) {
 		ll := newLeaseLimiter(cfg.Leases, g.cfg.LeaseTimeout, g.cfg.Logger)
 		g.limits, local = ll, ll.local
 	}
-	if cfg.LimitsFile != "" {
-		if g.days, err = startDayKeeper(cfg.LimitsFile, local, cfg.Now, g.cfg.Logger); err != nil {
+	if cfg.Counters != nil {
+		if g.days, err = startDayKeeper(cfg.Counters, local, cfg.Now, g.cfg.Logger); err != nil {
 			return nil, err
 		}
 	}

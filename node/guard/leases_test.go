@@ -3,48 +3,46 @@ package guard
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
 )
 
-// storeLeases is the coordinator's lease endpoint in process: the
-// store's counter (coordinator/store.Lease) against one daily limit.
-// down makes it unreachable.
+// storeLeases is the coordinator's lease endpoint in process: one
+// counter per (who, grant, day) against one daily limit, as
+// coordinator/store.Lease keeps it (tested there against both
+// databases). down makes it unreachable.
 type storeLeases struct {
-	db    *store.DB
 	limit int64
 	down  atomic.Bool
 	ttl   time.Duration
 	mu    sync.Mutex
+	used  map[string]int64
 	extra int64 // reported by nodes
 }
 
-func newStoreLeases(t *testing.T, limit int64) *storeLeases {
-	db, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "moat.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &storeLeases{db: db, limit: limit, ttl: time.Minute}
+func newStoreLeases(limit int64) *storeLeases {
+	return &storeLeases{limit: limit, ttl: time.Minute, used: make(map[string]int64)}
 }
 
 func (s *storeLeases) Lease(ctx context.Context, req wire.LeaseRequest) (wire.LeaseResponse, error) {
 	if s.down.Load() {
 		return wire.LeaseResponse{}, errors.New("coordinator unreachable")
 	}
-	g, u, err := s.db.Lease(ctx, req.Who, req.Grant, req.Day, s.limit, req.Want, req.Return, req.Extra)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := fmt.Sprint(req.Who, req.Grant, req.Day)
+	u := max(s.used[k]-req.Return, 0) + req.Extra
+	g := max(min(req.Want, s.limit-u), 0)
+	s.used[k] = u + g
 	s.extra += req.Extra
-	s.mu.Unlock()
-	return wire.LeaseResponse{Granted: g, Used: u, Limit: s.limit, Expires: time.Now().Add(s.ttl)}, err
+	return wire.LeaseResponse{Granted: g, Used: u + g, Limit: s.limit, Expires: time.Now().Add(s.ttl)}, nil
 }
 
 // used sums the tokens of a mesh's audit records.
@@ -61,7 +59,7 @@ func (m *mesh) used() (n int64) {
 // the quota is usable.
 func TestLeasesHoldAcrossThreeNodes(t *testing.T) {
 	const quota, size = 300, 30 // leaseSize: a tenth
-	src := newStoreLeases(t, quota)
+	src := newStoreLeases(quota)
 	var nodes []*mesh
 	for range 3 {
 		nodes = append(nodes, newMesh(t, policy.Limits{TokensPerDay: quota}, func(c *Config) { c.Leases = src }))
@@ -119,7 +117,7 @@ func TestLeasesHoldAcrossThreeNodes(t *testing.T) {
 // admitted on its own once it answers again.
 func TestLeasesWhileCoordinatorDown(t *testing.T) {
 	const quota, size = 1000, 100
-	src := newStoreLeases(t, quota)
+	src := newStoreLeases(quota)
 	src.ttl = time.Millisecond // every request asks again
 	m := newMesh(t, policy.Limits{TokensPerDay: quota}, func(c *Config) { c.Leases = src })
 	const body = `{"model":"llama","max_tokens":5}`

@@ -22,7 +22,7 @@ type localLimiter struct {
 	mu      sync.Mutex
 	states  map[limitKey]*limitState
 	pending map[string]int // identity → requests holding a slot
-	// changes counts the changes of day counters (for the limits file).
+	// changes counts the changes of day counters (for Config.Counters).
 	changes uint64
 	// noDay leaves tokensPerDay to another limiter (leaseLimiter).
 	noDay bool

@@ -2,26 +2,32 @@ package guard
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
-
-	meshmember "github.com/moatmesh/moat/mesh/member"
 )
 
-// The local limiter's day counters are kept in Config.LimitsFile so that
-// a restarted node does not forget the tokens already used today. The
-// file is rewritten atomically (meshmember.WriteFile) at most once per
+// CounterStore keeps the guard's day counters between runs (the node
+// keeps them in a file of its state directory).
+type CounterStore interface {
+	// Load returns what Save stored last; nil when nothing yet.
+	Load() ([]byte, error)
+	// Save replaces what is stored atomically: after a crash Load
+	// returns the old data or the new, never a part.
+	Save(data []byte) error
+}
+
+// The local limiter's day counters are kept in Config.Counters so that
+// a restarted node does not forget the tokens already used today. They
+// are rewritten (atomically, by the CounterStore) at most once per
 // limitsSaveEvery while counters change, and once more when the guard
 // stops: a crash loses at most that interval's counts, a clean stop
 // none. Only today's counters are written, at most maxDayEntries of
-// them, so the file stays bounded by the node's callers and grants.
+// them, so what is kept stays bounded by the node's callers and grants.
 const (
-	limitsSaveEvery = time.Second
-	maxDayEntries   = 1 << 16
-	maxLimitsFile   = 16 << 20
+	limitsSaveEvery  = time.Second
+	maxDayEntries    = 1 << 16
+	maxCountersBytes = 16 << 20
 )
 
 // dayEntry is one (identity, grant)'s token count for a UTC day. Tokens
@@ -67,31 +73,30 @@ func (l *localLimiter) loadDays(days []dayEntry, now time.Time) {
 	}
 }
 
-// readLimitsFile reads the day counters kept at path; none when it does
-// not exist yet. A damaged or oversized file is an error: starting with
-// no counts would hand out the day's quota again.
-func readLimitsFile(path string) ([]dayEntry, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+// readCounters reads the day counters kept in cs; none when it holds
+// nothing yet. Damaged or oversized data is an error: starting with no
+// counts would hand out the day's quota again.
+func readCounters(cs CounterStore) ([]dayEntry, error) {
+	b, err := cs.Load()
+	if err != nil {
+		return nil, fmt.Errorf("guard: day counters: %w", err)
+	}
+	if b == nil {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("guard: limits file: %w", err)
-	}
-	if len(b) > maxLimitsFile {
-		return nil, fmt.Errorf("guard: limits file %s is larger than %d bytes; remove it to start the day's counts afresh", path, maxLimitsFile)
+	if len(b) > maxCountersBytes {
+		return nil, fmt.Errorf("guard: the kept day counters are larger than %d bytes; remove them to start the day's counts afresh", maxCountersBytes)
 	}
 	var f limitsFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("guard: limits file %s is damaged (%v); remove it to start the day's counts afresh", path, err)
+		return nil, fmt.Errorf("guard: the kept day counters are damaged (%v); remove them to start the day's counts afresh", err)
 	}
 	return f.Days, nil
 }
 
-// dayKeeper writes the local limiter's day counters to the limits file
-// while they change.
+// dayKeeper saves the local limiter's day counters while they change.
 type dayKeeper struct {
-	path  string
+	cs    CounterStore
 	l     *localLimiter
 	now   func() time.Time
 	log   *slog.Logger
@@ -100,14 +105,14 @@ type dayKeeper struct {
 	done  chan struct{}
 }
 
-// startDayKeeper loads path into l and keeps it up to date until stop.
-func startDayKeeper(path string, l *localLimiter, now func() time.Time, log *slog.Logger) (*dayKeeper, error) {
-	days, err := readLimitsFile(path)
+// startDayKeeper loads cs into l and keeps it up to date until stop.
+func startDayKeeper(cs CounterStore, l *localLimiter, now func() time.Time, log *slog.Logger) (*dayKeeper, error) {
+	days, err := readCounters(cs)
 	if err != nil {
 		return nil, err
 	}
 	l.loadDays(days, now())
-	k := &dayKeeper{path: path, l: l, now: now, log: log, saved: l.changes, stop: make(chan struct{}), done: make(chan struct{})}
+	k := &dayKeeper{cs: cs, l: l, now: now, log: log, saved: l.changes, stop: make(chan struct{}), done: make(chan struct{})}
 	go k.run()
 	return k, nil
 }
@@ -137,7 +142,7 @@ func (k *dayKeeper) save(force bool) error {
 	}
 	b, err := json.Marshal(limitsFile{Days: days})
 	if err == nil {
-		err = meshmember.WriteFile(k.path, b)
+		err = k.cs.Save(b)
 	}
 	if err != nil {
 		return fmt.Errorf("guard: save limits: %w", err)

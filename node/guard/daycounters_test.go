@@ -2,14 +2,32 @@ package guard
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/moatmesh/moat/policy"
 )
+
+// memCounters is a CounterStore in memory.
+type memCounters struct {
+	mu   sync.Mutex
+	data []byte
+}
+
+func (m *memCounters) Load() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.data, nil
+}
+
+func (m *memCounters) Save(b []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.data = b
+	return nil
+}
 
 // restart stops the guard the way a node does and starts a new one with
 // the same configuration (on port 81: the netstack keeps port 80 bound
@@ -33,12 +51,12 @@ func (m *mesh) restart() {
 	m.t.Cleanup(func() { m.g.Close() })
 }
 
-// TestDayCountSurvivesRestart: the day's tokens are kept in the limits
-// file while the guard runs (so a crash loses at most a second) and a
+// TestDayCountSurvivesRestart: the day's tokens are saved while the
+// guard runs (so a crash loses at most a second) and a
 // restarted guard refuses what the first one would have.
 func TestDayCountSurvivesRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "limits.json")
-	m := newMesh(t, policy.Limits{TokensPerDay: 20}, func(c *Config) { c.LimitsFile = path })
+	kept := &memCounters{}
+	m := newMesh(t, policy.Limits{TokensPerDay: 20}, func(c *Config) { c.Counters = kept })
 	const body = `{"model":"llama","max_tokens":5}` // reserves 8+5, uses 10+5
 	if code, out := m.call(m.alice, "/v1/chat/completions", body); code != 200 {
 		t.Fatalf("first request: %d %s", code, out)
@@ -46,12 +64,12 @@ func TestDayCountSurvivesRestart(t *testing.T) {
 	m.waitRecords(1)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b, _ := os.ReadFile(path)
+		b, _ := kept.Load()
 		if strings.Contains(string(b), `"tokens":15`) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("limits file not written while running: %q", b)
+			t.Fatalf("day counters not saved while running: %q", b)
 		}
 		<-tick()
 	}
@@ -62,16 +80,13 @@ func TestDayCountSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestDamagedLimitsFileFailsClosed: a guard does not start with a day's
+// TestDamagedCountersFailClosed: a guard does not start with a day's
 // counts it cannot read.
-func TestDamagedLimitsFileFailsClosed(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "limits.json")
-	if err := os.WriteFile(path, []byte(`{"days":[{"who":`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := New(Config{Models: map[string]Upstream{"m": {URL: "http://127.0.0.1:1", Kind: KindOpenAI}}, LimitsFile: path})
+func TestDamagedCountersFailClosed(t *testing.T) {
+	kept := &memCounters{data: []byte(`{"days":[{"who":`)}
+	_, err := New(Config{Models: map[string]Upstream{"m": {URL: "http://127.0.0.1:1", Kind: KindOpenAI}}, Counters: kept})
 	if err == nil || !strings.Contains(err.Error(), "damaged") {
-		t.Fatalf("New with a damaged limits file: %v", err)
+		t.Fatalf("New with damaged day counters: %v", err)
 	}
 }
 
