@@ -40,6 +40,7 @@ func (s *Server) routes() http.Handler {
 	dev.POST("/endpoints", s.reportEndpoints)
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)
+	dev.POST("/node/lease", s.lease)
 	s.adminRoutes(api.Group("/admin"))
 
 	if err := s.scimRoutes(r); err != nil {

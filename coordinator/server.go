@@ -203,7 +203,8 @@ func (s *Server) sweeper(ctx context.Context) {
 const sweepEvery = 10 * time.Minute
 
 // sweep deletes expired login sessions and UI sessions, and sign-in
-// failure counts untouched for a day. Every reader
+// failure counts untouched for a day, and usage counters older than
+// usageDays. Every reader
 // checks expiry itself, so this only keeps the tables small.
 func (s *Server) sweep(ctx context.Context) {
 	now := s.cfg.Now()
@@ -215,5 +216,8 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	if _, err := s.store.DeleteStaleSignInFailures(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 		s.log.Error("delete stale sign-in failures", "err", err)
+	}
+	if err := s.store.DeleteUsageBefore(ctx, now.UTC().Unix()/86400-usageDays); err != nil && ctx.Err() == nil {
+		s.log.Error("delete old usage counters", "err", err)
 	}
 }

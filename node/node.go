@@ -54,7 +54,8 @@ type Config struct {
 	Fingerprint string
 	// EnrollKey ("moat_ek_…") is needed only until the node has joined.
 	EnrollKey wire.Secret
-	// StateDir holds the node's key, credential and audit spool.
+	// StateDir holds the node's key, credential, audit spool and the
+	// day's token counters (limits.json).
 	// Default "./moat-node".
 	StateDir string
 	// Hostname is shown to admins. Default: os.Hostname().
@@ -282,7 +283,8 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	if err != nil {
 		return err
 	}
-	gcfg := guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key}
+	gcfg := guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key,
+		Counters: counterFile(filepath.Join(n.cfg.StateDir, "limits.json")), Leases: ctl}
 	gcfg.Collectors = append(gcfg.Collectors, n.cfg.Collectors...)
 	if n.lock != nil {
 		gcfg.Collectors = append(gcfg.Collectors, n.lock.Collector())

@@ -61,3 +61,17 @@ func (st *state) save(dir string) error {
 	}
 	return member.WriteFile(statePath(dir), b)
 }
+
+// counterFile keeps the guard's day counters in StateDir/limits.json
+// (guard.CounterStore), written like the state: atomically and durably.
+type counterFile string
+
+func (f counterFile) Load() ([]byte, error) {
+	b, err := os.ReadFile(string(f))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (f counterFile) Save(b []byte) error { return member.WriteFile(string(f), b) }

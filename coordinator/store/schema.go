@@ -347,4 +347,22 @@ var migrations = []migration{{
 		// inserts as the audit counter orders records'.
 		`INSERT INTO audit_counter (name, value) SELECT 'admin', COALESCE(MAX(id), 0) FROM admin_actions`,
 	},
+}, {
+	version: 12,
+	name:    "usage counters: tokens per person, grant and UTC day, apart from audit",
+	stmts: []string{
+		// The authoritative day counters behind tokensPerDay (see
+		// usage.go): tokens leased to nodes, less what they gave back.
+		// Kept apart from the audit table so that audit retention never
+		// changes a budget. leased is the last lease's size.
+		`CREATE TABLE usage_day (
+			person   TEXT NOT NULL,
+			grant_id TEXT NOT NULL,
+			day      BIGINT NOT NULL,
+			tokens   BIGINT NOT NULL DEFAULT 0,
+			leased   BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (person, grant_id, day)
+		)`,
+		`CREATE INDEX usage_day_day ON usage_day (day)`,
+	},
 }}

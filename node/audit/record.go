@@ -66,6 +66,10 @@ type Record struct {
 	// Abuse names the abuse events this request raised for its caller:
 	// "burst", "near-duplicates", "logprobs".
 	Abuse []string `json:"abuse,omitempty"`
+	// Quota is "offline" when the request was admitted while the
+	// coordinator, which counts tokensPerDay, could not be reached: on
+	// the node's last lease or its allowance for the outage.
+	Quota string `json:"quota,omitempty"`
 
 	Prev string `json:"prev"`           // Hash of the previous record; "" for the first
 	Hash string `json:"hash,omitempty"` // see the spool's line format

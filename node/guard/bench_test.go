@@ -111,13 +111,18 @@ func handlerGuard(b testing.TB, screened bool) *Guard { return limitedGuard(b, s
 // benchLimits are guardbench's limits: every one on, none biting.
 var benchLimits = wire.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}
 
-// limitedGuard is handlerGuard with the grant's limits lim.
-func limitedGuard(b testing.TB, screened bool, lim wire.Limits) *Guard {
+// limitedGuard is handlerGuard with the grant's limits lim; tweak may
+// change its configuration.
+func limitedGuard(b testing.TB, screened bool, lim wire.Limits, tweak ...func(*Config)) *Guard {
 	spool, err := audit.Open(b.TempDir(), audit.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := New(Config{Models: map[string]Upstream{"llama": {URL: "http://127.0.0.1:1", Kind: KindOpenAI}}, NodeName: "bench", Audit: spool, AuditKey: []byte("k")})
+	cfg := Config{Models: map[string]Upstream{"llama": {URL: "http://127.0.0.1:1", Kind: KindOpenAI}}, NodeName: "bench", Audit: spool, AuditKey: []byte("k")}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	g, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -179,24 +184,18 @@ func BenchmarkHandler(b *testing.B) {
 // every limit of the grant on (each request holds a slot, reserves its
 // worst case and settles) and with none, served in turn so that both see
 // the same machine; on/off is their ratio. "limiter": the admission
-// steps alone (hold, reserve, settle) with every limit on.
+// steps alone (hold, reserve, settle) with every limit on. "leases":
+// the same as "request" with tokensPerDay spent from leases (on) against
+// counted on the node (off); a lease is a tenth of the day, so it is
+// asked for once here: this is the per-request accounting.
 func BenchmarkAdmission(b *testing.B) {
 	b.Run("request", func(b *testing.B) {
-		on, off := limitedGuard(b, false, benchLimits), limitedGuard(b, false, wire.Limits{})
-		var tOn, tOff time.Duration
-		for i := 0; b.Loop(); i++ {
-			if i%2 == 0 { // each goes first half the time
-				tOn += timeServe(b, on)
-				tOff += timeServe(b, off)
-			} else {
-				tOff += timeServe(b, off)
-				tOn += timeServe(b, on)
-			}
-		}
-		n := float64(b.N)
-		b.ReportMetric(float64(tOn.Nanoseconds())/n, "on-ns/req")
-		b.ReportMetric(float64(tOff.Nanoseconds())/n, "off-ns/req")
-		b.ReportMetric(float64(tOn)/float64(tOff), "on/off")
+		compareGuards(b, limitedGuard(b, false, benchLimits), limitedGuard(b, false, wire.Limits{}))
+	})
+	b.Run("leases", func(b *testing.B) {
+		src := newStoreLeases(benchLimits.TokensPerDay)
+		leased := limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = src })
+		compareGuards(b, leased, limitedGuard(b, false, benchLimits))
 	})
 	b.Run("limiter", func(b *testing.B) {
 		l := newLocalLimiter()
@@ -215,6 +214,25 @@ func BenchmarkAdmission(b *testing.B) {
 			t.settle(300)
 		}
 	})
+}
+
+// compareGuards serves benchPrompt with on and off in turn and reports
+// their time per request and the ratio.
+func compareGuards(b *testing.B, on, off *Guard) {
+	var tOn, tOff time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 { // each goes first half the time
+			tOn += timeServe(b, on)
+			tOff += timeServe(b, off)
+		} else {
+			tOff += timeServe(b, off)
+			tOn += timeServe(b, on)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(tOn.Nanoseconds())/n, "on-ns/req")
+	b.ReportMetric(float64(tOff.Nanoseconds())/n, "off-ns/req")
+	b.ReportMetric(float64(tOn)/float64(tOff), "on/off")
 }
 
 // timeServe serves benchPrompt with g and returns how long it took.

@@ -112,7 +112,7 @@ func decisionOf(reason string) string {
 	switch reason {
 	case reasonMFA:
 		return audit.DecisionDenyMFA
-	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay, reasonAbuse:
+	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay, reasonLeaseDown, reasonAbuse:
 		return audit.DecisionLimit
 	case reasonUnavailable:
 		return DecisionUnavailable

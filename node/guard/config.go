@@ -80,6 +80,22 @@ type Config struct {
 	// see ScreenOptions for what its zero value does. The tracker also
 	// runs when Screen is set.
 	Screening ScreenOptions
+	// Counters keeps the day's token counters (tokensPerDay, when they
+	// count on this node: without Leases) across restarts: loaded by New,
+	// saved at most once a second while they change and once more by
+	// Close or Shutdown, so a crash loses at most the last second's
+	// counts. Damaged data makes New fail. Default nil: the counters live
+	// in memory only.
+	Counters CounterStore
+	// Leases, when set, makes tokensPerDay count for the organisation:
+	// the guard leases each person's daily quota from the coordinator
+	// (leases.go, docs/policy.md) instead of counting it on this node.
+	// The node sets it when it has a coordinator. Default nil: the day's
+	// tokens count on this node only (kept in Counters).
+	Leases LeaseSource
+	// LeaseTimeout bounds one lease request to the coordinator; a request
+	// that needs a lease waits for it that long at most. Default 3s.
+	LeaseTimeout time.Duration
 	// MetricsTags lists the tags whose callers may GET /metrics. Callers
 	// whose identity is Admin may always. Default: none (admins only).
 	MetricsTags []string
@@ -146,6 +162,7 @@ func (c *Config) setDefaults() {
 	defN(&c.MaxConnsPerPeer, 64)
 	defN(&c.MaxBodyReadsPerCaller, 4)
 	defN(&c.DialTimeout, 5*time.Second)
+	defN(&c.LeaseTimeout, 3*time.Second)
 	defN(&c.UpstreamHeaderTimeout, 5*time.Minute)
 	defN(&c.UpstreamIdleTimeout, 2*time.Minute)
 }

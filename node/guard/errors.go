@@ -29,6 +29,7 @@ const (
 	reasonTPM           = "tpm_exceeded"
 	reasonConcurrency   = "concurrency_exceeded"
 	reasonDay           = "tokens_per_day_exceeded"
+	reasonLeaseDown     = "quota_unreachable"
 	reasonScreen        = "blocked_by_guard"
 	reasonNoNetmap      = "no_netmap"
 	reasonNotFound      = "not_found"

@@ -90,6 +90,7 @@ type Guard struct {
 	served    map[string]*upstream
 	snap      atomic.Pointer[snapshot]
 	limits    limiter
+	days      *dayKeeper      // nil without Config.Counters
 	abuse     *screen.Tracker // nil: off
 	audit     AuditSink       // cfg.Audit, or a queue in front of it; nil: none
 	queue     *audit.Queue    // the queue, when there is one
@@ -119,7 +120,8 @@ func New(cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	g := &Guard{cfg: cfg, served: served, limits: newLocalLimiter(), metrics: newMetrics()}
+	local := newLocalLimiter()
+	g := &Guard{cfg: cfg, served: served, limits: local, metrics: newMetrics()}
 	for _, c := range append(g.runtimeCollectors(), cfg.Collectors...) {
 		if err := g.metrics.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("guard: metrics collector: %w", err)
@@ -153,6 +155,15 @@ func New(cfg Config) (*Guard, error) {
 	}
 	g.upstream = g.transport
 	g.prompts = newPromptHasher(cfg.AuditKey)
+	if cfg.Leases != nil {
+		ll := newLeaseLimiter(cfg.Leases, g.cfg.LeaseTimeout, g.cfg.Logger)
+		g.limits, local = ll, ll.local
+	}
+	if cfg.Counters != nil {
+		if g.days, err = startDayKeeper(cfg.Counters, local, cfg.Now, g.cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
 	return g, nil
 }
 
@@ -239,7 +250,7 @@ func (g *Guard) Close() error {
 	}
 	g.transport.CloseIdleConnections()
 	g.closeQueue()
-	return nil
+	return g.closeDays()
 }
 
 // Shutdown stops accepting requests and waits for those in flight, until
@@ -258,7 +269,15 @@ func (g *Guard) Shutdown(ctx context.Context) error {
 	}
 	g.transport.CloseIdleConnections()
 	g.closeQueue()
-	return err
+	return errors.Join(err, g.closeDays())
+}
+
+// closeDays writes the day counters a last time.
+func (g *Guard) closeDays() error {
+	if g.days == nil {
+		return nil
+	}
+	return g.days.close()
 }
 
 // closeQueue writes the queued audit records. Requests still finishing

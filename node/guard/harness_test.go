@@ -57,6 +57,7 @@ type mesh struct {
 	alice, bob, carol *member
 	up                *stub
 	g                 *Guard
+	cfg               Config // g's configuration
 	dir               string
 	spool             *audit.Spool
 	url               string // the guard on the node's mesh address
@@ -98,6 +99,7 @@ func newMesh(t testing.TB, lim policy.Limits, tweak func(*Config)) *mesh {
 	if tweak != nil {
 		tweak(&cfg)
 	}
+	m.cfg = cfg
 	if m.g, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,19 @@ type localLimiter struct {
 	mu      sync.Mutex
 	states  map[limitKey]*limitState
 	pending map[string]int // identity → requests holding a slot
+	// changes counts the changes of day counters (for Config.Counters).
+	changes uint64
+	// noDay leaves tokensPerDay to another limiter (leaseLimiter).
+	noDay bool
+}
+
+// limits are the limits of g this limiter counts.
+func (l *localLimiter) limits(g *policy.GrantRule) policy.Limits {
+	lim := g.Limits
+	if l.noDay {
+		lim.TokensPerDay = 0
+	}
+	return lim
 }
 
 type limitKey struct{ who, grant string }
@@ -81,7 +94,7 @@ func (l *localLimiter) hold(who string, grants []*policy.GrantRule, now time.Tim
 	pending := l.pending[who]
 	var best *refusal
 	for _, g := range grants {
-		r := l.stateLocked(who, g.ID).check(g.Limits, now, pending, 1)
+		r := l.stateLocked(who, g.ID).check(l.limits(g), now, pending, 1)
 		if r == nil {
 			l.pending[who]++
 			return nil
@@ -117,7 +130,7 @@ func (l *localLimiter) stateLocked(who, grant string) *limitState {
 }
 
 func (l *localLimiter) reserve(who string, g *policy.GrantRule, tokens int64, now time.Time, held bool) (reservation, *refusal) {
-	lim := g.Limits
+	lim := l.limits(g)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if held {
@@ -140,6 +153,7 @@ func (l *localLimiter) reserve(who string, g *policy.GrantRule, tokens int64, no
 	if lim.TokensPerDay > 0 {
 		st.dayTokens += tokens
 		st.dayReserved += tokens
+		l.changes++
 	}
 	return t, nil
 }
@@ -223,6 +237,7 @@ func (t *ticket) settle(used int64) {
 	if t.lim.TokensPerDay > 0 && st.day == t.day {
 		st.dayTokens += used - t.reserved
 		st.dayReserved -= t.reserved
+		t.l.changes++
 	}
 }
 

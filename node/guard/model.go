@@ -107,6 +107,7 @@ func limitMessage(who *caller, r *refusal) string {
 		reasonTPM:         fmt.Sprintf("%d tokens a minute", lim.TPM),
 		reasonConcurrency: fmt.Sprintf("%d requests at once", lim.Concurrency),
 		reasonDay:         fmt.Sprintf("%d tokens a day (UTC)", lim.TokensPerDay),
+		reasonLeaseDown:   fmt.Sprintf("%d tokens a day (UTC), counted by the coordinator, which this node cannot reach (its leases and its allowance for the outage are used up)", lim.TokensPerDay),
 	}[r.reason]
 	msg := fmt.Sprintf("%s may use %s under %s", who.who(), what, r.grant.ID)
 	switch {
@@ -144,6 +145,9 @@ func (c *call) record() *audit.Record {
 	}
 	if c.req != nil {
 		rec.Stream = c.req.Stream
+	}
+	if t, ok := c.ticket.(*leaseTicket); ok && t.offline {
+		rec.Quota = "offline"
 	}
 	if w := c.who; w != nil {
 		rec.UserID, rec.Login, rec.DeviceID, rec.DeviceName, rec.Tags = w.id.UserID, w.id.Login, string(w.id.DeviceID), w.id.DeviceName, w.id.Tags

@@ -1,0 +1,68 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// TestLease: nodes lease a person's daily quota from one counter, never
+// more than the policy's tokensPerDay together, get back what they
+// return, and only nodes may ask.
+func TestLease(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, strings.Replace(testPolicy, `"rpm": 60`, `"rpm": 60, "tokensPerDay": 1000`, 1))
+	_, n1 := tc.enrollNode(t, tok, "llama")
+	_, n2 := tc.enrollNodeAds(t, tok, "gpu-2", []wire.ModelAd{{Name: "llama"}})
+	day := tc.clock.Now().UTC().Unix() / 86400
+	lease := func(cred wire.Secret, req wire.LeaseRequest) (int, wire.LeaseResponse) {
+		t.Helper()
+		r, _ := http.NewRequest("POST", tc.URL+"/api/v1/node/lease", strings.NewReader(jsonBody(req)))
+		r.Header.Set("Authorization", "Bearer "+string(cred))
+		r.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out wire.LeaseResponse
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &out)
+		return resp.StatusCode, out
+	}
+	ask := wire.LeaseRequest{Who: "user:u1", Grant: "grants[0]", Day: day, Want: 600}
+	if code, r := lease(n1.Credential, ask); code != 200 || r.Granted != 600 || r.Limit != 1000 || !r.Expires.After(tc.clock.Now()) {
+		t.Fatalf("first lease: %d %+v", code, r)
+	}
+	if code, r := lease(n2.Credential, ask); code != 200 || r.Granted != 400 || r.Used != 1000 {
+		t.Fatalf("second node's lease: %d %+v", code, r)
+	}
+	ret := ask
+	ret.Want, ret.Return = 0, 250
+	if code, r := lease(n1.Credential, ret); code != 200 || r.Granted != 0 || r.Used != 750 {
+		t.Fatalf("return: %d %+v", code, r)
+	}
+	if code, r := lease(n2.Credential, ask); code != 200 || r.Granted != 250 {
+		t.Fatalf("lease after a return: %d %+v", code, r)
+	}
+	bad := ask
+	bad.Grant = "grants[7]"
+	if code, _ := lease(n1.Credential, bad); code != 404 {
+		t.Fatalf("unknown grant: %d", code)
+	}
+	bad = ask
+	bad.Want = -1
+	if code, _ := lease(n1.Credential, bad); code != 400 {
+		t.Fatalf("negative want: %d", code)
+	}
+	alice := tc.addPerson(t, "alice@example.com", false)
+	d := tc.signIn(t, alice, "laptop")
+	if code, _ := lease(d.res.Credential, ask); code != 403 {
+		t.Fatalf("a person's device leased quota: %d", code)
+	}
+}

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// Usage: the organisation's day counters behind tokensPerDay, one row per
+// (person, grant, UTC day) in usage_day. Nodes lease tokens from them
+// (coordinator/lease.go): a lease is charged when granted and what a node
+// did not use is given back. Each change is one statement, so replicas
+// sharing the database never grant the same tokens twice.
+
+// Lease charges up to want tokens of the day's counter of (person, grant)
+// against limit, after giving back ret tokens of an earlier lease, and
+// returns the tokens granted (less than want when fewer are left, 0 when
+// none) and the counter after it. ret never takes the counter below zero.
+// extra is charged beyond the limit (tokens a node admitted on its own
+// while it could not reach the coordinator).
+func (s *DB) Lease(ctx context.Context, person, grant string, day, limit, want, ret, extra int64) (granted, used int64, err error) {
+	if want < 0 || ret < 0 || extra < 0 || limit < 0 {
+		return 0, 0, s.fail("lease", errors.New("negative tokens"))
+	}
+	// base is the counter after the return and the extra charge; every
+	// expression on the right of SET sees the row before the update.
+	const base = `CASE WHEN usage_day.tokens - ? < 0 THEN 0 ELSE usage_day.tokens - ? END + ?`
+	const grantExpr = `CASE WHEN ? - (` + base + `) <= 0 THEN 0
+		WHEN ? - (` + base + `) < ? THEN ? - (` + base + `) ELSE ? END`
+	q := `INSERT INTO usage_day (person, grant_id, day, tokens, leased)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (person, grant_id, day) DO UPDATE SET
+			leased = ` + grantExpr + `,
+			tokens = ` + base + ` + ` + grantExpr + `
+		RETURNING leased, tokens`
+	first := min(want, max(limit-extra, 0))
+	g := []any{limit, ret, ret, extra, limit, ret, ret, extra, want, limit, ret, ret, extra, want}
+	args := append([]any{person, grant, day, extra + first, first}, g...)
+	args = append(args, ret, ret, extra)
+	args = append(args, g...)
+	err = s.wr().row(ctx, q, args...).Scan(&granted, &used)
+	return granted, used, s.fail("lease", err)
+}
+
+// DayUsage returns the day's counter of (person, grant); 0 when none.
+func (s *DB) DayUsage(ctx context.Context, person, grant string, day int64) (int64, error) {
+	var n int64
+	err := s.rd().row(ctx, "SELECT tokens FROM usage_day WHERE person = ? AND grant_id = ? AND day = ?", person, grant, day).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, s.fail("day usage", err)
+}
+
+// DeleteUsageBefore forgets the counters of days before day.
+func (s *DB) DeleteUsageBefore(ctx context.Context, day int64) error {
+	_, err := s.wr().exec(ctx, "DELETE FROM usage_day WHERE day < ?", day)
+	return s.fail("delete old usage", err)
+}

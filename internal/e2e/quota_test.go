@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moatmesh/moat/mesh/client"
+	"github.com/moatmesh/moat/mesh/wire"
+)
+
+// quotaPolicy gives alice 600 tokens a day of llama on tag:gpu nodes.
+const quotaPolicy = `{
+  "groups": { "group:ml": ["alice@example.com"] },
+  "tagOwners": { "tag:gpu": [] },
+  "models": { "llama": { "servedBy": ["tag:gpu"] } },
+  "grants": [ { "src": ["group:ml"], "models": ["llama"], "mfa": "12h", "limits": { "tokensPerDay": 600 } } ],
+}`
+
+// TestQuotaAcrossThreeNodes: three real nodes lease alice's daily quota
+// from one coordinator; a burst of her requests spread over them uses at
+// most the quota plus one lease (a tenth of it) per node, as
+// docs/policy.md states, and the rest is refused naming the quota.
+func TestQuotaAcrossThreeNodes(t *testing.T) {
+	const quota, lease = 600, 60
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sys := Start(t)
+	coord := sys.Coord
+	coord.SavePolicy(t, quotaPolicy)
+	var ids []string
+	for _, name := range []string{"gpu-1", "gpu-2", "gpu-3"} {
+		ids = append(ids, string(sys.AddNode(t, name, "llama").Node().DeviceID()))
+	}
+	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coord.URL, "")
+	cl := StartClient(t, client.Config{StateDir: string(dir)})
+	var addrs []netip.Addr
+	if WaitNetMap(cl, 20*time.Second, func(nm *wire.NetMap) bool {
+		addrs = addrs[:0]
+		for _, p := range nm.Peers {
+			for _, id := range ids {
+				if string(p.Identity.DeviceID) == id && len(p.Models) == 1 {
+					addrs = append(addrs, p.Addresses[0])
+				}
+			}
+		}
+		return len(addrs) == 3
+	}) == nil {
+		t.Fatal("alice's device never saw the three nodes")
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: cl.Dial}, Timeout: 30 * time.Second}
+	chat := func(addr netip.Addr) (int, string, error) {
+		resp, err := hc.Post("http://"+netip.AddrPortFrom(addr, 80).String()+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"llama","max_tokens":30,"messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	// The first request per node waits for its path through the mesh.
+	for _, a := range addrs {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, out, err := chat(a)
+			if err == nil && code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: %d %s %v", a, code, out, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answered, refused := 3, 0
+	gate := make(chan struct{}, 6)
+	for i := range 36 {
+		wg.Go(func() {
+			gate <- struct{}{}
+			defer func() { <-gate }()
+			code, out, err := chat(addrs[i%3])
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && code == 200:
+				answered++
+			case err == nil && code == 429 && strings.Contains(out, "tokens_per_day_exceeded"):
+				refused++
+			default:
+				t.Errorf("request %d: %d %s %v", i, code, out, err)
+			}
+		})
+	}
+	wg.Wait()
+	used := auditedTokens(t, sys, answered+refused)
+	t.Logf("%d answered, %d refused, %d tokens used of a quota of %d", answered, refused, used, quota)
+	if used > quota+3*lease {
+		t.Fatalf("used %d tokens: more than the quota %d plus one lease of %d per node", used, quota, lease)
+	}
+	if refused == 0 {
+		t.Fatalf("nothing refused after %d tokens of a quota of %d", used, quota)
+	}
+}
+
+// auditedTokens waits until the coordinator holds n audit records of
+// alice and sums their tokens.
+func auditedTokens(t *testing.T, sys *System, n int) int64 {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var out struct {
+			Records []struct {
+				TokensIn, TokensOut int64
+			} `json:"records"`
+		}
+		json.Unmarshal([]byte(sys.Coord.Admin(t, "GET", "/audit?login=alice@example.com&limit=1000", "")), &out)
+		if len(out.Records) >= n {
+			var sum int64
+			for _, r := range out.Records {
+				sum += r.TokensIn + r.TokensOut
+			}
+			return sum
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the coordinator has %d audit records of alice, want %d", len(out.Records), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
