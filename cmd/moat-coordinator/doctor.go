@@ -95,7 +95,7 @@ func (d *doctor) run(ctx context.Context) []check {
 		d.clock(time.Now()),
 		d.tls(time.Now()),
 		d.publicURL(ctx),
-		passf("relay", "not configured"),
+		d.relay(ctx),
 	}
 }
 

@@ -3,6 +3,10 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +30,7 @@ func TestDoctorAndStartupChecks(t *testing.T) {
 	t.Run("good deployment", func(t *testing.T) {
 		good := []string{"doctor", "--public-url", url, "--data-dir", data}
 		run(good...).Want(t, 0, []string{"ok    database    sqlite answers, schema version", "ok    idp ", "ok    public-url  " + url + " answers /healthz and /readyz",
-			"ok    relay       not configured"}, nil)
+			"ok    relay       the relay answers at " + url + "/derp"}, nil)
 		var out struct{ Checks []check }
 		if err := json.Unmarshal([]byte(run(append(good, "--json")...).Stdout), &out); err != nil || len(out.Checks) != 6 {
 			t.Fatalf("doctor --json: %v %+v", err, out)
@@ -44,6 +48,20 @@ func TestDoctorAndStartupChecks(t *testing.T) {
 			"fail  public-url  cannot reach", "connection refused"}, nil)
 		r = run("doctor", "--public-url", url, "--data-dir", data, "--oidc-issuer", url+"/idp", "--oidc-client-id", "moat", "--oidc-client-secret", "wrong")
 		r.Want(t, cli.ExitNo, []string{"fail  idp ", `refused client "moat"`, "invalid_client", "ok    database"}, nil)
+	})
+	t.Run("proxy that does not pass the relay", func(t *testing.T) {
+		target, _ := neturl.Parse(url)
+		fwd := httputil.NewSingleHostReverseProxy(target)
+		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/derp") {
+				http.NotFound(w, r)
+				return
+			}
+			fwd.ServeHTTP(w, r)
+		}))
+		defer proxy.Close()
+		run("doctor", "--public-url", proxy.URL, "--data-dir", data).Want(t, 0,
+			[]string{"ok    public-url  " + proxy.URL + " answers", "warn  relay       " + proxy.URL + "/derp answered 404 Not Found, not the relay"}, nil)
 	})
 	t.Run("serve refuses a broken IdP at start", func(t *testing.T) {
 		serve := []string{"serve", "--listen", "127.0.0.1:0", "--public-url", "http://127.0.0.1", "--data-dir", t.TempDir(), "--oidc-client-id", "moat"}

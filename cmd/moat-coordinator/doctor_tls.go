@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/moatmesh/moat/mesh/relay"
 )
 
 // certWarnBefore is how long before its expiry a certificate is worth a
@@ -118,6 +120,27 @@ func (d *doctor) publicURL(ctx context.Context) check {
 		return failf("public-url", "%s answers but /readyz does not say ready (%v): the coordinator cannot reach its database", base, statusOf(resp, err))
 	}
 	return passf("public-url", "%s answers /healthz and /readyz%s", base, served)
+}
+
+// relay checks that the relay over HTTPS answers through the public URL:
+// a plain GET of relay.Path gets DERP's 426 (it wants its Upgrade). A
+// proxy that does not pass the path leaves members on networks that block
+// UDP without a way to their nodes.
+func (d *doctor) relay(ctx context.Context) check {
+	base := strings.TrimSuffix(d.cfg.PublicURL, "/")
+	client, err := d.publicClient()
+	if err != nil {
+		return failf("relay", "%v", err)
+	}
+	resp, _, err := get(ctx, client, base+relay.Path)
+	switch {
+	case err != nil:
+		return warnf("relay", "cannot reach %s%s: %v; devices on networks that block UDP cannot reach nodes", base, relay.Path, err)
+	case resp.StatusCode != http.StatusUpgradeRequired:
+		return warnf("relay", "%s%s answered %s, not the relay: let the proxy in front pass %s with its Upgrade header, or devices on networks that block UDP cannot reach nodes",
+			base, relay.Path, resp.Status, relay.Path)
+	}
+	return passf("relay", "the relay answers at %s%s", base, relay.Path)
 }
 
 // publicClient trusts the system roots, plus the self-signed certificate
