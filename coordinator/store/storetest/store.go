@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/moatmesh/moat/coordinator/idp"
 	"github.com/moatmesh/moat/coordinator/store"
 )
 
@@ -143,20 +144,9 @@ type Store interface {
 	Setting(ctx context.Context, name string) ([]byte, error)
 	SetSetting(ctx context.Context, name string, value []byte) error
 
-	// The embedded IdP's protocol state, shared by replicas, keyed by
-	// hashes (see store/idpstate.go). Lookups find only what is live at
-	// now (store.ErrNotFound otherwise); a create over max live rows is
-	// store.ErrExhausted. Updates of one sign-in run one after another,
-	// on any replica; a code is taken once.
-	CreateIdPAuthRequest(ctx context.Context, a *store.IdPAuthRequest, now time.Time, max int) error
-	IdPAuthRequest(ctx context.Context, hash []byte, now time.Time) (*store.IdPAuthRequest, error)
-	UpdateIdPAuthRequest(ctx context.Context, hash []byte, now time.Time, code *store.IdPCode, f func(*store.IdPAuthRequest) error) (*store.IdPAuthRequest, error)
-	DeleteIdPAuthRequest(ctx context.Context, hash []byte) error
-	TakeIdPCode(ctx context.Context, hash []byte, now time.Time) ([]byte, error)
-	CreateIdPToken(ctx context.Context, t *store.IdPToken, now time.Time, max int) error
-	IdPToken(ctx context.Context, hash []byte, now time.Time) (*store.IdPToken, error)
-	DeleteIdPToken(ctx context.Context, hash []byte) error
-	DeleteExpiredIdPState(ctx context.Context, now time.Time) error
+	// The embedded IdP's protocol state, shared by replicas (the
+	// provider's own statement of it, with its rules).
+	idp.State
 	// CompleteIdPSetup spends a live setup token once (store.ErrNotFound
 	// for a spent, wrong or expired one), on any replica.
 	CompleteIdPSetup(ctx context.Context, id string, setupHash []byte, now time.Time, passwordHash string, totpSecret []byte, step int64) error
