@@ -177,8 +177,10 @@ func (s *Server) PolicyInForce(ctx context.Context) *policy.Policy {
 }
 
 // ClockJumped recomputes this replica's netmaps soon, so a device whose
-// key expired while the clock jumped (a stepped host clock, a test clock)
-// leaves the mesh now rather than at the next safety-net recompute.
+// key expired while Config.Now jumped leaves the mesh now rather than at
+// the next safety-net recompute (up to 30 s later). The coordinator's own
+// expiry timer runs on the monotonic clock, so only a clock that moves
+// without time passing needs this: the test clock calls it on Advance.
 func (s *Server) ClockJumped() { s.netmaps.Recheck() }
 
 // changed asks for the netmaps to be recomputed soon.
