@@ -365,4 +365,12 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX usage_day_day ON usage_day (day)`,
 	},
+}, {
+	version: 13,
+	name:    "devices: the software each member reports",
+	stmts: []string{
+		// program/version from the member's User-Agent ("moat-node/v1.2.3"),
+		// shown in the UI and the admin API; '' until it first reports.
+		`ALTER TABLE devices ADD COLUMN software TEXT NOT NULL DEFAULT ''`,
+	},
 }}
