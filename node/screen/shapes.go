@@ -7,7 +7,7 @@ import "strings"
 func (c *ctx) tokenShaped(s string, i, end int) {
 	n := end - i
 	switch {
-	case n >= 44 && strings.HasPrefix(s[i:], "sgp_") && sourcegraph(s[i+4:end]):
+	case n >= 44 && strings.HasPrefix(s[i:], "sgp_") && sourcegraph(s[i+4:end]) && c.randomAt(s[end-40:end]):
 		c.add(rSourcegraph, i, end)
 	case n == 40 && s[i+6] == '_' && s[i+36:end] == "_mmk" && c.randomAt(s[i:i+36]):
 		c.addTail(rAPIToken, i, end, tailStop, nil) // MaxMind licence key
@@ -26,7 +26,41 @@ func (c *ctx) tokenShaped(s string, i, end int) {
 	}
 }
 
-var csAzure = chars("a-zA-Z0-9_~.-")
+var (
+	csAzure  = chars("a-zA-Z0-9_~.-")
+	csB64Std = chars("a-zA-Z0-9+/")
+)
+
+// sentryDecide is how much of a Sentry organisation token decides it: a
+// secret part that ends within it must have its exact length.
+const sentryDecide = 220
+
+// sentryOrg: a Sentry organisation token (Sentry's RFC 0091): sntrys_,
+// the base64 of a JSON object that starts {"iat": (eyJpYXQiO), '_' and a
+// secret of exactly 43 base64 bytes. Only the first sentryDecide bytes
+// decide, so that whole and chunked scans agree.
+func (c *ctx) sentryOrg(s string, i int) {
+	t := s[i:min(len(s), i+sentryDecide)]
+	if !strings.HasPrefix(t, "sntrys_eyJpYXQiO") {
+		return
+	}
+	j := 7 + csB64.span(t, 7)
+	if j-7 < 40 || j < len(t) && t[j] != '_' {
+		return
+	}
+	if j < len(t) {
+		k := csB64Std.span(t, j+1)
+		ended := j+1+k < len(t) || i+len(t) == len(s)
+		if ended && k != 43 || !c.randomAt(t[j+1:j+1+min(k, 43)]) {
+			return
+		}
+	}
+	end := i + j
+	if end < len(s) {
+		end += 1 + csB64Std.span(s, end+1)
+	}
+	c.addTail(rAPIToken, i, end, tailSet, csB64Std)
+}
 
 func (c *ctx) randomAt(s string) bool { return entropy(s) >= 3 && !patterned(s) }
 

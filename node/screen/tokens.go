@@ -25,6 +25,7 @@ func findTokens(c *ctx, s string) {
 			c.tokenSlack(s, i, end)
 		case 's', 'r':
 			c.tokenSK(s, i, end)
+			c.sentryOrg(s, i)
 		case 'e':
 			c.tokenJWT(s, i)
 		case 'Z':
