@@ -32,6 +32,7 @@ func findTokens(c *ctx, s string) {
 			c.tokenJWT64(s, i)
 		}
 		c.tokenShaped(s, i, end)
+		c.tokenParts(s, i, end)
 		i = end
 	}
 }

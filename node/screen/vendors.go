@@ -19,6 +19,9 @@ type vendorToken struct {
 	// exact: the prefix alone is specific enough; the body is not checked
 	// for entropy or placeholder patterns.
 	exact bool
+	// digit: the body must hold a digit and a letter (a short prefix such
+	// as Vault's "s." would otherwise take words: s.AcceptanceTimeout).
+	digit bool
 }
 
 // charset is a set of bytes.
@@ -62,6 +65,7 @@ var (
 	csB64Tok  = chars("a-zA-Z0-9+/=_-")
 	csUpDash  = chars("A-Z0-9-")
 	csBech32  = chars("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L")
+	csLoAlnum = chars("a-z0-9")
 )
 
 // vendorTokens are the provider tokens with a fixed prefix (after
@@ -143,6 +147,14 @@ var vendorTokens = []vendorToken{
 	{prefix: "hvb.", body: csTok, min: 138, rule: rAPIToken},
 	{prefix: "hvs.", body: csTok, min: 90, max: 120, rule: rAPIToken},
 	{prefix: "A3-", body: csUpDash, min: 33, rule: rAPIToken},
+	{prefix: "gsk_", body: csAlnum, min: 52, max: 52, rule: rAPIToken},                      // Groq
+	{prefix: "vcp_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel personal token
+	{prefix: "vci_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel integration token
+	{prefix: "vca_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel app access token
+	{prefix: "vcr_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel app refresh token
+	{prefix: "vck_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel API key
+	{prefix: "oy2", body: csLoAlnum, min: 43, max: 43, rule: rAPIToken},                     // NuGet API key
+	{prefix: "s.", body: csAlnum, min: 24, max: 24, rule: rAPIToken, ent: 3.5, digit: true}, // Vault legacy service token
 }
 
 var gitlabPrefixes = [...]string{"glpat-", "glcbt-", "glffct-", "glft-", "glimt-", "glagent-", "gloas-", "glptt-", "glrt-", "glsoat-", "gldt-"}
@@ -165,14 +177,14 @@ func init() {
 			d.decide = len(v.prefix) + max(v.min, v.max) + 2
 		}
 	}
-	ruleDefs[rAPIToken].decide = max(ruleDefs[rAPIToken].decide, sentryDecide+1)
+	ruleDefs[rAPIToken].decide = max(ruleDefs[rAPIToken].decide, sentryDecide+1, authressDecide)
 }
 
 // tokenVendor checks the vendor prefixes that start with s[i]. A run
 // that continues base64 text or a URL path ('+' or '/' before it) is part
 // of something else.
 func (c *ctx) tokenVendor(s string, i int) {
-	if i > 0 && (s[i-1] == '+' || s[i-1] == '/') {
+	if i > 0 && (s[i-1] == '+' || s[i-1] == '/' || s[i-1] == '.' && s[i] == 's') {
 		return
 	}
 	t := s[i:]
@@ -203,7 +215,7 @@ func (v *vendorToken) random(body string) bool {
 	if ent == 0 {
 		ent = 3
 	}
-	return entropy(body) >= ent && !patterned(body) && (v.rule != rHuggingFace || mixedCase(body))
+	return entropy(body) >= ent && !patterned(body) && (v.rule != rHuggingFace || mixedCase(body)) && (!v.digit || mixed(body))
 }
 
 // patterned reports whether s holds five equal bytes in a row ("xxxxx")
