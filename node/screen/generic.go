@@ -65,6 +65,9 @@ func secretName(s string, sep int) bool {
 		j--
 	}
 	st := identStart(s, j)
+	if strings.EqualFold(s[st:j], "value") {
+		return keyAttrCred(s, st)
+	}
 	if typeName(s[st:j]) && st > 0 && s[st-1] == ' ' {
 		j = st
 		for j > 0 && (s[j-1] == ' ' || s[j-1] == ':') {
@@ -73,6 +76,26 @@ func secretName(s string, sep int) bool {
 		st = identStart(s, j)
 	}
 	return credName(s[st:j])
+}
+
+// keyAttrCred reports whether the attribute before the value= attribute
+// starting at st names a credential: key="ClearTextPassword" value="..."
+// in .NET appSettings and nuget.config files.
+func keyAttrCred(s string, st int) bool {
+	j := st
+	for j > 0 && s[j-1] == ' ' {
+		j--
+	}
+	if j == 0 || s[j-1] != '"' && s[j-1] != '\'' {
+		return false
+	}
+	q := s[j-1]
+	k := strings.LastIndexByte(s[max(0, j-1-48):j-1], q)
+	if k < 0 {
+		return false
+	}
+	k += max(0, j-1-48)
+	return k >= 4 && strings.EqualFold(s[k-4:k], "key=") && credName(s[k+1:j-1])
 }
 
 // typeName reports the types written between a name and its value.

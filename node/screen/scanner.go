@@ -51,6 +51,7 @@ var detectors = []detector{
 	{rules: []ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rAPIToken, rAzure, rJWT}, find: findTokens},
 	{rules: []ruleID{rPrivateKey}, find: findPrivateKeys},
 	{rules: []ruleID{rConnString}, find: findConnStrings},
+	{rules: []ruleID{rAPIToken}, find: findK8sSecrets},
 	{rules: []ruleID{rWebhook}, find: findWebhooks},
 	{rules: []ruleID{rAuthHeader}, find: findAuthHeaders},
 	{rules: []ruleID{rGeneric}, find: findGeneric},

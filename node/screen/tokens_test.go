@@ -88,3 +88,51 @@ func TestURLPasswords(t *testing.T) {
 		}
 	}
 }
+
+// TestK8sSecrets checks the data of Kubernetes Secret manifests: redacted
+// from the data: key (or a far kind: line) to the last value, and nothing
+// in other kinds, across a document separator or for short values.
+func TestK8sSecrets(t *testing.T) {
+	sc := mustScanner(t, RuleActions{"api-token": ActionRedact})
+	for _, tc := range []struct{ in, want string }{
+		{"apiVersion: v1\nkind: Secret\ndata:\n  password: MWYyZDFlMmU2N2Rm\nmetadata:\n  name: x\n",
+			"apiVersion: v1\nkind: Secret\n[REDACTED:api-token]\nmetadata:\n  name: x\n"},
+		{"data:\n  .dockercfg: |\n    eyJhdXRocyI6eyJodHRwczovL2V4YW1wbGUifX0=\nkind: Secret\n",
+			"[REDACTED:api-token]\nkind: Secret\n"},
+		{"kind: Secret\nmetadata:\n  name: registry-auth-data\n  namespace: production-workloads\ntype: Opaque\nstringData:\n  token: q8Zx3Lm9Vb2Nc7Rt\n",
+			"[REDACTED:api-token]\n"},
+		{"kind: ConfigMap\ndata:\n  password: MWYyZDFlMmU2N2Rm\n", ""},
+		{"kind: ExternalSecret\ndata:\n  password: MWYyZDFlMmU2N2Rm\n", ""},
+		{"kind: Secret\n---\ndata:\n  password: MWYyZDFlMmU2N2Rm\n", ""},
+		{"kind: Secret\ndata:\n  extra: YmFyCg==\n", ""},
+		{"kind: Secret\nstringData:\n  password: ${DB_PASSWORD}\n", ""},
+	} {
+		want := tc.want
+		if want == "" {
+			want = tc.in
+		}
+		if got, _, _ := sc.Check(tc.in); got != want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.in, got, want)
+		}
+	}
+}
+
+// TestKeyValueAttr: the value of a credential-named key in the .NET
+// <add key="..." value="..."/> layout (appSettings, nuget.config).
+func TestKeyValueAttr(t *testing.T) {
+	sc := secretScanner(t)
+	for in, want := range map[string]string{
+		`<add key="ClearTextPassword" value="Xq9vR2mL7tHw" />`:     "Xq9vR2mL7tHw",
+		`<add key='ApiKey' value='q8Zx3Lm9Vb2Nc7Rt5Yw1'/>`:         "q8Zx3Lm9Vb2Nc7Rt5Yw1",
+		`<add key="Endpoint" value="q8Zx3Lm9Vb2Nc7Rt5Yw1" />`:      "",
+		`<add key="ClearTextPassword" value="%NUGET_PASSWORD%" />`: "",
+	} {
+		var got string
+		for _, f := range sc.Scan(in) {
+			got = in[f.Start:f.End]
+		}
+		if got != want {
+			t.Errorf("%s: found %q, want %q", in, got, want)
+		}
+	}
+}

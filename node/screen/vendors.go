@@ -177,7 +177,7 @@ func init() {
 			d.decide = len(v.prefix) + max(v.min, v.max) + 2
 		}
 	}
-	ruleDefs[rAPIToken].decide = max(ruleDefs[rAPIToken].decide, sentryDecide+1, authressDecide)
+	ruleDefs[rAPIToken].decide = max(ruleDefs[rAPIToken].decide, sentryDecide+1, authressDecide, k8sWindow+1)
 }
 
 // tokenVendor checks the vendor prefixes that start with s[i]. A run
