@@ -38,7 +38,11 @@
 // sequences of stems looked for only in runes outside ASCII (scripts.go).
 // The one place a policy's own regular expression runs is its detectors
 // (custom.go): Go's linear-time regexp, compiled once per policy, with
-// the bounds policy.CompileDetector enforces.
+// the bounds policy.CompileDetector enforces. All of them run in one
+// detector (customscan.go): those with a literal prefix are searched for
+// it, the others tried, anchored, only where one pass over the text finds
+// a byte they may start with at the start of a word, after a check of
+// their first fixed bytes.
 //
 // testdata/gitleaks holds the samples of gitleaks' rules (MIT, extracted by
 // the separate module in ./corpus, which also benchmarks moat beside
