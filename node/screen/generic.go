@@ -20,11 +20,10 @@ var secretNames = []string{
 // The span is the value only.
 func findGeneric(c *ctx, s string) {
 	for i := 0; i < len(s); {
-		k := strings.IndexAny(s[i:], "=:>,")
-		if k < 0 {
+		sep := i + csGenericSep.until(s[i:])
+		if sep == len(s) {
 			return
 		}
-		sep := i + k
 		i = sep + 1
 		if !secretName(s, sep) {
 			continue
@@ -38,6 +37,9 @@ func findGeneric(c *ctx, s string) {
 		}
 	}
 }
+
+// csGenericSep are the separators between a name and its value.
+var csGenericSep = chars("=:>,")
 
 // secretName reports whether the identifier before the separator at sep
 // ends in a credential name. Before '=' it skips the operator's other
