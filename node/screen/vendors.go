@@ -19,9 +19,11 @@ type vendorToken struct {
 	// exact: the prefix alone is specific enough; the body is not checked
 	// for entropy or placeholder patterns.
 	exact bool
-	// digit: the body must hold a digit and a letter (a short prefix such
-	// as Vault's "s." would otherwise take words: s.AcceptanceTimeout).
-	digit bool
+	// short: the prefix is too short to tell a token by itself (Vault's
+	// "s."): the body must hold a digit and a letter (else it takes words:
+	// s.AcceptanceTimeout), and a '.' before the prefix makes it part of a
+	// dotted name (o.s.b).
+	short bool
 }
 
 // charset is a set of bytes.
@@ -164,7 +166,7 @@ var vendorTokens = []vendorToken{
 	{prefix: "vcr_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel app refresh token
 	{prefix: "vck_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel API key
 	{prefix: "oy2", body: csLoAlnum, min: 43, max: 43, rule: rAPIToken},                     // NuGet API key
-	{prefix: "s.", body: csAlnum, min: 24, max: 24, rule: rAPIToken, ent: 3.5, digit: true}, // Vault legacy service token
+	{prefix: "s.", body: csAlnum, min: 24, max: 24, rule: rAPIToken, ent: 3.5, short: true}, // Vault legacy service token
 }
 
 var gitlabPrefixes = [...]string{"glpat-", "glcbt-", "glffct-", "glft-", "glimt-", "glagent-", "gloas-", "glptt-", "glrt-", "glsoat-", "gldt-"}
@@ -194,7 +196,7 @@ func init() {
 // that continues base64 text or a URL path ('+' or '/' before it) is part
 // of something else.
 func (c *ctx) tokenVendor(s string, i int) {
-	if i > 0 && (s[i-1] == '+' || s[i-1] == '/' || s[i-1] == '.' && s[i] == 's') {
+	if i > 0 && (s[i-1] == '+' || s[i-1] == '/') {
 		return
 	}
 	t := s[i:]
@@ -207,6 +209,9 @@ func (c *ctx) tokenVendor(s string, i int) {
 			continue
 		}
 		if t[:len(v.prefix)] != v.prefix && (!v.fold || !strings.EqualFold(t[:len(v.prefix)], v.prefix)) {
+			continue
+		}
+		if v.short && i > 0 && s[i-1] == '.' {
 			continue
 		}
 		n := v.body.span(t, len(v.prefix))
@@ -225,7 +230,7 @@ func (v *vendorToken) random(body string) bool {
 	if ent == 0 {
 		ent = 3
 	}
-	return entropy(body) >= ent && !patterned(body) && (v.rule != rHuggingFace || mixedCase(body)) && (!v.digit || mixed(body))
+	return entropy(body) >= ent && !patterned(body) && (v.rule != rHuggingFace || mixedCase(body)) && (!v.short || mixed(body))
 }
 
 // patterned reports whether s holds five equal bytes in a row ("xxxxx")
