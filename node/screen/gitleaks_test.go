@@ -14,8 +14,11 @@ import (
 // "held" split is never looked at while tuning the detectors.
 const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 
-// Thresholds over all of gitleaks' samples, both splits. The goal for
-// maxSpecificFalse is 0.02; it is 0.021 (tune 0.007, held 0.074). What
+// Thresholds over all of gitleaks' samples, both splits, just under what
+// is measured: prefix-shaped positives caught by specific rules 0.992
+// (tune 0.992, held 0.993), all positives by any rule 0.993 (0.992,
+// 0.995). The goal for maxSpecificFalse is 0.02; it is 0.021 (tune 0.007,
+// held 0.074). What
 // is left in the tune split are two Google API keys of the real format
 // that gitleaks allowlists by value: nothing in the text tells them from
 // a live key. Of the held split's five, three are such keys too (by the
@@ -25,9 +28,9 @@ const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
-	minSpecificRecall = 0.95
+	minSpecificRecall = 0.985
 	// minAllRecall: true positives of every rule caught by any secret rule.
-	minAllRecall = 0.98
+	minAllRecall = 0.985
 	// maxSpecificFalse: gitleaks' false positives flagged by a specific rule.
 	maxSpecificFalse = 0.025
 )
