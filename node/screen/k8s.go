@@ -20,17 +20,14 @@ const k8sNear = 48
 // line is further than k8sNear bytes before the data: key, from the kind:
 // line (a Stream must see the key its decision rests on).
 func findK8sSecrets(c *ctx, s string) {
-	for i := 0; ; {
-		k := strings.Index(s[i:], "ind:")
-		d := strings.Index(s[i:], "ata:")
-		if k < 0 && d < 0 {
-			return
+	nk, nd := nextAt(s, 0, "ind:"), nextAt(s, 0, "ata:")
+	for nk < len(s) || nd < len(s) {
+		p := min(nk, nd) - 1 // the 'k' of kind: or the 'd' of data:
+		if nk < nd {
+			nk = nextAt(s, nk+4, "ind:")
+		} else {
+			nd = nextAt(s, nd+4, "ata:")
 		}
-		if k < 0 || d >= 0 && d < k {
-			k = d
-		}
-		p := i + k - 1 // the 'k' of kind: or the 'd' of data:
-		i += k + 4
 		if p >= 6 && s[p] == 'D' && s[p-6:p] == "string" {
 			p -= 6
 		}
@@ -49,6 +46,14 @@ func findK8sSecrets(c *ctx, s string) {
 			}
 		}
 	}
+}
+
+// nextAt returns where the next sub starts in s from i, or len(s).
+func nextAt(s string, i int, sub string) int {
+	if k := strings.Index(s[i:], sub); k >= 0 {
+		return i + k
+	}
+	return len(s)
 }
 
 // kindBefore reports whether b holds a "kind: Secret" line that no
