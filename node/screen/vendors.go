@@ -19,6 +19,10 @@ type vendorToken struct {
 	// exact: the prefix alone is specific enough; the body is not checked
 	// for entropy or placeholder patterns.
 	exact bool
+	// whole is the least entropy of the whole token (prefix and body, up
+	// to max bytes or else min), where gitleaks' rule of the same name
+	// sets one above 3; 0: none.
+	whole float64
 	// short: the prefix is too short to tell a token by itself (Vault's
 	// "s."): the body must hold a digit and a letter (else it takes words:
 	// s.AcceptanceTimeout), and a '.' before the prefix makes it part of a
@@ -88,13 +92,13 @@ var vendorTokens = []vendorToken{
 	{prefix: "hf_", body: csAlpha, min: 34, max: 34, rule: rHuggingFace, ent: 2.5},
 	{prefix: "api_org_", body: csAlpha, min: 34, max: 34, rule: rHuggingFace, ent: 2.5},
 	{prefix: "AGE-SECRET-KEY-1", body: csBech32, min: 58, rule: rAge, exact: true},
-	{prefix: "ntn_", body: csAlnum, min: 46, rule: rNotion},
+	{prefix: "ntn_", body: csAlnum, min: 46, whole: 4, rule: rNotion},
 	{prefix: "_gitlab_session=", body: csAlnum, min: 32, rule: rGitLab},
 	{prefix: "GR1348941", body: csTok, min: 20, rule: rGitLab},
 	{prefix: "xoxe.xox", body: csTok, min: 100, rule: rSlack},
 	{prefix: "xoxe-", body: csTok, min: 100, rule: rSlack},
 	{prefix: "xoxo-", body: csTok, min: 20, rule: rSlack},
-	{prefix: "ops_eyJ", body: csB64, min: 100, rule: rAPIToken},
+	{prefix: "ops_eyJ", body: csB64, min: 100, whole: 4, rule: rAPIToken},
 	{prefix: "p8e-", body: csAlnum, min: 32, max: 32, rule: rAPIToken},
 	{prefix: "LTAI", body: csAlnum, min: 20, max: 20, rule: rAPIToken},
 	{prefix: "ABSK", body: csB64, min: 109, rule: rAPIToken},
@@ -108,32 +112,32 @@ var vendorTokens = []vendorToken{
 	{prefix: "dor_v1_", body: csHex, min: 64, max: 64, rule: rAPIToken},
 	{prefix: "dp.", body: csTokDot, min: 40, rule: rAPIToken},
 	{prefix: "duffel_", body: csTokDot, min: 45, rule: rAPIToken},
-	{prefix: "dt0c01.", body: csTokDot, min: 89, rule: rAPIToken},
+	{prefix: "dt0c01.", body: csTokDot, min: 89, whole: 4, rule: rAPIToken},
 	{prefix: "EZAK", body: csAlnum, min: 54, max: 54, rule: rAPIToken},
 	{prefix: "EZTK", body: csAlnum, min: 54, max: 54, rule: rAPIToken},
 	{prefix: "EAAA", body: csTok, min: 22, max: 60, rule: rAPIToken},
-	{prefix: "EAA", body: csAlnum, min: 100, rule: rAPIToken},
+	{prefix: "EAA", body: csAlnum, min: 100, whole: 4, rule: rAPIToken},
 	{prefix: "FLWSECK_TEST-", body: csHexDash, min: 12, rule: rAPIToken, ent: 2.5},
 	{prefix: "FLWPUBK_TEST-", body: csHexDash, min: 12, rule: rAPIToken, ent: 2.5},
 	{prefix: "FLWSECK-", body: csHexDash, min: 12, rule: rAPIToken, ent: 2.5},
 	{prefix: "FLWPUBK-", body: csHexDash, min: 12, rule: rAPIToken, ent: 2.5},
-	{prefix: "fo1_", body: csTok, min: 43, max: 43, rule: rAPIToken},
-	{prefix: "fm1", body: csB64Tok, min: 100, rule: rAPIToken},
-	{prefix: "fm2_", body: csB64, min: 100, rule: rAPIToken},
+	{prefix: "fo1_", body: csTok, min: 43, max: 43, whole: 4, rule: rAPIToken},
+	{prefix: "fm1", body: csB64Tok, min: 100, whole: 4, rule: rAPIToken},
+	{prefix: "fm2_", body: csB64, min: 100, whole: 4, rule: rAPIToken},
 	{prefix: "fio-u-", body: csTokDot, min: 64, rule: rAPIToken},
 	{prefix: "glc_", fold: true, body: csB64, min: 32, rule: rAPIToken},
 	{prefix: "glsa_", fold: true, body: csTok, min: 41, max: 41, rule: rAPIToken},
 	{prefix: "eyJrIjoi", fold: true, body: csB64, min: 70, rule: rAPIToken},
 	{prefix: "pat.", body: csTokDot, min: 66, rule: rAPIToken},
 	{prefix: "sat.", body: csTokDot, min: 66, rule: rAPIToken},
-	{prefix: "HRKU-AA", body: csTok, min: 58, max: 58, rule: rAPIToken},
+	{prefix: "HRKU-AA", body: csTok, min: 58, max: 58, whole: 4, rule: rAPIToken},
 	{prefix: "ico-", body: csAlnum, min: 32, max: 32, rule: rAPIToken},
 	{prefix: "s-s4t2", body: csTok, min: 67, max: 67, rule: rAPIToken},
 	{prefix: "lin_api_", body: csAlnum, min: 40, rule: rAPIToken},
 	{prefix: "npm_", fold: true, body: csAlnum, min: 36, max: 36, rule: rAPIToken},
 	{prefix: "API-", body: csUpAlnum, min: 26, max: 26, rule: rAPIToken},
-	{prefix: "sha256~", body: csTok, min: 43, max: 43, rule: rAPIToken},
-	{prefix: "pplx-", body: csAlnum, min: 48, max: 48, rule: rAPIToken},
+	{prefix: "sha256~", body: csTok, min: 43, max: 43, whole: 3.5, rule: rAPIToken},
+	{prefix: "pplx-", body: csAlnum, min: 48, max: 48, whole: 4, rule: rAPIToken},
 	{prefix: "pscale_", fold: true, body: csTokDot, min: 34, rule: rAPIToken},
 	{prefix: "PMAK-", body: csHexDash, min: 59, max: 59, rule: rAPIToken},
 	{prefix: "pnu_", body: csAlnum, min: 36, max: 36, rule: rAPIToken},
@@ -144,7 +148,7 @@ var vendorTokens = []vendorToken{
 	{prefix: "tk-us-", body: csTok, min: 48, max: 48, rule: rAPIToken},
 	{prefix: "SG.", fold: true, body: csTokDot, min: 66, max: 66, rule: rAPIToken},
 	{prefix: "xkeysib-", body: csTok, min: 81, max: 81, rule: rAPIToken},
-	{prefix: "sntryu_", body: csHex, min: 64, max: 64, rule: rAPIToken},
+	{prefix: "sntryu_", body: csHex, min: 64, max: 64, whole: 3.5, rule: rAPIToken},
 	{prefix: "sm_aat_", body: csAlnum, min: 16, max: 16, rule: rAPIToken},
 	{prefix: "sm_pat_", body: csAlnum, min: 16, max: 16, rule: rAPIToken},
 	{prefix: "sm_sat_", body: csAlnum, min: 16, max: 16, rule: rAPIToken},
@@ -156,9 +160,9 @@ var vendorTokens = []vendorToken{
 	{prefix: "sq0atp-", body: csTok, min: 22, max: 60, rule: rAPIToken},
 	{prefix: "sq0csp-", body: csTok, min: 40, max: 43, rule: rAPIToken},
 	{prefix: "SK", body: csHex, min: 32, rule: rAPIToken},
-	{prefix: "hvb.", body: csTok, min: 138, rule: rAPIToken},
-	{prefix: "hvs.", body: csTok, min: 90, max: 120, rule: rAPIToken},
-	{prefix: "A3-", body: csUpDash, min: 33, rule: rAPIToken},
+	{prefix: "hvb.", body: csTok, min: 138, whole: 4, rule: rAPIToken},
+	{prefix: "hvs.", body: csTok, min: 90, max: 120, whole: 3.5, rule: rAPIToken},
+	{prefix: "A3-", body: csUpDash, min: 33, whole: 3.8, rule: rAPIToken},
 	{prefix: "gsk_", body: csAlnum, min: 52, max: 52, rule: rAPIToken},                      // Groq
 	{prefix: "vcp_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel personal token
 	{prefix: "vci_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel integration token
@@ -216,7 +220,8 @@ func (c *ctx) tokenVendor(s string, i int) {
 		}
 		n := v.body.span(t, len(v.prefix))
 		body := t[len(v.prefix):]
-		if n >= v.min && (v.max == 0 || n <= v.max) && (v.exact || v.random(body[:v.min])) {
+		if n >= v.min && (v.max == 0 || n <= v.max) && (v.exact || v.random(body[:v.min])) &&
+			(v.whole == 0 || entropy(t[:len(v.prefix)+min(n, max(v.min, v.max))]) >= v.whole) {
 			c.addTail(v.rule, i, i+len(v.prefix)+n, tailSet, v.body)
 			return
 		}
