@@ -179,6 +179,15 @@ var gitlabPrefixes = [...]string{"glpat-", "glcbt-", "glffct-", "glft-", "glimt-
 // whose prefix starts with it.
 var vendorIndex [256][]int
 
+// vendorSecond has bit b1<<8|lower(b2) set when an entry of
+// vendorIndex[b1] has the second byte b2: most runs fail it at once.
+var vendorSecond [1 << 16 / 64]uint64
+
+func setVendorSecond(b1, b2 byte) {
+	k := uint16(b1)<<8 | uint16(lower(b2))
+	vendorSecond[k/64] |= 1 << (k % 64)
+}
+
 func init() {
 	for _, p := range gitlabPrefixes {
 		vendorTokens = append(vendorTokens, vendorToken{prefix: p, body: csTok, min: 20, rule: rGitLab})
@@ -186,8 +195,10 @@ func init() {
 	for i, v := range vendorTokens {
 		b := v.prefix[0]
 		vendorIndex[b] = append(vendorIndex[b], i)
+		setVendorSecond(b, v.prefix[1])
 		if v.fold && lower(b) != b {
 			vendorIndex[lower(b)] = append(vendorIndex[lower(b)], i)
+			setVendorSecond(lower(b), v.prefix[1])
 		}
 		if d := &ruleDefs[v.rule]; d.decide < len(v.prefix)+max(v.min, v.max)+2 {
 			d.decide = len(v.prefix) + max(v.min, v.max) + 2
@@ -205,6 +216,9 @@ func (c *ctx) tokenVendor(s string, i int) {
 	}
 	t := s[i:]
 	if len(t) < 2 {
+		return
+	}
+	if k := uint16(t[0])<<8 | uint16(lower(t[1])); vendorSecond[k/64]&(1<<(k%64)) == 0 {
 		return
 	}
 	for _, k := range vendorIndex[s[i]] {
