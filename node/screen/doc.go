@@ -29,7 +29,8 @@
 // prefixes with a charset and a least length for the body (vendors.go) or
 // by their shape (shapes.go), checked only at the start of a token run;
 // credentials in context (HTTP auth headers, curl -u, webhook URLs,
-// name = value in config and code layouts) by small scanners. Before
+// passwords in URLs, name = value in config and code layouts, the data of
+// Kubernetes Secret manifests in k8s.go) by small scanners. Before
 // matching, invisible runes are dropped and compatibility forms folded
 // (fold.go); a match maps back onto the source text. Overlapping matches
 // merge into one span, so no part of either is left in clear. Health
