@@ -136,11 +136,12 @@ func userinfoPassword(s string, i int) (int, int, bool) {
 	return colon + 1, at, !urlPlaceholder(s[colon+1 : at])
 }
 
-// urlPlaceholder reports whether a password in a URL is a placeholder:
-// a template or reference (see placeholder), or made of placeholder words
-// and filler (enter, with, the, my) with fewer than four other bytes
-// (password, mypassword, pass123, your_secret, REPLACE_WITH_PASSWORD), as
-// in examples and documentation.
+// urlPlaceholder reports whether a password in a URL is a placeholder, as
+// in examples and documentation: what placeholder takes for one when it
+// has no digit (${DB_PASS}, <password>, supersecret), and otherwise a
+// value made of placeholder words and filler (enter, with, the, my) with
+// fewer than four other bytes (pass123, your_secret1,
+// REPLACE_WITH_PASSWORD); secretKey456 and compl3xPwd are passwords.
 func urlPlaceholder(v string) bool {
 	if placeholder(v) && !strings.ContainsFunc(v, func(r rune) bool { return r < 0x80 && isDigit(byte(r)) }) {
 		return true
