@@ -80,6 +80,9 @@ func secretKind(v string) bool {
 // dataLine returns where the first data: or stringData: line after the
 // first line of w starts, or 0; a document separator ends the search.
 func dataLine(w string) int {
+	if !strings.Contains(w, "ata:") {
+		return 0
+	}
 	for j := strings.IndexByte(w, '\n'); j >= 0 && j+1 < len(w); {
 		line := w[j+1:]
 		k := len(line) - len(strings.TrimLeft(line, " \t"))
@@ -101,6 +104,9 @@ func dataLine(w string) int {
 // kindAfter reports whether a "kind: Secret" line follows in w, before a
 // document separator.
 func kindAfter(w string) bool {
+	if !strings.Contains(w, "kind:") {
+		return false
+	}
 	for j := strings.IndexByte(w, '\n'); j >= 0 && j+1 < len(w); {
 		line := w[j+1:]
 		t := strings.TrimLeft(line, " \t")
