@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/moatmesh/moat/policy"
 )
 
 // customDetector returns one detector for all of a policy's detectors,
@@ -19,6 +21,10 @@ import (
 // overlaps the detector's previous match, taken when no letter, digit or
 // '_' follows it and it passes the detector's validator.
 func customDetector(rules []*customRule) detector {
+	// A uint32 bit per rule: compileCustom refuses more than
+	// policy.MaxDetectors, and this fails to compile if that passes 32.
+	const _ = uint(32 - policy.MaxDetectors)
+
 	var first [256]uint32 // bit k: rules[k] may start with the byte, for rules without a prefix
 	var byPrefix []int
 	scan := false // some rule has no prefix
