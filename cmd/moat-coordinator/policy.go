@@ -67,8 +67,8 @@ func loadPolicy(file string, parse func(string, []byte) (*policy.Policy, error))
 // explainFlags are the flags of `policy explain`.
 type explainFlags struct {
 	src, model, dst, mcp string
-	groups          []string
-	admin, json     bool
+	groups               []string
+	admin, json          bool
 }
 
 func policyExplainCommand() *cobra.Command {
