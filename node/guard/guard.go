@@ -115,7 +115,7 @@ var ErrClosed = errors.New("guard closed")
 // New checks cfg and returns a guard that refuses everyone until its first
 // netmap.
 func New(cfg Config) (*Guard, error) {
-	served, err := checkModels(cfg.Models)
+	served, err := checkModels(cfg.Models, cfg.MCP != nil)
 	if err != nil {
 		return nil, err
 	}
