@@ -70,16 +70,43 @@ func TestMCPWholeSystem(t *testing.T) {
 		t.Fatalf("poisoned get_issue: %v, want the result withheld", err)
 	}
 
+	// The same through the client's local endpoint, as agents use it:
+	// `moat mcp` points them at Endpoint()/mcp/NAME with the local token.
+	st, err := client.FetchStatus(ctx, dir)
+	if err != nil || !slices.Equal(st.MCP, []string{"jira"}) {
+		t.Fatalf("status MCP = %v, %v; want [jira]", st.MCP, err)
+	}
+	tok, err := dir.Token(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := mcptest.Connect(t, cl.Endpoint()+"/mcp/jira", &http.Client{Transport: bearer{tok}})
+	if out, err := mcptest.Call(local, "search_issues", map[string]any{"query": "vpn"}); err != nil || out != "found 2 issues for vpn" {
+		t.Fatalf("search_issues through the local endpoint = %q, %v", out, err)
+	}
+	if got := mcptest.Tools(t, local); got != "get_issue,search_issues" {
+		t.Errorf("tools/list through the local endpoint = %s", got)
+	}
+
 	// The node's spool ships the call records to the coordinator.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out := coord.Admin(t, "GET", "/audit?login=alice@example.com", "")
-		if strings.Count(out, `"tool":"`) >= 3 && strings.Contains(out, `"tool":"delete_issue"`) && strings.Contains(out, `"reason":"result_blocked"`) {
+		if strings.Count(out, `"tool":"`) >= 4 && strings.Contains(out, `"tool":"delete_issue"`) && strings.Contains(out, `"reason":"result_blocked"`) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the coordinator did not get the three tools/call records: %s", out)
+			t.Fatalf("the coordinator did not get the four tools/call records: %s", out)
 		}
 		time.Sleep(200 * time.Millisecond) // polling the coordinator until the shipper's batch lands
 	}
+}
+
+// bearer sends the local API token, as agents configured by `moat mcp` do.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
 }
