@@ -35,8 +35,12 @@ and exit 1.`,
 					failed = true
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d models, %d grants; %d tests (%d assertions) pass\n",
-					file, len(p.Models), len(p.Grants), len(p.Tests), countAssertions(p))
+				servers := ""
+				if len(p.MCP) > 0 {
+					servers = fmt.Sprintf(", %d MCP servers", len(p.MCP))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d models%s, %d grants; %d tests (%d assertions) pass\n",
+					file, len(p.Models), servers, len(p.Grants), len(p.Tests), countAssertions(p))
 			}
 			if failed {
 				return cli.Exit(cli.ExitFailure)
