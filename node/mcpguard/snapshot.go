@@ -55,7 +55,7 @@ func buildSnapshot(nm *wire.NetMap, linkAllow []string) (*snapshot, error) {
 	s := &snapshot{seq: nm.Seq, callers: map[netip.Addr]*caller{}}
 	for i := range nm.Peers {
 		p := &nm.Peers[i]
-		c := &caller{id: p.Identity, key: p.Key.String(), limitKey: limitKey(p), access: map[string][]access{}}
+		c := &caller{id: p.Identity, key: p.Key.String(), limitKey: guard.LimitKey(p), access: map[string][]access{}}
 		for _, a := range p.MCPAccess {
 			if a.Grant < 0 || a.Grant >= len(grants) {
 				return nil, fmt.Errorf("mcpguard: netmap %d: peer %s: MCP grant %d does not exist", nm.Seq, c.key, a.Grant)
@@ -69,38 +69,17 @@ func buildSnapshot(nm *wire.NetMap, linkAllow []string) (*snapshot, error) {
 	return s, nil
 }
 
-func limitKey(p *wire.Peer) string {
-	switch {
-	case p.Identity.UserID != "":
-		return "user:" + p.Identity.UserID
-	case p.Identity.DeviceID != "":
-		return "device:" + string(p.Identity.DeviceID)
-	}
-	return "key:" + p.Key.String()
-}
-
 // lookup returns the caller behind a connection's remote address, or nil.
 func (s *snapshot) lookup(remoteAddr string) *caller {
-	if s == nil {
+	a, ok := guard.PeerAddr(remoteAddr)
+	if s == nil || !ok {
 		return nil
 	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return nil
-	}
-	return s.callers[ap.Addr().Unmap()]
+	return s.callers[a]
 }
 
 // who names a caller in messages.
-func (c *caller) who() string {
-	switch {
-	case c.id.Login != "":
-		return c.id.Login
-	case c.id.DeviceName != "":
-		return c.id.DeviceName
-	}
-	return string(c.id.DeviceID)
-}
+func (c *caller) who() string { return guard.Who(&c.id) }
 
 // mayList reports whether any grant names tool of server for the caller.
 func (c *caller) mayList(server, tool string) bool {
