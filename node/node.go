@@ -217,6 +217,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.st, err = loadState(n.cfg.StateDir); err != nil {
 		return err
 	}
+	n.checkMCP()
 	ctl, err := n.join(ctx)
 	if err != nil {
 		return err
@@ -426,6 +427,28 @@ func (n *Node) endpoints() []netip.AddrPort {
 	}
 	out = append(out, local...)
 	return out[:min(len(out), wire.MaxEndpoints)]
+}
+
+// checkMCP drops the MCP servers listening beyond loopback: only the
+// guard may reach a server, so such a one is neither advertised nor
+// served. One not listening yet is only logged (it may start later).
+func (n *Node) checkMCP() {
+	if len(n.cfg.MCP) == 0 {
+		return
+	}
+	servers := make(map[string]string, len(n.cfg.MCP))
+	for name, u := range n.cfg.MCP {
+		err := lockdown.CheckLoopbackOnly(u)
+		switch {
+		case errors.Is(err, lockdown.ErrNotListening):
+			n.log.Warn("MCP server not listening yet", "mcp", name, "url", u)
+		case err != nil:
+			n.log.Error("MCP server reachable beyond loopback; not serving it", "mcp", name, "err", err)
+			continue
+		}
+		servers[name] = u
+	}
+	n.cfg.MCP = servers
 }
 
 // startMCP makes the MCP part of the guard when the node serves MCP

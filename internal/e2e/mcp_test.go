@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -20,10 +22,10 @@ const mcpPolicy = `{
   "groups": { "group:ml": ["alice@example.com"] },
   "tagOwners": { "tag:gpu": [] },
   "models": { "llama": { "servedBy": ["tag:gpu"] } },
-  "mcp": { "jira": { "servedBy": ["tag:gpu"] } },
+  "mcp": { "jira": { "servedBy": ["tag:gpu"] }, "wide": { "servedBy": ["tag:gpu"] } },
   "grants": [
     { "src": ["group:ml"], "models": ["llama"] },
-    { "src": ["group:ml"], "mcp": ["jira:search_*", "jira:get_issue"], "mfa": "12h",
+    { "src": ["group:ml"], "mcp": ["jira:search_*", "jira:get_issue", "wide:*"], "mfa": "12h",
       "guard": { "injection": "block" }, "audit": { "prompts": "hash" } },
   ],
   "tests": [ { "src": "alice@example.com", "accept": ["mcp:jira:get_issue"], "deny": ["mcp:jira:delete_issue"] } ],
@@ -39,7 +41,16 @@ func TestMCPWholeSystem(t *testing.T) {
 	sys := Start(t)
 	coord := sys.Coord
 	coord.SavePolicy(t, mcpPolicy)
-	n := sys.AddNodeWith(t, "tools-1", NodeOptions{MCP: map[string]string{"jira": mcptest.Jira(t)}}, "llama").Node()
+	// "wide" listens on every interface, so the node neither serves nor
+	// advertises it, though the policy would grant it.
+	wide, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go http.Serve(wide, http.NotFoundHandler())
+	t.Cleanup(func() { wide.Close() })
+	wideURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", wide.Addr().(*net.TCPAddr).Port)
+	n := sys.AddNodeWith(t, "tools-1", NodeOptions{MCP: map[string]string{"jira": mcptest.Jira(t), "wide": wideURL}}, "llama").Node()
 
 	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coord.URL, "")
 	cl := StartClient(t, client.Config{StateDir: string(dir)})
@@ -52,7 +63,7 @@ func TestMCPWholeSystem(t *testing.T) {
 		}
 		return nodeAddr.IsValid()
 	}) == nil {
-		t.Fatal("alice's device never saw the node serve jira over MCP (and llama, and nothing else as a model)")
+		t.Fatal("alice's device never saw the node serve jira (and not wide) over MCP, and llama as its only model")
 	}
 
 	hc := &http.Client{Transport: &http.Transport{DialContext: cl.Dial}}
