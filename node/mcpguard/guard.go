@@ -55,6 +55,11 @@ func (g *Guard) SetNetMap(nm *wire.NetMap) error {
 		return err
 	}
 	g.snap.Store(s)
+	callers := make(map[string]bool, len(s.callers))
+	for _, c := range s.callers {
+		callers[c.limitKey] = true
+	}
+	g.limits.keep(callers)
 	return nil
 }
 

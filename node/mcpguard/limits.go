@@ -1,6 +1,7 @@
 package mcpguard
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -57,4 +58,17 @@ func (l *limiter) acquire(key string, rpm, concurrency int, now time.Time) (rele
 		defer l.mu.Unlock()
 		c.inFlight--
 	}, ""
+}
+
+// keep forgets the counts of callers not in callers (limit keys) that
+// have no call in flight: a netmap dropped them.
+func (l *limiter) keep(callers map[string]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, c := range l.mu.counts {
+		caller, _, _ := strings.Cut(k, "|")
+		if !callers[caller] && c.inFlight == 0 {
+			delete(l.mu.counts, k)
+		}
+	}
 }

@@ -26,9 +26,11 @@ func TestLimiter(t *testing.T) {
 	if _, by := l.acquire("k", 2, 0, now); by != "rpm" {
 		t.Fatalf("third call in the minute refused by %q, want rpm", by)
 	}
-	if _, by := l.acquire("k", 2, 0, now.Add(30*time.Second)); by != "" {
+	later, by := l.acquire("k", 2, 0, now.Add(30*time.Second))
+	if by != "" {
 		t.Fatalf("a call half a minute later (one call earned back) refused by %q", by)
 	}
+	releases = append(releases, later)
 	rel, by := l.acquire("c", 0, 1, now)
 	if by != "" {
 		t.Fatal(by)
@@ -42,6 +44,13 @@ func TestLimiter(t *testing.T) {
 	}
 	for _, r := range releases {
 		r()
+	}
+	l.keep(map[string]bool{"c": true})
+	if _, ok := l.mu.counts["k"]; ok {
+		t.Error("the counts of a caller gone from the netmap were kept")
+	}
+	if _, ok := l.mu.counts["c"]; !ok {
+		t.Error("the counts of a caller still in the netmap were dropped")
 	}
 }
 
