@@ -65,9 +65,12 @@ func (n *Node) lockdownConfig() (lockdown.Config, error) {
 		}
 	}
 	if len(cfg.InferencePorts) == 0 {
-		urls := make([]string, len(n.cfg.Models))
-		for i, m := range n.cfg.Models {
-			urls[i] = m.Upstream.URL
+		urls := make([]string, 0, len(n.cfg.Models)+len(n.cfg.MCP))
+		for _, m := range n.cfg.Models {
+			urls = append(urls, m.Upstream.URL)
+		}
+		for _, u := range n.cfg.MCP {
+			urls = append(urls, u)
 		}
 		ports, err := lockdown.InferencePorts(urls...)
 		if err != nil {

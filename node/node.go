@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/guard"
 	"github.com/moatmesh/moat/node/lockdown"
+	"github.com/moatmesh/moat/node/mcpguard"
 )
 
 // Model is one model the node serves.
@@ -60,8 +62,13 @@ type Config struct {
 	StateDir string
 	// Hostname is shown to admins. Default: os.Hostname().
 	Hostname string
-	// Models are the models served. At least one.
+	// Models are the models served. At least one model or MCP server.
 	Models []Model
+	// MCP maps the MCP servers the node serves to their local Streamable
+	// HTTP URLs on loopback (`--mcp NAME=http://127.0.0.1:PORT/mcp`),
+	// served to the mesh by node/mcpguard at /mcp/NAME and advertised as
+	// ModelAd{API: "mcp"}. Default: none.
+	MCP map[string]string
 	// Backend is the engine backend. Default: TUN when the process holds
 	// CAP_NET_ADMIN in its effective set (root, or the installed unit's
 	// moat-node user), else netstack.
@@ -127,6 +134,7 @@ type Node struct {
 	st     *state
 	member *member.Member
 	guard  *guard.Guard
+	mcp    *mcpguard.Guard // nil without Config.MCP
 	spool  *audit.Spool
 	ship   *audit.Shipper
 	lock   *lockdown.Lockdown // nil: lockdown off
@@ -168,8 +176,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func (c *Config) setDefaults() error {
-	if len(c.Models) == 0 {
-		return errors.New("node: no models configured; give at least one --model NAME=URL")
+	if len(c.Models) == 0 && len(c.MCP) == 0 {
+		return errors.New("node: no models configured; give at least one --model NAME=URL or --mcp NAME=URL")
 	}
 	if c.StateDir == "" {
 		c.StateDir = "./moat-node"
@@ -209,6 +217,7 @@ func (n *Node) start(ctx context.Context) error {
 	if n.st, err = loadState(n.cfg.StateDir); err != nil {
 		return err
 	}
+	n.checkMCP()
 	ctl, err := n.join(ctx)
 	if err != nil {
 		return err
@@ -228,6 +237,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.member.AddSink(n.guard)
+	if n.mcp != nil {
+		n.member.AddSink(n.mcp)
+	}
 	if n.lock != nil {
 		n.member.AddSink(lockdownSink{n.lock})
 	}
@@ -271,6 +283,9 @@ func (n *Node) ads() []wire.ModelAd {
 	for _, m := range n.cfg.Models {
 		ads = append(ads, wire.ModelAd{Name: m.Name, SHA256: m.SHA256, API: m.Upstream.Kind})
 	}
+	for _, name := range slices.Sorted(maps.Keys(n.cfg.MCP)) {
+		ads = append(ads, wire.ModelAd{Name: name, API: wire.APIMCP})
+	}
 	return ads
 }
 
@@ -283,8 +298,14 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	if err != nil {
 		return err
 	}
+	if err := n.startMCP(key); err != nil {
+		return err
+	}
 	gcfg := guard.Config{Models: models, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID), Logger: n.log, Audit: n.spool, AuditKey: key,
 		Counters: counterFile(filepath.Join(n.cfg.StateDir, "limits.json")), Leases: ctl}
+	if n.mcp != nil {
+		gcfg.MCP = n.mcp
+	}
 	gcfg.Collectors = append(gcfg.Collectors, n.cfg.Collectors...)
 	if n.lock != nil {
 		gcfg.Collectors = append(gcfg.Collectors, n.lock.Collector())
@@ -406,4 +427,38 @@ func (n *Node) endpoints() []netip.AddrPort {
 	}
 	out = append(out, local...)
 	return out[:min(len(out), wire.MaxEndpoints)]
+}
+
+// checkMCP drops the MCP servers listening beyond loopback: only the
+// guard may reach a server, so such a one is neither advertised nor
+// served. One not listening yet is only logged (it may start later).
+func (n *Node) checkMCP() {
+	if len(n.cfg.MCP) == 0 {
+		return
+	}
+	servers := make(map[string]string, len(n.cfg.MCP))
+	for name, u := range n.cfg.MCP {
+		err := lockdown.CheckLoopbackOnly(u)
+		switch {
+		case errors.Is(err, lockdown.ErrNotListening):
+			n.log.Warn("MCP server not listening yet", "mcp", name, "url", u)
+		case err != nil:
+			n.log.Error("MCP server reachable beyond loopback; not serving it", "mcp", name, "err", err)
+			continue
+		}
+		servers[name] = u
+	}
+	n.cfg.MCP = servers
+}
+
+// startMCP makes the MCP part of the guard when the node serves MCP
+// servers.
+func (n *Node) startMCP(auditKey []byte) error {
+	if len(n.cfg.MCP) == 0 {
+		return nil
+	}
+	var err error
+	n.mcp, err = mcpguard.New(mcpguard.Config{Servers: n.cfg.MCP, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID),
+		Audit: n.spool, AuditKey: auditKey, Logger: n.log})
+	return err
 }

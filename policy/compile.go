@@ -22,6 +22,8 @@ type Member struct {
 	// weights against (absent: none). A model the policy pins is served
 	// only by nodes that verify exactly that pin.
 	Pins map[string]string `json:"pins,omitempty"`
+	// MCP are the MCP servers the member advertises, if it is a node.
+	MCP []string `json:"mcp,omitempty"`
 }
 
 // Compiled is a policy applied to a set of members: everything the
@@ -66,6 +68,9 @@ type MemberRules struct {
 	// under which grants, sorted by caller ID. See ModelAccess for the
 	// order of entries.
 	Access []CallerAccess `json:"access,omitempty"`
+	// MCP is the member's share of the MCP part of the policy; nil when
+	// it neither serves nor may use an MCP server.
+	MCP *MCPRules `json:"mcp,omitempty"`
 }
 
 // AccessOf returns the model access of caller on this node, or nil.
@@ -114,5 +119,6 @@ func (p *Policy) Compile(members []Member) (*Compiled, error) {
 			c.node(n)
 		}
 	}
+	c.mcp()
 	return c.result(), nil
 }

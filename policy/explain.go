@@ -29,7 +29,8 @@ type Explanation struct {
 	Notes []string
 }
 
-// Explain evaluates target, "model:NAME" or "tag:NAME:PORT", for who. It
+// Explain evaluates target, "model:NAME", "mcp:SERVER:TOOL" or
+// "tag:NAME:PORT", for who. It
 // fails only for a malformed or unknown target.
 func (p *Policy) Explain(who Identity, target string) (*Explanation, error) {
 	tg, err := p.parseTarget(target)
@@ -38,8 +39,12 @@ func (p *Policy) Explain(who Identity, target string) (*Explanation, error) {
 	}
 	e := &Explanation{Who: who, Target: target, File: p.File, Principals: p.principals(&who)}
 	set := p.grantsFor(&who)
-	if tg.isModel {
-		for _, g := range p.chain(set, tg.model) {
+	if tg.isModel || tg.isMCP {
+		chain := p.mcpChain(set, tg.server, tg.tool)
+		if tg.isModel {
+			chain = p.chain(set, tg.model)
+		}
+		for _, g := range chain {
 			e.Chain = append(e.Chain, &p.Grants[g])
 		}
 	} else if g := p.reaches(set, []string{tg.dst.tag}, tg.dst.ports.First); g >= 0 {
@@ -61,7 +66,10 @@ func (p *Policy) nearMisses(set grantSet, tg target, who *Identity) []string {
 	for i := range p.Grants {
 		g := &p.Grants[i]
 		covers := containsSorted(g.models, tg.model)
-		if !tg.isModel {
+		switch {
+		case tg.isMCP:
+			covers = g.mcpCovers(tg.server, tg.tool)
+		case !tg.isModel:
 			covers = g.dstCovers([]string{tg.dst.tag}, tg.dst.ports.First)
 		}
 		switch {
@@ -88,6 +96,9 @@ func (p *Policy) targetName(tg target) string {
 	if tg.isModel {
 		return "model:" + p.Models[tg.model].Name
 	}
+	if tg.isMCP {
+		return "mcp:" + tg.server + ":" + tg.tool
+	}
 	return fmt.Sprintf("%s:%d", tg.dst.tag, tg.dst.ports.First)
 }
 
@@ -96,6 +107,9 @@ func (g *Grant) covers() string {
 	var parts []string
 	for _, m := range g.Models {
 		parts = append(parts, "model:"+m)
+	}
+	for _, m := range g.MCP {
+		parts = append(parts, "mcp:"+m)
 	}
 	parts = append(parts, g.Dst...)
 	return strings.Join(parts, ", ")
@@ -116,7 +130,7 @@ func (e *Explanation) String() string {
 		}
 		fmt.Fprintf(&b, "  %s %s (%s): %s\n", when, g.ID(), e.where(g), g.settings())
 	}
-	if n := len(e.Chain); n > 0 && e.Chain[n-1].MFA != 0 && strings.HasPrefix(e.Target, "model:") {
+	if n := len(e.Chain); n > 0 && e.Chain[n-1].MFA != 0 && !strings.HasPrefix(e.Target, "tag:") {
 		fmt.Fprintf(&b, "  when the last MFA is older than %s: denied until the caller signs in with MFA again\n", e.Chain[n-1].MFA.Short())
 	}
 	for _, n := range e.Notes {

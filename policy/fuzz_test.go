@@ -27,7 +27,9 @@ func FuzzParse(f *testing.F) {
 	members := []Member{
 		{ID: "d", Identity: Identity{Login: "alice@example.com", Groups: []string{"ml-research"}}, Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.1")}},
 		{ID: "n", Identity: Identity{Tags: []string{"tag:gpu"}}, Models: []string{"llama-3.1-70b", "m"}},
+		{ID: "t", Identity: Identity{Tags: []string{"tag:tools"}}, MCP: []string{"jira", "m"}},
 	}
+	f.Add([]byte(`{"tagOwners": {"tag:tools": []}, "mcp": {"jira": {"servedBy": ["tag:tools"]}}, "grants": [{"src": ["tag:tools"], "mcp": ["jira:a*b*"]}], "tests": [{"src": "tag:tools", "accept": ["mcp:jira:ab"]}]}`))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := Parse("fuzz.hujson", src)
 		if err != nil {
@@ -43,6 +45,11 @@ func FuzzParse(f *testing.F) {
 		for _, m := range p.Models {
 			if _, err := p.Explain(Identity{Login: "alice@example.com"}, "model:"+m.Name); err != nil {
 				t.Fatalf("Explain(model:%s): %v", m.Name, err)
+			}
+		}
+		for _, s := range p.MCP {
+			if _, err := p.Explain(Identity{Login: "alice@example.com"}, "mcp:"+s.Name+":search_issues"); err != nil {
+				t.Fatalf("Explain(mcp:%s): %v", s.Name, err)
 			}
 		}
 	})

@@ -74,6 +74,7 @@ func (d *decoder) document(root *hujson.Value, p *Policy) definitions {
 		field{"models", func(v *hujson.Value) { d.models(v, p) }},
 		field{"grants", func(v *hujson.Value) { d.grants(v, p) }},
 		field{"tests", func(v *hujson.Value) { d.tests(v, p) }},
+		field{"mcp", func(v *hujson.Value) { d.mcpServers(v, p) }},
 	)
 	return defs
 }

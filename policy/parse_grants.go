@@ -41,6 +41,7 @@ func (d *decoder) grant(v *hujson.Value, g *Grant) {
 		}),
 		has("models", func(v *hujson.Value) { g.Models = d.modelPatterns(v, what+".models") }),
 		has("dst", func(v *hujson.Value) { g.Dst, g.dst = d.destinations(v, what+".dst") }),
+		has("mcp", func(v *hujson.Value) { g.MCP, g.mcp = d.mcpPatterns(v, what+".mcp") }),
 		setting("mfa", func(v *hujson.Value) { g.MFA, _ = d.duration(v, what+".mfa") }),
 		setting("limits", func(v *hujson.Value) { g.Limits = d.limits(v, what+".limits") }),
 		setting("guard", func(v *hujson.Value) { g.Guard = d.guard(v, what+".guard") }),
@@ -53,10 +54,12 @@ func (d *decoder) grant(v *hujson.Value, g *Grant) {
 	switch {
 	case !present["src"]:
 		d.errorf(v.StartOffset, `%s has no src; say who it is for, e.g. "src": ["group:ml"]`, what)
-	case !present["models"] && !present["dst"]:
-		d.errorf(v.StartOffset, `%s grants nothing; add "models" and/or "dst"`, what)
-	case !present["models"] && len(modelOnly) > 0:
-		d.errorf(v.StartOffset, `%s sets %s, which apply to model use only, but has no "models"; add "models" or move them to a grant that has`, what, quoteList(modelOnly))
+	case !present["models"] && !present["dst"] && !present["mcp"]:
+		d.errorf(v.StartOffset, `%s grants nothing; add "models", "mcp" and/or "dst"`, what)
+	case !present["models"] && !present["mcp"] && len(modelOnly) > 0:
+		d.errorf(v.StartOffset, `%s sets %s, which apply to model and MCP use only, but has no "models" or "mcp"; add one or move them to a grant that has`, what, quoteList(modelOnly))
+	default:
+		d.checkMCPGrant(v, g, present["models"])
 	}
 }
 

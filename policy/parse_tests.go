@@ -91,14 +91,19 @@ func (d *decoder) idpGroups(v *hujson.Value, what string) []string {
 	return names
 }
 
-// targets decodes "model:NAME" and "tag:NAME:PORT" assertions.
+// targets decodes "model:NAME", "mcp:SERVER:TOOL" and "tag:NAME:PORT"
+// assertions.
 func (d *decoder) targets(v *hujson.Value, what string) []Target {
 	var out []Target
 	d.strs(v, what, func(s string, el *hujson.Value, w string) bool {
-		if name, ok := strings.CutPrefix(s, "model:"); ok {
+		if handled, ok := d.mcpTestTarget(s, el, w); handled {
+			if !ok {
+				return false
+			}
+		} else if name, ok := strings.CutPrefix(s, "model:"); ok {
 			d.refer(refModel, name, el, w)
 		} else if nd, err := parseDst(s); err != nil || nd.tag == "" || nd.ports.First != nd.ports.Last {
-			d.errorf(el.StartOffset, "%s: %q is not a test target; write model:NAME or tag:NAME:PORT", w, s)
+			d.errorf(el.StartOffset, "%s: %q is not a test target; write model:NAME, mcp:SERVER:TOOL or tag:NAME:PORT", w, s)
 			return false
 		} else {
 			d.refer(refTag, nd.tag, el, w)

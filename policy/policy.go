@@ -20,12 +20,15 @@ type Policy struct {
 	Grants []Grant
 	// Tests are the policy's own assertions, run by RunTests and Check.
 	Tests []Test
+	// MCP are the MCP servers the mesh may serve, in file order.
+	MCP []MCPServer
 
 	modelIndex map[string]int   // model name → index in Models
 	groupsOf   map[string][]int // user principal → indices into groupNames of the groups holding it, transitively
 	groupNames []string         // sorted
 	bySrc      map[string][]int // principal → indices of the grants naming it in src
 	rank       []int            // grant indices, most generous limits first (see docs/policy.md)
+	mcpIndex   map[string]int   // MCP server name → index in MCP
 }
 
 // Model is one entry of "models".
@@ -82,9 +85,13 @@ type Grant struct {
 	Limits Limits
 	Guard  Guard
 	Audit  Audit
+	// MCP are MCP tool patterns, SERVER:TOOL with TOOL a name or *-glob,
+	// as written.
+	MCP []string
 
-	models []int    // indices into Policy.Models the patterns match, ascending
-	dst    []netDst // parsed Dst
+	models []int        // indices into Policy.Models the patterns match, ascending
+	dst    []netDst     // parsed Dst
+	mcp    []mcpPattern // parsed MCP
 }
 
 // ID names the grant in compiled rules, audit records and explanations.
@@ -108,7 +115,8 @@ type Test struct {
 	// Who is the identity the assertions are about, built from the test's
 	// "src", "groups" and "admin" keys.
 	Who Identity
-	// Accept and Deny are targets: "model:NAME" or "tag:NAME:PORT".
+	// Accept and Deny are targets: "model:NAME", "mcp:SERVER:TOOL" or
+	// "tag:NAME:PORT".
 	Accept []Target
 	Deny   []Target
 }

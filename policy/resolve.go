@@ -12,6 +12,7 @@ func (d *decoder) resolve(p *Policy, defs definitions) {
 	for i, m := range p.Models {
 		p.modelIndex[m.Name] = i
 	}
+	p.indexMCP()
 	for _, r := range d.refs {
 		d.checkRef(p, defs, r)
 	}
@@ -42,6 +43,8 @@ func (d *decoder) checkRef(p *Policy, defs definitions, r ref) {
 		if _, ok := p.modelIndex[r.name]; !ok {
 			d.errorf(r.off, "%s: unknown model %q; declare it under \"models\" or fix the name", r.what, r.name)
 		}
+	case refMCPServer:
+		d.checkMCPRef(p, r)
 	case refPattern:
 		if len(p.matchModels(r.name)) == 0 {
 			d.errorf(r.off, "%s: %q matches no model; declare the model under \"models\" or fix the name", r.what, r.name)

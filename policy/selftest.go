@@ -48,17 +48,28 @@ func (p *Policy) allowedBy(set grantSet, target string) (int, error) {
 		}
 		return -1, nil
 	}
+	if tg.isMCP {
+		if chain := p.mcpChain(set, tg.server, tg.tool); len(chain) > 0 {
+			return chain[0], nil
+		}
+		return -1, nil
+	}
 	return p.reaches(set, []string{tg.dst.tag}, tg.dst.ports.First), nil
 }
 
-// target is a parsed "model:NAME" or "tag:NAME:PORT".
+// target is a parsed "model:NAME", "mcp:SERVER:TOOL" or "tag:NAME:PORT".
 type target struct {
-	isModel bool
-	model   int    // index into Policy.Models
-	dst     netDst // with a single port
+	isModel      bool
+	model        int    // index into Policy.Models
+	dst          netDst // with a single port
+	isMCP        bool
+	server, tool string // of an MCP target
 }
 
 func (p *Policy) parseTarget(s string) (target, error) {
+	if server, tool, isMCP, err := mcpTarget(s); isMCP {
+		return p.parseMCPTarget(server, tool, err)
+	}
 	if name, ok := strings.CutPrefix(s, "model:"); ok {
 		m, known := p.modelIndex[name]
 		if !known {
@@ -68,7 +79,7 @@ func (p *Policy) parseTarget(s string) (target, error) {
 	}
 	d, err := parseDst(s)
 	if err != nil || d.tag == "" || d.ports.First != d.ports.Last {
-		return target{}, fmt.Errorf("%q is not a target; write model:NAME or tag:NAME:PORT", s)
+		return target{}, fmt.Errorf("%q is not a target; write model:NAME, mcp:SERVER:TOOL or tag:NAME:PORT", s)
 	}
 	if _, known := p.TagOwners[d.tag]; !known {
 		return target{}, fmt.Errorf("unknown tag %q: it is not under \"tagOwners\"", d.tag)

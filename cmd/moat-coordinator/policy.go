@@ -35,8 +35,12 @@ and exit 1.`,
 					failed = true
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d models, %d grants; %d tests (%d assertions) pass\n",
-					file, len(p.Models), len(p.Grants), len(p.Tests), countAssertions(p))
+				servers := ""
+				if len(p.MCP) > 0 {
+					servers = fmt.Sprintf(", %d MCP servers", len(p.MCP))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d models%s, %d grants; %d tests (%d assertions) pass\n",
+					file, len(p.Models), servers, len(p.Grants), len(p.Tests), countAssertions(p))
 			}
 			if failed {
 				return cli.Exit(cli.ExitFailure)
@@ -66,18 +70,18 @@ func loadPolicy(file string, parse func(string, []byte) (*policy.Policy, error))
 
 // explainFlags are the flags of `policy explain`.
 type explainFlags struct {
-	src, model, dst string
-	groups          []string
-	admin, json     bool
+	src, model, dst, mcp string
+	groups               []string
+	admin, json          bool
 }
 
 func policyExplainCommand() *cobra.Command {
 	var f explainFlags
 	cmd := &cobra.Command{
-		Use:   "explain FILE --src WHO (--model NAME | --dst tag:NAME:PORT)",
-		Short: "Explain whether someone may use a model or reach a port",
+		Use:   "explain FILE --src WHO (--model NAME | --mcp SERVER:TOOL | --dst tag:NAME:PORT)",
+		Short: "Explain whether someone may use a model or MCP tool, or reach a port",
 		Long: `Print whether WHO (a login such as alice@example.com, or tag:NAME) may use
-the model or reach the port, the grant that decides it and, when denied,
+the model, call the MCP tool or reach the port, the grant that decides it and, when denied,
 the grants that nearly matched. Exit 0 when allowed, 3 when denied, 1 when
 the policy is invalid.`,
 		Args: cli.Args(1, 1, "the policy FILE"),
@@ -87,6 +91,7 @@ the policy is invalid.`,
 	fs.StringVar(&f.src, "src", "", "who asks: a login (alice@example.com) or tag:NAME")
 	fs.StringVar(&f.model, "model", "", "the model to explain")
 	fs.StringVar(&f.dst, "dst", "", "the network destination to explain, tag:NAME:PORT")
+	fs.StringVar(&f.mcp, "mcp", "", "the MCP tool to explain, SERVER:TOOL")
 	fs.StringSliceVar(&f.groups, "groups", nil, "IdP groups the person holds, e.g. idp:ml-research (comma-separated)")
 	fs.BoolVar(&f.admin, "admin", false, "the person is an admin (autogroup:admin)")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
@@ -140,10 +145,12 @@ func (f *explainFlags) query() (policy.Identity, string, error) {
 		}
 	}
 	switch {
-	case (f.model == "") == (f.dst == ""):
-		return who, "", errors.New("give exactly one of --model and --dst")
+	case countSet(f.model, f.dst, f.mcp) != 1:
+		return who, "", errors.New("give exactly one of --model, --mcp and --dst")
 	case f.model != "":
 		return who, "model:" + strings.TrimPrefix(f.model, "model:"), nil
+	case f.mcp != "":
+		return who, "mcp:" + strings.TrimPrefix(f.mcp, "mcp:"), nil
 	}
 	return who, f.dst, nil
 }
@@ -181,4 +188,15 @@ func explainJSON(e *policy.Explanation) explanation {
 		out.Grants = append(out.Grants, r)
 	}
 	return out
+}
+
+// countSet counts the non-empty values.
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }

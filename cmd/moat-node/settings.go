@@ -35,6 +35,7 @@ type nodeSettings struct {
 	netstack                             bool
 	integrity, shutdownTimeout           time.Duration
 	models                               modelFlags
+	mcp                                  []string
 	endpoints                            []string
 	log                                  cli.Logging
 }
@@ -55,6 +56,7 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", node.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight (streams included) may take to finish before they are cut")
 	s.lockdown.addFlags(fs)
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
+	fs.StringArrayVar(&s.mcp, "mcp", nil, "an MCP server to serve to the mesh at /mcp/NAME, `NAME=http://127.0.0.1:PORT/PATH` (Streamable HTTP on loopback); repeat for more; saved in the state dir for later runs")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
 	s.log.Flags(fs)
 	cli.Settings(fs)
@@ -94,12 +96,17 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 	if cfg.Lockdown, err = s.lockdown.config(cmd); err != nil {
 		return cfg, err
 	}
-	models, err := s.loadModels()
+	if cfg.MCP, err = s.loadMCP(cmd); err != nil {
+		return cfg, err
+	}
+	models, err := s.loadModels(len(cfg.MCP) > 0)
 	cfg.Models = models
 	return cfg, err
 }
 
-func (s *nodeSettings) loadModels() ([]node.Model, error) {
+// loadModels returns the models of the --model flags, saved for later
+// runs, or those saved before; none is an error unless mcpOnly.
+func (s *nodeSettings) loadModels(mcpOnly bool) ([]node.Model, error) {
 	path := filepath.Join(s.state, "models.json")
 	if len(s.models) > 0 {
 		if err := os.MkdirAll(s.state, 0o700); err != nil {
@@ -109,6 +116,9 @@ func (s *nodeSettings) loadModels() ([]node.Model, error) {
 		return s.models, os.WriteFile(path, b, 0o600)
 	}
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && mcpOnly {
+		return nil, nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, cli.Usagef("no models: give --model NAME=http://127.0.0.1:PORT (saved for later runs)")
 	}

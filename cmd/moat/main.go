@@ -23,7 +23,7 @@ func newRoot() *cobra.Command {
 		Short: "Use your organisation's private models over the moat mesh",
 	}
 	root.AddCommand(loginCommand(), upCommand(), statusCommand(), modelsCommand(), downCommand(),
-		logoutCommand(), tokenCommand(), wgConfigCommand())
+		logoutCommand(), tokenCommand(), mcpCommand(), wgConfigCommand())
 	return root
 }
 

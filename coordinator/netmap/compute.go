@@ -52,6 +52,10 @@ func (s *Snapshot) Member(d *store.Device) policy.Member {
 	if d.Kind == store.KindNode {
 		m.Tags = d.Tags
 		for _, ad := range d.Models {
+			if ad.API == wire.APIMCP {
+				m.MCP = append(m.MCP, ad.Name)
+				continue
+			}
 			m.Models = append(m.Models, ad.Name)
 			if ad.SHA256 != "" {
 				if m.Pins == nil {
@@ -166,7 +170,7 @@ func (e *encoder) frame(d *store.Device, mr *policy.MemberRules) (*frame, error)
 		return nil, err
 	}
 	if d.Kind == store.KindNode {
-		if f.rules, err = newFragment(wireRules(mr.Rules)); err != nil {
+		if f.rules, err = newFragment(withMCPGrants(wireRules(mr.Rules), mr.MCP)); err != nil {
 			return nil, err
 		}
 	}
@@ -188,7 +192,7 @@ func (e *encoder) frame(d *store.Device, mr *policy.MemberRules) (*frame, error)
 		if d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
 			access = mr.Access[ai].Access
 		}
-		frag, err := e.peer(p, models, access, p.Kind == store.KindNode && d.Kind != store.KindNode)
+		frag, err := e.peer(p, models, access, mcpViewOf(mr, pid), p.Kind == store.KindNode && d.Kind != store.KindNode)
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +204,7 @@ func (e *encoder) frame(d *store.Device, mr *policy.MemberRules) (*frame, error)
 
 // peer encodes device p as one viewer sees it, reusing an earlier
 // encoding of the same view.
-func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAccess, keepAlive bool) (fragment, error) {
+func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) (fragment, error) {
 	// Every part is length-prefixed: names may contain any separator.
 	ck := appendKeyPart(e.buf[:0], p.ID)
 	for _, m := range models {
@@ -210,6 +214,7 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 	for _, a := range access {
 		ck = strconv.AppendInt(appendKeyPart(ck, a.Model), int64(a.Grant), 10)
 	}
+	ck = mcp.appendKey(ck)
 	if keepAlive {
 		ck = append(ck, '|', 'k')
 	}
@@ -222,6 +227,7 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 		return fragment{}, err
 	}
 	wp := wire.Peer{Key: k, Addresses: Addresses(p), Endpoints: p.Endpoints, Identity: e.s.identity(p), Models: slices.Sorted(slices.Values(models)), APIs: modelAPIs(p, models), Access: wireAccess(access)}
+	mcp.apply(&wp)
 	if keepAlive {
 		wp.KeepAlive = nodeKeepAlive
 	}
@@ -238,7 +244,7 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 func modelAPIs(p *store.Device, models []string) map[string]string {
 	var out map[string]string
 	for _, ad := range p.Models {
-		if ad.API != "" && slices.Contains(models, ad.Name) {
+		if ad.API != "" && ad.API != wire.APIMCP && slices.Contains(models, ad.Name) {
 			if out == nil {
 				out = map[string]string{}
 			}

@@ -13,13 +13,7 @@ func wireRules(r *policy.NodeRules) *wire.NodeRules {
 		return out
 	}
 	for _, g := range r.Grants {
-		out.Grants = append(out.Grants, wire.GrantRule{
-			ID:     g.ID,
-			MFA:    wire.Duration(g.MFA),
-			Limits: wire.Limits(g.Limits),
-			Guard:  wireGuard(g.Guard),
-			Audit:  wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
-		})
+		out.Grants = append(out.Grants, wireGrant(g))
 	}
 	for _, f := range r.Filter {
 		fr := wire.FilterRule{Src: f.Src}
@@ -68,4 +62,15 @@ func wireDetectors(ds []policy.Detector) []wire.GuardDetector {
 		out[i] = wire.GuardDetector(d)
 	}
 	return out
+}
+
+// wireGrant converts one compiled grant into the wire's type.
+func wireGrant(g policy.GrantRule) wire.GrantRule {
+	return wire.GrantRule{
+		ID:     g.ID,
+		MFA:    wire.Duration(g.MFA),
+		Limits: wire.Limits(g.Limits),
+		Guard:  wireGuard(g.Guard),
+		Audit:  wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
+	}
 }

@@ -78,6 +78,9 @@ type NodeOptions struct {
 	// StandinDelay is the stand-in's pause between streamed words.
 	// Default: none.
 	StandinDelay time.Duration
+	// MCP are the MCP servers the node serves (node.Config.MCP).
+	// Default: none.
+	MCP map[string]string
 }
 
 // AddNode enrolls and starts a node called name serving models (each
@@ -130,7 +133,7 @@ func (n *Node) start(t testing.TB, ek wire.Secret, coordinator string) {
 	nd, err := node.Start(ctx, node.Config{
 		Coordinator: coordinator, EnrollKey: ek, StateDir: n.StateDir, Hostname: n.Name, Models: models,
 		Backend: &backend, ListenPort: n.Port, Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.Port)},
-		Logger: n.opts.Logger,
+		Logger: n.opts.Logger, MCP: n.opts.MCP,
 	})
 	if err != nil {
 		cancel()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/router"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -31,6 +32,9 @@ type Status struct {
 	NetMapSeq   uint64        `json:"netmapSeq"`
 	Nodes       []NodeStatus  `json:"nodes"`
 	Models      []string      `json:"models"`
+	// MCP are the MCP servers this device may use, served at
+	// Endpoint + "/mcp/NAME".
+	MCP []string `json:"mcp,omitempty"`
 }
 
 // NodeStatus is one peer serving models.
@@ -130,6 +134,7 @@ func (c *Client) addNodes(st *Status, nm *wire.NetMap) {
 	}
 	slices.Sort(st.Models)
 	st.Models = slices.Compact(st.Models)
+	st.MCP = router.MCPServers(nm.Peers)
 }
 
 // controlClient talks to the client running on dir.

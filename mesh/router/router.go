@@ -5,6 +5,8 @@
 // the mesh to the guard of a node that serves that model with the path's
 // API family, as nodes advertise it (wire.Peer.APIs). /v1/models lists
 // the models reachable with OpenAI's API, /api/tags those with Ollama's.
+// /mcp/NAME relays MCP's Streamable HTTP to the node serving MCP server
+// NAME (mcp.go), with only the transport's own headers.
 //
 // The router spreads requests over every node serving a model (least
 // requests in flight, ties in turn), skips nodes that recently failed,

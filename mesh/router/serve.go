@@ -25,6 +25,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	s := r.snap.Load()
+	if name, ok := llmapi.MCPServerOf(req.URL.Path); ok {
+		r.serveMCP(w, req, s, name)
+		return
+	}
 	switch api := llmapi.Lookup(req.URL.Path); {
 	case api == nil:
 		writeError(w, req, &apiError{status: http.StatusNotFound, code: "unknown_path",

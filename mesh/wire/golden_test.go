@@ -34,6 +34,7 @@ func goldenNetMap(t *testing.T) *NetMap {
 			Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.2")},
 			Identity:  Identity{UserID: "u_1", Login: "alice@example.com", DeviceID: "d_1", Expiry: time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)},
 			Access:    []ModelAccess{{Model: "llama", Grant: 0}, {Model: "llama", Grant: 1}},
+			MCPAccess: []MCPAccess{{Server: "jira", Tools: []string{"search_*", "get_issue"}, Grant: 0}},
 		}},
 		Rules: &NodeRules{
 			Grants: []GrantRule{
@@ -44,8 +45,9 @@ func goldenNetMap(t *testing.T) *NetMap {
 					Audit: AuditRules{Prompts: "hash", Retention: Duration(7 * 24 * time.Hour)}},
 				{ID: "grants[1]"},
 			},
-			Filter: []FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []PortRange{{First: 22, Last: 22}, {First: 8000, Last: 8080}}}},
-			Models: []ModelRule{{Model: "llama", MaxOutputTokens: 2048, MaxChoices: 4}},
+			Filter:    []FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []PortRange{{First: 22, Last: 22}, {First: 8000, Last: 8080}}}},
+			Models:    []ModelRule{{Model: "llama", MaxOutputTokens: 2048, MaxChoices: 4}},
+			MCPGrants: []GrantRule{{ID: "grants[2]", Limits: Limits{RPM: 60, Concurrency: 2}, Guard: GuardRules{Injection: "flag"}}},
 		},
 		Relays: []Relay{{URL: "https://moat.example.com/derp"}},
 	}

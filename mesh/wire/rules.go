@@ -21,6 +21,8 @@ type NodeRules struct {
 	// bound; the others (and every model, from an older coordinator) have
 	// the policy's defaults.
 	Models []ModelRule `json:"models,omitempty"`
+	// MCPGrants are the grants the peers' MCPAccess entries point into.
+	MCPGrants []GrantRule `json:"mcpGrants,omitempty"`
 }
 
 // ModelRule is what one request of a model may ask for; a zero field

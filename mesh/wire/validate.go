@@ -76,7 +76,7 @@ func (nm *NetMap) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return nm.validateMCP()
 }
 
 func (p *Peer) validate(where string, owner map[netip.Addr]string, grants int) error {

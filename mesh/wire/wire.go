@@ -68,6 +68,12 @@ import (
 //     record the software per device and refuse a protocol older than
 //     MinVersion with 426 CodeVersionTooOld. Members from before send
 //     neither and are taken as protocol 1.
+//     2026-12-06, compatible additions for MCP servers on the mesh:
+//     ModelAd.API "mcp" (APIMCP: the ad names an MCP server a node
+//     serves), Peer.MCP (the servers a peer serves that the receiver may
+//     call), Peer.MCPAccess and NodeRules.MCPGrants (in a node's netmap:
+//     which tools each peer may call, under which grant). Older nodes and
+//     clients ignore them and serve or see no MCP servers.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A
@@ -136,6 +142,12 @@ type Peer struct {
 	Access []ModelAccess `json:"access,omitempty"`
 	// KeepAlive is the persistent keepalive interval in seconds; 0 is off.
 	KeepAlive int `json:"keepAlive,omitempty"`
+	// MCP lists the MCP servers this peer serves that the receiver may
+	// call tools of.
+	MCP []string `json:"mcp,omitempty"`
+	// MCPAccess, only in a node's netmap, lists the MCP tools this peer
+	// may call on the receiving node (see MCPAccess).
+	MCPAccess []MCPAccess `json:"mcpAccess,omitempty"`
 }
 
 // NetMap is everything a device needs to take part in the mesh. Each one

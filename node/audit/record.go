@@ -70,6 +70,10 @@ type Record struct {
 	// coordinator, which counts tokensPerDay, could not be reached: on
 	// the node's last lease or its allowance for the outage.
 	Quota string `json:"quota,omitempty"`
+	// MCP is set for a request to an MCP server (API "mcp"): the server,
+	// the method and, for tools/call, the tool, the arguments' keyed hash
+	// and the result's size.
+	MCP *MCPCall `json:"mcp,omitempty"`
 
 	Prev string `json:"prev"`           // Hash of the previous record; "" for the first
 	Hash string `json:"hash,omitempty"` // see the spool's line format
@@ -100,4 +104,16 @@ func HashPrompt(key, body []byte) string {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
 	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+}
+
+// MCPCall is what a Record keeps of a request to an MCP server.
+type MCPCall struct {
+	Server string `json:"server"`
+	Method string `json:"method,omitempty"` // e.g. "tools/call"
+	Tool   string `json:"tool,omitempty"`
+	// ArgsHash is HashPrompt of the call's arguments as received, under
+	// the node's audit key.
+	ArgsHash string `json:"argsHash,omitempty"`
+	// ResultBytes is the size of the result as the server sent it.
+	ResultBytes int64 `json:"resultBytes,omitempty"`
 }

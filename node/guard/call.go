@@ -45,6 +45,10 @@ type call struct {
 
 // ServeHTTP answers one request; see the package documentation.
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.cfg.MCP != nil && strings.HasPrefix(r.URL.Path, llmapi.MCPPrefix) {
+		g.cfg.MCP.ServeHTTP(w, r)
+		return
+	}
 	api := route(r.URL.Path)
 	if api == nil {
 		closeUnread(w, r)

@@ -52,7 +52,12 @@ type AuditSink interface {
 // has the default given on its field.
 type Config struct {
 	// Models maps the model names callers use to the local servers.
+	// Required unless MCP is set.
 	Models map[string]Upstream
+	// MCP answers the requests under llmapi.MCPPrefix (node/mcpguard),
+	// after the per-peer connection limit and before anything else the
+	// guard does. Default: nil, those paths are not found.
+	MCP http.Handler
 	// NodeName and NodeID name this node in audit records. Default: empty.
 	NodeName, NodeID string
 	// Now is the clock. Default time.Now.
@@ -199,8 +204,8 @@ func checkUpstream(name string, u Upstream) (*upstream, error) {
 	return up, nil
 }
 
-func checkModels(models map[string]Upstream) (map[string]*upstream, error) {
-	if len(models) == 0 {
+func checkModels(models map[string]Upstream, mcp bool) (map[string]*upstream, error) {
+	if len(models) == 0 && !mcp {
 		return nil, errors.New("guard: no models configured")
 	}
 	out := make(map[string]*upstream, len(models))

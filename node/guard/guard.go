@@ -20,7 +20,9 @@
 // "openai" is reachable only through /v1 and an "ollama" one only through
 // /api (other requests get 400 saying which to use). The lists are
 // answered by the guard itself from the netmap: the models this node
-// serves through the list's family that the caller may use now.
+// serves through the list's family that the caller may use now. Paths
+// under /mcp/ go to Config.MCP (node/mcpguard: MCP servers under per-tool
+// grants) after the per-peer connection limit.
 //
 // Enforcement, in order: at most Config.MaxConnsPerPeer connections per
 // peer (else 429 and the connection closes); caller known (else 403) and
@@ -115,7 +117,7 @@ var ErrClosed = errors.New("guard closed")
 // New checks cfg and returns a guard that refuses everyone until its first
 // netmap.
 func New(cfg Config) (*Guard, error) {
-	served, err := checkModels(cfg.Models)
+	served, err := checkModels(cfg.Models, cfg.MCP != nil)
 	if err != nil {
 		return nil, err
 	}

@@ -65,15 +65,7 @@ func buildSnapshot(nm *wire.NetMap, served map[string]*upstream) (*snapshot, err
 }
 
 func newCaller(p *wire.Peer, served map[string]*upstream, rules *policy.NodeRules) *caller {
-	c := &caller{id: p.Identity, key: p.Key.String()}
-	switch {
-	case p.Identity.UserID != "":
-		c.limitKey = "user:" + p.Identity.UserID
-	case p.Identity.DeviceID != "":
-		c.limitKey = "device:" + string(p.Identity.DeviceID)
-	default:
-		c.limitKey = "key:" + c.key
-	}
+	c := &caller{id: p.Identity, key: p.Key.String(), limitKey: LimitKey(p)}
 	for _, a := range p.Access {
 		if served[a.Model] == nil {
 			continue
@@ -92,23 +84,12 @@ func newCaller(p *wire.Peer, served map[string]*upstream, rules *policy.NodeRule
 // lookup returns the caller behind a connection's remote address
 // ("ip:port" as the listener reports it), or nil.
 func (s *snapshot) lookup(remoteAddr string) *caller {
-	if s == nil {
+	a, ok := PeerAddr(remoteAddr)
+	if s == nil || !ok {
 		return nil
 	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return nil
-	}
-	return s.callers[ap.Addr().Unmap()]
+	return s.callers[a]
 }
 
 // who names a caller in messages: the person's login, else the device.
-func (c *caller) who() string {
-	switch {
-	case c.id.Login != "":
-		return c.id.Login
-	case c.id.DeviceName != "":
-		return c.id.DeviceName
-	}
-	return string(c.id.DeviceID)
-}
+func (c *caller) who() string { return Who(&c.id) }

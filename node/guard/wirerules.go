@@ -15,13 +15,7 @@ func policyRules(r *wire.NodeRules) *policy.NodeRules {
 	}
 	out := &policy.NodeRules{}
 	for _, g := range r.Grants {
-		out.Grants = append(out.Grants, policy.GrantRule{
-			ID:     g.ID,
-			MFA:    policy.Duration(g.MFA),
-			Limits: policy.Limits(g.Limits),
-			Guard:  policyGuard(g.Guard),
-			Audit:  policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
-		})
+		out.Grants = append(out.Grants, PolicyGrant(g))
 	}
 	for _, f := range r.Filter {
 		fr := policy.FilterRule{Src: f.Src}
@@ -70,4 +64,16 @@ func policyDetectors(ds []wire.GuardDetector) []policy.Detector {
 		out[i] = policy.Detector(d)
 	}
 	return out
+}
+
+// PolicyGrant converts one grant from the wire into the policy package's
+// type, as the guard and node/mcpguard enforce it.
+func PolicyGrant(g wire.GrantRule) policy.GrantRule {
+	return policy.GrantRule{
+		ID:     g.ID,
+		MFA:    policy.Duration(g.MFA),
+		Limits: policy.Limits(g.Limits),
+		Guard:  policyGuard(g.Guard),
+		Audit:  policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
+	}
 }
