@@ -133,10 +133,11 @@ var sealedColumns = []store.SealedColumn{
 	{Table: "users", Key: "id", Column: "totp_secret"},
 	{Table: "idp_users", Key: "id", Column: "totp_secret"},
 	{Table: "login_sessions", Key: "id", Column: "result"},
+	{Table: "audit_cuts", Key: "id", Column: "seal"},
 }
 
 // The additional data must match where each value is sealed: totp.go,
-// login.go and idp/setup.go.
+// login.go, idp/setup.go and checkpoints.go.
 var sealedAD = map[string]func(key string) [][]byte{
 	"secrets":   func(k string) [][]byte { return [][]byte{secretAD(k)} },
 	"settings":  func(k string) [][]byte { return [][]byte{secretAD(k)} },
@@ -145,6 +146,7 @@ var sealedAD = map[string]func(key string) [][]byte{
 	"login_sessions": func(k string) [][]byte {
 		return [][]byte{[]byte("totp-pending:" + k), []byte("login-result:" + k)}
 	},
+	"audit_cuts": func(k string) [][]byte { return [][]byte{[]byte(cutADPrefix + k)} },
 }
 
 // embeddedClientSecret names the embedded provider's client secret

@@ -365,4 +365,23 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX usage_day_day ON usage_day (day)`,
 	},
+}, {
+	version: 13,
+	name:    "audit retention checkpoints",
+	stmts: []string{
+		// Runs of a node's chain deleted by retention (see retention.go):
+		// records first..last, the hash the first chained to (prev) and
+		// the chain head at the cut (head), sealed under the seal key.
+		`CREATE TABLE audit_cuts (
+			id      TEXT PRIMARY KEY,
+			node_id TEXT NOT NULL,
+			first_seq BIGINT NOT NULL,
+			last_seq  BIGINT NOT NULL,
+			prev    TEXT NOT NULL,
+			head    TEXT NOT NULL,
+			cut_at  {{time}} NOT NULL,
+			seal    {{blob}} NOT NULL
+		)`,
+		`CREATE INDEX audit_cuts_node ON audit_cuts (node_id, first_seq)`,
+	},
 }}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AuditCursor", testAuditCursor},
 		{"AuditCursorConcurrent", testAuditCursorConcurrent},
 		{"SinkCursors", testSinkCursors},
+		{"AuditRetention", testAuditRetention},
 		{"AdminActions", testAdminActions},
 		{"Settings", testSettings},
 		{"Times", testTimes},
