@@ -63,6 +63,10 @@ import (
 //     own screening rules (a name, a bounded pattern, a validator, a
 //     category). A node from before ignores them and screens with its
 //     built-in rules only.
+//     2026-12-06, compatible addition: Identity.PromptKey, the person's
+//     X25519 public key (mesh/promptkey) a node encrypts the prompts it
+//     keeps ("audit": {"prompts": "full"}) to. A node from before keeps
+//     them in clear; a node of now keeps none for a person without one.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
@@ -82,6 +86,10 @@ type Identity struct {
 	DeviceName string    `json:"deviceName,omitempty"` // the device's hostname
 	LastMFA    time.Time `json:"lastMfa,omitzero"`     // last completed second factor; zero: never
 	Expiry     time.Time `json:"expiry,omitzero"`      // when the device key stops being valid; zero: never (nodes)
+	// PromptKey is the person's public key for the prompts nodes keep
+	// (mesh/promptkey, 32 bytes); empty for nodes, and for a person
+	// whose key was erased: then nodes keep no prompt of theirs.
+	PromptKey []byte `json:"promptKey,omitempty"`
 }
 
 // Expired reports whether the identity's key has expired at now.
