@@ -134,10 +134,11 @@ var sealedColumns = []store.SealedColumn{
 	{Table: "idp_users", Key: "id", Column: "totp_secret"},
 	{Table: "login_sessions", Key: "id", Column: "result"},
 	{Table: "audit_cuts", Key: "id", Column: "seal"},
+	{Table: "person_keys", Key: "user_id", Column: "private"},
 }
 
 // The additional data must match where each value is sealed: totp.go,
-// login.go, idp/setup.go and checkpoints.go.
+// login.go, idp/setup.go, checkpoints.go and personkeys.go.
 var sealedAD = map[string]func(key string) [][]byte{
 	"secrets":   func(k string) [][]byte { return [][]byte{secretAD(k)} },
 	"settings":  func(k string) [][]byte { return [][]byte{secretAD(k)} },
@@ -146,7 +147,8 @@ var sealedAD = map[string]func(key string) [][]byte{
 	"login_sessions": func(k string) [][]byte {
 		return [][]byte{[]byte("totp-pending:" + k), []byte("login-result:" + k)}
 	},
-	"audit_cuts": func(k string) [][]byte { return [][]byte{[]byte(cutADPrefix + k)} },
+	"audit_cuts":  func(k string) [][]byte { return [][]byte{[]byte(cutADPrefix + k)} },
+	"person_keys": func(k string) [][]byte { return [][]byte{personKeyAD(k)} },
 }
 
 // embeddedClientSecret names the embedded provider's client secret

@@ -104,6 +104,9 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		s.auth.close()
 		return nil, err
 	}
+	if err := s.ensurePromptKeys(ctx); err != nil {
+		s.log.Error("make people's prompt keys", "err", err)
+	}
 	s.sinks = s.startSinks()
 	s.retain = s.startRetention()
 	sweepCtx, stop := context.WithCancel(context.Background())

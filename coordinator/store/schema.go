@@ -384,4 +384,20 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX audit_cuts_node ON audit_cuts (node_id, first_seq)`,
 	},
+}, {
+	version: 14,
+	name:    "per-person prompt keys",
+	stmts: []string{
+		// Each person's key pair for the prompts nodes keep (see
+		// personkeys.go): the public key nodes encrypt to, the private
+		// key sealed under the seal key. Erasure empties both and stamps
+		// erased; the row stays so that no new key is made.
+		`CREATE TABLE person_keys (
+			user_id TEXT PRIMARY KEY,
+			public  {{blob}},
+			private {{blob}},
+			created {{time}} NOT NULL,
+			erased  {{time}}
+		)`,
+	},
 }}

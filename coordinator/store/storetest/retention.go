@@ -56,3 +56,33 @@ func ids(recs []*store.AuditRecord) []string {
 	}
 	return out
 }
+
+// testPersonKeys: the first key stored for a person stays; erasing
+// empties it and keeps the first erasure time; a person erased before
+// having a key gets none afterwards.
+func testPersonKeys(t *testing.T, s Store) {
+	c := ctx(t)
+	_, err := s.PersonKey(c, "u_a")
+	wantErr(t, err, store.ErrNotFound, "a person without a key")
+	first := &store.PersonKey{UserID: "u_a", Public: []byte("pub-1"), Private: []byte("sealed-1"), Created: at(0)}
+	got, err := s.AddPersonKey(c, first)
+	must(t, err)
+	same(t, got, first, "the key stored")
+	got, err = s.AddPersonKey(c, &store.PersonKey{UserID: "u_a", Public: []byte("pub-2"), Private: []byte("sealed-2"), Created: at(time.Second)})
+	must(t, err)
+	same(t, got, first, "a second key for the same person (the first stays)")
+
+	must(t, s.ErasePersonKey(c, "u_a", at(time.Hour)))
+	must(t, s.ErasePersonKey(c, "u_a", at(2*time.Hour)))
+	must(t, s.ErasePersonKey(c, "u_b", at(time.Hour)))
+	got, err = s.AddPersonKey(c, &store.PersonKey{UserID: "u_b", Public: []byte("pub"), Private: []byte("sealed"), Created: at(3 * time.Hour)})
+	must(t, err)
+	if len(got.Public) != 0 || len(got.Private) != 0 || !got.Erased.Equal(at(time.Hour)) {
+		t.Fatalf("a key for a person erased before: %+v", got)
+	}
+	all, err := s.PersonKeys(c)
+	must(t, err)
+	if len(all) != 2 || all[0].UserID != "u_a" || len(all[0].Public) != 0 || len(all[0].Private) != 0 || !all[0].Erased.Equal(at(time.Hour)) || !all[0].Created.Equal(at(0)) {
+		t.Fatalf("keys after erasure: %+v", all)
+	}
+}

@@ -147,6 +147,13 @@ type Store interface {
 	AuditCuts(ctx context.Context, node string) ([]*store.AuditCut, error)
 	CutAudit(ctx context.Context, node string, ids, replace []string, cuts []*store.AuditCut) error
 
+	// People's prompt keys: one per person, the first stored wins;
+	// erasure empties it for good.
+	AddPersonKey(ctx context.Context, k *store.PersonKey) (*store.PersonKey, error)
+	PersonKey(ctx context.Context, user string) (*store.PersonKey, error)
+	PersonKeys(ctx context.Context) ([]*store.PersonKey, error)
+	ErasePersonKey(ctx context.Context, user string, at time.Time) error
+
 	// Key-value settings the coordinator keeps (e.g. its encryption key id,
 	// netmap epoch).
 	Setting(ctx context.Context, name string) ([]byte, error)
