@@ -6,14 +6,15 @@
 #   test   iproute2 and nftables (namespace, TUN and lockdown tests),
 #          wireguard-tools, Node.js with npm (the openai package and
 #          Playwright tests), chromium (the web UI tests) and prometheus
-#          for promtool (metrics, alert rules and their unit tests)
+#          for promtool (metrics, alert rules and their unit tests), rsyslog
+#          with its gnutls driver (the syslog audit sink's receiver)
 #   bench  the above, plus nginx (guard vs nginx) and iperf3 (kernel paths)
 set -euo pipefail
 
 purpose=${1:-test}
 # command:package pairs
 need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools
-      node:nodejs npm:npm chromium:chromium promtool:prometheus)
+      node:nodejs npm:npm chromium:chromium promtool:prometheus rsyslogd:rsyslog)
 case "$purpose" in
   bench) need+=(nginx:nginx iperf3:iperf3) ;;
 esac
@@ -23,6 +24,8 @@ for pair in "${need[@]}"; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
+# rsyslog's TLS driver is a module, not a command
+compgen -G "/usr/lib/*/rsyslog/lmnsd_gtls.so" >/dev/null || missing+=(rsyslog-gnutls)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
