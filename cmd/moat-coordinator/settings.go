@@ -51,7 +51,7 @@ type serveSettings struct {
 	maxConnsPerClient                           int
 	metricsListen                               string
 	stunListen                                  string
-	webhook                                     webhookSettings
+	sinks                                       sinkSettings
 	auditRetention                              string
 }
 
@@ -87,7 +87,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
-	s.webhook.register(fs)
+	s.sinks.register(fs)
 	fs.StringVar(&s.auditRetention, "audit-retention", "", `how long audit records are kept when their grant sets no "audit": {"retention"}, e.g. "90d" or "2160h"; older ones are deleted hourly, each node's chain kept verifiable by sealed checkpoints; empty: kept for ever`)
 	s.log.Flags(fs)
 	cli.Settings(fs)
@@ -132,7 +132,7 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	if _, err := s.retention(); err != nil {
 		return cli.Invalid(cmd, "audit-retention", "%v", err)
 	}
-	return s.webhook.check(cmd)
+	return s.sinks.check(cmd)
 }
 
 // retention is --audit-retention; 0 when empty.
@@ -160,7 +160,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
-		AuditSinks: s.webhook.sinks(), AuditRetention: retention,
+		AuditSinks: s.sinks.sinks(), AuditRetention: retention,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,
