@@ -63,15 +63,18 @@ func Init(ctx context.Context, cfg Config, selfSigned bool) (Initialized, error)
 		if err := idp.EnsureSigningKey(ctx, st, box, cfg.DataDir, time.Now()); err != nil {
 			return err
 		}
-		if !selfSigned {
-			return nil
+		detail := "seal key " + out.SealKeyID
+		if selfSigned {
+			pair, err := selfSignedPair(ctx, st, box, cfg)
+			if err != nil {
+				return err
+			}
+			if _, out.TLSFingerprint, err = parsePair(pair, pair); err != nil {
+				return err
+			}
+			detail += ", self-signed TLS certificate " + out.TLSFingerprint
 		}
-		pair, err := selfSignedPair(ctx, st, box, cfg)
-		if err != nil {
-			return err
-		}
-		_, out.TLSFingerprint, err = parsePair(pair, pair)
-		return err
+		return RecordCLIAction(ctx, st, actionInit, "coordinator", detail)
 	})
 	return out, err
 }
