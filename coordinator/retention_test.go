@@ -84,15 +84,22 @@ func heldIDs(t *testing.T, tc *testCoord, node string) string {
 	return strings.Join(ids, " ")
 }
 
-// TestAuditRetention: the records whose retention ran out (their grant's,
+// TestAuditRetention (and on PostgreSQL): the records whose retention ran out (their grant's,
 // else the default) are deleted, the chain still verifies across them
 // through sealed checkpoints, a later run extends the checkpoint, and a
 // deletion outside retention — a record removed, or a checkpoint forged
 // to cover it — is still reported. A broken record is never deleted.
 // Usage counters stay as they were.
-func TestAuditRetention(t *testing.T) {
+func TestAuditRetention(t *testing.T) { testAuditRetention(t, func(*Config) {}) }
+
+func TestAuditRetentionPostgres(t *testing.T) {
+	u := pgDatabase(t)
+	testAuditRetention(t, func(c *Config) { c.Database = u })
+}
+
+func testAuditRetention(t *testing.T, mod func(*Config)) {
 	const day = 24 * time.Hour
-	tc := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.AuditRetention = 30 * day })
+	tc := startCoord(t, t.TempDir(), newClock(), mod, func(c *Config) { c.AuditRetention = 30 * day })
 	tok := tc.adminToken(t)
 	tc.savePolicy(t, tok, retentionPolicy)
 	_, a := tc.enrollNodeAds(t, tok, "gpu-1", nil)
