@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -37,7 +39,12 @@ func (s *sinkSettings) check(cmd *cobra.Command) error {
 func (s *sinkSettings) sinks() []coordinator.AuditSink {
 	var out []coordinator.AuditSink
 	if s.webhook.url != "" {
-		out = append(out, coordinator.AuditSink{Name: "webhook", Sink: s.webhook.webhook(),
+		out = append(out, coordinator.AuditSink{Name: "webhook", Sink: s.webhook.webhook(s.webhook.url),
+			Filter: s.webhook.carry.filter(), Prompts: s.webhook.carry.prompts})
+	}
+	for _, also := range s.webhook.also {
+		name, url, _ := strings.Cut(also, "=")
+		out = append(out, coordinator.AuditSink{Name: "webhook-" + name, Sink: s.webhook.webhook(url),
 			Filter: s.webhook.carry.filter(), Prompts: s.webhook.carry.prompts})
 	}
 	if s.syslog.addr != "" {
@@ -82,14 +89,22 @@ func (c *carrySettings) filter() auditsink.Filter {
 	}
 }
 
-// webhookSettings configure serve's audit webhook sink.
+// webhookSettings configure serve's audit webhook sinks: the one at
+// --audit-webhook-url and those --audit-webhook-also adds, all signed
+// with the same secret and carrying the same.
 type webhookSettings struct {
 	url, secret, format, splunkToken string
+	also                             []string // NAME=URL
 	carry                            carrySettings
 }
 
+// webhookName is what NAME in --audit-webhook-also may be: it names the
+// sink's cursors ("webhook-NAME") and metrics, so keep it stable.
+var webhookName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
 func (w *webhookSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&w.url, "audit-webhook-url", "", "push audit records and the admin trail to this https URL, signed (see docs/coordinator.md); empty: no webhook")
+	fs.StringArrayVar(&w.also, "audit-webhook-also", nil, `another webhook, NAME=URL (repeat the flag for more; NAME: lowercase letters, digits and -), signed and carrying as --audit-webhook-url; NAME keys its cursor: keep it stable`)
 	fs.StringVar(&w.secret, "audit-webhook-secret", "", "HMAC-SHA256 key signing each webhook request (at least 16 bytes; required with --audit-webhook-url)")
 	cli.SecretFile(fs, "audit-webhook-secret")
 	fs.StringVar(&w.format, "audit-webhook-format", auditsink.FormatJSON, `webhook body: "json" or "splunk-hec" (Splunk HTTP Event Collector)`)
@@ -101,7 +116,21 @@ func (w *webhookSettings) register(fs *pflag.FlagSet) {
 // check refuses a webhook serve cannot use.
 func (w *webhookSettings) check(cmd *cobra.Command) error {
 	if w.url == "" {
+		if len(w.also) > 0 {
+			return cli.Usagef("--audit-webhook-also needs --audit-webhook-url, whose settings it shares")
+		}
 		return nil
+	}
+	seen := map[string]bool{}
+	for _, also := range w.also {
+		name, url, ok := strings.Cut(also, "=")
+		if !ok || !webhookName.MatchString(name) || seen[name] {
+			return cli.Invalid(cmd, "audit-webhook-also", "%q: want NAME=URL with a NAME of its own (lowercase letters, digits and -)", also)
+		}
+		seen[name] = true
+		if err := w.webhook(url).Check(); err != nil {
+			return cli.Invalid(cmd, "audit-webhook-also", "%s: %v", name, err)
+		}
 	}
 	if err := w.carry.check(cmd); err != nil {
 		return err
@@ -109,14 +138,15 @@ func (w *webhookSettings) check(cmd *cobra.Command) error {
 	if err := cli.Required(cmd, "audit-webhook-secret"); err != nil {
 		return err
 	}
-	if err := w.webhook().Check(); err != nil {
+	if err := w.webhook(w.url).Check(); err != nil {
 		return cli.Invalid(cmd, "audit-webhook-url", "%v", err)
 	}
 	return nil
 }
 
-func (w *webhookSettings) webhook() *auditsink.Webhook {
-	return &auditsink.Webhook{URL: w.url, Secret: []byte(w.secret), Format: w.format, SplunkToken: w.splunkToken}
+// webhook is the webhook sink to url with the shared settings.
+func (w *webhookSettings) webhook(url string) *auditsink.Webhook {
+	return &auditsink.Webhook{URL: url, Secret: []byte(w.secret), Format: w.format, SplunkToken: w.splunkToken}
 }
 
 // syslogSettings configure serve's syslog sink (RFC 5424 over TLS).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -25,6 +26,10 @@ func TestAuditWebhookSettings(t *testing.T) {
 		{[]string{"--audit-webhook-url", "https://siem.example/hook", "--audit-webhook-secret", "short"}, "at least 16 bytes"},
 		{[]string{"--audit-webhook-url", "https://siem.example/hook", "--audit-webhook-secret-file", sec, "--audit-webhook-format", "xml"}, "xml"},
 		{[]string{"--audit-webhook-url", "https://siem.example/hook", "--audit-webhook-secret-file", sec, "--audit-webhook-carry", "prompts"}, "--audit-webhook-carry"},
+		{[]string{"--audit-webhook-also", "b=https://b.example/hook"}, "needs --audit-webhook-url"},
+		{[]string{"--audit-webhook-url", "https://siem.example/hook", "--audit-webhook-secret-file", sec, "--audit-webhook-also", "https://b.example/hook"}, "want NAME=URL"},
+		{[]string{"--audit-webhook-url", "https://siem.example/hook", "--audit-webhook-secret-file", sec, "--audit-webhook-also", "b=https://b.example/1", "--audit-webhook-also", "b=https://b.example/2"}, "a NAME of its own"},
+		{[]string{"--audit-webhook-url", "https://siem.example/hook", "--audit-webhook-secret-file", sec, "--audit-webhook-also", "b=http://b.example/hook"}, "want https"},
 		{[]string{"--audit-syslog-addr", "siem.example"}, "want host:port"},
 		{[]string{"--audit-syslog-addr", "siem.example:6514", "--audit-syslog-ca-file", sec}, "no PEM certificate"},
 		{[]string{"--audit-syslog-addr", "siem.example:6514", "--audit-syslog-cert-file", sec}, "--audit-syslog-key-file"},
@@ -34,26 +39,34 @@ func TestAuditWebhookSettings(t *testing.T) {
 	}
 }
 
-// TestAuditSinksFromFlags: a webhook and a syslog sink from the same
-// flags, each with what it carries.
+// TestAuditSinksFromFlags: several webhooks and a syslog sink from the
+// same flags, each with what it carries.
 func TestAuditSinksFromFlags(t *testing.T) {
 	var s sinkSettings
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	s.register(fs)
 	err := fs.Parse([]string{"--audit-webhook-url", "https://siem.example/hook", "--audit-webhook-secret", "0123456789abcdef",
+		"--audit-webhook-also", "archive=https://archive.example/in", "--audit-webhook-also", "soc=https://soc.example/in",
 		"--audit-syslog-addr", "siem.example:6514", "--audit-syslog-carry", "refusals", "--audit-syslog-prompts"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sinks := s.sinks()
-	if len(sinks) != 2 || sinks[0].Name != "webhook" || sinks[1].Name != "syslog" {
-		t.Fatalf("sinks %+v, want webhook and syslog", sinks)
+	var names []string
+	for _, k := range sinks {
+		names = append(names, k.Name)
 	}
-	sl, ok := sinks[1].Sink.(*auditsink.Syslog)
-	if !ok || sl.Addr != "siem.example:6514" || sinks[1].Filter != (auditsink.Filter{Refusals: true}) || !sinks[1].Prompts {
-		t.Fatalf("syslog sink %+v", sinks[1])
+	if strings.Join(names, " ") != "webhook webhook-archive webhook-soc syslog" {
+		t.Fatalf("sinks %v, want webhook webhook-archive webhook-soc syslog", names)
 	}
-	if sinks[0].Filter != (auditsink.Filter{Records: true, Admin: true}) || sinks[0].Prompts {
-		t.Fatalf("webhook sink %+v", sinks[0])
+	sl, ok := sinks[3].Sink.(*auditsink.Syslog)
+	if !ok || sl.Addr != "siem.example:6514" || sinks[3].Filter != (auditsink.Filter{Refusals: true}) || !sinks[3].Prompts {
+		t.Fatalf("syslog sink %+v", sinks[3])
+	}
+	for i, url := range []string{"https://siem.example/hook", "https://archive.example/in", "https://soc.example/in"} {
+		w, ok := sinks[i].Sink.(*auditsink.Webhook)
+		if !ok || w.URL != url || string(w.Secret) != "0123456789abcdef" || sinks[i].Filter != (auditsink.Filter{Records: true, Admin: true}) || sinks[i].Prompts {
+			t.Fatalf("webhook sink %d: %+v %+v", i, sinks[i], w)
+		}
 	}
 }
