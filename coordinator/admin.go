@@ -62,6 +62,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/users", s.listUsers)
 	g.POST("/users/:id/disable", s.setUserDisabled(true))
 	g.POST("/users/:id/enable", s.setUserDisabled(false))
+	s.personDataRoutes(g) // export, erase (persondata.go)
 	g.GET("/devices", s.listDevices)
 	g.POST("/devices/:id/revoke", s.changeDevice("device.revoke", revokeDevice))
 	g.POST("/devices/:id/expire", s.changeDevice("device.expire", expireDevice))

@@ -71,7 +71,13 @@ func Backup(ctx context.Context, cfg Config, out string, withSealKey bool) (Back
 	if withSealKey {
 		files = append(files, archived{name: backupSealKey, data: key[:]})
 	}
-	return info, writeArchive(out, info, files)
+	if err := writeArchive(out, info, files); err != nil {
+		return info, err
+	}
+	detail := fmt.Sprintf("to %s, schema %d, seal key included: %t", out, info.SchemaVersion, withSealKey)
+	return info, withSecrets(ctx, cfg, func(st *store.DB, _ *seal.Box) error {
+		return RecordCLIAction(ctx, st, actionBackup, "database", detail)
+	})
 }
 
 // archived is one file of a backup: from path, or data.
@@ -167,7 +173,11 @@ func Restore(ctx context.Context, cfg Config, in string) (BackupInfo, error) {
 			return info, fmt.Errorf("restore: %w", err)
 		}
 	}
-	if err := withSecrets(ctx, cfg, func(*store.DB, *seal.Box) error { return nil }); err != nil {
+	detail := fmt.Sprintf("from %s, taken %s; erasures made after it must be made again (docs/compliance.md)", in, info.Created.Format(time.RFC3339))
+	err = withSecrets(ctx, cfg, func(st *store.DB, _ *seal.Box) error {
+		return RecordCLIAction(ctx, st, actionRestore, "database", detail)
+	})
+	if err != nil {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			os.Remove(dbPath + suffix) // so that a second try, with the key, can restore
 		}

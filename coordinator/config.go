@@ -80,6 +80,11 @@ type Config struct {
 	// AuditSinks push audit records and the admin trail out, each from
 	// the one replica holding its leader claim. Default: none.
 	AuditSinks []AuditSink
+	// AuditRetention is how long audit records are kept when their grant
+	// sets no audit.retention; the leader of "audit-retention" deletes
+	// older ones every hour, keeping each node's chain verifiable with
+	// sealed checkpoints (retention.go). Zero: kept for ever.
+	AuditRetention time.Duration
 
 	// Logger receives the coordinator's logs. Default: discard.
 	Logger *slog.Logger

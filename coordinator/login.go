@@ -234,6 +234,9 @@ func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.Us
 		s.completeUI(c, ls, user)
 		return
 	}
+	if err := ensurePromptKey(c.Request.Context(), s.store, s.box, user.ID, s.cfg.Now()); err != nil {
+		s.log.Error("make the person's prompt key; nodes keep no prompt of theirs", "user", user.ID, "err", err)
+	}
 	dev, cred, err := s.registerDevice(c.Request.Context(), ls, user, lastMFA)
 	if err != nil {
 		var refusal *userError

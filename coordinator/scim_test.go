@@ -192,6 +192,12 @@ func TestSCIMProvisioning(t *testing.T) {
 	if g := c.must(t, 200, "GET", "/Groups/"+groupID, nil); len(g["members"].([]any)) != 0 {
 		t.Fatalf("a deleted user is still a member: %v", g)
 	}
+	trail, _ := tc.store.AdminActions(t.Context(), 100)
+	for _, want := range []string{"active=false deleted=false", "active=true deleted=false", "deleted=true"} {
+		if !hasAction(trail, actionSCIMUser, want) {
+			t.Errorf("the admin trail has no %s %q", actionSCIMUser, want)
+		}
+	}
 }
 
 // streamEnds waits for the watcher's stream to end, within a second of

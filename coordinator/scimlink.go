@@ -55,6 +55,7 @@ func (s *Server) scimChanged(ctx context.Context, c scim.Change) error {
 			return err
 		}
 		reactivated := slices.Contains(c.Reactivated, id)
+		s.recordAs(ctx, scimActor, actionSCIMUser, su.ID, fmt.Sprintf("%s active=%t deleted=%t", su.UserName, su.Active, su.Deleted))
 		for _, u := range users {
 			if scimMatches(su, u.Email) {
 				if err := s.applySCIM(ctx, su, u, reactivated); err != nil {

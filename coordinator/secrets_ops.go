@@ -63,15 +63,18 @@ func Init(ctx context.Context, cfg Config, selfSigned bool) (Initialized, error)
 		if err := idp.EnsureSigningKey(ctx, st, box, cfg.DataDir, time.Now()); err != nil {
 			return err
 		}
-		if !selfSigned {
-			return nil
+		detail := "seal key " + out.SealKeyID
+		if selfSigned {
+			pair, err := selfSignedPair(ctx, st, box, cfg)
+			if err != nil {
+				return err
+			}
+			if _, out.TLSFingerprint, err = parsePair(pair, pair); err != nil {
+				return err
+			}
+			detail += ", self-signed TLS certificate " + out.TLSFingerprint
 		}
-		pair, err := selfSignedPair(ctx, st, box, cfg)
-		if err != nil {
-			return err
-		}
-		_, out.TLSFingerprint, err = parsePair(pair, pair)
-		return err
+		return RecordCLIAction(ctx, st, actionInit, "coordinator", detail)
 	})
 	return out, err
 }
@@ -133,10 +136,12 @@ var sealedColumns = []store.SealedColumn{
 	{Table: "users", Key: "id", Column: "totp_secret"},
 	{Table: "idp_users", Key: "id", Column: "totp_secret"},
 	{Table: "login_sessions", Key: "id", Column: "result"},
+	{Table: "audit_cuts", Key: "id", Column: "seal"},
+	{Table: "person_keys", Key: "user_id", Column: "private"},
 }
 
 // The additional data must match where each value is sealed: totp.go,
-// login.go and idp/setup.go.
+// login.go, idp/setup.go, checkpoints.go and personkeys.go.
 var sealedAD = map[string]func(key string) [][]byte{
 	"secrets":   func(k string) [][]byte { return [][]byte{secretAD(k)} },
 	"settings":  func(k string) [][]byte { return [][]byte{secretAD(k)} },
@@ -145,6 +150,8 @@ var sealedAD = map[string]func(key string) [][]byte{
 	"login_sessions": func(k string) [][]byte {
 		return [][]byte{[]byte("totp-pending:" + k), []byte("login-result:" + k)}
 	},
+	"audit_cuts":  func(k string) [][]byte { return [][]byte{[]byte(cutADPrefix + k)} },
+	"person_keys": func(k string) [][]byte { return [][]byte{personKeyAD(k)} },
 }
 
 // embeddedClientSecret names the embedded provider's client secret

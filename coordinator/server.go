@@ -33,6 +33,7 @@ type Server struct {
 
 	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
 	sinks    auditSinks     // pushing the audit out (auditsinks.go)
+	retain   *retentionJob  // deleting expired audit records (retention.go)
 
 	handler  http.Handler
 	drain    drainer      // ends streams at shutdown (shutdown.go)
@@ -103,7 +104,11 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		s.auth.close()
 		return nil, err
 	}
+	if err := s.ensurePromptKeys(ctx); err != nil {
+		s.log.Error("make people's prompt keys", "err", err)
+	}
 	s.sinks = s.startSinks()
+	s.retain = s.startRetention()
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(1)
@@ -130,6 +135,7 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	s.relay.Close()
 	s.sinks.close()
+	s.retain.close()
 	s.netmaps.Close()
 	s.auth.close()
 	return s.store.Close()

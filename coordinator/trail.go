@@ -30,6 +30,10 @@ const (
 	actionDeviceOut  = "device.logout"   // a device revoked its own credential
 	ActionIdPUserAdd = "idp.user.add"    // CLI users add
 	actionKeyRotate  = "secret.rotate"   // CLI rotate idp-key / seal-key
+	actionInit       = "init"            // CLI init
+	actionBackup     = "backup"          // CLI backup
+	actionRestore    = "restore"         // CLI restore, in the restored database
+	actionSCIMUser   = "scim.user"       // SCIM changed a provisioned person
 	actorAnonymous   = "anonymous"       // refusals: nobody is known
 	credAPIToken     = "admin API token" // refusals: what was presented
 	credUISession    = "web UI session"  // refusals: what was presented

@@ -75,11 +75,20 @@ func (b uiBackend) AuditRecord(ctx context.Context, id string) (*ui.AuditRecord,
 }
 
 // AuditChains checks, for every node, the chain of the records held from
-// it with the checks the node applies to its own spool.
+// it with the checks the node applies to its own spool, across the runs
+// retention deleted (checkpoints.go).
 func (b uiBackend) AuditChains(ctx context.Context) ([]ui.ChainState, error) {
 	names, err := b.nodeNames(ctx)
 	if err != nil {
 		return nil, err
+	}
+	cuts, err := b.s.store.AuditCuts(ctx, "")
+	if err != nil {
+		return nil, b.fail("read audit checkpoints", err)
+	}
+	byNode := map[string][]*store.AuditCut{}
+	for _, c := range cuts {
+		byNode[c.NodeID] = append(byNode[c.NodeID], c)
 	}
 	var out []ui.ChainState
 	for id, name := range names {
@@ -87,7 +96,7 @@ func (b uiBackend) AuditChains(ctx context.Context) ([]ui.ChainState, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := checkChain(recs, partial)
+		st := checkChain(b.s.chainOf(recs, byNode[id]), partial)
 		st.NodeID, st.Node = id, name
 		out = append(out, st)
 	}
@@ -116,20 +125,22 @@ func (b uiBackend) nodeRecords(ctx context.Context, id string) ([]*store.AuditRe
 	return all, true, nil
 }
 
-// chained is a record's place in its chain as the record claims it.
+// chained is a record's place in its chain as the record claims it, or
+// a checkpoint's run of deleted records (cut).
 type chained struct {
 	id     string
-	link   auditchain.Link
-	broken error // the record does not match its own hash
+	link   auditchain.Link // the record, or the first record of a cut
+	end    auditchain.Link // the record, or the last record of a cut
+	cut    bool
+	broken error // the record does not match its own hash; the cut is not sealed
 }
 
-// checkChain checks the records of one node: each matches its own hash,
-// and each follows the one before it in sequence. Records are shipped in
-// sequence but stamped with their request's start, so they are put in
-// sequence first. When partial, the oldest records held were not read,
-// and missing sequence numbers are not reported.
-func checkChain(recs []*store.AuditRecord, partial bool) ui.ChainState {
-	cs := make([]chained, 0, len(recs))
+// errUnsealed marks a checkpoint that does not carry the seal.
+var errUnsealed = fmt.Errorf("%w: the checkpoint does not carry the coordinator's seal (forged or altered)", auditchain.ErrBroken)
+
+// chainOf is one node's records and checkpoints as chain entries.
+func (s *Server) chainOf(recs []*store.AuditRecord, cuts []*store.AuditCut) []chained {
+	cs := make([]chained, 0, len(recs)+len(cuts))
 	for _, r := range recs {
 		var c struct {
 			Seq        uint64 `json:"seq"`
@@ -137,14 +148,40 @@ func checkChain(recs []*store.AuditRecord, partial bool) ui.ChainState {
 		}
 		_ = json.Unmarshal(r.Body, &c)
 		_, _, err := auditchain.Open(r.Body)
-		cs = append(cs, chained{id: r.ID, link: auditchain.Link{Seq: c.Seq, Prev: c.Prev, Hash: c.Hash}, broken: err})
+		l := auditchain.Link{Seq: c.Seq, Prev: c.Prev, Hash: c.Hash}
+		cs = append(cs, chained{id: r.ID, link: l, end: l, broken: err})
 	}
+	for _, c := range cuts {
+		sp := cutSpan(c)
+		ch := chained{id: "checkpoint", link: sp.Start(), end: sp.End(), cut: true}
+		if !s.cutSealed(c) {
+			ch.broken = errUnsealed
+		}
+		cs = append(cs, ch)
+	}
+	return cs
+}
+
+// checkChain checks the entries of one node: each record matches its
+// own hash and each checkpoint carries the seal, and each follows the one
+// before it in sequence. Records are shipped in sequence but stamped with
+// their request's start, so they are put in sequence first. When
+// partial, the oldest records held were not read, and missing sequence
+// numbers are not reported.
+func checkChain(cs []chained, partial bool) ui.ChainState {
 	slices.SortStableFunc(cs, func(a, b chained) int { return cmp.Compare(a.link.Seq, b.link.Seq) })
-	st := ui.ChainState{Records: len(cs), Partial: partial}
+	st := ui.ChainState{Partial: partial}
+	for _, c := range cs {
+		if c.cut {
+			st.Removed += c.end.Seq - c.link.Seq + 1
+		} else {
+			st.Records++
+		}
+	}
 	if len(cs) == 0 {
 		return st
 	}
-	st.First, st.Last = cs[0].link.Seq, cs[len(cs)-1].link.Seq
+	st.First, st.Last = cs[0].link.Seq, cs[len(cs)-1].end.Seq
 	var probs []string
 	problem := func(c chained, err error) {
 		why := strings.TrimPrefix(err.Error(), auditchain.ErrBroken.Error()+": ")
@@ -156,7 +193,7 @@ func checkChain(recs []*store.AuditRecord, partial bool) ui.ChainState {
 			problem(c, c.broken)
 		}
 		switch {
-		case i > 0 && c.link.Seq == prev.Seq:
+		case i > 0 && c.link.Seq <= prev.Seq:
 			probs = append(probs, fmt.Sprintf("record %d is held twice, as %s and %s: the chain forked", c.link.Seq, cs[i-1].id, c.id))
 		case c.link.Seq > prev.Seq+1 && (partial || c.link.Seq == 0):
 			// not read (partial), or no sequence number: nothing to follow
@@ -171,7 +208,7 @@ func checkChain(recs []*store.AuditRecord, partial bool) ui.ChainState {
 				problem(c, err)
 			}
 		}
-		prev = c.link
+		prev = c.end
 	}
 	if len(probs) > maxChainProblems {
 		probs = append(probs[:maxChainProblems], fmt.Sprintf("and %d more", len(probs)-maxChainProblems))

@@ -7,8 +7,9 @@
 #          wireguard-tools, Node.js with npm (the openai package and
 #          Playwright tests), chromium (the web UI tests), prometheus
 #          for promtool (metrics, alert rules and their unit tests), caddy
-#          and nginx (the shipped proxy configurations) and systemd's
-#          systemd-analyze (the units' sandbox score)
+#          and nginx (the shipped proxy configurations), systemd's
+#          systemd-analyze (the units' sandbox score) and rsyslog with its
+#          gnutls driver (the syslog audit sink's receiver)
 #   bench  the above, plus iperf3 (kernel paths)
 set -euo pipefail
 
@@ -16,7 +17,7 @@ purpose=${1:-test}
 # command:package pairs
 need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools
       node:nodejs npm:npm chromium:chromium promtool:prometheus caddy:caddy
-      nginx:nginx systemd-analyze:systemd)
+      nginx:nginx systemd-analyze:systemd rsyslogd:rsyslog)
 case "$purpose" in
   bench) need+=(iperf3:iperf3) ;;
 esac
@@ -26,6 +27,8 @@ for pair in "${need[@]}"; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
+# rsyslog's TLS driver is a module, not a command
+compgen -G "/usr/lib/*/rsyslog/lmnsd_gtls.so" >/dev/null || missing+=(rsyslog-gnutls)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -60,10 +60,13 @@ type AuditRecord struct {
 // checks out.
 type ChainState struct {
 	NodeID, Node string
-	// Records counts the records checked, whose sequence numbers run
-	// from First to Last.
+	// Records counts the records checked; with Removed, their sequence
+	// numbers run from First to Last.
 	Records     int
 	First, Last uint64
+	// Removed counts the records retention deleted, covered by sealed
+	// checkpoints, within First to Last.
+	Removed uint64
 	// Partial is set when only the newest records were checked.
 	Partial bool
 	// Problems are the gaps and breaks found, oldest first (at most a

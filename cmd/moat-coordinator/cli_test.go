@@ -44,7 +44,7 @@ func TestCLI(t *testing.T) {
 		run(nil, "serve", "--public-url", "http://x", "--log-level", "verbose").Want(t, cli.ExitUsage, nil, []string{"--log-level", "want debug, info, warn or error"})
 		run(nil, "serve", "--public-url", "ftp://x").Want(t, cli.ExitUsage, nil, []string{`--public-url: "ftp://x": want http(s)://HOST`})
 		run([]string{"MOAT_PUBLIC_URL=moat.example.com"}, "serve").Want(t, cli.ExitUsage, nil, []string{"MOAT_PUBLIC_URL: "})
-		run(nil, "users").Want(t, cli.ExitUsage, nil, []string{"name a subcommand: add, list"})
+		run(nil, "users").Want(t, cli.ExitUsage, nil, []string{"name a subcommand: add, erase, export, list"})
 		run(nil, "users", "add").Want(t, cli.ExitUsage, nil, []string{"missing the person's EMAIL"})
 		run(nil, "bogus").Want(t, cli.ExitUsage, nil, []string{`unknown command "bogus"`})
 		run(nil).Want(t, cli.ExitUsage, nil, []string{"Available Commands"})

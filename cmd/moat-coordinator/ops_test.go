@@ -51,7 +51,8 @@ func TestOpsCommands(t *testing.T) {
 	run(nil, "rotate", "seal-key", "--data-dir", data, "--seal-key-file", key, "--new-seal-key-file", key2).Want(t, 0, []string{"Re-sealed", "Start every replica with the new key"}, nil)
 	run(nil, "init", "--data-dir", data, "--seal-key-file", key).Want(t, cli.ExitFailure, nil, []string{"wrong seal key", id})
 	run(nil, "init", "--data-dir", data, "--seal-key-file", key2).Want(t, 0, []string{"(in use)"}, nil)
-	wantCLITrail(t, data, "secret.rotate idp-key", "secret.rotate seal-key")
+	wantCLITrail(t, data, "init coordinator", "backup database", "secret.rotate idp-key", "secret.rotate seal-key")
+	wantCLITrail(t, restored, "restore database")
 
 	// the single-machine default: the data dir's seal.key is replaced,
 	// the old one kept beside it.

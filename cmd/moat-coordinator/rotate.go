@@ -52,7 +52,8 @@ func rotateSealKeyCommand() *cobra.Command {
 		Use:   "seal-key --new-seal-key-file FILE",
 		Short: "Re-seal every secret in the database under a new seal key",
 		Long: `Re-seal every sealed value in the database (TOTP secrets, the embedded
-provider's keys, the TLS key, sign-ins in progress) under the key in
+provider's keys, the TLS key, sign-ins in progress, audit checkpoints,
+people's prompt keys) under the key in
 --new-seal-key-file, made there when the file does not exist, in one
 transaction. The current key is the one serve uses (--seal-key-file,
 MOAT_SEAL_KEY or the data dir's seal.key).

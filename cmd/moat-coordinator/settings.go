@@ -12,6 +12,7 @@ import (
 
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/policy"
 )
 
 // storeSettings locate the coordinator's state: serve and the commands
@@ -50,7 +51,8 @@ type serveSettings struct {
 	maxConnsPerClient                           int
 	metricsListen                               string
 	stunListen                                  string
-	webhook                                     webhookSettings
+	sinks                                       sinkSettings
+	auditRetention                              string
 }
 
 // flagSet returns the settings as flags, each also MOAT_<FLAG> and a key
@@ -85,7 +87,8 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
-	s.webhook.register(fs)
+	s.sinks.register(fs)
+	fs.StringVar(&s.auditRetention, "audit-retention", "", `how long audit records are kept when their grant sets no "audit": {"retention"}, e.g. "90d" or "2160h"; older ones are deleted hourly, each node's chain kept verifiable by sealed checkpoints; empty: kept for ever`)
 	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
@@ -126,7 +129,19 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	case (s.tlsCert == "") != (s.tlsKey == ""):
 		return cli.Usagef("give both --tls-cert and --tls-key, or neither")
 	}
-	return s.webhook.check(cmd)
+	if _, err := s.retention(); err != nil {
+		return cli.Invalid(cmd, "audit-retention", "%v", err)
+	}
+	return s.sinks.check(cmd)
+}
+
+// retention is --audit-retention; 0 when empty.
+func (s *serveSettings) retention() (time.Duration, error) {
+	if s.auditRetention == "" {
+		return 0, nil
+	}
+	d, err := policy.ParseDuration(s.auditRetention)
+	return time.Duration(d), err
 }
 
 func checkPublicURL(cmd *cobra.Command, v string) error {
@@ -139,12 +154,13 @@ func checkPublicURL(cmd *cobra.Command, v string) error {
 
 // config is the coordinator's configuration.
 func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
+	retention, _ := s.retention() // refused by check when it does not parse
 	return coordinator.Config{
 		PublicURL: s.publicURL, DataDir: s.store.dataDir, Database: s.store.database,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
-		AuditSinks: s.webhook.sinks(),
+		AuditSinks: s.sinks.sinks(), AuditRetention: retention,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,

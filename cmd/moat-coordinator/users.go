@@ -53,8 +53,8 @@ func (o *offline) with(fn func(cmd *cobra.Command, st *store.DB, args []string) 
 }
 
 func usersCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Manage people: add embedded-provider users, list everyone"}
-	cmd.AddCommand(usersAddCommand(), usersListCommand())
+	cmd := &cobra.Command{Use: "users", Short: "Manage people: add embedded-provider users, list everyone, export or erase one person's data"}
+	cmd.AddCommand(usersAddCommand(), usersListCommand(), usersExportCommand(), usersEraseCommand())
 	return cmd
 }
 

@@ -49,18 +49,21 @@ func recordEvent(a *store.AuditRecord, prompts bool) Event {
 	return Event{ID: "record:" + a.ID, Stream: StreamRecords, Seq: a.Seq, Time: a.Time, Data: data}
 }
 
-// withoutPrompt returns a record without its "prompt" field. A body that
-// is not a JSON object (nodes send objects) is replaced by an empty one
-// rather than sent unread.
+// withoutPrompt returns a record without its "prompt" and "promptSealed"
+// fields. A body that is not a JSON object (nodes send objects) is
+// replaced by an empty one rather than sent unread.
 func withoutPrompt(body []byte) json.RawMessage {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
 		return json.RawMessage("{}")
 	}
-	if _, ok := m["prompt"]; !ok {
+	_, clear := m["prompt"]
+	_, sealed := m["promptSealed"]
+	if !clear && !sealed {
 		return body
 	}
 	delete(m, "prompt")
+	delete(m, "promptSealed") // ciphertext, but still the person's prompt
 	b, _ := json.Marshal(m)
 	return b
 }

@@ -1,6 +1,6 @@
 // Package auditsink pushes the coordinator's audit records and admin
-// trail to outside systems (a SIEM's webhook today), at least once and in
-// order per stream. The store is the queue: a Runner reads what lies past
+// trail to outside systems (a SIEM's webhook, syslog over TLS), at least
+// once and in order per stream. The store is the queue: a Runner reads what lies past
 // its persisted cursor, hands it to its Sink, and moves the cursor only
 // once the sink took it. A sink that is down loses nothing and holds up
 // nothing but itself: records keep landing in the store, the runner
@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -128,10 +129,14 @@ func Start(cfg Config, src Source) *Runner {
 	return r
 }
 
-// Close stops pushing and waits for a delivery in flight to end.
+// Close stops pushing, waits for a delivery in flight to end and closes
+// the sink when it is an io.Closer (a held connection).
 func (r *Runner) Close() {
 	r.stop()
 	r.wg.Wait()
+	if c, ok := r.cfg.Sink.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // run polls: at once again after a full batch, after Interval when caught

@@ -147,7 +147,7 @@ func addRecords(t *testing.T, s *store.DB, from, n int) {
 	var recs []*store.AuditRecord
 	for i := from; i < from+n; i++ {
 		dec := []string{"allow", "allow", "deny"}[i%3]
-		body := fmt.Sprintf(`{"id":"r%03d","decision":%q,"prompt":{"messages":"secret prompt %d"}}`, i, dec, i)
+		body := fmt.Sprintf(`{"id":"r%03d","decision":%q,"prompt":{"messages":"secret prompt %d"},"promptSealed":"hpke1:sealed-prompt"}`, i, dec, i)
 		recs = append(recs, &store.AuditRecord{ID: fmt.Sprintf("r%03d", i), Decision: dec,
 			Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(-time.Duration(i) * time.Minute), Body: []byte(body)})
 	}
@@ -201,7 +201,7 @@ func TestWebhookReceiverRestart(t *testing.T) {
 	waitFor(t, "everything", func() bool { return rcv.distinct() == 84 })
 	checkOrder(t, rcv.events())
 	for _, e := range rcv.events() {
-		if strings.Contains(string(e.Data), "secret prompt") {
+		if strings.Contains(string(e.Data), "secret prompt") || strings.Contains(string(e.Data), "sealed-prompt") {
 			t.Fatalf("a prompt left: %s", e.Data)
 		}
 	}

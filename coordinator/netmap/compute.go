@@ -24,8 +24,11 @@ const nodeKeepAlive = 25
 type Snapshot struct {
 	Devices []*store.Device
 	Users   map[string]*store.User // by ID
-	Policy  *policy.Policy
-	Now     time.Time
+	// PromptKeys are people's public prompt keys by user ID; a person
+	// without one (not made yet, or erased) has no prompt kept by nodes.
+	PromptKeys map[string][]byte
+	Policy     *policy.Policy
+	Now        time.Time
 }
 
 // Live reports whether d takes part in the mesh at the snapshot's time
@@ -42,6 +45,7 @@ func (s *Snapshot) identity(d *store.Device) wire.Identity {
 	}
 	if u := s.Users[d.UserID]; u != nil && d.Kind != store.KindNode {
 		id.UserID, id.Login, id.Name, id.Groups, id.Admin = u.ID, u.Email, u.Name, u.Groups, u.Admin
+		id.PromptKey = s.PromptKeys[u.ID]
 	}
 	return id
 }

@@ -27,6 +27,7 @@ import (
 type Store interface {
 	Devices(ctx context.Context) ([]*store.Device, error)
 	Users(ctx context.Context) ([]*store.User, error)
+	PersonKeys(ctx context.Context) ([]*store.PersonKey, error)
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
 
 	OpenNetmapStream(ctx context.Context, id, deviceID, replica string, now time.Time) error
@@ -179,6 +180,16 @@ func (f *Fanout) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s := &Snapshot{Devices: devices, Users: make(map[string]*store.User, len(users)), Now: f.cfg.Now()}
 	for _, u := range users {
 		s.Users[u.ID] = u
+	}
+	keys, err := f.cfg.Store.PersonKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list prompt keys: %w", err)
+	}
+	s.PromptKeys = make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		if len(k.Public) > 0 {
+			s.PromptKeys[k.UserID] = k.Public
+		}
 	}
 	s.Policy = f.cfg.Policies.PolicyInForce(ctx)
 	return s, nil

@@ -373,4 +373,39 @@ var migrations = []migration{{
 		// shown in the UI and the admin API; '' until it first reports.
 		`ALTER TABLE devices ADD COLUMN software TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 14,
+	name:    "audit retention checkpoints",
+	stmts: []string{
+		// Runs of a node's chain deleted by retention (see retention.go):
+		// records first..last, the hash the first chained to (prev) and
+		// the chain head at the cut (head), sealed under the seal key.
+		`CREATE TABLE audit_cuts (
+			id      TEXT PRIMARY KEY,
+			node_id TEXT NOT NULL,
+			first_seq BIGINT NOT NULL,
+			last_seq  BIGINT NOT NULL,
+			prev    TEXT NOT NULL,
+			head    TEXT NOT NULL,
+			cut_at  {{time}} NOT NULL,
+			seal    {{blob}} NOT NULL
+		)`,
+		`CREATE INDEX audit_cuts_node ON audit_cuts (node_id, first_seq)`,
+	},
+}, {
+	version: 15,
+	name:    "per-person prompt keys",
+	stmts: []string{
+		// Each person's key pair for the prompts nodes keep (see
+		// personkeys.go): the public key nodes encrypt to, the private
+		// key sealed under the seal key. Erasure empties both and stamps
+		// erased; the row stays so that no new key is made.
+		`CREATE TABLE person_keys (
+			user_id TEXT PRIMARY KEY,
+			public  {{blob}},
+			private {{blob}},
+			created {{time}} NOT NULL,
+			erased  {{time}}
+		)`,
+	},
 }}

@@ -14,15 +14,21 @@
 // node's chain from 1, and "prev", the previous record's hash ("" for the
 // first), so editing, removing or reordering any record breaks the chain
 // from there on.
+//
+// Records deleted once their retention ran out are stood for by a Span:
+// where the run began and the chain head at its end, so what remains
+// still verifies and only the deletions retention made are explained.
 package auditchain
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrBroken is wrapped by every error that says the chain does not hold.
@@ -94,4 +100,54 @@ func Follows(prev, next Link) error {
 		return fmt.Errorf("%w: sequence number %d, want %d", ErrBroken, next.Seq, prev.Seq+1)
 	}
 	return nil
+}
+
+// Span stands for a run of consecutive records of one chain that are no
+// longer held, deleted once their retention ran out: records First to
+// Last, the hash the first of them chained to (Prev) and the hash of the
+// last (Head), the chain's head at the cut. The record after the span
+// chains to Head, so the chain still verifies across it, and a record
+// deleted any other way still leaves a gap.
+type Span struct {
+	First, Last uint64
+	Prev, Head  string
+}
+
+// SpanOf is the span of one record.
+func SpanOf(l Link) Span { return Span{First: l.Seq, Last: l.Seq, Prev: l.Prev, Head: l.Hash} }
+
+// Start is the span as the record it begins with: what must follow the
+// record before it.
+func (s Span) Start() Link { return Link{Seq: s.First, Prev: s.Prev} }
+
+// End is the span as the record it ends with: what the record after it
+// must follow.
+func (s Span) End() Link { return Link{Seq: s.Last, Hash: s.Head} }
+
+// Merge joins spans that follow each other (one starts right after
+// another and chains to its head) and drops spans lying inside another.
+// Spans that do not follow each other stay apart, so a break between
+// them is still found. The result is sorted by First.
+func Merge(spans []Span) []Span {
+	in := slices.Clone(spans)
+	slices.SortFunc(in, func(a, b Span) int {
+		return cmp.Or(cmp.Compare(a.First, b.First), -cmp.Compare(a.Last, b.Last))
+	})
+	var out []Span
+	for _, s := range in {
+		if len(out) == 0 {
+			out = append(out, s)
+			continue
+		}
+		last := &out[len(out)-1]
+		switch {
+		case s.First >= last.First && s.Last <= last.Last:
+			// inside last: nothing more is cut
+		case Follows(last.End(), s.Start()) == nil:
+			last.Last, last.Head = s.Last, s.Head
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
 }

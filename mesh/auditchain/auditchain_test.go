@@ -53,3 +53,44 @@ func TestChain(t *testing.T) {
 		}
 	}
 }
+
+// TestMerge: spans of deleted records join when they follow each other,
+// whatever order they come in; a span inside another adds nothing; spans
+// that do not chain (a record edited or forked before the cut) stay
+// apart so the break stays visible.
+func TestMerge(t *testing.T) {
+	var links []Link
+	for _, line := range chain(6) {
+		l, err := OpenLink(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	span := func(i int) Span { return SpanOf(links[i-1]) }
+	show := func(ss []Span) string {
+		var b strings.Builder
+		for _, s := range ss {
+			fmt.Fprintf(&b, "[%d-%d]", s.First, s.Last)
+		}
+		return b.String()
+	}
+	joined := Merge([]Span{span(3), span(1), span(2)})
+	if got := show(joined); got != "[1-3]" {
+		t.Fatalf("merge 3,1,2: %s, want [1-3]", got)
+	}
+	if joined[0].Prev != "" || joined[0].Head != links[2].Hash {
+		t.Fatalf("merged span %+v: want prev \"\" and the third record's head", joined[0])
+	}
+	if err := Follows(joined[0].End(), links[3]); err != nil {
+		t.Fatalf("record 4 after the span: %v", err)
+	}
+	if got := show(Merge([]Span{joined[0], span(2), span(5)})); got != "[1-3][5-5]" {
+		t.Fatalf("a covered span and a gap: %s, want [1-3][5-5]", got)
+	}
+	forged := span(4)
+	forged.Prev = strings.Repeat("0", 64)
+	if got := show(Merge([]Span{joined[0], forged, span(5)})); got != "[1-3][4-5]" {
+		t.Fatalf("a span that does not chain: %s, want [1-3][4-5]", got)
+	}
+}

@@ -23,6 +23,7 @@ const (
 	MaxGroups         = 512
 	MaxKeepAliveSecs  = 3600
 	maxLoginLen       = 320 // RFC 5321 path length, rounded
+	promptKeyLen      = 32  // an X25519 public key (mesh/promptkey)
 	maxSHA256HexChars = 64
 )
 
@@ -144,6 +145,9 @@ func (id *Identity) validate(where string) error {
 	}
 	if err := checkNames(where+".groups", id.Groups, MaxGroups); err != nil {
 		return err
+	}
+	if n := len(id.PromptKey); n != 0 && n != promptKeyLen {
+		return fmt.Errorf("%s.promptKey: %d bytes, want %d", where, n, promptKeyLen)
 	}
 	return checkNames(where+".tags", id.Tags, MaxGroups)
 }

@@ -74,6 +74,10 @@ import (
 //     call), Peer.MCPAccess and NodeRules.MCPGrants (in a node's netmap:
 //     which tools each peer may call, under which grant). Older nodes and
 //     clients ignore them and serve or see no MCP servers.
+//     2026-12-06, compatible addition: Identity.PromptKey, the person's
+//     X25519 public key (mesh/promptkey) a node encrypts the prompts it
+//     keeps ("audit": {"prompts": "full"}) to. A node from before keeps
+//     them in clear; a node of now keeps none for a person without one.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A
@@ -108,6 +112,10 @@ type Identity struct {
 	DeviceName string    `json:"deviceName,omitempty"` // the device's hostname
 	LastMFA    time.Time `json:"lastMfa,omitzero"`     // last completed second factor; zero: never
 	Expiry     time.Time `json:"expiry,omitzero"`      // when the device key stops being valid; zero: never (nodes)
+	// PromptKey is the person's public key for the prompts nodes keep
+	// (mesh/promptkey, 32 bytes); empty for nodes, and for a person
+	// whose key was erased: then nodes keep no prompt of theirs.
+	PromptKey []byte `json:"promptKey,omitempty"`
 }
 
 // Expired reports whether the identity's key has expired at now.

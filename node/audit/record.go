@@ -57,9 +57,16 @@ type Record struct {
 	Status    int   `json:"status"`           // HTTP status sent to the caller (499: caller went away)
 	Stream    bool  `json:"stream,omitempty"`
 	// Prompt is the request body as received when the grant's audit
-	// setting is "full"; PromptHash its keyed hash (HashPrompt) for "hash".
+	// setting was "full", written by nodes from before PromptSealed;
+	// PromptHash its keyed hash (HashPrompt) for "hash".
 	Prompt     json.RawMessage `json:"prompt,omitempty"`
 	PromptHash string          `json:"promptHash,omitempty"`
+	// PromptSealed is the prompt kept for "full", encrypted to the
+	// person's prompt key (mesh/promptkey): only the coordinator, which
+	// holds that key sealed, reads it, and erasing the key makes it
+	// unreadable while the record's hash still holds. Nodes of now write
+	// this, never Prompt.
+	PromptSealed string `json:"promptSealed,omitempty"`
 	// Findings are the screening rules that fired on the request or its
 	// answer: rule ids and categories only, never the matched text.
 	Findings []Finding `json:"findings,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/mesh/llmapi"
+	"github.com/moatmesh/moat/mesh/promptkey"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/policy"
 )
@@ -167,10 +168,11 @@ func (c *call) record() *audit.Record {
 func (c *call) auditPrompt(rec *audit.Record) {
 	switch c.grant.Audit.Prompts {
 	case "full":
-		rec.Prompt = c.body
+		prompt := c.body
 		if c.sent != nil {
-			rec.Prompt = c.sent // redacted: the audit trail must not keep the secret either
+			prompt = c.sent // redacted: the audit trail must not keep the secret either
 		}
+		c.sealPrompt(rec, prompt)
 	case "hash":
 		if len(c.g.cfg.AuditKey) == 0 {
 			c.g.hashWarn.Do(func() {
@@ -180,6 +182,21 @@ func (c *call) auditPrompt(rec *audit.Record) {
 		}
 		rec.PromptHash = c.g.prompts.hash(c.body)
 	}
+}
+
+// sealPrompt keeps prompt in rec encrypted to the caller's prompt key.
+// A caller without one (a tagged device, or a person whose key was
+// erased) has no prompt kept: never in clear.
+func (c *call) sealPrompt(rec *audit.Record, prompt []byte) {
+	if c.who == nil || len(c.who.id.PromptKey) == 0 {
+		return
+	}
+	sealed, err := promptkey.Seal(c.who.id.PromptKey, c.who.id.UserID, prompt)
+	if err != nil {
+		c.g.cfg.Logger.Warn("prompt not kept: it cannot be encrypted to the person's key", "user", c.who.id.UserID, "err", err)
+		return
+	}
+	rec.PromptSealed = sealed
 }
 
 func hostOf(addr string) string {

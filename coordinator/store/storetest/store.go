@@ -141,6 +141,21 @@ type Store interface {
 	SinkCursor(ctx context.Context, sink, stream string) (int64, error)
 	AdvanceSinkCursor(ctx context.Context, sink, stream string, from, to int64) error
 
+	// Retention: ExpiredAudit pages by Seq through the records older
+	// than before; CutAudit deletes records and replaces checkpoints in
+	// one transaction, all or nothing (a checkpoint to replace that is
+	// gone: store.ErrConflict).
+	ExpiredAudit(ctx context.Context, before time.Time, after int64, limit int) ([]*store.AuditRecord, error)
+	AuditCuts(ctx context.Context, node string) ([]*store.AuditCut, error)
+	CutAudit(ctx context.Context, node string, ids, replace []string, cuts []*store.AuditCut) error
+
+	// People's prompt keys: one per person, the first stored wins;
+	// erasure empties it for good.
+	AddPersonKey(ctx context.Context, k *store.PersonKey) (*store.PersonKey, error)
+	PersonKey(ctx context.Context, user string) (*store.PersonKey, error)
+	PersonKeys(ctx context.Context) ([]*store.PersonKey, error)
+	ErasePersonKey(ctx context.Context, user string, at time.Time) error
+
 	// Key-value settings the coordinator keeps (e.g. its encryption key id,
 	// netmap epoch).
 	Setting(ctx context.Context, name string) ([]byte, error)

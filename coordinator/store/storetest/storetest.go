@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AuditCursor", testAuditCursor},
 		{"AuditCursorConcurrent", testAuditCursorConcurrent},
 		{"SinkCursors", testSinkCursors},
+		{"AuditRetention", testAuditRetention},
+		{"PersonKeys", testPersonKeys},
 		{"AdminActions", testAdminActions},
 		{"Settings", testSettings},
 		{"Times", testTimes},
