@@ -25,6 +25,7 @@ func Parse(file string, src []byte) (*Policy, error) {
 	p := &Policy{File: file, Groups: map[string][]string{}, TagOwners: map[string][]string{}}
 	keys := d.document(&root, p)
 	d.resolve(p, keys)
+	d.checkBudgets(p)
 	if err := d.errs.sorted(); err != nil {
 		return nil, err
 	}
@@ -74,6 +75,7 @@ func (d *decoder) document(root *hujson.Value, p *Policy) definitions {
 		field{"models", func(v *hujson.Value) { d.models(v, p) }},
 		field{"grants", func(v *hujson.Value) { d.grants(v, p) }},
 		field{"tests", func(v *hujson.Value) { d.tests(v, p) }},
+		field{"budgets", func(v *hujson.Value) { d.budgets(v, p) }},
 	)
 	return defs
 }

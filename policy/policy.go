@@ -20,6 +20,8 @@ type Policy struct {
 	Grants []Grant
 	// Tests are the policy's own assertions, run by RunTests and Check.
 	Tests []Test
+	// Budgets are the prices of models and the budgets that count them.
+	Budgets Budgets
 
 	modelIndex map[string]int   // model name → index in Models
 	groupsOf   map[string][]int // user principal → indices into groupNames of the groups holding it, transitively

@@ -24,6 +24,11 @@ type LeaseRequest struct {
 	// Extra is what the node admitted on its own allowance while it
 	// could not reach the coordinator, charged now whatever is left.
 	Extra int64 `json:"extra,omitempty"`
+	// Kind is "" for the grant's tokensPerDay, LeaseTokens or LeaseMoney
+	// for the budgets of that unit that count Who under Grant (the
+	// coordinator finds them); a budget lease's Day is the UTC day the
+	// request was admitted, and counts in the budget's period holding it.
+	Kind string `json:"kind,omitempty"`
 }
 
 // LeaseResponse is the coordinator's answer to a LeaseRequest.
@@ -39,4 +44,33 @@ type LeaseResponse struct {
 	// Expires is when the node must stop admitting on the lease and
 	// return what it did not use.
 	Expires time.Time `json:"expires"`
+	// Budgets are, for a budget lease, the budgets that counted it, after
+	// it; Limit is then the smallest threshold among them (0: none applies).
+	Budgets []BudgetState `json:"budgets,omitempty"`
+}
+
+// Lease kinds: what a LeaseRequest counts. The empty kind is the grant's
+// tokensPerDay.
+const (
+	LeaseTokens = "tokens" // the token budgets that count the person under the grant
+	LeaseMoney  = "money"  // the money budgets, in micro-units of the policy's currency
+)
+
+// BudgetState is one budget's count for the caller of a lease, after it.
+type BudgetState struct {
+	// ID is the budget's place in the policy, "budgets.limits[N]"; Name
+	// says it for people ("group:ml's budget of 500.00 EUR a month").
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Unit is "tokens" or "money"; money amounts are micro-units of
+	// Currency.
+	Unit     string `json:"unit"`
+	Currency string `json:"currency,omitempty"`
+	// Used is the period's count; Warn and Limit the soft and hard
+	// thresholds (0: none).
+	Used  int64 `json:"used"`
+	Warn  int64 `json:"warn,omitempty"`
+	Limit int64 `json:"limit,omitempty"`
+	// Resets is when the period ends and the count starts again from 0.
+	Resets time.Time `json:"resets"`
 }

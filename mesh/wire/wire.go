@@ -63,6 +63,12 @@ import (
 //     own screening rules (a name, a bounded pattern, a validator, a
 //     category). A node from before ignores them and screens with its
 //     built-in rules only.
+//     2026-12-06, compatible additions for budgets: ModelRule.InputPrice and
+//     OutputPrice, GrantRule.Budgets, LeaseRequest.Kind ("tokens", "money")
+//     and LeaseResponse.Budgets. A node from before enforces no budget (the
+//     coordinator still counts the audit's use); a coordinator from before
+//     answers a budget lease as one of tokensPerDay, so a new node sees a
+//     Limit of 0 and no budget.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
