@@ -207,11 +207,11 @@ func BenchmarkAdmission(b *testing.B) {
 			if r := l.hold("user:u1", grants, now); r != nil {
 				b.Fatal(r.reason)
 			}
-			t, r := l.reserve("user:u1", g, 4200, now, true)
+			t, r := l.reserve("user:u1", g, 4200, policy.Price{}, now, true)
 			if r != nil {
 				b.Fatal(r.reason)
 			}
-			t.settle(300)
+			t.settle(300, 0)
 		}
 	})
 }
