@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // LeaseRequest asks the coordinator for tokens of one person's daily
 // quota under one grant (tokensPerDay), POST /api/v1/node/lease with the
@@ -73,4 +77,46 @@ type BudgetState struct {
 	Limit int64 `json:"limit,omitempty"`
 	// Resets is when the period ends and the count starts again from 0.
 	Resets time.Time `json:"resets"`
+}
+
+// Usage is what GET /api/v1/usage answers a person's device: their own
+// use and what remains of their limits and budgets, as the coordinator
+// counts them.
+type Usage struct {
+	// Grants are the grants the person may use models under, with their
+	// limits and, for tokensPerDay, today's count.
+	Grants []GrantUsage `json:"grants,omitempty"`
+	// Budgets are the budgets that count the person's use, with their
+	// period's counts.
+	Budgets []BudgetState `json:"budgets,omitempty"`
+}
+
+// GrantUsage is one grant's limits for the person and what they used of
+// the organisation-wide one today.
+type GrantUsage struct {
+	Grant  string   `json:"grant"`  // "grants[N]"
+	Models []string `json:"models"` // the models the person may use under it
+	Limits Limits   `json:"limits"`
+	// UsedToday counts tokensPerDay (tokens leased to nodes less those
+	// returned) in the UTC day up to now; 0 without tokensPerDay.
+	UsedToday int64 `json:"usedToday"`
+	// Resets is when the day's count starts again.
+	Resets time.Time `json:"resets"`
+}
+
+// Amount formats n of b's unit for people: "1200 tokens", "0.0123 EUR"
+// (micro-units with at least two decimals, as the policy writes them).
+func (b *BudgetState) Amount(n int64) string {
+	if b.Unit != LeaseMoney {
+		return strconv.FormatInt(n, 10) + " tokens"
+	}
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	frac := strings.TrimRight(strconv.FormatInt(1_000_000+n%1_000_000, 10)[1:], "0")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	return sign + strconv.FormatInt(n/1_000_000, 10) + "." + frac + " " + b.Currency
 }

@@ -67,8 +67,8 @@ import (
 //     OutputPrice, GrantRule.Budgets, LeaseRequest.Kind ("tokens", "money")
 //     and LeaseResponse.Budgets. A node from before enforces no budget (the
 //     coordinator still counts the audit's use); a coordinator from before
-//     answers a budget lease as one of tokensPerDay, so a new node sees a
-//     Limit of 0 and no budget.
+//     sends no GrantRule.Budgets, so a new node asks it for no budget lease. New call GET /api/v1/usage (a person's
+//     device): Usage, their own use and what remains of limits and budgets.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable

@@ -3,11 +3,9 @@ package guard
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/wire"
-	"github.com/moatmesh/moat/policy"
 )
 
 // headerBudget warns the caller that a budget counting the request has
@@ -18,12 +16,7 @@ import (
 const headerBudget = "X-Moat-Budget-Warning"
 
 // amount formats n of b's unit: "1200 tokens", "0.0123 EUR".
-func amount(b *wire.BudgetState, n int64) string {
-	if b.Unit == wire.LeaseMoney {
-		return policy.FormatMoney(n) + " " + b.Currency
-	}
-	return strconv.FormatInt(n, 10) + " tokens"
-}
+func amount(b *wire.BudgetState, n int64) string { return b.Amount(n) }
 
 // budgetWarning says that b passed its soft threshold.
 func budgetWarning(b *wire.BudgetState) string {
