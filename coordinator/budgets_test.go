@@ -86,4 +86,9 @@ func TestLeaseBudgets(t *testing.T) {
 	if err != nil || len(states) != 2 || states[0].Used != 1000 || states[1].Used != 400 || !strings.Contains(states[1].Name, "each person's") {
 		t.Fatalf("alice's own budgets: %+v %v", states, err)
 	}
+	u, _ := tc.store.User(ctx, strings.TrimPrefix(ids["alice@example.com"], "user:"))
+	use, err := tc.ownUsage(ctx, u, now)
+	if err != nil || len(use.Grants) != 1 || use.Grants[0].Grant != "grants[0]" || use.Grants[0].Models[0] != "llama" || len(use.Budgets) != 2 {
+		t.Fatalf("alice's own usage: %+v %v", use, err)
+	}
 }
