@@ -239,3 +239,15 @@ func (bs *Budgets) units(gi int) []string {
 	}
 	return out
 }
+
+// GroupsOf returns the policy groups ("group:NAME") id belongs to,
+// directly or through other groups and IdP groups, sorted.
+func (p *Policy) GroupsOf(id *Identity) []string {
+	var out []string
+	for _, n := range p.principals(id) {
+		if strings.HasPrefix(n, "group:") {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -31,6 +31,7 @@ var staticFS embed.FS
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"when": when,
+	"left": func(limit, used int64) int64 { return max(limit-used, 0) },
 }
 
 // pages holds one template set per page, each with the layout and the
@@ -89,6 +90,7 @@ func New(b Backend) http.Handler {
 	h.peopleRoutes()
 	h.policyRoutes()
 	h.auditRoutes()
+	h.usageRoutes()
 	return h
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+	"unicode/utf8"
 )
 
 // Usage: the organisation's day counters behind tokensPerDay, one row per
@@ -65,7 +66,7 @@ func (s *DB) DeleteUsageBefore(ctx context.Context, day int64) error {
 // counted from it (see Lease): audit retention bounds how far back it
 // reaches.
 type UsageRow struct {
-	UserID, Login, Model, NodeID string
+	UserID, Login, Model, NodeID  string
 	Requests, TokensIn, TokensOut int64
 }
 
@@ -80,4 +81,19 @@ func (s *DB) Usage(ctx context.Context, since, until time.Time) ([]UsageRow, err
 		FROM audit WHERE at >= ? AND at < ? AND decision = 'allow' GROUP BY user_id, login, model, node_id`,
 		s.d.timeArg(since), s.d.timeArg(until))
 	return rows, s.fail("usage", err)
+}
+
+// CounterSum returns the counter of scope and name on day; with
+// prefix, the sum of every counter whose scope starts with scope (the
+// counters of a budget of each person).
+func (s *DB) CounterSum(ctx context.Context, scope string, prefix bool, name string, day int64) (int64, error) {
+	q := "SELECT COALESCE(SUM(tokens), 0) FROM usage_day WHERE grant_id = ? AND day = ? AND person = ?"
+	args := []any{name, day, scope}
+	if prefix {
+		q = "SELECT COALESCE(SUM(tokens), 0) FROM usage_day WHERE grant_id = ? AND day = ? AND substr(person, 1, ?) = ?"
+		args = []any{name, day, utf8.RuneCountInString(scope), scope}
+	}
+	var n int64
+	err := s.rd().row(ctx, q, args...).Scan(&n)
+	return n, s.fail("counter sum", err)
 }
