@@ -26,7 +26,7 @@ func TestUsageReport(t *testing.T) {
 			"decision": decision, "tokensIn": in, "tokensOut": out, "cost": in*1 + out*2}
 	}
 	batch, _ := json.Marshal([]map[string]any{
-		rec("r1", now, "allow", 1000, 500),                   // 2000 µEUR at 1 and 2 EUR a million
+		rec("r1", now, "allow", 1000, 500),                  // 2000 µEUR at 1 and 2 EUR a million
 		rec("r2", now.Add(-24*time.Hour), "allow", 3000, 0), // yesterday: 3000 µEUR
 		rec("r3", now, "limit", 9999, 0),                    // refused: not use
 	})
