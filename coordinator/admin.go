@@ -76,6 +76,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.POST("/policy/rollback/:id", s.rollbackPolicy)
 	g.GET("/actions", s.listActions)
 	g.GET("/audit", s.listAudit)
+	g.GET("/usage", s.adminUsage)
 	g.GET("/tokens", s.listTokens)
 	g.DELETE("/tokens/:id", s.revokeToken)
 }

@@ -29,6 +29,7 @@ type auditRecord struct {
 	Grant     string    `json:"grant"`
 	TokensIn  int64     `json:"tokensIn"`
 	TokensOut int64     `json:"tokensOut"`
+	Cost      int64     `json:"cost"`
 	LatencyMS int64     `json:"latencyMs"`
 	Status    int       `json:"status"`
 }
@@ -52,6 +53,7 @@ func (s *Server) ingestAudit(c *gin.Context) {
 		return
 	}
 	recs := make([]*store.AuditRecord, 0, len(raw))
+	var costs []modelCost
 	for i, r := range raw {
 		var a auditRecord
 		if err := json.Unmarshal(r, &a); err != nil || a.ID == "" || len(a.ID) > 64 || a.Time.IsZero() {
@@ -63,6 +65,9 @@ func (s *Server) ingestAudit(c *gin.Context) {
 			Model: a.Model, API: a.API, Decision: a.Decision, Reason: a.Reason, Grant: a.Grant,
 			TokensIn: a.TokensIn, TokensOut: a.TokensOut, LatencyMS: a.LatencyMS, Status: a.Status, Body: r,
 		})
+		if a.Cost > 0 && a.Decision == "allow" {
+			costs = append(costs, modelCost{a.Model, a.Cost})
+		}
 	}
 	n, err := s.store.InsertAudit(c.Request.Context(), recs)
 	if err != nil {
@@ -70,6 +75,7 @@ func (s *Server) ingestAudit(c *gin.Context) {
 		return
 	}
 	s.observeAuditLag(recs)
+	s.countSpend(c.Request.Context(), costs)
 	c.JSON(http.StatusOK, auditReceipt{Received: len(recs), Stored: n})
 }
 

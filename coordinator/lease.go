@@ -48,8 +48,15 @@ func (s *Server) lease(c *gin.Context) {
 		return
 	}
 	limit, ok := s.dayLimit(c, req.Grant)
-	if !ok {
+	switch {
+	case !ok:
 		apiError(c, http.StatusNotFound, "no_such_grant", "the policy in force has no grant "+req.Grant)
+		return
+	case req.Kind == wire.LeaseTokens || req.Kind == wire.LeaseMoney:
+		s.leaseBudgets(c, req, now)
+		return
+	case req.Kind != "":
+		apiError(c, http.StatusBadRequest, "bad_request", `kind: want "", "tokens" or "money"`)
 		return
 	}
 	res := wire.LeaseResponse{Limit: limit, Expires: now.Add(leaseTTL)}

@@ -22,18 +22,7 @@ func TestLease(t *testing.T) {
 	day := tc.clock.Now().UTC().Unix() / 86400
 	lease := func(cred wire.Secret, req wire.LeaseRequest) (int, wire.LeaseResponse) {
 		t.Helper()
-		r, _ := http.NewRequest("POST", tc.URL+"/api/v1/node/lease", strings.NewReader(jsonBody(req)))
-		r.Header.Set("Authorization", "Bearer "+string(cred))
-		r.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out wire.LeaseResponse
-		b, _ := io.ReadAll(resp.Body)
-		json.Unmarshal(b, &out)
-		return resp.StatusCode, out
+		return tc.lease(t, cred, req)
 	}
 	ask := wire.LeaseRequest{Who: "user:u1", Grant: "grants[0]", Day: day, Want: 600}
 	if code, r := lease(n1.Credential, ask); code != 200 || r.Granted != 600 || r.Limit != 1000 || !r.Expires.After(tc.clock.Now()) {
@@ -65,4 +54,21 @@ func TestLease(t *testing.T) {
 	if code, _ := lease(d.res.Credential, ask); code != 403 {
 		t.Fatalf("a person's device leased quota: %d", code)
 	}
+}
+
+// lease asks for a lease with a node's credential.
+func (tc *testCoord) lease(t *testing.T, cred wire.Secret, req wire.LeaseRequest) (int, wire.LeaseResponse) {
+	t.Helper()
+	r, _ := http.NewRequest("POST", tc.URL+"/api/v1/node/lease", strings.NewReader(jsonBody(req)))
+	r.Header.Set("Authorization", "Bearer "+string(cred))
+	r.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out wire.LeaseResponse
+	b, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(b, &out)
+	return resp.StatusCode, out
 }

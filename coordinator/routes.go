@@ -41,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)
 	dev.POST("/node/lease", s.lease)
+	dev.GET("/usage", s.myUsage)
 	s.adminRoutes(api.Group("/admin"))
 
 	if err := s.scimRoutes(r); err != nil {

@@ -97,7 +97,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		return nil, err
 	}
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
-	s.mx.reg.MustRegister(s.auth.health.collector())
+	s.mx.reg.MustRegister(s.auth.health.collector(), s.budgetCollector())
 	s.handler = s.routes()
 	if s.relay, err = s.newRelay(); err != nil {
 		s.netmaps.Close()

@@ -98,8 +98,12 @@ func (c *compiler) node(n int) {
 func (c *compiler) modelRules(served []int) []ModelRule {
 	var out []ModelRule
 	for _, mi := range served {
-		if m := &c.p.Models[mi]; m.MaxOutputTokens != 0 || m.MaxChoices != 0 {
-			out = append(out, m.Rule())
+		m := &c.p.Models[mi]
+		price, priced := c.p.Budgets.Prices[m.Name]
+		if m.MaxOutputTokens != 0 || m.MaxChoices != 0 || priced {
+			r := m.Rule()
+			r.InputPrice, r.OutputPrice = price.Input, price.Output
+			out = append(out, r)
 		}
 	}
 	return out
@@ -182,7 +186,9 @@ func (c *compiler) renumber(access []CallerAccess) []GrantRule {
 	for g, used := range pos {
 		if used != 0 {
 			pos[g] = len(rules)
-			rules = append(rules, c.p.Grants[g].Rule())
+			r := c.p.Grants[g].Rule()
+			r.Budgets = c.p.Budgets.units(g)
+			rules = append(rules, r)
 		}
 	}
 	for _, acc := range distinct {

@@ -24,6 +24,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"groups": {"group:a": ["group:a"]}}`))
 	f.Add([]byte(`{"grants": [{"src": ["*"], "dst": ["tag:x:1-2"]}], "grants": []}`))
 	f.Add([]byte("{\n// comment\n\"models\": {\"m\": {\"servedBy\": [\"tag:t\"], /* x */}},}"))
+	f.Add([]byte(`{"budgets": {"currency": "EUR", "prices": {"m": {"input": 0.5, "output": 1}}, "limits": [{"for": "grants[0]", "each": true, "per": "week", "money": {"warn": 1, "limit": 2.5}}]}}`))
 	members := []Member{
 		{ID: "d", Identity: Identity{Login: "alice@example.com", Groups: []string{"ml-research"}}, Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.1")}},
 		{ID: "n", Identity: Identity{Tags: []string{"tag:gpu"}}, Models: []string{"llama-3.1-70b", "m"}},
@@ -39,6 +40,7 @@ func FuzzParse(f *testing.F) {
 		if err := p.RunTests(); err != nil {
 			checkPositioned(t, src, err)
 		}
+		checkBudgets(t, p)
 		if _, err := p.Compile(members); err != nil {
 			t.Fatalf("Compile: %v", err)
 		}
@@ -65,6 +67,25 @@ func checkPositioned(t *testing.T, src []byte, err error) {
 	for _, e := range list {
 		if e.File != "fuzz.hujson" || e.Line < 1 || e.Line > lines || e.Col < 1 || e.Msg == "" {
 			t.Fatalf("badly positioned error %+v in %d lines", e, lines)
+		}
+	}
+}
+
+// checkBudgets checks what an accepted policy promises of its budgets.
+func checkBudgets(t *testing.T, p *Policy) {
+	for i := range p.Budgets.Limits {
+		b := &p.Budgets.Limits[i]
+		if b.For == "" || b.Per == "" || (b.Unit != UnitTokens && b.Unit != UnitMoney) || b.Threshold() <= 0 || (b.Limit > 0 && b.Warn >= b.Limit) {
+			t.Fatalf("accepted a budget that cannot count: %+v", b)
+		}
+		if b.Unit == UnitMoney && p.Budgets.Currency == "" {
+			t.Fatalf("accepted a money budget without a currency: %+v", b)
+		}
+		_ = p.Budgets.Describe(b)
+	}
+	for name, pr := range p.Budgets.Prices {
+		if pr.Input < 0 || pr.Output < 0 || pr.Input > MaxPrice || pr.Output > MaxPrice {
+			t.Fatalf("accepted price %+v for %s", pr, name)
 		}
 	}
 }

@@ -25,6 +25,7 @@ func Parse(file string, src []byte) (*Policy, error) {
 	p := &Policy{File: file, Groups: map[string][]string{}, TagOwners: map[string][]string{}}
 	keys := d.document(&root, p)
 	d.resolve(p, keys)
+	d.checkBudgets(p)
 	if err := d.errs.sorted(); err != nil {
 		return nil, err
 	}
@@ -75,6 +76,7 @@ func (d *decoder) document(root *hujson.Value, p *Policy) definitions {
 		field{"grants", func(v *hujson.Value) { d.grants(v, p) }},
 		field{"tests", func(v *hujson.Value) { d.tests(v, p) }},
 		field{"mcp", func(v *hujson.Value) { d.mcpServers(v, p) }},
+		field{"budgets", func(v *hujson.Value) { d.budgets(v, p) }},
 	)
 	return defs
 }

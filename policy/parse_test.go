@@ -104,23 +104,27 @@ func TestParseErrors(t *testing.T) {
 		{"test asserts nothing", `{` + defs + `"tests": [{"src": "a@b.c"}]}`, `tests[0] asserts nothing`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("p.hujson", []byte(tt.src))
-			if err == nil {
-				t.Fatalf("Parse accepted:\n%s", tt.src)
-			}
-			want := tt.want
-			if want[0] >= '0' && want[0] <= '9' {
-				want = "p.hujson:" + want // the case pins the position too
-			}
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
-			}
-			var e *Error
-			if !errors.As(err, &e) || e.File != "p.hujson" || e.Line < 1 || e.Col < 1 {
-				t.Errorf("error %#v lacks a position", e)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkRefused(t, tt.src, tt.want) })
+	}
+}
+
+// checkRefused checks that Parse refuses src with an error containing
+// want, "LINE:COL: message" pinning the position too.
+func checkRefused(t *testing.T, src, want string) {
+	t.Helper()
+	_, err := Parse("p.hujson", []byte(src))
+	if err == nil {
+		t.Fatalf("Parse accepted:\n%s", src)
+	}
+	if want[0] >= '0' && want[0] <= '9' {
+		want = "p.hujson:" + want
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.File != "p.hujson" || e.Line < 1 || e.Col < 1 {
+		t.Errorf("error %#v lacks a position", e)
 	}
 }
 

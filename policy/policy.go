@@ -22,6 +22,8 @@ type Policy struct {
 	Tests []Test
 	// MCP are the MCP servers the mesh may serve, in file order.
 	MCP []MCPServer
+	// Budgets are the prices of models and the budgets that count them.
+	Budgets Budgets
 
 	modelIndex map[string]int   // model name → index in Models
 	groupsOf   map[string][]int // user principal → indices into groupNames of the groups holding it, transitively

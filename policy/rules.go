@@ -78,6 +78,10 @@ type GrantRule struct {
 	Limits Limits   `json:"limits,omitzero"`
 	Guard  Guard    `json:"guard,omitzero"`
 	Audit  Audit    `json:"audit,omitzero"`
+	// Budgets are the units (UnitTokens, UnitMoney) the policy's budgets
+	// may count for callers of the grant: the node leases those from the
+	// coordinator for every request. Empty: no budget counts the grant.
+	Budgets []string `json:"budgets,omitempty"`
 }
 
 // ModelAccess says that a caller may use Model on a node under the grant at
@@ -119,9 +123,9 @@ type NodeRules struct {
 	Models []ModelRule `json:"models,omitempty"`
 }
 
-// ModelRule is what the policy lets one request of a model ask for. A
-// zero field means the default (DefaultMaxOutputTokens,
-// DefaultMaxChoices).
+// ModelRule is what the policy lets one request of a model ask for, and
+// what its tokens cost. A zero field means the default
+// (DefaultMaxOutputTokens, DefaultMaxChoices; free).
 type ModelRule struct {
 	Model string `json:"model"`
 	// MaxOutputTokens caps a request's answer length under grants that
@@ -130,6 +134,10 @@ type ModelRule struct {
 	// MaxChoices is the most answers (n, best_of, batched prompts) one
 	// request may ask for.
 	MaxChoices int `json:"maxChoices,omitempty"`
+	// InputPrice and OutputPrice are what a million prompt and answer
+	// tokens cost, in micro-units of the policy's currency; 0: free.
+	InputPrice  Micros `json:"inputPrice,omitempty"`
+	OutputPrice Micros `json:"outputPrice,omitempty"`
 }
 
 // Duration is a time.Duration written as text: Go's form ("90s", "12h") or

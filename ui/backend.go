@@ -35,6 +35,7 @@ type Backend interface {
 	PeopleBackend // people.go: people, models, device expiry, node status
 	PolicyBackend // policy.go: the policy editor and its history
 	AuditBackend  // audit.go: audit records and the admin trail
+	UsageBackend  // usage.go: use and spend over time, a person's own
 }
 
 // ErrNotFound is what a Backend's error wraps when the thing asked for

@@ -66,3 +66,23 @@ func scale(v, peak int) int {
 	}
 	return max(1, v*(chartHeight-1)/peak)
 }
+
+// newSeries draws one bar per value (a day, say), oldest first, each
+// with its label; Max is the tallest value, scaled down to an int.
+func newSeries(values []int64, labels []string) chart {
+	c := chart{Height: chartHeight, Width: len(values) * (barWidth + barGap)}
+	var peak int64
+	for _, v := range values {
+		peak = max(peak, v)
+	}
+	c.Max = int(min(peak, 1<<31-1))
+	for i, v := range values {
+		h := 0
+		if v > 0 && peak > 0 {
+			h = max(1, int(v*int64(chartHeight-1)/peak))
+		}
+		x := i*(barWidth+barGap) + barGap/2
+		c.Bars = append(c.Bars, bar{X: x, W: barWidth, Y: chartHeight - h, H: h, Label: labels[i], Total: int(min(v, 1<<31-1))})
+	}
+	return c
+}

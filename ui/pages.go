@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // home is the overview for admins and auditors, and a person's own
@@ -29,6 +31,8 @@ type mineData struct {
 	Devices []Device
 	Models  []ModelUse
 	Steps   []command // how to connect
+	Limits  []wire.GrantUsage
+	Budgets []budgetRow
 }
 
 // command is a shell command shown with a copy button.
@@ -52,8 +56,13 @@ func (h *handler) mine(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		h.failErr(w, v, "work out model access", err)
 		return
 	}
+	use, err := h.b.MyUsage(ctx, v.ID)
+	if err != nil {
+		h.failErr(w, v, "read your use", err)
+		return
+	}
 	h.render(w, http.StatusOK, "mine.html", page{Title: "My access", Nav: "overview", Viewer: v,
-		Data: mineData{Devices: ds, Models: ms, Steps: connectSteps(h.b.Connection(), ms)}})
+		Data: mineData{Devices: ds, Models: ms, Steps: connectSteps(h.b.Connection(), ms), Limits: use.Grants, Budgets: budgetRows(use.Budgets)}})
 }
 
 // connectSteps are the commands that connect a device to the

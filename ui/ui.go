@@ -34,6 +34,7 @@ var funcs = template.FuncMap{
 	"when": when,
 	// version is this coordinator's build, shown at the foot of every page.
 	"version": func() string { return cli.BuildInfo().Version },
+	"left":    func(limit, used int64) int64 { return max(limit-used, 0) },
 }
 
 // pages holds one template set per page, each with the layout and the
@@ -92,6 +93,7 @@ func New(b Backend) http.Handler {
 	h.peopleRoutes()
 	h.policyRoutes()
 	h.auditRoutes()
+	h.usageRoutes()
 	return h
 }
 

@@ -120,7 +120,8 @@ func TestLoginUpStatusLogout(t *testing.T) {
 	if st.Identity.Login != "alice@example.com" || st.NetMapSeq == 0 {
 		t.Fatalf("status after up: %+v", st)
 	}
-	if code, out, _ := run(t, dir, "status"); code != 0 || !strings.Contains(out, "alice@example.com") || !strings.Contains(out, ": connected") {
+	if code, out, _ := run(t, dir, "status"); code != 0 || !strings.Contains(out, "alice@example.com") || !strings.Contains(out, ": connected") ||
+		!strings.Contains(out, "Use:\n  (no grant lets you use a model)") { // asked of the coordinator
 		t.Fatalf("moat status: %d\n%s", code, out)
 	}
 	if code, _, _ := run(t, dir, "models"); code != 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/router"
+	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // The flags of each moat command, and the glue from them to the code
@@ -80,15 +81,20 @@ func upCommand() *cobra.Command {
 
 func statusCommand() *cobra.Command {
 	var asJSON bool
-	cmd := stateCommand("status", "Who you are, this device, connected nodes and your models; exit 3 when moat up is not running", func(cmd *cobra.Command, dir client.Dir) error {
+	cmd := stateCommand("status", "Who you are, this device, connected nodes, your models and what remains of your limits and budgets; exit 3 when moat up is not running", func(cmd *cobra.Command, dir client.Dir) error {
 		st, up, err := loadStatus(cmd.Context(), dir)
 		if err != nil {
 			return err
 		}
+		use, useErr := fetchUsage(cmd.Context(), dir)
 		if asJSON {
-			err = cli.PrintJSON(cmd.OutOrStdout(), st)
+			err = cli.PrintJSON(cmd.OutOrStdout(), struct {
+				*client.Status
+				Usage *wire.Usage `json:"usage,omitempty"`
+			}{st, use})
 		} else {
 			printStatus(cmd.OutOrStdout(), st, time.Now())
+			printUsage(cmd.OutOrStdout(), use, useErr)
 		}
 		if err == nil && !up {
 			return cli.Exit(cli.ExitNo)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -42,5 +43,37 @@ func TestPrintStatus(t *testing.T) {
 	printStatus(&b, st, now)
 	if !strings.Contains(b.String(), "path: relayed through https://moat.example.com/derp") {
 		t.Errorf("relayed path not shown:\n%s", b.String())
+	}
+}
+
+// TestPrintUsage: status shows what the person used of their limits and
+// budgets, what is left and when it resets, and says when it cannot.
+func TestPrintUsage(t *testing.T) {
+	resets := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	u := &wire.Usage{
+		Grants: []wire.GrantUsage{
+			{Grant: "grants[0]", Models: []string{"llama", "qwen"}, Limits: wire.Limits{RPM: 60, TokensPerDay: 100000, MaxTokens: 2048}, UsedToday: 1200, Resets: resets},
+			{Grant: "grants[2]", Models: []string{"small"}},
+		},
+		Budgets: []wire.BudgetState{
+			{Name: "group:ml's budget of 500.00 EUR a month", Unit: "money", Currency: "EUR", Used: 412_500_000, Warn: 400_000_000, Limit: 500_000_000, Resets: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+			{Name: "each person's under grants[2] budget of 2000 tokens a day", Unit: "tokens", Used: 2100, Limit: 2000, Resets: resets},
+		},
+	}
+	var b strings.Builder
+	printUsage(&b, u, nil)
+	want := `Use:
+  grants[0] (llama, qwen): 1200 of 100000 tokens used today, 98800 left (resets 2026-11-23 00:00 UTC); 60 requests/min per node; answers up to 2048 tokens
+  grants[2] (small): no limits
+  group:ml's budget of 500.00 EUR a month: 412.50 EUR used, 87.50 EUR left; past its warning at 400.00 EUR; resets 2026-12-01 00:00 UTC
+  each person's under grants[2] budget of 2000 tokens a day: 2100 tokens used, 0 tokens left (USED UP: requests it counts are refused); resets 2026-11-23 00:00 UTC
+`
+	if b.String() != want {
+		t.Errorf("usage:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	printUsage(&b, nil, errors.New("coordinator unreachable"))
+	if b.String() != "Use:\n  (unknown: coordinator unreachable)\n" {
+		t.Errorf("usage without the coordinator:\n%s", b.String())
 	}
 }

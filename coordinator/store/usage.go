@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
+	"unicode/utf8"
 )
 
 // Usage: the organisation's day counters behind tokensPerDay, one row per
@@ -56,4 +58,42 @@ func (s *DB) DayUsage(ctx context.Context, person, grant string, day int64) (int
 func (s *DB) DeleteUsageBefore(ctx context.Context, day int64) error {
 	_, err := s.wr().exec(ctx, "DELETE FROM usage_day WHERE day < ?", day)
 	return s.fail("delete old usage", err)
+}
+
+// UsageRow is the answered use of one person (or tagged device: no
+// login) of one model on one node in a time range, from the audit
+// records: what the usage pages and the admin API chart. Budgets are not
+// counted from it (see Lease): audit retention bounds how far back it
+// reaches.
+type UsageRow struct {
+	UserID, Login, Model, NodeID  string
+	Requests, TokensIn, TokensOut int64
+}
+
+// Usage sums the allowed requests with at in [since, until) per user,
+// model and node.
+func (s *DB) Usage(ctx context.Context, since, until time.Time) ([]UsageRow, error) {
+	rows, err := getAll(ctx, s.rd(), func(sc scanner) (UsageRow, error) {
+		var r UsageRow
+		err := sc.Scan(&r.UserID, &r.Login, &r.Model, &r.NodeID, &r.Requests, &r.TokensIn, &r.TokensOut)
+		return r, err
+	}, `SELECT user_id, login, model, node_id, COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0)
+		FROM audit WHERE at >= ? AND at < ? AND decision = 'allow' GROUP BY user_id, login, model, node_id`,
+		s.d.timeArg(since), s.d.timeArg(until))
+	return rows, s.fail("usage", err)
+}
+
+// CounterSum returns the counter of scope and name on day; with
+// prefix, the sum of every counter whose scope starts with scope (the
+// counters of a budget of each person).
+func (s *DB) CounterSum(ctx context.Context, scope string, prefix bool, name string, day int64) (int64, error) {
+	q := "SELECT COALESCE(SUM(tokens), 0) FROM usage_day WHERE grant_id = ? AND day = ? AND person = ?"
+	args := []any{name, day, scope}
+	if prefix {
+		q = "SELECT COALESCE(SUM(tokens), 0) FROM usage_day WHERE grant_id = ? AND day = ? AND substr(person, 1, ?) = ?"
+		args = []any{name, day, utf8.RuneCountInString(scope), scope}
+	}
+	var n int64
+	err := s.rd().row(ctx, q, args...).Scan(&n)
+	return n, s.fail("counter sum", err)
 }

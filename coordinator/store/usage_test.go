@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/internal/pgtest"
@@ -81,4 +84,43 @@ func TestPostgresLease(t *testing.T) {
 	u := pgtest.FreshSchema(t, pgtest.URL(t, "PostgreSQL store tests"))
 	a := openPostgres(t, u)
 	testLease(t, a, openPostgres(t, u))
+}
+
+// testUsage: usage sums the allowed records of a time range per person,
+// model and node.
+func testUsage(t *testing.T, s *store.DB) {
+	c := t.Context()
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	rec := func(id string, dt time.Duration, login, model, node, decision string, in, out int64) *store.AuditRecord {
+		return &store.AuditRecord{ID: id, Time: at.Add(dt), UserID: "u_" + login, Login: login, Model: model, NodeID: node, Decision: decision, TokensIn: in, TokensOut: out, Body: []byte("{}")}
+	}
+	if _, err := s.InsertAudit(c, []*store.AuditRecord{
+		rec("1", 0, "alice", "llama", "n1", "allow", 10, 5),
+		rec("2", time.Minute, "alice", "llama", "n1", "allow", 20, 7),
+		rec("3", time.Minute, "alice", "llama", "n1", "limit", 99, 0),
+		rec("4", 2*time.Minute, "bob", "llama", "n2", "allow", 1, 1),
+		rec("5", 25*time.Hour, "bob", "llama", "n2", "allow", 1000, 1000),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Usage(c, at, at.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(rows, func(a, b store.UsageRow) int { return strings.Compare(a.Login, b.Login) })
+	want := []store.UsageRow{
+		{UserID: "u_alice", Login: "alice", Model: "llama", NodeID: "n1", Requests: 2, TokensIn: 30, TokensOut: 12},
+		{UserID: "u_bob", Login: "bob", Model: "llama", NodeID: "n2", Requests: 1, TokensIn: 1, TokensOut: 1},
+	}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("usage = %+v, want %+v", rows, want)
+	}
+}
+
+func TestSQLiteUsage(t *testing.T) {
+	testUsage(t, openSQLite(t, filepath.Join(t.TempDir(), "moat.db")))
+}
+
+func TestPostgresUsage(t *testing.T) {
+	testUsage(t, openPostgres(t, pgtest.FreshSchema(t, pgtest.URL(t, "PostgreSQL store tests"))))
 }

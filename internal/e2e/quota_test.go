@@ -28,12 +28,41 @@ const quotaPolicy = `{
 // most the quota plus one lease (a tenth of it) per node, as
 // docs/policy.md states, and the rest is refused naming the quota.
 func TestQuotaAcrossThreeNodes(t *testing.T) {
+	burstAcrossThreeNodes(t, quotaPolicy, "tokens_per_day_exceeded")
+}
+
+// budgetPolicy gives group:ml a money budget of 0.0006 EUR a day at
+// 1 EUR a million tokens: 600 tokens, as quotaPolicy.
+const budgetPolicy = `{
+  "groups": { "group:ml": ["alice@example.com"] },
+  "tagOwners": { "tag:gpu": [] },
+  "models": { "llama": { "servedBy": ["tag:gpu"] } },
+  "grants": [ { "src": ["group:ml"], "models": ["llama"], "mfa": "12h" } ],
+  "budgets": {
+    "currency": "EUR",
+    "prices": { "llama": { "input": 1, "output": 1 } },
+    "limits": [ { "for": "group:ml", "per": "day", "money": { "limit": 0.0006 } } ],
+  },
+}`
+
+// TestBudgetAcrossThreeNodes: a group's money budget holds across three
+// real nodes within the bound docs/policy.md states (the limit plus one
+// lease, a tenth of it, per node) and refuses naming the budget.
+func TestBudgetAcrossThreeNodes(t *testing.T) {
+	burstAcrossThreeNodes(t, budgetPolicy, "group:ml's budget of 0.0006 EUR a day is used up for alice@example.com")
+}
+
+// burstAcrossThreeNodes sends a burst of alice's requests over three
+// real nodes under policy, which allows her 600 tokens (or their price)
+// a day, and checks that at most 600 plus one lease of 60 per node are
+// used and that the rest is refused saying refusal.
+func burstAcrossThreeNodes(t *testing.T, policy, refusal string) {
 	const quota, lease = 600, 60
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sys := Start(t)
 	coord := sys.Coord
-	coord.SavePolicy(t, quotaPolicy)
+	coord.SavePolicy(t, policy)
 	var ids []string
 	for _, name := range []string{"gpu-1", "gpu-2", "gpu-3"} {
 		ids = append(ids, string(sys.AddNode(t, name, "llama").Node().DeviceID()))
@@ -93,7 +122,7 @@ func TestQuotaAcrossThreeNodes(t *testing.T) {
 			switch {
 			case err == nil && code == 200:
 				answered++
-			case err == nil && code == 429 && strings.Contains(out, "tokens_per_day_exceeded"):
+			case err == nil && code == 429 && strings.Contains(out, refusal):
 				refused++
 			default:
 				t.Errorf("request %d: %d %s %v", i, code, out, err)

@@ -37,8 +37,9 @@ const (
 	evilNode   = `<img src=x onerror=alert(2)>`
 )
 
-// policy grants group:ml (alice) llama. Its tests pass; the script edits
-// it so that one fails.
+// policy grants group:ml (alice) llama, prices it and gives the group a
+// money budget and everyone a token budget of their own. Its tests pass;
+// the script edits it so that one fails.
 const policy = `// The policy of the UI test scene.
 {
   "groups": { "group:ml": ["alice@example.com"] },
@@ -51,6 +52,14 @@ const policy = `// The policy of the UI test scene.
     { "src": "alice@example.com", "accept": ["model:llama"] },
     { "src": "bob@example.com", "deny": ["model:llama"] },
   ],
+  "budgets": {
+    "currency": "EUR",
+    "prices": { "llama": { "input": 0.50, "output": 1.50 } },
+    "limits": [
+      { "for": "group:ml", "per": "month", "money": { "warn": 80, "limit": 100 } },
+      { "for": "autogroup:member", "each": true, "per": "day", "tokens": { "limit": 100000 } },
+    ],
+  },
 }
 `
 

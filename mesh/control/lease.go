@@ -15,3 +15,11 @@ func (c *Client) Lease(ctx context.Context, req wire.LeaseRequest) (wire.LeaseRe
 	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/node/lease", req, &out)
 	return out, err
 }
+
+// Usage returns the signed-in person's own use and what remains of their
+// limits and budgets (GET /api/v1/usage; a person's device only).
+func (c *Client) Usage(ctx context.Context) (wire.Usage, error) {
+	var out wire.Usage
+	_, err := c.do(ctx, c.http, http.MethodGet, "/api/v1/usage", nil, &out)
+	return out, err
+}

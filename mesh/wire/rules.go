@@ -31,6 +31,10 @@ type ModelRule struct {
 	Model           string `json:"model"`
 	MaxOutputTokens int    `json:"maxOutputTokens,omitempty"` // answer-length cap under grants without maxTokens
 	MaxChoices      int    `json:"maxChoices,omitempty"`      // most answers (n, best_of, batched prompts) per request
+	// InputPrice and OutputPrice are what a million prompt and answer
+	// tokens cost, in micro-units of the policy's currency; 0: free.
+	InputPrice  int64 `json:"inputPrice,omitempty"`
+	OutputPrice int64 `json:"outputPrice,omitempty"`
 }
 
 // GrantRule is one grant as a node enforces it.
@@ -44,6 +48,10 @@ type GrantRule struct {
 	Limits Limits     `json:"limits,omitzero"`
 	Guard  GuardRules `json:"guard,omitzero"`
 	Audit  AuditRules `json:"audit,omitzero"`
+	// Budgets are the units ("tokens", "money") the policy's budgets may
+	// count for callers of the grant; the node leases each for every
+	// request (LeaseRequest.Kind). Empty: no budget counts the grant.
+	Budgets []string `json:"budgets,omitempty"`
 }
 
 // Limits bound what one caller may do under a grant; 0 means no limit.

@@ -78,6 +78,12 @@ import (
 //     X25519 public key (mesh/promptkey) a node encrypts the prompts it
 //     keeps ("audit": {"prompts": "full"}) to. A node from before keeps
 //     them in clear; a node of now keeps none for a person without one.
+//     2026-12-06, compatible additions for budgets: ModelRule.InputPrice and
+//     OutputPrice, GrantRule.Budgets, LeaseRequest.Kind ("tokens", "money")
+//     and LeaseResponse.Budgets. A node from before enforces no budget (the
+//     coordinator still counts the audit's use); a coordinator from before
+//     sends no GrantRule.Budgets, so a new node asks it for no budget lease. New call GET
+//     /api/v1/usage (a person's device): Usage, their own use and what remains of limits and budgets.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A

@@ -81,6 +81,13 @@ type Record struct {
 	// the method and, for tools/call, the tool, the arguments' keyed hash
 	// and the result's size.
 	MCP *MCPCall `json:"mcp,omitempty"`
+	// Cost is what the tokens cost at the policy's price of the model, in
+	// micro-units of its currency; 0 when the policy prices it at nothing.
+	Cost int64 `json:"cost,omitempty"`
+	// BudgetWarnings name the budgets counting the request that had passed
+	// their soft threshold when it was admitted, as the answer's
+	// X-Moat-Budget-Warning header said.
+	BudgetWarnings []string `json:"budgetWarnings,omitempty"`
 
 	Prev string `json:"prev"`           // Hash of the previous record; "" for the first
 	Hash string `json:"hash,omitempty"` // see the spool's line format

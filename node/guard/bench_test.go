@@ -1,7 +1,9 @@
 package guard
 
 import (
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -132,19 +134,23 @@ func limitedGuard(b testing.TB, screened bool, lim wire.Limits, tweak ...func(*C
 		whole:  `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"llama","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris. It lies on the Seine."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":14,"total_tokens":26}}`,
 		stream: strings.Repeat(chunk, 50) + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":20,\"total_tokens\":32}}\n\ndata: [DONE]\n\n",
 	}
+	if err := g.SetNetMap(benchNetMap(lim, screened)); err != nil {
+		b.Fatal(err)
+	}
+	return g
+}
+
+// benchNetMap grants alice llama under one grant with limits lim.
+func benchNetMap(lim wire.Limits, screened bool) *wire.NetMap {
 	priv, _ := key.NewPrivate()
 	gr := wire.GrantRule{ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Audit: wire.AuditRules{Prompts: "hash"}, Limits: lim}
 	if screened {
 		gr.Guard = wire.GuardRules{Injection: "flag", Redact: []string{"secrets", "pii"}}
 	}
-	nm := &wire.NetMap{Seq: 1, Rules: &wire.NodeRules{Grants: []wire.GrantRule{gr}},
+	return &wire.NetMap{Seq: 1, Rules: &wire.NodeRules{Grants: []wire.GrantRule{gr}},
 		Peers: []wire.Peer{{Key: priv.Public(), Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 			Identity: wire.Identity{UserID: "u1", Login: "alice@example.com", DeviceID: "d1", LastMFA: time.Now(), Expiry: time.Now().Add(24 * time.Hour)},
 			Access:   []wire.ModelAccess{{Model: "llama"}}}}}
-	if err := g.SetNetMap(nm); err != nil {
-		b.Fatal(err)
-	}
-	return g
 }
 
 // benchPrompt is guardbench's chat request.
@@ -187,7 +193,9 @@ func BenchmarkHandler(b *testing.B) {
 // steps alone (hold, reserve, settle) with every limit on. "leases":
 // the same as "request" with tokensPerDay spent from leases (on) against
 // counted on the node (off); a lease is a tenth of the day, so it is
-// asked for once here: this is the per-request accounting.
+// asked for once here: this is the per-request accounting. "budgets": a
+// token and a money budget leased besides tokensPerDay (on) against
+// tokensPerDay leased alone (off): two more accounts and the price.
 func BenchmarkAdmission(b *testing.B) {
 	b.Run("request", func(b *testing.B) {
 		compareGuards(b, limitedGuard(b, false, benchLimits), limitedGuard(b, false, wire.Limits{}))
@@ -197,6 +205,32 @@ func BenchmarkAdmission(b *testing.B) {
 		leased := limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = src })
 		compareGuards(b, leased, limitedGuard(b, false, benchLimits))
 	})
+	b.Run("budgets", func(b *testing.B) {
+		src := newStoreLeases(benchLimits.TokensPerDay)
+		budgeted := limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = src })
+		withBudgets(b, budgeted)
+		compareGuards(b, budgeted, limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = newStoreLeases(benchLimits.TokensPerDay) }))
+		if src.mu.Lock(); len(src.used) != 3 {
+			b.Fatalf("leased %d counters, want the day's and two budgets'", len(src.used))
+		}
+		src.mu.Unlock()
+	})
+	for _, units := range [][]string{nil, {wire.LeaseTokens, wire.LeaseMoney}} {
+		b.Run(fmt.Sprintf("lease-limiter/budgets=%d", len(units)), func(b *testing.B) {
+			l := newLeaseLimiter(newStoreLeases(benchLimits.TokensPerDay), time.Second, slog.New(slog.DiscardHandler))
+			g := &policy.GrantRule{ID: "grants[0]", Limits: policy.Limits(benchLimits), Budgets: units}
+			price := policy.Price{Input: 600_000, Output: 1_800_000}
+			now := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				t, r := l.reserve("user:u1", g, 4200, price, now, false)
+				if r != nil {
+					b.Fatal(r.reason)
+				}
+				t.settle(300, 100)
+			}
+		})
+	}
 	b.Run("limiter", func(b *testing.B) {
 		l := newLocalLimiter()
 		g := &policy.GrantRule{ID: "grants[0]", Limits: policy.Limits(benchLimits)}
@@ -207,11 +241,11 @@ func BenchmarkAdmission(b *testing.B) {
 			if r := l.hold("user:u1", grants, now); r != nil {
 				b.Fatal(r.reason)
 			}
-			t, r := l.reserve("user:u1", g, 4200, now, true)
+			t, r := l.reserve("user:u1", g, 4200, policy.Price{}, now, true)
 			if r != nil {
 				b.Fatal(r.reason)
 			}
-			t.settle(300)
+			t.settle(300, 0)
 		}
 	})
 }
@@ -247,4 +281,16 @@ func timeServe(b *testing.B, g *Guard) time.Duration {
 		b.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	return took
+}
+
+// withBudgets makes g's grant meter token and money budgets, with llama
+// priced.
+func withBudgets(b *testing.B, g *Guard) {
+	nm := benchNetMap(benchLimits, false)
+	nm.Seq = 2
+	nm.Rules.Grants[0].Budgets = []string{wire.LeaseTokens, wire.LeaseMoney}
+	nm.Rules.Models = []wire.ModelRule{{Model: "llama", InputPrice: 600_000, OutputPrice: 1_800_000}}
+	if err := g.SetNetMap(nm); err != nil {
+		b.Fatal(err)
+	}
 }

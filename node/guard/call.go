@@ -41,6 +41,7 @@ type call struct {
 	sc                  *ScreenCall // made on first use
 	sent                []byte      // the body forwarded, when screening changed it
 	abuse               []string    // abuse events this request raised
+	budgetWarnings      []string    // budgets past their soft threshold (headerBudget)
 }
 
 // ServeHTTP answers one request; see the package documentation.
@@ -116,7 +117,7 @@ func decisionOf(reason string) string {
 	switch reason {
 	case reasonMFA:
 		return audit.DecisionDenyMFA
-	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay, reasonLeaseDown, reasonAbuse:
+	case reasonRPM, reasonTPM, reasonConcurrency, reasonDay, reasonLeaseDown, reasonBudget, reasonAbuse:
 		return audit.DecisionLimit
 	case reasonUnavailable:
 		return DecisionUnavailable
@@ -148,7 +149,7 @@ func (c *call) done() {
 		c.g.limits.unhold(c.who.limitKey)
 	}
 	if c.ticket != nil {
-		c.ticket.settle(c.tokensIn + c.tokensOut)
+		c.ticket.settle(c.tokensIn, c.tokensOut)
 		c.g.metrics.inflight.Dec()
 	}
 	if c.api.Kind != llmapi.KindModel {

@@ -30,6 +30,7 @@ const (
 	reasonConcurrency   = "concurrency_exceeded"
 	reasonDay           = "tokens_per_day_exceeded"
 	reasonLeaseDown     = "quota_unreachable"
+	reasonBudget        = "budget_exceeded"
 	reasonScreen        = "blocked_by_guard"
 	reasonNoNetmap      = "no_netmap"
 	reasonNotFound      = "not_found"

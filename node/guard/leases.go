@@ -17,17 +17,20 @@ type LeaseSource interface {
 }
 
 // leaseLimiter is the limiter of a node with a coordinator: tokensPerDay
-// counts for the organisation, every other limit on this node
-// (localLimiter without its day counter). For each (identity, grant) it
-// keeps an account of tokens leased from the coordinator; a request is
-// admitted when its reservation fits the account, which is refilled by
-// a new lease (the request waits for it) when it does not. Settling
-// gives the unused part of a reservation back to the account; what an
-// account holds when its lease expires is returned with the next ask.
+// and the policy's budgets count for the organisation, every other limit
+// on this node (localLimiter without its day counter). For each
+// (identity, grant) and counter kind ("" for tokensPerDay,
+// wire.LeaseTokens and wire.LeaseMoney for the budgets the grant meters)
+// it keeps an account of units (tokens, or micro-units of money) leased
+// from the coordinator; a request is admitted when its reservation fits
+// every account it draws on, each refilled by a new lease (the request
+// waits for it) when it does not. Settling gives the unused part of a
+// reservation back to the accounts; what an account holds when its
+// lease expires is returned with the next ask.
 //
 // The overshoot is bounded by construction (docs/policy.md): the
-// coordinator never leases beyond the quota, so use beyond it comes only
-// from requests that use more than they reserved, and a request's
+// coordinator never leases beyond a hard limit, so use beyond it comes
+// only from requests that use more than they reserved, and a request's
 // budget beyond its reservation comes out of its node's exposure
 // allowance of one lease size. While the coordinator cannot be reached
 // the node admits on what its accounts hold, then once a day per account
@@ -40,21 +43,29 @@ type leaseLimiter struct {
 	// timeout bounds one lease request.
 	timeout time.Duration
 	mu      sync.Mutex
-	accts   map[limitKey]*account
+	accts   map[acctKey]*account
 }
 
-// account is one (identity, grant)'s tokens leased for a UTC day.
+// acctKey names an account: an identity's counter of one kind under a
+// grant.
+type acctKey struct{ who, grant, kind string }
+
+// account is one acctKey's units leased for a UTC day.
 type account struct {
 	day int64
-	// balance is the leased tokens not reserved by a request (negative:
+	// balance is the leased units not reserved by a request (negative:
 	// requests used more than they reserved).
 	balance int64
 	// exposure is the budget granted to requests in flight beyond their
 	// reservations; at most one lease size.
 	exposure int64
 	expires  time.Time // of the last lease; zero before the first
-	// unlimited: the coordinator's policy sets no tokensPerDay.
+	// unlimited: the coordinator's policy sets no limit of this kind.
 	unlimited bool
+	// limit is the last lease's Limit (budgets: the smallest threshold),
+	// which sizes the next; budgets are the budgets it counted.
+	limit   int64
+	budgets []wire.BudgetState
 	// extra is the allowance taken while the coordinator was unreachable
 	// and not reported yet; allowance says whether the day's allowance
 	// was taken.
@@ -66,12 +77,12 @@ type account struct {
 func newLeaseLimiter(src LeaseSource, timeout time.Duration, log *slog.Logger) *leaseLimiter {
 	local := newLocalLimiter()
 	local.noDay = true
-	return &leaseLimiter{local: local, src: src, log: log, timeout: timeout, accts: make(map[limitKey]*account)}
+	return &leaseLimiter{local: local, src: src, log: log, timeout: timeout, accts: make(map[acctKey]*account)}
 }
 
-// leaseSize is how many tokens a node asks for at a time: a tenth of the
-// daily quota (at least 1).
-func leaseSize(lim policy.Limits) int64 { return max(lim.TokensPerDay/10, 1) }
+// leaseSize is how many units a node asks for at a time: a tenth of the
+// limit (at least 1).
+func leaseSize(limit int64) int64 { return max(limit/10, 1) }
 
 func (l *leaseLimiter) hold(who string, grants []*policy.GrantRule, now time.Time) *refusal {
 	return l.local.hold(who, grants, now)
@@ -85,37 +96,69 @@ func (l *leaseLimiter) keep(keep map[string]bool) {
 	defer l.mu.Unlock()
 	for k, a := range l.accts {
 		if !keep[k.who] && a.exposure == 0 && a.fetching == nil {
-			delete(l.accts, k) // its leased tokens stay charged: fail closed
+			delete(l.accts, k) // its leased units stay charged: fail closed
 		}
 	}
 }
 
-func (l *leaseLimiter) reserve(who string, g *policy.GrantRule, tokens int64, now time.Time, held bool) (reservation, *refusal) {
-	if g.Limits.TokensPerDay <= 0 {
-		return l.local.reserve(who, g, tokens, now, held)
-	}
-	lt, r := l.take(limitKey{who, g.ID}, g, tokens, now)
-	if r != nil {
-		if held {
-			l.local.unhold(who)
-		}
-		return nil, r
-	}
-	t, r := l.local.reserve(who, g, tokens, now, held)
-	if r != nil {
-		lt.settle(0)
-		return nil, r
-	}
-	lt.local = t
-	return lt, nil
+// draw is what one request takes of one account.
+type draw struct {
+	kind  string
+	units int64
 }
 
-// take reserves tokens of the account of k, leasing more when it holds
+// draws returns the accounts a request of tokens (priced at price) under
+// g takes from, and how much of each.
+func draws(g *policy.GrantRule, tokens int64, price policy.Price) []draw {
+	var out []draw
+	if g.Limits.TokensPerDay > 0 {
+		out = append(out, draw{"", tokens})
+	}
+	for _, unit := range g.Budgets {
+		switch unit {
+		case wire.LeaseTokens:
+			out = append(out, draw{unit, tokens})
+		case wire.LeaseMoney:
+			if cost := (policy.Price{Input: price.Max()}).Cost(tokens, 0); cost > 0 {
+				out = append(out, draw{unit, cost})
+			}
+		}
+	}
+	return out
+}
+
+func (l *leaseLimiter) reserve(who string, g *policy.GrantRule, tokens int64, price policy.Price, now time.Time, held bool) (reservation, *refusal) {
+	ds := draws(g, tokens, price)
+	if len(ds) == 0 {
+		return l.local.reserve(who, g, tokens, price, now, held)
+	}
+	t := &leaseTicket{l: l, price: price}
+	for _, d := range ds {
+		p, r := l.take(acctKey{who, g.ID, d.kind}, g, d.units, now)
+		if r != nil {
+			if held {
+				l.local.unhold(who)
+			}
+			t.settle(0, 0)
+			return nil, r
+		}
+		t.parts = append(t.parts, p)
+	}
+	local, r := l.local.reserve(who, g, tokens, price, now, held)
+	if r != nil {
+		t.settle(0, 0)
+		return nil, r
+	}
+	t.local = local
+	return t, nil
+}
+
+// take reserves units of the account of k, leasing more when it holds
 // too few.
-func (l *leaseLimiter) take(k limitKey, g *policy.GrantRule, tokens int64, now time.Time) (*leaseTicket, *refusal) {
-	size, day := leaseSize(g.Limits), now.UTC().Unix()/86400
-	if tokens > g.Limits.TokensPerDay {
-		return nil, &refusal{grant: g, reason: reasonDay, want: tokens, left: 0, never: true}
+func (l *leaseLimiter) take(k acctKey, g *policy.GrantRule, units int64, now time.Time) (leasePart, *refusal) {
+	day := now.UTC().Unix() / 86400
+	if k.kind == "" && units > g.Limits.TokensPerDay {
+		return leasePart{}, &refusal{grant: g, reason: reasonDay, want: units, left: 0, never: true}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -123,13 +166,20 @@ func (l *leaseLimiter) take(k limitKey, g *policy.GrantRule, tokens int64, now t
 		a := l.accts[k]
 		if a == nil || a.day != day {
 			a = &account{day: day}
+			if k.kind == "" {
+				a.limit = g.Limits.TokensPerDay
+			}
 			l.accts[k] = a
 		}
-		if a.unlimited && now.Before(a.expires) {
-			return &leaseTicket{l: l, a: a, unlimited: true}, nil
+		size := units
+		if a.limit > 0 {
+			size = leaseSize(a.limit)
 		}
-		if a.balance >= tokens && now.Before(a.expires) {
-			return l.admit(a, tokens, size, false), nil
+		if a.unlimited && now.Before(a.expires) {
+			return leasePart{kind: k.kind, unlimited: true}, nil
+		}
+		if a.balance >= units && now.Before(a.expires) {
+			return l.admit(a, k.kind, units, size, false), nil
 		}
 		if a.fetching != nil { // another request is asking already
 			ch := a.fetching
@@ -138,31 +188,34 @@ func (l *leaseLimiter) take(k limitKey, g *policy.GrantRule, tokens int64, now t
 			l.mu.Lock()
 			continue
 		}
-		err := l.ask(k, a, tokens, size, now)
+		err := l.ask(k, a, units, size, now)
 		switch {
-		case err == nil && a.balance < tokens && !a.unlimited:
-			return nil, &refusal{grant: g, reason: reasonDay, want: tokens, left: max(a.balance, 0),
-				retry: time.Unix((day+1)*86400, 0).Sub(now)}
+		case err == nil && a.balance < units && !a.unlimited:
+			return leasePart{}, exhausted(g, k.kind, a, units, now)
 		case err == nil:
 			continue
-		case a.balance >= tokens: // keep enforcing the last lease
-			return l.admit(a, tokens, size, true), nil
+		case a.balance >= units: // keep enforcing the last lease
+			return l.admit(a, k.kind, units, size, true), nil
 		case !a.allowance:
-			l.log.Warn("coordinator unreachable for a lease; admitting on the node's allowance", "grant", k.grant, "tokens", size, "err", err)
+			l.log.Warn("coordinator unreachable for a lease; admitting on the node's allowance", "grant", k.grant, "kind", k.kind, "units", size, "err", err)
 			a.allowance, a.extra, a.balance = true, a.extra+size, a.balance+size
-			if a.balance >= tokens {
-				return l.admit(a, tokens, size, true), nil
+			if a.balance >= units {
+				return l.admit(a, k.kind, units, size, true), nil
 			}
 		}
-		return nil, &refusal{grant: g, reason: reasonLeaseDown, want: tokens, left: max(a.balance, 0), retry: 10 * time.Second}
+		r := &refusal{grant: g, reason: reasonLeaseDown, want: units, left: max(a.balance, 0), retry: 10 * time.Second}
+		if k.kind != "" {
+			r.budget = &wire.BudgetState{Name: "the " + k.kind + " budgets that count " + k.who + " under " + k.grant, Unit: k.kind}
+		}
+		return leasePart{}, r
 	}
 }
 
-// ask leases tokens for a from the coordinator, returning what a holds
+// ask leases units for a from the coordinator, returning what a holds
 // beyond its debt; called with l.mu held, which it drops meanwhile.
-func (l *leaseLimiter) ask(k limitKey, a *account, tokens, size int64, now time.Time) error {
-	req := wire.LeaseRequest{Who: k.who, Grant: k.grant, Day: a.day, Return: max(a.balance, 0), Extra: a.extra}
-	req.Want = max(size, tokens-min(a.balance, 0))
+func (l *leaseLimiter) ask(k acctKey, a *account, units, size int64, now time.Time) error {
+	req := wire.LeaseRequest{Who: k.who, Grant: k.grant, Day: a.day, Return: max(a.balance, 0), Extra: a.extra, Kind: k.kind}
+	req.Want = max(size, units-min(a.balance, 0))
 	done := make(chan struct{})
 	a.fetching = done
 	l.mu.Unlock()
@@ -178,52 +231,18 @@ func (l *leaseLimiter) ask(k limitKey, a *account, tokens, size int64, now time.
 	a.balance += res.Granted - req.Return
 	a.extra -= req.Extra
 	a.expires, a.unlimited = res.Expires, res.Limit == 0
+	a.limit, a.budgets = res.Limit, res.Budgets
 	if !a.expires.After(now) { // the coordinator's clock runs behind
 		a.expires = now.Add(time.Second)
 	}
 	return nil
 }
 
-// admit takes tokens from a, giving the request a budget of up to one
+// admit takes units from a, giving the request a budget of up to one
 // lease size beyond them while a's exposure allows.
-func (l *leaseLimiter) admit(a *account, tokens, size int64, offline bool) *leaseTicket {
-	a.balance -= tokens
+func (l *leaseLimiter) admit(a *account, kind string, units, size int64, offline bool) leasePart {
+	a.balance -= units
 	beyond := max(min(a.balance, size-a.exposure), 0)
 	a.exposure += beyond
-	return &leaseTicket{l: l, a: a, reserved: tokens, beyond: beyond, offline: offline}
-}
-
-// leaseTicket is a reservation of the lease limiter.
-type leaseTicket struct {
-	l                *leaseLimiter
-	a                *account
-	local            reservation // rpm, tpm, concurrency
-	reserved, beyond int64
-	unlimited        bool
-	// offline: admitted while the coordinator could not be reached.
-	offline bool
-}
-
-func (t *leaseTicket) budget() (int64, string) {
-	b, why := t.local.budget()
-	if t.unlimited {
-		return b, why
-	}
-	if own := t.reserved + t.beyond; b < 0 || own < b {
-		return own, reasonDay
-	}
-	return b, why
-}
-
-func (t *leaseTicket) settle(used int64) {
-	if t.local != nil {
-		t.local.settle(used)
-	}
-	if t.unlimited {
-		return
-	}
-	t.l.mu.Lock()
-	defer t.l.mu.Unlock()
-	t.a.balance += t.reserved - used
-	t.a.exposure -= t.beyond
+	return leasePart{a: a, kind: kind, reserved: units, beyond: beyond, offline: offline, warn: warnings(a.budgets)}
 }

@@ -37,7 +37,7 @@ func (s *storeLeases) Lease(ctx context.Context, req wire.LeaseRequest) (wire.Le
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := fmt.Sprint(req.Who, req.Grant, req.Day)
+	k := fmt.Sprint(req.Who, req.Grant, req.Day, req.Kind)
 	u := max(s.used[k]-req.Return, 0) + req.Extra
 	g := max(min(req.Want, s.limit-u), 0)
 	s.used[k] = u + g

@@ -3,6 +3,7 @@ package guard
 import (
 	"time"
 
+	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
 )
 
@@ -30,9 +31,9 @@ type limiter interface {
 	// unhold gives back a slot taken by hold.
 	unhold(who string)
 	// reserve admits one request of who under g that may use up to
-	// tokens (in and out), giving back its slot when held, or says why
-	// the request does not fit.
-	reserve(who string, g *policy.GrantRule, tokens int64, now time.Time, held bool) (reservation, *refusal)
+	// tokens (in and out), priced at price (for money budgets), giving
+	// back its slot when held, or says why the request does not fit.
+	reserve(who string, g *policy.GrantRule, tokens int64, price policy.Price, now time.Time, held bool) (reservation, *refusal)
 	// keep drops the counters of identities not in keep that have nothing
 	// in flight.
 	keep(keep map[string]bool)
@@ -44,15 +45,15 @@ type reservation interface {
 	// cut (what its limits had left when it was admitted), and the limit
 	// that sets it; -1 when no limit counts tokens.
 	budget() (int64, string)
-	// settle ends the request, charging used tokens in place of the
-	// reservation. Called once.
-	settle(used int64)
+	// settle ends the request, charging the prompt (in) and answer (out)
+	// tokens it used in place of the reservation. Called once.
+	settle(in, out int64)
 }
 
 // refusal is why a request may not start now.
 type refusal struct {
 	grant  *policy.GrantRule // whose limit refuses
-	reason string            // reasonRPM, reasonTPM, reasonConcurrency or reasonDay
+	reason string            // reasonRPM, reasonTPM, reasonConcurrency, reasonDay, reasonLeaseDown or reasonBudget
 	// retry is when the request could fit; 0 with never.
 	retry time.Duration
 	// For the token limits: the tokens the request reserves, and those
@@ -60,4 +61,7 @@ type refusal struct {
 	want, left int64
 	// never: the request reserves more than the limit allows at all.
 	never bool
+	// budget is the budget that refuses (reasonBudget): want and left
+	// are then in its unit.
+	budget *wire.BudgetState
 }

@@ -129,7 +129,7 @@ func (l *localLimiter) stateLocked(who, grant string) *limitState {
 	return st
 }
 
-func (l *localLimiter) reserve(who string, g *policy.GrantRule, tokens int64, now time.Time, held bool) (reservation, *refusal) {
+func (l *localLimiter) reserve(who string, g *policy.GrantRule, tokens int64, _ policy.Price, now time.Time, held bool) (reservation, *refusal) {
 	lim := l.limits(g)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -226,7 +226,8 @@ func (t *ticket) budget() (int64, string) { return t.left, t.leftReason }
 // settle releases the request's concurrency slot and charges its tokens
 // in place of the reservation. Tokens of a request admitted on an
 // earlier UTC day stay charged to that day.
-func (t *ticket) settle(used int64) {
+func (t *ticket) settle(in, out int64) {
+	used := in + out
 	t.l.mu.Lock()
 	defer t.l.mu.Unlock()
 	st := t.st

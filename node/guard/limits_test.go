@@ -228,7 +228,7 @@ func TestLocalLimiterReservations(t *testing.T) {
 		if r := l.hold("u", []*policy.GrantRule{g}, now); r != nil {
 			t.Fatalf("hold: %+v", r)
 		}
-		return l.reserve("u", g, tokens, now, true)
+		return l.reserve("u", g, tokens, policy.Price{}, now, true)
 	}
 	a, r := reserve(600, day)
 	if r != nil {
@@ -243,7 +243,7 @@ func TestLocalLimiterReservations(t *testing.T) {
 	if _, r := reserve(1001, day); r == nil || !r.never {
 		t.Fatalf("more than a minute's allowance: %+v", r)
 	}
-	a.settle(100) // 500 not used: back in the minute and the day
+	a.settle(100, 0) // 500 not used: back in the minute and the day
 	b, r := reserve(900, day)
 	if r != nil {
 		t.Fatalf("900 after settling: %+v", r)
@@ -258,7 +258,7 @@ func TestLocalLimiterReservations(t *testing.T) {
 		t.Fatalf("600 with the day's rest reserved in flight: %+v", r)
 	}
 	dayOnly := &policy.GrantRule{ID: "grants[1]", Limits: policy.Limits{TokensPerDay: 1500}}
-	if _, r := l.reserve("u", dayOnly, 1501, later, false); r == nil || r.reason != reasonDay || !r.never {
+	if _, r := l.reserve("u", dayOnly, 1501, policy.Price{}, later, false); r == nil || r.reason != reasonDay || !r.never {
 		t.Fatalf("more than the day allows: %+v", r)
 	}
 	// b settles after midnight: it counts to the day it started.
@@ -267,8 +267,8 @@ func TestLocalLimiterReservations(t *testing.T) {
 	if r != nil {
 		t.Fatalf("new day: %+v", r)
 	}
-	b.settle(2000)
-	c.settle(400)
+	b.settle(2000, 0)
+	c.settle(400, 0)
 	if st.dayTokens != 400 || st.dayReserved != 0 || st.inflight != 0 {
 		t.Fatalf("new day: %d used, %d reserved, %d in flight", st.dayTokens, st.dayReserved, st.inflight)
 	}

@@ -83,13 +83,14 @@ func (c *call) shape() bool {
 // admit reserves the request's worst case under the grant's limits.
 func (c *call) admit() bool {
 	want := c.out.reservation(c.api, len(c.body))
-	t, r := c.g.limits.reserve(c.who.limitKey, c.grant, want, c.start, c.held)
+	t, r := c.g.limits.reserve(c.who.limitKey, c.grant, want, c.snap.ruleFor(c.grant, c.model).price, c.start, c.held)
 	c.held = false
 	if r != nil {
 		c.refuseLimit(r)
 		return false
 	}
 	c.ticket = t
+	c.warnBudgets(c.w.Header())
 	c.g.metrics.inflight.Inc()
 	return true
 }
@@ -102,6 +103,12 @@ func (c *call) refuseLimit(r *refusal) {
 // limitMessage says which limit refuses, what the request needed of it
 // and when to retry.
 func limitMessage(who *caller, r *refusal) string {
+	if r.budget != nil {
+		return budgetMessage(who, r)
+	}
+	if r.reason == reasonBudget { // a stream cut: the budget is not at hand
+		return fmt.Sprintf("the budgets that count %s under %s allow no more of this answer; see \"moat status\"", who.who(), r.grant.ID)
+	}
 	lim := r.grant.Limits
 	what := map[string]string{
 		reasonRPM:         fmt.Sprintf("%d requests a minute", lim.RPM),
@@ -147,7 +154,7 @@ func (c *call) record() *audit.Record {
 	if c.req != nil {
 		rec.Stream = c.req.Stream
 	}
-	if t, ok := c.ticket.(*leaseTicket); ok && t.offline {
+	if t, ok := c.ticket.(*leaseTicket); ok && t.offline() {
 		rec.Quota = "offline"
 	}
 	if w := c.who; w != nil {
@@ -155,6 +162,8 @@ func (c *call) record() *audit.Record {
 	}
 	if c.grant != nil {
 		rec.Grant = c.grant.ID
+		rec.Cost = c.snap.ruleFor(c.grant, c.model).price.Cost(c.tokensIn, c.tokensOut)
+		rec.BudgetWarnings = c.budgetWarnings
 		c.auditPrompt(rec)
 	}
 	if c.sc != nil {

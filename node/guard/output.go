@@ -30,8 +30,12 @@ type costFields struct {
 
 // outputRule is what the policy lets one request ask for: the answer
 // length cap (the grant's maxTokens, else the model's maxOutputTokens)
-// and the most answers (the model's maxChoices).
-type outputRule struct{ maxTokens, maxChoices int64 }
+// and the most answers (the model's maxChoices); and what its tokens
+// cost, for money budgets.
+type outputRule struct {
+	maxTokens, maxChoices int64
+	price                 policy.Price
+}
 
 // defaultOutput is the output rule of a model the policy sets nothing for.
 var defaultOutput = outputRule{maxTokens: policy.DefaultMaxOutputTokens, maxChoices: policy.DefaultMaxChoices}
@@ -51,6 +55,7 @@ func outputRules(rules *policy.NodeRules) map[string]outputRule {
 		if m.MaxChoices > 0 {
 			r.maxChoices = int64(m.MaxChoices)
 		}
+		r.price = policy.Price{Input: m.InputPrice, Output: m.OutputPrice}
 		out[m.Model] = r
 	}
 	return out

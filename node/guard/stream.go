@@ -273,7 +273,7 @@ func (rl *relay) cut(reason, msg string) { rl.cutAs(reason, reason, msg) }
 func (rl *relay) cutAs(reason, code, msg string) {
 	rl.c.reason = reason
 	status := http.StatusTooManyRequests
-	if reason != reasonTPM && reason != reasonDay {
+	if reason != reasonTPM && reason != reasonDay && reason != reasonBudget {
 		status = http.StatusBadGateway
 		if reason == reasonScreen {
 			status = http.StatusForbidden

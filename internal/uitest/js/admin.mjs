@@ -39,6 +39,7 @@ export async function adminSuite() {
   await policySteps(page, watch);
   await auditSteps(page, watch);
   await step("people and models", () => peopleAndModels(page, watch));
+  await step("usage: charts over time, the top spenders and the budgets", () => usage(page, watch));
   await step("devices: <script> hostname shown as text, revoked after confirming, gone", () => revoke(page, watch));
   await step("devices: a device's key expired now after confirming", () => expire(page, watch));
 
@@ -139,5 +140,19 @@ async function expire(page, watch) {
   const want = `${now.slice(0, 10)} ${now.slice(11, 16)} UTC`;
   assert.equal((await expires.innerText()).replace(/\s+/g, " "), want, `expiry after expiring (was ${before})`);
   await shot(page, "devices-expired");
+  watch.assertClean();
+}
+
+async function usage(page, watch) {
+  await go(page, "/ui/usage");
+  await page.getByRole("heading", { name: "Tokens per day" }).waitFor();
+  await page.getByRole("heading", { name: "Spend per day (EUR)" }).waitFor();
+  assert.equal(await page.locator("figure.chart svg rect.ok").count(), 2, "today's bar in each chart, nothing before");
+  await page.locator("#people").getByRole("row").filter({ hasText: env("USER_EMAIL") }).waitFor();
+  await page.locator("#groups").getByRole("row").filter({ hasText: "group:ml" }).waitFor();
+  await page.locator("#models").getByRole("row").filter({ hasText: env("MODEL") }).waitFor();
+  await page.locator("#nodes").getByRole("row").filter({ hasText: env("NODE_NAME") }).waitFor();
+  await page.getByRole("row").filter({ hasText: "group:ml's budget of 100.00 EUR a month" }).waitFor();
+  await shot(page, "usage");
   watch.assertClean();
 }

@@ -5,7 +5,7 @@ import { URL, assertInert, closeAll, env, go, launch, person, shot, signIn, step
 
 // Pages a member must not reach: admin-only, and admin-and-auditor.
 const refused = ["/ui/devices", "/ui/nodes", "/ui/people", "/ui/models", "/ui/policy", "/ui/policy/history",
-  "/ui/audit", "/ui/audit/chains", "/ui/audit/export.csv", "/ui/trail"];
+  "/ui/audit", "/ui/audit/chains", "/ui/audit/export.csv", "/ui/trail", "/ui/usage"];
 
 export async function memberSuite() {
   const member = person("MEMBER");
@@ -21,9 +21,16 @@ export async function memberSuite() {
     await shot(page, "member-my-access");
   });
 
+  await step("member sees their own budget and what is left of it on My access", async () => {
+    await page.getByRole("heading", { name: "My use" }).waitFor();
+    const budget = page.getByRole("row").filter({ hasText: "each person's of autogroup:member budget of 100000 tokens a day" });
+    await budget.getByRole("cell", { name: "100000 tokens", exact: true }).waitFor(); // left: nothing used yet
+    watch.assertClean();
+  });
+
   await step("member has no admin links and gets 403 on every admin page", async () => {
     const nav = await page.getByRole("navigation", { name: "Main" }).innerText();
-    for (const name of ["People", "Devices", "Nodes", "Models", "Policy", "Audit", "Admin trail"]) {
+    for (const name of ["People", "Devices", "Nodes", "Models", "Policy", "Usage", "Audit", "Admin trail"]) {
       assert.ok(!nav.split("\n").some((l) => l.trim() === name), `a member's nav offers ${name}: ${JSON.stringify(nav)}`);
     }
     for (const path of refused) {
