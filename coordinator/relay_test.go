@@ -92,3 +92,45 @@ func TestReportEndpoints(t *testing.T) {
 		t.Fatal("too many endpoints were accepted")
 	}
 }
+
+// A member revoked while connected to the relay loses its connection at
+// once and is refused when it reconnects; other members keep theirs.
+func TestRelayCutsOffRevokedMembers(t *testing.T) {
+	c := coordtest.Start(t)
+	c.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
+	ctl, err := control.New(control.Config{URL: c.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	enroll := func(name string) (key.Private, wire.DeviceID) {
+		k := mustKey(t)
+		res, err := ctl.Enroll(ctx, wire.EnrollRequest{Version: wire.Version, AuthKey: wire.Secret(c.EnrollKey(t, "tag:gpu")), Key: k.Public(), Hostname: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, res.DeviceID
+	}
+	dial := func(k key.Private) *relay.Client {
+		rc, err := relay.NewClient(relay.ClientConfig{URL: c.URL + relay.Path, PrivateKey: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rc.Close() })
+		return rc
+	}
+	ka, idA := enroll("gpu-a")
+	kb, _ := enroll("gpu-b")
+	ra, rb := dial(ka), dial(kb)
+	waitUntil(t, func() bool { return ra.Connected() && rb.Connected() })
+
+	c.Admin(t, "POST", "/devices/"+string(idA)+"/revoke", "")
+	waitUntil(t, func() bool { return !ra.Connected() && ra.Err() != nil })
+	if !rb.Connected() {
+		t.Fatal("revoking one node cut another off the relay")
+	}
+	if err := ra.Send(kb.Public(), []byte("x")); err != relay.ErrNotConnected {
+		t.Fatalf("the revoked node's Send = %v, want ErrNotConnected", err)
+	}
+}

@@ -87,22 +87,23 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	if s.auth, err = newAuthenticator(ctx, s); err != nil {
 		return nil, err
 	}
+	if s.relay, err = s.newRelay(ctx); err != nil {
+		s.auth.close()
+		return nil, err
+	}
 	bus, err := st.Bus(ctx) // how replicas tell each other of changes
 	if err == nil {
-		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus})
+		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus,
+			Updated: s.retainRelay})
 	}
 	if err != nil {
+		s.relay.Close()
 		s.auth.close()
 		return nil, err
 	}
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
 	s.mx.reg.MustRegister(s.auth.health.collector())
 	s.handler = s.routes()
-	if s.relay, err = s.newRelay(); err != nil {
-		s.netmaps.Close()
-		s.auth.close()
-		return nil, err
-	}
 	s.sinks = s.startSinks()
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop

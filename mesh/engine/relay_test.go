@@ -26,7 +26,7 @@ func startRelayTB(t testing.TB, ms ...*member) *tls.Config {
 	for _, m := range ms {
 		known[m.eng.PublicKey()] = true
 	}
-	s, err := relay.NewServer(func(_ context.Context, k key.Public) bool { return known[k] }, nil)
+	s, err := relay.NewServer(relay.ServerConfig{Admit: func(_ context.Context, k key.Public) bool { return known[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,9 +71,9 @@ var ErrNotConnected = errors.New("relay: not connected")
 
 // NewClient starts a client. Packets arrive on Recv.
 func NewClient(cfg ClientConfig) (*Client, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("relay URL %q: want https://HOST[:PORT]/derp", cfg.URL)
+	u, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.PrivateKey.IsZero() {
 		return nil, errors.New("relay: ClientConfig.PrivateKey is required")
@@ -86,12 +86,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	// derphttp speaks plain HTTP to what dial returns; dial does TLS
-	// itself, with moat's verification (a pinned coordinator certificate)
-	// and through a proxy when one is set.
-	plain := *u
-	plain.Scheme = "http"
-	dc, err := derphttp.NewClient(tskey.NodePrivateFromRaw32(mem.B(raw)), plain.String(), func(format string, args ...any) {
+	dc, err := derphttp.NewClient(tskey.NodePrivateFromRaw32(mem.B(raw)), plainURL(u), func(format string, args ...any) {
 		log.Debug("relay client: " + fmt.Sprintf(format, args...))
 	}, netmon.NewStatic())
 	if err != nil {
@@ -99,7 +94,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: log, dc: dc, recv: make(chan Packet, 256), done: make(chan struct{})}
 	dc.SetURLDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return c.dial(ctx, u, addr)
+		return dialRelay(ctx, u, addr, cfg.Proxy, cfg.TLS)
 	})
 	c.wg.Add(1)
 	go c.loop()
@@ -195,14 +190,15 @@ func (c *Client) loop() {
 	}
 }
 
-// dial opens the TCP connection to the relay (through the proxy when
-// set) and does TLS for https URLs.
-func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, error) {
+// dialRelay opens the TCP connection to the relay at u (through proxy
+// when set) and does TLS for https URLs, verifying with tlsConf (nil:
+// the system roots).
+func dialRelay(ctx context.Context, u *url.URL, addr string, proxy *url.URL, tlsConf *tls.Config) (net.Conn, error) {
 	var d net.Dialer
 	var nc net.Conn
 	var err error
-	if c.cfg.Proxy != nil {
-		nc, err = dialConnect(ctx, c.cfg.Proxy, addr)
+	if proxy != nil {
+		nc, err = dialConnect(ctx, proxy, addr)
 	} else {
 		nc, err = d.DialContext(ctx, "tcp", addr)
 	}
@@ -210,8 +206,8 @@ func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, e
 		return nc, err
 	}
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.cfg.TLS != nil {
-		conf = c.cfg.TLS.Clone()
+	if tlsConf != nil {
+		conf = tlsConf.Clone()
 	}
 	if conf.ServerName == "" {
 		conf.ServerName = u.Hostname()
@@ -225,6 +221,24 @@ func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, e
 		return nil, fmt.Errorf("relay TLS: %w", err)
 	}
 	return tc, nil
+}
+
+// parseURL parses a relay's URL.
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("relay URL %q: want https://HOST[:PORT]/derp", s)
+	}
+	return u, nil
+}
+
+// plainURL is u for derphttp, which speaks plain HTTP to what
+// dialRelay returns: dialRelay does TLS itself, with moat's verification
+// (a pinned coordinator certificate) and through a proxy when one is set.
+func plainURL(u *url.URL) string {
+	plain := *u
+	plain.Scheme = "http"
+	return plain.String()
 }
 
 // dialConnect opens a tunnel to addr through an HTTP proxy with CONNECT.
