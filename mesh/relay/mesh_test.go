@@ -13,7 +13,9 @@ import (
 // relay with another key is not a mesh peer: nothing crosses to it.
 func TestMeshedRelaysForward(t *testing.T) {
 	a, b, c := newKey(t), newKey(t), newKey(t)
-	admit := func(_ context.Context, k key.Public) bool { return k.Equal(a.Public()) || k.Equal(b.Public()) || k.Equal(c.Public()) }
+	admit := func(_ context.Context, k key.Public) bool {
+		return k.Equal(a.Public()) || k.Equal(b.Public()) || k.Equal(c.Public())
+	}
 	var meshKey [32]byte
 	rand.Read(meshKey[:])
 	s1, url1, conf := serveRelay(t, ServerConfig{Admit: admit, MeshKey: meshKey})
