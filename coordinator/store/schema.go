@@ -365,4 +365,16 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX usage_day_day ON usage_day (day)`,
 	},
+}, {
+	version: 13,
+	name:    "relay mesh: where each replica's relay is reached",
+	stmts: []string{
+		// One row per running replica, kept fresh by it, so that the
+		// replicas' relays mesh with each other (see relays.go).
+		`CREATE TABLE relay_replicas (
+			replica TEXT PRIMARY KEY,
+			url     TEXT NOT NULL,
+			seen    {{time}} NOT NULL
+		)`,
+	},
 }}
