@@ -109,6 +109,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	s.stop = stop
 	s.wg.Add(1)
 	go s.sweeper(sweepCtx)
+	s.startRelayMesh(sweepCtx)
 	return s, nil
 }
 
