@@ -44,7 +44,7 @@ func testReachThroughNAT(t *testing.T, gpuBehindNAT bool) {
 	debug := os.Getenv("MOAT_TEST_LOG") != ""
 
 	gpu := startE2EChild(t, gpuNS, tunChildConfig{Role: "gpu", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
-		EnrollKey: coord.EnrollKey(t, "tag:gpu"), StateDir: t.TempDir(), Endpoint: gpuEndpoint})
+		EnrollKey: coord.EnrollKey(t, "tag:gpu"), StateDir: t.TempDir(), Endpoint: gpuEndpoint, Lockdown: true})
 	var ready gpuReady
 	if err := json.Unmarshal([]byte(gpu.Expect(t, "ready ", 20*time.Second)), &ready); err != nil {
 		t.Fatal(err)

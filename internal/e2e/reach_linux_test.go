@@ -80,7 +80,7 @@ func TestReachThroughRelay(t *testing.T) {
 	debug := os.Getenv("MOAT_TEST_LOG") != ""
 
 	gpu := startE2EChild(t, gpuNS, tunChildConfig{Role: "gpu", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
-		EnrollKey: coord.EnrollKey(t, "tag:gpu"), StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort)})
+		EnrollKey: coord.EnrollKey(t, "tag:gpu"), StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort), Lockdown: true})
 	var ready gpuReady
 	if err := json.Unmarshal([]byte(gpu.Expect(t, "ready ", 20*time.Second)), &ready); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/lockdown"
 )
 
 // The underlay: one bridge in a switch namespace, three hosts on it, all
@@ -62,6 +63,7 @@ type tunChildConfig struct {
 	EnrollKey string         `json:"enrollKey,omitempty"`
 	StateDir  string         `json:"stateDir,omitempty"`
 	Endpoint  netip.AddrPort `json:"endpoint,omitzero"`
+	Lockdown  bool           `json:"lockdown,omitempty"` // the host lockdown, as installed nodes run
 
 	// laptop: the client's state directory (key and login)
 	DeviceDir    string     `json:"deviceDir,omitempty"`
@@ -272,6 +274,14 @@ func openIn[T io.Closer](ns *netns.NS, open func() (T, error)) (T, error) {
 	return r.sock, r.err
 }
 
+// lockdownIf is the host lockdown with the node's defaults when on.
+func lockdownIf(on bool) *lockdown.Config {
+	if !on {
+		return nil
+	}
+	return &lockdown.Config{}
+}
+
 // validOnly is the list of ep, empty when ep is not valid.
 func validOnly(ep netip.AddrPort) []netip.AddrPort {
 	if !ep.IsValid() {
@@ -384,6 +394,7 @@ func runGPUChild(cfg tunChildConfig) error {
 		StateDir: cfg.StateDir, Hostname: "gpu-1", Logger: childLogger(cfg),
 		Models:  []node.Model{{Name: "llama", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}}},
 		Backend: &tun, ListenPort: tunWGPort, GuardPort: tunGuard, Endpoints: validOnly(cfg.Endpoint),
+		Lockdown: lockdownIf(cfg.Lockdown),
 	})
 	if err != nil {
 		return err
