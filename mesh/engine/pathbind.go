@@ -222,9 +222,7 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		err = b.udp.Send(bufs, dst)
 	}
 	if viaRelay {
-		for _, buf := range bufs {
-			err = errors.Join(err, rc.Send(pe.key, buf))
-		}
+		err = errors.Join(err, rc.SendBatch(pe.key, bufs))
 	}
 	if dst == nil && !viaRelay {
 		return errNoPath

@@ -60,6 +60,7 @@ type Client struct {
 	dc        *derphttp.Client
 	recv      chan Packet
 	connected atomic.Bool
+	conn      atomic.Pointer[corkConn] // the connection last dialled (cork.go)
 	lastErr   atomic.Pointer[error]
 	done      chan struct{}
 	closeOnce sync.Once
@@ -94,7 +95,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: log, dc: dc, recv: make(chan Packet, 256), done: make(chan struct{})}
 	dc.SetURLDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialRelay(ctx, u, addr, cfg.Proxy, cfg.TLS)
+		nc, err := dialRelay(ctx, u, addr, cfg.Proxy, cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		cc := &corkConn{Conn: nc}
+		c.conn.Store(cc)
+		return cc, nil
 	})
 	c.wg.Add(1)
 	go c.loop()
@@ -126,6 +133,23 @@ func (c *Client) Send(to key.Public, b []byte) error {
 		return ErrNotConnected
 	}
 	return c.dc.Send(nodePublic(to), b)
+}
+
+// SendBatch sends each of bufs to the member with key to, in one write
+// to the relay (cork.go). It fails at once when the relay is not
+// connected.
+func (c *Client) SendBatch(to key.Public, bufs [][]byte) (err error) {
+	if !c.connected.Load() {
+		return ErrNotConnected
+	}
+	if cc := c.conn.Load(); cc != nil && len(bufs) > 1 {
+		cc.cork()
+		defer func() { err = errors.Join(err, cc.uncork()) }()
+	}
+	for _, b := range bufs {
+		err = errors.Join(err, c.dc.Send(nodePublic(to), b))
+	}
+	return err
 }
 
 // Close ends the connection and the receive loop.

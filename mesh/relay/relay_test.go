@@ -181,3 +181,33 @@ func sendUntil(t *testing.T, from, dst *Client, to key.Public, msg string) {
 		}
 	}
 }
+
+// A batch goes out in one write and arrives whole, in order.
+func TestSendBatch(t *testing.T) {
+	a, b := newKey(t), newKey(t)
+	url, conf := testRelay(t, a.Public(), b.Public())
+	ca, cb := client(t, url, conf, a), client(t, url, conf, b)
+	waitFor(t, "both connected", func() bool { return ca.Connected() && cb.Connected() })
+	sendUntil(t, ca, cb, b.Public(), "ready")
+	batch := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
+	if err := ca.SendBatch(b.Public(), batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range batch {
+		var got string
+		for got == "" || got == "ready" { // skip repeats of sendUntil's, sent before the first arrived
+			select {
+			case p := <-cb.Recv():
+				got = string(p.Data)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%q never arrived", want)
+			}
+		}
+		if got != string(want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if held := ca.conn.Load(); held.corked != 0 || len(held.held) != 0 {
+		t.Fatalf("the connection stayed corked: %d, %d bytes held", held.corked, len(held.held))
+	}
+}
