@@ -64,6 +64,16 @@ type Config struct {
 	// against their system roots.
 	SelfSignedCert []byte
 
+	// RelayMeshURL is where the other replicas reach this replica's
+	// relay: its own address, not the PublicURL a load balancer shares
+	// (e.g. "https://10.0.3.7:8443/derp"). The replica announces it in
+	// the database and meshes its relay with every other replica's, so
+	// that two members relayed through different replicas reach each
+	// other. They verify it with the PublicURL's name (and the
+	// self-signed certificate when SelfSignedCert is set). Empty: this
+	// replica's relay does not mesh (one replica needs none).
+	RelayMeshURL string
+
 	// TrustedProxies are the addresses of reverse proxies in front of the
 	// coordinator (e.g. 127.0.0.1/32 for Caddy on the same host). Only a
 	// request whose connection comes from one of them has its client read

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/relay"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -21,8 +22,35 @@ import (
 // coordinator's own listener and TLS, beside the gin routes, because a
 // relay connection is a hijacked stream that lives for hours and must not
 // count as a request in flight.
-func (s *Server) newRelay() (*relay.Server, error) {
-	return relay.NewServer(s.relayAdmits, s.log)
+//
+// Every replica's relay holds the same mesh key, made once and kept
+// sealed in the secrets table, so that relays of one cluster forward to
+// each other (relaymesh.go) without an operator setting a key.
+func (s *Server) newRelay(ctx context.Context) (*relay.Server, error) {
+	mk, err := s.secretSetting(ctx, relayMeshSecret)
+	if err != nil {
+		return nil, fmt.Errorf("relay mesh key: %w", err)
+	}
+	cfg := relay.ServerConfig{Admit: s.relayAdmits, Logger: s.log}
+	copy(cfg.MeshKey[:], mk)
+	return relay.NewServer(cfg)
+}
+
+// relayMeshSecret names the relays' mesh key in the secrets table.
+const relayMeshSecret = "relay-mesh-key"
+
+// retainRelay cuts off the relay every member not live in snap (revoked,
+// expired, removed, its person disabled): DERP checks admission only at
+// connect. It runs after each netmap recompute, which every change on
+// any replica causes, and at least every netmap.DefaultResync.
+func (s *Server) retainRelay(ctx context.Context, snap *netmap.Snapshot) {
+	live := make(map[string]bool, len(snap.Devices))
+	for _, d := range snap.Devices {
+		if snap.Live(d) {
+			live[d.PublicKey] = true
+		}
+	}
+	s.relay.Retain(ctx, func(k key.Public) bool { return live[k.String()] })
 }
 
 // relayAdmits reports whether k is the key of a live member.

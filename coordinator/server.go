@@ -88,22 +88,23 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	if s.auth, err = newAuthenticator(ctx, s); err != nil {
 		return nil, err
 	}
+	if s.relay, err = s.newRelay(ctx); err != nil {
+		s.auth.close()
+		return nil, err
+	}
 	bus, err := st.Bus(ctx) // how replicas tell each other of changes
 	if err == nil {
-		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus})
+		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus,
+			Updated: s.retainRelay})
 	}
 	if err != nil {
+		s.relay.Close()
 		s.auth.close()
 		return nil, err
 	}
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
 	s.mx.reg.MustRegister(s.auth.health.collector(), s.budgetCollector())
 	s.handler = s.routes()
-	if s.relay, err = s.newRelay(); err != nil {
-		s.netmaps.Close()
-		s.auth.close()
-		return nil, err
-	}
 	if err := s.ensurePromptKeys(ctx); err != nil {
 		s.log.Error("make people's prompt keys", "err", err)
 	}
@@ -113,6 +114,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	s.stop = stop
 	s.wg.Add(1)
 	go s.sweeper(sweepCtx)
+	s.startRelayMesh(sweepCtx)
 	return s, nil
 }
 

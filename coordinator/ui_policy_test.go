@@ -18,8 +18,6 @@ import (
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/internal/browsertest"
 	"github.com/moatmesh/moat/mesh/auditchain"
-	"github.com/moatmesh/moat/mesh/control"
-	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -158,15 +156,7 @@ func setRole(t *testing.T, c *coordtest.Coord, email, role string) {
 // enrollNode enrolls a node named host and returns its credential.
 func enrollNode(t *testing.T, c *coordtest.Coord, host string) wire.Secret {
 	t.Helper()
-	cl, err := control.New(control.Config{URL: c.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, _ := key.NewPrivate()
-	res, err := cl.Enroll(context.Background(), wire.EnrollRequest{AuthKey: wire.Secret(c.EnrollKey(t, "tag:gpu")), Key: priv.Public(), Hostname: host})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, res := enrollGPU(t, c, host)
 	return res.Credential
 }
 

@@ -230,6 +230,9 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Behind a NAT, peers need the address STUN saw at once (to punch
+	// through it), not at the next status report.
+	n.member.Engine().OnPublicEndpoint(func(netip.AddrPort) { n.kickStatus() })
 	if n.spool, err = audit.Open(filepath.Join(n.cfg.StateDir, "audit"), audit.Options{}); err != nil {
 		return err
 	}

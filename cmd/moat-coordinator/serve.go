@@ -62,6 +62,9 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 	if s.tlsMode == "self-signed" {
 		cfg.SelfSignedCert = tlsCfg.Certificates[0].Certificate[0] // pinned by /install.sh
 	}
+	if cfg.RelayMeshURL, err = s.relayMeshURL(tlsCfg != nil); err != nil {
+		cfg.Logger.Warn("the relay does not mesh with the other replicas': members relayed through different replicas cannot reach each other", "err", err)
+	}
 	c, err := coordinator.New(ctx, cfg)
 	if err != nil {
 		return err

@@ -50,7 +50,7 @@ type serveSettings struct {
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
 	metricsListen                               string
-	stunListen                                  string
+	stunListen, relayMesh                       string
 	sinks                                       sinkSettings
 	auditRetention                              string
 }
@@ -86,6 +86,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
+	fs.StringVar(&s.relayMesh, "relay-mesh-url", "", `where the other replicas reach this replica's relay, e.g. https://10.0.3.7:8443/derp, so that members relayed through different replicas reach each other; empty: with a postgres:// --database, this host's address at the --listen port, else none; "none": off`)
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
 	s.sinks.register(fs)
 	fs.StringVar(&s.auditRetention, "audit-retention", "", `how long audit records are kept when their grant sets no "audit": {"retention"}, e.g. "90d" or "2160h"; older ones are deleted hourly, each node's chain kept verifiable by sealed checkpoints; empty: kept for ever`)
@@ -131,6 +132,9 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	}
 	if _, err := s.retention(); err != nil {
 		return cli.Invalid(cmd, "audit-retention", "%v", err)
+	}
+	if err := checkRelayMeshURL(cmd, s.relayMesh); err != nil {
+		return err
 	}
 	return s.sinks.check(cmd)
 }

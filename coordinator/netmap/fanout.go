@@ -60,6 +60,10 @@ type Config struct {
 	// Bus carries changes to and from the other replicas sharing Store
 	// (PostgreSQL). Nil means this process is the only one (SQLite).
 	Bus Bus
+	// Updated, when set, is called with the snapshot of each successful
+	// recompute, on the recompute's goroutine (the coordinator cuts
+	// members no longer live off its relay). Default: none.
+	Updated func(context.Context, *Snapshot)
 }
 
 // DefaultResync is Config.Resync's default.
@@ -240,6 +244,9 @@ func (f *Fanout) update(ctx context.Context) error {
 		return err
 	}
 	woken, missing := f.hub.update(frames, live, start, s.Now)
+	if f.cfg.Updated != nil {
+		f.cfg.Updated(ctx, s)
+	}
 	if missing {
 		f.recomputeSoon() // for streams that began meanwhile
 	}

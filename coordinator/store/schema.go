@@ -408,4 +408,16 @@ var migrations = []migration{{
 			erased  {{time}}
 		)`,
 	},
+}, {
+	version: 16,
+	name:    "relay mesh: where each replica's relay is reached",
+	stmts: []string{
+		// One row per running replica, kept fresh by it, so that the
+		// replicas' relays mesh with each other (see relays.go).
+		`CREATE TABLE relay_replicas (
+			replica TEXT PRIMARY KEY,
+			url     TEXT NOT NULL,
+			seen    {{time}} NOT NULL
+		)`,
+	},
 }}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/moatmesh/moat/internal/netns"
 	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/engine"
+	"github.com/moatmesh/moat/mesh/relay"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -74,24 +76,11 @@ func TestReachThroughRelay(t *testing.T) {
 	hosts := underlay(t, "moat-reach", tunCoordUL, tunGPUUL, tunLaptopUL)
 	coordNS, gpuNS, laptopNS := hosts[0], hosts[1], hosts[2]
 
-	coord := coordtest.Start(t)
-	var cur atomic.Pointer[coordinator.Server]
-	cur.Store(coord.Server)
-	ln, err := listenIn(coordNS, netip.AddrPortFrom(tunCoordUL.Addr(), 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, fingerprint := selfSigned(t, tunCoordUL.Addr())
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().ServeHTTP(w, r) }),
-		ReadHeaderTimeout: 10 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ErrorLog: log.New(io.Discard, "", 0)}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
-	coordURL := "https://" + ln.Addr().String()
-	coord.SavePolicy(t, Policy)
+	coord, cur, coordURL, fingerprint := reachCoordinator(t, coordNS)
 	debug := os.Getenv("MOAT_TEST_LOG") != ""
 
 	gpu := startE2EChild(t, gpuNS, tunChildConfig{Role: "gpu", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
-		EnrollKey: coord.EnrollKey(t, "tag:gpu"), StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort)})
+		EnrollKey: coord.EnrollKey(t, "tag:gpu"), StateDir: t.TempDir(), Endpoint: netip.AddrPortFrom(tunGPUUL.Addr(), tunWGPort), Lockdown: true})
 	var ready gpuReady
 	if err := json.Unmarshal([]byte(gpu.Expect(t, "ready ", 20*time.Second)), &ready); err != nil {
 		t.Fatal(err)
@@ -141,6 +130,35 @@ func TestReachThroughRelay(t *testing.T) {
 	}
 	t.Logf("coordinator restarted: relayed answers again %.2fs after the restart", time.Since(restarted).Seconds())
 	waitAudit(t, coord, 2)
+}
+
+// reachCoordinator starts a coordinator with Policy in force, serving
+// the namespace coordNS over TLS at tunCoordUL (and STUN on its port
+// 3478), through cur so that a test can restart it.
+func reachCoordinator(t *testing.T, coordNS *netns.NS) (coord *coordtest.Coord, cur *atomic.Pointer[coordinator.Server], url, fingerprint string) {
+	t.Helper()
+	coord = coordtest.Start(t)
+	cur = new(atomic.Pointer[coordinator.Server])
+	cur.Store(coord.Server)
+	ln, err := listenIn(coordNS, netip.AddrPortFrom(tunCoordUL.Addr(), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, fingerprint := selfSigned(t, tunCoordUL.Addr())
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	pc, err := openIn(coordNS, func() (net.PacketConn, error) {
+		return net.ListenPacket("udp", netip.AddrPortFrom(tunCoordUL.Addr(), 3478).String())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go relay.ServeSTUN(pc)
+	t.Cleanup(func() { pc.Close() })
+	coord.SavePolicy(t, Policy)
+	return coord, cur, "https://" + ln.Addr().String(), fingerprint
 }
 
 // waitAudit waits until the coordinator holds at least n allowed audit

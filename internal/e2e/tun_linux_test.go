@@ -35,6 +35,7 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/lockdown"
 )
 
 // The underlay: one bridge in a switch namespace, three hosts on it, all
@@ -62,6 +63,7 @@ type tunChildConfig struct {
 	EnrollKey string         `json:"enrollKey,omitempty"`
 	StateDir  string         `json:"stateDir,omitempty"`
 	Endpoint  netip.AddrPort `json:"endpoint,omitzero"`
+	Lockdown  bool           `json:"lockdown,omitempty"` // the host lockdown, as installed nodes run
 
 	// laptop: the client's state directory (key and login)
 	DeviceDir    string     `json:"deviceDir,omitempty"`
@@ -219,51 +221,73 @@ func TestWholeSystemOverTUN(t *testing.T) {
 	t.Logf("whole flow over TUN in %v", time.Since(began).Round(time.Millisecond))
 }
 
-// listenIn opens a TCP listener inside ns from this process: a locked
-// thread enters the namespace, makes the socket and comes back. The
-// socket stays in ns; serving it needs no particular thread.
+// listenIn opens a TCP listener inside ns from this process (openIn).
 func listenIn(ns *netns.NS, addr string) (net.Listener, error) {
+	return openIn(ns, func() (net.Listener, error) { return net.Listen("tcp", addr) })
+}
+
+// openIn makes a socket inside ns from this process: a locked thread
+// enters the namespace, calls open and comes back. The socket stays in
+// ns; using it needs no particular thread.
+func openIn[T io.Closer](ns *netns.NS, open func() (T, error)) (T, error) {
 	type result struct {
-		ln  net.Listener
-		err error
+		sock T
+		err  error
 	}
 	ch := make(chan result, 1)
 	go func() {
+		var zero T
 		runtime.LockOSThread()
 		self, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, err}
+			ch <- result{zero, err}
 			return
 		}
 		defer self.Close()
 		target, err := os.Open("/var/run/netns/" + ns.Name)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, err}
+			ch <- result{zero, err}
 			return
 		}
 		defer target.Close()
 		if err := setns(target); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("enter namespace %s: %w", ns.Name, err)}
+			ch <- result{zero, fmt.Errorf("enter namespace %s: %w", ns.Name, err)}
 			return
 		}
-		ln, err := net.Listen("tcp", addr)
+		sock, err := open()
 		if rerr := setns(self); rerr != nil {
 			// The thread stays locked, so the runtime discards it when this
 			// goroutine ends instead of reusing it in the wrong namespace.
-			if ln != nil {
-				ln.Close()
+			if err == nil {
+				sock.Close()
 			}
-			ch <- result{nil, fmt.Errorf("return from namespace %s: %w", ns.Name, rerr)}
+			ch <- result{zero, fmt.Errorf("return from namespace %s: %w", ns.Name, rerr)}
 			return
 		}
 		runtime.UnlockOSThread()
-		ch <- result{ln, err}
+		ch <- result{sock, err}
 	}()
 	r := <-ch
-	return r.ln, r.err
+	return r.sock, r.err
+}
+
+// lockdownIf is the host lockdown with the node's defaults when on.
+func lockdownIf(on bool) *lockdown.Config {
+	if !on {
+		return nil
+	}
+	return &lockdown.Config{}
+}
+
+// validOnly is the list of ep, empty when ep is not valid.
+func validOnly(ep netip.AddrPort) []netip.AddrPort {
+	if !ep.IsValid() {
+		return nil
+	}
+	return []netip.AddrPort{ep}
 }
 
 func setns(f *os.File) error {
@@ -369,7 +393,8 @@ func runGPUChild(cfg tunChildConfig) error {
 		Coordinator: cfg.Coordinator, Fingerprint: cfg.Fingerprint, EnrollKey: wire.Secret(cfg.EnrollKey),
 		StateDir: cfg.StateDir, Hostname: "gpu-1", Logger: childLogger(cfg),
 		Models:  []node.Model{{Name: "llama", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}}},
-		Backend: &tun, ListenPort: tunWGPort, GuardPort: tunGuard, Endpoints: []netip.AddrPort{cfg.Endpoint},
+		Backend: &tun, ListenPort: tunWGPort, GuardPort: tunGuard, Endpoints: validOnly(cfg.Endpoint),
+		Lockdown: lockdownIf(cfg.Lockdown),
 	})
 	if err != nil {
 		return err

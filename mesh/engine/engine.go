@@ -200,6 +200,18 @@ func (e *Engine) SetSTUN(server netip.AddrPort) { e.bind.setSTUN(server) }
 // socket at (behind a NAT: the NAT's); invalid before the first answer.
 func (e *Engine) PublicEndpoint() netip.AddrPort { return e.bind.publicEndpoint() }
 
+// OnPublicEndpoint makes the engine call f, on its receive path (so f
+// must not block), each time STUN sees the WireGuard socket at a new
+// public address: a member reports it at once rather than at its next
+// report. A later call replaces f; nil stops the calls.
+func (e *Engine) OnPublicEndpoint(f func(netip.AddrPort)) {
+	if f == nil {
+		e.bind.onPublic.Store(nil)
+		return
+	}
+	e.bind.onPublic.Store(&f)
+}
+
 // Backend returns the backend the engine runs on.
 func (e *Engine) Backend() Backend { return e.cfg.Backend }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -43,6 +44,8 @@ type pathBind struct {
 	log  *slog.Logger
 
 	relayIn chan relay.Packet // from the current relay client
+	// onPublic is told of a new public address from STUN (stun.go).
+	onPublic atomic.Pointer[func(netip.AddrPort)]
 
 	mu struct {
 		sync.Mutex
@@ -219,9 +222,7 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		err = b.udp.Send(bufs, dst)
 	}
 	if viaRelay {
-		for _, buf := range bufs {
-			err = errors.Join(err, rc.Send(pe.key, buf))
-		}
+		err = errors.Join(err, rc.SendBatch(pe.key, bufs))
 	}
 	if dst == nil && !viaRelay {
 		return errNoPath

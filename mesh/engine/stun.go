@@ -46,10 +46,15 @@ func (b *pathBind) handleSTUN(msg []byte) {
 	if err != nil {
 		return
 	}
+	pub := netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if tx == b.mu.stun.tx && addr.IsValid() {
-		b.mu.stun.public = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	changed := tx == b.mu.stun.tx && addr.IsValid() && pub != b.mu.stun.public
+	if changed {
+		b.mu.stun.public = pub
+	}
+	b.mu.Unlock()
+	if f := b.onPublic.Load(); changed && f != nil {
+		(*f)(pub)
 	}
 }
 

@@ -52,34 +52,46 @@ func (m *Member) endpoints() []netip.AddrPort {
 // (a new network, a new NAT mapping) and reports them when they did.
 const reportEvery = 15 * time.Second
 
+// publicChanged asks reportEndpoints to report now: STUN saw the socket
+// at a new public address, which a peer behind another NAT needs for
+// hole punching at once, not at the next check.
+func (m *Member) publicChanged() {
+	select {
+	case m.newPublic <- struct{}{}:
+	default:
+	}
+}
+
 // reportEndpoints reports the device's endpoints to ctl whenever they
-// change, until ctx ends, so that nodes can reach it directly (and the
+// change (checked every reportEvery, and at once when STUN sees a new
+// public address), until ctx ends, so that nodes can reach it directly (and the
 // two can punch through NATs) instead of through the relay.
 func (m *Member) reportEndpoints(ctx context.Context, ctl *control.Client) {
 	var last []netip.AddrPort
 	t := time.NewTicker(reportEvery)
 	defer t.Stop()
+	select { // the first netmap, or the first check
+	case <-ctx.Done():
+		return
+	case <-m.ready:
+	case <-t.C:
+	}
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-m.ready:
-		case <-t.C:
-		}
 		if eps := m.endpoints(); !slices.Equal(eps, last) {
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := ctl.ReportEndpoints(rctx, eps)
 			cancel()
 			if err != nil {
-				m.log.Debug("endpoints not reported", "err", err)
-				continue
+				m.log.Debug("endpoints not reported; next check retries", "err", err)
+			} else {
+				last = eps
 			}
-			last = eps
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.newPublic:
 		}
 	}
 }

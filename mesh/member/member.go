@@ -83,6 +83,7 @@ type Member struct {
 	log       *slog.Logger
 	eng       *engine.Engine
 	ready     chan struct{} // closed once the first netmap was applied
+	newPublic chan struct{} // cap 1: STUN saw a new public address (endpoints.go)
 	stunFor   string        // the coordinator URL SetSTUN was derived from; Run's goroutine only
 	readyOnce sync.Once
 	runs      sync.WaitGroup
@@ -113,7 +114,10 @@ func New(cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Member{cfg: cfg, log: cfg.Logger, eng: eng, ready: make(chan struct{})}
+	m := &Member{cfg: cfg, log: cfg.Logger, eng: eng, ready: make(chan struct{}), newPublic: make(chan struct{}, 1)}
+	if cfg.ReportEndpoints {
+		eng.OnPublicEndpoint(func(netip.AddrPort) { m.publicChanged() })
+	}
 	m.mu.ctl = cfg.Control
 	m.mu.stopped, m.mu.stopRuns = context.WithCancel(context.Background())
 	return m, nil

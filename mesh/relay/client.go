@@ -60,6 +60,7 @@ type Client struct {
 	dc        *derphttp.Client
 	recv      chan Packet
 	connected atomic.Bool
+	conn      atomic.Pointer[corkConn] // the connection last dialled (cork.go)
 	lastErr   atomic.Pointer[error]
 	done      chan struct{}
 	closeOnce sync.Once
@@ -71,9 +72,9 @@ var ErrNotConnected = errors.New("relay: not connected")
 
 // NewClient starts a client. Packets arrive on Recv.
 func NewClient(cfg ClientConfig) (*Client, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("relay URL %q: want https://HOST[:PORT]/derp", cfg.URL)
+	u, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.PrivateKey.IsZero() {
 		return nil, errors.New("relay: ClientConfig.PrivateKey is required")
@@ -86,12 +87,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	// derphttp speaks plain HTTP to what dial returns; dial does TLS
-	// itself, with moat's verification (a pinned coordinator certificate)
-	// and through a proxy when one is set.
-	plain := *u
-	plain.Scheme = "http"
-	dc, err := derphttp.NewClient(tskey.NodePrivateFromRaw32(mem.B(raw)), plain.String(), func(format string, args ...any) {
+	dc, err := derphttp.NewClient(tskey.NodePrivateFromRaw32(mem.B(raw)), plainURL(u), func(format string, args ...any) {
 		log.Debug("relay client: " + fmt.Sprintf(format, args...))
 	}, netmon.NewStatic())
 	if err != nil {
@@ -99,7 +95,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: log, dc: dc, recv: make(chan Packet, 256), done: make(chan struct{})}
 	dc.SetURLDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return c.dial(ctx, u, addr)
+		nc, err := dialRelay(ctx, u, addr, cfg.Proxy, cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		cc := &corkConn{Conn: nc}
+		c.conn.Store(cc)
+		return cc, nil
 	})
 	c.wg.Add(1)
 	go c.loop()
@@ -131,6 +133,23 @@ func (c *Client) Send(to key.Public, b []byte) error {
 		return ErrNotConnected
 	}
 	return c.dc.Send(nodePublic(to), b)
+}
+
+// SendBatch sends each of bufs to the member with key to, in one write
+// to the relay (cork.go). It fails at once when the relay is not
+// connected.
+func (c *Client) SendBatch(to key.Public, bufs [][]byte) (err error) {
+	if !c.connected.Load() {
+		return ErrNotConnected
+	}
+	if cc := c.conn.Load(); cc != nil && len(bufs) > 1 {
+		cc.cork()
+		defer func() { err = errors.Join(err, cc.uncork()) }()
+	}
+	for _, b := range bufs {
+		err = errors.Join(err, c.dc.Send(nodePublic(to), b))
+	}
+	return err
 }
 
 // Close ends the connection and the receive loop.
@@ -195,14 +214,15 @@ func (c *Client) loop() {
 	}
 }
 
-// dial opens the TCP connection to the relay (through the proxy when
-// set) and does TLS for https URLs.
-func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, error) {
+// dialRelay opens the TCP connection to the relay at u (through proxy
+// when set) and does TLS for https URLs, verifying with tlsConf (nil:
+// the system roots).
+func dialRelay(ctx context.Context, u *url.URL, addr string, proxy *url.URL, tlsConf *tls.Config) (net.Conn, error) {
 	var d net.Dialer
 	var nc net.Conn
 	var err error
-	if c.cfg.Proxy != nil {
-		nc, err = dialConnect(ctx, c.cfg.Proxy, addr)
+	if proxy != nil {
+		nc, err = dialConnect(ctx, proxy, addr)
 	} else {
 		nc, err = d.DialContext(ctx, "tcp", addr)
 	}
@@ -210,8 +230,8 @@ func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, e
 		return nc, err
 	}
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.cfg.TLS != nil {
-		conf = c.cfg.TLS.Clone()
+	if tlsConf != nil {
+		conf = tlsConf.Clone()
 	}
 	if conf.ServerName == "" {
 		conf.ServerName = u.Hostname()
@@ -225,6 +245,24 @@ func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (net.Conn, e
 		return nil, fmt.Errorf("relay TLS: %w", err)
 	}
 	return tc, nil
+}
+
+// parseURL parses a relay's URL.
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("relay URL %q: want https://HOST[:PORT]/derp", s)
+	}
+	return u, nil
+}
+
+// plainURL is u for derphttp, which speaks plain HTTP to what
+// dialRelay returns: dialRelay does TLS itself, with moat's verification
+// (a pinned coordinator certificate) and through a proxy when one is set.
+func plainURL(u *url.URL) string {
+	plain := *u
+	plain.Scheme = "http"
+	return plain.String()
 }
 
 // dialConnect opens a tunnel to addr through an HTTP proxy with CONNECT.

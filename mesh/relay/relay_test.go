@@ -21,7 +21,7 @@ import (
 func testRelay(t *testing.T, known ...key.Public) (url string, tlsConf *tls.Config) {
 	t.Helper()
 	var mu sync.Mutex
-	s, err := NewServer(func(_ context.Context, k key.Public) bool {
+	_, url, tlsConf = serveRelay(t, ServerConfig{Admit: func(_ context.Context, k key.Public) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, o := range known {
@@ -30,7 +30,14 @@ func testRelay(t *testing.T, known ...key.Public) (url string, tlsConf *tls.Conf
 			}
 		}
 		return false
-	}, nil)
+	}})
+	return url, tlsConf
+}
+
+// serveRelay serves a relay made with cfg over TLS.
+func serveRelay(t *testing.T, cfg ServerConfig) (s *Server, url string, tlsConf *tls.Config) {
+	t.Helper()
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +47,7 @@ func testRelay(t *testing.T, known ...key.Public) (url string, tlsConf *tls.Conf
 	t.Cleanup(func() { ts.Close(); s.Close() })
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.Certificate())
-	return ts.URL + Path, &tls.Config{RootCAs: pool, ServerName: "example.com"}
+	return s, ts.URL + Path, &tls.Config{RootCAs: pool, ServerName: "example.com"}
 }
 
 func newKey(t *testing.T) key.Private {
@@ -80,26 +87,7 @@ func TestRelayCarriesPacketsBetweenKnownMembersOnly(t *testing.T) {
 	waitFor(t, "both members connected", func() bool { return ca.Connected() && cb.Connected() })
 
 	// Send until b has it: b's registration at the relay may lag a's.
-	got := make(chan Packet, 1)
-	go func() { got <- <-cb.Recv() }()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case p := <-got:
-			if !p.From.Equal(a.Public()) || string(p.Data) != "hello" {
-				t.Fatalf("b got %q from %s, want hello from a", p.Data, p.From.Short())
-			}
-			done = true
-		case <-tick.C:
-			if err := ca.Send(b.Public(), []byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-		case <-deadline:
-			t.Fatal("b never received a's packet")
-		}
-	}
+	sendUntil(t, ca, cb, b.Public(), "hello")
 
 	// The stranger's connection is refused every time it tries.
 	waitFor(t, "the stranger refused", func() bool { return cs.Err() != nil })
@@ -167,21 +155,59 @@ func TestRelayThroughConnectProxy(t *testing.T) {
 	if tunnels.Load() == 0 {
 		t.Fatal("the client connected without using the proxy")
 	}
+	sendUntil(t, ca, cb, b.Public(), "through the proxy")
+}
+
+// sendUntil sends msg from one client to another (whose key is to) until
+// it arrives: the receiver's registration at the relay, or the relays'
+// mesh, may lag the sender's connection.
+func sendUntil(t *testing.T, from, dst *Client, to key.Public, msg string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if err := ca.Send(b.Public(), []byte("through the proxy")); err != nil {
+		if err := from.Send(to, []byte(msg)); err != nil && err != ErrNotConnected {
 			t.Fatal(err)
 		}
 		select {
-		case p := <-cb.Recv():
-			if string(p.Data) != "through the proxy" || !p.From.Equal(a.Public()) {
-				t.Fatalf("got %q from %s", p.Data, p.From.Short())
+		case p := <-dst.Recv():
+			if string(p.Data) != msg || !p.From.Equal(from.cfg.PrivateKey.Public()) {
+				t.Fatalf("got %q from %s, want %q from %s", p.Data, p.From.Short(), msg, from.cfg.PrivateKey.Public().Short())
 			}
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("packet never arrived")
+			t.Fatalf("%q never arrived", msg)
 		}
+	}
+}
+
+// A batch goes out in one write and arrives whole, in order.
+func TestSendBatch(t *testing.T) {
+	a, b := newKey(t), newKey(t)
+	url, conf := testRelay(t, a.Public(), b.Public())
+	ca, cb := client(t, url, conf, a), client(t, url, conf, b)
+	waitFor(t, "both connected", func() bool { return ca.Connected() && cb.Connected() })
+	sendUntil(t, ca, cb, b.Public(), "ready")
+	batch := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
+	if err := ca.SendBatch(b.Public(), batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range batch {
+		var got string
+		for got == "" || got == "ready" { // skip repeats of sendUntil's, sent before the first arrived
+			select {
+			case p := <-cb.Recv():
+				got = string(p.Data)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%q never arrived", want)
+			}
+		}
+		if got != string(want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if held := ca.conn.Load(); held.corked != 0 || len(held.held) != 0 {
+		t.Fatalf("the connection stayed corked: %d, %d bytes held", held.corked, len(held.held))
 	}
 }

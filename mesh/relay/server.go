@@ -37,24 +37,44 @@ import (
 const Path = "/derp"
 
 // Admit reports whether the member with WireGuard key k may use the
-// relay. It is asked once per connection.
+// relay. It is asked once per connection, and again by Retain.
 type Admit func(ctx context.Context, k key.Public) bool
+
+// ServerConfig configures a relay Server.
+type ServerConfig struct {
+	// Admit decides which members may connect. Required.
+	Admit Admit
+	// MeshKey is the secret relays that forward to each other share
+	// (MeshWith): a relay admits a peer relay holding it without asking
+	// Admit. Default (zero): a random key, for a relay alone.
+	MeshKey [32]byte
+	// Logger receives refusals and mesh changes. Default: none.
+	Logger *slog.Logger
+}
 
 // Server is a relay. It is an http.Handler for Path (and Path+"/probe").
 type Server struct {
-	derp  *derpserver.Server
-	http  http.Handler
-	admit *http.Server
-	log   *slog.Logger
+	derp    *derpserver.Server
+	http    http.Handler
+	admit   Admit
+	admitLn *http.Server
+	watch   *watcher // who is connected here; closes a connection (retain.go)
+	log     *slog.Logger
 }
 
-// NewServer starts a relay that admits the keys admit allows. DERP asks
-// an admission URL about each client; the server answers it itself on a
-// loopback listener under a random path, so no one else can. Close stops
-// it.
-func NewServer(admit Admit, log *slog.Logger) (*Server, error) {
+// NewServer starts a relay. DERP asks an admission URL about each
+// client; the server answers it itself on a loopback listener under a
+// random path, so no one else can. Close stops it.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Admit == nil {
+		return nil, errors.New("relay: ServerConfig.Admit is required")
+	}
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MeshKey == ([32]byte{}) {
+		rand.Read(cfg.MeshKey[:])
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,30 +83,42 @@ func NewServer(admit Admit, log *slog.Logger) (*Server, error) {
 	var tok [16]byte
 	rand.Read(tok[:])
 	path := "/admit/" + hex.EncodeToString(tok[:])
+	s := &Server{admit: cfg.Admit, log: log}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
-		var req tailcfg.DERPAdmitClientRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		k := key.PublicFromRaw(req.NodePublic.Raw32())
-		ok := admit(r.Context(), k)
-		if !ok {
-			log.Info("relay: refused an unknown key", "key", k.Short(), "from", req.Source)
-		}
-		json.NewEncoder(w).Encode(tailcfg.DERPAdmitClientResponse{Allow: ok})
-	})
-	s := &Server{log: log, admit: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
-	go s.admit.Serve(ln)
+	mux.HandleFunc("POST "+path, s.serveAdmit)
+	s.admitLn = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go s.admitLn.Serve(ln)
 
 	s.derp = derpserver.New(tskey.NewNode(), func(format string, args ...any) {
 		log.Debug("relay: " + fmt.Sprintf(format, args...))
 	})
 	s.derp.SetVerifyClientURL("http://" + ln.Addr().String() + path)
 	s.derp.SetVerifyClientURLFailOpen(false)
+	if err := s.derp.SetMeshKey(hex.EncodeToString(cfg.MeshKey[:])); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.http = derpserver.Handler(s.derp)
+	if s.watch, err = startWatcher(s.derp, log); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// serveAdmit answers DERP's admission request for one client.
+func (s *Server) serveAdmit(w http.ResponseWriter, r *http.Request) {
+	var req tailcfg.DERPAdmitClientRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	k := publicOf(req.NodePublic)
+	ok := s.admit(r.Context(), k)
+	if !ok {
+		s.log.Info("relay: refused an unknown key", "key", k.Short(), "from", req.Source)
+	}
+	json.NewEncoder(w).Encode(tailcfg.DERPAdmitClientResponse{Allow: ok})
 }
 
 // ServeHTTP implements http.Handler: DERP's upgrade at Path, its probe at
@@ -101,7 +133,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Close stops the relay and its admission listener; connected members
 // are cut off and reconnect elsewhere (or when it is back).
 func (s *Server) Close() error {
-	return errors.Join(s.derp.Close(), s.admit.Close())
+	if s.watch != nil {
+		s.watch.close()
+	}
+	return errors.Join(s.derp.Close(), s.admitLn.Close())
 }
 
 // clearDeadlines lifts the read and write deadlines an http.Server set

@@ -143,6 +143,25 @@ func testPresence(t *testing.T, s Store) {
 	online(at(-time.Hour), "d2")
 }
 
+func testRelays(t *testing.T, s Store) {
+	c := ctx(t)
+	relays := func(since time.Time, want map[string]string) {
+		t.Helper()
+		got, err := s.Relays(c, since)
+		must(t, err)
+		same(t, got, want, "relays")
+	}
+	must(t, s.AnnounceRelay(c, "rA", "https://10.0.0.1:8443/derp", at(0), at(-time.Hour)))
+	must(t, s.AnnounceRelay(c, "rB", "https://10.0.0.2:8443/derp", at(0), at(-time.Hour)))
+	relays(at(-time.Second), map[string]string{"rA": "https://10.0.0.1:8443/derp", "rB": "https://10.0.0.2:8443/derp"})
+	// rB keeps announcing (from a new address); rA died without a word.
+	must(t, s.AnnounceRelay(c, "rB", "https://10.0.0.3:8443/derp", at(time.Minute), at(30*time.Second)))
+	relays(at(30*time.Second), map[string]string{"rB": "https://10.0.0.3:8443/derp"})
+	relays(at(-time.Hour), map[string]string{"rB": "https://10.0.0.3:8443/derp"}) // rA's row was deleted
+	must(t, s.ForgetRelay(c, "rB"))
+	relays(at(-time.Hour), map[string]string{})
+}
+
 // testIdPSetupOnce: of parallel completions of one setup link, exactly
 // one wins; an expired or wrong token completes nothing.
 func testIdPSetupOnce(t *testing.T, s Store) {

@@ -176,6 +176,11 @@ type Store interface {
 	CloseReplicaStreams(ctx context.Context, replica string) error
 	OnlineDevices(ctx context.Context, since time.Time) (map[string]bool, error)
 
+	// Where each replica's relay is reached (see store/relays.go).
+	AnnounceRelay(ctx context.Context, replica, url string, now, before time.Time) error
+	Relays(ctx context.Context, since time.Time) (map[string]string, error)
+	ForgetRelay(ctx context.Context, replica string) error
+
 	// Ping checks the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"IdPStateRace", testIdPStateRace},
 		{"IdPSetupOnce", testIdPSetupOnce},
 		{"Presence", testPresence},
+		{"Relays", testRelays},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
