@@ -52,6 +52,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"IdPStateRace", testIdPStateRace},
 		{"IdPSetupOnce", testIdPSetupOnce},
 		{"Presence", testPresence},
+		{"Passkeys", testPasskeys},
+		{"PasskeyUseRace", testPasskeyUseRace},
+		{"PasskeyChallenges", testPasskeyChallenges},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
