@@ -78,6 +78,10 @@ type GrantRule struct {
 	Limits Limits   `json:"limits,omitzero"`
 	Guard  Guard    `json:"guard,omitzero"`
 	Audit  Audit    `json:"audit,omitzero"`
+
+	// MFAFactor is the kind of second factor the grant demands; "" is
+	// any.
+	MFAFactor Factor `json:"mfaFactor,omitempty"`
 }
 
 // ModelAccess says that a caller may use Model on a node under the grant at

@@ -14,11 +14,12 @@ func wireRules(r *policy.NodeRules) *wire.NodeRules {
 	}
 	for _, g := range r.Grants {
 		out.Grants = append(out.Grants, wire.GrantRule{
-			ID:     g.ID,
-			MFA:    wire.Duration(g.MFA),
-			Limits: wire.Limits(g.Limits),
-			Guard:  wireGuard(g.Guard),
-			Audit:  wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
+			ID:        g.ID,
+			MFA:       wire.Duration(g.MFA),
+			MFAFactor: string(g.MFAFactor),
+			Limits:    wire.Limits(g.Limits),
+			Guard:     wireGuard(g.Guard),
+			Audit:     wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
 		})
 	}
 	for _, f := range r.Filter {

@@ -126,3 +126,11 @@ func (s *DB) TakePasskeyChallenge(ctx context.Context, hash []byte, now time.Tim
 	}
 	return c, nil
 }
+
+// ClearMFAFailures ends the failure count and lockout of the
+// coordinator's second factor for user id after a passkey sign-in (a
+// TOTP code does the same in ClaimTOTPStep).
+func (s *DB) ClearMFAFailures(ctx context.Context, id string) error {
+	err := s.wr().execOne(ctx, "UPDATE users SET mfa_failures = 0, mfa_locked_til = NULL WHERE id = ?", id)
+	return s.fail("clear MFA failures of "+id, err)
+}

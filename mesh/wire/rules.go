@@ -42,6 +42,11 @@ type GrantRule struct {
 	Limits Limits     `json:"limits,omitzero"`
 	Guard  GuardRules `json:"guard,omitzero"`
 	Audit  AuditRules `json:"audit,omitzero"`
+
+	// MFAFactor is the kind of second factor the grant demands:
+	// "phishing-resistant" (amr hwk or swk), "device-bound" (hwk); ""
+	// is any.
+	MFAFactor string `json:"mfaFactor,omitempty"`
 }
 
 // Limits bound what one caller may do under a grant; 0 means no limit.

@@ -63,6 +63,13 @@ import (
 //     own screening rules (a name, a bounded pattern, a validator, a
 //     category). A node from before ignores them and screens with its
 //     built-in rules only.
+//     2026-12-06, compatible additions: Identity.MFAMethod, the RFC 8176
+//     method of the device's last MFA ("hwk", "swk", "otp", "mfa"), and
+//     GrantRule.MFAFactor, the factor a grant demands
+//     ("phishing-resistant", "device-bound"). A node from before ignores
+//     MFAFactor (it enforces the grant's window only); a node of this
+//     version refuses such a grant to an identity from an older
+//     coordinator, which carries no MFAMethod.
 const Version = 1
 
 // DeviceID identifies a device or node at the coordinator. It is stable
@@ -81,6 +88,7 @@ type Identity struct {
 	DeviceID   DeviceID  `json:"deviceId"`             // the device this identity signed in on
 	DeviceName string    `json:"deviceName,omitempty"` // the device's hostname
 	LastMFA    time.Time `json:"lastMfa,omitzero"`     // last completed second factor; zero: never
+	MFAMethod  string    `json:"mfaMethod,omitempty"`  // how LastMFA was proved (RFC 8176 amr): "hwk", "swk", "otp", "mfa"; "": unknown
 	Expiry     time.Time `json:"expiry,omitzero"`      // when the device key stops being valid; zero: never (nodes)
 }
 

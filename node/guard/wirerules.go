@@ -16,11 +16,12 @@ func policyRules(r *wire.NodeRules) *policy.NodeRules {
 	out := &policy.NodeRules{}
 	for _, g := range r.Grants {
 		out.Grants = append(out.Grants, policy.GrantRule{
-			ID:     g.ID,
-			MFA:    policy.Duration(g.MFA),
-			Limits: policy.Limits(g.Limits),
-			Guard:  policyGuard(g.Guard),
-			Audit:  policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
+			ID:        g.ID,
+			MFA:       policy.Duration(g.MFA),
+			MFAFactor: policy.Factor(g.MFAFactor),
+			Limits:    policy.Limits(g.Limits),
+			Guard:     policyGuard(g.Guard),
+			Audit:     policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
 		})
 	}
 	for _, f := range r.Filter {
