@@ -31,6 +31,26 @@ func (rp *RP) BeginRegistration(ctx context.Context, p *Person, purpose string) 
 // PublicKeyCredential) to ceremony id and stores the passkey under name.
 // It returns the stored passkey and its method.
 func (rp *RP) FinishRegistration(ctx context.Context, p *Person, purpose, id, answer, name string) (*store.Passkey, string, error) {
+	k, m, err := rp.VerifyRegistration(ctx, p, purpose, id, answer, name)
+	if err != nil {
+		return nil, "", err
+	}
+	return k, m, rp.Save(ctx, k)
+}
+
+// Save stores a passkey VerifyRegistration returned; a credential already
+// registered is ErrRefused.
+func (rp *RP) Save(ctx context.Context, k *store.Passkey) error {
+	err := rp.st.CreatePasskey(ctx, k)
+	if errors.Is(err, store.ErrConflict) {
+		return ErrRefused
+	}
+	return err
+}
+
+// VerifyRegistration is FinishRegistration without storing the passkey,
+// for callers that store it with other changes (Save).
+func (rp *RP) VerifyRegistration(ctx context.Context, p *Person, purpose, id, answer, name string) (*store.Passkey, string, error) {
 	session, err := rp.take(ctx, p, purpose, id)
 	if err != nil {
 		return nil, "", err
@@ -57,12 +77,6 @@ func (rp *RP) FinishRegistration(ctx context.Context, p *Person, purpose, id, an
 		name = Kind(method(cred))
 	}
 	k := &store.Passkey{ID: cred.ID, UserID: p.ID, Name: name, Data: data, SignCount: cred.Authenticator.SignCount, Created: rp.now()}
-	if err := rp.st.CreatePasskey(ctx, k); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, "", ErrRefused
-		}
-		return nil, "", err
-	}
 	return k, method(cred), nil
 }
 
