@@ -55,6 +55,22 @@ func (f Factor) Describe() string {
 	return "a second factor"
 }
 
+// MethodName names an RFC 8176 method for people: "otp" is "a one-time
+// code".
+func MethodName(method string) string {
+	switch method {
+	case "hwk":
+		return "a device-bound key"
+	case "swk":
+		return "a synced passkey"
+	case "otp":
+		return "a one-time code"
+	case "":
+		return "an unrecorded factor"
+	}
+	return "a factor the identity provider did not name (" + method + ")"
+}
+
 // Meets reports whether a caller whose last MFA is mfaAge old (negative:
 // never), proved by method, meets g's requirement.
 func (g *GrantRule) Meets(mfaAge time.Duration, method string) bool {

@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"cmp"
 	"fmt"
 	"net"
 	"net/http"
@@ -65,8 +64,8 @@ func (c *call) mfaMessage(g *policy.GrantRule) string {
 		return fmt.Sprintf("model %q needs a sign-in with a second factor and %s has none on this device; run \"moat login\"", c.model, c.who.who())
 	}
 	if !g.MFAFactor.Accepts(c.who.id.MFAMethod) {
-		return fmt.Sprintf("model %q needs a sign-in with %s and the last one of %s on this device was not (%s); run \"moat login\" and use a passkey (ask an admin if you have none)",
-			c.model, g.MFAFactor.Describe(), c.who.who(), cmp.Or(c.who.id.MFAMethod, "unknown method"))
+		return fmt.Sprintf("model %q needs a sign-in with %s, and %s last signed in on this device with %s; run \"moat login\" and use a passkey (ask an admin if you have none)",
+			c.model, g.MFAFactor.Describe(), c.who.who(), policy.MethodName(c.who.id.MFAMethod))
 	}
 	return fmt.Sprintf("model %q needs a second factor within the last %s and the last one of %s was %s ago; run \"moat login\"",
 		c.model, time.Duration(g.MFA), c.who.who(), c.mfaAge().Round(time.Minute))
