@@ -73,7 +73,7 @@ func (rp *RP) VerifyRegistration(ctx context.Context, p *Person, purpose, id, an
 	if err != nil {
 		return nil, "", err
 	}
-	if name = cleanName(name); name == "" {
+	if name = CleanName(name); name == "" {
 		name = Kind(method(cred))
 	}
 	k := &store.Passkey{ID: cred.ID, UserID: p.ID, Name: name, Data: data, SignCount: cred.Authenticator.SignCount, Created: rp.now()}

@@ -217,8 +217,8 @@ func Kind(method string) string {
 	return "passkey"
 }
 
-// cleanName bounds a passkey's name to one line of at most 64 characters.
-func cleanName(name string) string {
+// CleanName bounds a passkey's name to one line of at most 64 characters.
+func CleanName(name string) string {
 	name = strings.Join(strings.Fields(name), " ")
 	if r := []rune(name); len(r) > 64 {
 		name = string(r[:64])

@@ -134,3 +134,18 @@ func (s *DB) ClearMFAFailures(ctx context.Context, id string) error {
 	err := s.wr().execOne(ctx, "UPDATE users SET mfa_failures = 0, mfa_locked_til = NULL WHERE id = ?", id)
 	return s.fail("clear MFA failures of "+id, err)
 }
+
+// ResetMFA removes the coordinator's own second factors of user id (its
+// TOTP secret and its passkeys) and ends any lockout, so that the
+// person's next sign-in enrolls anew: an admin's recovery for a lost
+// authenticator.
+func (s *DB) ResetMFA(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(c conn) error {
+		if err := c.execOne(ctx, "UPDATE users SET totp_secret = NULL, mfa_failures = 0, mfa_locked_til = NULL WHERE id = ?", id); err != nil {
+			return err
+		}
+		_, err := c.exec(ctx, "DELETE FROM passkeys WHERE user_id = ?", id)
+		return err
+	})
+	return s.fail("reset MFA of "+id, err)
+}

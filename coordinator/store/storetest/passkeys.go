@@ -105,3 +105,26 @@ func testPasskeyChallenges(t *testing.T, s Store) {
 	// Expired ones are swept and no longer count.
 	must(t, s.CreatePasskeyChallenge(c, &store.PasskeyChallenge{Hash: hash("c4"), UserID: "u_1", Purpose: "p", Data: []byte("{}"), Expires: at(time.Hour)}, at(time.Minute), 1))
 }
+
+func testResetMFA(t *testing.T, s Store) {
+	c := context.Background()
+	u := newUser(t, s, "alice")
+	u.TOTPSecret = []byte("sealed")
+	must(t, s.UpdateUser(c, u))
+	must(t, s.CreatePasskey(c, &store.Passkey{ID: []byte("k"), UserID: u.ID, Data: []byte(`{}`), Created: at(0)}))
+	must(t, s.BeginMFAAttempt(c, u.ID, at(0), 1, time.Hour)) // one failure: locked
+	wantErr(t, s.BeginMFAAttempt(c, u.ID, at(time.Second), 1, time.Hour), store.ErrExhausted, "locked out")
+	must(t, s.ResetMFA(c, u.ID))
+	got, err := s.User(c, u.ID)
+	must(t, err)
+	if got.TOTPSecret != nil || got.MFAFailures != 0 || !got.MFALockedTil.IsZero() {
+		t.Fatalf("after reset: secret %q, %d failures, locked until %v", got.TOTPSecret, got.MFAFailures, got.MFALockedTil)
+	}
+	if keys, err := s.Passkeys(c, u.ID); err != nil || len(keys) != 0 {
+		t.Fatalf("passkeys after reset: %v, %v", keys, err)
+	}
+	must(t, s.BeginMFAAttempt(c, u.ID, at(2*time.Second), 1, time.Hour))
+	must(t, s.ClearMFAFailures(c, u.ID))
+	must(t, s.BeginMFAAttempt(c, u.ID, at(3*time.Second), 1, time.Hour))
+	wantErr(t, s.ResetMFA(c, "u_nobody"), store.ErrNotFound, "reset of an unknown user")
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Passkeys", testPasskeys},
 		{"PasskeyUseRace", testPasskeyUseRace},
 		{"PasskeyChallenges", testPasskeyChallenges},
+		{"ResetMFA", testResetMFA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
