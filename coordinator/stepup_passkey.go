@@ -87,29 +87,15 @@ func (s *Server) passkeyForm(ctx context.Context, ls *store.LoginSession, u *sto
 
 // mfaPasskey checks a passkey answer: POST /login/:id/passkey.
 func (s *Server) mfaPasskey(c *gin.Context) {
-	if !csrfOK(c, s.secureCookies()) {
-		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
-		return
-	}
-	ls, u := s.mfaSession(c)
-	if ls == nil {
-		return
-	}
 	if s.passkeys == nil {
 		renderError(c, http.StatusNotFound, "Passkeys are off here: the coordinator's public URL is an IP address. Use your authenticator app.")
 		return
 	}
-	ctx, now := c.Request.Context(), s.cfg.Now()
-	err := s.store.BeginMFAAttempt(ctx, u.ID, now, lockout.MaxFailures(), lockout.LockFor())
-	if errors.Is(err, store.ErrExhausted) {
-		s.refuse("mfa_locked")
-		renderError(c, http.StatusTooManyRequests, "Too many failed attempts. Wait a while and try again.")
+	ls, u, now := s.mfaAttempt(c)
+	if ls == nil {
 		return
 	}
-	if err != nil {
-		s.internal(c, "record MFA attempt", err)
-		return
-	}
+	ctx := c.Request.Context()
 	method, err := s.checkPasskey(c, ls, u)
 	var refusal *userError
 	if errors.As(err, &refusal) {

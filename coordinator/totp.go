@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -89,31 +90,13 @@ func (s *Server) pendingTOTP(ctx context.Context, ls *store.LoginSession, u *sto
 
 // mfaSubmit checks a code: POST /login/:id/mfa.
 func (s *Server) mfaSubmit(c *gin.Context) {
-	if !csrfOK(c, s.secureCookies()) {
-		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
-		return
-	}
-	ls, u := s.mfaSession(c)
+	ls, u, now := s.mfaAttempt(c)
 	if ls == nil {
 		return
 	}
-	now := s.cfg.Now()
 	fail := func(msg string) {
 		s.refuse("mfa_failed")
 		s.showMFA(c, ls, u, http.StatusUnauthorized, msg)
-	}
-	// The attempt is counted (as a failure until it succeeds) before the
-	// code is checked, in one statement: parallel attempts, on any
-	// replica, check no more codes than the lockout allows.
-	err := s.store.BeginMFAAttempt(c.Request.Context(), u.ID, now, lockout.MaxFailures(), lockout.LockFor())
-	if errors.Is(err, store.ErrExhausted) {
-		s.refuse("mfa_locked")
-		renderError(c, http.StatusTooManyRequests, "Too many wrong codes. Wait a while and try again.")
-		return
-	}
-	if err != nil {
-		s.internal(c, "record MFA attempt", err)
-		return
 	}
 	secret, pending, err := s.totpSecret(ls, u)
 	if err != nil {
@@ -145,6 +128,35 @@ func (s *Server) mfaSubmit(c *gin.Context) {
 	}
 	ls.Result = nil
 	s.complete(c, ls, u, now, store.MFAViaTOTP, "otp")
+}
+
+// mfaAttempt starts checking a posted second factor: the form's CSRF
+// token, the sign-in and its person, and the attempt counted (as a
+// failure until it succeeds) before anything is checked, in one
+// statement: parallel attempts, on any replica, check no more factors
+// than the lockout allows. It answers itself and returns nil when the
+// attempt may not go on.
+func (s *Server) mfaAttempt(c *gin.Context) (*store.LoginSession, *store.User, time.Time) {
+	if !csrfOK(c, s.secureCookies()) {
+		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
+		return nil, nil, time.Time{}
+	}
+	ls, u := s.mfaSession(c)
+	if ls == nil {
+		return nil, nil, time.Time{}
+	}
+	now := s.cfg.Now()
+	err := s.store.BeginMFAAttempt(c.Request.Context(), u.ID, now, lockout.MaxFailures(), lockout.LockFor())
+	if errors.Is(err, store.ErrExhausted) {
+		s.refuse("mfa_locked")
+		renderError(c, http.StatusTooManyRequests, "Too many failed attempts. Wait a while and try again.")
+		return nil, nil, time.Time{}
+	}
+	if err != nil {
+		s.internal(c, "record MFA attempt", err)
+		return nil, nil, time.Time{}
+	}
+	return ls, u, now
 }
 
 // totpSecret returns the person's TOTP secret, or the pending one of this
