@@ -149,3 +149,25 @@ func (s *DB) ResetMFA(ctx context.Context, id string) error {
 	})
 	return s.fail("reset MFA of "+id, err)
 }
+
+// PasskeyCounts returns how many passkeys each user id has (users with
+// none are absent).
+func (s *DB) PasskeyCounts(ctx context.Context) (map[string]int, error) {
+	type row struct {
+		id string
+		n  int
+	}
+	rows, err := getAll(ctx, s.rd(), func(r scanner) (row, error) {
+		var x row
+		err := r.Scan(&x.id, &x.n)
+		return x, err
+	}, "SELECT user_id, COUNT(*) FROM passkeys GROUP BY user_id")
+	if err != nil {
+		return nil, s.fail("count passkeys", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, x := range rows {
+		out[x.id] = x.n
+	}
+	return out, nil
+}

@@ -21,6 +21,11 @@ func testPasskeys(t *testing.T, s Store) {
 	wantErr(t, s.CreatePasskey(c, &store.Passkey{ID: []byte("cred-a"), UserID: "u_9", Data: []byte(`{}`), Created: at(0)}),
 		store.ErrConflict, "a credential id stored twice")
 
+	counts, err := s.PasskeyCounts(c)
+	must(t, err)
+	if len(counts) != 2 || counts["u_1"] != 2 || counts["iu_2"] != 1 {
+		t.Fatalf("passkey counts %v, want u_1: 2, iu_2: 1", counts)
+	}
 	got, err := s.Passkeys(c, "u_1")
 	must(t, err)
 	if len(got) != 2 || string(got[0].ID) != "cred-a" || string(got[1].ID) != "cred-b" {

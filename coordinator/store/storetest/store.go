@@ -79,6 +79,7 @@ type Store interface {
 	DeletePasskeys(ctx context.Context, userID string) error
 	CreatePasskeyChallenge(ctx context.Context, c *store.PasskeyChallenge, now time.Time, max int) error
 	TakePasskeyChallenge(ctx context.Context, hash []byte, now time.Time) (*store.PasskeyChallenge, error)
+	PasskeyCounts(ctx context.Context) (map[string]int, error) // by user id; users with none absent
 	ClearMFAFailures(ctx context.Context, id string) error
 	ResetMFA(ctx context.Context, id string) error // TOTP secret, passkeys and lockout of a user
 
