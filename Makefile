@@ -28,6 +28,10 @@ test:
 	./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	# The Grafana dashboards: their own module, so the SDK stays out of go.mod.
 	cd deploy/grafana && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 ./...
+	# The Helm chart, against the Kubernetes API types in its own module;
+	# helm is built once into a cache outside the repo (scripts/helm.sh).
+	cd deploy/helm && $(GO) vet ./... && $(GO) mod tidy -diff && \
+		MOAT_HELM="$$(../../scripts/helm.sh)" $(GO) test -count=1 ./...
 
 # Sign-in through a real Dex (coordinator/dex_test.go). Dex is built once
 # from its own module (internal/tools/dex) and cached outside the repo; a

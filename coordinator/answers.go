@@ -53,12 +53,13 @@ type deviceInfo struct {
 	Models    []wire.ModelAd   `json:"models"`
 	Endpoints []netip.AddrPort `json:"endpoints"`
 	PublicKey string           `json:"publicKey"`
+	Software  string           `json:"software,omitempty"` // "moat-node/v1.2.3", as the member last said
 }
 
 func newDeviceInfo(d *store.Device) deviceInfo {
 	return deviceInfo{ID: d.ID, Kind: d.Kind, User: d.UserID, Hostname: d.Hostname, OS: d.OS, Tags: d.Tags,
 		Addresses: netmap.Addresses(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Revoked: d.Revoked,
-		Models: d.Models, Endpoints: d.Endpoints, PublicKey: d.PublicKey}
+		Models: d.Models, Endpoints: d.Endpoints, PublicKey: d.PublicKey, Software: d.Software}
 }
 
 // enrollKeyList answers GET /api/v1/admin/enroll-keys.

@@ -45,6 +45,7 @@ func (s *Server) deviceAuth(c *gin.Context) {
 		apiError(c, http.StatusUnauthorized, "device_not_live", msg)
 		return
 	}
+	s.noteSoftware(c.Request.Context(), d, c.Request)
 	c.Set(ctxDevice, d)
 	c.Next()
 }

@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"context"
+	"github.com/moatmesh/moat/internal/cli"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -97,6 +98,9 @@ func TestUIAdmin(t *testing.T) {
 	b, page := signInUI(t, c, admin)
 	if !page.Contains("Overview") || !page.Contains("devices online") || !page.Contains("<svg") {
 		t.Fatalf("overview:\n%s", page.Body)
+	}
+	if v := "moat-coordinator " + cli.BuildInfo().Version; !page.Contains(v) {
+		t.Errorf("the page does not show the coordinator's version %q", v)
 	}
 
 	t.Run("csp", func(t *testing.T) {

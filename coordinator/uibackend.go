@@ -106,7 +106,7 @@ func (b uiBackend) Devices(ctx context.Context) ([]ui.Device, error) {
 			continue
 		}
 		out = append(out, ui.Device{ID: d.ID, Hostname: d.Hostname, OS: d.OS, OwnerID: d.UserID, Owner: email[d.UserID],
-			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: online[d.ID], Kind: string(d.Kind)})
+			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: online[d.ID], Kind: string(d.Kind), Software: d.Software})
 	}
 	return out, nil
 }
@@ -132,7 +132,7 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 		if d.Kind != store.KindNode {
 			continue
 		}
-		n := ui.Node{ID: d.ID, Hostname: d.Hostname, Tags: d.Tags, Addresses: addrStrings(d), LastSeen: d.LastSeen,
+		n := ui.Node{ID: d.ID, Hostname: d.Hostname, Tags: d.Tags, Addresses: addrStrings(d), LastSeen: d.LastSeen, Software: d.Software,
 			Online: online[d.ID], Revoked: d.Revoked}
 		for _, m := range d.Models {
 			n.Models = append(n.Models, m.Name)

@@ -5,17 +5,20 @@
 #
 #   test   iproute2 and nftables (namespace, TUN and lockdown tests),
 #          wireguard-tools, Node.js with npm (the openai package and
-#          Playwright tests), chromium (the web UI tests) and prometheus
-#          for promtool (metrics, alert rules and their unit tests)
-#   bench  the above, plus nginx (guard vs nginx) and iperf3 (kernel paths)
+#          Playwright tests), chromium (the web UI tests), prometheus
+#          for promtool (metrics, alert rules and their unit tests), caddy
+#          and nginx (the shipped proxy configurations) and systemd's
+#          systemd-analyze (the units' sandbox score)
+#   bench  the above, plus iperf3 (kernel paths)
 set -euo pipefail
 
 purpose=${1:-test}
 # command:package pairs
 need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools
-      node:nodejs npm:npm chromium:chromium promtool:prometheus)
+      node:nodejs npm:npm chromium:chromium promtool:prometheus caddy:caddy
+      nginx:nginx systemd-analyze:systemd)
 case "$purpose" in
-  bench) need+=(nginx:nginx iperf3:iperf3) ;;
+  bench) need+=(iperf3:iperf3) ;;
 esac
 
 missing=()
@@ -28,8 +31,16 @@ done
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages such as nginx and caddy start their service on install; the
+  # tests start their own, so none may hold ports 80 and 443 meanwhile.
+  # policy-rc.d answering 101 tells invoke-rc.d not to start anything.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 else
   echo "deps: missing Debian packages: ${missing[*]}"
   echo "deps: tests that need them will skip and say why; install them with:"

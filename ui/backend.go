@@ -95,6 +95,7 @@ type Device struct {
 	Expiry, LastSeen time.Time
 	Revoked, Online  bool
 	Kind             string // "user" or "wgconfig"
+	Software         string // what the device last said it runs, "moat/v1.2.3"; "" unknown
 }
 
 // Node is a GPU node.
@@ -106,6 +107,7 @@ type Node struct {
 	LastSeen     time.Time
 	Online       bool
 	Revoked      bool
+	Software     string // what the node last said it runs, "moat-node/v1.2.3"; "" unknown
 }
 
 // EnrollKey is an enrollment key as listed (never its secret).

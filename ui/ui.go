@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"errors"
+	"github.com/moatmesh/moat/internal/cli"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -31,6 +32,8 @@ var staticFS embed.FS
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"when": when,
+	// version is this coordinator's build, shown at the foot of every page.
+	"version": func() string { return cli.BuildInfo().Version },
 }
 
 // pages holds one template set per page, each with the layout and the

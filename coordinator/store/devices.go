@@ -9,7 +9,8 @@ import (
 )
 
 const deviceCols = `id, kind, COALESCE(user_id, ''), public_key, hostname, os, tags, ipv4, ipv6,
-	endpoints, models, cred_hash, expiry, last_mfa, revoked, created, last_seen, node_status, mfa_method`
+	endpoints, models, cred_hash, expiry, last_mfa, revoked, created, last_seen, node_status, software,
+	mfa_method`
 
 func scanDevice(r scanner) (*Device, error) {
 	d := new(Device)
@@ -17,7 +18,7 @@ func scanDevice(r scanner) (*Device, error) {
 		jsonCol[string]{&d.Tags}, addrCol{&d.IPv4}, addrCol{&d.IPv6},
 		jsonCol[netip.AddrPort]{&d.Endpoints}, jsonCol[wire.ModelAd]{&d.Models}, &d.CredHash,
 		timeCol{&d.Expiry}, timeCol{&d.LastMFA}, &d.Revoked, timeCol{&d.Created},
-		timeCol{&d.LastSeen}, &d.NodeStatus, &d.MFAMethod)
+		timeCol{&d.LastSeen}, &d.NodeStatus, &d.Software, &d.MFAMethod)
 	return d, err
 }
 
@@ -148,6 +149,12 @@ func (s *DB) UpdateDevice(ctx context.Context, d *Device) error {
 func (s *DB) TouchDevice(ctx context.Context, id string, seen time.Time) error {
 	err := s.wr().execOne(ctx, "UPDATE devices SET last_seen = ? WHERE id = ?", s.d.timeArg(seen), id)
 	return s.fail("touch device "+id, err)
+}
+
+// SetDeviceSoftware implements Store.
+func (s *DB) SetDeviceSoftware(ctx context.Context, id, software string) error {
+	err := s.wr().execOne(ctx, "UPDATE devices SET software = ? WHERE id = ?", software, id)
+	return s.fail("set device software "+id, err)
 }
 
 // DeleteDevice implements Store. Its addresses are not handed out again

@@ -367,6 +367,14 @@ var migrations = []migration{{
 	},
 }, {
 	version: 13,
+	name:    "devices: the software each member reports",
+	stmts: []string{
+		// program/version from the member's User-Agent ("moat-node/v1.2.3"),
+		// shown in the UI and the admin API; '' until it first reports.
+		`ALTER TABLE devices ADD COLUMN software TEXT NOT NULL DEFAULT ''`,
+	},
+}, {
+	version: 14,
 	name:    "passkeys and the factor of a device's last MFA",
 	stmts: []string{
 		// WebAuthn credentials of people, of the embedded IdP ("iu_…")

@@ -89,6 +89,7 @@ type Device struct {
 	Created    time.Time
 	LastSeen   time.Time
 	NodeStatus []byte // nodes: opaque JSON status report (integrity, lockdown)
+	Software   string // what the member last said it runs, "moat-node/v1.2.3"; "" unknown
 }
 
 // EnrollKey lets nodes join with the tags it carries.

@@ -155,6 +155,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 	if err != nil {
 		return 0, err
 	}
+	setMemberHeaders(req.Header)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -34,6 +34,7 @@ func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) e
 	if err != nil {
 		return err
 	}
+	setMemberHeaders(req.Header)
 	req.Header.Set("Authorization", "Bearer "+string(c.cred))
 	resp, err := c.long.Do(req)
 	if err != nil {

@@ -31,8 +31,8 @@ const (
 // make the source address of a packet ambiguous), and references out of
 // range. It returns the first problem found.
 func (nm *NetMap) Validate() error {
-	if nm.Version < 1 {
-		return fmt.Errorf("version %d: want 1 or later", nm.Version)
+	if nm.Version < MinVersion {
+		return fmt.Errorf("version %d: the coordinator speaks moat protocol %d and this build needs %d or later; upgrade the coordinator", nm.Version, nm.Version, MinVersion)
 	}
 	if nm.Self.Key.IsZero() {
 		return errors.New("self.key: missing")

@@ -63,6 +63,11 @@ import (
 //     own screening rules (a name, a bounded pattern, a validator, a
 //     category). A node from before ignores them and screens with its
 //     built-in rules only.
+//     2026-12-06, compatible additions: every member request carries
+//     ProtocolHeader and a User-Agent naming its software; coordinators
+//     record the software per device and refuse a protocol older than
+//     MinVersion with 426 CodeVersionTooOld. Members from before send
+//     neither and are taken as protocol 1.
 //     2026-12-06, compatible additions: Identity.MFAMethod, the RFC 8176
 //     method of the device's last MFA ("hwk", "swk", "otp", "mfa"), and
 //     GrantRule.MFAFactor, the factor a grant demands
@@ -71,6 +76,21 @@ import (
 //     version refuses such a grant to an identity from an older
 //     coordinator, which carries no MFAMethod.
 const Version = 1
+
+// MinVersion is the oldest protocol version this build talks to. A
+// coordinator answers a member that sends an older one (the Moat-Protocol
+// header) with 426 and CodeVersionTooOld, naming both sides' software; a
+// member refuses a netmap of an older one, saying to upgrade the
+// coordinator. Raise it only with a line in the history above.
+const MinVersion = 1
+
+// ProtocolHeader carries the sender's Version on every request a member
+// makes (beside a User-Agent of program/version, "moat-node/v1.2.3").
+const ProtocolHeader = "Moat-Protocol"
+
+// CodeVersionTooOld is the Error.Code of a request refused because the
+// member's protocol is older than the coordinator's MinVersion (HTTP 426).
+const CodeVersionTooOld = "version_too_old"
 
 // DeviceID identifies a device or node at the coordinator. It is stable
 // across re-logins with the same key.

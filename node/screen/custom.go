@@ -3,16 +3,18 @@ package screen
 import (
 	"regexp"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/moatmesh/moat/policy"
 )
 
 // customRule is a detector a policy declares (policy.Detector), compiled.
 type customRule struct {
-	def   ruleDef
-	re    *regexp.Regexp
-	check func(match string) bool // nil: every match counts
+	def    ruleDef
+	re     *regexp.Regexp          // the pattern, anchored at the start: ^(?:pattern)
+	prefix string                  // the literal every match starts with, if any
+	first  *[256]bool              // the bytes a match may start with
+	lead   [][256]bool             // the bytes each of its first bytes may be, as far as fixed
+	check  func(match string) bool // nil: every match counts
 }
 
 // compileCustom compiles a policy's detectors. Their names must not be
@@ -43,10 +45,20 @@ func compileCustom(ds []policy.Detector) ([]*customRule, error) {
 		if !ok {
 			return nil, &ConfigError{Msg: "detector " + quote(d.Name) + ": unknown validator " + quote(d.Validator)}
 		}
+		anch, err := regexp.Compile(`^(?:` + re.String() + `)`)
+		if err != nil {
+			return nil, &ConfigError{Msg: "detector " + quote(d.Name) + ": " + err.Error()}
+		}
 		// The stream must see the whole match and the byte after it.
-		out = append(out, &customRule{def: ruleDef{d.Name, cat, longest + 1, tailStop}, re: re, check: check})
+		out = append(out, &customRule{def: ruleDef{d.Name, cat, longest + 1, tailStop}, re: anch, prefix: literalPrefix(re), first: firstBytes(d.Pattern), lead: leadSets(d.Pattern), check: check})
 	}
 	return out, nil
+}
+
+// literalPrefix returns the literal every match of re starts with.
+func literalPrefix(re *regexp.Regexp) string {
+	p, _ := re.LiteralPrefix()
+	return p
 }
 
 var validators = map[string]func(string) bool{
@@ -54,32 +66,6 @@ var validators = map[string]func(string) bool{
 	"luhn":  func(m string) bool { d := digitsOf(m); return len(d) >= 2 && luhn(d) },
 	"mod97": func(m string) bool { return mod97Plain(m) },
 	"mod11": func(m string) bool { return mod11(digitsOf(m)) },
-}
-
-// detector returns the detector that finds the rule's matches as rule r.
-func (cr *customRule) detector(r ruleID) detector {
-	return detector{rules: []ruleID{r}, find: func(c *ctx, s string) { cr.find(c, s, r) }}
-}
-
-// find adds every match that no letter, digit or '_' touches and that
-// passes the check. After a match refused at its boundaries it searches
-// again one character on, so a search costs at most the longest match
-// per byte.
-func (cr *customRule) find(c *ctx, s string, r ruleID) {
-	for i := 0; i < len(s); {
-		loc := cr.re.FindStringIndex(s[i:])
-		if loc == nil {
-			return
-		}
-		start, end := i+loc[0], i+loc[1]
-		if end > start && !wordByte(s, start-1) && !wordByte(s, end) && (cr.check == nil || cr.check(s[start:end])) {
-			c.addTail(r, start, end, tailStop, nil)
-			i = end
-			continue
-		}
-		_, n := utf8.DecodeRuneInString(s[start:])
-		i = start + max(n, 1)
-	}
 }
 
 // wordByte reports whether s[i] is a letter, digit or '_' (false outside s).

@@ -29,7 +29,8 @@
 // prefixes with a charset and a least length for the body (vendors.go) or
 // by their shape (shapes.go), checked only at the start of a token run;
 // credentials in context (HTTP auth headers, curl -u, webhook URLs,
-// name = value in config and code layouts) by small scanners. Before
+// passwords in URLs, name = value in config and code layouts, the data of
+// Kubernetes Secret manifests in k8s.go) by small scanners. Before
 // matching, invisible runes are dropped and compatibility forms folded
 // (fold.go); a match maps back onto the source text. Overlapping matches
 // merge into one span, so no part of either is left in clear. Health
@@ -38,7 +39,11 @@
 // sequences of stems looked for only in runes outside ASCII (scripts.go).
 // The one place a policy's own regular expression runs is its detectors
 // (custom.go): Go's linear-time regexp, compiled once per policy, with
-// the bounds policy.CompileDetector enforces.
+// the bounds policy.CompileDetector enforces. All of them run in one
+// detector (customscan.go): those with a literal prefix are searched for
+// it, the others tried, anchored, only where one pass over the text finds
+// a byte they may start with at the start of a word, after a check of
+// their first fixed bytes.
 //
 // testdata/gitleaks holds the samples of gitleaks' rules (MIT, extracted by
 // the separate module in ./corpus, which also benchmarks moat beside

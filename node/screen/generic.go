@@ -20,11 +20,10 @@ var secretNames = []string{
 // The span is the value only.
 func findGeneric(c *ctx, s string) {
 	for i := 0; i < len(s); {
-		k := strings.IndexAny(s[i:], "=:>,")
-		if k < 0 {
+		sep := i + csGenericSep.until(s[i:])
+		if sep == len(s) {
 			return
 		}
-		sep := i + k
 		i = sep + 1
 		if !secretName(s, sep) {
 			continue
@@ -38,6 +37,9 @@ func findGeneric(c *ctx, s string) {
 		}
 	}
 }
+
+// csGenericSep are the separators between a name and its value.
+var csGenericSep = chars("=:>,")
 
 // secretName reports whether the identifier before the separator at sep
 // ends in a credential name. Before '=' it skips the operator's other
@@ -65,6 +67,9 @@ func secretName(s string, sep int) bool {
 		j--
 	}
 	st := identStart(s, j)
+	if strings.EqualFold(s[st:j], "value") {
+		return keyAttrCred(s, st)
+	}
 	if typeName(s[st:j]) && st > 0 && s[st-1] == ' ' {
 		j = st
 		for j > 0 && (s[j-1] == ' ' || s[j-1] == ':') {
@@ -73,6 +78,26 @@ func secretName(s string, sep int) bool {
 		st = identStart(s, j)
 	}
 	return credName(s[st:j])
+}
+
+// keyAttrCred reports whether the attribute before the value= attribute
+// starting at st names a credential: key="ClearTextPassword" value="..."
+// in .NET appSettings and nuget.config files.
+func keyAttrCred(s string, st int) bool {
+	j := st
+	for j > 0 && s[j-1] == ' ' {
+		j--
+	}
+	if j == 0 || s[j-1] != '"' && s[j-1] != '\'' {
+		return false
+	}
+	q := s[j-1]
+	k := strings.LastIndexByte(s[max(0, j-1-48):j-1], q)
+	if k < 0 {
+		return false
+	}
+	k += max(0, j-1-48)
+	return k >= 4 && strings.EqualFold(s[k-4:k], "key=") && credName(s[k+1:j-1])
 }
 
 // typeName reports the types written between a name and its value.

@@ -14,21 +14,25 @@ import (
 // "held" split is never looked at while tuning the detectors.
 const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 
-// Thresholds over all of gitleaks' samples, both splits. The goal for
-// maxSpecificFalse is 0.02; it is 0.029 (tune 0.018, held 0.074). Of the
-// Google API keys of the real format that gitleaks allowlists by value,
-// moat passes the eleven found published as test values in Firebase's
-// SDKs (publicGoogleKeys); two in the tune split were found nowhere but in
-// allowlists, and the three in the held split were not looked up, so all
-// five still count against moat.
+// Thresholds over all of gitleaks' samples, both splits, just under what
+// is measured: prefix-shaped positives caught by specific rules 0.992
+// (tune 0.992, held 0.993), all positives by any rule 0.993 (0.992,
+// 0.995). The goal for maxSpecificFalse is 0.02; it is 0.021 (tune 0.007,
+// held 0.074). What
+// is left in the tune split are two Google API keys of the real format
+// that gitleaks allowlists by value: nothing in the text tells them from
+// a live key. Of the held split's five, three are such keys too (by the
+// count of gitleaks' allowlist, not looked at one by one); moat passes
+// only the eleven found published as test values in Firebase's SDKs
+// (publicGoogleKeys), so all five still count against it.
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
-	minSpecificRecall = 0.95
+	minSpecificRecall = 0.985
 	// minAllRecall: true positives of every rule caught by any secret rule.
-	minAllRecall = 0.98
+	minAllRecall = 0.985
 	// maxSpecificFalse: gitleaks' false positives flagged by a specific rule.
-	maxSpecificFalse = 0.03
+	maxSpecificFalse = 0.025
 )
 
 type gitleaksSample struct {

@@ -20,6 +20,23 @@ var phraseIndex = map[string][]phrasePat{}
 // and is n bytes long: a word that fails it needs no map lookup.
 var trigShape [256]uint32
 
+// trigPairs has bit b1<<8|b2 set when a trigger word starts with the
+// bytes b1 b2 (b2 is ' ' for a word of one byte): a finer test than
+// trigShape before the map lookup.
+var trigPairs [1 << 16 / 64]uint64
+
+// pairBit returns the index of the trigPairs bit for a word of b.
+func pairBit(word []byte, rot bool) uint16 {
+	b1, b2 := word[0], byte(' ')
+	if len(word) > 1 {
+		b2 = word[1]
+	}
+	if rot {
+		b1, b2 = rot13Byte(b1), rot13Byte(b2)
+	}
+	return uint16(b1)<<8 | uint16(b2)
+}
+
 // phraseWindow bounds the normalised bytes a phrase may span.
 const phraseWindow = 160
 
@@ -30,6 +47,8 @@ func init() {
 			first, second, _ := strings.Cut(t, " ")
 			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, re})
 			trigShape[first[0]] |= 1 << min(len(first), 31)
+			k := pairBit([]byte(first), false)
+			trigPairs[k/64] |= 1 << (k % 64)
 		}
 	}
 }
@@ -94,6 +113,9 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 	if trigShape[c]&(1<<(e-w)) == 0 {
 		return 0, 0, false
 	}
+	if k := pairBit(b[w:e], rot != nil); trigPairs[k/64]&(1<<(k%64)) == 0 {
+		return 0, 0, false
+	}
 	word := wb[:e-w]
 	copy(word, b[w:e])
 	if rot != nil {
@@ -120,9 +142,10 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 	return 0, 0, false
 }
 
+// secondWord reports whether the word after the one ending at e is want.
 func secondWord(win []byte, e int, want string) bool {
 	rest := win[min(len(win), e+1):]
-	return len(rest) >= len(want) && string(rest[:len(want)]) == want
+	return len(rest) >= len(want) && string(rest[:len(want)]) == want && (len(rest) == len(want) || rest[len(want)] == ' ')
 }
 
 // rot13 rotates the ASCII letters of b in place.
@@ -132,15 +155,22 @@ func rot13(b []byte) {
 	}
 }
 
-func rot13Byte(c byte) byte {
-	switch {
-	case c >= 'a' && c <= 'z':
-		return 'a' + (c-'a'+13)%26
-	case c >= 'A' && c <= 'Z':
-		return 'A' + (c-'A'+13)%26
+func rot13Byte(c byte) byte { return rot13Table[c] }
+
+// rot13Table maps each byte to its rot13 rotation.
+var rot13Table = func() (t [256]byte) {
+	for i := range t {
+		c := byte(i)
+		switch {
+		case c >= 'a' && c <= 'z':
+			c = 'a' + (c-'a'+13)%26
+		case c >= 'A' && c <= 'Z':
+			c = 'A' + (c-'A'+13)%26
+		}
+		t[i] = c
 	}
-	return c
-}
+	return t
+}()
 
 // mentionWindow is how far before a phrase mentioned looks.
 const mentionWindow = 48

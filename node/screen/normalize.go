@@ -65,19 +65,28 @@ func invisible(r rune) bool {
 }
 
 // normalize folds s into t (reusing its buffers).
+// The ASCII path works on local slices (what put does, without writing
+// t back at every byte); runes go through putRune.
 func (t *normText) normalize(s string) {
-	t.b, t.off = t.b[:0], t.off[:0]
+	b, off := t.b[:0], t.off[:0]
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			t.put(asciiFold[c], i)
+			if f := asciiFold[c]; f != 0 {
+				b, off = append(b, f), append(off, int32(i))
+			} else if len(b) > 0 && b[len(b)-1] != ' ' {
+				b, off = append(b, ' '), append(off, int32(i))
+			}
 			i++
 			continue
 		}
+		t.b, t.off = b, off
 		r, n := utf8.DecodeRuneInString(s[i:])
 		t.putRune(r, i)
+		b, off = t.b, t.off
 		i += n
 	}
+	t.b, t.off = b, off
 }
 
 func (t *normText) putRune(r rune, at int) {

@@ -17,14 +17,16 @@ var (
 	roleOpeners = []string{"system", "assistant", "developer", "admin", "instructions"}
 )
 
+// csTagOpen are the bytes a role tag or template marker opens with.
+var csTagOpen = chars("<[")
+
 // findRoleTags finds chat-template markers and fake role tags.
 func findRoleTags(c *ctx, s string) {
 	for i := 0; ; {
-		k := strings.IndexAny(s[i:], "<[")
-		if k < 0 {
+		i += csTagOpen.until(s[i:])
+		if i == len(s) {
 			return
 		}
-		i += k
 		if n := roleTagAt(s[i:]); n > 0 {
 			c.add(rRoleTag, i, i+n)
 			i += n

@@ -51,6 +51,7 @@ var detectors = []detector{
 	{rules: []ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rAPIToken, rAzure, rJWT}, find: findTokens},
 	{rules: []ruleID{rPrivateKey}, find: findPrivateKeys},
 	{rules: []ruleID{rConnString}, find: findConnStrings},
+	{rules: []ruleID{rAPIToken}, find: findK8sSecrets},
 	{rules: []ruleID{rWebhook}, find: findWebhooks},
 	{rules: []ruleID{rAuthHeader}, find: findAuthHeaders},
 	{rules: []ruleID{rGeneric}, find: findGeneric},
@@ -94,10 +95,10 @@ func newScanner(actions RuleActions, linkAllow []string, custom []*customRule) (
 	if len(custom) > 0 {
 		s.defs = slices.Clone(s.defs)
 		dets = slices.Clone(dets)
-		for i, cr := range custom {
+		for _, cr := range custom {
 			s.defs = append(s.defs, cr.def)
-			dets = append(dets, cr.detector(numRules+ruleID(i)))
 		}
+		dets = append(dets, customDetector(custom))
 	}
 	for id, a := range actions {
 		i := slices.IndexFunc(s.defs, func(d ruleDef) bool { return d.id == id })

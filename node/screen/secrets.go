@@ -79,14 +79,10 @@ func (p *pemState) scan(s string) (int, bool) {
 	return len(s), false
 }
 
-var connSchemes = []string{
-	"postgres", "postgresql", "mysql", "mariadb", "mongodb", "mongodb+srv", "redis", "rediss",
-	"amqp", "amqps", "mssql", "sqlserver", "oracle", "clickhouse", "ftp", "sftp", "smtp",
-	"smtps", "ldap", "ldaps", "http", "https", "nats", "kafka", "cockroachdb",
-}
-
-// findConnStrings finds URLs with a password in them:
-// scheme://user:password@host..., where the password is not a placeholder.
+// findConnStrings finds passwords in URLs, scheme://user:password@host
+// (database connection strings, HTTP basic auth, FTP...), for any scheme.
+// The span is the password alone: the user and host stay readable. An
+// empty password (user:@host) and placeholders are not findings.
 func findConnStrings(c *ctx, s string) {
 	for i := 0; ; {
 		k := strings.Index(s[i:], "://")
@@ -95,46 +91,36 @@ func findConnStrings(c *ctx, s string) {
 		}
 		at := i + k
 		i = at + 3
-		start := schemeStart(s, at)
-		if start < 0 {
+		if !schemeBefore(s, at) {
 			continue
 		}
-		if end, ok := userinfoPassword(s, at+3); ok {
-			c.add(rConnString, start, urlEnd(s, end))
+		if p0, p1, ok := userinfoPassword(s, at+3); ok {
+			c.addTail(rConnString, p0, p1, tailStop, nil)
 		}
 	}
 }
 
-// schemeStart returns where the known scheme ending at i starts (with a
-// "jdbc:" prefix, if any), or -1.
-func schemeStart(s string, i int) int {
+// schemeBefore reports whether a URL scheme ends at i: a letter, then up
+// to 19 letters, digits, '+', '-' or '.', standing alone.
+func schemeBefore(s string, i int) bool {
 	j := i
-	for j > 0 && i-j < 16 && (isAlnum(s[j-1]) || s[j-1] == '+') {
+	for j > 0 && i-j < 20 && (isAlnum(s[j-1]) || s[j-1] == '+' || s[j-1] == '-' || s[j-1] == '.') {
 		j--
 	}
-	scheme := strings.ToLower(s[j:i])
-	for _, sc := range connSchemes {
-		if scheme == sc {
-			if j >= 5 && strings.EqualFold(s[j-5:j], "jdbc:") {
-				return j - 5
-			}
-			if j > 0 && isAlnum(s[j-1]) {
-				return -1
-			}
-			return j
-		}
+	for j < i && !isAlpha(s[j]) { // "-postgres://" or ".http://": the scheme starts at the letter
+		j++
 	}
-	return -1
+	return j < i && (j == 0 || !isAlnum(s[j-1]))
 }
 
-// userinfoPassword checks the user:password@ part at s[i:] and returns
-// where the host starts.
-func userinfoPassword(s string, i int) (int, bool) {
+// userinfoPassword finds the password of the user:password@ part at s[i:]
+// and returns its span.
+func userinfoPassword(s string, i int) (int, int, bool) {
 	lim := min(len(s), i+130)
 	colon, at := -1, -1
 	for j := i; j < lim; j++ {
 		b := s[j]
-		if b <= ' ' || b == '/' || b == '"' || b == '\'' || b == '<' || b == '>' {
+		if b <= ' ' || b == '/' || b == '"' || b == '\'' || b == '<' || b == '>' || b == '`' {
 			break
 		}
 		if b == ':' && colon < 0 {
@@ -145,9 +131,32 @@ func userinfoPassword(s string, i int) (int, bool) {
 		}
 	}
 	if colon < 0 || at < colon+2 || colon == i {
-		return 0, false
+		return 0, 0, false
 	}
-	return at + 1, !placeholder(s[colon+1 : at])
+	return colon + 1, at, !urlPlaceholder(s[colon+1 : at])
+}
+
+// urlPlaceholder reports whether a password in a URL is a placeholder, as
+// in examples and documentation: what placeholder takes for one when it
+// has no digit (${DB_PASS}, <password>, supersecret), and otherwise a
+// value made of placeholder words and filler (enter, with, the, my) with
+// fewer than four other bytes (pass123, your_secret1,
+// REPLACE_WITH_PASSWORD); secretKey456 and compl3xPwd are passwords.
+func urlPlaceholder(v string) bool {
+	if placeholder(v) && !strings.ContainsFunc(v, func(r rune) bool { return r < 0x80 && isDigit(byte(r)) }) {
+		return true
+	}
+	if v == "" || strings.ContainsAny(v[:1], "<$%{*[(#") || strings.Count(v, v[:1]) == len(v) {
+		return true
+	}
+	lv := strings.ToLower(v)
+	for _, w := range placeholderWords {
+		lv = strings.ReplaceAll(lv, w, "")
+	}
+	for _, w := range [...]string{"enter", "with", "the", "my", "_", "-", "."} {
+		lv = strings.ReplaceAll(lv, w, "")
+	}
+	return len(lv) < 4
 }
 
 // urlEnd returns where the URL that continues at i ends.

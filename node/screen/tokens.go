@@ -25,12 +25,14 @@ func findTokens(c *ctx, s string) {
 			c.tokenSlack(s, i, end)
 		case 's', 'r':
 			c.tokenSK(s, i, end)
+			c.sentryOrg(s, i)
 		case 'e':
 			c.tokenJWT(s, i)
 		case 'Z':
 			c.tokenJWT64(s, i)
 		}
 		c.tokenShaped(s, i, end)
+		c.tokenParts(s, i, end)
 		i = end
 	}
 }
@@ -58,10 +60,11 @@ var publicGoogleKeys = map[string]bool{
 var awsPrefixes = [...]string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"}
 
 // tokenA: AWS access key ids (a 4-letter prefix and 16 of [A-Z0-9]) and
-// Google API keys (AIza and 35 of [A-Za-z0-9_-]).
+// Google API keys (AIza and 35 of [A-Za-z0-9_-], 4 bits a byte of entropy
+// or more over the key, as gitleaks asks).
 func (c *ctx) tokenA(s string, i int) {
 	if strings.HasPrefix(s[i:], "AIza") {
-		if end := i + 39; end <= len(s) && runOf(s, i, cTok) == end && !patterned(s[i+4:end]) && !publicGoogleKeys[s[i:end]] {
+		if end := i + 39; end <= len(s) && runOf(s, i, cTok) == end && !patterned(s[i+4:end]) && entropy(s[i:end]) >= 4 && !publicGoogleKeys[s[i:end]] {
 			c.add(rGCP, i, end)
 		}
 		return

@@ -56,6 +56,10 @@ func testDevices(t *testing.T, s Store) {
 	got, err = s.Device(c, n.ID)
 	must(t, err)
 	same(t, got.LastSeen, at(time.Hour), "touched")
+	must(t, s.SetDeviceSoftware(c, n.ID, "moat-node/v1.2.3"))
+	if got, _ := s.Device(c, n.ID); got.Software != "moat-node/v1.2.3" {
+		t.Errorf("software = %q after SetDeviceSoftware", got.Software)
+	}
 
 	must(t, s.DeleteDevice(c, d.ID))
 	_, err = s.Device(c, d.ID)

@@ -52,6 +52,8 @@ type Store interface {
 	Devices(ctx context.Context) ([]*store.Device, error)
 	UpdateDevice(ctx context.Context, d *store.Device) error
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
+	// SetDeviceSoftware records what the member says it runs.
+	SetDeviceSoftware(ctx context.Context, id, software string) error
 	DeleteDevice(ctx context.Context, id string) error
 
 	// Enrollment keys. UseEnrollKey atomically checks and consumes a key
