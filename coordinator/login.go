@@ -176,12 +176,17 @@ func (s *Server) callback(c *gin.Context) {
 		return
 	}
 	ls.UserID = user.ID
-	if s.auth.mfaProven(cl) {
+	stepUp, err := s.needsStepUp(c.Request.Context(), cl, user)
+	if err != nil {
+		s.internal(c, "check second factor", err)
+		return
+	}
+	if !stepUp {
 		at := s.cfg.Now()
 		if cl.AuthTime > 0 {
 			at = time.Unix(cl.AuthTime, 0)
 		}
-		s.complete(c, ls, user, at, store.MFAViaIdP)
+		s.complete(c, ls, user, at, store.MFAViaIdP, amrMethod(cl.AMR))
 		return
 	}
 	if err := s.store.UpdateLoginSession(c.Request.Context(), ls); err != nil {
@@ -222,10 +227,10 @@ func (s *Server) upsertUser(ctx context.Context, cl *claims) (*store.User, error
 }
 
 // complete records the person's second factor (proved at lastMFA, via
-// how), then registers the device of a finished sign-in and leaves its
+// how, by RFC 8176 method), then registers the device of a finished sign-in and leaves its
 // credential for the device's poll; a UI sign-in gets a UI session
 // instead (uisession.go).
-func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time, via string) {
+func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time, via, method string) {
 	if err := s.store.RecordMFA(c.Request.Context(), user.ID, lastMFA, via); err != nil {
 		s.internal(c, "record MFA", err)
 		return
@@ -237,7 +242,7 @@ func (s *Server) complete(c *gin.Context, ls *store.LoginSession, user *store.Us
 	if err := ensurePromptKey(c.Request.Context(), s.store, s.box, user.ID, s.cfg.Now()); err != nil {
 		s.log.Error("make the person's prompt key; nodes keep no prompt of theirs", "user", user.ID, "err", err)
 	}
-	dev, cred, err := s.registerDevice(c.Request.Context(), ls, user, lastMFA)
+	dev, cred, err := s.registerDevice(c.Request.Context(), ls, user, lastMFA, method)
 	if err != nil {
 		var refusal *userError
 		if errors.As(err, &refusal) {
@@ -271,7 +276,7 @@ func (e *userError) Error() string { return e.msg }
 // registerDevice creates the device of a sign-in, or renews it when the
 // same person signs in again with the same key (which keeps its
 // addresses). It returns the device and its new credential.
-func (s *Server) registerDevice(ctx context.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time) (*store.Device, string, error) {
+func (s *Server) registerDevice(ctx context.Context, ls *store.LoginSession, user *store.User, lastMFA time.Time, method string) (*store.Device, string, error) {
 	cred, credHash := newSecret(prefixDeviceCred)
 	now := s.cfg.Now()
 	d, err := s.reusableDevice(ctx, ls.PublicKey)
@@ -287,7 +292,7 @@ func (s *Server) registerDevice(ctx context.Context, ls *store.LoginSession, use
 		return nil, "", &userError{"This device's key already belongs to another identity in moat. Run `moat logout` on it, or ask an admin to remove the old device."}
 	}
 	d.Hostname, d.OS = ls.Hostname, ls.OS
-	d.CredHash, d.Expiry, d.LastMFA, d.LastSeen = credHash, now.Add(s.cfg.DeviceTTL), lastMFA, now
+	d.CredHash, d.Expiry, d.LastMFA, d.MFAMethod, d.LastSeen = credHash, now.Add(s.cfg.DeviceTTL), lastMFA, method, now
 	if d.IPv4.IsValid() {
 		return d, cred, s.store.UpdateDevice(ctx, d)
 	}

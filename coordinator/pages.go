@@ -16,9 +16,10 @@ var pageFS embed.FS
 
 var pages = template.Must(template.ParseFS(pageFS, "pages/*.html"))
 
-// pageCSP forbids everything the sign-in pages do not use: no script at
-// all, styles and images from the coordinator (QR codes as data: URIs).
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// pageCSP forbids everything the sign-in pages do not use: styles,
+// images (QR codes as data: URIs) and one script (the passkey ceremony,
+// /static/passkey.js) from the coordinator, nothing inline.
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // render writes a sign-in page. Every value is escaped by html/template.
 func render(c *gin.Context, status int, name string, data map[string]any) {

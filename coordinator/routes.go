@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/moatmesh/moat/coordinator/passkey"
 )
 
 func (s *Server) routes() http.Handler {
@@ -19,6 +21,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", s.adminAuth, gin.WrapH(s.MetricsHandler())) // or unauthenticated on --metrics-listen
 	r.GET("/static/login.css", serveLoginCSS)
+	r.GET("/static/passkey.js", gin.WrapF(passkey.ServeScript))
 	s.installRoutes(r) // GET /install.sh, /download/{file}
 
 	logins := s.perClient(newRateTable(2*time.Second, 20)) // sign-in starts and codes
@@ -28,6 +31,7 @@ func (s *Server) routes() http.Handler {
 	browser.GET("/oidc/callback", s.callback)
 	browser.GET("/login/:id/mfa", s.mfaPage)
 	browser.POST("/login/:id/mfa", s.mfaSubmit)
+	browser.POST("/login/:id/passkey", s.mfaPasskey)
 	r.Any("/ui/*path", s.uiRoutes(logins))
 
 	api := r.Group("/api/v1")

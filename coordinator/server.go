@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/netmap"
+	"github.com/moatmesh/moat/coordinator/passkey"
 	"github.com/moatmesh/moat/coordinator/seal"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/relay"
@@ -28,8 +29,11 @@ type Server struct {
 	box     *seal.Box
 	netmaps *netmap.Fanout
 	auth    *authenticator
-	mx      *metrics
-	relay   *relay.Server // at relay.Path, beside the routes (relay.go)
+	// passkeys is the WebAuthn relying party of the public URL; nil when
+	// that URL names an IP address (stepup_passkey.go).
+	passkeys *passkey.RP
+	mx       *metrics
+	relay    *relay.Server // at relay.Path, beside the routes (relay.go)
 
 	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
 	sinks    auditSinks     // pushing the audit out (auditsinks.go)
@@ -82,6 +86,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: box}
+	s.passkeys = s.newPasskeys()
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}

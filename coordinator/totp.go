@@ -1,9 +1,11 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,57 +39,64 @@ func (s *Server) mfaSession(c *gin.Context) (*store.LoginSession, *store.User) {
 	return ls, u
 }
 
-// mfaPage shows the code form, with a new secret to enroll when the person
-// has none: GET /login/:id/mfa.
+// mfaPage shows the second-factor page: GET /login/:id/mfa.
 func (s *Server) mfaPage(c *gin.Context) {
 	ls, u := s.mfaSession(c)
 	if ls == nil {
 		return
 	}
-	data := map[string]any{"Title": "Second factor", "ID": ls.ID, "CSRF": csrfToken(c, s.secureCookies())}
-	if u.TOTPSecret == nil {
-		enr, err := mfa.NewSecret("moat", u.Email)
+	s.showMFA(c, ls, u, http.StatusOK, "")
+}
+
+// showMFA renders the second-factor page with msg as its error: a
+// passkey ceremony when the person has a passkey (or no factor yet), the
+// code form when they have an app, and a new secret to enroll when they
+// have neither.
+func (s *Server) showMFA(c *gin.Context, ls *store.LoginSession, u *store.User, status int, msg string) {
+	data := map[string]any{"Title": "Second factor", "ID": ls.ID, "CSRF": csrfToken(c, s.secureCookies()), "Error": msg}
+	hasPasskey, err := s.passkeyForm(c.Request.Context(), ls, u, data)
+	if err != nil {
+		s.internal(c, "start a passkey sign-in", err)
+		return
+	}
+	data["TOTP"] = u.TOTPSecret != nil || !hasPasskey
+	if u.TOTPSecret == nil && !hasPasskey {
+		enr, err := s.pendingTOTP(c.Request.Context(), ls, u, msg != "")
 		if err != nil {
 			s.internal(c, "make a TOTP secret", err)
 			return
 		}
-		ls.Result = s.box.Seal([]byte(enr.Secret), []byte("totp-pending:"+ls.ID))
-		if err := s.store.UpdateLoginSession(c.Request.Context(), ls); err != nil {
-			s.internal(c, "save pending TOTP", err)
-			return
-		}
 		data["Enroll"], data["QR"], data["Secret"] = true, template.URL(enr.QR), enr.Secret
 	}
-	render(c, http.StatusOK, "mfa.html", data)
+	render(c, status, "mfa.html", data)
+}
+
+// pendingTOTP returns the secret the person is enrolling in this login:
+// after a failed attempt (retry) the one already shown, else a new one,
+// kept sealed in the login session until its first code is confirmed.
+func (s *Server) pendingTOTP(ctx context.Context, ls *store.LoginSession, u *store.User, retry bool) (mfa.Enrollment, error) {
+	if retry && ls.Result != nil {
+		if b, err := s.box.Open(ls.Result, []byte("totp-pending:"+ls.ID)); err == nil {
+			return mfa.EnrollmentFor("moat", u.Email, string(b))
+		}
+	}
+	enr, err := mfa.NewSecret("moat", u.Email)
+	if err != nil {
+		return enr, err
+	}
+	ls.Result = s.box.Seal([]byte(enr.Secret), []byte("totp-pending:"+ls.ID))
+	return enr, s.store.UpdateLoginSession(ctx, ls)
 }
 
 // mfaSubmit checks a code: POST /login/:id/mfa.
 func (s *Server) mfaSubmit(c *gin.Context) {
-	if !csrfOK(c, s.secureCookies()) {
-		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
-		return
-	}
-	ls, u := s.mfaSession(c)
+	ls, u, now := s.mfaAttempt(c)
 	if ls == nil {
 		return
 	}
-	now := s.cfg.Now()
 	fail := func(msg string) {
 		s.refuse("mfa_failed")
-		render(c, http.StatusUnauthorized, "mfa.html", map[string]any{"Title": "Second factor", "ID": ls.ID, "CSRF": csrfToken(c, s.secureCookies()), "Error": msg})
-	}
-	// The attempt is counted (as a failure until it succeeds) before the
-	// code is checked, in one statement: parallel attempts, on any
-	// replica, check no more codes than the lockout allows.
-	err := s.store.BeginMFAAttempt(c.Request.Context(), u.ID, now, lockout.MaxFailures(), lockout.LockFor())
-	if errors.Is(err, store.ErrExhausted) {
-		s.refuse("mfa_locked")
-		renderError(c, http.StatusTooManyRequests, "Too many wrong codes. Wait a while and try again.")
-		return
-	}
-	if err != nil {
-		s.internal(c, "record MFA attempt", err)
-		return
+		s.showMFA(c, ls, u, http.StatusUnauthorized, msg)
 	}
 	secret, pending, err := s.totpSecret(ls, u)
 	if err != nil {
@@ -118,7 +127,36 @@ func (s *Server) mfaSubmit(c *gin.Context) {
 		return
 	}
 	ls.Result = nil
-	s.complete(c, ls, u, now, store.MFAViaTOTP)
+	s.complete(c, ls, u, now, store.MFAViaTOTP, "otp")
+}
+
+// mfaAttempt starts checking a posted second factor: the form's CSRF
+// token, the sign-in and its person, and the attempt counted (as a
+// failure until it succeeds) before anything is checked, in one
+// statement: parallel attempts, on any replica, check no more factors
+// than the lockout allows. It answers itself and returns nil when the
+// attempt may not go on.
+func (s *Server) mfaAttempt(c *gin.Context) (*store.LoginSession, *store.User, time.Time) {
+	if !csrfOK(c, s.secureCookies()) {
+		renderError(c, http.StatusForbidden, "The form expired. Go back, reload the page and try again.")
+		return nil, nil, time.Time{}
+	}
+	ls, u := s.mfaSession(c)
+	if ls == nil {
+		return nil, nil, time.Time{}
+	}
+	now := s.cfg.Now()
+	err := s.store.BeginMFAAttempt(c.Request.Context(), u.ID, now, lockout.MaxFailures(), lockout.LockFor())
+	if errors.Is(err, store.ErrExhausted) {
+		s.refuse("mfa_locked")
+		renderError(c, http.StatusTooManyRequests, "Too many failed attempts. Wait a while and try again.")
+		return nil, nil, time.Time{}
+	}
+	if err != nil {
+		s.internal(c, "record MFA attempt", err)
+		return nil, nil, time.Time{}
+	}
+	return ls, u, now
 }
 
 // totpSecret returns the person's TOTP secret, or the pending one of this

@@ -34,11 +34,15 @@ func (b uiBackend) People(ctx context.Context) ([]ui.Person, error) {
 			live[d.UserID]++
 		}
 	}
+	passkeys, err := b.s.store.PasskeyCounts(ctx)
+	if err != nil {
+		return nil, b.fail("count passkeys", err)
+	}
 	out := make([]ui.Person, 0, len(st.Users))
 	for _, u := range st.Users {
 		out = append(out, ui.Person{ID: u.ID, Email: u.Email, Name: u.Name, Groups: u.Groups, Role: uiRole(u.Role),
 			Disabled: u.Disabled, LastLogin: u.LastLogin, TOTP: u.TOTPSecret != nil, LastMFA: u.LastMFA,
-			Devices: live[u.ID], IdPMFA: u.MFAVia == store.MFAViaIdP})
+			Devices: live[u.ID], IdPMFA: u.MFAVia == store.MFAViaIdP, Passkeys: passkeys[b.s.passkeyOwner(u).ID]})
 	}
 	slices.SortFunc(out, func(a, b ui.Person) int { return strings.Compare(a.Email, b.Email) })
 	return out, nil

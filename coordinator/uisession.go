@@ -56,7 +56,8 @@ func sessionCSRF(tok string) string {
 func (s *Server) uiRoutes(limit gin.HandlerFunc) gin.HandlerFunc {
 	pages := gin.WrapH(ui.New(uiBackend{s}))
 	return func(c *gin.Context) {
-		own := map[string]gin.HandlerFunc{"GET /login": s.uiLogin, "POST /logout": s.uiLogout}[c.Request.Method+" "+c.Param("path")]
+		own := map[string]gin.HandlerFunc{"GET /login": s.uiLogin, "POST /logout": s.uiLogout,
+			"GET /account/passkeys": s.accountPasskeys, "POST /account/passkeys": s.accountPasskeys}[c.Request.Method+" "+c.Param("path")]
 		switch {
 		case own == nil:
 			pages(c)

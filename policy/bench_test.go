@@ -187,7 +187,7 @@ func BenchmarkDecide(b *testing.B) {
 	table, caller, model := decideFixture(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, v := table.Decide(caller, model, time.Minute); v != Allow {
+		if _, v := table.Decide(caller, model, time.Minute, ""); v != Allow {
 			b.Fatal(v)
 		}
 	}
@@ -197,8 +197,8 @@ func BenchmarkDecide(b *testing.B) {
 func TestDecideDoesNotAllocate(t *testing.T) {
 	table, caller, model := decideFixture(t)
 	allocs := testing.AllocsPerRun(1000, func() {
-		table.Decide(caller, model, time.Minute)
-		table.Decide("unknown", model, time.Minute)
+		table.Decide(caller, model, time.Minute, "")
+		table.Decide("unknown", model, time.Minute, "")
 	})
 	if allocs != 0 {
 		t.Errorf("Decide allocates %v times per call", allocs)

@@ -131,7 +131,7 @@ func TestCombination(t *testing.T) {
 			}
 			table := guardTableFor(t, p, alice)
 			for _, w := range tt.wants {
-				g, v := table.Decide("alice-laptop", "m", w.age)
+				g, v := table.Decide("alice-laptop", "m", w.age, "")
 				got := ""
 				if g != nil {
 					got = g.ID
@@ -185,14 +185,14 @@ func TestGuardTableUnknownCallerAndNil(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []struct{ caller, model string }{{"x", "m"}, {"d", "n"}, {"", ""}} {
-		if g, v := table.Decide(q.caller, q.model, 0); g != nil || v != Deny {
+		if g, v := table.Decide(q.caller, q.model, 0, ""); g != nil || v != Deny {
 			t.Errorf("Decide(%q, %q) = %v, %v; want deny", q.caller, q.model, g, v)
 		}
 	}
-	if g, v := (*GuardTable)(nil).Decide("d", "m", 0); g != nil || v != Deny {
+	if g, v := (*GuardTable)(nil).Decide("d", "m", 0, ""); g != nil || v != Deny {
 		t.Errorf("nil table allowed: %v %v", g, v)
 	}
-	if _, v := table.Decide("d", "m", -1); v != Allow {
+	if _, v := table.Decide("d", "m", -1, ""); v != Allow {
 		t.Errorf("grant without mfa refused a caller who never did MFA: %v", v)
 	}
 }

@@ -175,16 +175,16 @@ func TestCompileMesh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g, v := table.Decide("alice-laptop", "llama-3.1-8b", 0); v != Allow || g.ID != "grants[0]" {
+	if g, v := table.Decide("alice-laptop", "llama-3.1-8b", 0, ""); v != Allow || g.ID != "grants[0]" {
 		t.Errorf("alice fresh MFA on 8b: %v %v", g, v)
 	}
-	if g, v := table.Decide("alice-laptop", "llama-3.1-8b", -1); v != Allow || g.ID != "grants[1]" {
+	if g, v := table.Decide("alice-laptop", "llama-3.1-8b", -1, ""); v != Allow || g.ID != "grants[1]" {
 		t.Errorf("alice without MFA on 8b: %v %v", g, v)
 	}
-	if _, v := table.Decide("alice-laptop", "llama-3.1-70b", -1); v != DenyMFA {
+	if _, v := table.Decide("alice-laptop", "llama-3.1-70b", -1, ""); v != DenyMFA {
 		t.Errorf("alice without MFA on 70b: %v", v)
 	}
-	if _, v := table.Decide("bob-laptop", "llama-3.1-70b", 0); v != Deny {
+	if _, v := table.Decide("bob-laptop", "llama-3.1-70b", 0, ""); v != Deny {
 		t.Errorf("bob on 70b: %v", v)
 	}
 	if f := big.Rules.Filter; len(f) != 2 || len(f[1].Ports) != 1 || f[1].Ports[0] != (PortRange{8000, 8101}) {

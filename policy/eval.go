@@ -19,8 +19,8 @@ import (
 //     settings apply; settings are never mixed across grants.
 //
 // Candidates that could never be chosen (their mfa is no looser than that of
-// a candidate before them) are dropped, so a chain's mfa windows strictly
-// grow and a chain ends at the first grant without mfa.
+// the candidate before them: no longer a window, no weaker a factor) are
+// dropped, so a chain ends at the first grant without mfa.
 
 // compareGenerosity orders limits most generous first.
 func compareGenerosity(a, b Limits) int {
@@ -41,11 +41,8 @@ func compareGenerosity(a, b Limits) int {
 
 // extendChain appends grant g to chain if a request could ever reach it.
 func (p *Policy) extendChain(chain []int, g int) []int {
-	if n := len(chain); n > 0 {
-		last := p.Grants[chain[n-1]].MFA
-		if mfa := p.Grants[g].MFA; last == 0 || (mfa != 0 && mfa <= last) {
-			return chain
-		}
+	if n := len(chain); n > 0 && implies(&p.Grants[g], &p.Grants[chain[n-1]]) {
+		return chain
 	}
 	return append(chain, g)
 }

@@ -11,7 +11,8 @@ import (
 type Explanation struct {
 	Who    Identity
 	Target string // "model:NAME" or "tag:NAME:PORT"
-	// Allowed is the decision for a caller with fresh MFA.
+	// Allowed is the decision for a caller with fresh MFA (by
+	// Who.MFAMethod when set, else by whatever factor a grant demands).
 	Allowed bool
 	// Grant is the grant that allows the target, nil when denied.
 	Grant *Grant
@@ -52,6 +53,7 @@ func (p *Policy) Explain(who Identity, target string) (*Explanation, error) {
 	}
 	if len(e.Chain) > 0 {
 		e.Allowed, e.Grant = true, e.Chain[0]
+		e.checkFactor()
 		return e, nil
 	}
 	e.Notes = p.nearMisses(set, tg, &who)
@@ -126,12 +128,13 @@ func (e *Explanation) String() string {
 	for i, g := range e.Chain {
 		when := "by"
 		if i > 0 {
-			when = fmt.Sprintf("when the last MFA is older than %s, by", e.Chain[i-1].MFA.Short())
+			when = "when " + e.Chain[i-1].unmet() + ", by"
 		}
 		fmt.Fprintf(&b, "  %s %s (%s): %s\n", when, g.ID(), e.where(g), g.settings())
 	}
-	if n := len(e.Chain); n > 0 && e.Chain[n-1].MFA != 0 && !strings.HasPrefix(e.Target, "tag:") {
-		fmt.Fprintf(&b, "  when the last MFA is older than %s: denied until the caller signs in with MFA again\n", e.Chain[n-1].MFA.Short())
+	if n := len(e.Chain); n > 0 && e.Chain[n-1].demands() != "" && !strings.HasPrefix(e.Target, "tag:") {
+		last := e.Chain[n-1]
+		fmt.Fprintf(&b, "  when %s: denied until the caller signs in with %s again\n", last.unmet(), map[bool]string{true: "MFA", false: last.MFAFactor.Describe()}[last.MFAFactor == FactorAny])
 	}
 	for _, n := range e.Notes {
 		fmt.Fprintf(&b, "  %s\n", n)
@@ -154,8 +157,8 @@ func orNone(s []string) string {
 // settings summarises what a grant imposes.
 func (g *Grant) settings() string {
 	var parts []string
-	if g.MFA != 0 {
-		parts = append(parts, "mfa within "+g.MFA.Short())
+	if d := g.demands(); d != "" {
+		parts = append(parts, d)
 	}
 	l := g.Limits
 	for _, f := range []struct {

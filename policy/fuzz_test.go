@@ -25,6 +25,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"grants": [{"src": ["*"], "dst": ["tag:x:1-2"]}], "grants": []}`))
 	f.Add([]byte("{\n// comment\n\"models\": {\"m\": {\"servedBy\": [\"tag:t\"], /* x */}},}"))
 	f.Add([]byte(`{"budgets": {"currency": "EUR", "prices": {"m": {"input": 0.5, "output": 1}}, "limits": [{"for": "grants[0]", "each": true, "per": "week", "money": {"warn": 1, "limit": 2.5}}]}}`))
+	f.Add([]byte(factorPolicy))
+	f.Add([]byte(`{"grants": [{"src": ["autogroup:member"], "models": ["*"], "mfa": {"within": "1h", "deviceBound": true, "phishingResistant": 1}}]}`))
 	members := []Member{
 		{ID: "d", Identity: Identity{Login: "alice@example.com", Groups: []string{"ml-research"}}, Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.1")}},
 		{ID: "n", Identity: Identity{Tags: []string{"tag:gpu"}}, Models: []string{"llama-3.1-70b", "m"}},
@@ -45,8 +47,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Compile: %v", err)
 		}
 		for _, m := range p.Models {
-			if _, err := p.Explain(Identity{Login: "alice@example.com"}, "model:"+m.Name); err != nil {
-				t.Fatalf("Explain(model:%s): %v", m.Name, err)
+			for _, method := range []string{"", "otp", "swk", "hwk"} {
+				if _, err := p.Explain(Identity{Login: "alice@example.com", MFAMethod: method}, "model:"+m.Name); err != nil {
+					t.Fatalf("Explain(model:%s) after a sign-in by %q: %v", m.Name, method, err)
+				}
 			}
 		}
 		for _, s := range p.MCP {

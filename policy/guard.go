@@ -15,7 +15,7 @@ const (
 	// Allow: the returned grant applies to the request.
 	Allow
 	// DenyMFA: a grant would allow the request, but the caller's last MFA
-	// is older than it accepts (or missing). The returned grant is the one
+	// is older than it accepts (or missing, or of a weaker factor). The returned grant is the one
 	// with the loosest requirement, to tell the caller what would do.
 	DenyMFA
 )
@@ -73,16 +73,18 @@ func (m *MemberRules) GuardTable() (*GuardTable, error) {
 
 // Decide returns whether caller may use model now. mfaAge is the time since
 // the caller's last MFA; a negative mfaAge means it never did one, which
-// only grants without an mfa requirement accept. The grant is the one whose
+// only grants without an mfa requirement accept. method is the RFC 8176
+// method that MFA was proved with ("hwk", "swk", "otp", "mfa"; "" unknown),
+// which grants demanding a factor check. The grant is the one whose
 // limits, guard and audit settings apply; it is nil for Deny and must not
 // be modified.
-func (t *GuardTable) Decide(caller, model string, mfaAge time.Duration) (*GrantRule, Verdict) {
+func (t *GuardTable) Decide(caller, model string, mfaAge time.Duration, method string) (*GrantRule, Verdict) {
 	if t == nil {
 		return nil, Deny
 	}
 	chain := t.chains[accessKey{caller, model}]
 	for _, g := range chain {
-		if g.MFA == 0 || (mfaAge >= 0 && mfaAge <= time.Duration(g.MFA)) {
+		if g.Meets(mfaAge, method) {
 			return g, Allow
 		}
 	}

@@ -20,6 +20,9 @@ type Identity struct {
 	Groups []string `json:"groups,omitempty"` // IdP group names, without "idp:"; matched by "idp:NAME"
 	Tags   []string `json:"tags,omitempty"`   // "tag:NAME"
 	Admin  bool     `json:"admin,omitempty"`  // matched by autogroup:admin
+	// MFAMethod is how the caller's last MFA was proved (RFC 8176:
+	// "hwk", "swk", "otp", "mfa"), for Explain; "" means any factor.
+	MFAMethod string `json:"mfaMethod,omitempty"`
 }
 
 // String names the identity the way explanations and tests do.

@@ -42,7 +42,7 @@ func (d *decoder) grant(v *hujson.Value, g *Grant) {
 		has("models", func(v *hujson.Value) { g.Models = d.modelPatterns(v, what+".models") }),
 		has("dst", func(v *hujson.Value) { g.Dst, g.dst = d.destinations(v, what+".dst") }),
 		has("mcp", func(v *hujson.Value) { g.MCP, g.mcp = d.mcpPatterns(v, what+".mcp") }),
-		setting("mfa", func(v *hujson.Value) { g.MFA, _ = d.duration(v, what+".mfa") }),
+		setting("mfa", func(v *hujson.Value) { d.mfa(v, what+".mfa", g) }),
 		setting("limits", func(v *hujson.Value) { g.Limits = d.limits(v, what+".limits") }),
 		setting("guard", func(v *hujson.Value) { g.Guard = d.guard(v, what+".guard") }),
 		setting("audit", func(v *hujson.Value) { g.Audit = d.audit(v, what+".audit") }),

@@ -91,6 +91,10 @@ type Grant struct {
 	// as written.
 	MCP []string
 
+	// MFAFactor is the kind of second factor the grant demands; "" is
+	// any (parse_mfa.go).
+	MFAFactor Factor
+
 	models []int        // indices into Policy.Models the patterns match, ascending
 	dst    []netDst     // parsed Dst
 	mcp    []mcpPattern // parsed MCP
@@ -101,7 +105,7 @@ func (g *Grant) ID() string { return "grants[" + strconv.Itoa(g.Index) + "]" }
 
 // Rule returns the compiled form of g that nodes enforce.
 func (g *Grant) Rule() GrantRule {
-	return GrantRule{ID: g.ID(), MFA: g.MFA, Limits: g.Limits, Guard: g.Guard, Audit: g.Audit}
+	return GrantRule{ID: g.ID(), MFA: g.MFA, MFAFactor: g.MFAFactor, Limits: g.Limits, Guard: g.Guard, Audit: g.Audit}
 }
 
 // netDst is one parsed network destination.

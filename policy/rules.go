@@ -82,6 +82,10 @@ type GrantRule struct {
 	// may count for callers of the grant: the node leases those from the
 	// coordinator for every request. Empty: no budget counts the grant.
 	Budgets []string `json:"budgets,omitempty"`
+
+	// MFAFactor is the kind of second factor the grant demands; "" is
+	// any.
+	MFAFactor Factor `json:"mfaFactor,omitempty"`
 }
 
 // ModelAccess says that a caller may use Model on a node under the grant at

@@ -71,6 +71,9 @@ type Person struct {
 	// IdPMFA is true when the identity provider proved their last
 	// second factor (amr) rather than the coordinator's TOTP.
 	IdPMFA bool
+	// Passkeys is how many passkeys the person signs in with (at the
+	// embedded IdP, or the coordinator's step-up).
+	Passkeys int
 	// LastMFA is their newest second factor on any sign-in (device or
 	// web UI); zero when none.
 	LastMFA time.Time

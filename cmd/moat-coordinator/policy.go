@@ -73,6 +73,7 @@ type explainFlags struct {
 	src, model, dst, mcp string
 	groups               []string
 	admin, json          bool
+	mfa                  string
 }
 
 func policyExplainCommand() *cobra.Command {
@@ -94,6 +95,7 @@ the policy is invalid.`,
 	fs.StringVar(&f.mcp, "mcp", "", "the MCP tool to explain, SERVER:TOOL")
 	fs.StringSliceVar(&f.groups, "groups", nil, "IdP groups the person holds, e.g. idp:ml-research (comma-separated)")
 	fs.BoolVar(&f.admin, "admin", false, "the person is an admin (autogroup:admin)")
+	fs.StringVar(&f.mfa, "mfa", "", "how the person's last MFA was proved (RFC 8176): hwk (security key), swk (synced passkey), otp (app code) or mfa; default: whatever factor a grant demands")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
 	return cmd
 }
@@ -138,6 +140,12 @@ func (f *explainFlags) query() (policy.Identity, string, error) {
 		who.Tags = strings.Split(f.src, ",")
 	default:
 		who.Login, who.Admin = f.src, f.admin
+	}
+	switch f.mfa {
+	case "", "hwk", "swk", "otp", "mfa":
+		who.MFAMethod = f.mfa
+	default:
+		return who, "", fmt.Errorf("--mfa %q: use hwk, swk, otp or mfa", f.mfa)
 	}
 	for _, g := range f.groups {
 		if g = strings.TrimSpace(g); g != "" {

@@ -74,7 +74,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringSliceVar(&s.auditorGroups, "auditor-groups", nil, "IdP groups whose members are auditors: read the policy, audit and admin trail (comma-separated)")
 	fs.StringSliceVar(&s.allowedDomains, "allowed-domains", nil, "email domains allowed to sign in; empty: any (comma-separated)")
 	fs.StringSliceVar(&s.allowedGroups, "allowed-groups", nil, "IdP groups allowed to sign in; empty: any (comma-separated)")
-	fs.StringSliceVar(&s.mfaMethods, "mfa-methods", coordinator.DefaultMFAMethods, "amr values in the ID token that prove MFA (comma-separated); otherwise the coordinator asks for its own TOTP")
+	fs.StringSliceVar(&s.mfaMethods, "mfa-methods", coordinator.DefaultMFAMethods, "amr values in the ID token that prove MFA (comma-separated); otherwise the coordinator asks for its own second factor (passkey or TOTP); hwk,swk demands a passkey")
 	fs.BoolVar(&s.requireVerifiedEmail, "require-verified-email", false, "refuse ID tokens whose email_verified claim is not true")
 	fs.StringVar(&s.tlsMode, "tls", "", `"self-signed" to create and keep a certificate; empty uses --tls-cert/--tls-key, or plain HTTP behind a TLS proxy`)
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "certificate file (PEM)")

@@ -53,8 +53,8 @@ func (o *offline) with(fn func(cmd *cobra.Command, st *store.DB, args []string) 
 }
 
 func usersCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Manage people: add embedded-provider users, list everyone, export or erase one person's data"}
-	cmd.AddCommand(usersAddCommand(), usersListCommand(), usersExportCommand(), usersEraseCommand())
+	cmd := &cobra.Command{Use: "users", Short: "Manage people: add embedded-provider users, list everyone, reset second factors, export or erase one person's data"}
+	cmd.AddCommand(usersAddCommand(), usersListCommand(), usersResetMFACommand(), usersExportCommand(), usersEraseCommand())
 	return cmd
 }
 
@@ -186,4 +186,32 @@ func printUsers(w io.Writer, rows []userRow) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Email, r.Role, last, state)
 	}
 	tw.Flush()
+}
+
+// usersResetMFACommand removes the coordinator's own second factors of a
+// person who lost theirs (docs/identity.md, "Passkeys").
+func usersResetMFACommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "reset-mfa EMAIL",
+		Short: "Remove a person's authenticator app and passkeys at the coordinator, so that they enroll anew at their next sign-in",
+		Long: `Remove the second factors the coordinator itself asks for (its authenticator
+app and step-up passkeys) of the person with EMAIL, for someone who lost
+theirs: their next sign-in asks them to enroll again. For a user of the
+embedded identity provider, also give them a new setup link with
+"users add EMAIL": it replaces their password, app and passkeys there.`,
+		Args: cli.Args(1, 1, "the person's EMAIL"),
+	}
+	o := offlineCommand(cmd, false)
+	cmd.RunE = o.with(func(cmd *cobra.Command, st *store.DB, args []string) error {
+		local, err := coordinator.ResetMFA(cmd.Context(), st, args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "The coordinator's own second factors of %s are removed; they enroll anew at their next sign-in.\n", args[0])
+		if local {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s signs in at the embedded identity provider: give them a new setup link with\n  moat-coordinator users add %s --public-url URL\n", args[0], args[0])
+		}
+		return nil
+	})
+	return cmd
 }

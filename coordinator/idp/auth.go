@@ -47,7 +47,7 @@ func (p *Provider) checkPassword(ctx context.Context, keys []backoffKey, email, 
 		return nil, errInternal
 	}
 	phc := dummyHash()
-	if u != nil && u.PasswordHash != "" && u.TOTPSecret != nil {
+	if u != nil && p.setUp(ctx, u) {
 		phc = u.PasswordHash
 	}
 	var ok bool
@@ -79,6 +79,9 @@ func (p *Provider) checkCode(ctx context.Context, keys []backoffKey, id, code st
 	if err != nil {
 		p.log.Error("idp: look up user", "user_id", id, "err", err)
 		return errInternal
+	}
+	if u.TOTPSecret == nil { // a passkey-only account
+		return p.failed(wait, "no authenticator app", errBadCode)
 	}
 	secret, err := p.cfg.Box.Open(u.TOTPSecret, []byte(u.ID))
 	if err != nil {

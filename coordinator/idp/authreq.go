@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
@@ -28,7 +29,8 @@ type authRequest struct {
 	userID   string    // set with done
 	authTime time.Time // set with done
 	done     bool
-	coded    bool // an authorization code was issued (one per sign-in)
+	coded    bool   // an authorization code was issued (one per sign-in)
+	method   string // the second factor's RFC 8176 method, set with done: "otp", "hwk" or "swk"
 }
 
 func (a *authRequest) GetID() string                      { return a.id }
@@ -49,12 +51,13 @@ func (a *authRequest) Done() bool                         { return a.done }
 func (a *authRequest) GetCodeChallenge() *oidc.CodeChallenge { return a.challenge }
 
 // GetAMR is the RFC 8176 methods this sign-in used: a password and a
-// one-time code, hence multi-factor. Nothing before the sign-in is done.
+// one-time code ("otp") or a passkey ("hwk" device-bound, "swk" synced),
+// hence multi-factor. Nothing before the sign-in is done.
 func (a *authRequest) GetAMR() []string {
 	if !a.done {
 		return nil
 	}
-	return []string{"pwd", "otp", "mfa"}
+	return []string{"pwd", cmp.Or(a.method, "otp"), "mfa"}
 }
 
 // LogValue keeps nonce, state and challenge out of the op package's logs.

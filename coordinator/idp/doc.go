@@ -21,9 +21,10 @@
 // a redirect_uri must equal one of the client's registered URIs exactly.
 // Confidential clients authenticate at the token endpoint with
 // client_secret_basic or client_secret_post. There are no refresh tokens
-// and no single-sign-on session: every sign-in asks for the password and a
-// TOTP code, so auth_time is always the moment of this sign-in and amr is
-// always ["pwd", "otp", "mfa"] (RFC 8176).
+// and no single-sign-on session: every sign-in asks for the password and
+// then a passkey or a TOTP code (passkeys.go), so auth_time is always the
+// moment of this sign-in and amr is ["pwd", M, "mfa"] (RFC 8176) where M
+// is "hwk" (a device-bound passkey), "swk" (a synced one) or "otp".
 //
 // ID tokens (RS256, valid 5 minutes) carry sub (the local user's id),
 // email and email_verified (scope email), name (scope profile), groups

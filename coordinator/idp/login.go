@@ -121,10 +121,16 @@ func (p *Provider) totpPage(w http.ResponseWriter, r *http.Request) {
 	p.renderTOTP(w, r, a, http.StatusOK, nil)
 }
 
+// renderTOTP renders the second step: the passkey of a person who has
+// one, the code form for one who has an app.
 func (p *Provider) renderTOTP(w http.ResponseWriter, r *http.Request, a *authRequest, status int, err error) {
-	v := &view{Title: "Two-step verification", AuthRequestID: a.id, CSRF: p.csrfToken(csrfLogin, a.id, p.browserCookie(r))}
+	v := &view{Title: "Two-step verification", AuthRequestID: a.id, CSRF: p.csrfToken(csrfLogin, a.id, p.browserCookie(r)), HasTOTP: true}
 	if u, uerr := p.users.IdPUser(r.Context(), a.pwUser); uerr == nil {
-		v.Email = u.Email
+		v.Email, v.HasTOTP = u.Email, u.TOTPSecret != nil
+		if perr := p.passkeyLogin(r.Context(), a, u, v); perr != nil {
+			p.log.Error("idp: start passkey sign-in", "user_id", u.ID, "err", perr)
+			v.HasTOTP = true // the app, if any, still works
+		}
 	}
 	if err != nil {
 		v.Errors = map[string]string{"code": userMessage(err)}
@@ -145,17 +151,23 @@ func (p *Provider) totpSubmit(w http.ResponseWriter, r *http.Request) {
 		p.renderTOTP(w, r, a, statusOf(err), err)
 		return
 	}
-	p.succeeded(r.Context(), p.backoffKeys(r, stepPassword, a.pwEmail)) // the code step's are cleared by checkCode
+	p.finish(w, r, a, "otp")
+}
+
+// finish completes sign-in a whose second step proved method and hands
+// it back to op's callback.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, a *authRequest, method string) {
+	p.succeeded(r.Context(), p.backoffKeys(r, stepPassword, a.pwEmail)) // the second step's are cleared by its check
 	now := p.now()
 	_, err := p.state.update(r.Context(), a.id, now, nil, func(a *authRequest) error {
-		a.userID, a.authTime, a.done = a.pwUser, now, true
+		a.userID, a.authTime, a.done, a.method = a.pwUser, now, true, method
 		return nil
 	})
 	if err != nil {
 		p.expired(w, err)
 		return
 	}
-	p.log.Info("idp: signed in", "user_id", a.pwUser, "client_id", a.clientID)
+	p.log.Info("idp: signed in", "user_id", a.pwUser, "client_id", a.clientID, "method", method)
 	http.Redirect(w, r, p.cfg.Issuer+"/authorize/callback?id="+url.QueryEscape(a.id), http.StatusSeeOther)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/moatmesh/moat/coordinator/passkey"
 	"github.com/moatmesh/moat/coordinator/store"
 )
 
@@ -38,6 +39,10 @@ type Provider struct {
 	hashSem chan struct{} // bounds concurrent argon2id work (64 MiB each)
 	// hashWaiting counts checks waiting for a slot; at most cap(hashSem).
 	hashWaiting atomic.Int32
+	// passkeys is the WebAuthn relying party of the issuer's host; nil
+	// when that is an IP address (passkeys.go).
+	passkeys *passkey.RP
+	pkStore  Passkeys
 }
 
 // Store is what the provider needs from the coordinator's store: its
@@ -45,6 +50,14 @@ type Provider struct {
 type Store interface {
 	Users
 	State
+	Passkeys
+}
+
+// Passkeys is where people's passkeys and the ceremonies in progress live
+// (store.DB), shared by every replica.
+type Passkeys interface {
+	passkey.Store
+	DeletePasskeys(ctx context.Context, userID string) error
 }
 
 // New makes a Provider. st must also be a KeyStore: the signing keys
@@ -98,6 +111,10 @@ func New(ctx context.Context, cfg Config, st Store) (*Provider, error) {
 	}
 	if p.pages, err = parsePages(); err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
+	}
+	p.pkStore = st
+	if p.passkeys, err = passkey.New(cfg.Issuer, cfg.Name, st, cfg.Now); err != nil {
+		p.log.Warn("idp: passkeys are off", "err", err)
 	}
 	p.handler = p.routes()
 	return p, nil

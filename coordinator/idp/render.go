@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+
+	"github.com/moatmesh/moat/coordinator/passkey"
 )
 
 //go:embed web/*.html web/style.css
@@ -62,6 +64,12 @@ type view struct {
 	Enroll string // the sealed, not yet confirmed TOTP secret
 	Secret string
 	QR     template.URL
+
+	// Passkeys: a ceremony to run (passkeys.go) and whether it registers
+	// or signs in; HasTOTP offers the code form beside it.
+	Passkey     *passkey.Ceremony
+	PasskeyMode string
+	HasTOTP     bool
 }
 
 func (p *Provider) render(w http.ResponseWriter, status int, page string, v *view) {

@@ -2,14 +2,17 @@ package idp
 
 import (
 	"net/http"
+
+	"github.com/moatmesh/moat/coordinator/passkey"
 )
 
 // maxFormBytes bounds every form post.
 const maxFormBytes = 16 << 10
 
-// contentSecurityPolicy allows the pages their own stylesheet and the QR
-// code's data: image, and nothing else: no script at all.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// contentSecurityPolicy allows the pages their own stylesheet, the QR
+// code's data: image and one script of their own (the passkey ceremony,
+// /static/passkey.js), and nothing else: nothing inline.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func (p *Provider) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -18,10 +21,12 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("POST "+pre+"/login", p.loginSubmit)
 	mux.HandleFunc("GET "+pre+"/login/totp", p.totpPage)
 	mux.HandleFunc("POST "+pre+"/login/totp", p.totpSubmit)
+	mux.HandleFunc("POST "+pre+"/login/passkey", p.passkeySubmit)
 	mux.HandleFunc("GET "+pre+"/setup", p.setupPage)
 	mux.HandleFunc("POST "+pre+"/setup", p.setupSubmit)
 	mux.HandleFunc("GET "+pre+"/signed-out", p.signedOut)
 	mux.HandleFunc("GET "+pre+"/static/style.css", serveCSS)
+	mux.HandleFunc("GET "+pre+"/static/passkey.js", passkey.ServeScript)
 	opHandler := http.StripPrefix(pre, p.op)
 	mux.Handle(pre+"/authorize/callback", p.callbackGuard(opHandler)) // every method
 

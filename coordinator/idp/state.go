@@ -85,6 +85,7 @@ type savedRequest struct {
 	AuthTime     time.Time           `json:"auth_time"`
 	Done         bool                `json:"done,omitempty"`
 	Coded        bool                `json:"coded,omitempty"`
+	Method       string              `json:"method,omitempty"`
 }
 
 func encodeRequest(a *authRequest) *store.IdPAuthRequest {
@@ -93,6 +94,7 @@ func encodeRequest(a *authRequest) *store.IdPAuthRequest {
 		Scopes: a.scopes, ResponseType: a.responseType, ResponseMode: a.responseMode,
 		Challenge: a.challenge, Prompt: a.prompt, Browser: a.browser, PwUser: a.pwUser,
 		PwEmail: a.pwEmail, UserID: a.userID, AuthTime: a.authTime, Done: a.done, Coded: a.coded,
+		Method: a.method,
 	})
 	if err != nil {
 		panic("idp: encode sign-in: " + err.Error()) // plain strings, bytes and times
@@ -110,7 +112,7 @@ func decodeRequest(id string, r *store.IdPAuthRequest) (*authRequest, error) {
 		scopes: s.Scopes, responseType: s.ResponseType, responseMode: s.ResponseMode,
 		challenge: s.Challenge, prompt: s.Prompt, expires: r.Expires, browser: s.Browser,
 		pwUser: s.PwUser, pwEmail: s.PwEmail, userID: s.UserID, authTime: s.AuthTime,
-		done: s.Done, coded: s.Coded,
+		done: s.Done, coded: s.Coded, method: s.Method,
 	}, nil
 }
 

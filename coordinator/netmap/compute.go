@@ -41,7 +41,7 @@ func (s *Snapshot) Live(d *store.Device) bool {
 func (s *Snapshot) identity(d *store.Device) wire.Identity {
 	id := wire.Identity{
 		Tags: d.Tags, DeviceID: wire.DeviceID(d.ID), DeviceName: d.Hostname,
-		LastMFA: d.LastMFA, Expiry: d.Expiry,
+		LastMFA: d.LastMFA, MFAMethod: d.MFAMethod, Expiry: d.Expiry,
 	}
 	if u := s.Users[d.UserID]; u != nil && d.Kind != store.KindNode {
 		id.UserID, id.Login, id.Name, id.Groups, id.Admin = u.ID, u.Email, u.Name, u.Groups, u.Admin

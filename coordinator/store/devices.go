@@ -9,7 +9,8 @@ import (
 )
 
 const deviceCols = `id, kind, COALESCE(user_id, ''), public_key, hostname, os, tags, ipv4, ipv6,
-	endpoints, models, cred_hash, expiry, last_mfa, revoked, created, last_seen, node_status, software`
+	endpoints, models, cred_hash, expiry, last_mfa, revoked, created, last_seen, node_status, software,
+	mfa_method`
 
 func scanDevice(r scanner) (*Device, error) {
 	d := new(Device)
@@ -17,7 +18,7 @@ func scanDevice(r scanner) (*Device, error) {
 		jsonCol[string]{&d.Tags}, addrCol{&d.IPv4}, addrCol{&d.IPv6},
 		jsonCol[netip.AddrPort]{&d.Endpoints}, jsonCol[wire.ModelAd]{&d.Models}, &d.CredHash,
 		timeCol{&d.Expiry}, timeCol{&d.LastMFA}, &d.Revoked, timeCol{&d.Created},
-		timeCol{&d.LastSeen}, &d.NodeStatus, &d.Software)
+		timeCol{&d.LastSeen}, &d.NodeStatus, &d.Software, &d.MFAMethod)
 	return d, err
 }
 
@@ -90,12 +91,12 @@ func (s *DB) insertDevice(ctx context.Context, c conn, d *Device, j deviceJSON, 
 	}
 	_, err = c.exec(ctx, `INSERT INTO devices (id, kind, user_id, public_key, hostname, os, tags,
 			ipv4, ipv6, endpoints, models, cred_hash, expiry, last_mfa, revoked, created, last_seen,
-			node_status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			node_status, mfa_method)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, string(d.Kind), strArg(d.UserID), d.PublicKey, d.Hostname, d.OS, j.tags,
 		v4.String(), v6.String(), j.endpoints, j.models, blobArg(d.CredHash),
 		s.d.timeArg(d.Expiry), s.d.timeArg(d.LastMFA), d.Revoked, s.d.timeArg(d.Created),
-		s.d.timeArg(d.LastSeen), blobArg(d.NodeStatus))
+		s.d.timeArg(d.LastSeen), blobArg(d.NodeStatus), d.MFAMethod)
 	return err
 }
 
@@ -136,11 +137,11 @@ func (s *DB) UpdateDevice(ctx context.Context, d *Device) error {
 	}
 	err = s.wr().execOne(ctx, `UPDATE devices SET kind = ?, user_id = ?, public_key = ?, hostname = ?,
 			os = ?, tags = ?, endpoints = ?, models = ?, cred_hash = ?, expiry = ?, last_mfa = ?,
-			revoked = (revoked OR ?), last_seen = ?, node_status = ?
+			revoked = (revoked OR ?), last_seen = ?, node_status = ?, mfa_method = ?
 		WHERE id = ?`,
 		string(d.Kind), strArg(d.UserID), d.PublicKey, d.Hostname, d.OS, j.tags, j.endpoints,
 		j.models, blobArg(d.CredHash), s.d.timeArg(d.Expiry), s.d.timeArg(d.LastMFA), d.Revoked,
-		s.d.timeArg(d.LastSeen), blobArg(d.NodeStatus), d.ID)
+		s.d.timeArg(d.LastSeen), blobArg(d.NodeStatus), d.MFAMethod, d.ID)
 	return s.fail("update device "+d.ID, err)
 }
 

@@ -420,4 +420,32 @@ var migrations = []migration{{
 			seen    {{time}} NOT NULL
 		)`,
 	},
+}, {
+	version: 17,
+	name:    "passkeys and the factor of a device's last MFA",
+	stmts: []string{
+		// WebAuthn credentials of people, of the embedded IdP ("iu_…")
+		// and of the coordinator's step-up ("u_…"); see passkeys.go.
+		`CREATE TABLE passkeys (
+			id         {{blob}} PRIMARY KEY,
+			user_id    TEXT NOT NULL,
+			name       TEXT NOT NULL DEFAULT '',
+			data       {{blob}} NOT NULL,
+			sign_count BIGINT NOT NULL DEFAULT 0,
+			created    {{time}} NOT NULL,
+			last_used  {{time}}
+		)`,
+		`CREATE INDEX passkeys_user ON passkeys (user_id)`,
+		// Ceremonies in progress, by the SHA-256 of their id; single use.
+		`CREATE TABLE passkey_challenges (
+			hash    {{blob}} PRIMARY KEY,
+			user_id TEXT NOT NULL,
+			purpose TEXT NOT NULL,
+			data    {{blob}} NOT NULL,
+			expires {{time}} NOT NULL
+		)`,
+		// The RFC 8176 method of the device's last MFA ("hwk", "swk",
+		// "otp", "mfa"); '' from binaries before this migration.
+		`ALTER TABLE devices ADD COLUMN mfa_method TEXT NOT NULL DEFAULT ''`,
+	},
 }}

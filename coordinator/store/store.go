@@ -49,13 +49,15 @@ type User struct {
 	// The last second factor the person proved, on any sign-in (device or
 	// web UI); set only by RecordMFA.
 	LastMFA time.Time
-	MFAVia  string // MFAViaIdP or MFAViaTOTP; "" before the first
+	MFAVia  string // MFAViaIdP, MFAViaTOTP or MFAViaPasskey; "" before the first
 }
 
 // How a person proved their second factor.
 const (
 	MFAViaIdP  = "idp"  // the IdP's amr claim named an accepted method
 	MFAViaTOTP = "totp" // the coordinator's own TOTP
+	// MFAViaPasskey is the coordinator's own passkey (WebAuthn).
+	MFAViaPasskey = "passkey"
 )
 
 // DeviceKind says what a Device is.
@@ -82,6 +84,7 @@ type Device struct {
 	CredHash   []byte         // SHA-256 of the device credential
 	Expiry     time.Time      // zero: never (nodes)
 	LastMFA    time.Time
+	MFAMethod  string // how LastMFA was proved (RFC 8176 amr): "hwk", "swk", "otp", "mfa"; "" unknown
 	Revoked    bool
 	Created    time.Time
 	LastSeen   time.Time

@@ -52,6 +52,11 @@ type GrantRule struct {
 	// count for callers of the grant; the node leases each for every
 	// request (LeaseRequest.Kind). Empty: no budget counts the grant.
 	Budgets []string `json:"budgets,omitempty"`
+
+	// MFAFactor is the kind of second factor the grant demands:
+	// "phishing-resistant" (amr hwk or swk), "device-bound" (hwk); ""
+	// is any.
+	MFAFactor string `json:"mfaFactor,omitempty"`
 }
 
 // Limits bound what one caller may do under a grant; 0 means no limit.

@@ -82,8 +82,16 @@ import (
 //     OutputPrice, GrantRule.Budgets, LeaseRequest.Kind ("tokens", "money")
 //     and LeaseResponse.Budgets. A node from before enforces no budget (the
 //     coordinator still counts the audit's use); a coordinator from before
-//     sends no GrantRule.Budgets, so a new node asks it for no budget lease. New call GET
-//     /api/v1/usage (a person's device): Usage, their own use and what remains of limits and budgets.
+//     sends no GrantRule.Budgets, so a new node asks it for no budget lease. New call
+//     GET /api/v1/usage (a person's device): Usage, their own use and
+//     what remains of limits and budgets.
+//     2026-12-06, compatible additions: Identity.MFAMethod, the RFC 8176
+//     method of the device's last MFA ("hwk", "swk", "otp", "mfa"), and
+//     GrantRule.MFAFactor, the factor a grant demands
+//     ("phishing-resistant", "device-bound"). A node from before ignores
+//     MFAFactor (it enforces the grant's window only); a node of this
+//     version refuses such a grant to an identity from an older
+//     coordinator, which carries no MFAMethod.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A
@@ -117,6 +125,7 @@ type Identity struct {
 	DeviceID   DeviceID  `json:"deviceId"`             // the device this identity signed in on
 	DeviceName string    `json:"deviceName,omitempty"` // the device's hostname
 	LastMFA    time.Time `json:"lastMfa,omitzero"`     // last completed second factor; zero: never
+	MFAMethod  string    `json:"mfaMethod,omitempty"`  // how LastMFA was proved (RFC 8176 amr): "hwk", "swk", "otp", "mfa"; "": unknown
 	Expiry     time.Time `json:"expiry,omitzero"`      // when the device key stops being valid; zero: never (nodes)
 	// PromptKey is the person's public key for the prompts nodes keep
 	// (mesh/promptkey, 32 bytes); empty for nodes, and for a person

@@ -41,7 +41,7 @@ func (c *call) listable(m string) bool {
 	if _, stopped := c.g.avail.load()[m]; stopped {
 		return false
 	}
-	_, v := c.snap.table.Decide(c.who.key, m, c.mfaAge())
+	_, v := c.snap.table.Decide(c.who.key, m, c.mfaAge(), c.who.id.MFAMethod)
 	return v == policy.Allow
 }
 

@@ -35,7 +35,7 @@ func (c *call) serveModel() {
 
 // decide applies the policy: grant, MFA freshness, model served here.
 func (c *call) decide() bool {
-	g, v := c.snap.table.Decide(c.who.key, c.model, c.mfaAge())
+	g, v := c.snap.table.Decide(c.who.key, c.model, c.mfaAge(), c.who.id.MFAMethod)
 	c.grant = g
 	switch v {
 	case policy.Deny:
@@ -63,6 +63,10 @@ func (c *call) decide() bool {
 func (c *call) mfaMessage(g *policy.GrantRule) string {
 	if c.who.id.LastMFA.IsZero() {
 		return fmt.Sprintf("model %q needs a sign-in with a second factor and %s has none on this device; run \"moat login\"", c.model, c.who.who())
+	}
+	if !g.MFAFactor.Accepts(c.who.id.MFAMethod) {
+		return fmt.Sprintf("model %q needs a sign-in with %s, and %s last signed in on this device with %s; run \"moat login\" and use a passkey (ask an admin if you have none)",
+			c.model, g.MFAFactor.Describe(), c.who.who(), policy.MethodName(c.who.id.MFAMethod))
 	}
 	return fmt.Sprintf("model %q needs a second factor within the last %s and the last one of %s was %s ago; run \"moat login\"",
 		c.model, time.Duration(g.MFA), c.who.who(), c.mfaAge().Round(time.Minute))

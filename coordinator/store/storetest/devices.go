@@ -22,7 +22,7 @@ func testDevices(t *testing.T, s Store) {
 	c := ctx(t)
 	u := newUser(t, s, "alice")
 	d := &store.Device{Kind: store.KindUser, UserID: u.ID, PublicKey: "pk-alice", Hostname: "laptop",
-		OS: "darwin", CredHash: hash("c1"), Expiry: at(12 * time.Hour), LastMFA: at(0),
+		OS: "darwin", CredHash: hash("c1"), Expiry: at(12 * time.Hour), LastMFA: at(0), MFAMethod: "hwk",
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")},
 		LastSeen:  at(time.Second), Created: at(0)}
 	must(t, s.CreateDevice(c, d))
@@ -103,7 +103,7 @@ func testDeviceUpdate(t *testing.T, s Store) {
 	other := newNode(t, s, "gpu2")
 	n.Hostname, n.Tags, n.Endpoints = "gpu1b", nil, []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::1]:51820")}
 	n.Models, n.NodeStatus, n.Expiry = []wire.ModelAd{{Name: "qwen"}}, []byte(`{}`), at(time.Hour)
-	n.CredHash, n.Revoked = hash("new cred"), true
+	n.CredHash, n.Revoked, n.MFAMethod = hash("new cred"), true, "otp"
 	must(t, s.UpdateDevice(c, n))
 	got, err := s.Device(c, n.ID)
 	must(t, err)

@@ -72,6 +72,19 @@ type Store interface {
 	ClaimTOTPStep(ctx context.Context, id string, step int64, pendingSecret []byte) error
 	RevokeEnrollKey(ctx context.Context, id string) error
 
+	// Passkeys (WebAuthn credentials) and their ceremonies.
+	CreatePasskey(ctx context.Context, p *store.Passkey) error
+	Passkeys(ctx context.Context, userID string) ([]*store.Passkey, error)
+	UsePasskey(ctx context.Context, userID string, id []byte, from uint32, p *store.Passkey) error
+	RenamePasskey(ctx context.Context, userID string, id []byte, name string) error
+	DeletePasskey(ctx context.Context, userID string, id []byte) error
+	DeletePasskeys(ctx context.Context, userID string) error
+	CreatePasskeyChallenge(ctx context.Context, c *store.PasskeyChallenge, now time.Time, max int) error
+	TakePasskeyChallenge(ctx context.Context, hash []byte, now time.Time) (*store.PasskeyChallenge, error)
+	PasskeyCounts(ctx context.Context) (map[string]int, error) // by user id; users with none absent
+	ClearMFAFailures(ctx context.Context, id string) error
+	ResetMFA(ctx context.Context, id string) error // TOTP secret, passkeys and lockout of a user
+
 	// API tokens.
 	CreateAPIToken(ctx context.Context, t *store.APIToken) error
 	APITokenByHash(ctx context.Context, hash []byte) (*store.APIToken, error)

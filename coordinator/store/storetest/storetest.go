@@ -55,6 +55,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"IdPSetupOnce", testIdPSetupOnce},
 		{"Presence", testPresence},
 		{"Relays", testRelays},
+		{"Passkeys", testPasskeys},
+		{"PasskeyUseRace", testPasskeyUseRace},
+		{"PasskeyChallenges", testPasskeyChallenges},
+		{"ResetMFA", testResetMFA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
