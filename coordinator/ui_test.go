@@ -2,7 +2,6 @@ package coordinator_test
 
 import (
 	"context"
-	"github.com/moatmesh/moat/internal/cli"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/internal/browsertest"
+	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"

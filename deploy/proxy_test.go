@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,13 +19,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/internal/testlog"
 	"github.com/moatmesh/moat/mesh/control"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -41,7 +40,7 @@ type proxy struct {
 	// API from outside the admin networks.
 	refused int
 	coord   *coordtest.Coord
-	log     *syncBuffer
+	log     *testlog.Buffer
 }
 
 // TestBehindProxies runs the coordinator behind the shipped Caddy and
@@ -114,7 +113,7 @@ func checkProxy(t *testing.T, p *proxy) {
 	// header, and the coordinator (trusting the proxy) logs the peer.
 	before := len(p.log.String())
 	get("/moat-proxy-probe", "X-Forwarded-For", "203.0.113.7")
-	line := p.log.line(before, `"route":"unmatched"`)
+	line := logLine(p.log, before, `"route":"unmatched"`)
 	if line == "" {
 		t.Fatal("the probe request was not logged")
 	}
@@ -160,8 +159,8 @@ func checkProxy(t *testing.T, p *proxy) {
 
 // startCoord starts a coordinator whose public URL is publicURL, trusting
 // a proxy on loopback, with its log captured.
-func startCoord(t *testing.T, publicURL string) (*coordtest.Coord, *syncBuffer) {
-	log := &syncBuffer{}
+func startCoord(t *testing.T, publicURL string) (*coordtest.Coord, *testlog.Buffer) {
+	log := &testlog.Buffer{}
 	c := coordtest.Start(t, func(cfg *coordinator.Config) {
 		cfg.PublicURL = publicURL
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
@@ -274,7 +273,7 @@ http {
 // run starts cmd, stops it when the test ends and waits until port
 // accepts connections.
 func run(t *testing.T, cmd *exec.Cmd, port int) error {
-	var out syncBuffer
+	var out testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so that nginx's workers go with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -360,28 +359,10 @@ func issueCert(dir string) (caPEM []byte, certFile, keyFile string, err error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), certFile, keyFile, nil
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// line is the first line logged after the first from bytes that
+// logLine is the first line of log, after its first from bytes, that
 // contains sub, or "".
-func (s *syncBuffer) line(from int, sub string) string {
-	for _, l := range strings.Split(s.String()[from:], "\n") {
+func logLine(log *testlog.Buffer, from int, sub string) string {
+	for _, l := range strings.Split(log.String()[from:], "\n") {
 		if strings.Contains(l, sub) {
 			return l
 		}

@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"errors"
-	"github.com/moatmesh/moat/internal/cli"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/moatmesh/moat/internal/cli"
 )
 
 // The UI is served under /ui/: ui.New's handler expects the full request
