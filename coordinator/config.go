@@ -21,6 +21,11 @@ type Config struct {
 	// e.g. "https://moat.example.com". Required. OIDC redirect URIs and
 	// the embedded provider's issuer derive from it.
 	PublicURL string
+
+	// Version is this build's version, shown at the foot of every UI page
+	// and named when a member is refused as too old. Default "dev";
+	// moat-coordinator sets the version it was built with.
+	Version string
 	// DataDir holds the SQLite database and, when SealKey is zero, the
 	// seal key (seal.key).
 	// Default "./moat-data".
@@ -188,6 +193,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.DeviceTTL == 0 {
 		c.DeviceTTL = 12 * time.Hour
+	}
+	if c.Version == "" {
+		c.Version = "dev"
 	}
 	if c.IdPCheckInterval <= 0 {
 		c.IdPCheckInterval = DefaultIdPCheckInterval

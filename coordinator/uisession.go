@@ -171,5 +171,5 @@ func (s *Server) uiViewer(r *http.Request) *ui.Viewer {
 	if role != ui.RoleAdmin && role != ui.RoleAuditor {
 		role = ui.RoleMember
 	}
-	return &ui.Viewer{ID: u.ID, Email: u.Email, Role: role, CSRF: sessionCSRF(ck.Value)}
+	return &ui.Viewer{ID: u.ID, Email: u.Email, Role: role, CSRF: sessionCSRF(ck.Value), Build: s.cfg.Version}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/moatmesh/moat/coordinator/store"
-	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
@@ -38,7 +37,7 @@ func (s *Server) memberVersion(c *gin.Context) {
 		}
 		apiError(c, http.StatusUpgradeRequired, wire.CodeVersionTooOld, fmt.Sprintf(
 			"this member (%s) speaks moat protocol %d; this coordinator (moat-coordinator %s) needs protocol %d or later: upgrade the member",
-			member, n, cli.BuildInfo().Version, wire.MinVersion))
+			member, n, s.cfg.Version, wire.MinVersion))
 		return
 	}
 	c.Next()

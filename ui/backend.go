@@ -66,6 +66,8 @@ type Viewer struct {
 	// CSRF is the token every form of this session must carry; the UI
 	// refuses a POST whose "csrf" field does not match it.
 	CSRF string
+	// Build is the coordinator's version, shown at the foot of every page.
+	Build string
 }
 
 // Overview is what the overview page shows.

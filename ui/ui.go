@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/moatmesh/moat/internal/cli"
 )
 
 // The UI is served under /ui/: ui.New's handler expects the full request
@@ -33,9 +31,7 @@ var staticFS embed.FS
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"when": when,
-	// version is this coordinator's build, shown at the foot of every page.
-	"version": func() string { return cli.BuildInfo().Version },
-	"left":    func(limit, used int64) int64 { return max(limit-used, 0) },
+	"left": func(limit, used int64) int64 { return max(limit-used, 0) },
 }
 
 // pages holds one template set per page, each with the layout and the

@@ -160,7 +160,7 @@ func checkPublicURL(cmd *cobra.Command, v string) error {
 func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 	retention, _ := s.retention() // refused by check when it does not parse
 	return coordinator.Config{
-		PublicURL: s.publicURL, DataDir: s.store.dataDir, Database: s.store.database,
+		PublicURL: s.publicURL, Version: cli.BuildInfo().Version, DataDir: s.store.dataDir, Database: s.store.database,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
