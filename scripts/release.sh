@@ -5,9 +5,11 @@
 #
 # OUT gets moat-coordinator and moat-node for linux amd64/arm64, moat for
 # linux amd64/arm64, darwin amd64/arm64 and windows amd64 (static, with
-# VERSION stamped and the commit recorded in the build info), a CycloneDX
+# VERSION stamped and the commit recorded in the build info), install.sh
+# and moat-node.service (what /install.sh runs and installs), a CycloneDX
 # SBOM of the module graph (sbom.cdx.json), SHA256SUMS over all of them,
-# its minisign signature SHA256SUMS.minisig, and minisign.pub.
+# minisign signatures of SHA256SUMS and install.sh (FILE.minisig), and
+# minisign.pub.
 #
 # MOAT_RELEASE_KEY=path signs with that minisign secret key (offline; an
 # encrypted key reads its password from MOAT_RELEASE_KEY_PASSWORD).
@@ -41,6 +43,9 @@ for arch in amd64 arm64; do
 done
 build moat windows amd64
 
+cp "$root/deploy/install.sh" "$out/install.sh"
+cp "$root/deploy/systemd/moat-node.service" "$out/moat-node.service"
+
 # The SBOM of the module graph that built the binaries (cyclonedx-gomod,
 # a tool of internal/tools/release: built once into Go's cache).
 echo "release.sh: sbom.cdx.json (CycloneDX)"
@@ -50,7 +55,7 @@ echo "release.sh: sbom.cdx.json (CycloneDX)"
 
 (cd "$out" && sha256sum -- * >SHA256SUMS)
 
-sign() { (cd "$tools" && go run . sign -version "$version" "$@" "$out/SHA256SUMS"); }
+sign() { (cd "$tools" && go run . sign -version "$version" "$@" "$out/SHA256SUMS" "$out/install.sh"); }
 if [ -n "${MOAT_RELEASE_KEY:-}" ]; then
 	pub=$(sign -key "$MOAT_RELEASE_KEY")
 	echo "release.sh: signed with the release key $MOAT_RELEASE_KEY: $pub"
