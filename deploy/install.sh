@@ -281,6 +281,12 @@ is_minisign() {
 	[ "$(wc -c <"$1" | tr -d ' ')" = "$2" ] && [ "$(head -c 2 "$1")" = Ed ]
 }
 
+# key_id FILE prints the key id in FILE (bytes 2-9, little-endian) as
+# minisign prints it.
+key_id() {
+	od -An -tx1 -j2 -N8 "$1" | awk '{ for (i = NF; i > 0; i--) printf "%s", toupper($i) }'
+}
+
 # verify_sig FILE refuses FILE unless FILE.minisig is the release key's
 # minisign signature of it, in the legacy Ed25519 form (over the file
 # itself) that the release tool writes and openssl verifies.
@@ -288,8 +294,8 @@ verify_sig() {
 	sed -n 2p "$1.minisig" | openssl base64 -d -A >"$TMP/sig.bin" 2>/dev/null || true
 	is_minisign "$TMP/sig.bin" 74 ||
 		die "$(basename "$1").minisig: not a minisign Ed25519 signature; refusing to install"
-	keyid=$(od -An -tx1 -j2 -N8 "$TMP/release.key" | tr -d ' \n')
-	sigid=$(od -An -tx1 -j2 -N8 "$TMP/sig.bin" | tr -d ' \n')
+	keyid=$(key_id "$TMP/release.key")
+	sigid=$(key_id "$TMP/sig.bin")
 	[ "$sigid" = "$keyid" ] ||
 		die "$(basename "$1") is signed by key id $sigid, not by the release key (id $keyid); refusing to install"
 	tail -c 64 "$TMP/sig.bin" >"$TMP/sig"
