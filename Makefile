@@ -32,6 +32,8 @@ test:
 	# helm is built once into a cache outside the repo (scripts/helm.sh).
 	cd deploy/helm && $(GO) vet ./... && $(GO) mod tidy -diff && \
 		MOAT_HELM="$$(../../scripts/helm.sh)" $(GO) test -count=1 ./...
+	# The release signer (minisign) and SBOM tool: their own module too.
+	cd internal/tools/release && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 ./...
 
 # Sign-in through a real Dex (coordinator/dex_test.go). Dex is built once
 # from its own module (internal/tools/dex) and cached outside the repo; a
@@ -64,14 +66,12 @@ lint:
 demo:
 	$(GO) run ./internal/demo
 
-# release: moat-node for every architecture /install.sh serves, with
-# SHA256SUMS; point `moat-coordinator serve --release-dir` at the result.
+# release: every binary for every platform it ships on, an SBOM, and
+# SHA256SUMS signed with the offline release key (MOAT_RELEASE_KEY=path;
+# without it a throwaway key, said loudly); see scripts/release.sh. Point
+# `moat-coordinator serve --release-dir bin/release` at the result.
 release:
-	@mkdir -p $(BIN)/release
-	for arch in amd64 arm64; do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/release/moat-node-linux-$$arch ./cmd/moat-node || exit 1; \
-	done
-	cd $(BIN)/release && sha256sum moat-node-linux-amd64 moat-node-linux-arm64 >SHA256SUMS
+	./scripts/release.sh $(BIN)/release $(VERSION)
 
 clean:
 	rm -rf $(BIN)

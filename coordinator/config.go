@@ -56,12 +56,21 @@ type Config struct {
 	// LoginTTL is how long a started login may take. Default 10m.
 	LoginTTL time.Duration
 
-	// ReleaseDir is the directory with moat-node-linux-amd64,
-	// moat-node-linux-arm64 and SHA256SUMS (as `make release` writes it),
-	// served under /download/ for /install.sh; a missing SHA256SUMS is
-	// computed at start. Empty: serve the moat-node found next to this
+	// ReleaseDir is a release as `make release` writes it: install.sh and
+	// install.sh.minisig, served at /install.sh and /install.sh.minisig,
+	// and moat-node-linux-amd64, moat-node-linux-arm64, moat-node.service,
+	// SHA256SUMS and SHA256SUMS.minisig, served under /download/. What it
+	// lacks is taken from this build, unsigned (a missing SHA256SUMS is
+	// computed at start). Empty: serve the moat-node found next to this
 	// process's executable as the build for this machine (development).
 	ReleaseDir string
+	// ReleaseKey is the release's minisign public key, the RW… line of
+	// its minisign.pub (see ParseReleaseKey). The install command carries
+	// it and checks install.sh against it before running it, and
+	// install.sh checks SHA256SUMS with it, so that a GPU host trusts the
+	// release key, not the coordinator. Empty: no install command is given
+	// (the UI and API say how to set it).
+	ReleaseKey string
 	// SelfSignedCert is the DER of the coordinator's self-signed TLS
 	// certificate; serve sets it with --tls=self-signed. /install.sh and
 	// the install command then pin it (curl: its public key; moat-node:

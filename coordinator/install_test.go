@@ -50,23 +50,21 @@ func get(t *testing.T, url string) (int, http.Header, string) {
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-func TestInstallScriptPinsSelfSignedCert(t *testing.T) {
+func TestInstallCommandCarriesReleaseKeyAndPins(t *testing.T) {
 	der := selfSigned(t)
-	tc := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.SelfSignedCert = der })
+	tc := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.SelfSignedCert, c.ReleaseKey = der, testKey(t).Text })
 	code, h, body := get(t, tc.URL+"/install.sh")
 	if code != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") || h.Get("Cache-Control") != "no-store" {
 		t.Fatalf("GET /install.sh = %d %v", code, h)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	fp, spki := sha256.Sum256(der), sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	pin := "sha256//" + base64.StdEncoding.EncodeToString(spki[:])
-	for _, want := range []string{"COORDINATOR='" + tc.URL + "'", "FINGERPRINT='" + hex.EncodeToString(fp[:]) + "'", "PIN='" + pin + "'", "DeviceAllow=/dev/net/tun rw"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("install.sh lacks %q", want)
-		}
+	if body != deploy.InstallScript {
+		t.Error("/install.sh without a release dir is not the script this build embeds")
 	}
 	checkShell(t, body)
 
+	cert, _ := x509.ParseCertificate(der)
+	fp, spki := sha256.Sum256(der), sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	pin := "sha256//" + base64.StdEncoding.EncodeToString(spki[:])
 	tok := tc.adminToken(t)
 	tc.savePolicy(t, tok, tagsOnly)
 	code, out := tc.admin(t, tok, "POST", "/enroll-keys", `{"tags":["tag:gpu"]}`)
@@ -74,10 +72,18 @@ func TestInstallScriptPinsSelfSignedCert(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != http.StatusCreated {
 		t.Fatalf("create key: %d %s", code, out)
 	}
-	want := "curl -fsSL -k --pinnedpubkey " + pin + " " + tc.URL + "/install.sh | sudo sh -s -- --key -" // the key is asked for
-	if res.Install != want {
-		t.Errorf("install command\n got %s\nwant %s", res.Install, want)
+	for _, want := range []string{
+		"curl -fsSL -k --pinnedpubkey " + pin + " -o \"$d/install.sh\" '" + tc.URL + "/install.sh' -o \"$d/sig\" '" + tc.URL + "/install.sh.minisig'",
+		"echo " + testKey(t).Text + " | openssl base64 -d -A",
+		"openssl pkeyutl -verify -pubin",
+		"&& sudo sh \"$d/install.sh\" --coordinator '" + tc.URL + "' --pin " + pin + " --fingerprint " + hex.EncodeToString(fp[:]) +
+			" --release-key " + testKey(t).Text + " --key -", // the key is asked for
+	} {
+		if !strings.Contains(res.Install, want) {
+			t.Errorf("install command\n%s\nlacks %s", res.Install, want)
+		}
 	}
+	checkShell(t, res.Install)
 }
 
 // checkShell parses the rendered script with sh -n, and with shellcheck
@@ -101,10 +107,18 @@ func checkShell(t *testing.T, script string) {
 }
 
 func TestInstallCommandWithoutSelfSignedCert(t *testing.T) {
-	cfg := Config{PublicURL: "https://moat.example.com/"}
-	got := installCommandLine(cfg)
-	if want := "curl -fsSL https://moat.example.com/install.sh | sudo sh -s -- --key -"; got != want {
-		t.Errorf("got %s, want %s", got, want)
+	got := installCommandLine(Config{PublicURL: "https://moat.example.com/", ReleaseKey: testKey(t).Text})
+	if !strings.HasPrefix(got, "d=$(mktemp -d) && curl -fsSL -o \"$d/install.sh\" 'https://moat.example.com/install.sh' ") ||
+		!strings.HasSuffix(got, " --coordinator 'https://moat.example.com' --release-key "+testKey(t).Text+" --key -") || strings.Contains(got, "pinnedpubkey") {
+		t.Errorf("got %s", got)
+	}
+}
+
+// Without a release key, no command pretends to verify what it installs.
+func TestNoInstallCommandWithoutReleaseKey(t *testing.T) {
+	got := installCommandLine(Config{PublicURL: "https://moat.example.com"})
+	if !strings.HasPrefix(got, "# no install command") || !strings.Contains(got, "--release-key") {
+		t.Errorf("got %s", got)
 	}
 }
 
@@ -119,11 +133,15 @@ func TestDownloadsOnlyReleaseFiles(t *testing.T) {
 		t.Fatalf("GET %s = %d %q", nodeARM, code, body)
 	}
 	code, _, sums := get(t, tc.URL+"/download/SHA256SUMS")
-	amd := sha256.Sum256([]byte("build " + nodeAMD))
-	if code != http.StatusOK || !strings.Contains(sums, hex.EncodeToString(amd[:])+"  "+nodeAMD+"\n") {
+	amd, unit := sha256.Sum256([]byte("build "+nodeAMD)), sha256.Sum256([]byte(deploy.NodeUnit))
+	if code != http.StatusOK || !strings.Contains(sums, hex.EncodeToString(amd[:])+"  "+nodeAMD+"\n") ||
+		!strings.Contains(sums, hex.EncodeToString(unit[:])+"  "+unitFile+"\n") {
 		t.Fatalf("computed SHA256SUMS = %d %q", code, sums)
 	}
-	for _, bad := range []string{"secret", "..%2Fsecret", "%2E%2E/" + filepath.Base(rel) + "/secret", "moat-node"} {
+	if code, _, body := get(t, tc.URL+"/download/"+unitFile); code != http.StatusOK || body != deploy.NodeUnit {
+		t.Fatalf("GET %s = %d %q", unitFile, code, body)
+	}
+	for _, bad := range []string{"secret", "..%2Fsecret", "%2E%2E/" + filepath.Base(rel) + "/secret", "moat-node", "install.sh", "SHA256SUMS.minisig"} {
 		if code, _, body := get(t, tc.URL+"/download/"+bad); code != http.StatusNotFound || strings.Contains(body, "no\n") {
 			t.Errorf("GET /download/%s = %d %q, want 404", bad, code, body)
 		}

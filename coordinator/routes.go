@@ -22,7 +22,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/metrics", s.adminAuth, gin.WrapH(s.MetricsHandler())) // or unauthenticated on --metrics-listen
 	r.GET("/static/login.css", serveLoginCSS)
 	r.GET("/static/passkey.js", gin.WrapF(passkey.ServeScript))
-	s.installRoutes(r) // GET /install.sh, /download/{file}
+	s.installRoutes(r) // GET /install.sh, /install.sh.minisig, /download/{file}
 
 	logins := s.perClient(newRateTable(2*time.Second, 20)) // sign-in starts and codes
 	browser := r.Group("/", logins)

@@ -295,7 +295,9 @@ func TestUIEmptyStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := coordtest.Start(t, func(cfg *coordinator.Config) { cfg.SelfSignedCert = cert.Certificate[0] })
+	c := coordtest.Start(t, func(cfg *coordinator.Config) {
+		cfg.SelfSignedCert, cfg.ReleaseKey = cert.Certificate[0], testReleaseKey
+	})
 	b, page := signInUI(t, c, c.AddPerson(t, "root@example.com", true))
 	if !page.Contains(`id="no-nodes"`) || !page.Contains(c.URL+"/install.sh") || !page.Contains("--pinnedpubkey sha256//") {
 		t.Errorf("overview without nodes:\n%s", page.Body)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/coordinator/mfa"
 	"github.com/moatmesh/moat/coordinator/store"
@@ -91,8 +92,12 @@ func actions(t *testing.T, c *coordtest.Coord) []string {
 	return out
 }
 
+// testReleaseKey is a minisign public key; without one the coordinator
+// gives no install command.
+const testReleaseKey = "RWRuurrjpnPMYaNdZ5sDzdOzMuABLXxuoXr+D5OqOTGJT11sELqGFu4Y"
+
 func TestUIAdmin(t *testing.T) {
-	c := coordtest.Start(t)
+	c := coordtest.Start(t, func(cfg *coordinator.Config) { cfg.ReleaseKey = testReleaseKey })
 	admin := c.AddPerson(t, "root@example.com", true)
 	b, page := signInUI(t, c, admin)
 	if !page.Contains("Overview") || !page.Contains("devices online") || !page.Contains("<svg") {

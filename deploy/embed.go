@@ -1,15 +1,15 @@
 // Package deploy holds what puts moat on real machines (see README.md).
-// Go code reaches two of its files through it: the install script
-// template and the node's systemd unit, which the coordinator serves at
-// /install.sh.
+// Go code reaches two of its files through it: the install script and
+// the node's systemd unit, which a coordinator serves when its release
+// lacks them (development).
 package deploy
 
 import _ "embed"
 
-// InstallScript is install.sh.tmpl, a text/template the coordinator
-// renders with its URL and certificate pins.
+// InstallScript is install.sh, the static script a release ships and
+// signs; the coordinator's URL and pins are its arguments.
 //
-//go:embed install.sh.tmpl
+//go:embed install.sh
 var InstallScript string
 
 // NodeUnit is systemd/moat-node.service, which the install script writes.

@@ -38,7 +38,7 @@ func (s *storeSettings) config(cmd *cobra.Command) (coordinator.Config, error) {
 // serveSettings are the settings of `serve`, the keys of its config file.
 type serveSettings struct {
 	store                                       storeSettings
-	listen, publicURL, releaseDir               string
+	listen, publicURL, releaseDir, releaseKey   string
 	issuer, clientID, clientSecret, groupsClaim string
 	emailClaim                                  string
 	scopes, adminGroups, auditorGroups          []string
@@ -79,7 +79,8 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.tlsMode, "tls", "", `"self-signed" to create and keep a certificate; empty uses --tls-cert/--tls-key, or plain HTTP behind a TLS proxy`)
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "certificate file (PEM)")
 	fs.StringVar(&s.tlsKey, "tls-key", "", "key file (PEM)")
-	fs.StringVar(&s.releaseDir, "release-dir", "", "directory with moat-node-linux-amd64, moat-node-linux-arm64 and SHA256SUMS for /install.sh (make release); empty: the moat-node next to this binary")
+	fs.StringVar(&s.releaseDir, "release-dir", "", "a release as make release writes it (install.sh, moat-node builds, SHA256SUMS and their signatures) to serve at /install.sh and /download/; empty: the moat-node next to this binary, unsigned")
+	fs.StringVar(&s.releaseKey, "release-key", "", "the release's minisign public key (the RW… line of its minisign.pub), which the install command carries and verifies install.sh and the downloads with; empty: no install command is given")
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
@@ -117,6 +118,11 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	}{{"device-ttl", s.deviceTTL}, {"login-ttl", s.loginTTL}, {"shutdown-timeout", s.shutdownTimeout}} {
 		if d.v <= 0 {
 			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
+		}
+	}
+	if s.releaseKey != "" {
+		if _, err := coordinator.ParseReleaseKey(s.releaseKey); err != nil {
+			return cli.Invalid(cmd, "release-key", "%v", err)
 		}
 	}
 	if s.maxConnsPerClient == 0 || s.maxConnsPerClient < -1 {
@@ -161,7 +167,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 	retention, _ := s.retention() // refused by check when it does not parse
 	return coordinator.Config{
 		PublicURL: s.publicURL, Version: cli.BuildInfo().Version, DataDir: s.store.dataDir, Database: s.store.database,
-		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir,
+		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir, ReleaseKey: s.releaseKey,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
 		AuditSinks: s.sinks.sinks(), AuditRetention: retention,

@@ -36,32 +36,35 @@ const (
 
 // world is a running coordinator and a fresh host to install on.
 type world struct {
-	t         *testing.T
-	ctx       context.Context
-	bins, rel string // built binaries; the release dir the coordinator serves
-	data      string // the coordinator's data dir
-	coord     *netns.NS
-	host      *netns.NS
-	inet, dev *netns.NS
-	child     *netns.Child // in host: the stand-in model server and probes
-	url, pin  string
-	token     string
-	root      string   // the host's install root: usr/local, etc, var/lib
-	knobs     []string // MOAT_PREFIX, MOAT_ETC, MOAT_STATE, MOAT_NO_USER
-	stateDir  string
-	binPath   string
-	envPath   string
-	pidPath   string
-	logPath   string
+	t          *testing.T
+	ctx        context.Context
+	bins, rel  string // built binaries; the release dir the coordinator serves
+	releaseKey string // the release's minisign public key (RW…), the test's own
+	install    string // the verified install command, run as root here, up to its options
+	coordCmd   *exec.Cmd
+	data       string // the coordinator's data dir
+	coord      *netns.NS
+	host       *netns.NS
+	inet, dev  *netns.NS
+	child      *netns.Child // in host: the stand-in model server and probes
+	url, pin   string
+	token      string
+	root       string   // the host's install root: usr/local, etc, var/lib
+	knobs      []string // MOAT_PREFIX, MOAT_ETC, MOAT_STATE, MOAT_NO_USER
+	stateDir   string
+	binPath    string
+	envPath    string
+	pidPath    string
+	logPath    string
 }
 
 func TestInstallScriptOnFreshHost(t *testing.T) {
 	if why := netns.Unavailable(); why != "" {
 		t.Skip(why)
 	}
-	for _, c := range []string{"curl", "sha256sum"} {
+	for _, c := range []string{"curl", "sha256sum", "openssl"} {
 		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("needs %s (apt-get install curl coreutils; make test installs it)", c)
+			t.Skipf("needs %s (apt-get install curl coreutils openssl; make test installs it)", c)
 		}
 	}
 	begin := time.Now()
@@ -69,6 +72,7 @@ func TestInstallScriptOnFreshHost(t *testing.T) {
 	before := snapshot(t, w.root)
 
 	w.tamperedBinaryIsRefused(before)
+	w.tamperedReleaseIsRefused(before)
 	w.startChild()
 	w.controlEscapes()
 	dev, key := w.installJoins()
@@ -80,7 +84,7 @@ func TestInstallScriptOnFreshHost(t *testing.T) {
 	w.offRefusedWhileRunning()
 	w.rerunUpgrades(dev)
 	w.uninstallRemovesWhatItAdded(before)
-	t.Logf("install as %s with two capabilities, lockdown host by default, tamper refusal, join, a device served, flush healed, upgrade and uninstall in %v",
+	t.Logf("install as %s with two capabilities, lockdown host by default, tampered binary, install.sh and SHA256SUMS refused, join, a device served, flush healed, upgrade and uninstall in %v",
 		svcUser, time.Since(begin).Round(time.Millisecond))
 }
 
@@ -106,7 +110,7 @@ func newWorld(t *testing.T) *world {
 	w.build()
 	w.release()
 	w.namespaces()
-	w.startCoordinator()
+	w.startCoordinator(w.rel)
 	t.Cleanup(w.killNode)
 	return w
 }
@@ -121,16 +125,49 @@ func (w *world) build() {
 	}
 }
 
-// release lays out what `make release` makes, for this machine's arch.
+// release lays out what `make release` makes, for this machine's arch,
+// signed with the test's own key by the release tool.
 func (w *world) release() {
 	w.t.Helper()
-	b, err := os.ReadFile(filepath.Join(w.bins, "moat-node"))
-	must(w.t, err)
-	name := "moat-node-linux-" + runtime.GOARCH
-	must(w.t, os.MkdirAll(w.rel, 0o755))
-	must(w.t, os.WriteFile(filepath.Join(w.rel, name), b, 0o755))
-	sum := sha256.Sum256(b)
-	must(w.t, os.WriteFile(filepath.Join(w.rel, "SHA256SUMS"), fmt.Appendf(nil, "%x  %s\n", sum, name), 0o644))
+	w.releaseTool("keygen", filepath.Join(w.bins, "release"))
+	copyFile(w.t, filepath.Join(w.bins, "moat-node"), filepath.Join(w.rel, "moat-node-linux-"+runtime.GOARCH))
+	copyFile(w.t, "../../deploy/install.sh", filepath.Join(w.rel, "install.sh"))
+	copyFile(w.t, "../../deploy/systemd/moat-node.service", filepath.Join(w.rel, "moat-node.service"))
+	var sums []byte
+	for _, name := range []string{"moat-node-linux-" + runtime.GOARCH, "install.sh", "moat-node.service"} {
+		b, err := os.ReadFile(filepath.Join(w.rel, name))
+		must(w.t, err)
+		sums = fmt.Appendf(sums, "%x  %s\n", sha256.Sum256(b), name)
+	}
+	must(w.t, os.WriteFile(filepath.Join(w.rel, "SHA256SUMS"), sums, 0o644))
+	w.releaseKey = strings.TrimSpace(w.releaseTool("sign", "-key", filepath.Join(w.bins, "release.key"), "-version", "v0.0.0-test",
+		filepath.Join(w.rel, "SHA256SUMS"), filepath.Join(w.rel, "install.sh")))
+}
+
+// releaseTool runs internal/tools/release (built once) and returns its output.
+func (w *world) releaseTool(args ...string) string {
+	w.t.Helper()
+	tool := filepath.Join(w.bins, "release-tool")
+	if _, err := os.Stat(tool); err != nil {
+		cmd := exec.CommandContext(w.ctx, "go", "build", "-o", tool, ".")
+		cmd.Dir = "../tools/release"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			w.t.Fatalf("build the release tool: %v\n%s", err, out)
+		}
+	}
+	out, err := exec.CommandContext(w.ctx, tool, args...).Output()
+	if err != nil {
+		w.t.Fatalf("release %v: %v", args, err)
+	}
+	return string(out)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	must(t, err)
+	must(t, os.MkdirAll(filepath.Dir(to), 0o755))
+	must(t, os.WriteFile(to, b, 0o755))
 }
 
 // namespaces puts the coordinator, the host, the "internet" and a device
@@ -177,29 +214,42 @@ func openPath(t *testing.T, dir string) {
 	}
 }
 
-// startCoordinator makes an admin token, then runs `moat-coordinator
-// serve --tls=self-signed` in the coordinator's namespace.
-func (w *world) startCoordinator() {
+// startCoordinator makes an admin token (once), then runs
+// `moat-coordinator serve --tls=self-signed` in the coordinator's
+// namespace, serving the release in rel, with the test's release key.
+func (w *world) startCoordinator(rel string) {
 	w.t.Helper()
 	coordBin := filepath.Join(w.bins, "moat-coordinator")
-	out, err := exec.CommandContext(w.ctx, coordBin, "tokens", "create", "--data-dir", w.data, "installtest").CombinedOutput()
-	if err != nil {
-		w.t.Fatalf("tokens create: %v\n%s", err, out)
+	if w.token == "" {
+		out, err := exec.CommandContext(w.ctx, coordBin, "tokens", "create", "--data-dir", w.data, "installtest").CombinedOutput()
+		if err != nil {
+			w.t.Fatalf("tokens create: %v\n%s", err, out)
+		}
+		w.token = strings.TrimSpace(string(out))
+		w.t.Cleanup(w.stopCoordinator)
 	}
-	w.token = strings.TrimSpace(string(out))
 	w.url = "https://" + coordAddr + ":" + coordPort
 	cmd := w.coord.Command(w.ctx, coordBin, "serve", "--listen", coordAddr+":"+coordPort, "--public-url", w.url,
-		"--tls", "self-signed", "--data-dir", w.data, "--release-dir", w.rel, "--log-level", "warn")
+		"--tls", "self-signed", "--data-dir", w.data, "--release-dir", rel, "--release-key", w.releaseKey, "--log-level", "warn")
 	stdout, err := cmd.StdoutPipe()
 	must(w.t, err)
 	cmd.Stderr = testWriter{w.t, "coordinator: "}
 	must(w.t, cmd.Start())
-	w.t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	w.coordCmd = cmd
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
 	}
 	go io.Copy(io.Discard, stdout)
 	w.pin = spkiPin(w.t, filepath.Join(w.data, "tls-cert.pem"))
+}
+
+// stopCoordinator stops the running coordinator and waits for it.
+func (w *world) stopCoordinator() {
+	if w.coordCmd != nil {
+		w.coordCmd.Process.Signal(syscall.SIGTERM)
+		w.coordCmd.Wait()
+		w.coordCmd = nil
+	}
 }
 
 // spkiPin computes curl's pin of the certificate, independently of the
@@ -255,15 +305,20 @@ func (w *world) installCommand() (line, key string) {
 	var res struct{ Key, Install string }
 	w.admin("PUT", "/policy", policyBody)
 	must(w.t, json.Unmarshal(w.admin("POST", "/enroll-keys", `{"tags":["tag:gpu"]}`), &res))
-	if !strings.Contains(res.Install, "--pinnedpubkey "+w.pin+" ") {
-		w.t.Fatalf("install command %q does not pin the certificate (%s)", res.Install, w.pin)
+	for _, want := range []string{"--pinnedpubkey " + w.pin + " ", "echo " + w.releaseKey + " | openssl", "openssl pkeyutl -verify",
+		` && sudo sh "$d/install.sh" --coordinator '` + w.url + `' --pin ` + w.pin} {
+		if !strings.Contains(res.Install, want) {
+			w.t.Fatalf("install command %q lacks %q", res.Install, want)
+		}
 	}
-	if strings.Contains(res.Install, res.Key) || !strings.HasSuffix(res.Install, "| sudo sh -s -- --key -") {
-		w.t.Fatalf("install command %q: want the key asked for, not on the line", res.Install)
+	base, ok := strings.CutSuffix(res.Install, " --release-key "+w.releaseKey+" --key -")
+	if strings.Contains(res.Install, res.Key) || !ok {
+		w.t.Fatalf("install command %q: want the release key, and the key asked for, not on the line", res.Install)
 	}
+	w.install = strings.Replace(base, `&& sudo sh "$d/install.sh"`, `&& sh "$d/install.sh"`, 1) + " --release-key " + w.releaseKey
 	keyFile := filepath.Join(w.t.TempDir(), "enroll.key")
 	must(w.t, os.WriteFile(keyFile, []byte(res.Key+"\n"), 0o600))
-	return strings.Replace(res.Install, "| sudo sh -s -- --key -", "| sh -s -- --key-file "+keyFile, 1), res.Key
+	return w.install + " --key-file " + keyFile, res.Key
 }
 
 // script runs a shell command line in the host namespace with the knobs.
@@ -278,7 +333,10 @@ func (w *world) script(line string) (string, error) {
 
 // plain is the install command without a key.
 func (w *world) plain(args string) string {
-	return fmt.Sprintf("curl -fsSL -k --pinnedpubkey %s %s/install.sh | sh -s -- %s", w.pin, w.url, args)
+	if w.install == "" {
+		w.t.Fatal("plain before installCommand")
+	}
+	return w.install + " " + args
 }
 
 func must(t *testing.T, err error) {

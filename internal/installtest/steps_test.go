@@ -44,7 +44,8 @@ func (w *world) installJoins() (dev, key string) {
 	if err != nil {
 		w.t.Fatalf("install: %v", err)
 	}
-	for _, want := range []string{"checksum ok", "wrote " + w.envPath + " (0600)", "started moat-node join", "joined the mesh",
+	for _, want := range []string{"Signature Verified Successfully", "signature ok: SHA256SUMS signed by the release key " + w.releaseKey,
+		"checksum ok: moat-node-linux-", "checksum ok: moat-node.service", "wrote " + w.envPath + " (0600)", "started moat-node join", "joined the mesh",
 		"lockdown host: this host may now send only to", "NEW SSH OR MONITORING CONNECTIONS FROM OUTSIDE THE MESH ARE REFUSED"} {
 		if !strings.Contains(out, want) {
 			w.t.Errorf("install output lacks %q", want)

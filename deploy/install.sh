@@ -1,9 +1,20 @@
 #!/bin/sh
-# moat-node installer, rendered by the moat coordinator at {{.URL}}.
+# moat-node installer. It is part of the release and signed with the
+# release key, like SHA256SUMS; the coordinator serves it as it is, with
+# its signature. The install command the coordinator prints checks that
+# signature with openssl before running it (docs/install.md shows it
+# unrolled), and this script then checks SHA256SUMS's signature and the
+# downloaded files against SHA256SUMS, so that nothing here rests on the
+# coordinator being honest: only on the release key given.
 #
-#   curl -fsSL {{.URL}}/install.sh | sudo sh -s -- --key - --model NAME=URL[,…]
+#   sh install.sh --coordinator URL --release-key RW… [--pin sha256//…
+#       --fingerprint HEX] --key - --model NAME=URL[,…]
 #
 # Options:
+#   --coordinator URL      the coordinator's public URL (https://…)
+#   --release-key RW…      the release's minisign public key (minisign.pub)
+#   --pin sha256//…        a self-signed coordinator's public-key pin (curl)
+#   --fingerprint HEX      and its certificate's SHA-256 (moat-node)
 #   --key moat_ek_…        enrollment key (first install only; used once).
 #                          --key - reads it from the terminal without echo
 #                          and --key-file FILE from a file, so that it is
@@ -31,12 +42,6 @@
 # /var/log/moat-node): root's pid file and the log without systemd.
 set -eu
 
-COORDINATOR={{sq .URL}}
-# SHA-256 of the coordinator's self-signed certificate (empty: a CA-issued
-# one) and curl's pin of its public key (sha256//BASE64 of the SPKI).
-FINGERPRINT={{sq .Fingerprint}}
-PIN={{sq .Pin}}
-
 PREFIX=${MOAT_PREFIX:-/usr/local}
 ETC=${MOAT_ETC:-/etc/moat-node}
 STATE=${MOAT_STATE:-/var/lib/moat-node}
@@ -59,18 +64,31 @@ say() { printf 'moat-install: %s\n' "$*"; }
 die() { printf 'moat-install: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-	echo "usage: install.sh --key moat_ek_…|--key -|--key-file FILE --model NAME=URL [--model …] [--lockdown host|service|off] [--lockdown-…] [--no-systemd|--foreground] | --uninstall [--purge]"
+	echo "usage: install.sh --coordinator URL --release-key RW… [--pin sha256//… --fingerprint HEX] --key moat_ek_…|--key -|--key-file FILE --model NAME=URL [--model …] [--lockdown host|service|off] [--lockdown-…] [--no-systemd|--foreground] | --uninstall [--purge]"
 }
 
 # The moat-node settings install.sh passes through, kept in the env file
 # as MOAT_<NAME> (moat-node reads them from there).
 LD_NAMES='lockdown-dns lockdown-ntp lockdown-allow lockdown-dhcp lockdown-upstream lockdown-service-user lockdown-service-cgroup'
 
-# parse_args sets KEY, MODELS, LOCKDOWN, ACTION, PURGE, MODE and LD_*.
+# parse_args sets COORDINATOR, RELEASE_KEY, PIN, FINGERPRINT, KEY,
+# MODELS, LOCKDOWN, ACTION, PURGE, MODE and LD_*. COORDINATOR holds the
+# coordinator's public URL; PIN (sha256//BASE64 of its public key) and
+# FINGERPRINT (SHA-256 of its certificate) pin a self-signed certificate
+# and are empty for a CA-issued one.
 parse_args() {
+	COORDINATOR='' RELEASE_KEY='' PIN='' FINGERPRINT=''
 	KEY='' MODELS='' LOCKDOWN='' ACTION=install PURGE='' MODE=auto
 	while [ $# -gt 0 ]; do
 		case $1 in
+		--coordinator=*) COORDINATOR=${1#*=} ;;
+		--coordinator) need_value "$@"; COORDINATOR=$2; shift ;;
+		--release-key=*) RELEASE_KEY=${1#*=} ;;
+		--release-key) need_value "$@"; RELEASE_KEY=$2; shift ;;
+		--pin=*) PIN=${1#*=} ;;
+		--pin) need_value "$@"; PIN=$2; shift ;;
+		--fingerprint=*) FINGERPRINT=${1#*=} ;;
+		--fingerprint) need_value "$@"; FINGERPRINT=$2; shift ;;
 		--key=*) set_key "${1#*=}" ;;
 		--key) need_value "$@"; set_key "$2"; shift ;;
 		--key-file=*) read_key_file "${1#*=}" ;;
@@ -145,6 +163,7 @@ add_model() {
 }
 
 check_args() {
+	check_origin
 	case $KEY in
 	'') ;;
 	moat_ek_*[!A-Za-z0-9_-]* | *[!A-Za-z0-9_-]*) die "--key: not an enrollment key (want moat_ek_…)" ;;
@@ -157,6 +176,29 @@ check_args() {
 	esac
 }
 
+# check_origin checks where the install comes from: the coordinator and
+# the release key are needed to install (the install command has them),
+# not to uninstall.
+check_origin() {
+	case $COORDINATOR in
+	*[!]A-Za-z0-9._:/[-]*) die "--coordinator $COORDINATOR: not a URL (https://HOST[:PORT])" ;;
+	esac
+	case $RELEASE_KEY in
+	*[!A-Za-z0-9+/=]*) die "--release-key: not a minisign public key (want the RW… line of minisign.pub)" ;;
+	esac
+	case $PIN in
+	sha256//*[!A-Za-z0-9+/=]* | sha256//) die "--pin $PIN: want sha256//BASE64" ;;
+	'' | sha256//*) ;;
+	*) die "--pin $PIN: want sha256//BASE64" ;;
+	esac
+	case $FINGERPRINT in
+	*[!0-9a-f]*) die "--fingerprint: want the certificate's SHA-256 in lowercase hex" ;;
+	esac
+	[ "$ACTION" = uninstall ] && return 0
+	[ -n "$COORDINATOR" ] || die "give --coordinator URL (the install command the coordinator prints has it)"
+	[ -n "$RELEASE_KEY" ] || die "give --release-key RW… (the install command has it; it is the RW… line of the release's minisign.pub)"
+}
+
 check_host() {
 	[ "$(id -u)" -eq 0 ] || die "run as root: curl … | sudo sh -s -- …"
 	[ "$(uname -s)" = Linux ] || die "moat-node runs on Linux only"
@@ -165,8 +207,8 @@ check_host() {
 	aarch64 | arm64) ARCH=arm64 ;;
 	*) die "no moat-node build for $(uname -m) (amd64 and arm64 only)" ;;
 	esac
-	for c in curl sha256sum; do
-		command -v "$c" >/dev/null 2>&1 || die "$c is needed (apt-get install curl coreutils)"
+	for c in curl sha256sum openssl; do
+		command -v "$c" >/dev/null 2>&1 || die "$c is needed (apt-get install curl coreutils openssl)"
 	done
 	if [ "$MODE" = auto ]; then
 		if [ -d /run/systemd/system ]; then MODE='systemd'; else MODE='nohup'; fi
@@ -186,27 +228,80 @@ fetch() {
 
 check_transport() {
 	case $COORDINATOR in
+	'') die "give --coordinator URL (the install command the coordinator prints has it)" ;;
 	https://*) ;;
 	http://127.0.0.1[:/]* | http://127.0.0.1 | http://localhost[:/]* | http://localhost | http://\[::1\]*) ;;
 	*) die "the coordinator's public URL $COORDINATOR is plain HTTP off loopback; serve it over TLS so the download can be trusted" ;;
 	esac
 }
 
-# download fetches moat-node and SHA256SUMS into TMP and refuses a binary
-# whose SHA-256 is not the one listed.
+# download fetches SHA256SUMS and its signature, moat-node and its unit
+# into TMP, and refuses anything the release key did not sign.
 download() {
 	name=moat-node-linux-$ARCH
-	say "downloading $name and SHA256SUMS from $COORDINATOR${PIN:+ (certificate pinned: $PIN)}"
-	fetch "$COORDINATOR/download/SHA256SUMS" "$TMP/SHA256SUMS" || die "could not download SHA256SUMS from $COORDINATOR"
-	fetch "$COORDINATOR/download/$name" "$TMP/moat-node" || die "could not download $name from $COORDINATOR"
-	want=$(awk -v f="$name" '$2 == f || $2 == "*" f { print $1; exit }' "$TMP/SHA256SUMS")
+	say "downloading SHA256SUMS, $name and moat-node.service from $COORDINATOR${PIN:+ (certificate pinned: $PIN)}"
+	for f in SHA256SUMS SHA256SUMS.minisig "$name" moat-node.service; do
+		fetch "$COORDINATOR/download/$f" "$TMP/$f" || die "could not download $f from $COORDINATOR"
+	done
+	release_pem
+	verify_sig "$TMP/SHA256SUMS"
+	check_sum "$TMP/$name" "$name"
+	check_sum "$TMP/moat-node.service" moat-node.service
+	mv "$TMP/$name" "$TMP/moat-node"
+}
+
+# check_sum FILE NAME refuses FILE unless its SHA-256 is NAME's in SHA256SUMS.
+check_sum() {
+	want=$(awk -v f="$2" '$2 == f || $2 == "*" f { print $1; exit }' "$TMP/SHA256SUMS")
 	case $want in
-	'' | *[!0-9a-f]*) die "SHA256SUMS has no valid entry for $name; refusing to install" ;;
+	'' | *[!0-9a-f]*) die "SHA256SUMS has no valid entry for $2; refusing to install" ;;
 	esac
-	[ ${#want} -eq 64 ] || die "SHA256SUMS entry for $name is malformed; refusing to install"
-	got=$(sha256sum "$TMP/moat-node" | awk '{ print $1 }')
-	[ "$got" = "$want" ] || die "checksum mismatch for $name: got $got, SHA256SUMS says $want; refusing to install"
-	say "checksum ok: sha256 $got"
+	[ ${#want} -eq 64 ] || die "SHA256SUMS entry for $2 is malformed; refusing to install"
+	got=$(sha256sum "$1" | awk '{ print $1 }')
+	[ "$got" = "$want" ] || die "checksum mismatch for $2: got $got, SHA256SUMS says $want; refusing to install"
+	say "checksum ok: $2 sha256 $got"
+}
+
+# release_pem writes the release key (minisign's base64: "Ed", an 8-byte
+# key id, the 32-byte Ed25519 key) as the PEM openssl reads: the DER
+# prefix of an Ed25519 SubjectPublicKeyInfo, in base64, then the key.
+release_pem() {
+	printf '%s\n' "$RELEASE_KEY" | openssl base64 -d -A >"$TMP/release.key" 2>/dev/null || true
+	is_minisign "$TMP/release.key" 42 ||
+		die "--release-key $RELEASE_KEY: not a minisign public key (want the RW… line of minisign.pub)"
+	{
+		echo '-----BEGIN PUBLIC KEY-----'
+		echo "MCowBQYDK2VwAyEA$(tail -c 32 "$TMP/release.key" | openssl base64 -A)"
+		echo '-----END PUBLIC KEY-----'
+	} >"$TMP/release.pem"
+}
+
+# is_minisign FILE SIZE: FILE is SIZE bytes and starts with "Ed" (Ed25519).
+is_minisign() {
+	[ "$(wc -c <"$1" | tr -d ' ')" = "$2" ] && [ "$(head -c 2 "$1")" = Ed ]
+}
+
+# key_id FILE prints the key id in FILE (bytes 2-9, little-endian) as
+# minisign prints it.
+key_id() {
+	od -An -tx1 -j2 -N8 "$1" | awk '{ for (i = NF; i > 0; i--) printf "%s", toupper($i) }'
+}
+
+# verify_sig FILE refuses FILE unless FILE.minisig is the release key's
+# minisign signature of it, in the legacy Ed25519 form (over the file
+# itself) that the release tool writes and openssl verifies.
+verify_sig() {
+	sed -n 2p "$1.minisig" | openssl base64 -d -A >"$TMP/sig.bin" 2>/dev/null || true
+	is_minisign "$TMP/sig.bin" 74 ||
+		die "$(basename "$1").minisig: not a minisign Ed25519 signature; refusing to install"
+	keyid=$(key_id "$TMP/release.key")
+	sigid=$(key_id "$TMP/sig.bin")
+	[ "$sigid" = "$keyid" ] ||
+		die "$(basename "$1") is signed by key id $sigid, not by the release key (id $keyid); refusing to install"
+	tail -c 64 "$TMP/sig.bin" >"$TMP/sig"
+	openssl pkeyutl -verify -pubin -inkey "$TMP/release.pem" -rawin -in "$1" -sigfile "$TMP/sig" >/dev/null 2>&1 ||
+		die "$(basename "$1"): BAD SIGNATURE: it is not what the release key signed; refusing to install"
+	say "signature ok: $(basename "$1") signed by the release key $RELEASE_KEY"
 }
 
 install_binary() {
@@ -322,15 +417,11 @@ write_env() {
 	say "wrote $ENV_FILE (0600): $COMMAND, lockdown $LOCKDOWN${KEY:+, enrollment key until the first join}"
 }
 
-# unit_text is deploy/systemd/moat-node.service, as the coordinator serves it.
-unit_text() {
-	cat <<'MOAT_UNIT_EOF'
-{{.Unit}}MOAT_UNIT_EOF
-}
-
+# install_unit installs the release's moat-node.service (checked against
+# SHA256SUMS) with this install's paths and user.
 install_unit() {
-	unit_text | sed -e "s#/usr/local/bin/moat-node#$BIN#g" -e "s#/etc/moat-node/env#$ENV_FILE#g" \
-		-e "s#/var/lib/moat-node#$STATE#g" -e "s#^User=.*#User=$SVC_USER#" -e "s#^Group=.*#Group=$SVC_USER#" >"$UNIT.new"
+	sed -e "s#/usr/local/bin/moat-node#$BIN#g" -e "s#/etc/moat-node/env#$ENV_FILE#g" \
+		-e "s#/var/lib/moat-node#$STATE#g" -e "s#^User=.*#User=$SVC_USER#" -e "s#^Group=.*#Group=$SVC_USER#" "$TMP/moat-node.service" >"$UNIT.new"
 	chmod 0644 "$UNIT.new"
 	mv -f "$UNIT.new" "$UNIT"
 	say "installed $UNIT (hardened; capabilities CAP_NET_ADMIN CAP_NET_BIND_SERVICE only)"
