@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/internal/e2e"
 	"github.com/moatmesh/moat/internal/standin"
@@ -79,7 +80,11 @@ func buildScene(t *testing.T) *scene {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
-	c := coordtest.Start(t)
+	// A release key, so that the Nodes page gives an install command
+	// (without one it says how to set it).
+	c := coordtest.Start(t, func(cfg *coordinator.Config) {
+		cfg.ReleaseKey = "RWRuurrjpnPMYaNdZ5sDzdOzMuABLXxuoXr+D5OqOTGJT11sELqGFu4Y"
+	})
 	c.SavePolicy(t, policy)
 	sc := &scene{coord: c, admin: c.AddPerson(t, adminEmail, true)}
 	alice := c.AddPerson(t, userEmail, false)

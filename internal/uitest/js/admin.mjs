@@ -74,7 +74,9 @@ async function nodes(page, watch) {
   const cmd = page.locator("#install-cmd");
   await cmd.waitFor();
   const text = await cmd.innerText();
-  assert.match(text, /^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| sudo sh -s -- --key -$/, "install command (asks for the key)");
+  // Downloads install.sh and its signature, checks it with the release
+  // key carried on the line, then runs it asking for the key.
+  assert.match(text, /^d=\$\(mktemp -d\) && curl -fsSL -o "\$d\/install\.sh" 'http:\/\/127\.0\.0\.1:\d+\/install\.sh' .*openssl pkeyutl -verify .* && sudo sh "\$d\/install\.sh" --coordinator 'http:\/\/127\.0\.0\.1:\d+' --release-key RW\S+ --key -$/, "install command (verifies install.sh, asks for the key)");
   const key = await page.locator("#enroll-key").innerText();
   assert.match(key, /^moat_ek_\w+$/, "the enrollment key, shown apart");
   await shot(page, "nodes-key-created");
