@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -55,15 +56,15 @@ func TestClientKeyIPv6By64(t *testing.T) {
 // that is over its rate (the old table was cleared whole at 10,000).
 func TestRateTableEvictsLeastRecentlyUsed(t *testing.T) {
 	rt := newRateTable(1<<62, 2) // no refill during the test
-	for rt.allow("attacker") {
+	for rt.allow("attacker", time.Now()) {
 	}
 	for i := range rateTableCap + 200 {
-		rt.allow(fmt.Sprintf("spoofed-%d", i))
-		if i%1000 == 0 && rt.allow("attacker") {
+		rt.allow(fmt.Sprintf("spoofed-%d", i), time.Now())
+		if i%1000 == 0 && rt.allow("attacker", time.Now()) {
 			t.Fatalf("the attacker's bucket was reset after %d new sources", i)
 		}
 	}
-	if rt.allow("attacker") {
+	if rt.allow("attacker", time.Now()) {
 		t.Fatal("the attacker's bucket was reset by the flood")
 	}
 	if rt.mu.order.Len() > rateTableCap || len(rt.mu.byKey) > rateTableCap {

@@ -80,9 +80,14 @@ func prepareCoord(t *testing.T, addr, dir string, clk *clock) *testCoord {
 
 // start starts the prepared coordinator, or returns New's error (and
 // closes the listener).
+// testReleaseKey is a minisign public key the test coordinators carry.
+const testReleaseKey = "RWRuurrjpnPMYaNdZ5sDzdOzMuABLXxuoXr+D5OqOTGJT11sELqGFu4Y"
+
 func (tc *testCoord) start(t *testing.T, mod ...func(*Config)) error {
 	t.Helper()
-	cfg := Config{PublicURL: tc.URL, DataDir: tc.dir, Now: tc.clock.Now, Logger: testLogger(t)}
+	// A release key, as a deployment has, so that enrollment keys come
+	// with an install command.
+	cfg := Config{PublicURL: tc.URL, DataDir: tc.dir, Now: tc.clock.Now, Logger: testLogger(t), ReleaseKey: testReleaseKey}
 	for _, m := range mod {
 		m(&cfg)
 	}

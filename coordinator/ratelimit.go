@@ -38,13 +38,15 @@ func newRateTable(every time.Duration, burst int) *rateTable {
 	return t
 }
 
-// allow takes a token from key's bucket and reports whether there was one.
-func (t *rateTable) allow(key string) bool {
+// allow takes a token from key's bucket at now and reports whether there
+// was one. now is the server's clock, so that tests that move the clock
+// refill buckets as time would, and wall time does not decide a test.
+func (t *rateTable) allow(key string, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if el, ok := t.mu.byKey[key]; ok {
 		t.mu.order.MoveToFront(el)
-		return el.Value.(*rateEntry).lim.Allow()
+		return el.Value.(*rateEntry).lim.AllowN(now, 1)
 	}
 	if t.mu.order.Len() >= rateTableCap {
 		oldest := t.mu.order.Back()
@@ -53,14 +55,14 @@ func (t *rateTable) allow(key string) bool {
 	}
 	e := &rateEntry{key: key, lim: rate.NewLimiter(rate.Every(t.every), t.burst)}
 	t.mu.byKey[key] = t.mu.order.PushFront(e)
-	return e.lim.Allow()
+	return e.lim.AllowN(now, 1)
 }
 
 // perClient returns middleware that answers 429 when the caller's address
 // (ClientAddr, IPv6 by /64) is over its rate in t.
 func (s *Server) perClient(t *rateTable) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !t.allow(s.clientKeyOf(c.Request)) {
+		if !t.allow(s.clientKeyOf(c.Request), s.cfg.Now()) {
 			s.tooMany(c, "rate_limited", "too many requests from your address; wait a little and try again")
 			return
 		}

@@ -40,7 +40,7 @@ func TestParseMFAObjectRefusals(t *testing.T) {
 		{"zero within", `{"within": "0s", "phishingResistant": true}`, `grants[0].mfa.within: zero duration`},
 		{"string bool", `{"phishingResistant": "yes"}`, `grants[0].mfa.phishingResistant must be true or false, not a string`},
 		{"list", `["12h"]`, `grants[0].mfa must be a string, not a list`},
-		{"network only", `{"within": "1h"}`, `sets "mfa", which apply to model use only`},
+		{"network only", `{"within": "1h"}`, `sets "mfa", which apply to model and MCP use only`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := `{"src": ["group:ml"], "models": ["llama"], "mfa": ` + tt.mfa + `}`

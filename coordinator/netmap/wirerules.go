@@ -67,11 +67,12 @@ func wireDetectors(ds []policy.Detector) []wire.GuardDetector {
 // wireGrant converts one compiled grant into the wire's type.
 func wireGrant(g policy.GrantRule) wire.GrantRule {
 	return wire.GrantRule{
-		ID:      g.ID,
-		MFA:     wire.Duration(g.MFA),
-		Limits:  wire.Limits(g.Limits),
-		Guard:   wireGuard(g.Guard),
-		Audit:   wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
-		Budgets: g.Budgets,
+		ID:        g.ID,
+		MFA:       wire.Duration(g.MFA),
+		MFAFactor: string(g.MFAFactor),
+		Limits:    wire.Limits(g.Limits),
+		Guard:     wireGuard(g.Guard),
+		Audit:     wire.AuditRules{Prompts: g.Audit.Prompts, Retention: wire.Duration(g.Audit.Retention)},
+		Budgets:   g.Budgets,
 	}
 }

@@ -70,11 +70,12 @@ func policyDetectors(ds []wire.GuardDetector) []policy.Detector {
 // type, as the guard and node/mcpguard enforce it.
 func PolicyGrant(g wire.GrantRule) policy.GrantRule {
 	return policy.GrantRule{
-		ID:      g.ID,
-		MFA:     policy.Duration(g.MFA),
-		Limits:  policy.Limits(g.Limits),
-		Guard:   policyGuard(g.Guard),
-		Audit:   policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
-		Budgets: g.Budgets,
+		ID:        g.ID,
+		MFA:       policy.Duration(g.MFA),
+		MFAFactor: policy.Factor(g.MFAFactor),
+		Limits:    policy.Limits(g.Limits),
+		Guard:     policyGuard(g.Guard),
+		Audit:     policy.Audit{Prompts: g.Audit.Prompts, Retention: policy.Duration(g.Audit.Retention)},
+		Budgets:   g.Budgets,
 	}
 }
