@@ -405,6 +405,9 @@ func (b *pathBind) pathOf(k key.Public) (path string, endpoint netip.AddrPort, r
 		return "", netip.AddrPort{}, 0
 	case p.directFresh(now):
 		return PathDirect, p.direct, p.rtt
+	case p.wgAddr.IsValid() && !p.speaksMoat:
+		// A stock WireGuard peer: its handshake proved the address.
+		return PathDirect, p.wgAddr, 0
 	case b.mu.relay != nil && b.mu.relay.Connected():
 		return PathRelay, netip.AddrPort{}, 0
 	}
