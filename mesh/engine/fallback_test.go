@@ -20,6 +20,7 @@ type fallbackSim struct {
 	peer  key.Public
 	p     *peerPath
 	now   time.Time
+	step  time.Duration // between packets
 	pongs []pongDue
 }
 
@@ -29,7 +30,7 @@ type pongDue struct {
 }
 
 const (
-	simStep = 10 * time.Millisecond
+	simStep = 10 * time.Millisecond // steady traffic
 	simRTT  = time.Millisecond
 )
 
@@ -44,7 +45,7 @@ func newFallbackSim(t *testing.T) *fallbackSim {
 	b.setPeers(map[key.Public][]netip.AddrPort{peer: {netip.MustParseAddrPort("192.0.2.10:41641")}})
 	p := b.mu.peers[peer]
 	p.speaksMoat = true // it answers pings
-	return &fallbackSim{t: t, b: b, peer: peer, p: p, now: time.Unix(1_000_000, 0)}
+	return &fallbackSim{t: t, b: b, peer: peer, p: p, now: time.Unix(1_000_000, 0), step: simStep}
 }
 
 // send is one packet at s.now with UDP open or not: the pings it sends,
@@ -67,12 +68,12 @@ func (s *fallbackSim) send(udpOpen bool) (udp bool, relay bool) {
 	return a.IsValid(), r
 }
 
-// run sends a packet every simStep for d and returns when the relay first
+// run sends a packet every s.step for d and returns when the relay first
 // carried packets and when the relay alone did (zero: never), counted from
 // the start.
 func (s *fallbackSim) run(d time.Duration, udpOpen bool) (relayed, relayOnly time.Duration) {
 	start := s.now
-	for ; s.now.Sub(start) < d; s.now = s.now.Add(simStep) {
+	for ; s.now.Sub(start) < d; s.now = s.now.Add(s.step) {
 		udp, relay := s.send(udpOpen)
 		if relay && relayed == 0 {
 			relayed = s.now.Sub(start) + simStep
@@ -119,4 +120,19 @@ func TestFallbackToRelayTime(t *testing.T) {
 		}
 	}
 	t.Logf("UDP blocked → relayed: at most %v (virtual time; bound %v); relay alone at most %v", worst, bound, worstOnly)
+}
+
+// With sparse traffic, as a TCP connect's SYNs 1 s apart, the first packet
+// sent pingEvery + pongWait after the last pong goes over the relay too:
+// the second SYN after UDP is blocked at the latest (counted, not timed).
+func TestFallbackSparseTraffic(t *testing.T) {
+	for phase := time.Duration(0); phase < pingEvery; phase += 50 * time.Millisecond {
+		s := newFallbackSim(t)
+		s.run(2*time.Second+phase, true) // steady traffic, then quiet
+		s.step = time.Second
+		relayed, _ := s.run(4*time.Second, false)
+		if relayed == 0 || relayed > time.Second+simStep {
+			t.Errorf("phase %v: relayed %v after the block, want by the second packet (1 s)", phase, relayed)
+		}
+	}
 }

@@ -29,10 +29,12 @@ const (
 	// the relay alone.
 	trustDirect = 1750 * time.Millisecond
 	// pongWait is how long a ping on the direct path may go unanswered
-	// before the path is in doubt: packets then go over the relay too
-	// (WireGuard drops the second copy), until a pong or trustDirect
-	// settles it. The time from UDP blocked to packets relayed is so at
-	// most pingEvery + pongWait for a peer with traffic.
+	// before the path is in doubt, as is a path with no pong for
+	// pingEvery + pongWait: packets then go over the relay too (WireGuard
+	// drops the second copy), until a pong or trustDirect settles it. The
+	// time from UDP blocked to packets relayed is so at most pingEvery +
+	// pongWait for a peer with steady traffic, and the first packet after
+	// that for one with sparse traffic (a TCP connect's SYNs, 1 s apart).
 	pongWait = 250 * time.Millisecond
 	// pingTimeout forgets unanswered pings.
 	pingTimeout = 5 * time.Second
@@ -246,9 +248,9 @@ func (p *peerPath) route(now time.Time, relayUp bool) (udp netip.AddrPort, viaRe
 }
 
 // inDoubt reports whether a ping on the direct path went unanswered for
-// pongWait.
+// pongWait, or no pong came for pingEvery + pongWait.
 func (p *peerPath) inDoubt(now time.Time) bool {
-	return !p.unanswered.IsZero() && now.Sub(p.unanswered) > pongWait
+	return !p.unanswered.IsZero() && now.Sub(p.unanswered) > pongWait || now.Sub(p.directAt) > pingEvery+pongWait
 }
 
 // pinged notes ping tx sent to a at now.
