@@ -82,10 +82,10 @@ type peerPath struct {
 	// unanswered is when the first ping to direct since its last pong
 	// was sent; zero: none outstanding.
 	unanswered time.Time
-	rtt        time.Duration    // of that pong's ping
-	wgAddr     netip.AddrPort   // where its WireGuard messages come from (wglearn.go)
-	wgAt       time.Time        // when that was learned
-	speaksMoat bool             // it pinged, answered a ping or used the relay
+	rtt        time.Duration  // of that pong's ping
+	wgAddr     netip.AddrPort // where its WireGuard messages come from (wglearn.go)
+	wgAt       time.Time      // when that was learned
+	speaksMoat bool           // it pinged, answered a ping or used the relay
 	// heldInit is the last handshake initiation sent while the relay was
 	// still connecting, for the relay once it is up (relayUp).
 	heldInit   []byte
