@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -98,18 +96,4 @@ func TestMeshPinsTheRelayKey(t *testing.T) {
 	ca, cb := client(t, url1, nil, a), client(t, url2, nil, b)
 	waitFor(t, "both connected", func() bool { return ca.Connected() && cb.Connected() })
 	sendUntil(t, ca, cb, b.Public(), "pinned and meshed")
-}
-
-// servePlainRelay serves a relay over plain HTTP.
-func servePlainRelay(t *testing.T, cfg ServerConfig) (*Server, string) {
-	t.Helper()
-	s, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(Path, s)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() { ts.Close(); s.Close() })
-	return s, ts.URL + Path
 }
