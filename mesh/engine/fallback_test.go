@@ -136,3 +136,26 @@ func TestFallbackSparseTraffic(t *testing.T) {
 		}
 	}
 }
+
+// The path shown for a peer stays the direct one it last proved while
+// the peer is idle, and turns to the relay once a ping on it goes
+// unanswered.
+func TestPathShownIdleAndBlocked(t *testing.T) {
+	s := newFallbackSim(t)
+	s.run(time.Second, true)
+	s.now = s.now.Add(time.Minute) // idle: no packets, no pings
+	if path, ep, _ := s.p.describe(s.now, true); path != PathDirect || ep != netip.MustParseAddrPort("192.0.2.10:41641") {
+		t.Fatalf("idle for a minute: %s %v, want the direct path", path, ep)
+	}
+	s.step = simStep
+	start := s.now
+	for ; ; s.now = s.now.Add(simStep) {
+		s.send(false)
+		if path, _, _ := s.p.describe(s.now, true); path == PathRelay {
+			break
+		}
+		if s.now.Sub(start) > pingEvery+pongWait+2*simStep {
+			t.Fatalf("UDP blocked for %v with traffic and still shown direct", s.now.Sub(start))
+		}
+	}
+}

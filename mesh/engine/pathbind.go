@@ -36,6 +36,9 @@ const (
 	// pongWait for a peer with steady traffic, and the first packet after
 	// that for one with sparse traffic (a TCP connect's SYNs, 1 s apart).
 	pongWait = 250 * time.Millisecond
+	// showDirect is how long an idle peer's last proven direct path is
+	// shown as its path (a WireGuard session's life).
+	showDirect = 3 * time.Minute
 	// pingTimeout forgets unanswered pings.
 	pingTimeout = 5 * time.Second
 )
@@ -250,7 +253,13 @@ func (p *peerPath) route(now time.Time, relayUp bool) (udp netip.AddrPort, viaRe
 // inDoubt reports whether a ping on the direct path went unanswered for
 // pongWait, or no pong came for pingEvery + pongWait.
 func (p *peerPath) inDoubt(now time.Time) bool {
-	return !p.unanswered.IsZero() && now.Sub(p.unanswered) > pongWait || now.Sub(p.directAt) > pingEvery+pongWait
+	return p.pingLost(now) || now.Sub(p.directAt) > pingEvery+pongWait
+}
+
+// pingLost reports whether a ping on the direct path went unanswered for
+// pongWait: the evidence that the path broke.
+func (p *peerPath) pingLost(now time.Time) bool {
+	return !p.unanswered.IsZero() && now.Sub(p.unanswered) > pongWait
 }
 
 // pinged notes ping tx sent to a at now.
@@ -433,21 +442,28 @@ func (b *pathBind) handlePing(msg []byte, from conn.Endpoint) {
 	b.sendPings(reply)
 }
 
-// pathOf describes how packets to k travel now.
+// pathOf describes how packets to k travel now, or for a peer idle since
+// its last pong, would: direct until a ping goes unanswered (for at most
+// showDirect).
 func (b *pathBind) pathOf(k key.Public) (path string, endpoint netip.AddrPort, rtt time.Duration) {
-	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.mu.peers[k]
-	switch {
-	case p == nil:
+	if p == nil {
 		return "", netip.AddrPort{}, 0
-	case p.directFresh(now) && !(p.inDoubt(now) && b.relayUpLocked() && p.speaksMoat):
+	}
+	return p.describe(time.Now(), b.relayUpLocked())
+}
+
+// describe is pathOf for p at now, the relay connected or not.
+func (p *peerPath) describe(now time.Time, relayUp bool) (path string, endpoint netip.AddrPort, rtt time.Duration) {
+	switch {
+	case p.direct.IsValid() && now.Sub(p.directAt) < showDirect && !p.pingLost(now):
 		return PathDirect, p.direct, p.rtt
 	case p.wgAddr.IsValid() && !p.speaksMoat:
 		// A stock WireGuard peer: its handshake proved the address.
 		return PathDirect, p.wgAddr, 0
-	case b.relayUpLocked():
+	case relayUp:
 		return PathRelay, netip.AddrPort{}, 0
 	}
 	return PathUnproven, p.bestGuess(), 0
