@@ -4,20 +4,25 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/url"
 	"sync"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/key"
 )
 
 // The relays of all replicas mesh, so that a member relayed through one
 // replica reaches a member relayed through another. Each replica with a
-// Config.RelayMeshURL announces it in the database every relayMeshBeat
-// and meshes its relay with every other replica announced recently
-// (relay.Server.MeshWith); the mesh key they share is in the secrets
-// table (relay.go). A replica that stops forgets its row; one that dies
-// ages out after relayMeshStale.
+// Config.RelayMeshURL announces it and its relay's key in the database
+// every relayMeshBeat and meshes its relay with every other replica
+// announced recently (relay.Server.MeshWith), pinning the key announced:
+// replicas may mesh over plain HTTP on their own addresses, and a man in
+// the middle presenting another key is refused before the mesh key is
+// sent. The mesh key they share is in the secrets table (relay.go). A
+// replica that stops forgets its row; one that dies ages out after
+// relayMeshStale.
 
 const (
 	relayMeshBeat  = 5 * time.Second
@@ -30,7 +35,7 @@ type relayMesh struct {
 	s       *Server
 	replica string
 	tls     *tls.Config
-	peers   map[string]func() // by URL: stops the forwarding
+	peers   map[store.RelayReplica]func() // stops the forwarding
 }
 
 // startRelayMesh starts meshing when this replica has a relay mesh URL.
@@ -38,7 +43,7 @@ func (s *Server) startRelayMesh(ctx context.Context) {
 	if s.cfg.RelayMeshURL == "" {
 		return
 	}
-	m := &relayMesh{s: s, replica: store.NewID("r_"), tls: s.relayMeshTLS(), peers: map[string]func(){}}
+	m := &relayMesh{s: s, replica: store.NewID("r_"), tls: s.relayMeshTLS(), peers: map[store.RelayReplica]func(){}}
 	s.wg.Add(1)
 	go m.loop(ctx)
 }
@@ -85,7 +90,8 @@ func (m *relayMesh) sync(ctx context.Context) {
 	defer cancel()
 	now := time.Now()
 	st := m.s.store
-	if err := st.AnnounceRelay(ctx, m.replica, m.s.cfg.RelayMeshURL, now, now.Add(-time.Hour)); err != nil {
+	self := store.RelayReplica{URL: m.s.cfg.RelayMeshURL, Key: m.s.relay.PublicKey().String()}
+	if err := st.AnnounceRelay(ctx, m.replica, self, now, now.Add(-time.Hour)); err != nil {
 		m.s.log.Warn("relay mesh: could not announce this replica", "err", err)
 	}
 	others, err := st.Relays(ctx, now.Add(-relayMeshStale))
@@ -93,36 +99,46 @@ func (m *relayMesh) sync(ctx context.Context) {
 		m.s.log.Warn("relay mesh: could not read the other replicas", "err", err)
 		return // keep the mesh as it is
 	}
-	want := map[string]bool{}
-	for replica, u := range others {
-		if replica != m.replica && u != m.s.cfg.RelayMeshURL {
-			want[u] = true
+	want := map[store.RelayReplica]bool{}
+	for replica, r := range others {
+		if replica != m.replica && r.URL != self.URL {
+			want[r] = true
 		}
 	}
 	m.update(want)
 }
 
 // update starts forwarding to the relays in want and stops it to others.
-func (m *relayMesh) update(want map[string]bool) {
-	for u, stop := range m.peers {
-		if !want[u] {
-			m.s.log.Info("relay mesh: a replica left", "relay", u)
+func (m *relayMesh) update(want map[store.RelayReplica]bool) {
+	for r, stop := range m.peers {
+		if !want[r] {
+			m.s.log.Info("relay mesh: a replica left", "relay", r.URL)
 			stop()
-			delete(m.peers, u)
+			delete(m.peers, r)
 		}
 	}
-	for u := range want {
-		if m.peers[u] != nil {
+	for r := range want {
+		if m.peers[r] != nil {
 			continue
 		}
-		stop, err := m.s.relay.MeshWith(u, m.tls)
+		stop, err := m.meshWith(r)
 		if err != nil {
-			m.s.log.Warn("relay mesh: bad relay URL from another replica", "relay", u, "err", err)
+			m.s.log.Warn("relay mesh: not meshing with another replica", "relay", r.URL, "err", err)
 			continue
 		}
-		m.s.log.Info("relay mesh: meshing with a replica", "relay", u)
-		m.peers[u] = stop
+		m.s.log.Info("relay mesh: meshing with a replica", "relay", r.URL)
+		m.peers[r] = stop
 	}
+}
+
+// meshWith meshes with r's relay, pinning the key it announced; a
+// replica that announced none (an older binary) is not meshed with.
+func (m *relayMesh) meshWith(r store.RelayReplica) (stop func(), err error) {
+	k, err := key.ParsePublic(r.Key)
+	if err != nil {
+		return nil, fmt.Errorf("its relay key %q: %w (upgrade it)", r.Key, err)
+	}
+	return m.s.relay.MeshWith(r.URL, k, m.tls)
 }
 
 // stop ends all forwarding and forgets this replica's row.

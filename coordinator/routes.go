@@ -42,6 +42,7 @@ func (s *Server) routes() http.Handler {
 	dev.GET("/netmap", s.endOnDrain, s.netmapStream)
 	dev.POST("/node", s.advertise)
 	dev.POST("/endpoints", s.reportEndpoints)
+	dev.POST("/paths", s.reportPaths)
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)
 	dev.POST("/node/lease", s.lease)

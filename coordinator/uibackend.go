@@ -100,13 +100,17 @@ func (b uiBackend) Devices(ctx context.Context) ([]ui.Device, error) {
 	if err != nil {
 		return nil, b.fail("read who is online", err)
 	}
+	paths, err := b.memberPaths(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
 	var out []ui.Device
 	for _, d := range ds {
 		if d.Kind == store.KindNode || d.Revoked {
 			continue
 		}
 		out = append(out, ui.Device{ID: d.ID, Hostname: d.Hostname, OS: d.OS, OwnerID: d.UserID, Owner: email[d.UserID],
-			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: online[d.ID], Kind: string(d.Kind), Software: d.Software})
+			Addresses: addrStrings(d), Expiry: d.Expiry, LastSeen: d.LastSeen, Online: online[d.ID], Kind: string(d.Kind), Software: d.Software, Paths: paths[d.ID]})
 	}
 	return out, nil
 }
@@ -127,13 +131,17 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 	if err != nil {
 		return nil, nil, b.fail("read who is online", err)
 	}
+	paths, err := b.memberPaths(ctx, ds)
+	if err != nil {
+		return nil, nil, err
+	}
 	var nodes []ui.Node
 	for _, d := range ds {
 		if d.Kind != store.KindNode {
 			continue
 		}
 		n := ui.Node{ID: d.ID, Hostname: d.Hostname, Tags: d.Tags, Addresses: addrStrings(d), LastSeen: d.LastSeen, Software: d.Software,
-			Online: online[d.ID], Revoked: d.Revoked}
+			Online: online[d.ID], Revoked: d.Revoked, Paths: paths[d.ID]}
 		for _, m := range d.Models {
 			n.Models = append(n.Models, m.Name)
 		}

@@ -99,6 +99,7 @@ type Device struct {
 	Revoked, Online  bool
 	Kind             string // "user" or "wgconfig"
 	Software         string // what the device last said it runs, "moat/v1.2.3"; "" unknown
+	Paths            []Path // how it last said it reaches its peers; none: no report
 }
 
 // Node is a GPU node.
@@ -111,6 +112,7 @@ type Node struct {
 	Online       bool
 	Revoked      bool
 	Software     string // what the node last said it runs, "moat-node/v1.2.3"; "" unknown
+	Paths        []Path // how it last said it reaches its peers; none: no report
 }
 
 // EnrollKey is an enrollment key as listed (never its secret).

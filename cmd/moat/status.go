@@ -92,10 +92,10 @@ func pathLine(n client.NodeStatus) string {
 	case "direct":
 		return fmt.Sprintf("direct %s, round trip %.1f ms", n.Endpoint, n.RTTMillis)
 	case "relay":
-		return "relayed through " + n.Relay + " (no direct UDP path; see docs/reach.md)"
+		return "relayed via " + n.Relay + " (no direct UDP path; see docs/reach.md)"
 	case "unproven":
 		if n.Endpoint == "" {
-			return "none: no direct address known and no relay connected"
+			return "no contact: no direct address known and no relay connected"
 		}
 		return "UDP to " + n.Endpoint + " (not proven yet; no relay connected)"
 	}

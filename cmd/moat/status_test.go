@@ -41,8 +41,14 @@ func TestPrintStatus(t *testing.T) {
 	st.Nodes[0].Path, st.Nodes[0].Relay = "relay", "https://moat.example.com/derp"
 	b.Reset()
 	printStatus(&b, st, now)
-	if !strings.Contains(b.String(), "path: relayed through https://moat.example.com/derp") {
+	if !strings.Contains(b.String(), "path: relayed via https://moat.example.com/derp") {
 		t.Errorf("relayed path not shown:\n%s", b.String())
+	}
+	st.Nodes[0].Path, st.Nodes[0].Endpoint, st.Nodes[0].LastHandshake = "unproven", "", time.Time{}
+	b.Reset()
+	printStatus(&b, st, now)
+	if !strings.Contains(b.String(), "handshake never") || !strings.Contains(b.String(), "path: no contact") {
+		t.Errorf("a node out of contact not shown so:\n%s", b.String())
 	}
 }
 

@@ -10,13 +10,20 @@ import (
 // its relay's URL at a fixed interval and forgets it when it stops; a
 // replica that died stops announcing and its row ages out.
 
-// AnnounceRelay records that replica's relay is at url at now, and
-// deletes the rows of replicas not seen since before.
-func (s *DB) AnnounceRelay(ctx context.Context, replica, url string, now, before time.Time) error {
+// RelayReplica is where one replica's relay is reached and the key it
+// presents there, which the other replicas pin.
+type RelayReplica struct {
+	URL string
+	Key string // the relay's public key, base64; "" from replicas before keys were announced
+}
+
+// AnnounceRelay records that replica's relay is at r at now, and deletes
+// the rows of replicas not seen since before.
+func (s *DB) AnnounceRelay(ctx context.Context, replica string, r RelayReplica, now, before time.Time) error {
 	err := s.inTx(ctx, func(c conn) error {
-		if _, err := c.exec(ctx, `INSERT INTO relay_replicas (replica, url, seen) VALUES (?, ?, ?)
-			ON CONFLICT (replica) DO UPDATE SET url = excluded.url, seen = excluded.seen`,
-			replica, url, s.d.timeArg(now)); err != nil {
+		if _, err := c.exec(ctx, `INSERT INTO relay_replicas (replica, url, relay_key, seen) VALUES (?, ?, ?, ?)
+			ON CONFLICT (replica) DO UPDATE SET url = excluded.url, relay_key = excluded.relay_key, seen = excluded.seen`,
+			replica, r.URL, r.Key, s.d.timeArg(now)); err != nil {
 			return err
 		}
 		_, err := c.exec(ctx, "DELETE FROM relay_replicas WHERE seen < ?", s.d.timeArg(before))
@@ -25,20 +32,22 @@ func (s *DB) AnnounceRelay(ctx context.Context, replica, url string, now, before
 	return s.fail("announce relay", err)
 }
 
-// Relays returns the URL of each replica's relay announced after since,
-// by replica.
-func (s *DB) Relays(ctx context.Context, since time.Time) (map[string]string, error) {
-	type row struct{ replica, url string }
+// Relays returns each replica's relay announced after since, by replica.
+func (s *DB) Relays(ctx context.Context, since time.Time) (map[string]RelayReplica, error) {
+	type row struct {
+		replica string
+		r       RelayReplica
+	}
 	rows, err := getAll(ctx, s.rd(), func(r scanner) (row, error) {
 		var x row
-		return x, r.Scan(&x.replica, &x.url)
-	}, "SELECT replica, url FROM relay_replicas WHERE seen > ?", s.d.timeArg(since))
+		return x, r.Scan(&x.replica, &x.r.URL, &x.r.Key)
+	}, "SELECT replica, url, relay_key FROM relay_replicas WHERE seen > ?", s.d.timeArg(since))
 	if err != nil {
 		return nil, s.fail("relays", err)
 	}
-	out := make(map[string]string, len(rows))
+	out := make(map[string]RelayReplica, len(rows))
 	for _, r := range rows {
-		out[r.replica] = r.url
+		out[r.replica] = r.r
 	}
 	return out, nil
 }

@@ -448,4 +448,20 @@ var migrations = []migration{{
 		// "otp", "mfa"); '' from binaries before this migration.
 		`ALTER TABLE devices ADD COLUMN mfa_method TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 18,
+	name:    "reach: members' path reports and the relay keys of replicas",
+	stmts: []string{
+		// Each member's last report of how it reaches its peers (see
+		// paths.go); it goes with its device.
+		`CREATE TABLE member_paths (
+			device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+			report    {{blob}} NOT NULL,
+			reported  {{time}} NOT NULL
+		)`,
+		// The public key of each replica's relay, which the others pin
+		// when they mesh with it (see relays.go); '' from binaries before
+		// this migration, which the others do not mesh with.
+		`ALTER TABLE relay_replicas ADD COLUMN relay_key TEXT NOT NULL DEFAULT ''`,
+	},
 }}

@@ -140,15 +140,8 @@ func reachCoordinator(t *testing.T, coordNS *netns.NS) (coord *coordtest.Coord, 
 	coord = coordtest.Start(t)
 	cur = new(atomic.Pointer[coordinator.Server])
 	cur.Store(coord.Server)
-	ln, err := listenIn(coordNS, netip.AddrPortFrom(tunCoordUL.Addr(), 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cert, fingerprint := selfSigned(t, tunCoordUL.Addr())
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().ServeHTTP(w, r) }),
-		ReadHeaderTimeout: 10 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ErrorLog: log.New(io.Discard, "", 0)}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
+	url = serveInNS(t, coordNS, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().ServeHTTP(w, r) }))
 	pc, err := openIn(coordNS, func() (net.PacketConn, error) {
 		return net.ListenPacket("udp", netip.AddrPortFrom(tunCoordUL.Addr(), 3478).String())
 	})
@@ -158,7 +151,22 @@ func reachCoordinator(t *testing.T, coordNS *netns.NS) (coord *coordtest.Coord, 
 	go relay.ServeSTUN(pc)
 	t.Cleanup(func() { pc.Close() })
 	coord.SavePolicy(t, Policy)
-	return coord, cur, "https://" + ln.Addr().String(), fingerprint
+	return coord, cur, url, fingerprint
+}
+
+// serveInNS serves h over TLS with cert in ns at a free port of
+// tunCoordUL, and returns its URL.
+func serveInNS(t *testing.T, ns *netns.NS, cert tls.Certificate, h http.Handler) string {
+	t.Helper()
+	ln, err := listenIn(ns, netip.AddrPortFrom(tunCoordUL.Addr(), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	return "https://" + ln.Addr().String()
 }
 
 // waitAudit waits until the coordinator holds at least n allowed audit
@@ -206,6 +214,8 @@ func runReachChild(cfg tunChildConfig) error {
 		switch cmd, arg, _ := strings.Cut(sc.Text(), " "); cmd {
 		case "chat":
 			r = chatOnce(ctx, nodeAddr, 20*time.Second)
+		case "chatonce": // one try, for a refusal
+			r = chatOnce(ctx, nodeAddr, 0)
 		case "waitpath":
 			r = waitPath(ctx, cl, nodeAddr, arg)
 		default:

@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 
@@ -66,6 +68,21 @@ func (c *Client) ReportEndpoints(ctx context.Context, endpoints []netip.AddrPort
 	_, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/endpoints", map[string]any{"endpoints": endpoints}, nil)
 	return err
 }
+
+// ReportPaths tells the coordinator how this member reaches its peers
+// (POST /api/v1/paths). A coordinator from before the call answers 404:
+// the error then matches ErrUnsupported.
+func (c *Client) ReportPaths(ctx context.Context, r wire.PathReport) error {
+	code, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/paths", r, nil)
+	if code == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return err
+}
+
+// ErrUnsupported marks a call the coordinator does not know (it is older
+// than this member).
+var ErrUnsupported = errors.New("the coordinator does not support this call")
 
 // Logout revokes this device's credential at the coordinator.
 func (c *Client) Logout(ctx context.Context) error {

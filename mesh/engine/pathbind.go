@@ -26,8 +26,19 @@ const (
 	pingEvery = 500 * time.Millisecond
 	// trustDirect is how long a pong keeps a direct path in use. With
 	// pings every half second, three lost pongs in a row move the peer to
-	// the relay: the time from UDP blocked to relayed is at most this.
+	// the relay alone.
 	trustDirect = 1750 * time.Millisecond
+	// pongWait is how long a ping on the direct path may go unanswered
+	// before the path is in doubt, as is a path with no pong for
+	// pingEvery + pongWait: packets then go over the relay too (WireGuard
+	// drops the second copy), until a pong or trustDirect settles it. The
+	// time from UDP blocked to packets relayed is so at most pingEvery +
+	// pongWait for a peer with steady traffic, and the first packet after
+	// that for one with sparse traffic (a TCP connect's SYNs, 1 s apart).
+	pongWait = 250 * time.Millisecond
+	// showDirect is how long an idle peer's last proven direct path is
+	// shown as its path (a WireGuard session's life).
+	showDirect = 3 * time.Minute
 	// pingTimeout forgets unanswered pings.
 	pingTimeout = 5 * time.Second
 )
@@ -71,10 +82,13 @@ type peerPath struct {
 	learned    netip.AddrPort   // where the peer's last ping came from
 	direct     netip.AddrPort   // the address the last pong proved
 	directAt   time.Time        // when; zero: never
-	rtt        time.Duration    // of that pong's ping
-	wgAddr     netip.AddrPort   // where its WireGuard messages come from (wglearn.go)
-	wgAt       time.Time        // when that was learned
-	speaksMoat bool             // it pinged, answered a ping or used the relay
+	// unanswered is when the first ping to direct since its last pong
+	// was sent; zero: none outstanding.
+	unanswered time.Time
+	rtt        time.Duration  // of that pong's ping
+	wgAddr     netip.AddrPort // where its WireGuard messages come from (wglearn.go)
+	wgAt       time.Time      // when that was learned
+	speaksMoat bool           // it pinged, answered a ping or used the relay
 	// heldInit is the last handshake initiation sent while the relay was
 	// still connecting, for the relay once it is up (relayUp).
 	heldInit   []byte
@@ -197,22 +211,9 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		rc = nil
 	}
 	var dst conn.Endpoint
-	viaRelay := false
-	switch {
-	case p.directFresh(now):
-		dst = b.endpointLocked(p.direct)
-	case rc != nil && p.speaksMoat:
-		viaRelay = true
-	case p.wgAddr.IsValid() && !p.speaksMoat:
-		// A stock WireGuard peer: it is never on the relay.
-		dst = b.endpointLocked(p.wgAddr)
-	default:
-		// Nothing proven yet: the best UDP guess and the relay both;
-		// WireGuard drops whichever copy arrives second.
-		if g := p.bestGuess(); g.IsValid() {
-			dst = b.endpointLocked(g)
-		}
-		viaRelay = rc != nil
+	udp, viaRelay := p.route(now, rc != nil)
+	if udp.IsValid() {
+		dst = b.endpointLocked(udp)
 	}
 	b.mu.Unlock()
 
@@ -231,6 +232,59 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 }
 
 var errNoPath = errors.New("no path to peer: no direct address works and no relay is connected")
+
+// route picks where packets to p go at now: the UDP address (invalid:
+// none) and whether the relay (connected: relayUp) carries them too.
+func (p *peerPath) route(now time.Time, relayUp bool) (udp netip.AddrPort, viaRelay bool) {
+	switch {
+	case p.directFresh(now):
+		// In doubt, the relay too: WireGuard drops the second copy.
+		return p.direct, relayUp && p.speaksMoat && p.inDoubt(now)
+	case relayUp && p.speaksMoat:
+		return netip.AddrPort{}, true
+	case p.wgAddr.IsValid() && !p.speaksMoat:
+		// A stock WireGuard peer: it is never on the relay.
+		return p.wgAddr, false
+	}
+	// Nothing proven yet: the best UDP guess and the relay both.
+	return p.bestGuess(), relayUp
+}
+
+// inDoubt reports whether a ping on the direct path went unanswered for
+// pongWait, or no pong came for pingEvery + pongWait.
+func (p *peerPath) inDoubt(now time.Time) bool {
+	return p.pingLost(now) || now.Sub(p.directAt) > pingEvery+pongWait
+}
+
+// pingLost reports whether a ping on the direct path went unanswered for
+// pongWait: the evidence that the path broke.
+func (p *peerPath) pingLost(now time.Time) bool {
+	return !p.unanswered.IsZero() && now.Sub(p.unanswered) > pongWait
+}
+
+// pinged notes ping tx sent to a at now.
+func (p *peerPath) pinged(tx txID, a netip.AddrPort, now time.Time) {
+	p.pings[tx] = sentPing{to: a, sent: now}
+	if a == p.direct && p.unanswered.IsZero() {
+		p.unanswered = now
+	}
+}
+
+// ponged notes the pong of ping tx at now, which proves the address the
+// ping went to; it reports whether that is a new direct path.
+func (p *peerPath) ponged(tx txID, now time.Time) (proved netip.AddrPort, isNew bool) {
+	sp, found := p.pings[tx]
+	if !found {
+		return netip.AddrPort{}, false
+	}
+	delete(p.pings, tx)
+	isNew = !p.directFresh(now) || p.direct != sp.to
+	if p.direct != sp.to || !sp.sent.Before(p.unanswered) {
+		p.unanswered = time.Time{}
+	}
+	p.direct, p.directAt, p.rtt = sp.to, now, now.Sub(sp.sent)
+	return sp.to, isNew
+}
 
 // directFresh reports whether a pong proved the direct path recently.
 func (p *peerPath) directFresh(now time.Time) bool {
@@ -278,7 +332,7 @@ func (b *pathBind) pingsLocked(k key.Public, p *peerPath, now time.Time) []outPi
 		}
 		seen[a] = true
 		tx := newTxID()
-		p.pings[tx] = sentPing{to: a, sent: now}
+		p.pinged(tx, a, now)
 		out = append(out, outPing{to: b.endpointLocked(a), msg: b.seal.seal(kindPing, k, tx)})
 	}
 	return out
@@ -380,36 +434,42 @@ func (b *pathBind) handlePing(msg []byte, from conn.Endpoint) {
 			reply = append(reply, b.pingsLocked(k, p, now)...)
 		}
 	case kindPong:
-		sp, found := p.pings[tx]
-		if !found {
-			break
+		if a, isNew := p.ponged(tx, now); isNew {
+			b.log.Debug("direct path proven", "peer", k.Short(), "addr", a)
 		}
-		delete(p.pings, tx)
-		if !p.directFresh(now) || p.direct != sp.to {
-			b.log.Debug("direct path proven", "peer", k.Short(), "addr", sp.to)
-		}
-		p.direct, p.directAt, p.rtt = sp.to, now, now.Sub(sp.sent)
 	}
 	b.mu.Unlock()
 	b.sendPings(reply)
 }
 
-// pathOf describes how packets to k travel now.
+// pathOf describes how packets to k travel now, or for a peer idle since
+// its last pong, would: direct until a ping goes unanswered (for at most
+// showDirect).
 func (b *pathBind) pathOf(k key.Public) (path string, endpoint netip.AddrPort, rtt time.Duration) {
-	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.mu.peers[k]
-	switch {
-	case p == nil:
+	if p == nil {
 		return "", netip.AddrPort{}, 0
-	case p.directFresh(now):
+	}
+	return p.describe(time.Now(), b.relayUpLocked())
+}
+
+// describe is pathOf for p at now, the relay connected or not.
+func (p *peerPath) describe(now time.Time, relayUp bool) (path string, endpoint netip.AddrPort, rtt time.Duration) {
+	switch {
+	case p.direct.IsValid() && now.Sub(p.directAt) < showDirect && !p.pingLost(now):
 		return PathDirect, p.direct, p.rtt
-	case b.mu.relay != nil && b.mu.relay.Connected():
+	case p.wgAddr.IsValid() && !p.speaksMoat:
+		// A stock WireGuard peer: its handshake proved the address.
+		return PathDirect, p.wgAddr, 0
+	case relayUp:
 		return PathRelay, netip.AddrPort{}, 0
 	}
 	return PathUnproven, p.bestGuess(), 0
 }
+
+func (b *pathBind) relayUpLocked() bool { return b.mu.relay != nil && b.mu.relay.Connected() }
 
 // The paths a peer's packets may take (PeerStatus.Path).
 const (

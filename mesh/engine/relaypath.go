@@ -47,30 +47,47 @@ func (b *pathBind) relayUp(rc *relay.Client) {
 	}
 }
 
-// receiveRelay is the receiver for packets from the relay.
+// receiveRelay is the receiver for packets from the relay: it waits for
+// one and takes those already queued behind it, up to a batch.
 func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 	return func(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
-		for {
-			var pkt relay.Packet
+		n := 0
+		for n == 0 {
 			select {
-			case pkt = <-b.relayIn:
+			case pkt := <-b.relayIn:
+				n = b.takeRelayed(pkt, bufs, sizes, eps, n)
 			case <-open:
 				return 0, net.ErrClosed
 			}
-			b.mu.Lock()
-			p := b.mu.peers[pkt.From]
-			if p != nil {
-				p.speaksMoat = true
-			}
-			b.mu.Unlock()
-			if p == nil || len(pkt.Data) > len(bufs[0]) {
-				continue // not a peer of this member
-			}
-			sizes[0] = copy(bufs[0], pkt.Data)
-			eps[0] = p.ep
-			return 1, nil
 		}
+		for n < len(bufs) {
+			select {
+			case pkt := <-b.relayIn:
+				n = b.takeRelayed(pkt, bufs, sizes, eps, n)
+			default:
+				return n, nil
+			}
+		}
+		return n, nil
 	}
+}
+
+// takeRelayed puts pkt in the batch at n, unless it is not from a peer of
+// this member, and returns the batch's new length.
+func (b *pathBind) takeRelayed(pkt relay.Packet, bufs [][]byte, sizes []int, eps []conn.Endpoint, n int) int {
+	defer pkt.Release()
+	b.mu.Lock()
+	p := b.mu.peers[pkt.From]
+	if p != nil {
+		p.speaksMoat = true
+	}
+	b.mu.Unlock()
+	if p == nil || len(pkt.Data) > len(bufs[n]) {
+		return n
+	}
+	sizes[n] = copy(bufs[n], pkt.Data)
+	eps[n] = p.ep
+	return n + 1
 }
 
 // setRelay connects to the relay at cfg.URL, replacing the current one;
@@ -127,6 +144,7 @@ func (b *pathBind) forward(rc *relay.Client) {
 		select {
 		case b.relayIn <- pkt:
 		default: // the device is not reading (closed, or behind): drop
+			pkt.Release()
 		}
 	}
 }

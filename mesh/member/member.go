@@ -176,12 +176,13 @@ func (m *Member) Run(ctx context.Context) error {
 	stop := context.AfterFunc(stopped, cancel)
 	defer stop()
 	m.resetStatus()
+	var reporters sync.WaitGroup
+	defer reporters.Wait()
+	defer cancel()
 	if m.cfg.ReportEndpoints {
-		done := make(chan struct{})
-		defer func() { <-done }()
-		defer cancel()
-		go func() { defer close(done); m.reportEndpoints(ctx, ctl) }()
+		reporters.Go(func() { m.reportEndpoints(ctx, ctl) })
 	}
+	reporters.Go(func() { m.reportPaths(ctx, ctl) })
 	err = ctl.Watch(ctx, m.apply, func(err error) {
 		if err != nil {
 			m.report(err)

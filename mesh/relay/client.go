@@ -52,6 +52,30 @@ type Packet struct {
 	Data []byte
 }
 
+// Release hands p's buffer back for the packets that follow; p.Data must
+// not be used after. Optional: an unreleased buffer is collected.
+func (p Packet) Release() {
+	if cap(p.Data) == pooledPacket {
+		b := p.Data[:0]
+		packetBufs.Put(&b)
+	}
+}
+
+// pooledPacket is the size of the buffers received packets are copied
+// into (a WireGuard packet at the usual MTUs fits); larger ones get their
+// own.
+const pooledPacket = 2048
+
+var packetBufs = sync.Pool{New: func() any { b := make([]byte, 0, pooledPacket); return &b }}
+
+// packetData copies src, which DERP reuses, into a buffer of its own.
+func packetData(src []byte) []byte {
+	if len(src) > pooledPacket {
+		return append([]byte(nil), src...)
+	}
+	return append((*packetBufs.Get().(*[]byte))[:0], src...)
+}
+
 // Client is a member's connection to a relay. It connects at once and
 // reconnects, with backoff, whenever the connection breaks, until Close.
 type Client struct {
@@ -203,12 +227,13 @@ func (c *Client) loop() {
 		}
 		backoff = minBackoff
 		if p, ok := m.(derp.ReceivedPacket); ok {
-			pkt := Packet{From: publicOf(p.Source), Data: append([]byte(nil), p.Data...)}
+			pkt := Packet{From: publicOf(p.Source), Data: packetData(p.Data)}
 			select {
 			case c.recv <- pkt:
 			case <-c.done:
 				return
 			default: // the reader is behind: drop, as a full link would
+				pkt.Release()
 			}
 		}
 	}

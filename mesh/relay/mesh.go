@@ -11,6 +11,8 @@ import (
 	"tailscale.com/derp/derphttp"
 	"tailscale.com/net/netmon"
 	tskey "tailscale.com/types/key"
+
+	"github.com/moatmesh/moat/mesh/key"
 )
 
 // Relays mesh as DERP servers of one region do: each connects to every
@@ -21,14 +23,19 @@ import (
 // members.
 
 // MeshWith forwards packets for the members of the relay at url (another
-// replica's, "https://HOST[:PORT]/derp"), which must hold this relay's
-// mesh key and run MeshWith towards this one for the other direction.
-// tlsConf verifies it (nil: the system roots). It connects, and
-// reconnects, until stop is called; stop forgets the forwarding.
-func (s *Server) MeshWith(rawURL string, tlsConf *tls.Config) (stop func(), err error) {
+// replica's, "https://HOST[:PORT]/derp"), which must present the key peer
+// (its Server.PublicKey), hold this relay's mesh key and run MeshWith
+// towards this one for the other direction. tlsConf verifies it (nil: the
+// system roots); over plain HTTP the pinned key alone stands between the
+// mesh key and a man in the middle. It connects, and reconnects, until
+// stop is called; stop forgets the forwarding.
+func (s *Server) MeshWith(rawURL string, peer key.Public, tlsConf *tls.Config) (stop func(), err error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if peer.IsZero() {
+		return nil, fmt.Errorf("relay %s: no key to pin", rawURL)
 	}
 	logf := func(format string, args ...any) {
 		s.log.Debug("relay mesh "+u.Host+": "+fmt.Sprintf(format, args...), "peer", rawURL)
@@ -40,7 +47,11 @@ func (s *Server) MeshWith(rawURL string, tlsConf *tls.Config) (stop func(), err 
 	dc.MeshKey = s.derp.MeshKey()
 	dc.WatchConnectionChanges = true
 	dc.SetURLDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialRelay(ctx, u, addr, nil, tlsConf)
+		nc, err := dialRelay(ctx, u, addr, nil, tlsConf)
+		if err != nil {
+			return nil, err
+		}
+		return &pinnedConn{Conn: nc, want: peer}, nil
 	})
 	f := &meshPeer{s: s, dc: dc, keys: map[tskey.NodePublic]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -37,17 +37,30 @@ func testRelay(t *testing.T, known ...key.Public) (url string, tlsConf *tls.Conf
 // serveRelay serves a relay made with cfg over TLS.
 func serveRelay(t *testing.T, cfg ServerConfig) (s *Server, url string, tlsConf *tls.Config) {
 	t.Helper()
+	s, ts := startServer(t, cfg, httptest.NewTLSServer)
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	return s, ts.URL + Path, &tls.Config{RootCAs: pool, ServerName: "example.com"}
+}
+
+// servePlainRelay serves a relay over plain HTTP.
+func servePlainRelay(t *testing.T, cfg ServerConfig) (*Server, string) {
+	t.Helper()
+	s, ts := startServer(t, cfg, httptest.NewServer)
+	return s, ts.URL + Path
+}
+
+func startServer(t *testing.T, cfg ServerConfig, serve func(http.Handler) *httptest.Server) (*Server, *httptest.Server) {
+	t.Helper()
 	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle(Path, s)
-	ts := httptest.NewTLSServer(mux)
+	ts := serve(mux)
 	t.Cleanup(func() { ts.Close(); s.Close() })
-	pool := x509.NewCertPool()
-	pool.AddCert(ts.Certificate())
-	return s, ts.URL + Path, &tls.Config{RootCAs: pool, ServerName: "example.com"}
+	return s, ts
 }
 
 func newKey(t *testing.T) key.Private {

@@ -130,6 +130,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.http.ServeHTTP(w, r)
 }
 
+// PublicKey is the relay's own key, which other relays meshing with it
+// pin (MeshWith). It is new with every Server.
+func (s *Server) PublicKey() key.Public { return publicOf(s.derp.PublicKey()) }
+
 // Close stops the relay and its admission listener; connected members
 // are cut off and reconnect elsewhere (or when it is back).
 func (s *Server) Close() error {

@@ -92,6 +92,11 @@ import (
 //     MFAFactor (it enforces the grant's window only); a node of this
 //     version refuses such a grant to an identity from an older
 //     coordinator, which carries no MFAMethod.
+//     2026-12-06, compatible addition: new call POST /api/v1/paths
+//     (PathReport): a member reports how it reaches each peer it is in
+//     contact with (direct with the endpoint, through a relay, or none;
+//     the last handshake), for the coordinator's pages. Coordinators from
+//     before answer 404; members then stop reporting.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A

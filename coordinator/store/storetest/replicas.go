@@ -145,21 +145,25 @@ func testPresence(t *testing.T, s Store) {
 
 func testRelays(t *testing.T, s Store) {
 	c := ctx(t)
-	relays := func(since time.Time, want map[string]string) {
+	relays := func(since time.Time, want map[string]store.RelayReplica) {
 		t.Helper()
 		got, err := s.Relays(c, since)
 		must(t, err)
 		same(t, got, want, "relays")
 	}
-	must(t, s.AnnounceRelay(c, "rA", "https://10.0.0.1:8443/derp", at(0), at(-time.Hour)))
-	must(t, s.AnnounceRelay(c, "rB", "https://10.0.0.2:8443/derp", at(0), at(-time.Hour)))
-	relays(at(-time.Second), map[string]string{"rA": "https://10.0.0.1:8443/derp", "rB": "https://10.0.0.2:8443/derp"})
-	// rB keeps announcing (from a new address); rA died without a word.
-	must(t, s.AnnounceRelay(c, "rB", "https://10.0.0.3:8443/derp", at(time.Minute), at(30*time.Second)))
-	relays(at(30*time.Second), map[string]string{"rB": "https://10.0.0.3:8443/derp"})
-	relays(at(-time.Hour), map[string]string{"rB": "https://10.0.0.3:8443/derp"}) // rA's row was deleted
+	a := store.RelayReplica{URL: "https://10.0.0.1:8443/derp", Key: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}
+	b := store.RelayReplica{URL: "https://10.0.0.2:8443/derp", Key: "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="}
+	must(t, s.AnnounceRelay(c, "rA", a, at(0), at(-time.Hour)))
+	must(t, s.AnnounceRelay(c, "rB", b, at(0), at(-time.Hour)))
+	relays(at(-time.Second), map[string]store.RelayReplica{"rA": a, "rB": b})
+	// rB keeps announcing (from a new address, restarted with a new
+	// key); rA died without a word.
+	b2 := store.RelayReplica{URL: "https://10.0.0.3:8443/derp", Key: "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="}
+	must(t, s.AnnounceRelay(c, "rB", b2, at(time.Minute), at(30*time.Second)))
+	relays(at(30*time.Second), map[string]store.RelayReplica{"rB": b2})
+	relays(at(-time.Hour), map[string]store.RelayReplica{"rB": b2}) // rA's row was deleted
 	must(t, s.ForgetRelay(c, "rB"))
-	relays(at(-time.Hour), map[string]string{})
+	relays(at(-time.Hour), map[string]store.RelayReplica{})
 }
 
 // testIdPSetupOnce: of parallel completions of one setup link, exactly
@@ -193,4 +197,24 @@ func testIdPSetupOnce(t *testing.T, s Store) {
 	if got.PasswordHash != <-wins || got.SetupHash != nil || got.TOTPLastStep != 7 || string(got.TOTPSecret) != "sealed" {
 		t.Fatalf("user after setup: %+v", got)
 	}
+}
+
+// testPaths: a member's path report replaces its last and goes with its
+// device.
+func testPaths(t *testing.T, s Store) {
+	c := ctx(t)
+	n1, n2 := newNode(t, s, "gpu-1"), newNode(t, s, "gpu-2")
+	paths := func(want map[string]store.PathReport) {
+		t.Helper()
+		got, err := s.Paths(c)
+		must(t, err)
+		same(t, got, want, "paths")
+	}
+	must(t, s.SetPaths(c, n1.ID, []byte(`{"paths":[]}`), at(0)))
+	must(t, s.SetPaths(c, n2.ID, []byte(`{"paths":[1]}`), at(0)))
+	must(t, s.SetPaths(c, n2.ID, []byte(`{"paths":[2]}`), at(time.Minute)))
+	paths(map[string]store.PathReport{n1.ID: {Report: []byte(`{"paths":[]}`), Reported: at(0)},
+		n2.ID: {Report: []byte(`{"paths":[2]}`), Reported: at(time.Minute)}})
+	must(t, s.DeleteDevice(c, n1.ID))
+	paths(map[string]store.PathReport{n2.ID: {Report: []byte(`{"paths":[2]}`), Reported: at(time.Minute)}})
 }

@@ -189,10 +189,15 @@ type Store interface {
 	CloseReplicaStreams(ctx context.Context, replica string) error
 	OnlineDevices(ctx context.Context, since time.Time) (map[string]bool, error)
 
-	// Where each replica's relay is reached (see store/relays.go).
-	AnnounceRelay(ctx context.Context, replica, url string, now, before time.Time) error
-	Relays(ctx context.Context, since time.Time) (map[string]string, error)
+	// Where each replica's relay is reached, and its key (see
+	// store/relays.go).
+	AnnounceRelay(ctx context.Context, replica string, r store.RelayReplica, now, before time.Time) error
+	Relays(ctx context.Context, since time.Time) (map[string]store.RelayReplica, error)
 	ForgetRelay(ctx context.Context, replica string) error
+
+	// How members reach their peers (see store/paths.go).
+	SetPaths(ctx context.Context, id string, report []byte, now time.Time) error
+	Paths(ctx context.Context) (map[string]store.PathReport, error)
 
 	// Ping checks the database answers (for /readyz).
 	Ping(ctx context.Context) error

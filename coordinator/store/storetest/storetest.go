@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"IdPSetupOnce", testIdPSetupOnce},
 		{"Presence", testPresence},
 		{"Relays", testRelays},
+		{"Paths", testPaths},
 		{"Passkeys", testPasskeys},
 		{"PasskeyUseRace", testPasskeyUseRace},
 		{"PasskeyChallenges", testPasskeyChallenges},
