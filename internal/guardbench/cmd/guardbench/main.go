@@ -101,12 +101,18 @@ func run(upAddr, nginx string, only []string, n, conc int, dur time.Duration, st
 		return err
 	}
 	defer mesh.Close()
+	rt, err := guardbench.StartRouter(mesh)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	targets := []guardbench.Target{{Name: "direct", URL: up.URL, Client: guardbench.DirectClient()}}
 	if nginx != "" {
 		targets = append(targets, guardbench.Target{Name: "nginx", URL: nginx, Client: guardbench.DirectClient()})
 	}
 	targets = append(targets, guardbench.Target{Name: "guard_lo", URL: lo.URL, Client: lo.Client},
-		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client})
+		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client},
+		guardbench.Target{Name: "router", URL: rt.URL, Client: rt.Client})
 	res := map[string]result{}
 	for _, t := range targets {
 		if only != nil && !slices.Contains(only, t.Name) {
@@ -153,7 +159,7 @@ func report(res map[string]result, haveNginx bool) {
 		return // nothing to compare with
 	}
 	fmt.Println("# added = path minus direct; µs")
-	for _, name := range []string{"nginx", "guard_lo", "guard"} {
+	for _, name := range []string{"nginx", "guard_lo", "guard", "router"} {
 		r, ok := res[name]
 		if !ok {
 			continue
