@@ -44,14 +44,11 @@ test-dex:
 	@dex=$$(./scripts/dex.sh) || { echo "test-dex: Dex could not be built; the Dex test will skip"; dex=; }; \
 	MOAT_DEX="$$dex" $(GO) test -count=1 -run 'TestDex' -v ./coordinator/
 
+# Every benchmark, then one table of figures against their targets
+# (scripts/bench.sh; the whole output goes to artifacts/bench.log).
 bench:
 	@./scripts/deps.sh bench
-	./scripts/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem ./...
-	# moat beside gitleaks on the same inputs, with recall per family: its
-	# own module, so gitleaks stays out of go.mod.
-	cd node/screen/corpus && $(GO) test -run '^$$' -bench . -benchtime 3x ./...
-	$(GO) run ./internal/meshbench/cmd/meshbench
-	./scripts/bench-guard.sh
+	GO=$(GO) ./scripts/bench.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -4,7 +4,8 @@
 # (internal/guardbench). Prints "ratio <name> <value>" lines with the
 # absolute figures beside them. nginx comes from Debian (scripts/deps.sh
 # bench installs it as root); without it the nginx column is skipped.
-# Extra arguments go to guardbench (e.g. -n 5000 -d 5s).
+# Extra arguments go to guardbench (e.g. -n 5000 -d 5s); it runs
+# BENCH_RUNS times (default 3) and the summary takes the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,5 +67,9 @@ else
   echo "bench-guard: nginx not installed; measuring direct and guard only"
 fi
 
-echo "== guard vs nginx vs direct (loopback, stand-in upstream; guard: netstack WireGuard pair, guard_lo: guard alone on 127.0.0.1)"
-${GO:-go} run ./internal/guardbench/cmd/guardbench "${args[@]}" "$@"
+runs=${BENCH_RUNS:-3}
+${GO:-go} build -o "$tmp/guardbench" ./internal/guardbench/cmd/guardbench
+for run in $(seq "$runs"); do
+  echo "== run $run of $runs: guard vs nginx vs direct (loopback, stand-in upstream; guard: netstack WireGuard pair, guard_lo: guard alone on 127.0.0.1; router: moat up's local endpoint in front of that mesh)"
+  "$tmp/guardbench" "${args[@]}" "$@"
+done

@@ -51,10 +51,18 @@ func TestClientEndToEnd(t *testing.T) {
 	revoked := time.Now()
 	for {
 		// A request in flight while the node already dropped the device
-		// gets no answer; give each a short time.
+		// gets no answer; give each a short time. The revocation reaches
+		// the device and the node asynchronously (the API does not wait
+		// for them): a request over a kept connection in the first
+		// milliseconds may still be served, never later than the
+		// propagation bound (the fan-out's revocation target, 250 ms).
 		a = f.chat(200 * time.Millisecond)
 		if a.served() {
-			t.Fatalf("%v after the revocation a request was served", time.Since(revoked))
+			if d := time.Since(revoked); d > 250*time.Millisecond {
+				t.Fatalf("%v after the revocation a request was served", d)
+			}
+			t.Logf("served %v after the revocation, before it reached the node", time.Since(revoked))
+			continue
 		}
 		if a.status == http.StatusUnauthorized {
 			break

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/router"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/guard"
@@ -20,6 +21,11 @@ type Guard struct {
 	URL    string
 	Client *http.Client
 	close  []func()
+
+	// Over the mesh only: the caller's engine and the node it reaches,
+	// for a router in front (StartRouter).
+	caller *engine.Engine
+	node   wire.Peer
 }
 
 // Close stops the guard, its spool and engines.
@@ -53,7 +59,8 @@ func newGuard(upstream, dir string) (*guard.Guard, func(), error) {
 		return nil, nil, err
 	}
 	g, err := guard.New(guard.Config{Models: map[string]guard.Upstream{"llama": {URL: upstream, Kind: guard.KindOpenAI}},
-		NodeName: "bench", Audit: spool, AuditKey: []byte("bench-key")})
+		NodeName: "bench", Audit: spool, AuditKey: []byte("bench-key"),
+		MaxConnsPerPeer: 1024}) // the bench opens more than a person would
 	if err != nil {
 		spool.Close()
 		return nil, nil, err
@@ -129,6 +136,7 @@ func StartMesh(upstream, dir string) (*Guard, error) {
 	go g.Serve(ln)
 	out.URL = "http://" + netip.AddrPortFrom(nodeAddr, 80).String()
 	out.Client = newClient(caller.Dial)
+	out.caller, out.node = caller, callerNM.Peers[0]
 	return out, nil
 }
 
@@ -154,3 +162,29 @@ func newClient(dial func(ctx context.Context, network, addr string) (net.Conn, e
 
 // DirectClient is the client for the direct and nginx paths.
 func DirectClient() *http.Client { return newClient(nil) }
+
+// StartRouter runs the employee's local endpoint (mesh/router, as `moat
+// up` serves it on 127.0.0.1) in front of mesh's caller engine, routing
+// "llama" to mesh's guard: the whole path a person's program takes.
+func StartRouter(mesh *Guard) (*Guard, error) {
+	if mesh.caller == nil {
+		return nil, fmt.Errorf("router: the guard is not on a mesh")
+	}
+	node := mesh.node
+	node.Models = []string{"llama"}
+	rt, err := router.New(router.Config{Dialer: mesh.caller})
+	if err != nil {
+		return nil, err
+	}
+	rt.SetNetMap(&wire.NetMap{Version: wire.Version, Seq: 1, Peers: []wire.Peer{node},
+		Self: wire.Self{Key: mesh.caller.PublicKey(), Identity: identity()}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: rt, ConnContext: rt.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return &Guard{URL: "http://" + ln.Addr().String(), Client: newClient(nil),
+		close: []func(){func() { srv.Close(); rt.Close() }}}, nil
+}

@@ -33,11 +33,13 @@ func post(t Target) error {
 	if err != nil {
 		return err
 	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return fmt.Errorf("%s: status %d: %s", t.Name, resp.StatusCode, bytes.TrimSpace(b))
+	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("%s: status %d", t.Name, resp.StatusCode)
-	}
 	return err
 }
 

@@ -178,7 +178,7 @@ func (c *Client) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(c.done, cancel)()
-	api := &http.Server{Handler: c.rt, ReadHeaderTimeout: 10 * time.Second}
+	api := &http.Server{Handler: c.rt, ConnContext: c.rt.ConnContext, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	ctl := &http.Server{Handler: c.controlHandler(), ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() { api.Serve(c.apiLn) })

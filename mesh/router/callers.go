@@ -1,12 +1,14 @@
 package router
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/moatmesh/moat/mesh/router/peercred"
 )
@@ -64,22 +66,53 @@ func (r *Router) tokenOK(tok string) bool {
 	return subtle.ConstantTimeCompare(got[:], r.token[:]) == 1
 }
 
+// ConnContext is for the serving http.Server's ConnContext: with it the
+// router asks the system for a connection's user once, not on every
+// request (a socket's owner is fixed when the socket is made).
+func (r *Router) ConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, callerKey{}, new(connCaller))
+}
+
+type callerKey struct{}
+
+// connCaller is one connection's user, once known.
+type connCaller struct {
+	mu    sync.Mutex
+	known bool
+	uid   uint32
+}
+
 // sameUser reports whether req's connection comes from a process of the
 // user running the router, as the system tells (false where it cannot).
 func (r *Router) sameUser(req *http.Request) bool {
+	cc, _ := req.Context().Value(callerKey{}).(*connCaller)
+	if cc == nil {
+		uid, ok := r.callerUID(req)
+		return ok && uid == r.uid
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !cc.known {
+		cc.uid, cc.known = r.callerUID(req) // a failure is asked again next time
+	}
+	return cc.known && cc.uid == r.uid
+}
+
+// callerUID asks the system which user req's connection belongs to.
+func (r *Router) callerUID(req *http.Request) (uint32, bool) {
 	la, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok {
-		return false
+		return 0, false
 	}
 	local, err1 := netip.ParseAddrPort(la.String())
 	remote, err2 := netip.ParseAddrPort(req.RemoteAddr)
 	if err1 != nil || err2 != nil {
-		return false
+		return 0, false
 	}
 	uid, err := peercred.LoopbackUID(local, remote)
 	if err != nil {
 		r.log.Debug("caller's user unknown; the API key is needed", "peer", req.RemoteAddr, "err", err)
-		return false
+		return 0, false
 	}
-	return uid == r.uid
+	return uid, true
 }

@@ -3,10 +3,12 @@ package router
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,9 +66,10 @@ func (m *member) netmap(peers ...*member) *wire.NetMap {
 // guard is a stand-in for a node's guard: it records what it saw and
 // answers with handle.
 type guard struct {
-	name string
-	mu   sync.Mutex
-	seen []*http.Request
+	name  string
+	mu    sync.Mutex
+	seen  []*http.Request
+	conns atomic.Int64 // connections accepted
 }
 
 func (g *guard) count() int {
@@ -99,7 +102,11 @@ func (m *member) serve(t *testing.T, handle http.HandlerFunc) *guard {
 		}
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s: %s", m.name, b)
-	})}
+	}), ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			g.conns.Add(1)
+		}
+	}}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return g

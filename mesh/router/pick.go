@@ -2,6 +2,7 @@ package router
 
 import (
 	"cmp"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -22,7 +23,8 @@ type node struct {
 // nodeState is what the router learns about a node across netmaps.
 type nodeState struct {
 	inflight  atomic.Int64
-	downUntil atomic.Int64 // unix nanos; after a failure the node goes last until then
+	downUntil atomic.Int64    // unix nanos; after a failure the node goes last until then
+	tr        *http.Transport // its kept-alive connections (conns.go)
 }
 
 // route is where requests go: a model through an API family.
@@ -39,7 +41,9 @@ type snapshot struct {
 	states  map[key.Public]*nodeState
 }
 
-func buildSnapshot(nm *wire.NetMap, port uint16, old map[key.Public]*nodeState) *snapshot {
+// buildSnapshot indexes nm, carrying over the states of nodes in old
+// and making new ones with newState.
+func buildSnapshot(nm *wire.NetMap, port uint16, old map[key.Public]*nodeState, newState func() *nodeState) *snapshot {
 	s := &snapshot{nm: nm, byModel: map[route][]*node{}, models: map[llmapi.Family][]string{}, states: map[key.Public]*nodeState{}}
 	if nm == nil {
 		return s
@@ -51,7 +55,7 @@ func buildSnapshot(nm *wire.NetMap, port uint16, old map[key.Public]*nodeState) 
 		}
 		st := old[p.Key]
 		if st == nil {
-			st = new(nodeState)
+			st = newState()
 		}
 		s.states[p.Key] = st
 		n := &node{name: nodeName(p), addr: netip.AddrPortFrom(guardAddr(p.Addresses), port), st: st}

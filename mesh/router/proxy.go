@@ -2,54 +2,74 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // forward sends the request to the nodes serving rt, in the order
 // candidates gives, until one answers. A node is given up on when it
-// cannot be connected to, fails before sending response headers, or
-// answers 502/503/504 (its inference server is down): in all these cases
-// the caller has received nothing yet and the body is replayed to the next
-// node. Once a response is relayed, nothing is retried.
+// cannot be connected to, does not acknowledge the request in time
+// (conns.go), fails before sending response headers, or answers
+// 502/503/504 (its inference server is down): in all these cases the
+// caller has received nothing yet and the body is replayed to the next
+// node. A node whose kept-alive connection failed so is tried once more
+// on a new connection, after the others. Once a response is relayed,
+// nothing is retried.
 func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, rt route, body []byte) {
 	model := rt.model
 	var tried []string
-	var last *http.Response
+	var last *exchange
 	defer func() {
 		if last != nil {
-			last.Body.Close()
+			last.done()
 		}
 	}()
-	for _, n := range r.candidates(s, rt) {
+	cands := r.candidates(s, rt)
+	fresh := map[*node]bool{}
+	for i := 0; i < len(cands); i++ {
+		n := cands[i]
 		n.st.inflight.Add(1)
-		resp, err := r.attempt(req, n, body)
+		x, err := r.attempt(req, n, body)
 		if req.Context().Err() != nil {
 			n.st.inflight.Add(-1)
+			x.done()
 			return // the caller went away; not the node's fault
 		}
-		if err == nil && !retryStatus(resp.StatusCode) {
+		if err == nil && !retryStatus(x.resp.StatusCode) {
 			r.markUp(n)
-			r.relay(w, resp)
+			r.relay(w, x.resp)
+			x.done()
 			n.st.inflight.Add(-1)
 			return
 		}
 		n.st.inflight.Add(-1)
-		r.markDown(n)
-		tried = append(tried, describeFailure(n, resp, err))
-		r.log.Warn("node failed", "node", n.name, "addr", n.addr.String(), "model", model, "err", tried[len(tried)-1])
-		if resp != nil {
-			if last != nil {
-				last.Body.Close()
-			}
-			last = resp
+		if err != nil && x.reused && !fresh[n] {
+			// Perhaps only this connection went stale (the node restarted):
+			// drop its others and try it again on a new one, last.
+			fresh[n] = true
+			n.st.tr.CloseIdleConnections()
+			cands = append(cands, n)
 		}
+		r.markDown(n)
+		tried = append(tried, describeFailure(n, x.resp, err))
+		r.log.Warn("node failed", "node", n.name, "addr", n.addr.String(), "model", model, "err", tried[len(tried)-1])
+		if x.resp == nil {
+			x.done()
+			continue
+		}
+		if last != nil {
+			last.done()
+		}
+		last = x
 	}
 	if last != nil {
-		r.relay(w, last) // every node was down upstream: pass the guard's own answer on
+		r.relay(w, last.resp) // every node was down upstream: pass the guard's own answer on
 		return
 	}
 	writeError(w, req, unavailable(fmt.Sprintf("no node serving %q could be reached (tried %s); check `moat status`",
@@ -67,20 +87,34 @@ func retryStatus(code int) bool {
 	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
-// attempt sends one copy of the request to n's guard.
-func (r *Router) attempt(req *http.Request, n *node, body []byte) (*http.Response, error) {
+// attempt sends one copy of the request to n's guard on a kept-alive
+// connection, watched for the node's acknowledgement (conns.go). The
+// exchange is returned in every case; the caller calls its done.
+func (r *Router) attempt(req *http.Request, n *node, body []byte) (*exchange, error) {
+	x := new(exchange)
+	ctx := r.watch(req.Context(), x, n.addr.Addr())
 	u := "http://" + n.addr.String() + req.URL.RequestURI()
-	out, err := http.NewRequestWithContext(req.Context(), req.Method, u, bytes.NewReader(body))
+	out, err := http.NewRequestWithContext(ctx, req.Method, u, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return x, err
 	}
 	out.Header = forwardHeaders(req.Header)
 	out.ContentLength = int64(len(body))
-	return r.tr.RoundTrip(out)
+	if len(body) > 0 {
+		out.Header.Set("Expect", "100-continue")
+	} else {
+		out.Header.Del("Expect")
+	}
+	x.resp, err = n.st.tr.RoundTrip(out)
+	if err != nil && context.Cause(ctx) == errNoAnswer {
+		err = fmt.Errorf("%w within %v", errNoAnswer, r.cfg.ConnectTimeout)
+	}
+	return x, err
 }
 
-// relay copies resp to w, flushing after every read so that SSE and NDJSON
-// streams reach the caller chunk by chunk.
+// relay copies resp to w. An answer of unknown length (SSE, NDJSON) is
+// flushed after every read so that streams reach the caller chunk by
+// chunk; one of known length goes out as the server buffers it.
 func (r *Router) relay(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
 	h := w.Header()
@@ -89,17 +123,27 @@ func (r *Router) relay(w http.ResponseWriter, resp *http.Response) {
 			h[k] = vs
 		}
 	}
+	stream := resp.ContentLength < 0
+	if !stream {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
-	rc.Flush()
-	buf := make([]byte, 32<<10)
+	if stream {
+		rc.Flush()
+	}
+	bp := relayBufs.Get().(*[]byte)
+	defer relayBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return // the caller went away
 			}
-			rc.Flush()
+			if stream {
+				rc.Flush()
+			}
 		}
 		if err == io.EOF {
 			return
@@ -111,6 +155,9 @@ func (r *Router) relay(w http.ResponseWriter, resp *http.Response) {
 		}
 	}
 }
+
+// relayBufs holds relay's copy buffers.
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // forwardHeaders copies the caller's headers minus hop-by-hop ones and
 // everything that could claim an identity: who is asking is the device's

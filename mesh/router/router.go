@@ -10,8 +10,10 @@
 //
 // The router spreads requests over every node serving a model (least
 // requests in flight, ties in turn), skips nodes that recently failed,
-// and tries another node when one cannot be connected to before any byte
-// of the answer was sent. Answers, streams included, pass through
+// and tries another node when one cannot be connected to, or does not
+// acknowledge the request, before any byte of the answer was sent.
+// Connections to nodes are kept alive and checked with every request
+// (conns.go). Answers, streams included, pass through
 // untouched and are flushed chunk by chunk. Only the local API token's
 // holder, or (on Linux) a program of the same user, may call it
 // (callers.go). Identity on the mesh comes
@@ -95,7 +97,7 @@ type Config struct {
 type Router struct {
 	cfg   Config
 	log   *slog.Logger
-	tr    *http.Transport
+	tr    *http.Transport // MCP's; model requests use their node's (conns.go)
 	snap  atomic.Pointer[snapshot]
 	turn  atomic.Uint64 // round-robin tie breaker
 	login atomic.Pointer[string]
@@ -127,12 +129,9 @@ func New(cfg Config) (*Router, error) {
 	r.tr = &http.Transport{
 		DialContext:        r.dial,
 		DisableCompression: true, // pass Accept-Encoding and bodies through as they are
-		// Every request gets a connection of its own. A node that went away
-		// (stopped, crashed, restarted) gives no sign over WireGuard, so a
-		// kept-alive connection to it would swallow the next request with no
-		// answer at all; a new connection instead fails within
-		// ConnectTimeout and the next node is tried. Over the mesh a
-		// connection costs one round trip, small next to a model's answer.
+		// MCP sessions get a connection of their own: their requests carry
+		// no liveness check (conns.go), and a kept-alive connection to a
+		// node that went away would swallow the next one.
 		DisableKeepAlives: true,
 		ForceAttemptHTTP2: false,
 	}
@@ -186,7 +185,14 @@ func (e *dialError) Unwrap() error { return e.err }
 func (r *Router) SetNetMap(nm *wire.NetMap) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := buildSnapshot(nm, r.cfg.GuardPort, r.mu.states)
+	s := buildSnapshot(nm, r.cfg.GuardPort, r.mu.states, func() *nodeState {
+		return &nodeState{tr: r.newNodeTransport()}
+	})
+	for k, st := range r.mu.states {
+		if s.states[k] == nil {
+			st.tr.CloseIdleConnections() // the node left the netmap
+		}
+	}
 	r.mu.states = s.states
 	r.snap.Store(s)
 }
@@ -208,6 +214,9 @@ func (r *Router) SetLoginRequired(why string) {
 func (r *Router) Close() error {
 	r.mu.Lock()
 	r.mu.closed = true
+	for _, st := range r.mu.states {
+		st.tr.CloseIdleConnections()
+	}
 	r.mu.Unlock()
 	r.tr.CloseIdleConnections()
 	return nil

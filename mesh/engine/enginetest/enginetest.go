@@ -20,6 +20,7 @@ import (
 type Member struct {
 	Eng   *engine.Engine
 	Addrs []netip.Addr // 100.64.0.n and fd7a:6d6f:6174::n
+	priv  key.Private
 }
 
 // New starts member n (1–254) on the userspace network stack.
@@ -34,7 +35,7 @@ func New(t testing.TB, n int) *Member {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	return &Member{Eng: e, Addrs: []netip.Addr{
+	return &Member{Eng: e, priv: priv, Addrs: []netip.Addr{
 		netip.AddrFrom4([4]byte{100, 64, 0, byte(n)}),
 		netip.MustParseAddr(fmt.Sprintf("fd7a:6d6f:6174::%x", n)),
 	}}
@@ -57,4 +58,22 @@ func (m *Member) NetMap(seq uint64, id wire.Identity, peers ...wire.Peer) *wire.
 // Client is an HTTP client that reaches the mesh through m's engine.
 func (m *Member) Client() *http.Client {
 	return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: m.Eng.Dial}}
+}
+
+// Restart closes m's engine and starts a new one with the same key and
+// UDP port, configured with nm: a member that restarted and forgot its
+// WireGuard sessions, as a process restart does.
+func (m *Member) Restart(t testing.TB, nm *wire.NetMap) {
+	t.Helper()
+	port := m.Eng.Port()
+	m.Eng.Close()
+	e, err := engine.New(engine.Config{PrivateKey: m.priv, ListenPort: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.Reconfig(nm); err != nil {
+		t.Fatal(err)
+	}
+	m.Eng = e
 }

@@ -1,6 +1,10 @@
 // Command guardbench measures direct, nginx and guard paths to one
 // stand-in upstream over loopback and prints the comparisons as
-// "ratio <name> <value>" lines; scripts/bench-guard.sh runs it with nginx.
+// "ratio <name> <value>" and "metric <name> <value>" lines;
+// scripts/bench-guard.sh runs it with nginx. The paths: direct; nginx's
+// proxy_pass; the guard alone on loopback (guard_lo); the guard behind a
+// netstack WireGuard pair (guard); and the employee's whole path, moat
+// up's local endpoint in front of that same mesh and guard (router).
 //
 //	guardbench -upstream 127.0.0.1:PORT [-nginx http://127.0.0.1:PORT]
 //	guardbench -only direct,guard_lo -cpuprofile cpu.prof   # profile the guard
@@ -33,7 +37,7 @@ func main() {
 	streams := flag.Int("streams", 100, "streamed answers per path")
 	chunks := flag.Int("chunks", 50, "chunks per streamed answer")
 	every := flag.Duration("every", 2*time.Millisecond, "time between streamed chunks")
-	only := flag.String("only", "", "comma-separated paths to measure (direct, nginx, guard_lo, guard); empty: all")
+	only := flag.String("only", "", "comma-separated paths to measure (direct, nginx, guard_lo, guard, router); empty: all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the guard, upstream and callers) to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 	flag.Parse()
@@ -101,12 +105,18 @@ func run(upAddr, nginx string, only []string, n, conc int, dur time.Duration, st
 		return err
 	}
 	defer mesh.Close()
+	rt, err := guardbench.StartRouter(mesh)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	targets := []guardbench.Target{{Name: "direct", URL: up.URL, Client: guardbench.DirectClient()}}
 	if nginx != "" {
 		targets = append(targets, guardbench.Target{Name: "nginx", URL: nginx, Client: guardbench.DirectClient()})
 	}
 	targets = append(targets, guardbench.Target{Name: "guard_lo", URL: lo.URL, Client: lo.Client},
-		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client})
+		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client},
+		guardbench.Target{Name: "router", URL: rt.URL, Client: rt.Client})
 	res := map[string]result{}
 	for _, t := range targets {
 		if only != nil && !slices.Contains(only, t.Name) {
@@ -121,6 +131,30 @@ func run(upAddr, nginx string, only []string, n, conc int, dur time.Duration, st
 			r.name, us(r.p50), us(r.p99), conc, r.rps, us(r.cpu), us(r.ttft), us(r.del50), us(r.del99))
 	}
 	report(res, nginx != "")
+	return personLoad(targets, res, dur)
+}
+
+// personLoad measures req/s at c=16, about what one person's programs
+// (an agent, an editor, a script) run at once, through the employee's
+// whole path against the guard over the same mesh and direct.
+func personLoad(targets []guardbench.Target, res map[string]result, dur time.Duration) error {
+	const c = 16
+	rps := map[string]float64{}
+	for _, t := range targets {
+		if _, ok := res[t.Name]; !ok || (t.Name != "direct" && t.Name != "guard" && t.Name != "router") {
+			continue
+		}
+		l, err := guardbench.Throughput(t, c, dur)
+		if err != nil {
+			return err
+		}
+		rps[t.Name] = l.RPS
+		fmt.Printf("%-9s c=%d %8.0f req/s\n", t.Name, c, l.RPS)
+	}
+	if rt, g := rps["router"], rps["guard"]; rt > 0 && g > 0 {
+		ratio("router_c16_rps/guard_c16_rps", rt/g, fmt.Sprintf("%.0f vs %.0f req/s", rt, g))
+		ratio("router_c16_rps/direct_c16_rps", rt/rps["direct"], fmt.Sprintf("%.0f vs %.0f req/s", rt, rps["direct"]))
+	}
 	return nil
 }
 
@@ -153,7 +187,7 @@ func report(res map[string]result, haveNginx bool) {
 		return // nothing to compare with
 	}
 	fmt.Println("# added = path minus direct; µs")
-	for _, name := range []string{"nginx", "guard_lo", "guard"} {
+	for _, name := range []string{"nginx", "guard_lo", "guard", "router"} {
 		r, ok := res[name]
 		if !ok {
 			continue
@@ -178,7 +212,27 @@ func report(res map[string]result, haveNginx bool) {
 			ratio(g+"_added_chunk_p99/nginx_added_chunk_p99", div(r.del99-d.del99, x.del99-d.del99), fmt.Sprintf("%.1f vs %.1f µs", us(r.del99-d.del99), us(x.del99-d.del99)))
 		}
 	}
-	for _, g := range []string{"guard_lo", "guard"} {
+	for _, name := range []string{"guard_lo", "guard", "router"} {
+		if r, ok := res[name]; ok {
+			metric(name+"_added_p50_us", us(r.p50-d.p50))
+			metric(name+"_added_p99_us", us(r.p99-d.p99))
+			metric(name+"_added_ttft_us", us(r.ttft-d.ttft))
+			metric(name+"_added_chunk_p99_us", us(r.del99-d.del99))
+		}
+	}
+	if lo, ok := res["guard_lo"]; ok {
+		if g, ok := res["guard"]; ok {
+			ratio("guard_rps/guard_lo_rps", g.rps/lo.rps, fmt.Sprintf("%.0f vs %.0f req/s", g.rps, lo.rps))
+		}
+	}
+	if g, ok := res["guard"]; ok {
+		if rt, ok := res["router"]; ok { // the same mesh and guard, with and without moat up's router
+			metric("router_own_p50_us", us(rt.p50-g.p50))
+			metric("router_own_p99_us", us(rt.p99-g.p99))
+			ratio("router_rps/guard_rps", rt.rps/g.rps, fmt.Sprintf("%.0f vs %.0f req/s", rt.rps, g.rps))
+		}
+	}
+	for _, g := range []string{"guard_lo", "guard", "router"} {
 		r, ok := res[g]
 		if !ok {
 			continue
@@ -190,6 +244,9 @@ func report(res map[string]result, haveNginx bool) {
 }
 
 func ratio(name string, v float64, abs string) { fmt.Printf("ratio %s %.2f   (%s)\n", name, v, abs) }
+
+// metric prints one figure for the summary table (internal/benchsummary).
+func metric(name string, v float64) { fmt.Printf("metric %s %.1f\n", name, v) }
 
 func div(a, b time.Duration) float64 {
 	if b <= 0 {
