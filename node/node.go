@@ -42,6 +42,9 @@ type Model struct {
 	// and File set, the model is served only while the file's sha256
 	// matches the pin: it is checked at start (the model answers 503
 	// until the first check passes) and every Config.IntegrityInterval.
+	// It is also the path checked for encryption at rest when the policy
+	// sets "encryptedAtRest" for the model: without it such a model is
+	// not served.
 	File string
 }
 
@@ -146,6 +149,7 @@ type Node struct {
 	holder    io.Closer // the holder socket while the watch runs
 
 	integ         *integrity // nil: no pinned weights files
+	atRest        *atRest    // where the node's data sits; set by start
 	stopIntegrity context.CancelFunc
 	integWG       sync.WaitGroup
 
@@ -239,6 +243,10 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.startGuard(ctl); err != nil {
 		return err
 	}
+	// Before the guard: a model the new rules want encrypted is stopped
+	// before the guard serves under them.
+	n.atRest = newAtRest(n.cfg.StateDir, filepath.Join(n.cfg.StateDir, "audit"), n.cfg.Models, n.stops.from(stopAtRest), n.spool, n.log, n.cfg.Hostname, string(n.st.DeviceID))
+	n.member.AddSink(n.atRest)
 	n.member.AddSink(n.guard)
 	if n.mcp != nil {
 		n.member.AddSink(n.mcp)

@@ -55,7 +55,7 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", node.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight (streams included) may take to finish before they are cut")
 	s.lockdown.addFlags(fs)
-	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
+	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH (its weights file: hashed against sha256, and checked for encryption at rest when the policy requires it); repeat for more; saved in the state dir for later runs")
 	fs.StringArrayVar(&s.mcp, "mcp", nil, "an MCP server to serve to the mesh at /mcp/NAME, `NAME=http://127.0.0.1:PORT/PATH` (Streamable HTTP on loopback); repeat for more; saved in the state dir for later runs")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
 	s.log.Flags(fs)

@@ -92,6 +92,13 @@ import (
 //     MFAFactor (it enforces the grant's window only); a node of this
 //     version refuses such a grant to an identity from an older
 //     coordinator, which carries no MFAMethod.
+//     2026-12-06, compatible additions for encryption at rest:
+//     ModelRule.EncryptedAtRest (the policy's "encryptedAtRest": the node
+//     refuses the model with 503 while its weights, audit spool or state
+//     are not on encrypted storage) and NodeStatus.AtRest (what the node
+//     found: fscrypt, dm-crypt or neither, per path). A node from before
+//     ignores the requirement and reports no AtRest; the coordinator
+//     shows such a node's models as "not reported".
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A
