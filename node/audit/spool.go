@@ -232,3 +232,50 @@ func (s *Spool) Close() error {
 	}
 	return err
 }
+
+// dropPrefix deletes the first n bytes (whole records) of the spool: the
+// rest is copied to a new file that replaces it. Appends wait only while
+// the part written since the copy began is copied.
+func (s *Spool) dropPrefix(n int64) error {
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, SpoolFile+".tmp*")
+	if err != nil {
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	src, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	defer src.Close()
+	if _, err := src.Seek(n, io.SeekStart); err != nil {
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	if _, err := io.Copy(tmp, src); err != nil { // what is there now
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	if _, err := io.Copy(tmp, src); err != nil { // what was appended meanwhile
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	done = true
+	s.mu.f.Close()
+	s.mu.f = tmp // positioned at its end
+	return syncDir(dir)
+}
