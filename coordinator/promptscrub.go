@@ -91,29 +91,26 @@ func (s *Server) scrubRecord(ctx context.Context, r *store.AuditRecord) (string,
 	if !bytes.Contains(r.Body, []byte(`"prompt":`)) {
 		return "", nil
 	}
-	body, hash, err := auditchain.Open(r.Body)
-	if err != nil {
+	var how string
+	line, hash, err := auditchain.Rewrite(r.Body, func(fields map[string]json.RawMessage) error {
+		prompt, ok := fields["prompt"]
+		if !ok {
+			return errNoPrompt
+		}
+		delete(fields, "prompt")
+		var err error
+		if how, err = s.sealOldPrompt(ctx, r.UserID, prompt, fields); err != nil {
+			return err
+		}
+		fields["promptScrubbed"], _ = json.Marshal(how)
+		return nil
+	})
+	if errors.Is(err, auditchain.ErrBroken) || errors.Is(err, errNoPrompt) {
 		return "", nil // broken: left for the chain check to show
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return "", nil
-	}
-	prompt, ok := fields["prompt"]
-	if !ok {
-		return "", nil
-	}
-	delete(fields, "prompt")
-	how, err := s.sealOldPrompt(ctx, r.UserID, prompt, fields)
 	if err != nil {
 		return "", err
 	}
-	fields["promptScrubbed"], _ = json.Marshal(how)
-	rest, err := json.Marshal(fields)
-	if err != nil {
-		return "", err
-	}
-	line := append([]byte(`{"hash":"`+hash+`",`), rest[1:]...)
 	sc := &store.AuditScrub{ID: r.ID, NodeID: r.NodeID, Hash: hash, BodySHA256: bodySHA256(line), Time: s.cfg.Now()}
 	sc.Seal = s.box.Seal(scrubFields(sc), []byte(scrubADPrefix+sc.ID))
 	if err := s.store.ScrubAudit(ctx, r.Body, line, sc); err != nil {
@@ -149,6 +146,9 @@ func (s *Server) sealOldPrompt(ctx context.Context, user string, prompt json.Raw
 	fields["promptSealed"], _ = json.Marshal(sealed)
 	return scrubSealed, nil
 }
+
+// errNoPrompt says a record holds no clear prompt after all.
+var errNoPrompt = errors.New("no clear prompt")
 
 // errScrubForged marks a rewritten record whose scrub does not carry the
 // seal or does not match it.

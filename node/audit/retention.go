@@ -56,13 +56,17 @@ func (s *Shipper) Retain(sp *Spool, now time.Time, keep RetentionFunc) (Checkpoi
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	cut, end, err := expiredRun(sp.path, cps, pos.seq, now, keep)
+	scrubs, err := readScrubs(s.cfg.Dir)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	cut, end, err := expiredRun(sp.path, cps, scrubs, pos.seq, now, keep)
 	if err != nil || end == 0 {
 		return Checkpoint{}, err
 	}
 	if cut.Last != 0 {
 		cut.Time = now.UTC()
-		if err := appendCheckpoint(s.cfg.Dir, cut); err != nil {
+		if err := appendLines(filepath.Join(s.cfg.Dir, CheckpointFile), []Checkpoint{cut}); err != nil {
 			return Checkpoint{}, err
 		}
 	}
@@ -79,7 +83,7 @@ func (s *Shipper) Retain(sp *Spool, now time.Time, keep RetentionFunc) (Checkpoi
 // expiredRun scans the spool's start and returns the new run to delete
 // (zero when only an already recorded run is left to delete) and the
 // offset after everything to delete.
-func expiredRun(spool string, cps []Checkpoint, shipped uint64, now time.Time, keep RetentionFunc) (cut Checkpoint, end int64, err error) {
+func expiredRun(spool string, cps []Checkpoint, scrubs map[uint64]Scrub, shipped uint64, now time.Time, keep RetentionFunc) (cut Checkpoint, end int64, err error) {
 	f, err := os.Open(spool)
 	if errors.Is(err, os.ErrNotExist) {
 		return cut, 0, nil
@@ -93,9 +97,9 @@ func expiredRun(spool string, cps []Checkpoint, shipped uint64, now time.Time, k
 		recorded = cps[len(cps)-1]
 	}
 	var prev auditchain.Link
-	stop := errors.New("stop")
+	stop := errStop
 	err = eachLine(f, func(line []byte, off int64) error {
-		rec, hash, err := parseLine(line)
+		rec, hash, err := openLine(line, scrubs)
 		if err != nil {
 			return stop
 		}
@@ -175,32 +179,6 @@ func checkCheckpoints(cps []Checkpoint) error {
 			return fmt.Errorf("%w: %s line %d (records %d–%d) does not follow the run before it", ErrTampered, CheckpointFile, i+1, cp.First, cp.Last)
 		}
 		last = cp
-	}
-	return nil
-}
-
-// appendCheckpoint appends cp to CheckpointFile and syncs it.
-func appendCheckpoint(dir string, cp Checkpoint) error {
-	line, err := json.Marshal(cp)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, CheckpointFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit checkpoint: %w", err)
-	}
-	_, err = f.Write(append(line, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("audit checkpoint: %w", err)
 	}
 	return nil
 }

@@ -192,11 +192,11 @@ func TestSpoolRetentionCrashBeforeDelete(t *testing.T) {
 	r := newRetentionRig(t)
 	r.add(3, 40*24*time.Hour, "grants[0]")
 	r.ship()
-	cut, _, err := expiredRun(r.sp.path, nil, 3, r.now, keep30d)
+	cut, _, err := expiredRun(r.sp.path, nil, nil, 3, r.now, keep30d)
 	if err != nil || cut.Last != 3 {
 		t.Fatalf("expiredRun = %+v, %v", cut, err)
 	}
-	if err := appendCheckpoint(r.dir, cut); err != nil {
+	if err := appendLines(filepath.Join(r.dir, CheckpointFile), []Checkpoint{cut}); err != nil {
 		t.Fatal(err)
 	}
 	r.verify(3, 0, 1)

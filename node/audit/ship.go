@@ -50,11 +50,12 @@ type ShipperConfig struct {
 	MaxBackoff time.Duration
 	// Logger receives delivery failures. Default: discard.
 	Logger *slog.Logger
-	// Spool and Retention turn on retention in the spool: every
-	// RetentionInterval (default 1 h) the shipper deletes the delivered
-	// records older than Retention says (see Retain) and calls OnRetain
-	// with the checkpoint of each run that deleted some. Nil: every
-	// record stays.
+	// Spool turns on the spool's housekeeping: every RetentionInterval
+	// (default 1 h) the shipper removes the prompts kept in clear from
+	// delivered records (PurgePrompts) and, with Retention, deletes the
+	// delivered records older than it says (Retain), calling OnRetain
+	// with the checkpoint of each run that deleted some. Nil: no
+	// housekeeping; without Retention every record stays.
 	Spool             *Spool
 	Retention         RetentionFunc
 	RetentionInterval time.Duration
@@ -136,9 +137,9 @@ func (s *Shipper) loop(ctx context.Context) {
 		} else {
 			wait = s.cfg.Interval
 		}
-		if s.cfg.Retention != nil && s.cfg.Spool != nil && time.Since(retained) >= s.cfg.RetentionInterval {
+		if s.cfg.Spool != nil && time.Since(retained) >= s.cfg.RetentionInterval {
 			retained = time.Now()
-			s.retain(retained)
+			s.housekeep(retained)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -152,8 +153,17 @@ func (s *Shipper) loop(ctx context.Context) {
 	}
 }
 
-// retain runs retention once, logging a failure.
-func (s *Shipper) retain(now time.Time) {
+// housekeep removes the clear prompts of delivered records and runs
+// retention once, logging what fails.
+func (s *Shipper) housekeep(now time.Time) {
+	if n, err := s.PurgePrompts(s.cfg.Spool); err != nil {
+		s.cfg.Logger.Error("audit prompt purge failed; will retry", "err", err)
+	} else if n > 0 {
+		s.cfg.Logger.Info("removed prompts kept in clear from delivered audit records", "records", n)
+	}
+	if s.cfg.Retention == nil {
+		return
+	}
 	cp, err := s.Retain(s.cfg.Spool, now, s.cfg.Retention)
 	switch {
 	case err != nil:

@@ -61,6 +61,10 @@ func VerifyReport(dir string) (Report, error) {
 		return rep, fmt.Errorf("audit verify: %w", err)
 	}
 	rep.Checkpoints = len(cps)
+	scrubs, err := readScrubs(dir)
+	if err != nil {
+		return rep, fmt.Errorf("audit verify: %w", err)
+	}
 	heads := map[uint64]string{}
 	for _, cp := range cps {
 		heads[cp.Last] = cp.Head
@@ -75,7 +79,7 @@ func VerifyReport(dir string) (Report, error) {
 	defer f.Close()
 	var prev auditchain.Link
 	err = eachLine(f, func(line []byte, off int64) error {
-		rec, hash, err := parseLine(line)
+		rec, hash, err := openLine(line, scrubs)
 		next := auditchain.Link{Hash: hash}
 		if err == nil && off == 0 {
 			prev, err = startLink(rec, cps)
