@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// retentionRig is a spool with a shipper (no loop runs: Interval is an
-// hour and every round is called by the test) to a counting receiver.
+// retentionRig is a spool with a shipper without its loop (every round
+// is called by the test) to a counting receiver.
 type retentionRig struct {
 	t   *testing.T
 	dir string
@@ -39,17 +39,13 @@ func newRetentionRig(t *testing.T) *retentionRig {
 	return r
 }
 
-// restart starts a new shipper on the same directory, as a restarted
-// node would; its loop's first round ships whatever is due.
+// restart makes a new shipper on the same directory, as a restarted
+// node would.
 func (r *retentionRig) restart() {
-	if r.sh != nil {
-		r.sh.Close()
-	}
 	var err error
-	if r.sh, err = NewShipper(r.cfg); err != nil {
+	if r.sh, err = newShipper(r.cfg); err != nil {
 		r.t.Fatal(err)
 	}
-	r.t.Cleanup(func() { r.sh.Close() })
 }
 
 // add appends n records made age ago, for grant.

@@ -86,6 +86,19 @@ type position struct {
 
 // NewShipper checks cfg and starts shipping.
 func NewShipper(cfg ShipperConfig) (*Shipper, error) {
+	s, err := newShipper(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go s.loop(ctx)
+	return s, nil
+}
+
+// newShipper checks cfg and returns a shipper that ships only when asked
+// (ShipNow, Retain, PurgePrompts): no goroutine.
+func newShipper(cfg ShipperConfig) (*Shipper, error) {
 	if cfg.Dir == "" || cfg.URL == "" || cfg.Client == nil {
 		return nil, errors.New("audit shipper: Dir, URL and Client are required")
 	}
@@ -97,10 +110,7 @@ func NewShipper(cfg ShipperConfig) (*Shipper, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Shipper{cfg: cfg, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	go s.loop(ctx)
-	return s, nil
+	return &Shipper{cfg: cfg, kick: make(chan struct{}, 1), cancel: func() {}}, nil
 }
 
 func def[T comparable](v *T, d T) {
@@ -122,7 +132,9 @@ func (s *Shipper) Kick() {
 // in the spool for the next Shipper.
 func (s *Shipper) Close() error {
 	s.cancel()
-	<-s.done
+	if s.done != nil {
+		<-s.done
+	}
 	return nil
 }
 
