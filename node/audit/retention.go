@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -151,24 +149,7 @@ func startLink(rec *Record, cps []Checkpoint) (auditchain.Link, error) {
 // ReadCheckpoints returns the checkpoints of the spool in dir, oldest
 // first; none when retention never ran.
 func ReadCheckpoints(dir string) ([]Checkpoint, error) {
-	f, err := os.Open(filepath.Join(dir, CheckpointFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("audit checkpoints: %w", err)
-	}
-	defer f.Close()
-	var out []Checkpoint
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var cp Checkpoint
-		if err := json.Unmarshal(sc.Bytes(), &cp); err != nil {
-			return nil, fmt.Errorf("%w: %s line %d: %v", ErrTampered, CheckpointFile, len(out)+1, err)
-		}
-		out = append(out, cp)
-	}
-	return out, sc.Err()
+	return readLines[Checkpoint](filepath.Join(dir, CheckpointFile))
 }
 
 // checkCheckpoints checks that the runs follow each other from record 1.

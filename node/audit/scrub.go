@@ -34,24 +34,15 @@ func lineSHA256(line []byte) string {
 
 // readScrubs returns the scrubs of the spool in dir, by seq.
 func readScrubs(dir string) (map[uint64]Scrub, error) {
-	out := map[uint64]Scrub{}
-	f, err := os.Open(filepath.Join(dir, ScrubFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
+	list, err := readLines[Scrub](filepath.Join(dir, ScrubFile))
 	if err != nil {
-		return nil, fmt.Errorf("audit scrubs: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		var s Scrub
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			return nil, fmt.Errorf("%w: %s line %d: %v", ErrTampered, ScrubFile, n, err)
-		}
+	out := make(map[uint64]Scrub, len(list))
+	for _, s := range list {
 		out[s.Seq] = s
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // openLine checks a spool line against its own hash or, for a record
@@ -142,6 +133,29 @@ func purgedHead(spool string, n int64) ([]byte, []Scrub, error) {
 
 // errStop ends a scan early.
 var errStop = errors.New("stop")
+
+// readLines reads the JSON lines of path; none when it does not exist.
+// A line that does not decode is tampering.
+func readLines[T any](path string) ([]T, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return nil, fmt.Errorf("%w: %s line %d: %v", ErrTampered, filepath.Base(path), len(out)+1, err)
+		}
+		out = append(out, v)
+	}
+	return out, sc.Err()
+}
 
 // appendLines appends each of vs as a JSON line to path and syncs it.
 func appendLines[T any](path string, vs []T) error {
