@@ -37,6 +37,9 @@ type BackupInfo struct {
 	SealKeyID string `json:"seal_key_id"`
 	// WithSealKey is true when the archive holds the seal key itself.
 	WithSealKey bool `json:"with_seal_key"`
+	// ErasuresReplayed is, after Restore, how many erasures from the
+	// erasure log (Config.ErasureLog) it made again; never in a manifest.
+	ErasuresReplayed int `json:"-"`
 }
 
 // Backup writes a backup of cfg's SQLite database to out (mode 0600; it
@@ -149,7 +152,9 @@ func addFile(tw *tar.Writer, a archived) error {
 // database yet, and checks that the seal key (cfg.SealKey, the data
 // dir's seal.key, or the one in the backup when it holds one and
 // neither is there) opens its secrets; when it does not, the restored
-// database is removed again. PostgreSQL is restored with pg_restore
+// database is removed again. Then it destroys again the prompt keys of
+// the people the erasure log (Config.ErasureLog) lists that the backup
+// still holds. PostgreSQL is restored with pg_restore
 // instead.
 func Restore(ctx context.Context, cfg Config, in string) (BackupInfo, error) {
 	var info BackupInfo
@@ -173,8 +178,14 @@ func Restore(ctx context.Context, cfg Config, in string) (BackupInfo, error) {
 			return info, fmt.Errorf("restore: %w", err)
 		}
 	}
-	detail := fmt.Sprintf("from %s, taken %s; erasures made after it must be made again (docs/compliance.md)", in, info.Created.Format(time.RFC3339))
 	err = withSecrets(ctx, cfg, func(st *store.DB, _ *seal.Box) error {
+		log := erasureLog(cfg)
+		n, err := replayErasures(ctx, st, log, time.Now())
+		if err != nil {
+			return err
+		}
+		info.ErasuresReplayed = n
+		detail := fmt.Sprintf("from %s, taken %s; %d erasures made after it replayed from the erasure log %s", in, info.Created.Format(time.RFC3339), n, log)
 		return RecordCLIAction(ctx, st, actionRestore, "database", detail)
 	})
 	if err != nil {

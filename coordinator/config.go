@@ -37,6 +37,12 @@ type Config struct {
 	// every replica needs the same one. Zero: the key in DataDir/seal.key,
 	// created on first start while the database holds no secrets.
 	SealKey [32]byte
+	// ErasureLog is the file every erasure of a person is logged to
+	// (erasurelog.go) before their prompt key is destroyed, and that
+	// Restore replays. Keep it with the backups, not only in DataDir,
+	// so that it survives the loss of the data dir. Default
+	// DataDir/erasures.jsonl.
+	ErasureLog string
 	// SealKeySource says where SealKey came from, for errors (e.g.
 	// "--seal-key-file /etc/moat/seal.key"). Empty: "the seal key given".
 	SealKeySource string

@@ -106,11 +106,16 @@ func exportRecord(box *seal.Box, k *store.PersonKey, user string, r *store.Audit
 	return e
 }
 
-// erasePerson destroys u's prompt key and writes the erasure, with why,
-// to the admin trail as actor.
-func erasePerson(ctx context.Context, st *store.DB, u *store.User, actor, why string, now time.Time) error {
+// erasePerson logs the erasure to the erasure log at log, destroys u's
+// prompt key and writes the erasure, with why, to the admin trail as
+// actor. An erasure that cannot be logged is not made: Restore could not
+// replay it.
+func erasePerson(ctx context.Context, st *store.DB, log string, u *store.User, actor, why string, now time.Time) error {
 	if strings.TrimSpace(why) == "" {
 		return errors.New("erase: say why (for the admin trail), e.g. \"GDPR Art. 17 request #123\"")
+	}
+	if err := logErasure(log, erasure{User: u.ID, Time: now.UTC()}); err != nil {
+		return err
 	}
 	if err := st.ErasePersonKey(ctx, u.ID, now); err != nil {
 		return err
@@ -162,7 +167,7 @@ func ErasePerson(ctx context.Context, cfg Config, who, why string) error {
 		if err != nil {
 			return err
 		}
-		return erasePerson(ctx, st, u, CLIActor(), why, time.Now())
+		return erasePerson(ctx, st, erasureLog(cfg), u, CLIActor(), why, time.Now())
 	})
 }
 
@@ -208,7 +213,7 @@ func (s *Server) eraseUser(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, "bad_request", `reason: say why the person is erased, e.g. "GDPR Art. 17 request #123"`)
 		return
 	}
-	if err := erasePerson(ctx, s.store, u, apiActor(c), req.Reason, s.cfg.Now()); err != nil {
+	if err := erasePerson(ctx, s.store, erasureLog(s.cfg), u, apiActor(c), req.Reason, s.cfg.Now()); err != nil {
 		s.internal(c, "erase user", err)
 		return
 	}

@@ -117,7 +117,7 @@ func (s *Server) applyRetention(ctx context.Context) (retentionRun, error) {
 			}
 			return waits
 		})
-		for node, exp := range expiredByNode(recs, rules, now, &run) {
+		for node, exp := range s.expiredByNode(ctx, recs, rules, now, &run) {
 			if err := s.cutNode(ctx, node, exp, now); err != nil {
 				return run, err
 			}
@@ -159,14 +159,14 @@ type expired struct {
 // expiredByNode picks from recs those whose retention ran out by now and
 // that can be checkpointed: intact and with a chain position. It counts
 // the others in run.Kept.
-func expiredByNode(recs []*store.AuditRecord, rules retentionRules, now time.Time, run *retentionRun) map[string]*expired {
+func (s *Server) expiredByNode(ctx context.Context, recs []*store.AuditRecord, rules retentionRules, now time.Time, run *retentionRun) map[string]*expired {
 	out := map[string]*expired{}
 	for _, r := range recs {
 		d := rules.of(r.Grant)
 		if d == 0 || !r.Time.Before(now.Add(-d)) {
 			continue
 		}
-		link, err := auditchain.OpenLink(r.Body)
+		link, err := s.openRecord(ctx, r)
 		if err != nil || link.Seq == 0 {
 			run.Kept++
 			continue
@@ -236,6 +236,11 @@ func (s *Server) startRetention() *retentionJob {
 		defer t.Stop()
 		for {
 			if j.leader.IsLeader() {
+				sealed, purged, err := s.scrubPrompts(ctx)
+				s.recordScrub(ctx, sealed, purged)
+				if err != nil && ctx.Err() == nil {
+					s.log.Error("audit prompt migration", "err", err)
+				}
 				if _, err := s.applyRetention(ctx); err != nil && ctx.Err() == nil {
 					s.log.Error("audit retention", "err", err)
 				}

@@ -138,10 +138,12 @@ var sealedColumns = []store.SealedColumn{
 	{Table: "login_sessions", Key: "id", Column: "result"},
 	{Table: "audit_cuts", Key: "id", Column: "seal"},
 	{Table: "person_keys", Key: "user_id", Column: "private"},
+	{Table: "audit_scrubs", Key: "id", Column: "seal"},
 }
 
 // The additional data must match where each value is sealed: totp.go,
-// login.go, idp/setup.go, checkpoints.go and personkeys.go.
+// login.go, idp/setup.go, checkpoints.go, personkeys.go and
+// promptscrub.go.
 var sealedAD = map[string]func(key string) [][]byte{
 	"secrets":   func(k string) [][]byte { return [][]byte{secretAD(k)} },
 	"settings":  func(k string) [][]byte { return [][]byte{secretAD(k)} },
@@ -150,8 +152,9 @@ var sealedAD = map[string]func(key string) [][]byte{
 	"login_sessions": func(k string) [][]byte {
 		return [][]byte{[]byte("totp-pending:" + k), []byte("login-result:" + k)}
 	},
-	"audit_cuts":  func(k string) [][]byte { return [][]byte{[]byte(cutADPrefix + k)} },
-	"person_keys": func(k string) [][]byte { return [][]byte{personKeyAD(k)} },
+	"audit_cuts":   func(k string) [][]byte { return [][]byte{[]byte(cutADPrefix + k)} },
+	"person_keys":  func(k string) [][]byte { return [][]byte{personKeyAD(k)} },
+	"audit_scrubs": func(k string) [][]byte { return [][]byte{[]byte(scrubADPrefix + k)} },
 }
 
 // embeddedClientSecret names the embedded provider's client secret

@@ -69,7 +69,7 @@ func (b uiBackend) AuditRecord(ctx context.Context, id string) (*ui.AuditRecord,
 		return nil, err
 	}
 	r := toUIRecord(rec, names)
-	_, _, err = auditchain.Open(rec.Body)
+	_, err = b.s.openRecord(ctx, rec)
 	r.HashOK = err == nil
 	return &r, nil
 }
@@ -96,7 +96,7 @@ func (b uiBackend) AuditChains(ctx context.Context) ([]ui.ChainState, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := checkChain(b.s.chainOf(recs, byNode[id]), partial)
+		st := checkChain(b.s.chainOf(ctx, recs, byNode[id]), partial)
 		st.NodeID, st.Node = id, name
 		out = append(out, st)
 	}
@@ -139,7 +139,7 @@ type chained struct {
 var errUnsealed = fmt.Errorf("%w: the checkpoint does not carry the coordinator's seal (forged or altered)", auditchain.ErrBroken)
 
 // chainOf is one node's records and checkpoints as chain entries.
-func (s *Server) chainOf(recs []*store.AuditRecord, cuts []*store.AuditCut) []chained {
+func (s *Server) chainOf(ctx context.Context, recs []*store.AuditRecord, cuts []*store.AuditCut) []chained {
 	cs := make([]chained, 0, len(recs)+len(cuts))
 	for _, r := range recs {
 		var c struct {
@@ -147,7 +147,7 @@ func (s *Server) chainOf(recs []*store.AuditRecord, cuts []*store.AuditCut) []ch
 			Prev, Hash string
 		}
 		_ = json.Unmarshal(r.Body, &c)
-		_, _, err := auditchain.Open(r.Body)
+		_, err := s.openRecord(ctx, r) // a record the prompt migration rewrote keeps its hash
 		l := auditchain.Link{Seq: c.Seq, Prev: c.Prev, Hash: c.Hash}
 		cs = append(cs, chained{id: r.ID, link: l, end: l, broken: err})
 	}

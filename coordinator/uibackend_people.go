@@ -144,6 +144,7 @@ func uiNodeStatus(st wire.NodeStatus) ui.NodeStatus {
 		out.Integrity = append(out.Integrity, ui.ModelCheck{Model: name, OK: c.OK, Reason: c.Reason, Warning: c.Warning, Checked: c.Checked})
 	}
 	slices.SortFunc(out.Integrity, func(a, b ui.ModelCheck) int { return strings.Compare(a.Model, b.Model) })
+	out.AtRest = uiAtRest(st.AtRest)
 	if l := st.Lockdown; l != nil {
 		out.Lockdown = &ui.Lockdown{Active: l.Active, Scope: l.Scope, Error: l.Error, Checked: l.Checked, Mode: l.Mode, Problem: l.Problem}
 		for _, e := range l.Events {
@@ -193,7 +194,7 @@ func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
 	byName := map[string]*ui.Model{}
 	var out []*ui.Model
 	for _, m := range st.Policy.Models {
-		um := &ui.Model{Name: m.Name, Description: m.Description, SHA256: m.SHA256, Declared: true}
+		um := &ui.Model{Name: m.Name, Description: m.Description, SHA256: m.SHA256, Declared: true, EncryptedAtRest: m.EncryptedAtRest}
 		for _, g := range st.Policy.GrantsOf(m.Name) {
 			um.Grants = append(um.Grants, uiGrant(g))
 		}
@@ -220,6 +221,7 @@ func (b uiBackend) Models(ctx context.Context) ([]ui.Model, error) {
 			if c, ok := status.Integrity[ad.Name]; ok && !c.OK {
 				n.Stopped = c.Reason
 			}
+			n.AtRest = modelAtRest(status, ad.Name)
 			um.Nodes = append(um.Nodes, n)
 		}
 	}

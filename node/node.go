@@ -42,6 +42,9 @@ type Model struct {
 	// and File set, the model is served only while the file's sha256
 	// matches the pin: it is checked at start (the model answers 503
 	// until the first check passes) and every Config.IntegrityInterval.
+	// It is also the path checked for encryption at rest when the policy
+	// sets "encryptedAtRest" for the model: without it such a model is
+	// not served.
 	File string
 }
 
@@ -108,6 +111,14 @@ type Config struct {
 	// disks may want a longer interval. Default (0)
 	// DefaultIntegrityInterval, 10 minutes.
 	IntegrityInterval time.Duration
+	// AuditRetention is how long the audit spool keeps a record already
+	// delivered to the coordinator when its grant sets no
+	// audit.retention; every hour older delivered records are deleted
+	// from the spool's start under a checkpoint (node/audit.Retain), so
+	// `moat-node audit verify` still passes. A record not yet delivered
+	// is never deleted. Default (0): kept unless the grant's retention
+	// says otherwise.
+	AuditRetention time.Duration
 	// StatusInterval is how often the node sends its status (integrity,
 	// lockdown and its drop counters) to the coordinator when nothing
 	// else made it report. Default (0) DefaultStatusInterval, 5 minutes.
@@ -146,6 +157,8 @@ type Node struct {
 	holder    io.Closer // the holder socket while the watch runs
 
 	integ         *integrity // nil: no pinned weights files
+	atRest        *atRest    // where the node's data sits; set by start
+	retention     *spoolRetention
 	stopIntegrity context.CancelFunc
 	integWG       sync.WaitGroup
 
@@ -167,7 +180,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), retention: &spoolRetention{def: cfg.AuditRetention}}
 	if err := n.start(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -239,6 +252,11 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.startGuard(ctl); err != nil {
 		return err
 	}
+	// Before the guard: a model the new rules want encrypted is stopped
+	// before the guard serves under them.
+	n.atRest = newAtRest(n.cfg.StateDir, filepath.Join(n.cfg.StateDir, "audit"), n.cfg.Models, n.stops.from(stopAtRest), n.spool, n.log, n.cfg.Hostname, string(n.st.DeviceID))
+	n.member.AddSink(n.atRest)
+	n.member.AddSink(n.retention)
 	n.member.AddSink(n.guard)
 	if n.mcp != nil {
 		n.member.AddSink(n.mcp)
@@ -321,6 +339,7 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	n.ship, err = audit.NewShipper(audit.ShipperConfig{
 		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
 		Client: ctl.HTTPClient(), Logger: n.log,
+		Spool: n.spool, Retention: n.retention.keep, OnRetain: n.retentionEvent,
 	})
 	return err
 }

@@ -10,11 +10,16 @@ import (
 )
 
 // nodeStatus is the status the node sends with its advertisement: the
-// integrity of pinned weights files and the lockdown.
+// integrity of pinned weights files, the lockdown and where its data sits
+// (looked at again for each report).
 func (n *Node) nodeStatus() wire.NodeStatus {
 	var st wire.NodeStatus
 	if n.integ != nil {
 		st.Integrity = n.integ.snapshot()
+	}
+	if n.atRest != nil {
+		n.atRest.refresh()
+		st.AtRest = n.atRest.snapshot()
 	}
 	st.Lockdown = lockdownStatus(n.lock, time.Now())
 	st.Lockdown.Events = n.lockdownEvents()

@@ -94,13 +94,13 @@ func (c *compiler) node(n int) {
 }
 
 // modelRules returns the rules of the served models (sorted by name) that
-// set an output bound.
+// set an output bound, a price or encryptedAtRest.
 func (c *compiler) modelRules(served []int) []ModelRule {
 	var out []ModelRule
 	for _, mi := range served {
 		m := &c.p.Models[mi]
 		price, priced := c.p.Budgets.Prices[m.Name]
-		if m.MaxOutputTokens != 0 || m.MaxChoices != 0 || priced {
+		if m.MaxOutputTokens != 0 || m.MaxChoices != 0 || priced || m.EncryptedAtRest {
 			r := m.Rule()
 			r.InputPrice, r.OutputPrice = price.Input, price.Output
 			out = append(out, r)

@@ -26,6 +26,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("{\n// comment\n\"models\": {\"m\": {\"servedBy\": [\"tag:t\"], /* x */}},}"))
 	f.Add([]byte(`{"budgets": {"currency": "EUR", "prices": {"m": {"input": 0.5, "output": 1}}, "limits": [{"for": "grants[0]", "each": true, "per": "week", "money": {"warn": 1, "limit": 2.5}}]}}`))
 	f.Add([]byte(factorPolicy))
+	f.Add([]byte(`{"tagOwners": {"tag:gpu": []}, "models": {"m": {"servedBy": ["tag:gpu"], "encryptedAtRest": true}, "n": {"servedBy": ["tag:gpu"], "encryptedAtRest": 1}}}`))
 	f.Add([]byte(`{"grants": [{"src": ["autogroup:member"], "models": ["*"], "mfa": {"within": "1h", "deviceBound": true, "phishingResistant": 1}}]}`))
 	members := []Member{
 		{ID: "d", Identity: Identity{Login: "alice@example.com", Groups: []string{"ml-research"}}, Addresses: []netip.Addr{netip.MustParseAddr("100.64.0.1")}},

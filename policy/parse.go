@@ -148,6 +148,7 @@ func (d *decoder) models(v *hujson.Value, p *Policy) {
 				n, _ := d.positive(v, what+".maxChoices", MaxChoicesLimit)
 				m.MaxChoices = int(n)
 			}},
+			field{"encryptedAtRest", func(v *hujson.Value) { m.EncryptedAtRest = d.boolean(v, what+".encryptedAtRest") }},
 		)
 		if len(m.ServedBy) == 0 {
 			d.errorf(key.StartOffset, `%s has no servedBy; list the tags whose nodes may serve it, e.g. "servedBy": ["tag:gpu"]`, what)

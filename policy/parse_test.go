@@ -60,6 +60,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown servedBy tag", `{"models": {"m": {"servedBy": ["tag:tpu"]}}}`, `1:32: model "m".servedBy[0]: unknown tag "tag:tpu"; define it under "tagOwners"`},
 		{"bad sha256", `{"tagOwners": {"tag:gpu": []}, "models": {"m": {"servedBy": ["tag:gpu"], "sha256": "9f2c"}}}`, `1:84: model "m".sha256 must be 64 hexadecimal digits`},
 		{"zero maxOutputTokens", `{"tagOwners": {"tag:gpu": []}, "models": {"m": {"servedBy": ["tag:gpu"], "maxOutputTokens": 0}}}`, `model "m".maxOutputTokens must be a whole number from 1 to 1048576, not 0`},
+		{"encryptedAtRest not a bool", `{"tagOwners": {"tag:gpu": []}, "models": {"m": {"servedBy": ["tag:gpu"], "encryptedAtRest": "yes"}}}`, `model "m".encryptedAtRest must be true or false, not a string`},
 		{"huge maxChoices", `{"tagOwners": {"tag:gpu": []}, "models": {"m": {"servedBy": ["tag:gpu"], "maxChoices": 1000}}}`, `model "m".maxChoices must be a whole number from 1 to 128, not 1000`},
 		{"bad model name", `{"models": {"a b": {}}}`, `1:13: "a b" is not a valid model name`},
 		{"unknown model in grant", `{` + defs + `"grants": [{"src": ["group:ml"], "models": ["gpt-4"]}]}`, `5:45: grants[0].models[0]: "gpt-4" matches no model; declare the model under "models"`},

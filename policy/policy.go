@@ -51,7 +51,12 @@ type Model struct {
 	// and best_of, times the prompts of a batched completion); 0 means
 	// DefaultMaxChoices.
 	MaxChoices int
-	Pos        Pos
+	// EncryptedAtRest, when true, lets a node serve the model only while
+	// its weights file, its audit spool and its state directory are on
+	// encrypted storage (fscrypt or dm-crypt) as the node detects it.
+	// Default false: not required.
+	EncryptedAtRest bool
+	Pos             Pos
 }
 
 // Defaults of the models' output fields, as the guard applies them.
@@ -67,7 +72,7 @@ const (
 
 // Rule returns the compiled form of m that nodes enforce.
 func (m *Model) Rule() ModelRule {
-	return ModelRule{Model: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxChoices: m.MaxChoices}
+	return ModelRule{Model: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxChoices: m.MaxChoices, EncryptedAtRest: m.EncryptedAtRest}
 }
 
 // Grant is one entry of "grants".

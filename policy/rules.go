@@ -123,7 +123,8 @@ type NodeRules struct {
 	Grants []GrantRule  `json:"grants,omitempty"`
 	Filter []FilterRule `json:"filter,omitempty"`
 	// Models holds the models the node serves that set an output bound,
-	// sorted by name; a model not listed has the defaults.
+	// a price or encryptedAtRest, sorted by name; a model not listed has
+	// the defaults.
 	Models []ModelRule `json:"models,omitempty"`
 }
 
@@ -142,6 +143,9 @@ type ModelRule struct {
 	// tokens cost, in micro-units of the policy's currency; 0: free.
 	InputPrice  Micros `json:"inputPrice,omitempty"`
 	OutputPrice Micros `json:"outputPrice,omitempty"`
+	// EncryptedAtRest makes the node refuse the model (503) while its
+	// weights, audit spool or state are not on encrypted storage.
+	EncryptedAtRest bool `json:"encryptedAtRest,omitempty"`
 }
 
 // Duration is a time.Duration written as text: Go's form ("90s", "12h") or

@@ -107,8 +107,11 @@ type Model struct {
 	// Declared is false for a model that nodes advertise but the policy
 	// does not declare: nobody may use it and no node serves it.
 	Declared bool
-	Grants   []Grant // who may use it
-	Nodes    []ModelNode
+	// EncryptedAtRest is true when the policy lets nodes serve it only
+	// from encrypted storage.
+	EncryptedAtRest bool
+	Grants          []Grant // who may use it
+	Nodes           []ModelNode
 }
 
 // ModelNode is a node that advertises a model.
@@ -124,6 +127,10 @@ type ModelNode struct {
 	// Stopped says why the node stopped the model (its weights failed
 	// their integrity check); empty when it serves it.
 	Stopped string
+	// AtRest says whether the node keeps the model's weights, its audit
+	// spool and its state on encrypted storage: "encrypted", "not
+	// encrypted: REASON", or "" when the node does not report it.
+	AtRest string
 }
 
 // NodeStatus is what a node last reported about itself.
@@ -131,6 +138,35 @@ type NodeStatus struct {
 	Integrity []ModelCheck // models with pinned weights, by name
 	// Lockdown is nil when the node does not report its lockdown.
 	Lockdown *Lockdown
+	// AtRest is nil when the node does not report where its data sits.
+	AtRest *AtRest
+}
+
+// AtRest is whether a node's data sits on encrypted storage.
+type AtRest struct {
+	State, Spool Storage
+	Weights      []Storage // one per model, sorted by model name
+	Checked      time.Time
+}
+
+// Storage is whether one path is on encrypted storage.
+type Storage struct {
+	What      string // "state directory", "audit spool", "weights of MODEL"
+	Path      string
+	Encrypted bool
+	How       string // e.g. "fscrypt v2 (AES-256-XTS)", "dm-crypt LUKS2 (dm-0)"
+	Reason    string // why it counts as not encrypted
+}
+
+// Plain counts the paths that are not on encrypted storage.
+func (a *AtRest) Plain() int {
+	n := 0
+	for _, s := range append([]Storage{a.State, a.Spool}, a.Weights...) {
+		if !s.Encrypted {
+			n++
+		}
+	}
+	return n
 }
 
 // Stopped counts the models whose integrity check failed.

@@ -20,8 +20,9 @@ must hold no database yet, and check that the seal key opens it: the one
 given with --seal-key-file or MOAT_SEAL_KEY, else the data dir's
 seal.key, else the one in the backup (--with-seal-key). Then start serve
 on that data dir with the same public URL: devices and nodes keep their
-credentials. PostgreSQL is restored with pg_restore; see
-docs/operations.md.`,
+credentials. People erased after the backup was taken are erased again
+from the erasure log (--erasure-log). PostgreSQL is restored with
+pg_restore; see docs/operations.md.`,
 		Args: cli.Args(1, 1, "the backup FILE"),
 	}
 	st := opsCommand(cmd, nil)
@@ -37,8 +38,8 @@ docs/operations.md.`,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "Restored the backup of %s (schema version %d, seal key %s) into %s.\n",
-			info.Created.Format("2006-01-02 15:04:05 MST"), info.SchemaVersion, info.SealKeyID, st.dataDir)
+		fmt.Fprintf(cmd.OutOrStdout(), "Restored the backup of %s (schema version %d, seal key %s) into %s; %d erasures made after it replayed from the erasure log.\n",
+			info.Created.Format("2006-01-02 15:04:05 MST"), info.SchemaVersion, info.SealKeyID, st.dataDir, info.ErasuresReplayed)
 		return nil
 	}
 	return cmd

@@ -18,20 +18,21 @@ import (
 // storeSettings locate the coordinator's state: serve and the commands
 // that change it offline (users, tokens) share them.
 type storeSettings struct {
-	dataDir, database string
-	sealKey           sealKeySettings
+	dataDir, database, erasureLog string
+	sealKey                       sealKeySettings
 }
 
 func (s *storeSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data-dir", "./moat-data", "directory for the SQLite database and, without --seal-key-file, the seal key")
 	fs.StringVar(&s.database, "database", "", "empty for SQLite in the data dir, or a postgres:// URL")
 	cli.SecretFile(fs, "database")
+	fs.StringVar(&s.erasureLog, "erasure-log", "", "file every erasure of a person is logged to before their prompt key is destroyed, and that restore replays; keep it with the backups (default: erasures.jsonl in the data dir)")
 }
 
 // config is where the coordinator's state is, with its seal key (for
 // the commands that registered the seal key's flags).
 func (s *storeSettings) config(cmd *cobra.Command) (coordinator.Config, error) {
-	cfg := coordinator.Config{DataDir: s.dataDir, Database: s.database}
+	cfg := coordinator.Config{DataDir: s.dataDir, Database: s.database, ErasureLog: s.erasureLog}
 	return cfg, s.sealKey.apply(cmd, &cfg)
 }
 
@@ -166,7 +167,7 @@ func checkPublicURL(cmd *cobra.Command, v string) error {
 func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 	retention, _ := s.retention() // refused by check when it does not parse
 	return coordinator.Config{
-		PublicURL: s.publicURL, Version: cli.BuildInfo().Version, DataDir: s.store.dataDir, Database: s.store.database,
+		PublicURL: s.publicURL, Version: cli.BuildInfo().Version, DataDir: s.store.dataDir, Database: s.store.database, ErasureLog: s.store.erasureLog,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir, ReleaseKey: s.releaseKey,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,

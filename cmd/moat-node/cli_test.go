@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/internal/cli/clitest"
+	"github.com/moatmesh/moat/node/audit"
 )
 
 // TestCLI runs the built moat-node as an admin would.
@@ -76,6 +81,17 @@ func TestCLI(t *testing.T) {
 			t.Errorf("audit verify --json on a fresh state dir: exit %d, %v, %v\n%s", r.Code, v, err, r.Stderr)
 		}
 	})
+	t.Run("audit verify after retention", func(t *testing.T) {
+		state := t.TempDir()
+		spoolAfterRetention(t, state+"/audit")
+		r := run(nil, "audit", "verify", "--state-dir", state)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "intact") || !strings.Contains(r.Stdout, "3 older ones deleted by retention under 1 checkpoints") {
+			t.Errorf("audit verify after retention: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		os.Remove(state + "/audit/" + audit.CheckpointFile)
+		run(nil, "audit", "verify", "--state-dir", state).Want(t, cli.ExitNo, nil, []string{"no checkpoint covers records 1–3"})
+		run(nil, "run", "--state-dir", state, "--audit-retention", "soon").Want(t, cli.ExitUsage, nil, []string{"audit-retention", `"soon"`})
+	})
 	t.Run("lockdown status", func(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("reading nftables needs root")
@@ -98,4 +114,38 @@ func TestReference(t *testing.T) {
 	var b bytes.Buffer
 	cli.Reference(&b, newRoot())
 	clitest.Golden(t, "../../docs/cli/moat-node.md", b.String())
+}
+
+// spoolAfterRetention writes a spool of 5 records in dir, delivers them
+// to a test receiver and lets retention delete the 3 older ones.
+func spoolAfterRetention(t *testing.T, dir string) {
+	t.Helper()
+	sp, err := audit.Open(dir, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	now := time.Now()
+	for i := range 5 {
+		age := time.Duration(0)
+		if i < 3 {
+			age = 60 * 24 * time.Hour
+		}
+		if err := sp.Append(&audit.Record{Time: now.Add(-age), Decision: audit.DecisionAllow, Status: 200}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	sh, err := audit.NewShipper(audit.ShipperConfig{Dir: dir, URL: srv.URL, Client: srv.Client(), Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	if _, err := sh.ShipNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := sh.Retain(sp, now, func(*audit.Record) time.Duration { return 30 * 24 * time.Hour }); err != nil || cp.Last != 3 {
+		t.Fatalf("Retain = %+v, %v", cp, err)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/policy"
 )
 
 // defaultStateDir is where a node keeps its key, credential and spool.
@@ -30,7 +31,7 @@ type nodeSettings struct {
 	coordinator, fingerprint, key, state string
 	hostname                             string
 	lockdown                             lockdownSettings
-	metricsListen                        string
+	metricsListen, auditRetention        string
 	listenPort, guardPort                uint16
 	netstack                             bool
 	integrity, shutdownTimeout           time.Duration
@@ -55,9 +56,10 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", node.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight (streams included) may take to finish before they are cut")
 	s.lockdown.addFlags(fs)
-	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
+	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH (its weights file: hashed against sha256, and checked for encryption at rest when the policy requires it); repeat for more; saved in the state dir for later runs")
 	fs.StringArrayVar(&s.mcp, "mcp", nil, "an MCP server to serve to the mesh at /mcp/NAME, `NAME=http://127.0.0.1:PORT/PATH` (Streamable HTTP on loopback); repeat for more; saved in the state dir for later runs")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
+	fs.StringVar(&s.auditRetention, "audit-retention", "", `how long the audit spool keeps a record already delivered to the coordinator when its grant sets no "audit": {"retention"}, e.g. "30d"; older delivered records are deleted hourly under a checkpoint that keeps "audit verify" passing; empty: kept`)
 	s.log.Flags(fs)
 	cli.Settings(fs)
 	return fs
@@ -80,6 +82,13 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 	}
 	if s.integrity <= 0 {
 		return cfg, cli.Invalid(cmd, "integrity-interval", "must be longer than 0, not %s", s.integrity)
+	}
+	if s.auditRetention != "" {
+		d, err := policy.ParseDuration(s.auditRetention)
+		if err != nil || d <= 0 {
+			return cfg, cli.Invalid(cmd, "audit-retention", "%q: want a duration such as 30d or 720h", s.auditRetention)
+		}
+		cfg.AuditRetention = time.Duration(d)
 	}
 	if s.netstack {
 		b := engine.Netstack

@@ -122,6 +122,11 @@ type verifyJSON struct {
 	Exists bool   `json:"exists"` // false before the node served its first request
 	Intact bool   `json:"intact"`
 	Error  string `json:"error,omitempty"`
+	// Records in the spool, and those retention deleted before them under
+	// checkpoints.
+	Records     int    `json:"records"`
+	Deleted     uint64 `json:"deleted"`
+	Checkpoints int    `json:"checkpoints"`
 }
 
 func auditVerify(cmd *cobra.Command, state string, asJSON bool) error {
@@ -135,10 +140,11 @@ func auditVerify(cmd *cobra.Command, state string, asJSON bool) error {
 	r := verifyJSON{Spool: filepath.Join(dir, audit.SpoolFile)}
 	_, statErr := os.Stat(r.Spool)
 	r.Exists = statErr == nil
-	err := audit.Verify(dir)
+	rep, err := audit.VerifyReport(dir)
 	if err != nil && !errors.Is(err, audit.ErrTampered) {
 		return err
 	}
+	r.Records, r.Deleted, r.Checkpoints = rep.Records, rep.Deleted, rep.Checkpoints
 	r.Intact = err == nil
 	if err != nil {
 		r.Error = err.Error()
@@ -162,6 +168,8 @@ func printVerify(cmd *cobra.Command, r verifyJSON) {
 		fmt.Fprintln(cmd.ErrOrStderr(), r.Error)
 	case !r.Exists:
 		fmt.Fprintf(cmd.OutOrStdout(), "no audit records yet (%s does not exist)\n", r.Spool)
+	case r.Deleted > 0:
+		fmt.Fprintf(cmd.OutOrStdout(), "audit spool intact: every record's hash and chain link checks out (%d records; %d older ones deleted by retention under %d checkpoints)\n", r.Records, r.Deleted, r.Checkpoints)
 	default:
 		fmt.Fprintln(cmd.OutOrStdout(), "audit spool intact: every record's hash and chain link checks out")
 	}

@@ -74,8 +74,8 @@ func (s *DB) CutAudit(ctx context.Context, node string, ids, replace []string, c
 	return s.fail("cut audit", err)
 }
 
-// deleteAuditRecords deletes node's records ids, a few hundred a
-// statement.
+// deleteAuditRecords deletes node's records ids, and their scrubs, a few
+// hundred a statement.
 func deleteAuditRecords(ctx context.Context, c conn, node string, ids []string) error {
 	const batch = 500
 	for len(ids) > 0 {
@@ -84,9 +84,11 @@ func deleteAuditRecords(ctx context.Context, c conn, node string, ids []string) 
 		for _, id := range ids[:n] {
 			args = append(args, id)
 		}
-		q := "DELETE FROM audit WHERE node_id = ? AND id IN (?" + strings.Repeat(", ?", n-1) + ")"
-		if _, err := c.exec(ctx, q, args...); err != nil {
-			return fmt.Errorf("delete audit records: %w", err)
+		in := " WHERE node_id = ? AND id IN (?" + strings.Repeat(", ?", n-1) + ")"
+		for _, table := range []string{"audit", "audit_scrubs"} {
+			if _, err := c.exec(ctx, "DELETE FROM "+table+in, args...); err != nil {
+				return fmt.Errorf("delete audit records: %w", err)
+			}
 		}
 		ids = ids[n:]
 	}

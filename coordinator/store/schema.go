@@ -464,4 +464,21 @@ var migrations = []migration{{
 		// this migration, which the others do not mesh with.
 		`ALTER TABLE relay_replicas ADD COLUMN relay_key TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 19,
+	name:    "audit records whose clear prompt was encrypted or removed",
+	stmts: []string{
+		// One row per record rewritten by the prompt migration
+		// (promptscrub.go): the hash the node chained it with, the
+		// SHA-256 of its body after the rewrite, sealed under the seal
+		// key, so that the chain still verifies across it.
+		`CREATE TABLE audit_scrubs (
+			id          TEXT PRIMARY KEY,
+			node_id     TEXT NOT NULL,
+			hash        TEXT NOT NULL,
+			body_sha256 TEXT NOT NULL,
+			scrubbed    {{time}} NOT NULL,
+			seal        {{blob}} NOT NULL
+		)`,
+	},
 }}

@@ -35,6 +35,10 @@ type ModelRule struct {
 	// tokens cost, in micro-units of the policy's currency; 0: free.
 	InputPrice  int64 `json:"inputPrice,omitempty"`
 	OutputPrice int64 `json:"outputPrice,omitempty"`
+	// EncryptedAtRest makes the node refuse the model (503) while its
+	// weights file, audit spool or state directory are not on encrypted
+	// storage. A node from before ignores it (see Version).
+	EncryptedAtRest bool `json:"encryptedAtRest,omitempty"`
 }
 
 // GrantRule is one grant as a node enforces it.

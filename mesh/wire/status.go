@@ -13,6 +13,35 @@ type NodeStatus struct {
 	// Lockdown is the nftables lockdown as the node saw it when it sent
 	// the report; nil from nodes that do not report it.
 	Lockdown *LockdownStatus `json:"lockdown,omitempty"`
+	// AtRest says whether the node's data sits on encrypted storage; nil
+	// from nodes that do not report it.
+	AtRest *AtRestStatus `json:"atRest,omitempty"`
+}
+
+// AtRestStatus is where a node's data sits: its state directory, its
+// audit spool and each model's weights file.
+type AtRestStatus struct {
+	State Storage `json:"state"`
+	Spool Storage `json:"spool"`
+	// Models holds each served model's weights file, by model name; a
+	// model without a configured weights path has Encrypted false and a
+	// Reason saying so.
+	Models map[string]Storage `json:"models,omitempty"`
+	// Checked is when the node looked.
+	Checked time.Time `json:"checked,omitzero"`
+}
+
+// Storage says whether one path is on encrypted storage.
+type Storage struct {
+	Path string `json:"path,omitempty"`
+	// Encrypted is true when the path's contents are encrypted by fscrypt
+	// or its filesystem sits on a dm-crypt device.
+	Encrypted bool `json:"encrypted"`
+	// How names the encryption found, e.g. "fscrypt v2 (AES-256-XTS)" or
+	// "dm-crypt LUKS2 (dm-0)"; empty when none.
+	How string `json:"how,omitempty"`
+	// Reason says why the path counts as not encrypted; empty when it is.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ModelIntegrity is the state of one pinned weights file.

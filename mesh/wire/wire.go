@@ -97,6 +97,13 @@ import (
 //     contact with (direct with the endpoint, through a relay, or none;
 //     the last handshake), for the coordinator's pages. Coordinators from
 //     before answer 404; members then stop reporting.
+//     Also compatible additions for encryption at rest:
+//     ModelRule.EncryptedAtRest (the policy's "encryptedAtRest": the node
+//     refuses the model with 503 while its weights, audit spool or state
+//     are not on encrypted storage) and NodeStatus.AtRest (what the node
+//     found: fscrypt, dm-crypt or neither, per path). A node from before
+//     ignores the requirement and reports no AtRest; the coordinator
+//     shows such a node's models as "not reported".
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A

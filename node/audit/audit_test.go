@@ -179,7 +179,7 @@ func TestShipperResendsAfterLostReply(t *testing.T) {
 	defer sh.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if off, _ := sh.offset(); off > 0 {
+		if off, _ := storedOffset(dir); off > 0 {
 			break
 		}
 		if time.Now().After(deadline) {

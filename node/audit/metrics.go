@@ -42,7 +42,7 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 // shippingLag returns the undelivered bytes of the spool in dir and the
 // age at now of the first undelivered record.
 func shippingLag(dir string, now time.Time) (int64, time.Duration, error) {
-	off, err := (&Shipper{cfg: ShipperConfig{Dir: dir}}).offset()
+	off, err := storedOffset(dir)
 	if err != nil {
 		return 0, 0, err
 	}

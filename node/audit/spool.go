@@ -65,7 +65,12 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit spool: %w", err)
 	}
-	seq, prev, end, err := lastRecord(f)
+	scrubs, err := readScrubs(dir)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	seq, prev, end, err := lastRecord(f, scrubs)
 	if err == nil {
 		err = f.Truncate(end)
 	}
@@ -81,8 +86,9 @@ func Open(dir string, opts Options) (*Spool, error) {
 }
 
 // lastRecord reads r to the end and returns the last complete record's
-// seq and hash and the offset just after it.
-func lastRecord(r io.Reader) (seq uint64, hash string, end int64, err error) {
+// seq and hash (the one it was chained with, when scrubbed) and the
+// offset just after it.
+func lastRecord(r io.Reader, scrubs map[uint64]Scrub) (seq uint64, hash string, end int64, err error) {
 	var last []byte
 	err = eachLine(r, func(line []byte, off int64) error {
 		last = append(last[:0], line...)
@@ -92,7 +98,7 @@ func lastRecord(r io.Reader) (seq uint64, hash string, end int64, err error) {
 	if err != nil || last == nil {
 		return 0, "", end, err
 	}
-	rec, h, err := parseLine(last)
+	rec, h, err := openLine(last, scrubs)
 	if err != nil {
 		return 0, "", 0, fmt.Errorf("last record: %w", err)
 	}
@@ -231,4 +237,58 @@ func (s *Spool) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// dropPrefix deletes the first n bytes (whole records) of the spool.
+func (s *Spool) dropPrefix(n int64) error { return s.replacePrefix(n, nil) }
+
+// replacePrefix replaces the first n bytes (whole records) of the spool
+// with head: head and the rest are copied to a new file that replaces
+// the spool. Appends wait only while the part written since the copy
+// began is copied.
+func (s *Spool) replacePrefix(n int64, head []byte) error {
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, SpoolFile+".tmp*")
+	if err != nil {
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	src, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	defer src.Close()
+	if _, err := src.Seek(n, io.SeekStart); err != nil {
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	if _, err := tmp.Write(head); err != nil {
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	if _, err := io.Copy(tmp, src); err != nil { // what is there now
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	if _, err := io.Copy(tmp, src); err != nil { // what was appended meanwhile
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("audit spool rewrite: %w", err)
+	}
+	done = true
+	s.mu.f.Close()
+	s.mu.f = tmp // positioned at its end
+	return syncDir(dir)
 }

@@ -49,6 +49,32 @@ func testAuditRetention(t *testing.T, s Store) {
 	same(t, cuts, []*store.AuditCut{&wider}, "the checkpoint replaced")
 }
 
+// testAuditScrub: a record's body is replaced with its scrub stored,
+// only while the body is still the one the caller read; a second scrub
+// of it changes nothing; a cut deletes the scrub with its record.
+func testAuditScrub(t *testing.T, s Store) {
+	c := ctx(t)
+	recs := auditRecs(2)
+	_, err := s.InsertAudit(c, recs)
+	must(t, err)
+	sc := &store.AuditScrub{ID: "r000", NodeID: recs[0].NodeID, Hash: "aa", BodySHA256: "bb", Time: at(time.Hour), Seal: []byte{1, 2}}
+	must(t, s.ScrubAudit(c, recs[0].Body, []byte(`{"rewritten":true}`), sc))
+	got, err := s.AuditRecord(c, "r000")
+	must(t, err)
+	same(t, string(got.Body), `{"rewritten":true}`, "the rewritten body")
+	back, err := s.AuditScrub(c, "r000")
+	must(t, err)
+	same(t, back, sc, "the scrub")
+	again := *sc
+	err = s.ScrubAudit(c, recs[0].Body, []byte(`{"again":true}`), &again)
+	wantErr(t, err, store.ErrConflict, "a scrub of a body already rewritten")
+	_, err = s.AuditScrub(c, "r001")
+	wantErr(t, err, store.ErrNotFound, "the scrub of a record never rewritten")
+	must(t, s.CutAudit(c, recs[0].NodeID, []string{"r000"}, nil, nil))
+	_, err = s.AuditScrub(c, "r000")
+	wantErr(t, err, store.ErrNotFound, "the scrub of a deleted record")
+}
+
 func ids(recs []*store.AuditRecord) []string {
 	out := []string{}
 	for _, r := range recs {

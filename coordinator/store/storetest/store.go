@@ -161,6 +161,10 @@ type Store interface {
 	ExpiredAudit(ctx context.Context, before time.Time, after int64, limit int) ([]*store.AuditRecord, error)
 	AuditCuts(ctx context.Context, node string) ([]*store.AuditCut, error)
 	CutAudit(ctx context.Context, node string, ids, replace []string, cuts []*store.AuditCut) error
+	// ScrubAudit rewrites a record whose body is still the old one and
+	// stores its scrub; AuditScrub reads it back (ErrNotFound: none).
+	ScrubAudit(ctx context.Context, old, body []byte, sc *store.AuditScrub) error
+	AuditScrub(ctx context.Context, id string) (*store.AuditScrub, error)
 
 	// People's prompt keys: one per person, the first stored wins;
 	// erasure empties it for good.

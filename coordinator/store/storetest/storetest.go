@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AuditCursorConcurrent", testAuditCursorConcurrent},
 		{"SinkCursors", testSinkCursors},
 		{"AuditRetention", testAuditRetention},
+		{"AuditScrub", testAuditScrub},
 		{"PersonKeys", testPersonKeys},
 		{"AdminActions", testAdminActions},
 		{"Settings", testSettings},

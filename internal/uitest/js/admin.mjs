@@ -65,8 +65,9 @@ export async function adminSuite() {
 
 async function nodes(page, watch) {
   await go(page, "/ui/nodes");
-  await row(page, env("NODE_NAME")).getByText(env("MODEL")).waitFor();
+  await row(page, env("NODE_NAME")).getByRole("cell", { name: env("MODEL"), exact: true }).waitFor();
   await row(page, env("NODE_NAME")).getByText("online").waitFor();
+  await row(page, env("NODE_NAME")).getByText("weights of " + env("MODEL")).waitFor(); // at-rest status
   await row(page, env("NODE_NAME")).getByText("no pinned weights").waitFor();
   await assertInert(page, watch, env("EVIL_NODE"));
   await page.getByLabel("Tags").fill("tag:gpu");
