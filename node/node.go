@@ -441,4 +441,3 @@ func (n *Node) endpoints() []netip.AddrPort {
 	out = append(out, local...)
 	return out[:min(len(out), wire.MaxEndpoints)]
 }
-
