@@ -254,6 +254,9 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	if n.lock != nil {
 		n.member.AddSink(lockdownSink{n.lock})
+		if len(n.stdio) > 0 {
+			n.member.AddSink(mcpEgressSink{n})
+		}
 	}
 	n.startIntegrity()
 	if err := n.registerMetrics(); err != nil {

@@ -92,6 +92,10 @@ import (
 //     MFAFactor (it enforces the grant's window only); a node of this
 //     version refuses such a grant to an identity from an older
 //     coordinator, which carries no MFAMethod.
+//     2026-12-06, compatible addition: NodeRules.MCPEgress, what each MCP
+//     server the node serves may reach (the policy's "egress"). A node
+//     from before ignores it and leaves its stdio servers (which it cannot
+//     run) unconfined; a node of now confines each stdio server to it.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A
