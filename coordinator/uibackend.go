@@ -10,6 +10,7 @@ import (
 
 	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/ui"
 )
 
@@ -48,7 +49,7 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 		case d.Kind == store.KindNode:
 			o.Nodes++
 			for _, m := range d.Models {
-				models[m.Name] = true
+				models[m.Name] = m.API != wire.APIMCP // an MCP server is no model
 			}
 		case !d.Expired(now):
 			o.Devices++
@@ -57,13 +58,20 @@ func (b uiBackend) Overview(ctx context.Context) (*ui.Overview, error) {
 			}
 		}
 	}
-	o.Models = len(models)
+	for _, isModel := range models {
+		if isModel {
+			o.Models++
+		}
+	}
 	recs, err := b.s.store.Audit(ctx, store.AuditFilter{Since: now.Add(-24 * time.Hour), Limit: maxOverviewAudit})
 	if err != nil {
 		return nil, b.fail("query audit records", err)
 	}
 	o.Capped = len(recs) == maxOverviewAudit
 	for _, r := range recs {
+		if r.API == wire.APIMCP {
+			continue // tool calls, not model requests
+		}
 		age := now.Sub(r.Time)
 		refused := r.Decision != "allow"
 		o.RequestsDay++

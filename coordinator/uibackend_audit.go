@@ -34,7 +34,7 @@ func (b uiBackend) Audit(ctx context.Context, f ui.AuditFilter) ([]ui.AuditRecor
 	if err != nil {
 		return nil, err
 	}
-	sf := store.AuditFilter{Model: f.Model, NodeID: nodeID(f.Node, names), Decision: f.Decision,
+	sf := store.AuditFilter{Model: f.Model, API: f.API, NodeID: nodeID(f.Node, names), Decision: f.Decision,
 		Since: f.Since, Until: f.Until, Before: f.Before, Limit: f.Limit}
 	if strings.HasPrefix(f.Person, "u_") {
 		sf.UserID = f.Person
@@ -284,5 +284,5 @@ func nodeID(s string, names map[string]string) string {
 func toUIRecord(r *store.AuditRecord, names map[string]string) ui.AuditRecord {
 	return ui.AuditRecord{ID: r.ID, NodeID: r.NodeID, Node: names[r.NodeID], Time: r.Time, UserID: r.UserID, Login: r.Login,
 		DeviceID: r.DeviceID, Model: r.Model, API: r.API, Decision: r.Decision, Reason: r.Reason, Grant: r.Grant,
-		TokensIn: r.TokensIn, TokensOut: r.TokensOut, LatencyMS: r.LatencyMS, Status: r.Status, Body: r.Body}
+		TokensIn: r.TokensIn, TokensOut: r.TokensOut, LatencyMS: r.LatencyMS, Status: r.Status, Body: r.Body, MCP: mcpCallOf(r)}
 }

@@ -157,16 +157,21 @@ func uiNodeStatus(st wire.NodeStatus) ui.NodeStatus {
 	return out
 }
 
-// servers returns, for each live node, the models the policy lets it
-// serve of those it advertises.
-func servers(st *netmap.Snapshot) (map[string][]string, error) {
+// compileNodes compiles the policy for the live nodes alone.
+func compileNodes(st *netmap.Snapshot) (*policy.Compiled, error) {
 	var nodes []policy.Member
 	for _, d := range st.Devices {
 		if d.Kind == store.KindNode && st.Live(d) {
 			nodes = append(nodes, st.Member(d))
 		}
 	}
-	c, err := st.Policy.Compile(nodes)
+	return st.Policy.Compile(nodes)
+}
+
+// servers returns, for each live node, the models the policy lets it
+// serve of those it advertises.
+func servers(st *netmap.Snapshot) (map[string][]string, error) {
+	c, err := compileNodes(st)
 	if err != nil {
 		return nil, err
 	}

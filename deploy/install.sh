@@ -424,7 +424,7 @@ install_unit() {
 		-e "s#/var/lib/moat-node#$STATE#g" -e "s#^User=.*#User=$SVC_USER#" -e "s#^Group=.*#Group=$SVC_USER#" "$TMP/moat-node.service" >"$UNIT.new"
 	chmod 0644 "$UNIT.new"
 	mv -f "$UNIT.new" "$UNIT"
-	say "installed $UNIT (hardened; capabilities CAP_NET_ADMIN CAP_NET_BIND_SERVICE only)"
+	say "installed $UNIT (hardened; capabilities CAP_NET_ADMIN CAP_NET_BIND_SERVICE, and CAP_SETPCAP to drop them for stdio MCP servers)"
 	systemctl daemon-reload
 	systemctl enable moat-node >/dev/null 2>&1
 	systemctl restart moat-node

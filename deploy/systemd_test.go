@@ -11,6 +11,13 @@ import (
 // unit may score (0 is fully sandboxed, 10 not at all).
 const maxExposure = 2.0
 
+// maxExposureNode is the node's: 0.2 above maxExposure for what running
+// stdio MCP servers safely needs (CAP_SETPCAP to empty their bounding set
+// +0.3, Delegate=yes for their own cgroups +0.1, MemoryDenyWriteExecute
+// applied by the node to itself rather than inherited by them +0.1,
+// which systemd-analyze cannot see).
+const maxExposureNode = 2.2
+
 var overall = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
 
 // TestUnitsHardened scores the shipped units offline, as systemd would
@@ -20,7 +27,7 @@ func TestUnitsHardened(t *testing.T) {
 	if err != nil {
 		t.Skip("systemd-analyze is not installed (Debian package systemd); the units are not scored")
 	}
-	for _, unit := range []string{"systemd/moat-coordinator.service", "systemd/moat-node.service"} {
+	for unit, most := range map[string]float64{"systemd/moat-coordinator.service": maxExposure, "systemd/moat-node.service": maxExposureNode} {
 		out, err := exec.Command(bin, "security", "--offline=yes", "--no-pager", unit).CombinedOutput()
 		m := overall.FindSubmatch(out)
 		if m == nil {
@@ -31,8 +38,8 @@ func TestUnitsHardened(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s: exposure %.1f", unit, score)
-		if score > maxExposure {
-			t.Errorf("%s scores %.1f on systemd-analyze security, want at most %.1f:\n%s", unit, score, maxExposure, out)
+		if score > most {
+			t.Errorf("%s scores %.1f on systemd-analyze security, want at most %.1f:\n%s", unit, score, most, out)
 		}
 	}
 }

@@ -85,6 +85,7 @@ func (n *Node) lockdownConfig() (lockdown.Config, error) {
 		cfg.GuardPort = n.cfg.GuardPort
 	}
 	cfg.WireGuardExtra = append(slices.Clone(cfg.WireGuardExtra), n.wireGuardExtra()...)
+	cfg.MCPEgress = n.stdioEgress() // nothing until the netmap says what
 	return cfg, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"github.com/moatmesh/moat/node/guard"
 	"github.com/moatmesh/moat/node/lockdown"
 	"github.com/moatmesh/moat/node/mcpguard"
+	"github.com/moatmesh/moat/node/mcpstdio"
 )
 
 // Model is one model the node serves.
@@ -72,6 +72,11 @@ type Config struct {
 	// served to the mesh by node/mcpguard at /mcp/NAME and advertised as
 	// ModelAd{API: "mcp"}. Default: none.
 	MCP map[string]string
+	// MCPStdio are the stdio MCP servers the node runs and serves to the
+	// mesh likewise (`--mcp NAME=stdio:/path,ARG…`), one sandboxed process
+	// per session, each server in its own cgroup below the node's (see
+	// node/mcpstdio). Default: none.
+	MCPStdio []mcpstdio.Command
 	// Backend is the engine backend. Default: TUN when the process holds
 	// CAP_NET_ADMIN in its effective set (root, or the installed unit's
 	// moat-node user), else netstack.
@@ -145,7 +150,8 @@ type Node struct {
 	st     *state
 	member *member.Member
 	guard  *guard.Guard
-	mcp    *mcpguard.Guard // nil without Config.MCP
+	mcp    *mcpguard.Guard // nil without Config.MCP and MCPStdio
+	stdio  []*stdioServer  // Config.MCPStdio's, running
 	spool  *audit.Spool
 	ship   *audit.Shipper
 	lock   *lockdown.Lockdown // nil: lockdown off
@@ -189,7 +195,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func (c *Config) setDefaults() error {
-	if len(c.Models) == 0 && len(c.MCP) == 0 {
+	if len(c.Models) == 0 && len(c.MCP) == 0 && len(c.MCPStdio) == 0 {
 		return errors.New("node: no models configured; give at least one --model NAME=URL or --mcp NAME=URL")
 	}
 	if c.StateDir == "" {
@@ -231,6 +237,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.checkMCP()
+	if err := n.startStdio(); err != nil {
+		return err
+	}
 	ctl, err := n.join(ctx)
 	if err != nil {
 		return err
@@ -263,6 +272,9 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	if n.lock != nil {
 		n.member.AddSink(lockdownSink{n.lock})
+		if len(n.stdio) > 0 {
+			n.member.AddSink(mcpEgressSink{n})
+		}
 	}
 	n.startIntegrity()
 	if err := n.registerMetrics(); err != nil {
@@ -304,7 +316,7 @@ func (n *Node) ads() []wire.ModelAd {
 	for _, m := range n.cfg.Models {
 		ads = append(ads, wire.ModelAd{Name: m.Name, SHA256: m.SHA256, API: m.Upstream.Kind})
 	}
-	for _, name := range slices.Sorted(maps.Keys(n.cfg.MCP)) {
+	for _, name := range n.mcpNames() {
 		ads = append(ads, wire.ModelAd{Name: name, API: wire.APIMCP})
 	}
 	return ads
@@ -407,6 +419,7 @@ func (n *Node) Close() error {
 	if n.member != nil {
 		n.member.Close()
 	}
+	n.closeMCP()
 	if n.spool != nil {
 		return n.spool.Close()
 	}
@@ -449,38 +462,4 @@ func (n *Node) endpoints() []netip.AddrPort {
 	}
 	out = append(out, local...)
 	return out[:min(len(out), wire.MaxEndpoints)]
-}
-
-// checkMCP drops the MCP servers listening beyond loopback: only the
-// guard may reach a server, so such a one is neither advertised nor
-// served. One not listening yet is only logged (it may start later).
-func (n *Node) checkMCP() {
-	if len(n.cfg.MCP) == 0 {
-		return
-	}
-	servers := make(map[string]string, len(n.cfg.MCP))
-	for name, u := range n.cfg.MCP {
-		err := lockdown.CheckLoopbackOnly(u)
-		switch {
-		case errors.Is(err, lockdown.ErrNotListening):
-			n.log.Warn("MCP server not listening yet", "mcp", name, "url", u)
-		case err != nil:
-			n.log.Error("MCP server reachable beyond loopback; not serving it", "mcp", name, "err", err)
-			continue
-		}
-		servers[name] = u
-	}
-	n.cfg.MCP = servers
-}
-
-// startMCP makes the MCP part of the guard when the node serves MCP
-// servers.
-func (n *Node) startMCP(auditKey []byte) error {
-	if len(n.cfg.MCP) == 0 {
-		return nil
-	}
-	var err error
-	n.mcp, err = mcpguard.New(mcpguard.Config{Servers: n.cfg.MCP, NodeName: n.cfg.Hostname, NodeID: string(n.st.DeviceID),
-		Audit: n.spool, AuditKey: auditKey, Logger: n.log})
-	return err
 }

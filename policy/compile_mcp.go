@@ -25,6 +25,11 @@ func (c *compiler) mcp() {
 func (c *compiler) mcpNode(n int, sets []grantSet) {
 	r := c.mcpRules(n)
 	r.Serves, r.Refused = c.mcpServed(n)
+	for _, name := range r.Serves {
+		if dst := c.p.MCP[c.p.mcpIndex[name]].Egress; len(dst) > 0 {
+			r.Egress = append(r.Egress, MCPEgress{Server: name, Dst: dst})
+		}
+	}
 	pos := map[int]int{} // grant index in the policy → in r.Grants
 	for caller := range c.ms {
 		if caller == n {

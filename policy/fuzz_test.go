@@ -33,6 +33,7 @@ func FuzzParse(f *testing.F) {
 		{ID: "n", Identity: Identity{Tags: []string{"tag:gpu"}}, Models: []string{"llama-3.1-70b", "m"}},
 		{ID: "t", Identity: Identity{Tags: []string{"tag:tools"}}, MCP: []string{"jira", "m"}},
 	}
+	f.Add([]byte(`{"tagOwners": {"tag:tools": []}, "mcp": {"jira": {"servedBy": ["tag:tools"], "egress": ["jira.corp.example:443", "10.2.0.0/16", "2001:db8::1"]}}, "grants": [{"src": ["tag:tools"], "mcp": ["jira:*"]}]}`))
 	f.Add([]byte(`{"tagOwners": {"tag:tools": []}, "mcp": {"jira": {"servedBy": ["tag:tools"]}}, "grants": [{"src": ["tag:tools"], "mcp": ["jira:a*b*"]}], "tests": [{"src": "tag:tools", "accept": ["mcp:jira:ab"]}]}`))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := Parse("fuzz.hujson", src)

@@ -11,7 +11,12 @@ type MCPServer struct {
 	ServedBy []string
 	// Description is free text for people.
 	Description string
-	Pos         Pos
+	// Egress lists what the server may reach when a node runs it as a
+	// stdio server under the lockdown: "HOST:PORT" (a DNS name or an IP
+	// address), an IP address or a network in CIDR form (any port).
+	// Default: nothing but DNS.
+	Egress []string
+	Pos    Pos
 }
 
 // mcpPattern is one parsed entry of a grant's "mcp": SERVER:TOOLGLOB.
@@ -45,6 +50,15 @@ type MCPRules struct {
 	// Access lists, per caller (sorted by caller ID), the tools it may
 	// call on this node.
 	Access []MCPCallerAccess `json:"access,omitempty"`
+	// Egress lists, for the servers in Serves whose entry declares any
+	// (sorted by server), what each may reach.
+	Egress []MCPEgress `json:"egress,omitempty"`
+}
+
+// MCPEgress is what one MCP server may reach (MCPServer.Egress).
+type MCPEgress struct {
+	Server string   `json:"server"`
+	Dst    []string `json:"dst"`
 }
 
 // NodeServers names the MCP servers a caller may use on one node.

@@ -2,7 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tailscale/hujson"
@@ -25,12 +28,74 @@ func (d *decoder) mcpServers(v *hujson.Value, p *Policy) {
 		d.fields(val, what,
 			field{"servedBy", func(v *hujson.Value) { s.ServedBy = d.tagList(v, what+".servedBy") }},
 			field{"description", func(v *hujson.Value) { s.Description, _ = d.str(v, what+".description") }},
+			field{"egress", func(v *hujson.Value) { s.Egress = d.mcpEgress(v, what+".egress") }},
 		)
 		if len(s.ServedBy) == 0 {
 			d.errorf(key.StartOffset, `%s has no servedBy; list the tags whose nodes may serve it, e.g. "servedBy": ["tag:tools"]`, what)
 		}
 		p.MCP = append(p.MCP, s)
 	})
+}
+
+// mcpEgress decodes a server's "egress": HOST:PORT, IP or CIDR entries.
+func (d *decoder) mcpEgress(v *hujson.Value, what string) []string {
+	return d.strs(v, what, func(s string, el *hujson.Value, w string) bool {
+		if err := CheckEgress(s); err != nil {
+			d.errorf(el.StartOffset, "%s: %v", w, err)
+			return false
+		}
+		return true
+	})
+}
+
+// CheckEgress checks one entry of an MCP server's "egress": HOST:PORT
+// (HOST a DNS name or an IP address, PORT 1-65535), an IP address or a
+// network in CIDR form. The node parses them again with ParseEgress.
+func CheckEgress(s string) error {
+	_, _, err := ParseEgress(s)
+	return err
+}
+
+// ParseEgress parses an egress entry into a network (any port) or a
+// host and port (host a DNS name or an IP address).
+func ParseEgress(s string) (network netip.Prefix, hostPort string, err error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Masked() != p {
+			return netip.Prefix{}, "", fmt.Errorf("%q has host bits set; write the network, %s", s, p.Masked())
+		}
+		return p, "", nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), "", nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	n, perr := strconv.ParseUint(port, 10, 16)
+	if err != nil || perr != nil || n == 0 {
+		return netip.Prefix{}, "", fmt.Errorf("%q is not an egress destination; write HOST:PORT (e.g. \"jira.corp.example:443\"), an IP address or a network (e.g. \"10.2.0.0/16\")", s)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+		return netip.Prefix{}, "", fmt.Errorf("%q: %q is neither an IP address nor a DNS name", s, host)
+	}
+	return netip.Prefix{}, s, nil
+}
+
+// validHostname reports whether h is a DNS name: dot-separated labels of
+// letters, digits and '-', not starting or ending with '-'.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // mcpPatterns decodes a grant's "mcp": SERVER:TOOL entries where TOOL is

@@ -20,6 +20,9 @@ step ./scripts/with-postgres.sh "$GO" test -run '^$' -bench . -benchmem ./...
 (cd node/screen/corpus && "$GO" test -run '^$' -bench . -benchtime 3x ./...) 2>&1 | tee -a "$log"
 step "$GO" run ./internal/meshbench/cmd/meshbench
 step ./scripts/bench-guard.sh
+# A tools/call through the MCP guard against the same call direct: added
+# p50/p99 at concurrency 1, calls/s at 32 and the ratio.
+step ./scripts/bench-mcp.sh
 
 echo
 echo "== summary (medians where a figure was measured more than once; the whole output is in $log)"

@@ -28,6 +28,7 @@ type AuditBackend interface {
 type AuditFilter struct {
 	Person   string // an email (the record's login) or a user id
 	Model    string
+	API      string // "mcp": MCP tool calls only
 	Node     string // a node's name or id
 	Decision string
 	Since    time.Time // inclusive
@@ -43,6 +44,7 @@ type AuditRecord struct {
 	UserID, Login       string
 	DeviceID            string
 	Model, API          string
+	MCP                 string // SERVER:TOOL of an MCP call (API "mcp")
 	Decision, Reason    string
 	Grant               string
 	TokensIn, TokensOut int64
@@ -104,13 +106,13 @@ func (h *handler) auditRoutes() {
 
 // filterForm is the audit filter as the form shows it.
 type filterForm struct {
-	Person, Model, Node, Decision, Since, Until string
+	Person, Model, API, Node, Decision, Since, Until string
 }
 
 // Query is the filter as a URL query (without a page cursor).
 func (f filterForm) Query() string {
 	q := url.Values{}
-	for k, v := range map[string]string{"person": f.Person, "model": f.Model, "node": f.Node,
+	for k, v := range map[string]string{"person": f.Person, "model": f.Model, "api": f.API, "node": f.Node,
 		"decision": f.Decision, "since": f.Since, "until": f.Until} {
 		if v != "" {
 			q.Set(k, v)
@@ -124,7 +126,10 @@ func (f filterForm) Query() string {
 func parseFilter(q url.Values) (filterForm, AuditFilter, string) {
 	ff := filterForm{Person: strings.TrimSpace(q.Get("person")), Model: strings.TrimSpace(q.Get("model")),
 		Node: strings.TrimSpace(q.Get("node")), Decision: q.Get("decision"), Since: q.Get("since"), Until: q.Get("until")}
-	f := AuditFilter{Person: ff.Person, Model: ff.Model, Node: ff.Node, Decision: ff.Decision, Before: q.Get("before")}
+	if q.Get("api") == "mcp" {
+		ff.API = "mcp"
+	}
+	f := AuditFilter{Person: ff.Person, Model: ff.Model, API: ff.API, Node: ff.Node, Decision: ff.Decision, Before: q.Get("before")}
 	for _, t := range []struct {
 		name, v string
 		dst     *time.Time

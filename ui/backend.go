@@ -36,6 +36,7 @@ type Backend interface {
 	PolicyBackend // policy.go: the policy editor and its history
 	AuditBackend  // audit.go: audit records and the admin trail
 	UsageBackend  // usage.go: use and spend over time, a person's own
+	MCPBackend    // mcp.go: MCP servers, their tools and who may call them
 }
 
 // ErrNotFound is what a Backend's error wraps when the thing asked for

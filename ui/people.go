@@ -234,6 +234,7 @@ func (h *handler) peopleRoutes() {
 	h.mux.HandleFunc("GET /ui/nodes/{id}/revoke", h.signedIn(admins, h.confirmRevokeNode))
 	h.mux.HandleFunc("POST /ui/nodes/{id}/revoke", h.signedIn(admins, h.revokeNode))
 	h.mux.HandleFunc("GET /ui/models", h.signedIn(admins, h.models))
+	h.mux.HandleFunc("GET /ui/mcp", h.signedIn(admins, h.mcpServers))
 }
 
 // people lists everyone: GET /ui/people.

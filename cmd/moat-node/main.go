@@ -9,9 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/moatmesh/moat/internal/cli"
+	"github.com/moatmesh/moat/node/mcpstdio"
 )
 
-func main() { cli.Main(newRoot()) }
+func main() {
+	mcpstdio.LaunchMain() // when started to launch a stdio MCP server
+	cli.Main(newRoot())
+}
 
 // newRoot builds the command tree; each call returns a fresh one.
 func newRoot() *cobra.Command {

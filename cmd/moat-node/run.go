@@ -7,6 +7,7 @@ import (
 
 	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/node"
+	"github.com/moatmesh/moat/node/mcpstdio"
 )
 
 // runCommand is `join` (enroll with a key, then serve) or `run`.
@@ -48,6 +49,7 @@ func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
 			return cli.Invalid(cmd, "metrics-listen", "%v", err)
 		}
 	}
+	protectMemory(cfg)
 	n, err := node.Start(cmd.Context(), cfg)
 	if err != nil {
 		if local != nil {
@@ -60,4 +62,17 @@ func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
 		go n.ServeLocal(local) // ends when n closes
 	}
 	return n.Run(cmd.Context())
+}
+
+// protectMemory applies MemoryDenyWriteExecute to the node itself, not
+// to the stdio MCP servers it starts (whose JITs, as Node.js's, need
+// it off); the shipped unit leaves it to the node for that reason.
+func protectMemory(cfg node.Config) {
+	_, inherited, err := mcpstdio.ProtectSelf()
+	switch {
+	case err != nil:
+		cfg.Logger.Warn("MemoryDenyWriteExecute not applied to the node", "err", err)
+	case inherited && len(cfg.MCPStdio) > 0:
+		cfg.Logger.Error("the node runs under an inherited MemoryDenyWriteExecute (MemoryDenyWriteExecute=yes in its unit): stdio MCP servers with a JIT, such as Node.js ones, will crash; remove it from the unit, moat-node applies it to itself")
+	}
 }

@@ -37,6 +37,7 @@ type nodeSettings struct {
 	integrity, shutdownTimeout           time.Duration
 	models                               modelFlags
 	mcp                                  []string
+	mcpUser                              string
 	endpoints                            []string
 	log                                  cli.Logging
 }
@@ -57,7 +58,8 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", node.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight (streams included) may take to finish before they are cut")
 	s.lockdown.addFlags(fs)
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH (its weights file: hashed against sha256, and checked for encryption at rest when the policy requires it); repeat for more; saved in the state dir for later runs")
-	fs.StringArrayVar(&s.mcp, "mcp", nil, "an MCP server to serve to the mesh at /mcp/NAME, `NAME=http://127.0.0.1:PORT/PATH` (Streamable HTTP on loopback); repeat for more; saved in the state dir for later runs")
+	fs.StringArrayVar(&s.mcp, "mcp", nil, "an MCP server to serve to the mesh at /mcp/NAME, `NAME=http://127.0.0.1:PORT/PATH` (Streamable HTTP on loopback) or NAME=stdio:/PATH,ARG,… (started by the node, one sandboxed process per session); repeat for more; saved in the state dir for later runs")
+	fs.StringVar(&s.mcpUser, "mcp-user", "", "the `USER` stdio MCP servers run as (the node needs CAP_SETUID and CAP_SETGID); empty: the node's own, without its capabilities")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "serve /metrics and /healthz without identity checks on this host:port, e.g. 127.0.0.1:9464, for a local Prometheus; empty: only over the mesh")
 	fs.StringVar(&s.auditRetention, "audit-retention", "", `how long the audit spool keeps a record already delivered to the coordinator when its grant sets no "audit": {"retention"}, e.g. "30d"; older delivered records are deleted hourly under a checkpoint that keeps "audit verify" passing; empty: kept`)
 	s.log.Flags(fs)
@@ -105,10 +107,10 @@ func (s *nodeSettings) config(cmd *cobra.Command) (node.Config, error) {
 	if cfg.Lockdown, err = s.lockdown.config(cmd); err != nil {
 		return cfg, err
 	}
-	if cfg.MCP, err = s.loadMCP(cmd); err != nil {
+	if cfg.MCP, cfg.MCPStdio, err = s.loadMCP(cmd); err != nil {
 		return cfg, err
 	}
-	models, err := s.loadModels(len(cfg.MCP) > 0)
+	models, err := s.loadModels(len(cfg.MCP)+len(cfg.MCPStdio) > 0)
 	cfg.Models = models
 	return cfg, err
 }

@@ -64,5 +64,8 @@ func withMCPGrants(r *wire.NodeRules, m *policy.MCPRules) *wire.NodeRules {
 	for _, g := range m.Grants {
 		r.MCPGrants = append(r.MCPGrants, wireGrant(g))
 	}
+	for _, e := range m.Egress {
+		r.MCPEgress = append(r.MCPEgress, wire.MCPEgress(e))
+	}
 	return r
 }

@@ -140,7 +140,7 @@ func (s *DB) auditWhere(ctx context.Context, f AuditFilter) ([]string, []any, er
 	}
 	for _, eq := range []struct{ col, v string }{
 		{"user_id", f.UserID}, {"login", f.Login}, {"model", f.Model},
-		{"node_id", f.NodeID}, {"decision", f.Decision},
+		{"node_id", f.NodeID}, {"decision", f.Decision}, {"api", f.API},
 	} {
 		if eq.v != "" {
 			add(eq.col+" = ?", eq.v)

@@ -203,6 +203,7 @@ type AuditRecord struct {
 // AuditFilter selects audit records; zero fields do not filter.
 type AuditFilter struct {
 	UserID, Login, Model, NodeID, Decision string
+	API                                    string // "mcp": MCP tool calls only
 	Since, Until                           time.Time
 	Limit                                  int    // default 100, at most 10,000
 	Before                                 string // page: records older than this id's record

@@ -23,6 +23,7 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/mcpguard/mcptest"
 )
 
 // The names the scene is built from; the scripts get them in env vars.
@@ -46,8 +47,10 @@ const policy = `// The policy of the UI test scene.
   "groups": { "group:ml": ["alice@example.com"] },
   "tagOwners": { "tag:gpu": [] },
   "models": { "llama": { "servedBy": ["tag:gpu"] } },
+  "mcp": { "jira": { "servedBy": ["tag:gpu"], "description": "Jira over MCP", "egress": ["jira.corp.example:443"] } },
   "grants": [
     { "src": ["group:ml"], "models": ["llama"], "audit": { "prompts": "hash" } },
+    { "src": ["group:ml"], "mcp": ["jira:get_issue", "jira:search_*"] },
   ],
   "tests": [
     { "src": "alice@example.com", "accept": ["model:llama"] },
@@ -99,7 +102,9 @@ func buildScene(t *testing.T) *scene {
 	laptop := e2e.StartClient(t, client.Config{StateDir: string(dir)})
 	addr := nodeAddr(t, laptop, n.DeviceID())
 	chat(t, ctx, laptop, addr)
+	callTools(t, laptop, addr)
 	sc.auditID = awaitAudit(t, c)
+	awaitMCPAudit(t, c)
 	return sc
 }
 
@@ -114,6 +119,7 @@ func startNode(t *testing.T, ctx context.Context, wg *sync.WaitGroup, c *coordte
 	n, err := node.Start(ctx, node.Config{
 		Coordinator: c.URL, EnrollKey: wire.Secret(c.EnrollKey(t, "tag:gpu")), StateDir: t.TempDir(), Hostname: nodeName,
 		Models:  []node.Model{{Name: model, Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}}},
+		MCP:     map[string]string{"jira": mcptest.Jira(t)},
 		Backend: &netstack, ListenPort: port, Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)},
 	})
 	if err != nil {
@@ -204,6 +210,49 @@ func chat(t *testing.T, ctx context.Context, laptop *client.Client, addr netip.A
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "stand-in") {
 		t.Fatalf("request through the guard: %d %s", resp.StatusCode, b)
+	}
+}
+
+// callTools calls the jira MCP server's granted get_issue and the
+// ungranted delete_issue through the laptop's engine and the guard.
+func callTools(t *testing.T, laptop *client.Client, addr netip.Addr) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: laptop.Dial}, Timeout: 20 * time.Second}
+	cs := mcptest.Connect(t, "http://"+netip.AddrPortFrom(addr, 80).String()+"/mcp/jira", hc)
+	if _, err := mcptest.Call(cs, "get_issue", map[string]any{"id": "OPS-1"}); err != nil {
+		t.Fatalf("get_issue through the guard: %v", err)
+	}
+	if _, err := mcptest.Call(cs, "delete_issue", map[string]any{"id": "OPS-1"}); err == nil {
+		t.Fatal("delete_issue through the guard was not refused")
+	}
+}
+
+// awaitMCPAudit waits until the coordinator holds the records of both
+// tool calls.
+func awaitMCPAudit(t *testing.T, c *coordtest.Coord) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var out struct {
+			Records []struct{ API, Decision string }
+		}
+		body := c.Admin(t, "GET", "/audit?login="+userEmail, "")
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatalf("audit answer: %v: %s", err, body)
+		}
+		allowed, refused := 0, 0
+		for _, r := range out.Records {
+			switch {
+			case r.API != "mcp":
+			case r.Decision == "allow":
+				allowed++
+			default:
+				refused++
+			}
+		}
+		if allowed > 0 && refused > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit records of alice's tool calls at the coordinator: %s", body)
+		}
 	}
 }
 

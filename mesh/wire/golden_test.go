@@ -48,6 +48,7 @@ func goldenNetMap(t *testing.T) *NetMap {
 			Filter:    []FilterRule{{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}, Ports: []PortRange{{First: 22, Last: 22}, {First: 8000, Last: 8080}}}},
 			Models:    []ModelRule{{Model: "llama", MaxOutputTokens: 2048, MaxChoices: 4}},
 			MCPGrants: []GrantRule{{ID: "grants[2]", Limits: Limits{RPM: 60, Concurrency: 2}, Guard: GuardRules{Injection: "flag"}}},
+			MCPEgress: []MCPEgress{{Server: "jira", Dst: []string{"jira.corp.example:443", "10.2.0.0/16"}}},
 		},
 		Relays: []Relay{{URL: "https://moat.example.com/derp"}},
 	}

@@ -19,10 +19,17 @@ type MCPAccess struct {
 	Grant  int      `json:"grant"`
 }
 
+// MCPEgress is what one MCP server may reach (NodeRules.MCPEgress).
+type MCPEgress struct {
+	Server string   `json:"server"`
+	Dst    []string `json:"dst"`
+}
+
 // Limits of the MCP part of a netmap.
 const (
 	MaxMCPServers = 256  // MCP servers per peer
 	MaxMCPTools   = 1024 // tool patterns per access entry
+	MaxMCPEgress  = 256  // destinations per server
 )
 
 // validateMCP checks the MCP fields of the peers against the netmap's
@@ -31,6 +38,11 @@ func (nm *NetMap) validateMCP() error {
 	grants := 0
 	if nm.Rules != nil {
 		grants = len(nm.Rules.MCPGrants)
+	}
+	if nm.Rules != nil {
+		if err := validateMCPEgress(nm.Rules.MCPEgress); err != nil {
+			return err
+		}
 	}
 	for i := range nm.Peers {
 		p := &nm.Peers[i]
@@ -48,6 +60,29 @@ func (nm *NetMap) validateMCP() error {
 			}
 			if err := checkNames(w+".tools", a.Tools, MaxMCPTools); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validateMCPEgress bounds NodeRules.MCPEgress; the node parses each
+// destination when it applies them.
+func validateMCPEgress(eg []MCPEgress) error {
+	if len(eg) > MaxMCPServers {
+		return fmt.Errorf("rules.mcpEgress: %d servers, at most %d", len(eg), MaxMCPServers)
+	}
+	for i, e := range eg {
+		w := fmt.Sprintf("rules.mcpEgress[%d]", i)
+		if err := checkName(e.Server); err != nil {
+			return fmt.Errorf("%s.server: %w", w, err)
+		}
+		if len(e.Dst) > MaxMCPEgress {
+			return fmt.Errorf("%s.dst: %d destinations, at most %d", w, len(e.Dst), MaxMCPEgress)
+		}
+		for j, d := range e.Dst {
+			if d == "" || len(d) > 300 {
+				return fmt.Errorf("%s.dst[%d]: empty or longer than 300 bytes", w, j)
 			}
 		}
 	}

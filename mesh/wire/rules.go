@@ -23,6 +23,10 @@ type NodeRules struct {
 	Models []ModelRule `json:"models,omitempty"`
 	// MCPGrants are the grants the peers' MCPAccess entries point into.
 	MCPGrants []GrantRule `json:"mcpGrants,omitempty"`
+	// MCPEgress lists, per MCP server the node serves whose policy entry
+	// declares any, what it may reach: "HOST:PORT", an IP address or a
+	// CIDR network (policy.ParseEgress).
+	MCPEgress []MCPEgress `json:"mcpEgress,omitempty"`
 }
 
 // ModelRule is what one request of a model may ask for; a zero field

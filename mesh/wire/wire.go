@@ -104,6 +104,10 @@ import (
 //     found: fscrypt, dm-crypt or neither, per path). A node from before
 //     ignores the requirement and reports no AtRest; the coordinator
 //     shows such a node's models as "not reported".
+//     Also compatible: NodeRules.MCPEgress, what each MCP
+//     server the node serves may reach (the policy's "egress"). A node
+//     from before ignores it and leaves its stdio servers (which it cannot
+//     run) unconfined; a node of now confines each stdio server to it.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A

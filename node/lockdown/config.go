@@ -149,6 +149,11 @@ type Config struct {
 	// exist when Apply runs. Empty means no cgroup is matched.
 	ServiceCgroup string
 
+	// MCPEgress confines the node's stdio MCP servers, each to the
+	// destinations its policy entry declares (see MCPEgress). Default:
+	// none.
+	MCPEgress []MCPEgress
+
 	// NetworkGrants open ports on MeshInterface to the given peer mesh
 	// prefixes (TCP and UDP), for grants such as "tag:gpu:22"; pass the
 	// node's compiled policy.NodeRules.Filter. A source must also be a
@@ -242,6 +247,7 @@ func (c Config) validate() error {
 	errs = append(errs, checkAddrPorts("wireguard extra endpoint", c.WireGuardExtra)...)
 	errs = append(errs, checkAddrPorts("upstream", c.Upstreams)...)
 	errs = append(errs, checkAddrPorts("forward destination", c.Forward)...)
+	errs = append(errs, checkMCPEgress(c.MCPEgress)...)
 	if c.CoordinatorURL != "" {
 		if _, _, err := splitUpstream(c.CoordinatorURL); err != nil {
 			errs = append(errs, fmt.Errorf("coordinator URL %q: %w", c.CoordinatorURL, err))

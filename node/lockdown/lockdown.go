@@ -73,6 +73,9 @@ func ApplyContext(ctx context.Context, cfg Config) (*Lockdown, error) {
 			return nil, fmt.Errorf("lockdown: %w", err)
 		}
 	}
+	if l.cfg.MCPEgress, err = resolveMCPCgroups(cfg.MCPEgress); err != nil {
+		return nil, fmt.Errorf("lockdown: %w", err)
+	}
 	if l.dyn.coordinator, l.dyn.ntp, err = resolveNames(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("lockdown: %w", err)
 	}

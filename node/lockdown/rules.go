@@ -51,12 +51,13 @@ func newPlan(cfg Config, cgroupID uint64, ifs ifaces, sets map[string]*nftables.
 	p.prerouting = p.inferencePrerouting()
 	p.input = p.inferenceInput()
 	p.forward = p.upstreamForward()
+	defer p.addMCPCategory()
 	if cfg.Scope == ScopeService {
-		p.output = p.serviceOutput()
+		p.output = concatRules(p.mcpOutput(), p.serviceOutput())
 		p.cats = []string{CatService, CatIngressInference, CatForward}
 		return p
 	}
-	p.output = concatRules(p.hostOutputHead(), p.serviceOutput(), p.neighbourDiscoveryOut(),
+	p.output = concatRules(p.mcpOutput(), p.hostOutputHead(), p.serviceOutput(), p.neighbourDiscoveryOut(),
 		p.wireGuardOut(), p.meshOutput(), p.hostOutputAllow(), p.egressDrops())
 	p.input = concatRules(p.input, p.hostInput())
 	p.forward = concatRules(p.forward, p.hostForward())

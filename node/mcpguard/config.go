@@ -21,6 +21,10 @@ type Config struct {
 	// Servers maps MCP server names to their local Streamable HTTP URLs,
 	// e.g. "jira" → "http://127.0.0.1:8931/mcp". Default: none.
 	Servers map[string]string
+	// Local maps MCP server names to servers in this process (stdio
+	// servers bridged by node/mcpstdio), reached over in-memory
+	// connections. A name may not be in both. Default: none.
+	Local map[string]http.Handler
 	// NodeName and NodeID name this node in audit records. Default: empty.
 	NodeName, NodeID string
 	// Audit receives one record per tool call and per refusal. Default:

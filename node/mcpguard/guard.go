@@ -17,6 +17,7 @@ import (
 type Guard struct {
 	cfg      Config
 	servers  map[string]*url.URL
+	local    *local
 	snap     atomic.Pointer[snapshot]
 	sessions *sessions
 	limits   *limiter
@@ -30,8 +31,18 @@ func New(cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Guard{cfg: cfg, servers: servers, sessions: newSessions(cfg.MaxSessionsPerCaller), limits: newLimiter()}, nil
+	g := &Guard{cfg: cfg, servers: servers, sessions: newSessions(cfg.MaxSessionsPerCaller), limits: newLimiter()}
+	if len(cfg.Local) > 0 {
+		if g.local, err = newLocal(cfg.Local, servers); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
 }
+
+// Close stops serving Config.Local's servers; the guard answers 502 for
+// them afterwards.
+func (g *Guard) Close() { g.local.close() }
 
 // Names returns the names of the servers, sorted: what the node
 // advertises.

@@ -67,6 +67,11 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
+	return newWorldWith(t, mcpguard.Config{Servers: map[string]string{"jira": mcptest.Jira(t)}})
+}
+
+// newWorldWith is newWorld with cfg naming the jira server.
+func newWorldWith(t *testing.T, cfg mcpguard.Config) *world {
 	now := time.Now()
 	w := &world{audit: &sink{}}
 	node := enginetest.New(t, 1)
@@ -74,10 +79,12 @@ func newWorld(t *testing.T) *world {
 	nodeID := wire.Identity{Tags: []string{"tag:tools"}, DeviceID: "n1"}
 	aliceID := wire.Identity{UserID: "u-alice", Login: "alice@example.com", DeviceID: "d2", LastMFA: now, Expiry: now.Add(time.Hour)}
 	bobID := wire.Identity{UserID: "u-bob", Login: "bob@example.com", DeviceID: "d3", LastMFA: now, Expiry: now.Add(time.Hour)}
-	mg, err := mcpguard.New(mcpguard.Config{Servers: map[string]string{"jira": mcptest.Jira(t)}, NodeName: "tools1", Audit: w.audit, AuditKey: []byte("k")})
+	cfg.NodeName, cfg.Audit, cfg.AuditKey = "tools1", w.audit, []byte("k")
+	mg, err := mcpguard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(mg.Close)
 	g, err := guard.New(guard.Config{MCP: mg})
 	if err != nil {
 		t.Fatal(err)

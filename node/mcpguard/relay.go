@@ -32,7 +32,7 @@ func (x *exchange) forward(body []byte, transform func([]byte) []byte) {
 			req.Header[h] = v
 		}
 	}
-	resp, err := x.g.cfg.Transport.RoundTrip(req)
+	resp, err := x.g.local.transport(u, x.g.cfg.Transport).RoundTrip(req)
 	if err != nil {
 		x.g.cfg.Logger.Warn("mcp server did not answer", "server", x.server, "err", err)
 		x.refuseHTTP(http.StatusBadGateway, "upstream", fmt.Sprintf("MCP server %q on this node did not answer; try again later or tell the node's admin", x.server))
@@ -85,6 +85,7 @@ func (x *exchange) track(resp *http.Response) {
 // An event longer than MaxResultBytes ends the stream.
 func (x *exchange) relaySSE(body io.Reader, transform func([]byte) []byte) {
 	rc := http.NewResponseController(x.w)
+	rc.Flush() // the headers: a client may wait for them before it goes on
 	rd := bufio.NewReaderSize(body, 64<<10)
 	var ev eventBuf
 	for {

@@ -3,6 +3,7 @@
 // device, the admin trail, and signing out.
 import assert from "node:assert/strict";
 import { auditSteps } from "./audit.mjs";
+import { mcpSteps } from "./mcp.mjs";
 import { URL, assertInert, env, go, launch, person, shot, signIn, step } from "./lib.mjs";
 import { policySteps } from "./policy.mjs";
 
@@ -38,6 +39,7 @@ export async function adminSuite() {
   await step("nodes: hostile node name shown as text; an enrollment key gives the install command", () => nodes(page, watch));
   await policySteps(page, watch);
   await auditSteps(page, watch);
+  await mcpSteps(page, watch);
   await step("people and models", () => peopleAndModels(page, watch));
   await step("usage: charts over time, the top spenders and the budgets", () => usage(page, watch));
   await step("devices: <script> hostname shown as text, revoked after confirming, gone", () => revoke(page, watch));
