@@ -118,6 +118,10 @@ func (l *Local) start() error {
 	return nil
 }
 
+// HoldModels stops every model while the node's lockdown is not in force
+// (ok false; reason says why) and serves them again once it is.
+func (l *Local) HoldModels(ok bool, reason string) { holdModels(l.stops, l.cfg.Models, ok, reason) }
+
 // Guard returns the guard: give it netmaps, serve it on listeners.
 func (l *Local) Guard() *guard.Guard { return l.guard }
 

@@ -21,7 +21,8 @@ import (
 type tailnetSettings struct {
 	controlURL, authKey, hostname, state, policyFile, capName string
 	tags                                                      []string
-	guardPort                                                 uint16
+	guardPort, listenPort                                     uint16
+	lockdown                                                  lockdownSettings
 	integrity, shutdownTimeout                                time.Duration
 	models                                                    modelFlags
 	metricsListen                                             string
@@ -39,6 +40,8 @@ func (s *tailnetSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.capName, "capability", tailnet.DefaultCapName, "the tailnet app capability whose {\"groups\": [...]} values name a caller's groups (idp:NAME in the policy)")
 	fs.StringVar(&s.state, "state-dir", defaultStateDir, "directory for the tailnet state, the audit spool and counters")
 	fs.Uint16Var(&s.guardPort, "guard-port", 80, "the guard's port on the tailnet addresses")
+	fs.Uint16Var(&s.listenPort, "listen-port", 41641, "the UDP port for WireGuard, direct paths and STUN on the tailnet")
+	s.lockdown.addFlags(fs)
 	fs.DurationVar(&s.integrity, "integrity-interval", node.DefaultIntegrityInterval, "how often pinned weight files are hashed again")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", node.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	fs.Var(&s.models, "model", "a model to serve, `NAME=URL[,OPTION...]` with options kind=openai|ollama, upstream=NAME, sha256=HEX and file=PATH; repeat for more; saved in the state dir for later runs")
@@ -62,7 +65,10 @@ WhoIs says: a login name is a person, a tagged node is its tags, and the
 moat app capability (--capability) may add groups. Headers never count.
 The audit spool stays on the node (moat-node audit verify). Grants that
 demand MFA are refused: a tailnet cannot prove it. Log upload to
-Tailscale's log service is off. See docs/tailnet.md.
+Tailscale's log service is off. The lockdown (--lockdown host, the
+default) lets the host reach the control server, the tailnet's relays
+and STUN servers and its peers' endpoints, and nothing else. See
+docs/tailnet.md.
 
 Every setting is a flag, a MOAT_<FLAG> environment variable or a line of
 the --config file, in that order of precedence.`,
@@ -85,7 +91,7 @@ the --config file, in that order of precedence.`,
 // config builds the tailnet node's configuration.
 func (s *tailnetSettings) config(cmd *cobra.Command) (tailnet.Config, error) {
 	cfg := tailnet.Config{ControlURL: s.controlURL, AuthKey: wire.Secret(s.authKey), AdvertiseTags: s.tags, Hostname: s.hostname,
-		StateDir: s.state, GuardPort: s.guardPort, CapName: s.capName, IntegrityInterval: s.integrity, ShutdownTimeout: s.shutdownTimeout,
+		StateDir: s.state, GuardPort: s.guardPort, ListenPort: s.listenPort, CapName: s.capName, IntegrityInterval: s.integrity, ShutdownTimeout: s.shutdownTimeout,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()}}
 	if s.integrity <= 0 {
 		return cfg, cli.Invalid(cmd, "integrity-interval", "must be longer than 0, not %s", s.integrity)
@@ -97,6 +103,10 @@ func (s *tailnetSettings) config(cmd *cobra.Command) (tailnet.Config, error) {
 		if !strings.HasPrefix(t, "tag:") {
 			return cfg, cli.Invalid(cmd, "advertise-tags", "%q: tags start with tag:", t)
 		}
+	}
+	var err error
+	if cfg.Lockdown, err = s.lockdown.config(cmd); err != nil {
+		return cfg, err
 	}
 	src, err := os.ReadFile(s.policyFile)
 	if err != nil {
@@ -118,7 +128,6 @@ func runTailnet(cmd *cobra.Command, cfg tailnet.Config, metricsListen string) er
 		}
 		defer local.Close()
 	}
-	cfg.Logger.Warn("LOCKDOWN OFF in tailnet mode: every process on this host may send anywhere; see docs/tailnet.md")
 	n, err := tailnet.Start(cmd.Context(), cfg)
 	if err != nil {
 		return err

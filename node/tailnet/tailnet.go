@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -29,12 +30,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"tailscale.com/client/local"
 	"tailscale.com/ipn"
+	"tailscale.com/tailcfg"
 	"tailscale.com/tsnet"
 
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/lockdown"
 	"github.com/moatmesh/moat/policy"
 )
 
@@ -67,6 +70,19 @@ type Config struct {
 	Policy *policy.Policy
 	// GuardPort is the guard's port on the tailnet addresses. Default 80.
 	GuardPort uint16
+	// ListenPort is tsnet's UDP port for WireGuard, direct paths and STUN.
+	// Default 41641.
+	ListenPort uint16
+	// Lockdown, when set, applies the nftables lockdown (needs
+	// CAP_NET_ADMIN) before the node joins: the host may then reach the
+	// control server (CoordinatorURL: ControlURL, or Tailscale's), the
+	// DERP relays and STUN servers of the tailnet's DERP map and the
+	// current peers' endpoints (from the WireGuard port), following the
+	// netmap, and what the Config itself allows; nothing else. The node
+	// fills in CoordinatorURL, CoordinatorUIDs (its own uid),
+	// WireGuardPort, GuardPort and InferencePorts when empty. Default nil:
+	// no lockdown, said loudly in the log.
+	Lockdown *lockdown.Config
 	// CapName is the tailnet app capability whose values name a caller's
 	// groups (see DefaultCapName). Default DefaultCapName.
 	CapName string
@@ -95,9 +111,14 @@ type Node struct {
 	local *node.Local
 	table *callers
 
+	lock      *lockdown.Lockdown // nil: lockdown off
+	stopWatch context.CancelFunc // the lockdown watch
+	watchWG   sync.WaitGroup
+
 	mu struct {
 		sync.Mutex
-		onChange []func(context.Context)
+		onChange  []func(context.Context)
+		endpoints map[tailcfg.NodeID][]netip.AddrPort // the peers' direct endpoints, from the netmap
 	}
 }
 
@@ -128,6 +149,9 @@ func (c *Config) setDefaults() error {
 	if c.GuardPort == 0 {
 		c.GuardPort = 80
 	}
+	if c.ListenPort == 0 {
+		c.ListenPort = 41641
+	}
 	if c.CapName == "" {
 		c.CapName = DefaultCapName
 	}
@@ -146,7 +170,10 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.table = newCallers(n.cfg.Policy, n.cfg.Models, n.local.Guard())
-	n.ts = &tsnet.Server{
+	if err := n.applyLockdown(ctx); err != nil {
+		return err
+	}
+	n.ts = &tsnet.Server{Port: n.cfg.ListenPort,
 		Dir: filepath.Join(n.cfg.StateDir, "tailscale"), Store: n.cfg.Store, Ephemeral: n.cfg.Ephemeral,
 		Hostname: n.cfg.Hostname, ControlURL: n.cfg.ControlURL, AuthKey: string(n.cfg.AuthKey), AdvertiseTags: n.cfg.AdvertiseTags,
 		Logf: n.tsLogf, UserLogf: n.tsLogf,
@@ -240,8 +267,13 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // Close stops the guard (letting requests finish up to ShutdownTimeout),
-// leaves the tailnet and closes the spool.
+// leaves the tailnet and closes the spool. The lockdown stays in place
+// (fail closed); `moat-node lockdown off` removes it.
 func (n *Node) Close() error {
+	if n.stopWatch != nil {
+		n.stopWatch()
+		n.watchWG.Wait()
+	}
 	var err error
 	if n.local != nil {
 		err = n.local.Close()

@@ -2,9 +2,12 @@ package tailnet
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"time"
 
 	"tailscale.com/ipn"
+	"tailscale.com/tailcfg"
 )
 
 // Bounds of the wait before watching the tailnet's netmap again.
@@ -33,7 +36,7 @@ func (n *Node) watch(ctx context.Context) {
 }
 
 func (n *Node) watchOnce(ctx context.Context) error {
-	w, err := n.lc.WatchIPNBus(ctx, ipn.NotifyInitialStatus|ipn.NotifyPeerChanges)
+	w, err := n.lc.WatchIPNBus(ctx, ipn.NotifyInitialNetMap|ipn.NotifyPeerChanges)
 	if err != nil {
 		return err
 	}
@@ -43,9 +46,10 @@ func (n *Node) watchOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if msg.InitialStatus == nil && msg.SelfChange == nil && len(msg.PeersChanged) == 0 && len(msg.PeersRemoved) == 0 && msg.NetMap == nil {
+		if msg.SelfChange == nil && len(msg.PeersChanged) == 0 && len(msg.PeersRemoved) == 0 && msg.NetMap == nil {
 			continue
 		}
+		n.trackEndpoints(msg)
 		n.refresh(ctx)
 	}
 }
@@ -86,4 +90,26 @@ func (n *Node) OnChange(fn func(context.Context)) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.mu.onChange = append(n.mu.onChange, fn)
+}
+
+// trackEndpoints keeps the peers' direct endpoints as the netmap gives
+// them: all of them in the first message, then the changes.
+func (n *Node) trackEndpoints(msg ipn.Notify) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if msg.NetMap != nil {
+		n.mu.endpoints = map[tailcfg.NodeID][]netip.AddrPort{}
+		for _, p := range msg.NetMap.Peers {
+			n.mu.endpoints[p.ID()] = p.Endpoints().AsSlice()
+		}
+	}
+	if n.mu.endpoints == nil {
+		n.mu.endpoints = map[tailcfg.NodeID][]netip.AddrPort{}
+	}
+	for _, p := range msg.PeersChanged {
+		n.mu.endpoints[p.ID] = slices.Clone(p.Endpoints)
+	}
+	for _, id := range msg.PeersRemoved {
+		delete(n.mu.endpoints, id)
+	}
 }
