@@ -50,7 +50,14 @@ func Start(t testing.TB) *Tailnet {
 	t.Helper()
 	netns.SetEnabled(false)
 	t.Cleanup(func() { netns.SetEnabled(true) })
-	derpMap := startDERPAndSTUN(t)
+	return StartOn(t, "127.0.0.1")
+}
+
+// StartOn is Start on the address ip (of a network namespace, say),
+// leaving socket marking as it is.
+func StartOn(t testing.TB, ip string) *Tailnet {
+	t.Helper()
+	derpMap := startDERPAndSTUN(t, ip)
 	control := &testcontrol.Server{
 		DERPMap:        derpMap,
 		DNSConfig:      &tailcfg.DNSConfig{Proxied: true},
@@ -59,6 +66,8 @@ func Start(t testing.TB) *Tailnet {
 		Logf:           logger.Discard,
 	}
 	control.HTTPTestServer = httptest.NewUnstartedServer(control)
+	control.HTTPTestServer.Listener.Close()
+	control.HTTPTestServer.Listener = listen(t, ip)
 	control.HTTPTestServer.Config.ErrorLog = log.New(io.Discard, "", 0)
 	control.HTTPTestServer.Start()
 	t.Cleanup(func() {
@@ -70,9 +79,11 @@ func Start(t testing.TB) *Tailnet {
 
 // startDERPAndSTUN is tstest/integration.RunDERPAndSTUN without the rest
 // of that package (which would pull modules go.mod does not need).
-func startDERPAndSTUN(t testing.TB) *tailcfg.DERPMap {
+func startDERPAndSTUN(t testing.TB, ip string) *tailcfg.DERPMap {
 	d := derpserver.New(key.NewNode(), logger.Discard)
 	srv := httptest.NewUnstartedServer(derpserver.Handler(d))
+	srv.Listener.Close()
+	srv.Listener = listen(t, ip)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.Config.TLSNextProto = make(map[string]func(*http.Server, *tls.Conn, http.Handler))
 	srv.StartTLS()
@@ -86,9 +97,9 @@ func startDERPAndSTUN(t testing.TB) *tailcfg.DERPMap {
 	return &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{1: {
 		RegionID: 1, RegionCode: "test",
 		Nodes: []*tailcfg.DERPNode{{
-			Name: "t1", RegionID: 1, HostName: "127.0.0.1", IPv4: "127.0.0.1", IPv6: "none",
+			Name: "t1", RegionID: 1, HostName: ip, IPv4: ip, IPv6: "none",
 			STUNPort: stunAddr.Port, DERPPort: srv.Listener.Addr().(*net.TCPAddr).Port,
-			InsecureForTests: true, STUNTestIP: "127.0.0.1",
+			InsecureForTests: true, STUNTestIP: ip,
 		}},
 	}}}
 }
@@ -137,4 +148,12 @@ func WaitForHomeDERP(ctx context.Context, s *tsnet.Server) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func listen(t testing.TB, ip string) net.Listener {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
