@@ -41,12 +41,9 @@ the --config file, in that order of precedence; see docs/configuration.md.`
 }
 
 func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
-	var local net.Listener
-	if metricsListen != "" {
-		var err error
-		if local, err = net.Listen("tcp", metricsListen); err != nil {
-			return cli.Invalid(cmd, "metrics-listen", "%v", err)
-		}
+	local, err := listenMetrics(cmd, metricsListen)
+	if err != nil {
+		return err
 	}
 	n, err := node.Start(cmd.Context(), cfg)
 	if err != nil {
@@ -60,4 +57,16 @@ func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
 		go n.ServeLocal(local) // ends when n closes
 	}
 	return n.Run(cmd.Context())
+}
+
+// listenMetrics listens on --metrics-listen; nil when it is empty.
+func listenMetrics(cmd *cobra.Command, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, cli.Invalid(cmd, "metrics-listen", "%v", err)
+	}
+	return ln, nil
 }

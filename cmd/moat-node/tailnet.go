@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -120,16 +119,15 @@ func (s *tailnetSettings) config(cmd *cobra.Command) (tailnet.Config, error) {
 }
 
 func runTailnet(cmd *cobra.Command, cfg tailnet.Config, metricsListen string) error {
-	var local net.Listener
-	if metricsListen != "" {
-		var err error
-		if local, err = net.Listen("tcp", metricsListen); err != nil {
-			return cli.Invalid(cmd, "metrics-listen", "%v", err)
-		}
-		defer local.Close()
+	local, err := listenMetrics(cmd, metricsListen)
+	if err != nil {
+		return err
 	}
 	n, err := tailnet.Start(cmd.Context(), cfg)
 	if err != nil {
+		if local != nil {
+			local.Close()
+		}
 		return err
 	}
 	defer n.Close()
