@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tailscale.com/ipn/store/mem"
+	"tailscale.com/tailcfg"
 	"tailscale.com/tsnet"
 
 	"github.com/moatmesh/moat/internal/standin"
@@ -25,18 +26,21 @@ import (
 	"github.com/moatmesh/moat/policy"
 )
 
-// testPolicy grants the standin model to alice and to tag:ci, and
-// "private" to bob only with MFA, which a tailnet cannot prove.
+// testPolicy grants the standin model to alice and to tag:ci, "private"
+// to bob only with MFA, which a tailnet cannot prove, and "grouped" to the
+// group ml, which the tailnet's app capability may give.
 const testPolicy = `{
   "tagOwners": { "tag:gpu": [], "tag:ci": [] },
   "models": {
     "standin": { "servedBy": ["tag:gpu"] },
     "private": { "servedBy": ["tag:gpu"] },
+    "grouped": { "servedBy": ["tag:gpu"] },
   },
   "grants": [
     { "src": ["%s"], "models": ["standin"] },
     { "src": ["tag:ci"], "models": ["standin"] },
     { "src": ["%s"], "models": ["private"], "mfa": "12h" },
+    { "src": ["idp:ml"], "models": ["grouped"] },
   ],
 }`
 
@@ -79,6 +83,7 @@ func setup(t *testing.T) (h *harness, alice, bob, ci *tsnet.Server) {
 	models := []node.Model{
 		{Name: "standin", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
 		{Name: "private", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
+		{Name: "grouped", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
 	}
 	h.node, err = Start(ctx, Config{ControlURL: h.tn.URL, Hostname: "gpu-1", AdvertiseTags: []string{"tag:gpu"}, StateDir: h.state,
 		Models: models, Policy: pol, Store: new(mem.Store), Ephemeral: true, ShutdownTimeout: -1})
@@ -233,6 +238,16 @@ func TestTailnetGuard(t *testing.T) {
 	if err := audit.Verify(filepath.Join(h.state, "audit")); err != nil {
 		t.Errorf("audit spool does not verify: %v", err)
 	}
+
+	// The tailnet's moat app capability puts bob in the group ml.
+	if status, _, _ := h.chat(bob, "grouped", nil); status != http.StatusForbidden {
+		t.Fatalf("bob, grouped, before the capability: status %d, want 403", status)
+	}
+	h.tn.Control.SetGlobalAppCaps(tailcfg.PeerCapMap{DefaultCapName: {tailcfg.RawMessage(`{"groups":["ml"]}`)}})
+	waitFor(t, "bob to be served grouped as a member of ml", func() bool {
+		status, _, _ := h.chat(bob, "grouped", nil)
+		return status == http.StatusOK
+	})
 
 	// Expiring alice's node at the control server stops her access.
 	lc, _ := alice.LocalClient()
