@@ -111,6 +111,12 @@ func TestTailnetLockdown(t *testing.T) {
 	if got := w.Ask(t, "call", 90*time.Second); got != "ok" {
 		t.Fatalf("alice's call through the tailnet: %s", got)
 	}
+	// The call left an audit record, and the spool verifies with the
+	// command an admin would run.
+	waitFor(t, "moat-node audit verify to find the call's record intact", func() bool {
+		out, _ := exec.Command(bin, "audit", "verify", "--json", "--state-dir", filepath.Join(dir, "state")).Output()
+		return strings.Contains(string(out), `"exists": true`) && strings.Contains(string(out), `"intact": true`)
+	})
 	// Watch for a while with the node idle, long enough for tsnet's log
 	// uploader to flush (it would within seconds) and netcheck to run.
 	time.Sleep(5 * time.Second)
