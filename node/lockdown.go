@@ -134,13 +134,17 @@ func (n *Node) onLockdownEvent(e lockdown.Event) {
 }
 
 // holdModels stops every model while the lockdown is not in force.
-func (n *Node) holdModels(ok bool, reason string) {
+func (n *Node) holdModels(ok bool, reason string) { holdModels(n.stops, n.cfg.Models, ok, reason) }
+
+// holdModels stops every one of models in st while the lockdown is not
+// in force (ok false), saying why, and serves them again once it is.
+func holdModels(st *stops, models []Model, ok bool, reason string) {
 	why := ""
 	if !ok {
 		why = "the node's network lockdown is not in force (" + reason + "); the node refuses requests until it is restored"
 	}
-	for _, m := range n.cfg.Models {
-		n.stops.set(stopLockdown, m.Name, why)
+	for _, m := range models {
+		st.set(stopLockdown, m.Name, why)
 	}
 }
 

@@ -223,7 +223,12 @@ func (c *Config) setDefaults() error {
 	if c.IntegrityInterval <= 0 {
 		c.IntegrityInterval = DefaultIntegrityInterval
 	}
-	for _, m := range c.Models {
+	return checkPins(c.Models)
+}
+
+// checkPins refuses a model whose sha256 pin is not 64 hex digits.
+func checkPins(models []Model) error {
+	for _, m := range models {
 		if h := normalizeSHA256(m.SHA256); m.SHA256 != "" && (len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "") {
 			return fmt.Errorf("node: model %s: sha256 %q is not 64 hex digits; give the weights file's sha256 as printed by sha256sum", m.Name, m.SHA256)
 		}
@@ -327,7 +332,7 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	for _, m := range n.cfg.Models {
 		models[m.Name] = m.Upstream
 	}
-	key, err := n.auditKey()
+	key, err := loadAuditKey(n.cfg.StateDir)
 	if err != nil {
 		return err
 	}
@@ -347,7 +352,7 @@ func (n *Node) startGuard(ctl *control.Client) error {
 		return err
 	}
 	n.stops = newStops(n.guard)
-	n.checkUpstreams()
+	checkUpstreams(n.cfg.Models, n.stops, n.log)
 	n.ship, err = audit.NewShipper(audit.ShipperConfig{
 		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
 		Client: ctl.HTTPClient(), Logger: n.log,
@@ -359,22 +364,23 @@ func (n *Node) startGuard(ctl *control.Client) error {
 // checkUpstreams stops every model whose inference server listens beyond
 // loopback: it must be reachable only through the guard. A server that is
 // not listening yet is only logged (it may start after the node).
-func (n *Node) checkUpstreams() {
-	for _, m := range n.cfg.Models {
+func checkUpstreams(models []Model, st *stops, log *slog.Logger) {
+	for _, m := range models {
 		err := lockdown.CheckLoopbackOnly(m.Upstream.URL)
 		switch {
 		case errors.Is(err, lockdown.ErrNotListening):
-			n.log.Warn("model server not listening yet", "model", m.Name, "url", m.Upstream.URL)
+			log.Warn("model server not listening yet", "model", m.Name, "url", m.Upstream.URL)
 		case err != nil:
-			n.log.Error("model server reachable beyond loopback; not serving it", "model", m.Name, "err", err)
-			n.stops.set(stopUpstream, m.Name, err.Error())
+			log.Error("model server reachable beyond loopback; not serving it", "model", m.Name, "err", err)
+			st.set(stopUpstream, m.Name, err.Error())
 		}
 	}
 }
 
-// auditKey is the node's key for prompt hashes, made once and kept.
-func (n *Node) auditKey() ([]byte, error) {
-	path := filepath.Join(n.cfg.StateDir, "audit.key")
+// loadAuditKey is the node's key for prompt hashes in stateDir, made
+// once and kept.
+func loadAuditKey(stateDir string) ([]byte, error) {
+	path := filepath.Join(stateDir, "audit.key")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		b = make([]byte, 32)
@@ -429,22 +435,26 @@ func (n *Node) Close() error {
 // drainGuard stops the guard accepting requests and lets those in flight
 // finish, up to Config.ShutdownTimeout; what is left then is cut.
 func (n *Node) drainGuard() {
-	if n.guard == nil {
-		return
+	if n.guard != nil {
+		drain(n.guard, n.cfg.ShutdownTimeout, n.log)
 	}
-	d := n.cfg.ShutdownTimeout
+}
+
+// drain stops g accepting requests and lets those in flight finish, up
+// to d (0: DefaultShutdownTimeout; negative: none); what is left is cut.
+func drain(g *guard.Guard, d time.Duration, log *slog.Logger) {
 	if d == 0 {
 		d = DefaultShutdownTimeout
 	}
 	if d > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
-		if n.guard.Shutdown(ctx) == nil {
+		if g.Shutdown(ctx) == nil {
 			return
 		}
-		n.log.Warn("requests still in flight at the shutdown timeout were cut", "timeout", d)
+		log.Warn("requests still in flight at the shutdown timeout were cut", "timeout", d)
 	}
-	n.guard.Close()
+	g.Close()
 }
 
 // endpoints are the underlay addresses peers should send to.

@@ -23,6 +23,6 @@ func newRoot() *cobra.Command {
 		Use:   "moat-node",
 		Short: "A GPU host in the moat mesh: joins, locks the host down and guards the models it serves",
 	}
-	root.AddCommand(runCommand(true), runCommand(false), lockdownCommand(), auditCommand())
+	root.AddCommand(runCommand(true), runCommand(false), tailnetCommand(), lockdownCommand(), auditCommand())
 	return root
 }

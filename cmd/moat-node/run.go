@@ -42,12 +42,9 @@ the --config file, in that order of precedence; see docs/configuration.md.`
 }
 
 func run(cmd *cobra.Command, cfg node.Config, metricsListen string) error {
-	var local net.Listener
-	if metricsListen != "" {
-		var err error
-		if local, err = net.Listen("tcp", metricsListen); err != nil {
-			return cli.Invalid(cmd, "metrics-listen", "%v", err)
-		}
+	local, err := listenMetrics(cmd, metricsListen)
+	if err != nil {
+		return err
 	}
 	protectMemory(cfg)
 	n, err := node.Start(cmd.Context(), cfg)
@@ -75,4 +72,16 @@ func protectMemory(cfg node.Config) {
 	case inherited && len(cfg.MCPStdio) > 0:
 		cfg.Logger.Error("the node runs under an inherited MemoryDenyWriteExecute (MemoryDenyWriteExecute=yes in its unit): stdio MCP servers with a JIT, such as Node.js ones, will crash; remove it from the unit, moat-node applies it to itself")
 	}
+}
+
+// listenMetrics listens on --metrics-listen; nil when it is empty.
+func listenMetrics(cmd *cobra.Command, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, cli.Invalid(cmd, "metrics-listen", "%v", err)
+	}
+	return ln, nil
 }

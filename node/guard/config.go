@@ -101,6 +101,12 @@ type Config struct {
 	// LeaseTimeout bounds one lease request to the coordinator; a request
 	// that needs a lease waits for it that long at most. Default 3s.
 	LeaseTimeout time.Duration
+	// NoMFA, when set, says why no caller here can prove a second factor
+	// (on a tailnet the node cannot know when anyone last did one): a
+	// request that only a grant demanding MFA would allow is refused 403
+	// with this reason instead of being sent to `moat login`. Default "":
+	// MFA is judged from the netmap's identities.
+	NoMFA string
 	// MetricsTags lists the tags whose callers may GET /metrics. Callers
 	// whose identity is Admin may always. Default: none (admins only).
 	MetricsTags []string

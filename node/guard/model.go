@@ -42,6 +42,10 @@ func (c *call) decide() bool {
 		c.refuse(http.StatusForbidden, reasonNotGranted, fmt.Sprintf("model %q is not granted to %s; ask an admin", c.model, c.who.who()), 0)
 		return false
 	case policy.DenyMFA:
+		if why := c.g.cfg.NoMFA; why != "" {
+			c.refuse(http.StatusForbidden, reasonMFA, fmt.Sprintf("model %q is granted to %s only with a recent second factor, and %s; ask an admin for a grant without \"mfa\" here", c.model, c.who.who(), why), 0)
+			return false
+		}
 		c.refuse(http.StatusUnauthorized, reasonMFA, c.mfaMessage(g), 0)
 		return false
 	}

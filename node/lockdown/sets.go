@@ -147,6 +147,7 @@ type dynamic struct {
 	peers       []Peer
 	coordinator []netip.AddrPort // CoordinatorURL's addresses
 	ntp         []netip.Addr     // NTPServers' names' addresses
+	relays      []netip.AddrPort // a tailnet's relays, TCP like the coordinator's API (tailnet.go)
 }
 
 // wantElems are the elements of every set, by set name (an empty set is
@@ -159,7 +160,7 @@ func wantElems(cfg Config, d dynamic) elems {
 	for _, ap := range concatSlices(cfg.CoordinatorWireGuard, cfg.WireGuardExtra) {
 		e.addAddrPort("wg_endpoints", ap)
 	}
-	for _, ap := range concatSlices(cfg.Coordinator, d.coordinator) {
+	for _, ap := range concatSlices(cfg.Coordinator, d.coordinator, d.relays) {
 		e.addAddrPort("coordinator", ap)
 	}
 	for _, a := range concatSlices(cfg.AllowDNS) {

@@ -1,0 +1,288 @@
+package tailnet
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"tailscale.com/ipn/store/mem"
+	"tailscale.com/tailcfg"
+	"tailscale.com/tsnet"
+
+	"github.com/moatmesh/moat/internal/standin"
+	"github.com/moatmesh/moat/node"
+	"github.com/moatmesh/moat/node/audit"
+	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/tailnet/tailnettest"
+	"github.com/moatmesh/moat/policy"
+)
+
+// testPolicy grants the standin model to alice and to tag:ci, "private"
+// to bob only with MFA, which a tailnet cannot prove, and "grouped" to the
+// group ml, which the tailnet's app capability may give.
+const testPolicy = `{
+  "tagOwners": { "tag:gpu": [], "tag:ci": [] },
+  "models": {
+    "standin": { "servedBy": ["tag:gpu"] },
+    "private": { "servedBy": ["tag:gpu"] },
+    "grouped": { "servedBy": ["tag:gpu"] },
+  },
+  "grants": [
+    { "src": ["%s"], "models": ["standin"] },
+    { "src": ["tag:ci"], "models": ["standin"] },
+    { "src": ["%s"], "models": ["private"], "mfa": "12h" },
+    { "src": ["idp:ml"], "models": ["grouped"] },
+  ],
+}`
+
+// spoofed are identity headers a caller might send to pose as someone
+// else; they must change nothing.
+func spoofed(login string) http.Header {
+	return http.Header{
+		"X-Moat-User": {login}, "X-Moat-Login": {login}, "X-Forwarded-For": {"100.64.0.1"},
+		"Tailscale-User-Login": {login}, "X-Webauth-User": {login}, "Authorization": {"Bearer " + login},
+	}
+}
+
+type harness struct {
+	t     *testing.T
+	ctx   context.Context
+	tn    *tailnettest.Tailnet
+	node  *Node
+	url   string // the guard's base URL on the tailnet
+	state string
+}
+
+// setup brings up a tailnet with alice, bob, a tag:ci runner and the node
+// gpu-1 (tag:gpu) serving the stand-in model under testPolicy.
+func setup(t *testing.T) (h *harness, alice, bob, ci *tsnet.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	h = &harness{t: t, ctx: ctx, tn: tailnettest.Start(t), state: t.TempDir()}
+	up, err := standin.Start(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	alice = h.tn.Join(t, ctx, "alice-laptop")
+	bob = h.tn.Join(t, ctx, "bob-laptop")
+	ci = h.tn.Join(t, ctx, "ci-runner", "tag:ci")
+	pol, err := policy.Parse("policy.hujson", fmt.Appendf(nil, testPolicy, loginOf(t, ctx, alice), loginOf(t, ctx, bob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := []node.Model{
+		{Name: "standin", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
+		{Name: "private", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
+		{Name: "grouped", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
+	}
+	h.node, err = Start(ctx, Config{ControlURL: h.tn.URL, Hostname: "gpu-1", AdvertiseTags: []string{"tag:gpu"}, StateDir: h.state,
+		Models: models, Policy: pol, Store: new(mem.Store), Ephemeral: true, ShutdownTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	runCtx, stop := context.WithCancel(ctx)
+	go func() { done <- h.node.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		h.node.Close()
+	})
+	if err := tailnettest.WaitForHomeDERP(ctx, h.node.Tailnet()); err != nil {
+		t.Fatal(err)
+	}
+	ip4, _ := h.node.Tailnet().TailscaleIPs()
+	h.url = "http://" + ip4.String()
+	return h, alice, bob, ci
+}
+
+func loginOf(t *testing.T, ctx context.Context, s *tsnet.Server) string {
+	lc, err := s.LocalClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := lc.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.User[st.Self.UserID].LoginName
+}
+
+// chat sends a streamed chat request from s to model with header added,
+// and returns the status and the streamed text (or error body).
+func (h *harness) chat(s *tsnet.Server, model string, header http.Header) (int, string, error) {
+	c := &http.Client{Transport: &http.Transport{DialContext: s.Dial}, Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	body := fmt.Sprintf(`{"model":%q,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, model)
+	req, _ := http.NewRequestWithContext(h.ctx, "POST", h.url+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	var text strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || line == "[DONE]" {
+			continue
+		}
+		var ev struct {
+			Choices []struct{ Delta struct{ Content string } } `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			return resp.StatusCode, text.String(), fmt.Errorf("event %q: %w", line, err)
+		}
+		for _, ch := range ev.Choices {
+			text.WriteString(ch.Delta.Content)
+		}
+	}
+	return resp.StatusCode, text.String(), sc.Err()
+}
+
+// records waits until the spool holds at least n records and returns them.
+func (h *harness) records(n int) []audit.Record {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(h.state, "audit", audit.SpoolFile))
+		var recs []audit.Record
+		for line := range strings.Lines(string(b)) {
+			var r audit.Record
+			if json.Unmarshal([]byte(line), &r) == nil {
+				recs = append(recs, r)
+			}
+		}
+		if len(recs) >= n || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTailnetGuard(t *testing.T) {
+	h, alice, bob, ci := setup(t)
+	aliceLogin, bobLogin := loginOf(t, h.ctx, alice), loginOf(t, h.ctx, bob)
+
+	// A granted tailnet user streams a completion, whatever identity
+	// headers she sends.
+	status, text, err := h.chat(alice, "standin", spoofed(bobLogin))
+	if err != nil || status != http.StatusOK || text != standin.Answer {
+		t.Fatalf("alice: status %d, text %q, err %v; want 200 with the stand-in's answer", status, text, err)
+	}
+	// An ungranted one gets 403 naming her, even posing as alice.
+	status, body, err := h.chat(bob, "standin", spoofed(aliceLogin))
+	if err != nil || status != http.StatusForbidden || !strings.Contains(body, "not granted to "+bobLogin) {
+		t.Fatalf("bob: status %d, body %s, err %v; want 403 not granted to %s", status, body, err, bobLogin)
+	}
+	// A grant that demands MFA is refused, saying why.
+	status, body, err = h.chat(bob, "private", nil)
+	if err != nil || status != http.StatusForbidden || !strings.Contains(body, "tailnet") || !strings.Contains(body, "mfa_required") {
+		t.Fatalf("bob, MFA grant: status %d, body %s, err %v; want 403 mfa_required naming the tailnet", status, body, err)
+	}
+	// The node told the control server that it uploads no logs
+	// (no-logs-no-support mode, which also makes tsnet's log transport a
+	// no-op; the lockdown test shows nothing leaves for the log service).
+	self, err := h.node.lc.StatusWithoutPeers(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.tn.Control.Node(self.Self.PublicKey); n == nil || !n.Hostinfo.NoLogsNoSupport() {
+		t.Error("the control server does not see the node in no-logs-no-support mode")
+	}
+	// A tagged node is its tags.
+	status, _, err = h.chat(ci, "standin", spoofed(aliceLogin))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("ci: status %d, err %v; want 200", status, err)
+	}
+
+	recs := h.records(4)
+	if len(recs) != 4 {
+		t.Fatalf("%d audit records, want 4: %+v", len(recs), recs)
+	}
+	want := []struct {
+		login, decision string
+		tags            []string
+	}{
+		{aliceLogin, audit.DecisionAllow, nil},
+		{bobLogin, audit.DecisionDeny, nil},
+		{bobLogin, audit.DecisionDenyMFA, nil},
+		{"", audit.DecisionAllow, []string{"tag:ci"}},
+	}
+	for i, w := range want {
+		r := recs[i]
+		if r.Login != w.login || r.Decision != w.decision || !slices.Equal(r.Tags, w.tags) || !strings.HasPrefix(r.DeviceID, "tailnet:") {
+			t.Errorf("record %d: login %q decision %q tags %v device %q; want %q %q %v tailnet:…", i, r.Login, r.Decision, r.Tags, r.DeviceID, w.login, w.decision, w.tags)
+		}
+	}
+	if err := audit.Verify(filepath.Join(h.state, "audit")); err != nil {
+		t.Errorf("audit spool does not verify: %v", err)
+	}
+
+	// The tailnet's moat app capability puts bob in the group ml.
+	if status, _, _ := h.chat(bob, "grouped", nil); status != http.StatusForbidden {
+		t.Fatalf("bob, grouped, before the capability: status %d, want 403", status)
+	}
+	h.tn.Control.SetGlobalAppCaps(tailcfg.PeerCapMap{DefaultCapName: {tailcfg.RawMessage(`{"groups":["ml"]}`)}})
+	waitFor(t, "bob to be served grouped as a member of ml", func() bool {
+		status, _, _ := h.chat(bob, "grouped", nil)
+		return status == http.StatusOK
+	})
+
+	// Expiring alice's node at the control server stops her access.
+	lc, _ := alice.LocalClient()
+	st, err := lc.StatusWithoutPeers(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := h.tn.Control.Node(st.Self.PublicKey)
+	n.KeyExpiry = time.Now().Add(-time.Minute)
+	h.tn.Control.UpdateNode(n)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, _, err := h.chat(alice, "standin", nil)
+		if err != nil || status != http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice still served 30s after her node expired at the control server")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// And the node no longer knows her.
+	waitFor(t, "the node to drop alice's expired node from its callers", func() bool {
+		return !slices.Contains(h.node.table.keys(), st.Self.PublicKey)
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
