@@ -108,6 +108,11 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("the device was never offered llama by the composed node\n%s", p.logs())
 	}
 	askStreamed(t, cl.Endpoint(), p)
+	for _, service := range []string{"coordinator", "node"} {
+		if uids := p.uids(service); len(uids) == 0 || slices.ContainsFunc(uids, func(u string) bool { return u != "65532" }) {
+			t.Errorf("%s runs as uids %v; want 65532 (moat) only", service, uids)
+		}
+	}
 }
 
 // buildMoatImages runs scripts/images.sh (make images) against the engine

@@ -109,6 +109,23 @@ func (p *project) exec(args ...string) string {
 	return p.compose(append([]string{"exec", "-T", "coordinator"}, args...)...)
 }
 
+// uids lists the user IDs a service's processes run as.
+func (p *project) uids(service string) []string {
+	p.t.Helper()
+	id := strings.TrimSpace(p.compose("ps", "-q", service))
+	out, err := p.e.docker("top", id, "-o", "pid,uid") // docker top needs the PID
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var uids []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] { // after the header
+		if f := strings.Fields(line); len(f) == 2 {
+			uids = append(uids, f[1])
+		}
+	}
+	return uids
+}
+
 // logs is the end of every service's log, for failure messages.
 func (p *project) logs() string {
 	out, _ := p.run("logs", "--no-color", "--tail", "60")
