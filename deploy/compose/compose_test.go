@@ -51,10 +51,15 @@ func TestCompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
+	phase := func(done string) { t.Logf("%s at %v", done, time.Since(start).Round(100*time.Millisecond)) }
 	e := startEngine(t, dir)
+	phase("dockerd up")
 	const version = "v0.0.0-compose-test"
 	buildMoatImages(t, e, dir, version)
+	phase("make images")
 	pgImage, caddyImage, modelImage := buildTestImages(t, e, dir)
+	phase("test images")
 
 	gw := freeSubnet(t)
 	public := "https://" + gw
@@ -79,6 +84,7 @@ func TestCompose(t *testing.T) {
 	if err := waitFor(90*time.Second, func() error { return get(public + "/readyz") }); err != nil {
 		t.Fatalf("the coordinator is not ready through Caddy: %v\n%s", err, p.logs())
 	}
+	phase("coordinator ready through Caddy")
 	// The coordinator's port is not published: Caddy is the way in.
 	// The admin API answers the test because, through docker's userland
 	// proxy, Caddy sees it coming from the network's gateway (private).
@@ -107,7 +113,9 @@ func TestCompose(t *testing.T) {
 	}) == nil {
 		t.Fatalf("the device was never offered llama by the composed node\n%s", p.logs())
 	}
+	phase("device offered llama")
 	askStreamed(t, cl.Endpoint(), p)
+	phase("streamed answer")
 	for _, service := range []string{"coordinator", "node"} {
 		if uids := p.uids(service); len(uids) == 0 || slices.ContainsFunc(uids, func(u string) bool { return u != "65532" }) {
 			t.Errorf("%s runs as uids %v; want 65532 (moat) only", service, uids)
