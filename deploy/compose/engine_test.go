@@ -2,7 +2,6 @@ package compose_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,8 +39,8 @@ func startEngine(t *testing.T, dir string) *engine {
 		"--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"),
 		"-H", e.host,
-		"--containerd-namespace", "moat-compose-test",
-		"--containerd-plugins-namespace", "moat-compose-test-plugins",
+		"--containerd-namespace", e.name(),
+		"--containerd-plugins-namespace", e.name()+"-plugins",
 		"--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
 		"--bridge=none")
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
@@ -54,6 +53,12 @@ func startEngine(t *testing.T, dir string) *engine {
 		t.Fatalf("dockerd did not answer: %v\n%s", err, tail(filepath.Join(dir, "dockerd.log")))
 	}
 	return e
+}
+
+// name is this engine's own name, from its directory's (unique) name:
+// lower-case letters and digits, as Compose wants for a project.
+func (e *engine) name() string {
+	return strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(filepath.Base(e.dir)))
 }
 
 // env is the environment docker, docker-compose and images.sh use to
@@ -124,5 +129,3 @@ func tail(path string) string {
 	}
 	return string(b)
 }
-
-var errMissing = errors.New("missing")

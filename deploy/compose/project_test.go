@@ -79,7 +79,7 @@ networks:
 
 // run runs docker-compose with args and returns its standard output.
 func (p *project) run(args ...string) (string, error) {
-	cmd := exec.Command("docker-compose", append([]string{"-p", "moattest", "-f", "compose.yaml", "-f", p.override}, args...)...)
+	cmd := exec.Command("docker-compose", append([]string{"-p", p.e.name(), "-f", "compose.yaml", "-f", p.override}, args...)...)
 	cmd.Env = p.e.env()
 	for k, v := range p.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
