@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/moatmesh/moat/internal/cli.version=$(VERSION)
 # Test timeout for the whole suite; CI allows 90 minutes, we aim far lower.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test test-dex bench lint demo clean release
+.PHONY: all build test test-dex bench lint demo clean release images
 
 all: build
 
@@ -69,6 +69,12 @@ demo:
 # `moat-coordinator serve --release-dir bin/release` at the result.
 release:
 	./scripts/release.sh $(BIN)/release $(VERSION)
+
+# images: the moat-coordinator and moat-node container images, FROM
+# scratch, built by the running Docker engine and saved as OCI archives in
+# artifacts/ (scripts/images.sh; deploy/docker; needs skopeo).
+images:
+	./scripts/images.sh artifacts $(VERSION)
 
 clean:
 	rm -rf $(BIN)

@@ -9,7 +9,10 @@
 #          for promtool (metrics, alert rules and their unit tests), caddy
 #          and nginx (the shipped proxy configurations), systemd's
 #          systemd-analyze (the units' sandbox score) and rsyslog with its
-#          gnutls driver (the syslog audit sink's receiver)
+#          gnutls driver (the syslog audit sink's receiver), docker.io
+#          and docker-compose (the images and the Compose quick start,
+#          run by deploy/compose against a dockerd of its own) and skopeo
+#          (saves the images as OCI archives)
 #   bench  the above, plus iperf3 (kernel paths)
 set -euo pipefail
 
@@ -17,7 +20,8 @@ purpose=${1:-test}
 # command:package pairs
 need=(ip:iproute2 nft:nftables curl:curl shellcheck:shellcheck wg-quick:wireguard-tools
       node:nodejs npm:npm chromium:chromium promtool:prometheus caddy:caddy
-      nginx:nginx systemd-analyze:systemd rsyslogd:rsyslog)
+      nginx:nginx systemd-analyze:systemd rsyslogd:rsyslog dockerd:docker.io
+      docker-compose:docker-compose skopeo:skopeo)
 case "$purpose" in
   bench) need+=(iperf3:iperf3) ;;
 esac

@@ -21,7 +21,6 @@ out=${1:?usage: release.sh OUT VERSION}
 version=${2:?usage: release.sh OUT VERSION}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$root/internal/tools/release
-ldflags="-X github.com/moatmesh/moat/internal/cli.version=$version"
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -32,7 +31,7 @@ build() {
 	local name=$1-$2-$3
 	[ "$2" != windows ] || name=$name.exe
 	echo "release.sh: $name"
-	(cd "$root" && CGO_ENABLED=0 GOOS=$2 GOARCH=$3 go build -trimpath -ldflags "$ldflags" -o "$out/$name" "./cmd/$1")
+	"$root/scripts/build-static.sh" "$1" "$2" "$3" "$version" "$out/$name"
 }
 
 for arch in amd64 arm64; do
