@@ -219,7 +219,7 @@ const sweepEvery = 10 * time.Minute
 
 // sweep deletes expired login sessions and UI sessions, and sign-in
 // failure counts untouched for a day, and usage counters older than
-// usageDays. Every reader
+// usageDays (minute counters: usageMinutes). Every reader
 // checks expiry itself, so this only keeps the tables small.
 func (s *Server) sweep(ctx context.Context) {
 	now := s.cfg.Now()
@@ -234,5 +234,8 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	if err := s.store.DeleteUsageBefore(ctx, now.UTC().Unix()/86400-usageDays); err != nil && ctx.Err() == nil {
 		s.log.Error("delete old usage counters", "err", err)
+	}
+	if err := s.store.DeleteMinutesBefore(ctx, now.Unix()/60-usageMinutes); err != nil && ctx.Err() == nil {
+		s.log.Error("delete old minute counters", "err", err)
 	}
 }

@@ -92,6 +92,14 @@ import (
 //     MFAFactor (it enforces the grant's window only); a node of this
 //     version refuses such a grant to an identity from an older
 //     coordinator, which carries no MFAMethod.
+//     2026-12-06, compatible additions: LeaseRequest.Kind "rpm" and "tpm"
+//     (a grant's requests and tokens per minute, counted by the
+//     coordinator per UTC minute of its clock), LeaseRequest.Window and
+//     LeaseResponse.Window (that minute), LeaseResponse.Now (the
+//     coordinator's clock, so nodes time leases by their own). A
+//     coordinator from before answers an rpm or tpm lease with 400, which
+//     a node of this version takes as an outage: upgrade coordinators
+//     first.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A
