@@ -172,8 +172,10 @@ func (s *Server) loadPolicy(ctx context.Context) error {
 		return fmt.Errorf("stored policy %d no longer parses: %w", id, err)
 	}
 	s.mu.Lock()
-	s.mu.policy, s.mu.policyID = p, id
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.mu.policy == nil || id >= s.mu.policyID { // a slower load of an older one must not win
+		s.mu.policy, s.mu.policyID = p, id
+	}
 	return nil
 }
 

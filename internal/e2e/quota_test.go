@@ -103,7 +103,7 @@ type trio struct {
 // threeNodes starts a coordinator with policy and three real nodes
 // serving llama, signs alice in on a device and returns them once her
 // device sees the nodes.
-func threeNodes(t *testing.T, policy string) *trio {
+func threeNodes(t testing.TB, policy string) *trio {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	sys := Start(t)
@@ -149,7 +149,7 @@ func threeNodes(t *testing.T, policy string) *trio {
 // burst sends n of alice's requests spread over addrs, six at once, and
 // counts those answered and those refused saying refusal; anything else
 // fails the test.
-func burst(t *testing.T, addrs []netip.Addr, chat chatFunc, n int, refusal string) (answered, refused int) {
+func burst(t testing.TB, addrs []netip.Addr, chat chatFunc, n int, refusal string) (answered, refused int) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	gate := make(chan struct{}, 6)

@@ -112,6 +112,11 @@ func (l *leaseLimiter) ask(k acctKey, a *account, units, size, set int64, now ti
 	a.balance += res.Granted
 	a.expires, a.unlimited = leaseEnd(res, now), res.Limit == 0
 	a.limit, a.budgets, a.set = res.Limit, res.Budgets, set
+	if set > 0 && res.Limit != set {
+		// The coordinator's policy and this node's netmap disagree:
+		// one of them is about to change. Ask again next time.
+		a.set = 0
+	}
 	a.full = res.Granted < req.Want
 	a.downUntil, a.offline = time.Time{}, false
 	return nil

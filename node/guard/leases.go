@@ -178,7 +178,10 @@ func (l *leaseLimiter) take(k acctKey, g *policy.GrantRule, units int64, now tim
 	for {
 		a := l.account(k, set, now)
 		size := units
-		if a.limit > 0 {
+		switch {
+		case a.set != set && set > 0: // sized by the netmap's new limit
+			size = leaseSize(set)
+		case a.limit > 0:
 			size = leaseSize(a.limit)
 		}
 		valid := now.Before(a.expires) && a.set == set
