@@ -81,10 +81,11 @@ func (l *leaseLimiter) account(k acctKey, set int64, now time.Time) *account {
 	return a
 }
 
-// ask leases units for a from the coordinator; called with l.mu held,
-// which it drops meanwhile. An rpm or tpm lease of a new minute starts a
-// new account; requests in flight settle into the old one.
-func (l *leaseLimiter) ask(k acctKey, a *account, units, size, set int64, now time.Time) error {
+// ask leases units for a from the coordinator and returns the account
+// that holds them; called with l.mu held, which it drops meanwhile. An
+// rpm or tpm lease of a new minute starts a new account; requests in
+// flight settle into the old one.
+func (l *leaseLimiter) ask(k acctKey, a *account, units, size, set int64, now time.Time) (*account, error) {
 	req := wire.LeaseRequest{Who: k.who, Grant: k.grant, Day: a.period, Return: max(a.balance, 0), Extra: a.extra, Kind: k.kind}
 	if perMinute(k.kind) {
 		req.Day, req.Window = now.UTC().Unix()/86400, a.period
@@ -100,7 +101,7 @@ func (l *leaseLimiter) ask(k acctKey, a *account, units, size, set int64, now ti
 	a.fetching = nil
 	close(done)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if perMinute(k.kind) && res.Window != a.period { // the coordinator took no return
 		a = &account{period: res.Window}
@@ -114,12 +115,13 @@ func (l *leaseLimiter) ask(k acctKey, a *account, units, size, set int64, now ti
 	a.limit, a.budgets, a.set = res.Limit, res.Budgets, set
 	if set > 0 && res.Limit != set {
 		// The coordinator's policy and this node's netmap disagree:
-		// one of them is about to change. Ask again next time.
+		// one of them is about to change. Ask again at the next
+		// request.
 		a.set = 0
 	}
 	a.full = res.Granted < req.Want
 	a.downUntil, a.offline = time.Time{}, false
-	return nil
+	return a, nil
 }
 
 // leaseEnd is when a lease answered by res, asked for at now, ends on

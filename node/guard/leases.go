@@ -203,9 +203,19 @@ func (l *leaseLimiter) take(k acctKey, g *policy.GrantRule, units int64, now tim
 			l.mu.Lock()
 			continue
 		}
-		err := l.ask(k, a, units, size, set, now)
+		leased, err := l.ask(k, a, units, size, set, now)
 		if err == nil {
-			continue
+			// What was just leased serves this request even where the
+			// coordinator's limit and the netmap's disagree.
+			switch {
+			case leased.unlimited:
+				return leasePart{kind: k.kind, unlimited: true}, nil
+			case leased.balance >= units:
+				return l.admit(leased, k.kind, units, size), nil
+			case leased.full:
+				return leasePart{}, exhausted(g, k.kind, leased, units, now)
+			}
+			continue // requests that settled meanwhile took what was leased
 		}
 		l.onOwn(k, a, set, now, err)
 		if a.balance < units && !a.allowance {

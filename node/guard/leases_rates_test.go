@@ -198,3 +198,29 @@ func TestQuotaChangeEndsLeases(t *testing.T) {
 		t.Fatalf("%d requests answered in the minute the limit went from 100 to 5", n)
 	}
 }
+
+// TestLeaseLimitDisagreement: while the coordinator's policy and the
+// node's netmap disagree on a limit (one of them is about to change),
+// the coordinator's holds and the node asks again at the next request,
+// so the change holds as soon as the coordinator has it, not a lease
+// lifetime later.
+func TestLeaseLimitDisagreement(t *testing.T) {
+	nodes, src, _ := rateNodes(t, 1, policy.Limits{RPM: 100})
+	m := nodes[0]
+	src.mu.Lock()
+	src.limits[wire.LeaseRPM] = 3 // the coordinator's policy: the netmap is behind
+	src.mu.Unlock()
+	const body = `{"model":"llama","max_tokens":5}`
+	for i := range 4 {
+		code, out := m.call(m.alice, "/v1/chat/completions", body)
+		if want := map[bool]int{true: 200, false: 429}[i < 3]; code != want {
+			t.Fatalf("request %d under the coordinator's rpm 3: %d %s", i+1, code, out)
+		}
+	}
+	src.mu.Lock()
+	src.limits[wire.LeaseRPM] = 100 // the coordinator catches up with the netmap
+	src.mu.Unlock()
+	if code, out := m.call(m.alice, "/v1/chat/completions", body); code != 200 {
+		t.Fatalf("once the coordinator agrees: %d %s", code, out)
+	}
+}
