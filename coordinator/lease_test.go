@@ -15,11 +15,7 @@ import (
 // more than the policy's tokensPerDay together, get back what they
 // return, and only nodes may ask.
 func TestLease(t *testing.T) {
-	tc := startCoord(t, t.TempDir(), newClock())
-	tok := tc.adminToken(t)
-	tc.savePolicy(t, tok, strings.Replace(testPolicy, `"rpm": 60`, `"rpm": 60, "tokensPerDay": 1000`, 1))
-	_, n1 := tc.enrollNode(t, tok, "llama")
-	_, n2 := tc.enrollNodeAds(t, tok, "gpu-2", []wire.ModelAd{{Name: "llama"}})
+	tc, _, n1, n2 := leaseCoord(t, `"rpm": 60, "tokensPerDay": 1000`)
 	day := tc.clock.Now().UTC().Unix() / 86400
 	lease := func(cred wire.Secret, req wire.LeaseRequest) (int, wire.LeaseResponse) {
 		t.Helper()
@@ -61,11 +57,7 @@ func TestLease(t *testing.T) {
 // coordinator's clock across nodes, never beyond the limit; a return
 // counts only within its minute, and a new minute starts from zero.
 func TestLeaseMinute(t *testing.T) {
-	tc := startCoord(t, t.TempDir(), newClock())
-	tok := tc.adminToken(t)
-	tc.savePolicy(t, tok, strings.Replace(testPolicy, `"rpm": 60`, `"rpm": 10, "tpm": 1000`, 1))
-	_, n1 := tc.enrollNode(t, tok, "llama")
-	_, n2 := tc.enrollNodeAds(t, tok, "gpu-2", []wire.ModelAd{{Name: "llama"}})
+	tc, tok, n1, n2 := leaseCoord(t, `"rpm": 10, "tpm": 1000`)
 	tc.clock.Advance(time.Duration(60-tc.clock.Now().Unix()%60) * time.Second) // a minute's start
 	window := tc.clock.Now().Unix() / 60
 	ask := wire.LeaseRequest{Who: "user:u1", Grant: "grants[0]", Kind: wire.LeaseRPM, Want: 6}
@@ -98,6 +90,17 @@ func TestLeaseMinute(t *testing.T) {
 	if code, r = tc.lease(t, n1.Credential, tpm); code != 200 || r.Limit != 0 || r.Granted != 0 {
 		t.Fatalf("tpm lease without tpm: %d %+v", code, r)
 	}
+}
+
+// leaseCoord starts a coordinator whose policy's grant has limits, with
+// two nodes serving llama, and returns it, an admin token and the nodes.
+func leaseCoord(t *testing.T, limits string) (*testCoord, string, *wire.EnrollResult, *wire.EnrollResult) {
+	tc := startCoord(t, t.TempDir(), newClock())
+	tok := tc.adminToken(t)
+	tc.savePolicy(t, tok, strings.Replace(testPolicy, `"rpm": 60`, limits, 1))
+	_, n1 := tc.enrollNode(t, tok, "llama")
+	_, n2 := tc.enrollNodeAds(t, tok, "gpu-2", []wire.ModelAd{{Name: "llama"}})
+	return tc, tok, n1, n2
 }
 
 // lease asks for a lease with a node's credential.
