@@ -64,7 +64,29 @@ func newLeaseLimiter(src LeaseSource, timeout time.Duration, log *slog.Logger) *
 func leaseSize(limit int64) int64 { return max(limit/10, 1) }
 
 func (l *leaseLimiter) hold(who string, grants []*policy.GrantRule, now time.Time) *refusal {
+	if r := l.rpmSpent(who, grants, now); r != nil {
+		return r
+	}
 	return l.local.hold(who, grants, now)
+}
+
+// rpmSpent is the refusal of a request of who, before its body is read,
+// when every one of grants has rpm and the node knows its minute used
+// up (the coordinator had no more to lease); nil otherwise.
+func (l *leaseLimiter) rpmSpent(who string, grants []*policy.GrantRule, now time.Time) *refusal {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var best *refusal
+	for _, g := range grants {
+		a := l.accts[acctKey{who, g.ID, wire.LeaseRPM}]
+		if g.Limits.RPM == 0 || a == nil || !a.full || a.balance >= 1 || a.set != int64(g.Limits.RPM) || !now.Before(a.expires) {
+			return nil
+		}
+		if r := exhausted(g, wire.LeaseRPM, a, 1, now); best == nil || r.retry < best.retry {
+			best = r
+		}
+	}
+	return best
 }
 
 func (l *leaseLimiter) unhold(who string) { l.local.unhold(who) }
