@@ -39,7 +39,7 @@ func (s *Server) leaseBudgets(c *gin.Context, req wire.LeaseRequest, now time.Ti
 		s.internal(c, "find budgets", err)
 		return
 	}
-	res := wire.LeaseResponse{Expires: now.Add(leaseTTL)}
+	res := wire.LeaseResponse{Expires: now.Add(leaseTTL), Now: now}
 	if len(bs) == 0 {
 		c.JSON(http.StatusOK, res) // Limit 0: no budget counts
 		return

@@ -172,8 +172,10 @@ func (s *Server) loadPolicy(ctx context.Context) error {
 		return fmt.Errorf("stored policy %d no longer parses: %w", id, err)
 	}
 	s.mu.Lock()
-	s.mu.policy, s.mu.policyID = p, id
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.mu.policy == nil || id >= s.mu.policyID { // a slower load of an older one must not win
+		s.mu.policy, s.mu.policyID = p, id
+	}
 	return nil
 }
 
@@ -219,7 +221,7 @@ const sweepEvery = 10 * time.Minute
 
 // sweep deletes expired login sessions and UI sessions, and sign-in
 // failure counts untouched for a day, and usage counters older than
-// usageDays. Every reader
+// usageDays (minute counters: usageMinutes). Every reader
 // checks expiry itself, so this only keeps the tables small.
 func (s *Server) sweep(ctx context.Context) {
 	now := s.cfg.Now()
@@ -234,5 +236,8 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	if err := s.store.DeleteUsageBefore(ctx, now.UTC().Unix()/86400-usageDays); err != nil && ctx.Err() == nil {
 		s.log.Error("delete old usage counters", "err", err)
+	}
+	if err := s.store.DeleteMinutesBefore(ctx, now.Unix()/60-usageMinutes); err != nil && ctx.Err() == nil {
+		s.log.Error("delete old minute counters", "err", err)
 	}
 }

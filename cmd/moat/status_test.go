@@ -69,7 +69,7 @@ func TestPrintUsage(t *testing.T) {
 	var b strings.Builder
 	printUsage(&b, u, nil)
 	want := `Use:
-  grants[0] (llama, qwen): 1200 of 100000 tokens used today, 98800 left (resets 2026-11-23 00:00 UTC); 60 requests/min per node; answers up to 2048 tokens
+  grants[0] (llama, qwen): 1200 of 100000 tokens used today, 98800 left (resets 2026-11-23 00:00 UTC); 60 requests/min; answers up to 2048 tokens
   grants[2] (small): no limits
   group:ml's budget of 500.00 EUR a month: 412.50 EUR used, 87.50 EUR left; past its warning at 400.00 EUR; resets 2026-12-01 00:00 UTC
   each person's under grants[2] budget of 2000 tokens a day: 2100 tokens used, 0 tokens left (USED UP: requests it counts are refused); resets 2026-11-23 00:00 UTC

@@ -65,9 +65,9 @@ func grantLine(g wire.GrantUsage) string {
 	for _, t := range []struct {
 		n    int
 		unit string
-	}{{l.RPM, "requests/min"}, {l.TPM, "tokens/min"}, {l.Concurrency, "requests at once"}} {
+	}{{l.RPM, "requests/min"}, {l.TPM, "tokens/min"}, {l.Concurrency, "requests at once per node"}} {
 		if t.n > 0 {
-			terms = append(terms, fmt.Sprintf("%d %s per node", t.n, t.unit))
+			terms = append(terms, fmt.Sprintf("%d %s", t.n, t.unit))
 		}
 	}
 	if l.MaxTokens > 0 {

@@ -481,4 +481,22 @@ var migrations = []migration{{
 			seal        {{blob}} NOT NULL
 		)`,
 	},
+}, {
+	version: 20,
+	name:    "usage counters per minute: requests and tokens behind rpm and tpm",
+	stmts: []string{
+		// The authoritative minute counters behind rpm and tpm (see
+		// usage.go), as usage_day holds tokensPerDay's: grant_id names
+		// the counter ("grants[N]:rpm"), minute is Unix seconds / 60 on
+		// the coordinator's clock. The sweeper keeps a few minutes.
+		`CREATE TABLE usage_minute (
+			person   TEXT NOT NULL,
+			grant_id TEXT NOT NULL,
+			minute   BIGINT NOT NULL,
+			tokens   BIGINT NOT NULL DEFAULT 0,
+			leased   BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (person, grant_id, minute)
+		)`,
+		`CREATE INDEX usage_minute_minute ON usage_minute (minute)`,
+	},
 }}

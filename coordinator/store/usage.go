@@ -9,7 +9,8 @@ import (
 )
 
 // Usage: the organisation's day counters behind tokensPerDay, one row per
-// (person, grant, UTC day) in usage_day. Nodes lease tokens from them
+// (person, grant, UTC day) in usage_day, and its minute counters behind
+// rpm and tpm in usage_minute. Nodes lease tokens from them
 // (coordinator/lease.go): a lease is charged when granted and what a node
 // did not use is given back. Each change is one statement, so replicas
 // sharing the database never grant the same tokens twice.
@@ -21,23 +22,46 @@ import (
 // extra is charged beyond the limit (tokens a node admitted on its own
 // while it could not reach the coordinator).
 func (s *DB) Lease(ctx context.Context, person, grant string, day, limit, want, ret, extra int64) (granted, used int64, err error) {
-	if want < 0 || ret < 0 || extra < 0 || limit < 0 {
-		return 0, 0, s.fail("lease", errors.New("negative tokens"))
-	}
+	return s.lease(ctx, leaseDay, person, grant, day, limit, want, ret, extra)
+}
+
+// LeaseMinute is Lease for the counter of (person, name) in one UTC
+// minute (Unix seconds / 60), in usage_minute: the counters behind rpm
+// and tpm (name "grants[N]:rpm").
+func (s *DB) LeaseMinute(ctx context.Context, person, name string, minute, limit, want, ret, extra int64) (granted, used int64, err error) {
+	return s.lease(ctx, leaseMinute, person, name, minute, limit, want, ret, extra)
+}
+
+// The lease statements of usage_day and usage_minute.
+var (
+	leaseDay    = leaseQuery("usage_day", "day")
+	leaseMinute = leaseQuery("usage_minute", "minute")
+)
+
+// leaseQuery is the one statement of a lease on table, whose rows are
+// keyed by (person, grant_id, period).
+func leaseQuery(table, period string) string {
 	// base is the counter after the return and the extra charge; every
 	// expression on the right of SET sees the row before the update.
-	const base = `CASE WHEN usage_day.tokens - ? < 0 THEN 0 ELSE usage_day.tokens - ? END + ?`
-	const grantExpr = `CASE WHEN ? - (` + base + `) <= 0 THEN 0
+	base := `CASE WHEN ` + table + `.tokens - ? < 0 THEN 0 ELSE ` + table + `.tokens - ? END + ?`
+	grantExpr := `CASE WHEN ? - (` + base + `) <= 0 THEN 0
 		WHEN ? - (` + base + `) < ? THEN ? - (` + base + `) ELSE ? END`
-	q := `INSERT INTO usage_day (person, grant_id, day, tokens, leased)
+	return `INSERT INTO ` + table + ` (person, grant_id, ` + period + `, tokens, leased)
 		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (person, grant_id, day) DO UPDATE SET
+		ON CONFLICT (person, grant_id, ` + period + `) DO UPDATE SET
 			leased = ` + grantExpr + `,
 			tokens = ` + base + ` + ` + grantExpr + `
 		RETURNING leased, tokens`
+}
+
+// lease runs q, a leaseQuery, for the counter of (person, grant) in period.
+func (s *DB) lease(ctx context.Context, q, person, grant string, period, limit, want, ret, extra int64) (granted, used int64, err error) {
+	if want < 0 || ret < 0 || extra < 0 || limit < 0 {
+		return 0, 0, s.fail("lease", errors.New("negative tokens"))
+	}
 	first := min(want, max(limit-extra, 0))
 	g := []any{limit, ret, ret, extra, limit, ret, ret, extra, want, limit, ret, ret, extra, want}
-	args := append([]any{person, grant, day, extra + first, first}, g...)
+	args := append([]any{person, grant, period, extra + first, first}, g...)
 	args = append(args, ret, ret, extra)
 	args = append(args, g...)
 	err = s.wr().row(ctx, q, args...).Scan(&granted, &used)
@@ -58,6 +82,13 @@ func (s *DB) DayUsage(ctx context.Context, person, grant string, day int64) (int
 func (s *DB) DeleteUsageBefore(ctx context.Context, day int64) error {
 	_, err := s.wr().exec(ctx, "DELETE FROM usage_day WHERE day < ?", day)
 	return s.fail("delete old usage", err)
+}
+
+// DeleteMinutesBefore forgets the minute counters of minutes before
+// minute.
+func (s *DB) DeleteMinutesBefore(ctx context.Context, minute int64) error {
+	_, err := s.wr().exec(ctx, "DELETE FROM usage_minute WHERE minute < ?", minute)
+	return s.fail("delete old minute counters", err)
 }
 
 // UsageRow is the answered use of one person (or tagged device: no

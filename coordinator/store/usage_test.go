@@ -73,6 +73,36 @@ func testLease(t *testing.T, s, s2 *store.DB) {
 	if n, _ := s.DayUsage(c, "u2", "grants[0]", 100); n != 0 {
 		t.Fatalf("old day kept: %d", n)
 	}
+	testLeaseMinute(t, s, s2)
+}
+
+// testLeaseMinute: minute counters lease like day counters, one per
+// minute, apart from the day's, and old minutes are swept.
+func testLeaseMinute(t *testing.T, s, s2 *store.DB) {
+	c := t.Context()
+	for _, tc := range []struct {
+		db                               *store.DB
+		minute, want, ret, granted, used int64
+	}{
+		{s, 1000, 6, 0, 6, 6},
+		{s2, 1000, 6, 0, 4, 10}, // another replica: 4 left of 10
+		{s, 1000, 6, 2, 2, 10},  // 2 given back and leased again
+		{s2, 1001, 6, 0, 6, 6},  // the next minute starts from zero
+	} {
+		g, u, err := tc.db.LeaseMinute(c, "u1", "grants[0]:rpm", tc.minute, 10, tc.want, tc.ret, 0)
+		if err != nil || g != tc.granted || u != tc.used {
+			t.Fatalf("minute lease %+v: granted %d, counter %d, %v", tc, g, u, err)
+		}
+	}
+	if n, _ := s.DayUsage(c, "u1", "grants[0]:rpm", 1000); n != 0 {
+		t.Fatalf("a minute counter shows as a day's: %d", n)
+	}
+	if err := s.DeleteMinutesBefore(c, 1001); err != nil {
+		t.Fatal(err)
+	}
+	if g, u, _ := s.LeaseMinute(c, "u1", "grants[0]:rpm", 1000, 10, 1, 0, 0); g != 1 || u != 1 {
+		t.Fatalf("swept minute: granted %d, counter %d", g, u)
+	}
 }
 
 func TestSQLiteLease(t *testing.T) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/netip"
@@ -58,8 +59,53 @@ func TestBudgetAcrossThreeNodes(t *testing.T) {
 // used and that the rest is refused saying refusal.
 func burstAcrossThreeNodes(t *testing.T, policy, refusal string) {
 	const quota, lease = 600, 60
+	tr := threeNodes(t, policy)
+	sys, addrs, chat := tr.sys, tr.addrs, tr.chat
+	// The first request per node waits for its path through the mesh.
+	for _, a := range addrs {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, out, err := chat(a)
+			if err == nil && code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: %d %s %v", a, code, out, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	answered, refused := burst(t, addrs, chat, 36, refusal)
+	answered += 3
+	used := auditedTokens(t, sys, answered+refused)
+	t.Logf("%d answered, %d refused, %d tokens used of a quota of %d", answered, refused, used, quota)
+	if used > quota+3*lease {
+		t.Fatalf("used %d tokens: more than the quota %d plus one lease of %d per node", used, quota, lease)
+	}
+	if refused == 0 {
+		t.Fatalf("nothing refused after %d tokens of a quota of %d", used, quota)
+	}
+}
+
+// chatFunc sends alice's chat request to a node and returns the status
+// and the answer.
+type chatFunc func(addr netip.Addr) (int, string, error)
+
+// trio is a coordinator with three real nodes serving llama and alice's
+// device.
+type trio struct {
+	sys   *System
+	addrs []netip.Addr // the nodes' mesh addresses
+	hc    *http.Client // over alice's device
+	chat  chatFunc
+}
+
+// threeNodes starts a coordinator with policy and three real nodes
+// serving llama, signs alice in on a device and returns them once her
+// device sees the nodes.
+func threeNodes(t testing.TB, policy string) *trio {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	sys := Start(t)
 	coord := sys.Coord
 	coord.SavePolicy(t, policy)
@@ -92,31 +138,26 @@ func burstAcrossThreeNodes(t *testing.T, policy, refusal string) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+			return 0, "", errors.New("429 without Retry-After: " + string(b))
+		}
 		return resp.StatusCode, string(b), nil
 	}
-	// The first request per node waits for its path through the mesh.
-	for _, a := range addrs {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			code, out, err := chat(a)
-			if err == nil && code == 200 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s: %d %s %v", a, code, out, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	return &trio{sys: sys, addrs: addrs, hc: hc, chat: chat}
+}
+
+// burst sends n of alice's requests spread over addrs, six at once, and
+// counts those answered and those refused saying refusal; anything else
+// fails the test.
+func burst(t testing.TB, addrs []netip.Addr, chat chatFunc, n int, refusal string) (answered, refused int) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	answered, refused := 3, 0
 	gate := make(chan struct{}, 6)
-	for i := range 36 {
+	for i := range n {
 		wg.Go(func() {
 			gate <- struct{}{}
 			defer func() { <-gate }()
-			code, out, err := chat(addrs[i%3])
+			code, out, err := chat(addrs[i%len(addrs)])
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -130,14 +171,7 @@ func burstAcrossThreeNodes(t *testing.T, policy, refusal string) {
 		})
 	}
 	wg.Wait()
-	used := auditedTokens(t, sys, answered+refused)
-	t.Logf("%d answered, %d refused, %d tokens used of a quota of %d", answered, refused, used, quota)
-	if used > quota+3*lease {
-		t.Fatalf("used %d tokens: more than the quota %d plus one lease of %d per node", used, quota, lease)
-	}
-	if refused == 0 {
-		t.Fatalf("nothing refused after %d tokens of a quota of %d", used, quota)
-	}
+	return answered, refused
 }
 
 // auditedTokens waits until the coordinator holds n audit records of

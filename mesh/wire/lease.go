@@ -6,11 +6,12 @@ import (
 	"time"
 )
 
-// LeaseRequest asks the coordinator for tokens of one person's daily
-// quota under one grant (tokensPerDay), POST /api/v1/node/lease with the
-// node's credential. The coordinator holds the organisation's counter:
-// it charges a lease when it grants it and takes back what the node
-// returns, so every node serving the grant draws on one quota.
+// LeaseRequest asks the coordinator for units of one person's limit
+// under one grant (tokensPerDay, rpm, tpm or the budgets that count
+// them; see Kind), POST /api/v1/node/lease with the node's credential.
+// The coordinator holds the organisation's counter: it charges a lease
+// when it grants it and takes back what the node returns, so every node
+// serving the grant draws on one limit.
 type LeaseRequest struct {
 	// Who is the guard's limit key: "user:ID" for a person,
 	// "device:ID" for a tagged device.
@@ -30,9 +31,16 @@ type LeaseRequest struct {
 	Extra int64 `json:"extra,omitempty"`
 	// Kind is "" for the grant's tokensPerDay, LeaseTokens or LeaseMoney
 	// for the budgets of that unit that count Who under Grant (the
-	// coordinator finds them); a budget lease's Day is the UTC day the
-	// request was admitted, and counts in the budget's period holding it.
+	// coordinator finds them), LeaseRPM or LeaseTPM for the grant's rpm
+	// or tpm. A budget lease's Day is the UTC day the request was
+	// admitted, and counts in the budget's period holding it. An rpm or
+	// tpm lease counts in the coordinator's current UTC minute, whatever
+	// Day says (see Window).
 	Kind string `json:"kind,omitempty"`
+	// Window is, for LeaseRPM and LeaseTPM, the minute (LeaseResponse.
+	// Window) of the lease that Return and Extra belong to; the
+	// coordinator takes them only while that minute lasts (0: none).
+	Window int64 `json:"window,omitempty"`
 }
 
 // LeaseResponse is the coordinator's answer to a LeaseRequest.
@@ -51,6 +59,14 @@ type LeaseResponse struct {
 	// Budgets are, for a budget lease, the budgets that counted it, after
 	// it; Limit is then the smallest threshold among them (0: none applies).
 	Budgets []BudgetState `json:"budgets,omitempty"`
+	// Window is, for an rpm or tpm lease, the UTC minute (Unix seconds /
+	// 60, on the coordinator's clock) it counts in; Expires is that
+	// minute's end.
+	Window int64 `json:"window,omitempty"`
+	// Now is the coordinator's clock when it answered, so that a node
+	// times the lease by its own clock (Expires - Now after it asked);
+	// zero from coordinators before it: then Expires is taken as it is.
+	Now time.Time `json:"now,omitzero"`
 }
 
 // Lease kinds: what a LeaseRequest counts. The empty kind is the grant's
@@ -58,6 +74,8 @@ type LeaseResponse struct {
 const (
 	LeaseTokens = "tokens" // the token budgets that count the person under the grant
 	LeaseMoney  = "money"  // the money budgets, in micro-units of the policy's currency
+	LeaseRPM    = "rpm"    // the grant's requests per UTC minute
+	LeaseTPM    = "tpm"    // the grant's tokens (in+out) per UTC minute
 )
 
 // BudgetState is one budget's count for the caller of a lease, after it.

@@ -108,6 +108,14 @@ import (
 //     server the node serves may reach (the policy's "egress"). A node
 //     from before ignores it and leaves its stdio servers (which it cannot
 //     run) unconfined; a node of now confines each stdio server to it.
+//     Also compatible: LeaseRequest.Kind "rpm" and "tpm"
+//     (a grant's requests and tokens per minute, counted by the
+//     coordinator per UTC minute of its clock), LeaseRequest.Window and
+//     LeaseResponse.Window (that minute), LeaseResponse.Now (the
+//     coordinator's clock, so nodes time leases by their own). A
+//     coordinator from before answers an rpm or tpm lease with 400, which
+//     a node of this version takes as an outage: upgrade coordinators
+//     first.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A

@@ -191,33 +191,42 @@ func BenchmarkHandler(b *testing.B) {
 // worst case and settles) and with none, served in turn so that both see
 // the same machine; on/off is their ratio. "limiter": the admission
 // steps alone (hold, reserve, settle) with every limit on. "leases":
-// the same as "request" with tokensPerDay spent from leases (on) against
-// counted on the node (off); a lease is a tenth of the day, so it is
-// asked for once here: this is the per-request accounting. "budgets": a
-// token and a money budget leased besides tokensPerDay (on) against
-// tokensPerDay leased alone (off): two more accounts and the price.
+// the same as "request" with rpm, tpm and tokensPerDay spent from leases
+// (on) against counted on the node (off); a lease is a tenth of the
+// limit, so it is asked for once here: this is the per-request
+// accounting. "leased-rates": rpm and tpm leased besides tokensPerDay
+// (on) against tokensPerDay leased alone, rpm and tpm off: what counting
+// rpm and tpm for the organisation costs. "budgets": a token and a money
+// budget leased besides the grant's limits (on) against the limits
+// alone (off): two more accounts and the price.
 func BenchmarkAdmission(b *testing.B) {
 	b.Run("request", func(b *testing.B) {
 		compareGuards(b, limitedGuard(b, false, benchLimits), limitedGuard(b, false, wire.Limits{}))
 	})
 	b.Run("leases", func(b *testing.B) {
-		src := newStoreLeases(benchLimits.TokensPerDay)
+		src := benchLeases()
 		leased := limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = src })
 		compareGuards(b, leased, limitedGuard(b, false, benchLimits))
+		checkAsks(b, src, 3)
+	})
+	b.Run("leased-rates", func(b *testing.B) {
+		dayOnly := benchLimits
+		dayOnly.RPM, dayOnly.TPM = 0, 0
+		src := benchLeases()
+		on := limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = src })
+		compareGuards(b, on, limitedGuard(b, false, dayOnly, func(c *Config) { c.Leases = benchLeases() }))
+		checkAsks(b, src, 3)
 	})
 	b.Run("budgets", func(b *testing.B) {
-		src := newStoreLeases(benchLimits.TokensPerDay)
+		src := benchLeases()
 		budgeted := limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = src })
 		withBudgets(b, budgeted)
-		compareGuards(b, budgeted, limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = newStoreLeases(benchLimits.TokensPerDay) }))
-		if src.mu.Lock(); len(src.used) != 3 {
-			b.Fatalf("leased %d counters, want the day's and two budgets'", len(src.used))
-		}
-		src.mu.Unlock()
+		compareGuards(b, budgeted, limitedGuard(b, false, benchLimits, func(c *Config) { c.Leases = benchLeases() }))
+		checkAsks(b, src, 5)
 	})
 	for _, units := range [][]string{nil, {wire.LeaseTokens, wire.LeaseMoney}} {
 		b.Run(fmt.Sprintf("lease-limiter/budgets=%d", len(units)), func(b *testing.B) {
-			l := newLeaseLimiter(newStoreLeases(benchLimits.TokensPerDay), time.Second, slog.New(slog.DiscardHandler))
+			l := newLeaseLimiter(benchLeases(), time.Second, slog.New(slog.DiscardHandler))
 			g := &policy.GrantRule{ID: "grants[0]", Limits: policy.Limits(benchLimits), Budgets: units}
 			price := policy.Price{Input: 600_000, Output: 1_800_000}
 			now := time.Now()
@@ -248,6 +257,24 @@ func BenchmarkAdmission(b *testing.B) {
 			t.settle(300, 0)
 		}
 	})
+}
+
+// benchLeases is a lease source with benchLimits' limits.
+func benchLeases() *storeLeases {
+	src := newStoreLeases(benchLimits.TokensPerDay)
+	src.limits[wire.LeaseRPM], src.limits[wire.LeaseTPM] = int64(benchLimits.RPM), int64(benchLimits.TPM)
+	return src
+}
+
+// checkAsks fails b unless src was asked for leases at most max times
+// (about once per account: a benchmark that asks per request measures
+// the lease source, not the guard), allowing for minutes that turned.
+func checkAsks(b *testing.B, src *storeLeases, max int) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.asks > 3*max {
+		b.Fatalf("%d lease requests, want about %d", src.asks, max)
+	}
 }
 
 // compareGuards serves benchPrompt with on and off in turn and reports

@@ -92,11 +92,13 @@ type Config struct {
 	// counts. Damaged data makes New fail. Default nil: the counters live
 	// in memory only.
 	Counters CounterStore
-	// Leases, when set, makes tokensPerDay count for the organisation:
-	// the guard leases each person's daily quota from the coordinator
-	// (leases.go, docs/policy.md) instead of counting it on this node.
-	// The node sets it when it has a coordinator. Default nil: the day's
-	// tokens count on this node only (kept in Counters).
+	// Leases, when set, makes rpm, tpm, tokensPerDay and the policy's
+	// budgets count for the organisation: the guard leases each person's
+	// limits from the coordinator (leases.go, docs/policy.md) instead of
+	// counting them on this node; concurrency still counts here. The
+	// node sets it when it has a coordinator. Default nil: every limit
+	// counts on this node only (the day's tokens kept in Counters) and
+	// budgets are not enforced.
 	Leases LeaseSource
 	// LeaseTimeout bounds one lease request to the coordinator; a request
 	// that needs a lease waits for it that long at most. Default 3s.

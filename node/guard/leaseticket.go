@@ -3,7 +3,6 @@ package guard
 import (
 	"math"
 	"math/bits"
-	"time"
 
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
@@ -34,13 +33,10 @@ type leaseTicket struct {
 func (t *leaseTicket) budget() (int64, string) {
 	b, why := t.local.budget()
 	for _, p := range t.parts {
-		if p.unlimited {
+		if p.unlimited || p.kind == wire.LeaseRPM { // rpm counts requests
 			continue
 		}
-		own, reason := p.reserved+p.beyond, reasonDay
-		if p.kind != "" {
-			reason = reasonBudget
-		}
+		own, reason := p.reserved+p.beyond, kindReason(p.kind)
 		if p.kind == wire.LeaseMoney {
 			own = tokensFor(own, t.price)
 		}
@@ -55,17 +51,33 @@ func (t *leaseTicket) settle(in, out int64) {
 	if t.local != nil {
 		t.local.settle(in, out)
 	}
+	t.give(func(p *leasePart) int64 {
+		switch p.kind {
+		case wire.LeaseRPM:
+			return p.reserved // the request, answered
+		case wire.LeaseMoney:
+			return t.price.Cost(in, out)
+		}
+		return in + out
+	})
+}
+
+// release gives back every part of a request that was not admitted.
+func (t *leaseTicket) release() {
+	t.give(func(*leasePart) int64 { return 0 })
+}
+
+// give ends the request's parts, charging each account used(part) in
+// place of what the part reserved.
+func (t *leaseTicket) give(used func(*leasePart) int64) {
 	t.l.mu.Lock()
 	defer t.l.mu.Unlock()
-	for _, p := range t.parts {
+	for i := range t.parts {
+		p := &t.parts[i]
 		if p.a == nil {
 			continue
 		}
-		used := in + out
-		if p.kind == wire.LeaseMoney {
-			used = t.price.Cost(in, out)
-		}
-		p.a.balance += p.reserved - used
+		p.a.balance += p.reserved - used(p)
 		p.a.exposure -= p.beyond
 	}
 }
@@ -115,25 +127,4 @@ func tokensFor(m int64, price policy.Price) int64 {
 	}
 	q, _ := bits.Div64(hi, lo, uint64(per))
 	return int64(min(q, math.MaxInt64))
-}
-
-// exhausted is the refusal of a request needing units of account a (of
-// kind) that the coordinator did not lease.
-func exhausted(g *policy.GrantRule, kind string, a *account, units int64, now time.Time) *refusal {
-	if kind == "" {
-		return &refusal{grant: g, reason: reasonDay, want: units, left: max(a.balance, 0),
-			retry: time.Unix((a.day+1)*86400, 0).Sub(now)}
-	}
-	var out *wire.BudgetState
-	for i := range a.budgets {
-		b := &a.budgets[i]
-		if b.Limit > 0 && (out == nil || b.Limit-b.Used < out.Limit-out.Used) {
-			out = b
-		}
-	}
-	if out == nil { // the coordinator named none: refuse for a lease's time
-		return &refusal{grant: g, reason: reasonBudget, want: units, retry: time.Minute}
-	}
-	return &refusal{grant: g, reason: reasonBudget, want: units, left: max(out.Limit-out.Used, 0),
-		retry: max(out.Resets.Sub(now), time.Second), never: units > out.Limit, budget: out}
 }

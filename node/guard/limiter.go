@@ -64,4 +64,11 @@ type refusal struct {
 	// budget is the budget that refuses (reasonBudget): want and left
 	// are then in its unit.
 	budget *wire.BudgetState
+	// limit is, for reasonLeaseDown, the limit that ran out while the
+	// coordinator could not be reached (reasonRPM, reasonTPM, reasonDay
+	// or reasonBudget).
+	limit string
+	// resets is when the count of a limit counted per minute for the
+	// organisation starts again; zero when retry says it all.
+	resets time.Time
 }

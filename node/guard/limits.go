@@ -24,15 +24,16 @@ type localLimiter struct {
 	pending map[string]int // identity → requests holding a slot
 	// changes counts the changes of day counters (for Config.Counters).
 	changes uint64
-	// noDay leaves tokensPerDay to another limiter (leaseLimiter).
-	noDay bool
+	// shared leaves rpm, tpm and tokensPerDay to another limiter
+	// (leaseLimiter): this one counts concurrency only.
+	shared bool
 }
 
 // limits are the limits of g this limiter counts.
 func (l *localLimiter) limits(g *policy.GrantRule) policy.Limits {
 	lim := g.Limits
-	if l.noDay {
-		lim.TokensPerDay = 0
+	if l.shared {
+		lim.RPM, lim.TPM, lim.TokensPerDay = 0, 0, 0
 	}
 	return lim
 }

@@ -117,14 +117,10 @@ func limitMessage(who *caller, r *refusal) string {
 	if r.reason == reasonBudget { // a stream cut: the budget is not at hand
 		return fmt.Sprintf("the budgets that count %s under %s allow no more of this answer; see \"moat status\"", who.who(), r.grant.ID)
 	}
-	lim := r.grant.Limits
-	what := map[string]string{
-		reasonRPM:         fmt.Sprintf("%d requests a minute", lim.RPM),
-		reasonTPM:         fmt.Sprintf("%d tokens a minute", lim.TPM),
-		reasonConcurrency: fmt.Sprintf("%d requests at once", lim.Concurrency),
-		reasonDay:         fmt.Sprintf("%d tokens a day (UTC)", lim.TokensPerDay),
-		reasonLeaseDown:   fmt.Sprintf("%d tokens a day (UTC), counted by the coordinator, which this node cannot reach (its leases and its allowance for the outage are used up)", lim.TokensPerDay),
-	}[r.reason]
+	what := limitName(r.grant.Limits, r.reason)
+	if r.reason == reasonLeaseDown {
+		what = limitName(r.grant.Limits, r.limit) + ", counted by the coordinator, which this node cannot reach (its leases and its allowance for the outage are used up)"
+	}
 	msg := fmt.Sprintf("%s may use %s under %s", who.who(), what, r.grant.ID)
 	switch {
 	case r.never:
@@ -132,10 +128,28 @@ func limitMessage(who *caller, r *refusal) string {
 	case r.want > 0:
 		msg = fmt.Sprintf("%s; this request may use up to %d tokens (its prompt and every answer at its full length) and %d are left", msg, r.want, max(r.left, 0))
 	}
-	if r.reason == reasonDay {
+	switch {
+	case r.reason == reasonDay:
 		msg += "; the count resets at 00:00 UTC"
+	case !r.resets.IsZero():
+		msg += "; the count resets at " + r.resets.UTC().Format("15:04:05 UTC")
 	}
 	return fmt.Sprintf("%s; retry in %s", msg, r.retry.Round(time.Second)+time.Second)
+}
+
+// limitName says limit (a refusal reason) of lim for people.
+func limitName(lim policy.Limits, reason string) string {
+	switch reason {
+	case reasonRPM:
+		return fmt.Sprintf("%d requests a minute", lim.RPM)
+	case reasonTPM:
+		return fmt.Sprintf("%d tokens a minute", lim.TPM)
+	case reasonConcurrency:
+		return fmt.Sprintf("%d requests at once", lim.Concurrency)
+	case reasonDay:
+		return fmt.Sprintf("%d tokens a day (UTC)", lim.TokensPerDay)
+	}
+	return reason
 }
 
 // screenCall returns the call's ScreenCall, made on first use.
