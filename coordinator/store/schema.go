@@ -448,4 +448,31 @@ var migrations = []migration{{
 		// "otp", "mfa"); '' from binaries before this migration.
 		`ALTER TABLE devices ADD COLUMN mfa_method TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	version: 18,
+	name:    "re-checking people at the IdP: their refresh tokens, and the embedded IdP's",
+	stmts: []string{
+		// The refresh token of each person's latest sign-in at the IdP,
+		// sealed by the coordinator, and how the last re-check went (see
+		// idpgrants.go).
+		`CREATE TABLE idp_grants (
+			user_id TEXT PRIMARY KEY,
+			refresh {{blob}} NOT NULL,
+			updated {{time}} NOT NULL,
+			checked {{time}},
+			result  TEXT NOT NULL DEFAULT ''
+		)`,
+		// The embedded IdP's refresh tokens, by their SHA-256.
+		`CREATE TABLE idp_refresh_tokens (
+			hash      {{blob}} PRIMARY KEY,
+			subject   TEXT NOT NULL,
+			client_id TEXT NOT NULL DEFAULT '',
+			scopes    TEXT NOT NULL DEFAULT '[]',
+			amr       TEXT NOT NULL DEFAULT '[]',
+			auth_time {{time}},
+			expires   {{time}} NOT NULL
+		)`,
+		`CREATE INDEX idp_refresh_tokens_expires ON idp_refresh_tokens (expires)`,
+		`CREATE INDEX idp_refresh_tokens_subject ON idp_refresh_tokens (subject)`,
+	},
 }}
