@@ -50,6 +50,13 @@ type Config struct {
 	// Default 30s (DefaultIdPCheckInterval).
 	IdPCheckInterval time.Duration
 
+	// IdPRecheck is how often each person is re-checked at the identity
+	// provider with the refresh token of their latest sign-in
+	// (idprecheck.go); the sign-in asks for it with the offline_access
+	// scope at the embedded provider, and an external IdP needs that
+	// scope in OIDC.Scopes. Zero: never, and no refresh token is kept.
+	IdPRecheck time.Duration
+
 	// DeviceTTL is how long a person's device key stays valid after
 	// sign-in. Default 12h.
 	DeviceTTL time.Duration

@@ -77,7 +77,7 @@ func scimMatches(su *store.SCIMUser, email string) bool {
 func (s *Server) applySCIM(ctx context.Context, su *store.SCIMUser, u *store.User, reactivated bool) error {
 	live := su.Active && !su.Deleted
 	if !live && !u.Disabled {
-		if err := s.disableNow(ctx, u); err != nil {
+		if err := s.disableNow(ctx, scimActor, u); err != nil {
 			return err
 		}
 	}
@@ -106,10 +106,10 @@ func (s *Server) applySCIM(ctx context.Context, su *store.SCIMUser, u *store.Use
 	return nil
 }
 
-// disableNow disables u and takes every device of theirs out of the mesh
-// at once, ahead of the recompute.
-func (s *Server) disableNow(ctx context.Context, u *store.User) error {
-	if _, err := s.setUserDisabledAs(ctx, scimActor, u.ID, true); err != nil {
+// disableNow disables u (recorded as actor's) and takes every device of
+// theirs out of the mesh at once, ahead of the recompute.
+func (s *Server) disableNow(ctx context.Context, actor string, u *store.User) error {
+	if _, err := s.setUserDisabledAs(ctx, actor, u.ID, true); err != nil {
 		return err
 	}
 	u.Disabled = true
