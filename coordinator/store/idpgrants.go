@@ -44,7 +44,7 @@ func (s *DB) SetIdPGrant(ctx context.Context, user string, sealed []byte, at tim
 // IdPGrants returns every person's grant, the least recently checked
 // first.
 func (s *DB) IdPGrants(ctx context.Context) ([]*IdPGrant, error) {
-	gs, err := getAll(ctx, s.rd(), scanIdPGrant, "SELECT "+idpGrantCols+" FROM idp_grants ORDER BY checked, user_id")
+	gs, err := getAll(ctx, s.rd(), scanIdPGrant, "SELECT "+idpGrantCols+" FROM idp_grants ORDER BY checked IS NOT NULL, checked, user_id")
 	return gs, s.fail("IdP grants", err)
 }
 
