@@ -46,6 +46,7 @@ type serveSettings struct {
 	requireVerifiedEmail                        bool
 	tlsMode, tlsCert, tlsKey                    string
 	deviceTTL, loginTTL, shutdownTimeout        time.Duration
+	idpRecheck                                  time.Duration
 	log                                         cli.Logging
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
@@ -75,6 +76,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringSliceVar(&s.allowedDomains, "allowed-domains", nil, "email domains allowed to sign in; empty: any (comma-separated)")
 	fs.StringSliceVar(&s.allowedGroups, "allowed-groups", nil, "IdP groups allowed to sign in; empty: any (comma-separated)")
 	fs.StringSliceVar(&s.mfaMethods, "mfa-methods", coordinator.DefaultMFAMethods, "amr values in the ID token that prove MFA (comma-separated); otherwise the coordinator asks for its own second factor (passkey or TOTP); hwk,swk demands a passkey")
+	fs.DurationVar(&s.idpRecheck, "idp-recheck", 0, "re-check each person at the identity provider this often with the refresh token of their latest sign-in (add offline_access to --oidc-scopes for an external IdP), disabling people it no longer knows and updating their groups; 0: off, and no refresh token is kept")
 	fs.BoolVar(&s.requireVerifiedEmail, "require-verified-email", false, "refuse ID tokens whose email_verified claim is not true")
 	fs.StringVar(&s.tlsMode, "tls", "", `"self-signed" to create and keep a certificate; empty uses --tls-cert/--tls-key, or plain HTTP behind a TLS proxy`)
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "certificate file (PEM)")
@@ -119,6 +121,9 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 		if d.v <= 0 {
 			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
 		}
+	}
+	if s.idpRecheck < 0 {
+		return cli.Invalid(cmd, "idp-recheck", "want 0 (off) or a duration, not %s", s.idpRecheck)
 	}
 	if s.releaseKey != "" {
 		if _, err := coordinator.ParseReleaseKey(s.releaseKey); err != nil {
@@ -170,7 +175,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir, ReleaseKey: s.releaseKey,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
-		AuditSinks: s.sinks.sinks(), AuditRetention: retention,
+		AuditSinks: s.sinks.sinks(), AuditRetention: retention, IdPRecheck: s.idpRecheck,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,
