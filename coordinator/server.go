@@ -238,4 +238,7 @@ func (s *Server) sweep(ctx context.Context) {
 	if err := s.store.DeleteUsageBefore(ctx, now.UTC().Unix()/86400-usageDays); err != nil && ctx.Err() == nil {
 		s.log.Error("delete old usage counters", "err", err)
 	}
+	if err := s.store.DeleteExpiredNodeCredentials(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
+		s.log.Error("delete expired node credentials", "err", err)
+	}
 }

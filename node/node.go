@@ -149,6 +149,9 @@ type Node struct {
 	stopIntegrity context.CancelFunc
 	integWG       sync.WaitGroup
 
+	stopRenew context.CancelFunc // renewing the credential (credential.go)
+	renewWG   sync.WaitGroup
+
 	advertiseMu sync.Mutex // one advertisement at a time: the newest status wins
 
 	mu struct {
@@ -247,6 +250,7 @@ func (n *Node) start(ctx context.Context) error {
 		n.member.AddSink(lockdownSink{n.lock})
 	}
 	n.startIntegrity()
+	n.startRenew(ctl)
 	if err := n.registerMetrics(); err != nil {
 		return err
 	}
@@ -277,6 +281,7 @@ func (n *Node) join(ctx context.Context) (*control.Client, error) {
 		return nil, fmt.Errorf("join: %w", err)
 	}
 	n.st.Credential, n.st.DeviceID, n.st.Coordinator = res.Credential, res.DeviceID, url
+	n.st.CredentialIssued, n.st.CredentialExpiry = res.CredentialIssued, res.CredentialExpiry
 	n.log.Info("joined the mesh", "node", res.DeviceID, "tags", res.Tags, "addresses", res.Addresses)
 	return ctl.WithCredential(res.Credential), n.st.save(n.cfg.StateDir)
 }
@@ -319,7 +324,7 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	n.stops = newStops(n.guard)
 	n.checkUpstreams()
 	n.ship, err = audit.NewShipper(audit.ShipperConfig{
-		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
+		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), TokenFunc: func() string { return string(ctl.Credential()) },
 		Client: ctl.HTTPClient(), Logger: n.log,
 	})
 	return err
@@ -381,6 +386,10 @@ func (n *Node) Close() error {
 	if n.stopIntegrity != nil {
 		n.stopIntegrity()
 		n.integWG.Wait()
+	}
+	if n.stopRenew != nil {
+		n.stopRenew()
+		n.renewWG.Wait()
 	}
 	if n.ship != nil {
 		n.ship.Close()

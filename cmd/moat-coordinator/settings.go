@@ -46,7 +46,7 @@ type serveSettings struct {
 	requireVerifiedEmail                        bool
 	tlsMode, tlsCert, tlsKey                    string
 	deviceTTL, loginTTL, shutdownTimeout        time.Duration
-	idpRecheck                                  time.Duration
+	idpRecheck, nodeTTL, nodeCredTTL            time.Duration
 	log                                         cli.Logging
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
@@ -84,6 +84,8 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.releaseDir, "release-dir", "", "a release as make release writes it (install.sh, moat-node builds, SHA256SUMS and their signatures) to serve at /install.sh and /download/; empty: the moat-node next to this binary, unsigned")
 	fs.StringVar(&s.releaseKey, "release-key", "", "the release's minisign public key (the RW… line of its minisign.pub), which the install command carries and verifies install.sh and the downloads with; empty: no install command is given")
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
+	fs.DurationVar(&s.nodeTTL, "node-ttl", 0, "how long a node stays in the mesh after it joins (an admin changes it per node: PUT /api/v1/admin/devices/ID/expiry); 0: nodes never expire")
+	fs.DurationVar(&s.nodeCredTTL, "node-credential-ttl", coordinator.DefaultNodeCredentialTTL, "how long a node's credential works; the node gets its next one two thirds into that, with no downtime")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
@@ -122,8 +124,16 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
 		}
 	}
-	if s.idpRecheck < 0 {
-		return cli.Invalid(cmd, "idp-recheck", "want 0 (off) or a duration, not %s", s.idpRecheck)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"idp-recheck", s.idpRecheck}, {"node-ttl", s.nodeTTL}} {
+		if d.v < 0 {
+			return cli.Invalid(cmd, d.name, "want 0 (off) or a duration, not %s", d.v)
+		}
+	}
+	if s.nodeCredTTL < time.Minute {
+		return cli.Invalid(cmd, "node-credential-ttl", "want a minute or more, not %s", s.nodeCredTTL)
 	}
 	if s.releaseKey != "" {
 		if _, err := coordinator.ParseReleaseKey(s.releaseKey); err != nil {
@@ -176,6 +186,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
 		AuditSinks: s.sinks.sinks(), AuditRetention: retention, IdPRecheck: s.idpRecheck,
+		NodeTTL: s.nodeTTL, NodeCredentialTTL: s.nodeCredTTL,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,

@@ -475,4 +475,20 @@ var migrations = []migration{{
 		`CREATE INDEX idp_refresh_tokens_expires ON idp_refresh_tokens (expires)`,
 		`CREATE INDEX idp_refresh_tokens_subject ON idp_refresh_tokens (subject)`,
 	},
+}, {
+	version: 19,
+	name:    "node credentials: when each was issued and until when it works",
+	stmts: []string{
+		// Every live node credential, by its SHA-256: the current one
+		// (devices.cred_hash) and, after a rotation, the previous one for
+		// the overlap (see nodecreds.go). Nodes joined before this
+		// migration have no row until they first rotate.
+		`CREATE TABLE node_credentials (
+			hash      {{blob}} PRIMARY KEY,
+			device_id TEXT NOT NULL,
+			issued    {{time}} NOT NULL,
+			expires   {{time}}
+		)`,
+		`CREATE INDEX node_credentials_device ON node_credentials (device_id)`,
+	},
 }}

@@ -92,6 +92,13 @@ import (
 //     MFAFactor (it enforces the grant's window only); a node of this
 //     version refuses such a grant to an identity from an older
 //     coordinator, which carries no MFAMethod.
+//     2026-12-06, compatible additions for node credentials that rotate:
+//     EnrollResult.CredentialIssued and CredentialExpiry (absent from a
+//     coordinator whose node credentials never expire), and the call POST
+//     /api/v1/node/credential (a node's credential) answering
+//     NodeCredential, a new credential, while the one used keeps working
+//     for an overlap. A coordinator from before answers 404 and its
+//     credentials never expire.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A
