@@ -80,6 +80,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/usage", s.adminUsage)
 	g.GET("/tokens", s.listTokens)
 	g.DELETE("/tokens/:id", s.revokeToken)
+	s.scimTokenRoutes(g) // scimtokens.go
 }
 
 func (s *Server) listUsers(c *gin.Context) {

@@ -50,10 +50,11 @@ func TestUI(t *testing.T) {
 		"ADMIN_EMAIL=" + sc.admin.Email, "ADMIN_PASSWORD=" + sc.admin.Password, "ADMIN_TOTP=" + sc.admin.TOTP,
 		"MEMBER_EMAIL=" + sc.member.Email, "MEMBER_PASSWORD=" + sc.member.Password, "MEMBER_TOTP=" + sc.member.TOTP,
 		"USER_EMAIL=" + userEmail, "LAPTOP_NAME=" + laptopName, "NODE_NAME=" + nodeName, "MODEL=" + model,
-		"EVIL_DEVICE=" + evilDevice, "EVIL_NODE=" + evilNode, "AUDIT_ID=" + sc.auditID,
+		"PASSKEY_NAME=" + passkeyName, "EVIL_DEVICE=" + evilDevice, "EVIL_NODE=" + evilNode, "AUDIT_ID=" + sc.auditID,
 	}
-	// The script stops itself after 50 s; this is the backstop.
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// The script stops itself after 120 s (generous: a loaded machine runs
+	// it in 30–60 s); this is the backstop.
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
 	t.Log(npmtest.Run(t, ctx, nodeBin, "js", env, "ui.spec.mjs"))
 
