@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -49,46 +47,13 @@ func (s *Server) keepGrant(ctx context.Context, userID, refresh string) {
 	}
 }
 
-// recheckJob re-checks people while this replica leads "idp-recheck".
-type recheckJob struct {
-	leader *store.Leader
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-// startRecheck starts the job; nil when re-checks are off.
-func (s *Server) startRecheck() *recheckJob {
+// startRecheck starts re-checking people while this replica leads
+// "idp-recheck"; nil when re-checks are off.
+func (s *Server) startRecheck() *leaderJob {
 	if s.cfg.IdPRecheck <= 0 {
 		return nil
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	j := &recheckJob{leader: s.store.Leader("idp-recheck", sinkLeaderRetry), stop: stop}
-	tick := min(s.cfg.IdPRecheck, recheckTick)
-	j.wg.Go(func() {
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		for {
-			if j.leader.IsLeader() {
-				s.recheckDue(ctx)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return j
-}
-
-// close stops the job and gives its claim up.
-func (j *recheckJob) close() {
-	if j == nil {
-		return
-	}
-	j.stop()
-	j.wg.Wait()
-	j.leader.Close()
+	return s.startLeaderJob("idp-recheck", min(s.cfg.IdPRecheck, recheckTick), s.recheckDue)
 }
 
 // recheckDue re-checks everyone whose last re-check is IdPRecheck old.
@@ -199,15 +164,9 @@ func (s *Server) recheckGroups(ctx context.Context, u *store.User, groups []stri
 	if err != nil || len(sus) > 0 {
 		return err
 	}
-	fresh, err := s.store.User(ctx, u.ID)
-	if err != nil {
+	if err := s.setGroups(ctx, recheckActor, u.ID, groups); err != nil {
 		return err
 	}
-	fresh.Groups = groups
-	if err := s.store.UpdateUser(ctx, fresh); err != nil {
-		return err
-	}
-	s.recordAs(ctx, recheckActor, "user.groups", u.ID, strings.Join(groups, ","))
 	s.changed()
 	return nil
 }

@@ -94,15 +94,20 @@ func (s *Server) applySCIM(ctx context.Context, su *store.SCIMUser, u *store.Use
 	if slices.Equal(groups, u.Groups) {
 		return nil
 	}
-	fresh, err := s.store.User(ctx, u.ID)
+	return s.setGroups(ctx, scimActor, u.ID, groups)
+}
+
+// setGroups makes groups user id's IdP groups, recorded as actor's.
+func (s *Server) setGroups(ctx context.Context, actor, id string, groups []string) error {
+	fresh, err := s.store.User(ctx, id)
 	if err != nil {
 		return err
 	}
 	fresh.Groups = groups
 	if err := s.store.UpdateUser(ctx, fresh); err != nil {
-		return fmt.Errorf("update groups of %s: %w", u.ID, err)
+		return fmt.Errorf("update groups of %s: %w", id, err)
 	}
-	s.recordAs(ctx, scimActor, "user.groups", u.ID, strings.Join(groups, ","))
+	s.recordAs(ctx, actor, "user.groups", id, strings.Join(groups, ","))
 	return nil
 }
 

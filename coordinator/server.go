@@ -37,8 +37,8 @@ type Server struct {
 
 	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
 	sinks    auditSinks     // pushing the audit out (auditsinks.go)
-	retain   *retentionJob  // deleting expired audit records (retention.go)
-	rechecks *recheckJob    // re-checking people at the IdP (idprecheck.go); nil when off
+	retain   *leaderJob     // deleting expired audit records (retention.go)
+	rechecks *leaderJob     // re-checking people at the IdP (idprecheck.go); nil when off
 
 	handler  http.Handler
 	drain    drainer      // ends streams at shutdown (shutdown.go)
