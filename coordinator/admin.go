@@ -66,6 +66,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/devices", s.listDevices)
 	g.POST("/devices/:id/revoke", s.changeDevice("device.revoke", revokeDevice))
 	g.POST("/devices/:id/expire", s.changeDevice("device.expire", expireDevice))
+	g.PUT("/devices/:id/expiry", s.setNodeExpiry)
 	g.GET("/enroll-keys", s.listEnrollKeys)
 	g.POST("/enroll-keys", s.createEnrollKey)
 	g.DELETE("/enroll-keys/:id", s.revokeEnrollKey)
@@ -79,6 +80,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/usage", s.adminUsage)
 	g.GET("/tokens", s.listTokens)
 	g.DELETE("/tokens/:id", s.revokeToken)
+	s.scimTokenRoutes(g) // scimtokens.go
 }
 
 func (s *Server) listUsers(c *gin.Context) {
@@ -147,11 +149,20 @@ func (s *Server) listDevices(c *gin.Context) {
 		s.internal(c, "list devices", err)
 		return
 	}
+	creds, err := s.store.CurrentNodeCredentials(c.Request.Context())
+	if err != nil {
+		s.internal(c, "list node credentials", err)
+		return
+	}
 	kind := c.Query("kind")
 	out := deviceList{Devices: make([]deviceInfo, 0, len(ds))}
 	for _, d := range ds {
 		if kind == "" || string(d.Kind) == kind {
-			out.Devices = append(out.Devices, newDeviceInfo(d))
+			info := newDeviceInfo(d)
+			if nc := creds[d.ID]; nc != nil {
+				info.CredentialIssued, info.CredentialExpiry = nc.Issued, nc.Expires
+			}
+			out.Devices = append(out.Devices, info)
 		}
 	}
 	c.JSON(http.StatusOK, out)

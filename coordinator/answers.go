@@ -54,6 +54,11 @@ type deviceInfo struct {
 	Endpoints []netip.AddrPort `json:"endpoints"`
 	PublicKey string           `json:"publicKey"`
 	Software  string           `json:"software,omitempty"` // "moat-node/v1.2.3", as the member last said
+	// A node's current credential: when it was issued and when it
+	// expires (the node renews it before); absent for people's devices
+	// and nodes joined before credentials expired.
+	CredentialIssued time.Time `json:"credentialIssued,omitzero"`
+	CredentialExpiry time.Time `json:"credentialExpiry,omitzero"`
 }
 
 func newDeviceInfo(d *store.Device) deviceInfo {

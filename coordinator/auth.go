@@ -71,10 +71,16 @@ func newAuthenticator(ctx context.Context, s *Server) (*authenticator, error) {
 			return nil, err
 		}
 		a.scopes, a.emailClaim = OIDCConfig{}.scopes(), "email"
+		if s.cfg.IdPRecheck > 0 {
+			a.scopes = append(a.scopes, "offline_access") // a refresh token to re-check with
+		}
 		a.health = newIdPHealth(nil)
 		return a, nil
 	}
 	a.scopes, a.emailClaim = s.cfg.OIDC.scopes(), s.cfg.OIDC.EmailClaim
+	if s.cfg.IdPRecheck > 0 && !slices.Contains(a.scopes, "offline_access") {
+		s.log.Warn("IdP re-checks are on but --oidc-scopes lacks offline_access: most identity providers then send no refresh token, and people are not re-checked (see docs/identity.md)")
+	}
 	if err := a.checkExternal(ctx); err != nil {
 		return nil, err
 	}
@@ -136,38 +142,57 @@ func (a *authenticator) authURL(ctx context.Context, id, nonce, verifier string)
 	return a.oauth2(p).AuthCodeURL(id, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
 }
 
-// exchange turns the authorization code into verified claims.
-func (a *authenticator) exchange(ctx context.Context, code, nonce, verifier string) (*claims, error) {
+// exchange turns the authorization code into verified claims, and the
+// refresh token the IdP sent with them ("" when none).
+func (a *authenticator) exchange(ctx context.Context, code, nonce, verifier string) (*claims, string, error) {
 	p, err := a.provider(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ctx = oidc.ClientContext(ctx, a.client)
 	tok, err := a.oauth2(p).Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return nil, fmt.Errorf("exchange code: %w", err)
+		return nil, "", fmt.Errorf("exchange code: %w", err)
 	}
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok {
-		return nil, errors.New("the IdP returned no ID token")
+		return nil, "", errors.New("the IdP returned no ID token")
 	}
-	return a.verify(ctx, raw, nonce)
+	c, err := a.verify(ctx, raw, nonce)
+	return c, tok.RefreshToken, err
 }
 
 // verify checks an ID token (issuer, audience, expiry, signature, and that
 // it carries this sign-in's nonce) and returns its claims.
 func (a *authenticator) verify(ctx context.Context, raw, nonce string) (*claims, error) {
-	p, err := a.provider(ctx)
+	c, idt, err := a.verifyToken(ctx, raw)
 	if err != nil {
 		return nil, err
-	}
-	idt, err := p.Verifier(&oidc.Config{ClientID: a.clientID, Now: a.s.cfg.Now}).Verify(oidc.ClientContext(ctx, a.client), raw)
-	if err != nil {
-		return nil, fmt.Errorf("verify ID token: %w", err)
 	}
 	if !hmac.Equal([]byte(idt.Nonce), []byte(nonce)) {
 		return nil, errors.New("ID token nonce does not match this sign-in")
 	}
+	return c, nil
+}
+
+// verifyToken checks an ID token (issuer, audience, expiry, signature)
+// and returns its claims; the nonce is the caller's to check.
+func (a *authenticator) verifyToken(ctx context.Context, raw string) (*claims, *oidc.IDToken, error) {
+	p, err := a.provider(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: a.clientID, Now: a.s.cfg.Now}).Verify(oidc.ClientContext(ctx, a.client), raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verify ID token: %w", err)
+	}
+	c, err := a.readClaims(idt)
+	return c, idt, err
+}
+
+// readClaims reads the claims the coordinator uses from a verified ID
+// token.
+func (a *authenticator) readClaims(idt *oidc.IDToken) (*claims, error) {
 	var c claims
 	if err := idt.Claims(&c); err != nil {
 		return nil, fmt.Errorf("read ID token claims: %w", err)
@@ -175,12 +200,17 @@ func (a *authenticator) verify(ctx context.Context, raw, nonce string) (*claims,
 	c.Admin = c.Admin && a.embedded
 	var all map[string]any
 	if err := idt.Claims(&all); err == nil {
-		c.Groups = stringList(all[a.s.cfg.OIDC.GroupsClaim])
-		if claim := a.emailClaim; claim != "email" {
-			c.Email, _ = all[claim].(string)
-		}
+		a.readExtra(&c, all)
 	}
 	return &c, nil
+}
+
+// readExtra reads the configured groups and email claims from all.
+func (a *authenticator) readExtra(c *claims, all map[string]any) {
+	c.Groups = stringList(all[a.s.cfg.OIDC.GroupsClaim])
+	if claim := a.emailClaim; claim != "email" {
+		c.Email, _ = all[claim].(string)
+	}
 }
 
 func stringList(v any) []string {

@@ -56,9 +56,24 @@ type Config struct {
 	// Default 30s (DefaultIdPCheckInterval).
 	IdPCheckInterval time.Duration
 
+	// IdPRecheck is how often each person is re-checked at the identity
+	// provider with the refresh token of their latest sign-in
+	// (idprecheck.go); the sign-in asks for it with the offline_access
+	// scope at the embedded provider, and an external IdP needs that
+	// scope in OIDC.Scopes. Zero: never, and no refresh token is kept.
+	IdPRecheck time.Duration
+
 	// DeviceTTL is how long a person's device key stays valid after
 	// sign-in. Default 12h.
 	DeviceTTL time.Duration
+	// NodeTTL is how long a node may stay in the mesh after it joins;
+	// an admin changes it per node (admin API, UI). Zero: nodes never
+	// expire.
+	NodeTTL time.Duration
+	// NodeCredentialTTL is how long a node's credential works; the node
+	// gets its next one two thirds into that (nodecreds.go). Default 30
+	// days (DefaultNodeCredentialTTL).
+	NodeCredentialTTL time.Duration
 	// LoginTTL is how long a started login may take. Default 10m.
 	LoginTTL time.Duration
 
@@ -161,6 +176,9 @@ type OIDCConfig struct {
 	RequireVerifiedEmail bool
 }
 
+// DefaultNodeCredentialTTL is Config.NodeCredentialTTL's default.
+const DefaultNodeCredentialTTL = 30 * 24 * time.Hour
+
 // DefaultDataDir is Config.DataDir's default.
 const DefaultDataDir = "./moat-data"
 
@@ -214,6 +232,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.IdPCheckInterval <= 0 {
 		c.IdPCheckInterval = DefaultIdPCheckInterval
+	}
+	if c.NodeCredentialTTL <= 0 {
+		c.NodeCredentialTTL = DefaultNodeCredentialTTL
 	}
 	if c.LoginTTL == 0 {
 		c.LoginTTL = 10 * time.Minute

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -30,7 +29,7 @@ func (s *Server) deviceAuth(c *gin.Context) {
 		apiError(c, http.StatusUnauthorized, "no_credential", "send the device credential as a bearer token; run `moat login`")
 		return
 	}
-	d, err := s.store.DeviceByCredHash(c.Request.Context(), hashSecret(tok))
+	d, refusal, err := s.credentialOf(c.Request.Context(), hashSecret(tok))
 	if errors.Is(err, store.ErrNotFound) {
 		s.refuse("bad_credential")
 		apiError(c, http.StatusUnauthorized, "bad_credential", "this device credential is not known; run `moat login` (or re-join the node)")
@@ -38,6 +37,11 @@ func (s *Server) deviceAuth(c *gin.Context) {
 	}
 	if err != nil {
 		s.internal(c, "check credential", err)
+		return
+	}
+	if refusal != "" {
+		s.refuse("credential_expired")
+		apiError(c, http.StatusUnauthorized, "credential_expired", refusal)
 		return
 	}
 	if msg := s.deadDevice(c.Request.Context(), d); msg != "" {
@@ -84,10 +88,11 @@ func (s *Server) netmapStream(c *gin.Context) {
 }
 
 // stillValid reports whether device id still exists, is live, and still
-// has the credential whose hash is credHash.
+// has the credential whose hash is credHash (a node's previous one
+// during a rotation's overlap included).
 func (s *Server) stillValid(ctx context.Context, id string, credHash []byte) bool {
 	d, err := s.store.Device(ctx, id)
-	return err == nil && hmac.Equal(d.CredHash, credHash) && s.deadDevice(ctx, d) == ""
+	return err == nil && s.credentialLive(ctx, d, credHash) && s.deadDevice(ctx, d) == ""
 }
 
 func device(c *gin.Context) *store.Device { return c.MustGet(ctxDevice).(*store.Device) }
@@ -125,14 +130,20 @@ func (s *Server) enroll(c *gin.Context) {
 	if !s.enrollKeyOK(c, err) {
 		return
 	}
-	cred, credHash := newSecret(prefixDeviceCred)
+	id := newID("n_")
+	cred, nc := s.newNodeCredential(id, now)
 	d, err := s.reusableDevice(c.Request.Context(), req.Key.String())
 	switch {
 	case err != nil:
 	case d == nil:
-		d = &store.Device{ID: newID("n_"), Kind: store.KindNode, PublicKey: req.Key.String(), Created: now}
-		s.applyAd(d, req, ek.Tags, credHash, now)
-		err = s.store.CreateDevice(c.Request.Context(), d)
+		d = &store.Device{ID: id, Kind: store.KindNode, PublicKey: req.Key.String(), Created: now}
+		if s.cfg.NodeTTL > 0 {
+			d.Expiry = now.Add(s.cfg.NodeTTL)
+		}
+		s.applyAd(d, req, ek.Tags, nc.Hash, now)
+		if err = s.store.CreateDevice(c.Request.Context(), d); err == nil {
+			err = s.store.AddNodeCredential(c.Request.Context(), nc)
+		}
 	default: // became live since the check above: a concurrent enrollment won
 		apiError(c, http.StatusConflict, "key_in_use", "this WireGuard key was just enrolled by another request")
 		return
@@ -143,7 +154,8 @@ func (s *Server) enroll(c *gin.Context) {
 	}
 	s.log.Info("node enrolled", "node", d.ID, "hostname", d.Hostname, "tags", d.Tags, "key", ek.ID)
 	s.changed()
-	c.JSON(http.StatusOK, wire.EnrollResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(d.ID), Addresses: netmap.Addresses(d), Tags: d.Tags})
+	c.JSON(http.StatusOK, wire.EnrollResult{Credential: wire.Secret(cred), DeviceID: wire.DeviceID(d.ID), Addresses: netmap.Addresses(d), Tags: d.Tags,
+		CredentialIssued: nc.Issued, CredentialExpiry: nc.Expires})
 }
 
 // enrollKeyOK answers a failed check or use of an enrollment key (err)

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -39,8 +40,9 @@ func dexBinary(t *testing.T) string {
 
 // startDex runs Dex with a static password connector (one person, email
 // and password) and moat as a static client redirecting to redirect. It
-// returns the issuer once Dex answers discovery.
-func startDex(t *testing.T, bin, redirect, email, password string) string {
+// returns the issuer once Dex answers discovery, and a function that
+// stops Dex (an IdP outage).
+func startDex(t *testing.T, bin, redirect, email, password string) (string, func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,9 +80,11 @@ staticPasswords:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	stopped := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(stopped) }()
+	stop := func() { cancel(); <-stopped }
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
+		stop()
 		if t.Failed() {
 			t.Logf("Dex's log:\n%s", logs.String())
 		}
@@ -91,7 +95,7 @@ staticPasswords:
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return issuer
+				return issuer, stop
 			}
 		}
 		if time.Now().After(deadline) {
@@ -104,14 +108,17 @@ staticPasswords:
 // A person signs in through a real Dex (its own login form, posted as a
 // browser would), with the configurable scopes and claims; Dex sends no
 // amr, so the coordinator's own TOTP step-up is demanded and recorded.
+// With offline_access the person is then re-checked at Dex (its refresh
+// grant), and Dex being down disables nobody.
 func TestDexSignInWithStepUp(t *testing.T) {
 	bin := dexBinary(t)
 	clk := newClock()
 	tc := prepareCoord(t, "", t.TempDir(), clk)
-	issuer := startDex(t, bin, tc.URL+"/oidc/callback", "alice@example.com", "dex-password-1")
+	issuer, stopDex := startDex(t, bin, tc.URL+"/oidc/callback", "alice@example.com", "dex-password-1")
 	if err := tc.start(t, func(c *Config) {
 		c.OIDC = OIDCConfig{Issuer: issuer, ClientID: "moat", ClientSecret: "dex-test-client-secret",
-			Scopes: []string{"openid", "email", "profile"}, EmailClaim: "email", RequireVerifiedEmail: true}
+			Scopes: []string{"openid", "email", "profile", "offline_access"}, EmailClaim: "email", RequireVerifiedEmail: true}
+		c.IdPRecheck = time.Hour
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,5 +156,30 @@ func TestDexSignInWithStepUp(t *testing.T) {
 	}
 	if d, _ := tc.store.Device(context.Background(), string(res.DeviceID)); d == nil || d.LastMFA.IsZero() {
 		t.Fatalf("device %+v has no MFA time", d)
+	}
+
+	dexRecheck(t, tc, users[0].ID, stopDex)
+}
+
+// dexRecheck re-checks the person at Dex, then with Dex stopped.
+func dexRecheck(t *testing.T, tc *testCoord, userID string, stopDex func()) {
+	t.Helper()
+	ctx := t.Context()
+	g, err := tc.store.IdPGrant(ctx, userID)
+	if err != nil {
+		t.Fatalf("no refresh token kept from Dex: %v", err)
+	}
+	tc.recheckRound(ctx, tc.clock.Now())
+	if g2, err := tc.store.IdPGrant(ctx, userID); err != nil || g2.Result != store.IdPCheckOK || bytes.Equal(g2.Refresh, g.Refresh) {
+		t.Fatalf("re-check at Dex: %+v, %v; want ok with the rotated token", g2, err)
+	}
+	stopDex()
+	tc.recheckRound(ctx, tc.clock.Now())
+	u, err := tc.store.User(ctx, userID)
+	if err != nil || u.Disabled {
+		t.Fatalf("with Dex down the person was disabled (%v)", err)
+	}
+	if g3, _ := tc.store.IdPGrant(ctx, userID); g3 == nil || g3.Result != store.IdPCheckError {
+		t.Fatalf("re-check with Dex down recorded %+v, want error", g3)
 	}
 }

@@ -143,7 +143,7 @@ func (s *Server) callback(c *gin.Context) {
 		s.refuseLogin(c, ls, http.StatusForbidden, "idp_error", idpRefusal(e, c.Query("error_description")))
 		return
 	}
-	cl, err := s.auth.exchange(c.Request.Context(), c.Query("code"), ls.Nonce, ls.Verifier)
+	cl, refresh, err := s.auth.exchange(c.Request.Context(), c.Query("code"), ls.Nonce, ls.Verifier)
 	if err != nil {
 		s.log.Warn("sign-in refused", "session", ls.ID, "err", err)
 		s.refuseLogin(c, ls, http.StatusForbidden, "token_invalid", "The sign-in could not be verified with the identity provider. Start again with `moat login`.")
@@ -176,6 +176,7 @@ func (s *Server) callback(c *gin.Context) {
 		return
 	}
 	ls.UserID = user.ID
+	s.keepGrant(c.Request.Context(), user.ID, refresh)
 	stepUp, err := s.needsStepUp(c.Request.Context(), cl, user)
 	if err != nil {
 		s.internal(c, "check second factor", err)

@@ -14,6 +14,9 @@ type metrics struct {
 	reg      *prometheus.Registry
 	logins   *prometheus.CounterVec
 	refusals *prometheus.CounterVec
+	// rechecks counts re-checks of people at the IdP by outcome
+	// (idprecheck.go).
+	rechecks *prometheus.CounterVec
 	// spend is what answered requests cost by model, in micro-units of
 	// the policy's currency (see spend.go).
 	spend *prometheus.CounterVec
@@ -31,13 +34,16 @@ func newMetrics(parts ...prometheus.Collector) *metrics {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_coordinator_refusals_total", Help: "Refused requests by reason.",
 		}, []string{"reason"}),
+		rechecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_coordinator_idp_rechecks_total", Help: "Re-checks of people at the identity provider by result: ok, gone (disabled), error (the IdP could not be asked; nobody disabled).",
+		}, []string{"result"}),
 		spend: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_spend_micros_total", Help: "What answered requests cost at the policy's prices, in millionths of its currency, by model and currency (as nodes report it in audit records).",
 		}, []string{"model", "currency"}),
 	}
 	m.opsMetrics = newOpsMetrics()
 	m.reg.MustRegister(m.opsMetrics.collectors()...)
-	m.reg.MustRegister(m.logins, m.refusals, m.spend,
+	m.reg.MustRegister(m.logins, m.refusals, m.rechecks, m.spend,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(parts...)
 	return m

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator/auditsink"
@@ -217,47 +216,18 @@ func orForever(d time.Duration) string {
 	return d.String()
 }
 
-// retentionJob applies retention every retentionEvery while this replica
-// leads "audit-retention". The zero value (no retention configured
-// anywhere at start) does nothing.
-type retentionJob struct {
-	leader *store.Leader
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-// startRetention starts the job. It runs on every replica, so that a
+// startRetention applies retention every retentionEvery while this
+// replica leads "audit-retention". It runs on every replica, so that a
 // retention a grant sets later is applied too; only the leader deletes.
-func (s *Server) startRetention() *retentionJob {
-	ctx, stop := context.WithCancel(context.Background())
-	j := &retentionJob{leader: s.store.Leader("audit-retention", sinkLeaderRetry), stop: stop}
-	j.wg.Go(func() {
-		t := time.NewTicker(retentionEvery)
-		defer t.Stop()
-		for {
-			if j.leader.IsLeader() {
-				sealed, purged, err := s.scrubPrompts(ctx)
-				s.recordScrub(ctx, sealed, purged)
-				if err != nil && ctx.Err() == nil {
-					s.log.Error("audit prompt migration", "err", err)
-				}
-				if _, err := s.applyRetention(ctx); err != nil && ctx.Err() == nil {
-					s.log.Error("audit retention", "err", err)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+func (s *Server) startRetention() *leaderJob {
+	return s.startLeaderJob("audit-retention", retentionEvery, func(ctx context.Context) {
+		sealed, purged, err := s.scrubPrompts(ctx)
+		s.recordScrub(ctx, sealed, purged)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("audit prompt migration", "err", err)
+		}
+		if _, err := s.applyRetention(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("audit retention", "err", err)
 		}
 	})
-	return j
-}
-
-// close stops the job and gives its claim up.
-func (j *retentionJob) close() {
-	j.stop()
-	j.wg.Wait()
-	j.leader.Close()
 }

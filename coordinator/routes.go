@@ -46,6 +46,7 @@ func (s *Server) routes() http.Handler {
 	dev.POST("/logout", s.logout)
 	dev.POST("/audit", s.ingestAudit)
 	dev.POST("/node/lease", s.lease)
+	dev.POST("/node/credential", s.renewNodeCredential)
 	dev.GET("/usage", s.myUsage)
 	s.adminRoutes(api.Group("/admin"))
 

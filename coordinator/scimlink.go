@@ -77,7 +77,7 @@ func scimMatches(su *store.SCIMUser, email string) bool {
 func (s *Server) applySCIM(ctx context.Context, su *store.SCIMUser, u *store.User, reactivated bool) error {
 	live := su.Active && !su.Deleted
 	if !live && !u.Disabled {
-		if err := s.disableNow(ctx, u); err != nil {
+		if err := s.disableNow(ctx, scimActor, u); err != nil {
 			return err
 		}
 	}
@@ -94,22 +94,27 @@ func (s *Server) applySCIM(ctx context.Context, su *store.SCIMUser, u *store.Use
 	if slices.Equal(groups, u.Groups) {
 		return nil
 	}
-	fresh, err := s.store.User(ctx, u.ID)
+	return s.setGroups(ctx, scimActor, u.ID, groups)
+}
+
+// setGroups makes groups user id's IdP groups, recorded as actor's.
+func (s *Server) setGroups(ctx context.Context, actor, id string, groups []string) error {
+	fresh, err := s.store.User(ctx, id)
 	if err != nil {
 		return err
 	}
 	fresh.Groups = groups
 	if err := s.store.UpdateUser(ctx, fresh); err != nil {
-		return fmt.Errorf("update groups of %s: %w", u.ID, err)
+		return fmt.Errorf("update groups of %s: %w", id, err)
 	}
-	s.recordAs(ctx, scimActor, "user.groups", u.ID, strings.Join(groups, ","))
+	s.recordAs(ctx, actor, "user.groups", id, strings.Join(groups, ","))
 	return nil
 }
 
-// disableNow disables u and takes every device of theirs out of the mesh
-// at once, ahead of the recompute.
-func (s *Server) disableNow(ctx context.Context, u *store.User) error {
-	if _, err := s.setUserDisabledAs(ctx, scimActor, u.ID, true); err != nil {
+// disableNow disables u (recorded as actor's) and takes every device of
+// theirs out of the mesh at once, ahead of the recompute.
+func (s *Server) disableNow(ctx context.Context, actor string, u *store.User) error {
+	if _, err := s.setUserDisabledAs(ctx, actor, u.ID, true); err != nil {
 		return err
 	}
 	u.Disabled = true

@@ -37,7 +37,8 @@ type Server struct {
 
 	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
 	sinks    auditSinks     // pushing the audit out (auditsinks.go)
-	retain   *retentionJob  // deleting expired audit records (retention.go)
+	retain   *leaderJob     // deleting expired audit records (retention.go)
+	rechecks *leaderJob     // re-checking people at the IdP (idprecheck.go); nil when off
 
 	handler  http.Handler
 	drain    drainer      // ends streams at shutdown (shutdown.go)
@@ -115,6 +116,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	}
 	s.sinks = s.startSinks()
 	s.retain = s.startRetention()
+	s.rechecks = s.startRecheck()
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(1)
@@ -143,6 +145,7 @@ func (s *Server) Close() error {
 	s.relay.Close()
 	s.sinks.close()
 	s.retain.close()
+	s.rechecks.close()
 	s.netmaps.Close()
 	s.auth.close()
 	return s.store.Close()
@@ -239,5 +242,8 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	if err := s.store.DeleteMinutesBefore(ctx, now.Unix()/60-usageMinutes); err != nil && ctx.Err() == nil {
 		s.log.Error("delete old minute counters", "err", err)
+	}
+	if err := s.store.DeleteExpiredNodeCredentials(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
+		s.log.Error("delete expired node credentials", "err", err)
 	}
 }

@@ -201,6 +201,7 @@ func TestUIPeopleDevicesNodes(t *testing.T) {
 				"nobody: no grant covers it", "rogue", "not in the policy", "it does not verify the pinned sha256",
 				"the policy does not declare the model"},
 			"/ui/nodes": {"gpu-&lt;b&gt;1&lt;/b&gt;", "1 stopped", "egress: 42 packets dropped", "active", "API token “coordtest”",
+				" min old", "renewed by the node before", "node expires never",
 				`href="/ui/nodes/` + string(enrolled.DeviceID) + `/revoke"`},
 		} {
 			page := get(t, ab, c.URL+path)

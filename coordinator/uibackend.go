@@ -143,13 +143,20 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 	if err != nil {
 		return nil, nil, err
 	}
+	creds, err := b.s.store.CurrentNodeCredentials(ctx)
+	if err != nil {
+		return nil, nil, b.fail("list node credentials", err)
+	}
 	var nodes []ui.Node
 	for _, d := range ds {
 		if d.Kind != store.KindNode {
 			continue
 		}
 		n := ui.Node{ID: d.ID, Hostname: d.Hostname, Tags: d.Tags, Addresses: addrStrings(d), LastSeen: d.LastSeen, Software: d.Software,
-			Online: online[d.ID], Revoked: d.Revoked, Paths: paths[d.ID]}
+			Online: online[d.ID], Revoked: d.Revoked, Paths: paths[d.ID], Expiry: d.Expiry}
+		if c := creds[d.ID]; c != nil {
+			n.KeyIssued, n.KeyExpiry, n.KeyAge = c.Issued, c.Expires, b.s.cfg.Now().Sub(c.Issued)
+		}
 		for _, m := range d.Models {
 			n.Models = append(n.Models, m.Name)
 		}

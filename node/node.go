@@ -168,6 +168,9 @@ type Node struct {
 	stopIntegrity context.CancelFunc
 	integWG       sync.WaitGroup
 
+	stopRenew context.CancelFunc // renewing the credential (credential.go)
+	renewWG   sync.WaitGroup
+
 	advertiseMu sync.Mutex // one advertisement at a time: the newest status wins
 
 	mu struct {
@@ -282,6 +285,7 @@ func (n *Node) start(ctx context.Context) error {
 		}
 	}
 	n.startIntegrity()
+	n.startRenew(ctl)
 	if err := n.registerMetrics(); err != nil {
 		return err
 	}
@@ -312,6 +316,7 @@ func (n *Node) join(ctx context.Context) (*control.Client, error) {
 		return nil, fmt.Errorf("join: %w", err)
 	}
 	n.st.Credential, n.st.DeviceID, n.st.Coordinator = res.Credential, res.DeviceID, url
+	n.st.CredentialIssued, n.st.CredentialExpiry = res.CredentialIssued, res.CredentialExpiry
 	n.log.Info("joined the mesh", "node", res.DeviceID, "tags", res.Tags, "addresses", res.Addresses)
 	return ctl.WithCredential(res.Credential), n.st.save(n.cfg.StateDir)
 }
@@ -354,7 +359,7 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	n.stops = newStops(n.guard)
 	checkUpstreams(n.cfg.Models, n.stops, n.log)
 	n.ship, err = audit.NewShipper(audit.ShipperConfig{
-		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), Token: string(n.st.Credential),
+		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), TokenFunc: func() string { return string(ctl.Credential()) },
 		Client: ctl.HTTPClient(), Logger: n.log,
 		Spool: n.spool, Retention: n.retention.keep, OnRetain: n.retentionEvent,
 	})
@@ -418,6 +423,10 @@ func (n *Node) Close() error {
 	if n.stopIntegrity != nil {
 		n.stopIntegrity()
 		n.integWG.Wait()
+	}
+	if n.stopRenew != nil {
+		n.stopRenew()
+		n.renewWG.Wait()
 	}
 	if n.ship != nil {
 		n.ship.Close()

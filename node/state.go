@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/member"
@@ -20,6 +21,11 @@ type state struct {
 	Credential  wire.Secret   `json:"credential"`
 	DeviceID    wire.DeviceID `json:"deviceId"`
 	Coordinator string        `json:"coordinator"`
+	// CredentialIssued and CredentialExpiry bound Credential's lifetime
+	// (the coordinator's clock); zero from a node or coordinator from
+	// before credentials expired (credential.go).
+	CredentialIssued time.Time `json:"credentialIssued,omitzero"`
+	CredentialExpiry time.Time `json:"credentialExpiry,omitzero"`
 
 	key key.Private
 }

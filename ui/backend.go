@@ -33,6 +33,7 @@ type Backend interface {
 	CreateEnrollKey(ctx context.Context, actor *Viewer, tags []string, reusable bool, ttl time.Duration) (*NewKey, error)
 
 	PeopleBackend // people.go: people, models, device expiry, node status
+	FactorBackend // factors.go: a person's second factors and their reset
 	PolicyBackend // policy.go: the policy editor and its history
 	AuditBackend  // audit.go: audit records and the admin trail
 	UsageBackend  // usage.go: use and spend over time, a person's own
@@ -114,6 +115,13 @@ type Node struct {
 	Revoked      bool
 	Software     string // what the node last said it runs, "moat-node/v1.2.3"; "" unknown
 	Paths        []Path // how it last said it reaches its peers; none: no report
+	// KeyIssued and KeyExpiry bound the node's current credential (it
+	// gets the next one itself before KeyExpiry); KeyIssued is zero for
+	// a node joined before credentials expired. KeyAge is how old it is.
+	KeyIssued, KeyExpiry time.Time
+	KeyAge               time.Duration
+	// Expiry is when the node leaves the mesh; zero: never.
+	Expiry time.Time
 }
 
 // EnrollKey is an enrollment key as listed (never its secret).

@@ -227,6 +227,7 @@ func (h *handler) peopleRoutes() {
 		h.mux.HandleFunc("GET "+path, h.signedIn(admins, h.confirmDisable(disable)))
 		h.mux.HandleFunc("POST "+path, h.signedIn(admins, h.setDisabled(disable)))
 	}
+	h.factorRoutes()
 	h.mux.HandleFunc("GET /ui/devices/{id}/expire", h.signedIn(admins, h.confirmExpire))
 	h.mux.HandleFunc("POST /ui/devices/{id}/expire", h.signedIn(admins, h.expire))
 	h.mux.HandleFunc("GET /ui/nodes/keys/{id}/revoke", h.signedIn(admins, h.confirmRevokeKey))
@@ -264,6 +265,7 @@ func (h *handler) findPerson(ctx context.Context, id string) (*Person, error) {
 // personData is what the person page shows.
 type personData struct {
 	Person  *Person
+	Factors []Factor
 	Devices []Device
 	Models  []ModelUse
 	Self    bool // the viewer is this person
@@ -288,8 +290,13 @@ func (h *handler) person(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		h.failErr(w, v, "work out model access", err)
 		return
 	}
+	fs, err := h.b.Factors(ctx, p.ID)
+	if err != nil {
+		h.failErr(w, v, "list second factors", err)
+		return
+	}
 	h.render(w, http.StatusOK, "person.html", page{Title: p.Email, Nav: "people", Viewer: v,
-		Data: personData{Person: p, Devices: ds, Models: ms, Self: p.ID == v.ID}})
+		Data: personData{Person: p, Factors: fs, Devices: ds, Models: ms, Self: p.ID == v.ID}})
 }
 
 // ownDevices lists the devices of person userID.

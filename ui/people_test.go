@@ -24,6 +24,22 @@ var fakePeople = []Person{
 
 func (f *fake) People(context.Context) ([]Person, error) { return fakePeople, nil }
 
+func (f *fake) Factors(_ context.Context, id string) ([]Factor, error) {
+	if id != "u1" {
+		return nil, nil
+	}
+	return []Factor{{Kind: "authenticator app", Method: "otp", Where: FactorCoordinator},
+		{Kind: "passkey", Method: "hwk", Name: "Yubi" + hostile, Where: FactorCoordinator}}, nil
+}
+
+func (f *fake) ResetMFA(_ context.Context, _ *Viewer, id string) error {
+	if !slices.ContainsFunc(fakePeople, func(p Person) bool { return p.ID == id }) {
+		return ErrNotFound
+	}
+	f.revoked = append(f.revoked, "reset-mfa:"+id)
+	return nil
+}
+
 func (f *fake) SetDisabled(_ context.Context, actor *Viewer, id string, disabled bool) error {
 	if !slices.ContainsFunc(fakePeople, func(p Person) bool { return p.ID == id }) {
 		return ErrNotFound
@@ -150,6 +166,14 @@ func TestPeopleAccess(t *testing.T) {
 		{"revoke another's device", asMember, "POST", "/ui/my/devices/d1/revoke", tok, http.StatusNotFound, ""},
 		{"confirm another's device", asMember, "GET", "/ui/my/devices/d1/revoke", nil, http.StatusNotFound, ""},
 		{"GET acts not", asAdmin, "GET", "/ui/people/u2/disable", nil, http.StatusOK, ""},
+		{"reset MFA", asAdmin, "POST", "/ui/people/u1/reset-mfa", tok, http.StatusSeeOther, "reset-mfa:u1"},
+		{"reset MFA without token", asAdmin, "POST", "/ui/people/u1/reset-mfa", url.Values{}, http.StatusForbidden, ""},
+		{"reset MFA forged token", asAdmin, "POST", "/ui/people/u1/reset-mfa", url.Values{"csrf": {"tok2"}}, http.StatusForbidden, ""},
+		{"reset MFA of nobody", asAdmin, "POST", "/ui/people/nope/reset-mfa", tok, http.StatusNotFound, ""},
+		{"auditor reset MFA", asAuditor, "POST", "/ui/people/u1/reset-mfa", tok, http.StatusForbidden, ""},
+		{"member reset MFA", asMember, "POST", "/ui/people/u1/reset-mfa", tok, http.StatusForbidden, ""},
+		{"member reset MFA page", asMember, "GET", "/ui/people/u1/reset-mfa", nil, http.StatusForbidden, ""},
+		{"GET resets not", asAdmin, "GET", "/ui/people/u1/reset-mfa", nil, http.StatusOK, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fake{viewer: tc.viewer, devices: fakeDevices()}
@@ -177,6 +201,7 @@ func TestConfirmations(t *testing.T) {
 	}{
 		{asAdmin, "/ui/people/u2/disable", "cannot sign in again"},
 		{asAdmin, "/ui/people/u3/enable", "can sign in again"},
+		{asAdmin, "/ui/people/u1/reset-mfa", "enroll a new one"},
 		{asAdmin, "/ui/devices/d1/expire", "signing in again"},
 		{asAdmin, "/ui/devices/d1/revoke", "cannot be undone"},
 		{asMember, "/ui/my/devices/d2/revoke", "cannot be undone"},
@@ -213,6 +238,7 @@ func TestPeopleEscaping(t *testing.T) {
 	}{
 		{asAdmin, "/ui/people"}, {asAdmin, "/ui/people/u2"}, {asAdmin, "/ui/people/u2/disable"}, {asAdmin, "/ui/models"},
 		{asAdmin, "/ui/nodes"}, {asAdmin, "/ui/devices"}, {asAdmin, "/ui/devices/d1/expire"}, {asAdmin, "/ui/people/u1"},
+		{asAdmin, "/ui/people/u1/reset-mfa"},
 		{asMember, "/ui/"},
 	} {
 		w := serve(h(tc.viewer), "GET", tc.path, nil)
@@ -251,7 +277,9 @@ func TestPeoplePages(t *testing.T) {
 	}{
 		{asAdmin, "/ui/people", []string{"TOTP enrolled", "IdP MFA", `href="/ui/people/u2/disable"`, `href="/ui/people/u3/enable"`, "disabled"},
 			[]string{`href="/ui/people/u1/disable"`}}, // no disabling oneself
-		{asAdmin, "/ui/people/u1", []string{"You cannot disable yourself", "laptop", `href="/ui/devices/d1/expire"`, "MFA within 12h"}, []string{"phone"}},
+		{asAdmin, "/ui/people/u1", []string{"You cannot disable yourself", "laptop", `href="/ui/devices/d1/expire"`, "MFA within 12h",
+			"authenticator app", "<code>hwk</code> <small>device-bound</small>", `href="/ui/people/u1/reset-mfa"`}, []string{"phone"}},
+		{asAdmin, "/ui/people/u2", []string{"No second factor", "their identity provider proves it"}, []string{`href="/ui/people/u2/reset-mfa"`}},
 		{asAdmin, "/ui/devices", []string{"Expire now…", "WireGuard config", "moat client", `href="/ui/people/u2"`}, nil},
 		{asAdmin, "/ui/models", []string{"9f2c", "not in the policy", "not allowed to serve it", "stopped", "MFA within 12h", "offline"}, nil},
 		{asAdmin, "/ui/nodes", []string{"No nodes yet", `id="install-template"`, "https://moat.example.com/install.sh"}, nil},

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -31,6 +32,7 @@ var staticFS embed.FS
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"when": when,
+	"age":  age,
 	"left": func(limit, used int64) int64 { return max(limit-used, 0) },
 }
 
@@ -206,6 +208,17 @@ func (h *handler) failErr(w http.ResponseWriter, v *Viewer, op string, err error
 }
 
 // when formats a time for a table cell.
+// age is a duration as people say it: "3 days", "5 h", "12 min".
+func age(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%d h", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%d min", int(d/time.Minute))
+}
+
 func when(t time.Time) string {
 	if t.IsZero() {
 		return "never"

@@ -47,6 +47,7 @@ type serveSettings struct {
 	requireVerifiedEmail                        bool
 	tlsMode, tlsCert, tlsKey                    string
 	deviceTTL, loginTTL, shutdownTimeout        time.Duration
+	idpRecheck, nodeTTL, nodeCredTTL            time.Duration
 	log                                         cli.Logging
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
@@ -76,6 +77,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringSliceVar(&s.allowedDomains, "allowed-domains", nil, "email domains allowed to sign in; empty: any (comma-separated)")
 	fs.StringSliceVar(&s.allowedGroups, "allowed-groups", nil, "IdP groups allowed to sign in; empty: any (comma-separated)")
 	fs.StringSliceVar(&s.mfaMethods, "mfa-methods", coordinator.DefaultMFAMethods, "amr values in the ID token that prove MFA (comma-separated); otherwise the coordinator asks for its own second factor (passkey or TOTP); hwk,swk demands a passkey")
+	fs.DurationVar(&s.idpRecheck, "idp-recheck", 0, "re-check each person at the identity provider this often with the refresh token of their latest sign-in (add offline_access to --oidc-scopes for an external IdP), disabling people it no longer knows and updating their groups; 0: off, and no refresh token is kept")
 	fs.BoolVar(&s.requireVerifiedEmail, "require-verified-email", false, "refuse ID tokens whose email_verified claim is not true")
 	fs.StringVar(&s.tlsMode, "tls", "", `"self-signed" to create and keep a certificate; empty uses --tls-cert/--tls-key, or plain HTTP behind a TLS proxy`)
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "certificate file (PEM)")
@@ -83,6 +85,8 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.StringVar(&s.releaseDir, "release-dir", "", "a release as make release writes it (install.sh, moat-node builds, SHA256SUMS and their signatures) to serve at /install.sh and /download/; empty: the moat-node next to this binary, unsigned")
 	fs.StringVar(&s.releaseKey, "release-key", "", "the release's minisign public key (the RW… line of its minisign.pub), which the install command carries and verifies install.sh and the downloads with; empty: no install command is given")
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
+	fs.DurationVar(&s.nodeTTL, "node-ttl", 0, "how long a node stays in the mesh after it joins (an admin changes it per node: PUT /api/v1/admin/devices/ID/expiry); 0: nodes never expire")
+	fs.DurationVar(&s.nodeCredTTL, "node-credential-ttl", coordinator.DefaultNodeCredentialTTL, "how long a node's credential works; the node gets its next one two thirds into that, with no downtime")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
@@ -120,6 +124,17 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 		if d.v <= 0 {
 			return cli.Invalid(cmd, d.name, "must be longer than 0, not %s", d.v)
 		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"idp-recheck", s.idpRecheck}, {"node-ttl", s.nodeTTL}} {
+		if d.v < 0 {
+			return cli.Invalid(cmd, d.name, "want 0 (off) or a duration, not %s", d.v)
+		}
+	}
+	if s.nodeCredTTL < time.Minute {
+		return cli.Invalid(cmd, "node-credential-ttl", "want a minute or more, not %s", s.nodeCredTTL)
 	}
 	if s.releaseKey != "" {
 		if _, err := coordinator.ParseReleaseKey(s.releaseKey); err != nil {
@@ -171,7 +186,8 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir, ReleaseKey: s.releaseKey,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
-		AuditSinks: s.sinks.sinks(), AuditRetention: retention,
+		AuditSinks: s.sinks.sinks(), AuditRetention: retention, IdPRecheck: s.idpRecheck,
+		NodeTTL: s.nodeTTL, NodeCredentialTTL: s.nodeCredTTL,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,

@@ -72,7 +72,7 @@ func (c *opClient) ResponseTypes() []oidc.ResponseType {
 }
 
 func (c *opClient) GrantTypes() []oidc.GrantType {
-	return []oidc.GrantType{oidc.GrantTypeCode}
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
 }
 
 func (c *opClient) RestrictAdditionalIdTokenScopes() func([]string) []string {

@@ -20,8 +20,11 @@
 // with S256 (public clients and confidential ones alike; OAuth 2.1), and
 // a redirect_uri must equal one of the client's registered URIs exactly.
 // Confidential clients authenticate at the token endpoint with
-// client_secret_basic or client_secret_post. There are no refresh tokens
-// and no single-sign-on session: every sign-in asks for the password and
+// client_secret_basic or client_secret_post. A client asking for the
+// offline_access scope gets a refresh token (refresh.go): rotated on each
+// use, valid 30 days, refused with invalid_grant once its user is
+// deleted, so that a relying party can re-check a person. There is no
+// single-sign-on session: every sign-in asks for the password and
 // then a passkey or a TOTP code (passkeys.go), so auth_time is always the
 // moment of this sign-in and amr is ["pwd", M, "mfa"] (RFC 8176) where M
 // is "hwk" (a device-bound passkey), "swk" (a synced one) or "otp".

@@ -136,8 +136,9 @@ func (p *Provider) newOP(cryptoKey [32]byte) (*op.Provider, error) {
 		DefaultLogoutRedirectURI: p.prefix + "/signed-out",
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
 		SupportedClaims:          append(slices.Clone(op.DefaultSupportedClaims), ClaimGroups, ClaimAdmin),
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, ClaimGroups},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, ClaimGroups, oidc.ScopeOfflineAccess},
 	}
 	opts := []op.Option{op.WithCORSOptions(nil)} // no cross-origin browser access
 	if p.cfg.Insecure {

@@ -29,6 +29,7 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("GET "+pre+"/static/passkey.js", passkey.ServeScript)
 	opHandler := http.StripPrefix(pre, p.op)
 	mux.Handle(pre+"/authorize/callback", p.callbackGuard(opHandler)) // every method
+	mux.Handle(pre+"/oauth/token", tokenGuard(opHandler))
 
 	mux.Handle(pre+"/", opHandler)
 	return securityHeaders(mux)

@@ -33,7 +33,7 @@ var (
 )
 
 // State is where the provider keeps sign-ins in progress, authorization
-// codes and access tokens: the store (store.DB), shared by every replica,
+// codes, access and refresh tokens: the store (store.DB), shared by every replica,
 // so that each step of a sign-in may land on any of them. Keys are the
 // SHA-256 of the id, code or token. Lookups that find nothing live at the
 // given time return an error wrapping store.ErrNotFound; a cap reached is
@@ -47,6 +47,9 @@ type State interface {
 	CreateIdPToken(ctx context.Context, t *store.IdPToken, now time.Time, max int) error
 	IdPToken(ctx context.Context, hash []byte, now time.Time) (*store.IdPToken, error)
 	DeleteIdPToken(ctx context.Context, hash []byte) error
+	CreateIdPRefreshToken(ctx context.Context, t *store.IdPRefreshToken, now time.Time, max int) error
+	IdPRefreshToken(ctx context.Context, hash []byte, now time.Time) (*store.IdPRefreshToken, error)
+	TakeIdPRefreshToken(ctx context.Context, hash []byte, now time.Time) error
 	DeleteExpiredIdPState(ctx context.Context, now time.Time) error
 }
 

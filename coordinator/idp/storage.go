@@ -84,22 +84,14 @@ func (s opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 
 func (s opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	t := accessToken{subject: req.GetSubject(), scopes: slices.Clone(req.GetScopes()), expires: s.now().Add(tokenTTL)}
-	if a, ok := req.(*authRequest); ok {
-		t.clientID = a.clientID
+	if o, ok := req.(grantOrigin); ok {
+		t.clientID = o.GetClientID()
 	}
 	id := randomID()
 	if err := s.p.state.addToken(ctx, id, t, s.now()); err != nil {
 		return "", time.Time{}, oidc.ErrServerError().WithDescription("%s", err.Error())
 	}
 	return id, t.expires, nil
-}
-
-func (s opStorage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType().WithDescription("refresh tokens are not issued")
-}
-
-func (s opStorage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, op.ErrInvalidRefreshToken
 }
 
 // TerminateSession has nothing to end: the provider keeps no sign-in
@@ -113,10 +105,6 @@ func (s opStorage) RevokeToken(ctx context.Context, tokenOrID, _, clientID strin
 		}
 	}
 	return nil
-}
-
-func (s opStorage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", op.ErrInvalidRefreshToken
 }
 
 func (s opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {

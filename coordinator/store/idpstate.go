@@ -162,11 +162,11 @@ func (s *DB) DeleteIdPToken(ctx context.Context, hash []byte) error {
 	return s.fail("delete IdP token", err)
 }
 
-// DeleteExpiredIdPState deletes the sign-ins, codes and tokens expired at
+// DeleteExpiredIdPState deletes the sign-ins, codes, access and refresh tokens expired at
 // now. Readers check expiry themselves; this keeps the tables small.
 func (s *DB) DeleteExpiredIdPState(ctx context.Context, now time.Time) error {
 	var errs []error
-	for _, table := range []string{"idp_auth_requests", "idp_codes", "idp_tokens"} {
+	for _, table := range []string{"idp_auth_requests", "idp_codes", "idp_tokens", "idp_refresh_tokens"} {
 		_, err := s.wr().exec(ctx, "DELETE FROM "+table+" WHERE expires <= ?", s.d.timeArg(now))
 		errs = append(errs, err)
 	}

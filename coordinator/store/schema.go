@@ -499,4 +499,47 @@ var migrations = []migration{{
 		)`,
 		`CREATE INDEX usage_minute_minute ON usage_minute (minute)`,
 	},
+}, {
+	version: 21,
+	name:    "re-checking people at the IdP: their refresh tokens, and the embedded IdP's",
+	stmts: []string{
+		// The refresh token of each person's latest sign-in at the IdP,
+		// sealed by the coordinator, and how the last re-check went (see
+		// idpgrants.go).
+		`CREATE TABLE idp_grants (
+			user_id TEXT PRIMARY KEY,
+			refresh {{blob}} NOT NULL,
+			updated {{time}} NOT NULL,
+			checked {{time}},
+			result  TEXT NOT NULL DEFAULT ''
+		)`,
+		// The embedded IdP's refresh tokens, by their SHA-256.
+		`CREATE TABLE idp_refresh_tokens (
+			hash      {{blob}} PRIMARY KEY,
+			subject   TEXT NOT NULL,
+			client_id TEXT NOT NULL DEFAULT '',
+			scopes    TEXT NOT NULL DEFAULT '[]',
+			amr       TEXT NOT NULL DEFAULT '[]',
+			auth_time {{time}},
+			expires   {{time}} NOT NULL
+		)`,
+		`CREATE INDEX idp_refresh_tokens_expires ON idp_refresh_tokens (expires)`,
+		`CREATE INDEX idp_refresh_tokens_subject ON idp_refresh_tokens (subject)`,
+	},
+}, {
+	version: 22,
+	name:    "node credentials: when each was issued and until when it works",
+	stmts: []string{
+		// Every live node credential, by its SHA-256: the current one
+		// (devices.cred_hash) and, after a rotation, the previous one for
+		// the overlap (see nodecreds.go). Nodes joined before this
+		// migration have no row until they first rotate.
+		`CREATE TABLE node_credentials (
+			hash      {{blob}} PRIMARY KEY,
+			device_id TEXT NOT NULL,
+			issued    {{time}} NOT NULL,
+			expires   {{time}}
+		)`,
+		`CREATE INDEX node_credentials_device ON node_credentials (device_id)`,
+	},
 }}

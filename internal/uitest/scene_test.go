@@ -14,6 +14,7 @@ import (
 
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
+	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/internal/e2e"
 	"github.com/moatmesh/moat/internal/standin"
 	"github.com/moatmesh/moat/mesh/client"
@@ -34,6 +35,7 @@ const (
 	nodeName    = "gpu-1"
 	laptopName  = "alice-laptop"
 	model       = "llama"
+	passkeyName = "YubiKey 5C" // alice's step-up passkey, which the admin resets
 	// hostile names, shown to admins: each must appear as text.
 	evilDevice = "<script>alert(1)</script>"
 	evilNode   = `<img src=x onerror=alert(2)>`
@@ -105,7 +107,33 @@ func buildScene(t *testing.T) *scene {
 	callTools(t, laptop, addr)
 	sc.auditID = awaitAudit(t, c)
 	awaitMCPAudit(t, c)
+	coordinatorFactors(t, ctx, c, userEmail)
 	return sc
+}
+
+// coordinatorFactors gives email second factors of the coordinator's own
+// (its step-up), which an admin resets in the script: an authenticator
+// app and a device-bound passkey, as enrolling them would store them.
+func coordinatorFactors(t *testing.T, ctx context.Context, c *coordtest.Coord, email string) {
+	users, err := c.Store().Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if u.Email != email {
+			continue
+		}
+		if err := c.Store().ClaimTOTPStep(ctx, u.ID, 1, []byte("a sealed app secret")); err != nil {
+			t.Fatal(err)
+		}
+		pk := &store.Passkey{ID: []byte("yubikey-1"), UserID: u.ID, Name: passkeyName,
+			Data: []byte(`{"flags":{"userPresent":true,"userVerified":true,"backupEligible":false}}`), Created: c.Clock.Now()}
+		if err := c.Store().CreatePasskey(ctx, pk); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no user %s", email)
 }
 
 // startNode enrolls and runs a node serving the stand-in as llama.

@@ -50,7 +50,7 @@ func TestUI(t *testing.T) {
 		"ADMIN_EMAIL=" + sc.admin.Email, "ADMIN_PASSWORD=" + sc.admin.Password, "ADMIN_TOTP=" + sc.admin.TOTP,
 		"MEMBER_EMAIL=" + sc.member.Email, "MEMBER_PASSWORD=" + sc.member.Password, "MEMBER_TOTP=" + sc.member.TOTP,
 		"USER_EMAIL=" + userEmail, "LAPTOP_NAME=" + laptopName, "NODE_NAME=" + nodeName, "MODEL=" + model,
-		"EVIL_DEVICE=" + evilDevice, "EVIL_NODE=" + evilNode, "AUDIT_ID=" + sc.auditID,
+		"PASSKEY_NAME=" + passkeyName, "EVIL_DEVICE=" + evilDevice, "EVIL_NODE=" + evilNode, "AUDIT_ID=" + sc.auditID,
 	}
 	// The script stops itself after 120 s (the steps take about 40 s on a
 	// quiet machine; a loaded one takes several times that); this is the

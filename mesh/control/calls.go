@@ -93,6 +93,16 @@ func (c *Client) Logout(ctx context.Context) error {
 // WithCredential returns a copy of c that authenticates with cred.
 func (c *Client) WithCredential(cred wire.Secret) *Client {
 	cc := *c
-	cc.cred = cred
+	cc.cred = newCredential(cred)
 	return &cc
+}
+
+// RenewNodeCredential asks for the node's next credential (POST
+// /api/v1/node/credential). The caller saves it, then SetCredential.
+func (c *Client) RenewNodeCredential(ctx context.Context) (*wire.NodeCredential, error) {
+	var res wire.NodeCredential
+	if _, err := c.do(ctx, c.http, http.MethodPost, "/api/v1/node/credential", struct{}{}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }

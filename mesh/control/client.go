@@ -46,7 +46,7 @@ type Config struct {
 // Client talks to one coordinator.
 type Client struct {
 	base *url.URL
-	cred wire.Secret
+	cred *credential  // shared with copies; SetCredential changes it
 	http *http.Client // short requests
 	long *http.Client // the netmap stream and login polls: no overall timeout
 }
@@ -78,7 +78,7 @@ func New(cfg Config) (*Client, error) {
 		tr = t
 	}
 	return &Client{
-		base: u, cred: cfg.Credential,
+		base: u, cred: newCredential(cfg.Credential),
 		http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		long: &http.Client{Transport: tr},
 	}, nil
@@ -159,8 +159,8 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.cred != "" {
-		req.Header.Set("Authorization", "Bearer "+string(c.cred))
+	if cred := c.Credential(); cred != "" {
+		req.Header.Set("Authorization", "Bearer "+string(cred))
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

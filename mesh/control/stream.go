@@ -35,7 +35,7 @@ func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) e
 		return err
 	}
 	setMemberHeaders(req.Header)
-	req.Header.Set("Authorization", "Bearer "+string(c.cred))
+	req.Header.Set("Authorization", "Bearer "+string(c.Credential()))
 	resp, err := c.long.Do(req)
 	if err != nil {
 		return fmt.Errorf("coordinator unreachable: %w", err)

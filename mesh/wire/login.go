@@ -117,4 +117,28 @@ type EnrollResult struct {
 	Addresses  []netip.Addr `json:"addresses"`
 	Tags       []string     `json:"tags,omitempty"`
 	NetMap     *NetMap      `json:"netmap,omitempty"`
+	// CredentialIssued and CredentialExpiry bound the credential's
+	// lifetime; a zero expiry (absent) means it never expires.
+	CredentialIssued time.Time `json:"credentialIssued,omitzero"`
+	CredentialExpiry time.Time `json:"credentialExpiry,omitzero"`
+}
+
+// NodeCredential is a node's new credential: the answer to POST
+// /api/v1/node/credential. The credential the request carried keeps
+// working for an overlap, so that requests in flight with it finish; the
+// node saves the new one and uses it from then on, and asks for the next
+// one before Expiry (after two thirds of its lifetime).
+type NodeCredential struct {
+	Credential Secret    `json:"credential"`
+	Issued     time.Time `json:"issued"`
+	Expiry     time.Time `json:"expiry,omitzero"` // zero: never
+}
+
+// RenewAt is when a node should ask for the credential after c: two
+// thirds into its lifetime; zero when it never expires.
+func (c NodeCredential) RenewAt() time.Time {
+	if c.Expiry.IsZero() {
+		return time.Time{}
+	}
+	return c.Issued.Add(c.Expiry.Sub(c.Issued) * 2 / 3)
 }

@@ -116,6 +116,13 @@ import (
 //     coordinator from before answers an rpm or tpm lease with 400, which
 //     a node of this version takes as an outage: upgrade coordinators
 //     first.
+//     Also compatible, for node credentials that rotate:
+//     EnrollResult.CredentialIssued and CredentialExpiry (absent from a
+//     coordinator whose node credentials never expire), and the call POST
+//     /api/v1/node/credential (a node's credential) answering
+//     NodeCredential, a new credential, while the one used keeps working
+//     for an overlap. A coordinator from before answers 404 and its
+//     credentials never expire.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A

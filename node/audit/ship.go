@@ -34,6 +34,9 @@ type ShipperConfig struct {
 	URL string
 	// Token is sent as "Authorization: Bearer <Token>"; empty: no header.
 	Token string
+	// TokenFunc, when set, is asked for the token of each batch instead
+	// (a node whose credential rotates). Default: Token.
+	TokenFunc func() string
 	// Client sends the batches. Required: it carries the coordinator's TLS
 	// pinning and timeouts.
 	Client *http.Client
@@ -271,8 +274,12 @@ func (s *Shipper) post(ctx context.Context, batch []byte) error {
 		return fmt.Errorf("audit ship: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if s.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	tok := s.cfg.Token
+	if s.cfg.TokenFunc != nil {
+		tok = s.cfg.TokenFunc()
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {

@@ -202,6 +202,15 @@ type Store interface {
 	// How members reach their peers (see store/paths.go).
 	SetPaths(ctx context.Context, id string, report []byte, now time.Time) error
 	Paths(ctx context.Context) (map[string]store.PathReport, error)
+	// The refresh tokens people are re-checked with at their IdP, sealed
+	// by the caller (see store/idpgrants.go); the embedded IdP's users
+	// deleted with their refresh tokens and passkeys.
+	SetIdPGrant(ctx context.Context, user string, sealed []byte, at time.Time) error
+	IdPGrant(ctx context.Context, user string) (*store.IdPGrant, error)
+	IdPGrants(ctx context.Context) ([]*store.IdPGrant, error)
+	RecordIdPCheck(ctx context.Context, user string, at time.Time, result string, prev, next []byte) error
+	DeleteIdPGrant(ctx context.Context, user string) error
+	DeleteIdPUser(ctx context.Context, id string) error
 
 	// Ping checks the database answers (for /readyz).
 	Ping(ctx context.Context) error

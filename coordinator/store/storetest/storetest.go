@@ -61,6 +61,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"PasskeyUseRace", testPasskeyUseRace},
 		{"PasskeyChallenges", testPasskeyChallenges},
 		{"ResetMFA", testResetMFA},
+		{"IdPGrants", testIdPGrants},
+		{"IdPRefreshTokens", testIdPRefreshTokens},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -41,6 +41,7 @@ export async function adminSuite() {
   await auditSteps(page, watch);
   await mcpSteps(page, watch);
   await step("people and models", () => peopleAndModels(page, watch));
+  await step("a person's second factors, reset after confirming", () => resetFactors(page, watch));
   await step("usage: charts over time, the top spenders and the budgets", () => usage(page, watch));
   await step("devices: <script> hostname shown as text, revoked after confirming, gone", () => revoke(page, watch));
   await step("devices: a device's key expired now after confirming", () => expire(page, watch));
@@ -48,7 +49,7 @@ export async function adminSuite() {
   await step("admin trail records what the admin did", async () => {
     await go(page, "/ui/trail");
     const trail = page.locator("#admin-trail");
-    for (const action of ["enrollkey.create", "policy.save", "policy.rollback", "device.revoke", "device.expire"]) {
+    for (const action of ["enrollkey.create", "policy.save", "policy.rollback", "mfa.reset", "device.revoke", "device.expire"]) {
       await trail.getByRole("row").filter({ hasText: action }).filter({ hasText: env("ADMIN_EMAIL") }).first().waitFor();
     }
     await assertInert(page, watch, evilDevice); // the revoked device's name is the target's detail
@@ -109,6 +110,36 @@ async function peopleAndModels(page, watch) {
   await llama.getByText(env("NODE_NAME")).waitFor();
   await llama.getByText("online").waitFor();
   await shot(page, "models");
+  watch.assertClean();
+}
+
+// resetFactors resets alice's step-up factors from her page: her
+// authenticator app and device-bound passkey at the coordinator go, her
+// embedded IdP app stays (a new setup link replaces that).
+async function resetFactors(page, watch) {
+  await go(page, "/ui/people");
+  await page.getByRole("link", { name: env("USER_EMAIL") }).click();
+  await page.getByRole("heading", { name: env("USER_EMAIL"), level: 1 }).waitFor();
+  const factors = page.locator("#factors");
+  const passkey = row(page, env("PASSKEY_NAME"));
+  await passkey.getByText("hwk").waitFor();
+  await passkey.getByText("device-bound").waitFor();
+  await factors.getByRole("row").filter({ hasText: "authenticator app" }).filter({ hasText: "coordinator" }).waitFor();
+  await factors.getByRole("row").filter({ hasText: "authenticator app" }).filter({ hasText: "embedded IdP" }).waitFor();
+  await shot(page, "person-factors");
+  await page.getByRole("link", { name: "Reset second factors…" }).click();
+  const confirm = page.locator("main form").getByRole("button");
+  await confirm.waitFor();
+  assert.equal(await confirm.innerText(), `Reset ${env("USER_EMAIL")}'s second factors`, "the confirmation's button");
+  await page.getByText("a new setup link").waitFor(); // the embedded IdP's factors stay
+  assert.equal(await page.locator('main form input[name="csrf"]').count(), 1, "the confirming form carries the CSRF token");
+  await shot(page, "person-reset-mfa");
+  await confirm.click();
+  await page.getByRole("heading", { name: env("USER_EMAIL"), level: 1 }).waitFor();
+  assert.equal(await passkey.count(), 0, "the step-up passkey is still listed");
+  assert.equal(await factors.getByRole("row").filter({ hasText: "coordinator" }).count(), 0, "a coordinator factor is still listed");
+  await factors.getByRole("row").filter({ hasText: "embedded IdP" }).waitFor();
+  assert.equal(await page.getByRole("link", { name: "Reset second factors…" }).count(), 0, "nothing left to reset, yet the link is offered");
   watch.assertClean();
 }
 
