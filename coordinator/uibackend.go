@@ -158,7 +158,11 @@ func (b uiBackend) Nodes(ctx context.Context) ([]ui.Node, []ui.EnrollKey, error)
 			n.KeyIssued, n.KeyExpiry, n.KeyAge = c.Issued, c.Expires, b.s.cfg.Now().Sub(c.Issued)
 		}
 		for _, m := range d.Models {
-			n.Models = append(n.Models, m.Name)
+			if m.API == wire.APIMCP {
+				n.MCP = append(n.MCP, m.Name)
+			} else {
+				n.Models = append(n.Models, m.Name)
+			}
 		}
 		nodes = append(nodes, n)
 	}

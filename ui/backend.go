@@ -108,7 +108,8 @@ type Device struct {
 type Node struct {
 	ID, Hostname string
 	Tags         []string
-	Models       []string
+	Models       []string // models it serves
+	MCP          []string // MCP servers it serves
 	Addresses    []string
 	LastSeen     time.Time
 	Online       bool

@@ -68,7 +68,8 @@ export async function adminSuite() {
 
 async function nodes(page, watch) {
   await go(page, "/ui/nodes");
-  await row(page, env("NODE_NAME")).getByRole("cell", { name: env("MODEL"), exact: true }).waitFor();
+  // The models cell: the model first, the node's MCP servers after it.
+  await row(page, env("NODE_NAME")).getByRole("cell", { name: new RegExp("^" + env("MODEL") + "( MCP: .+)?$") }).waitFor();
   await row(page, env("NODE_NAME")).getByText("online").waitFor();
   await row(page, env("NODE_NAME")).getByText("weights of " + env("MODEL")).waitFor(); // at-rest status
   await row(page, env("NODE_NAME")).getByText("no pinned weights").waitFor();
@@ -162,7 +163,7 @@ async function revoke(page, watch) {
 
 async function expire(page, watch) {
   const laptopRow = row(page, laptop);
-  const expires = laptopRow.getByRole("cell").nth(4);
+  const expires = laptopRow.getByRole("cell").nth(5); // Device, Owner, Kind, Addresses, Paths, Expires
   const before = await expires.innerText();
   await laptopRow.getByRole("link", { name: "Expire now…" }).click();
   const confirm = page.locator("main form").getByRole("button");
