@@ -52,10 +52,20 @@ func (n *Node) renewLoop(ctx context.Context, ctl *control.Client) {
 			n.log.Info("the coordinator does not rotate node credentials (an older version); keeping this one")
 			return
 		case err != nil && ctx.Err() == nil:
-			n.log.Warn("renew the node credential; trying again", "in", renewRetry, "err", err)
-			wait = renewRetry
+			wait = n.retryWait()
+			n.log.Warn("renew the node credential; trying again", "in", wait, "err", err)
 		}
 	}
+}
+
+// retryWait is how soon to try a failed renewal again: renewRetry, but
+// at most a third of the credential's remaining life, so that a short
+// one gets several tries before it expires.
+func (n *Node) retryWait() time.Duration {
+	if n.st.CredentialExpiry.IsZero() {
+		return renewRetry
+	}
+	return min(renewRetry, max(time.Until(n.st.CredentialExpiry)/3, minRenewWait))
 }
 
 // firstRenewWait is how long to wait before the first renewal: at once
