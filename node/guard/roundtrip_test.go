@@ -1,22 +1,23 @@
-package netmap
+package guard_test
 
 import (
 	"reflect"
 	"testing"
 
+	"github.com/moatmesh/moat/mesh/wirepolicy"
 	"github.com/moatmesh/moat/node/guard"
 	"github.com/moatmesh/moat/policy"
 )
 
 // TestGrantRuleRoundTrip: a grant with every field set comes back whole
-// from the coordinator's conversion to the wire and the node's conversion
-// back, so that a field added to policy.GrantRule (or one a merge drops
+// from the conversion to the wire (mesh/wirepolicy: the coordinator's
+// and a tailnet node's) and the node's conversion back, so that a field added to policy.GrantRule (or one a merge drops
 // from a converter, as MFAFactor once was) fails here rather than being
 // silently unenforced on the node.
 func TestGrantRuleRoundTrip(t *testing.T) {
 	var g policy.GrantRule
 	fillAll(t, reflect.ValueOf(&g).Elem(), "GrantRule")
-	if got := guard.PolicyGrant(wireGrant(g)); !reflect.DeepEqual(got, g) {
+	if got := guard.PolicyGrant(wirepolicy.Grant(g)); !reflect.DeepEqual(got, g) {
 		t.Errorf("grant changed on its way to the node:\n sent %+v\n  got %+v", g, got)
 	}
 }
