@@ -38,7 +38,8 @@ func (e *hubEntry) writeTo(w io.Writer) error { return e.frame.writeTo(w, e.seq,
 type subscriber struct {
 	wake  chan struct{}
 	ended chan struct{}
-	order uint64 // when it subscribed, among all streams
+	order uint64    // when it subscribed, among all streams
+	at    time.Time // when it subscribed
 }
 
 // MaxStreamsPerDevice is how many netmap streams one device may hold at
@@ -62,7 +63,8 @@ func newHub(now time.Time) *hub {
 // here), and wakes the streams of the devices whose netmap differs from
 // before (ignoring Seq and Created) or that are no longer live. Devices
 // dropped after snapAt stay out. A live device whose netmap was not
-// computed keeps no entry. It returns the IDs of the devices it woke, and
+// computed keeps no entry. A device absent from the snapshot ends its
+// streams, unless one began after snapAt (it joined since). It returns the IDs of the devices it woke, and
 // whether a live device holding a stream here has no netmap (its stream
 // began after the snapshot: another recompute is due).
 func (h *hub) update(frames map[string]*frame, live map[string]bool, snapAt, now time.Time) (woken []string, missing bool) {
@@ -98,12 +100,28 @@ func (h *hub) update(frames map[string]*frame, live map[string]bool, snapAt, now
 		case h.mu.entries[id] != nil:
 		case live[id] && !stale[id]:
 			missing = true
+		case !stale[id] && h.subscribedAfterLocked(id, snapAt):
+			// Its stream began after the snapshot was read (a device
+			// that joined or signed in since): the snapshot cannot say
+			// whether it is live; the next recompute does.
+			missing = true
 		case !slices.Contains(woken, id): // left before it had a netmap: its streams end
 			woken = append(woken, id)
 			h.wakeLocked(id)
 		}
 	}
 	return woken, missing
+}
+
+// subscribedAfterLocked reports whether device id has a stream that
+// began after t.
+func (h *hub) subscribedAfterLocked(id string, t time.Time) bool {
+	for s := range h.mu.subs[id] {
+		if s.at.After(t) {
+			return true
+		}
+	}
+	return false
 }
 
 // subscribed returns the devices holding a stream here.
@@ -199,7 +217,7 @@ func (h *hub) subscribe(id string) (*subscriber, func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.mu.order++
-	s := &subscriber{wake: make(chan struct{}, 1), ended: make(chan struct{}), order: h.mu.order}
+	s := &subscriber{wake: make(chan struct{}, 1), ended: make(chan struct{}), order: h.mu.order, at: time.Now()}
 	if h.mu.subs[id] == nil {
 		h.mu.subs[id] = map[*subscriber]struct{}{}
 	}

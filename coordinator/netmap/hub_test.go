@@ -84,3 +84,38 @@ func TestHubShare(t *testing.T) {
 		t.Fatalf("a's netmap, no longer computed, was not forgotten quietly: woke %v", woken)
 	}
 }
+
+// TestHubKeepsStreamsNewerThanSnapshot: a device that joined after a
+// recompute read its snapshot is absent from it; its stream must wait for
+// the next recompute, not end (a node that has just enrolled saw "the
+// coordinator closed the netmap stream"). A device absent from a snapshot
+// read after its stream began has left: its stream ends.
+func TestHubKeepsStreamsNewerThanSnapshot(t *testing.T) {
+	h := newHub(time.Now())
+	snapAt := time.Now()
+	for !time.Now().After(snapAt) { // the subscription is strictly newer
+	}
+	sub, _ := h.subscribe("joined")
+	woken, missing := h.update(map[string]*frame{}, map[string]bool{}, snapAt, time.Now())
+	if len(woken) != 0 || !missing {
+		t.Fatalf("a stream newer than the snapshot was woken %v (missing %v)", woken, missing)
+	}
+	select {
+	case <-sub.wake:
+		t.Fatal("the stream of a device that joined after the snapshot was woken to end")
+	default:
+	}
+	if woken, _ := h.update(map[string]*frame{}, map[string]bool{}, time.Now(), time.Now()); len(woken) != 1 {
+		t.Fatalf("a device absent from a newer snapshot kept its stream (woke %v)", woken)
+	}
+	// Dropped (revoked) after the old snapshot: it ends at once.
+	h2 := newHub(time.Now())
+	old := time.Now()
+	for !time.Now().After(old) {
+	}
+	h2.subscribe("revoked")
+	h2.drop("revoked", time.Now())
+	if woken, _ := h2.update(map[string]*frame{}, map[string]bool{}, old, time.Now()); len(woken) != 1 {
+		t.Fatalf("a device dropped after the snapshot kept its stream (woke %v)", woken)
+	}
+}
