@@ -1,16 +1,16 @@
-// Command guardbench measures direct, nginx and guard paths to one
-// stand-in upstream over loopback and prints the comparisons as
+// Command guardbench measures direct, nginx, Caddy and guard paths to
+// one stand-in upstream over loopback and prints the comparisons as
 // "ratio <name> <value>" and "metric <name> <value>" lines;
-// scripts/bench-guard.sh runs it with nginx. The paths: direct; nginx's
-// proxy_pass; the guard alone on loopback (guard_lo); the guard behind a
+// scripts/bench-guard.sh runs it with nginx and Caddy. The paths: direct;
+// nginx's proxy_pass; Caddy's reverse_proxy (the Go peer); the guard alone on loopback (guard_lo); the guard behind a
 // netstack WireGuard pair (guard); and the employee's whole path, moat
 // up's local endpoint in front of that same mesh and guard (router).
 //
-//	guardbench -upstream 127.0.0.1:PORT [-nginx http://127.0.0.1:PORT]
+//	guardbench -upstream 127.0.0.1:PORT [-nginx http://127.0.0.1:PORT] [-caddy http://127.0.0.1:PORT]
 //	guardbench -only direct,guard_lo -cpuprofile cpu.prof   # profile the guard
 //
 // Beside requests a second it prints this process's CPU time per request
-// under load ("cpu"; nginx's own processes are not counted), which moves
+// under load ("cpu"; nginx's and Caddy's own processes are not counted), which moves
 // less than requests a second when other work shares the machine.
 package main
 
@@ -31,13 +31,14 @@ import (
 func main() {
 	upAddr := flag.String("upstream", "127.0.0.1:0", "address the stand-in upstream listens on (nginx proxies to it)")
 	nginx := flag.String("nginx", "", "nginx's base URL; empty: skip nginx")
+	caddy := flag.String("caddy", "", "Caddy's base URL (reverse_proxy to the upstream); empty: skip Caddy")
 	n := flag.Int("n", 3000, "sequential requests for the latency percentiles")
 	conc := flag.Int("c", 64, "callers for the throughput run")
 	dur := flag.Duration("d", 3*time.Second, "length of each throughput run")
 	streams := flag.Int("streams", 100, "streamed answers per path")
 	chunks := flag.Int("chunks", 50, "chunks per streamed answer")
 	every := flag.Duration("every", 2*time.Millisecond, "time between streamed chunks")
-	only := flag.String("only", "", "comma-separated paths to measure (direct, nginx, guard_lo, guard, router); empty: all")
+	only := flag.String("only", "", "comma-separated paths to measure (direct, nginx, caddy, guard_lo, guard, router); empty: all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the guard, upstream and callers) to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 	flag.Parse()
@@ -58,7 +59,8 @@ func main() {
 	if *only != "" {
 		want = strings.Split(*only, ",")
 	}
-	if err := run(*upAddr, *nginx, want, *n, *conc, *dur, *streams, *chunks, *every); err != nil {
+	peers := map[string]string{"nginx": *nginx, "caddy": *caddy}
+	if err := run(*upAddr, peers, want, *n, *conc, *dur, *streams, *chunks, *every); err != nil {
 		log.Fatal("guardbench: ", err)
 	}
 	if *memProfile != "" {
@@ -83,7 +85,10 @@ type result struct {
 	del50, del99 time.Duration // chunk delivery
 }
 
-func run(upAddr, nginx string, only []string, n, conc int, dur time.Duration, streams, chunks int, every time.Duration) error {
+// peerNames are the other proxies the guard is compared with, in order.
+var peerNames = []string{"nginx", "caddy"}
+
+func run(upAddr string, peers map[string]string, only []string, n, conc int, dur time.Duration, streams, chunks int, every time.Duration) error {
 	base := time.Now()
 	up, err := guardbench.StartUpstream(upAddr, base, chunks, every)
 	if err != nil {
@@ -111,8 +116,10 @@ func run(upAddr, nginx string, only []string, n, conc int, dur time.Duration, st
 	}
 	defer rt.Close()
 	targets := []guardbench.Target{{Name: "direct", URL: up.URL, Client: guardbench.DirectClient()}}
-	if nginx != "" {
-		targets = append(targets, guardbench.Target{Name: "nginx", URL: nginx, Client: guardbench.DirectClient()})
+	for _, name := range peerNames {
+		if peers[name] != "" {
+			targets = append(targets, guardbench.Target{Name: name, URL: peers[name], Client: guardbench.DirectClient()})
+		}
 	}
 	targets = append(targets, guardbench.Target{Name: "guard_lo", URL: lo.URL, Client: lo.Client},
 		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client},
@@ -130,7 +137,7 @@ func run(upAddr, nginx string, only []string, n, conc int, dur time.Duration, st
 		fmt.Printf("%-9s latency p50 %7.1fµs p99 %7.1fµs | c=%d %8.0f req/s, cpu %5.1fµs/req | stream ttft p50 %7.1fµs, chunk delivery p50 %6.1fµs p99 %6.1fµs\n",
 			r.name, us(r.p50), us(r.p99), conc, r.rps, us(r.cpu), us(r.ttft), us(r.del50), us(r.del99))
 	}
-	report(res, nginx != "")
+	report(res)
 	return personLoad(targets, res, dur)
 }
 
@@ -181,13 +188,13 @@ func measure(t guardbench.Target, base time.Time, n, conc int, dur time.Duration
 	return r, nil
 }
 
-func report(res map[string]result, haveNginx bool) {
+func report(res map[string]result) {
 	d, ok := res["direct"]
 	if !ok {
 		return // nothing to compare with
 	}
 	fmt.Println("# added = path minus direct; µs")
-	for _, name := range []string{"nginx", "guard_lo", "guard", "router"} {
+	for _, name := range []string{"nginx", "caddy", "guard_lo", "guard", "router"} {
 		r, ok := res[name]
 		if !ok {
 			continue
@@ -195,21 +202,23 @@ func report(res map[string]result, haveNginx bool) {
 		fmt.Printf("added %-9s p50 %7.1f p99 %7.1f ttft %7.1f chunk p50 %6.1f p99 %6.1f\n", name,
 			us(r.p50-d.p50), us(r.p99-d.p99), us(r.ttft-d.ttft), us(r.del50-d.del50), us(r.del99-d.del99))
 	}
-	_, measured := res["nginx"]
-	if !haveNginx || !measured {
-		fmt.Println("# nginx not measured: no ratios against it")
-	} else {
-		x := res["nginx"]
+	for _, peer := range peerNames {
+		x, ok := res[peer]
+		if !ok {
+			fmt.Printf("# %s not measured: no ratios against it\n", peer)
+			continue
+		}
 		for _, g := range []string{"guard_lo", "guard"} {
 			r, ok := res[g]
 			if !ok {
 				continue
 			}
-			ratio(g+"_rps/nginx_rps", r.rps/x.rps, fmt.Sprintf("%.0f vs %.0f req/s", r.rps, x.rps))
-			ratio(g+"_added_p50/nginx_added_p50", div(r.p50-d.p50, x.p50-d.p50), fmt.Sprintf("%.1f vs %.1f µs", us(r.p50-d.p50), us(x.p50-d.p50)))
-			ratio(g+"_added_p99/nginx_added_p99", div(r.p99-d.p99, x.p99-d.p99), fmt.Sprintf("%.1f vs %.1f µs", us(r.p99-d.p99), us(x.p99-d.p99)))
-			ratio(g+"_added_ttft/nginx_added_ttft", div(r.ttft-d.ttft, x.ttft-d.ttft), fmt.Sprintf("%.1f vs %.1f µs", us(r.ttft-d.ttft), us(x.ttft-d.ttft)))
-			ratio(g+"_added_chunk_p99/nginx_added_chunk_p99", div(r.del99-d.del99, x.del99-d.del99), fmt.Sprintf("%.1f vs %.1f µs", us(r.del99-d.del99), us(x.del99-d.del99)))
+			p := "/" + peer
+			ratio(g+"_rps"+p+"_rps", r.rps/x.rps, fmt.Sprintf("%.0f vs %.0f req/s", r.rps, x.rps))
+			ratio(g+"_added_p50"+p+"_added_p50", div(r.p50-d.p50, x.p50-d.p50), fmt.Sprintf("%.1f vs %.1f µs", us(r.p50-d.p50), us(x.p50-d.p50)))
+			ratio(g+"_added_p99"+p+"_added_p99", div(r.p99-d.p99, x.p99-d.p99), fmt.Sprintf("%.1f vs %.1f µs", us(r.p99-d.p99), us(x.p99-d.p99)))
+			ratio(g+"_added_ttft"+p+"_added_ttft", div(r.ttft-d.ttft, x.ttft-d.ttft), fmt.Sprintf("%.1f vs %.1f µs", us(r.ttft-d.ttft), us(x.ttft-d.ttft)))
+			ratio(g+"_added_chunk_p99"+p+"_added_chunk_p99", div(r.del99-d.del99, x.del99-d.del99), fmt.Sprintf("%.1f vs %.1f µs", us(r.del99-d.del99), us(x.del99-d.del99)))
 		}
 	}
 	for _, name := range []string{"guard_lo", "guard", "router"} {
@@ -250,7 +259,7 @@ func metric(name string, v float64) { fmt.Printf("metric %s %.1f\n", name, v) }
 
 func div(a, b time.Duration) float64 {
 	if b <= 0 {
-		b = time.Microsecond // nginx added nothing measurable: compare against 1 µs
+		b = time.Microsecond // the peer added nothing measurable: compare against 1 µs
 	}
 	return float64(a) / float64(b)
 }
