@@ -121,6 +121,13 @@ type Config struct {
 	// one address that is not a trusted proxy. Default 1000; negative: no
 	// cap.
 	MaxConnsPerClient int
+	// SignInRate is how many sign-in requests (a device's sign-in start,
+	// the sign-in, MFA and web UI sign-in pages) one client address (IPv6:
+	// one /64) may make a minute, and at once. A sign-in takes about six;
+	// an office whose people share one NAT address needs room for many at
+	// the start of a day. Failed codes are limited per account as well,
+	// whatever this is. Default DefaultSignInRate; negative: no limit.
+	SignInRate int
 
 	// AuditSinks push audit records and the admin trail out, each from
 	// the one replica holding its leader claim. Default: none.
@@ -188,6 +195,10 @@ const DefaultDataDir = "./moat-data"
 // file descriptors.
 const DefaultMaxConnsPerClient = 1000
 
+// DefaultSignInRate is Config.SignInRate's default: about twenty people
+// signing in a minute behind one address, 2 requests a second sustained.
+const DefaultSignInRate = 120
+
 // DefaultScopes are the scopes asked for by default.
 var DefaultScopes = []string{"openid", "email", "profile"}
 
@@ -250,6 +261,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxConnsPerClient == 0 {
 		c.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	if c.SignInRate == 0 {
+		c.SignInRate = DefaultSignInRate
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

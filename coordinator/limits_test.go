@@ -153,14 +153,17 @@ func TestRateLimitsKeyOnForwardedClient(t *testing.T) {
 		return limited
 	}
 	same := func(a string) func(int) string { return func(int) string { return a } }
-	proxied := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	proxied := startCoord(t, t.TempDir(), newClock(), func(c *Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.SignInRate = 20
+	})
 	if flood(proxied, same("198.51.100.7, 127.0.0.1")) == 0 {
 		t.Fatal("a flood from one forwarded client was not limited")
 	}
 	if n := flood(proxied, same("198.51.100.8")); n > 20 {
 		t.Fatalf("another client behind the proxy was limited %d times of 40: it shares the first one's bucket", n)
 	}
-	direct := startCoord(t, t.TempDir(), newClock())
+	direct := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.SignInRate = 20 })
 	spoofed := func(i int) string { return netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}).String() }
 	if flood(direct, spoofed) == 0 {
 		t.Fatal("spoofed X-Forwarded-For from an untrusted peer escaped the rate limit")

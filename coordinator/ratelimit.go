@@ -70,6 +70,15 @@ func (s *Server) perClient(t *rateTable) gin.HandlerFunc {
 	}
 }
 
+// signInLimit returns the per-address limit on sign-in requests
+// (Config.SignInRate a minute, as many at once), or no limit.
+func (s *Server) signInLimit() gin.HandlerFunc {
+	if s.cfg.SignInRate < 0 {
+		return func(c *gin.Context) { c.Next() }
+	}
+	return s.perClient(newRateTable(time.Minute/time.Duration(s.cfg.SignInRate), s.cfg.SignInRate))
+}
+
 // tooMany answers 429 with code (also the refusal's metric label) and
 // msg, asking the caller to come back in 10 s.
 func (s *Server) tooMany(c *gin.Context, code, msg string) {

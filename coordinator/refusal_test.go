@@ -240,16 +240,34 @@ func TestExpiredDeviceRefusedAndDropped(t *testing.T) {
 	}
 }
 
+// Sign-in requests from one address are limited to SignInRate a minute
+// (and at once): exactly so many are served on a frozen clock, the next
+// is refused, and a minute later there is room again. -1 lifts it.
 func TestLoginFloodLimited(t *testing.T) {
-	tc := startCoord(t, t.TempDir(), newClock())
-	limited := 0
-	for range 40 {
-		if status, _ := post(t, tc.URL+"/api/v1/login", "application/json", `{}`); status == http.StatusTooManyRequests {
-			limited++
+	starts := func(tc *testCoord, n int) (served int) {
+		for range n {
+			if status, _ := post(t, tc.URL+"/api/v1/login", "application/json", `{}`); status != http.StatusTooManyRequests {
+				served++
+			}
 		}
+		return served
 	}
-	if limited == 0 {
-		t.Fatal("40 login starts in a burst from one address were all served")
+	clk := newClock()
+	tc := startCoord(t, t.TempDir(), clk)
+	if n := starts(tc, DefaultSignInRate+10); n != DefaultSignInRate {
+		t.Fatalf("%d login starts in a burst from one address: %d served, want the default %d", DefaultSignInRate+10, n, DefaultSignInRate)
+	}
+	clk.Advance(time.Minute)
+	if n := starts(tc, DefaultSignInRate+10); n != DefaultSignInRate {
+		t.Fatalf("a minute later %d were served, want %d again", n, DefaultSignInRate)
+	}
+	small := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.SignInRate = 5 })
+	if n := starts(small, 8); n != 5 {
+		t.Fatalf("SignInRate 5: %d of 8 served", n)
+	}
+	open := startCoord(t, t.TempDir(), newClock(), func(c *Config) { c.SignInRate = -1 })
+	if n := starts(open, DefaultSignInRate+10); n != DefaultSignInRate+10 {
+		t.Fatalf("SignInRate -1: %d of %d served", n, DefaultSignInRate+10)
 	}
 }
 

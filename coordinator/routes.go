@@ -24,7 +24,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/static/passkey.js", gin.WrapF(passkey.ServeScript))
 	s.installRoutes(r) // GET /install.sh, /install.sh.minisig, /download/{file}
 
-	logins := s.perClient(newRateTable(2*time.Second, 20)) // sign-in starts and codes
+	logins := s.signInLimit() // sign-in starts, pages and codes
 	browser := r.Group("/", logins)
 	browser.GET("/login/:id", s.confirmLogin)
 	browser.POST("/login/:id", s.beginLogin)

@@ -42,6 +42,7 @@ func TestCLI(t *testing.T) {
 		run(nil, "serve", "extra", "--public-url", "http://x").Want(t, cli.ExitUsage, nil, []string{`unexpected argument "extra"`})
 		run([]string{"MOAT_DEVICE_TTL=abc"}, "serve", "--public-url", "http://x").Want(t, cli.ExitUsage, nil, []string{`MOAT_DEVICE_TTL: "abc" is not a duration`})
 		run(nil, "serve", "--public-url", "http://x", "--log-level", "verbose").Want(t, cli.ExitUsage, nil, []string{"--log-level", "want debug, info, warn or error"})
+		run(nil, "serve", "--public-url", "http://x", "--signin-rate", "0").Want(t, cli.ExitUsage, nil, []string{"--signin-rate", "want a number above 0, or -1 for no limit, not 0"})
 		run(nil, "serve", "--public-url", "ftp://x").Want(t, cli.ExitUsage, nil, []string{`--public-url: "ftp://x": want http(s)://HOST`})
 		run([]string{"MOAT_PUBLIC_URL=moat.example.com"}, "serve").Want(t, cli.ExitUsage, nil, []string{"MOAT_PUBLIC_URL: "})
 		run(nil, "users").Want(t, cli.ExitUsage, nil, []string{"name a subcommand: add, erase, export, list"})

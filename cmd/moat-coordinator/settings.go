@@ -51,6 +51,7 @@ type serveSettings struct {
 	log                                         cli.Logging
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
+	signInRate                                  int
 	metricsListen                               string
 	stunListen, relayMesh                       string
 	sinks                                       sinkSettings
@@ -90,6 +91,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
+	fs.IntVar(&s.signInRate, "signin-rate", coordinator.DefaultSignInRate, "sign-in requests one client address (IPv6: /64) may make a minute, and at once (a sign-in takes about six; raise it when many people share one NAT address); -1: no limit")
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
 	fs.StringVar(&s.relayMesh, "relay-mesh-url", "", `where the other replicas reach this replica's relay, e.g. https://10.0.3.7:8443/derp, so that members relayed through different replicas reach each other; empty: with a postgres:// --database, this host's address at the --listen port, else none; "none": off`)
@@ -141,6 +143,9 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 			return cli.Invalid(cmd, "release-key", "%v", err)
 		}
 	}
+	if s.signInRate == 0 || s.signInRate < -1 {
+		return cli.Invalid(cmd, "signin-rate", "want a number above 0, or -1 for no limit, not %d", s.signInRate)
+	}
 	if s.maxConnsPerClient == 0 || s.maxConnsPerClient < -1 {
 		return cli.Invalid(cmd, "max-conns-per-client", "want a number above 0, or -1 for no cap, not %d", s.maxConnsPerClient)
 	}
@@ -185,7 +190,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		PublicURL: s.publicURL, Version: cli.BuildInfo().Version, DataDir: s.store.dataDir, Database: s.store.database, ErasureLog: s.store.erasureLog,
 		DeviceTTL: s.deviceTTL, LoginTTL: s.loginTTL, ReleaseDir: s.releaseDir, ReleaseKey: s.releaseKey,
 		Logger: s.log.Logger(cmd.ErrOrStderr()), Collectors: []prometheus.Collector{cli.BuildInfoCollector()},
-		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient,
+		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient, SignInRate: s.signInRate,
 		AuditSinks: s.sinks.sinks(), AuditRetention: retention, IdPRecheck: s.idpRecheck,
 		NodeTTL: s.nodeTTL, NodeCredentialTTL: s.nodeCredTTL,
 		OIDC: coordinator.OIDCConfig{
