@@ -116,12 +116,19 @@ func signCmd(args []string) error {
 	throwaway := fs.Bool("throwaway", false, "sign with a key made for this run and forgotten (not for a release others install)")
 	version := fs.String("version", "dev", "the version, in each signature's trusted comment")
 	valid := fs.String("valid", defaultValid, "how long install.sh accepts the release (the manifest's expiry): 90d, 720h")
+	date := fs.String("date", "", "the manifest's date, RFC 3339 (default now; tests sign releases that have expired)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	life, err := parseValid(*valid)
 	if err != nil {
 		return err
+	}
+	signed := time.Now()
+	if *date != "" {
+		if signed, err = time.Parse(time.RFC3339, *date); err != nil {
+			return fmt.Errorf("-date: %w", err)
+		}
 	}
 	if fs.NArg() == 0 || (*keyFile == "") == !*throwaway {
 		return errors.New("usage: release sign -key FILE|-throwaway -version V FILE...")
@@ -131,7 +138,7 @@ func signCmd(args []string) error {
 		return err
 	}
 	for _, f := range fs.Args() {
-		if err := signFile(priv, f, manifest(filepath.Base(f), *version, time.Now(), life), *version); err != nil {
+		if err := signFile(priv, f, manifest(filepath.Base(f), *version, signed, life), *version); err != nil {
 			return err
 		}
 	}
