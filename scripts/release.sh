@@ -73,7 +73,8 @@ echo "release.sh: sbom.cdx.json (CycloneDX)"
 (cd "$tools" && go tool cyclonedx-gomod mod -json -licenses=false -output "$out/sbom.cdx.json" "$root")
 [ -s "$out/sbom.cdx.json" ] || { echo "release.sh: cyclonedx-gomod wrote no SBOM" >&2; exit 1; }
 
-(cd "$out" && find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort | xargs sha256sum -- >SHA256SUMS)
+(cd "$out" && find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort | xargs sha256sum -- >"$work/SHA256SUMS")
+mv "$work/SHA256SUMS" "$out/SHA256SUMS"
 
 # The Debian packages and the APT repository (internal/tools/release).
 echo "release.sh: Debian packages and the APT repository in $out/apt"
