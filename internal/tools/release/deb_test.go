@@ -117,7 +117,7 @@ func maintainerScripts(t *testing.T, dir, deb, user, name string) {
 		os.RemoveAll(stubs)
 		must(t, os.MkdirAll(stubs, 0o755))
 		log := filepath.Join(stubs, "log")
-		cmds := []string{"getent", "adduser", "install", "chgrp", "systemctl", "deb-systemd-helper", "systemd-tmpfiles"}
+		cmds := []string{"getent", "adduser", "install", "chgrp", "chmod", "systemctl", "deb-systemd-helper", "systemd-tmpfiles"}
 		if sysusers {
 			cmds = append(cmds, "systemd-sysusers")
 		}
@@ -153,11 +153,11 @@ func maintainerScripts(t *testing.T, dir, deb, user, name string) {
 		} else {
 			want = []string{"adduser --system --group --home /var/lib/" + name, "--shell /usr/sbin/nologin", user,
 				"install -d -m 0700 -o " + user + " -g " + user + " /var/lib/" + name}
+			if name == "moat-coordinator" {
+				want = append(want, "chgrp moat /etc/moat/coordinator.env", "chmod 0640 /etc/moat/coordinator.env")
+			}
 		}
 		want = append(want, "installed, not started")
-		if name == "moat-coordinator" {
-			want = append(want, "chgrp moat /etc/moat/coordinator.env")
-		}
 		for _, w := range want {
 			if !strings.Contains(first, w) {
 				t.Errorf("postinst (sysusers %v) did not %q:\n%s", sysusers, w, first)
