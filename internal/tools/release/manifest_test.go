@@ -44,18 +44,23 @@ func TestInstallScriptChecksManifest(t *testing.T) {
 		{"v1.10.0", "", []string{"refusing to downgrade"}},
 		{"v1.2.4", "1", []string{"WARNING: downgrading moat-node from v1.2.4 to v1.2.3"}},
 	}
-	for _, c := range cases {
-		out, err := checkManifest(t, dir, pub, c.installed, c.allow)
-		refused := strings.Contains(strings.Join(c.want, " "), "refusing")
-		if (err != nil) != refused {
-			t.Errorf("installed %q allow %q: err %v, want refused=%v\n%s", c.installed, c.allow, err, refused, out)
+	t.Run("versions", func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.installed+c.allow, func(t *testing.T) {
+				t.Parallel()
+				out, err := checkManifest(t, dir, pub, c.installed, c.allow)
+				refused := strings.Contains(strings.Join(c.want, " "), "refusing")
+				if (err != nil) != refused {
+					t.Errorf("installed %q allow %q: err %v, want refused=%v\n%s", c.installed, c.allow, err, refused, out)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("installed %q allow %q: output lacks %q:\n%s", c.installed, c.allow, w, out)
+					}
+				}
+			})
 		}
-		for _, w := range c.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("installed %q allow %q: output lacks %q:\n%s", c.installed, c.allow, w, out)
-			}
-		}
-	}
+	})
 
 	sign("-version", "v1.2.3", "-date", "2020-01-01T00:00:00Z", "-valid", "30d")
 	if out, err := checkManifest(t, dir, pub, "", ""); err == nil || !strings.Contains(out, "expired at 2020-01-31T00:00:00Z") {
