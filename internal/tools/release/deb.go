@@ -24,6 +24,11 @@ import (
 //go:embed debian
 var debian embed.FS
 
+// maintainer is the packages' Maintainer field. The project has no
+// mail address yet (security reports go through GitHub's advisories,
+// SECURITY.md), hence the reserved .invalid domain until it has one.
+const maintainer = "moat maintainers <maintainers@moatmesh.invalid>"
+
 // pkg is one Debian package: a binary and, for a service, its unit,
 // system user, state directory and settings file.
 type pkg struct {
@@ -118,7 +123,7 @@ func buildDeb(p pkg, root, bin, out, version, arch string) (string, error) {
 	defer os.RemoveAll(stage)
 	info := &nfpm.Info{
 		Name: p.Name, Arch: arch, Platform: "linux", Version: debVersion(version), VersionSchema: "none",
-		Section: "net", Priority: "optional", Maintainer: "moat maintainers <security@moatmesh.dev>",
+		Section: "net", Priority: "optional", Maintainer: maintainer,
 		Description: p.Description, Vendor: "moat", Homepage: "https://github.com/moatmesh/moat", License: "Apache-2.0",
 		MTime: time.Unix(0, 0).UTC(),
 		Overridables: nfpm.Overridables{
