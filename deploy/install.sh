@@ -318,40 +318,40 @@ verify_sig() {
 # verify_sig left in $TMP/sig), its file name, its expiry, and that its
 # version is not lower than the installed binary's.
 check_manifest() {
-	name=$(basename "$1")
-	comment=$(sed -n 3p "$1.minisig")
-	case $comment in
-	"trusted comment: "*) comment=${comment#trusted comment: } ;;
-	*) die "$name.minisig has no trusted comment (the release manifest); refusing to install" ;;
+	mf_name=$(basename "$1")
+	mf_comment=$(sed -n 3p "$1.minisig")
+	case $mf_comment in
+	"trusted comment: "*) mf_comment=${mf_comment#trusted comment: } ;;
+	*) die "$mf_name.minisig has no trusted comment (the release manifest); refusing to install" ;;
 	esac
 	sed -n 4p "$1.minisig" | openssl base64 -d -A >"$TMP/global.sig" 2>/dev/null || true
 	[ "$(wc -c <"$TMP/global.sig" | tr -d ' ')" = 64 ] ||
-		die "$name.minisig: no signature of its manifest; refusing to install"
-	{ cat "$TMP/sig"; printf '%s' "$comment"; } >"$TMP/manifest"
+		die "$mf_name.minisig: no signature of its manifest; refusing to install"
+	{ cat "$TMP/sig"; printf '%s' "$mf_comment"; } >"$TMP/manifest"
 	openssl pkeyutl -verify -pubin -inkey "$TMP/release.pem" -rawin -in "$TMP/manifest" -sigfile "$TMP/global.sig" >/dev/null 2>&1 ||
-		die "$name: the release manifest ($comment) is not what the release key signed: BAD SIGNATURE; refusing to install"
-	[ "$(manifest_field file)" = "$name" ] || die "the release manifest is for $(manifest_field file), not $name; refusing to install"
+		die "$mf_name: the release manifest ($mf_comment) is not what the release key signed: BAD SIGNATURE; refusing to install"
+	[ "$(manifest_field file)" = "$mf_name" ] || die "the release manifest is for $(manifest_field file), not $mf_name; refusing to install"
 	RELEASE_VERSION=$(manifest_field version)
-	expires=$(manifest_field expires)
+	mf_expires=$(manifest_field expires)
 	case $RELEASE_VERSION in
 	'' | *[!A-Za-z0-9._+-]*) die "the release manifest has no valid version; refusing to install" ;;
 	esac
-	case $expires in
+	case $mf_expires in
 	[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z) ;;
 	*) die "the release manifest has no expiry (signed before releases expired?); sign the release again with make release; refusing to install" ;;
 	esac
-	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	mf_now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	# Fails closed: anything but a clear "not yet" (awk's exit 0) refuses.
-	if ! awk -v now="$now" -v until="$expires" 'BEGIN { exit !(now <= until) }'; then
-		die "the release manifest ($RELEASE_VERSION) expired at $expires: an old release may be replayed; ask for the current one (the release key's holder signs it again); refusing to install"
+	if ! awk -v now="$mf_now" -v until="$mf_expires" 'BEGIN { exit !(now <= until) }'; then
+		die "the release manifest ($RELEASE_VERSION) expired at $mf_expires: an old release may be replayed; ask for the current one (the release key's holder signs it again); refusing to install"
 	fi
-	say "release manifest ok: $RELEASE_VERSION, signed $(manifest_field date), valid until $expires"
+	say "release manifest ok: $RELEASE_VERSION, signed $(manifest_field date), valid until $mf_expires"
 	check_downgrade
 }
 
-# manifest_field NAME prints NAME's value in the manifest $comment.
+# manifest_field NAME prints NAME's value in the manifest $mf_comment.
 manifest_field() {
-	printf '%s\n' "$comment" | tr ' ' '\n' | sed -n "s/^$1://p" | head -n 1
+	printf '%s\n' "$mf_comment" | tr ' ' '\n' | sed -n "s/^$1://p" | head -n 1
 }
 
 # check_downgrade refuses a release older than the installed moat-node,
@@ -359,27 +359,27 @@ manifest_field() {
 # development build) is not compared.
 check_downgrade() {
 	[ -x "$BIN" ] || return 0
-	installed=$("$BIN" version 2>/dev/null | awk '{ print $2 }')
-	case $installed in
+	mf_installed=$("$BIN" version 2>/dev/null | awk '{ print $2 }')
+	case $mf_installed in
 	v[0-9]*) ;;
-	*) say "installed moat-node ${installed:-(unknown)} is not a release version; not compared with $RELEASE_VERSION"; return 0 ;;
+	*) say "installed moat-node ${mf_installed:-(unknown)} is not a release version; not compared with $RELEASE_VERSION"; return 0 ;;
 	esac
-	version_lt "$RELEASE_VERSION" "$installed" || return 0
+	version_lt "$RELEASE_VERSION" "$mf_installed" || return 0
 	[ -n "$ALLOW_DOWNGRADE" ] ||
-		die "the release ($RELEASE_VERSION) is older than the installed moat-node ($installed): refusing to downgrade (an old signed release may be replayed); --allow-downgrade installs it anyway"
-	say "WARNING: downgrading moat-node from $installed to $RELEASE_VERSION (--allow-downgrade)"
+		die "the release ($RELEASE_VERSION) is older than the installed moat-node ($mf_installed): refusing to downgrade (an old signed release may be replayed); --allow-downgrade installs it anyway"
+	say "WARNING: downgrading moat-node from $mf_installed to $RELEASE_VERSION (--allow-downgrade)"
 }
 
 # version_lt A B: release version A sorts before B, in the order of the
 # Debian packages' versions: v1.2.3-rc.1 < v1.2.3 < v1.2.3-4-gabc (git
 # describe) < v1.2.10.
 version_lt() {
-	a=$(deb_version "$1") b=$(deb_version "$2")
-	[ "$a" != "$b" ] || return 1
+	mf_a=$(deb_version "$1") mf_b=$(deb_version "$2")
+	[ "$mf_a" != "$mf_b" ] || return 1
 	if command -v dpkg >/dev/null 2>&1; then
-		dpkg --compare-versions "$a" lt "$b"
+		dpkg --compare-versions "$mf_a" lt "$mf_b"
 	else
-		[ "$(printf '%s\n%s\n' "$a" "$b" | sort -V | head -n 1)" = "$a" ]
+		[ "$(printf '%s\n%s\n' "$mf_a" "$mf_b" | sort -V | head -n 1)" = "$mf_a" ]
 	fi
 }
 
