@@ -43,7 +43,7 @@ type pkg struct {
 
 // service is what a daemon's package adds to its binary.
 type service struct {
-	Unit     string // the unit's name in deploy/systemd (and /lib/systemd/system)
+	Unit     string // the unit's name in deploy/systemd (and /usr/lib/systemd/system)
 	User     string // the system user (deploy/sysusers/NAME.conf)
 	Home     string // its home and state directory (deploy/sysusers/NAME.tmpfiles)
 	Env      string // the settings file under /etc/moat, a conffile
@@ -176,7 +176,7 @@ func addService(info *nfpm.Info, p pkg, root, stage string) error {
 		}
 	}
 	info.Contents = append(info.Contents,
-		&files.Content{Source: filepath.Join(stage, "unit"), Destination: "/lib/systemd/system/" + s.Unit, FileInfo: mode(0o644)},
+		&files.Content{Source: filepath.Join(stage, "unit"), Destination: "/usr/lib/systemd/system/" + s.Unit, FileInfo: mode(0o644)},
 		&files.Content{Source: filepath.Join(root, "deploy/sysusers", p.Name+".conf"), Destination: "/usr/lib/sysusers.d/" + p.Name + ".conf", FileInfo: mode(0o644)},
 		&files.Content{Source: filepath.Join(root, "deploy/sysusers", p.Name+".tmpfiles"), Destination: "/usr/lib/tmpfiles.d/" + p.Name + ".conf", FileInfo: mode(0o644)},
 		&files.Content{Destination: "/etc/moat", Type: files.TypeDir, FileInfo: mode(0o755)},

@@ -65,10 +65,10 @@ func TestPackages(t *testing.T) {
 	}
 	wantFiles := map[string][]string{
 		"moat-node": {"-rwxr-xr-x root/root .* ./usr/bin/moat-node", "-rw------- root/root .* ./etc/moat/node.env",
-			"-rw-r--r-- root/root .* ./lib/systemd/system/moat-node.service", "./usr/lib/sysusers.d/moat-node.conf",
+			"-rw-r--r-- root/root .* ./usr/lib/systemd/system/moat-node.service", "./usr/lib/sysusers.d/moat-node.conf",
 			"./usr/lib/tmpfiles.d/moat-node.conf"},
 		"moat-coordinator": {"-rwxr-xr-x root/root .* ./usr/bin/moat-coordinator", "-rw-r----- root/root .* ./etc/moat/coordinator.env",
-			"./lib/systemd/system/moat-coordinator.service", "./usr/lib/sysusers.d/moat-coordinator.conf"},
+			"./usr/lib/systemd/system/moat-coordinator.service", "./usr/lib/sysusers.d/moat-coordinator.conf"},
 		"moat": {"-rwxr-xr-x root/root .* ./usr/bin/moat", "./usr/share/doc/moat/copyright"},
 	}
 	for name, want := range wantFiles {
@@ -82,7 +82,7 @@ func TestPackages(t *testing.T) {
 
 	root := filepath.Join(dir, "x")
 	dpkgDeb(t, "-x", deb("moat-node"), root)
-	unit, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/moat-node.service"))
+	unit, err := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system/moat-node.service"))
 	must(t, err)
 	for _, want := range []string{"ExecStart=/usr/bin/moat-node ", "EnvironmentFile=/etc/moat/node.env", "User=moat-node"} {
 		if !strings.Contains(string(unit), want) {

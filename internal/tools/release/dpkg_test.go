@@ -65,7 +65,7 @@ func TestDpkgInstallIntoRoot(t *testing.T) {
 	nuid, ngid := passwdIDs(t, root, "moat-node")
 	wantFile(t, filepath.Join(root, "var/lib/moat-node"), os.ModeDir|0o700, nuid, ngid)
 	wantFile(t, filepath.Join(root, "etc/moat/node.env"), 0o600, 0, 0)
-	wantFile(t, filepath.Join(root, "lib/systemd/system/moat-node.service"), 0o644, 0, 0)
+	wantFile(t, filepath.Join(root, "usr/lib/systemd/system/moat-node.service"), 0o644, 0, 0)
 	if status := dpkg("-s", "moat-coordinator"); !strings.Contains(status, "Status: install ok installed") ||
 		!strings.Contains(status, "/etc/moat/coordinator.env") {
 		t.Errorf("dpkg status:\n%s", status)
