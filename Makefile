@@ -32,7 +32,8 @@ test:
 	# helm is built once into a cache outside the repo (scripts/helm.sh).
 	cd deploy/helm && $(GO) vet ./... && $(GO) mod tidy -diff && \
 		MOAT_HELM="$$(../../scripts/helm.sh)" $(GO) test -count=1 ./...
-	# The release signer (minisign) and SBOM tool: their own module too.
+	# The release signer (minisign), SBOM tool, Debian packages (nfpm) and
+	# APT repository: their own module too (the APT test runs apt-get as root).
 	cd internal/tools/release && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 ./...
 
 # Sign-in through a real Dex (coordinator/dex_test.go). Dex is built once
@@ -63,10 +64,13 @@ lint:
 demo:
 	$(GO) run ./internal/demo
 
-# release: every binary for every platform it ships on, an SBOM, and
+# release: every binary for every platform it ships on, an SBOM,
 # SHA256SUMS signed with the offline release key (MOAT_RELEASE_KEY=path;
-# without it a throwaway key, said loudly); see scripts/release.sh. Point
-# `moat-coordinator serve --release-dir bin/release` at the result.
+# without it a throwaway key, said loudly) with a manifest that expires
+# (MOAT_RELEASE_VALID, default 90d), and the Debian packages in a signed
+# APT repository (bin/release/apt); see scripts/release.sh and
+# docs/release.md. Point `moat-coordinator serve --release-dir bin/release`
+# at the result.
 release:
 	./scripts/release.sh $(BIN)/release $(VERSION)
 

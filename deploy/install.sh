@@ -28,10 +28,16 @@
 #                          as `moat-node join` takes them (kept for re-runs)
 #   --no-systemd           run the node with nohup even where systemd runs
 #   --foreground           without systemd: run the node in the foreground
+#   --allow-downgrade      install a release older than the installed one
 #   --uninstall [--purge]  remove what this script added (--purge: the state too)
 #
 # Re-running it upgrades in place: new binary, restart, state and settings
 # kept, no new key needed. Options not given keep their previous values.
+# The release manifest (SHA256SUMS.minisig's signed trusted comment:
+# version, date, expiry) must not have expired, and its version must not
+# be lower than the installed one (--allow-downgrade overrides that), so
+# that whoever serves the download cannot hand out an older signed
+# release (docs/release.md, "Rollback protection").
 #
 # Test and packaging knobs (environment): MOAT_PREFIX (default /usr/local;
 # the binary goes to $MOAT_PREFIX/bin), MOAT_ETC (default /etc/moat-node),
@@ -78,7 +84,7 @@ LD_NAMES='lockdown-dns lockdown-ntp lockdown-allow lockdown-dhcp lockdown-upstre
 # and are empty for a CA-issued one.
 parse_args() {
 	COORDINATOR='' RELEASE_KEY='' PIN='' FINGERPRINT=''
-	KEY='' MODELS='' LOCKDOWN='' ACTION=install PURGE='' MODE=auto
+	KEY='' MODELS='' LOCKDOWN='' ACTION=install PURGE='' MODE=auto ALLOW_DOWNGRADE=''
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--coordinator=*) COORDINATOR=${1#*=} ;;
@@ -101,6 +107,7 @@ parse_args() {
 		--lockdown) need_value "$@"; LOCKDOWN=$2; shift ;;
 		--uninstall) ACTION=uninstall ;;
 		--purge) PURGE=1 ;;
+		--allow-downgrade) ALLOW_DOWNGRADE=1 ;;
 		--no-systemd) MODE='nohup' ;;
 		--foreground) MODE=foreground ;;
 		-h | --help) usage; exit 0 ;;
@@ -245,6 +252,7 @@ download() {
 	done
 	release_pem
 	verify_sig "$TMP/SHA256SUMS"
+	check_manifest "$TMP/SHA256SUMS"
 	check_sum "$TMP/$name" "$name"
 	check_sum "$TMP/moat-node.service" moat-node.service
 	mv "$TMP/$name" "$TMP/moat-node"
@@ -302,6 +310,82 @@ verify_sig() {
 	openssl pkeyutl -verify -pubin -inkey "$TMP/release.pem" -rawin -in "$1" -sigfile "$TMP/sig" >/dev/null 2>&1 ||
 		die "$(basename "$1"): BAD SIGNATURE: it is not what the release key signed; refusing to install"
 	say "signature ok: $(basename "$1") signed by the release key $RELEASE_KEY"
+}
+
+# check_manifest FILE checks the release manifest, FILE.minisig's trusted
+# comment "file:NAME version:V date:T expires:T": its signature by the
+# release key (over the file's signature and the comment, which
+# verify_sig left in $TMP/sig), its file name, its expiry, and that its
+# version is not lower than the installed binary's.
+check_manifest() {
+	mf_name=$(basename "$1")
+	mf_comment=$(sed -n 3p "$1.minisig")
+	case $mf_comment in
+	"trusted comment: "*) mf_comment=${mf_comment#trusted comment: } ;;
+	*) die "$mf_name.minisig has no trusted comment (the release manifest); refusing to install" ;;
+	esac
+	sed -n 4p "$1.minisig" | openssl base64 -d -A >"$TMP/global.sig" 2>/dev/null || true
+	[ "$(wc -c <"$TMP/global.sig" | tr -d ' ')" = 64 ] ||
+		die "$mf_name.minisig: no signature of its manifest; refusing to install"
+	{ cat "$TMP/sig"; printf '%s' "$mf_comment"; } >"$TMP/manifest"
+	openssl pkeyutl -verify -pubin -inkey "$TMP/release.pem" -rawin -in "$TMP/manifest" -sigfile "$TMP/global.sig" >/dev/null 2>&1 ||
+		die "$mf_name: the release manifest ($mf_comment) is not what the release key signed: BAD SIGNATURE; refusing to install"
+	[ "$(manifest_field file)" = "$mf_name" ] || die "the release manifest is for $(manifest_field file), not $mf_name; refusing to install"
+	RELEASE_VERSION=$(manifest_field version)
+	mf_expires=$(manifest_field expires)
+	case $RELEASE_VERSION in
+	'' | *[!A-Za-z0-9._+-]*) die "the release manifest has no valid version; refusing to install" ;;
+	esac
+	case $mf_expires in
+	[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z) ;;
+	*) die "the release manifest has no expiry (signed before releases expired?); sign the release again with make release; refusing to install" ;;
+	esac
+	mf_now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	# Fails closed: anything but a clear "not yet" (awk's exit 0) refuses.
+	if ! awk -v now="$mf_now" -v until="$mf_expires" 'BEGIN { exit !(now <= until) }'; then
+		die "the release manifest ($RELEASE_VERSION) expired at $mf_expires: an old release may be replayed; ask for the current one (the release key's holder signs it again); refusing to install"
+	fi
+	say "release manifest ok: $RELEASE_VERSION, signed $(manifest_field date), valid until $mf_expires"
+	check_downgrade
+}
+
+# manifest_field NAME prints NAME's value in the manifest $mf_comment.
+manifest_field() {
+	printf '%s\n' "$mf_comment" | tr ' ' '\n' | sed -n "s/^$1://p" | head -n 1
+}
+
+# check_downgrade refuses a release older than the installed moat-node,
+# unless --allow-downgrade. A binary without a release version (a
+# development build) is not compared.
+check_downgrade() {
+	[ -x "$BIN" ] || return 0
+	mf_installed=$("$BIN" version 2>/dev/null | awk '{ print $2 }')
+	case $mf_installed in
+	v[0-9]*) ;;
+	*) say "installed moat-node ${mf_installed:-(unknown)} is not a release version; not compared with $RELEASE_VERSION"; return 0 ;;
+	esac
+	version_lt "$RELEASE_VERSION" "$mf_installed" || return 0
+	[ -n "$ALLOW_DOWNGRADE" ] ||
+		die "the release ($RELEASE_VERSION) is older than the installed moat-node ($mf_installed): refusing to downgrade (an old signed release may be replayed); --allow-downgrade installs it anyway"
+	say "WARNING: downgrading moat-node from $mf_installed to $RELEASE_VERSION (--allow-downgrade)"
+}
+
+# version_lt A B: release version A sorts before B, in the order of the
+# Debian packages' versions: v1.2.3-rc.1 < v1.2.3 < v1.2.3-4-gabc (git
+# describe) < v1.2.10.
+version_lt() {
+	mf_a=$(deb_version "$1") mf_b=$(deb_version "$2")
+	[ "$mf_a" != "$mf_b" ] || return 1
+	if command -v dpkg >/dev/null 2>&1; then
+		dpkg --compare-versions "$mf_a" lt "$mf_b"
+	else
+		[ "$(printf '%s\n%s\n' "$mf_a" "$mf_b" | sort -V | head -n 1)" = "$mf_a" ]
+	fi
+}
+
+# deb_version maps a release version as internal/tools/release does.
+deb_version() {
+	printf '%s\n' "${1#v}" | sed -e 's/-\([0-9][0-9]*\)-g\([0-9a-f]*\)/+\1.g\2/' -e 's/-dirty$/+dirty/' -e 's/-/~/'
 }
 
 install_binary() {

@@ -32,6 +32,8 @@ const (
 	coordPort = "8443"
 	model     = "llama=http://127.0.0.1:11434"
 	svcUser   = "nobody" // the node's user, as the unit's moat-node user: not root, two capabilities
+	// testVersion is stamped into the binaries and the release manifest.
+	testVersion = "v0.0.0-test"
 )
 
 // world is a running coordinator and a fresh host to install on.
@@ -83,8 +85,9 @@ func TestInstallScriptOnFreshHost(t *testing.T) {
 	w.flushHeals(gpu)
 	w.offRefusedWhileRunning()
 	w.rerunUpgrades(dev)
+	w.olderReleaseIsRefused()
 	w.uninstallRemovesWhatItAdded(before)
-	t.Logf("install as %s with two capabilities, lockdown host by default, tampered binary, install.sh and SHA256SUMS refused, join, a device served, flush healed, upgrade and uninstall in %v",
+	t.Logf("install as %s with two capabilities, lockdown host by default, tampered binary, install.sh and SHA256SUMS refused, join, a device served, flush healed, upgrade, older and expired releases refused, and uninstall in %v",
 		svcUser, time.Since(begin).Round(time.Millisecond))
 }
 
@@ -118,7 +121,8 @@ func newWorld(t *testing.T) *world {
 // build compiles the real binaries.
 func (w *world) build() {
 	w.t.Helper()
-	cmd := exec.CommandContext(w.ctx, "go", "build", "-o", w.bins+"/", "github.com/moatmesh/moat/cmd/moat-node", "github.com/moatmesh/moat/cmd/moat-coordinator")
+	cmd := exec.CommandContext(w.ctx, "go", "build", "-ldflags", "-X github.com/moatmesh/moat/internal/cli.version="+testVersion,
+		"-o", w.bins+"/", "github.com/moatmesh/moat/cmd/moat-node", "github.com/moatmesh/moat/cmd/moat-coordinator")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		w.t.Fatalf("go build: %v\n%s", err, out)
@@ -140,7 +144,7 @@ func (w *world) release() {
 		sums = fmt.Appendf(sums, "%x  %s\n", sha256.Sum256(b), name)
 	}
 	must(w.t, os.WriteFile(filepath.Join(w.rel, "SHA256SUMS"), sums, 0o644))
-	w.releaseKey = strings.TrimSpace(w.releaseTool("sign", "-key", filepath.Join(w.bins, "release.key"), "-version", "v0.0.0-test",
+	w.releaseKey = strings.TrimSpace(w.releaseTool("sign", "-key", filepath.Join(w.bins, "release.key"), "-version", testVersion,
 		filepath.Join(w.rel, "SHA256SUMS"), filepath.Join(w.rel, "install.sh")))
 }
 

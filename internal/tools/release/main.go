@@ -1,17 +1,22 @@
-// Command release signs moat's release files with a minisign key, for
-// scripts/release.sh (`make release`):
+// Command release signs moat's release files with a minisign key and
+// builds its Debian packages and APT repository, for scripts/release.sh
+// (`make release`):
 //
 //	release keygen PREFIX            writes PREFIX.key and PREFIX.pub
-//	release sign -key FILE|-throwaway -version V FILE...
+//	release sign -key FILE|-throwaway -version V [-valid 90d] FILE...
 //	                                 writes FILE.minisig for each FILE and
 //	                                 minisign.pub next to the first
 //	release verify -pub FILE FILE... checks FILE.minisig for each FILE
+//	release deb -root REPO -bin DIR -out DIR -version V
+//	                                 the Debian packages (deb.go, nfpm)
+//	release apt -key FILE [-valid 90d] -out DIR DEB...
+//	                                 a signed APT repository (aptrepo.go)
 //
 // Signatures are minisign's legacy Ed25519 form ("Ed": the signature is
 // over the file itself, not its BLAKE2b hash), which `minisign -V`
 // verifies and which openssl's `pkeyutl -verify -rawin` verifies too, so
-// that install.sh needs nothing beyond openssl. The trusted comment names
-// the file and the version.
+// that install.sh needs nothing beyond openssl. The trusted comment is
+// the release manifest: file, version, date and expiry (manifest.go).
 //
 // A key file encrypted with a password (minisign -G, or keygen with
 // MOAT_RELEASE_KEY_PASSWORD set) is decrypted with
@@ -28,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"aead.dev/minisign"
 )
@@ -44,7 +50,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: release keygen PREFIX | sign -key FILE|-throwaway -version V FILE... | verify -pub FILE FILE...")
+		return errors.New("usage: release keygen PREFIX | sign -key FILE|-throwaway -version V [-valid 90d] FILE... | verify -pub FILE FILE... | deb … | apt …")
 	}
 	switch args[0] {
 	case "keygen":
@@ -53,8 +59,12 @@ func run(args []string) error {
 		return signCmd(args[1:])
 	case "verify":
 		return verifyCmd(args[1:])
+	case "deb":
+		return debCmd(args[1:])
+	case "apt":
+		return aptCmd(args[1:])
 	}
-	return fmt.Errorf("unknown command %q (keygen, sign, verify)", args[0])
+	return fmt.Errorf("unknown command %q (keygen, sign, verify, deb, apt)", args[0])
 }
 
 // keygen writes a new key pair: PREFIX.key (0600; encrypted when
@@ -105,8 +115,20 @@ func signCmd(args []string) error {
 	keyFile := fs.String("key", "", "the minisign secret key file")
 	throwaway := fs.Bool("throwaway", false, "sign with a key made for this run and forgotten (not for a release others install)")
 	version := fs.String("version", "dev", "the version, in each signature's trusted comment")
+	valid := fs.String("valid", defaultValid, "how long install.sh accepts the release (the manifest's expiry): 90d, 720h")
+	date := fs.String("date", "", "the manifest's date, RFC 3339 (default now; tests sign releases that have expired)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	life, err := parseValid(*valid)
+	if err != nil {
+		return err
+	}
+	signed := time.Now()
+	if *date != "" {
+		if signed, err = time.Parse(time.RFC3339, *date); err != nil {
+			return fmt.Errorf("-date: %w", err)
+		}
 	}
 	if fs.NArg() == 0 || (*keyFile == "") == !*throwaway {
 		return errors.New("usage: release sign -key FILE|-throwaway -version V FILE...")
@@ -116,7 +138,7 @@ func signCmd(args []string) error {
 		return err
 	}
 	for _, f := range fs.Args() {
-		if err := signFile(priv, f, *version); err != nil {
+		if err := signFile(priv, f, manifest(filepath.Base(f), *version, signed, life), *version); err != nil {
 			return err
 		}
 	}
@@ -155,13 +177,12 @@ func signingKey(path string, throwaway bool) (minisign.PrivateKey, error) {
 	return priv, nil
 }
 
-func signFile(priv minisign.PrivateKey, path, version string) error {
+// signFile writes path.minisig with the trusted comment (the manifest).
+func signFile(priv minisign.PrivateKey, path, trusted, version string) error {
 	msg, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	name := filepath.Base(path)
-	trusted := fmt.Sprintf("file:%s version:%s", name, version)
 	untrusted := fmt.Sprintf("moat %s, signed by release key %X", version, priv.ID())
 	sig := minisign.SignWithComments(priv, msg, trusted, untrusted)
 	return os.WriteFile(path+".minisig", sig, 0o644)

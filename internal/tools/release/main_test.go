@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSignVerifyAndOpenSSL signs with a generated key, checks the
@@ -23,8 +25,14 @@ func TestSignVerifyAndOpenSSL(t *testing.T) {
 
 	sig, err := os.ReadFile(file + ".minisig")
 	must(t, err)
-	if !bytes.Contains(sig, []byte("trusted comment: file:SHA256SUMS version:v1.2.3\n")) {
-		t.Errorf("signature lacks the trusted comment:\n%s", sig)
+	manifest := regexp.MustCompile(`\ntrusted comment: file:SHA256SUMS version:v1\.2\.3 date:(\S+) expires:(\S+)\n`).FindSubmatch(sig)
+	if manifest == nil {
+		t.Fatalf("signature lacks the manifest in its trusted comment:\n%s", sig)
+	}
+	date, err1 := time.Parse(time.RFC3339, string(manifest[1]))
+	expires, err2 := time.Parse(time.RFC3339, string(manifest[2]))
+	if err1 != nil || err2 != nil || time.Since(date) > time.Minute || expires.Sub(date) != 90*24*time.Hour {
+		t.Errorf("manifest date %s expires %s: want now and 90 days later", manifest[1], manifest[2])
 	}
 	pub, err := os.ReadFile(filepath.Join(dir, "minisign.pub"))
 	must(t, err)
