@@ -141,6 +141,8 @@ func lockdownDo(ld **Lockdown, verb, arg string) (string, error) {
 		return string(js), err
 	case "off":
 		return "ok", Off()
+	case "pods":
+		return strings.Join((*ld).Pods(), " "), nil
 	}
 	return escapeDo(*ld, verb, strings.Fields(arg))
 }

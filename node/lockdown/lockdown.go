@@ -37,13 +37,14 @@ var ErrNotApplied = errors.New("lockdown is not applied: there is no nftables ta
 
 // Lockdown is an applied lockdown. Its methods are safe for concurrent use.
 type Lockdown struct {
-	mu        sync.Mutex // serialises batches and guards the fields below
-	cfg       Config     // with defaults, as applied
-	cgid      uint64     // of cfg.ServiceCgroup
-	dyn       dynamic    // peers and resolved names, kept for re-applying
-	ifs       ifaces     // as applied
-	packetErr error      // why packet sockets are not filtered, or nil
-	fp        string     // fingerprint of the tables as last written
+	mu         sync.Mutex // serialises batches and guards the fields below
+	cfg        Config     // with defaults, as applied
+	cgid       uint64     // of cfg.ServiceCgroup
+	dyn        dynamic    // peers and resolved names, kept for re-applying
+	ifs        ifaces     // as applied
+	packetErr  error      // why packet sockets are not filtered, or nil
+	fp         string     // fingerprint of the tables as last written
+	podsFailed bool       // the last attempt to hold Config.PodCgroups' matches failed
 
 	health atomic.Pointer[health]
 }
@@ -74,6 +75,9 @@ func ApplyContext(ctx context.Context, cfg Config) (*Lockdown, error) {
 		}
 	}
 	if l.cfg.MCPEgress, err = resolveMCPCgroups(cfg.MCPEgress); err != nil {
+		return nil, fmt.Errorf("lockdown: %w", err)
+	}
+	if l.dyn.pods, err = findPods(cfg.PodCgroups); err != nil {
 		return nil, fmt.Errorf("lockdown: %w", err)
 	}
 	if l.dyn.coordinator, l.dyn.ntp, err = resolveNames(ctx, cfg); err != nil {
@@ -140,7 +144,7 @@ func build(conn *nftables.Conn, cfg Config, cgid uint64, ifs ifaces, d dynamic) 
 			return fmt.Errorf("set %s: %w", def.name, err)
 		}
 	}
-	p := newPlan(cfg, cgid, ifs, sets)
+	p := newPlan(cfg, cgid, d.pods, ifs, sets)
 	for _, cat := range p.cats {
 		conn.AddObj(&nftables.CounterObj{Table: t, Name: cat})
 		addRules(conn, conn.AddChain(&nftables.Chain{Name: "drop_" + cat, Table: t}), dropRules(cat, cfg.LogRate))
