@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type lockdownSettings struct {
 	dns, ntp, allow, upstreams []string
 	dhcp                       string
 	serviceUser, serviceCgroup string
+	podCgroups, podAllow       []string
 }
 
 func (ls *lockdownSettings) addFlags(fs *pflag.FlagSet) {
@@ -36,6 +38,8 @@ func (ls *lockdownSettings) addFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&ls.upstreams, "lockdown-upstream", nil, "inference servers in containers the host may reach, `ADDR:PORT` (their own traffic is dropped)")
 	fs.StringVar(&ls.serviceUser, "lockdown-service-user", "", "the model server's user (name or uid), held to loopback; needed by --lockdown service unless --lockdown-service-cgroup is given")
 	fs.StringVar(&ls.serviceCgroup, "lockdown-service-cgroup", "", "the model server's cgroup v2 path, e.g. system.slice/ollama.service, held to loopback")
+	fs.StringSliceVar(&ls.podCgroups, "lockdown-pod-cgroup", nil, "cgroup v2 path `PATTERN`s (glob per level, below the cgroup2 mount) of inference pods sharing the host's network, held to loopback and --lockdown-pod-allow; new matches are held as soon as their cgroup is made (Kubernetes node mode: docs/install.md)")
+	fs.StringSliceVar(&ls.podAllow, "lockdown-pod-allow", nil, "destinations the --lockdown-pod-cgroup pods may reach besides loopback: `CIDR` (any port) or ADDR:PORT (TCP and UDP), e.g. a model mirror")
 }
 
 // config builds the lockdown's configuration; nil when it is off. The
@@ -80,10 +84,31 @@ func (ls *lockdownSettings) config(cmd *cobra.Command) (*lockdown.Config, error)
 		}
 	}
 	cfg.ServiceCgroup = strings.Trim(ls.serviceCgroup, "/")
-	if cfg.Scope == lockdown.ScopeService && cfg.ServiceUID == 0 && cfg.ServiceCgroup == "" {
-		return nil, cli.Invalid(cmd, "lockdown", "service scope needs --lockdown-service-user or --lockdown-service-cgroup: the model server's own user or systemd unit")
+	if err := ls.pods(cmd, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Scope == lockdown.ScopeService && cfg.ServiceUID == 0 && cfg.ServiceCgroup == "" && len(cfg.PodCgroups) == 0 {
+		return nil, cli.Invalid(cmd, "lockdown", "service scope needs --lockdown-service-user, --lockdown-service-cgroup or --lockdown-pod-cgroup: the model server's own user, systemd unit or pods")
 	}
 	return &cfg, nil
+}
+
+// pods fills in the pod scope (--lockdown-pod-*).
+func (ls *lockdownSettings) pods(cmd *cobra.Command, cfg *lockdown.Config) error {
+	var err error
+	if cfg.PodAllow, cfg.PodAllowPorts, err = parseAllow(ls.podAllow); err != nil {
+		return cli.Invalid(cmd, "lockdown-pod-allow", "%v", err)
+	}
+	if len(ls.podAllow) > 0 && len(ls.podCgroups) == 0 {
+		return cli.Invalid(cmd, "lockdown-pod-allow", "allows the pods of --lockdown-pod-cgroup, and none is given")
+	}
+	for _, p := range ls.podCgroups {
+		if _, err := path.Match(p, ""); err != nil || strings.Trim(p, "/") == "" {
+			return cli.Invalid(cmd, "lockdown-pod-cgroup", "%q is not a cgroup path pattern below the cgroup2 mount, e.g. kubepods.slice/*/kubepods-*-pod*.slice", p)
+		}
+		cfg.PodCgroups = append(cfg.PodCgroups, strings.Trim(p, "/"))
+	}
+	return nil
 }
 
 // resolvers are --lockdown-dns's addresses, or the system's.
