@@ -165,6 +165,14 @@ type Config struct {
 	// none.
 	PodCgroups []string
 
+	// PodSource, when set, names more pods to hold as they come and go
+	// (the Kubernetes API's pods on this node with a label, see
+	// package kubepods): Watch runs it until ctx ends, and every update
+	// it gives replaces the patterns held besides PodCgroups. Until its
+	// first update, and whenever it fails, the lockdown is not Healthy
+	// (the pods it would name are not known). Nil means none.
+	PodSource PodSource `json:"-"`
+
 	// PodAllow lists networks PodCgroups' processes may reach on any
 	// port besides loopback (a model mirror, the cluster's DNS). Empty
 	// means none.
@@ -253,8 +261,8 @@ func (c Config) validate() error {
 	switch c.Scope {
 	case ScopeHost:
 	case ScopeService:
-		if c.ServiceUID == 0 && c.ServiceCgroup == "" && len(c.PodCgroups) == 0 {
-			errs = append(errs, errors.New(`scope "service" needs ServiceUID, ServiceCgroup or PodCgroups: run the inference server as its own user`))
+		if c.ServiceUID == 0 && c.ServiceCgroup == "" && len(c.PodCgroups) == 0 && c.PodSource == nil {
+			errs = append(errs, errors.New(`scope "service" needs ServiceUID, ServiceCgroup, PodCgroups or PodSource: run the inference server as its own user`))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown scope %q: want %q or %q", c.Scope, ScopeHost, ScopeService))

@@ -25,7 +25,7 @@ func TestConfigInvalid(t *testing.T) {
 		want string
 	}{
 		{Config{Scope: "everything"}, "unknown scope"},
-		{Config{Scope: ScopeService}, "needs ServiceUID, ServiceCgroup or PodCgroups"},
+		{Config{Scope: ScopeService}, "needs ServiceUID, ServiceCgroup, PodCgroups or PodSource"},
 		{Config{MeshInterface: "a-very-long-interface-name"}, "not a valid interface name"},
 		{Config{InferencePorts: []uint16{443}}, "differ from the guard port"},
 		{Config{Coordinator: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:0")}}, "nonzero port"},

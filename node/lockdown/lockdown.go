@@ -37,14 +37,14 @@ var ErrNotApplied = errors.New("lockdown is not applied: there is no nftables ta
 
 // Lockdown is an applied lockdown. Its methods are safe for concurrent use.
 type Lockdown struct {
-	mu         sync.Mutex // serialises batches and guards the fields below
-	cfg        Config     // with defaults, as applied
-	cgid       uint64     // of cfg.ServiceCgroup
-	dyn        dynamic    // peers and resolved names, kept for re-applying
-	ifs        ifaces     // as applied
-	packetErr  error      // why packet sockets are not filtered, or nil
-	fp         string     // fingerprint of the tables as last written
-	podsFailed bool       // the last attempt to hold Config.PodCgroups' matches failed
+	mu        sync.Mutex // serialises batches and guards the fields below
+	cfg       Config     // with defaults, as applied
+	cgid      uint64     // of cfg.ServiceCgroup
+	dyn       dynamic    // peers and resolved names, kept for re-applying
+	ifs       ifaces     // as applied
+	packetErr error      // why packet sockets are not filtered, or nil
+	fp        string     // fingerprint of the tables as last written
+	pod       podState   // the pod scope's source and failures (podwatch.go)
 
 	health atomic.Pointer[health]
 }

@@ -2,6 +2,7 @@ package lockdown
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/netip"
 	"path"
@@ -11,6 +12,17 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// PodSource names pods for the lockdown to hold, by cgroup pattern
+// (like Config.PodCgroups), as they come and go.
+type PodSource interface {
+	// Run calls update with the whole current set of patterns at the
+	// start and whenever it changes, with an error when some pod cannot
+	// be held, or with nil patterns and an error when it cannot know
+	// them (the last patterns stay held); it returns when ctx ends.
+	// update does not block for long.
+	Run(ctx context.Context, update func(patterns []string, err error))
+}
 
 // podCgroup is one cgroup v2 matched by Config.PodCgroups: its path
 // relative to the cgroup2 mount and its id.
@@ -112,29 +124,32 @@ func podsDiff(old, cur []podCgroup) string {
 	return fmt.Sprintf("pod cgroups added %v, gone %v", added, gone)
 }
 
-// syncPodsLocked matches Config.PodCgroups again and, when the matches
-// changed (or the last attempt failed), re-applies the tables with them. It returns the change in
-// words ("" when none).
+// podPatternsLocked are the patterns held now: Config.PodCgroups and
+// the PodSource's last answer.
+func (l *Lockdown) podPatternsLocked() []string {
+	return append(slices.Clone(l.cfg.PodCgroups), l.pod.sourced...)
+}
+
+// syncPodsLocked matches the pod patterns again and, when the matches
+// changed (or the last attempt failed), re-applies the tables with them.
+// It returns the change in words ("" when none).
 func (l *Lockdown) syncPodsLocked() (string, error) {
-	if len(l.cfg.PodCgroups) == 0 {
-		return "", nil
-	}
-	cur, err := findPods(l.cfg.PodCgroups)
+	cur, err := findPods(l.podPatternsLocked())
 	if err != nil {
-		l.podsFailed = true
+		l.pod.failed = true
 		return "", err
 	}
 	diff := podsDiff(l.dyn.pods, cur)
-	if diff == "" && !l.podsFailed {
+	if diff == "" && !l.pod.failed {
 		return "", nil
 	}
 	prev := l.dyn.pods
 	l.dyn.pods = cur
 	if err := l.installLocked(); err != nil {
-		l.dyn.pods, l.podsFailed = prev, true
+		l.dyn.pods, l.pod.failed = prev, true
 		return "", err
 	}
-	l.podsFailed = false
+	l.pod.failed = false
 	return cmp.Or(diff, "pod cgroups held again"), nil
 }
 
@@ -174,7 +189,7 @@ func podNames(pods []podCgroup) []string {
 	return out
 }
 
-// Pods lists the cgroups the pod scope holds now (Config.PodCgroups'
+// Pods lists the cgroups the pod scope holds now (the pod patterns'
 // matches as last applied), by path relative to the cgroup2 mount.
 func (l *Lockdown) Pods() []string {
 	l.mu.Lock()

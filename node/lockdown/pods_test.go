@@ -160,7 +160,7 @@ func TestPodPatterns(t *testing.T) {
 		{Config{Scope: ScopeService, PodCgroups: []string{"/"}}, "below the cgroup2 mount"},
 		{Config{Scope: ScopeService, PodCgroups: []string{"kubepods.slice/../system.slice"}}, "below the cgroup2 mount"},
 		{Config{Scope: ScopeService, PodCgroups: []string{"kubepods.slice/*"}, PodAllowPorts: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:0")}}, "pod destination"},
-		{Config{Scope: ScopeService}, "PodCgroups"},
+		{Config{Scope: ScopeService}, "PodSource"},
 	} {
 		_, err := c.cfg.withDefaults()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -188,6 +188,60 @@ func TestPodsDiff(t *testing.T) {
 	} {
 		if got := podsDiff(c.old, c.cur); got != c.want {
 			t.Errorf("podsDiff(%v, %v) = %q, want %q", c.old, c.cur, got, c.want)
+		}
+	}
+}
+
+// TestPodSourceScope: pods named by a PodSource (as kubepods names the
+// labelled ones) are held like PodCgroups'; until the source answers,
+// and while it cannot, the lockdown is not healthy (the guard refuses),
+// and a source that fails keeps the pods it named held.
+func TestPodSourceScope(t *testing.T) {
+	if why := toolsMissing(); why != "" {
+		t.Skip(why)
+	}
+	k := newKubepods(t)
+	t.Parallel()
+	h := startHosts(t)
+	node := h.node
+	_, c1 := k.pod(t, "5c1d")
+	inf := startAgent(t, h.topology.node, "inf", 0)
+	k.move(t, inf, c1)
+	node.must(t, "mountcg")
+	node.must(t, "applysrc "+mustJSON(Config{Scope: ScopeService, InferencePorts: []uint16{11434}, WatchInterval: time.Hour}))
+	node.must(t, "watch")
+	waitHealthy(t, node, "false holding the inference pods failed: which pods to hold is not known: the pod source has not answered yet")
+	runProbes(t, []probeCase{{inf, "tcp " + ap(inetUL, "80"), true}}) // not named yet
+
+	node.must(t, "src "+k.top+"/*/kubepods-*-pod5c1d.slice")
+	waitPods(t, node, func(got string) bool { return strings.HasSuffix(got, "pod5c1d.slice") })
+	waitHealthy(t, node, "true ")
+	runProbes(t, []probeCase{
+		{inf, "tcp " + ap(inetUL, "80"), false},
+		{inf, "tcp " + ap("127.0.0.1", inferencePort), true},
+		{node, "tcp " + ap(inetUL, "80"), true},
+	})
+
+	node.must(t, "src fail")
+	waitHealthy(t, node, "false holding the inference pods failed: which pods to hold is not known: the API server does not answer")
+	runProbes(t, []probeCase{{inf, "tcp " + ap(inetUL, "80"), false}}) // still held
+	node.must(t, "src "+k.top+"/*/kubepods-*-pod5c1d.slice")
+	waitHealthy(t, node, "true ")
+	node.must(t, "unwatch")
+	node.must(t, "off")
+}
+
+// waitHealthy asks the node whether its lockdown is healthy until the
+// answer is want, and fails after five seconds.
+func waitHealthy(t *testing.T, node *agent, want string) {
+	t.Helper()
+	for start := time.Now(); ; {
+		got := node.ask(t, "healthy")
+		if got == want {
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("healthy: %q after 5s, want %q", got, want)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package lockdown
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -63,24 +65,68 @@ func (n *podNotifier) watch(dirs []string) {
 	})
 }
 
+// podState is the pod scope's state besides the matches (dynamic.pods).
+type podState struct {
+	sourced []string // the PodSource's last patterns
+	srcErr  error    // why the PodSource's answer is not known, or nil
+	failed  bool     // the last attempt to hold the matches failed: try again
+	reason  string   // the failure last reported, so it is reported once
+}
+
+// usePodSource runs the configured PodSource for Watch: each update is
+// kept and pokes Watch. Until the first update the pods are not known.
+func (l *Lockdown) usePodSource(ctx context.Context, poke chan<- struct{}) {
+	src := l.cfg.PodSource
+	if src == nil {
+		return
+	}
+	l.mu.Lock()
+	if l.pod.srcErr == nil && l.pod.sourced == nil {
+		l.pod.srcErr = errors.New("the pod source has not answered yet")
+	}
+	l.mu.Unlock()
+	go src.Run(ctx, func(patterns []string, err error) {
+		l.mu.Lock()
+		if patterns != nil || err == nil { // nil with an error: keep the last
+			l.pod.sourced = append([]string{}, patterns...)
+		}
+		l.pod.srcErr = err
+		l.mu.Unlock()
+		select {
+		case poke <- struct{}{}:
+		default:
+		}
+	})
+}
+
 // checkPods matches the pod patterns again, re-applies the tables when
-// the matches changed and reports it; a failure leaves the lockdown
-// unhealthy (a new pod may not be held) until a later check succeeds.
-// It then watches the directories new pods would appear in.
+// the matches changed and reports it. While that fails, or the
+// PodSource cannot say which pods to hold, the lockdown is not healthy
+// (reported once per reason) and the next check tries again. It then
+// watches the directories new pods would appear in.
 func (l *Lockdown) checkPods(report func(Event), n *podNotifier) {
-	if len(l.cfg.PodCgroups) == 0 {
+	if len(l.cfg.PodCgroups) == 0 && l.cfg.PodSource == nil {
 		return
 	}
 	l.mu.Lock()
 	diff, err := l.syncPodsLocked()
-	if err != nil {
-		l.setUnhealthy("holding the inference pods failed: "+err.Error(), time.Now())
+	if err == nil && l.pod.srcErr != nil {
+		err = fmt.Errorf("which pods to hold is not known: %w", l.pod.srcErr)
+		l.pod.failed = true // so that the tables are written, and healthy, once it is
 	}
+	reason := ""
+	if err != nil {
+		reason = "holding the inference pods failed: " + err.Error()
+		l.setUnhealthy(reason, time.Now())
+	}
+	fresh := reason != l.pod.reason
+	l.pod.reason = reason
+	dirs := podDirs(l.podPatternsLocked())
 	l.mu.Unlock()
-	n.watch(podDirs(l.cfg.PodCgroups))
+	n.watch(dirs)
 	switch {
-	case err != nil:
-		report(Event{Time: time.Now(), Kind: EventFailed, Reason: "holding the inference pods failed: " + err.Error()})
+	case reason != "" && fresh:
+		report(Event{Time: time.Now(), Kind: EventFailed, Reason: reason})
 	case diff != "":
 		report(Event{Time: time.Now(), Kind: EventPods, Reason: diff})
 	}

@@ -71,7 +71,7 @@ func newPlan(cfg Config, cgroupID uint64, pods []podCgroup, ifs ifaces, sets map
 }
 
 func (p *plan) hasService() bool {
-	return p.cfg.ServiceUID != 0 || p.cfg.ServiceCgroup != "" || len(p.cfg.PodCgroups) > 0
+	return p.cfg.ServiceUID != 0 || p.cfg.ServiceCgroup != "" || len(p.cfg.PodCgroups) > 0 || p.cfg.PodSource != nil
 }
 
 func concatRules(parts ...[]rule) []rule {

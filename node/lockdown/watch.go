@@ -77,8 +77,9 @@ func (l *Lockdown) Watch(ctx context.Context, report func(Event)) {
 	poke := l.monitor(ctx)
 	podPoke := make(chan struct{}, 1)
 	var pods *podNotifier
-	if len(l.cfg.PodCgroups) > 0 {
+	if len(l.cfg.PodCgroups) > 0 || l.cfg.PodSource != nil {
 		pods = newPodNotifier(ctx, podPoke)
+		l.usePodSource(ctx, podPoke)
 	}
 	tick := time.NewTicker(l.cfg.WatchInterval)
 	defer tick.Stop()
