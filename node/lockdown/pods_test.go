@@ -24,7 +24,7 @@ func newKubepods(t *testing.T) kubepods {
 	if err != nil {
 		t.Skip(err)
 	}
-	k := kubepods{root: root, top: fmt.Sprintf("moat-kubepods-%d.slice", os.Getpid())}
+	k := kubepods{root: root, top: fmt.Sprintf("moat-kubepods-%d-%s.slice", os.Getpid(), t.Name())}
 	if err := os.Mkdir(filepath.Join(root, k.top), 0o755); err != nil {
 		t.Skipf("cannot make a cgroup here: %v", err)
 	}
