@@ -59,6 +59,24 @@ func (k kubepods) move(t *testing.T, a *agent, rel string) {
 	check(t, os.WriteFile(filepath.Join(k.root, rel, "cgroup.procs"), []byte(a.ask(t, "pid")), 0o644))
 }
 
+// startPodHosts starts the hosts (in parallel with other tests), a
+// stand-in kubepods tree with one pod, and an agent in the pod's
+// container; the node agent sees the cgroup tree.
+func startPodHosts(t *testing.T, uid string) (kubepods, *hosts, *agent) {
+	t.Helper()
+	if why := toolsMissing(); why != "" {
+		t.Skip(why)
+	}
+	k := newKubepods(t)
+	t.Parallel()
+	h := startHosts(t)
+	_, c := k.pod(t, uid)
+	inf := startAgent(t, h.topology.node, "inf-"+uid, 0)
+	k.move(t, inf, c)
+	h.node.must(t, "mountcg")
+	return k, h, inf
+}
+
 // TestPodScope is the Kubernetes node mode on a stand-in node: moat-node
 // (the node agent, the host's network namespace) holds the processes of
 // the "inference pods" (found by a cgroup pattern, sharing the host's
@@ -67,17 +85,8 @@ func (k kubepods) move(t *testing.T, a *agent, rel string) {
 // lockdown is held as soon as its cgroup exists, by inotify alone (the
 // periodic re-match is set to an hour); a pod that ends is dropped.
 func TestPodScope(t *testing.T) {
-	if why := toolsMissing(); why != "" {
-		t.Skip(why)
-	}
-	k := newKubepods(t)
-	t.Parallel()
-	h := startHosts(t)
+	k, h, inf1 := startPodHosts(t, "1f0c")
 	kubelet := h.node
-	_, c1 := k.pod(t, "1f0c")
-	inf1 := startAgent(t, h.topology.node, "inf1", 0)
-	k.move(t, inf1, c1)
-	kubelet.must(t, "mountcg")
 
 	mirror := netip.MustParseAddrPort(ap(inetUL, "80"))
 	cfg := Config{Scope: ScopeService, InferencePorts: []uint16{11434}, WatchInterval: time.Hour,
@@ -197,17 +206,8 @@ func TestPodsDiff(t *testing.T) {
 // and while it cannot, the lockdown is not healthy (the guard refuses),
 // and a source that fails keeps the pods it named held.
 func TestPodSourceScope(t *testing.T) {
-	if why := toolsMissing(); why != "" {
-		t.Skip(why)
-	}
-	k := newKubepods(t)
-	t.Parallel()
-	h := startHosts(t)
+	k, h, inf := startPodHosts(t, "5c1d")
 	node := h.node
-	_, c1 := k.pod(t, "5c1d")
-	inf := startAgent(t, h.topology.node, "inf", 0)
-	k.move(t, inf, c1)
-	node.must(t, "mountcg")
 	node.must(t, "applysrc "+mustJSON(Config{Scope: ScopeService, InferencePorts: []uint16{11434}, WatchInterval: time.Hour}))
 	node.must(t, "watch")
 	waitHealthy(t, node, "false holding the inference pods failed: which pods to hold is not known: the pod source has not answered yet")
