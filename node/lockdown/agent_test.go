@@ -198,29 +198,33 @@ func listen(network, addr string) error {
 }
 
 // agentSource is a PodSource the test drives through the agent.
-var agentSource = &testSource{}
+var agentSource = &testSource{running: make(chan struct{})}
 
 type testSource struct {
-	mu     sync.Mutex
-	update func([]string, error)
+	running chan struct{} // closed once Run has been called
+	mu      sync.Mutex
+	update  func([]string, error)
 }
 
 func (s *testSource) Run(ctx context.Context, update func([]string, error)) {
 	s.mu.Lock()
 	s.update = update
 	s.mu.Unlock()
+	close(s.running)
 	<-ctx.Done()
 }
 
 func (s *testSource) say(words []string) error {
+	select {
+	case <-s.running:
+	case <-time.After(5 * time.Second):
+		return errors.New("the source is not running 5s after watch")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.update == nil:
-		return errors.New("the source is not running (watch first)")
-	case len(words) == 1 && words[0] == "fail":
+	if len(words) == 1 && words[0] == "fail" {
 		s.update(nil, errors.New("the API server does not answer"))
-	default:
+	} else {
 		s.update(words, nil)
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -80,6 +81,9 @@ func ApplyContext(ctx context.Context, cfg Config) (*Lockdown, error) {
 	if l.dyn.pods, err = findPods(cfg.PodCgroups); err != nil {
 		return nil, fmt.Errorf("lockdown: %w", err)
 	}
+	if cfg.PodSource != nil {
+		l.pod.srcErr = errPodSourceSilent // healthy only once Watch's source answered
+	}
 	if l.dyn.coordinator, l.dyn.ntp, err = resolveNames(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("lockdown: %w", err)
 	}
@@ -127,6 +131,10 @@ func (l *Lockdown) recordLocked() error {
 		return fmt.Errorf("lockdown: read back: %w", err)
 	}
 	l.fp = fp
+	if why := l.podsUnknownLocked(); why != "" {
+		l.setUnhealthy(why, time.Now()) // the tables are right, but some pods may not be in them
+		return nil
+	}
 	l.health.Store(&health{ok: true})
 	return nil
 }

@@ -225,6 +225,14 @@ func TestPodSourceScope(t *testing.T) {
 	node.must(t, "src fail")
 	waitHealthy(t, node, "false holding the inference pods failed: which pods to hold is not known: the API server does not answer")
 	runProbes(t, []probeCase{{inf, "tcp " + ap(inetUL, "80"), false}}) // still held
+	// Restoring lost tables does not make it healthy while the pods are
+	// not known.
+	run(t, h.topology.node, "nft", "flush", "ruleset")
+	waitEvent(t, node, `"Kind":"restored"`)
+	if got := node.ask(t, "healthy"); !strings.HasPrefix(got, "false holding the inference pods failed") {
+		t.Errorf("after a restore while the pod source fails: healthy %q", got)
+	}
+	runProbes(t, []probeCase{{inf, "tcp " + ap(inetUL, "80"), false}})
 	node.must(t, "src "+k.top+"/*/kubepods-*-pod5c1d.slice")
 	waitHealthy(t, node, "true ")
 	node.must(t, "unwatch")
@@ -242,6 +250,21 @@ func waitHealthy(t *testing.T, node *agent, want string) {
 		}
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("healthy: %q after 5s, want %q", got, want)
+		}
+	}
+}
+
+// waitEvent waits until the node's watch has reported an event
+// containing want (JSON), for five seconds.
+func waitEvent(t *testing.T, node *agent, want string) {
+	t.Helper()
+	for start := time.Now(); ; {
+		got := node.ask(t, "events")
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("no event %s after 5s: %s", want, got)
 		}
 	}
 }

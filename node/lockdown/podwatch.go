@@ -1,9 +1,9 @@
 package lockdown
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
@@ -73,6 +73,20 @@ type podState struct {
 	reason  string   // the failure last reported, so it is reported once
 }
 
+// errPodSourceSilent is why the pods are not known before the PodSource
+// first answers.
+var errPodSourceSilent = errors.New("the pod source has not answered yet")
+
+// podsUnknownLocked says why the lockdown cannot be healthy although its
+// tables are as written: the PodSource cannot say which pods to hold.
+// "" when it can, or there is none.
+func (l *Lockdown) podsUnknownLocked() string {
+	if l.pod.srcErr == nil {
+		return ""
+	}
+	return "holding the inference pods failed: which pods to hold is not known: " + l.pod.srcErr.Error()
+}
+
 // usePodSource runs the configured PodSource for Watch: each update is
 // kept and pokes Watch. Until the first update the pods are not known.
 func (l *Lockdown) usePodSource(ctx context.Context, poke chan<- struct{}) {
@@ -80,11 +94,6 @@ func (l *Lockdown) usePodSource(ctx context.Context, poke chan<- struct{}) {
 	if src == nil {
 		return
 	}
-	l.mu.Lock()
-	if l.pod.srcErr == nil && l.pod.sourced == nil {
-		l.pod.srcErr = errors.New("the pod source has not answered yet")
-	}
-	l.mu.Unlock()
 	go src.Run(ctx, func(patterns []string, err error) {
 		l.mu.Lock()
 		if patterns != nil || err == nil { // nil with an error: keep the last
@@ -110,14 +119,16 @@ func (l *Lockdown) checkPods(report func(Event), n *podNotifier) {
 	}
 	l.mu.Lock()
 	diff, err := l.syncPodsLocked()
-	if err == nil && l.pod.srcErr != nil {
-		err = fmt.Errorf("which pods to hold is not known: %w", l.pod.srcErr)
-		l.pod.failed = true // so that the tables are written, and healthy, once it is
-	}
-	reason := ""
+	reason := l.podsUnknownLocked()
 	if err != nil {
 		reason = "holding the inference pods failed: " + err.Error()
+	}
+	switch {
+	case reason != "":
 		l.setUnhealthy(reason, time.Now())
+	case l.pod.reason != "" && l.lostLocked() == "": // known again, tables as written
+		l.health.Store(&health{ok: true})
+		diff = cmp.Or(diff, "the inference pods are held again")
 	}
 	fresh := reason != l.pod.reason
 	l.pod.reason = reason
