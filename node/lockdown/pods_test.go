@@ -232,6 +232,9 @@ func TestPodSourceScope(t *testing.T) {
 	if got := node.ask(t, "healthy"); !strings.HasPrefix(got, "false holding the inference pods failed") {
 		t.Errorf("after a restore while the pod source fails: healthy %q", got)
 	}
+	if got := node.ask(t, "healthyat"); !strings.Contains(got, "restored=false") || strings.Contains(got, "restored=true") {
+		t.Errorf("the restore was reported as healthy while the pods were not known (a guard would serve): %s", got)
+	}
 	runProbes(t, []probeCase{{inf, "tcp " + ap(inetUL, "80"), false}})
 	node.must(t, "src "+k.top+"/*/kubepods-*-pod5c1d.slice")
 	waitHealthy(t, node, "true ")
