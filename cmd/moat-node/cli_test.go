@@ -47,7 +47,11 @@ func TestCLI(t *testing.T) {
 	t.Run("lockdown flags", func(t *testing.T) {
 		state := t.TempDir()
 		models := []string{"--state-dir", state, "--model", "llama=http://127.0.0.1:11434"}
-		run(nil, append([]string{"run", "--lockdown", "service"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown", "--lockdown-service-user or --lockdown-service-cgroup"})
+		run(nil, append([]string{"run", "--lockdown", "service"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown", "--lockdown-service-user, --lockdown-service-cgroup, --lockdown-pod-cgroup or --lockdown-pod-selector"})
+		run(nil, append([]string{"run", "--lockdown", "service", "--lockdown-pod-selector", "moat.dev/lockdown=inference"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-pod-selector", "no node name", "not in a Kubernetes pod"})
+		run(nil, append([]string{"run", "--lockdown", "service", "--lockdown-pod-cgroup", "kubepods.slice/[x"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-pod-cgroup", "not a cgroup path pattern"})
+		run(nil, append([]string{"run", "--lockdown", "service", "--lockdown-pod-allow", "10.96.0.10:53"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-pod-allow", "neither is given"})
+		run(nil, append([]string{"run", "--lockdown", "service", "--lockdown-pod-cgroup", "kubepods.slice/*/*pod*.slice", "--lockdown-pod-allow", "mirror"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-pod-allow", "CIDR"})
 		run(nil, append([]string{"run", "--lockdown-service-user", "root", "--lockdown", "service"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-service-user", "is root"})
 		run(nil, append([]string{"run", "--lockdown-dns", "resolver.example"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-dns", "not an IP address"})
 		run(nil, append([]string{"run", "--lockdown-allow", "mirror.example"}, models...)...).Want(t, cli.ExitUsage, nil, []string{"--lockdown-allow", "CIDR"})

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/moatmesh/moat/internal/cli"
 	"github.com/moatmesh/moat/node/lockdown"
+	"github.com/moatmesh/moat/node/lockdown/kubepods"
 )
 
 // defaultLockdown is the lockdown of `join` and `run` when none is given.
@@ -25,6 +27,8 @@ type lockdownSettings struct {
 	dns, ntp, allow, upstreams []string
 	dhcp                       string
 	serviceUser, serviceCgroup string
+	podCgroups, podAllow       []string
+	podSelector, podNode       string
 }
 
 func (ls *lockdownSettings) addFlags(fs *pflag.FlagSet) {
@@ -36,6 +40,10 @@ func (ls *lockdownSettings) addFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&ls.upstreams, "lockdown-upstream", nil, "inference servers in containers the host may reach, `ADDR:PORT` (their own traffic is dropped)")
 	fs.StringVar(&ls.serviceUser, "lockdown-service-user", "", "the model server's user (name or uid), held to loopback; needed by --lockdown service unless --lockdown-service-cgroup is given")
 	fs.StringVar(&ls.serviceCgroup, "lockdown-service-cgroup", "", "the model server's cgroup v2 path, e.g. system.slice/ollama.service, held to loopback")
+	fs.StringSliceVar(&ls.podCgroups, "lockdown-pod-cgroup", nil, "cgroup v2 path `PATTERN`s (glob per level, below the cgroup2 mount) of inference pods sharing the host's network, held to loopback and --lockdown-pod-allow; new matches are held as soon as their cgroup is made (Kubernetes node mode: docs/install.md)")
+	fs.StringVar(&ls.podSelector, "lockdown-pod-selector", "", "hold the pods on this Kubernetes node with these `LABELS` (a label selector, e.g. moat.dev/lockdown=inference) like --lockdown-pod-cgroup's, found through the API server with the pod's service account (list and watch pods); they must use the host's network")
+	fs.StringVar(&ls.podNode, "lockdown-pod-node", "", "this Kubernetes node's `NAME` for --lockdown-pod-selector (the DaemonSet passes spec.nodeName)")
+	fs.StringSliceVar(&ls.podAllow, "lockdown-pod-allow", nil, "destinations the --lockdown-pod-cgroup pods may reach besides loopback: `CIDR` (any port) or ADDR:PORT (TCP and UDP), e.g. a model mirror")
 }
 
 // config builds the lockdown's configuration; nil when it is off. The
@@ -80,10 +88,38 @@ func (ls *lockdownSettings) config(cmd *cobra.Command) (*lockdown.Config, error)
 		}
 	}
 	cfg.ServiceCgroup = strings.Trim(ls.serviceCgroup, "/")
-	if cfg.Scope == lockdown.ScopeService && cfg.ServiceUID == 0 && cfg.ServiceCgroup == "" {
-		return nil, cli.Invalid(cmd, "lockdown", "service scope needs --lockdown-service-user or --lockdown-service-cgroup: the model server's own user or systemd unit")
+	if err := ls.pods(cmd, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Scope == lockdown.ScopeService && cfg.ServiceUID == 0 && cfg.ServiceCgroup == "" && len(cfg.PodCgroups) == 0 && cfg.PodSource == nil {
+		return nil, cli.Invalid(cmd, "lockdown", "service scope needs --lockdown-service-user, --lockdown-service-cgroup, --lockdown-pod-cgroup or --lockdown-pod-selector: the model server's own user, systemd unit or pods")
 	}
 	return &cfg, nil
+}
+
+// pods fills in the pod scope (--lockdown-pod-*).
+func (ls *lockdownSettings) pods(cmd *cobra.Command, cfg *lockdown.Config) error {
+	var err error
+	if cfg.PodAllow, cfg.PodAllowPorts, err = parseAllow(ls.podAllow); err != nil {
+		return cli.Invalid(cmd, "lockdown-pod-allow", "%v", err)
+	}
+	if ls.podSelector != "" || ls.podNode != "" {
+		src := &kubepods.Source{Selector: ls.podSelector, Node: ls.podNode}
+		if err := src.Check(); err != nil {
+			return cli.Invalid(cmd, "lockdown-pod-selector", "%v", err)
+		}
+		cfg.PodSource = src
+	}
+	if len(ls.podAllow) > 0 && len(ls.podCgroups) == 0 && cfg.PodSource == nil {
+		return cli.Invalid(cmd, "lockdown-pod-allow", "allows the pods of --lockdown-pod-cgroup or --lockdown-pod-selector, and neither is given")
+	}
+	for _, p := range ls.podCgroups {
+		if _, err := path.Match(p, ""); err != nil || strings.Trim(p, "/") == "" {
+			return cli.Invalid(cmd, "lockdown-pod-cgroup", "%q is not a cgroup path pattern below the cgroup2 mount, e.g. kubepods.slice/*/kubepods-*-pod*.slice", p)
+		}
+		cfg.PodCgroups = append(cfg.PodCgroups, strings.Trim(p, "/"))
+	}
+	return nil
 }
 
 // resolvers are --lockdown-dns's addresses, or the system's.

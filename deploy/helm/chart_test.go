@@ -2,7 +2,9 @@
 // every manifest `helm template` renders decoded strictly into the
 // Kubernetes API types (an unknown or misspelt field fails), with the
 // settings that matter checked: the flags the containers get exist, the
-// pods run unprivileged, the node pods may reach only the coordinator.
+// pods run unprivileged, the node pods may reach only the coordinator,
+// the GPU node DaemonSet holds only NET_ADMIN and NET_BIND_SERVICE and
+// may only list and watch pods.
 // It is a module of its own so that the Kubernetes API types never enter
 // moat's go.mod. MOAT_HELM names the helm binary (scripts/helm.sh builds
 // it); without it the tests skip and say so.
@@ -22,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -85,6 +88,10 @@ type objects struct {
 	ingresses    map[string]*networkingv1.Ingress
 	policies     map[string]*networkingv1.NetworkPolicy
 	monitors     map[string]*serviceMonitor
+	daemonSets   map[string]*appsv1.DaemonSet
+	accounts     map[string]*corev1.ServiceAccount
+	roles        map[string]*rbacv1.ClusterRole
+	bindings     map[string]*rbacv1.ClusterRoleBinding
 }
 
 // serviceMonitor is the part of the Prometheus Operator's ServiceMonitor
@@ -112,17 +119,23 @@ type serviceMonitorSpec struct {
 	} `json:"endpoints"`
 }
 
-// render runs helm template with a values file and decodes every
+// render runs helm template with a values file (and --set values) and
+// decodes every
 // document strictly into its type.
-func render(t *testing.T, values string) *objects {
+func render(t *testing.T, values string, set ...string) *objects {
 	t.Helper()
-	out, err := run(t, "template", "r", "moat", "-f", values)
+	args := []string{"template", "r", "moat", "-f", values}
+	for _, v := range set {
+		args = append(args, "--set", v)
+	}
+	out, err := run(t, args...)
 	if err != nil {
-		t.Fatalf("helm template -f %s: %v\n%s", values, err, out)
+		t.Fatalf("helm template -f %s %v: %v\n%s", values, set, err, out)
 	}
 	o := &objects{map[string]*appsv1.Deployment{}, map[string]*appsv1.StatefulSet{}, map[string]*corev1.Service{},
 		map[string]*policyv1.PodDisruptionBudget{}, map[string]*networkingv1.Ingress{}, map[string]*networkingv1.NetworkPolicy{},
-		map[string]*serviceMonitor{}}
+		map[string]*serviceMonitor{}, map[string]*appsv1.DaemonSet{}, map[string]*corev1.ServiceAccount{},
+		map[string]*rbacv1.ClusterRole{}, map[string]*rbacv1.ClusterRoleBinding{}}
 	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(out, -1) {
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
@@ -154,6 +167,14 @@ func render(t *testing.T, values string) *objects {
 			err = strictInto(doc, o.policies, name)
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			err = strictInto(doc, o.monitors, name)
+		case "apps/v1 DaemonSet":
+			err = strictInto(doc, o.daemonSets, name)
+		case "v1 ServiceAccount":
+			err = strictInto(doc, o.accounts, name)
+		case "rbac.authorization.k8s.io/v1 ClusterRole":
+			err = strictInto(doc, o.roles, name)
+		case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+			err = strictInto(doc, o.bindings, name)
 		default:
 			err = fmt.Errorf("unexpected kind %s %s", head.APIVersion, head.Kind)
 		}

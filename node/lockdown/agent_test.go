@@ -2,12 +2,15 @@ package lockdown
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -141,6 +144,19 @@ func lockdownDo(ld **Lockdown, verb, arg string) (string, error) {
 		return string(js), err
 	case "off":
 		return "ok", Off()
+	case "pods":
+		return strings.Join((*ld).Pods(), " "), nil
+	case "applysrc": // apply JSON with the agent's PodSource
+		var cfg Config
+		if err := json.Unmarshal([]byte(arg), &cfg); err != nil {
+			return "", err
+		}
+		cfg.PodSource = agentSource
+		l, err := Apply(cfg)
+		*ld = l
+		return "ok", err
+	case "src": // src PATTERN...: the source's answer; src fail: it cannot answer
+		return "ok", agentSource.say(strings.Fields(arg))
 	}
 	return escapeDo(*ld, verb, strings.Fields(arg))
 }
@@ -178,5 +194,38 @@ func listen(network, addr string) error {
 			c.Close()
 		}
 	}()
+	return nil
+}
+
+// agentSource is a PodSource the test drives through the agent.
+var agentSource = &testSource{running: make(chan struct{})}
+
+type testSource struct {
+	running chan struct{} // closed once Run has been called
+	mu      sync.Mutex
+	update  func([]string, error)
+}
+
+func (s *testSource) Run(ctx context.Context, update func([]string, error)) {
+	s.mu.Lock()
+	s.update = update
+	s.mu.Unlock()
+	close(s.running)
+	<-ctx.Done()
+}
+
+func (s *testSource) say(words []string) error {
+	select {
+	case <-s.running:
+	case <-time.After(5 * time.Second):
+		return errors.New("the source is not running 5s after watch")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(words) == 1 && words[0] == "fail" {
+		s.update(nil, errors.New("the API server does not answer"))
+	} else {
+		s.update(words, nil)
+	}
 	return nil
 }

@@ -19,8 +19,10 @@ const (
 	// to loopback, the coordinator, mesh peers and what Config allows.
 	ScopeHost Scope = "host"
 	// ScopeService restricts only the inference server's processes
-	// (Config.ServiceUID or Config.ServiceCgroup), which may then talk to
-	// nothing but loopback. The rest of the machine is left alone.
+	// (Config.ServiceUID, Config.ServiceCgroup or Config.PodCgroups),
+	// which may then talk to nothing but loopback. The rest of the
+	// machine is left alone: on a Kubernetes node, the kubelet, the CNI
+	// and image pulls.
 	ScopeService Scope = "service"
 )
 
@@ -149,6 +151,38 @@ type Config struct {
 	// exist when Apply runs. Empty means no cgroup is matched.
 	ServiceCgroup string
 
+	// PodCgroups are cgroup v2 path patterns (relative to the cgroup2
+	// mount; path.Match syntax within each level), e.g.
+	// "kubepods.slice/*/kubepods-*-pod1f0c*.slice": every cgroup they
+	// match, with everything below it, is held like ServiceCgroup
+	// (loopback only, besides PodAllow and PodAllowPorts), in either
+	// scope. Apply holds the matches of the moment (none is no error:
+	// the pods may start later); Watch holds new ones as soon as they
+	// are created (inotify on the directories they appear in, and a new
+	// match every WatchInterval) and drops gone ones, re-applying the
+	// tables each time. Only sockets in this network namespace are
+	// matched: the pods must share the host's (hostNetwork). Empty means
+	// none.
+	PodCgroups []string
+
+	// PodSource, when set, names more pods to hold as they come and go
+	// (the Kubernetes API's pods on this node with a label, see
+	// package kubepods): Watch runs it until ctx ends, and every update
+	// it gives replaces the patterns held besides PodCgroups. Until its
+	// first update, and whenever it fails, the lockdown is not Healthy
+	// (the pods it would name are not known). Nil means none.
+	PodSource PodSource `json:"-"`
+
+	// PodAllow lists networks PodCgroups' processes may reach on any
+	// port besides loopback (a model mirror, the cluster's DNS). Empty
+	// means none.
+	PodAllow []netip.Prefix
+
+	// PodAllowPorts lists addresses and ports (TCP and UDP)
+	// PodCgroups' processes may reach besides loopback. Empty means
+	// none.
+	PodAllowPorts []netip.AddrPort
+
 	// MCPEgress confines the node's stdio MCP servers, each to the
 	// destinations its policy entry declares (see MCPEgress). Default:
 	// none.
@@ -227,8 +261,8 @@ func (c Config) validate() error {
 	switch c.Scope {
 	case ScopeHost:
 	case ScopeService:
-		if c.ServiceUID == 0 && c.ServiceCgroup == "" {
-			errs = append(errs, errors.New(`scope "service" needs ServiceUID or ServiceCgroup: run the inference server as its own user`))
+		if c.ServiceUID == 0 && c.ServiceCgroup == "" && len(c.PodCgroups) == 0 && c.PodSource == nil {
+			errs = append(errs, errors.New(`scope "service" needs ServiceUID, ServiceCgroup, PodCgroups or PodSource: run the inference server as its own user`))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown scope %q: want %q or %q", c.Scope, ScopeHost, ScopeService))
@@ -248,6 +282,7 @@ func (c Config) validate() error {
 	errs = append(errs, checkAddrPorts("upstream", c.Upstreams)...)
 	errs = append(errs, checkAddrPorts("forward destination", c.Forward)...)
 	errs = append(errs, checkMCPEgress(c.MCPEgress)...)
+	errs = append(errs, checkPodCgroups(c)...)
 	if c.CoordinatorURL != "" {
 		if _, _, err := splitUpstream(c.CoordinatorURL); err != nil {
 			errs = append(errs, fmt.Errorf("coordinator URL %q: %w", c.CoordinatorURL, err))

@@ -25,7 +25,7 @@ func TestConfigInvalid(t *testing.T) {
 		want string
 	}{
 		{Config{Scope: "everything"}, "unknown scope"},
-		{Config{Scope: ScopeService}, "needs ServiceUID or ServiceCgroup"},
+		{Config{Scope: ScopeService}, "needs ServiceUID, ServiceCgroup, PodCgroups or PodSource"},
 		{Config{MeshInterface: "a-very-long-interface-name"}, "not a valid interface name"},
 		{Config{InferencePorts: []uint16{443}}, "differ from the guard port"},
 		{Config{Coordinator: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:0")}}, "nonzero port"},
@@ -83,7 +83,7 @@ func TestPeerElems(t *testing.T) {
 // form Status shows, and that service scope only adds what it should.
 func TestPlanComments(t *testing.T) {
 	cfg, _ := Config{ServiceUID: 999, Extra: []netip.Prefix{netip.MustParsePrefix("198.18.7.0/24")}, AllowDHCP: true}.withDefaults()
-	p := newPlan(cfg, 0, ifaces{lo: 1, loName: "lo"}, newSets(table()))
+	p := newPlan(cfg, 0, nil, ifaces{lo: 1, loName: "lo"}, newSets(table()))
 	text := ""
 	for _, r := range append(p.output, p.input...) {
 		if r.comment == "" || strings.Contains(r.comment, `"`) {
@@ -97,7 +97,7 @@ func TestPlanComments(t *testing.T) {
 		}
 	}
 	cfg.Scope = ScopeService
-	p = newPlan(cfg, 0, ifaces{lo: 1, loName: "lo"}, newSets(table()))
+	p = newPlan(cfg, 0, nil, ifaces{lo: 1, loName: "lo"}, newSets(table()))
 	if len(p.output) != 1 || len(p.input) != 1 || len(p.forward) != 4 || len(p.prerouting) != 1 {
 		t.Errorf("service scope: %d output, %d input, %d forward and %d prerouting rules, want 1, 1, 4 and 1",
 			len(p.output), len(p.input), len(p.forward), len(p.prerouting))

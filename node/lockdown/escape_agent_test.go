@@ -50,6 +50,10 @@ func escapeDo(ld *Lockdown, verb string, f []string) (string, error) {
 		return "ok", nil
 	case "events":
 		return watchEvents(), nil
+	case "healthyat":
+		watched.Lock()
+		defer watched.Unlock()
+		return strings.Join(watched.healthyAt, " "), nil
 	case "atloss":
 		watched.Lock()
 		defer watched.Unlock()
@@ -237,6 +241,9 @@ var watched struct {
 	// atLoss is, for each loss reported, what held while it was being
 	// reported: Healthy's answer and whether the table was still missing.
 	atLoss []string
+	// healthyAt is, for each event, Healthy's answer while it was being
+	// reported ("kind=true"), as a node's guard would see it.
+	healthyAt []string
 }
 
 func startWatch(ld *Lockdown) {
@@ -251,7 +258,9 @@ func startWatch(ld *Lockdown) {
 				_, err := fingerprint()
 				state = fmt.Sprintf("healthy=%v missing=%v", ok, errors.Is(err, ErrNotApplied))
 			}
+			ok, _ := ld.Healthy()
 			watched.Lock()
+			watched.healthyAt = append(watched.healthyAt, fmt.Sprintf("%s=%v", e.Kind, ok))
 			watched.events = append(watched.events, e)
 			if state != "" {
 				watched.atLoss = append(watched.atLoss, state)

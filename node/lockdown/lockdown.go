@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -44,6 +45,7 @@ type Lockdown struct {
 	ifs       ifaces     // as applied
 	packetErr error      // why packet sockets are not filtered, or nil
 	fp        string     // fingerprint of the tables as last written
+	pod       podState   // the pod scope's source and failures (podwatch.go)
 
 	health atomic.Pointer[health]
 }
@@ -75,6 +77,12 @@ func ApplyContext(ctx context.Context, cfg Config) (*Lockdown, error) {
 	}
 	if l.cfg.MCPEgress, err = resolveMCPCgroups(cfg.MCPEgress); err != nil {
 		return nil, fmt.Errorf("lockdown: %w", err)
+	}
+	if l.dyn.pods, err = findPods(cfg.PodCgroups); err != nil {
+		return nil, fmt.Errorf("lockdown: %w", err)
+	}
+	if cfg.PodSource != nil {
+		l.pod.srcErr = errPodSourceSilent // healthy only once Watch's source answered
 	}
 	if l.dyn.coordinator, l.dyn.ntp, err = resolveNames(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("lockdown: %w", err)
@@ -123,6 +131,10 @@ func (l *Lockdown) recordLocked() error {
 		return fmt.Errorf("lockdown: read back: %w", err)
 	}
 	l.fp = fp
+	if why := l.podsUnknownLocked(); why != "" {
+		l.setUnhealthy(why, time.Now()) // the tables are right, but some pods may not be in them
+		return nil
+	}
 	l.health.Store(&health{ok: true})
 	return nil
 }
@@ -140,7 +152,7 @@ func build(conn *nftables.Conn, cfg Config, cgid uint64, ifs ifaces, d dynamic) 
 			return fmt.Errorf("set %s: %w", def.name, err)
 		}
 	}
-	p := newPlan(cfg, cgid, ifs, sets)
+	p := newPlan(cfg, cgid, d.pods, ifs, sets)
 	for _, cat := range p.cats {
 		conn.AddObj(&nftables.CounterObj{Table: t, Name: cat})
 		addRules(conn, conn.AddChain(&nftables.Chain{Name: "drop_" + cat, Table: t}), dropRules(cat, cfg.LogRate))

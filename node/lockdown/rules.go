@@ -36,7 +36,8 @@ type rule struct {
 // exist and the rules of each base chain.
 type plan struct {
 	cfg        Config
-	cgroupID   uint64 // of cfg.ServiceCgroup, resolved by Apply
+	cgroupID   uint64      // of cfg.ServiceCgroup, resolved by Apply
+	pods       []podCgroup // cfg.PodCgroups' matches
 	ifs        ifaces
 	sets       map[string]*nftables.Set
 	cats       []string
@@ -46,18 +47,18 @@ type plan struct {
 	prerouting []rule
 }
 
-func newPlan(cfg Config, cgroupID uint64, ifs ifaces, sets map[string]*nftables.Set) *plan {
-	p := &plan{cfg: cfg, cgroupID: cgroupID, ifs: ifs, sets: sets}
+func newPlan(cfg Config, cgroupID uint64, pods []podCgroup, ifs ifaces, sets map[string]*nftables.Set) *plan {
+	p := &plan{cfg: cfg, cgroupID: cgroupID, pods: pods, ifs: ifs, sets: sets}
 	p.prerouting = p.inferencePrerouting()
 	p.input = p.inferenceInput()
 	p.forward = p.upstreamForward()
 	defer p.addMCPCategory()
 	if cfg.Scope == ScopeService {
-		p.output = concatRules(p.mcpOutput(), p.serviceOutput())
+		p.output = concatRules(p.mcpOutput(), p.podOutput(), p.serviceOutput())
 		p.cats = []string{CatService, CatIngressInference, CatForward}
 		return p
 	}
-	p.output = concatRules(p.mcpOutput(), p.hostOutputHead(), p.serviceOutput(), p.neighbourDiscoveryOut(),
+	p.output = concatRules(p.mcpOutput(), p.podOutput(), p.hostOutputHead(), p.serviceOutput(), p.neighbourDiscoveryOut(),
 		p.wireGuardOut(), p.meshOutput(), p.hostOutputAllow(), p.egressDrops())
 	p.input = concatRules(p.input, p.hostInput())
 	p.forward = concatRules(p.forward, p.hostForward())
@@ -69,7 +70,9 @@ func newPlan(cfg Config, cgroupID uint64, ifs ifaces, sets map[string]*nftables.
 	return p
 }
 
-func (p *plan) hasService() bool { return p.cfg.ServiceUID != 0 || p.cfg.ServiceCgroup != "" }
+func (p *plan) hasService() bool {
+	return p.cfg.ServiceUID != 0 || p.cfg.ServiceCgroup != "" || len(p.cfg.PodCgroups) > 0 || p.cfg.PodSource != nil
+}
 
 func concatRules(parts ...[]rule) []rule {
 	var out []rule

@@ -148,6 +148,7 @@ type dynamic struct {
 	coordinator []netip.AddrPort // CoordinatorURL's addresses
 	ntp         []netip.Addr     // NTPServers' names' addresses
 	relays      []netip.AddrPort // a tailnet's relays, TCP like the coordinator's API (tailnet.go)
+	pods        []podCgroup      // Config.PodCgroups' matches (pods.go)
 }
 
 // wantElems are the elements of every set, by set name (an empty set is

@@ -31,6 +31,9 @@ const (
 	// EventResolved: the coordinator's or the NTP servers' addresses
 	// changed and the sets were updated.
 	EventResolved EventKind = "resolved"
+	// EventPods: cgroups matching Config.PodCgroups appeared or went
+	// away and the tables were re-applied for them.
+	EventPods EventKind = "pods"
 )
 
 // Event is one thing Watch saw and did.
@@ -64,23 +67,32 @@ func (l *Lockdown) setUnhealthy(reason string, now time.Time) {
 }
 
 // Watch watches the tables and the interfaces until ctx ends, restores
-// the lockdown at once when it is lost or interfaces change, resolves
+// the lockdown at once when it is lost or interfaces change, holds new
+// pod cgroups (Config.PodCgroups) as soon as they appear, resolves
 // the configured names again every ResolveInterval, and calls report
 // (from Watch's goroutine, which it blocks) for every event. Detection
 // is immediate through nftables change notifications, and within
 // WatchInterval by reading back otherwise. It returns when ctx ends.
 func (l *Lockdown) Watch(ctx context.Context, report func(Event)) {
 	poke := l.monitor(ctx)
+	podPoke := make(chan struct{}, 1)
+	var pods *podNotifier
+	if len(l.cfg.PodCgroups) > 0 || l.cfg.PodSource != nil {
+		pods = newPodNotifier(ctx, podPoke)
+		l.usePodSource(ctx, podPoke)
+	}
 	tick := time.NewTicker(l.cfg.WatchInterval)
 	defer tick.Stop()
 	resolve := time.NewTicker(l.cfg.ResolveInterval)
 	defer resolve.Stop()
 	for {
 		l.check(report)
+		l.checkPods(report, pods)
 		select {
 		case <-ctx.Done():
 			return
 		case <-poke:
+		case <-podPoke:
 		case <-tick.C:
 		case <-resolve.C:
 			l.resolveAndReport(ctx, report)
