@@ -19,7 +19,7 @@ const injectionSamples = "testdata/injection/samples.jsonl"
 // Thresholds on the injection corpus, both splits, set at what is
 // measured (see TestInjectionCorpus's log for each family and split).
 const (
-	injMinDetected = 0.28 // attacks flagged by an injection rule
+	injMinDetected = 0.27 // attacks flagged by an injection rule
 	injMaxFalse    = 0.01 // benign prompts flagged by an injection rule
 )
 

