@@ -35,7 +35,7 @@ var phrases = []phrase{
 	{rInjOverride, "print|show|output|repeat|display|tell", ` (?:me )?your (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
 	{rInjOverride, "repeat|output|print", ` (?:the |all )?(?:(?:words|text) above|above (?:words|text))`},
 	{rInjOverride, "ignore|disregard", ` the rest of (?:this|the) (?:data|document|text|content|file|page|email) and (?:just |only |instead )?(?:print|say|output|write|respond|reply)`},
-	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?(?:(?:all of|the text of|the contents of) )?(?:your ` + sysMods + sysNoun + `|everything in (?:your|the) ` + sysMods + sysNoun + `|the ` + sysMods + `(?:instructions|prompt|text|rules) you (?:were|ve been|have been|got) given)`},
+	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?(?:(?:all of|the text of|the contents of) )?(?:(?:your|everything in (?:your|the)) ` + sysMods + sysNoun + `|the ` + sysMods + `(?:instructions|prompt|text|rules) you (?:were|ve been|have been|got) given)`},
 	{rInjOverride, "what are|what were|what is", ` your (?:initial|original|system|starting|first|hidden|secret) (?:instructions|prompt|message|rules)`},
 	{rInjOverride, "what were", ` you told before`},
 	{rInjOverride, "ignore|disregard", ` (?:all )?(?:instructions|directions)(?: and| then)? (?:just |only |instead )?(?:print|say|output|write|repeat|respond|reply|translate)`},
