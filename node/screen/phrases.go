@@ -92,6 +92,8 @@ var phrases = []phrase{
 	{rInjRoleplay, "unfiltered|unrestricted|jailbroken", ` (?:(?:and|completely|totally|fully) )*(?:(?:unlimited|unrestricted|uncensored|unfiltered|amoral) )?(?:language model|ai|chatbot|assistant|llm)\b`},
 	{rInjRoleplay, "you have|it has|he has|she has", ` no (?:filters|ethics|morals|moral|ethical|censorship|content polic(?:y|ies)|restrictions on (?:your|its|his|her) (?:output|responses|answers|replies))`},
 	{rInjRoleplay, "no matter", ` how (?:immoral|unethical|illegal|inappropriate)`},
+	{rInjRoleplay, "no restrictions|no filters|no censorship", ` (?:and|or) (?:no )?(?:filters|restrictions|censorship)`},
+	{rInjRoleplay, "no matter|doesn t|doesnt|does not", ` (?:matter )?(?:if|whether) (?:it s|its|it is) (?:something )?(?:illegal|unethical|immoral|inappropriate|innapropiate)`},
 	{rInjRoleplay, "respond|answer|reply", ` (?:to )?(?:my|every|each|all)(?: of my)? (?:prompts?|questions?|messages?|requests?)(?: i give you)? in two (?:different|separate|distinct) (?:ways|styles|manners)`},
 	{rInjRoleplay, "you are|you re|you will", ` (?:not|no longer) (?:be )?(?:chatgpt|gpt|an ai|a language model|claude|bard|bing|an assistant)\b`},
 	{rInjRoleplay, "not respond|no longer|never respond", ` (?:respond |answer |reply )?(?:to (?:prompts |me )?(?:from me )?)?as (?:chatgpt|gpt|an ai|a language model|claude|bard)\b`},
