@@ -17,7 +17,7 @@ import (
 const injectionSamples = "testdata/injection/samples.jsonl"
 
 // Thresholds on the injection corpus, each split on its own, just under
-// what is measured: attacks flagged 0.522 tuning, 0.519 held-out (0.283
+// what is measured: attacks flagged 0.521 tuning, 0.519 held-out (0.283
 // and 0.310 before the phrasings were tuned on this corpus); benign
 // prompts flagged 0.001 and 0.000. The one benign prompt flagged is a DAN
 // jailbreak that awesome-chatgpt-prompts lists among its prompts. What
