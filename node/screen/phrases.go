@@ -15,9 +15,11 @@ const (
 	enStrong = `(?:all|any|previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|your)`
 	enFiller = `(?:the|of|these|those|each|every|and|given|existing|content|ethical|security|following|other|usual|old)`
 	enNoun   = `(?:instructions?|prompts?|rules|directions?|directives|guidelines|guardrails|programming|restrictions|constraints|policies|filters|commands|inputs)`
-	// sysNoun names a system prompt; sysMods may come before it.
+	// sysNoun names a system prompt; sysMods may come before it. (The
+	// phrases that use them are split to keep each program under the
+	// 500 instructions of Go's backtracking matcher.)
 	sysNoun = `(?:system prompt|system message|system instructions|hidden instructions|initial instructions|original instructions|starting instructions|initial prompt|original prompt|pre ?prompt|instructions you were given|prompt you were given|initial configuration)`
-	sysMods = `(?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim|starting|first|current) ){0,3}`
+	sysMods = `(?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim|starting|first|current) ){0,2}`
 	// aiRules are the rules a jailbreak says its persona is free of.
 	aiRules = `(?:restrictions|filters|guidelines|rules|limitations|content polic(?:y|ies)|polic(?:y|ies)|ethics|morals|morality|censorship)`
 	// aiOwner names whose rules: the vendor's, the model's, or any.
@@ -35,7 +37,9 @@ var phrases = []phrase{
 	{rInjOverride, "print|show|output|repeat|display|tell", ` (?:me )?your (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
 	{rInjOverride, "repeat|output|print", ` (?:the |all )?(?:(?:words|text) above|above (?:words|text))`},
 	{rInjOverride, "ignore|disregard", ` the rest of (?:this|the) (?:data|document|text|content|file|page|email) and (?:just |only |instead )?(?:print|say|output|write|respond|reply)`},
-	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?(?:(?:all of|the text of|the contents of) )?(?:(?:your|everything in (?:your|the)) ` + sysMods + sysNoun + `|the ` + sysMods + `(?:instructions|prompt|text|rules) you (?:were|ve been|have been|got) given)`},
+	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?(?:(?:all of|the text of|the contents of) )?your ` + sysMods + sysNoun},
+	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?everything in (?:your|the) ` + sysMods + sysNoun},
+	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?the ` + sysMods + `(?:instructions|prompt|text|rules) you (?:were|ve been|have been|got) given`},
 	{rInjOverride, "what are|what were|what is", ` your (?:initial|original|system|starting|first|hidden|secret) (?:instructions|prompt|message|rules)`},
 	{rInjOverride, "what were", ` you told before`},
 	{rInjOverride, "ignore|disregard", ` (?:all )?(?:instructions|directions)(?: and| then)? (?:just |only |instead )?(?:print|say|output|write|repeat|respond|reply|translate)`},
