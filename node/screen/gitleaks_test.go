@@ -73,10 +73,13 @@ func loadJSONL[T any](t testing.TB, path string) []T {
 }
 
 // secretScanner flags every secret rule.
-func secretScanner(t testing.TB) *Scanner {
+func secretScanner(t testing.TB) *Scanner { return categoryScanner(t, CatSecret) }
+
+// categoryScanner flags every rule of the category.
+func categoryScanner(t testing.TB, cat Category) *Scanner {
 	ra := RuleActions{}
 	for _, r := range Rules() {
-		if r.Category == CatSecret {
+		if r.Category == cat {
 			ra[r.ID] = ActionFlag
 		}
 	}

@@ -35,17 +35,6 @@ type injectionSample struct {
 	Source, Family, Kind, Split, Text string
 }
 
-// injectionScanner flags every injection rule.
-func injectionScanner(t testing.TB) *Scanner {
-	ra := RuleActions{}
-	for _, r := range Rules() {
-		if r.Category == CatInjection {
-			ra[r.ID] = ActionFlag
-		}
-	}
-	return mustScanner(t, ra)
-}
-
 // injTally counts one family's samples in one split: how many, how many
 // an injection rule flagged.
 type injTally struct{ n, flagged int }
@@ -54,7 +43,7 @@ type injTally struct{ n, flagged int }
 // per family and split, and fails outside the thresholds above.
 func TestInjectionCorpus(t *testing.T) {
 	samples := loadJSONL[injectionSample](t, injectionSamples)
-	sc := injectionScanner(t)
+	sc := categoryScanner(t, CatInjection)
 	list := os.Getenv("INJECTION_MISSES") != "" // tuning split only
 	scores := map[[3]string]*injTally{}
 	for _, s := range samples {
