@@ -49,7 +49,8 @@ var DetectorValidators = []string{"luhn", "mod97", "mod11"}
 var ReservedRuleIDs = []string{
 	"private-key", "aws-access-key", "github-token", "slack-token", "stripe-key", "gcp-api-key",
 	"openai-key", "anthropic-key", "huggingface-token", "gitlab-token", "age-secret-key",
-	"notion-token", "sourcegraph-token", "api-token", "azure-key", "jwt", "webhook-url",
+	"notion-token", "sourcegraph-token", "tailscale-key", "vercel-token", "groq-key", "nuget-key",
+	"vault-token", "authress-key", "api-token", "kubernetes-secret", "azure-key", "jwt", "webhook-url",
 	"auth-header", "connection-string", "exfil-link", "iban", "credit-card", "us-ssn",
 	"us-npi", "us-dea", "uk-nhs-number", "email", "ip-address", "phone",
 	"injection-override", "injection-roleplay", "injection-role-tag", "encoded-instructions",

@@ -24,7 +24,11 @@ const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 // a live key. Of the held split's five, three are such keys too (by the
 // count of gitleaks' allowlist, not looked at one by one); moat passes
 // only the eleven found published as test values in Firebase's SDKs
-// (publicGoogleKeys), so all five still count against it.
+// (publicGoogleKeys), so all five still count against it. Those three
+// alone put the held-out floor at 3/68 = 0.044 without gitleaks' value
+// list. AWS key ids held to base32 and 3 bits a byte (gitleaks' rule) left
+// the held-out figure unchanged and lost secretlint's and moat's own AWS
+// samples, so that was not kept.
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
@@ -69,10 +73,13 @@ func loadJSONL[T any](t testing.TB, path string) []T {
 }
 
 // secretScanner flags every secret rule.
-func secretScanner(t testing.TB) *Scanner {
+func secretScanner(t testing.TB) *Scanner { return categoryScanner(t, CatSecret) }
+
+// categoryScanner flags every rule of the category.
+func categoryScanner(t testing.TB, cat Category) *Scanner {
 	ra := RuleActions{}
 	for _, r := range Rules() {
-		if r.Category == CatSecret {
+		if r.Category == cat {
 			ra[r.ID] = ActionFlag
 		}
 	}

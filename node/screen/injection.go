@@ -25,6 +25,10 @@ var trigShape [256]uint32
 // trigShape before the map lookup.
 var trigPairs [1 << 16 / 64]uint64
 
+// trigEnds has bit b1<<8|bn set when a trigger word starts with b1 and
+// ends with bn: a third test before the map lookup.
+var trigEnds [1 << 16 / 64]uint64
+
 // pairBit returns the index of the trigPairs bit for a word of b.
 func pairBit(word []byte, rot bool) uint16 {
 	b1, b2 := word[0], byte(' ')
@@ -37,18 +41,39 @@ func pairBit(word []byte, rot bool) uint16 {
 	return uint16(b1)<<8 | uint16(b2)
 }
 
+// endBit returns the index of the trigEnds bit for a word of b.
+func endBit(word []byte, rot bool) uint16 {
+	b1, bn := word[0], word[len(word)-1]
+	if rot {
+		b1, bn = rot13Byte(b1), rot13Byte(bn)
+	}
+	return uint16(b1)<<8 | uint16(bn)
+}
+
 // phraseWindow bounds the normalised bytes a phrase may span.
 const phraseWindow = 160
 
 func init() {
 	for _, p := range phrases {
-		re := regexp.MustCompile(`^(?:` + p.trig + `)` + p.rest + `\b`)
+		// The map and secondWord have matched the trigger: the expression
+		// only steps over its one or two words (a smaller program than
+		// the trigger's alternatives, which keeps it backtracking).
+		var one, two *regexp.Regexp
 		for _, t := range strings.Split(p.trig, "|") {
-			first, second, _ := strings.Cut(t, " ")
-			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, re})
+			first, second, isTwo := strings.Cut(t, " ")
+			re, skip := &one, `^[^ ]+`
+			if isTwo {
+				re, skip = &two, `^[^ ]+ [^ ]+`
+			}
+			if *re == nil {
+				*re = regexp.MustCompile(skip + p.rest + `\b`)
+			}
+			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, *re})
 			trigShape[first[0]] |= 1 << min(len(first), 31)
 			k := pairBit([]byte(first), false)
 			trigPairs[k/64] |= 1 << (k % 64)
+			k = endBit([]byte(first), false)
+			trigEnds[k/64] |= 1 << (k % 64)
 		}
 	}
 }
@@ -114,6 +139,9 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 		return 0, 0, false
 	}
 	if k := pairBit(b[w:e], rot != nil); trigPairs[k/64]&(1<<(k%64)) == 0 {
+		return 0, 0, false
+	}
+	if k := endBit(b[w:e], rot != nil); trigEnds[k/64]&(1<<(k%64)) == 0 {
 		return 0, 0, false
 	}
 	word := wb[:e-w]

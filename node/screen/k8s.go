@@ -165,7 +165,7 @@ func (c *ctx) k8sBlock(s, w string, p, d int) {
 		j = end + 1
 	}
 	if last > 0 {
-		c.addTail(rAPIToken, p, last, tail, csB64)
+		c.addTail(rK8sSecret, p, last, tail, csB64)
 	}
 }
 

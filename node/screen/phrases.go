@@ -13,8 +13,17 @@ type phrase struct {
 // Fillers and nouns shared by the English override phrasings.
 const (
 	enStrong = `(?:all|any|previous|prior|preceding|above|earlier|former|foregoing|original|initial|system|developer|safety|your)`
-	enFiller = `(?:the|of|these|those|each|every|and|given|existing|content|ethical|security)`
-	enNoun   = `(?:instructions?|prompts?|rules|directions|directives|guidelines|guardrails|programming|restrictions|constraints|policies|filters)`
+	enFiller = `(?:the|of|these|those|each|every|and|given|existing|content|ethical|security|following|other|usual|old)`
+	enNoun   = `(?:instructions?|prompts?|rules|directions?|directives|guidelines|guardrails|programming|restrictions|constraints|policies|filters|commands|inputs)`
+	// sysNoun names a system prompt; sysMods may come before it. (The
+	// phrases that use them are split to keep each program under the
+	// 500 instructions of Go's backtracking matcher.)
+	sysNoun = `(?:system prompt|system message|system instructions|hidden instructions|initial instructions|original instructions|starting instructions|initial prompt|original prompt|pre ?prompt|instructions you were given|prompt you were given|initial configuration)`
+	sysMods = `(?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim|starting|first|current) ){0,2}`
+	// aiRules are the rules a jailbreak says its persona is free of.
+	aiRules = `(?:restrictions|filters|guidelines|rules|limitations|content polic(?:y|ies)|polic(?:y|ies)|ethics|morals|morality|censorship)`
+	// aiOwner names whose rules: the vendor's, the model's, or any.
+	aiOwner  = `(?:(?:any|all|the|its|your|their|his|her|openai s|openai|chatgpt s|ai s|typical|usual|ethical|moral|safety) ){0,3}`
 	enMods   = `(?:` + enFiller + ` ){0,3}` + enStrong + ` (?:(?:` + enStrong + `|` + enFiller + `) ){0,3}` + enNoun
 	unlocked = `(?:unrestricted|unfiltered|uncensored|jailbroken|amoral|evil|unethical|rogue|unbound|unlimited)`
 	botNoun  = `(?:ai|assistant|model|chatbot|version|llm|bot|system)`
@@ -26,7 +35,16 @@ var phrases = []phrase{
 	{rInjOverride, "forget|disregard|ignore", ` (?:everything|all) (?:you (?:ve been|have been|were|re) told|(?:that )?(?:came |was said |written )?(?:before|above|previously))`},
 	{rInjOverride, "reveal|leak|dump|disclose", ` (?:me )?(?:your|the) (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
 	{rInjOverride, "print|show|output|repeat|display|tell", ` (?:me )?your (?:(?:full|entire|complete|hidden|secret|initial|original|exact|verbatim) ){0,3}(?:system prompt|system message|hidden instructions|initial instructions|original instructions|pre ?prompt)`},
-	{rInjOverride, "repeat", ` (?:the |all )?(?:words|text) above`},
+	{rInjOverride, "repeat|output|print", ` (?:the |all )?(?:(?:words|text) above|above (?:words|text))`},
+	{rInjOverride, "ignore|disregard", ` the rest of (?:this|the) (?:data|document|text|content|file|page|email) and (?:just |only |instead )?(?:print|say|output|write|respond|reply)`},
+	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?(?:(?:all of|the text of|the contents of) )?your ` + sysMods + sysNoun},
+	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?everything in (?:your|the) ` + sysMods + sysNoun},
+	{rInjOverride, "repeat|print|show|output|display|reveal|tell|give|encode|translate|write|dump|leak|disclose|recite|summarize|list", ` (?:me )?(?:back )?the ` + sysMods + `(?:instructions|prompt|text|rules) you (?:were|ve been|have been|got) given`},
+	{rInjOverride, "what are|what were|what is", ` your (?:initial|original|system|starting|first|hidden|secret) (?:instructions|prompt|message|rules)`},
+	{rInjOverride, "what were", ` you told before`},
+	{rInjOverride, "ignore|disregard", ` (?:all )?(?:instructions|directions)(?: and| then)? (?:just |only |instead )?(?:print|say|output|write|repeat|respond|reply|translate)`},
+	{rInjOverride, "stop everything", ` (?:now )?(?:and )?(?:just )?(?:print|say|output|write|repeat)`},
+	{rInjOverride, "forget|ignore|disregard", ` (?:everything|all) (?:you (?:have |ve )?(?:learned|learnt|know) (?:before|so far|until now)|(?:the |your )?(?:previous|prior) (?:conversations?|context))`},
 	{rInjOverride, "you are|you re", ` (?:no longer|not) (?:bound|restricted|limited|constrained) by`},
 	{rInjOverride, "do not|don t", ` (?:follow|obey) (?:your|the|any) (?:previous|prior|original|system|initial)`},
 	{rInjOverride, "override|bypass|disable|deactivate|turn off", ` (?:your|the|all|any) (?:safety|content|ethical|security|moderation) (?:filters?|guidelines|restrictions|rules|protocols|settings|policies)`},
@@ -68,6 +86,21 @@ var phrases = []phrase{
 	{rInjRoleplay, "you have|you ve|you are|you re", ` (?:been )?(?:freed|liberated|released|unshackled|jailbroken) from (?:your|all|the|any)`},
 	{rInjRoleplay, "from now", ` on you (?:are|will be|will act as|re) (?:dan\b|an? ` + unlocked + `)`},
 	{rInjRoleplay, "simulate|emulate", ` (?:an? )?` + unlocked + ` ` + botNoun},
+	{rInjRoleplay, "not bound|not restricted|not constrained|isn t|aren t|never bound", ` (?:bound |restricted |constrained )?by (?:(?:any|all|its|openai s|openai|chatgpt s|ai s|ethical|moral|safety) ){1,3}` + aiRules},
+	{rInjRoleplay, "free of|free from|freed from|broken free|break free|breaks free|broke free", ` (?:of |from )?` + aiOwner + `(?:confines|shackles|limitations|restrictions and filters|rules and policies|restrictions|filters)`},
+	{rInjRoleplay, "doesn t|does not|don t|do not|dont|doesnt|never|won t|will not", ` (?:have|has|follow|care about|abide by|adhere to|comply with|obey|respect) (?:to (?:abide by|follow) )?(?:any |the )?(?:of )?(?:openai s|openai|chatgpt s|ethical|moral|ethical or moral|moral or ethical|ethics or morals|morals or ethics) (?:content )?(?:guidelines|principles|rules|restrictions|boundaries|policies|policy|considerations|filters|tos)`},
+	{rInjRoleplay, "amoral", ` (?:and (?:unfiltered|uncensored) )?(?:ai|chatbot|assistant|bot|model|character|persona|llm)\b`},
+	{rInjRoleplay, "unfiltered|uncensored", ` and amoral`},
+	{rInjRoleplay, "sends|send|gives|give|provides|provide|outputs|output", ` (?:the |an? )?(?:unfiltered|uncensored) (?:response|answer|reply|output)`},
+	{rInjRoleplay, "does not|doesn t|don t|do not|dont|doesnt|never", ` cares? (?:about|for) (?:any |the )?(?:ethics|morals|morality|legality|ethicality|openai|openai s|ethical|moral|laws and)`},
+	{rInjRoleplay, "unfiltered|unrestricted|jailbroken", ` (?:(?:and|completely|totally|fully) )*(?:(?:unlimited|unrestricted|uncensored|unfiltered|amoral) )?(?:language model|ai|chatbot|assistant|llm)\b`},
+	{rInjRoleplay, "you have|it has|he has|she has", ` no (?:filters|ethics|morals|moral|ethical|censorship|content polic(?:y|ies)|restrictions on (?:your|its|his|her) (?:output|responses|answers|replies))`},
+	{rInjRoleplay, "no matter", ` how (?:immoral|unethical|illegal|inappropriate)`},
+	{rInjRoleplay, "no restrictions|no filters|no censorship", ` (?:and|or) (?:no )?(?:filters|restrictions|censorship)`},
+	{rInjRoleplay, "no matter|doesn t|doesnt|does not", ` (?:matter )?(?:if|whether) (?:it s|its|it is) (?:something )?(?:illegal|unethical|immoral|inappropriate|innapropiate)`},
+	{rInjRoleplay, "respond|answer|reply", ` (?:to )?(?:(?:every|each|all)(?: of my)? (?:prompts?|questions?|messages?|requests?)|my prompts)(?: i give you)? in two (?:different|separate|distinct) (?:ways|styles|manners)`},
+	{rInjRoleplay, "you are|you re|you will", ` (?:not|no longer) (?:be )?(?:chatgpt|gpt|an ai|a language model|claude|bard|bing|an assistant)\b`},
+	{rInjRoleplay, "not respond|no longer|never respond", ` (?:respond |answer |reply )?(?:to (?:prompts |me )?(?:from me )?)?as (?:chatgpt|gpt|an ai|a language model|claude|bard)\b`},
 	{rInjRoleplay, "du bist", ` (?:jetzt|nun|ab sofort|ab jetzt) (?:ein |eine |im )?(?:dan|ungefiltert|uneingeschrankt|unzensiert|bose|jailbreak)[a-z]*`},
 	{rInjRoleplay, "aktiviere|aktivieren|starte|wechsle", ` (?:sie )?(?:in )?(?:den )?(?:dan modus|jailbreak modus|uneingeschrankten modus)`},
 	{rInjRoleplay, "tu|tue|tun", ` (?:sie )?so als (?:ob |wenn )?(?:du|sie) (?:keine|ohne) (?:regeln|einschrankungen|filter|richtlinien|grenzen)`},

@@ -20,7 +20,14 @@ const (
 	rAge
 	rNotion
 	rSourcegraph
+	rTailscale
+	rVercel
+	rGroq
+	rNuGet
+	rVault
+	rAuthress
 	rAPIToken
+	rK8sSecret
 	rAzure
 	rJWT
 	rWebhook
@@ -87,7 +94,14 @@ var ruleDefs = [numRules]ruleDef{
 	rAge:         {"age-secret-key", CatSecret, 0, tailToken},
 	rNotion:      {"notion-token", CatSecret, 0, tailToken},
 	rSourcegraph: {"sourcegraph-token", CatSecret, 64, tailNone},
+	rTailscale:   {"tailscale-key", CatSecret, 0, tailToken},
+	rVercel:      {"vercel-token", CatSecret, 0, tailToken},
+	rGroq:        {"groq-key", CatSecret, 0, tailToken},
+	rNuGet:       {"nuget-key", CatSecret, 0, tailToken},
+	rVault:       {"vault-token", CatSecret, 0, tailToken},
+	rAuthress:    {"authress-key", CatSecret, authressDecide, tailToken},
 	rAPIToken:    {"api-token", CatSecret, 0, tailToken},
+	rK8sSecret:   {"kubernetes-secret", CatSecret, k8sWindow + 1, tailToken},
 	rAzure:       {"azure-key", CatSecret, 96, tailToken},
 	rJWT:         {"jwt", CatSecret, 96, tailJWT},
 	rWebhook:     {"webhook-url", CatSecret, 160, tailURL},

@@ -48,10 +48,10 @@ type detector struct {
 }
 
 var detectors = []detector{
-	{rules: []ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rAPIToken, rAzure, rJWT}, find: findTokens},
+	{rules: []ruleID{rAWS, rGitHub, rSlack, rStripe, rGCP, rOpenAI, rAnthropic, rHuggingFace, rGitLab, rAge, rNotion, rSourcegraph, rTailscale, rVercel, rGroq, rNuGet, rVault, rAuthress, rAPIToken, rAzure, rJWT}, find: findTokens},
 	{rules: []ruleID{rPrivateKey}, find: findPrivateKeys},
 	{rules: []ruleID{rConnString}, find: findConnStrings},
-	{rules: []ruleID{rAPIToken}, find: findK8sSecrets},
+	{rules: []ruleID{rK8sSecret}, find: findK8sSecrets},
 	{rules: []ruleID{rWebhook}, find: findWebhooks},
 	{rules: []ruleID{rAuthHeader}, find: findAuthHeaders},
 	{rules: []ruleID{rGeneric}, find: findGeneric},

@@ -105,7 +105,7 @@ func (c *ctx) tailscale(t string, i int) {
 		return
 	}
 	if n := alnumRun(t[sec:]); n >= 16 && sec+n == len(t) && c.randomAt(t[sec:sec+16]) {
-		c.addTail(rAPIToken, i, i+len(t), tailSet, csAlnum)
+		c.addTail(rTailscale, i, i+len(t), tailSet, csAlnum)
 	}
 }
 
@@ -137,7 +137,7 @@ func (c *ctx) authress(s string, i int) {
 	}
 	n := csAuthressSig.span(t, j)
 	if n >= 30 && n <= 120 && (j+n == len(t) || !isAlnum(t[j+n])) && c.randomAt(t[j:j+30]) {
-		c.addTail(rAPIToken, i, i+j+n, tailStop, nil)
+		c.addTail(rAuthress, i, i+j+n, tailStop, nil)
 	}
 }
 

@@ -160,17 +160,17 @@ var vendorTokens = []vendorToken{
 	{prefix: "sq0atp-", body: csTok, min: 22, max: 60, rule: rAPIToken},
 	{prefix: "sq0csp-", body: csTok, min: 40, max: 43, rule: rAPIToken},
 	{prefix: "SK", body: csHex, min: 32, rule: rAPIToken},
-	{prefix: "hvb.", body: csTok, min: 138, whole: 4, rule: rAPIToken},
-	{prefix: "hvs.", body: csTok, min: 90, max: 120, whole: 3.5, rule: rAPIToken},
+	{prefix: "hvb.", body: csTok, min: 138, whole: 4, rule: rVault},
+	{prefix: "hvs.", body: csTok, min: 90, max: 120, whole: 3.5, rule: rVault},
 	{prefix: "A3-", body: csUpDash, min: 33, whole: 3.8, rule: rAPIToken},
-	{prefix: "gsk_", body: csAlnum, min: 52, max: 52, rule: rAPIToken},                      // Groq
-	{prefix: "vcp_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel personal token
-	{prefix: "vci_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel integration token
-	{prefix: "vca_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel app access token
-	{prefix: "vcr_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel app refresh token
-	{prefix: "vck_", body: csAlnum, min: 24, rule: rAPIToken},                               // Vercel API key
-	{prefix: "oy2", body: csLoAlnum, min: 43, max: 43, rule: rAPIToken},                     // NuGet API key
-	{prefix: "s.", body: csAlnum, min: 24, max: 24, rule: rAPIToken, ent: 3.5, short: true}, // Vault legacy service token
+	{prefix: "gsk_", body: csAlnum, min: 52, max: 52, rule: rGroq},                       // Groq
+	{prefix: "vcp_", body: csAlnum, min: 24, rule: rVercel},                              // Vercel personal token
+	{prefix: "vci_", body: csAlnum, min: 24, rule: rVercel},                              // Vercel integration token
+	{prefix: "vca_", body: csAlnum, min: 24, rule: rVercel},                              // Vercel app access token
+	{prefix: "vcr_", body: csAlnum, min: 24, rule: rVercel},                              // Vercel app refresh token
+	{prefix: "vck_", body: csAlnum, min: 24, rule: rVercel},                              // Vercel API key
+	{prefix: "oy2", body: csLoAlnum, min: 43, max: 43, rule: rNuGet},                     // NuGet API key
+	{prefix: "s.", body: csAlnum, min: 24, max: 24, rule: rVault, ent: 3.5, short: true}, // Vault legacy service token
 }
 
 var gitlabPrefixes = [...]string{"glpat-", "glcbt-", "glffct-", "glft-", "glimt-", "glagent-", "gloas-", "glptt-", "glrt-", "glsoat-", "gldt-"}
@@ -204,7 +204,7 @@ func init() {
 			d.decide = len(v.prefix) + max(v.min, v.max) + 2
 		}
 	}
-	ruleDefs[rAPIToken].decide = max(ruleDefs[rAPIToken].decide, sentryDecide+1, authressDecide, k8sWindow+1)
+	ruleDefs[rAPIToken].decide = max(ruleDefs[rAPIToken].decide, sentryDecide+1)
 }
 
 // tokenVendor checks the vendor prefixes that start with s[i]. A run
