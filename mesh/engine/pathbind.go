@@ -55,6 +55,7 @@ type pathBind struct {
 	log  *slog.Logger
 
 	relayIn chan relay.Packet // from the current relay client
+	replays chan heldMsg      // initiations to hand wireguard-go again (replay.go)
 	// onPublic is told of a new public address from STUN (stun.go).
 	onPublic atomic.Pointer[func(netip.AddrPort)]
 
@@ -66,7 +67,10 @@ type pathBind struct {
 		relayCfg relay.ClientConfig
 		index    map[uint32]key.Public     // this member's session indices (wglearn.go)
 		inits    map[uint32]seenInitiation // initiations received, by sender index
-		stun     struct {
+		// strangers are initiations the relay brought from keys that
+		// are no peers (yet), by sender (replay.go).
+		strangers map[key.Public]heldMsg
+		stun      struct {
 			server, public netip.AddrPort
 			asked          time.Time
 			tx             stun.TxID
@@ -103,11 +107,12 @@ type sentPing struct {
 }
 
 func newPathBind(udp *cappedBind, priv key.Private, log *slog.Logger) *pathBind {
-	b := &pathBind{udp: udp, seal: newSealer(priv), log: log, relayIn: make(chan relay.Packet, 512)}
+	b := &pathBind{udp: udp, seal: newSealer(priv), log: log, relayIn: make(chan relay.Packet, 512), replays: make(chan heldMsg, maxReplay)}
 	b.mu.peers = map[key.Public]*peerPath{}
 	b.mu.eps = map[netip.AddrPort]conn.Endpoint{}
 	b.mu.index = map[uint32]key.Public{}
 	b.mu.inits = map[uint32]seenInitiation{}
+	b.mu.strangers = map[key.Public]heldMsg{}
 	return b
 }
 
@@ -385,7 +390,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				if t := wgType(bufs[i][:sizes[i]]); t == wgInitiation || t == wgData && i == 0 {
 					// Data is checked once a batch: roaming is rare.
 					if src, ok := addrOf(eps[i]); ok {
-						b.noteReceived(bufs[i][:sizes[i]], src)
+						b.noteReceived(bufs[i][:sizes[i]], eps[i], src)
 					}
 				}
 				if kept != i {

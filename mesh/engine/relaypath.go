@@ -47,8 +47,9 @@ func (b *pathBind) relayUp(rc *relay.Client) {
 	}
 }
 
-// receiveRelay is the receiver for packets from the relay: it waits for
-// one and takes those already queued behind it, up to a batch.
+// receiveRelay is the receiver for packets from the relay, and for the
+// initiations handed to wireguard-go again (replay.go): it waits for one
+// and takes those already queued behind it, up to a batch.
 func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 	return func(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		n := 0
@@ -56,6 +57,8 @@ func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 			select {
 			case pkt := <-b.relayIn:
 				n = b.takeRelayed(pkt, bufs, sizes, eps, n)
+			case h := <-b.replays:
+				n = takeReplay(h, bufs, sizes, eps, n)
 			case <-open:
 				return 0, net.ErrClosed
 			}
@@ -73,13 +76,16 @@ func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 }
 
 // takeRelayed puts pkt in the batch at n, unless it is not from a peer of
-// this member, and returns the batch's new length.
+// this member (an initiation from one is held: replay.go), and returns
+// the batch's new length.
 func (b *pathBind) takeRelayed(pkt relay.Packet, bufs [][]byte, sizes []int, eps []conn.Endpoint, n int) int {
 	defer pkt.Release()
 	b.mu.Lock()
 	p := b.mu.peers[pkt.From]
 	if p != nil {
 		p.speaksMoat = true
+	} else {
+		b.holdStrangerLocked(pkt.From, pkt.Data, time.Now())
 	}
 	b.mu.Unlock()
 	if p == nil || len(pkt.Data) > len(bufs[n]) {
