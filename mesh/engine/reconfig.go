@@ -42,7 +42,8 @@ func configOf(p *wire.Peer) peerConfig {
 // another key. Peers whose configuration is unchanged are not touched and
 // keep their sessions; removed peers are deleted with their keys, so their
 // traffic stops at once. A new peer's handshake initiation that came
-// before this netmap is answered now (replay.go).
+// before this netmap is answered now (replay.go), and a pending
+// handshake with a peer whose addresses changed starts again on them.
 func (e *Engine) Reconfig(nm *wire.NetMap) error {
 	if nm == nil {
 		return fmt.Errorf("engine: reconfig: nil netmap")

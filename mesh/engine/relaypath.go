@@ -14,37 +14,52 @@ import (
 // The relay side of pathBind: its connection, what it receives, and the
 // handshakes held while it connects.
 
-// holdInitLocked keeps a handshake initiation sent before the relay was
-// up, so that relayUp can send it as soon as it is: otherwise a peer
-// reachable only through the relay waits WireGuard's 5 s for the retry.
-func (b *pathBind) holdInitLocked(p *peerPath, bufs [][]byte, now time.Time) {
-	for _, buf := range bufs {
-		if wgType(buf) == wgInitiation && len(buf) == wgInitiationSz {
-			p.heldInit, p.heldInitAt = append(p.heldInit[:0], buf...), now
+// handshakePending reports whether an initiation to the peer went
+// unanswered in the last 5 s (WireGuard's REKEY_TIMEOUT, after which it
+// tries again on its own).
+func (p *peerPath) handshakePending(now time.Time) bool {
+	return !p.initAt.IsZero() && now.Sub(p.initAt) < 5*time.Second && p.answeredAt.Before(p.initAt)
+}
+
+// relayUp starts a new handshake with the peers without a direct path
+// whose handshake is pending: the initiation went before the relay was
+// up, or its response came back through the relay before it was (the
+// peer answered a first initiation that reached it over UDP, where
+// nothing goes back, such as a node whose lockdown does not yet know this
+// member's address). A copy of the first initiation would not do: the
+// peer rejects it as a replay. Otherwise the peer would wait WireGuard's
+// 5 s for the retry.
+func (b *pathBind) relayUp(*relay.Client) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, p := range b.mu.peers {
+		if p.handshakePending(now) && !p.directFresh(now) {
+			b.renewLater(k, p.initAt)
 		}
 	}
 }
 
-// relayUp sends the initiations held while the relay was connecting, to
-// peers with no direct path.
-func (b *pathBind) relayUp(rc *relay.Client) {
-	now := time.Now()
-	type held struct {
-		to  key.Public
-		msg []byte
-	}
-	var out []held
-	b.mu.Lock()
-	for k, p := range b.mu.peers {
-		if p.heldInit != nil && now.Sub(p.heldInitAt) < 5*time.Second && !p.directFresh(now) {
-			out = append(out, held{k, p.heldInit})
+// renewGap is the least time between a pending initiation and the new
+// one that replaces it: WireGuard drops an initiation that comes within
+// 20 ms of the last it took from the same peer (a flood), which two sent
+// over different paths could otherwise be.
+const renewGap = 100 * time.Millisecond
+
+// renewLater starts a new handshake with k renewGap after the initiation
+// sent at initAt, unless by then it was answered, a direct path works or
+// another initiation went.
+func (b *pathBind) renewLater(k key.Public, initAt time.Time) {
+	time.AfterFunc(max(time.Until(initAt.Add(renewGap)), 0), func() {
+		now := time.Now()
+		b.mu.Lock()
+		p := b.mu.peers[k]
+		due := p != nil && p.initAt.Equal(initAt) && p.handshakePending(now) && !p.directFresh(now)
+		b.mu.Unlock()
+		if due && b.renew != nil {
+			b.renew(k)
 		}
-		p.heldInit = nil
-	}
-	b.mu.Unlock()
-	for _, h := range out {
-		rc.Send(h.to, h.msg)
-	}
+	})
 }
 
 // receiveRelay is the receiver for packets from the relay, and for the
@@ -84,6 +99,9 @@ func (b *pathBind) takeRelayed(pkt relay.Packet, bufs [][]byte, sizes []int, eps
 	p := b.mu.peers[pkt.From]
 	if p != nil {
 		p.speaksMoat = true
+		if wgType(pkt.Data) == wgResponse {
+			p.answeredAt = time.Now()
+		}
 	} else {
 		b.holdStrangerLocked(pkt.From, pkt.Data, time.Now())
 	}

@@ -61,6 +61,7 @@ func (b *pathBind) noteSentLocked(k key.Public, p *peerPath, bufs [][]byte, now 
 		case wgInitiation:
 			if len(buf) == wgInitiationSz {
 				b.indexLocked(le32(buf[4:8]), k)
+				p.initAt = now
 			}
 		case wgResponse:
 			if len(buf) != wgResponseSz {
@@ -106,6 +107,17 @@ func (b *pathBind) noteReceived(msg []byte, ep conn.Endpoint, src netip.AddrPort
 			}
 		}
 		b.mu.inits[le32(msg[4:8])] = seenInitiation{from: src, at: now, msg: append([]byte(nil), msg...), ep: ep}
+		b.mu.Unlock()
+	case wgResponse:
+		if len(msg) != wgResponseSz {
+			return
+		}
+		b.mu.Lock()
+		if k, ok := b.mu.index[le32(msg[8:12])]; ok {
+			if p := b.mu.peers[k]; p != nil {
+				p.answeredAt = time.Now()
+			}
+		}
 		b.mu.Unlock()
 	case wgData:
 		b.mu.Lock()
