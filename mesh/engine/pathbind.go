@@ -102,6 +102,7 @@ type peerPath struct {
 	// handshake is pending between the two (handshakePending).
 	initAt     time.Time
 	answeredAt time.Time
+	firstRetry bool // the first handshake's early retry is scheduled
 	lastPing   time.Time
 	pings      map[txID]sentPing
 }

@@ -50,13 +50,37 @@ const renewGap = 100 * time.Millisecond
 // sent at initAt, unless by then it was answered, a direct path works or
 // another initiation went.
 func (b *pathBind) renewLater(k key.Public, initAt time.Time) {
-	time.AfterFunc(max(time.Until(initAt.Add(renewGap)), 0), func() {
-		now := time.Now()
+	b.renewAt(k, initAt.Add(renewGap), func(p *peerPath, now time.Time) bool {
+		return p.initAt.Equal(initAt) && p.handshakePending(now) && !p.directFresh(now)
+	})
+}
+
+// firstContactRetry is when a first handshake with a peer that got no
+// answer is tried once more, rather than at WireGuard's 5 s: its response
+// or the initiation may have found no way yet (the peer's relay not yet
+// meshed with this member's, its netmap not yet naming this member).
+const firstContactRetry = time.Second
+
+// retryFirstContactLocked schedules the one early retry of the first
+// handshake with p (key k).
+func (b *pathBind) retryFirstContactLocked(k key.Public, p *peerPath, now time.Time) {
+	if p.firstRetry || !p.answeredAt.IsZero() {
+		return
+	}
+	p.firstRetry = true
+	b.renewAt(k, now.Add(firstContactRetry), func(p *peerPath, now time.Time) bool {
+		return p.answeredAt.IsZero() && p.handshakePending(now) && !p.directFresh(now) && now.Sub(p.initAt) >= renewGap
+	})
+}
+
+// renewAt starts a new handshake with k at t if due says so then.
+func (b *pathBind) renewAt(k key.Public, t time.Time, due func(*peerPath, time.Time) bool) {
+	time.AfterFunc(max(time.Until(t), 0), func() {
 		b.mu.Lock()
 		p := b.mu.peers[k]
-		due := p != nil && p.initAt.Equal(initAt) && p.handshakePending(now) && !p.directFresh(now)
+		ok := p != nil && due(p, time.Now())
 		b.mu.Unlock()
-		if due && b.renew != nil {
+		if ok && b.renew != nil {
 			b.renew(k)
 		}
 	})

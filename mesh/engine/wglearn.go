@@ -62,6 +62,7 @@ func (b *pathBind) noteSentLocked(k key.Public, p *peerPath, bufs [][]byte, now 
 			if len(buf) == wgInitiationSz {
 				b.indexLocked(le32(buf[4:8]), k)
 				p.initAt = now
+				b.retryFirstContactLocked(k, p, now)
 			}
 		case wgResponse:
 			if len(buf) != wgResponseSz {
