@@ -97,7 +97,7 @@ func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 			case pkt := <-b.relayIn:
 				n = b.takeRelayed(pkt, bufs, sizes, eps, n)
 			case h := <-b.replays:
-				n = takeReplay(h, bufs, sizes, eps, n)
+				n = putPacket(h.msg, h.ep, bufs, sizes, eps, n)
 			case <-open:
 				return 0, net.ErrClosed
 			}
@@ -130,12 +130,10 @@ func (b *pathBind) takeRelayed(pkt relay.Packet, bufs [][]byte, sizes []int, eps
 		b.holdStrangerLocked(pkt.From, pkt.Data, time.Now())
 	}
 	b.mu.Unlock()
-	if p == nil || len(pkt.Data) > len(bufs[n]) {
+	if p == nil {
 		return n
 	}
-	sizes[n] = copy(bufs[n], pkt.Data)
-	eps[n] = p.ep
-	return n + 1
+	return putPacket(pkt.Data, p.ep, bufs, sizes, eps, n)
 }
 
 // setRelay connects to the relay at cfg.URL, replacing the current one;

@@ -97,13 +97,14 @@ func (b *pathBind) replayInitiations(added []key.Public) {
 	}
 }
 
-// takeReplay puts h in the batch at n and returns the batch's new length.
-func takeReplay(h heldMsg, bufs [][]byte, sizes []int, eps []conn.Endpoint, n int) int {
-	if len(h.msg) > len(bufs[n]) {
+// putPacket puts msg, from ep, in the batch at n (unless it does not fit)
+// and returns the batch's new length.
+func putPacket(msg []byte, ep conn.Endpoint, bufs [][]byte, sizes []int, eps []conn.Endpoint, n int) int {
+	if len(msg) > len(bufs[n]) {
 		return n
 	}
-	sizes[n] = copy(bufs[n], h.msg)
-	eps[n] = h.ep
+	sizes[n] = copy(bufs[n], msg)
+	eps[n] = ep
 	return n + 1
 }
 
