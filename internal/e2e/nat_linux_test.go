@@ -53,6 +53,17 @@ func testReachThroughNAT(t *testing.T, gpuBehindNAT bool) {
 	laptop := startE2EChild(t, laptopNS, tunChildConfig{Role: "reach", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
 		DeviceDir: string(dir), Node: ready.Node})
 	var r reachResult
+	// First contact: the laptop asks as soon as its netmap has the node,
+	// and its relay connection and the node's netmap entry for it (which
+	// the node's lockdown sends by) are still on their way. Its first
+	// handshake must not be lost to WireGuard's 5 s retry.
+	if err := json.Unmarshal([]byte(laptop.Ask(t, "chat", 30*time.Second)), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != http.StatusOK || !r.Chunks || r.Seconds > firstContact.Seconds() {
+		t.Fatalf("first answer %+v, want a streamed answer within %v", r, firstContact)
+	}
+	t.Logf("first answer after %.2fs (path %s)", r.Seconds, r.Path)
 	if err := json.Unmarshal([]byte(laptop.Ask(t, "waitpath direct", 40*time.Second)), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +79,11 @@ func testReachThroughNAT(t *testing.T, gpuBehindNAT bool) {
 	}
 	waitAudit(t, coord, 1)
 }
+
+// firstContact bounds the first answer from a node the laptop has just
+// seen: a few round trips, with room for load; WireGuard's handshake
+// retry is 5 s.
+const firstContact = 1500 * time.Millisecond
 
 // natInternet makes the "internet": a switch with the coordinator on it
 // at tunCoordUL.

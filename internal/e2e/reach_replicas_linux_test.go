@@ -81,6 +81,9 @@ func TestReachAcrossReplicas(t *testing.T) {
 		t.Fatalf("laptop on replica 1's relay, node on replica 0's: %+v; want a whole answer through %s/derp", r, urls[1])
 	}
 	t.Logf("a streamed answer across the relays of two replicas in %.2fs", r.Seconds)
+	if r.Seconds > firstContact.Seconds() {
+		t.Errorf("first answer after %.2fs, want at most %v", r.Seconds, firstContact)
+	}
 	waitAudit(t, reps[0], 1)
 
 	reps[0].Admin(t, "POST", "/devices/"+string(login.DeviceID)+"/revoke", "")

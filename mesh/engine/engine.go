@@ -149,6 +149,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.bind = newPathBind(newCappedBind(conn.NewDefaultBind()), cfg.PrivateKey, e.log)
+	e.bind.renew = e.renewSession
 	e.dev = device.NewDevice(e.backend, e.bind, wgLogger(e.log))
 	// Every peer is configured with its key as its endpoint (Reconfig),
 	// and the bind picks the path for each send; wireguard-go must not
@@ -275,8 +276,14 @@ func (e *Engine) rehandshake(addr netip.Addr) {
 	if !found || closed {
 		return
 	}
-	if p := e.dev.LookupPeer(device.NoisePublicKey(pk.Raw())); p != nil {
-		e.log.Debug("connection unanswered; new handshake", "peer", pk.Short(), "addr", addr)
+	e.log.Debug("connection unanswered; new handshake", "peer", pk.Short(), "addr", addr)
+	e.renewSession(pk)
+}
+
+// renewSession retires the session with peer k, if any, and starts a new
+// handshake at once (WireGuard otherwise waits 5 s between initiations).
+func (e *Engine) renewSession(k key.Public) {
+	if p := e.dev.LookupPeer(device.NoisePublicKey(k.Raw())); p != nil {
 		p.ExpireCurrentKeypairs()
 		p.SendKeepalive() // queued behind a fresh handshake
 	}

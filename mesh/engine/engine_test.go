@@ -27,11 +27,17 @@ type member struct {
 
 func newMember(t testing.TB, n int) *member {
 	t.Helper()
+	return newMemberLog(t, n, testLogger())
+}
+
+// newMemberLog is newMember logging to log.
+func newMemberLog(t testing.TB, n int, log *slog.Logger) *member {
+	t.Helper()
 	priv, err := key.NewPrivate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{PrivateKey: priv, Logger: testLogger()})
+	e, err := New(Config{PrivateKey: priv, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,10 @@ type pathBind struct {
 	log  *slog.Logger
 
 	relayIn chan relay.Packet // from the current relay client
+	// renew starts a new handshake with a peer (Engine.renewSession): set
+	// once, before the device opens the bind.
+	renew   func(key.Public)
+	replays chan heldMsg // initiations to hand wireguard-go again (replay.go)
 	// onPublic is told of a new public address from STUN (stun.go).
 	onPublic atomic.Pointer[func(netip.AddrPort)]
 
@@ -66,7 +71,10 @@ type pathBind struct {
 		relayCfg relay.ClientConfig
 		index    map[uint32]key.Public     // this member's session indices (wglearn.go)
 		inits    map[uint32]seenInitiation // initiations received, by sender index
-		stun     struct {
+		// strangers are initiations the relay brought from keys that
+		// are no peers (yet), by sender (replay.go).
+		strangers map[key.Public]heldMsg
+		stun      struct {
 			server, public netip.AddrPort
 			asked          time.Time
 			tx             stun.TxID
@@ -89,10 +97,12 @@ type peerPath struct {
 	wgAddr     netip.AddrPort // where its WireGuard messages come from (wglearn.go)
 	wgAt       time.Time      // when that was learned
 	speaksMoat bool           // it pinged, answered a ping or used the relay
-	// heldInit is the last handshake initiation sent while the relay was
-	// still connecting, for the relay once it is up (relayUp).
-	heldInit   []byte
-	heldInitAt time.Time
+	// initAt is when the last handshake initiation to the peer was sent,
+	// answeredAt when a handshake response from it last came: a
+	// handshake is pending between the two (handshakePending).
+	initAt     time.Time
+	answeredAt time.Time
+	firstRetry bool // the first handshake's early retry is scheduled
 	lastPing   time.Time
 	pings      map[txID]sentPing
 }
@@ -103,11 +113,12 @@ type sentPing struct {
 }
 
 func newPathBind(udp *cappedBind, priv key.Private, log *slog.Logger) *pathBind {
-	b := &pathBind{udp: udp, seal: newSealer(priv), log: log, relayIn: make(chan relay.Packet, 512)}
+	b := &pathBind{udp: udp, seal: newSealer(priv), log: log, relayIn: make(chan relay.Packet, 512), replays: make(chan heldMsg, maxReplay)}
 	b.mu.peers = map[key.Public]*peerPath{}
 	b.mu.eps = map[netip.AddrPort]conn.Endpoint{}
 	b.mu.index = map[uint32]key.Public{}
 	b.mu.inits = map[uint32]seenInitiation{}
+	b.mu.strangers = map[key.Public]heldMsg{}
 	return b
 }
 
@@ -176,7 +187,9 @@ func (b *pathBind) pathLocked(k key.Public) *peerPath {
 }
 
 // setPeers replaces the peers' candidate addresses; peers not in want are
-// forgotten.
+// forgotten. A peer whose addresses changed while a handshake with it was
+// pending gets a new one on the new addresses (the pending one may have
+// gone where nothing answers).
 func (b *pathBind) setPeers(want map[key.Public][]netip.AddrPort) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -185,8 +198,13 @@ func (b *pathBind) setPeers(want map[key.Public][]netip.AddrPort) {
 			delete(b.mu.peers, k)
 		}
 	}
+	now := time.Now()
 	for k, c := range want {
-		b.pathLocked(k).candidates = c
+		p := b.pathLocked(k)
+		if !slices.Equal(p.candidates, c) && p.handshakePending(now) && !p.directFresh(now) {
+			b.renewLater(k, p.initAt)
+		}
+		p.candidates = c
 	}
 }
 
@@ -207,7 +225,6 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	pings := append(b.pingsLocked(pe.key, p, now), b.stunDueLocked(now)...)
 	rc := b.mu.relay
 	if rc == nil || !rc.Connected() {
-		b.holdInitLocked(p, bufs, now) // the relay may come any moment
 		rc = nil
 	}
 	var dst conn.Endpoint
@@ -382,10 +399,10 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 					b.handleSTUN(bufs[i][:sizes[i]])
 					continue
 				}
-				if t := wgType(bufs[i][:sizes[i]]); t == wgInitiation || t == wgData && i == 0 {
+				if t := wgType(bufs[i][:sizes[i]]); t == wgInitiation || t == wgResponse || t == wgData && i == 0 {
 					// Data is checked once a batch: roaming is rare.
 					if src, ok := addrOf(eps[i]); ok {
-						b.noteReceived(bufs[i][:sizes[i]], src)
+						b.noteReceived(bufs[i][:sizes[i]], eps[i], src)
 					}
 				}
 				if kept != i {

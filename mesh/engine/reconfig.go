@@ -41,7 +41,9 @@ func configOf(p *wire.Peer) peerConfig {
 // validates nm first and changes nothing when nm is invalid or meant for
 // another key. Peers whose configuration is unchanged are not touched and
 // keep their sessions; removed peers are deleted with their keys, so their
-// traffic stops at once.
+// traffic stops at once. A new peer's handshake initiation that came
+// before this netmap is answered now (replay.go), and a pending
+// handshake with a peer whose addresses changed starts again on them.
 func (e *Engine) Reconfig(nm *wire.NetMap) error {
 	if nm == nil {
 		return fmt.Errorf("engine: reconfig: nil netmap")
@@ -92,6 +94,13 @@ func (e *Engine) Reconfig(nm *wire.NetMap) error {
 		}
 	}
 	e.mu.resync = false
+	var added []key.Public
+	for k := range want {
+		if _, ok := e.mu.peers[k]; !ok {
+			added = append(added, k)
+		}
+	}
+	e.bind.replayInitiations(added) // first contact (replay.go)
 	e.mu.peers = want
 	e.mu.netmap = nm
 	e.log.Debug("reconfig", "seq", nm.Seq, "peers", len(want))

@@ -14,41 +14,81 @@ import (
 // The relay side of pathBind: its connection, what it receives, and the
 // handshakes held while it connects.
 
-// holdInitLocked keeps a handshake initiation sent before the relay was
-// up, so that relayUp can send it as soon as it is: otherwise a peer
-// reachable only through the relay waits WireGuard's 5 s for the retry.
-func (b *pathBind) holdInitLocked(p *peerPath, bufs [][]byte, now time.Time) {
-	for _, buf := range bufs {
-		if wgType(buf) == wgInitiation && len(buf) == wgInitiationSz {
-			p.heldInit, p.heldInitAt = append(p.heldInit[:0], buf...), now
-		}
-	}
+// handshakePending reports whether an initiation to the peer went
+// unanswered in the last 5 s (WireGuard's REKEY_TIMEOUT, after which it
+// tries again on its own).
+func (p *peerPath) handshakePending(now time.Time) bool {
+	return !p.initAt.IsZero() && now.Sub(p.initAt) < 5*time.Second && p.answeredAt.Before(p.initAt)
 }
 
-// relayUp sends the initiations held while the relay was connecting, to
-// peers with no direct path.
-func (b *pathBind) relayUp(rc *relay.Client) {
+// relayUp starts a new handshake with the peers without a direct path
+// whose handshake is pending: the initiation went before the relay was
+// up, or its response came back through the relay before it was (the
+// peer answered a first initiation that reached it over UDP, where
+// nothing goes back, such as a node whose lockdown does not yet know this
+// member's address). A copy of the first initiation would not do: the
+// peer rejects it as a replay. Otherwise the peer would wait WireGuard's
+// 5 s for the retry.
+func (b *pathBind) relayUp(*relay.Client) {
 	now := time.Now()
-	type held struct {
-		to  key.Public
-		msg []byte
-	}
-	var out []held
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for k, p := range b.mu.peers {
-		if p.heldInit != nil && now.Sub(p.heldInitAt) < 5*time.Second && !p.directFresh(now) {
-			out = append(out, held{k, p.heldInit})
+		if p.handshakePending(now) && !p.directFresh(now) {
+			b.renewLater(k, p.initAt)
 		}
-		p.heldInit = nil
-	}
-	b.mu.Unlock()
-	for _, h := range out {
-		rc.Send(h.to, h.msg)
 	}
 }
 
-// receiveRelay is the receiver for packets from the relay: it waits for
-// one and takes those already queued behind it, up to a batch.
+// renewGap is the least time between a pending initiation and the new
+// one that replaces it: WireGuard drops an initiation that comes within
+// 20 ms of the last it took from the same peer (a flood), which two sent
+// over different paths could otherwise be.
+const renewGap = 100 * time.Millisecond
+
+// renewLater starts a new handshake with k renewGap after the initiation
+// sent at initAt, unless by then it was answered, a direct path works or
+// another initiation went.
+func (b *pathBind) renewLater(k key.Public, initAt time.Time) {
+	b.renewAt(k, initAt.Add(renewGap), func(p *peerPath, now time.Time) bool {
+		return p.initAt.Equal(initAt) && p.handshakePending(now) && !p.directFresh(now)
+	})
+}
+
+// firstContactRetry is when a first handshake with a peer that got no
+// answer is tried once more, rather than at WireGuard's 5 s: its response
+// or the initiation may have found no way yet (the peer's relay not yet
+// meshed with this member's, its netmap not yet naming this member).
+const firstContactRetry = time.Second
+
+// retryFirstContactLocked schedules the one early retry of the first
+// handshake with p (key k).
+func (b *pathBind) retryFirstContactLocked(k key.Public, p *peerPath, now time.Time) {
+	if p.firstRetry || !p.answeredAt.IsZero() {
+		return
+	}
+	p.firstRetry = true
+	b.renewAt(k, now.Add(firstContactRetry), func(p *peerPath, now time.Time) bool {
+		return p.answeredAt.IsZero() && p.handshakePending(now) && !p.directFresh(now) && now.Sub(p.initAt) >= renewGap
+	})
+}
+
+// renewAt starts a new handshake with k at t if due says so then.
+func (b *pathBind) renewAt(k key.Public, t time.Time, due func(*peerPath, time.Time) bool) {
+	time.AfterFunc(max(time.Until(t), 0), func() {
+		b.mu.Lock()
+		p := b.mu.peers[k]
+		ok := p != nil && due(p, time.Now())
+		b.mu.Unlock()
+		if ok && b.renew != nil {
+			b.renew(k)
+		}
+	})
+}
+
+// receiveRelay is the receiver for packets from the relay, and for the
+// initiations handed to wireguard-go again (replay.go): it waits for one
+// and takes those already queued behind it, up to a batch.
 func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 	return func(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		n := 0
@@ -56,6 +96,8 @@ func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 			select {
 			case pkt := <-b.relayIn:
 				n = b.takeRelayed(pkt, bufs, sizes, eps, n)
+			case h := <-b.replays:
+				n = putPacket(h.msg, h.ep, bufs, sizes, eps, n)
 			case <-open:
 				return 0, net.ErrClosed
 			}
@@ -73,21 +115,25 @@ func (b *pathBind) receiveRelay(open chan struct{}) conn.ReceiveFunc {
 }
 
 // takeRelayed puts pkt in the batch at n, unless it is not from a peer of
-// this member, and returns the batch's new length.
+// this member (an initiation from one is held: replay.go), and returns
+// the batch's new length.
 func (b *pathBind) takeRelayed(pkt relay.Packet, bufs [][]byte, sizes []int, eps []conn.Endpoint, n int) int {
 	defer pkt.Release()
 	b.mu.Lock()
 	p := b.mu.peers[pkt.From]
 	if p != nil {
 		p.speaksMoat = true
+		if wgType(pkt.Data) == wgResponse {
+			p.answeredAt = time.Now()
+		}
+	} else {
+		b.holdStrangerLocked(pkt.From, pkt.Data, time.Now())
 	}
 	b.mu.Unlock()
-	if p == nil || len(pkt.Data) > len(bufs[n]) {
+	if p == nil {
 		return n
 	}
-	sizes[n] = copy(bufs[n], pkt.Data)
-	eps[n] = p.ep
-	return n + 1
+	return putPacket(pkt.Data, p.ep, bufs, sizes, eps, n)
 }
 
 // setRelay connects to the relay at cfg.URL, replacing the current one;

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.zx2c4.com/wireguard/conn"
+
 	"github.com/moatmesh/moat/mesh/key"
 )
 
@@ -35,8 +37,11 @@ const (
 )
 
 type seenInitiation struct {
-	from netip.AddrPort
-	at   time.Time
+	from     netip.AddrPort
+	at       time.Time
+	msg      []byte        // the message, to hand wireguard-go again (replay.go)
+	ep       conn.Endpoint // where it came from
+	answered bool          // wireguard-go sent a response to it
 }
 
 // wgType returns a WireGuard message's type, or 0.
@@ -56,14 +61,20 @@ func (b *pathBind) noteSentLocked(k key.Public, p *peerPath, bufs [][]byte, now 
 		case wgInitiation:
 			if len(buf) == wgInitiationSz {
 				b.indexLocked(le32(buf[4:8]), k)
+				p.initAt = now
+				b.retryFirstContactLocked(k, p, now)
 			}
 		case wgResponse:
 			if len(buf) != wgResponseSz {
 				continue
 			}
 			b.indexLocked(le32(buf[4:8]), k)
-			if in, ok := b.mu.inits[le32(buf[8:12])]; ok && now.Sub(in.at) < initiationTTL {
-				p.wgAddr, p.wgAt = in.from, now
+			if in, ok := b.mu.inits[le32(buf[8:12])]; ok {
+				in.answered = true
+				b.mu.inits[le32(buf[8:12])] = in
+				if now.Sub(in.at) < initiationTTL {
+					p.wgAddr, p.wgAt = in.from, now
+				}
 			}
 		}
 	}
@@ -76,8 +87,9 @@ func (b *pathBind) indexLocked(idx uint32, k key.Public) {
 	b.mu.index[idx] = k
 }
 
-// noteReceived learns from a WireGuard message received from src.
-func (b *pathBind) noteReceived(msg []byte, src netip.AddrPort) {
+// noteReceived learns from a WireGuard message received from src (at
+// endpoint ep).
+func (b *pathBind) noteReceived(msg []byte, ep conn.Endpoint, src netip.AddrPort) {
 	switch wgType(msg) {
 	case wgInitiation:
 		if len(msg) != wgInitiationSz {
@@ -95,7 +107,18 @@ func (b *pathBind) noteReceived(msg []byte, src netip.AddrPort) {
 				clear(b.mu.inits)
 			}
 		}
-		b.mu.inits[le32(msg[4:8])] = seenInitiation{from: src, at: now}
+		b.mu.inits[le32(msg[4:8])] = seenInitiation{from: src, at: now, msg: append([]byte(nil), msg...), ep: ep}
+		b.mu.Unlock()
+	case wgResponse:
+		if len(msg) != wgResponseSz {
+			return
+		}
+		b.mu.Lock()
+		if k, ok := b.mu.index[le32(msg[8:12])]; ok {
+			if p := b.mu.peers[k]; p != nil {
+				p.answeredAt = time.Now()
+			}
+		}
 		b.mu.Unlock()
 	case wgData:
 		b.mu.Lock()

@@ -146,7 +146,8 @@ func (s *Server) Close() error {
 // clearDeadlines lifts the read and write deadlines an http.Server set
 // on a connection (ReadTimeout, WriteTimeout) once DERP has taken it
 // over: the relay's connections live for hours and DERP keeps them alive
-// itself.
+// itself. It also hands DERP the connection with its writes coalesced
+// (coalesce.go).
 type clearDeadlines struct {
 	http.ResponseWriter
 	h http.Hijacker
@@ -156,6 +157,7 @@ func (c clearDeadlines) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := c.h.Hijack()
 	if err == nil {
 		nc.SetDeadline(time.Time{})
+		nc = newCoalesceConn(nc)
 	}
 	return nc, brw, err
 }

@@ -2,6 +2,9 @@
 // all measured in this one run:
 //
 //	ratio netstack/tsnet  — the userspace engine against tailscale's tsnet
+//	ratio relayed/direct  — the userspace pair through the relay against
+//	                        the same pair over UDP, each run side by side,
+//	                        with the CPU per MiB of both
 //	ratio tun/veth        — the TUN engine against the raw veth under it
 //
 // Run it with `make bench`; the namespace figures need root.
@@ -12,6 +15,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/moatmesh/moat/internal/meshbench"
@@ -26,7 +31,8 @@ func main() {
 		return
 	}
 	d := flag.Duration("d", 5*time.Second, "how long each measured transfer runs")
-	only := flag.String("only", "", "run only this figure: netstack, tsnet or kernel")
+	only := flag.String("only", "", "run only this figure: netstack, relay (with netstack), tsnet or kernel")
+	runs := flag.Int("runs", 3, "how many times the netstack pair is measured, direct and relayed in turn")
 	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles: this process's (the userspace figures) to this file, each TUN engine's to this file plus its mesh address")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -46,9 +52,8 @@ func main() {
 
 	var ns, ts float64
 	var k meshbench.NamespaceResult
-	if want("netstack") {
-		ns, err = meshbench.NetstackThroughput(ctx, *d)
-		report("netstack pair (moat engine, userspace)", ns, err)
+	if want("netstack") || want("relay") {
+		ns = netstackFigures(ctx, *d, *runs, want("relay"))
 	}
 	if want("tsnet") {
 		ts, err = meshbench.TsnetThroughput(ctx, *d)
@@ -65,6 +70,61 @@ func main() {
 	}
 	ratio("netstack/tsnet", ns, ts)
 	ratio("tun/veth", k.TUN, k.Veth)
+}
+
+// netstackFigures measures the netstack pair direct and, when relayed,
+// through the relay, in turn runs times: the machine's load moves between
+// runs, so each relayed figure is set beside the direct one just before
+// it, and the summary takes the medians. It returns the median direct
+// rate.
+func netstackFigures(ctx context.Context, d time.Duration, runs int, relayed bool) float64 {
+	var direct []float64
+	for range max(runs, 1) {
+		fmt.Printf("load average %s\n", loadAverage())
+		dr, err := meshbench.NetstackThroughput(ctx, d)
+		reportCPU("netstack pair (moat engine, userspace)", dr, err)
+		if err != nil {
+			continue
+		}
+		direct = append(direct, dr.Bps)
+		if !relayed {
+			continue
+		}
+		rr, err := meshbench.RelayedThroughput(ctx, d)
+		reportCPU("netstack pair through the relay (TLS)", rr, err)
+		if err != nil {
+			continue
+		}
+		ratio("relayed/direct", rr.Bps, dr.Bps)
+		fmt.Printf("metric direct_cpu_ms_per_mib %.2f\n", ms(dr.CPUPerMiB))
+		fmt.Printf("metric relayed_cpu_ms_per_mib %.2f\n", ms(rr.CPUPerMiB))
+		// What the rate ratio would be were CPU the only limit.
+		fmt.Printf("ratio relayed/direct-by-cpu %.2f\n", float64(dr.CPUPerMiB)/float64(rr.CPUPerMiB))
+	}
+	if len(direct) == 0 {
+		return 0
+	}
+	slices.Sort(direct)
+	return direct[len(direct)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// loadAverage is the system's load over 1, 5 and 15 minutes.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+func reportCPU(name string, r meshbench.Result, err error) {
+	report(name, r.Bps, err)
+	if err == nil {
+		fmt.Printf("%-44s %.2f ms CPU per MiB\n", "", ms(r.CPUPerMiB))
+	}
 }
 
 func report(name string, bps float64, err error) {
