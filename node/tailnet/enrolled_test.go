@@ -71,7 +71,9 @@ func TestEnrolledTailnet(t *testing.T) {
 
 	// The audit reaches the coordinator naming alice, from this node.
 	waitFor(t, "alice's record at the coordinator", func() bool {
-		var out struct{ Records []struct{ Login, Decision, Model, NodeID string } }
+		var out struct {
+			Records []struct{ Login, Decision, Model, NodeID string }
+		}
 		if err := json.Unmarshal([]byte(c.Admin(t, "GET", "/audit?login="+aliceLogin, "")), &out); err != nil {
 			t.Fatal(err)
 		}
