@@ -6,11 +6,14 @@
 // never from a header. WireGuard under tsnet makes that address
 // unforgeable, as in moat's mesh.
 //
-// Policy is local (a moat policy file, compiled on the node for the
-// callers it has seen) and the audit spool stays on the node, verifiable
-// with `moat-node audit verify`; integrity checks of pinned weights run as
-// on any node. A tailnet cannot tell the node when someone last proved a
-// second factor, so grants that demand MFA refuse with that reason.
+// Policy is either local (a moat policy file, compiled on the node for
+// the callers it has seen; the audit spool stays on the node, verifiable
+// with `moat-node audit verify`) or a coordinator's that the node is
+// enrolled at (Config.Coordinator, enrolled.go: the coordinator maps
+// tailnet logins to its people and pushes the node's rules; the audit is
+// shipped there). Integrity checks of pinned weights run as on any node.
+// A tailnet cannot tell the node when someone last proved a second
+// factor, so grants that demand MFA refuse with that reason.
 //
 // tsnet's log upload to Tailscale's log service is off (quietLogs).
 package tailnet
