@@ -1,10 +1,12 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,11 +27,27 @@ import (
 // tailnetHeartbeat is as the netmap stream's.
 const tailnetHeartbeat = 25 * time.Second
 
+// maxTailnetStreams is how many tailnet streams one node may hold at
+// once (its stream, and a new one across a reconnect; a further one ends
+// the oldest): each costs a policy compile at every recompute.
+const maxTailnetStreams = 2
+
 // tailnetHub holds the newest snapshot and wakes the tailnet streams.
 type tailnetHub struct {
-	mu   sync.Mutex
-	snap *netmap.Snapshot
-	subs map[chan struct{}]struct{}
+	mu    sync.Mutex
+	snap  *netmap.Snapshot
+	subs  map[*tailnetSub]struct{}
+	order uint64 // of the newest stream
+}
+
+// tailnetSub is one open tailnet stream: wake is signalled (cap 1) after
+// every recompute, ended closed when a newer stream of the node replaced
+// it.
+type tailnetSub struct {
+	node  string
+	order uint64
+	wake  chan struct{}
+	ended chan struct{}
 }
 
 // updated installs a recompute's snapshot and wakes every stream.
@@ -37,28 +55,41 @@ func (h *tailnetHub) updated(s *netmap.Snapshot) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.snap = s
-	for ch := range h.subs {
+	for sub := range h.subs {
 		select {
-		case ch <- struct{}{}:
+		case sub.wake <- struct{}{}:
 		default:
 		}
 	}
 }
 
-// subscribe returns a channel woken after every recompute and the func
-// that unregisters it.
-func (h *tailnetHub) subscribe() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+// subscribe registers a stream of node id, ending its oldest when it
+// already holds maxTailnetStreams; call the returned func to unregister
+// it.
+func (h *tailnetHub) subscribe(id string) (*tailnetSub, func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.subs == nil {
-		h.subs = map[chan struct{}]struct{}{}
+		h.subs = map[*tailnetSub]struct{}{}
 	}
-	h.subs[ch] = struct{}{}
-	return ch, func() {
+	var mine []*tailnetSub
+	for sub := range h.subs {
+		if sub.node == id {
+			mine = append(mine, sub)
+		}
+	}
+	slices.SortFunc(mine, func(a, b *tailnetSub) int { return cmp.Compare(a.order, b.order) })
+	for _, old := range mine[:max(0, len(mine)-maxTailnetStreams+1)] {
+		close(old.ended)
+		delete(h.subs, old)
+	}
+	h.order++
+	sub := &tailnetSub{node: id, order: h.order, wake: make(chan struct{}, 1), ended: make(chan struct{})}
+	h.subs[sub] = struct{}{}
+	return sub, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		delete(h.subs, ch)
+		delete(h.subs, sub)
 	}
 }
 
@@ -100,7 +131,7 @@ func (s *Server) tailnetStream(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	wake, unsubscribe := s.tailnets.subscribe()
+	sub, unsubscribe := s.tailnets.subscribe(d.ID)
 	defer unsubscribe()
 	snap := s.tailnets.latest()
 	if snap == nil {
@@ -114,14 +145,14 @@ func (s *Server) tailnetStream(c *gin.Context) {
 	c.Header("Content-Type", "application/x-ndjson")
 	c.Header("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	s.serveTailnet(c.Request, d.ID, req.Models, opt, snap, wake, t)
+	s.serveTailnet(c.Request, d.ID, req.Models, opt, snap, sub, t)
 }
 
 // serveTailnet sends node id's tailnet map from snap, then after every
 // wake when it changed, until the request ends, the node leaves the mesh
 // (the stream ends: the next request learns why), its credential stops
-// admitting it, or a write fails.
-func (s *Server) serveTailnet(r *http.Request, id string, models []wire.ModelAd, opt netmap.TailnetOptions, snap *netmap.Snapshot, wake <-chan struct{}, t *tailnetSender) {
+// admitting it, a newer stream replaces this one, or a write fails.
+func (s *Server) serveTailnet(r *http.Request, id string, models []wire.ModelAd, opt netmap.TailnetOptions, snap *netmap.Snapshot, sub *tailnetSub, t *tailnetSender) {
 	ctx := r.Context()
 	credHash := hashSecret(bearer(r))
 	tick := time.NewTicker(tailnetHeartbeat)
@@ -148,7 +179,9 @@ func (s *Server) serveTailnet(r *http.Request, id string, models []wire.ModelAd,
 				return
 			}
 			s.touchNode(id)
-		case <-wake:
+		case <-sub.ended:
+			return
+		case <-sub.wake:
 		}
 		snap = s.tailnets.latest()
 	}

@@ -92,6 +92,9 @@ the --config file, in that order of precedence.`,
 			return err
 		}
 		if s.coordinator == "" {
+			if s.enrollKey != "" {
+				return cli.Invalid(cmd, "key", "an enrollment key is for a coordinator; give --coordinator URL too")
+			}
 			if err := cli.Required(cmd, "policy"); err != nil {
 				return err
 			}
