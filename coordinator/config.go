@@ -234,6 +234,11 @@ func (c *Config) setDefaults() error {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("config: PublicURL %q: want http(s)://HOST[:PORT]", c.PublicURL)
 	}
+	for _, t := range c.TailnetTags {
+		if name, ok := strings.CutPrefix(t, "tag:"); !ok || name == "" || strings.ContainsAny(name, " \t\"\\:") {
+			return fmt.Errorf("config: tailnet tag %q: write tag:NAME", t)
+		}
+	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
@@ -263,11 +268,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxConnsPerClient == 0 {
 		c.MaxConnsPerClient = DefaultMaxConnsPerClient
-	}
-	for _, t := range c.TailnetTags {
-		if name, ok := strings.CutPrefix(t, "tag:"); !ok || name == "" || strings.ContainsAny(name, " \t\"\\:") {
-			return fmt.Errorf("config: tailnet tag %q: write tag:NAME", t)
-		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
