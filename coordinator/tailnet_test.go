@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +107,13 @@ func TestTailnetStream(t *testing.T) {
 	})
 	if !errors.Is(err, errEnough) {
 		t.Fatal(err)
+	}
+}
+
+// A tailnet tag that is not tag:NAME is refused at start.
+func TestTailnetTagsChecked(t *testing.T) {
+	_, err := coordinator.New(context.Background(), coordinator.Config{PublicURL: "http://127.0.0.1:1", DataDir: t.TempDir(), TailnetTags: []string{"ci"}})
+	if err == nil || !strings.Contains(err.Error(), "write tag:NAME") {
+		t.Fatalf("TailnetTags [ci]: %v; want refused", err)
 	}
 }
