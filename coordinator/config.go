@@ -74,6 +74,19 @@ type Config struct {
 	// gets its next one two thirds into that (nodecreds.go). Default 30
 	// days (DefaultNodeCredentialTTL).
 	NodeCredentialTTL time.Duration
+	// TailnetLogins lets nodes on a Tailscale or Headscale tailnet that
+	// are enrolled here (`moat-node tailnet --coordinator`) take a
+	// tailnet caller for the person whose email is the caller's tailnet
+	// login name (lowercased): the tailnet's control server then vouches
+	// for who people are on those nodes (docs/tailnet.md). Default false:
+	// no tailnet login names anyone.
+	TailnetLogins bool
+	// TailnetTags are the tailnet tags ("tag:ci") that a tagged tailnet
+	// device counts as on those nodes, matched by the same tags in the
+	// policy. Default: none; a tagged tailnet device is refused. With
+	// neither TailnetLogins nor TailnetTags, tailnet nodes are refused
+	// their stream (403 tailnet_off) and serve nobody.
+	TailnetTags []string
 	// LoginTTL is how long a started login may take. Default 10m.
 	LoginTTL time.Duration
 
@@ -231,6 +244,11 @@ func (c *Config) setDefaults() error {
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("config: PublicURL %q: want http(s)://HOST[:PORT]", c.PublicURL)
+	}
+	for _, t := range c.TailnetTags {
+		if name, ok := strings.CutPrefix(t, "tag:"); !ok || name == "" || strings.ContainsAny(name, " \t\"\\:") {
+			return fmt.Errorf("config: tailnet tag %q: write tag:NAME", t)
+		}
 	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir

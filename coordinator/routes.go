@@ -40,6 +40,7 @@ func (s *Server) routes() http.Handler {
 	api.POST("/enroll", s.memberVersion, s.perClient(newRateTable(time.Second, 10)), s.enroll)
 	dev := api.Group("/", s.memberVersion, s.deviceAuth)
 	dev.GET("/netmap", s.endOnDrain, s.netmapStream)
+	dev.POST("/tailnet", s.endOnDrain, s.tailnetStream)
 	dev.POST("/node", s.advertise)
 	dev.POST("/endpoints", s.reportEndpoints)
 	dev.POST("/paths", s.reportPaths)

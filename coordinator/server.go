@@ -37,6 +37,7 @@ type Server struct {
 
 	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
 	sinks    auditSinks     // pushing the audit out (auditsinks.go)
+	tailnets tailnetHub     // waking the tailnet streams (tailnet.go)
 	retain   *leaderJob     // deleting expired audit records (retention.go)
 	rechecks *leaderJob     // re-checking people at the IdP (idprecheck.go); nil when off
 
@@ -101,7 +102,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	bus, err := st.Bus(ctx) // how replicas tell each other of changes
 	if err == nil {
 		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus,
-			Updated: s.retainRelay})
+			Updated: s.netmapsUpdated})
 	}
 	if err != nil {
 		s.relay.Close()

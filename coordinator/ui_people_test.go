@@ -37,26 +37,7 @@ const peoplePolicy = `{
 // signInDevice signs a device of p in through the browser flow and
 // returns its control client, holding its credential.
 func signInDevice(t *testing.T, c *coordtest.Coord, p *coordtest.Person, hostname string) (*control.Client, wire.DeviceID) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ctl, err := control.New(control.Config{URL: c.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, _ := key.NewPrivate()
-	start, err := ctl.StartLogin(ctx, wire.LoginRequest{Key: priv.Public(), Hostname: hostname, OS: "linux"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SignIn(start.AuthURL, p); err != nil {
-		t.Fatal(err)
-	}
-	res, err := ctl.WaitLogin(ctx, start.Poll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctl.WithCredential(res.Credential), res.DeviceID
+	return c.SignInDevice(t, p, hostname)
 }
 
 var errGotNetmap = errors.New("got a netmap")

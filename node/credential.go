@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,12 +29,20 @@ const minRenewWait = time.Second
 func (n *Node) startRenew(ctl *control.Client) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopRenew = cancel
-	n.renewWG.Go(func() { n.renewLoop(ctx, ctl) })
+	r := &renewer{st: n.st, dir: n.cfg.StateDir, log: n.log}
+	n.renewWG.Go(func() { r.loop(ctx, ctl) })
 }
 
-// renewLoop renews when due until ctx ends or the coordinator says it
-// does not rotate node credentials.
-func (n *Node) renewLoop(ctx context.Context, ctl *control.Client) {
+// renewer renews a node's credential, keeping it in the node's state.
+type renewer struct {
+	st  *state
+	dir string // where the state is saved
+	log *slog.Logger
+}
+
+// loop renews when due until ctx ends or the coordinator says it does
+// not rotate node credentials.
+func (n *renewer) loop(ctx context.Context, ctl *control.Client) {
 	wait := n.firstRenewWait()
 	for {
 		if wait < 0 {
@@ -61,7 +70,7 @@ func (n *Node) renewLoop(ctx context.Context, ctl *control.Client) {
 // retryWait is how soon to try a failed renewal again: renewRetry, but
 // at most a third of the credential's remaining life, so that a short
 // one gets several tries before it expires.
-func (n *Node) retryWait() time.Duration {
+func (n *renewer) retryWait() time.Duration {
 	if n.st.CredentialExpiry.IsZero() {
 		return renewRetry
 	}
@@ -74,7 +83,7 @@ func (n *Node) retryWait() time.Duration {
 // its lifetime by this host's clock, but never longer than two thirds of
 // its lifetime (a coordinator clock ahead of this host's) nor less than
 // nothing (one behind, or a node that was down).
-func (n *Node) firstRenewWait() time.Duration {
+func (n *renewer) firstRenewWait() time.Duration {
 	c := wire.NodeCredential{Issued: n.st.CredentialIssued, Expiry: n.st.CredentialExpiry}
 	if c.Expiry.IsZero() {
 		return 0
@@ -84,13 +93,13 @@ func (n *Node) firstRenewWait() time.Duration {
 
 // renewCredential gets, saves and starts using the next credential, and
 // returns how long until the one after it is due (-1: never).
-func (n *Node) renewCredential(ctx context.Context, ctl *control.Client) (time.Duration, error) {
+func (n *renewer) renewCredential(ctx context.Context, ctl *control.Client) (time.Duration, error) {
 	res, err := ctl.RenewNodeCredential(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n.st.Credential, n.st.CredentialIssued, n.st.CredentialExpiry = res.Credential, res.Issued, res.Expiry
-	if err := n.st.save(n.cfg.StateDir); err != nil {
+	if err := n.st.save(n.dir); err != nil {
 		// Sent from now on all the same: the previous one stops working
 		// after the overlap either way. A restart before the next
 		// successful save needs the node joined again.

@@ -296,29 +296,39 @@ func (n *Node) start(ctx context.Context) error {
 // join enrolls on first run and returns the control client with the
 // node's credential.
 func (n *Node) join(ctx context.Context) (*control.Client, error) {
-	url := n.cfg.Coordinator
-	if url == "" {
-		url = n.st.Coordinator
-	}
+	req := wire.EnrollRequest{AuthKey: n.cfg.EnrollKey, Hostname: n.cfg.Hostname, Endpoints: n.endpoints(), Models: n.ads()}
+	ctl, url, err := joinAt(ctx, n.st, n.cfg.StateDir, n.cfg.Coordinator, n.cfg.Fingerprint, req, n.log)
 	n.url = url
-	ctl, err := control.New(control.Config{URL: url, Fingerprint: n.cfg.Fingerprint, Credential: n.st.Credential})
+	return ctl, err
+}
+
+// joinAt returns the control client of the coordinator at url (default:
+// the one in st) with st's credential, first enrolling with req (its Key
+// is st's) when req carries an enrollment key or st has no credential,
+// and then saving st in dir. It also returns the coordinator's URL.
+func joinAt(ctx context.Context, st *state, dir, url, fingerprint string, req wire.EnrollRequest, log *slog.Logger) (*control.Client, string, error) {
+	if url == "" {
+		url = st.Coordinator
+	}
+	ctl, err := control.New(control.Config{URL: url, Fingerprint: fingerprint, Credential: st.Credential})
 	if err != nil {
-		return nil, err
+		return nil, url, err
 	}
-	if n.st.Credential != "" && n.cfg.EnrollKey == "" {
-		return ctl, nil
+	if st.Credential != "" && req.AuthKey == "" {
+		return ctl, url, nil
 	}
-	if n.cfg.EnrollKey == "" {
-		return nil, errors.New("node: not joined yet; run `moat-node join --key moat_ek_…` with an enrollment key from an admin")
+	if req.AuthKey == "" {
+		return nil, url, errors.New("node: not joined yet; run `moat-node join --key moat_ek_…` with an enrollment key from an admin")
 	}
-	res, err := ctl.Enroll(ctx, wire.EnrollRequest{AuthKey: n.cfg.EnrollKey, Key: n.st.key.Public(), Hostname: n.cfg.Hostname, Endpoints: n.endpoints(), Models: n.ads()})
+	req.Key = st.key.Public()
+	res, err := ctl.Enroll(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, url, fmt.Errorf("join: %w", err)
 	}
-	n.st.Credential, n.st.DeviceID, n.st.Coordinator = res.Credential, res.DeviceID, url
-	n.st.CredentialIssued, n.st.CredentialExpiry = res.CredentialIssued, res.CredentialExpiry
-	n.log.Info("joined the mesh", "node", res.DeviceID, "tags", res.Tags, "addresses", res.Addresses)
-	return ctl.WithCredential(res.Credential), n.st.save(n.cfg.StateDir)
+	st.Credential, st.DeviceID, st.Coordinator = res.Credential, res.DeviceID, url
+	st.CredentialIssued, st.CredentialExpiry = res.CredentialIssued, res.CredentialExpiry
+	log.Info("joined the mesh", "node", res.DeviceID, "tags", res.Tags, "addresses", res.Addresses)
+	return ctl.WithCredential(res.Credential), url, st.save(dir)
 }
 
 func (n *Node) ads() []wire.ModelAd {
@@ -358,12 +368,18 @@ func (n *Node) startGuard(ctl *control.Client) error {
 	}
 	n.stops = newStops(n.guard)
 	checkUpstreams(n.cfg.Models, n.stops, n.log)
-	n.ship, err = audit.NewShipper(audit.ShipperConfig{
-		Dir: filepath.Join(n.cfg.StateDir, "audit"), URL: ctl.URL("/api/v1/audit"), TokenFunc: func() string { return string(ctl.Credential()) },
-		Client: ctl.HTTPClient(), Logger: n.log,
-		Spool: n.spool, Retention: n.retention.keep, OnRetain: n.retentionEvent,
-	})
+	n.ship, err = newShipper(ctl, n.cfg.StateDir, n.spool, n.log, n.retention.keep, n.retentionEvent)
 	return err
+}
+
+// newShipper ships the spool in stateDir to the coordinator of ctl.
+// retention and onRetain are as audit.ShipperConfig's (nil: none).
+func newShipper(ctl *control.Client, stateDir string, spool *audit.Spool, log *slog.Logger, retention audit.RetentionFunc, onRetain func(audit.Checkpoint)) (*audit.Shipper, error) {
+	return audit.NewShipper(audit.ShipperConfig{
+		Dir: filepath.Join(stateDir, "audit"), URL: ctl.URL("/api/v1/audit"), TokenFunc: func() string { return string(ctl.Credential()) },
+		Client: ctl.HTTPClient(), Logger: log,
+		Spool: spool, Retention: retention, OnRetain: onRetain,
+	})
 }
 
 // checkUpstreams stops every model whose inference server listens beyond

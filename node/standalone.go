@@ -39,6 +39,11 @@ type LocalConfig struct {
 	// Collectors are more Prometheus collectors the guard's metrics
 	// serve. Default: none.
 	Collectors []prometheus.Collector
+	// Coordinator, when set, is the coordinator the node is enrolled at
+	// (JoinCoordinator): the spool is shipped to it as a mesh node's is,
+	// and the guard leases the organisation's limits and budgets from it.
+	// Default nil: nothing leaves the node.
+	Coordinator *Coordinator
 	// Logger receives the logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -46,13 +51,14 @@ type LocalConfig struct {
 // Local is a guard with the node's local duties around it: the
 // hash-chained audit spool (kept on the node, `moat-node audit verify`
 // checks it), the day's counters, the check that model servers listen on
-// loopback only and the integrity checks of pinned weights files. It has
-// no coordinator: nothing is shipped or leased. Give its Guard netmaps and
-// serve it; Close stops everything.
+// loopback only and the integrity checks of pinned weights files.
+// Without LocalConfig.Coordinator nothing is shipped or leased. Give its
+// Guard netmaps and serve it; Close stops everything.
 type Local struct {
 	cfg   LocalConfig
 	guard *guard.Guard
 	spool *audit.Spool
+	ship  *audit.Shipper // nil without a coordinator
 	stops *stops
 
 	cancel context.CancelFunc
@@ -98,9 +104,16 @@ func (l *Local) start() error {
 	for _, m := range l.cfg.Models {
 		models[m.Name] = m.Upstream
 	}
-	if l.guard, err = guard.New(guard.Config{Models: models, NodeName: l.cfg.NodeName, NodeID: l.cfg.NodeID,
+	gcfg := guard.Config{Models: models, NodeName: l.cfg.NodeName, NodeID: l.cfg.NodeID,
 		Logger: l.cfg.Logger, Audit: l.spool, AuditKey: key, NoMFA: l.cfg.NoMFA,
-		Counters: counterFile(filepath.Join(l.cfg.StateDir, "limits.json")), Collectors: l.cfg.Collectors}); err != nil {
+		Counters: counterFile(filepath.Join(l.cfg.StateDir, "limits.json")), Collectors: l.cfg.Collectors}
+	if c := l.cfg.Coordinator; c != nil {
+		gcfg.Leases = c.ctl
+		if l.ship, err = newShipper(c.ctl, l.cfg.StateDir, l.spool, l.cfg.Logger, nil, nil); err != nil {
+			return err
+		}
+	}
+	if l.guard, err = guard.New(gcfg); err != nil {
 		return err
 	}
 	l.stops = newStops(l.guard)
@@ -134,6 +147,9 @@ func (l *Local) Close() error {
 	if l.cancel != nil {
 		l.cancel()
 		l.wg.Wait()
+	}
+	if l.ship != nil {
+		l.ship.Close()
 	}
 	if l.spool != nil {
 		return l.spool.Close()

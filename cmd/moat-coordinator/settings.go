@@ -48,6 +48,8 @@ type serveSettings struct {
 	tlsMode, tlsCert, tlsKey                    string
 	deviceTTL, loginTTL, shutdownTimeout        time.Duration
 	idpRecheck, nodeTTL, nodeCredTTL            time.Duration
+	tailnetLogins                               bool
+	tailnetTags                                 []string
 	log                                         cli.Logging
 	trustedProxies                              []net.IPNet
 	maxConnsPerClient                           int
@@ -88,6 +90,8 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.DurationVar(&s.deviceTTL, "device-ttl", 12*time.Hour, "how long a person's device stays signed in")
 	fs.DurationVar(&s.nodeTTL, "node-ttl", 0, "how long a node stays in the mesh after it joins (an admin changes it per node: PUT /api/v1/admin/devices/ID/expiry); 0: nodes never expire")
 	fs.DurationVar(&s.nodeCredTTL, "node-credential-ttl", coordinator.DefaultNodeCredentialTTL, "how long a node's credential works; the node gets its next one two thirds into that, with no downtime")
+	fs.BoolVar(&s.tailnetLogins, "tailnet-logins", false, "let nodes on a Tailscale or Headscale tailnet enrolled here (moat-node tailnet --coordinator) take a tailnet caller for the person whose email is its tailnet login name: the tailnet's control server then vouches for people on those nodes (docs/tailnet.md)")
+	fs.StringSliceVar(&s.tailnetTags, "tailnet-tags", nil, "tailnet tags (comma-separated, e.g. tag:ci) a tagged tailnet device counts as on those nodes, matched by the same tags in the policy; empty: tagged tailnet devices are refused")
 	fs.DurationVar(&s.loginTTL, "login-ttl", 10*time.Minute, "how long a started sign-in may take")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish before they are cut")
 	fs.IPNetSliceVar(&s.trustedProxies, "trusted-proxies", nil, "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client, e.g. 127.0.0.1/32 for Caddy on this host; empty: forwarding headers are ignored")
@@ -193,6 +197,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient, SignInRate: s.signInRate,
 		AuditSinks: s.sinks.sinks(), AuditRetention: retention, IdPRecheck: s.idpRecheck,
 		NodeTTL: s.nodeTTL, NodeCredentialTTL: s.nodeCredTTL,
+		TailnetLogins: s.tailnetLogins, TailnetTags: s.tailnetTags,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,

@@ -104,13 +104,8 @@ func (p *Peer) validate(where string, owner map[netip.Addr]string, grants int) e
 	if err := checkAPIs(where, p.APIs, p.Models); err != nil {
 		return err
 	}
-	for j, a := range p.Access {
-		if a.Grant < 0 || a.Grant >= grants {
-			return fmt.Errorf("%s.access[%d]: grant %d does not exist (the netmap has %d)", where, j, a.Grant, grants)
-		}
-		if err := checkName(a.Model); err != nil {
-			return fmt.Errorf("%s.access[%d].model: %w", where, j, err)
-		}
+	if err := checkAccess(where, p.Access, grants); err != nil {
+		return err
 	}
 	return p.Identity.validate(where + ".identity")
 }
@@ -206,10 +201,15 @@ func (r *EnrollRequest) Validate() error {
 	if len(r.Endpoints) > MaxEndpoints {
 		return fmt.Errorf("endpoints: %d, over the limit of %d", len(r.Endpoints), MaxEndpoints)
 	}
-	if len(r.Models) > MaxModels {
-		return fmt.Errorf("models: %d, over the limit of %d", len(r.Models), MaxModels)
+	return checkModelAds(r.Models)
+}
+
+// checkModelAds checks the models a node says it serves.
+func checkModelAds(models []ModelAd) error {
+	if len(models) > MaxModels {
+		return fmt.Errorf("models: %d, over the limit of %d", len(models), MaxModels)
 	}
-	for i, m := range r.Models {
+	for i, m := range models {
 		if err := checkName(m.Name); err != nil {
 			return fmt.Errorf("models[%d].name: %w", i, err)
 		}

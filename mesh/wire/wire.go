@@ -123,6 +123,13 @@ import (
 //     NodeCredential, a new credential, while the one used keeps working
 //     for an overlap. A coordinator from before answers 404 and its
 //     credentials never expire.
+//     2026-12-06, compatible addition for nodes on a tailnet enrolled at
+//     a coordinator: new call POST /api/v1/tailnet (a node's credential,
+//     TailnetRequest) answering a stream of TailnetMap (the node's rules,
+//     the people and tailnet tags its tailnet callers may be, with their
+//     access). Coordinators from before answer 404; a coordinator that
+//     does not map tailnet callers answers 403 CodeTailnetOff. Nothing
+//     changes for mesh members.
 const Version = 1
 
 // MinVersion is the oldest protocol version this build talks to. A

@@ -39,7 +39,8 @@ type netmapSink interface {
 }
 
 // callers is the table of the callers the guard knows, compiled against
-// the local policy into the netmap the guard enforces. Callers enter it
+// the local policy (or mapped through the coordinator's view, with pol
+// nil) into the netmap the guard enforces. Callers enter it
 // when they connect (WhoIs of the source address) and leave or change
 // when the tailnet's netmap says so.
 type callers struct {
@@ -52,6 +53,10 @@ type callers struct {
 		self  wire.Self
 		peers map[tskey.NodePublic]*caller
 		seq   uint64
+		// view is the coordinator's map when the node is enrolled (pol
+		// nil; enrolled.go); people indexes its People by login.
+		view   *wire.TailnetMap
+		people map[string]int
 	}
 }
 
@@ -120,6 +125,9 @@ func (t *callers) applyLocked() error {
 }
 
 func (t *callers) netmapLocked() (*wire.NetMap, error) {
+	if t.pol == nil {
+		return t.viewNetmapLocked(), nil
+	}
 	self := t.mu.self
 	members := []policy.Member{t.selfMember()}
 	peers := make([]*caller, 0, len(t.mu.peers))

@@ -3,8 +3,12 @@ package tailnet
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
+	"slices"
+	"strconv"
 
 	"tailscale.com/tailcfg"
 
@@ -30,6 +34,15 @@ func (n *Node) applyLockdown(ctx context.Context) error {
 		if cfg.CoordinatorURL == "" {
 			cfg.CoordinatorURL = defaultControlURL
 		}
+	}
+	if c := n.cfg.Coordinator; c != nil {
+		// The moat coordinator, reached like the control server; its
+		// addresses are those of now (a node restart takes new ones).
+		addrs, err := resolveURL(ctx, n.coord.Control().URL(""))
+		if err != nil {
+			return fmt.Errorf("lockdown could not be applied, so this node will not serve models: the coordinator: %w", err)
+		}
+		cfg.Coordinator = append(slices.Clone(cfg.Coordinator), addrs...)
 	}
 	if len(cfg.CoordinatorUIDs) == 0 {
 		cfg.CoordinatorUIDs = []uint32{uint32(os.Geteuid())}
@@ -57,6 +70,32 @@ func (n *Node) applyLockdown(ctx context.Context) error {
 	n.watchWG.Go(func() { l.Watch(watchCtx, n.onLockdownEvent) })
 	n.OnChange(n.updateLockdown)
 	return nil
+}
+
+// resolveURL returns the addresses of an http(s) URL's host, with its
+// port (default: the scheme's).
+func resolveURL(ctx context.Context, raw string) ([]netip.AddrPort, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("%q is not a URL with a host", raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("%q: bad port", raw)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.AddrPort, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(p)))
+	}
+	return out, nil
 }
 
 // onLockdownEvent logs e and keeps the models stopped while the lockdown

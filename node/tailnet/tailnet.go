@@ -6,11 +6,14 @@
 // never from a header. WireGuard under tsnet makes that address
 // unforgeable, as in moat's mesh.
 //
-// Policy is local (a moat policy file, compiled on the node for the
-// callers it has seen) and the audit spool stays on the node, verifiable
-// with `moat-node audit verify`; integrity checks of pinned weights run as
-// on any node. A tailnet cannot tell the node when someone last proved a
-// second factor, so grants that demand MFA refuse with that reason.
+// Policy is either local (a moat policy file, compiled on the node for
+// the callers it has seen; the audit spool stays on the node, verifiable
+// with `moat-node audit verify`) or a coordinator's that the node is
+// enrolled at (Config.Coordinator, enrolled.go: the coordinator maps
+// tailnet logins to its people and pushes the node's rules; the audit is
+// shipped there). Integrity checks of pinned weights run as on any node.
+// A tailnet cannot tell the node when someone last proved a second
+// factor, so grants that demand MFA refuse with that reason.
 //
 // tsnet's log upload to Tailscale's log service is off (quietLogs).
 package tailnet
@@ -65,9 +68,18 @@ type Config struct {
 	// Models are the models served. Required: at least one.
 	Models []node.Model
 	// Policy is the moat policy the node enforces (parsed from a local
-	// file). Required. Models are served only where its "servedBy" tags
-	// name one of the node's tailnet tags.
+	// file). Required without Coordinator, refused with it. Models are
+	// served only where its "servedBy" tags name one of the node's
+	// tailnet tags.
 	Policy *policy.Policy
+	// Coordinator, when set, enrolls the node at a moat coordinator (its
+	// URL, fingerprint and, until the node has joined, enrollment key;
+	// the node fills in StateDir, Hostname and Logger). The coordinator
+	// then gives the node its rules (for the node's moat tags, from the
+	// enrollment key) and the people and tailnet tags its callers may be,
+	// at every change, and receives its audit and leases its limits; see
+	// enrolled.go. Default nil: standalone, with Policy.
+	Coordinator *node.CoordinatorConfig
 	// GuardPort is the guard's port on the tailnet addresses. Default 80.
 	GuardPort uint16
 	// ListenPort is tsnet's UDP port for WireGuard, direct paths and STUN.
@@ -109,6 +121,7 @@ type Node struct {
 	ts    *tsnet.Server
 	lc    *local.Client
 	local *node.Local
+	coord *node.Coordinator // nil: standalone
 	table *callers
 
 	lock      *lockdown.Lockdown // nil: lockdown off
@@ -141,8 +154,10 @@ func (c *Config) setDefaults() error {
 	switch {
 	case c.Hostname == "":
 		return errors.New("tailnet: no hostname; give --hostname NAME (the node's name on the tailnet)")
-	case c.Policy == nil:
-		return errors.New("tailnet: no policy; give --policy FILE (a moat policy)")
+	case c.Policy == nil && c.Coordinator == nil:
+		return errors.New("tailnet: no policy; give --policy FILE (a moat policy) or --coordinator URL")
+	case c.Policy != nil && c.Coordinator != nil:
+		return errors.New("tailnet: a node enrolled at a coordinator takes its policy from there; drop --policy")
 	case c.StateDir == "":
 		return errors.New("tailnet: no state directory")
 	}
@@ -162,11 +177,19 @@ func (c *Config) setDefaults() error {
 }
 
 func (n *Node) start(ctx context.Context) error {
-	var err error
-	n.local, err = node.StartLocal(node.LocalConfig{StateDir: n.cfg.StateDir, NodeName: n.cfg.Hostname, Models: n.cfg.Models,
+	lcfg := node.LocalConfig{StateDir: n.cfg.StateDir, NodeName: n.cfg.Hostname, Models: n.cfg.Models,
 		IntegrityInterval: n.cfg.IntegrityInterval, ShutdownTimeout: n.cfg.ShutdownTimeout, NoMFA: noMFA,
-		Collectors: n.cfg.Collectors, Logger: n.log})
-	if err != nil {
+		Collectors: n.cfg.Collectors, Logger: n.log}
+	if c := n.cfg.Coordinator; c != nil {
+		c.StateDir, c.Hostname, c.Logger = n.cfg.StateDir, n.cfg.Hostname, n.log
+		var err error
+		if n.coord, err = node.JoinCoordinator(ctx, *c); err != nil {
+			return fmt.Errorf("tailnet: enroll at the coordinator: %w", err)
+		}
+		lcfg.Coordinator, lcfg.NodeID = n.coord, string(n.coord.DeviceID())
+	}
+	var err error
+	if n.local, err = node.StartLocal(lcfg); err != nil {
 		return err
 	}
 	n.table = newCallers(n.cfg.Policy, n.cfg.Models, n.local.Guard())
@@ -219,8 +242,13 @@ func (n *Node) refreshSelf(ctx context.Context) error {
 }
 
 // logServed says which models the policy lets this node serve, and why
-// not the others.
+// not the others (a node enrolled at a coordinator says so as its maps
+// arrive).
 func (n *Node) logServed() {
+	if n.cfg.Policy == nil {
+		n.log.Info("policy, people and audit from the coordinator", "node", n.coord.DeviceID())
+		return
+	}
 	serves, refused, err := n.table.served()
 	if err != nil {
 		n.log.Error("policy", "err", err)
@@ -256,6 +284,9 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { n.watch(ctx) })
+	if n.coord != nil {
+		wg.Go(func() { n.follow(ctx) })
+	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	n.log.Info("guard listening on the tailnet", "port", n.cfg.GuardPort)
@@ -277,6 +308,9 @@ func (n *Node) Close() error {
 	var err error
 	if n.local != nil {
 		err = n.local.Close()
+	}
+	if n.coord != nil {
+		n.coord.Close()
 	}
 	if n.ts != nil {
 		err = errors.Join(err, n.ts.Close())

@@ -65,33 +65,45 @@ type harness struct {
 // setup brings up a tailnet with alice, bob, a tag:ci runner and the node
 // gpu-1 (tag:gpu) serving the stand-in model under testPolicy.
 func setup(t *testing.T) (h *harness, alice, bob, ci *tsnet.Server) {
+	h = newHarness(t)
+	alice = h.tn.Join(t, h.ctx, "alice-laptop")
+	bob = h.tn.Join(t, h.ctx, "bob-laptop")
+	ci = h.tn.Join(t, h.ctx, "ci-runner", "tag:ci")
+	pol, err := policy.Parse("policy.hujson", fmt.Appendf(nil, testPolicy, loginOf(t, h.ctx, alice), loginOf(t, h.ctx, bob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start(Config{AdvertiseTags: []string{"tag:gpu"}, Policy: pol})
+	return h, alice, bob, ci
+}
+
+// newHarness brings up a tailnet, without the node.
+func newHarness(t *testing.T) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	h = &harness{t: t, ctx: ctx, tn: tailnettest.Start(t), state: t.TempDir()}
+	return &harness{t: t, ctx: ctx, tn: tailnettest.Start(t), state: t.TempDir()}
+}
+
+// start starts and runs the node gpu-1 with cfg, serving the models
+// "standin", "private" and "grouped" from one stand-in server; it stops
+// when the test ends.
+func (h *harness) start(cfg Config) {
+	t := h.t
 	up, err := standin.Start(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close() })
-	alice = h.tn.Join(t, ctx, "alice-laptop")
-	bob = h.tn.Join(t, ctx, "bob-laptop")
-	ci = h.tn.Join(t, ctx, "ci-runner", "tag:ci")
-	pol, err := policy.Parse("policy.hujson", fmt.Appendf(nil, testPolicy, loginOf(t, ctx, alice), loginOf(t, ctx, bob)))
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"standin", "private", "grouped"} {
+		cfg.Models = append(cfg.Models, node.Model{Name: name, Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}})
 	}
-	models := []node.Model{
-		{Name: "standin", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
-		{Name: "private", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
-		{Name: "grouped", Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}},
-	}
-	h.node, err = Start(ctx, Config{ControlURL: h.tn.URL, Hostname: "gpu-1", AdvertiseTags: []string{"tag:gpu"}, StateDir: h.state,
-		Models: models, Policy: pol, Store: new(mem.Store), Ephemeral: true, ShutdownTimeout: -1})
-	if err != nil {
+	cfg.ControlURL, cfg.Hostname, cfg.StateDir = h.tn.URL, "gpu-1", h.state
+	cfg.Store, cfg.Ephemeral, cfg.ShutdownTimeout = new(mem.Store), true, -1
+	if h.node, err = Start(h.ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, stop := context.WithCancel(h.ctx)
 	go func() { done <- h.node.Run(runCtx) }()
 	t.Cleanup(func() {
 		stop()
@@ -100,12 +112,11 @@ func setup(t *testing.T) (h *harness, alice, bob, ci *tsnet.Server) {
 		}
 		h.node.Close()
 	})
-	if err := tailnettest.WaitForHomeDERP(ctx, h.node.Tailnet()); err != nil {
+	if err := tailnettest.WaitForHomeDERP(h.ctx, h.node.Tailnet()); err != nil {
 		t.Fatal(err)
 	}
 	ip4, _ := h.node.Tailnet().TailscaleIPs()
 	h.url = "http://" + ip4.String()
-	return h, alice, bob, ci
 }
 
 func loginOf(t *testing.T, ctx context.Context, s *tsnet.Server) string {
