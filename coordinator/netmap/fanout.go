@@ -74,6 +74,7 @@ const DefaultResync = 30 * time.Second
 type Fanout struct {
 	cfg       Config
 	hub       *hub
+	enc       *encoding     // kept between recomputes
 	replica   string        // this replica's random id, in messages and presence rows
 	poke      chan struct{} // cap 1: recompute soon
 	publish   chan struct{} // cap 1: the outbox has something
@@ -104,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 	if cfg.Resync == 0 {
 		cfg.Resync = DefaultResync
 	}
-	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), replica: store.NewID("r_"),
+	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), enc: newEncoding(), replica: store.NewID("r_"),
 		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1)}
 	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
@@ -239,7 +240,7 @@ func (f *Fanout) update(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	frames, live, next, err := s.frames(want)
+	frames, live, next, err := f.enc.frames(s, want)
 	if err != nil {
 		return err
 	}

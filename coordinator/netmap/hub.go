@@ -137,11 +137,11 @@ func (h *hub) staleLocked(snapAt time.Time) map[string]bool {
 
 // withoutPeers returns f without the peer entries of the given devices.
 func withoutPeers(f *frame, gone map[string]bool) *frame {
-	if len(gone) == 0 || !slices.ContainsFunc(f.peers, func(p fragment) bool { return gone[p.device] }) {
+	if len(gone) == 0 || !slices.ContainsFunc(f.peers, func(p *fragment) bool { return gone[p.device] }) {
 		return f
 	}
 	g := *f
-	g.peers = slices.DeleteFunc(slices.Clone(f.peers), func(p fragment) bool { return gone[p.device] })
+	g.peers = slices.DeleteFunc(slices.Clone(f.peers), func(p *fragment) bool { return gone[p.device] })
 	g.seal()
 	return &g
 }

@@ -6,9 +6,9 @@ import (
 )
 
 func testFrame(peers ...string) *frame {
-	f := &frame{self: fragment{json: []byte(`{}`)}}
+	f := &frame{self: &fragment{json: []byte(`{}`)}}
 	for _, p := range peers {
-		f.peers = append(f.peers, fragment{json: []byte(`"` + p + `"`), device: p})
+		f.peers = append(f.peers, &fragment{json: []byte(`"` + p + `"`), device: p})
 	}
 	f.seal()
 	return f

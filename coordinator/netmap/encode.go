@@ -1,0 +1,255 @@
+package netmap
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/key"
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/policy"
+)
+
+// encoding keeps what one recompute computed for the next, so that a
+// recompute does only the work its change calls for:
+//   - the policy is compiled again only when the policy or a member (as
+//     the compiler sees it) changed;
+//   - a peer entry is encoded again only when the device behind it, or
+//     how the viewer sees it (models, access, MCP), changed; every netmap
+//     that shows the same view of a device shares one encoding;
+//   - a device's frame is kept, digest and all, when none of its pieces
+//     changed.
+//
+// What it computes is always what a fresh encoding computes from the
+// same snapshot (the property test in encode_test.go checks it). It is
+// safe for one recompute at a time.
+type encoding struct {
+	mu  sync.Mutex
+	gen uint64 // of the recompute in progress
+	// devices holds the encodings of each device, by fingerprint (all of
+	// the device's and its owner's data a netmap shows).
+	devices map[string]*devEncoding
+	last    map[string]*frame // last recompute's, by device ID
+	// The last compile, reused while its inputs stay the same.
+	policy   *policy.Policy
+	members  []policy.Member
+	compiled *policy.Compiled
+}
+
+// devEncoding is one device's encoded pieces: its own part of its
+// netmap, and each distinct view of it as a peer.
+type devEncoding struct {
+	gen   uint64 // of the last recompute that used it
+	d     *store.Device
+	key   key.Public
+	self  *fragment
+	views map[string]*viewFragment // by view key (viewKey)
+}
+
+type viewFragment struct {
+	gen uint64
+	f   *fragment
+}
+
+func newEncoding() *encoding {
+	return &encoding{devices: map[string]*devEncoding{}, last: map[string]*frame{}}
+}
+
+// frames computes the netmap of every live device of s that want names
+// (all of them when want is nil), and returns the set of live devices
+// and the earliest future expiry, when a recompute will be due.
+func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame, map[string]bool, time.Time, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.gen++
+	devs := map[string]*devEncoding{}
+	var members []policy.Member
+	var nextExpiry time.Time
+	for _, d := range s.Devices {
+		if !s.Live(d) {
+			continue
+		}
+		de, err := e.device(s, d)
+		if err != nil {
+			return nil, nil, time.Time{}, err
+		}
+		devs[d.ID] = de
+		members = append(members, s.Member(d))
+		if !d.Expiry.IsZero() && (nextExpiry.IsZero() || d.Expiry.Before(nextExpiry)) {
+			nextExpiry = d.Expiry
+		}
+	}
+	compiled, err := e.compile(s.Policy, members)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	out := make(map[string]*frame, min(len(devs), len(want)))
+	if want == nil {
+		out = make(map[string]*frame, len(devs))
+	}
+	live := make(map[string]bool, len(devs))
+	fb := frameBuilder{e: e, s: s, devs: make([]*devEncoding, len(compiled.Members))}
+	for i := range compiled.Members {
+		fb.devs[i] = devs[compiled.Members[i].ID]
+	}
+	for i, de := range fb.devs {
+		id := de.d.ID
+		live[id] = true
+		if want != nil && !want[id] {
+			continue
+		}
+		f, err := fb.frame(de, &compiled.Members[i])
+		if err != nil {
+			return nil, nil, time.Time{}, err
+		}
+		out[id] = f
+	}
+	e.last = out
+	e.sweep()
+	return out, live, nextExpiry, nil
+}
+
+// device returns d's encodings, kept from an earlier recompute when
+// nothing a netmap shows of d changed.
+func (e *encoding) device(s *Snapshot, d *store.Device) (*devEncoding, error) {
+	fp, err := json.Marshal(struct {
+		Key      string
+		Addrs    []netip.Addr
+		Eps      any
+		Identity wire.Identity
+		Ads      []wire.ModelAd
+		Node     bool
+	}{d.PublicKey, Addresses(d), d.Endpoints, s.identity(d), d.Models, d.Kind == store.KindNode})
+	if err != nil {
+		return nil, err
+	}
+	if de, ok := e.devices[string(fp)]; ok {
+		de.gen, de.d = e.gen, d
+		return de, nil
+	}
+	k, err := key.ParsePublic(d.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: stored key: %w", d.ID, err)
+	}
+	self, err := newFragment(wire.Self{Key: k, Addresses: Addresses(d), Identity: s.identity(d)})
+	if err != nil {
+		return nil, err
+	}
+	de := &devEncoding{gen: e.gen, d: d, key: k, self: self, views: map[string]*viewFragment{}}
+	e.devices[string(fp)] = de
+	return de, nil
+}
+
+// compile compiles the policy for members, or returns the last result
+// when neither changed.
+func (e *encoding) compile(p *policy.Policy, members []policy.Member) (*policy.Compiled, error) {
+	if e.compiled != nil && p == e.policy && reflect.DeepEqual(members, e.members) {
+		return e.compiled, nil
+	}
+	c, err := p.Compile(members)
+	if err != nil {
+		return nil, fmt.Errorf("compile policy: %w", err)
+	}
+	e.policy, e.members, e.compiled = p, members, c
+	return c, nil
+}
+
+// sweep forgets the encodings the last recompute did not use.
+func (e *encoding) sweep() {
+	for fp, de := range e.devices {
+		if de.gen != e.gen {
+			delete(e.devices, fp)
+			continue
+		}
+		for k, v := range de.views {
+			if v.gen != e.gen {
+				delete(de.views, k)
+			}
+		}
+	}
+}
+
+// frameBuilder builds the frames of one recompute.
+type frameBuilder struct {
+	e       *encoding
+	s       *Snapshot
+	devs    []*devEncoding // the live devices, as the compiled policy orders them
+	scratch []*fragment
+	ck      []byte
+	last    viewID // of the view whose key is in ck
+}
+
+func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules) (*frame, error) {
+	d := de.d
+	var rules []byte
+	if d.Kind == store.KindNode {
+		var err error
+		if rules, err = json.Marshal(withMCPGrants(wireRules(mr.Rules), mr.MCP)); err != nil {
+			return nil, err
+		}
+	}
+	peers := fb.scratch[:0]
+	// Peers, Uses and Access are all sorted by member ID: walk them together.
+	ui, ai := 0, 0
+	for pi, pid := range mr.Peers {
+		var models []string
+		for ui < len(mr.Uses) && mr.Uses[ui].Node < pid {
+			ui++
+		}
+		if ui < len(mr.Uses) && mr.Uses[ui].Node == pid {
+			models = mr.Uses[ui].Models
+		}
+		var access []policy.ModelAccess
+		for d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller < pid {
+			ai++
+		}
+		if d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
+			access = mr.Access[ai].Access
+		}
+		p := fb.devs[mr.PeerIndex()[pi]]
+		frag, err := fb.peer(p, models, access, mcpViewOf(mr, pid), p.d.Kind == store.KindNode && d.Kind != store.KindNode)
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, frag)
+	}
+	fb.scratch = peers
+	if old := fb.e.last[d.ID]; old != nil && old.self == de.self && bytes.Equal(old.rules, rules) && slices.Equal(old.peers, peers) {
+		return old, nil
+	}
+	f := &frame{self: de.self, peers: slices.Clone(peers), rules: rules}
+	f.seal()
+	return f, nil
+}
+
+// peer returns the encoding of device p as one viewer sees it, reusing
+// an earlier encoding of the same view.
+func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) (*fragment, error) {
+	if id := newViewID(models, access, mcp, keepAlive); id != fb.last || fb.ck == nil {
+		fb.ck, fb.last = viewKey(fb.ck[:0], models, access, mcp, keepAlive), id
+	}
+	if v, ok := p.views[string(fb.ck)]; ok {
+		v.gen = fb.e.gen
+		return v.f, nil
+	}
+	d := p.d
+	wp := wire.Peer{Key: p.key, Addresses: Addresses(d), Endpoints: d.Endpoints, Identity: fb.s.identity(d),
+		Models: slices.Sorted(slices.Values(models)), APIs: modelAPIs(d, models), Access: wireAccess(access)}
+	mcp.apply(&wp)
+	if keepAlive {
+		wp.KeepAlive = nodeKeepAlive
+	}
+	f, err := newFragment(wp)
+	if err != nil {
+		return nil, err
+	}
+	f.device = d.ID
+	p.views[string(fb.ck)] = &viewFragment{gen: fb.e.gen, f: f}
+	return f, nil
+}
