@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,6 +98,7 @@ func BenchmarkNetmapFanout10k(b *testing.B) {
 	report(b, "save", r.save)
 	report(b, "revoke", r.revoke)
 	b.ReportMetric(float64(r.peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(r.saveCPU.Milliseconds())/float64(b.N), "save-cpu-ms")
 }
 
 // BenchmarkNetmapFanoutReplicas10k runs the same mesh on PostgreSQL twice
@@ -145,6 +147,7 @@ func BenchmarkNetmapFanoutReplicas10k(b *testing.B) {
 type benchResult struct {
 	save, revoke []time.Duration // from the change to each netmap's arrival
 	peak         uint64          // peak heap in use while saving
+	saveCPU      time.Duration   // CPU time of the process while saving, all rounds
 }
 
 // runFanoutBench seeds the mesh into sts[0], serves its devices' streams
@@ -188,10 +191,12 @@ func runFanoutBench(b *testing.B, sts []*store.DB, buses []Bus, rounds int) benc
 	for i := range rounds {
 		settle(recs)
 		stop := sampleHeap(&r.peak)
+		cpu := cpuTime()
 		start := time.Now()
 		pols.set(b, benchPolicy(models[i%2]))
 		fans[0].Changed()
 		r.save = append(r.save, since(start, waitAll(b, recs, 5*time.Minute))...)
+		r.saveCPU += cpuTime() - cpu
 		stop()
 	}
 	b.StopTimer()
@@ -301,6 +306,16 @@ func report(b *testing.B, name string, ds []time.Duration) float64 {
 	b.ReportMetric(q(0.99), name+"-p99-ms")
 	b.Logf("%s: %d deliveries, p50 %.1f ms, p99 %.1f ms, max %.1f ms", strings.ToUpper(name), len(ds), q(0.5), q(0.99), q(1))
 	return q(0.99)
+}
+
+// cpuTime is the CPU time (user and system) this process used so far:
+// unlike latencies, it hardly depends on what else the machine runs.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sampleHeap records the peak heap in use until stop is called.
