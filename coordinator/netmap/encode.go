@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"reflect"
 	"slices"
 	"sync"
@@ -36,6 +35,7 @@ type encoding struct {
 	// the device's and its owner's data a netmap shows).
 	devices map[string]*devEncoding
 	last    map[string]*frame // last recompute's, by device ID
+	fp  []byte // scratch for fingerprints
 	// The last compile, reused while its inputs stay the same.
 	policy   *policy.Policy
 	members  []policy.Member
@@ -118,17 +118,8 @@ func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame,
 // device returns d's encodings, kept from an earlier recompute when
 // nothing a netmap shows of d changed.
 func (e *encoding) device(s *Snapshot, d *store.Device) (*devEncoding, error) {
-	fp, err := json.Marshal(struct {
-		Key      string
-		Addrs    []netip.Addr
-		Eps      any
-		Identity wire.Identity
-		Ads      []wire.ModelAd
-		Node     bool
-	}{d.PublicKey, Addresses(d), d.Endpoints, s.identity(d), d.Models, d.Kind == store.KindNode})
-	if err != nil {
-		return nil, err
-	}
+	e.fp = fingerprint(e.fp[:0], d, s.identity(d))
+	fp := e.fp
 	if de, ok := e.devices[string(fp)]; ok {
 		de.gen, de.d = e.gen, d
 		return de, nil
@@ -252,4 +243,38 @@ func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.Mo
 	f.device = d.ID
 	p.views[string(fb.ck)] = &viewFragment{gen: fb.e.gen, f: f}
 	return f, nil
+}
+
+// fingerprint appends everything about d that a netmap shows (id is what
+// it says about the person or node behind d): two devices with the same
+// fingerprint are encoded the same. Every part is length-prefixed.
+func fingerprint(b []byte, d *store.Device, id wire.Identity) []byte {
+	b = appendKeyPart(b, d.PublicKey)
+	if d.Kind == store.KindNode {
+		b = append(b, 'n')
+	}
+	for _, a := range Addresses(d) {
+		b = append(a.AppendTo(append(b, 'a')), ' ')
+	}
+	for _, ep := range d.Endpoints {
+		b = append(ep.AppendTo(append(b, 'e')), ' ')
+	}
+	for _, ad := range d.Models {
+		b = appendKeyPart(appendKeyPart(appendKeyPart(append(b, 'm'), ad.Name), ad.SHA256), ad.API)
+	}
+	b = appendKeyPart(appendKeyPart(appendKeyPart(append(b, 'i'), id.UserID), id.Login), id.Name)
+	for _, g := range id.Groups {
+		b = appendKeyPart(append(b, 'g'), g)
+	}
+	for _, t := range id.Tags {
+		b = appendKeyPart(append(b, 't'), t)
+	}
+	if id.Admin {
+		b = append(b, 'A')
+	}
+	b = appendKeyPart(appendKeyPart(b, string(id.DeviceID)), id.DeviceName)
+	b = append(id.LastMFA.AppendFormat(b, time.RFC3339Nano), ' ')
+	b = appendKeyPart(b, id.MFAMethod)
+	b = append(id.Expiry.AppendFormat(b, time.RFC3339Nano), ' ')
+	return appendKeyPart(b, string(id.PromptKey))
 }

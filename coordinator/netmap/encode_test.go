@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"net/netip"
 	"slices"
 	"strings"
@@ -124,7 +125,7 @@ func (m *propMesh) change() string {
 	// Devices and people are changed as the store does: a new value.
 	cow := func(i int) *store.Device { d := *m.devices[i]; m.devices[i] = &d; return &d }
 	cowUser := func(i int) *store.User { u := *m.users[i]; m.users[i] = &u; return &u }
-	switch m.r.IntN(12) {
+	switch m.r.IntN(14) {
 	case 0, 1:
 		g := m.r.IntN(len(m.grants))
 		m.grants[g] = !m.grants[g]
@@ -160,10 +161,31 @@ func (m *propMesh) change() string {
 		return "groups of " + u.Email
 	case 9:
 		d := cow(pick())
-		d.Hostname += "x"
-		d.LastMFA = d.LastMFA.Add(time.Minute)
-		d.Endpoints = append(slices.Clone(d.Endpoints), netip.MustParseAddrPort("198.51.100.1:41641"))
+		switch m.r.IntN(6) {
+		case 0:
+			d.Hostname += "x"
+		case 1:
+			d.LastMFA = d.LastMFA.Add(time.Minute)
+		case 2:
+			d.Endpoints = append(slices.Clone(d.Endpoints), netip.MustParseAddrPort("198.51.100.1:41641"))
+		case 3:
+			d.MFAMethod = "hwk"
+		case 4:
+			priv, _ := key.NewPrivate()
+			d.PublicKey = priv.Public().String()
+		default:
+			m.ip = m.ip.Next()
+			d.IPv6 = netip.AddrFrom16(m.ip.As16())
+		}
 		return "refresh " + d.ID
+	case 13:
+		u := cowUser(m.r.IntN(len(m.users)))
+		if m.r.IntN(2) == 0 {
+			u.Name += "x"
+		} else {
+			u.Email = "x" + u.Email
+		}
+		return "rename " + u.ID
 	case 10:
 		u := m.users[m.r.IntN(len(m.users))]
 		if m.keys[u.ID] == nil {
@@ -172,10 +194,11 @@ func (m *propMesh) change() string {
 			delete(m.keys, u.ID)
 		}
 		return "prompt key of " + u.Email
-	default:
+	case 11:
 		m.now = m.now.Add(time.Duration(m.r.IntN(20)) * time.Hour)
 		return "time passes"
 	}
+	return "nothing"
 }
 
 func (m *propMesh) snapshot() *Snapshot {
@@ -267,4 +290,18 @@ func compareFrames(got, want map[string]*frame) string {
 		}
 	}
 	return ""
+}
+
+// fingerprint lists the fields of wire.Identity and wire.ModelAd by
+// hand: a new field must be added there (and then counted here), or
+// netmaps would keep showing its old value.
+func TestFingerprintCoversTheWire(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want int
+	}{{wire.Identity{}, 12}, {wire.ModelAd{}, 3}, {wire.Self{}, 3}, {wire.Peer{}, 10}} {
+		if n := reflect.TypeOf(c.v).NumField(); n != c.want {
+			t.Errorf("%T has %d fields, fingerprint knows %d: update fingerprint (encode.go) and this test", c.v, n, c.want)
+		}
+	}
 }
