@@ -35,7 +35,7 @@ type encoding struct {
 	// the device's and its owner's data a netmap shows).
 	devices map[string]*devEncoding
 	last    map[string]*frame // last recompute's, by device ID
-	fp  []byte // scratch for fingerprints
+	fp      []byte            // scratch for fingerprints
 	// The last compile, reused while its inputs stay the same.
 	policy   *policy.Policy
 	members  []policy.Member
