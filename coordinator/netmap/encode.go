@@ -50,9 +50,12 @@ type devEncoding struct {
 	key   key.Public
 	self  *fragment
 	views map[string]*viewFragment // by view key (viewKey)
+	// lastView is the view last asked for.
+	lastView *viewFragment
 }
 
 type viewFragment struct {
+	key string
 	gen uint64
 	f   *fragment
 }
@@ -143,6 +146,7 @@ func (e *encoding) compile(p *policy.Policy, members []policy.Member) (*policy.C
 	if e.compiled != nil && p == e.policy && reflect.DeepEqual(members, e.members) {
 		return e.compiled, nil
 	}
+	e.policy, e.members, e.compiled = nil, nil, nil // garbage while the new one is built
 	c, err := p.Compile(members)
 	if err != nil {
 		return nil, fmt.Errorf("compile policy: %w", err)
@@ -162,6 +166,9 @@ func (e *encoding) sweep() {
 			if v.gen != e.gen {
 				delete(de.views, k)
 			}
+		}
+		if de.lastView != nil && de.lastView.gen != e.gen {
+			de.lastView = nil
 		}
 	}
 }
@@ -225,8 +232,12 @@ func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.Mo
 	if id := newViewID(models, access, mcp, keepAlive); id != fb.last || fb.ck == nil {
 		fb.ck, fb.last = viewKey(fb.ck[:0], models, access, mcp, keepAlive), id
 	}
-	if v, ok := p.views[string(fb.ck)]; ok {
+	if v := p.lastView; v != nil && v.key == string(fb.ck) { // most viewers share a view
 		v.gen = fb.e.gen
+		return v.f, nil
+	}
+	if v, ok := p.views[string(fb.ck)]; ok {
+		v.gen, p.lastView = fb.e.gen, v
 		return v.f, nil
 	}
 	d := p.d
@@ -241,7 +252,8 @@ func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.Mo
 		return nil, err
 	}
 	f.device = d.ID
-	p.views[string(fb.ck)] = &viewFragment{gen: fb.e.gen, f: f}
+	v := &viewFragment{key: string(fb.ck), gen: fb.e.gen, f: f}
+	p.views[v.key], p.lastView = v, v
 	return f, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ import (
 // granted its pool) hold netmap streams in this process, over a real
 // SQLite store, or PostgreSQL served by one or three replicas.
 // MOAT_BENCH_PEOPLE scales the 10,000-device mesh down on a busy machine
-// (people × 99 devices, plus the nodes). Streams are served by
+// (people × 99 devices, plus the nodes); MOAT_BENCH_CPUPROFILE names a
+// file for a CPU profile of the saves alone. Streams are served by
 // Fanout.Serve in-process, so the benchmarks open no socket per stream
 // (10,000 loopback TCP pairs would exceed the file limit of a test
 // machine); what is measured is the fan-out's own work: read,
@@ -237,12 +239,15 @@ func runFanoutBench(b *testing.B, m benchMesh, sts []*store.DB, buses []Bus, rou
 	valid := func(context.Context) bool { return true }
 	for i, id := range ids {
 		recs[i] = &streamRecorder{h: http.Header{}, arrived: make(chan time.Time, 4)}
-		req := httptest.NewRequest("GET", "/api/v1/netmap", nil).WithContext(sctx)
+		rctx, rcancel := context.WithCancel(sctx) // each request its own, as net/http gives it
+		defer rcancel()
+		req := httptest.NewRequest("GET", "/api/v1/netmap", nil).WithContext(rctx)
 		wg.Go(func() { fans[i%len(fans)].Serve(recs[i], req, id, 0, valid) })
 	}
 	waitAll(b, recs, 5*time.Minute) // the first netmaps
 	b.ResetTimer()
 	var r benchResult
+	stopProfile := profileSaves(b)
 	for i := range rounds {
 		settle(recs)
 		stop := sampleHeap(&r.peak)
@@ -255,6 +260,7 @@ func runFanoutBench(b *testing.B, m benchMesh, sts []*store.DB, buses []Bus, rou
 		stop()
 	}
 	b.StopTimer()
+	stopProfile()
 
 	// A revocation reaches the revoked device's peers (the nodes of the
 	// first person's pool, on every replica).
@@ -279,6 +285,27 @@ func runFanoutBench(b *testing.B, m benchMesh, sts []*store.DB, buses []Bus, rou
 		r.revoke = append(r.revoke, since(start, waitAll(b, nodeRecs, time.Minute))...)
 	}
 	return r
+}
+
+// profileSaves writes a CPU profile of the saves alone (not the seeding
+// or the revocations) to MOAT_BENCH_CPUPROFILE, when set, until the
+// returned func is called.
+func profileSaves(b *testing.B) (stop func()) {
+	path := os.Getenv("MOAT_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}
 }
 
 // seedMesh creates the people, devices and nodes in the store and
