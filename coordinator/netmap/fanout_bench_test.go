@@ -112,11 +112,14 @@ type streamRecorder struct {
 	arrived chan time.Time
 }
 
-func (r *streamRecorder) Header() http.Header { return r.h }
-func (r *streamRecorder) WriteHeader(int)     {}
-func (r *streamRecorder) Flush()              {}
+func (r *streamRecorder) Header() http.Header              { return r.h }
+func (r *streamRecorder) WriteHeader(int)                  {}
+func (r *streamRecorder) Flush()                           {}
+func (r *streamRecorder) SetWriteDeadline(time.Time) error { return nil }
+
+// Write notes the end of a netmap line (not of a heartbeat).
 func (r *streamRecorder) Write(b []byte) (int, error) {
-	if len(b) > 1 {
+	if len(b) > 1 && b[len(b)-1] == '\n' {
 		select {
 		case r.arrived <- time.Now():
 		default:
