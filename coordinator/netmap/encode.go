@@ -46,12 +46,30 @@ type encoding struct {
 // netmap, and each distinct view of it as a peer.
 type devEncoding struct {
 	gen   uint64 // of the last recompute that used it
+	node  bool
 	d     *store.Device
 	key   key.Public
 	self  *fragment
 	views map[string]*viewFragment // by view key (viewKey)
-	// lastView is the view last asked for.
-	lastView *viewFragment
+	// The view last asked for, at hand: most viewers share one. lastGen
+	// is the recompute that last used it.
+	lastKey  string
+	lastFrag *fragment
+	lastGen  uint64
+}
+
+// remember makes v the view at hand, first marking the one it replaces
+// as used if it was.
+func (de *devEncoding) remember(v *viewFragment, gen uint64) {
+	de.keepLast(gen)
+	v.gen, de.lastKey, de.lastFrag, de.lastGen = gen, v.key, v.f, gen
+}
+
+// keepLast marks the view at hand as used when recompute gen used it.
+func (de *devEncoding) keepLast(gen uint64) {
+	if de.lastFrag != nil && de.lastGen == gen {
+		de.views[de.lastKey].gen = gen
+	}
 }
 
 type viewFragment struct {
@@ -97,7 +115,7 @@ func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame,
 		out = make(map[string]*frame, len(devs))
 	}
 	live := make(map[string]bool, len(devs))
-	fb := frameBuilder{e: e, s: s, devs: make([]*devEncoding, len(compiled.Members))}
+	fb := frameBuilder{e: e, s: s, devs: make([]*devEncoding, len(compiled.Members)), keys: map[string]string{}}
 	for i := range compiled.Members {
 		fb.devs[i] = devs[compiled.Members[i].ID]
 	}
@@ -135,7 +153,7 @@ func (e *encoding) device(s *Snapshot, d *store.Device) (*devEncoding, error) {
 	if err != nil {
 		return nil, err
 	}
-	de := &devEncoding{gen: e.gen, d: d, key: k, self: self, views: map[string]*viewFragment{}}
+	de := &devEncoding{gen: e.gen, node: d.Kind == store.KindNode, d: d, key: k, self: self, views: map[string]*viewFragment{}}
 	e.devices[string(fp)] = de
 	return de, nil
 }
@@ -162,13 +180,14 @@ func (e *encoding) sweep() {
 			delete(e.devices, fp)
 			continue
 		}
+		de.keepLast(e.gen)
 		for k, v := range de.views {
 			if v.gen != e.gen {
 				delete(de.views, k)
 			}
 		}
-		if de.lastView != nil && de.lastView.gen != e.gen {
-			de.lastView = nil
+		if de.lastGen != e.gen {
+			de.lastKey, de.lastFrag = "", nil
 		}
 	}
 }
@@ -180,7 +199,21 @@ type frameBuilder struct {
 	devs    []*devEncoding // the live devices, as the compiled policy orders them
 	scratch []*fragment
 	ck      []byte
+	key     string // ck interned
+	keyed   bool   // ck and key are set
 	last    viewID // of the view whose key is in ck
+	keys    map[string]string
+}
+
+// intern returns ck as a string, the same string for the same key
+// throughout the recompute.
+func (fb *frameBuilder) intern(ck []byte) string {
+	if k, ok := fb.keys[string(ck)]; ok {
+		return k
+	}
+	k := string(ck)
+	fb.keys[k] = k
+	return k
 }
 
 func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules) (*frame, error) {
@@ -211,7 +244,7 @@ func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules) (*frame, 
 			access = mr.Access[ai].Access
 		}
 		p := fb.devs[mr.PeerIndex()[pi]]
-		frag, err := fb.peer(p, models, access, mcpViewOf(mr, pid), p.d.Kind == store.KindNode && d.Kind != store.KindNode)
+		frag, err := fb.peer(p, models, access, mcpViewOf(mr, pid), p.node && !de.node)
 		if err != nil {
 			return nil, err
 		}
@@ -229,15 +262,16 @@ func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules) (*frame, 
 // peer returns the encoding of device p as one viewer sees it, reusing
 // an earlier encoding of the same view.
 func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) (*fragment, error) {
-	if id := newViewID(models, access, mcp, keepAlive); id != fb.last || fb.ck == nil {
-		fb.ck, fb.last = viewKey(fb.ck[:0], models, access, mcp, keepAlive), id
+	if id := newViewID(models, access, mcp, keepAlive); id != fb.last || !fb.keyed {
+		fb.ck, fb.last, fb.keyed = viewKey(fb.ck[:0], models, access, mcp, keepAlive), id, true
+		fb.key = fb.intern(fb.ck)
 	}
-	if v := p.lastView; v != nil && v.key == string(fb.ck) { // most viewers share a view
-		v.gen = fb.e.gen
-		return v.f, nil
+	if p.lastFrag != nil && p.lastKey == fb.key {
+		p.lastKey, p.lastGen = fb.key, fb.e.gen // the same string from now on: compared by address
+		return p.lastFrag, nil
 	}
-	if v, ok := p.views[string(fb.ck)]; ok {
-		v.gen, p.lastView = fb.e.gen, v
+	if v, ok := p.views[fb.key]; ok {
+		p.remember(v, fb.e.gen)
 		return v.f, nil
 	}
 	d := p.d
@@ -252,8 +286,9 @@ func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.Mo
 		return nil, err
 	}
 	f.device = d.ID
-	v := &viewFragment{key: string(fb.ck), gen: fb.e.gen, f: f}
-	p.views[v.key], p.lastView = v, v
+	v := &viewFragment{key: fb.key, f: f}
+	p.views[v.key] = v
+	p.remember(v, fb.e.gen)
 	return f, nil
 }
 
