@@ -1,11 +1,8 @@
 package netmap
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
 	"sync"
 	"time"
 
@@ -115,21 +112,17 @@ func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame,
 		out = make(map[string]*frame, len(devs))
 	}
 	live := make(map[string]bool, len(devs))
-	fb := frameBuilder{e: e, s: s, devs: make([]*devEncoding, len(compiled.Members)), keys: map[string]string{}}
+	byPos := make([]*devEncoding, len(compiled.Members))
+	var todo []int
 	for i := range compiled.Members {
-		fb.devs[i] = devs[compiled.Members[i].ID]
+		de := devs[compiled.Members[i].ID]
+		byPos[i], live[de.d.ID] = de, true
+		if want == nil || want[de.d.ID] {
+			todo = append(todo, i)
+		}
 	}
-	for i, de := range fb.devs {
-		id := de.d.ID
-		live[id] = true
-		if want != nil && !want[id] {
-			continue
-		}
-		f, err := fb.frame(de, &compiled.Members[i])
-		if err != nil {
-			return nil, nil, time.Time{}, err
-		}
-		out[id] = f
+	if err := e.build(s, compiled, byPos, todo, out); err != nil {
+		return nil, nil, time.Time{}, err
 	}
 	e.last = out
 	e.sweep()
@@ -190,106 +183,6 @@ func (e *encoding) sweep() {
 			de.lastKey, de.lastFrag = "", nil
 		}
 	}
-}
-
-// frameBuilder builds the frames of one recompute.
-type frameBuilder struct {
-	e       *encoding
-	s       *Snapshot
-	devs    []*devEncoding // the live devices, as the compiled policy orders them
-	scratch []*fragment
-	ck      []byte
-	key     string // ck interned
-	keyed   bool   // ck and key are set
-	last    viewID // of the view whose key is in ck
-	keys    map[string]string
-}
-
-// intern returns ck as a string, the same string for the same key
-// throughout the recompute.
-func (fb *frameBuilder) intern(ck []byte) string {
-	if k, ok := fb.keys[string(ck)]; ok {
-		return k
-	}
-	k := string(ck)
-	fb.keys[k] = k
-	return k
-}
-
-func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules) (*frame, error) {
-	d := de.d
-	var rules []byte
-	if d.Kind == store.KindNode {
-		var err error
-		if rules, err = json.Marshal(withMCPGrants(wireRules(mr.Rules), mr.MCP)); err != nil {
-			return nil, err
-		}
-	}
-	peers := fb.scratch[:0]
-	// Peers, Uses and Access are all sorted by member ID: walk them together.
-	ui, ai := 0, 0
-	for pi, pid := range mr.Peers {
-		var models []string
-		for ui < len(mr.Uses) && mr.Uses[ui].Node < pid {
-			ui++
-		}
-		if ui < len(mr.Uses) && mr.Uses[ui].Node == pid {
-			models = mr.Uses[ui].Models
-		}
-		var access []policy.ModelAccess
-		for d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller < pid {
-			ai++
-		}
-		if d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
-			access = mr.Access[ai].Access
-		}
-		p := fb.devs[mr.PeerIndex()[pi]]
-		frag, err := fb.peer(p, models, access, mcpViewOf(mr, pid), p.node && !de.node)
-		if err != nil {
-			return nil, err
-		}
-		peers = append(peers, frag)
-	}
-	fb.scratch = peers
-	if old := fb.e.last[d.ID]; old != nil && old.self == de.self && bytes.Equal(old.rules, rules) && slices.Equal(old.peers, peers) {
-		return old, nil
-	}
-	f := &frame{self: de.self, peers: slices.Clone(peers), rules: rules}
-	f.seal()
-	return f, nil
-}
-
-// peer returns the encoding of device p as one viewer sees it, reusing
-// an earlier encoding of the same view.
-func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) (*fragment, error) {
-	if id := newViewID(models, access, mcp, keepAlive); id != fb.last || !fb.keyed {
-		fb.ck, fb.last, fb.keyed = viewKey(fb.ck[:0], models, access, mcp, keepAlive), id, true
-		fb.key = fb.intern(fb.ck)
-	}
-	if p.lastFrag != nil && p.lastKey == fb.key {
-		p.lastKey, p.lastGen = fb.key, fb.e.gen // the same string from now on: compared by address
-		return p.lastFrag, nil
-	}
-	if v, ok := p.views[fb.key]; ok {
-		p.remember(v, fb.e.gen)
-		return v.f, nil
-	}
-	d := p.d
-	wp := wire.Peer{Key: p.key, Addresses: Addresses(d), Endpoints: d.Endpoints, Identity: fb.s.identity(d),
-		Models: slices.Sorted(slices.Values(models)), APIs: modelAPIs(d, models), Access: wireAccess(access)}
-	mcp.apply(&wp)
-	if keepAlive {
-		wp.KeepAlive = nodeKeepAlive
-	}
-	f, err := newFragment(wp)
-	if err != nil {
-		return nil, err
-	}
-	f.device = d.ID
-	v := &viewFragment{key: fb.key, f: f}
-	p.views[v.key] = v
-	p.remember(v, fb.e.gen)
-	return f, nil
 }
 
 // fingerprint appends everything about d that a netmap shows (id is what
