@@ -1,6 +1,7 @@
 package netmap
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -82,5 +83,34 @@ func TestHubShare(t *testing.T) {
 	}
 	if woken, _ := h.update(map[string]*frame{"late": testFrame()}, live, time.Now(), time.Now()); len(woken) != 1 || h.current("a") != nil {
 		t.Fatalf("a's netmap, no longer computed, was not forgotten quietly: woke %v", woken)
+	}
+}
+
+// A drop rewrites the netmaps that list the device, whether this replica
+// holds the device's own netmap (then only its peers' are looked at) or
+// not (its stream is on another replica: every netmap is looked at).
+func TestHubDropReachesPeers(t *testing.T) {
+	for _, holdsVictim := range []bool{true, false} {
+		h := newHub(time.Now())
+		frames := map[string]*frame{"n1": testFrame("a", "b"), "n2": testFrame("b"), "c": testFrame("n2")}
+		if holdsVictim {
+			frames["a"] = testFrame("n1")
+		}
+		updateAll(h, frames, time.Now(), time.Now())
+		woken := h.drop("a", time.Now())
+		slices.Sort(woken)
+		want := []string{"n1"}
+		if holdsVictim {
+			want = []string{"a", "n1"}
+		}
+		if !slices.Equal(woken, want) {
+			t.Errorf("holding the victim's netmap %v: drop woke %v, want %v", holdsVictim, woken, want)
+		}
+		if ps := h.current("n1").frame.peers; len(ps) != 1 || ps[0].device != "b" {
+			t.Errorf("n1 still lists %v", ps)
+		}
+		if h.current("n2").frame != frames["n2"] {
+			t.Error("a netmap that did not list the victim was rewritten")
+		}
 	}
 }
