@@ -24,8 +24,10 @@ type compiler struct {
 	// peers[i] are the members i may exchange packets with (unsorted,
 	// possibly repeated).
 	peers [][]int
-	// classSize[k] counts the members of class k; rep[k] is one of them.
+	// classSize[k] counts the members of class k; rep[k] is one of them;
+	// classMembers[k] are all of them, in order.
 	classSize, rep []int
+	classMembers   [][]int
 	// served[n] are the models node n may serve (see served); access[n][k]
 	// is what members of class k may use there.
 	served [][]int
@@ -62,9 +64,10 @@ func newCompiler(p *Policy, ms []Member) *compiler {
 		}
 		c.chains[i], c.class[i] = ch, classes[key]
 		if c.class[i] == len(c.classSize) {
-			c.classSize, c.rep = append(c.classSize, 0), append(c.rep, i)
+			c.classSize, c.rep, c.classMembers = append(c.classSize, 0), append(c.rep, i), append(c.classMembers, nil)
 		}
 		c.classSize[c.class[i]]++
+		c.classMembers[c.class[i]] = append(c.classMembers[c.class[i]], i)
 		if len(ms[i].Tags) > 0 {
 			c.nodes++
 		}
@@ -109,14 +112,31 @@ func (c *compiler) models() {
 	}
 }
 
+// callers returns, in order, the members of the classes that may use
+// models on node n (n itself among them, if so).
+func (c *compiler) callers(n int) []int {
+	var usable [][]int
+	for k := range c.access[n] {
+		if len(c.access[n][k].names) > 0 {
+			usable = append(usable, c.classMembers[k])
+		}
+	}
+	if len(usable) == 1 {
+		return usable[0]
+	}
+	out := slices.Concat(usable...)
+	slices.Sort(out)
+	return out
+}
+
 // node compiles what tagged member n serves and enforces.
 func (c *compiler) node(n int) {
 	out := &c.out[n]
 	acc := c.access[n]
 	access := make([]CallerAccess, 0, cap(c.peers[n]))
-	for caller := range c.ms {
+	for _, caller := range c.callers(n) {
 		ca := &acc[c.class[caller]]
-		if caller == n || len(ca.names) == 0 {
+		if caller == n {
 			continue
 		}
 		access = append(access, CallerAccess{Caller: c.ms[caller].ID, Access: ca.access})

@@ -83,3 +83,33 @@ func BenchmarkRecomputeDevice10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecomputeSave10k is a recompute after a policy save that
+// changes every netmap, with the encodings of the previous recompute
+// kept: what the fan-out benchmark's saves cost beyond the store.
+func BenchmarkRecomputeSave10k(b *testing.B) { benchSave(b, mesh10k) }
+
+// BenchmarkRecomputeSave50k is the same for the 50,000-device mesh.
+func BenchmarkRecomputeSave50k(b *testing.B) { benchSave(b, mesh50k) }
+
+func benchSave(b *testing.B, m benchMesh) {
+	s := synthMesh(b, m)
+	var pols [2]*policy.Policy
+	for i := range pols {
+		p, err := policy.Parse("synth.hujson", []byte(m.policy(i == 0)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pols[i] = p
+	}
+	enc := newEncoding()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Policy = pols[i%2]
+		i++
+		if _, _, _, err := enc.frames(s, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
