@@ -104,10 +104,20 @@ func (c *compiler) models() {
 		c.access[n] = acc
 		c.peers[n] = make([]int, 0, callers)
 	}
+	// The lists of all members are cut from one allocation each.
+	total := 0
 	for i := range c.ms {
-		if k := c.class[i]; uses[k] > 0 {
-			c.out[i].Uses = make([]NodeModels, 0, uses[k])
-			c.peers[i] = slices.Grow(c.peers[i], uses[k])
+		total += uses[c.class[i]]
+	}
+	usesAll, peersAll := make([]NodeModels, total), make([]int, total)
+	for i := range c.ms {
+		if u := uses[c.class[i]]; u > 0 {
+			c.out[i].Uses, usesAll = usesAll[:0:u], usesAll[u:]
+			if c.peers[i] == nil {
+				c.peers[i], peersAll = peersAll[:0:u], peersAll[u:]
+			} else {
+				c.peers[i] = slices.Grow(c.peers[i], u)
+			}
 		}
 	}
 }
@@ -139,8 +149,8 @@ func (c *compiler) node(n int) {
 		if caller == n {
 			continue
 		}
-		access = append(access, CallerAccess{Caller: c.ms[caller].ID, Access: ca.access})
-		c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: c.ms[n].ID, Models: ca.names})
+		access = append(access, CallerAccess{Caller: c.out[caller].ID, Access: ca.access})
+		c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: out.ID, Models: ca.names})
 		c.link(caller, n)
 	}
 	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n), Models: c.modelRules(c.served[n])}
