@@ -137,6 +137,9 @@ func (h *hub) staleLocked(snapAt time.Time) map[string]bool {
 
 // withoutPeers returns f without the peer entries of the given devices.
 func withoutPeers(f *frame, gone map[string]bool) *frame {
+	if len(gone) == 0 {
+		return f
+	}
 	isGone := func(p *fragment) bool { return gone[p.device] }
 	if len(gone) == 1 { // the usual case: one revocation; no map lookups
 		for id := range gone {
@@ -144,7 +147,7 @@ func withoutPeers(f *frame, gone map[string]bool) *frame {
 		}
 	}
 	i := slices.IndexFunc(f.peers, isGone)
-	if len(gone) == 0 || i < 0 {
+	if i < 0 {
 		return f
 	}
 	g := *f
