@@ -1,8 +1,9 @@
 // Package netmap computes every device's netmap and fans it out: from a
 // snapshot of the store and the policy in force it compiles who may reach
 // whom, encodes each device's netmap (sharing the encoding of peers seen
-// the same way by many devices), and wakes the streams of exactly the
-// devices whose netmap changed. A Fanout recomputes when told that
+// the same way by many devices, and keeping what did not change from one
+// recompute to the next: see encode.go), and wakes the streams of exactly
+// the devices whose netmap changed. A Fanout recomputes when told that
 // something changed (here, or on another replica: see replicas.go), when
 // a device key expires, and every Resync as a safety net.
 package netmap
