@@ -111,21 +111,23 @@ func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules, oneSide b
 		}
 	}
 	peers := fb.scratch[:0]
-	// Peers, Uses and Access are all sorted by member ID: walk them together.
+	// Peers, Uses and Access are all sorted by member ID: walk them
+	// together. The IDs in them are the same strings, so testing for
+	// equality first mostly compares two addresses.
 	ui, ai := 0, 0
 	for pi, pid := range mr.Peers {
 		var models []string
-		for ui < len(mr.Uses) && mr.Uses[ui].Node < pid {
+		for ui < len(mr.Uses) && mr.Uses[ui].Node != pid && mr.Uses[ui].Node < pid {
 			ui++
 		}
 		if ui < len(mr.Uses) && mr.Uses[ui].Node == pid {
 			models = mr.Uses[ui].Models
 		}
 		var access []policy.ModelAccess
-		for d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller < pid {
+		for de.node && ai < len(mr.Access) && mr.Access[ai].Caller != pid && mr.Access[ai].Caller < pid {
 			ai++
 		}
-		if d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
+		if de.node && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
 			access = mr.Access[ai].Access
 		}
 		p := fb.devs[mr.PeerIndex()[pi]]
