@@ -14,8 +14,8 @@ import (
 // is exactly the JSON of a wire.NetMap, one line.
 type frame struct {
 	self   *fragment
-	peers  []*fragment
-	rules  []byte // JSON; nil for people's devices
+	peers  []*fragment // sorted by device ID, as the compiled policy lists peers
+	rules  []byte      // JSON; nil for people's devices
 	digest [sha256.Size]byte
 }
 

@@ -3,6 +3,7 @@ package netmap
 import (
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -140,18 +141,22 @@ func withoutPeers(f *frame, gone map[string]bool) *frame {
 	if len(gone) == 0 {
 		return f
 	}
-	isGone := func(p *fragment) bool { return gone[p.device] }
-	if len(gone) == 1 { // the usual case: one revocation; no map lookups
-		for id := range gone {
-			isGone = func(p *fragment) bool { return p.device == id }
-		}
-	}
-	i := slices.IndexFunc(f.peers, isGone)
-	if i < 0 {
-		return f
-	}
 	g := *f
-	g.peers = append(slices.Clip(f.peers[:i]), slices.DeleteFunc(slices.Clone(f.peers[i:]), isGone)...)
+	if len(gone) == 1 { // the usual case, one revocation: a binary search
+		for id := range gone {
+			i, found := slices.BinarySearchFunc(f.peers, id, func(p *fragment, id string) int { return strings.Compare(p.device, id) })
+			if !found {
+				return f
+			}
+			g.peers = slices.Delete(slices.Clone(f.peers), i, i+1)
+		}
+	} else {
+		isGone := func(p *fragment) bool { return gone[p.device] }
+		if !slices.ContainsFunc(f.peers, isGone) {
+			return f
+		}
+		g.peers = slices.DeleteFunc(slices.Clone(f.peers), isGone)
+	}
 	g.seal()
 	return &g
 }
