@@ -50,6 +50,8 @@ type MemberRules struct {
 	// the node sees the device. A member with no grant towards another
 	// never learns its key.
 	Peers []string `json:"peers,omitempty"`
+	// peerIndex are the positions of Peers in Compiled.Members.
+	peerIndex []int
 	// Uses lists, for each peer that serves this member models, which ones
 	// (sorted by node, then model): the client's router table.
 	Uses []NodeModels `json:"uses,omitempty"`
@@ -81,6 +83,10 @@ func (m *MemberRules) AccessOf(caller string) []ModelAccess {
 	}
 	return m.Access[i].Access
 }
+
+// PeerIndex returns the positions in Compiled.Members of the members
+// Peers names, in the same order. Treat it as read-only.
+func (m *MemberRules) PeerIndex() []int { return m.peerIndex }
 
 // NodeModels names the models a caller may use on one node.
 type NodeModels struct {
@@ -114,6 +120,7 @@ func (p *Policy) Compile(members []Member) (*Compiled, error) {
 		}
 	}
 	c := newCompiler(p, ms)
+	c.models()
 	for n := range ms {
 		if len(ms[n].Tags) > 0 {
 			c.node(n)

@@ -24,6 +24,20 @@ type compiler struct {
 	// peers[i] are the members i may exchange packets with (unsorted,
 	// possibly repeated).
 	peers [][]int
+	// classSize[k] counts the members of class k; rep[k] is one of them;
+	// classMembers[k] are all of them, in order.
+	classSize, rep []int
+	classMembers   [][]int
+	// served[n] are the models node n may serve (see served); access[n][k]
+	// is what members of class k may use there.
+	served [][]int
+	access [][]classAccess
+}
+
+// classAccess is what the members of one class may use on one node.
+type classAccess struct {
+	access []ModelAccess
+	names  []string
 }
 
 func newCompiler(p *Policy, ms []Member) *compiler {
@@ -49,6 +63,11 @@ func newCompiler(p *Policy, ms []Member) *compiler {
 			classes[key] = len(classes)
 		}
 		c.chains[i], c.class[i] = ch, classes[key]
+		if c.class[i] == len(c.classSize) {
+			c.classSize, c.rep, c.classMembers = append(c.classSize, 0), append(c.rep, i), append(c.classMembers, nil)
+		}
+		c.classSize[c.class[i]]++
+		c.classMembers[c.class[i]] = append(c.classMembers[c.class[i]], i)
 		if len(ms[i].Tags) > 0 {
 			c.nodes++
 		}
@@ -61,35 +80,80 @@ func newCompiler(p *Policy, ms []Member) *compiler {
 	return c
 }
 
+// models computes, for every node, what it may serve and what each class
+// of members may use there, and sizes the per-member lists to match:
+// the work per (node, member) pair that follows is only appending.
+func (c *compiler) models() {
+	uses := make([]int, len(c.classSize)) // nodes each class may use models on
+	c.served = make([][]int, len(c.ms))
+	c.access = make([][]classAccess, len(c.ms))
+	for n := range c.ms {
+		if len(c.ms[n].Tags) == 0 {
+			continue
+		}
+		c.served[n] = c.served1(n)
+		acc := make([]classAccess, len(c.classSize))
+		callers := 0
+		for k, rep := range c.rep {
+			acc[k].access, acc[k].names = c.callerAccess(rep, c.served[n])
+			if len(acc[k].names) > 0 {
+				uses[k]++
+				callers += c.classSize[k]
+			}
+		}
+		c.access[n] = acc
+		c.peers[n] = make([]int, 0, callers)
+	}
+	// The lists of all members are cut from one allocation each.
+	total := 0
+	for i := range c.ms {
+		total += uses[c.class[i]]
+	}
+	usesAll, peersAll := make([]NodeModels, total), make([]int, total)
+	for i := range c.ms {
+		if u := uses[c.class[i]]; u > 0 {
+			c.out[i].Uses, usesAll = usesAll[:0:u], usesAll[u:]
+			if c.peers[i] == nil {
+				c.peers[i], peersAll = peersAll[:0:u], peersAll[u:]
+			} else {
+				c.peers[i] = slices.Grow(c.peers[i], u)
+			}
+		}
+	}
+}
+
+// callers returns, in order, the members of the classes that may use
+// models on node n (n itself among them, if so).
+func (c *compiler) callers(n int) []int {
+	var usable [][]int
+	for k := range c.access[n] {
+		if len(c.access[n][k].names) > 0 {
+			usable = append(usable, c.classMembers[k])
+		}
+	}
+	if len(usable) == 1 {
+		return usable[0]
+	}
+	out := slices.Concat(usable...)
+	slices.Sort(out)
+	return out
+}
+
 // node compiles what tagged member n serves and enforces.
 func (c *compiler) node(n int) {
 	out := &c.out[n]
-	served := c.served(n)
-	access := make([]CallerAccess, 0, len(c.ms)-1)
-	type classAccess struct {
-		access []ModelAccess
-		names  []string
-	}
-	memo := map[int]classAccess{}
-	for caller := range c.ms {
+	acc := c.access[n]
+	access := make([]CallerAccess, 0, cap(c.peers[n]))
+	for _, caller := range c.callers(n) {
+		ca := &acc[c.class[caller]]
 		if caller == n {
 			continue
 		}
-		ca, ok := memo[c.class[caller]]
-		if !ok {
-			ca.access, ca.names = c.callerAccess(caller, served)
-			memo[c.class[caller]] = ca
-		}
-		if len(ca.names) > 0 {
-			access = append(access, CallerAccess{Caller: c.ms[caller].ID, Access: ca.access})
-			if c.out[caller].Uses == nil {
-				c.out[caller].Uses = make([]NodeModels, 0, c.nodes)
-			}
-			c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: c.ms[n].ID, Models: ca.names})
-			c.link(caller, n)
-		}
+		access = append(access, CallerAccess{Caller: c.out[caller].ID, Access: ca.access})
+		c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: out.ID, Models: ca.names})
+		c.link(caller, n)
 	}
-	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n), Models: c.modelRules(served)}
+	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n), Models: c.modelRules(c.served[n])}
 	out.Access = slices.Clip(access)
 }
 
@@ -113,9 +177,9 @@ func (c *compiler) modelRules(served []int) []ModelRule {
 // serve a model the policy pins to want ("": not pinned).
 func pinned(want, have string) bool { return want == "" || want == have }
 
-// served returns the model indices node n may serve, sorted by name, and
+// served1 returns the model indices node n may serve, sorted by name, and
 // records what it serves and what it is refused.
-func (c *compiler) served(n int) []int {
+func (c *compiler) served1(n int) []int {
 	m, out := &c.ms[n], &c.out[n]
 	var idx []int
 	for _, name := range m.Models {
@@ -259,10 +323,18 @@ func (c *compiler) link(a, b int) {
 // result finishes the peer lists.
 func (c *compiler) result() *Compiled {
 	for i, ps := range c.peers {
-		slices.Sort(ps)
-		for _, j := range slices.Compact(ps) {
-			c.out[i].Peers = append(c.out[i].Peers, c.ms[j].ID)
+		if !slices.IsSorted(ps) {
+			slices.Sort(ps)
 		}
+		ps = slices.Compact(ps)
+		if len(ps) == 0 {
+			continue
+		}
+		ids := make([]string, len(ps))
+		for k, j := range ps {
+			ids[k] = c.ms[j].ID
+		}
+		c.out[i].Peers, c.out[i].peerIndex = ids, ps
 	}
 	return &Compiled{Members: c.out}
 }

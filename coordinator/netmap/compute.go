@@ -3,14 +3,13 @@ package netmap
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/moatmesh/moat/coordinator/store"
-	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
 )
@@ -85,132 +84,43 @@ func Addresses(d *store.Device) []netip.Addr {
 	return out
 }
 
-// frames computes the netmap of every live device that want names (all
-// of them when want is nil), encoded as frames whose peer entries are
-// shared: each peer is encoded once per distinct view of it (a node seen
-// with the same models, a caller with the same access), not once per
-// device that sees it. It also returns the set of live devices and the
-// earliest future expiry, when a recompute will be due.
-func (s *Snapshot) frames(want map[string]bool) (map[string]*frame, map[string]bool, time.Time, error) {
-	byID := map[string]*store.Device{}
-	var members []policy.Member
-	var nextExpiry time.Time
-	for _, d := range s.Devices {
-		if !s.Live(d) {
-			continue
-		}
-		byID[d.ID] = d
-		members = append(members, s.Member(d))
-		if !d.Expiry.IsZero() && (nextExpiry.IsZero() || d.Expiry.Before(nextExpiry)) {
-			nextExpiry = d.Expiry
-		}
-	}
-	compiled, err := s.Policy.Compile(members)
-	if err != nil {
-		return nil, nil, time.Time{}, fmt.Errorf("compile policy: %w", err)
-	}
-	enc := &encoder{s: s, byID: byID, frags: map[string]fragment{}, keys: map[string]key.Public{}}
-	n := len(byID)
-	if want != nil {
-		n = min(n, len(want))
-	}
-	out := make(map[string]*frame, n)
-	live := make(map[string]bool, len(byID))
-	for id, d := range byID {
-		live[id] = true
-		if want != nil && !want[id] {
-			continue
-		}
-		f, err := enc.frame(d, compiled.Member(id))
-		if err != nil {
-			return nil, nil, time.Time{}, err
-		}
-		out[id] = f
-	}
-	return out, live, nextExpiry, nil
-}
-
-// encoder builds frames for one recompute, caching encoded peers.
-type encoder struct {
-	s     *Snapshot
-	byID  map[string]*store.Device
-	frags map[string]fragment
-	keys  map[string]key.Public
-	buf   []byte // scratch for cache keys
-}
-
 // fragment is one encoded JSON value and its digest; for a peer entry,
-// also the device it describes.
+// also the device it describes. Fragments are shared between frames and
+// recomputes: never change one.
 type fragment struct {
 	json   []byte
 	digest [sha256.Size]byte
 	device string
 }
 
-func newFragment(v any) (fragment, error) {
+func newFragment(v any) (*fragment, error) {
 	b, err := json.Marshal(v)
-	return fragment{json: b, digest: sha256.Sum256(b)}, err
-}
-
-func (e *encoder) key(d *store.Device) (key.Public, error) {
-	if k, ok := e.keys[d.ID]; ok {
-		return k, nil
-	}
-	k, err := key.ParsePublic(d.PublicKey)
-	if err != nil {
-		return k, fmt.Errorf("device %s: stored key: %w", d.ID, err)
-	}
-	e.keys[d.ID] = k
-	return k, nil
-}
-
-func (e *encoder) frame(d *store.Device, mr *policy.MemberRules) (*frame, error) {
-	k, err := e.key(d)
 	if err != nil {
 		return nil, err
 	}
-	f := &frame{peers: make([]fragment, 0, len(mr.Peers))}
-	if f.self, err = newFragment(wire.Self{Key: k, Addresses: Addresses(d), Identity: e.s.identity(d)}); err != nil {
-		return nil, err
-	}
-	if d.Kind == store.KindNode {
-		if f.rules, err = newFragment(withMCPGrants(wireRules(mr.Rules), mr.MCP)); err != nil {
-			return nil, err
-		}
-	}
-	// Peers, Uses and Access are all sorted by member ID: walk them together.
-	ui, ai := 0, 0
-	for _, pid := range mr.Peers {
-		p := e.byID[pid]
-		var models []string
-		for ui < len(mr.Uses) && mr.Uses[ui].Node < pid {
-			ui++
-		}
-		if ui < len(mr.Uses) && mr.Uses[ui].Node == pid {
-			models = mr.Uses[ui].Models
-		}
-		var access []policy.ModelAccess
-		for d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller < pid {
-			ai++
-		}
-		if d.Kind == store.KindNode && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
-			access = mr.Access[ai].Access
-		}
-		frag, err := e.peer(p, models, access, mcpViewOf(mr, pid), p.Kind == store.KindNode && d.Kind != store.KindNode)
-		if err != nil {
-			return nil, err
-		}
-		f.peers = append(f.peers, frag)
-	}
-	f.seal()
-	return f, nil
+	return &fragment{json: b, digest: sha256.Sum256(b)}, nil
 }
 
-// peer encodes device p as one viewer sees it, reusing an earlier
-// encoding of the same view.
-func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) (fragment, error) {
-	// Every part is length-prefixed: names may contain any separator.
-	ck := appendKeyPart(e.buf[:0], p.ID)
+// viewID identifies a view of a peer within one recompute by the slices
+// the compiled policy shares between viewers: equal IDs, equal views.
+type viewID struct {
+	models    *string
+	access    *policy.ModelAccess
+	servers   *string
+	mcpAccess *policy.MCPAccess
+	n         [4]int
+	keepAlive bool
+}
+
+func newViewID(models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) viewID {
+	return viewID{unsafe.SliceData(models), unsafe.SliceData(access), unsafe.SliceData(mcp.servers), unsafe.SliceData(mcp.access),
+		[4]int{len(models), len(access), len(mcp.servers), len(mcp.access)}, keepAlive}
+}
+
+// viewKey appends the key of a view of a peer: everything a viewer is
+// told about it beyond the peer's own data. Every part is length-prefixed:
+// names may contain any separator.
+func viewKey(ck []byte, models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) []byte {
 	for _, m := range models {
 		ck = appendKeyPart(ck, m)
 	}
@@ -222,26 +132,7 @@ func (e *encoder) peer(p *store.Device, models []string, access []policy.ModelAc
 	if keepAlive {
 		ck = append(ck, '|', 'k')
 	}
-	e.buf = ck
-	if f, ok := e.frags[string(ck)]; ok {
-		return f, nil
-	}
-	k, err := e.key(p)
-	if err != nil {
-		return fragment{}, err
-	}
-	wp := wire.Peer{Key: k, Addresses: Addresses(p), Endpoints: p.Endpoints, Identity: e.s.identity(p), Models: slices.Sorted(slices.Values(models)), APIs: modelAPIs(p, models), Access: wireAccess(access)}
-	mcp.apply(&wp)
-	if keepAlive {
-		wp.KeepAlive = nodeKeepAlive
-	}
-	f, err := newFragment(wp)
-	if err != nil {
-		return f, err
-	}
-	f.device = p.ID
-	e.frags[string(ck)] = f
-	return f, nil
+	return ck
 }
 
 // modelAPIs is the API family of each of models as node p advertised it.

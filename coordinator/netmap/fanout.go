@@ -1,8 +1,9 @@
 // Package netmap computes every device's netmap and fans it out: from a
 // snapshot of the store and the policy in force it compiles who may reach
 // whom, encodes each device's netmap (sharing the encoding of peers seen
-// the same way by many devices), and wakes the streams of exactly the
-// devices whose netmap changed. A Fanout recomputes when told that
+// the same way by many devices, and keeping what did not change from one
+// recompute to the next: see encode.go), and wakes the streams of exactly
+// the devices whose netmap changed. A Fanout recomputes when told that
 // something changed (here, or on another replica: see replicas.go), when
 // a device key expires, and every Resync as a safety net.
 package netmap
@@ -74,6 +75,7 @@ const DefaultResync = 30 * time.Second
 type Fanout struct {
 	cfg       Config
 	hub       *hub
+	enc       *encoding     // kept between recomputes
 	replica   string        // this replica's random id, in messages and presence rows
 	poke      chan struct{} // cap 1: recompute soon
 	publish   chan struct{} // cap 1: the outbox has something
@@ -104,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 	if cfg.Resync == 0 {
 		cfg.Resync = DefaultResync
 	}
-	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), replica: store.NewID("r_"),
+	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), enc: newEncoding(), replica: store.NewID("r_"),
 		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1)}
 	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
@@ -239,7 +241,7 @@ func (f *Fanout) update(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	frames, live, next, err := s.frames(want)
+	frames, live, next, err := f.enc.frames(s, want)
 	if err != nil {
 		return err
 	}

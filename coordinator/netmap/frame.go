@@ -13,9 +13,9 @@ import (
 // the peers among them shared with other devices' frames. Written out it
 // is exactly the JSON of a wire.NetMap, one line.
 type frame struct {
-	self   fragment
-	peers  []fragment
-	rules  fragment // zero for people's devices
+	self   *fragment
+	peers  []*fragment // sorted by device ID, as the compiled policy lists peers
+	rules  []byte      // JSON; nil for people's devices
 	digest [sha256.Size]byte
 }
 
@@ -27,7 +27,7 @@ func (f *frame) seal() {
 	for _, p := range f.peers {
 		h.Write(p.digest[:])
 	}
-	h.Write(f.rules.json)
+	h.Write(f.rules)
 	h.Sum(f.digest[:0])
 }
 
@@ -58,8 +58,8 @@ func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time) error {
 		}
 	}
 	tail := []byte("]")
-	if f.rules.json != nil {
-		tail = append(append(tail, `,"rules":`...), f.rules.json...)
+	if f.rules != nil {
+		tail = append(append(tail, `,"rules":`...), f.rules...)
 	}
 	_, err := w.Write(append(tail, "}\n"...))
 	return err

@@ -3,6 +3,7 @@ package netmap
 import (
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -155,11 +156,25 @@ func (h *hub) staleLocked(snapAt time.Time) map[string]bool {
 
 // withoutPeers returns f without the peer entries of the given devices.
 func withoutPeers(f *frame, gone map[string]bool) *frame {
-	if len(gone) == 0 || !slices.ContainsFunc(f.peers, func(p fragment) bool { return gone[p.device] }) {
+	if len(gone) == 0 {
 		return f
 	}
 	g := *f
-	g.peers = slices.DeleteFunc(slices.Clone(f.peers), func(p fragment) bool { return gone[p.device] })
+	if len(gone) == 1 { // the usual case, one revocation: a binary search
+		for id := range gone {
+			i, found := slices.BinarySearchFunc(f.peers, id, func(p *fragment, id string) int { return strings.Compare(p.device, id) })
+			if !found {
+				return f
+			}
+			g.peers = slices.Delete(slices.Clone(f.peers), i, i+1)
+		}
+	} else {
+		isGone := func(p *fragment) bool { return gone[p.device] }
+		if !slices.ContainsFunc(f.peers, isGone) {
+			return f
+		}
+		g.peers = slices.DeleteFunc(slices.Clone(f.peers), isGone)
+	}
 	g.seal()
 	return &g
 }
@@ -173,14 +188,25 @@ func (h *hub) drop(id string, now time.Time) []string {
 	defer h.mu.Unlock()
 	h.mu.dropped[id] = time.Now()
 	woken := []string{}
-	_, had := h.mu.entries[id]
+	old, had := h.mu.entries[id]
 	if had || len(h.mu.subs[id]) > 0 {
 		delete(h.mu.entries, id)
 		woken = append(woken, id)
 		h.wakeLocked(id)
 	}
 	gone := map[string]bool{id: true}
-	for other, e := range h.mu.entries {
+	// Peers see each other: when this replica holds the device's
+	// netmap, the netmaps that list it are those of its peers.
+	others := h.mu.entries
+	if had {
+		others = make(map[string]*hubEntry, len(old.frame.peers))
+		for _, p := range old.frame.peers {
+			if e := h.mu.entries[p.device]; e != nil {
+				others[p.device] = e
+			}
+		}
+	}
+	for other, e := range others {
 		f := withoutPeers(e.frame, gone)
 		if f == e.frame {
 			continue

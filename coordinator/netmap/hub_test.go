@@ -1,14 +1,15 @@
 package netmap
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
 
 func testFrame(peers ...string) *frame {
-	f := &frame{self: fragment{json: []byte(`{}`)}}
+	f := &frame{self: &fragment{json: []byte(`{}`)}}
 	for _, p := range peers {
-		f.peers = append(f.peers, fragment{json: []byte(`"` + p + `"`), device: p})
+		f.peers = append(f.peers, &fragment{json: []byte(`"` + p + `"`), device: p})
 	}
 	f.seal()
 	return f
@@ -117,5 +118,34 @@ func TestHubKeepsStreamsNewerThanSnapshot(t *testing.T) {
 	h2.drop("revoked", time.Now())
 	if woken, _ := h2.update(map[string]*frame{}, map[string]bool{}, old, time.Now()); len(woken) != 1 {
 		t.Fatalf("a device dropped after the snapshot kept its stream (woke %v)", woken)
+	}
+}
+
+// A drop rewrites the netmaps that list the device, whether this replica
+// holds the device's own netmap (then only its peers' are looked at) or
+// not (its stream is on another replica: every netmap is looked at).
+func TestHubDropReachesPeers(t *testing.T) {
+	for _, holdsVictim := range []bool{true, false} {
+		h := newHub(time.Now())
+		frames := map[string]*frame{"n1": testFrame("a", "b"), "n2": testFrame("b"), "c": testFrame("n2")}
+		if holdsVictim {
+			frames["a"] = testFrame("n1")
+		}
+		updateAll(h, frames, time.Now(), time.Now())
+		woken := h.drop("a", time.Now())
+		slices.Sort(woken)
+		want := []string{"n1"}
+		if holdsVictim {
+			want = []string{"a", "n1"}
+		}
+		if !slices.Equal(woken, want) {
+			t.Errorf("holding the victim's netmap %v: drop woke %v, want %v", holdsVictim, woken, want)
+		}
+		if ps := h.current("n1").frame.peers; len(ps) != 1 || ps[0].device != "b" {
+			t.Errorf("n1 still lists %v", ps)
+		}
+		if h.current("n2").frame != frames["n2"] {
+			t.Error("a netmap that did not list the victim was rewritten")
+		}
 	}
 }

@@ -1,0 +1,183 @@
+package netmap
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/wire"
+	"github.com/moatmesh/moat/policy"
+)
+
+// build builds the frames of the members at positions todo into out.
+// With more than one CPU, people's devices and nodes are built at the same
+// time: a person's device has only nodes as peers and a node mostly
+// people's devices, so each side touches only the other side's encodings.
+// A frame with a peer of its own side (a node calling a node) is left to
+// the end, when the two sides are done.
+func (e *encoding) build(s *Snapshot, c *policy.Compiled, byPos []*devEncoding, todo []int, out map[string]*frame) error {
+	newBuilder := func() *frameBuilder {
+		return &frameBuilder{e: e, s: s, c: c, devs: byPos, keys: map[string]string{}}
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		fb := newBuilder()
+		return fb.all(todo, false, out)
+	}
+	var people, nodes []int
+	for _, i := range todo {
+		if byPos[i].node {
+			nodes = append(nodes, i)
+		} else {
+			people = append(people, i)
+		}
+	}
+	fbp, fbn := newBuilder(), newBuilder()
+	outp := make(map[string]*frame, len(people))
+	var errp error
+	var wg sync.WaitGroup
+	wg.Go(func() { errp = fbp.all(people, true, outp) })
+	errn := fbn.all(nodes, true, out)
+	wg.Wait()
+	if err := errors.Join(errp, errn); err != nil {
+		return err
+	}
+	for id, f := range outp {
+		out[id] = f
+	}
+	// The frames left to the end, one side at a time.
+	return fbn.all(slices.Concat(fbp.deferred, fbn.deferred), false, out)
+}
+
+// frameBuilder builds frames during one recompute; one builder per
+// goroutine.
+type frameBuilder struct {
+	e       *encoding
+	s       *Snapshot
+	c       *policy.Compiled
+	devs    []*devEncoding // the live devices, as the compiled policy orders them
+	scratch []*fragment
+	ck      []byte
+	key     string // ck interned
+	keyed   bool   // ck and key are set
+	last    viewID // of the view whose key is in ck
+	keys    map[string]string
+	// deferred are the frames that have a peer of their own side (see
+	// build), when building one side.
+	deferred []int
+}
+
+// all builds the frames of the members at positions todo into out. With
+// oneSide, a frame with a peer of its own side is left in fb.deferred.
+func (fb *frameBuilder) all(todo []int, oneSide bool, out map[string]*frame) error {
+	for _, i := range todo {
+		de := fb.devs[i]
+		f, err := fb.frame(de, &fb.c.Members[i], oneSide)
+		switch {
+		case err != nil:
+			return err
+		case f == nil:
+			fb.deferred = append(fb.deferred, i)
+		default:
+			out[de.d.ID] = f
+		}
+	}
+	return nil
+}
+
+// intern returns ck as a string, the same string for the same key
+// throughout the recompute.
+func (fb *frameBuilder) intern(ck []byte) string {
+	if k, ok := fb.keys[string(ck)]; ok {
+		return k
+	}
+	k := string(ck)
+	fb.keys[k] = k
+	return k
+}
+
+// frame builds the frame of de; with oneSide, it returns nil for a frame
+// with a peer of de's own side (see build).
+func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules, oneSide bool) (*frame, error) {
+	d := de.d
+	var rules []byte
+	if d.Kind == store.KindNode {
+		var err error
+		if rules, err = json.Marshal(withMCPGrants(wireRules(mr.Rules), mr.MCP)); err != nil {
+			return nil, err
+		}
+	}
+	peers := fb.scratch[:0]
+	// Peers, Uses and Access are all sorted by member ID: walk them
+	// together. The IDs in them are the same strings, so testing for
+	// equality first mostly compares two addresses.
+	ui, ai := 0, 0
+	for pi, pid := range mr.Peers {
+		var models []string
+		for ui < len(mr.Uses) && mr.Uses[ui].Node != pid && mr.Uses[ui].Node < pid {
+			ui++
+		}
+		if ui < len(mr.Uses) && mr.Uses[ui].Node == pid {
+			models = mr.Uses[ui].Models
+		}
+		var access []policy.ModelAccess
+		for de.node && ai < len(mr.Access) && mr.Access[ai].Caller != pid && mr.Access[ai].Caller < pid {
+			ai++
+		}
+		if de.node && ai < len(mr.Access) && mr.Access[ai].Caller == pid {
+			access = mr.Access[ai].Access
+		}
+		p := fb.devs[mr.PeerIndex()[pi]]
+		if oneSide && p.node == de.node {
+			return nil, nil
+		}
+		frag, err := fb.peer(p, models, access, mcpViewOf(mr, pid), p.node && !de.node)
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, frag)
+	}
+	fb.scratch = peers
+	if old := fb.e.last[d.ID]; old != nil && old.self == de.self && bytes.Equal(old.rules, rules) && slices.Equal(old.peers, peers) {
+		return old, nil
+	}
+	f := &frame{self: de.self, peers: slices.Clone(peers), rules: rules}
+	f.seal()
+	return f, nil
+}
+
+// peer returns the encoding of device p as one viewer sees it, reusing
+// an earlier encoding of the same view.
+func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.ModelAccess, mcp mcpView, keepAlive bool) (*fragment, error) {
+	if id := newViewID(models, access, mcp, keepAlive); id != fb.last || !fb.keyed {
+		fb.ck, fb.last, fb.keyed = viewKey(fb.ck[:0], models, access, mcp, keepAlive), id, true
+		fb.key = fb.intern(fb.ck)
+	}
+	if p.lastFrag != nil && p.lastKey == fb.key {
+		p.lastKey, p.lastGen = fb.key, fb.e.gen // the same string from now on: compared by address
+		return p.lastFrag, nil
+	}
+	if v, ok := p.views[fb.key]; ok {
+		p.remember(v, fb.e.gen)
+		return v.f, nil
+	}
+	d := p.d
+	wp := wire.Peer{Key: p.key, Addresses: Addresses(d), Endpoints: d.Endpoints, Identity: fb.s.identity(d),
+		Models: slices.Sorted(slices.Values(models)), APIs: modelAPIs(d, models), Access: wireAccess(access)}
+	mcp.apply(&wp)
+	if keepAlive {
+		wp.KeepAlive = nodeKeepAlive
+	}
+	f, err := newFragment(wp)
+	if err != nil {
+		return nil, err
+	}
+	f.device = d.ID
+	v := &viewFragment{key: fb.key, f: f}
+	p.views[v.key] = v
+	p.remember(v, fb.e.gen)
+	return f, nil
+}
