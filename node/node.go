@@ -59,6 +59,12 @@ type Config struct {
 	Fingerprint string
 	// EnrollKey ("moat_ek_…") is needed only until the node has joined.
 	EnrollKey wire.Secret
+	// JoinOnce uses EnrollKey only while the node has not joined (its
+	// state holds no credential), as `moat-node run --key` does: the key
+	// may stay in a service's settings, and a restart neither spends nor
+	// needs it. Default false (`moat-node join`): a key always enrolls,
+	// again when the node had joined before.
+	JoinOnce bool
 	// StateDir holds the node's key, credential, audit spool and the
 	// day's token counters (limits.json).
 	// Default "./moat-node".
@@ -297,6 +303,10 @@ func (n *Node) start(ctx context.Context) error {
 // node's credential.
 func (n *Node) join(ctx context.Context) (*control.Client, error) {
 	req := wire.EnrollRequest{AuthKey: n.cfg.EnrollKey, Hostname: n.cfg.Hostname, Endpoints: n.endpoints(), Models: n.ads()}
+	if n.cfg.JoinOnce && n.st.Credential != "" && req.AuthKey != "" {
+		n.log.Info("this node has joined before: the enrollment key is not used (it may be removed from the settings)")
+		req.AuthKey = ""
+	}
 	ctl, url, err := joinAt(ctx, n.st, n.cfg.StateDir, n.cfg.Coordinator, n.cfg.Fingerprint, req, n.log)
 	n.url = url
 	return ctl, err

@@ -15,7 +15,7 @@ func runCommand(join bool) *cobra.Command {
 	s := new(nodeSettings)
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Serve as a node that has joined before",
+		Short: "Serve as a node (joining first with --key if it has not joined yet)",
 	}
 	if join {
 		cmd.Use, cmd.Short = "join", "Join the mesh with an enrollment key, then serve"
@@ -36,6 +36,7 @@ the --config file, in that order of precedence; see docs/configuration.md.`
 		if err != nil {
 			return err
 		}
+		cfg.JoinOnce = !join // run --key: the key only until the node has joined
 		return run(cmd, cfg, s.metricsListen)
 	}
 	return cmd

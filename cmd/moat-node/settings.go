@@ -46,7 +46,7 @@ func (s *nodeSettings) flagSet() *pflag.FlagSet {
 	fs := pflag.NewFlagSet("node", pflag.ContinueOnError)
 	fs.StringVar(&s.coordinator, "coordinator", "", "coordinator URL (https://…)")
 	fs.StringVar(&s.fingerprint, "coordinator-fingerprint", "", "SHA-256 of a self-signed coordinator certificate")
-	fs.StringVar(&s.key, "key", "", "enrollment key moat_ek_… (first join only)")
+	fs.StringVar(&s.key, "key", "", "enrollment key moat_ek_…: join enrolls with it (again, if the node had joined); run uses it only until the node has joined, so it may stay in a service's settings")
 	cli.SecretFile(fs, "key")
 	fs.StringVar(&s.state, "state-dir", defaultStateDir, "directory for the node's key, credential and audit spool")
 	fs.StringVar(&s.hostname, "hostname", "", "name shown to admins (default: the host name)")

@@ -30,8 +30,10 @@ func TestStreamEndsWhenNodeIsKilled(t *testing.T) {
 	state, port := t.TempDir(), strconv.Itoa(freeUDPPort(t))
 	common := []string{"--state-dir", state, "--netstack", "--lockdown", "off", "--listen-port", port}
 	key := clitest.WriteFile(t, "key", f.sys.Coord.EnrollKey(t, "tag:gpu"))
-	gpu := startNodeProcess(t, bin, append([]string{"join", "--coordinator", f.sys.Coord.URL, "--key-file", key,
-		"--hostname", "gpu-1", "--model", "llama=" + sin.URL}, common...)...)
+	// As the Debian package's unit runs it: `run` with the key kept in its
+	// settings joins the first time and only then.
+	first := append([]string{"--coordinator", f.sys.Coord.URL, "--key-file", key, "--hostname", "gpu-1", "--model", "llama=" + sin.URL}, common...)
+	gpu := startNodeProcess(t, bin, append([]string{"run"}, first...)...)
 	f.connect(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // far beyond the bound below
@@ -58,10 +60,18 @@ func TestStreamEndsWhenNodeIsKilled(t *testing.T) {
 		t.Fatalf("the stream took %v to end after its node was killed", took)
 	}
 
-	startNodeProcess(t, bin, append([]string{"run"}, common...)...)
+	// The key is spent: join enrolls with it again and is refused, run
+	// (with the same settings) does not use it.
+	if r := clitest.Run(t, bin, nil, append([]string{"join"}, first...)...); r.Code == 0 || !strings.Contains(r.Stderr, "used up") {
+		t.Fatalf("join with a spent key: exit %d\n%s", r.Code, r.Stderr)
+	}
+	back := startNodeProcess(t, bin, append([]string{"run"}, first...)...)
 	began := time.Now()
 	f.waitServed(t, "a request after the node came back")
 	t.Logf("the restarted node answered after %v", time.Since(began).Round(time.Millisecond))
+	if !strings.Contains(back.stderr.String(), "the enrollment key is not used") {
+		t.Errorf("the restarted node did not say it left the key unused:\n%s", back.stderr)
+	}
 	f.stillUp(t)
 }
 
