@@ -26,14 +26,23 @@ var errStreamEnded = errors.New("coordinator closed the netmap stream")
 // resuming after seq (0: from scratch). It returns when the stream ends or
 // stays silent too long, fn fails, or ctx is done.
 func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) error) error {
+	req, err := http.NewRequest(http.MethodGet, c.base.String()+"/api/v1/netmap?seq="+strconv.FormatUint(seq, 10), nil)
+	if err != nil {
+		return err
+	}
+	return follow(ctx, c, req, (*wire.StreamReader).Next, fn)
+}
+
+// follow sends req (with the member's headers and credential) for a
+// stream of NDJSON lines and calls fn with each value next reads. It
+// returns when the stream ends (errStreamEnded) or stays silent for
+// streamIdle, fn fails, or ctx is done.
+func follow[T any](ctx context.Context, c *Client, req *http.Request, next func(*wire.StreamReader) (T, error), fn func(T) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	idle := time.AfterFunc(streamIdle, cancel)
 	defer idle.Stop()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/api/v1/netmap?seq="+strconv.FormatUint(seq, 10), nil)
-	if err != nil {
-		return err
-	}
+	req = req.WithContext(ctx)
 	setMemberHeaders(req.Header)
 	req.Header.Set("Authorization", "Bearer "+string(c.Credential()))
 	resp, err := c.long.Do(req)
@@ -46,14 +55,14 @@ func (c *Client) Stream(ctx context.Context, seq uint64, fn func(*wire.NetMap) e
 	}
 	r := wire.NewStreamReader(&idleReader{resp.Body, idle})
 	for {
-		nm, err := r.Next()
+		v, err := next(r)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return errStreamEnded
 			}
 			return err
 		}
-		if err := fn(nm); err != nil {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}
