@@ -28,22 +28,31 @@ func NewStreamReader(r io.Reader) *StreamReader {
 // end of the stream, and an error naming the problem for an oversized or
 // invalid line (after which the stream cannot be trusted: reconnect).
 func (s *StreamReader) Next() (*NetMap, error) {
+	var nm NetMap
+	if err := s.next("netmap stream", &nm); err != nil {
+		return nil, err
+	}
+	return &nm, nil
+}
+
+// next reads the next line that is not a heartbeat into v and validates
+// it; what names the stream in errors.
+func (s *StreamReader) next(what string, v interface{ Validate() error }) error {
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue // heartbeat
 		}
-		var nm NetMap
-		if err := Unmarshal(line, &nm); err != nil {
-			return nil, fmt.Errorf("netmap stream: %w", err)
+		if err := Unmarshal(line, v); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if err := nm.Validate(); err != nil {
-			return nil, fmt.Errorf("netmap stream: %w", err)
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		return &nm, nil
+		return nil
 	}
 }
 

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -124,21 +123,9 @@ func checkAccess(where string, access []ModelAccess, grants int) error {
 // NextTailnet returns the next tailnet map of a tailnet stream, validated,
 // with Next's rules.
 func (s *StreamReader) NextTailnet() (*TailnetMap, error) {
-	for {
-		line, err := s.readLine()
-		if err != nil {
-			return nil, err
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue // heartbeat
-		}
-		var m TailnetMap
-		if err := Unmarshal(line, &m); err != nil {
-			return nil, fmt.Errorf("tailnet stream: %w", err)
-		}
-		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("tailnet stream: %w", err)
-		}
-		return &m, nil
+	var m TailnetMap
+	if err := s.next("tailnet stream", &m); err != nil {
+		return nil, err
 	}
+	return &m, nil
 }
