@@ -63,3 +63,28 @@ func FuzzStreamReader(f *testing.F) {
 		}
 	})
 }
+
+func FuzzTailnetStream(f *testing.F) {
+	m := TailnetMap{Version: Version, Seq: 1, Self: Identity{DeviceID: "d_node", Tags: []string{"tag:gpu"}},
+		Rules:  &NodeRules{Grants: []GrantRule{{ID: "grants[0]"}}},
+		People: []TailnetPerson{{Identity: Identity{UserID: "u_1", Login: "alice@example.com"}, Access: []ModelAccess{{Model: "m", Grant: 0}}}},
+		Tags:   []TailnetTag{{Tag: "tag:ci", Access: []ModelAccess{{Model: "m", Grant: 0}}}}}
+	good, _ := json.Marshal(m)
+	if _, err := NewStreamReader(bytes.NewReader(append(good, '\n'))).NextTailnet(); err != nil {
+		f.Fatalf("the seed map is refused: %v", err)
+	}
+	f.Add(append(append(good, '\n', '\n'), good...))
+	f.Add([]byte("\n{\"version\":1}\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewStreamReader(bytes.NewReader(in))
+		for range 100 {
+			m, err := r.NextTailnet()
+			if err != nil {
+				return
+			}
+			if err := m.Validate(); err != nil {
+				t.Fatalf("stream yielded an invalid tailnet map: %v", err)
+			}
+		}
+	})
+}
