@@ -161,7 +161,16 @@ func (s *Server) serveTailnet(r *http.Request, id string, models []wire.ModelAd,
 	for {
 		node := liveDevice(snap, id)
 		if node == nil {
-			return
+			// A recompute's snapshot may predate the node (it joined
+			// while one ran): only the store read now says it left.
+			var err error
+			if snap, err = s.netmaps.Snapshot(ctx); err != nil {
+				s.log.Warn("tailnet map", "node", id, "err", err)
+				return
+			}
+			if node = liveDevice(snap, id); node == nil {
+				return
+			}
 		}
 		m, err := snap.Tailnet(node, models, opt)
 		if err != nil {
