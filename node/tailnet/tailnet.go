@@ -272,6 +272,15 @@ func (n *Node) Guard() *guard.Guard { return n.local.Guard() }
 // Tailnet returns the tsnet server the node runs on.
 func (n *Node) Tailnet() *tsnet.Server { return n.ts }
 
+// DeviceID is the node's device ID at its moat coordinator; "" when it
+// runs standalone.
+func (n *Node) DeviceID() wire.DeviceID {
+	if n.coord == nil {
+		return ""
+	}
+	return n.coord.DeviceID()
+}
+
 // Run serves the guard on the node's tailnet addresses and follows the
 // tailnet's netmap until ctx ends.
 func (n *Node) Run(ctx context.Context) error {

@@ -1,12 +1,15 @@
-package tailnet
+package tailnetcoord_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"tailscale.com/ipn/store/mem"
 	"tailscale.com/tsnet"
 
 	"github.com/moatmesh/moat/coordinator"
@@ -14,6 +17,9 @@ import (
 	"github.com/moatmesh/moat/internal/standin"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
+	"github.com/moatmesh/moat/node/guard"
+	"github.com/moatmesh/moat/node/tailnet"
+	"github.com/moatmesh/moat/node/tailnet/tailnettest"
 )
 
 // enrolledPolicy, at the coordinator: the IdP group ml may use the
@@ -44,23 +50,26 @@ const enrolledPolicy = `{
 // the coordinator naming alice; a policy saved at the coordinator
 // revokes alice on the running node; revoking the node stops it serving.
 func TestEnrolledTailnet(t *testing.T) {
-	h := newHarness(t)
+	h := &harness{t: t}
+	h.ctx, h.cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(h.cancel)
+	h.tn = tailnettest.Start(t)
 	alice := h.tn.Join(t, h.ctx, "alice-laptop")
 	bob := h.tn.Join(t, h.ctx, "bob-laptop")
 	carol := h.tn.Join(t, h.ctx, "carol-laptop")
 	ci := h.tn.Join(t, h.ctx, "ci-runner", "tag:ci")
-	aliceLogin, bobLogin := loginOf(t, h.ctx, alice), loginOf(t, h.ctx, bob)
+	aliceLogin, bobLogin := tailnettest.Login(t, h.ctx, alice), tailnettest.Login(t, h.ctx, bob)
 
 	c := coordtest.Start(t, func(cfg *coordinator.Config) { cfg.TailnetLogins, cfg.TailnetTags = true, []string{"tag:ci"} })
 	c.SignInDevice(t, c.AddPerson(t, aliceLogin, false, "ml"), "alice-mac")
 	c.SignInDevice(t, c.AddPerson(t, bobLogin, false), "bob-mac")
 	c.SavePolicy(t, fmt.Sprintf(enrolledPolicy, bobLogin))
-	h.start(Config{Coordinator: &node.CoordinatorConfig{URL: c.URL, EnrollKey: wire.Secret(c.EnrollKey(t, "tag:gpu"))}})
+	h.start(tailnet.Config{Coordinator: &node.CoordinatorConfig{URL: c.URL, EnrollKey: wire.Secret(c.EnrollKey(t, "tag:gpu"))}})
 
 	// alice is served once the node has its first map, whatever
 	// identity headers she sends.
 	waitFor(t, "alice to be served", func() bool {
-		status, text, err := h.chat(alice, "standin", spoofed(bobLogin))
+		status, text, err := h.chat(alice, "standin", tailnettest.Spoofed(bobLogin))
 		return err == nil && status == http.StatusOK && text == standin.Answer
 	})
 	h.wantStatus(bob, "standin", http.StatusForbidden, "not granted")
@@ -78,7 +87,7 @@ func TestEnrolledTailnet(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range out.Records {
-			if r.Model == "standin" && r.Decision == "allow" && r.NodeID == string(h.node.coord.DeviceID()) {
+			if r.Model == "standin" && r.Decision == "allow" && r.NodeID == string(h.node.DeviceID()) {
 				return true
 			}
 		}
@@ -95,7 +104,7 @@ func TestEnrolledTailnet(t *testing.T) {
 
 	// A node the coordinator revokes serves nobody (fail closed), though
 	// the tailnet still carries its callers.
-	c.Admin(t, "POST", "/devices/"+string(h.node.coord.DeviceID())+"/revoke", "")
+	c.Admin(t, "POST", "/devices/"+string(h.node.DeviceID())+"/revoke", "")
 	waitFor(t, "bob to be refused once the node is revoked", func() bool {
 		status, _, err := h.chat(bob, "grouped", nil)
 		return err == nil && status == http.StatusForbidden
@@ -109,5 +118,62 @@ func (h *harness) wantStatus(s *tsnet.Server, model string, status int, want str
 	got, body, err := h.chat(s, model, nil)
 	if err != nil || got != status || !strings.Contains(body, want) {
 		h.t.Fatalf("%s: status %d, body %q, err %v; want %d with %q", model, got, body, err, status, want)
+	}
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+	tn     *tailnettest.Tailnet
+	node   *tailnet.Node
+	url    string // the guard's base URL on the tailnet
+}
+
+// start starts and runs the node gpu-1 with cfg, serving the models
+// "standin", "private" and "grouped" from one stand-in server; it stops
+// when the test ends.
+func (h *harness) start(cfg tailnet.Config) {
+	t := h.t
+	up, err := standin.Start(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	for _, name := range []string{"standin", "private", "grouped"} {
+		cfg.Models = append(cfg.Models, node.Model{Name: name, Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}})
+	}
+	cfg.ControlURL, cfg.Hostname, cfg.StateDir = h.tn.URL, "gpu-1", t.TempDir()
+	cfg.Store, cfg.Ephemeral, cfg.ShutdownTimeout = new(mem.Store), true, -1
+	if h.node, err = tailnet.Start(h.ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	runCtx, stop := context.WithCancel(h.ctx)
+	go func() { done <- h.node.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		h.node.Close()
+	})
+	if err := tailnettest.WaitForHomeDERP(h.ctx, h.node.Tailnet()); err != nil {
+		t.Fatal(err)
+	}
+	ip4, _ := h.node.Tailnet().TailscaleIPs()
+	h.url = "http://" + ip4.String()
+}
+
+func (h *harness) chat(s *tsnet.Server, model string, header http.Header) (int, string, error) {
+	return tailnettest.Chat(h.ctx, s, h.url, model, header)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
