@@ -17,7 +17,6 @@ import (
 	"github.com/moatmesh/moat/internal/standin"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node"
-	"github.com/moatmesh/moat/node/guard"
 	"github.com/moatmesh/moat/node/tailnet"
 	"github.com/moatmesh/moat/node/tailnet/tailnettest"
 )
@@ -134,35 +133,14 @@ type harness struct {
 // "standin", "private" and "grouped" from one stand-in server; it stops
 // when the test ends.
 func (h *harness) start(cfg tailnet.Config) {
-	t := h.t
-	up, err := standin.Start(0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { up.Close() })
-	for _, name := range []string{"standin", "private", "grouped"} {
-		cfg.Models = append(cfg.Models, node.Model{Name: name, Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}})
-	}
-	cfg.ControlURL, cfg.Hostname, cfg.StateDir = h.tn.URL, "gpu-1", t.TempDir()
+	cfg.Models = append(cfg.Models, tailnettest.Models(h.t)...)
+	cfg.ControlURL, cfg.Hostname, cfg.StateDir = h.tn.URL, "gpu-1", h.t.TempDir()
 	cfg.Store, cfg.Ephemeral, cfg.ShutdownTimeout = new(mem.Store), true, -1
+	var err error
 	if h.node, err = tailnet.Start(h.ctx, cfg); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	runCtx, stop := context.WithCancel(h.ctx)
-	go func() { done <- h.node.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		h.node.Close()
-	})
-	if err := tailnettest.WaitForHomeDERP(h.ctx, h.node.Tailnet()); err != nil {
-		t.Fatal(err)
-	}
-	ip4, _ := h.node.Tailnet().TailscaleIPs()
-	h.url = "http://" + ip4.String()
+	h.url = tailnettest.Run(h.t, h.ctx, h.node)
 }
 
 func (h *harness) chat(s *tsnet.Server, model string, header http.Header) (int, string, error) {

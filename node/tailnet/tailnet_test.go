@@ -17,9 +17,7 @@ import (
 	"tailscale.com/tsnet"
 
 	"github.com/moatmesh/moat/internal/standin"
-	"github.com/moatmesh/moat/node"
 	"github.com/moatmesh/moat/node/audit"
-	"github.com/moatmesh/moat/node/guard"
 	"github.com/moatmesh/moat/node/tailnet/tailnettest"
 	"github.com/moatmesh/moat/policy"
 )
@@ -81,35 +79,14 @@ func newHarness(t *testing.T) *harness {
 // "standin", "private" and "grouped" from one stand-in server; it stops
 // when the test ends.
 func (h *harness) start(cfg Config) {
-	t := h.t
-	up, err := standin.Start(0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { up.Close() })
-	for _, name := range []string{"standin", "private", "grouped"} {
-		cfg.Models = append(cfg.Models, node.Model{Name: name, Upstream: guard.Upstream{URL: up.URL, Kind: guard.KindOpenAI}})
-	}
+	cfg.Models = append(cfg.Models, tailnettest.Models(h.t)...)
 	cfg.ControlURL, cfg.Hostname, cfg.StateDir = h.tn.URL, "gpu-1", h.state
 	cfg.Store, cfg.Ephemeral, cfg.ShutdownTimeout = new(mem.Store), true, -1
+	var err error
 	if h.node, err = Start(h.ctx, cfg); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	runCtx, stop := context.WithCancel(h.ctx)
-	go func() { done <- h.node.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		h.node.Close()
-	})
-	if err := tailnettest.WaitForHomeDERP(h.ctx, h.node.Tailnet()); err != nil {
-		t.Fatal(err)
-	}
-	ip4, _ := h.node.Tailnet().TailscaleIPs()
-	h.url = "http://" + ip4.String()
+	h.url = tailnettest.Run(h.t, h.ctx, h.node)
 }
 
 func loginOf(t *testing.T, ctx context.Context, s *tsnet.Server) string {
