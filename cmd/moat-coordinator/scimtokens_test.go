@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/moatmesh/moat/internal/cli/clitest"
@@ -17,6 +18,12 @@ func TestSCIMTokensCommands(t *testing.T) {
 		t.Fatalf("scim-tokens list --json = %v (want one token, with the default expiry)", toks)
 	}
 	id, _ := toks[0]["id"].(string)
+	// The table: SCIM tokens have no last-used time, admin tokens do.
+	if out := run(nil, "scim-tokens", "list", "--data-dir", data).Stdout; !strings.Contains(out, "EXPIRES") || !strings.Contains(out, id) || strings.Contains(out, "LAST USED") {
+		t.Errorf("scim-tokens list:\n%s\nwant a table with the token and no LAST USED column", out)
+	}
+	run(nil, "tokens", "create", "--data-dir", data, "ci").Want(t, 0, []string{"moat_at_"}, nil)
+	run(nil, "tokens", "list", "--data-dir", data).Want(t, 0, []string{"LAST USED", "ci"}, nil)
 	run(nil, "scim-tokens", "revoke", "--data-dir", data, id).Want(t, 0, []string{"revoked " + id}, nil)
 	run(nil, "scim-tokens", "revoke", "--data-dir", data, id).Want(t, 1, nil, []string{"no SCIM token " + id})
 	run(nil, "scim-tokens", "create", "--data-dir", data, "--expiry", "0s", "x").Want(t, 2, nil, []string{"--expiry"})

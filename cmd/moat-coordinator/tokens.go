@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -13,28 +14,65 @@ import (
 	"github.com/moatmesh/moat/internal/cli"
 )
 
+// tokenKind is one kind of bearer token the coordinator hands out and
+// keeps hashed: admin API tokens (`tokens`) and SCIM provisioning tokens
+// (`scim-tokens`) share create/list/revoke.
+type tokenKind struct {
+	use, short     string // the command and its one-line help
+	what           string // "admin API token", "SCIM token"
+	createShort    string
+	revokeShort    string
+	nameHint       string // what NAME means in create
+	expiry         time.Duration
+	lastUsed       bool // list shows when the token was last used
+	create         func(ctx context.Context, st *store.DB, name string, expiry time.Duration) (string, error)
+	list           func(ctx context.Context, st *store.DB) ([]tokenRow, error)
+	revoke         func(ctx context.Context, st *store.DB, id string) error
+	notFoundPrefix string // "no API token", "no SCIM token"
+}
+
+// tokensCommand manages admin API tokens.
 func tokensCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "tokens", Short: "Make, list and revoke admin API tokens"}
-	cmd.AddCommand(tokensCreateCommand(), tokensListCommand(), tokensRevokeCommand())
+	return tokenKind{
+		use: "tokens", short: "Make, list and revoke admin API tokens", what: "admin API token",
+		createShort: "Make an admin API token; it is printed once", nameHint: "the token's NAME",
+		revokeShort: "Revoke an admin API token (its ID from tokens list)", notFoundPrefix: "no API token",
+		expiry: coordinator.DefaultAPITokenExpiry, lastUsed: true,
+		create: func(ctx context.Context, st *store.DB, name string, expiry time.Duration) (string, error) {
+			return coordinator.CreateAPIToken(ctx, st, name, coordinator.CLIActor(), expiry)
+		},
+		list: func(ctx context.Context, st *store.DB) ([]tokenRow, error) {
+			toks, err := st.APITokens(ctx)
+			rows := make([]tokenRow, 0, len(toks))
+			for _, t := range toks {
+				rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy, Created: t.Created,
+					Expiry: nonZero(t.Expiry), LastUsed: nonZero(t.LastUsed)})
+			}
+			return rows, err
+		},
+		revoke: func(ctx context.Context, st *store.DB, id string) error {
+			return coordinator.RevokeAPIToken(ctx, st, id, coordinator.CLIActor())
+		},
+	}.command()
+}
+
+func (k tokenKind) command() *cobra.Command {
+	cmd := &cobra.Command{Use: k.use, Short: k.short}
+	cmd.AddCommand(k.createCommand(), k.listCommand(), k.revokeCommand())
 	return cmd
 }
 
-// tokensCreateCommand makes an admin API token, printed once and stored
-// hashed.
-func tokensCreateCommand() *cobra.Command {
+// createCommand makes a token, printed once and stored hashed.
+func (k tokenKind) createCommand() *cobra.Command {
 	var expiry time.Duration
-	cmd := &cobra.Command{
-		Use:   "create NAME",
-		Short: "Make an admin API token; it is printed once",
-		Args:  cli.Args(1, 1, "the token's NAME"),
-	}
-	cmd.Flags().DurationVar(&expiry, "expiry", coordinator.DefaultAPITokenExpiry, "token lifetime")
+	cmd := &cobra.Command{Use: "create NAME", Short: k.createShort, Args: cli.Args(1, 1, k.nameHint)}
+	cmd.Flags().DurationVar(&expiry, "expiry", k.expiry, "token lifetime")
 	o := offlineCommand(cmd, false)
 	cmd.RunE = o.with(func(cmd *cobra.Command, st *store.DB, args []string) error {
 		if expiry <= 0 {
 			return cli.Invalid(cmd, "expiry", "must be longer than 0, not %s", expiry)
 		}
-		tok, err := coordinator.CreateAPIToken(cmd.Context(), st, args[0], coordinator.CLIActor(), expiry)
+		tok, err := k.create(cmd.Context(), st, args[0], expiry)
 		if err != nil {
 			return err
 		}
@@ -44,7 +82,7 @@ func tokensCreateCommand() *cobra.Command {
 	return cmd
 }
 
-// tokenRow is one token in `tokens list`; the secret is never stored.
+// tokenRow is one token in `… list`; the secret is never stored.
 type tokenRow struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
@@ -54,47 +92,44 @@ type tokenRow struct {
 	LastUsed  *time.Time `json:"last_used,omitempty"`
 }
 
-func tokensListCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "list", Short: "List admin API tokens (never their secrets)"}
+func (k tokenKind) listCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Short: fmt.Sprintf("List %ss (never their secrets)", k.what)}
 	asJSON := cli.JSONFlag(cmd.Flags())
 	o := offlineCommand(cmd, false)
 	cmd.RunE = o.with(func(cmd *cobra.Command, st *store.DB, _ []string) error {
-		toks, err := st.APITokens(cmd.Context())
+		rows, err := k.list(cmd.Context(), st)
 		if err != nil {
 			return err
-		}
-		rows := make([]tokenRow, 0, len(toks))
-		for _, t := range toks {
-			rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy, Created: t.Created,
-				Expiry: nonZero(t.Expiry), LastUsed: nonZero(t.LastUsed)})
 		}
 		if *asJSON {
 			return cli.PrintJSON(cmd.OutOrStdout(), rows)
 		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCREATED BY\tCREATED\tEXPIRES\tLAST USED")
+		head := "ID\tNAME\tCREATED BY\tCREATED\tEXPIRES"
+		if k.lastUsed {
+			head += "\tLAST USED"
+		}
+		fmt.Fprintln(tw, head)
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.CreatedBy, r.Created.Local().Format(time.DateTime),
-				orText(r.Expiry, "never"), orText(r.LastUsed, "never"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", r.ID, r.Name, r.CreatedBy, r.Created.Local().Format(time.DateTime), orText(r.Expiry, "never"))
+			if k.lastUsed {
+				fmt.Fprintf(tw, "\t%s", orText(r.LastUsed, "never"))
+			}
+			fmt.Fprintln(tw)
 		}
 		return tw.Flush()
 	})
 	return cmd
 }
 
-// tokensRevokeCommand deletes an admin API token: it stops working at
-// once.
-func tokensRevokeCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke an admin API token (its ID from tokens list)",
-		Args:  cli.Args(1, 1, "the token's ID"),
-	}
+// revokeCommand deletes a token: it stops working at once.
+func (k tokenKind) revokeCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "revoke ID", Short: k.revokeShort, Args: cli.Args(1, 1, "the token's ID")}
 	o := offlineCommand(cmd, false)
 	cmd.RunE = o.with(func(cmd *cobra.Command, st *store.DB, args []string) error {
-		err := coordinator.RevokeAPIToken(cmd.Context(), st, args[0], coordinator.CLIActor())
+		err := k.revoke(cmd.Context(), st, args[0])
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no API token %s; see tokens list", args[0])
+			return fmt.Errorf("%s %s; see %s list", k.notFoundPrefix, args[0], k.use)
 		}
 		if err != nil {
 			return err
