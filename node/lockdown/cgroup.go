@@ -1,13 +1,14 @@
 package lockdown
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/moatmesh/moat/internal/cgroupfs"
 )
 
 // cgroupLevel is the depth of a cgroup v2 path below the root, as
@@ -39,22 +40,11 @@ func cgroupID(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// cgroup2Mount finds where the cgroup v2 hierarchy is mounted
-// (/sys/fs/cgroup on unified systems, /sys/fs/cgroup/unified on hybrid).
+// cgroup2Mount finds where the cgroup v2 hierarchy is mounted.
 func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", fmt.Errorf("find cgroup2 mount: %w", err)
+	m, err := cgroupfs.Mount()
+	if errors.Is(err, cgroupfs.ErrNotMounted) {
+		return "", fmt.Errorf("%w: use ServiceUID instead of ServiceCgroup", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options ... - fstype source super
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields := strings.Fields(pre)
-		if ok && len(fields) >= 5 && strings.HasPrefix(post, "cgroup2 ") {
-			return fields[4], nil
-		}
-	}
-	return "", errors.New("no cgroup2 hierarchy is mounted: use ServiceUID instead of ServiceCgroup")
+	return m, err
 }

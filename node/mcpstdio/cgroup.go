@@ -1,13 +1,13 @@
 package mcpstdio
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/moatmesh/moat/internal/cgroupfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,23 +48,13 @@ func ownCgroup() (string, error) {
 	return "", errors.New("this process is in no cgroup v2")
 }
 
-// cgroup2Mount finds where the cgroup v2 hierarchy is mounted
-// (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems).
+// cgroup2Mount finds where the cgroup v2 hierarchy is mounted.
 func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
+	m, err := cgroupfs.Mount()
+	if errors.Is(err, cgroupfs.ErrNotMounted) {
+		return "", fmt.Errorf("%w: a stdio MCP server needs one for its own cgroup", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields := strings.Fields(pre)
-		if ok && len(fields) >= 5 && strings.HasPrefix(post, "cgroup2 ") {
-			return fields[4], nil
-		}
-	}
-	return "", errors.New("no cgroup2 hierarchy is mounted: a stdio MCP server needs one for its own cgroup")
+	return m, err
 }
 
 func openCgroup(dir string) (int, error) {
