@@ -26,7 +26,7 @@ func (e *Engine) LastReceive(addr netip.Addr) time.Time {
 // path reads the address table through an atomic pointer and stores one
 // atomic value per peer: no lock and no allocation per packet.
 type recvTimes struct {
-	base  time.Time                                // monotonic origin of the stamps
+	base  time.Time                                 // monotonic origin of the stamps
 	addrs atomic.Pointer[map[netip.Addr]*recvStamp] // every address of every peer
 
 	mu struct {
