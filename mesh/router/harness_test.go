@@ -1,11 +1,13 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -146,6 +148,23 @@ func newMesh(t *testing.T, mod func(*Config), nodes ...*member) *testMesh {
 	m.srv = httptest.NewServer(r)
 	t.Cleanup(func() { m.srv.Close(); r.Close() })
 	return m
+}
+
+// handshake opens and closes a connection to each of nodes with a generous
+// deadline, so that tests with a short Config.ConnectTimeout do not
+// spend it on first contact (a handshake takes over a second under the
+// race detector on a loaded machine).
+func (m *testMesh) handshake(t *testing.T, nodes ...*member) {
+	t.Helper()
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := m.client.Eng.Dial(ctx, "tcp", netip.AddrPortFrom(n.Addrs[0], DefaultGuardPort).String())
+		cancel()
+		if err != nil {
+			t.Fatalf("connect to %s: %v", n.name, err)
+		}
+		c.Close()
+	}
 }
 
 // post sends a JSON body to path and returns status and body.
