@@ -89,7 +89,7 @@ func (r *Router) newNodeTransport() *http.Transport {
 type exchange struct {
 	resp   *http.Response
 	reused bool      // sent on a kept-alive connection
-	sent   time.Time // before the request's first byte left
+	sent   time.Time // before the request's last bytes left
 	cancel context.CancelCauseFunc
 	seen   atomic.Bool // the node showed it has the request
 	timer  atomic.Pointer[time.Timer]
