@@ -128,7 +128,11 @@ func (r *Router) watch(parent context.Context, x *exchange, addr netip.Addr) con
 		// The request is still in the connection's buffer here: its last
 		// bytes leave, and are acknowledged, after this time.
 		WroteHeaders: func() { x.sent = time.Now() },
-		WroteRequest: func(httptrace.WroteRequestInfo) { r.arm(x, addr) },
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil { // else RoundTrip fails, or writes it again
+				r.arm(x, addr)
+			}
+		},
 		Got1xxResponse: func(int, textproto.MIMEHeader) error {
 			x.alive()
 			return nil
@@ -141,7 +145,7 @@ func (r *Router) watch(parent context.Context, x *exchange, addr netip.Addr) con
 // after the request was written, whether the node showed it has it, and
 // renews the session or gives the attempt up (errNoAnswer) when not.
 func (r *Router) arm(x *exchange, addr netip.Addr) {
-	x.disarm() // a request the transport wrote again
+	x.disarm() // a request the transport wrote again (Transport retries)
 	if x.seen.Load() {
 		return
 	}
