@@ -101,7 +101,6 @@ func TestNodeVanishesAfterRequestWritten(t *testing.T) {
 	for _, n := range []*member{a, b} {
 		d.nodes[netip.AddrPortFrom(n.Addrs[0], DefaultGuardPort).String()] = n
 	}
-	m.handshake(t, a, b)
 	for ga.count() == 0 || gb.count() == 0 { // both have a kept connection
 		if status, _ := m.post(t, "/v1/chat/completions", `{"model":"m"}`); status != http.StatusOK {
 			t.Fatalf("with both nodes up: %d", status)
@@ -171,7 +170,6 @@ func TestSlowModelNotRetried(t *testing.T) {
 	a, b := newMember(t, 2, "gpu-a", "m"), newMember(t, 3, "gpu-b", "m")
 	ga, gb := a.serve(t, slow), b.serve(t, slow)
 	m := newMesh(t, func(c *Config) { c.ConnectTimeout = timeout }, a, b)
-	m.handshake(t, a, b)
 	for i := range 2 { // the second goes over a kept connection
 		body := fmt.Sprintf(`{"model":"m","n":%d}`, i)
 		if status, got := m.post(t, "/v1/chat/completions", body); status != http.StatusOK || got != body {
@@ -198,7 +196,6 @@ func TestContinueWithoutLastReceiver(t *testing.T) {
 		c.ConnectTimeout = timeout
 		c.Dialer = struct{ Dialer }{c.Dialer} // Dial only
 	}, a)
-	m.handshake(t, a)
 	for i := range 2 { // the second goes over the kept connection
 		if status, got := m.post(t, "/v1/chat/completions", `{"model":"m"}`); status != http.StatusOK || got != "slow answer" {
 			t.Fatalf("request %d: %d %q", i, status, got)

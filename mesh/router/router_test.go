@@ -100,7 +100,6 @@ func TestFailoverSlowConnect(t *testing.T) {
 	a, b := newMember(t, 2, "gpu-a", "m@ollama"), newMember(t, 3, "gpu-b", "m@ollama")
 	b.serve(t, nil)
 	m := newMesh(t, func(c *Config) { c.ConnectTimeout = 300 * time.Millisecond }, a, b)
-	m.handshake(t, b)
 	a.Eng.Close() // gpu-a vanished: packets to it go nowhere
 	for i := range 4 {
 		if status, got := m.post(t, "/api/chat", `{"model":"m"}`); status != http.StatusOK || !strings.HasPrefix(got, "gpu-b") {
