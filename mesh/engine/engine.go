@@ -86,6 +86,7 @@ type Engine struct {
 	backend backend
 	dev     *device.Device
 	bind    *pathBind
+	recv    *recvTimes // when each peer's packets last arrived (recvtime.go)
 
 	mu struct {
 		sync.Mutex
@@ -133,7 +134,7 @@ func New(cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: log.With("backend", cfg.Backend.String())}
+	e := &Engine{cfg: cfg, log: log.With("backend", cfg.Backend.String()), recv: newRecvTimes()}
 	e.mu.peers = map[key.Public]peerConfig{}
 
 	var err error
@@ -150,7 +151,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.bind = newPathBind(newCappedBind(conn.NewDefaultBind()), cfg.PrivateKey, e.log)
 	e.bind.renew = e.renewSession
-	e.dev = device.NewDevice(e.backend, e.bind, wgLogger(e.log))
+	e.dev = device.NewDevice(recvDevice{e.backend, e.recv}, e.bind, wgLogger(e.log))
 	// Every peer is configured with its key as its endpoint (Reconfig),
 	// and the bind picks the path for each send; wireguard-go must not
 	// replace that endpoint with a packet's source address.

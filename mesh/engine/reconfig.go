@@ -92,6 +92,7 @@ func (e *Engine) Reconfig(nm *wire.NetMap) error {
 			e.mu.resync = true
 			return fmt.Errorf("engine: reconfig: apply peers: %w", err)
 		}
+		e.recv.setPeers(want)
 	}
 	e.mu.resync = false
 	var added []key.Public

@@ -1,11 +1,13 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,9 +145,29 @@ func newMesh(t *testing.T, mod func(*Config), nodes ...*member) *testMesh {
 	}
 	r.SetNetMap(m.client.netmap(nodes...))
 	m.router = r
+	m.handshake(t, nodes...)
 	m.srv = httptest.NewServer(r)
 	t.Cleanup(func() { m.srv.Close(); r.Close() })
 	return m
+}
+
+// handshake makes the client's first contact with each of nodes with a
+// generous deadline, so that no test spends its Config.ConnectTimeout on
+// it (a handshake takes over a second under the race detector on a
+// loaded machine). It connects to a port no guard listens on: the node's
+// reset proves the session, and no guard counts the connection.
+func (m *testMesh) handshake(t *testing.T, nodes ...*member) {
+	t.Helper()
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := m.client.Eng.Dial(ctx, "tcp", netip.AddrPortFrom(n.Addrs[0], 9).String())
+		cancel()
+		if err == nil {
+			c.Close()
+		} else if !strings.Contains(err.Error(), "refused") { // netstack's "connection was refused"
+			t.Fatalf("first contact with %s: %v", n.name, err)
+		}
+	}
 }
 
 // post sends a JSON body to path and returns status and body.

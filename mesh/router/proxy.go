@@ -100,10 +100,9 @@ func (r *Router) attempt(req *http.Request, n *node, body []byte) (*exchange, er
 	}
 	out.Header = forwardHeaders(req.Header)
 	out.ContentLength = int64(len(body))
-	if len(body) > 0 {
-		out.Header.Set("Expect", "100-continue")
-	} else {
-		out.Header.Del("Expect")
+	out.Header.Del("Expect") // the router answers the caller's itself
+	if _, ok := r.cfg.Dialer.(LastReceiver); !ok && len(body) > 0 {
+		out.Header.Set("Expect", "100-continue") // the proof of receipt (conns.go)
 	}
 	x.resp, err = n.st.tr.RoundTrip(out)
 	if err != nil && context.Cause(ctx) == errNoAnswer {
