@@ -13,22 +13,38 @@ import (
 // the peers among them shared with other devices' frames. Written out it
 // is exactly the JSON of a wire.NetMap, one line.
 type frame struct {
-	self   *fragment
-	peers  []*fragment // sorted by device ID, as the compiled policy lists peers
-	rules  []byte      // JSON; nil for people's devices
-	digest [sha256.Size]byte
+	self     *fragment
+	peers    []*fragment // sorted by device ID, as the compiled policy lists peers; shared, never changed
+	peersSum [sha256.Size]byte
+	rules    []byte // JSON; nil for people's devices
+	digest   [sha256.Size]byte
 }
 
 // seal computes the frame's digest: what the netmap says, apart from its
 // sequence number and creation time.
 func (f *frame) seal() {
+	f.peersSum = peersSum(f.peers)
+	f.sealPeers()
+}
+
+// sealPeers computes the frame's digest from peersSum, already set.
+func (f *frame) sealPeers() {
 	h := sha256.New()
 	h.Write(f.self.digest[:])
-	for _, p := range f.peers {
-		h.Write(p.digest[:])
-	}
+	h.Write(f.peersSum[:])
 	h.Write(f.rules)
 	h.Sum(f.digest[:0])
+}
+
+// peersSum is the digest of a list of peer entries.
+func peersSum(peers []*fragment) [sha256.Size]byte {
+	h := sha256.New()
+	for _, p := range peers {
+		h.Write(p.digest[:])
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 var versionPrefix = []byte(`{"version":` + strconv.Itoa(wire.Version) + `,"seq":`)
