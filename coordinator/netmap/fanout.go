@@ -79,6 +79,7 @@ type Fanout struct {
 	replica   string        // this replica's random id, in messages and presence rows
 	poke      chan struct{} // cap 1: recompute soon
 	publish   chan struct{} // cap 1: the outbox has something
+	touched   chan struct{} // cap 1: a device was seen (see seen.go)
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	recompute prometheus.Histogram
@@ -88,6 +89,7 @@ type Fanout struct {
 		sync.Mutex
 		nextExpiry time.Time
 		out        outbox
+		seen       map[string]time.Time // devices seen, not yet written (see seen.go)
 	}
 }
 
@@ -107,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 		cfg.Resync = DefaultResync
 	}
 	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), enc: newEncoding(), replica: store.NewID("r_"),
-		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1)}
+		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1), touched: make(chan struct{}, 1)}
 	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -120,9 +122,10 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
 	f.stop = stop
-	f.wg.Add(2)
+	f.wg.Add(3)
 	go f.loop(loopCtx)
 	go f.presence(loopCtx)
+	go f.toucher(loopCtx)
 	if cfg.Bus != nil {
 		f.wg.Add(2)
 		go f.publisher(loopCtx)

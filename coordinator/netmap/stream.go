@@ -12,7 +12,7 @@ import (
 const (
 	heartbeat    = 25 * time.Second // an empty line, so proxies keep the stream open
 	writeTimeout = 15 * time.Second // a client that stops reading is dropped
-	touchTimeout = 2 * time.Second  // for recording that a device was seen
+	touchTimeout = 2 * time.Second  // for recording that a device was seen (see seen.go)
 	// touchEvery is how often a stream records that its device was seen
 	// (store.Device.LastSeen, shown to admins; who is online right now
 	// comes from the presence rows, see replicas.go). At every heartbeat
@@ -66,7 +66,7 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
-	f.touch(id)
+	f.seen(id)
 	touched := time.Now()
 	for {
 		select {
@@ -79,7 +79,7 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 				return
 			}
 			if time.Since(touched) >= touchEvery {
-				f.touch(id)
+				f.seen(id)
 				touched = time.Now()
 			}
 		case <-sub.wake:
@@ -115,14 +115,5 @@ func (f *Fanout) present(id string) (gone func()) {
 		if err := f.cfg.Store.CloseNetmapStream(ctx, stream); err != nil {
 			f.cfg.Logger.Debug("forget netmap stream", "device", id, "err", err)
 		}
-	}
-}
-
-// touch records that a device was seen, without failing the caller.
-func (f *Fanout) touch(id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-	defer cancel()
-	if err := f.cfg.Store.TouchDevice(ctx, id, f.cfg.Now()); err != nil {
-		f.cfg.Logger.Debug("touch device", "device", id, "err", err)
 	}
 }
