@@ -23,7 +23,7 @@ import (
 // the end, when the two sides are done.
 func (e *encoding) build(s *Snapshot, c *policy.Compiled, byPos []*devEncoding, todo []int, out map[string]*frame) error {
 	newBuilder := func() *frameBuilder {
-		return &frameBuilder{e: e, s: s, c: c, devs: byPos, keys: map[string]string{}, lists: map[listKey]peerList{}}
+		return &frameBuilder{e: e, s: s, c: c, devs: byPos, keys: map[string]string{}, lists: map[listKey]*peerList{}}
 	}
 	if runtime.GOMAXPROCS(0) < 2 {
 		fb := newBuilder()
@@ -66,7 +66,7 @@ type frameBuilder struct {
 	keyed bool   // ck and key are set
 	last  viewID // of the view whose key is in ck
 	keys  map[string]string
-	lists map[listKey]peerList // see listKeyOf
+	lists map[listKey]*peerList // see listKeyOf
 	// deferred are the frames that have a peer of their own side (see
 	// build), when building one side.
 	deferred []int
@@ -114,12 +114,15 @@ func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules, oneSide b
 	}
 	lk, shareable := listKeyOf(mr, de.node)
 	l, ok := fb.lists[lk]
-	if !ok || !shareable {
+	switch {
+	case ok && shareable:
+		l.shared = true
+	default:
 		peers, err := fb.peers(de, mr, oneSide)
 		if peers == nil || err != nil {
 			return nil, err
 		}
-		l = newPeerList(peers)
+		l = &peerList{frags: peers, sum: peersSum(peers)}
 		if shareable {
 			fb.lists[lk] = l
 		}
@@ -127,7 +130,7 @@ func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules, oneSide b
 	if old := fb.e.last[d.ID]; old != nil && old.self == de.self && bytes.Equal(old.rules, rules) && old.peersSum == l.sum {
 		return old, nil
 	}
-	f := &frame{self: de.self, peers: l.frags, peersSum: l.sum, rules: rules}
+	f := &frame{self: de.self, peers: l.frags, peersSum: l.sum, list: l, rules: rules}
 	f.sealPeers()
 	return f, nil
 }
@@ -191,14 +194,33 @@ func listKeyOf(mr *policy.MemberRules, node bool) (listKey, bool) {
 }
 
 // peerList is a list of peer entries and their digest, shared by the
-// frames that list the same.
+// frames that list the same. The peers of a list that several frames
+// share are joined into one piece of JSON when first written.
 type peerList struct {
-	frags []*fragment
-	sum   [sha256.Size]byte
+	frags  []*fragment
+	sum    [sha256.Size]byte
+	shared bool // set while building, read only after
+	once   sync.Once
+	joined []byte
 }
 
-func newPeerList(frags []*fragment) peerList {
-	return peerList{frags: frags, sum: peersSum(frags)}
+// join returns the entries joined by commas, computed once.
+func (l *peerList) join() []byte {
+	l.once.Do(func() {
+		n := len(l.frags)
+		for _, p := range l.frags {
+			n += len(p.json)
+		}
+		b := make([]byte, 0, n)
+		for i, p := range l.frags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.json...)
+		}
+		l.joined = b
+	})
+	return l.joined
 }
 
 // peer returns the encoding of device p as one viewer sees it, reusing

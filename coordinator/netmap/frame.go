@@ -16,7 +16,8 @@ type frame struct {
 	self     *fragment
 	peers    []*fragment // sorted by device ID, as the compiled policy lists peers; shared, never changed
 	peersSum [sha256.Size]byte
-	rules    []byte // JSON; nil for people's devices
+	list     *peerList // peers as built, when shared: written joined (nil: not known)
+	rules    []byte    // JSON; nil for people's devices
 	digest   [sha256.Size]byte
 }
 
@@ -47,6 +48,8 @@ func peersSum(peers []*fragment) [sha256.Size]byte {
 	return sum
 }
 
+var comma = []byte{','}
+
 var versionPrefix = []byte(`{"version":` + strconv.Itoa(wire.Version) + `,"seq":`)
 
 // writeTo writes the frame as one NDJSON line with the given sequence
@@ -63,14 +66,20 @@ func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time) error {
 	if _, err := w.Write(buf); err != nil {
 		return err
 	}
-	for i, p := range f.peers {
-		if i > 0 {
-			if _, err := w.Write([]byte{','}); err != nil {
+	if f.list != nil && f.list.shared {
+		if _, err := w.Write(f.list.join()); err != nil {
+			return err
+		}
+	} else {
+		for i, p := range f.peers {
+			if i > 0 {
+				if _, err := w.Write(comma); err != nil {
+					return err
+				}
+			}
+			if _, err := w.Write(p.json); err != nil {
 				return err
 			}
-		}
-		if _, err := w.Write(p.json); err != nil {
-			return err
 		}
 	}
 	tail := []byte("]")
