@@ -73,23 +73,26 @@ const DefaultResync = 30 * time.Second
 // Fanout keeps every live device's netmap current and serves the
 // streams. Close stops it.
 type Fanout struct {
-	cfg       Config
-	hub       *hub
-	enc       *encoding     // kept between recomputes
-	replica   string        // this replica's random id, in messages and presence rows
-	poke      chan struct{} // cap 1: recompute soon
-	publish   chan struct{} // cap 1: the outbox has something
-	touched   chan struct{} // cap 1: a device was seen (see seen.go)
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
-	recompute prometheus.Histogram
-	streams   prometheus.GaugeFunc
+	cfg     Config
+	hub     *hub
+	enc     *encoding     // kept between recomputes
+	replica string        // this replica's random id, in messages and presence rows
+	poke    chan struct{} // cap 1: recompute soon
+	publish chan struct{} // cap 1: the outbox has something
+	touched chan struct{} // cap 1: a device was seen (see seen.go)
+	// presenceNoted (cap 1): a stream opened or ended (see seen.go).
+	presenceNoted chan struct{}
+	stop          context.CancelFunc
+	wg            sync.WaitGroup
+	recompute     prometheus.Histogram
+	streams       prometheus.GaugeFunc
 
 	mu struct {
 		sync.Mutex
 		nextExpiry time.Time
 		out        outbox
 		seen       map[string]time.Time // devices seen, not yet written (see seen.go)
+		presence   []presenceOp         // presence rows not yet written
 	}
 }
 
@@ -109,7 +112,8 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 		cfg.Resync = DefaultResync
 	}
 	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), enc: newEncoding(), replica: store.NewID("r_"),
-		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1), touched: make(chan struct{}, 1)}
+		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1), touched: make(chan struct{}, 1),
+		presenceNoted: make(chan struct{}, 1)}
 	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -122,9 +126,10 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
 	f.stop = stop
-	f.wg.Add(3)
+	f.wg.Add(4)
 	go f.loop(loopCtx)
 	go f.presence(loopCtx)
+	go f.presenceWriter(loopCtx)
 	go f.toucher(loopCtx)
 	if cfg.Bus != nil {
 		f.wg.Add(2)

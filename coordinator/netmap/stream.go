@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // Netmap stream timing.
@@ -94,26 +92,6 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 				return
 			}
 			sent = e.seq
-		}
-	}
-}
-
-// present records in the store that device id holds a stream on this
-// replica (its presence, see replicas.go) until the returned func is
-// called. A failure is logged and the stream goes on: presence is shown
-// to admins, never used to decide access.
-func (f *Fanout) present(id string) (gone func()) {
-	stream := store.NewID("s_")
-	ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-	defer cancel()
-	if err := f.cfg.Store.OpenNetmapStream(ctx, stream, id, f.replica, time.Now()); err != nil {
-		f.cfg.Logger.Warn("record netmap stream", "device", id, "err", err)
-	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-		defer cancel()
-		if err := f.cfg.Store.CloseNetmapStream(ctx, stream); err != nil {
-			f.cfg.Logger.Debug("forget netmap stream", "device", id, "err", err)
 		}
 	}
 }

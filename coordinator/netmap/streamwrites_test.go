@@ -12,8 +12,9 @@ import (
 )
 
 // Devices noted as seen, more than one burst of them, all reach the
-// store with the time they were seen.
-func TestSeenReachesTheStore(t *testing.T) {
+// store with the time they were seen; presence rows come and go with
+// their streams.
+func TestStreamWritesReachTheStore(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "moat.db"))
 	if err != nil {
@@ -41,20 +42,37 @@ func TestSeenReachesTheStore(t *testing.T) {
 	for _, id := range ids {
 		f.seen(id)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	online := func(id string) bool {
+		on, err := st.OnlineDevices(ctx, time.Now().Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return on[id]
+	}
+	gone := f.present(ids[0])
+	f.present(ids[1])() // may be skipped: it ended before it was written
+	waitUntil(t, "a stream's presence row", func() bool { return online(ids[0]) })
+	gone()
+	waitUntil(t, "its removal", func() bool { return !online(ids[0]) && !online(ids[1]) })
 	for _, id := range ids {
-		for {
+		waitUntil(t, id+"'s last seen", func() bool {
 			d, err := st.Device(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.LastSeen.Equal(at) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("device %s: last seen %v, want %v", id, d.LastSeen, at)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return d.LastSeen.Equal(at)
+		})
+	}
+}
+
+// waitUntil checks cond every 20 ms until it holds, for up to 20 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 20 s for %s", what)
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
