@@ -79,9 +79,10 @@ type Fanout struct {
 	replica string        // this replica's random id, in messages and presence rows
 	poke    chan struct{} // cap 1: recompute soon
 	publish chan struct{} // cap 1: the outbox has something
-	touched chan struct{} // cap 1: a device was seen (see seen.go)
-	// presenceNoted (cap 1): a stream opened or ended (see seen.go).
+	touched chan struct{} // cap 1: a device was seen (see streamwrites.go)
+	// presenceNoted (cap 1): a stream opened or ended (see streamwrites.go).
 	presenceNoted chan struct{}
+	stopped       <-chan struct{} // closed by Close
 	stop          context.CancelFunc
 	wg            sync.WaitGroup
 	recompute     prometheus.Histogram
@@ -91,7 +92,7 @@ type Fanout struct {
 		sync.Mutex
 		nextExpiry time.Time
 		out        outbox
-		seen       map[string]time.Time // devices seen, not yet written (see seen.go)
+		seen       map[string]time.Time // devices seen, not yet written (see streamwrites.go)
 		presence   []presenceOp         // presence rows not yet written
 	}
 }
@@ -125,7 +126,7 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 		return nil, err
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
-	f.stop = stop
+	f.stop, f.stopped = stop, loopCtx.Done()
 	f.wg.Add(4)
 	go f.loop(loopCtx)
 	go f.presence(loopCtx)

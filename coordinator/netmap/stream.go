@@ -10,7 +10,7 @@ import (
 const (
 	heartbeat    = 25 * time.Second // an empty line, so proxies keep the stream open
 	writeTimeout = 15 * time.Second // a client that stops reading is dropped
-	touchTimeout = 2 * time.Second  // for recording that a device was seen (see seen.go)
+	touchTimeout = 2 * time.Second  // for recording that a device was seen (see streamwrites.go)
 	// touchEvery is how often a stream records that its device was seen
 	// (store.Device.LastSeen, shown to admins; who is online right now
 	// comes from the presence rows, see replicas.go). At every heartbeat
@@ -28,7 +28,7 @@ const (
 func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since uint64, valid func(context.Context) bool) {
 	sub, cancel := f.hub.subscribe(id)
 	defer cancel()
-	defer f.present(id)()
+	defer f.present(r.Context(), id)()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Accel-Buffering", "no")

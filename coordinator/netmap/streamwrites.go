@@ -8,34 +8,43 @@ import (
 )
 
 // The streams' writes to the store: presence rows (a stream opened or
-// ended, see replicas.go) and when a device was last seen. A stream only
-// notes them; two goroutines write them, so that the streams' goroutines
-// never run the store's deep call stacks (10,000 stacks grown, then shrunk
-// by the garbage collector at every cycle) and a reconnect of every
-// device (a coordinator restart) does not compete with the first
-// recomputes.
+// ended, see replicas.go) and when a device was last seen. Two goroutines
+// write them for the streams, so that the streams' goroutines never run
+// the store's deep call stacks (10,000 stacks grown, then shrunk by the
+// garbage collector cycle after cycle).
 //
-// Presence rows are written in order, as soon as possible. Last-seen
-// times are written at most touchBurst rows every touchPause: LastSeen is
-// only shown to admins (online status comes from presence), so a late
-// write costs nothing.
+// Presence rows are written in order; a stream waits for its own row
+// before its first netmap, as when it wrote it itself. Last-seen times are
+// written at most touchBurst rows every touchPause, so that a reconnect of
+// every device (a coordinator restart) does not compete with the first
+// recomputes: LastSeen is only shown to admins (online status comes from
+// presence), so a late write costs nothing.
 const (
 	touchBurst = 50
 	touchPause = 100 * time.Millisecond
 )
 
 // presenceOp is a presence row to write: a stream opened, or ended.
+// done, for an opening, is closed once it is written.
 type presenceOp struct {
 	open           bool
 	stream, device string
 	at             time.Time
+	done           chan struct{}
 }
 
-// present notes that device id holds a stream on this replica until the
-// returned func is called.
-func (f *Fanout) present(id string) (gone func()) {
+// present records that device id holds a stream on this replica, until
+// the returned func is called. It returns once the row is written, or
+// ctx or the fan-out ended.
+func (f *Fanout) present(ctx context.Context, id string) (gone func()) {
 	stream := store.NewID("s_")
-	f.notePresence(presenceOp{open: true, stream: stream, device: id, at: time.Now()})
+	op := presenceOp{open: true, stream: stream, device: id, at: time.Now(), done: make(chan struct{})}
+	f.notePresence(op)
+	select {
+	case <-op.done:
+	case <-ctx.Done():
+	case <-f.stopped:
+	}
 	return func() { f.notePresence(presenceOp{stream: stream}) }
 }
 
@@ -50,10 +59,9 @@ func (f *Fanout) notePresence(op presenceOp) {
 }
 
 // presenceWriter writes the presence rows noted, in order, until ctx
-// ends; then it forgets this replica's streams in the store. A stream
-// that opened and ended before its row was written is skipped. A failure
-// is logged and the stream goes on: presence is shown to admins, never
-// used to decide access.
+// ends; then it forgets this replica's streams in the store. A failure is
+// logged and the stream goes on: presence is shown to admins, never used
+// to decide access.
 func (f *Fanout) presenceWriter(ctx context.Context) {
 	defer f.wg.Done()
 	for {
@@ -76,21 +84,13 @@ func (f *Fanout) presenceWriter(ctx context.Context) {
 }
 
 func (f *Fanout) writePresence(ctx context.Context, ops []presenceOp) {
-	ended := map[string]bool{}
-	for _, op := range ops {
-		if !op.open {
-			ended[op.stream] = true
-		}
-	}
 	for _, op := range ops {
 		wctx, cancel := context.WithTimeout(ctx, touchTimeout)
 		var err error
-		switch {
-		case op.open && !ended[op.stream]:
+		if op.open {
 			err = f.cfg.Store.OpenNetmapStream(wctx, op.stream, op.device, f.replica, op.at)
-		case op.open: // ended before it was written
-			delete(ended, op.stream)
-		case ended[op.stream]: // its opening was written earlier
+			close(op.done)
+		} else {
 			err = f.cfg.Store.CloseNetmapStream(wctx, op.stream)
 		}
 		cancel()

@@ -49,11 +49,12 @@ func TestStreamWritesReachTheStore(t *testing.T) {
 		}
 		return on[id]
 	}
-	gone := f.present(ids[0])
-	f.present(ids[1])() // may be skipped: it ended before it was written
-	waitUntil(t, "a stream's presence row", func() bool { return online(ids[0]) })
+	gone := f.present(ctx, ids[0])
+	if !online(ids[0]) {
+		t.Fatal("present returned before the stream's row was written")
+	}
 	gone()
-	waitUntil(t, "its removal", func() bool { return !online(ids[0]) && !online(ids[1]) })
+	waitUntil(t, "its removal", func() bool { return !online(ids[0]) })
 	for _, id := range ids {
 		waitUntil(t, id+"'s last seen", func() bool {
 			d, err := st.Device(ctx, id)
