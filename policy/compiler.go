@@ -2,6 +2,7 @@ package policy
 
 import (
 	"cmp"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 )
@@ -29,9 +30,17 @@ type compiler struct {
 	classSize, rep []int
 	classMembers   [][]int
 	// served[n] are the models node n may serve (see served); access[n][k]
-	// is what members of class k may use there.
+	// is what members of class k may use there. Nodes serving the same
+	// models share one access table, and its compiled access list (see
+	// compiler_share.go).
 	served [][]int
 	access [][]classAccess
+	tables map[string][]classAccess // by served models, for nodes not calling themselves
+	lists  map[*classAccess]nodeAccess
+	// classNodes[k] are the nodes whose models class k may use, in order:
+	// a caller's model peers; classUses[k] are its Uses.
+	classNodes [][]int
+	classUses  [][]NodeModels
 }
 
 // classAccess is what the members of one class may use on one node.
@@ -81,44 +90,35 @@ func newCompiler(p *Policy, ms []Member) *compiler {
 }
 
 // models computes, for every node, what it may serve and what each class
-// of members may use there, and sizes the per-member lists to match:
-// the work per (node, member) pair that follows is only appending.
+// of members may use there, and what each class uses: a caller's Uses and
+// model peers are those of its class, computed once per class.
 func (c *compiler) models() {
-	uses := make([]int, len(c.classSize)) // nodes each class may use models on
 	c.served = make([][]int, len(c.ms))
 	c.access = make([][]classAccess, len(c.ms))
+	c.classNodes = make([][]int, len(c.classSize))
+	c.classUses = make([][]NodeModels, len(c.classSize))
 	for n := range c.ms {
 		if len(c.ms[n].Tags) == 0 {
 			continue
 		}
 		c.served[n] = c.served1(n)
-		acc := make([]classAccess, len(c.classSize))
+		acc := c.accessTable(n)
 		callers := 0
-		for k, rep := range c.rep {
-			acc[k].access, acc[k].names = c.callerAccess(rep, c.served[n])
+		for k := range acc {
 			if len(acc[k].names) > 0 {
-				uses[k]++
 				callers += c.classSize[k]
+				c.classNodes[k] = append(c.classNodes[k], n)
+				c.classUses[k] = append(c.classUses[k], NodeModels{Node: c.ms[n].ID, Models: acc[k].names})
 			}
 		}
 		c.access[n] = acc
 		c.peers[n] = make([]int, 0, callers)
 	}
-	// The lists of all members are cut from one allocation each.
-	total := 0
-	for i := range c.ms {
-		total += uses[c.class[i]]
+	for k := range c.classUses {
+		c.classNodes[k], c.classUses[k] = slices.Clip(c.classNodes[k]), slices.Clip(c.classUses[k])
 	}
-	usesAll, peersAll := make([]NodeModels, total), make([]int, total)
 	for i := range c.ms {
-		if u := uses[c.class[i]]; u > 0 {
-			c.out[i].Uses, usesAll = usesAll[:0:u], usesAll[u:]
-			if c.peers[i] == nil {
-				c.peers[i], peersAll = peersAll[:0:u], peersAll[u:]
-			} else {
-				c.peers[i] = slices.Grow(c.peers[i], u)
-			}
-		}
+		c.out[i].Uses = c.usesOf(i)
 	}
 }
 
@@ -142,19 +142,14 @@ func (c *compiler) callers(n int) []int {
 // node compiles what tagged member n serves and enforces.
 func (c *compiler) node(n int) {
 	out := &c.out[n]
-	acc := c.access[n]
-	access := make([]CallerAccess, 0, cap(c.peers[n]))
+	na := c.nodeAccess(n)
 	for _, caller := range c.callers(n) {
-		ca := &acc[c.class[caller]]
-		if caller == n {
-			continue
+		if caller != n {
+			c.peers[n] = append(c.peers[n], caller)
 		}
-		access = append(access, CallerAccess{Caller: c.out[caller].ID, Access: ca.access})
-		c.out[caller].Uses = append(c.out[caller].Uses, NodeModels{Node: out.ID, Models: ca.names})
-		c.link(caller, n)
 	}
-	out.Rules = &NodeRules{Grants: c.renumber(access), Filter: c.filter(n), Models: c.modelRules(c.served[n])}
-	out.Access = slices.Clip(access)
+	out.Rules = &NodeRules{Grants: na.grants, Filter: c.filter(n), Models: c.modelRules(c.served[n])}
+	out.Access = na.access
 }
 
 // modelRules returns the rules of the served models (sorted by name) that
@@ -320,21 +315,16 @@ func (c *compiler) link(a, b int) {
 	c.peers[b] = append(c.peers[b], a)
 }
 
-// result finishes the peer lists.
+// result finishes the peer lists: a member's model peers (its class's
+// nodes, see models) joined with the links of network grants and MCP.
 func (c *compiler) result() *Compiled {
-	for i, ps := range c.peers {
-		if !slices.IsSorted(ps) {
-			slices.Sort(ps)
-		}
-		ps = slices.Compact(ps)
+	ids := peerIDs{c: c, seed: maphash.MakeSeed(), lists: map[uint64][]peerList{}}
+	for i := range c.ms {
+		ps := c.peersOf(i)
 		if len(ps) == 0 {
 			continue
 		}
-		ids := make([]string, len(ps))
-		for k, j := range ps {
-			ids[k] = c.ms[j].ID
-		}
-		c.out[i].Peers, c.out[i].peerIndex = ids, ps
+		c.out[i].Peers, c.out[i].peerIndex = ids.of(ps)
 	}
 	return &Compiled{Members: c.out}
 }

@@ -2,11 +2,13 @@ package netmap
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/moatmesh/moat/coordinator/store"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -21,7 +23,7 @@ import (
 // the end, when the two sides are done.
 func (e *encoding) build(s *Snapshot, c *policy.Compiled, byPos []*devEncoding, todo []int, out map[string]*frame) error {
 	newBuilder := func() *frameBuilder {
-		return &frameBuilder{e: e, s: s, c: c, devs: byPos, keys: map[string]string{}}
+		return &frameBuilder{e: e, s: s, c: c, devs: byPos, keys: map[string]string{}, lists: map[listKey]*peerList{}}
 	}
 	if runtime.GOMAXPROCS(0) < 2 {
 		fb := newBuilder()
@@ -55,16 +57,16 @@ func (e *encoding) build(s *Snapshot, c *policy.Compiled, byPos []*devEncoding, 
 // frameBuilder builds frames during one recompute; one builder per
 // goroutine.
 type frameBuilder struct {
-	e       *encoding
-	s       *Snapshot
-	c       *policy.Compiled
-	devs    []*devEncoding // the live devices, as the compiled policy orders them
-	scratch []*fragment
-	ck      []byte
-	key     string // ck interned
-	keyed   bool   // ck and key are set
-	last    viewID // of the view whose key is in ck
-	keys    map[string]string
+	e     *encoding
+	s     *Snapshot
+	c     *policy.Compiled
+	devs  []*devEncoding // the live devices, as the compiled policy orders them
+	ck    []byte
+	key   string // ck interned
+	keyed bool   // ck and key are set
+	last  viewID // of the view whose key is in ck
+	keys  map[string]string
+	lists map[listKey]*peerList // see listKeyOf
 	// deferred are the frames that have a peer of their own side (see
 	// build), when building one side.
 	deferred []int
@@ -110,7 +112,33 @@ func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules, oneSide b
 			return nil, err
 		}
 	}
-	peers := fb.scratch[:0]
+	lk, shareable := listKeyOf(mr, de.node)
+	l, ok := fb.lists[lk]
+	switch {
+	case ok && shareable:
+		l.shared = true
+	default:
+		peers, err := fb.peers(de, mr, oneSide)
+		if peers == nil || err != nil {
+			return nil, err
+		}
+		l = &peerList{frags: peers, sum: peersSum(peers)}
+		if shareable {
+			fb.lists[lk] = l
+		}
+	}
+	if old := fb.e.last[d.ID]; old != nil && old.self == de.self && bytes.Equal(old.rules, rules) && old.peersSum == l.sum {
+		return old, nil
+	}
+	f := &frame{self: de.self, peers: l.frags, peersSum: l.sum, list: l, rules: rules}
+	f.sealPeers()
+	return f, nil
+}
+
+// peers returns de's peer entries; with oneSide, nil for a frame with a
+// peer of de's own side (see build).
+func (fb *frameBuilder) peers(de *devEncoding, mr *policy.MemberRules, oneSide bool) ([]*fragment, error) {
+	peers := make([]*fragment, 0, len(mr.Peers))
 	// Peers, Uses and Access are all sorted by member ID: walk them
 	// together. The IDs in them are the same strings, so testing for
 	// equality first mostly compares two addresses.
@@ -140,13 +168,59 @@ func (fb *frameBuilder) frame(de *devEncoding, mr *policy.MemberRules, oneSide b
 		}
 		peers = append(peers, frag)
 	}
-	fb.scratch = peers
-	if old := fb.e.last[d.ID]; old != nil && old.self == de.self && bytes.Equal(old.rules, rules) && slices.Equal(old.peers, peers) {
-		return old, nil
+	return peers, nil
+}
+
+// listKey identifies a viewer's peer entries within one recompute by the
+// slices of the compiled policy they come from: the compiler shares one
+// slice among members that see the same (a class of callers, nodes
+// serving the same models).
+type listKey struct {
+	peers  *string
+	uses   *policy.NodeModels
+	access *policy.CallerAccess
+	n      [3]int
+	node   bool
+}
+
+// listKeyOf returns the key of mr's peer entries, and whether it may
+// share them: not when it has an MCP part (per member, not shared).
+func listKeyOf(mr *policy.MemberRules, node bool) (listKey, bool) {
+	k := listKey{peers: unsafe.SliceData(mr.Peers), uses: unsafe.SliceData(mr.Uses), n: [3]int{len(mr.Peers), len(mr.Uses)}, node: node}
+	if node { // a person's device is told nothing of access
+		k.access, k.n[2] = unsafe.SliceData(mr.Access), len(mr.Access)
 	}
-	f := &frame{self: de.self, peers: slices.Clone(peers), rules: rules}
-	f.seal()
-	return f, nil
+	return k, mr.MCP == nil && len(mr.Peers) > 0
+}
+
+// peerList is a list of peer entries and their digest, shared by the
+// frames that list the same. The peers of a list that several frames
+// share are joined into one piece of JSON when first written.
+type peerList struct {
+	frags  []*fragment
+	sum    [sha256.Size]byte
+	shared bool // set while building, read only after
+	once   sync.Once
+	joined []byte
+}
+
+// join returns the entries joined by commas, computed once.
+func (l *peerList) join() []byte {
+	l.once.Do(func() {
+		n := len(l.frags)
+		for _, p := range l.frags {
+			n += len(p.json)
+		}
+		b := make([]byte, 0, n)
+		for i, p := range l.frags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.json...)
+		}
+		l.joined = b
+	})
+	return l.joined
 }
 
 // peer returns the encoding of device p as one viewer sees it, reusing

@@ -9,10 +9,13 @@
 package netmap
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +30,8 @@ import (
 // are open on which replica (see store/presence.go).
 type Store interface {
 	Devices(ctx context.Context) ([]*store.Device, error)
+	// DevicesAnyOrder is Devices in any order (the recompute sorts).
+	DevicesAnyOrder(ctx context.Context) ([]*store.Device, error)
 	Users(ctx context.Context) ([]*store.User, error)
 	PersonKeys(ctx context.Context) ([]*store.PersonKey, error)
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
@@ -73,21 +78,27 @@ const DefaultResync = 30 * time.Second
 // Fanout keeps every live device's netmap current and serves the
 // streams. Close stops it.
 type Fanout struct {
-	cfg       Config
-	hub       *hub
-	enc       *encoding     // kept between recomputes
-	replica   string        // this replica's random id, in messages and presence rows
-	poke      chan struct{} // cap 1: recompute soon
-	publish   chan struct{} // cap 1: the outbox has something
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
-	recompute prometheus.Histogram
-	streams   prometheus.GaugeFunc
+	cfg     Config
+	hub     *hub
+	enc     *encoding     // kept between recomputes
+	replica string        // this replica's random id, in messages and presence rows
+	poke    chan struct{} // cap 1: recompute soon
+	publish chan struct{} // cap 1: the outbox has something
+	touched chan struct{} // cap 1: a device was seen (see streamwrites.go)
+	// presenceNoted (cap 1): a stream opened or ended (see streamwrites.go).
+	presenceNoted chan struct{}
+	stopped       <-chan struct{} // closed by Close
+	stop          context.CancelFunc
+	wg            sync.WaitGroup
+	recompute     prometheus.Histogram
+	streams       prometheus.GaugeFunc
 
 	mu struct {
 		sync.Mutex
 		nextExpiry time.Time
 		out        outbox
+		seen       map[string]time.Time // devices seen, not yet written (see streamwrites.go)
+		presence   []presenceOp         // presence rows not yet written
 	}
 }
 
@@ -107,7 +118,8 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 		cfg.Resync = DefaultResync
 	}
 	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), enc: newEncoding(), replica: store.NewID("r_"),
-		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1)}
+		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1), touched: make(chan struct{}, 1),
+		presenceNoted: make(chan struct{}, 1)}
 	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -119,10 +131,12 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 		return nil, err
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
-	f.stop = stop
-	f.wg.Add(2)
+	f.stop, f.stopped = stop, loopCtx.Done()
+	f.wg.Add(4)
 	go f.loop(loopCtx)
 	go f.presence(loopCtx)
+	go f.presenceWriter(loopCtx)
+	go f.toucher(loopCtx)
 	if cfg.Bus != nil {
 		f.wg.Add(2)
 		go f.publisher(loopCtx)
@@ -175,7 +189,21 @@ func (f *Fanout) Drop(id string) {
 
 // Snapshot reads the mesh from the store, with the policy in force.
 func (f *Fanout) Snapshot(ctx context.Context) (*Snapshot, error) {
-	devices, err := f.cfg.Store.Devices(ctx)
+	return f.snapshot(ctx, f.cfg.Store.Devices)
+}
+
+// sortedDevices reads every device and orders them as Store.Devices
+// does: by creation, then ID. Sorting pointers here costs less than the
+// database's sort of whole rows.
+func (f *Fanout) sortedDevices(ctx context.Context) ([]*store.Device, error) {
+	ds, err := f.cfg.Store.DevicesAnyOrder(ctx)
+	slices.SortFunc(ds, func(a, b *store.Device) int { return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID)) })
+	return ds, err
+}
+
+// snapshot reads the mesh, its devices with devices.
+func (f *Fanout) snapshot(ctx context.Context, devices func(context.Context) ([]*store.Device, error)) (*Snapshot, error) {
+	ds, err := devices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -183,7 +211,7 @@ func (f *Fanout) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	s := &Snapshot{Devices: devices, Users: make(map[string]*store.User, len(users)), Now: f.cfg.Now()}
+	s := &Snapshot{Devices: ds, Users: make(map[string]*store.User, len(users)), Now: f.cfg.Now()}
 	for _, u := range users {
 		s.Users[u.ID] = u
 	}
@@ -237,7 +265,7 @@ func (f *Fanout) untilNextWake() time.Duration {
 func (f *Fanout) update(ctx context.Context) error {
 	start := time.Now() // also the snapshot's time, for the hub's drops
 	want := f.hub.subscribed()
-	s, err := f.Snapshot(ctx)
+	s, err := f.snapshot(ctx, f.sortedDevices)
 	if err != nil {
 		return err
 	}

@@ -13,23 +13,42 @@ import (
 // the peers among them shared with other devices' frames. Written out it
 // is exactly the JSON of a wire.NetMap, one line.
 type frame struct {
-	self   *fragment
-	peers  []*fragment // sorted by device ID, as the compiled policy lists peers
-	rules  []byte      // JSON; nil for people's devices
-	digest [sha256.Size]byte
+	self     *fragment
+	peers    []*fragment // sorted by device ID, as the compiled policy lists peers; shared, never changed
+	peersSum [sha256.Size]byte
+	list     *peerList // peers as built, when shared: written joined (nil: not known)
+	rules    []byte    // JSON; nil for people's devices
+	digest   [sha256.Size]byte
 }
 
 // seal computes the frame's digest: what the netmap says, apart from its
 // sequence number and creation time.
 func (f *frame) seal() {
+	f.peersSum = peersSum(f.peers)
+	f.sealPeers()
+}
+
+// sealPeers computes the frame's digest from peersSum, already set.
+func (f *frame) sealPeers() {
 	h := sha256.New()
 	h.Write(f.self.digest[:])
-	for _, p := range f.peers {
-		h.Write(p.digest[:])
-	}
+	h.Write(f.peersSum[:])
 	h.Write(f.rules)
 	h.Sum(f.digest[:0])
 }
+
+// peersSum is the digest of a list of peer entries.
+func peersSum(peers []*fragment) [sha256.Size]byte {
+	h := sha256.New()
+	for _, p := range peers {
+		h.Write(p.digest[:])
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+var comma = []byte{','}
 
 var versionPrefix = []byte(`{"version":` + strconv.Itoa(wire.Version) + `,"seq":`)
 
@@ -47,14 +66,20 @@ func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time) error {
 	if _, err := w.Write(buf); err != nil {
 		return err
 	}
-	for i, p := range f.peers {
-		if i > 0 {
-			if _, err := w.Write([]byte{','}); err != nil {
+	if f.list != nil && f.list.shared {
+		if _, err := w.Write(f.list.join()); err != nil {
+			return err
+		}
+	} else {
+		for i, p := range f.peers {
+			if i > 0 {
+				if _, err := w.Write(comma); err != nil {
+					return err
+				}
+			}
+			if _, err := w.Write(p.json); err != nil {
 				return err
 			}
-		}
-		if _, err := w.Write(p.json); err != nil {
-			return err
 		}
 	}
 	tail := []byte("]")

@@ -140,20 +140,14 @@ func (f *Fanout) deliver(msg string) {
 	f.recomputeSoon()
 }
 
-// presence marks this replica's streams seen every presenceBeat, and
-// forgets them when it stops.
+// presence marks this replica's streams seen every presenceBeat.
 func (f *Fanout) presence(ctx context.Context) {
 	defer f.wg.Done()
 	t := time.NewTicker(presenceBeat)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-			defer cancel()
-			if err := f.cfg.Store.CloseReplicaStreams(dctx, f.replica); err != nil {
-				f.cfg.Logger.Warn("forget this replica's streams", "err", err)
-			}
+		case <-ctx.Done(): // presenceWriter forgets the streams
 			return
 		case <-t.C:
 		}

@@ -4,15 +4,13 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // Netmap stream timing.
 const (
 	heartbeat    = 25 * time.Second // an empty line, so proxies keep the stream open
 	writeTimeout = 15 * time.Second // a client that stops reading is dropped
-	touchTimeout = 2 * time.Second  // for recording that a device was seen
+	touchTimeout = 2 * time.Second  // for recording that a device was seen (see streamwrites.go)
 	// touchEvery is how often a stream records that its device was seen
 	// (store.Device.LastSeen, shown to admins; who is online right now
 	// comes from the presence rows, see replicas.go). At every heartbeat
@@ -30,7 +28,7 @@ const (
 func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since uint64, valid func(context.Context) bool) {
 	sub, cancel := f.hub.subscribe(id)
 	defer cancel()
-	defer f.present(id)()
+	defer f.present(r.Context(), id)()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -66,7 +64,7 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
-	f.touch(id)
+	f.seen(id)
 	touched := time.Now()
 	for {
 		select {
@@ -79,7 +77,7 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 				return
 			}
 			if time.Since(touched) >= touchEvery {
-				f.touch(id)
+				f.seen(id)
 				touched = time.Now()
 			}
 		case <-sub.wake:
@@ -95,34 +93,5 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 			}
 			sent = e.seq
 		}
-	}
-}
-
-// present records in the store that device id holds a stream on this
-// replica (its presence, see replicas.go) until the returned func is
-// called. A failure is logged and the stream goes on: presence is shown
-// to admins, never used to decide access.
-func (f *Fanout) present(id string) (gone func()) {
-	stream := store.NewID("s_")
-	ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-	defer cancel()
-	if err := f.cfg.Store.OpenNetmapStream(ctx, stream, id, f.replica, time.Now()); err != nil {
-		f.cfg.Logger.Warn("record netmap stream", "device", id, "err", err)
-	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-		defer cancel()
-		if err := f.cfg.Store.CloseNetmapStream(ctx, stream); err != nil {
-			f.cfg.Logger.Debug("forget netmap stream", "device", id, "err", err)
-		}
-	}
-}
-
-// touch records that a device was seen, without failing the caller.
-func (f *Fanout) touch(id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-	defer cancel()
-	if err := f.cfg.Store.TouchDevice(ctx, id, f.cfg.Now()); err != nil {
-		f.cfg.Logger.Debug("touch device", "device", id, "err", err)
 	}
 }

@@ -127,6 +127,14 @@ func (s *DB) Devices(ctx context.Context) ([]*Device, error) {
 	return ds, s.fail("devices", err)
 }
 
+// DevicesAnyOrder is Devices in no particular order: for a reader of every
+// device that orders them itself (the netmap fan-out, at every recompute),
+// sparing the database a sort of whole rows.
+func (s *DB) DevicesAnyOrder(ctx context.Context) ([]*Device, error) {
+	ds, err := getAll(ctx, s.rd(), scanDevice, "SELECT "+deviceCols+" FROM devices")
+	return ds, s.fail("devices", err)
+}
+
 // UpdateDevice implements Store: everything but ID, the addresses and
 // Created. It never clears Revoked, so a stale copy written back cannot
 // undo a revocation; a revoked key comes back only as a new device.

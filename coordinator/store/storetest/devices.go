@@ -51,6 +51,12 @@ func testDevices(t *testing.T, s Store) {
 	all, err := s.Devices(c)
 	must(t, err)
 	same(t, all, []*store.Device{d, n}, "Devices")
+	unordered, err := s.DevicesAnyOrder(c)
+	must(t, err)
+	if len(unordered) == 2 && unordered[0].ID == n.ID {
+		unordered[0], unordered[1] = unordered[1], unordered[0]
+	}
+	same(t, unordered, []*store.Device{d, n}, "DevicesAnyOrder")
 
 	must(t, s.TouchDevice(c, n.ID, at(time.Hour)))
 	got, err = s.Device(c, n.ID)

@@ -50,6 +50,7 @@ type Store interface {
 	DeviceByKey(ctx context.Context, publicKey string) (*store.Device, error)
 	DeviceByCredHash(ctx context.Context, hash []byte) (*store.Device, error)
 	Devices(ctx context.Context) ([]*store.Device, error)
+	DevicesAnyOrder(ctx context.Context) ([]*store.Device, error)
 	UpdateDevice(ctx context.Context, d *store.Device) error
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
 	// SetDeviceSoftware records what the member says it runs.
