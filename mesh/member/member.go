@@ -217,7 +217,6 @@ func (m *Member) apply(nm *wire.NetMap) {
 	}
 	m.mu.Lock()
 	sinks := m.mu.sinks
-	m.mu.netmap = nm
 	ctl := m.mu.ctl
 	m.mu.Unlock()
 	if ctl != nil {
@@ -228,6 +227,12 @@ func (m *Member) apply(nm *wire.NetMap) {
 			m.log.Error("netmap refused by a sink", "sink", fmt.Sprintf("%T", s), "err", err)
 		}
 	}
+	// Published only now: whoever sees it in NetMap (`moat status`, a
+	// script waiting to call the local endpoint) finds the sinks (the
+	// router) already serving it.
+	m.mu.Lock()
+	m.mu.netmap = nm
+	m.mu.Unlock()
 	m.readyOnce.Do(func() { close(m.ready) })
 	m.log.Debug("netmap applied", "seq", nm.Seq, "peers", len(nm.Peers))
 	m.report(nil)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,20 @@ func (r *recorder) SetNetMap(nm *wire.NetMap) error {
 	defer r.mu.Unlock()
 	r.seqs = append(r.seqs, nm.Seq)
 	return r.err
+}
+
+// early is a sink that notes whether the member already showed a
+// netmap in NetMap while handing it to the sinks.
+type early struct {
+	m    *Member
+	seen atomic.Bool
+}
+
+func (e *early) SetNetMap(nm *wire.NetMap) error {
+	if cur := e.m.NetMap(); cur != nil && cur.Seq == nm.Seq {
+		e.seen.Store(true)
+	}
+	return nil
 }
 
 func (r *recorder) got() []uint64 {
@@ -77,6 +92,8 @@ func TestRunAppliesThenHandsToSinks(t *testing.T) {
 	failing, second := &recorder{err: errors.New("no")}, &recorder{}
 	m.AddSink(failing)
 	m.AddSink(second)
+	published := &early{m: m}
+	m.AddSink(published)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(context.Background()) }()
 
@@ -107,6 +124,12 @@ func TestRunAppliesThenHandsToSinks(t *testing.T) {
 	}
 	if m.NetMap().Seq != 1 {
 		t.Fatalf("NetMap().Seq = %d, want the last applied, 1", m.NetMap().Seq)
+	}
+	// NetMap shows a netmap only once every sink has it: `moat status`
+	// must not say connected while the router still answers "not
+	// connected".
+	if published.seen.Load() {
+		t.Error("NetMap showed the netmap before every sink had it")
 	}
 	m.Close()
 	select {
