@@ -28,19 +28,31 @@ const maxGSOPayload = 1<<16 - 1 - 14 - 48
 // So the wrapper drops the source address the receive path records, and
 // the kernel picks one for every send, as for any UDP socket (tailscale
 // does the same); a stale source can then never strand a peer.
+//
+// Both directions also keep the 64 KiB a GSO send or a GRO receive fills
+// in a few warm buffers of the bind's own (hot.go), rather than in the
+// tail of whichever of wireguard-go's thousands of packet buffers comes
+// first in a batch: that tail is cold memory, often never touched before,
+// and filling it cost page faults and cache misses on every batch.
 type cappedBind struct {
 	conn.Bind
 	bufs sync.Pool // of *[][]byte, Send's scratch
+	hot  sync.Pool // of *[]byte, maxGSOPayload long: Send's coalescing buffer
 }
 
 func newCappedBind(b conn.Bind) *cappedBind {
-	return &cappedBind{Bind: b, bufs: sync.Pool{New: func() any { return new([][]byte) }}}
+	return &cappedBind{
+		Bind: b,
+		bufs: sync.Pool{New: func() any { return new([][]byte) }},
+		hot:  sync.Pool{New: func() any { b := make([]byte, maxGSOPayload); return &b }},
+	}
 }
 
 // Open implements conn.Bind.
 func (b *cappedBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	fns, actual, err := b.Bind.Open(port)
 	for i, fn := range fns {
+		fn = hotReceive(fn)
 		fns[i] = func(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 			n, err := fn(bufs, sizes, eps)
 			for _, ep := range eps[:n] {
@@ -64,7 +76,16 @@ func (b *cappedBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		}
 		capped = append(capped, buf)
 	}
+	var hot *[]byte
+	if len(bufs) > 1 && len(bufs[0]) <= maxGSOPayload {
+		// StdNetBind appends the batch to its first buffer.
+		hot = b.hot.Get().(*[]byte)
+		capped[0] = (*hot)[:copy(*hot, bufs[0])]
+	}
 	err := b.Bind.Send(capped, ep)
+	if hot != nil {
+		b.hot.Put(hot)
+	}
 	clear(capped) // the pool must not keep packets alive
 	*p = capped
 	b.bufs.Put(p)
