@@ -28,24 +28,13 @@ const maxGSOPayload = 1<<16 - 1 - 14 - 48
 // So the wrapper drops the source address the receive path records, and
 // the kernel picks one for every send, as for any UDP socket (tailscale
 // does the same); a stale source can then never strand a peer.
-//
-// Send also coalesces a batch in a warm buffer of the bind's own, not in
-// the tail of the batch's first packet buffer, one of wireguard-go's
-// thousands: that tail is cold memory, often never touched before, and
-// filling it cost page faults and cache misses on every batch (the copy
-// was 23 % of the sending TUN engine's CPU in a profile, 7 % after).
 type cappedBind struct {
 	conn.Bind
 	bufs sync.Pool // of *[][]byte, Send's scratch
-	hot  sync.Pool // of *[]byte, maxGSOPayload long: Send's coalescing buffer
 }
 
 func newCappedBind(b conn.Bind) *cappedBind {
-	return &cappedBind{
-		Bind: b,
-		bufs: sync.Pool{New: func() any { return new([][]byte) }},
-		hot:  sync.Pool{New: func() any { b := make([]byte, maxGSOPayload); return &b }},
-	}
+	return &cappedBind{Bind: b, bufs: sync.Pool{New: func() any { return new([][]byte) }}}
 }
 
 // Open implements conn.Bind.
@@ -75,16 +64,7 @@ func (b *cappedBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		}
 		capped = append(capped, buf)
 	}
-	var hot *[]byte
-	if len(bufs) > 1 && len(bufs[0]) <= maxGSOPayload {
-		// StdNetBind appends the batch to its first buffer.
-		hot = b.hot.Get().(*[]byte)
-		capped[0] = (*hot)[:copy(*hot, bufs[0])]
-	}
 	err := b.Bind.Send(capped, ep)
-	if hot != nil {
-		b.hot.Put(hot)
-	}
 	clear(capped) // the pool must not keep packets alive
 	*p = capped
 	b.bufs.Put(p)
