@@ -10,6 +10,8 @@ BenchmarkNetmapFanout10k-2   	       3	 812345678 ns/op	       612.0 revoke-p99-
 BenchmarkNetmapFanout10k-2   	       3	 812345678 ns/op	       100.0 revoke-p99-ms	       740.5 peak-heap-MiB	        900 save-p99-ms
 BenchmarkNetmapFanout10k-2   	       3	 812345678 ns/op	       120.0 revoke-p99-ms	       740.5 peak-heap-MiB	        800 save-p99-ms
 ratio tun/veth 0.16  (1.1 vs 7 Gbit/s)
+ratio tun-relayed/direct 0.30  (0.3 vs 1 Gbit/s)
+ratio tun-relayed/direct 0.60  (0.6 vs 1 Gbit/s)
 metric router_added_p50_us 250.0
 metric router_own_p50_us 140.0
 BenchmarkBroken-2 FAIL
@@ -38,6 +40,8 @@ func TestSummary(t *testing.T) {
 		"netmap fan-out to 10,000 devices, revocation p99":      "120 ms ≤ 250 ms MET (median of 3)",
 		"netmap fan-out to 50,000 devices, policy save p99":     "- ≤ 2000 ms not measured",
 		"TUN engine throughput ÷ raw veth":                      "0.16× ≥ 0.2× not met",
+		"relayed ÷ direct throughput, TUN pair":                 "0.45× ≥ 0.5× not met (median of 2)",
+		"relayed ÷ direct throughput, netstack pair":            "- ≥ 0.5× not measured",
 		"employee path (router+mesh+guard) added p50 vs direct": "250 µs ≤ 300 µs MET",
 		"router's own share of p50 (router path − guard path)":  "140 µs ≤ 100 µs not met",
 	} {

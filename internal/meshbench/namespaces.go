@@ -6,91 +6,148 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/moatmesh/moat/internal/netns"
-	"github.com/moatmesh/moat/mesh/engine"
 	"github.com/moatmesh/moat/mesh/key"
-	"github.com/moatmesh/moat/mesh/wire"
 )
 
 // Underlay and mesh addresses of the two namespace hosts. 198.18.0.0/15 is
 // the range set aside for benchmarks (RFC 2544); it exists only inside the
-// namespaces.
+// namespaces. Two TUN pairs run side by side: one over direct UDP, one
+// with only the relay (in namespace A) between its engines.
 var (
-	ulA, ulB     = netip.MustParsePrefix("198.18.0.1/24"), netip.MustParsePrefix("198.18.0.2/24")
-	meshA, meshB = netip.MustParseAddr("100.64.0.1"), netip.MustParseAddr("100.64.0.2")
+	ulA, ulB         = netip.MustParsePrefix("198.18.0.1/24"), netip.MustParsePrefix("198.18.0.2/24")
+	meshA, meshB     = netip.MustParseAddr("100.64.0.1"), netip.MustParseAddr("100.64.0.2")
+	relayedA, relayB = netip.MustParseAddr("100.64.1.1"), netip.MustParseAddr("100.64.1.2")
 )
 
-const wgPort, sinkPort = 51820, 5201
+const (
+	wgPort, wgRelayedPort = 51820, 51821
+	sinkPort, relayPort   = 5201, 8443
+)
 
-// NamespaceResult holds the two kernel-path figures.
-type NamespaceResult struct {
-	Veth float64 // raw veth between the namespaces, bits/s
-	TUN  float64 // the engine on TUN over the same veth, bits/s
+// Namespaces is the kernel-path topology: two namespaces joined by a veth
+// pair, a sink in B on the veth, a TUN engine pair over direct UDP with a
+// sink behind B's engine, and a second TUN pair whose only way between
+// its engines is a relay over TLS served in A. Every engine, sink and
+// relay is a child process (this executable re-run with RunChild's
+// arguments), so the CPU of each figure is the children's.
+type Namespaces struct {
+	a, b *netns.NS
+	h    *harness
 }
 
-// NamespaceThroughput makes two namespaces joined by a veth pair and
-// measures TCP throughput over the raw veth and then over two TUN engines
-// (one child process per namespace, re-executing self with RunChild's
-// arguments). It needs root.
-func NamespaceThroughput(ctx context.Context, self string, d time.Duration) (NamespaceResult, error) {
-	var r NamespaceResult
+// StartNamespaces builds the topology and starts its children. It needs
+// root. Close removes it all.
+func StartNamespaces(ctx context.Context, self string) (_ *Namespaces, err error) {
 	if why := netns.Unavailable(); why != "" {
-		return r, fmt.Errorf("namespaces: %s", why)
+		return nil, fmt.Errorf("namespaces: %s", why)
 	}
-	a, err := netns.New("moat-bench-a")
-	if err != nil {
-		return r, err
+	n := &Namespaces{h: &harness{ctx: ctx, self: self}}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.a, err = netns.New("moat-bench-a"); err != nil {
+		return nil, err
 	}
-	defer a.Close()
-	b, err := netns.New("moat-bench-b")
-	if err != nil {
-		return r, err
+	if n.b, err = netns.New("moat-bench-b"); err != nil {
+		return nil, err
 	}
-	defer b.Close()
-	if err := netns.Veth(a, "ul0", ulA, b, "ul0", ulB); err != nil {
-		return r, err
+	if err := netns.Veth(n.a, "ul0", ulA, n.b, "ul0", ulB); err != nil {
+		return nil, err
 	}
-	h := &harness{ctx: ctx, self: self}
-	defer h.stop()
+	if err := n.h.start(n.b, "sink", netip.AddrPortFrom(ulB.Addr(), sinkPort).String()); err != nil {
+		return nil, err
+	}
+	if err := n.startPair(tunPair{name: "moatd0", port: wgPort, a: meshA, b: meshB}); err != nil {
+		return nil, err
+	}
+	return n, n.startRelayedPair()
+}
 
-	if err := h.start(b, "sink", netip.AddrPortFrom(ulB.Addr(), sinkPort).String()); err != nil {
-		return r, err
-	}
-	if r.Veth, err = h.send(a, netip.AddrPortFrom(ulB.Addr(), sinkPort), d); err != nil {
-		return r, fmt.Errorf("veth: %w", err)
-	}
+// tunPair is one pair of TUN engines, A and B.
+type tunPair struct {
+	name  string // of both TUN interfaces
+	port  uint16 // both engines' UDP port
+	a, b  netip.Addr
+	relay *relayConfig // nil: direct UDP between the pair
+}
+
+func (n *Namespaces) startPair(p tunPair) error {
 	ka, _ := key.NewPrivate()
 	kb, _ := key.NewPrivate()
-	cfgA := tunConfig{Key: ka.Text(), Self: meshA, PeerKey: kb.Public(), Peer: meshB, PeerEP: netip.AddrPortFrom(ulB.Addr(), wgPort)}
-	cfgB := tunConfig{Key: kb.Text(), Self: meshB, PeerKey: ka.Public(), Peer: meshA, PeerEP: netip.AddrPortFrom(ulA.Addr(), wgPort), Sink: true}
+	cfgA := tunConfig{Name: p.name, Port: p.port, Key: ka.Text(), Self: p.a, PeerKey: kb.Public(), Peer: p.b, PeerEP: netip.AddrPortFrom(ulB.Addr(), p.port)}
+	cfgB := tunConfig{Name: p.name, Port: p.port, Key: kb.Text(), Self: p.b, PeerKey: ka.Public(), Peer: p.a, PeerEP: netip.AddrPortFrom(ulA.Addr(), p.port), Sink: true}
+	if p.relay != nil {
+		// Nothing in the namespaces routes to TEST-NET-1: the relay is
+		// the pair's only path.
+		cfgA.PeerEP, cfgB.PeerEP = unreachable, unreachable
+		cfgA.Relay, cfgB.Relay = p.relay, p.relay
+		rc := *p.relay
+		rc.Admit = []key.Public{ka.Public(), kb.Public()}
+		js, _ := json.Marshal(rc)
+		if err := n.h.start(n.a, "relay", string(js)); err != nil {
+			return err
+		}
+	}
 	for _, c := range []struct {
 		ns  *netns.NS
 		cfg tunConfig
-	}{{a, cfgA}, {b, cfgB}} {
+	}{{n.a, cfgA}, {n.b, cfgB}} {
 		js, _ := json.Marshal(c.cfg)
-		if err := h.start(c.ns, "tun", string(js)); err != nil {
-			return r, err
+		if err := n.h.start(c.ns, "tun", string(js)); err != nil {
+			return err
 		}
 	}
-	if r.TUN, err = h.send(a, netip.AddrPortFrom(meshB, sinkPort), d); err != nil {
-		return r, fmt.Errorf("tun: %w", err)
+	return nil
+}
+
+func (n *Namespaces) startRelayedPair() error {
+	rc, err := newRelayConfig(netip.AddrPortFrom(ulA.Addr(), relayPort))
+	if err != nil {
+		return err
 	}
-	return r, nil
+	return n.startPair(tunPair{name: "moatr0", port: wgRelayedPort, a: relayedA, b: relayB, relay: rc})
+}
+
+// Veth measures TCP throughput over the raw veth, A to B.
+func (n *Namespaces) Veth(d time.Duration) (Result, error) {
+	return n.h.send(n.a, netip.AddrPortFrom(ulB.Addr(), sinkPort), d)
+}
+
+// TUN measures it through the TUN pair over direct UDP.
+func (n *Namespaces) TUN(d time.Duration) (Result, error) {
+	return n.h.send(n.a, netip.AddrPortFrom(meshB, sinkPort), d)
+}
+
+// TUNRelayed measures it through the TUN pair joined by the relay.
+func (n *Namespaces) TUNRelayed(d time.Duration) (Result, error) {
+	return n.h.send(n.a, netip.AddrPortFrom(relayB, sinkPort), d)
+}
+
+// Close stops the children and removes the namespaces.
+func (n *Namespaces) Close() {
+	n.h.stop()
+	for _, ns := range []*netns.NS{n.b, n.a} {
+		if ns != nil {
+			ns.Close()
+		}
+	}
 }
 
 // harness runs child processes in namespaces and stops them all at the end.
 type harness struct {
 	ctx      context.Context
 	self     string
+	pids     []int // of the long-lived children
 	stoppers []func()
 }
 
@@ -104,6 +161,7 @@ func (h *harness) start(ns *netns.NS, args ...string) error {
 		return err
 	}
 	h.stoppers = append(h.stoppers, func() { in.Close(); cmd.Wait() })
+	h.pids = append(h.pids, cmd.Process.Pid) // `ip netns exec` execs in place
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if sc.Text() == "ready" {
@@ -115,122 +173,60 @@ func (h *harness) start(ns *netns.NS, args ...string) error {
 	return fmt.Errorf("child %s exited before it was ready", args[0])
 }
 
-// send runs a sender in ns (warm-up, then the measured run) and returns
-// its rate.
-func (h *harness) send(ns *netns.NS, dst netip.AddrPort, d time.Duration) (float64, error) {
-	out, err := ns.Command(h.ctx, h.self, "child", "send", dst.String(), d.String()).Output()
-	if err != nil {
-		return 0, fmt.Errorf("sender: %w", err)
+// send runs a sender in ns (a warm-up, then the measured run) and
+// returns its rate and the CPU per MiB that the sender and every
+// long-lived child (engines, sinks, relay, and what they run) spent
+// during the measured run. The kernel's work is in it as far as it ran
+// in those processes' context, as a veth's and the TCP stack's mostly
+// does.
+func (h *harness) send(ns *netns.NS, dst netip.AddrPort, d time.Duration) (Result, error) {
+	cmd := ns.Command(h.ctx, h.self, "child", "send", dst.String(), d.String())
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return Result{}, fmt.Errorf("sender: %w", err)
 	}
-	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	var before time.Duration
+	var res []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if sc.Text() == measuring {
+			before = h.childrenCPU()
+			continue
+		}
+		res = strings.Fields(sc.Text())
+	}
+	spent := h.childrenCPU() - before
+	if err := cmd.Wait(); err != nil {
+		return Result{}, fmt.Errorf("sender: %w", err)
+	}
+	if len(res) != 3 {
+		return Result{}, fmt.Errorf("sender: printed %q, want BPS BYTES CPU-NS", res)
+	}
+	bps, err1 := strconv.ParseFloat(res[0], 64)
+	n, err2 := strconv.ParseInt(res[1], 10, 64)
+	own, err3 := strconv.ParseInt(res[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || n <= 0 {
+		return Result{}, fmt.Errorf("sender: printed %q, want BPS BYTES CPU-NS", res)
+	}
+	return Result{Bps: bps, CPUPerMiB: (spent + time.Duration(own)) * (1 << 20) / time.Duration(n)}, nil
+}
+
+// childrenCPU is the CPU the long-lived children and their descendants
+// have used so far.
+func (h *harness) childrenCPU() time.Duration {
+	var t time.Duration
+	for _, pid := range h.pids {
+		t += treeCPU(pid)
+	}
+	return t
 }
 
 func (h *harness) stop() {
 	for i := len(h.stoppers) - 1; i >= 0; i-- {
 		h.stoppers[i]()
 	}
-}
-
-// ChildProfileEnv names the environment variable that makes each TUN
-// child write a CPU profile to its value plus "." and its mesh address.
-const ChildProfileEnv = "MESHBENCH_CHILD_CPUPROFILE"
-
-// StartProfile writes a CPU profile to path until stop is called.
-func StartProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-type tunConfig struct {
-	Key     string         `json:"key"`
-	Self    netip.Addr     `json:"self"`
-	PeerKey key.Public     `json:"peerKey"`
-	Peer    netip.Addr     `json:"peer"`
-	PeerEP  netip.AddrPort `json:"peerEp"`
-	Sink    bool           `json:"sink"`
-}
-
-// RunChild is the child side of NamespaceThroughput: `child sink ADDR`,
-// `child tun JSON` (both run until stdin closes) and `child send ADDR DUR`.
-func RunChild(args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("child: want MODE ARG")
-	}
-	switch args[0] {
-	case "sink":
-		stop, err := startSink(args[1])
-		if err != nil {
-			return err
-		}
-		defer stop()
-		return readyUntilEOF()
-	case "tun":
-		return runTUNChild(args[1])
-	case "send":
-		d, err := time.ParseDuration(args[2])
-		if err != nil {
-			return err
-		}
-		bps, err := send(args[1], d)
-		if err != nil {
-			return err
-		}
-		fmt.Println(bps)
-		return nil
-	}
-	return fmt.Errorf("child: unknown mode %q", args[0])
-}
-
-func runTUNChild(js string) error {
-	var cfg tunConfig
-	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
-		return err
-	}
-	priv, err := key.ParsePrivate(cfg.Key)
-	if err != nil {
-		return err
-	}
-	if path := os.Getenv(ChildProfileEnv); path != "" {
-		stop, err := StartProfile(path + "." + cfg.Self.String())
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	e, err := engine.New(engine.Config{PrivateKey: priv, ListenPort: wgPort, Backend: engine.TUN})
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	nm := &wire.NetMap{
-		Version: wire.Version,
-		Self:    wire.Self{Key: priv.Public(), Addresses: []netip.Addr{cfg.Self}},
-		Peers:   []wire.Peer{{Key: cfg.PeerKey, Addresses: []netip.Addr{cfg.Peer}, Endpoints: []netip.AddrPort{cfg.PeerEP}}},
-	}
-	if err := e.Reconfig(nm); err != nil {
-		return err
-	}
-	if cfg.Sink {
-		stop, err := startSink(netip.AddrPortFrom(cfg.Self, sinkPort).String())
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	return readyUntilEOF()
-}
-
-func readyUntilEOF() error {
-	fmt.Println("ready")
-	io.Copy(io.Discard, os.Stdin)
-	return nil
+	h.stoppers, h.pids = nil, nil
 }
 
 // The kernel figures use iperf3 at both ends when it is installed (as the
@@ -239,86 +235,4 @@ func readyUntilEOF() error {
 func haveIperf() bool {
 	_, err := exec.LookPath("iperf3")
 	return err == nil
-}
-
-// startSink serves a sink on addr until stop is called.
-func startSink(addr string) (stop func(), err error) {
-	if haveIperf() {
-		ap := netip.MustParseAddrPort(addr)
-		cmd := exec.Command("iperf3", "--server", "--bind", ap.Addr().String(), "--port", strconv.Itoa(int(ap.Port())))
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		if err := waitListening(addr); err != nil {
-			cmd.Process.Kill()
-			return nil, err
-		}
-		return func() { cmd.Process.Kill(); cmd.Wait() }, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	go Sink(ln)
-	return func() { ln.Close() }, nil
-}
-
-// waitListening polls until something accepts TCP on addr.
-func waitListening(addr string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %s: %w", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// send measures throughput to a sink at addr for d, after a warm-up.
-func send(addr string, d time.Duration) (float64, error) {
-	if haveIperf() {
-		return iperfSend(addr, d)
-	}
-	run := func(d time.Duration) (float64, error) {
-		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-		if err != nil {
-			return 0, err
-		}
-		defer c.Close()
-		return Send(c, d)
-	}
-	if _, err := run(d / 4); err != nil {
-		return 0, err
-	}
-	return run(d)
-}
-
-func iperfSend(addr string, d time.Duration) (float64, error) {
-	ap := netip.MustParseAddrPort(addr)
-	secs := max(1, int(d.Seconds()))
-	out, err := exec.Command("iperf3", "--client", ap.Addr().String(), "--port", strconv.Itoa(int(ap.Port())),
-		"--time", strconv.Itoa(secs), "--omit", "1", "--json").Output()
-	if err != nil {
-		return 0, fmt.Errorf("iperf3: %w: %s", err, out)
-	}
-	var r struct {
-		End struct {
-			Received struct {
-				BPS float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		return 0, fmt.Errorf("iperf3 output: %w", err)
-	}
-	if r.Error != "" {
-		return 0, fmt.Errorf("iperf3: %s", r.Error)
-	}
-	return r.End.Received.BPS, nil
 }

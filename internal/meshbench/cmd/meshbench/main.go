@@ -5,7 +5,10 @@
 //	ratio relayed/direct  — the userspace pair through the relay against
 //	                        the same pair over UDP, each run side by side,
 //	                        with the CPU per MiB of both
-//	ratio tun/veth        — the TUN engine against the raw veth under it
+//	ratio tun/veth        — the TUN engine against the raw veth under it,
+//	                        with the CPU per byte of both
+//	ratio tun-relayed/direct — a TUN pair through the relay (over TLS, in
+//	                        the namespaces) against the direct TUN pair
 //
 // Run it with `make bench`; the namespace figures need root.
 package main
@@ -32,7 +35,7 @@ func main() {
 	}
 	d := flag.Duration("d", 5*time.Second, "how long each measured transfer runs")
 	only := flag.String("only", "", "run only this figure: netstack, relay (with netstack), tsnet or kernel")
-	runs := flag.Int("runs", 3, "how many times the netstack pair is measured, direct and relayed in turn")
+	runs := flag.Int("runs", 3, "how many times each pair is measured: netstack direct and relayed, and veth, TUN and TUN relayed, in turn")
 	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles: this process's (the userspace figures) to this file, each TUN engine's to this file plus its mesh address")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -51,7 +54,6 @@ func main() {
 	}
 
 	var ns, ts float64
-	var k meshbench.NamespaceResult
 	if want("netstack") || want("relay") {
 		ns = netstackFigures(ctx, *d, *runs, want("relay"))
 	}
@@ -59,17 +61,40 @@ func main() {
 		ts, err = meshbench.TsnetThroughput(ctx, *d)
 		report("tsnet pair (tailscale, userspace)", ts, err)
 	}
-	if want("kernel") {
-		k, err = meshbench.NamespaceThroughput(ctx, self, *d)
-		if err != nil {
-			fmt.Printf("kernel figures skipped: %v\n", err)
-		} else {
-			report("raw veth between namespaces", k.Veth, nil)
-			report("TUN pair across namespaces (moat engine)", k.TUN, nil)
-		}
-	}
 	ratio("netstack/tsnet", ns, ts)
-	ratio("tun/veth", k.TUN, k.Veth)
+	if want("kernel") {
+		kernelFigures(ctx, self, *d, *runs)
+	}
+}
+
+// kernelFigures measures the raw veth, the TUN pair and the relayed TUN
+// pair in turn, runs times, each ratio from figures of the same run.
+func kernelFigures(ctx context.Context, self string, d time.Duration, runs int) {
+	n, err := meshbench.StartNamespaces(ctx, self)
+	if err != nil {
+		fmt.Printf("kernel figures skipped: %v\n", err)
+		return
+	}
+	defer n.Close()
+	for range max(runs, 1) {
+		fmt.Printf("load average %s\n", loadAverage())
+		veth, err := n.Veth(d)
+		reportKernel("raw veth between namespaces", "veth", veth, err)
+		tun, err := n.TUN(d)
+		reportKernel("TUN pair across namespaces (moat engine)", "tun", tun, err)
+		relayed, err := n.TUNRelayed(d)
+		reportKernel("TUN pair through the relay (TLS)", "tun_relayed", relayed, err)
+		ratio("tun/veth", tun.Bps, veth.Bps)
+		ratio("tun-relayed/direct", relayed.Bps, tun.Bps)
+	}
+}
+
+// reportKernel is reportCPU with the CPU per byte as a metric too.
+func reportKernel(name, metric string, r meshbench.Result, err error) {
+	reportCPU(name, r, err)
+	if err == nil {
+		fmt.Printf("metric %s_cpu_ns_per_byte %.2f\n", metric, float64(r.CPUPerMiB)/(1<<20))
+	}
 }
 
 // netstackFigures measures the netstack pair direct and, when relayed,
