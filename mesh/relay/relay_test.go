@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,5 +223,17 @@ func TestSendBatch(t *testing.T) {
 	}
 	if held := ca.conn.Load(); held.corked != 0 || len(held.held) != 0 {
 		t.Fatalf("the connection stayed corked: %d, %d bytes held", held.corked, len(held.held))
+	}
+}
+
+// The relay queues two WireGuard batches per member, not DERP's 32
+// packets, unless the operator set DERP's own variable.
+func TestSendQueueDepth(t *testing.T) {
+	if v, set := os.LookupEnv(sendQueueDepthEnv); set && v != sendQueueDepth {
+		t.Skipf("%s=%s set outside the test", sendQueueDepthEnv, v)
+	}
+	testRelay(t)
+	if got := os.Getenv(sendQueueDepthEnv); got != sendQueueDepth {
+		t.Fatalf("%s = %q after starting a relay, want %s", sendQueueDepthEnv, got, sendQueueDepth)
 	}
 }

@@ -23,6 +23,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"go4.org/mem"
@@ -89,6 +91,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.admitLn = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go s.admitLn.Serve(ln)
 
+	setSendQueueDepth()
 	s.derp = derpserver.New(tskey.NewNode(), func(format string, args ...any) {
 		log.Debug("relay: " + fmt.Sprintf(format, args...))
 	})
@@ -170,3 +173,23 @@ func nodePublic(k key.Public) tskey.NodePublic {
 	raw := k.Raw()
 	return tskey.NodePublicFromRaw32(mem.B(raw[:]))
 }
+
+// sendQueueDepthEnv is the only setting DERP's server has for how many
+// packets it queues for one member before it drops more.
+const sendQueueDepthEnv = "TS_DEBUG_DERP_PER_CLIENT_SEND_QUEUE_DEPTH"
+
+// sendQueueDepth replaces DERP's default of 32 packets. WireGuard sends
+// in batches of up to ~46 packets (one 64 KiB segment at a time), so 32
+// dropped the end of every full batch and TCP through the relay backed
+// off again and again; 128 holds two batches. A queue uses memory only
+// for packets waiting in it (at most ~190 KB for a member that stops
+// reading, until DERP's write timeout drops it).
+const sendQueueDepth = "128"
+
+// setSendQueueDepth sets sendQueueDepthEnv for derpserver.New, which
+// reads it, unless the operator set it.
+var setSendQueueDepth = sync.OnceFunc(func() {
+	if os.Getenv(sendQueueDepthEnv) == "" {
+		os.Setenv(sendQueueDepthEnv, sendQueueDepth)
+	}
+})
