@@ -1,5 +1,7 @@
 package screen
 
+import "encoding/binary"
+
 // Byte classes, as tables so the hot loops do one load per byte.
 const (
 	cDigit   = 1 << iota // 0-9
@@ -66,3 +68,25 @@ func lower(c byte) byte {
 	}
 	return c
 }
+
+// nextIn returns the index of the first byte of s from i on that is in
+// [lo, hi] (1 <= lo <= hi <= 127), or len(s). It tests eight bytes at a
+// time while none can be (the "has between" test of Bit Twiddling Hacks;
+// non-ASCII bytes never pass it).
+func nextIn(s string, i int, lo, hi byte) int {
+	const ones, low7, highs = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	m, n := uint64(lo-1), uint64(hi+1)
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
+		if (ones*(127+n)-x&low7)&^x&(x&low7+ones*(127-m))&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) && (s[i] < lo || s[i] > hi) {
+		i++
+	}
+	return i
+}
+
+// nextDigit returns the index of the first digit of s from i on, or len(s).
+func nextDigit(s string, i int) int { return nextIn(s, i, '0', '9') }

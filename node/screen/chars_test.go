@@ -1,0 +1,41 @@
+package screen
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestNextIn checks the eight-bytes-at-a-time search against a plain
+// loop, for every byte value at every position of random texts.
+func TestNextIn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ranges := [][2]byte{{'0', '9'}, {'(', '9'}, {1, 127}, {'a', 'a'}, {127, 127}, {1, 1}}
+	for _, r := range ranges {
+		for range 12 {
+			b := make([]byte, 1+rng.IntN(40))
+			for i := range b {
+				b[i] = byte(rng.IntN(256))
+				if b[i] >= r[0] && b[i] <= r[1] {
+					b[i] = 0 // most texts have none, then one is planted
+				}
+			}
+			for at := range b {
+				for v := range 256 {
+					old := b[at]
+					b[at] = byte(v)
+					s := string(b)
+					for from := range len(s) + 1 {
+						want := from
+						for want < len(s) && (s[want] < r[0] || s[want] > r[1]) {
+							want++
+						}
+						if got := nextIn(s, from, r[0], r[1]); got != want {
+							t.Fatalf("nextIn(%q, %d, %d, %d) = %d, want %d", s, from, r[0], r[1], got, want)
+						}
+					}
+					b[at] = old
+				}
+			}
+		}
+	}
+}
