@@ -39,3 +39,27 @@ func TestNextIn(t *testing.T) {
 		}
 	}
 }
+
+// TestNextNumber checks nextNumber against a plain loop.
+func TestNextNumber(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 3000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = "ab (+)*,-./09:\x80\xff"[rng.IntN(16)]
+			if rng.IntN(3) > 0 {
+				b[i] = byte('a' + rng.IntN(26))
+			}
+		}
+		s := string(b)
+		for from := range len(s) + 1 {
+			want := from
+			for want < len(s) && !isDigit(s[want]) && s[want] != '+' && s[want] != '(' {
+				want++
+			}
+			if got := nextNumber(s, from); got != want {
+				t.Fatalf("nextNumber(%q, %d) = %d, want %d", s, from, got, want)
+			}
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (g *digitGroups) digits(k int) int {
 func findNumbers(c *ctx, s string) {
 	var g digitGroups
 	for i := 0; i < len(s); i++ {
-		if i = nextIn(s, i, '(', '9'); i == len(s) {
+		if i = nextNumber(s, i); i == len(s) {
 			return
 		}
 		b := s[i]

@@ -85,12 +85,7 @@ func findIPs(c *ctx, s string) {
 			i++
 			continue
 		}
-		if i > 0 && ipGlued(s[i-1]) {
-			// No address starts after one of these bytes, so none starts
-			// in the rest of this run of them nor right after it.
-			for i < len(s) && ipGlued(s[i]) {
-				i++
-			}
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.' || s[i-1] == ':' || s[i-1] == '_') {
 			i++
 			continue
 		}
@@ -110,9 +105,6 @@ func findIPs(c *ctx, s string) {
 		i = max(end, i+1)
 	}
 }
-
-// ipGlued reports the bytes an address may not follow.
-func ipGlued(b byte) bool { return isAlnum(b) || b == '.' || b == ':' || b == '_' }
 
 func ipLike(s string, i, end int) bool {
 	if end-i < 7 || end-i > 45 || (end < len(s) && (isAlnum(s[end]) || s[end] == '_' || (s[end] == ':' && !strings.Contains(s[i:end], ".")))) {
