@@ -93,6 +93,10 @@ func findIPs(c *ctx, s string) {
 		for end < len(s) && (has(s[end], cHex) || s[end] == '.' || s[end] == ':') {
 			end++
 		}
+		if end-i < 7 { // too short for any address (see ipLike)
+			i = max(end, i+1)
+			continue
+		}
 		if c := strings.IndexByte(s[i:end], ':'); c > 0 && strings.Count(s[i:i+c], ".") == 3 {
 			end = i + c // IPv4 with a port
 		}
