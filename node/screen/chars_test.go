@@ -2,6 +2,7 @@ package screen
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -59,6 +60,27 @@ func TestNextNumber(t *testing.T) {
 			}
 			if got := nextNumber(s, from); got != want {
 				t.Fatalf("nextNumber(%q, %d) = %d, want %d", s, from, got, want)
+			}
+		}
+	}
+}
+
+// TestIndexByLast checks indexByLast against strings.Index.
+func TestIndexByLast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, sub := range []string{"ind:", "ata:", "hooks.slack.com/", "a", "aa:"} {
+		for range 2000 {
+			b := make([]byte, rng.IntN(30))
+			for i := range b {
+				b[i] = "ind:ata/hooks.slackcom "[rng.IntN(23)]
+			}
+			s := string(b)
+			if rng.IntN(4) == 0 {
+				k := rng.IntN(len(s) + 1)
+				s = s[:k] + sub + s[k:]
+			}
+			if got, want := indexByLast(s, sub), strings.Index(s, sub); got != want {
+				t.Fatalf("indexByLast(%q, %q) = %d, want %d", s, sub, got, want)
 			}
 		}
 	}
