@@ -104,6 +104,25 @@ func nextIn(s string, i int, lo, hi byte) int {
 	return i
 }
 
+// nextOf returns the index of the first byte of s from i on that is in
+// set, or len(s); list holds the bytes of set (a few), for a test of eight
+// bytes at a time.
+func nextOf(s string, i int, list string, set *charset) int {
+	for ; i+8 <= len(s); i += 8 {
+		x, hit := word8(s, i), uint64(0)
+		for k := 0; k < len(list); k++ {
+			hit |= zeroByte(x ^ (ones * uint64(list[k])))
+		}
+		if hit != 0 {
+			break
+		}
+	}
+	for i < len(s) && !set[s[i]] {
+		i++
+	}
+	return i
+}
+
 // nextDigit returns the index of the first digit of s from i on, or len(s).
 func nextDigit(s string, i int) int { return nextIn(s, i, '0', '9') }
 

@@ -85,3 +85,27 @@ func TestIndexByLast(t *testing.T) {
 		}
 	}
 }
+
+// TestNextOf checks nextOf against a plain loop.
+func TestNextOf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, list := range []string{genericSeps, tagOpens, "a"} {
+		set := chars(list)
+		for range 2000 {
+			b := make([]byte, rng.IntN(40))
+			for i := range b {
+				b[i] = "ab=:>,<[\x00\xff z"[rng.IntN(12)]
+			}
+			s := string(b)
+			for from := range len(s) + 1 {
+				want := from
+				for want < len(s) && !strings.Contains(list, s[want:want+1]) {
+					want++
+				}
+				if got := nextOf(s, from, list, set); got != want {
+					t.Fatalf("nextOf(%q, %d, %q) = %d, want %d", s, from, list, got, want)
+				}
+			}
+		}
+	}
+}

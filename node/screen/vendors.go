@@ -49,16 +49,6 @@ func chars(spec string) *charset {
 	return &c
 }
 
-// until returns how many bytes of s come before the first one in c.
-func (c *charset) until(s string) int {
-	for i := 0; i < len(s); i++ {
-		if c[s[i]] {
-			return i
-		}
-	}
-	return len(s)
-}
-
 // span returns how many bytes from i are in c.
 func (c *charset) span(s string, i int) int {
 	j := i
