@@ -105,15 +105,16 @@ func nextIn(s string, i int, lo, hi byte) int {
 }
 
 // nextOf returns the index of the first byte of s from i on that is in
-// set, or len(s); list holds the bytes of set (a few), for a test of eight
-// bytes at a time.
+// set, or len(s); list holds the bytes of set (one to four), for a test
+// of eight bytes at a time.
 func nextOf(s string, i int, list string, set *charset) int {
+	var pats [4]uint64
+	for k := range pats {
+		pats[k] = ones * uint64(list[min(k, len(list)-1)])
+	}
 	for ; i+8 <= len(s); i += 8 {
-		x, hit := word8(s, i), uint64(0)
-		for k := 0; k < len(list); k++ {
-			hit |= zeroByte(x ^ (ones * uint64(list[k])))
-		}
-		if hit != 0 {
+		x := word8(s, i)
+		if zeroByte(x^pats[0])|zeroByte(x^pats[1])|zeroByte(x^pats[2])|zeroByte(x^pats[3]) != 0 {
 			break
 		}
 	}
