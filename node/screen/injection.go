@@ -79,6 +79,9 @@ func mayTrigger(c byte, n int) bool {
 	return n <= maxTrigWord && (trigPlain.shape[c]|trigRot.shape[c])&(1<<n) != 0
 }
 
+// maxSecondWord is the length of the longest second word of a trigger.
+var maxSecondWord int
+
 // maxTrigWord bounds the length of a trigger word.
 const maxTrigWord = 24
 
@@ -104,6 +107,7 @@ func init() {
 				panic("screen: trigger word " + first + " is longer than maxTrigWord")
 			}
 			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, *re})
+			maxSecondWord = max(maxSecondWord, len(second))
 			trigPlain.addWord(first, false)
 			trigRot.addWord(first, true)
 		}
@@ -182,14 +186,22 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 		return 0, 0, false
 	}
 	win := b[w:min(len(b), w+phraseWindow)]
+	done := len(win) // win[:done] is decoded
 	if rot != nil {
+		// Decode the word and the next one for secondWord; the rest only
+		// for an expression.
 		*rot = append((*rot)[:0], win...)
-		rot13(*rot)
 		win = *rot
+		done = min(len(win), e-w+1+maxSecondWord+1)
+		rot13(win[:done])
 	}
 	for _, p := range pats {
 		if p.second != "" && !secondWord(win, e-w, p.second) {
 			continue
+		}
+		if done < len(win) {
+			rot13(win[done:])
+			done = len(win)
 		}
 		if loc := p.re.FindIndex(win); loc != nil {
 			return p.rule, loc[1], true
