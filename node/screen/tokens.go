@@ -13,7 +13,7 @@ func findTokens(c *ctx, s string) {
 			continue
 		}
 		end := runOf(s, i, cTok)
-		if len(vendorIndex[b]) > 0 {
+		if i+1 < len(s) && vendorPair(b, s[i+1]) {
 			c.tokenVendor(s, i)
 		}
 		switch b {
