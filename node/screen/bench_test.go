@@ -2,6 +2,9 @@ package screen
 
 import (
 	"encoding/json"
+	"math"
+	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,25 +39,27 @@ func p99(b *testing.B, f func()) {
 	h.report(b)
 }
 
-// latencies is a histogram of durations in latBucket steps; the last
-// bucket holds everything longer.
+// latencies is a histogram of durations with 64 buckets per power of two
+// (under 1.6 % apart) from 64 ns up, and one per ns below: a few KiB that
+// cover any duration.
 type latencies struct {
 	n     []uint32
 	total int
 	least time.Duration
 }
 
-const (
-	latBucket  = 50 * time.Nanosecond
-	latBuckets = 1 << 18 // 13 ms
-)
-
 func (h *latencies) init() {
-	h.n, h.least = make([]uint32, latBuckets), time.Hour
+	h.n, h.least = make([]uint32, 64*64), time.Duration(math.MaxInt64)
 }
 
 func (h *latencies) add(d time.Duration) {
-	h.n[min(int(d/latBucket), latBuckets-1)]++
+	ns := uint64(max(d, 0))
+	i := int(ns)
+	if ns >= 64 {
+		e := bits.Len64(ns) - 7 // ns>>e is in [64, 128)
+		i = 64*(e+1) + int(ns>>e) - 64
+	}
+	h.n[min(i, len(h.n)-1)]++
 	h.total++
 	h.least = min(h.least, d)
 }
@@ -65,10 +70,14 @@ func (h *latencies) at(q float64) time.Duration {
 	want, seen := int(q*float64(h.total-1))+1, 0
 	for i, k := range h.n {
 		if seen += int(k); seen >= want {
-			return time.Duration(i+1) * latBucket
+			if i < 64 {
+				return time.Duration(i + 1)
+			}
+			e, m := i/64-1, i%64+64
+			return time.Duration((m + 1) << e)
 		}
 	}
-	return latBuckets * latBucket
+	return time.Duration(math.MaxInt64)
 }
 
 func (h *latencies) report(b *testing.B) {
@@ -235,5 +244,27 @@ func TestInputEvery(t *testing.T) {
 	}
 	if len(text) != 4096 {
 		t.Errorf("input is %d bytes, want 4096", len(text))
+	}
+}
+
+// TestLatencies checks the histogram's percentiles against sorted samples.
+func TestLatencies(t *testing.T) {
+	var h latencies
+	h.init()
+	var ds []time.Duration
+	for i := range 10000 {
+		d := time.Duration(i*i%99991) * 37
+		ds = append(ds, d)
+		h.add(d)
+	}
+	slices.Sort(ds)
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		want, got := ds[int(q*float64(len(ds)-1))], h.at(q)
+		if got < want || float64(got) > float64(want)*1.016+1 {
+			t.Errorf("at(%v) = %v, want %v within 1.6 %%", q, got, want)
+		}
+	}
+	if h.least != ds[0] {
+		t.Errorf("least %v, want %v", h.least, ds[0])
 	}
 }
