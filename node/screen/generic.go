@@ -254,6 +254,10 @@ const (
 // findBare finds bare high-entropy tokens.
 func findBare(c *ctx, s string) {
 	for i := 0; i < len(s); {
+		if i+bareMin <= len(s) && !csB64Tok[s[i+bareMin-1]] {
+			i += bareMin // every run that starts before that byte is too short
+			continue
+		}
 		if !csB64Tok[s[i]] {
 			i++
 			continue
