@@ -72,12 +72,34 @@ func pairKey(word []byte) uint16 {
 // endKey returns the ends bit for a word.
 func endKey(word []byte) uint16 { return uint16(word[0])<<8 | uint16(word[len(word)-1]) }
 
-// mayTrigger is the first test of both filters at once: whether a word of
-// n bytes starting with c can be a trigger, as it is or in rot13. Most
-// words fail it, before any call.
-func mayTrigger(c byte, n int) bool {
-	return n <= maxTrigWord && (trigPlain.shape[c]|trigRot.shape[c])&(1<<n) != 0
+// mayTrigger is the first test of both filters at once: whether a word
+// can be a trigger, as it is or in rot13, from its length and first two
+// bytes. Most words fail it, before any call.
+func mayTrigger(word []byte) bool {
+	return len(word) <= maxTrigWord && trigStart[startKey(word)]&(1<<len(word)) != 0
 }
+
+// trigStart has bit n of [startKey(w)] set when a trigger word w, or the
+// rot13 rotation of one, is n bytes long.
+var trigStart [32 * 32]uint32
+
+// startKey folds a word's first two bytes (letters, else one code for
+// all others) into an index of trigStart.
+func startKey(word []byte) int {
+	k := int(letterCode[word[0]]) << 5
+	if len(word) > 1 {
+		k |= int(letterCode[word[1]])
+	}
+	return k
+}
+
+// letterCode numbers the lower-case letters from 1; other bytes are 0.
+var letterCode = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = uint8(c - 'a' + 1)
+	}
+	return t
+}()
 
 // maxSecondWord is the length of the longest second word of a trigger.
 var maxSecondWord int
@@ -110,6 +132,10 @@ func init() {
 			maxSecondWord = max(maxSecondWord, len(second))
 			trigPlain.addWord(first, false)
 			trigRot.addWord(first, true)
+			rot := []byte(first)
+			rot13(rot)
+			trigStart[startKey([]byte(first))] |= 1 << len(first)
+			trigStart[startKey(rot)] |= 1 << len(first)
 		}
 	}
 }
@@ -124,7 +150,7 @@ func findInjection(c *ctx, s string) {
 	t := &c.norm
 	for w := 0; w < len(t.b); {
 		e := w + wordEnd(t.b[w:])
-		if !mayTrigger(t.b[w], e-w) {
+		if !mayTrigger(t.b[w:e]) {
 			w = e + 1
 			continue
 		}
