@@ -84,7 +84,10 @@ func (f Finding) String() string {
 // Marker returns the text that replaces the finding when redacted.
 func (f Finding) Marker() string { return marker(f.Rule) }
 
-func marker(rule string) string { return "[REDACTED:" + rule + "]" }
+func marker(rule string) string { return markerPrefix + rule + "]" }
+
+// markerPrefix opens a redaction marker.
+const markerPrefix = "[REDACTED:"
 
 // BlockError is returned when a rule whose action is ActionBlock fires. Its
 // message names the rule and never echoes the matched text.

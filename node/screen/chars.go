@@ -1,5 +1,7 @@
 package screen
 
+import "encoding/binary"
+
 // Byte classes, as tables so the hot loops do one load per byte.
 const (
 	cDigit   = 1 << iota // 0-9
@@ -65,4 +67,77 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// Eight-byte words for the searches below: ones has 1 in every byte.
+const (
+	ones  = 0x0101010101010101
+	low7  = 0x7f7f7f7f7f7f7f7f
+	highs = 0x8080808080808080
+)
+
+// word8 returns s[i:i+8] as a little-endian word.
+func word8(s string, i int) uint64 { return binary.LittleEndian.Uint64([]byte(s[i : i+8])) }
+
+// between has the high bit set in each byte of x that is in (m, n), for
+// m >= 0 and n <= 128 (the "has between" test of Bit Twiddling Hacks; a
+// non-ASCII byte never has it).
+func between(x, m, n uint64) uint64 {
+	return (ones*(127+n) - x&low7) &^ x & (x&low7 + ones*(127-m)) & highs
+}
+
+// zeroByte is non-zero when a byte of x is zero.
+func zeroByte(x uint64) uint64 { return (x - ones) &^ x & highs }
+
+// nextIn returns the index of the first byte of s from i on that is in
+// [lo, hi] (1 <= lo <= hi <= 127), or len(s). It tests eight bytes at a
+// time while none can be.
+func nextIn(s string, i int, lo, hi byte) int {
+	for ; i+8 <= len(s); i += 8 {
+		if between(word8(s, i), uint64(lo-1), uint64(hi+1)) != 0 {
+			break
+		}
+	}
+	for i < len(s) && (s[i] < lo || s[i] > hi) {
+		i++
+	}
+	return i
+}
+
+// nextOf returns the index of the first byte of s from i on that is in
+// set, or len(s); list holds the bytes of set (one to four), for a test
+// of eight bytes at a time.
+func nextOf(s string, i int, list string, set *charset) int {
+	var pats [4]uint64
+	for k := range pats {
+		pats[k] = ones * uint64(list[min(k, len(list)-1)])
+	}
+	for ; i+8 <= len(s); i += 8 {
+		x := word8(s, i)
+		if zeroByte(x^pats[0])|zeroByte(x^pats[1])|zeroByte(x^pats[2])|zeroByte(x^pats[3]) != 0 {
+			break
+		}
+	}
+	for i < len(s) && !set[s[i]] {
+		i++
+	}
+	return i
+}
+
+// nextDigit returns the index of the first digit of s from i on, or len(s).
+func nextDigit(s string, i int) int { return nextIn(s, i, '0', '9') }
+
+// nextNumber returns the index of the first byte of s from i on that may
+// start a number (a digit, '+' or '('), or len(s).
+func nextNumber(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := word8(s, i)
+		if between(x, '0'-1, '9'+1)|zeroByte(x^(ones*'+'))|zeroByte(x^(ones*'(')) != 0 {
+			break
+		}
+	}
+	for i < len(s) && !isDigit(s[i]) && s[i] != '+' && s[i] != '(' {
+		i++
+	}
+	return i
 }

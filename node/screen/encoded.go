@@ -3,17 +3,24 @@ package screen
 // maxDecode bounds how much of one encoded run is decoded and re-scanned.
 const maxDecode = 2048
 
+// minEncoded is the shortest run findEncoded decodes.
+const minEncoded = 24
+
 // findEncoded finds base64 and hex runs whose decoded text is readable and
 // holds an injection phrasing: instructions smuggled past a reader.
 // Encoded images, hashes and keys decode to binary and are skipped.
 func findEncoded(c *ctx, s string) {
 	for i := 0; i < len(s); {
+		if i+minEncoded <= len(s) && !has(s[i+minEncoded-1], cB64|cTok) {
+			i += minEncoded // every run that starts before that byte is too short
+			continue
+		}
 		if !has(s[i], cB64) {
 			i++
 			continue
 		}
 		end := runOf(s, i, cB64|cTok)
-		if end-i >= 24 && (i == 0 || !has(s[i-1], cB64|cTok)) && c.smuggled(s[i:end]) {
+		if end-i >= minEncoded && (i == 0 || !has(s[i-1], cB64|cTok)) && c.smuggled(s[i:end]) {
 			c.add(rEncoded, i, end)
 		}
 		i = end

@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -24,7 +25,7 @@ type foldText struct {
 func needsFold(s string) bool {
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
-			i++
+			i = nextNonASCII(s, i+1)
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
@@ -86,4 +87,18 @@ func compat(r rune) bool {
 		return !norm.NFKC.IsNormal(b[:utf8.EncodeRune(b[:], r)])
 	}
 	return false
+}
+
+// nextNonASCII returns the index of the first byte of s from i on that is
+// not ASCII, or len(s); it tests eight bytes at a time.
+func nextNonASCII(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	return i
 }

@@ -20,7 +20,7 @@ var secretNames = []string{
 // The span is the value only.
 func findGeneric(c *ctx, s string) {
 	for i := 0; i < len(s); {
-		sep := i + csGenericSep.until(s[i:])
+		sep := nextOf(s, i, genericSeps, csGenericSep)
 		if sep == len(s) {
 			return
 		}
@@ -39,7 +39,9 @@ func findGeneric(c *ctx, s string) {
 }
 
 // csGenericSep are the separators between a name and its value.
-var csGenericSep = chars("=:>,")
+const genericSeps = "=:>,"
+
+var csGenericSep = chars(genericSeps)
 
 // secretName reports whether the identifier before the separator at sep
 // ends in a credential name. Before '=' it skips the operator's other
@@ -252,6 +254,10 @@ const (
 // findBare finds bare high-entropy tokens.
 func findBare(c *ctx, s string) {
 	for i := 0; i < len(s); {
+		if i+bareMin <= len(s) && !csB64Tok[s[i+bareMin-1]] {
+			i += bareMin // every run that starts before that byte is too short
+			continue
+		}
 		if !csB64Tok[s[i]] {
 			i++
 			continue

@@ -150,7 +150,7 @@ var webhookHosts = []struct{ host, path string }{
 func findWebhooks(c *ctx, s string) {
 	for _, h := range webhookHosts {
 		for i := 0; ; {
-			k := strings.Index(s[i:], h.host)
+			k := indexByLast(s[i:], h.host) // every host ends in '/'
 			if k < 0 {
 				break
 			}

@@ -12,9 +12,8 @@ const healthContext = 40
 // findHealthIDs reads each run of digits once.
 func findHealthIDs(c *ctx, s string) {
 	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
+		if i = nextDigit(s, i); i == len(s) {
+			return
 		}
 		j := runOf(s, i, cDigit)
 		switch n := j - i; {

@@ -10,6 +10,7 @@ import "unicode/utf8"
 func findHidden(c *ctx, s string) {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0xE2 {
+			i = nextNonASCII(s, i+1) - 1
 			continue
 		}
 		start, end, fire := hiddenRun(s, i)

@@ -16,7 +16,11 @@ var ibanLen = map[string]int{
 // length for their country and a valid mod-97 checksum.
 func findIBANs(c *ctx, s string) {
 	for i := 0; i+15 <= len(s); i++ {
-		if class[s[i]]&cUpper == 0 || class[s[i+1]]&cUpper == 0 || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
+		if !isDigit(s[i+3]) {
+			i += ibanSkip(s[i+3])
+			continue
+		}
+		if class[s[i]]&cUpper == 0 || class[s[i+1]]&cUpper == 0 || !isDigit(s[i+2]) {
 			continue
 		}
 		if i > 0 && isAlnum(s[i-1]) {
@@ -31,6 +35,17 @@ func findIBANs(c *ctx, s string) {
 			i = end - 1
 		}
 	}
+}
+
+// ibanSkip returns how many starts after i are ruled out as well when
+// the fourth byte of the one at i, c, is no digit: the one at i+1 needs
+// c to be a digit; those at i+2 and i+3 need it to be an upper-case
+// letter.
+func ibanSkip(c byte) int {
+	if class[c]&cUpper != 0 {
+		return 1
+	}
+	return 3
 }
 
 // ibanAt reads want alphanumerics from s[i:], allowing single spaces

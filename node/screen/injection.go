@@ -16,39 +16,96 @@ type phrasePat struct {
 // phraseIndex maps a first word to the phrases it can open.
 var phraseIndex = map[string][]phrasePat{}
 
-// trigShape has bit n of [c] set when a trigger word starts with byte c
-// and is n bytes long: a word that fails it needs no map lookup.
-var trigShape [256]uint32
+// trigFilter tells, from a word's length and first, second and last
+// bytes, whether it can be a trigger word, before the map lookup.
+type trigFilter struct {
+	// shape has bit n of [c] set when a trigger word starts with byte c
+	// and is n bytes long: a word that fails it needs no more tests.
+	shape [256]uint32
+	// pairs has bit b1<<8|b2 set when a trigger word starts with the
+	// bytes b1 b2 (b2 is ' ' for a word of one byte).
+	pairs [1 << 16 / 64]uint64
+	// ends has bit b1<<8|bn set when a trigger word starts with b1 and
+	// ends with bn.
+	ends [1 << 16 / 64]uint64
+}
 
-// trigPairs has bit b1<<8|b2 set when a trigger word starts with the
-// bytes b1 b2 (b2 is ' ' for a word of one byte): a finer test than
-// trigShape before the map lookup.
-var trigPairs [1 << 16 / 64]uint64
+// trigPlain filters words as they are; trigRot filters words whose rot13
+// rotation is a trigger, looking at their bytes unrotated.
+var trigPlain, trigRot trigFilter
 
-// trigEnds has bit b1<<8|bn set when a trigger word starts with b1 and
-// ends with bn: a third test before the map lookup.
-var trigEnds [1 << 16 / 64]uint64
+// addWord records a trigger word; with rot, its rot13 rotation.
+func (f *trigFilter) addWord(word string, rot bool) {
+	w := []byte(word)
+	if rot {
+		rot13(w)
+	}
+	f.shape[w[0]] |= 1 << min(len(w), 31)
+	k := pairKey(w)
+	f.pairs[k/64] |= 1 << (k % 64)
+	k = endKey(w)
+	f.ends[k/64] |= 1 << (k % 64)
+}
 
-// pairBit returns the index of the trigPairs bit for a word of b.
-func pairBit(word []byte, rot bool) uint16 {
-	b1, b2 := word[0], byte(' ')
+// may reports whether word passes the filter.
+func (f *trigFilter) may(word []byte) bool {
+	if f.shape[word[0]]&(1<<len(word)) == 0 {
+		return false
+	}
+	k := pairKey(word)
+	if f.pairs[k/64]&(1<<(k%64)) == 0 {
+		return false
+	}
+	k = endKey(word)
+	return f.ends[k/64]&(1<<(k%64)) != 0
+}
+
+// pairKey returns the pairs bit for a word.
+func pairKey(word []byte) uint16 {
+	b2 := byte(' ')
 	if len(word) > 1 {
 		b2 = word[1]
 	}
-	if rot {
-		b1, b2 = rot13Byte(b1), rot13Byte(b2)
-	}
-	return uint16(b1)<<8 | uint16(b2)
+	return uint16(word[0])<<8 | uint16(b2)
 }
 
-// endBit returns the index of the trigEnds bit for a word of b.
-func endBit(word []byte, rot bool) uint16 {
-	b1, bn := word[0], word[len(word)-1]
-	if rot {
-		b1, bn = rot13Byte(b1), rot13Byte(bn)
-	}
-	return uint16(b1)<<8 | uint16(bn)
+// endKey returns the ends bit for a word.
+func endKey(word []byte) uint16 { return uint16(word[0])<<8 | uint16(word[len(word)-1]) }
+
+// mayTrigger is the first test of both filters at once: whether a word
+// can be a trigger, as it is or in rot13, from its length and first two
+// bytes. Most words fail it, before any call.
+func mayTrigger(word []byte) bool {
+	return len(word) <= maxTrigWord && trigStart[startKey(word)]&(1<<len(word)) != 0
 }
+
+// trigStart has bit n of [startKey(w)] set when a trigger word w, or the
+// rot13 rotation of one, is n bytes long.
+var trigStart [32 * 32]uint32
+
+// startKey folds a word's first two bytes (letters, else one code for
+// all others) into an index of trigStart.
+func startKey(word []byte) int {
+	k := int(letterCode[word[0]]) << 5
+	if len(word) > 1 {
+		k |= int(letterCode[word[1]])
+	}
+	return k
+}
+
+// letterCode numbers the lower-case letters from 1; other bytes are 0.
+var letterCode = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = uint8(c - 'a' + 1)
+	}
+	return t
+}()
+
+// maxSecondWord is the length of the longest second word of a trigger.
+var maxSecondWord int
+
+// maxTrigWord bounds the length of a trigger word.
+const maxTrigWord = 24
 
 // phraseWindow bounds the normalised bytes a phrase may span.
 const phraseWindow = 160
@@ -68,12 +125,17 @@ func init() {
 			if *re == nil {
 				*re = regexp.MustCompile(skip + p.rest + `\b`)
 			}
+			if len(first) > maxTrigWord {
+				panic("screen: trigger word " + first + " is longer than maxTrigWord")
+			}
 			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, *re})
-			trigShape[first[0]] |= 1 << min(len(first), 31)
-			k := pairBit([]byte(first), false)
-			trigPairs[k/64] |= 1 << (k % 64)
-			k = endBit([]byte(first), false)
-			trigEnds[k/64] |= 1 << (k % 64)
+			maxSecondWord = max(maxSecondWord, len(second))
+			trigPlain.addWord(first, false)
+			trigRot.addWord(first, true)
+			rot := []byte(first)
+			rot13(rot)
+			trigStart[startKey([]byte(first))] |= 1 << len(first)
+			trigStart[startKey(rot)] |= 1 << len(first)
 		}
 	}
 }
@@ -88,6 +150,10 @@ func findInjection(c *ctx, s string) {
 	t := &c.norm
 	for w := 0; w < len(t.b); {
 		e := w + wordEnd(t.b[w:])
+		if !mayTrigger(t.b[w:e]) {
+			w = e + 1
+			continue
+		}
 		r, n, ok := matchAt(t.b, w, e, nil)
 		if !ok && c.on[rEncoded] {
 			_, n, ok = matchAt(t.b, w, e, &c.rot)
@@ -115,10 +181,8 @@ func containsInjection(b []byte) bool {
 }
 
 func wordEnd(b []byte) int {
-	for i, c := range b {
-		if c == ' ' {
-			return i
-		}
+	if i := bytes.IndexByte(b, ' '); i >= 0 {
+		return i
 	}
 	return len(b)
 }
@@ -127,23 +191,17 @@ func wordEnd(b []byte) int {
 // rule and the match length.
 // With a non-nil rot it reads the text rot13-decoded, into *rot.
 func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
-	var wb [24]byte
-	if e-w > len(wb) {
+	if e-w > maxTrigWord {
 		return 0, 0, false
 	}
-	c := b[w]
+	f := &trigPlain
 	if rot != nil {
-		c = rot13Byte(c)
+		f = &trigRot
 	}
-	if trigShape[c]&(1<<(e-w)) == 0 {
+	if !f.may(b[w:e]) {
 		return 0, 0, false
 	}
-	if k := pairBit(b[w:e], rot != nil); trigPairs[k/64]&(1<<(k%64)) == 0 {
-		return 0, 0, false
-	}
-	if k := endBit(b[w:e], rot != nil); trigEnds[k/64]&(1<<(k%64)) == 0 {
-		return 0, 0, false
-	}
+	var wb [maxTrigWord]byte
 	word := wb[:e-w]
 	copy(word, b[w:e])
 	if rot != nil {
@@ -154,14 +212,22 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 		return 0, 0, false
 	}
 	win := b[w:min(len(b), w+phraseWindow)]
+	done := len(win) // win[:done] is decoded
 	if rot != nil {
+		// Decode the word and the next one for secondWord; the rest only
+		// for an expression.
 		*rot = append((*rot)[:0], win...)
-		rot13(*rot)
 		win = *rot
+		done = min(len(win), e-w+1+maxSecondWord+1)
+		rot13(win[:done])
 	}
 	for _, p := range pats {
 		if p.second != "" && !secondWord(win, e-w, p.second) {
 			continue
+		}
+		if done < len(win) {
+			rot13(win[done:])
+			done = len(win)
 		}
 		if loc := p.re.FindIndex(win); loc != nil {
 			return p.rule, loc[1], true

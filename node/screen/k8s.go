@@ -50,10 +50,28 @@ func findK8sSecrets(c *ctx, s string) {
 
 // nextAt returns where the next sub starts in s from i, or len(s).
 func nextAt(s string, i int, sub string) int {
-	if k := strings.Index(s[i:], sub); k >= 0 {
+	if k := indexByLast(s[i:], sub); k >= 0 {
 		return i + k
 	}
 	return len(s)
+}
+
+// indexByLast is strings.Index for a short sub whose last byte is rarer
+// in text than its first (a ':' or '/' after letters): it looks for that
+// byte and then compares what comes before it.
+func indexByLast(s, sub string) int {
+	last := sub[len(sub)-1]
+	for j := len(sub) - 1; j < len(s); j++ {
+		k := strings.IndexByte(s[j:], last)
+		if k < 0 {
+			break
+		}
+		j += k
+		if s[j+1-len(sub):j+1] == sub {
+			return j + 1 - len(sub)
+		}
+	}
+	return -1
 }
 
 // kindBefore reports whether b holds a "kind: Secret" line that no

@@ -65,28 +65,37 @@ func invisible(r rune) bool {
 }
 
 // normalize folds s into t (reusing its buffers).
-// The ASCII path works on local slices (what put does, without writing
-// t back at every byte); runes go through putRune.
+// The output is never longer than s (a rune folds to at most as many
+// bytes as it takes), so the ASCII path writes into buffers sized once,
+// by index, without append's checks at every byte; runes go through
+// putRune.
 func (t *normText) normalize(s string) {
-	b, off := t.b[:0], t.off[:0]
+	if cap(t.b) < len(s) || cap(t.off) < len(s) {
+		t.b, t.off = make([]byte, 0, len(s)+len(s)/4), make([]int32, 0, len(s)+len(s)/4)
+	}
+	b, off := t.b[:len(s)], t.off[:len(s)]
+	n := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if f := asciiFold[c]; f != 0 {
-				b, off = append(b, f), append(off, int32(i))
-			} else if len(b) > 0 && b[len(b)-1] != ' ' {
-				b, off = append(b, ' '), append(off, int32(i))
+				b[n], off[n] = f, int32(i)
+				n++
+			} else if n > 0 && b[n-1] != ' ' {
+				b[n], off[n] = ' ', int32(i)
+				n++
 			}
 			i++
 			continue
 		}
-		t.b, t.off = b, off
-		r, n := utf8.DecodeRuneInString(s[i:])
+		t.b, t.off = b[:n], off[:n]
+		r, k := utf8.DecodeRuneInString(s[i:])
 		t.putRune(r, i)
-		b, off = t.b, t.off
-		i += n
+		n = len(t.b)
+		b, off = t.b[:len(s)], t.off[:len(s)] // put appended within the capacity
+		i += k
 	}
-	t.b, t.off = b, off
+	t.b, t.off = b[:n], off[:n]
 }
 
 func (t *normText) putRune(r rune, at int) {

@@ -54,6 +54,9 @@ func (g *digitGroups) digits(k int) int {
 func findNumbers(c *ctx, s string) {
 	var g digitGroups
 	for i := 0; i < len(s); i++ {
+		if i = nextNumber(s, i); i == len(s) {
+			return
+		}
 		b := s[i]
 		if !isDigit(b) && b != '+' && b != '(' {
 			continue

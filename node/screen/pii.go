@@ -80,6 +80,10 @@ func allAlpha(s string) bool {
 // part of longer sequences (OIDs, versions like 1.2.3.4.5).
 func findIPs(c *ctx, s string) {
 	for i := 0; i < len(s); {
+		if i+minIP <= len(s) && !ipByte(s[i+minIP-1]) {
+			i += minIP // every run that starts before that byte is too short
+			continue
+		}
 		b := s[i]
 		if !has(b, cHex) && b != ':' {
 			i++
@@ -90,8 +94,12 @@ func findIPs(c *ctx, s string) {
 			continue
 		}
 		end := i
-		for end < len(s) && (has(s[end], cHex) || s[end] == '.' || s[end] == ':') {
+		for end < len(s) && ipByte(s[end]) {
 			end++
+		}
+		if end-i < minIP { // too short for any address (see ipLike)
+			i = max(end, i+1)
+			continue
 		}
 		if c := strings.IndexByte(s[i:end], ':'); c > 0 && strings.Count(s[i:i+c], ".") == 3 {
 			end = i + c // IPv4 with a port
@@ -106,8 +114,14 @@ func findIPs(c *ctx, s string) {
 	}
 }
 
+// minIP is the length of the shortest address ipLike accepts (1.2.3.4).
+const minIP = 7
+
+// ipByte reports the bytes of an address.
+func ipByte(b byte) bool { return has(b, cHex) || b == '.' || b == ':' }
+
 func ipLike(s string, i, end int) bool {
-	if end-i < 7 || end-i > 45 || (end < len(s) && (isAlnum(s[end]) || s[end] == '_' || (s[end] == ':' && !strings.Contains(s[i:end], ".")))) {
+	if end-i < minIP || end-i > 45 || (end < len(s) && (isAlnum(s[end]) || s[end] == '_' || (s[end] == ':' && !strings.Contains(s[i:end], ".")))) {
 		return false
 	}
 	t := s[i:end]

@@ -18,12 +18,14 @@ var (
 )
 
 // csTagOpen are the bytes a role tag or template marker opens with.
-var csTagOpen = chars("<[")
+const tagOpens = "<["
+
+var csTagOpen = chars(tagOpens)
 
 // findRoleTags finds chat-template markers and fake role tags.
 func findRoleTags(c *ctx, s string) {
 	for i := 0; ; {
-		i += csTagOpen.until(s[i:])
+		i = nextOf(s, i, tagOpens, csTagOpen)
 		if i == len(s) {
 			return
 		}

@@ -238,21 +238,28 @@ func (s *Scanner) Check(text string) (string, []Finding, error) {
 // ActionRedact replaced by typed markers such as [REDACTED:jwt]. The
 // findings must come from scanning text (in order, without overlaps).
 func Redact(text string, findings []Finding) string {
+	n, last := len(text), 0
+	for _, f := range findings {
+		if f.Action == ActionRedact && f.Start >= last && f.End <= len(text) {
+			n += len(markerPrefix) + len(f.Rule) + 1 - (f.End - f.Start)
+			last = f.End
+		}
+	}
+	if last == 0 {
+		return text
+	}
 	var b strings.Builder
-	last := 0
+	b.Grow(n) // the one allocation
+	last = 0
 	for _, f := range findings {
 		if f.Action != ActionRedact || f.Start < last || f.End > len(text) {
 			continue
 		}
-		if b.Len() == 0 {
-			b.Grow(len(text))
-		}
 		b.WriteString(text[last:f.Start])
-		b.WriteString(f.Marker())
+		b.WriteString(markerPrefix)
+		b.WriteString(f.Rule)
+		b.WriteByte(']')
 		last = f.End
-	}
-	if last == 0 {
-		return text
 	}
 	b.WriteString(text[last:])
 	return b.String()

@@ -83,7 +83,7 @@ func findScriptInjection(c *ctx, s string) {
 	}
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
-			i++
+			i = nextNonASCII(s, i+1)
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])

@@ -3,6 +3,8 @@ package screen
 import (
 	"math"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // minPEMBody is the least a private key block holds between its BEGIN
@@ -187,16 +189,33 @@ func placeholder(v string) bool {
 	if strings.Count(v, v[:1]) == len(v) {
 		return true
 	}
-	lv := strings.ToLower(v)
+	var buf [64]byte
+	lv := lowerInto(buf[:0], v)
 	for _, w := range placeholderWords {
-		if strings.Contains(lv, w) && len(w)*2 >= len(lv)-4 {
+		if len(w)*2 >= len(lv)-4 && strings.Contains(lv, w) {
 			return true
 		}
 	}
 	return false
 }
 
-// entropy returns the Shannon entropy of s in bits per byte.
+// lowerInto returns strings.ToLower(s), in buf when s is ASCII: the values
+// placeholder sees are short, so checking one allocates nothing.
+func lowerInto(buf []byte, s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+	}
+	b := append(buf, s...)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 func entropy(s string) float64 {
 	var n [256]uint16
 	for i := 0; i < len(s); i++ {

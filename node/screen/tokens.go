@@ -13,7 +13,7 @@ func findTokens(c *ctx, s string) {
 			continue
 		}
 		end := runOf(s, i, cTok)
-		if len(vendorIndex[b]) > 0 {
+		if i+1 < len(s) && vendorPair(b, s[i+1]) {
 			c.tokenVendor(s, i)
 		}
 		switch b {
@@ -31,8 +31,12 @@ func findTokens(c *ctx, s string) {
 		case 'Z':
 			c.tokenJWT64(s, i)
 		}
-		c.tokenShaped(s, i, end)
-		c.tokenParts(s, i, end)
+		if end-i >= 5 { // the shortest run tokenShaped checks
+			c.tokenShaped(s, i, end)
+		}
+		if end-i >= 8 { // "tskey-" and more; "sc_" and 5 or more of the client id
+			c.tokenParts(s, i, end)
+		}
 		i = end
 	}
 }

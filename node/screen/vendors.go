@@ -49,16 +49,6 @@ func chars(spec string) *charset {
 	return &c
 }
 
-// until returns how many bytes of s come before the first one in c.
-func (c *charset) until(s string) int {
-	for i := 0; i < len(s); i++ {
-		if c[s[i]] {
-			return i
-		}
-	}
-	return len(s)
-}
-
 // span returns how many bytes from i are in c.
 func (c *charset) span(s string, i int) int {
 	j := i
@@ -207,6 +197,13 @@ func init() {
 	ruleDefs[rAPIToken].decide = max(ruleDefs[rAPIToken].decide, sentryDecide+1)
 }
 
+// vendorPair reports whether a vendor prefix starts with b1 and, folded
+// to lower case, b2.
+func vendorPair(b1, b2 byte) bool {
+	k := uint16(b1)<<8 | uint16(lower(b2))
+	return vendorSecond[k/64]&(1<<(k%64)) != 0
+}
+
 // tokenVendor checks the vendor prefixes that start with s[i]. A run
 // that continues base64 text or a URL path ('+' or '/' before it) is part
 // of something else.
@@ -218,7 +215,7 @@ func (c *ctx) tokenVendor(s string, i int) {
 	if len(t) < 2 {
 		return
 	}
-	if k := uint16(t[0])<<8 | uint16(lower(t[1])); vendorSecond[k/64]&(1<<(k%64)) == 0 {
+	if !vendorPair(t[0], t[1]) {
 		return
 	}
 	for _, k := range vendorIndex[s[i]] {
