@@ -2,6 +2,9 @@ package coordinator_test
 
 import (
 	"crypto/rand"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -21,19 +24,21 @@ const meshedWithin = 1500 * time.Millisecond
 
 // TestRelayMeshesNewReplicaAtOnce: two replicas on one PostgreSQL. A
 // member attached to the running replica reaches a member attached to a
-// replica that has just started (and again after that one restarts, with
-// a new relay key) within meshedWithin, and back.
+// replica that has just started within meshedWithin, and back; again
+// after that one restarts (with a new relay key); and again with a
+// replica that listens only a while after it started, as
+// moat-coordinator's do (telling the others at once would leave them 5 s
+// before they dial again: 4.7 s measured).
 func TestRelayMeshesNewReplicaAtOnce(t *testing.T) {
 	dsn := pgtest.FreshSchema(t, pgtest.URL(t, "the relay mesh test"))
 	var sealKey [32]byte
 	rand.Read(sealKey[:])
-	start := func() *coordtest.Coord {
-		return coordtest.Start(t, func(cfg *coordinator.Config) {
-			cfg.RelayMeshURL = cfg.PublicURL + relay.Path
-			cfg.Database, cfg.DataDir = dsn, t.TempDir()
-			cfg.SealKey, cfg.SealKeySource = sealKey, "the test's seal key"
-		})
+	replica := func(cfg *coordinator.Config) {
+		cfg.RelayMeshURL = cfg.PublicURL + relay.Path
+		cfg.Database, cfg.DataDir = dsn, t.TempDir()
+		cfg.SealKey, cfg.SealKeySource = sealKey, "the test's seal key"
 	}
+	start := func() *coordtest.Coord { return coordtest.Start(t, replica) }
 	running := start()
 	running.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
 	k0, _ := enrollGPU(t, running, "gpu-0")
@@ -62,6 +67,64 @@ func TestRelayMeshesNewReplicaAtOnce(t *testing.T) {
 		t.Errorf("a member of the running replica reached one of a restarted replica %v after it started, want within %v", took, meshedWithin)
 	} else {
 		t.Logf("meshed with the restarted replica %v after it started", took)
+	}
+
+	// moat-coordinator listens only once the coordinator is made: the
+	// running replica must not dial the new one before (DERP would try
+	// again only 5 s later).
+	c1.Close()
+	fresh.Stop()
+	late, serve := startUnlistened(t, replica)
+	waitUntil(t, func() bool { // announced, and so told of, before it listens
+		rs, err := running.Store().Relays(t.Context(), time.Now().Add(-time.Minute))
+		return err == nil && len(rs) == 2
+	})
+	// Not a wait for a condition: the state tested is a replica the
+	// others know of that does not listen yet, held for a moment.
+	time.Sleep(300 * time.Millisecond)
+	serve()
+	listening := time.Now()
+	c1, err := relay.NewClient(relay.ClientConfig{URL: late + relay.Path, PrivateKey: k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	firstArrival(t, c0, c1, k1.Public())
+	if took := time.Since(listening); took > meshedWithin {
+		t.Errorf("a member of the running replica reached one of a replica that listened late %v after it listened, want within %v", took, meshedWithin)
+	} else {
+		t.Logf("meshed with a replica that listened late %v after it listened", took)
+	}
+}
+
+// startUnlistened makes a coordinator whose address does not listen
+// until serve is called, as moat-coordinator does, and closes it when
+// the test ends.
+func startUnlistened(t *testing.T, mod func(*coordinator.Config)) (url string, serve func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := coordinator.Config{PublicURL: "http://" + addr}
+	mod(&cfg)
+	s, err := coordinator.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &httptest.Server{Config: &http.Server{Handler: s}}
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		s.Close()
+	})
+	return cfg.PublicURL, func() {
+		if ts.Listener, err = net.Listen("tcp", addr); err != nil {
+			t.Fatal(err)
+		}
+		ts.Start()
 	}
 }
 
