@@ -28,12 +28,13 @@ import (
 //
 // The beat alone would leave a new replica unmeshed for up to a beat: a
 // member attached to it would not hear members attached elsewhere (DERP
-// drops a packet for a member it does not know of, and WireGuard tries
-// again only 5 s later). So a replica also says on the Bus (its
+// drops a packet for a member it does not know of, and a lost handshake
+// is tried again after 1 s once, then only every 5 s). So a replica also says on the Bus (its
 // relayMeshTopic) when its relay is up, once its mesh URL answers, and
 // when it stops; every replica syncs as soon as it hears either, and
-// again whenever it listens anew (it may have missed one). The beat
-// remains for a replica that died without saying so.
+// again whenever it listens anew (it may have missed one); this takes a
+// database connection of its own. The beat remains for a replica that
+// died without saying so.
 
 const (
 	relayMeshBeat  = 5 * time.Second
@@ -55,7 +56,7 @@ const (
 )
 
 // relayMesh keeps this replica's relay meshed with the others'. Its
-// goroutine is owned by the Server (s.wg) and stops with s.stop.
+// goroutines are owned by the Server (s.wg) and stop with s.stop.
 type relayMesh struct {
 	s       *Server
 	replica string
