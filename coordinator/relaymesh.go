@@ -185,9 +185,9 @@ func (m *relayMesh) tellUp(ctx context.Context) {
 	m.publish(ctx, relayMsgUp)
 }
 
-// relayAnswers reports whether a relay's probe answers 200 at url.
-func relayAnswers(ctx context.Context, hc *http.Client, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+// relayAnswers reports whether a relay's probe answers 200.
+func relayAnswers(ctx context.Context, hc *http.Client, probe string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, probe, nil)
 	if err != nil {
 		return false
 	}
