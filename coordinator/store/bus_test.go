@@ -46,7 +46,8 @@ func want(t *testing.T, msgs <-chan string, msg string) {
 }
 
 // testBus: a message published through one store reaches the listeners
-// of every store on the same database, in order.
+// of every store on the same database, in order; one published on a
+// topic reaches only that topic's listeners.
 func testBus(t *testing.T, a, b *store.DB) {
 	busA, err := a.Bus(t.Context())
 	if err != nil {
@@ -67,6 +68,16 @@ func testBus(t *testing.T, a, b *store.DB) {
 		want(t, heard, "one")
 		want(t, heard, "two")
 	}
+
+	heardTopic, _ := listenFor(t, busA.Topic("relay"))
+	if err := busB.Topic("relay").Publish(t.Context(), "on the topic"); err != nil {
+		t.Fatal(err)
+	}
+	if err := busB.Publish(t.Context(), "three"); err != nil {
+		t.Fatal(err)
+	}
+	want(t, heardTopic, "on the topic")
+	want(t, heardA, "three") // not the topic's message
 }
 
 func TestSQLiteBus(t *testing.T) {

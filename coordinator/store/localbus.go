@@ -8,7 +8,7 @@ import (
 )
 
 // localBus is the Bus of a SQLite database: listeners in this process,
-// by database file.
+// by database file and topic.
 type localBus struct {
 	mu   sync.Mutex
 	subs map[chan string]struct{}
@@ -23,22 +23,25 @@ var errFellBehind = errors.New("listener fell behind")
 
 var localBuses struct {
 	sync.Mutex
-	byPath map[string]*localBus
+	byPath map[localBusKey]*localBus
 }
 
-func localBusFor(path string) *localBus {
+type localBusKey struct{ path, topic string }
+
+func localBusFor(path, topic string) *localBus {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
 	localBuses.Lock()
 	defer localBuses.Unlock()
 	if localBuses.byPath == nil {
-		localBuses.byPath = map[string]*localBus{}
+		localBuses.byPath = map[localBusKey]*localBus{}
 	}
-	b := localBuses.byPath[path]
+	k := localBusKey{path, topic}
+	b := localBuses.byPath[k]
 	if b == nil {
 		b = &localBus{subs: map[chan string]struct{}{}}
-		localBuses.byPath[path] = b
+		localBuses.byPath[k] = b
 	}
 	return b
 }

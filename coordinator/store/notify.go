@@ -26,12 +26,13 @@ type Bus struct {
 	db      *DB
 	channel string    // per schema, so that schemas in one database do not hear each other
 	local   *localBus // SQLite
+	path    string    // SQLite's database file, naming its local buses
 }
 
 // Bus returns the store's Bus.
 func (s *DB) Bus(ctx context.Context) (*Bus, error) {
 	if s.dsn == "" {
-		return &Bus{local: localBusFor(s.path)}, nil
+		return &Bus{local: localBusFor(s.path, ""), path: s.path}, nil
 	}
 	var schema string
 	if err := s.rd().row(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
@@ -39,6 +40,16 @@ func (s *DB) Bus(ctx context.Context) (*Bus, error) {
 	}
 	h := sha256.Sum256([]byte(schema))
 	return &Bus{dsn: s.dsn, db: s, channel: "moat_" + hex.EncodeToString(h[:8])}, nil
+}
+
+// Topic returns a Bus on a channel of its own beside b's, named name
+// (lowercase letters): its messages reach only its listeners, so that a
+// kind of message b's listeners do not know does not disturb them.
+func (b *Bus) Topic(name string) *Bus {
+	if b.local != nil {
+		return &Bus{local: localBusFor(b.path, name), path: b.path}
+	}
+	return &Bus{dsn: b.dsn, db: b.db, channel: b.channel + "_" + name}
 }
 
 // Channel is the PostgreSQL channel the Bus uses ("" for SQLite).

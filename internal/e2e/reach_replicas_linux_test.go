@@ -81,12 +81,8 @@ func TestReachAcrossReplicas(t *testing.T) {
 		t.Fatalf("laptop on replica 1's relay, node on replica 0's: %+v; want a whole answer through %s/derp", r, urls[1])
 	}
 	t.Logf("a streamed answer across the relays of two replicas in %.2fs", r.Seconds)
-	// Across replicas the first contact can still wait WireGuard's 5 s
-	// handshake retry (a replica meshes its relay with a new one only at
-	// its next check of the replica list; see docs/reach.md): bounded at
-	// that retry plus margin, not at firstContact.
-	if r.Seconds > 2*firstContact.Seconds()+5 {
-		t.Errorf("first answer after %.2fs, want at most %v", r.Seconds, 2*firstContact+5*time.Second)
+	if r.Seconds > firstContact.Seconds() {
+		t.Errorf("first answer after %.2fs, want at most %v", r.Seconds, firstContact)
 	}
 	waitAudit(t, reps[0], 1)
 
