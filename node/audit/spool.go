@@ -47,6 +47,7 @@ type Spool struct {
 		prev   string
 		closed bool
 		buf    bytes.Buffer
+		lines  []byte // AppendBatch's, kept between batches
 	}
 }
 
@@ -180,7 +181,12 @@ func (s *Spool) AppendBatch(recs []*Record) error {
 		return ErrClosed
 	}
 	seq, prev := s.mu.seq, s.mu.prev
-	var lines []byte
+	lines := s.mu.lines[:0]
+	defer func() {
+		if cap(lines) <= maxKeptBatch {
+			s.mu.lines = lines
+		}
+	}()
 	for _, rec := range recs {
 		rec.Seq, rec.Prev, rec.Hash = seq+1, prev, ""
 		line, hash, err := encodeLine(&s.mu.buf, rec)
@@ -201,6 +207,9 @@ func (s *Spool) AppendBatch(recs []*Record) error {
 	s.mu.seq, s.mu.prev = seq, prev
 	return nil
 }
+
+// maxKeptBatch bounds the batch buffer a spool keeps for the next batch.
+const maxKeptBatch = 1 << 20
 
 // encodeLine renders rec (whose Hash is empty) as a spool line in buf.
 func encodeLine(buf *bytes.Buffer, rec *Record) (line []byte, hash string, err error) {

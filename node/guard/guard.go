@@ -77,7 +77,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
@@ -88,23 +87,23 @@ import (
 // SetNetMap, serve it with Serve (or as an http.Handler on a server of
 // your own) and stop it with Close.
 type Guard struct {
-	cfg       Config
-	served    map[string]*upstream
-	snap      atomic.Pointer[snapshot]
-	limits    limiter
-	days      *dayKeeper      // nil without Config.Counters
-	abuse     *screen.Tracker // nil: off
-	audit     AuditSink       // cfg.Audit, or a queue in front of it; nil: none
-	queue     *audit.Queue    // the queue, when there is one
-	metrics   *metrics
-	transport *http.Transport
-	upstream  http.RoundTripper // transport, or an in-memory one in benchmarks
-	hashWarn  sync.Once
-	prompts   *promptHasher // under cfg.AuditKey
-	avail     availability  // models stopped at run time
-	conns     *peerConns    // Serve's connections per peer
-	reads     *readGate     // bodies being read per identity
-	mu        struct {
+	cfg      Config
+	served   map[string]*upstream
+	snap     atomic.Pointer[snapshot]
+	limits   limiter
+	days     *dayKeeper      // nil without Config.Counters
+	abuse    *screen.Tracker // nil: off
+	audit    AuditSink       // cfg.Audit, or a queue in front of it; nil: none
+	queue    *audit.Queue    // the queue, when there is one
+	metrics  *metrics
+	client   *upClient         // to the model servers
+	upstream http.RoundTripper // client, or an in-memory one in benchmarks
+	hashWarn sync.Once
+	prompts  *promptHasher // under cfg.AuditKey
+	avail    availability  // models stopped at run time
+	conns    *peerConns    // Serve's connections per peer
+	reads    *readGate     // bodies being read per identity
+	mu       struct {
 		sync.Mutex
 		servers map[*http.Server]bool
 		closed  bool
@@ -145,17 +144,8 @@ func New(cfg Config) (*Guard, error) {
 	if !cfg.Screening.NoAbuse {
 		g.abuse = g.newTracker(cfg.Screening.Abuse)
 	}
-	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	g.transport = &http.Transport{
-		Proxy:                 nil, // never an environment proxy: upstreams are on loopback
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
-		DisableCompression:    true, // the guard reads usage from the answer
-	}
-	g.upstream = g.transport
+	g.client = newUpClient(cfg.DialTimeout, cfg.UpstreamHeaderTimeout)
+	g.upstream = g.client
 	g.prompts = newPromptHasher(cfg.AuditKey)
 	if cfg.Leases != nil {
 		ll := newLeaseLimiter(cfg.Leases, g.cfg.LeaseTimeout, g.cfg.Logger)
@@ -250,7 +240,7 @@ func (g *Guard) Close() error {
 	for _, s := range servers {
 		s.Close()
 	}
-	g.transport.CloseIdleConnections()
+	g.client.close()
 	g.closeQueue()
 	return g.closeDays()
 }
@@ -269,7 +259,7 @@ func (g *Guard) Shutdown(ctx context.Context) error {
 	for _, s := range servers {
 		err = errors.Join(err, s.Shutdown(ctx))
 	}
-	g.transport.CloseIdleConnections()
+	g.client.close()
 	g.closeQueue()
 	return errors.Join(err, g.closeDays())
 }

@@ -2,7 +2,6 @@ package guard
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,16 +17,9 @@ import (
 // X-Real-IP, X-Moat-*, cookies) is thereby dropped.
 var forwardedHeaders = []string{"Accept", "Accept-Language", "User-Agent", "Openai-Beta"}
 
-// errUpstreamIdle cancels an upstream stream that went silent.
-var errUpstreamIdle = errors.New("upstream idle")
-
 // forward sends body upstream and relays the answer.
 func (c *call) forward(body []byte) {
-	// A stream needs a cancel of its own (the relay's idle timeout), and
-	// whether the answer streams is the upstream's to say.
-	ctx, cancel := context.WithCancelCause(c.r.Context())
-	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.up.base+c.api.Path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(c.r.Context(), http.MethodPost, c.up.base+c.api.Path, bytes.NewReader(body))
 	if err != nil {
 		c.refuse(http.StatusBadGateway, reasonUpstream, "the guard could not build the upstream request: "+err.Error(), 0)
 		return
@@ -43,7 +35,7 @@ func (c *call) forward(body []byte) {
 	// stream read as a whole answer would count no tokens.
 	if resp.StatusCode == http.StatusOK && isStream(resp.Header) {
 		c.req.Stream = true // as the audit record should say
-		c.relayStream(resp, cancel)
+		c.relayStream(resp)
 		return
 	}
 	c.relayWhole(resp)

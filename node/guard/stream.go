@@ -3,12 +3,12 @@ package guard
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/llmapi"
@@ -31,9 +31,12 @@ type relay struct {
 	out    []byte // scratch for rewritten events
 	prefix []byte // the non-data lines (event:, id:) of the last SSE event with data
 	ended  bool   // the filter's End was called
-	estOut int64  // estimated answer tokens so far
-	rep    tally  // the upstream's last usage report
-	sent   bool   // something was written
+	// silent: the upstream sent nothing for Config.UpstreamIdleTimeout and
+	// the idle timer closed its body.
+	silent atomic.Bool
+	estOut int64 // estimated answer tokens so far
+	rep    tally // the upstream's last usage report
+	sent   bool  // something was written
 	// unflushed: something was written and not flushed yet (the next
 	// event was already buffered).
 	unflushed bool
@@ -43,8 +46,8 @@ type relay struct {
 // them before they are handled).
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
-// relayStream streams resp to the caller. cancel ends the upstream request.
-func (c *call) relayStream(resp *http.Response, cancel context.CancelCauseFunc) {
+// relayStream streams resp to the caller.
+func (c *call) relayStream(resp *http.Response) {
 	h := c.w.Header()
 	h.Set("Content-Type", resp.Header.Get("Content-Type"))
 	h.Set("Cache-Control", "no-cache")
@@ -58,14 +61,16 @@ func (c *call) relayStream(resp *http.Response, cancel context.CancelCauseFunc) 
 	if s := c.g.cfg.Screen; s != nil {
 		rl.filter = s.Output(c.screenCall())
 	}
-	rl.idle = time.AfterFunc(c.g.cfg.UpstreamIdleTimeout, func() { cancel(errUpstreamIdle) })
+	// Closing the body ends the upstream request (its connection closes)
+	// and the read waiting on it.
+	rl.idle = time.AfterFunc(c.g.cfg.UpstreamIdleTimeout, func() { rl.silent.Store(true); resp.Body.Close() })
 	defer rl.idle.Stop()
 	rl.rc.Flush()
-	rl.run(resp)
+	rl.run()
 	c.settleStream(rl)
 }
 
-func (rl *relay) run(resp *http.Response) {
+func (rl *relay) run() {
 	defer rl.flush()
 	for {
 		if !rl.eventBuffered() && !rl.flush() { // before waiting for the upstream
@@ -80,7 +85,7 @@ func (rl *relay) run(resp *http.Response) {
 			return
 		}
 		if err != nil {
-			rl.broken(err, resp)
+			rl.broken(err)
 			return
 		}
 		rl.idle.Reset(rl.c.g.cfg.UpstreamIdleTimeout)
@@ -283,14 +288,14 @@ func (rl *relay) cutAs(reason, code, msg string) {
 }
 
 // broken ends a stream the upstream or the caller broke off.
-func (rl *relay) broken(err error, resp *http.Response) {
+func (rl *relay) broken(err error) {
 	c := rl.c
 	switch {
 	case c.r.Context().Err() != nil:
 		rl.gone()
 	case errors.Is(err, errEventTooLarge):
 		rl.cut(reasonUpstream, fmt.Sprintf("the model server sent an event larger than this node's limit of %d bytes", c.g.cfg.MaxEventBytes))
-	case errors.Is(context.Cause(resp.Request.Context()), errUpstreamIdle):
+	case rl.silent.Load():
 		rl.cut(reasonUpstreamSlow, fmt.Sprintf("the model server for %q sent nothing for %s", c.model, c.g.cfg.UpstreamIdleTimeout))
 	default:
 		rl.cut(reasonUpstream, fmt.Sprintf("the model server for %q broke off the answer", c.model))
