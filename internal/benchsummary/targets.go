@@ -4,6 +4,7 @@ package benchsummary
 // of the [perf] issue's items. A figure a run did not produce shows as
 // "not measured".
 var Targets = []Target{
+	{Issue: "perf 1", What: "guard alone req/s ÷ nginx's, c=64, screening off", Key: "ratio guard_plain_rps/nginx_rps", Goal: 1.0, Unit: "×"},
 	{Issue: "perf 1", What: "guard alone req/s ÷ nginx's, c=64, screening on", Key: "ratio guard_lo_rps/nginx_rps", Goal: 0.8, Unit: "×"},
 	{Issue: "perf 1", What: "guard alone req/s ÷ Caddy's (Debian's 2.6.2), c=64, screening on", Key: "ratio guard_lo_rps/caddy_rps", Goal: 1.0, Unit: "×"},
 	{Issue: "perf 1", What: "guard alone added p50 vs direct", Key: "metric guard_lo_added_p50_us", AtMost: true, Goal: 100, Unit: " µs"},

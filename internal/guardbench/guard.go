@@ -37,13 +37,17 @@ func (g *Guard) Close() {
 
 // rules is the benchmark's policy: one grant with limits high enough not
 // to bite, a max_tokens cap, prompt hashes in the audit records, and the
-// screening a careful organisation would turn on.
-func rules() *wire.NodeRules {
+// screening a careful organisation would turn on (every category), or
+// none when screen is false.
+func rules(screen bool) *wire.NodeRules {
 	lim := wire.Limits{RPM: 1 << 30, TPM: 1 << 40, Concurrency: 1024, TokensPerDay: 1 << 60, MaxTokens: 4096}
+	var gr wire.GuardRules
+	if screen {
+		gr = wire.GuardRules{Injection: "flag", Redact: []string{"secrets", "pii"}}
+	}
 	return &wire.NodeRules{Grants: []wire.GrantRule{{
 		ID: "grants[0]", MFA: wire.Duration(12 * time.Hour), Limits: lim,
-		Audit: wire.AuditRules{Prompts: "hash"},
-		Guard: wire.GuardRules{Injection: "flag", Redact: []string{"secrets", "pii"}},
+		Audit: wire.AuditRules{Prompts: "hash"}, Guard: gr,
 	}}}
 }
 
@@ -70,14 +74,14 @@ func newGuard(upstream, dir string) (*guard.Guard, func(), error) {
 
 // StartLoopback runs the guard on 127.0.0.1 with a netmap that gives the
 // caller the address 127.0.0.1: the guard's own overhead, without the
-// mesh.
-func StartLoopback(upstream, dir string) (*Guard, error) {
+// mesh; with every screening category on, or none.
+func StartLoopback(upstream, dir string, screen bool) (*Guard, error) {
 	g, stop, err := newGuard(upstream, dir)
 	if err != nil {
 		return nil, err
 	}
 	priv, _ := key.NewPrivate()
-	nm := &wire.NetMap{Version: wire.Version, Seq: 1, Rules: rules(), Peers: []wire.Peer{{Key: priv.Public(),
+	nm := &wire.NetMap{Version: wire.Version, Seq: 1, Rules: rules(screen), Peers: []wire.Peer{{Key: priv.Public(),
 		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Identity: identity(), Access: []wire.ModelAccess{{Model: "llama"}}}}}
 	if err := g.SetNetMap(nm); err != nil {
 		stop()
@@ -110,7 +114,7 @@ func StartMesh(upstream, dir string) (*Guard, error) {
 		return wire.Peer{Key: e.PublicKey(), Addresses: []netip.Addr{a}, Identity: id, Access: access,
 			Endpoints: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), e.Port())}}
 	}
-	nodeNM := &wire.NetMap{Version: wire.Version, Seq: 1, Rules: rules(), Peers: []wire.Peer{peer(caller, callerAddr, identity(), wire.ModelAccess{Model: "llama"})},
+	nodeNM := &wire.NetMap{Version: wire.Version, Seq: 1, Rules: rules(true), Peers: []wire.Peer{peer(caller, callerAddr, identity(), wire.ModelAccess{Model: "llama"})},
 		Self: wire.Self{Key: node.PublicKey(), Addresses: []netip.Addr{nodeAddr}}}
 	callerNM := &wire.NetMap{Version: wire.Version, Seq: 1, Peers: []wire.Peer{peer(node, nodeAddr, wire.Identity{DeviceID: "node"})},
 		Self: wire.Self{Key: caller.PublicKey(), Addresses: []netip.Addr{callerAddr}, Identity: identity()}}

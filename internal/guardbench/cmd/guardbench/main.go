@@ -2,7 +2,8 @@
 // one stand-in upstream over loopback and prints the comparisons as
 // "ratio <name> <value>" and "metric <name> <value>" lines;
 // scripts/bench-guard.sh runs it with nginx and Caddy. The paths: direct;
-// nginx's proxy_pass; Caddy's reverse_proxy (the Go peer); the guard alone on loopback (guard_lo); the guard behind a
+// nginx's proxy_pass; Caddy's reverse_proxy (the Go peer); the guard alone on loopback with every
+// screening category on (guard_lo) and with none (guard_plain); the guard behind a
 // netstack WireGuard pair (guard); and the employee's whole path, moat
 // up's local endpoint in front of that same mesh and guard (router).
 //
@@ -38,7 +39,7 @@ func main() {
 	streams := flag.Int("streams", 100, "streamed answers per path")
 	chunks := flag.Int("chunks", 50, "chunks per streamed answer")
 	every := flag.Duration("every", 2*time.Millisecond, "time between streamed chunks")
-	only := flag.String("only", "", "comma-separated paths to measure (direct, nginx, caddy, guard_lo, guard, router); empty: all")
+	only := flag.String("only", "", "comma-separated paths to measure (direct, nginx, caddy, guard_plain, guard_lo, guard, router); empty: all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the guard, upstream and callers) to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 	flag.Parse()
@@ -100,11 +101,16 @@ func run(upAddr string, peers map[string]string, only []string, n, conc int, dur
 		return err
 	}
 	defer os.RemoveAll(dir)
-	lo, err := guardbench.StartLoopback(up.URL, dir+"/lo")
+	lo, err := guardbench.StartLoopback(up.URL, dir+"/lo", true)
 	if err != nil {
 		return err
 	}
 	defer lo.Close()
+	plain, err := guardbench.StartLoopback(up.URL, dir+"/plain", false)
+	if err != nil {
+		return err
+	}
+	defer plain.Close()
 	mesh, err := guardbench.StartMesh(up.URL, dir+"/mesh")
 	if err != nil {
 		return err
@@ -121,7 +127,8 @@ func run(upAddr string, peers map[string]string, only []string, n, conc int, dur
 			targets = append(targets, guardbench.Target{Name: name, URL: peers[name], Client: guardbench.DirectClient()})
 		}
 	}
-	targets = append(targets, guardbench.Target{Name: "guard_lo", URL: lo.URL, Client: lo.Client},
+	targets = append(targets, guardbench.Target{Name: "guard_plain", URL: plain.URL, Client: plain.Client},
+		guardbench.Target{Name: "guard_lo", URL: lo.URL, Client: lo.Client},
 		guardbench.Target{Name: "guard", URL: mesh.URL, Client: mesh.Client},
 		guardbench.Target{Name: "router", URL: rt.URL, Client: rt.Client})
 	res := map[string]result{}
@@ -134,7 +141,7 @@ func run(upAddr string, peers map[string]string, only []string, n, conc int, dur
 			return err
 		}
 		res[t.Name] = r
-		fmt.Printf("%-9s latency p50 %7.1fµs p99 %7.1fµs | c=%d %8.0f req/s, cpu %5.1fµs/req | stream ttft p50 %7.1fµs, chunk delivery p50 %6.1fµs p99 %6.1fµs\n",
+		fmt.Printf("%-11s latency p50 %7.1fµs p99 %7.1fµs | c=%d %8.0f req/s, cpu %5.1fµs/req | stream ttft p50 %7.1fµs, chunk delivery p50 %6.1fµs p99 %6.1fµs\n",
 			r.name, us(r.p50), us(r.p99), conc, r.rps, us(r.cpu), us(r.ttft), us(r.del50), us(r.del99))
 	}
 	report(res)
@@ -156,7 +163,7 @@ func personLoad(targets []guardbench.Target, res map[string]result, dur time.Dur
 			return err
 		}
 		rps[t.Name] = l.RPS
-		fmt.Printf("%-9s c=%d %8.0f req/s\n", t.Name, c, l.RPS)
+		fmt.Printf("%-11s c=%d %8.0f req/s\n", t.Name, c, l.RPS)
 	}
 	if rt, g := rps["router"], rps["guard"]; rt > 0 && g > 0 {
 		ratio("router_c16_rps/guard_c16_rps", rt/g, fmt.Sprintf("%.0f vs %.0f req/s", rt, g))
@@ -194,12 +201,12 @@ func report(res map[string]result) {
 		return // nothing to compare with
 	}
 	fmt.Println("# added = path minus direct; µs")
-	for _, name := range []string{"nginx", "caddy", "guard_lo", "guard", "router"} {
+	for _, name := range []string{"nginx", "caddy", "guard_plain", "guard_lo", "guard", "router"} {
 		r, ok := res[name]
 		if !ok {
 			continue
 		}
-		fmt.Printf("added %-9s p50 %7.1f p99 %7.1f ttft %7.1f chunk p50 %6.1f p99 %6.1f\n", name,
+		fmt.Printf("added %-11s p50 %7.1f p99 %7.1f ttft %7.1f chunk p50 %6.1f p99 %6.1f\n", name,
 			us(r.p50-d.p50), us(r.p99-d.p99), us(r.ttft-d.ttft), us(r.del50-d.del50), us(r.del99-d.del99))
 	}
 	for _, peer := range peerNames {
@@ -208,7 +215,7 @@ func report(res map[string]result) {
 			fmt.Printf("# %s not measured: no ratios against it\n", peer)
 			continue
 		}
-		for _, g := range []string{"guard_lo", "guard"} {
+		for _, g := range []string{"guard_plain", "guard_lo", "guard"} {
 			r, ok := res[g]
 			if !ok {
 				continue
