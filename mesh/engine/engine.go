@@ -95,6 +95,9 @@ type Engine struct {
 		peers  map[key.Public]peerConfig
 		resync bool // the last peer update failed part-way
 		netmap *wire.NetMap
+		// renewed holds when rehandshake last renewed each peer's
+		// session, for renewals within rehandshakeGap.
+		renewed map[key.Public]time.Time
 	}
 }
 
@@ -269,16 +272,46 @@ const staleSessionAfter = 500 * time.Millisecond
 // rehandshake retires the session with the peer that holds addr and
 // starts a new handshake, so that the next retransmission arrives. A
 // healthy peer loses nothing but one handshake.
+//
+// Several connections unanswered at once (a router's workers, a browser's
+// requests) renew once per rehandshakeGap: two initiations a few milliseconds
+// apart can cross so that the peer keeps one and this side the other,
+// and neither has a session until WireGuard's next retry (seen under
+// load in internal/e2e's rotation test).
 func (e *Engine) rehandshake(addr netip.Addr) {
 	e.mu.Lock()
 	pk, found := e.peerForLocked(addr)
 	closed := e.mu.closed
+	fresh := found && !closed && e.renewDueLocked(pk, time.Now())
 	e.mu.Unlock()
-	if !found || closed {
+	if !fresh {
 		return
 	}
 	e.log.Debug("connection unanswered; new handshake", "peer", pk.Short(), "addr", addr)
 	e.renewSession(pk)
+}
+
+// rehandshakeGap is the least time between two renewals of one peer's session
+// by rehandshake: more than a handshake's round trip on a loaded machine,
+// less than WireGuard's own 5 s retry.
+const rehandshakeGap = 2 * staleSessionAfter
+
+// renewDueLocked reports whether peer k's session may be renewed at now,
+// and if so notes it; notes older than rehandshakeGap are dropped.
+func (e *Engine) renewDueLocked(k key.Public, now time.Time) bool {
+	if last, ok := e.mu.renewed[k]; ok && now.Sub(last) < rehandshakeGap {
+		return false
+	}
+	for pk, t := range e.mu.renewed {
+		if now.Sub(t) >= rehandshakeGap {
+			delete(e.mu.renewed, pk)
+		}
+	}
+	if e.mu.renewed == nil {
+		e.mu.renewed = map[key.Public]time.Time{}
+	}
+	e.mu.renewed[k] = now
+	return true
 }
 
 // renewSession retires the session with peer k, if any, and starts a new
