@@ -139,7 +139,9 @@ func TestListBody(t *testing.T) {
 // encoding/json does.
 func FuzzReadModel(f *testing.F) {
 	for _, s := range []string{`{"model":"a"}`, `{"model":1}`, `{"x":{"model":"a"}}`, `[`, `{"model":"\u00e9"}`,
-		`{"name":"a"}`, `{"model":"","name":"b"}`, `{"model":"a","Model":"b"}`, `{"mod\u0065l":"x"}`, "{\"model\":\"\xff\"}"} {
+		`{"name":"a"}`, `{"model":"","name":"b"}`, `{"model":"a","Model":"b"}`, `{"mod\u0065l":"x"}`, "{\"model\":\"\xff\"}",
+		`{"model":"a","model":"b"}`, ` { "x" : [1,{"model":"y"},"]"] , "model" : null , "name":"n\"q" } `, `{"model":"a\u00e9","stream":true}`,
+		`{"messages":[{"content":"} {\"model\":\"z\"}"}],"model":"w"}`, `{}`, `{"model":-1.5e3}`} {
 		f.Add([]byte(s), false)
 	}
 	f.Fuzz(func(t *testing.T, in []byte, showAPI bool) {
@@ -148,6 +150,12 @@ func FuzzReadModel(f *testing.F) {
 			api = Lookup("/api/show")
 		}
 		m, err := ReadModel(in, api)
+		if fm, ferr, ok := readModelFast(in, api); ok {
+			sm, serr := readModel(in, api)
+			if fm != sm || (ferr == nil) != (serr == nil) || (ferr != nil && ferr.Error() != serr.Error()) {
+				t.Fatalf("%q: fast way %q, %v; general way %q, %v", in, fm, ferr, sm, serr)
+			}
+		}
 		if err != nil {
 			if _, ok := err.(*RequestError); !ok || m != "" {
 				t.Fatalf("error %T %v with model %q", err, err, m)
@@ -183,5 +191,26 @@ func TestModelAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { api.Model(fields) }); n > 1 {
 		t.Errorf("Model: %v allocations, want 1", n)
+	}
+}
+
+// BenchmarkReadModel: a 4 KiB chat request, the way the router reads it
+// and the general way through Fields.
+func BenchmarkReadModel(b *testing.B) {
+	api := Lookup("/v1/chat/completions")
+	body := []byte(`{"model":"llama","stream":true,"max_tokens":256,"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"` +
+		strings.Repeat("Summarise the quarterly figures for the board. ", 85) + `"}]}`)
+	for _, c := range []struct {
+		name string
+		read func([]byte, *API) (string, error)
+	}{{"router", ReadModel}, {"general", readModel}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if m, err := c.read(body, api); m != "llama" || err != nil {
+					b.Fatal(m, err)
+				}
+			}
+		})
 	}
 }

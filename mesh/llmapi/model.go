@@ -25,6 +25,14 @@ func badf(format string, args ...any) error { return &RequestError{fmt.Sprintf(f
 // ReadModel returns the model a request body to a names: Fields, then
 // CheckKeys, then Model. Errors are *RequestError.
 func ReadModel(body []byte, a *API) (string, error) {
+	if m, err, ok := readModelFast(body, a); ok {
+		return m, err
+	}
+	return readModel(body, a)
+}
+
+// readModel is ReadModel the general way, through Fields.
+func readModel(body []byte, a *API) (string, error) {
 	fields, err := Fields(body)
 	if err != nil {
 		return "", err
@@ -92,9 +100,18 @@ func ExactKeys(obj map[string]json.RawMessage, names []string) error {
 // exact key. It must be a string of 1 to MaxModelLen bytes of UTF-8.
 // Errors are *RequestError.
 func (a *API) Model(fields map[string]json.RawMessage) (model, key string, err error) {
+	return a.model(func(k string) ([]byte, bool) {
+		raw, ok := fields[k]
+		return raw, ok
+	})
+}
+
+// model is Model over any way of looking up a top-level member's raw
+// value.
+func (a *API) model(member func(k string) ([]byte, bool)) (model, key string, err error) {
 	empty := ""
 	for _, k := range a.ModelKeys {
-		raw, ok := fields[k]
+		raw, ok := member(k)
 		if !ok || string(raw) == "null" {
 			continue
 		}
