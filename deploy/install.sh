@@ -594,8 +594,21 @@ node_alive() {
 		auto-restart | failed | dead | exited) return 1 ;;
 		esac
 	else
-		[ -n "$(running_pid)" ]
+		[ -n "$(running_pid)" ] || starting
 	fi
+}
+
+# starting: the process just started with nohup is still on its way to
+# $BIN (nohup and setpriv exec in turn): alive, though not yet is_node.
+# Without this, a check right after the start read a node that had not
+# yet exec'd as dead and reported a join failure with an empty log.
+starting() {
+	[ -f "$PIDFILE" ] || return 1
+	pid=$(head -c 20 "$PIDFILE")
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+	case ${exe##*/} in nohup | setpriv) return 0 ;; esac
+	return 1
 }
 
 show_log() {
