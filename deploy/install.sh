@@ -598,17 +598,18 @@ node_alive() {
 	fi
 }
 
-# starting: the process just started with nohup is still on its way to
-# $BIN (nohup and setpriv exec in turn): alive, though not yet is_node.
-# Without this, a check right after the start read a node that had not
-# yet exec'd as dead and reported a join failure with an empty log.
+# starting: the process this run just started with nohup is on its way
+# to $BIN (the shell's fork, then nohup and setpriv exec in turn): alive,
+# though not yet is_node. It is our own child and not a zombie; a node
+# that died stays a zombie child until the script exits, so it does not
+# count. Without this, a check right after the start read a node that had
+# not yet exec'd as dead and reported a join failure with an empty log.
 starting() {
 	[ -f "$PIDFILE" ] || return 1
 	pid=$(head -c 20 "$PIDFILE")
 	case $pid in '' | *[!0-9]*) return 1 ;; esac
-	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-	case ${exe##*/} in nohup | setpriv) return 0 ;; esac
-	return 1
+	awk -v parent="$$" '/^State:/ { s = $2 } /^PPid:/ { p = $2 } END { exit !(p == parent && s != "Z") }' \
+		"/proc/$pid/status" 2>/dev/null
 }
 
 show_log() {
