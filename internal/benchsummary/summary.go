@@ -77,7 +77,7 @@ func Median(vs []float64) float64 {
 
 // Write prints the table of targets against figures.
 func Write(w io.Writer, targets []Target, figs map[string][]float64) {
-	fmt.Fprintf(w, "%-8s %-58s %12s %12s  %s\n", "issue", "figure", "measured", "target", "state")
+	fmt.Fprintf(w, "%-9s %-58s %12s %12s  %s\n", "issue", "figure", "measured", "target", "state")
 	for _, t := range targets {
 		op := "≥"
 		if t.AtMost {
@@ -86,7 +86,7 @@ func Write(w io.Writer, targets []Target, figs map[string][]float64) {
 		goal := fmt.Sprintf("%s %s%s", op, num(t.Goal), t.Unit)
 		vs := figs[t.Key]
 		if len(vs) == 0 {
-			fmt.Fprintf(w, "%-8s %-58s %12s %12s  not measured\n", t.Issue, t.What, "-", goal)
+			fmt.Fprintf(w, "%-9s %-58s %12s %12s  not measured\n", t.Issue, t.What, "-", goal)
 			continue
 		}
 		v := Median(vs)
@@ -102,7 +102,7 @@ func Write(w io.Writer, targets []Target, figs map[string][]float64) {
 		if len(vs) > 1 {
 			runs = fmt.Sprintf(" (median of %d)", len(vs))
 		}
-		fmt.Fprintf(w, "%-8s %-58s %12s %12s  %s%s\n", t.Issue, t.What, num(v)+t.Unit, goal, state, runs)
+		fmt.Fprintf(w, "%-9s %-58s %12s %12s  %s%s\n", t.Issue, t.What, num(v)+t.Unit, goal, state, runs)
 	}
 }
 
