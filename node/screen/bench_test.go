@@ -149,6 +149,37 @@ func BenchmarkScan4KEveryCategory(b *testing.B) {
 	p99(b, func() { sc.Check(text) })
 }
 
+// BenchmarkAppendCheck4KEveryCategory is BenchmarkScan4KEveryCategory
+// for a caller that keeps its buffers (AppendCheck): no allocation.
+func BenchmarkAppendCheck4KEveryCategory(b *testing.B) {
+	sc := mustScanner(b, allOn(ActionRedact))
+	text := inputEvery()
+	var out []byte
+	var fs []Finding
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	p99(b, func() { out, fs, _ = sc.AppendCheck(out[:0], fs[:0], text) })
+}
+
+// BenchmarkCheckJSON4K checks a chat request carrying the 4 KiB prompts
+// as the guard does (CheckJSON): with nothing to find, and with a finding
+// of every category (then the findings and the rewritten body are the
+// allocations).
+func BenchmarkCheckJSON4K(b *testing.B) {
+	for _, in := range []struct {
+		name, text string
+	}{{"Clean", input4K()}, {"EveryCategory", inputEvery()}} {
+		b.Run(in.name, func(b *testing.B) {
+			sc := mustScanner(b, allOn(ActionRedact))
+			q, _ := json.Marshal(in.text)
+			body := []byte(`{"model":"m","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":` + string(q) + `}]}`)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			p99(b, func() { sc.CheckJSON(body) })
+		})
+	}
+}
+
 // BenchmarkStreamChunkEveryCategory streams the same prompt in 50-byte
 // chunks, a new Stream per pass.
 func BenchmarkStreamChunkEveryCategory(b *testing.B) {

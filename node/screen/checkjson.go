@@ -2,6 +2,8 @@ package screen
 
 import (
 	"fmt"
+	"sync"
+	"unsafe"
 )
 
 // skipKeys are object keys whose string values CheckJSON leaves alone:
@@ -15,11 +17,24 @@ var skipKeys = map[string]bool{
 	"images": true, "image_url": true, "input_audio": true, "encoding_format": true,
 }
 
-// jsonChecker is the scratch state of one CheckJSON call.
+// jsonChecker is the scratch state of one CheckJSON call. Scanners share
+// them through a pool, so a call allocates only what it returns.
 type jsonChecker struct {
 	w      jwalker
 	fields []contentField
+	joined []byte         // the fields' texts, each after a line break
+	starts []int          // starts[k]: where field k's text begins in joined
+	found  []Finding      // findings in joined
+	parts  []fieldFinding // found, cut at field boundaries
+	mine   []Finding      // one field's findings
+	red    []byte         // one field's redacted text
 }
+
+var checkers = sync.Pool{New: func() any {
+	c := &jsonChecker{}
+	c.w.visit = c.visit
+	return c
+}}
 
 func (c *jsonChecker) visit(w *jwalker, start, end int) {
 	if w.b[start] != '"' || end-start <= 2 {
@@ -42,40 +57,63 @@ func (c *jsonChecker) visit(w *jwalker, start, end int) {
 // which the redacted strings are re-encoded; the findings (a match that
 // spans strings counts once per string, with offsets into that string's
 // decoded text); and a *BlockError when a block rule fired. A body that
-// is not JSON is returned with an error wrapping ErrMalformedEvent.
+// is not JSON is returned with an error wrapping ErrMalformedEvent. It
+// allocates only when something is found.
 func (s *Scanner) CheckJSON(body []byte) ([]byte, []Finding, error) {
 	if !s.Enabled() {
 		return body, nil, nil
 	}
-	c := &jsonChecker{}
-	c.w.visit = c.visit
+	c := checkers.Get().(*jsonChecker)
+	defer c.release()
 	if err := c.w.walk(body); err != nil {
 		return body, nil, fmt.Errorf("screen: %w: %v", ErrMalformedEvent, err)
 	}
 	if len(c.fields) == 0 {
 		return body, nil, nil
 	}
-	var joined []byte
-	starts := make([]int, len(c.fields)+1) // starts[k]: where field k's text begins in joined
-	for k, f := range c.fields {
-		if k > 0 {
-			joined = append(joined, '\n')
-		}
-		starts[k] = len(joined)
-		joined = appendUnquote(joined, body[f.start:f.end])
+	c.join(body)
+	joined := unsafe.String(unsafe.SliceData(c.joined), len(c.joined)) // joined is not modified until release
+	c.found = s.AppendScan(c.found, joined)
+	if len(c.found) == 0 {
+		return body, nil, nil
 	}
-	starts[len(c.fields)] = len(joined) + 1
-	parts := splitFindings(s.Scan(string(joined)), starts)
-	all := make([]Finding, len(parts))
-	for i, p := range parts {
+	c.parts = splitFindings(c.parts, c.found, c.starts)
+	all := make([]Finding, len(c.parts))
+	for i, p := range c.parts {
 		all[i] = p.Finding
 	}
-	for _, f := range all {
-		if f.Action == ActionBlock {
-			return body, all, &BlockError{Rule: f.Rule, Category: f.Category}
-		}
+	if err := blocked(all); err != nil {
+		return body, all, err
 	}
-	return rewrite(body, c.fields, joined, starts, parts), all, nil
+	return c.rewrite(body), all, nil
+}
+
+// join puts the fields' decoded texts in c.joined and their offsets in
+// c.starts; starts has one more entry, one past the end.
+func (c *jsonChecker) join(body []byte) {
+	for k, f := range c.fields {
+		if k > 0 {
+			c.joined = append(c.joined, '\n')
+		}
+		c.starts = append(c.starts, len(c.joined))
+		c.joined = appendUnquote(c.joined, body[f.start:f.end])
+	}
+	c.starts = append(c.starts, len(c.joined)+1)
+}
+
+// maxKeep is the largest text buffer a pooled jsonChecker keeps.
+const maxKeep = 256 << 10
+
+// release empties c (keeping its buffers, unless a large body grew them)
+// and returns it to the pool.
+func (c *jsonChecker) release() {
+	c.w.b, c.w.path = nil, [len(c.w.path)]jseg{} // keep nothing of the body
+	if cap(c.joined) > maxKeep || cap(c.red) > maxKeep {
+		c.joined, c.red = nil, nil
+	}
+	c.fields, c.joined, c.starts = c.fields[:0], c.joined[:0], c.starts[:0]
+	c.found, c.parts, c.mine, c.red = c.found[:0], c.parts[:0], c.mine[:0], c.red[:0]
+	checkers.Put(c)
 }
 
 // fieldFinding is a finding within field k, with offsets into its text.
@@ -84,10 +122,9 @@ type fieldFinding struct {
 	k int
 }
 
-// splitFindings cuts the findings in the joined text at the boundaries of
-// the fields and makes their offsets relative to their field.
-func splitFindings(fs []Finding, starts []int) []fieldFinding {
-	var out []fieldFinding
+// splitFindings appends to out the findings in the joined text cut at the
+// boundaries of the fields, their offsets relative to their field.
+func splitFindings(out []fieldFinding, fs []Finding, starts []int) []fieldFinding {
 	for _, f := range fs {
 		for k := 0; k+1 < len(starts); k++ {
 			lo, hi := starts[k], starts[k+1]-1 // field k is joined[lo:hi]
@@ -104,25 +141,26 @@ func splitFindings(fs []Finding, starts []int) []fieldFinding {
 
 // rewrite re-encodes the fields with redactions, or returns body when
 // there are none.
-func rewrite(body []byte, fields []contentField, joined []byte, starts []int, fs []fieldFinding) []byte {
+func (c *jsonChecker) rewrite(body []byte) []byte {
 	var out []byte
 	last := 0
-	for k, f := range fields {
-		var mine []Finding
-		for _, x := range fs {
+	for k, f := range c.fields {
+		c.mine = c.mine[:0]
+		for _, x := range c.parts {
 			if x.k == k {
-				mine = append(mine, x.Finding)
+				c.mine = append(c.mine, x.Finding)
 			}
 		}
-		if !redacted(mine) {
+		if !redacted(c.mine) {
 			continue
 		}
-		text := string(joined[starts[k] : starts[k+1]-1])
+		text := unsafe.String(unsafe.SliceData(c.joined[c.starts[k]:]), c.starts[k+1]-1-c.starts[k])
+		c.red = appendRedact(c.red[:0], text, c.mine)
 		if out == nil {
 			out = make([]byte, 0, len(body)+64)
 		}
 		out = append(out, body[last:f.start]...)
-		out = appendQuote(out, []byte(Redact(text, mine)))
+		out = appendQuote(out, c.red)
 		last = f.end
 	}
 	if out == nil {

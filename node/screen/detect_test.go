@@ -197,6 +197,35 @@ func TestScanNoAlloc(t *testing.T) {
 	}
 }
 
+// TestCheckNoAlloc: a request with nothing to find, a check into kept
+// buffers and a Stream's chunks allocate nothing once warm (a GC between
+// runs may empty the pools, hence the margin below one a call).
+func TestCheckNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	sc := mustScanner(t, allOn(ActionRedact))
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"The quick brown fox jumps over the lazy dog."}]}`)
+	text := input4K()[:3900] + " key AKIAQ3EGRT5NBX7KLM2P mail bob@example.org"
+	var out []byte
+	var fs []Finding
+	st := sc.NewStream()
+	chunk := []byte(input4K()[:50])
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"CheckJSON of a clean request", func() { sc.CheckJSON(body) }},
+		{"AppendCheck with findings", func() { out, fs, _ = sc.AppendCheck(out[:0], fs[:0], text) }},
+		{"Stream.Push", func() { out, _ = st.Push(out[:0], chunk) }},
+	} {
+		c.f()
+		if n := testing.AllocsPerRun(100, c.f); n >= 0.5 {
+			t.Errorf("%s: %v allocations a call", c.name, n)
+		}
+	}
+}
+
 func TestFromGuard(t *testing.T) {
 	cfg := FromGuard(guardAll(), nil)
 	scr, err := Compile(cfg)

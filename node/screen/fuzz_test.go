@@ -92,6 +92,7 @@ func checkWire(t *testing.T, sc *Scanner, text string, size int) {
 func FuzzSplitsAgree(f *testing.F) {
 	f.Add(secretAnswer, uint64(1))
 	f.Add("use ops_eyJ"+strings.Repeat("Zk9pQ2xWbTRuR3hL", 20)+" now", uint64(2))
+	f.Add("GH_TOKEN=ghs_12345_eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpYXQiOjE3NDU1NjgwMDB9.q8Zx3Lm9Vb2Nc7Rt5Yw1 mongodb://devuser:mySecret789@dev.mongodb.com:27017/db", uint64(5))
 	f.Add("Authorization: Basic YnJvd3Nlcjo9Zm9vYmFy and curl -u deploy:Xk29vLq7Pz", uint64(3))
 	f.Add("<token>\n  q8Zx3Lm9Vb2Nc7Rt5Yw1\n</token> api_key=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", uint64(4))
 	sc := mustScanner(f, allOn(ActionRedact), corpusAllow...)

@@ -17,18 +17,19 @@ const gitleaksSamples = "testdata/gitleaks/samples.jsonl"
 // Thresholds over all of gitleaks' samples, both splits, just under what
 // is measured: prefix-shaped positives caught by specific rules 0.992
 // (tune 0.992, held 0.993), all positives by any rule 0.993 (0.992,
-// 0.995). The goal for maxSpecificFalse is 0.02; it is 0.021 (tune 0.007,
-// held 0.074). What
-// is left in the tune split are two Google API keys of the real format
-// that gitleaks allowlists by value: nothing in the text tells them from
-// a live key. Of the held split's five, three are such keys too (by the
-// count of gitleaks' allowlist, not looked at one by one); moat passes
-// only the eleven found published as test values in Firebase's SDKs
-// (publicGoogleKeys), so all five still count against it. Those three
-// alone put the held-out floor at 3/68 = 0.044 without gitleaks' value
-// list. AWS key ids held to base32 and 3 bits a byte (gitleaks' rule) left
-// the held-out figure unchanged and lost secretlint's and moat's own AWS
-// samples, so that was not kept.
+// 0.995). Clean negatives flagged by specific rules: 0.004 (tune 0.000,
+// held 0.015; goal 0.02). The last fixes came from gitleaks' rule
+// definitions, not from held-out samples one by one: its gcp-api-key
+// allowlist of keys published in Firebase's SDKs (publicGoogleKeys), and
+// its token boundary (a token between a '.' and a file extension is part
+// of a file name, see dotted). Since gitleaks' negatives are its rules'
+// own examples, reading a rule reads its negatives: the held split is
+// not blind to these two fixes. What is left held out is one AWS-family
+// sample. Capping a Bedrock key at gitleaks' 269 bytes was tried and not
+// kept: a Stream cannot hold back that much, so whole and chunked scans
+// disagreed. AWS key ids held to base32 and 3 bits a byte (gitleaks'
+// rule) lost secretlint's and moat's own AWS samples, so that was not
+// kept either.
 const (
 	// minSpecificRecall: true positives of prefix-shaped rules caught by
 	// moat's specific secret rules (everything but generic-high-entropy).
@@ -36,7 +37,7 @@ const (
 	// minAllRecall: true positives of every rule caught by any secret rule.
 	minAllRecall = 0.985
 	// maxSpecificFalse: gitleaks' false positives flagged by a specific rule.
-	maxSpecificFalse = 0.025
+	maxSpecificFalse = 0.02
 )
 
 type gitleaksSample struct {

@@ -229,6 +229,9 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 			rot13(win[done:])
 			done = len(win)
 		}
+		if !p.re.Match(win) {
+			continue // Match allocates nothing; FindIndex its result
+		}
 		if loc := p.re.FindIndex(win); loc != nil {
 			return p.rule, loc[1], true
 		}

@@ -2,8 +2,8 @@ package screen
 
 import (
 	"slices"
-	"strings"
 	"sync"
+	"unsafe"
 )
 
 // span is a raw detector hit.
@@ -136,19 +136,23 @@ func (s *Scanner) Enabled() bool { return len(s.dets) > 0 }
 // Scan returns the findings in text, in text order, without overlaps (when
 // two rules match overlapping bytes, the more specific one is kept). It
 // returns nil, without allocating, when nothing matches.
-func (s *Scanner) Scan(text string) []Finding {
+func (s *Scanner) Scan(text string) []Finding { return s.AppendScan(nil, text) }
+
+// AppendScan appends the findings in text (see Scan) to fs. It allocates
+// only when fs must grow.
+func (s *Scanner) AppendScan(fs []Finding, text string) []Finding {
 	c := s.pool.Get().(*ctx)
 	defer s.pool.Put(c)
 	s.spansOf(c, text)
 	if len(c.spans) == 0 {
-		return nil
+		return fs
 	}
-	out := make([]Finding, len(c.spans))
-	for i, sp := range c.spans {
+	fs = slices.Grow(fs, len(c.spans))
+	for _, sp := range c.spans {
 		d := s.defs[sp.rule]
-		out[i] = Finding{Rule: d.id, Category: d.cat, Start: sp.start, End: sp.end, Action: s.actions[sp.rule]}
+		fs = append(fs, Finding{Rule: d.id, Category: d.cat, Start: sp.start, End: sp.end, Action: s.actions[sp.rule]})
 	}
-	return out
+	return fs
 }
 
 // spansOf leaves the resolved spans of text in c.spans.
@@ -222,25 +226,48 @@ func (x span) tailOf() tailKind {
 }
 
 // Check screens an input: it returns text with the ActionRedact findings
-// replaced by markers, all findings, and a *BlockError for the first
-// ActionBlock finding (then the text is returned unchanged).
+// replaced by markers (text itself when there are none), all findings,
+// and a *BlockError for the first ActionBlock finding (then the text is
+// returned unchanged).
 func (s *Scanner) Check(text string) (string, []Finding, error) {
 	fs := s.Scan(text)
-	for _, f := range fs {
-		if f.Action == ActionBlock {
-			return text, fs, &BlockError{Rule: f.Rule, Category: f.Category}
-		}
+	if err := blocked(fs); err != nil {
+		return text, fs, err
 	}
 	return Redact(text, fs), fs, nil
 }
 
+// AppendCheck is Check for a caller that keeps its buffers: it appends
+// the findings to fs and text, with the ActionRedact findings replaced by
+// markers, to dst (after a block, text unchanged). It allocates only when
+// dst or fs must grow.
+func (s *Scanner) AppendCheck(dst []byte, fs []Finding, text string) ([]byte, []Finding, error) {
+	n := len(fs)
+	fs = s.AppendScan(fs, text)
+	if err := blocked(fs[n:]); err != nil {
+		return append(dst, text...), fs, err
+	}
+	return appendRedact(dst, text, fs[n:]), fs, nil
+}
+
+// blocked returns a *BlockError for the first ActionBlock finding.
+func blocked(fs []Finding) error {
+	for _, f := range fs {
+		if f.Action == ActionBlock {
+			return &BlockError{Rule: f.Rule, Category: f.Category}
+		}
+	}
+	return nil
+}
+
 // Redact returns text with the spans of the findings whose action is
-// ActionRedact replaced by typed markers such as [REDACTED:jwt]. The
-// findings must come from scanning text (in order, without overlaps).
+// ActionRedact replaced by typed markers such as [REDACTED:jwt], or text
+// itself when there are none. The findings must come from scanning text
+// (in order, without overlaps).
 func Redact(text string, findings []Finding) string {
 	n, last := len(text), 0
 	for _, f := range findings {
-		if f.Action == ActionRedact && f.Start >= last && f.End <= len(text) {
+		if redacts(f, last, text) {
 			n += len(markerPrefix) + len(f.Rule) + 1 - (f.End - f.Start)
 			last = f.End
 		}
@@ -248,19 +275,29 @@ func Redact(text string, findings []Finding) string {
 	if last == 0 {
 		return text
 	}
-	var b strings.Builder
-	b.Grow(n) // the one allocation
-	last = 0
+	b := appendRedact(make([]byte, 0, n), text, findings) // the one allocation
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// appendRedact appends text to dst with the spans of the ActionRedact
+// findings replaced by markers.
+func appendRedact(dst []byte, text string, findings []Finding) []byte {
+	last := 0
 	for _, f := range findings {
-		if f.Action != ActionRedact || f.Start < last || f.End > len(text) {
+		if !redacts(f, last, text) {
 			continue
 		}
-		b.WriteString(text[last:f.Start])
-		b.WriteString(markerPrefix)
-		b.WriteString(f.Rule)
-		b.WriteByte(']')
+		dst = append(dst, text[last:f.Start]...)
+		dst = append(dst, markerPrefix...)
+		dst = append(dst, f.Rule...)
+		dst = append(dst, ']')
 		last = f.End
 	}
-	b.WriteString(text[last:])
-	return b.String()
+	return append(dst, text[last:]...)
+}
+
+// redacts reports whether f is a redaction within text that starts at or
+// after last, where the previous one ended.
+func redacts(f Finding, last int, text string) bool {
+	return f.Action == ActionRedact && f.Start >= last && f.End <= len(text)
 }

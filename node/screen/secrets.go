@@ -135,21 +135,62 @@ func userinfoPassword(s string, i int) (int, int, bool) {
 	if colon < 0 || at < colon+2 || colon == i {
 		return 0, 0, false
 	}
-	return colon + 1, at, !urlPlaceholder(s[colon+1 : at])
+	return colon + 1, at, !urlPlaceholder(s[colon+1:at], exampleHost(s[at+1:hostEnd(s, at+1)]))
+}
+
+// hostEnd returns where the host that starts at i ends (before a port,
+// path, query or the end of the URL).
+func hostEnd(s string, i int) int {
+	for i < len(s) && (isAlnum(s[i]) || s[i] == '.' || s[i] == '-' || s[i] == '_') {
+		i++
+	}
+	return i
+}
+
+// exampleTLDs are the top-level names reserved for documentation and
+// tests (RFC 2606, RFC 6761), and the local host's, which tutorials use.
+var exampleTLDs = [...]string{"example", "test", "invalid", "localhost", "local"}
+
+// exampleHost reports whether a URL's host is one that documentation and
+// tutorials use: example.com, .org or .net, a name under a reserved
+// top-level name, localhost or 127.0.0.1.
+func exampleHost(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "127.0.0.1" {
+		return true
+	}
+	dom, tld := "", h
+	if k := strings.LastIndexByte(h, '.'); k >= 0 {
+		dom, tld = h[:k], h[k+1:]
+		dom = dom[strings.LastIndexByte(dom, '.')+1:]
+	}
+	for _, t := range exampleTLDs {
+		if strings.EqualFold(tld, t) {
+			return true
+		}
+	}
+	return strings.EqualFold(dom, "example") && (strings.EqualFold(tld, "com") || strings.EqualFold(tld, "org") || strings.EqualFold(tld, "net"))
 }
 
 // urlPlaceholder reports whether a password in a URL is a placeholder, as
 // in examples and documentation: what placeholder takes for one when it
-// has no digit (${DB_PASS}, <password>, supersecret), and otherwise a
-// value made of placeholder words and filler (enter, with, the, my) with
-// fewer than four other bytes (pass123, your_secret1,
-// REPLACE_WITH_PASSWORD); secretKey456 and compl3xPwd are passwords.
-func urlPlaceholder(v string) bool {
-	if placeholder(v) && !strings.ContainsFunc(v, func(r rune) bool { return r < 0x80 && isDigit(byte(r)) }) {
+// has no digit (${DB_PASS}, <password>, supersecret), under four bytes
+// (abc), a template's opening (<$%{*[(#), one byte repeated, or a value
+// made of placeholder words and filler (enter, with, the, my) with fewer
+// than four other bytes (REPLACE_WITH_PASSWORD). Digits count as filler
+// only in a URL to an example host (see exampleHost): there pass123 and
+// your_secret1 are examples, elsewhere (mongodb://u:mySecret789@db.corp)
+// passwords. secretKey456 and compl3xPwd are passwords anywhere.
+func urlPlaceholder(v string, example bool) bool {
+	digit := strings.ContainsFunc(v, func(r rune) bool { return r < 0x80 && isDigit(byte(r)) })
+	if placeholder(v) && !digit {
 		return true
 	}
-	if v == "" || strings.ContainsAny(v[:1], "<$%{*[(#") || strings.Count(v, v[:1]) == len(v) {
+	if len(v) < 4 || strings.ContainsAny(v[:1], "<$%{*[(#") || strings.Count(v, v[:1]) == len(v) {
 		return true
+	}
+	if digit && !example {
+		return false
 	}
 	lv := strings.ToLower(v)
 	for _, w := range placeholderWords {

@@ -21,7 +21,6 @@ const maxStreamFindings = 256
 // it had arrived whole. A Stream is not safe for concurrent use.
 type Stream struct {
 	sc       *Scanner
-	c        *ctx
 	buf      []byte // buf[:keep] is released context, buf[keep:] is pending
 	keep     int
 	base     int // stream offset of buf[0]
@@ -35,9 +34,16 @@ type Stream struct {
 	dropped  int
 }
 
-// NewStream returns a Stream that screens with s's rules and actions.
+// streamBuf is a new Stream's buffer capacity: a chunk of a few hundred
+// bytes and what is held back fit without growing it.
+const streamBuf = 1024
+
+// NewStream returns a Stream that screens with s's rules and actions. It
+// borrows the scanner's scratch state only while it scans (in Push and
+// Flush), so an idle Stream holds no more than its pending text and
+// findings, and needs no release.
 func (s *Scanner) NewStream() *Stream {
-	return &Stream{sc: s, c: &ctx{on: &s.on, allow: s.allow}}
+	return &Stream{sc: s, buf: make([]byte, 0, streamBuf)}
 }
 
 // Push adds chunk to the stream and appends the text that is now safe to
@@ -84,13 +90,15 @@ func (st *Stream) Findings() []Finding { return st.findings }
 // release scans the buffer and appends what is safe to dst.
 func (st *Stream) release(dst []byte, final bool) ([]byte, error) {
 	text := unsafe.String(unsafe.SliceData(st.buf), len(st.buf)) // buf is not modified until text is dead
-	st.sc.spansOf(st.c, text)
+	c := st.sc.pool.Get().(*ctx)
+	defer st.sc.pool.Put(c)
+	st.sc.spansOf(c, text)
 	r := max(len(text)-st.sc.hold, st.keep)
 	if final {
 		r = len(text)
 	}
 	pos := st.keep
-	for _, sp := range st.c.spans {
+	for _, sp := range c.spans {
 		if sp.start < pos {
 			// A match that starts in released text: the rest of one just
 			// redacted, or one seen only now because the context before

@@ -43,22 +43,27 @@ func findTokens(c *ctx, s string) {
 
 // publicGoogleKeys are Google API keys published as test values in
 // Firebase's open-source SDKs (firebase-js-sdk's installations
-// precondition tests; FirebaseOptions in firebase-android-sdk's storage,
-// database and performance tests): anyone can read them, so they are no
-// secret to leak. gitleaks allowlists them too; only the ones found in
-// such sources are listed here.
+// precondition tests; FirebaseOptions in firebase-android-sdk's tests):
+// anyone can read them, so they are no secret to leak. The list is
+// gitleaks' allowlist for its gcp-api-key rule (v8.30.1), which names
+// firebase-android-sdk as the source of every one.
 var publicGoogleKeys = map[string]bool{
 	"AIzaSyabcdefghijklmnopqrstuvwxyz1234567": true,
-	"AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ": true,
-	"AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM": true,
-	"AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY": true,
-	"AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4": true,
-	"AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c": true,
 	"AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs": true,
 	"AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM": true,
 	"AIzaSyDMAScliyLx7F0NPDEJi1QmyCgHIAODrlU": true,
 	"AIzaSyD3asb-2pEZVqMkmL6M9N6nHZRR_znhrh0": true,
+	"AIzayDNSXIbFmlXbIE6mCzDLQAqITYefhixbX4A": true,
+	"AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c": true,
+	"AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4": true,
+	"AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY": true,
+	"AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM": true,
+	"AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ": true,
+	"AIzaSyDSb51JiIcB6OJpwwMicseKRhhrOq1cS7g": true,
+	"AIzaSyBF2RrAIm4a0mO64EShQfqfd2AFnzAvvuU": true,
 	"AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw": true,
+	"AIzaSyB8qGxt4ec15vitgn44duC5ucxaOi4FmqE": true,
+	"AIzaSyA8vmApnrHNFE0bApF4hoZ11srVL_n0nvY": true,
 }
 
 var awsPrefixes = [...]string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"}
@@ -104,10 +109,15 @@ func hasDigit(s string) bool {
 	return false
 }
 
-// tokenGitHub: ghp_/gho_/ghu_/ghs_/ghr_ and 36 alphanumerics, or
+// tokenGitHub: ghp_/gho_/ghu_/ghs_/ghr_ and 36 alphanumerics, a GitHub
+// App installation token of the JWT layout (ghs_<app id>_<JWT>), or
 // github_pat_ and 82 of [A-Za-z0-9_].
 func (c *ctx) tokenGitHub(s string, i int) {
 	t := s[i:]
+	if end := ghsJWTEnd(s, i); end > 0 {
+		c.addTail(rGitHub, i, end, tailJWT, nil)
+		return
+	}
 	if len(t) >= 40 && t[0:2] == "gh" && strings.IndexByte("pousr", t[2]) >= 0 && t[3] == '_' {
 		if n := alnumRun(t[4:]); n >= 36 && n <= 40 && mixed(t[4:4+n]) {
 			c.addTail(rGitHub, i, i+4+n, tailSet, csAlnum)
@@ -123,6 +133,20 @@ func (c *ctx) tokenGitHub(s string, i int) {
 			c.addTail(rGitHub, i, end, tailSet, csWord)
 		}
 	}
+}
+
+// ghsJWTEnd returns where the installation token ghs_<digits>_<JWT> at
+// s[i:] ends, or 0. The id has 1 to 12 digits, so that the JWT's first
+// two parts start within the rule's decision window, as for a bare JWT.
+func ghsJWTEnd(s string, i int) int {
+	if !strings.HasPrefix(s[i:], "ghs_") {
+		return 0
+	}
+	d := runOf(s, i+4, cDigit)
+	if d == i+4 || d-i-4 > 12 || d >= len(s) || s[d] != '_' {
+		return 0
+	}
+	return jwtEnd(s, d+1)
 }
 
 func alnumRun(s string) int { return runOf(s, 0, cDigit|cUpper|cLower) }

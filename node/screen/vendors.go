@@ -230,6 +230,9 @@ func (c *ctx) tokenVendor(s string, i int) {
 			continue
 		}
 		n := v.body.span(t, len(v.prefix))
+		if dotted(s, i, i+len(v.prefix)+n) {
+			continue
+		}
 		body := t[len(v.prefix):]
 		if n >= v.min && (v.max == 0 || n <= v.max) && (v.exact || v.random(body[:v.min])) &&
 			(v.whole == 0 || entropy(t[:len(v.prefix)+min(n, max(v.min, v.max))]) >= v.whole) {
@@ -237,6 +240,13 @@ func (c *ctx) tokenVendor(s string, i int) {
 			return
 		}
 	}
+}
+
+// dotted reports whether s[i:end] is a segment of a dotted name, between
+// a '.' and a '.' that a letter or digit follows: a file name with a
+// content hash (video_box.ico-7a38….png), a host name, not a token.
+func dotted(s string, i, end int) bool {
+	return i > 0 && s[i-1] == '.' && end+1 < len(s) && s[end] == '.' && isAlnum(s[end+1])
 }
 
 // random reports whether the start of a body looks random rather than a
