@@ -18,20 +18,7 @@ func TestCappedBindCoalescesWithinKernelLimit(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("UDP GSO and GRO are Linux features")
 	}
-	a, b := newCappedBind(conn.NewStdNetBind()), newCappedBind(conn.NewStdNetBind())
-	if _, _, err := a.Open(0); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	recv, port, err := b.Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ep, err := a.ParseEndpoint(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, recv, ep := cappedPair(t)
 	bufs, sizes, eps := make([][]byte, conn.IdealBatchSize), make([]int, conn.IdealBatchSize), make([]conn.Endpoint, conn.IdealBatchSize)
 	for i := range bufs {
 		bufs[i] = make([]byte, 1<<16-1)
@@ -84,20 +71,7 @@ func TestCappedBindCoalescesWithinKernelLimit(t *testing.T) {
 // caller's buffers unwritten past their packets, and the receiver's
 // batch given back holding the caller's own buffers.
 func TestCappedBindFullBatchArrivesWhole(t *testing.T) {
-	a, b := newCappedBind(conn.NewStdNetBind()), newCappedBind(conn.NewStdNetBind())
-	if _, _, err := a.Open(0); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	recv, port, err := b.Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ep, err := a.ParseEndpoint(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, recv, ep := cappedPair(t)
 	const count = conn.IdealBatchSize
 	size := func(i int) int { // runs 0–20, 21–50, 51 alone, 52–97, 98–127
 		switch i {
@@ -220,4 +194,25 @@ func TestGSORun(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
+}
+
+// cappedPair opens two capped binds on loopback and returns the sender,
+// the receiver's receive functions and its endpoint as the sender sees it.
+func cappedPair(t *testing.T) (*cappedBind, []conn.ReceiveFunc, conn.Endpoint) {
+	t.Helper()
+	a, b := newCappedBind(conn.NewStdNetBind()), newCappedBind(conn.NewStdNetBind())
+	if _, _, err := a.Open(0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	recv, port, err := b.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ep, err := a.ParseEndpoint(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, recv, ep
 }
