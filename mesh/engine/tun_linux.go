@@ -19,7 +19,8 @@ import (
 // through netlink. Dial and Listen use the host's own sockets.
 type kernelTUN struct {
 	tun.Device
-	link netlink.Link
+	link   netlink.Link
+	writer *warmWriter
 }
 
 func newTUN(name string, mtu int, routes []netip.Prefix) (*kernelTUN, error) {
@@ -37,7 +38,7 @@ func newTUN(name string, mtu int, routes []netip.Prefix) (*kernelTUN, error) {
 		dev.Close()
 		return nil, fmt.Errorf("find link %s: %w", real, err)
 	}
-	t := &kernelTUN{Device: dev, link: link}
+	t := &kernelTUN{Device: dev, link: link, writer: newWarmWriter()}
 	if err := netlink.LinkSetUp(link); err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("set %s up: %w", real, err)
@@ -50,6 +51,12 @@ func newTUN(name string, mtu int, routes []netip.Prefix) (*kernelTUN, error) {
 		}
 	}
 	return t, nil
+}
+
+// Write implements tun.Device: the device's GRO, each run it coalesces
+// started in a warm buffer (tunwarm_linux.go).
+func (t *kernelTUN) Write(bufs [][]byte, offset int) (int, error) {
+	return t.writer.write(t.Device, bufs, offset)
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
