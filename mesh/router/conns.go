@@ -9,6 +9,8 @@ import (
 	"net/textproto"
 	"sync/atomic"
 	"time"
+
+	"github.com/moatmesh/moat/internal/upclient"
 )
 
 // Connections to nodes are kept alive and reused: a new connection
@@ -70,19 +72,20 @@ const (
 	idleConnTimeout = 90 * time.Second // below the guard's 120 s, so the router closes first
 )
 
-// newNodeTransport is the transport for one node's guard.
-func (r *Router) newNodeTransport() *http.Transport {
-	return &http.Transport{
-		DialContext:         r.dial,
-		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
-		MaxConnsPerHost:     maxConnsPerNode,
-		MaxIdleConnsPerHost: maxConnsPerNode,
-		IdleConnTimeout:     idleConnTimeout,
-		ForceAttemptHTTP2:   false,
-		// Zero: with "Expect: 100-continue" (a Dialer without
-		// LastReceiver) the body goes at once; the 100 is only watched for.
-		ExpectContinueTimeout: 0,
-	}
+// newNodeClient is the client for one node's guard. It writes a request
+// and reads its answer in the calling goroutine (internal/upclient);
+// with "Expect: 100-continue" (a Dialer without LastReceiver) the body
+// goes at once and the 100 is only watched for. Kept mesh connections
+// have no socket to peek at: one the node closed while idle is caught by
+// upclient's resend on a new connection, or by the proof of receipt
+// below.
+func (r *Router) newNodeClient() *upclient.Client {
+	return upclient.New(upclient.Config{
+		Dial:        r.dial,
+		MaxConns:    maxConnsPerNode,
+		MaxIdle:     maxConnsPerNode,
+		IdleTimeout: idleConnTimeout,
+	})
 }
 
 // exchange is one request in flight to one node.

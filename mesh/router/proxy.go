@@ -53,7 +53,7 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, 
 			// Perhaps only this connection went stale (the node restarted):
 			// drop its others and try it again on a new one, last.
 			fresh[n] = true
-			n.st.tr.CloseIdleConnections()
+			n.st.client.CloseIdleConnections()
 			cands = append(cands, n)
 		}
 		r.markDown(n)
@@ -104,7 +104,7 @@ func (r *Router) attempt(req *http.Request, n *node, body []byte) (*exchange, er
 	if _, ok := r.cfg.Dialer.(LastReceiver); !ok && len(body) > 0 {
 		out.Header.Set("Expect", "100-continue") // the proof of receipt (conns.go)
 	}
-	x.resp, err = n.st.tr.RoundTrip(out)
+	x.resp, err = n.st.client.RoundTrip(out)
 	if err != nil && context.Cause(ctx) == errNoAnswer {
 		err = fmt.Errorf("%w within %v", errNoAnswer, r.cfg.ConnectTimeout)
 	}
