@@ -38,7 +38,7 @@ import (
 //
 // A Dialer that cannot tell when a node last sent a packet gets the
 // proof from HTTP instead: such requests carry "Expect: 100-continue"
-// with their body (the transport does not wait for the 100), and the
+// with their body (the client does not wait for the 100), and the
 // guard's "100 Continue", sent when its handler reads the body, counts
 // as proof; it costs a segment each way.
 
@@ -148,7 +148,7 @@ func (r *Router) watch(parent context.Context, x *exchange, addr netip.Addr) con
 // after the request was written, whether the node showed it has it, and
 // renews the session or gives the attempt up (errNoAnswer) when not.
 func (r *Router) arm(x *exchange, addr netip.Addr) {
-	x.disarm() // a request the transport wrote again (Transport retries)
+	x.disarm() // a request the client wrote again (its resend on a new connection)
 	if x.seen.Load() {
 		return
 	}
