@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,9 +50,11 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, 
 			return
 		}
 		n.st.inflight.Add(-1)
-		if err != nil && x.reused && !fresh[n] {
+		if err != nil && x.reused && !fresh[n] && !errors.As(err, new(*dialError)) {
 			// Perhaps only this connection went stale (the node restarted):
-			// drop its others and try it again on a new one, last.
+			// drop its others and try it again on a new one, last. (A dial
+			// error here is the client's own resend on a new connection
+			// failing: that node was just tried fresh.)
 			fresh[n] = true
 			n.st.client.CloseIdleConnections()
 			cands = append(cands, n)
