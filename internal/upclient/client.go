@@ -19,7 +19,7 @@
 // came back is sent once more on a new connection: the server closed it
 // idle and has not seen the request.
 //
-// The request context's httptrace.ClientTrace is told GotConn,
+// The request context's httptrace.ClientTrace is told GetConn, GotConn,
 // WroteHeaders, WroteRequest, Got1xxResponse and GotFirstResponseByte, as
 // Transport tells it; the router's proof that a node got a request
 // (mesh/router/conns.go) hangs on them.
@@ -146,6 +146,7 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 func (c *Client) send(req *http.Request, slot chan struct{}) (*http.Response, error) {
 	ctx, addr := req.Context(), req.URL.Host
 	trace := httptrace.ContextClientTrace(ctx)
+	getConn(trace, addr)
 	pc, reused, err := c.get(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -158,10 +159,18 @@ func (c *Client) send(req *http.Request, slot chan struct{}) (*http.Response, er
 	if again.Body, err = req.GetBody(); err != nil {
 		return nil, err
 	}
+	getConn(trace, addr)
 	if pc, err = c.dialConn(ctx, addr); err != nil {
 		return nil, err
 	}
 	return c.exchange(pc, &again, false, trace, slot)
+}
+
+// getConn tells trace that a connection is about to be taken or made.
+func getConn(trace *httptrace.ClientTrace, addr string) {
+	if trace != nil && trace.GetConn != nil {
+		trace.GetConn(addr)
+	}
 }
 
 // checkHeaders refuses header values that would split the request.

@@ -60,13 +60,14 @@ func TestTraceIsTold(t *testing.T) {
 	u := newTestClient(time.Second, time.Second)
 	defer u.Close()
 	for _, want := range []string{
-		"conn reused=false,headers,request,first,1xx 103,",
-		"conn reused=true,headers,request,first,1xx 103,",
+		"get,conn reused=false,headers,request,first,1xx 103,",
+		"get,conn reused=true,headers,request,first,1xx 103,",
 	} {
 		var mu sync.Mutex
 		var got strings.Builder
 		note := func(s string) { mu.Lock(); got.WriteString(s + ","); mu.Unlock() }
 		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GetConn:              func(string) { note("get") },
 			GotConn:              func(i httptrace.GotConnInfo) { note("conn reused=" + strconv.FormatBool(i.Reused)) },
 			WroteHeaders:         func() { note("headers") },
 			WroteRequest:         func(httptrace.WroteRequestInfo) { note("request") },

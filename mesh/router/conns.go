@@ -127,6 +127,9 @@ func (r *Router) watch(parent context.Context, x *exchange, addr netip.Addr) con
 	ctx, cancel := context.WithCancelCause(parent)
 	x.cancel = cancel
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		// A new connection for the client's resend (a kept one was found
+		// closed): the deadline is the dial's own until it is written again.
+		GetConn: func(string) { x.disarm() },
 		GotConn: func(info httptrace.GotConnInfo) { x.reused = info.Reused },
 		// The request is still in the connection's buffer here: its last
 		// bytes leave, and are acknowledged, after this time.
