@@ -9,6 +9,8 @@ import (
 	"net/textproto"
 	"sync/atomic"
 	"time"
+
+	"github.com/moatmesh/moat/internal/upclient"
 )
 
 // Connections to nodes are kept alive and reused: a new connection
@@ -36,7 +38,7 @@ import (
 //
 // A Dialer that cannot tell when a node last sent a packet gets the
 // proof from HTTP instead: such requests carry "Expect: 100-continue"
-// with their body (the transport does not wait for the 100), and the
+// with their body (the client does not wait for the 100), and the
 // guard's "100 Continue", sent when its handler reads the body, counts
 // as proof; it costs a segment each way.
 
@@ -70,19 +72,20 @@ const (
 	idleConnTimeout = 90 * time.Second // below the guard's 120 s, so the router closes first
 )
 
-// newNodeTransport is the transport for one node's guard.
-func (r *Router) newNodeTransport() *http.Transport {
-	return &http.Transport{
-		DialContext:         r.dial,
-		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
-		MaxConnsPerHost:     maxConnsPerNode,
-		MaxIdleConnsPerHost: maxConnsPerNode,
-		IdleConnTimeout:     idleConnTimeout,
-		ForceAttemptHTTP2:   false,
-		// Zero: with "Expect: 100-continue" (a Dialer without
-		// LastReceiver) the body goes at once; the 100 is only watched for.
-		ExpectContinueTimeout: 0,
-	}
+// newNodeClient is the client for one node's guard. It writes a request
+// and reads its answer in the calling goroutine (internal/upclient);
+// with "Expect: 100-continue" (a Dialer without LastReceiver) the body
+// goes at once and the 100 is only watched for. Kept mesh connections
+// have no socket to peek at: one the node closed while idle is caught by
+// upclient's resend on a new connection, or by the proof of receipt
+// below.
+func (r *Router) newNodeClient() *upclient.Client {
+	return upclient.New(upclient.Config{
+		Dial:        r.dial,
+		MaxConns:    maxConnsPerNode,
+		MaxIdle:     maxConnsPerNode,
+		IdleTimeout: idleConnTimeout,
+	})
 }
 
 // exchange is one request in flight to one node.
@@ -124,6 +127,9 @@ func (r *Router) watch(parent context.Context, x *exchange, addr netip.Addr) con
 	ctx, cancel := context.WithCancelCause(parent)
 	x.cancel = cancel
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		// A new connection for the client's resend (a kept one was found
+		// closed): the deadline is the dial's own until it is written again.
+		GetConn: func(string) { x.disarm() },
 		GotConn: func(info httptrace.GotConnInfo) { x.reused = info.Reused },
 		// The request is still in the connection's buffer here: its last
 		// bytes leave, and are acknowledged, after this time.
@@ -145,7 +151,7 @@ func (r *Router) watch(parent context.Context, x *exchange, addr netip.Addr) con
 // after the request was written, whether the node showed it has it, and
 // renews the session or gives the attempt up (errNoAnswer) when not.
 func (r *Router) arm(x *exchange, addr netip.Addr) {
-	x.disarm() // a request the transport wrote again (Transport retries)
+	x.disarm() // a request the client wrote again (its resend on a new connection)
 	if x.seen.Load() {
 		return
 	}

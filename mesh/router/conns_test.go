@@ -208,3 +208,38 @@ func TestContinueWithoutLastReceiver(t *testing.T) {
 		t.Fatalf("request carried Expect %q, want 100-continue", exp)
 	}
 }
+
+// A node whose guard stopped (its kept connections closed, nothing
+// listening) is dialled once for a request — the client's resend of what
+// the closed kept connection failed — and not once more as the "new
+// connection, last" retry: to a node that is gone, each dial can cost the
+// whole connect timeout.
+func TestStoppedGuardIsDialledOnce(t *testing.T) {
+	a := newMember(t, 2, "gpu-a", "m")
+	g := a.serve(t, nil)
+	d := &countingDialer{}
+	m := newMesh(t, func(c *Config) { c.Dialer = d }, a)
+	d.Engine = m.client.Eng
+	if status, _ := m.post(t, "/v1/chat/completions", `{"model":"m"}`); status != http.StatusOK {
+		t.Fatalf("with the guard up: %d", status)
+	}
+	g.stop()
+	before := d.dials.Load()
+	if status, got := m.post(t, "/v1/chat/completions", `{"model":"m"}`); status != http.StatusServiceUnavailable || !strings.Contains(got, "gpu-a") {
+		t.Fatalf("with the guard stopped: %d %q, want a 503 naming gpu-a", status, got)
+	}
+	if n := d.dials.Load() - before; n != 1 {
+		t.Fatalf("the stopped node was dialled %d times for one request, want 1", n)
+	}
+}
+
+// countingDialer is the client's engine, counting its dials.
+type countingDialer struct {
+	*engine.Engine // Dial, LastReceive, RenewSession
+	dials          atomic.Int64
+}
+
+func (d *countingDialer) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.dials.Add(1)
+	return d.Engine.Dial(ctx, network, addr)
+}

@@ -72,6 +72,7 @@ type guard struct {
 	mu    sync.Mutex
 	seen  []*http.Request
 	conns atomic.Int64 // connections accepted
+	stop  func() error // closes its listener and connections
 }
 
 func (g *guard) count() int {
@@ -111,6 +112,7 @@ func (m *member) serve(t *testing.T, handle http.HandlerFunc) *guard {
 	}}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	g.stop = srv.Close
 	return g
 }
 

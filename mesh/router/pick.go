@@ -2,12 +2,12 @@ package router
 
 import (
 	"cmp"
-	"net/http"
 	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/moatmesh/moat/internal/upclient"
 	"github.com/moatmesh/moat/mesh/key"
 	"github.com/moatmesh/moat/mesh/llmapi"
 	"github.com/moatmesh/moat/mesh/wire"
@@ -23,8 +23,8 @@ type node struct {
 // nodeState is what the router learns about a node across netmaps.
 type nodeState struct {
 	inflight  atomic.Int64
-	downUntil atomic.Int64    // unix nanos; after a failure the node goes last until then
-	tr        *http.Transport // its kept-alive connections (conns.go)
+	downUntil atomic.Int64     // unix nanos; after a failure the node goes last until then
+	client    *upclient.Client // its kept-alive connections (conns.go)
 }
 
 // route is where requests go: a model through an API family.

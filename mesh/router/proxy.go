@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,11 +50,13 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, s *snapshot, 
 			return
 		}
 		n.st.inflight.Add(-1)
-		if err != nil && x.reused && !fresh[n] {
+		if err != nil && x.reused && !fresh[n] && !errors.As(err, new(*dialError)) {
 			// Perhaps only this connection went stale (the node restarted):
-			// drop its others and try it again on a new one, last.
+			// drop its others and try it again on a new one, last. (A dial
+			// error here is the client's own resend on a new connection
+			// failing: that node was just tried fresh.)
 			fresh[n] = true
-			n.st.tr.CloseIdleConnections()
+			n.st.client.CloseIdleConnections()
 			cands = append(cands, n)
 		}
 		r.markDown(n)
@@ -104,7 +107,7 @@ func (r *Router) attempt(req *http.Request, n *node, body []byte) (*exchange, er
 	if _, ok := r.cfg.Dialer.(LastReceiver); !ok && len(body) > 0 {
 		out.Header.Set("Expect", "100-continue") // the proof of receipt (conns.go)
 	}
-	x.resp, err = n.st.tr.RoundTrip(out)
+	x.resp, err = n.st.client.RoundTrip(out)
 	if err != nil && context.Cause(ctx) == errNoAnswer {
 		err = fmt.Errorf("%w within %v", errNoAnswer, r.cfg.ConnectTimeout)
 	}

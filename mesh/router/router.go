@@ -186,11 +186,11 @@ func (r *Router) SetNetMap(nm *wire.NetMap) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := buildSnapshot(nm, r.cfg.GuardPort, r.mu.states, func() *nodeState {
-		return &nodeState{tr: r.newNodeTransport()}
+		return &nodeState{client: r.newNodeClient()}
 	})
 	for k, st := range r.mu.states {
 		if s.states[k] == nil {
-			st.tr.CloseIdleConnections() // the node left the netmap
+			st.client.Close() // the node left the netmap
 		}
 	}
 	r.mu.states = s.states
@@ -215,7 +215,7 @@ func (r *Router) Close() error {
 	r.mu.Lock()
 	r.mu.closed = true
 	for _, st := range r.mu.states {
-		st.tr.CloseIdleConnections()
+		st.client.Close()
 	}
 	r.mu.Unlock()
 	r.tr.CloseIdleConnections()

@@ -77,7 +77,9 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/moatmesh/moat/internal/upclient"
 	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/screen"
@@ -96,7 +98,7 @@ type Guard struct {
 	audit    AuditSink       // cfg.Audit, or a queue in front of it; nil: none
 	queue    *audit.Queue    // the queue, when there is one
 	metrics  *metrics
-	client   *upClient         // to the model servers
+	client   *upclient.Client  // to the model servers
 	upstream http.RoundTripper // client, or an in-memory one in benchmarks
 	hashWarn sync.Once
 	prompts  *promptHasher // under cfg.AuditKey
@@ -144,7 +146,10 @@ func New(cfg Config) (*Guard, error) {
 	if !cfg.Screening.NoAbuse {
 		g.abuse = g.newTracker(cfg.Screening.Abuse)
 	}
-	g.client = newUpClient(cfg.DialTimeout, cfg.UpstreamHeaderTimeout)
+	g.client = upclient.New(upclient.Config{
+		Dial:          (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		HeaderTimeout: cfg.UpstreamHeaderTimeout,
+	})
 	g.upstream = g.client
 	g.prompts = newPromptHasher(cfg.AuditKey)
 	if cfg.Leases != nil {
@@ -240,7 +245,7 @@ func (g *Guard) Close() error {
 	for _, s := range servers {
 		s.Close()
 	}
-	g.client.close()
+	g.client.Close()
 	g.closeQueue()
 	return g.closeDays()
 }
@@ -259,7 +264,7 @@ func (g *Guard) Shutdown(ctx context.Context) error {
 	for _, s := range servers {
 		err = errors.Join(err, s.Shutdown(ctx))
 	}
-	g.client.close()
+	g.client.Close()
 	g.closeQueue()
 	return errors.Join(err, g.closeDays())
 }

@@ -1,4 +1,4 @@
-package guard
+package upclient
 
 import (
 	"bufio"
@@ -12,10 +12,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/moatmesh/moat/policy"
 )
 
 // countingServer is an httptest server that counts the connections it
@@ -41,7 +40,7 @@ func newCountingServer(t *testing.T, h http.HandlerFunc) *countingServer {
 	return s
 }
 
-func upPost(t *testing.T, u *upClient, ctx context.Context, url, body string) (*http.Response, error) {
+func upPost(t *testing.T, u *Client, ctx context.Context, url, body string) (*http.Response, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
@@ -51,7 +50,7 @@ func upPost(t *testing.T, u *upClient, ctx context.Context, url, body string) (*
 }
 
 // roundTrip posts body and returns the whole answer.
-func roundTrip(t *testing.T, u *upClient, url, body string) string {
+func roundTrip(t *testing.T, u *Client, url, body string) string {
 	t.Helper()
 	resp, err := upPost(t, u, context.Background(), url, body)
 	if err != nil {
@@ -72,8 +71,8 @@ func echo(w http.ResponseWriter, r *http.Request) {
 
 func TestUpClientKeepsConnections(t *testing.T) {
 	s := newCountingServer(t, echo)
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	for i := range 20 {
 		if got := roundTrip(t, u, s.URL+"/x", strings.Repeat("a", i)); got != strings.Repeat("a", i) {
 			t.Fatalf("answer %d: %q", i, got)
@@ -94,8 +93,8 @@ func TestUpClientChunkedAndUnsizedAnswers(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 	})
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	for range 3 {
 		if got := roundTrip(t, u, s.URL+"/chunked", ""); got != "chunk\nchunk\nchunk\n" {
 			t.Fatalf("chunked answer %q", got)
@@ -113,8 +112,8 @@ func TestUpClientChunkedAndUnsizedAnswers(t *testing.T) {
 
 func TestUpClientServerClosedIdleConnection(t *testing.T) {
 	s := newCountingServer(t, echo)
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	roundTrip(t, u, s.URL, "one")
 	s.CloseClientConnections()
 	waitFor(t, "the server to close the connection", func() bool { return s.closed.Load() == 1 })
@@ -187,8 +186,8 @@ func (s *rawServer) seen() []string {
 
 func TestUpClientResendsWhatAKeptConnectionDropped(t *testing.T) {
 	s := newRawServer(t, true)
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	roundTrip(t, u, s.url(), "first")
 	if got := roundTrip(t, u, s.url(), "second"); got != "ok" {
 		t.Fatalf("answer %q", got)
@@ -218,8 +217,8 @@ func TestUpClientDoesNotResendOnANewConnection(t *testing.T) {
 			c.Close() // no answer
 		}
 	}()
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	if _, err := upPost(t, u, context.Background(), "http://"+ln.Addr().String(), "x"); err == nil {
 		t.Fatal("a connection closed without an answer gave no error")
 	}
@@ -232,8 +231,8 @@ func TestUpClientHeaderTimeout(t *testing.T) {
 	release := make(chan struct{})
 	s := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
 	defer close(release)
-	u := newUpClient(time.Second, 50*time.Millisecond)
-	defer u.close()
+	u := newTestClient(time.Second, 50*time.Millisecond)
+	defer u.Close()
 	_, err := upPost(t, u, context.Background(), s.URL, "x")
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || isDialError(err) {
@@ -250,10 +249,10 @@ func TestUpClientContextCutsTheExchange(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 		started <- struct{}{}
-		<-r.Context().Done() // until the guard's side goes away
+		<-r.Context().Done() // until the client goes away
 	})
-	u := newUpClient(time.Second, time.Minute)
-	defer u.close()
+	u := newTestClient(time.Second, time.Minute)
+	defer u.Close()
 
 	// Waiting for the headers.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -290,8 +289,8 @@ func TestUpClientEarlyCloseDropsTheConnection(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 	})
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	resp, err := upPost(t, u, context.Background(), s.URL, "")
 	if err != nil {
 		t.Fatal(err)
@@ -307,14 +306,14 @@ func TestUpClientEarlyCloseDropsTheConnection(t *testing.T) {
 
 func TestUpClientClosesIdleConnections(t *testing.T) {
 	s := newCountingServer(t, echo)
-	u := newUpClient(time.Second, time.Second)
-	u.idleTimeout = 20 * time.Millisecond
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	u.cfg.IdleTimeout = 20 * time.Millisecond
+	defer u.Close()
 	roundTrip(t, u, s.URL, "x")
 	waitFor(t, "the idle connection to be closed", func() bool { return s.closed.Load() == 1 })
 
 	roundTrip(t, u, s.URL, "x")
-	u.close()
+	u.Close()
 	waitFor(t, "close to close the idle connection", func() bool { return s.closed.Load() == 2 })
 	roundTrip(t, u, s.URL, "x") // after close: served, not kept
 	waitFor(t, "a connection after close not to be kept", func() bool { return s.closed.Load() == 3 })
@@ -322,8 +321,8 @@ func TestUpClientClosesIdleConnections(t *testing.T) {
 
 func TestUpClientRefusesHeaderInjection(t *testing.T) {
 	s := newCountingServer(t, echo)
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	req, _ := http.NewRequest(http.MethodPost, s.URL, strings.NewReader("x"))
 	req.Header.Set("User-Agent", "a\r\nX-Moat-User: admin")
 	if _, err := u.RoundTrip(req); err == nil {
@@ -341,15 +340,15 @@ func TestUpClientDialError(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	u := newUpClient(time.Second, time.Second)
-	defer u.close()
+	u := newTestClient(time.Second, time.Second)
+	defer u.Close()
 	if _, err := upPost(t, u, context.Background(), "http://"+addr, "x"); !isDialError(err) {
 		t.Fatalf("error %v, want a dial error", err)
 	}
 }
 
-// BenchmarkUpstreamClient is what a request to the model server costs the
-// guard's side: the upClient against net/http's Transport (as the guard
+// BenchmarkUpstreamClient is what a request costs the client side: the
+// Client against net/http's Transport (as the guard and router
 // had it), 64 callers at once against a loopback server in this process,
 // in turn; cpu-µs/op is the process's CPU time a request (the server's
 // share is the same in both).
@@ -361,7 +360,7 @@ func BenchmarkUpstreamClient(b *testing.B) {
 		io.WriteString(w, answer)
 	}))
 	defer srv.Close()
-	body := []byte(benchPrompt)
+	body := []byte(benchBody)
 	for _, c := range []struct {
 		name string
 		rt   func() http.RoundTripper
@@ -369,7 +368,7 @@ func BenchmarkUpstreamClient(b *testing.B) {
 		{"transport", func() http.RoundTripper {
 			return &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, DisableCompression: true}
 		}},
-		{"upclient", func() http.RoundTripper { return newUpClient(time.Second, time.Minute) }},
+		{"upclient", func() http.RoundTripper { return newTestClient(time.Second, time.Minute) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			rt := c.rt()
@@ -393,28 +392,34 @@ func BenchmarkUpstreamClient(b *testing.B) {
 	}
 }
 
-func TestStreamSilentUpstreamIsCut(t *testing.T) {
-	stopped := make(chan struct{})
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok \"}}]}\n\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done() // silent until the guard hangs up
-		close(stopped)
-	}))
-	defer silent.Close()
-	m := newMesh(t, policy.Limits{}, func(c *Config) {
-		c.Models["drip"] = Upstream{URL: silent.URL, Kind: KindOpenAI}
-		c.UpstreamIdleTimeout = 100 * time.Millisecond
-	})
-	code, body := m.call(m.alice, "/v1/chat/completions", `{"model":"drip","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-	if code != http.StatusOK || !strings.Contains(body, "tok ") || !strings.Contains(body, `"code":"`+reasonUpstreamSlow+`"`) {
-		t.Fatalf("status %d, answer %s; want the first event and a cut naming %s", code, body, reasonUpstreamSlow)
-	}
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream request was not ended")
+func newTestClient(dialTimeout, headerTimeout time.Duration) *Client {
+	d := &net.Dialer{Timeout: dialTimeout}
+	return New(Config{Dial: d.DialContext, HeaderTimeout: headerTimeout})
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
 	}
 }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchBody is a chat request of a typical size.
+const benchBody = `{"model":"llama","max_tokens":256,"messages":[{"role":"system","content":"You are a helpful assistant for the finance team. Answer briefly and cite the policy section when you can."},{"role":"user","content":"Our travel policy says economy class for flights under six hours. I have a 7 hour flight to Singapore next month for the quarterly review; which class may I book, and who needs to approve it? Please also list what receipts I must keep."}]}`
