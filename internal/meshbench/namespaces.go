@@ -148,6 +148,7 @@ type harness struct {
 	ctx      context.Context
 	self     string
 	pids     []int // of the long-lived children
+	relay    int   // the relay child's pid (0: none)
 	stoppers []func()
 }
 
@@ -162,6 +163,9 @@ func (h *harness) start(ns *netns.NS, args ...string) error {
 	}
 	h.stoppers = append(h.stoppers, func() { in.Close(); cmd.Wait() })
 	h.pids = append(h.pids, cmd.Process.Pid) // `ip netns exec` execs in place
+	if args[0] == "relay" {
+		h.relay = cmd.Process.Pid
+	}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if sc.Text() == "ready" {
@@ -178,7 +182,7 @@ func (h *harness) start(ns *netns.NS, args ...string) error {
 // long-lived child (engines, sinks, relay, and what they run) spent
 // during the measured run. The kernel's work is in it as far as it ran
 // in those processes' context, as a veth's and the TCP stack's mostly
-// does.
+// does. The relay's own share is in RelayCPUPerGbit.
 func (h *harness) send(ns *netns.NS, dst netip.AddrPort, d time.Duration) (Result, error) {
 	cmd := ns.Command(h.ctx, h.self, "child", "send", dst.String(), d.String())
 	out, _ := cmd.StdoutPipe()
@@ -186,17 +190,17 @@ func (h *harness) send(ns *netns.NS, dst netip.AddrPort, d time.Duration) (Resul
 	if err := cmd.Start(); err != nil {
 		return Result{}, fmt.Errorf("sender: %w", err)
 	}
-	var before time.Duration
+	var before, relayBefore time.Duration
 	var res []string
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if sc.Text() == measuring {
-			before = h.childrenCPU()
+			before, relayBefore = h.childrenCPU(), h.relayCPU()
 			continue
 		}
 		res = strings.Fields(sc.Text())
 	}
-	spent := h.childrenCPU() - before
+	spent, relaySpent := h.childrenCPU()-before, h.relayCPU()-relayBefore
 	if err := cmd.Wait(); err != nil {
 		return Result{}, fmt.Errorf("sender: %w", err)
 	}
@@ -209,7 +213,19 @@ func (h *harness) send(ns *netns.NS, dst netip.AddrPort, d time.Duration) (Resul
 	if err1 != nil || err2 != nil || err3 != nil || n <= 0 {
 		return Result{}, fmt.Errorf("sender: printed %q, want BPS BYTES CPU-NS", res)
 	}
-	return Result{Bps: bps, CPUPerMiB: (spent + time.Duration(own)) * (1 << 20) / time.Duration(n)}, nil
+	return Result{
+		Bps:             bps,
+		CPUPerMiB:       (spent + time.Duration(own)) * (1 << 20) / time.Duration(n),
+		RelayCPUPerGbit: time.Duration(float64(relaySpent) * 1e9 / float64(n*8)),
+	}, nil
+}
+
+// relayCPU is the CPU the relay child has used so far (0: none runs).
+func (h *harness) relayCPU() time.Duration {
+	if h.relay == 0 {
+		return 0
+	}
+	return treeCPU(h.relay)
 }
 
 // childrenCPU is the CPU the long-lived children and their descendants
@@ -226,7 +242,7 @@ func (h *harness) stop() {
 	for i := len(h.stoppers) - 1; i >= 0; i-- {
 		h.stoppers[i]()
 	}
-	h.stoppers, h.pids = nil, nil
+	h.stoppers, h.pids, h.relay = nil, nil, 0
 }
 
 // The kernel figures use iperf3 at both ends when it is installed (as the

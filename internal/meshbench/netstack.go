@@ -22,6 +22,10 @@ import (
 type Result struct {
 	Bps       float64
 	CPUPerMiB time.Duration
+	// RelayCPUPerGbit is the CPU the relay process alone spent per Gbit
+	// carried (in CPUPerMiB too); set by the namespace figures, where the
+	// relay is a process of its own.
+	RelayCPUPerGbit time.Duration
 }
 
 // NetstackThroughput runs two engines on the netstack backend in this

@@ -156,6 +156,7 @@ func (b *pathBind) setRelay(cfg relay.ClientConfig) error {
 		return nil
 	}
 	cfg.OnConnect = b.relayUp
+	cfg.Recv = b.relayIn
 	rc, err := relay.NewClient(cfg)
 	if err != nil {
 		return err
@@ -169,7 +170,6 @@ func (b *pathBind) setRelay(cfg relay.ClientConfig) error {
 	}
 	b.mu.relay = rc
 	b.mu.Unlock()
-	go b.forward(rc)
 	return nil
 }
 
@@ -182,17 +182,6 @@ func urlString(u *url.URL) string {
 		return ""
 	}
 	return u.String()
-}
-
-// forward moves rc's packets to the relay receiver until rc is closed.
-func (b *pathBind) forward(rc *relay.Client) {
-	for pkt := range rc.Recv() {
-		select {
-		case b.relayIn <- pkt:
-		default: // the device is not reading (closed, or behind): drop
-			pkt.Release()
-		}
-	}
 }
 
 // closeRelay disconnects from the relay for good.

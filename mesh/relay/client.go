@@ -44,6 +44,13 @@ type ClientConfig struct {
 	// OnConnect is called with the client, on its goroutine, each time
 	// the connection comes up. Default: none.
 	OnConnect func(*Client)
+	// Recv, when set, is where received packets go, straight from the
+	// client's receive loop (a reader of its own channel would add a
+	// goroutine hand-off per packet); the client never closes it. A packet
+	// that finds it full is dropped, as a full link would drop it.
+	// Default: a channel of the client's own (Client.Recv), closed by
+	// Close.
+	Recv chan Packet
 }
 
 // Packet is one packet received through the relay.
@@ -82,7 +89,7 @@ type Client struct {
 	cfg       ClientConfig
 	log       *slog.Logger
 	dc        *derphttp.Client
-	recv      chan Packet
+	recv      chan Packet // cfg.Recv, or the client's own
 	connected atomic.Bool
 	conn      atomic.Pointer[corkConn] // the connection last dialled (cork.go)
 	lastErr   atomic.Pointer[error]
@@ -117,7 +124,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, log: log, dc: dc, recv: make(chan Packet, 256), done: make(chan struct{})}
+	c := &Client{cfg: cfg, log: log, dc: dc, recv: cfg.Recv, done: make(chan struct{})}
+	if c.recv == nil {
+		c.recv = make(chan Packet, 256)
+	}
 	dc.SetURLDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := dialRelay(ctx, u, addr, cfg.Proxy, cfg.TLS)
 		if err != nil {
@@ -147,7 +157,8 @@ func (c *Client) Err() error {
 	return nil
 }
 
-// Recv returns the channel of received packets; it is closed by Close.
+// Recv returns the channel of received packets (ClientConfig.Recv, if
+// set); a channel of the client's own is closed by Close.
 func (c *Client) Recv() <-chan Packet { return c.recv }
 
 // Send sends b to the member with key to. It fails at once when the
@@ -182,7 +193,9 @@ func (c *Client) Close() error {
 		close(c.done)
 		c.dc.Close()
 		c.wg.Wait()
-		close(c.recv)
+		if c.cfg.Recv == nil {
+			close(c.recv)
+		}
 	})
 	return nil
 }

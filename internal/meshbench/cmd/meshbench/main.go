@@ -8,7 +8,8 @@
 //	ratio tun/veth        — the TUN engine against the raw veth under it,
 //	                        with the CPU per byte of both
 //	ratio tun-relayed/direct — a TUN pair through the relay (over TLS, in
-//	                        the namespaces) against the direct TUN pair
+//	                        the namespaces) against the direct TUN pair,
+//	                        and the relay process's own CPU per Gbit
 //
 // Run it with `make bench`; the namespace figures need root.
 package main
@@ -84,6 +85,11 @@ func kernelFigures(ctx context.Context, self string, d time.Duration, runs int) 
 		reportKernel("TUN pair across namespaces (moat engine)", "tun", tun, err)
 		relayed, err := n.TUNRelayed(d)
 		reportKernel("TUN pair through the relay (TLS)", "tun_relayed", relayed, err)
+		if err == nil {
+			// The relay's cost apart from the engines': what a relay
+			// (the coordinator) needs per Gbit/s it carries.
+			fmt.Printf("metric relay_cpu_ms_per_gbit %.1f\n", ms(relayed.RelayCPUPerGbit))
+		}
 		ratio("tun/veth", tun.Bps, veth.Bps)
 		ratio("tun-relayed/direct", relayed.Bps, tun.Bps)
 	}
