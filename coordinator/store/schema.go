@@ -15,6 +15,10 @@ type migration struct {
 	name     string
 	minLevel int
 	stmts    []string
+	// only holds statements for one database, by dialect name ("sqlite",
+	// "postgres"), run after stmts: what the two spell too differently
+	// for {{…}} holes (triggers).
+	only map[string][]string
 }
 
 var migrations = []migration{{
@@ -541,5 +545,44 @@ var migrations = []migration{{
 			expires   {{time}}
 		)`,
 		`CREATE INDEX node_credentials_device ON node_credentials (device_id)`,
+	},
+}, {
+	version: 23,
+	name:    "device versions: the netmap fan-out re-reads only the devices that changed",
+	stmts: []string{
+		// A number the database sets on every insert and update of the
+		// row, never the same twice (see devices.go, DeviceVersions):
+		// triggers set it, so that no write path can forget it, older
+		// binaries' writes included. 0 until the row is first written
+		// after this migration.
+		`ALTER TABLE devices ADD COLUMN version BIGINT NOT NULL DEFAULT 0`,
+		`CREATE INDEX devices_version ON devices (version)`,
+	},
+	only: map[string][]string{
+		"sqlite": {
+			`CREATE TABLE device_version (n INTEGER NOT NULL)`,
+			`INSERT INTO device_version (n) VALUES (0)`,
+			// SQLite does not fire triggers from a trigger's own
+			// statements (recursive_triggers is off), so the UPDATE
+			// inside does not run them again.
+			`CREATE TRIGGER devices_version_insert AFTER INSERT ON devices BEGIN
+				UPDATE device_version SET n = n + 1;
+				UPDATE devices SET version = (SELECT n FROM device_version) WHERE id = NEW.id;
+			END`,
+			`CREATE TRIGGER devices_version_update AFTER UPDATE ON devices BEGIN
+				UPDATE device_version SET n = n + 1;
+				UPDATE devices SET version = (SELECT n FROM device_version) WHERE id = NEW.id;
+			END`,
+		},
+		"postgres": {
+			`CREATE SEQUENCE device_version`,
+			`CREATE FUNCTION devices_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				NEW.version := nextval('device_version');
+				RETURN NEW;
+			END $$`,
+			`CREATE TRIGGER devices_version BEFORE INSERT OR UPDATE ON devices
+				FOR EACH ROW EXECUTE FUNCTION devices_bump_version()`,
+		},
 	},
 }}
