@@ -585,4 +585,17 @@ var migrations = []migration{{
 				FOR EACH ROW EXECUTE FUNCTION devices_bump_version()`,
 		},
 	},
+}, {
+	version: 24,
+	name:    "netmap presence: one row per replica marks its streams seen",
+	stmts: []string{
+		// When each replica last marked its netmap streams seen (see
+		// presence.go): one row written per beat, where every stream row
+		// was before. Binaries before this migration still judge stream
+		// rows by their own seen, which replicas refresh far less often.
+		`CREATE TABLE netmap_replicas (
+			replica TEXT PRIMARY KEY,
+			seen    {{time}} NOT NULL
+		)`,
+	},
 }}
