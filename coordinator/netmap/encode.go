@@ -1,6 +1,7 @@
 package netmap
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"reflect"
 	"sync"
@@ -47,12 +48,30 @@ type devEncoding struct {
 	d     *store.Device
 	key   key.Public
 	self  *fragment
+	head  []byte                   // of its peer entries (see peerjson.go); nil until one is encoded
 	views map[string]*viewFragment // by view key (viewKey)
 	// The view last asked for, at hand: most viewers share one. lastGen
 	// is the recompute that last used it.
 	lastKey  string
 	lastFrag *fragment
 	lastGen  uint64
+}
+
+// peerFragment encodes wp, an entry for de's device, reusing the head
+// of its entries.
+func (de *devEncoding) peerFragment(wp *wire.Peer) (*fragment, error) {
+	if de.head == nil {
+		h, err := peerHead(wp)
+		if err != nil {
+			return nil, err
+		}
+		de.head = h
+	}
+	b, err := appendPeerTail(append(make([]byte, 0, len(de.head)+128), de.head...), wp)
+	if err != nil {
+		return nil, err
+	}
+	return &fragment{json: b, digest: sha256.Sum256(b), device: de.d.ID}, nil
 }
 
 // remember makes v the view at hand, first marking the one it replaces
