@@ -30,12 +30,11 @@ func appendPeerTail(b []byte, wp *wire.Peer) ([]byte, error) {
 	if len(wp.Models) > 0 {
 		b = appendJSONStrings(append(b, `,"models":`...), wp.Models)
 	}
+	var err error
 	if len(wp.APIs) > 0 {
-		apis, err := json.Marshal(wp.APIs)
-		if err != nil {
+		if b, err = appendMarshal(append(b, `,"apis":`...), wp.APIs); err != nil {
 			return nil, err
 		}
-		b = append(append(b, `,"apis":`...), apis...)
 	}
 	if len(wp.Access) > 0 {
 		b = append(b, `,"access":[`...)
@@ -55,13 +54,17 @@ func appendPeerTail(b []byte, wp *wire.Peer) ([]byte, error) {
 		b = appendJSONStrings(append(b, `,"mcp":`...), wp.MCP)
 	}
 	if len(wp.MCPAccess) > 0 {
-		access, err := json.Marshal(wp.MCPAccess)
-		if err != nil {
+		if b, err = appendMarshal(append(b, `,"mcpAccess":`...), wp.MCPAccess); err != nil {
 			return nil, err
 		}
-		b = append(append(b, `,"mcpAccess":`...), access...)
 	}
 	return append(b, '}'), nil
+}
+
+// appendMarshal appends v's JSON, by json.Marshal.
+func appendMarshal(b []byte, v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	return append(b, j...), err
 }
 
 // appendJSONStrings appends ss as a JSON array.
