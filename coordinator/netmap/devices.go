@@ -11,7 +11,9 @@ import (
 // next one reads only the rows written since: it lists every device's
 // version (a number the database sets on every write of the row, and
 // that only grows: see store.DB.DeviceVersions) and re-reads the devices
-// whose version it does not hold. A policy save re-reads no device. The
+// whose version it does not hold. A policy save re-reads no device; nor
+// does a write of LastSeen alone (not part of versions: a netmap does not
+// show it), so the devices' LastSeen may be older than the store's. The
 // devices it returns are shared between recomputes: never change one. It
 // is safe for one recompute at a time.
 type deviceCache struct {
