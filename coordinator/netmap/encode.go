@@ -105,8 +105,8 @@ func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame,
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.gen++
-	devs := map[string]*devEncoding{}
-	var members []policy.Member
+	devs := make(map[string]*devEncoding, len(s.Devices))
+	members := make([]policy.Member, 0, len(s.Devices))
 	var nextExpiry time.Time
 	for _, d := range s.Devices {
 		if !s.Live(d) {
@@ -132,7 +132,7 @@ func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame,
 	}
 	live := make(map[string]bool, len(devs))
 	byPos := make([]*devEncoding, len(compiled.Members))
-	var todo []int
+	todo := make([]int, 0, len(compiled.Members))
 	for i := range compiled.Members {
 		de := devs[compiled.Members[i].ID]
 		byPos[i], live[de.d.ID] = de, true
