@@ -245,11 +245,10 @@ func (fb *frameBuilder) peer(p *devEncoding, models []string, access []policy.Mo
 	if keepAlive {
 		wp.KeepAlive = nodeKeepAlive
 	}
-	f, err := newFragment(wp)
+	f, err := p.peerFragment(&wp)
 	if err != nil {
 		return nil, err
 	}
-	f.device = d.ID
 	v := &viewFragment{key: fb.key, f: f}
 	p.views[v.key] = v
 	p.remember(v, fb.e.gen)

@@ -21,6 +21,8 @@ const nodeKeepAlive = 25
 // Snapshot is everything netmaps are computed from, read from the store
 // at one moment. It is also how the web UI sees the mesh.
 type Snapshot struct {
+	// Devices; in the snapshots of recomputes (Config.Updated), their
+	// LastSeen may be older than the store's (see devices.go).
 	Devices []*store.Device
 	Users   map[string]*store.User // by ID
 	// PromptKeys are people's public prompt keys by user ID; a person

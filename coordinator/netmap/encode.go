@@ -1,6 +1,7 @@
 package netmap
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"reflect"
 	"sync"
@@ -47,12 +48,30 @@ type devEncoding struct {
 	d     *store.Device
 	key   key.Public
 	self  *fragment
+	head  []byte                   // of its peer entries (see peerjson.go); nil until one is encoded
 	views map[string]*viewFragment // by view key (viewKey)
 	// The view last asked for, at hand: most viewers share one. lastGen
 	// is the recompute that last used it.
 	lastKey  string
 	lastFrag *fragment
 	lastGen  uint64
+}
+
+// peerFragment encodes wp, an entry for de's device, reusing the head
+// of its entries.
+func (de *devEncoding) peerFragment(wp *wire.Peer) (*fragment, error) {
+	if de.head == nil {
+		h, err := peerHead(wp)
+		if err != nil {
+			return nil, err
+		}
+		de.head = h
+	}
+	b, err := appendPeerTail(append(make([]byte, 0, len(de.head)+128), de.head...), wp)
+	if err != nil {
+		return nil, err
+	}
+	return &fragment{json: b, digest: sha256.Sum256(b), device: de.d.ID}, nil
 }
 
 // remember makes v the view at hand, first marking the one it replaces
@@ -86,8 +105,8 @@ func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame,
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.gen++
-	devs := map[string]*devEncoding{}
-	var members []policy.Member
+	devs := make(map[string]*devEncoding, len(s.Devices))
+	members := make([]policy.Member, 0, len(s.Devices))
 	var nextExpiry time.Time
 	for _, d := range s.Devices {
 		if !s.Live(d) {
@@ -113,7 +132,7 @@ func (e *encoding) frames(s *Snapshot, want map[string]bool) (map[string]*frame,
 	}
 	live := make(map[string]bool, len(devs))
 	byPos := make([]*devEncoding, len(compiled.Members))
-	var todo []int
+	todo := make([]int, 0, len(compiled.Members))
 	for i := range compiled.Members {
 		de := devs[compiled.Members[i].ID]
 		byPos[i], live[de.d.ID] = de, true

@@ -32,6 +32,10 @@ type Store interface {
 	Devices(ctx context.Context) ([]*store.Device, error)
 	// DevicesAnyOrder is Devices in any order (the recompute sorts).
 	DevicesAnyOrder(ctx context.Context) ([]*store.Device, error)
+	// DeviceVersions and DevicesFrom let a recompute read only the
+	// devices written since the last (see devices.go).
+	DeviceVersions(ctx context.Context) ([]store.DeviceVersion, error)
+	DevicesFrom(ctx context.Context, from int64) ([]store.VersionedDevice, error)
 	Users(ctx context.Context) ([]*store.User, error)
 	PersonKeys(ctx context.Context) ([]*store.PersonKey, error)
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
@@ -81,6 +85,7 @@ type Fanout struct {
 	cfg     Config
 	hub     *hub
 	enc     *encoding     // kept between recomputes
+	devs    deviceCache   // kept between recomputes
 	replica string        // this replica's random id, in messages and presence rows
 	poke    chan struct{} // cap 1: recompute soon
 	publish chan struct{} // cap 1: the outbox has something
@@ -192,11 +197,13 @@ func (f *Fanout) Snapshot(ctx context.Context) (*Snapshot, error) {
 	return f.snapshot(ctx, f.cfg.Store.Devices)
 }
 
-// sortedDevices reads every device and orders them as Store.Devices
-// does: by creation, then ID. Sorting pointers here costs less than the
-// database's sort of whole rows.
+// sortedDevices reads every device, only those written since the last
+// recompute from the store (see devices.go), and orders them as
+// Store.Devices does: by creation, then ID. Sorting pointers here costs
+// less than the database's sort of whole rows. For the recompute only:
+// the devices are shared between recomputes.
 func (f *Fanout) sortedDevices(ctx context.Context) ([]*store.Device, error) {
-	ds, err := f.cfg.Store.DevicesAnyOrder(ctx)
+	ds, err := f.devs.read(ctx, f.cfg.Store)
 	slices.SortFunc(ds, func(a, b *store.Device) int { return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID)) })
 	return ds, err
 }

@@ -14,12 +14,16 @@ const deviceCols = `id, kind, COALESCE(user_id, ''), public_key, hostname, os, t
 
 func scanDevice(r scanner) (*Device, error) {
 	d := new(Device)
-	err := r.Scan(&d.ID, &d.Kind, &d.UserID, &d.PublicKey, &d.Hostname, &d.OS,
+	return d, r.Scan(deviceDest(d)...)
+}
+
+// deviceDest is where the columns of deviceCols go.
+func deviceDest(d *Device) []any {
+	return []any{&d.ID, &d.Kind, &d.UserID, &d.PublicKey, &d.Hostname, &d.OS,
 		jsonCol[string]{&d.Tags}, addrCol{&d.IPv4}, addrCol{&d.IPv6},
 		jsonCol[netip.AddrPort]{&d.Endpoints}, jsonCol[wire.ModelAd]{&d.Models}, &d.CredHash,
 		timeCol{&d.Expiry}, timeCol{&d.LastMFA}, &d.Revoked, timeCol{&d.Created},
-		timeCol{&d.LastSeen}, &d.NodeStatus, &d.Software, &d.MFAMethod)
-	return d, err
+		timeCol{&d.LastSeen}, &d.NodeStatus, &d.Software, &d.MFAMethod}
 }
 
 // deviceJSON is the JSON text of a device's slices.
@@ -132,6 +136,42 @@ func (s *DB) Devices(ctx context.Context) ([]*Device, error) {
 // sparing the database a sort of whole rows.
 func (s *DB) DevicesAnyOrder(ctx context.Context) ([]*Device, error) {
 	ds, err := getAll(ctx, s.rd(), scanDevice, "SELECT "+deviceCols+" FROM devices")
+	return ds, s.fail("devices", err)
+}
+
+// DeviceVersion is a device's ID and the version of its row.
+type DeviceVersion struct {
+	ID      string
+	Version int64
+}
+
+// DeviceVersions returns every device's ID and version, in no particular
+// order: a reader that keeps the devices it read (the netmap fan-out)
+// re-reads only those whose version changed (DevicesFrom), and forgets
+// those no longer listed. A trigger sets a row's version on every insert
+// and update, from a counter that only grows, so a version seen again is
+// the same row as read then.
+func (s *DB) DeviceVersions(ctx context.Context) ([]DeviceVersion, error) {
+	vs, err := getAll(ctx, s.rd(), func(r scanner) (v DeviceVersion, err error) {
+		return v, r.Scan(&v.ID, &v.Version)
+	}, "SELECT id, version FROM devices")
+	return vs, s.fail("device versions", err)
+}
+
+// VersionedDevice is a device as read at one version of its row.
+type VersionedDevice struct {
+	Device  *Device
+	Version int64
+}
+
+// DevicesFrom returns the devices whose version is at least from (every
+// device for 0), in no particular order: the rows written since a
+// DeviceVersions that listed versions below from, and possibly more.
+func (s *DB) DevicesFrom(ctx context.Context, from int64) ([]VersionedDevice, error) {
+	ds, err := getAll(ctx, s.rd(), func(r scanner) (VersionedDevice, error) {
+		v := VersionedDevice{Device: new(Device)}
+		return v, r.Scan(append(deviceDest(v.Device), &v.Version)...)
+	}, "SELECT "+deviceCols+", version FROM devices WHERE version >= ?", from)
 	return ds, s.fail("devices", err)
 }
 

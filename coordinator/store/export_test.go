@@ -29,3 +29,6 @@ func AsReleaseForTest(t *testing.T, level int) {
 
 // Tries is how often l has tried for its lock.
 func (l *Leader) Tries() int64 { return l.tries.Load() }
+
+// DeviceVersionCols are the columns whose update bumps a device's version.
+const DeviceVersionCols = deviceVersionCols

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -118,7 +119,7 @@ func (s *DB) applyMigration(ctx context.Context, c conn, m migration) error {
 	if n > 0 {
 		return nil
 	}
-	for i, stmt := range m.stmts {
+	for i, stmt := range slices.Concat(m.stmts, m.only[s.d.name]) {
 		if _, err := c.exec(ctx, s.d.types.Replace(stmt)); err != nil {
 			return fmt.Errorf("statement %d: %w", i+1, err)
 		}

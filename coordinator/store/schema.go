@@ -15,7 +15,18 @@ type migration struct {
 	name     string
 	minLevel int
 	stmts    []string
+	// only holds statements for one database, by dialect name ("sqlite",
+	// "postgres"), run after stmts: what the two spell too differently
+	// for {{…}} holes (triggers).
+	only map[string][]string
 }
+
+// deviceVersionCols are the columns of devices whose update gives the
+// row a new version (migration 23): all but last_seen and version itself.
+// A migration that adds a column to devices must recreate the triggers
+// with it (TestDeviceVersionColumns fails until then).
+const deviceVersionCols = `id, kind, user_id, public_key, hostname, os, tags, ipv4, ipv6, endpoints,
+	models, cred_hash, expiry, last_mfa, revoked, created, node_status, software, mfa_method`
 
 var migrations = []migration{{
 	version: 1,
@@ -541,5 +552,59 @@ var migrations = []migration{{
 			expires   {{time}}
 		)`,
 		`CREATE INDEX node_credentials_device ON node_credentials (device_id)`,
+	},
+}, {
+	version: 23,
+	name:    "device versions: the netmap fan-out re-reads only the devices that changed",
+	stmts: []string{
+		// A number the database sets on every insert of the row and
+		// every update of a column but last_seen, never the same twice
+		// (see devices.go, DeviceVersions): triggers set it, so that no
+		// write path can forget it, older binaries' writes included. 0
+		// until the row is first written after this migration. last_seen
+		// is left out: a reconnect of every device writes it for all,
+		// and a netmap does not show it.
+		`ALTER TABLE devices ADD COLUMN version BIGINT NOT NULL DEFAULT 0`,
+		`CREATE INDEX devices_version ON devices (version)`,
+	},
+	only: map[string][]string{
+		"sqlite": {
+			`CREATE TABLE device_version (n INTEGER NOT NULL)`,
+			`INSERT INTO device_version (n) VALUES (0)`,
+			// SQLite does not fire triggers from a trigger's own
+			// statements (recursive_triggers is off), so the UPDATE
+			// inside does not run them again.
+			`CREATE TRIGGER devices_version_insert AFTER INSERT ON devices BEGIN
+				UPDATE device_version SET n = n + 1;
+				UPDATE devices SET version = (SELECT n FROM device_version) WHERE id = NEW.id;
+			END`,
+			`CREATE TRIGGER devices_version_update AFTER UPDATE OF ` + deviceVersionCols + ` ON devices BEGIN
+				UPDATE device_version SET n = n + 1;
+				UPDATE devices SET version = (SELECT n FROM device_version) WHERE id = NEW.id;
+			END`,
+		},
+		"postgres": {
+			`CREATE SEQUENCE device_version`,
+			`CREATE FUNCTION devices_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				NEW.version := nextval('device_version');
+				RETURN NEW;
+			END $$`,
+			`CREATE TRIGGER devices_version BEFORE INSERT OR UPDATE OF ` + deviceVersionCols + ` ON devices
+				FOR EACH ROW EXECUTE FUNCTION devices_bump_version()`,
+		},
+	},
+}, {
+	version: 24,
+	name:    "netmap presence: one row per replica marks its streams seen",
+	stmts: []string{
+		// When each replica last marked its netmap streams seen (see
+		// presence.go): one row written per beat, where every stream row
+		// was before. Binaries before this migration still judge stream
+		// rows by their own seen, which replicas refresh far less often.
+		`CREATE TABLE netmap_replicas (
+			replica TEXT PRIMARY KEY,
+			seen    {{time}} NOT NULL
+		)`,
 	},
 }}

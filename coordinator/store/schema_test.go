@@ -141,3 +141,34 @@ func TestRollingUpgradeSecretsTable(t *testing.T) {
 		}
 	})
 }
+
+// TestDeviceVersionColumns: an update of every column of devices but
+// last_seen gives the row a new version, so that the netmap fan-out
+// re-reads it (see DeviceVersions). A new column fails this until a
+// migration recreates the triggers with it.
+func TestDeviceVersionColumns(t *testing.T) {
+	db := sqliteSchemaDB(t)
+	st, err := db.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	rows, err := db.raw.Query("SELECT name FROM pragma_table_info('devices') ORDER BY cid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		if c != "last_seen" && c != "version" {
+			cols = append(cols, c)
+		}
+	}
+	if want := strings.Join(strings.Fields(strings.ReplaceAll(store.DeviceVersionCols, ",", " ")), " "); strings.Join(cols, " ") != want {
+		t.Fatalf("devices has the columns\n%s\nthe version triggers watch\n%s\nadd a migration that recreates them (see migration 23)", strings.Join(cols, " "), want)
+	}
+}

@@ -141,6 +141,16 @@ func testPresence(t *testing.T, s Store) {
 	must(t, s.OpenNetmapStream(c, "s4", "d3", "rA", at(time.Minute)))
 	must(t, s.CloseReplicaStreams(c, "rA"))
 	online(at(-time.Hour), "d2")
+	// A replica's beat keeps its streams online, their rows unwritten
+	// while younger than half the forget interval; streams of replicas
+	// that stopped beating are offline, then deleted.
+	must(t, s.OpenNetmapStream(c, "s5", "d5", "rC", at(time.Hour)))
+	must(t, s.TouchNetmapStreams(c, "rC", at(time.Hour+time.Minute), at(time.Hour-5*time.Minute)))
+	online(at(time.Hour+30*time.Second), "d5")
+	online(at(time.Hour + 2*time.Minute))
+	online(at(-time.Hour), "d5") // rB stopped beating long ago: rC's beat deleted its stream
+	must(t, s.TouchNetmapStreams(c, "rD", at(2*time.Hour), at(2*time.Hour-5*time.Minute)))
+	online(at(-time.Hour))
 }
 
 func testRelays(t *testing.T, s Store) {
