@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmesh/moat/internal/testlog"
 	"github.com/moatmesh/moat/mesh/client"
 	"github.com/moatmesh/moat/mesh/wire"
 )
@@ -111,7 +113,16 @@ func threeNodes(t testing.TB, policy string) *trio {
 	coord.SavePolicy(t, policy)
 	var ids []string
 	for _, name := range []string{"gpu-1", "gpu-2", "gpu-3"} {
-		ids = append(ids, string(sys.AddNode(t, name, "llama").Node().DeviceID()))
+		// The nodes' logs, shown when the test fails (a first request
+		// that hung once in CI left nothing to read).
+		logs := &testlog.Buffer{}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s's log:\n%s", name, logs)
+			}
+		})
+		n := sys.AddNodeWith(t, name, NodeOptions{Logger: slog.New(slog.NewTextHandler(logs, nil))}, "llama")
+		ids = append(ids, string(n.Node().DeviceID()))
 	}
 	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coord.URL, "")
 	cl := StartClient(t, client.Config{StateDir: string(dir)})
