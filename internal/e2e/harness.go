@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,6 +65,7 @@ type Node struct {
 	opts     NodeOptions
 	requests atomic.Int64
 	upstream string
+	stopMu   sync.Mutex // held by Stop: a test's Stop and its cleanup's may overlap
 	node     *node.Node
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -114,6 +117,17 @@ func (n *Node) countingStandin(t testing.TB, delay time.Duration) string {
 	rp.FlushInterval = -1 // streams pass chunk by chunk
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.requests.Add(1)
+		// The request's body is read here, before the proxy sends it on:
+		// net/http's server may refuse a body read after the answer's
+		// first flush, and the proxy's transport, still checking the
+		// body's end when the stand-in answers, then closes its
+		// connection in mid-stream (a stream cut the node never made).
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
@@ -152,6 +166,8 @@ func (n *Node) start(t testing.TB, ek wire.Secret, coordinator string) {
 // Stop closes the node, as when its host goes down, and waits for it. It
 // is safe to call more than once.
 func (n *Node) Stop() {
+	n.stopMu.Lock()
+	defer n.stopMu.Unlock()
 	if n.node == nil {
 		return
 	}
