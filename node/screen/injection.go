@@ -225,6 +225,54 @@ func init() {
 			trigStart[startKey(rot)] |= 1 << len(first)
 		}
 	}
+	trigTable = newWordTable(phraseIndex)
+}
+
+// wordTable finds a trigger word's phrases (phraseIndex's) without a map:
+// open addressing on an FNV-1a hash of the word, in a table under half
+// full, so a lookup is a short hash and mostly one comparison.
+type wordTable struct {
+	slot  []uint16 // 1 + the index in words, 0: empty
+	words []string
+	pats  [][]phrasePat
+}
+
+// trigTable is phraseIndex as a wordTable; built in init.
+var trigTable wordTable
+
+func newWordTable(index map[string][]phrasePat) wordTable {
+	n := 1
+	for n < 2*len(index) {
+		n <<= 1
+	}
+	t := wordTable{slot: make([]uint16, n)}
+	for w, pats := range index {
+		t.words, t.pats = append(t.words, w), append(t.pats, pats)
+		h := wordHash([]byte(w)) & uint32(n-1)
+		for t.slot[h] != 0 {
+			h = (h + 1) & uint32(n-1)
+		}
+		t.slot[h] = uint16(len(t.words))
+	}
+	return t
+}
+
+func (t *wordTable) lookup(word []byte) ([]phrasePat, bool) {
+	mask := uint32(len(t.slot) - 1)
+	for h := wordHash(word) & mask; t.slot[h] != 0; h = (h + 1) & mask {
+		if k := t.slot[h] - 1; t.words[k] == string(word) {
+			return t.pats[k], true
+		}
+	}
+	return nil, false
+}
+
+func wordHash(w []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range w {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
 }
 
 // findInjection normalises s and looks for the injection phrasings, also
@@ -294,7 +342,7 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 	if rot != nil {
 		rot13(word)
 	}
-	pats, ok := phraseIndex[string(word)]
+	pats, ok := trigTable.lookup(word)
 	if !ok {
 		return 0, 0, false
 	}

@@ -49,3 +49,22 @@ func TestNextBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestTrigTable: the table finds every trigger word's phrases, in order,
+// and nothing for other words.
+func TestTrigTable(t *testing.T) {
+	for w, want := range phraseIndex {
+		got, ok := trigTable.lookup([]byte(w))
+		if !ok || len(got) != len(want) || &got[0] != &want[0] {
+			t.Errorf("%q: %d phrases (%v), want %d", w, len(got), ok, len(want))
+		}
+	}
+	for _, w := range []string{"", "a", "ignor", "ignores", "you're", "besser", "xyzzy"} {
+		if _, ok := phraseIndex[w]; ok {
+			continue
+		}
+		if _, ok := trigTable.lookup([]byte(w)); ok {
+			t.Errorf("%q found", w)
+		}
+	}
+}
