@@ -65,7 +65,7 @@ func (u *staleUpstream) serve(nc net.Conn, first bool) {
 		if first && n == 1 {
 			return // read, then gone before answering
 		}
-		const answer = `{"id":"c1","object":"chat.completion","model":"llama","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
+		answer := `{"id":"c1","object":"chat.completion","model":"llama","choices":[{"index":0,"message":{"role":"assistant","content":"use ` + testAWS + `"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
 		fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(answer), answer)
 	}
 }
@@ -76,8 +76,8 @@ func (u *staleUpstream) seen() ([][]byte, int) {
 	return append([][]byte(nil), u.bodies...), u.conns
 }
 
-// TestScreenBufferLifetime: a redacted request body lives in a pooled
-// buffer until its call is done. Released buffers are poisoned here, so a
+// TestScreenBufferLifetime: a redacted request body, and a redacted
+// whole answer, live in pooled buffers until their call is done. Released buffers are poisoned here, so a
 // release before any of the body's readers is done shows: the resend
 // after a stale kept connection (which reads the body again from
 // GetBody), and the prompt the audit record keeps, checked after the
@@ -98,8 +98,15 @@ func TestScreenBufferLifetime(t *testing.T) {
 	var want []string // the redacted contents, in order
 	for i, text := range []string{"first key " + testAWS + " here", "second, longer: key " + testAWS + " and more words after it"} {
 		body := fmt.Sprintf(`{"model":"llama","messages":[{"role":"user","content":%q}]}`, text)
-		if st, b := m.call(m.alice, "/v1/chat/completions", body); st != 200 {
+		st, b := m.call(m.alice, "/v1/chat/completions", body)
+		if st != 200 {
 			t.Fatalf("request %d: %d %s", i, st, b)
+		}
+		var ans struct {
+			Choices []struct{ Message struct{ Content string } }
+		}
+		if err := json.Unmarshal([]byte(b), &ans); err != nil || len(ans.Choices) != 1 || ans.Choices[0].Message.Content != "use [REDACTED:aws-access-key]" {
+			t.Fatalf("request %d: answer %s (%v), want it redacted", i, b, err)
 		}
 		want = append(want, string(bytes.ReplaceAll([]byte(text), []byte(testAWS), []byte("[REDACTED:aws-access-key]"))))
 	}
