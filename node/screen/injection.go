@@ -315,9 +315,13 @@ func containsInjection(b []byte) bool {
 	return false
 }
 
+// wordEnd returns the length of the word that starts b: up to its first
+// space. Words are short, so a plain loop beats bytes.IndexByte's setup.
 func wordEnd(b []byte) int {
-	if i := bytes.IndexByte(b, ' '); i >= 0 {
-		return i
+	for i, c := range b {
+		if c == ' ' {
+			return i
+		}
 	}
 	return len(b)
 }
