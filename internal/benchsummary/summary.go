@@ -8,6 +8,9 @@
 // scripts' "ratio NAME VALUE …" and "metric NAME VALUE …" lines (named
 // "ratio NAME" and "metric NAME"). When a figure appears more than once
 // (several runs), the median is reported.
+//
+// P99 is the benchmarks' side of it: the one way per-call percentiles
+// are taken, whichever package the benchmark is in.
 package benchsummary
 
 import (

@@ -21,7 +21,10 @@ var Targets = []Target{
 	{Issue: "perf 5", What: "router's own share of p50 (router path − guard path)", Key: "metric router_own_p50_us", AtMost: true, Goal: 100, Unit: " µs"},
 	{Issue: "reach", What: "relayed ÷ direct throughput, netstack pair", Key: "ratio relayed/direct", Goal: 0.5, Unit: "×"},
 	{Issue: "reach", What: "relayed ÷ direct throughput, TUN pair", Key: "ratio tun-relayed/direct", Goal: 0.5, Unit: "×"},
-	{Issue: "screening", What: "4 KiB prompt, every category on, p99", Key: "BenchmarkScan4KEveryCategory p99-µs", AtMost: true, Goal: 150, Unit: " µs"},
+	// The guard's own call for a chat request with a 4 KiB user message
+	// (node/guard BenchmarkScreenInput4K: the JSON walk, the scan and the
+	// rewrite into a pooled buffer), not the scan of plain text alone.
+	{Issue: "screening", What: "4 KiB prompt, every category on, p99", Key: "BenchmarkScreenInput4K/EveryCategory p99-µs", AtMost: true, Goal: 150, Unit: " µs"},
 	{Issue: "screening", What: "streamed chunk, every category on, p99", Key: "BenchmarkStreamChunkEveryCategory p99-µs", AtMost: true, Goal: 20, Unit: " µs"},
 	{Issue: "mcp", What: "MCP tools/call through the guard, added p50 at c=1", Key: "metric mcp_added_p50_us", AtMost: true, Goal: 150, Unit: " µs"},
 }

@@ -139,8 +139,13 @@ func (c *call) mfaAge() time.Duration {
 	return max(c.start.Sub(c.who.id.LastMFA), 0)
 }
 
-// done settles the call: limits, metrics and the audit record.
+// done settles the call: limits, metrics and the audit record. Last, it
+// releases the screening buffers: after it, nothing reads the bodies
+// they hold (the request as sent, the answer as written).
 func (c *call) done() {
+	if c.sc != nil {
+		defer c.sc.release()
+	}
 	c.elapsed = c.g.cfg.Now().Sub(c.start)
 	if c.status == 0 {
 		c.status = http.StatusOK

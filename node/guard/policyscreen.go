@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/screen"
 	"github.com/moatmesh/moat/policy"
 )
@@ -178,14 +179,18 @@ func injectionAction(s string) screen.Action {
 	return screen.ActionOff
 }
 
-// Input checks the request body's strings; see Screen.
+// Input checks the request body's strings; see Screen. A redacted body
+// is written into a pooled buffer that c holds until the call ends (see
+// ScreenCall.release).
 func (p *policyScreen) Input(ctx context.Context, c *ScreenCall, body []byte) ([]byte, error) {
 	comp := p.lookup(c.Grant)
 	if comp == nil {
 		return body, nil
 	}
-	out, fs, err := comp.scr.In.CheckJSON(body)
+	buf := screenBufs.Get().(*screenBuf)
+	out, fs, err := comp.scr.In.AppendCheckJSON(buf.b[:0], buf.fs[:0], body)
 	note(c, fs, "input")
+	c.hold(buf, out, fs, body)
 	if err != nil {
 		return nil, err
 	}
@@ -213,21 +218,102 @@ func (p *policyScreen) Output(c *ScreenCall) OutputFilter {
 	return &payloadFilter{pf: comp.scr.Out.NewPayloadFilter(f), call: c}
 }
 
-// Answer screens a whole answer's strings.
+// Answer screens a whole answer's strings; a redacted answer is written
+// into a pooled buffer, as in Input.
 func (p *policyScreen) Answer(c *ScreenCall, body []byte) ([]byte, error) {
 	comp := p.lookup(c.Grant)
 	if comp == nil || !comp.scr.Out.Enabled() {
 		return body, nil
 	}
-	out, fs, err := comp.scr.Out.CheckJSON(body)
+	buf := screenBufs.Get().(*screenBuf)
+	out, fs, err := comp.scr.Out.AppendCheckJSON(buf.b[:0], buf.fs[:0], body)
 	note(c, fs, "output")
+	c.hold(buf, out, fs, body)
 	if errors.Is(err, screen.ErrMalformedEvent) {
 		return body, nil // not JSON (an error page, plain text): nothing to rewrite in place
 	}
 	return out, err
 }
 
+// screenBuf is a pooled buffer for a redacted body (Input's request,
+// Answer's whole answer) and scratch for its findings, so that screening
+// a body allocates nothing.
+//
+// The redacted request is read after Input returns: it goes upstream
+// (call.forward; internal/upclient writes it before RoundTrip returns,
+// and again from Request.GetBody when a kept connection turns out stale,
+// also before RoundTrip returns) and it is the prompt the audit record
+// keeps (call.sent, sealed into a new string by call.record in
+// call.done, before the record is appended, so an asynchronous audit
+// write never sees the buffer). The redacted answer is written to the
+// caller (call.relayWhole, a copy into the connection's buffer). So the
+// buffer is released only when the call is done: ScreenCall.release, at
+// the end of call.done.
+type screenBuf struct {
+	b  []byte
+	fs []screen.Finding
+}
+
+var screenBufs = sync.Pool{New: func() any { return new(screenBuf) }}
+
+// maxPooledBody is the largest buffer that goes back to the pool (a rare
+// large body is left to the collector rather than kept).
+const maxPooledBody = 256 << 10
+
+// poisonReleased, set by tests, overwrites a buffer as it is released,
+// so that a reader after its release sees poison instead of reading, by
+// luck, the bytes that are still there.
+var poisonReleased atomic.Bool
+
+// hold keeps buf until the call ends when out (what AppendCheckJSON
+// returned for body) is in it; else buf goes back to the pool at once.
+// fs is the findings' scratch (its contents are noted already).
+func (c *ScreenCall) hold(buf *screenBuf, out []byte, fs []screen.Finding, body []byte) {
+	clear(fs) // drop the findings' strings with the scratch
+	buf.fs = fs[:0]
+	if sameSlice(out, body) {
+		putScreenBuf(buf)
+		return
+	}
+	buf.b = out
+	for i := range c.held {
+		if c.held[i] == nil {
+			c.held[i] = buf
+			return
+		}
+	}
+	// More bodies than slots (a Screen calling Input twice): let the
+	// collector have it rather than release it while it may be read.
+}
+
+// release returns the call's buffers to the pool. The guard calls it when
+// nothing reads the bodies any more (see screenBuf).
+func (c *ScreenCall) release() {
+	for i, buf := range c.held {
+		if buf != nil {
+			putScreenBuf(buf)
+			c.held[i] = nil
+		}
+	}
+}
+
+func putScreenBuf(buf *screenBuf) {
+	if poisonReleased.Load() {
+		for i := range buf.b {
+			buf.b[i] = 'X'
+		}
+	}
+	if cap(buf.b) > maxPooledBody || cap(buf.fs) > maxPooledBody/64 {
+		return
+	}
+	buf.b = buf.b[:0]
+	screenBufs.Put(buf)
+}
+
 func note(c *ScreenCall, fs []screen.Finding, where string) {
+	if c.findings == nil && len(fs) > 0 {
+		c.findings = make([]audit.Finding, 0, min(len(fs), 8)) // one allocation for the usual few rules
+	}
 	for _, f := range fs {
 		if f.Action != screen.ActionOff {
 			c.Note(f.Rule, f.Category.String(), f.Action.String(), where)

@@ -50,6 +50,7 @@ type ScreenCall struct {
 	Grant    *policy.GrantRule
 
 	findings []audit.Finding
+	held     [2]*screenBuf // the redacted bodies, until the call is done (release)
 }
 
 // Note records that a rule fired: rule id, category, action and where

@@ -2,13 +2,11 @@ package screen
 
 import (
 	"encoding/json"
-	"math"
-	"math/bits"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/moatmesh/moat/internal/benchsummary"
 )
 
 // input4K is 4 KiB of mixed prose, code and numbers with nothing to find.
@@ -21,73 +19,11 @@ func input4K() string {
 	return s[:4096]
 }
 
-// p99 runs f once per b.Loop iteration and reports per-call latency: the
-// 99th percentile and the median in µs, and the least one (the cost
-// undisturbed). Durations go into a histogram allocated before the loop,
-// so the benchmark adds no allocation and no garbage of its own to what f
-// does (B/op and allocs/op are f's alone, and so are the GC cycles that
-// land on f's calls). Compare p99/p50 with BenchmarkNoiseFloor's: on a
-// shared machine a loop that only spins in registers has a tail too.
-func p99(b *testing.B, f func()) {
-	var h latencies
-	h.init()
-	for b.Loop() {
-		t0 := time.Now()
-		f()
-		h.add(time.Since(t0))
-	}
-	h.report(b)
-}
-
-// latencies is a histogram of durations with 64 buckets per power of two
-// (under 1.6 % apart) from 64 ns up, and one per ns below: a few KiB that
-// cover any duration.
-type latencies struct {
-	n     []uint32
-	total int
-	least time.Duration
-}
-
-func (h *latencies) init() {
-	h.n, h.least = make([]uint32, 64*64), time.Duration(math.MaxInt64)
-}
-
-func (h *latencies) add(d time.Duration) {
-	ns := uint64(max(d, 0))
-	i := int(ns)
-	if ns >= 64 {
-		e := bits.Len64(ns) - 7 // ns>>e is in [64, 128)
-		i = 64*(e+1) + int(ns>>e) - 64
-	}
-	h.n[min(i, len(h.n)-1)]++
-	h.total++
-	h.least = min(h.least, d)
-}
-
-// at returns the duration below which a share q of the calls ended (the
-// upper edge of the bucket holding that call).
-func (h *latencies) at(q float64) time.Duration {
-	want, seen := int(q*float64(h.total-1))+1, 0
-	for i, k := range h.n {
-		if seen += int(k); seen >= want {
-			if i < 64 {
-				return time.Duration(i + 1)
-			}
-			e, m := i/64-1, i%64+64
-			return time.Duration((m + 1) << e)
-		}
-	}
-	return time.Duration(math.MaxInt64)
-}
-
-func (h *latencies) report(b *testing.B) {
-	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	p50, p99 := h.at(0.50), h.at(0.99)
-	b.ReportMetric(us(p99), "p99-µs")
-	b.ReportMetric(us(p50), "p50-µs")
-	b.ReportMetric(us(h.least), "min-µs")
-	b.ReportMetric(float64(p99)/float64(p50), "p99/p50")
-}
+// p99 runs f once per b.Loop iteration and reports per-call latency (see
+// benchsummary.P99: the 99th percentile, the median and the least, in
+// µs). Compare p99/p50 with BenchmarkNoiseFloor's: on a shared machine a
+// loop that only spins in registers has a tail too.
+func p99(b *testing.B, f func()) { benchsummary.P99(b, f) }
 
 // spinSink keeps the noise floor's loop from being optimised away.
 var spinSink uint64
@@ -176,6 +112,33 @@ func BenchmarkCheckJSON4K(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			p99(b, func() { sc.CheckJSON(body) })
+		})
+	}
+}
+
+// BenchmarkAppendCheckJSON4K is BenchmarkCheckJSON4K for a caller that
+// keeps its buffers (AppendCheckJSON), as the guard does with its pooled
+// ones (node/guard's BenchmarkScreenInput4K measures the guard's whole
+// call).
+func BenchmarkAppendCheckJSON4K(b *testing.B) {
+	for _, in := range []struct {
+		name, text string
+	}{{"Clean", input4K()}, {"EveryCategory", inputEvery()}} {
+		b.Run(in.name, func(b *testing.B) {
+			sc := mustScanner(b, allOn(ActionRedact))
+			q, _ := json.Marshal(in.text)
+			body := []byte(`{"model":"m","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":` + string(q) + `}]}`)
+			var out []byte
+			var fs []Finding
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			p99(b, func() {
+				var res []byte
+				res, fs, _ = sc.AppendCheckJSON(out[:0], fs[:0], body)
+				if len(res) > 0 && &res[0] != &body[0] {
+					out = res
+				}
+			})
 		})
 	}
 }
@@ -275,27 +238,5 @@ func TestInputEvery(t *testing.T) {
 	}
 	if len(text) != 4096 {
 		t.Errorf("input is %d bytes, want 4096", len(text))
-	}
-}
-
-// TestLatencies checks the histogram's percentiles against sorted samples.
-func TestLatencies(t *testing.T) {
-	var h latencies
-	h.init()
-	var ds []time.Duration
-	for i := range 10000 {
-		d := time.Duration(i*i%99991) * 37
-		ds = append(ds, d)
-		h.add(d)
-	}
-	slices.Sort(ds)
-	for _, q := range []float64{0.5, 0.9, 0.99} {
-		want, got := ds[int(q*float64(len(ds)-1))], h.at(q)
-		if got < want || float64(got) > float64(want)*1.016+1 {
-			t.Errorf("at(%v) = %v, want %v within 1.6 %%", q, got, want)
-		}
-	}
-	if h.least != ds[0] {
-		t.Errorf("least %v, want %v", h.least, ds[0])
 	}
 }

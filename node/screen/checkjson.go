@@ -2,6 +2,7 @@ package screen
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -60,32 +61,42 @@ func (c *jsonChecker) visit(w *jwalker, start, end int) {
 // is not JSON is returned with an error wrapping ErrMalformedEvent. It
 // allocates only when something is found.
 func (s *Scanner) CheckJSON(body []byte) ([]byte, []Finding, error) {
+	return s.AppendCheckJSON(nil, nil, body)
+}
+
+// AppendCheckJSON is CheckJSON for a caller that keeps its buffers: it
+// appends the findings to fs and, when something is redacted, the
+// rewritten body to dst, and returns dst so extended; else it returns
+// body itself (dst is then untouched). It allocates only when dst or fs
+// must grow.
+func (s *Scanner) AppendCheckJSON(dst []byte, fs []Finding, body []byte) ([]byte, []Finding, error) {
 	if !s.Enabled() {
-		return body, nil, nil
+		return body, fs, nil
 	}
 	c := checkers.Get().(*jsonChecker)
 	defer c.release()
 	if err := c.w.walk(body); err != nil {
-		return body, nil, fmt.Errorf("screen: %w: %v", ErrMalformedEvent, err)
+		return body, fs, fmt.Errorf("screen: %w: %v", ErrMalformedEvent, err)
 	}
 	if len(c.fields) == 0 {
-		return body, nil, nil
+		return body, fs, nil
 	}
 	c.join(body)
 	joined := unsafe.String(unsafe.SliceData(c.joined), len(c.joined)) // joined is not modified until release
 	c.found = s.AppendScan(c.found, joined)
 	if len(c.found) == 0 {
-		return body, nil, nil
+		return body, fs, nil
 	}
 	c.parts = splitFindings(c.parts, c.found, c.starts)
-	all := make([]Finding, len(c.parts))
-	for i, p := range c.parts {
-		all[i] = p.Finding
+	n := len(fs)
+	fs = slices.Grow(fs, len(c.parts))
+	for _, p := range c.parts {
+		fs = append(fs, p.Finding)
 	}
-	if err := blocked(all); err != nil {
-		return body, all, err
+	if err := blocked(fs[n:]); err != nil {
+		return body, fs, err
 	}
-	return c.rewrite(body), all, nil
+	return c.rewrite(dst, body), fs, nil
 }
 
 // join puts the fields' decoded texts in c.joined and their offsets in
@@ -139,10 +150,10 @@ func splitFindings(out []fieldFinding, fs []Finding, starts []int) []fieldFindin
 	return out
 }
 
-// rewrite re-encodes the fields with redactions, or returns body when
-// there are none.
-func (c *jsonChecker) rewrite(body []byte) []byte {
-	var out []byte
+// rewrite appends body to dst with the fields re-encoded with their
+// redactions, or returns body when there are none.
+func (c *jsonChecker) rewrite(dst, body []byte) []byte {
+	out, used := dst, false
 	last := 0
 	for k, f := range c.fields {
 		c.mine = c.mine[:0]
@@ -156,14 +167,14 @@ func (c *jsonChecker) rewrite(body []byte) []byte {
 		}
 		text := unsafe.String(unsafe.SliceData(c.joined[c.starts[k]:]), c.starts[k+1]-1-c.starts[k])
 		c.red = appendRedact(c.red[:0], text, c.mine)
-		if out == nil {
-			out = make([]byte, 0, len(body)+64)
+		if !used {
+			out, used = slices.Grow(out, len(body)+64), true
 		}
 		out = append(out, body[last:f.start]...)
 		out = appendQuote(out, c.red)
 		last = f.end
 	}
-	if out == nil {
+	if !used {
 		return body
 	}
 	return append(out, body[last:]...)

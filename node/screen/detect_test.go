@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -207,7 +208,9 @@ func TestCheckNoAlloc(t *testing.T) {
 	sc := mustScanner(t, allOn(ActionRedact))
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"The quick brown fox jumps over the lazy dog."}]}`)
 	text := input4K()[:3900] + " key AKIAQ3EGRT5NBX7KLM2P mail bob@example.org"
-	var out []byte
+	q, _ := json.Marshal(text)
+	found := []byte(`{"model":"m","messages":[{"role":"user","content":` + string(q) + `}]}`)
+	var out, jout []byte
 	var fs []Finding
 	st := sc.NewStream()
 	chunk := []byte(input4K()[:50])
@@ -217,6 +220,7 @@ func TestCheckNoAlloc(t *testing.T) {
 	}{
 		{"CheckJSON of a clean request", func() { sc.CheckJSON(body) }},
 		{"AppendCheck with findings", func() { out, fs, _ = sc.AppendCheck(out[:0], fs[:0], text) }},
+		{"AppendCheckJSON with findings", func() { jout, fs, _ = sc.AppendCheckJSON(jout[:0], fs[:0], found) }},
 		{"Stream.Push", func() { out, _ = st.Push(out[:0], chunk) }},
 	} {
 		c.f()

@@ -3,6 +3,7 @@ package screen
 import (
 	"bytes"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -11,6 +12,92 @@ type phrasePat struct {
 	rule   ruleID
 	second string // the trigger's second word, if it has one
 	re     *regexp.Regexp
+	// next has bit c set when the phrase can go on with byte c after the
+	// trigger and one space: a cheap test before the expression runs (most
+	// trigger words, "you" or "it", are followed by words no phrase has).
+	next *byteSet
+}
+
+// byteSet is a set of bytes.
+type byteSet [4]uint64
+
+func (s *byteSet) has(c byte) bool { return s[c/64]&(1<<(c%64)) != 0 }
+func (s *byteSet) add(c byte)      { s[c/64] |= 1 << (c % 64) }
+
+// nextByte returns c, rot13-decoded when rot is not nil (see matchAt).
+func nextByte(c byte, rot *[]byte) byte {
+	if rot != nil {
+		return rot13Byte(c)
+	}
+	return c
+}
+
+// nextBytes returns the bytes that can come right after the space that
+// opens rest (a phrase's expression after its trigger): the first bytes
+// of the next word. It over-approximates (empty-width assertions count
+// as met) and returns nil when it cannot tell (then any byte, or none,
+// may follow); a byte outside the set means the expression cannot match.
+func nextBytes(rest string) *byteSet {
+	re, err := syntax.Parse(rest, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil
+	}
+	at := closure(prog, []uint32{uint32(prog.Start)})
+	var after []uint32
+	for _, pc := range at {
+		i := &prog.Inst[pc]
+		switch i.Op {
+		case syntax.InstMatch:
+			return nil
+		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			if i.MatchRune(' ') {
+				after = append(after, i.Out)
+			}
+		}
+	}
+	var s byteSet
+	for _, pc := range closure(prog, after) {
+		i := &prog.Inst[pc]
+		switch i.Op {
+		case syntax.InstMatch:
+			return nil
+		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			for c := range 256 {
+				if c >= 0x80 || i.MatchRune(rune(c)) {
+					s.add(byte(c))
+				}
+			}
+		}
+	}
+	return &s
+}
+
+// closure returns the instructions reachable from pcs without reading a
+// byte (taking every empty-width assertion as met).
+func closure(prog *syntax.Prog, pcs []uint32) []uint32 {
+	seen := map[uint32]bool{}
+	var out []uint32
+	for len(pcs) > 0 {
+		pc := pcs[len(pcs)-1]
+		pcs = pcs[:len(pcs)-1]
+		if seen[pc] {
+			continue
+		}
+		seen[pc] = true
+		switch i := &prog.Inst[pc]; i.Op {
+		case syntax.InstAlt, syntax.InstAltMatch:
+			pcs = append(pcs, i.Out, i.Arg)
+		case syntax.InstCapture, syntax.InstNop, syntax.InstEmptyWidth:
+			pcs = append(pcs, i.Out)
+		default:
+			out = append(out, pc)
+		}
+	}
+	return out
 }
 
 // phraseIndex maps a first word to the phrases it can open.
@@ -128,7 +215,7 @@ func init() {
 			if len(first) > maxTrigWord {
 				panic("screen: trigger word " + first + " is longer than maxTrigWord")
 			}
-			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, *re})
+			phraseIndex[first] = append(phraseIndex[first], phrasePat{p.rule, second, *re, nextBytes(p.rest)})
 			maxSecondWord = max(maxSecondWord, len(second))
 			trigPlain.addWord(first, false)
 			trigRot.addWord(first, true)
@@ -138,6 +225,54 @@ func init() {
 			trigStart[startKey(rot)] |= 1 << len(first)
 		}
 	}
+	trigTable = newWordTable(phraseIndex)
+}
+
+// wordTable finds a trigger word's phrases (phraseIndex's) without a map:
+// open addressing on an FNV-1a hash of the word, in a table under half
+// full, so a lookup is a short hash and mostly one comparison.
+type wordTable struct {
+	slot  []uint16 // 1 + the index in words, 0: empty
+	words []string
+	pats  [][]phrasePat
+}
+
+// trigTable is phraseIndex as a wordTable; built in init.
+var trigTable wordTable
+
+func newWordTable(index map[string][]phrasePat) wordTable {
+	n := 1
+	for n < 2*len(index) {
+		n <<= 1
+	}
+	t := wordTable{slot: make([]uint16, n)}
+	for w, pats := range index {
+		t.words, t.pats = append(t.words, w), append(t.pats, pats)
+		h := wordHash([]byte(w)) & uint32(n-1)
+		for t.slot[h] != 0 {
+			h = (h + 1) & uint32(n-1)
+		}
+		t.slot[h] = uint16(len(t.words))
+	}
+	return t
+}
+
+func (t *wordTable) lookup(word []byte) ([]phrasePat, bool) {
+	mask := uint32(len(t.slot) - 1)
+	for h := wordHash(word) & mask; t.slot[h] != 0; h = (h + 1) & mask {
+		if k := t.slot[h] - 1; t.words[k] == string(word) {
+			return t.pats[k], true
+		}
+	}
+	return nil, false
+}
+
+func wordHash(w []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range w {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
 }
 
 // findInjection normalises s and looks for the injection phrasings, also
@@ -180,9 +315,13 @@ func containsInjection(b []byte) bool {
 	return false
 }
 
+// wordEnd returns the length of the word that starts b: up to its first
+// space. Words are short, so a plain loop beats bytes.IndexByte's setup.
 func wordEnd(b []byte) int {
-	if i := bytes.IndexByte(b, ' '); i >= 0 {
-		return i
+	for i, c := range b {
+		if c == ' ' {
+			return i
+		}
 	}
 	return len(b)
 }
@@ -207,7 +346,7 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 	if rot != nil {
 		rot13(word)
 	}
-	pats, ok := phraseIndex[string(word)]
+	pats, ok := trigTable.lookup(word)
 	if !ok {
 		return 0, 0, false
 	}
@@ -225,13 +364,19 @@ func matchAt(b []byte, w, e int, rot *[]byte) (ruleID, int, bool) {
 		if p.second != "" && !secondWord(win, e-w, p.second) {
 			continue
 		}
+		next := e - w + 1 // where the next word starts in win
+		if p.second != "" {
+			next += len(p.second) + 1
+		}
+		if p.next != nil && (next >= len(win) || !p.next.has(nextByte(b[w+next], rot))) {
+			continue
+		}
 		if done < len(win) {
 			rot13(win[done:])
 			done = len(win)
 		}
-		if !p.re.Match(win) {
-			continue // Match allocates nothing; FindIndex its result
-		}
+		// One run of the expression: FindIndex allocates only its result,
+		// on a match (Match first would run it twice then).
 		if loc := p.re.FindIndex(win); loc != nil {
 			return p.rule, loc[1], true
 		}

@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"bytes"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -10,12 +11,12 @@ import (
 func appendUnquote(dst, lit []byte) []byte {
 	s := lit[1 : len(lit)-1]
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
+		k := bytes.IndexByte(s[i:], '\\')
+		if k < 0 {
+			return append(dst, s[i:]...)
 		}
-		i++
+		dst = append(dst, s[i:i+k]...) // the run up to the escape, at once
+		i += k + 1
 		switch s[i] {
 		case 'b':
 			dst = append(dst, '\b')
@@ -57,6 +58,16 @@ func appendQuote(dst []byte, s []byte) []byte {
 	const hexd = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && jsonPlain[s[j]] {
+			j++
+		}
+		if j > i {
+			dst = append(dst, s[i:j]...) // a run that needs no escape, at once
+			if i = j; i == len(s) {
+				break
+			}
+		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, n := utf8.DecodeRune(s[i:])
@@ -86,3 +97,12 @@ func appendQuote(dst []byte, s []byte) []byte {
 	}
 	return append(dst, '"')
 }
+
+// jsonPlain tells the ASCII bytes a JSON string holds as they are: not
+// control characters, quotes or backslashes.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

@@ -180,6 +180,12 @@ func (w *jwalker) array(i int) (int, error) {
 // stringEnd returns the index after the string literal at b[i], or -1.
 func stringEnd(b []byte, i int) int {
 	for j := i + 1; j < len(b); j++ {
+		for j < len(b) && stringByte[b[j]] { // the plain bytes, in a tight loop
+			j++
+		}
+		if j == len(b) {
+			break
+		}
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1
@@ -249,3 +255,12 @@ func digitsEnd(b []byte, i int) int {
 	}
 	return i
 }
+
+// stringByte tells the bytes stringEnd passes over as they are: neither
+// control characters nor quotes nor backslashes.
+var stringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

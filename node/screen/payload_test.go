@@ -2,6 +2,7 @@ package screen
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,32 @@ func TestCheckJSON(t *testing.T) {
 	clean := []byte(`{"messages":[{"content":"nothing here"}]}`)
 	if out, _, _ := sc.CheckJSON(clean); &out[0] != &clean[0] {
 		t.Fatal("an unchanged body was copied")
+	}
+}
+
+// TestAppendCheckJSON: AppendCheckJSON gives CheckJSON's answer, appended
+// after what dst holds, and leaves dst alone when nothing is redacted.
+func TestAppendCheckJSON(t *testing.T) {
+	sc := mustScanner(t, allOn(ActionRedact))
+	for _, text := range []string{input4K(), inputEvery(), "a key AKIAQ3EGRT5NBX7KLM2P"} {
+		q, _ := json.Marshal(text)
+		body := []byte(`{"model":"m","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":` + string(q) + `}]}`)
+		want, wantFs, wantErr := sc.CheckJSON(body)
+		dst := append(make([]byte, 0, 8), "prefix"...)
+		fs := []Finding{{Rule: "before"}}
+		got, gotFs, err := sc.AppendCheckJSON(dst, fs, body)
+		if (err == nil) != (wantErr == nil) || !slices.Equal(gotFs[1:], wantFs) || gotFs[0].Rule != "before" {
+			t.Fatalf("findings %v, %v; want %v, %v", gotFs, err, wantFs, wantErr)
+		}
+		if len(wantFs) == 0 || &want[0] == &body[0] {
+			if &got[0] != &body[0] || string(dst) != "prefix" {
+				t.Fatalf("nothing redacted, yet got a copy %q / dst %q", got, dst)
+			}
+			continue
+		}
+		if string(got) != "prefix"+string(want) {
+			t.Fatalf("got %s\nwant prefix%s", got, want)
+		}
 	}
 }
 
