@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/passkey"
 	"github.com/moatmesh/moat/coordinator/seal"
@@ -92,24 +94,33 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}
-	if s.auth, err = newAuthenticator(ctx, s); err != nil {
-		return nil, err
+	if !cfg.RelayOnly { // a relay process signs nobody in
+		if s.auth, err = newAuthenticator(ctx, s); err != nil {
+			return nil, err
+		}
 	}
 	if s.relay, err = s.newRelay(ctx); err != nil {
-		s.auth.close()
+		s.closeAuth()
 		return nil, err
 	}
 	bus, err := st.Bus(ctx) // how replicas tell each other of changes
 	if err == nil {
 		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus,
-			Updated: s.netmapsUpdated})
+			Updated: s.netmapsUpdated, Relays: s.netmapRelays()})
 	}
 	if err != nil {
 		s.relay.Close()
-		s.auth.close()
+		s.closeAuth()
 		return nil, err
 	}
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
+	sweepCtx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if cfg.RelayOnly {
+		s.handler = s.relayOnlyRoutes()
+		s.startRelayMesh(sweepCtx)
+		return s, nil
+	}
 	s.mx.reg.MustRegister(s.auth.health.collector(), s.budgetCollector())
 	s.handler = s.routes()
 	if err := s.ensurePromptKeys(ctx); err != nil {
@@ -118,8 +129,6 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	s.sinks = s.startSinks()
 	s.retain = s.startRetention()
 	s.rechecks = s.startRecheck()
-	sweepCtx, stop := context.WithCancel(context.Background())
-	s.stop = stop
 	s.wg.Add(1)
 	go s.sweeper(sweepCtx)
 	s.startRelayMesh(sweepCtx)
@@ -148,8 +157,28 @@ func (s *Server) Close() error {
 	s.retain.close()
 	s.rechecks.close()
 	s.netmaps.Close()
-	s.auth.close()
+	s.closeAuth()
 	return s.store.Close()
+}
+
+// closeAuth closes the authenticator; a relay process has none.
+func (s *Server) closeAuth() {
+	if s.auth != nil {
+		s.auth.close()
+	}
+}
+
+// relayOnlyRoutes are a relay process's paths beside the relay
+// (Config.RelayOnly): health, readiness and the admin-free metrics are
+// served on --metrics-listen only, as a relay process holds no API
+// tokens to check. Everything else is 404.
+func (s *Server) relayOnlyRoutes() http.Handler {
+	quietGin()
+	r := gin.New()
+	r.Use(s.accessLog, gin.Recovery(), securityHeaders, s.inFlightPerClient())
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	r.GET("/readyz", s.ready)
+	return r
 }
 
 // loadPolicy parses the newest saved policy, or the built-in deny-all,
