@@ -90,7 +90,9 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: box}
-	s.passkeys = s.newPasskeys()
+	if !cfg.RelayOnly {
+		s.passkeys = s.newPasskeys() // nil: a relay process signs nobody in
+	}
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package member
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,9 +18,10 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
-// useRelay points the engine at the netmap's relays, or at the
-// coordinator's own (its URL + relay.Path) when the netmap names none.
-// With several, the member uses the first that answers (relayChooser).
+// useRelay points the engine at the netmap's relays, then the
+// coordinator's own (its URL + relay.Path), which alone is used when the
+// netmap names none. With several, the member uses the first that
+// answers (relayChooser).
 //
 // Every relay is verified as the coordinator is: against the pinned
 // certificate when the member pins the coordinator's (a relay process of
@@ -33,8 +35,11 @@ func (m *Member) useRelay(nm *wire.NetMap, ctl *control.Client) {
 			urls = append(urls, r.URL)
 		}
 	}
-	if len(urls) == 0 {
-		urls = []string{ctl.URL(relay.Path)}
+	// The coordinator's own relay, at the URL this member reaches the
+	// coordinator at, is the last resort whatever the netmap says (the
+	// coordinator names its own at its public URL, which may not be it).
+	if own := ctl.URL(relay.Path); !slices.Contains(urls, own) {
+		urls = append(urls, own)
 	}
 	m.relays().set(urls, ctl)
 	if m.stunFor != ctl.URL("") {
@@ -192,7 +197,9 @@ func (c *relayChooser) run(stopped context.Context) {
 		if !down {
 			ask = urls[:max(i, 0)] // up: only better ones
 		}
-		if best := c.firstAnswering(stopped, ask, ctl); best != "" && best != current {
+		best := c.firstAnswering(stopped, ask, ctl)
+		c.m.log.Debug("relay: asked the relays", "current", current, "current_down", down, "asked", ask, "first_answering", best)
+		if best != "" && best != current {
 			c.m.log.Info("relay: moving", "from", current, "to", best, "current_connected", !down)
 			c.use(best, ctl)
 		}
@@ -205,7 +212,12 @@ func (c *relayChooser) firstAnswering(ctx context.Context, urls []string, ctl *c
 	ok := make([]bool, len(urls))
 	var wg sync.WaitGroup
 	for i, u := range urls {
-		wg.Go(func() { ok[i] = relayAnswers(ctx, u, ctl.TLSConfig(), ctl.Proxy(u)) })
+		wg.Go(func() {
+			err := relayAnswers(ctx, u, ctl.TLSConfig(), ctl.Proxy(u))
+			if ok[i] = err == nil; !ok[i] {
+				c.m.log.Debug("relay: no answer", "relay", u, "err", err)
+			}
+		})
 	}
 	wg.Wait()
 	if i := slices.Index(ok, true); i >= 0 {
@@ -214,20 +226,30 @@ func (c *relayChooser) firstAnswering(ctx context.Context, urls []string, ctl *c
 	return ""
 }
 
-// relayAnswers reports whether the relay at u answers its probe.
-func relayAnswers(ctx context.Context, u string, tlsConf *tls.Config, proxy *url.URL) bool {
+// relayAnswers asks the relay at u for its probe: nil when it answered
+// 200.
+func relayAnswers(ctx context.Context, u string, tlsConf *tls.Config, proxy *url.URL) error {
 	ctx, cancel := context.WithTimeout(ctx, relayProbeWait)
 	defer cancel()
+	if tlsConf != nil {
+		// The control client's transport offers HTTP/2 in it; this one
+		// speaks HTTP/1.1 only.
+		tlsConf = tlsConf.Clone()
+		tlsConf.NextProtos = nil
+	}
 	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyURL(proxy), DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, strings.TrimSuffix(u, "/")+"/probe", nil)
 	if err != nil {
-		return false
+		return err
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return false
+		return err
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe answered %s", resp.Status)
+	}
+	return nil
 }
