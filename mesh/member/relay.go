@@ -74,11 +74,14 @@ func STUNServer(coordinatorURL string) (netip.AddrPort, bool) {
 }
 
 // Choosing among several relays: the member connects to the first at
-// once; while connected to a relay that is not the first, it asks the
-// relays before it every relayRecheck whether they answer (their probe,
-// /derp/probe) and goes back to the first that does; while its relay is
-// not connected for relayDownAfter, it asks them all and moves to the
-// first that answers. Latency plays no part yet.
+// once and at the same time asks them all whether they answer (their
+// probe, /derp/probe), moving to the first that does; while connected to
+// a relay that is not the first, it asks the relays before it every
+// relayRecheck and goes back to the first that answers; while its relay
+// is not connected for relayDownAfter, it asks them all again and moves
+// to the first that answers. Latency plays no part yet: probes over
+// HTTPS from every member to every relay would cost the relays a TLS
+// handshake each.
 const (
 	relayRecheck   = 5 * time.Second
 	relayDownAfter = 2 * time.Second
@@ -169,11 +172,13 @@ func (c *relayChooser) run(stopped context.Context) {
 	defer t.Stop()
 	var lastLook time.Time
 	for {
+		fresh := false // the relays changed: ask them all at once
 		select {
 		case <-stopped.Done():
 			return
 		case <-t.C:
 		case <-c.kick:
+			fresh = true
 		}
 		c.mu.Lock()
 		urls, ctl, current := c.mu.urls, c.mu.ctl, c.mu.current
@@ -189,12 +194,12 @@ func (c *relayChooser) run(stopped context.Context) {
 		if down {
 			wait = relayDownAfter
 		}
-		if len(urls) < 2 || ctl == nil || (!down && i == 0) || now.Sub(lastLook) < wait {
+		if len(urls) < 2 || ctl == nil || (!fresh && ((!down && i == 0) || now.Sub(lastLook) < wait)) {
 			continue
 		}
 		lastLook = now
-		ask := urls // down: any that answers
-		if !down {
+		ask := urls // down or fresh: any that answers
+		if !down && !fresh {
 			ask = urls[:max(i, 0)] // up: only better ones
 		}
 		best := c.firstAnswering(stopped, ask, ctl)
