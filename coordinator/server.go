@@ -96,7 +96,7 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}
-	if !cfg.RelayOnly { // a relay process signs nobody in
+	if !cfg.RelayOnly {
 		if s.auth, err = newAuthenticator(ctx, s); err != nil {
 			return nil, err
 		}
@@ -171,9 +171,9 @@ func (s *Server) closeAuth() {
 }
 
 // relayOnlyRoutes are a relay process's paths beside the relay
-// (Config.RelayOnly): health, readiness and the admin-free metrics are
-// served on --metrics-listen only, as a relay process holds no API
-// tokens to check. Everything else is 404.
+// (Config.RelayOnly): /healthz and /readyz. Everything else is 404,
+// /metrics included: a relay process has no API tokens to check it
+// with, so moat-coordinator serves it on --metrics-listen only.
 func (s *Server) relayOnlyRoutes() http.Handler {
 	quietGin()
 	r := gin.New()
