@@ -121,6 +121,22 @@ type Config struct {
 	// self-signed certificate when SelfSignedCert is set). Empty: this
 	// replica's relay does not mesh (one replica needs none).
 	RelayMeshURL string
+	// Relays are relays over HTTPS on other hosts (`moat-coordinator
+	// relay` processes, "https://HOST[:PORT]/derp") that every member's
+	// netmap names, best first, this coordinator's own relay (PublicURL +
+	// "/derp") last as the fallback. Members use the first that answers.
+	// Default: none; members use the coordinator's own relay.
+	Relays []string
+	// RelayOnly makes the Server a relay process (`moat-coordinator
+	// relay`): it serves only the relay (under "/derp") and /healthz,
+	// /readyz and /metrics, admits and cuts off members as the replicas
+	// do (it recomputes the netmaps to know who is live) and meshes with
+	// them, but serves no API, UI or identity provider and runs no audit
+	// sinks, retention, IdP re-checks or sweeper. It needs the cluster's
+	// PostgreSQL Database and seal key (the relay mesh key is sealed in
+	// it); PublicURL is still the coordinator's (the replicas' certificate
+	// name the mesh verifies). Default false: a full coordinator.
+	RelayOnly bool
 
 	// TrustedProxies are the addresses of reverse proxies in front of the
 	// coordinator (e.g. 127.0.0.1/32 for Caddy on the same host). Only a
@@ -244,6 +260,14 @@ func (c *Config) setDefaults() error {
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("config: PublicURL %q: want http(s)://HOST[:PORT]", c.PublicURL)
+	}
+	if c.RelayOnly && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return errors.New("config: a relay process shares the cluster's database: give it the replicas' postgres:// Database (SQLite serves one process, which holds the relay itself)")
+	}
+	for _, r := range c.Relays {
+		if err := CheckRelayURL(r); err != nil {
+			return fmt.Errorf("config: relay: %w", err)
+		}
 	}
 	for _, t := range c.TailnetTags {
 		if name, ok := strings.CutPrefix(t, "tag:"); !ok || name == "" || strings.ContainsAny(name, " \t\"\\:") {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -60,6 +62,36 @@ func (s *Server) relayAdmits(ctx context.Context, k key.Public) bool {
 		return false // unknown, or the store failing: fail closed
 	}
 	return s.deadDevice(ctx, d) == ""
+}
+
+// CheckRelayURL refuses a relay URL that is not https://HOST[:PORT]/derp
+// (Config.Relays, `serve --relay`, `relay --relay-url`).
+func CheckRelayURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.Path != relay.Path ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want https://HOST[:PORT]%s", v, relay.Path)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not a TCP port", v, p)
+		}
+	}
+	return nil
+}
+
+// netmapRelays are the relays every netmap names (wire.NetMap.Relays):
+// Config.Relays, then this coordinator's own as the fallback; none when
+// Config.Relays is empty (members then use the coordinator's own).
+func (s *Server) netmapRelays() []wire.Relay {
+	if len(s.cfg.Relays) == 0 {
+		return nil
+	}
+	out := make([]wire.Relay, 0, len(s.cfg.Relays)+1)
+	for _, r := range s.cfg.Relays {
+		out = append(out, wire.Relay{URL: r})
+	}
+	return append(out, wire.Relay{URL: strings.TrimSuffix(s.cfg.PublicURL, "/") + relay.Path})
 }
 
 // isRelayPath reports whether path is the relay's (relay.Path and what

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/moatmesh/moat/coordinator/netmap"
 	"github.com/moatmesh/moat/coordinator/passkey"
 	"github.com/moatmesh/moat/coordinator/seal"
@@ -88,28 +90,39 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, box: box}
-	s.passkeys = s.newPasskeys()
+	if !cfg.RelayOnly {
+		s.passkeys = s.newPasskeys() // nil: a relay process signs nobody in
+	}
 	if err := s.loadPolicy(ctx); err != nil {
 		return nil, err
 	}
-	if s.auth, err = newAuthenticator(ctx, s); err != nil {
-		return nil, err
+	if !cfg.RelayOnly {
+		if s.auth, err = newAuthenticator(ctx, s); err != nil {
+			return nil, err
+		}
 	}
 	if s.relay, err = s.newRelay(ctx); err != nil {
-		s.auth.close()
+		s.closeAuth()
 		return nil, err
 	}
 	bus, err := st.Bus(ctx) // how replicas tell each other of changes
 	if err == nil {
 		s.netmaps, err = netmap.New(ctx, netmap.Config{Store: st, Policies: s, Now: cfg.Now, Logger: cfg.Logger, Bus: bus,
-			Updated: s.netmapsUpdated})
+			Updated: s.netmapsUpdated, Relays: s.netmapRelays()})
 	}
 	if err != nil {
 		s.relay.Close()
-		s.auth.close()
+		s.closeAuth()
 		return nil, err
 	}
 	s.mx = newMetrics(slices.Concat(s.netmaps.Collectors(), s.opsCollectors(), cfg.Collectors)...)
+	sweepCtx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if cfg.RelayOnly {
+		s.handler = s.relayOnlyRoutes()
+		s.startRelayMesh(sweepCtx)
+		return s, nil
+	}
 	s.mx.reg.MustRegister(s.auth.health.collector(), s.budgetCollector())
 	s.handler = s.routes()
 	if err := s.ensurePromptKeys(ctx); err != nil {
@@ -118,8 +131,6 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 	s.sinks = s.startSinks()
 	s.retain = s.startRetention()
 	s.rechecks = s.startRecheck()
-	sweepCtx, stop := context.WithCancel(context.Background())
-	s.stop = stop
 	s.wg.Add(1)
 	go s.sweeper(sweepCtx)
 	s.startRelayMesh(sweepCtx)
@@ -148,8 +159,28 @@ func (s *Server) Close() error {
 	s.retain.close()
 	s.rechecks.close()
 	s.netmaps.Close()
-	s.auth.close()
+	s.closeAuth()
 	return s.store.Close()
+}
+
+// closeAuth closes the authenticator; a relay process has none.
+func (s *Server) closeAuth() {
+	if s.auth != nil {
+		s.auth.close()
+	}
+}
+
+// relayOnlyRoutes are a relay process's paths beside the relay
+// (Config.RelayOnly): /healthz and /readyz. Everything else is 404,
+// /metrics included: a relay process has no API tokens to check it
+// with, so moat-coordinator serves it on --metrics-listen only.
+func (s *Server) relayOnlyRoutes() http.Handler {
+	quietGin()
+	r := gin.New()
+	r.Use(s.accessLog, gin.Recovery(), securityHeaders, s.inFlightPerClient())
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	r.GET("/readyz", s.ready)
+	return r
 }
 
 // loadPolicy parses the newest saved policy, or the built-in deny-all,

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -197,7 +198,21 @@ func (s lockdownSink) SetNetMap(nm *wire.NetMap) error {
 	if err := s.l.UpdatePeers(lockdownPeers(nm)); err != nil {
 		return err
 	}
-	return s.l.SetNetworkGrants(networkGrants(nm))
+	// The relays that resolved are allowed even when one did not (the
+	// member falls back past it); the error is reported after the grants.
+	relayErr := s.l.SetRelays(context.Background(), relayURLs(nm))
+	return errors.Join(s.l.SetNetworkGrants(networkGrants(nm)), relayErr)
+}
+
+// relayURLs are the relays the netmap names, which the node may use
+// (mesh/member chooses among them); none means the coordinator's own,
+// which the lockdown allows as the coordinator's API.
+func relayURLs(nm *wire.NetMap) []string {
+	out := make([]string, 0, len(nm.Relays))
+	for _, r := range nm.Relays {
+		out = append(out, r.URL)
+	}
+	return out
 }
 
 func lockdownPeers(nm *wire.NetMap) []lockdown.Peer {
@@ -227,9 +242,10 @@ func networkGrants(nm *wire.NetMap) []policy.FilterRule {
 
 // wireGuardExtra is the underlay endpoints the WireGuard port may reach
 // besides the peers and the coordinator's API: the coordinator's STUN
-// responder, which tells the node its public address. The relay needs no
-// entry: it is the coordinator's HTTPS port, which moat-node may already
-// reach. applyLockdown adds the result to lockdown.Config.WireGuardExtra.
+// responder, which tells the node its public address. The relays need no
+// entry: they are TCP, allowed to moat-node like the coordinator's HTTPS
+// port (the coordinator's own relay is that port; relays the netmap names
+// are added by lockdownSink). applyLockdown adds the result to lockdown.Config.WireGuardExtra.
 func (n *Node) wireGuardExtra() []netip.AddrPort {
 	if srv, ok := member.STUNServer(n.url); ok {
 		return []netip.AddrPort{srv}

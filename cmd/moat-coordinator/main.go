@@ -19,7 +19,7 @@ func newRoot() *cobra.Command {
 		Use:   "moat-coordinator",
 		Short: "moat's control plane: sign-in, device and node identities, policy, netmaps, audit and the admin UI",
 	}
-	root.AddCommand(serveCommand(), initCommand(), doctorCommand(), usersCommand(), tokensCommand(), scimTokensCommand(), policyCommand(),
+	root.AddCommand(serveCommand(), relayCommand(), initCommand(), doctorCommand(), usersCommand(), tokensCommand(), scimTokensCommand(), policyCommand(),
 		backupCommand(), restoreCommand(), rotateCommand())
 	return root
 }

@@ -83,7 +83,7 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(c.Drain) // netmap streams never end on their own
-	s.logStart(cfg.Logger, c, ln.Addr())
+	s.logStart(cfg.Logger, c, ln.Addr(), cfg.RelayOnly)
 	if s.metricsListen != "" {
 		stop, err := serveMetrics(s.metricsListen, c.MetricsHandler(), stdout)
 		if err != nil {
@@ -100,12 +100,16 @@ func serve(ctx context.Context, s *serveSettings, cfg coordinator.Config, stdout
 			go relay.ServeSTUN(pc)
 		}
 	}
-	fmt.Fprintf(stdout, "moat-coordinator listening on %s, public URL %s\n", ln.Addr(), s.publicURL)
+	if cfg.RelayOnly {
+		fmt.Fprintf(stdout, "moat-coordinator relay listening on %s, relay URL %s\n", ln.Addr(), s.relayURL)
+	} else {
+		fmt.Fprintf(stdout, "moat-coordinator listening on %s, public URL %s\n", ln.Addr(), s.publicURL)
+	}
 	return serveUntil(ctx, srv, ln, c, s.shutdownTimeout, cfg.Logger)
 }
 
 // logStart writes the startup line: what runs, on what, where.
-func (s *serveSettings) logStart(log *slog.Logger, c *coordinator.Server, addr net.Addr) {
+func (s *serveSettings) logStart(log *slog.Logger, c *coordinator.Server, addr net.Addr, relayOnly bool) {
 	idp, tlsMode := "embedded", "off (behind a TLS proxy)"
 	if s.issuer != "" {
 		idp = s.issuer
@@ -115,6 +119,11 @@ func (s *serveSettings) logStart(log *slog.Logger, c *coordinator.Server, addr n
 		tlsMode = s.tlsMode
 	case s.tlsCert != "":
 		tlsMode = "certificate " + s.tlsCert
+	}
+	if relayOnly {
+		log.Info("moat-coordinator relay starting", "version", cli.BuildInfo().Version, "listen", addr.String(),
+			"tls", tlsMode, "relay_url", s.relayURL, "public_url", s.publicURL)
+		return
 	}
 	log.Info("moat-coordinator starting", "version", cli.BuildInfo().Version, "database", c.Store().Kind(),
 		"idp", idp, "listen", addr.String(), "tls", tlsMode, "public_url", s.publicURL)

@@ -56,6 +56,8 @@ type serveSettings struct {
 	signInRate                                  int
 	metricsListen                               string
 	stunListen, relayMesh                       string
+	relays                                      []string // --relay
+	relayURL                                    string   // the relay command's --relay-url
 	sinks                                       sinkSettings
 	auditRetention                              string
 }
@@ -99,6 +101,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
 	fs.StringVar(&s.relayMesh, "relay-mesh-url", "", `where the other replicas reach this replica's relay, e.g. https://10.0.3.7:8443/derp, so that members relayed through different replicas reach each other; empty: with a postgres:// --database, this host's address at the --listen port, else none; "none": off`)
+	fs.StringArrayVar(&s.relays, "relay", nil, "a relay on another host (moat-coordinator relay), https://HOST[:PORT]/derp, that every member's netmap names before this coordinator's own relay, which stays the fallback; members use the first that answers (repeatable, best first); default: none, members use the coordinator's own relay")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
 	s.sinks.register(fs)
 	fs.StringVar(&s.auditRetention, "audit-retention", "", `how long audit records are kept when their grant sets no "audit": {"retention"}, e.g. "90d" or "2160h"; older ones are deleted hourly, each node's chain kept verifiable by sealed checkpoints; empty: kept for ever`)
@@ -153,13 +156,13 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 	if s.maxConnsPerClient == 0 || s.maxConnsPerClient < -1 {
 		return cli.Invalid(cmd, "max-conns-per-client", "want a number above 0, or -1 for no cap, not %d", s.maxConnsPerClient)
 	}
-	switch {
-	case s.tlsMode != "" && s.tlsMode != "self-signed":
-		return cli.Invalid(cmd, "tls", "%q: the only mode is self-signed", s.tlsMode)
-	case s.tlsMode != "" && (s.tlsCert != "" || s.tlsKey != ""):
-		return cli.Usagef("give either --tls self-signed or --tls-cert and --tls-key, not both")
-	case (s.tlsCert == "") != (s.tlsKey == ""):
-		return cli.Usagef("give both --tls-cert and --tls-key, or neither")
+	if err := s.checkTLS(cmd); err != nil {
+		return err
+	}
+	for _, r := range s.relays {
+		if err := coordinator.CheckRelayURL(r); err != nil {
+			return cli.Invalid(cmd, "relay", "%v", err)
+		}
 	}
 	if _, err := s.retention(); err != nil {
 		return cli.Invalid(cmd, "audit-retention", "%v", err)
@@ -168,6 +171,19 @@ func (s *serveSettings) check(cmd *cobra.Command) error {
 		return err
 	}
 	return s.sinks.check(cmd)
+}
+
+// checkTLS refuses TLS flags that do not go together (serve, relay).
+func (s *serveSettings) checkTLS(cmd *cobra.Command) error {
+	switch {
+	case s.tlsMode != "" && s.tlsMode != "self-signed":
+		return cli.Invalid(cmd, "tls", "%q: the only mode is self-signed", s.tlsMode)
+	case s.tlsMode != "" && (s.tlsCert != "" || s.tlsKey != ""):
+		return cli.Usagef("give either --tls self-signed or --tls-cert and --tls-key, not both")
+	case (s.tlsCert == "") != (s.tlsKey == ""):
+		return cli.Usagef("give both --tls-cert and --tls-key, or neither")
+	}
+	return nil
 }
 
 // retention is --audit-retention; 0 when empty.
@@ -197,7 +213,7 @@ func (s *serveSettings) config(cmd *cobra.Command) coordinator.Config {
 		TrustedProxies: prefixes(s.trustedProxies), MaxConnsPerClient: s.maxConnsPerClient, SignInRate: s.signInRate,
 		AuditSinks: s.sinks.sinks(), AuditRetention: retention, IdPRecheck: s.idpRecheck,
 		NodeTTL: s.nodeTTL, NodeCredentialTTL: s.nodeCredTTL,
-		TailnetLogins: s.tailnetLogins, TailnetTags: s.tailnetTags,
+		TailnetLogins: s.tailnetLogins, TailnetTags: s.tailnetTags, Relays: s.relays,
 		OIDC: coordinator.OIDCConfig{
 			Issuer: s.issuer, ClientID: s.clientID, ClientSecret: s.clientSecret, Scopes: s.scopes,
 			GroupsClaim: s.groupsClaim, EmailClaim: s.emailClaim,

@@ -11,6 +11,7 @@ package netmap
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moatmesh/moat/coordinator/store"
+	"github.com/moatmesh/moat/mesh/wire"
 	"github.com/moatmesh/moat/policy"
 )
 
@@ -74,6 +76,9 @@ type Config struct {
 	// recompute, on the recompute's goroutine (the coordinator cuts
 	// members no longer live off its relay). Default: none.
 	Updated func(context.Context, *Snapshot)
+	// Relays are named in every netmap (wire.NetMap.Relays), the same for
+	// every member. Default: none (members use the coordinator's own).
+	Relays []wire.Relay
 }
 
 // DefaultResync is Config.Resync's default.
@@ -83,6 +88,7 @@ const DefaultResync = 30 * time.Second
 // streams. Close stops it.
 type Fanout struct {
 	cfg     Config
+	relays  []byte // Config.Relays as JSON; nil for none
 	hub     *hub
 	enc     *encoding     // kept between recomputes
 	devs    deviceCache   // kept between recomputes
@@ -125,6 +131,12 @@ func New(ctx context.Context, cfg Config) (*Fanout, error) {
 	f := &Fanout{cfg: cfg, hub: newHub(cfg.Now()), enc: newEncoding(), replica: store.NewID("r_"),
 		poke: make(chan struct{}, 1), publish: make(chan struct{}, 1), touched: make(chan struct{}, 1),
 		presenceNoted: make(chan struct{}, 1)}
+	if len(cfg.Relays) > 0 {
+		var err error
+		if f.relays, err = json.Marshal(cfg.Relays); err != nil {
+			return nil, fmt.Errorf("netmap: relays: %w", err)
+		}
+	}
 	f.recompute = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "moat_coordinator_netmap_recompute_seconds", Help: "Time to recompute every netmap.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),

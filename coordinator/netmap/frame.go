@@ -55,6 +55,12 @@ var versionPrefix = []byte(`{"version":` + strconv.Itoa(wire.Version) + `,"seq":
 // writeTo writes the frame as one NDJSON line with the given sequence
 // number and creation time.
 func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time) error {
+	return f.writeRelays(w, seq, created, nil)
+}
+
+// writeRelays is writeTo with relays, the JSON of the netmap's "relays"
+// (Config.Relays), after the rules; nil writes none.
+func (f *frame) writeRelays(w io.Writer, seq uint64, created time.Time, relays []byte) error {
 	buf := make([]byte, 0, 256+len(f.self.json))
 	buf = append(buf, versionPrefix...)
 	buf = strconv.AppendUint(buf, seq, 10)
@@ -85,6 +91,9 @@ func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time) error {
 	tail := []byte("]")
 	if f.rules != nil {
 		tail = append(append(tail, `,"rules":`...), f.rules...)
+	}
+	if relays != nil {
+		tail = append(append(tail, `,"relays":`...), relays...)
 	}
 	_, err := w.Write(append(tail, "}\n"...))
 	return err

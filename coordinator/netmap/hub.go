@@ -31,7 +31,10 @@ type hubEntry struct {
 }
 
 // writeTo writes the entry as one NDJSON line.
-func (e *hubEntry) writeTo(w io.Writer) error { return e.frame.writeTo(w, e.seq, e.created) }
+// relays is the JSON of the netmap's "relays", nil for none.
+func (e *hubEntry) writeTo(w io.Writer, relays []byte) error {
+	return e.frame.writeRelays(w, e.seq, e.created, relays)
+}
 
 // subscriber is one open netmap stream. wake is signalled (cap 1) when the
 // device's netmap changed or it left the mesh; ended is closed when a

@@ -39,7 +39,7 @@ func (f *Fanout) Serve(w http.ResponseWriter, r *http.Request, id string, since 
 		if e == nil {
 			_, err = w.Write([]byte("\n"))
 		} else {
-			err = e.writeTo(w)
+			err = e.writeTo(w, f.relays)
 		}
 		return err == nil && rc.Flush() == nil
 	}

@@ -2,9 +2,15 @@ package member
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/control"
@@ -12,24 +18,30 @@ import (
 	"github.com/moatmesh/moat/mesh/wire"
 )
 
-// useRelay points the engine at the netmap's first relay, or at the
-// coordinator's own (its URL + relay.Path) when the netmap names none.
-// The coordinator's certificate pin applies to a relay on the
-// coordinator's host; a relay elsewhere is verified against the system
-// roots. The relay is reached through the same HTTP proxy as the
-// coordinator (HTTPS_PROXY).
+// useRelay points the engine at the netmap's relays, then the
+// coordinator's own (its URL + relay.Path), which alone is used when the
+// netmap names none. With several, the member uses the first that
+// answers (relayChooser).
+//
+// Every relay is verified as the coordinator is: against the pinned
+// certificate when the member pins the coordinator's (a relay process of
+// a cluster with a self-signed certificate serves that certificate), else
+// against the system roots. A relay is reached through the same HTTP
+// proxy as the coordinator (HTTPS_PROXY).
 func (m *Member) useRelay(nm *wire.NetMap, ctl *control.Client) {
-	target := ctl.URL(relay.Path)
-	if len(nm.Relays) > 0 {
-		target = nm.Relays[0].URL
+	urls := make([]string, 0, len(nm.Relays))
+	for _, r := range nm.Relays {
+		if r.URL != "" && !slices.Contains(urls, r.URL) {
+			urls = append(urls, r.URL)
+		}
 	}
-	tlsConf := ctl.TLSConfig()
-	if !sameHost(target, ctl.URL("")) {
-		tlsConf = nil
+	// The coordinator's own relay, at the URL this member reaches the
+	// coordinator at, is the last resort whatever the netmap says (the
+	// coordinator names its own at its public URL, which may not be it).
+	if own := ctl.URL(relay.Path); !slices.Contains(urls, own) {
+		urls = append(urls, own)
 	}
-	if err := m.eng.SetRelay(target, tlsConf, ctl.Proxy(target)); err != nil {
-		m.log.Warn("relay not usable; peers without a direct path are unreachable", "relay", target, "err", err)
-	}
+	m.relays().set(urls, ctl)
 	if m.stunFor != ctl.URL("") {
 		m.stunFor = ctl.URL("")
 		if srv, ok := STUNServer(m.stunFor); ok {
@@ -61,8 +73,188 @@ func STUNServer(coordinatorURL string) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(addr.Unmap(), relay.DefaultSTUNPort), true
 }
 
-func sameHost(a, b string) bool {
-	ua, err1 := url.Parse(a)
-	ub, err2 := url.Parse(b)
-	return err1 == nil && err2 == nil && ua.Host == ub.Host
+// Choosing among several relays: the member connects to the first at
+// once and at the same time asks them all whether they answer (their
+// probe, /derp/probe), moving to the first that does; while connected to
+// a relay that is not the first, it asks the relays before it every
+// relayRecheck and goes back to the first that answers; while its relay
+// is not connected for relayDownAfter, it asks them all again and moves
+// to the first that answers. Latency plays no part yet: probes over
+// HTTPS from every member to every relay would cost the relays a TLS
+// handshake each.
+const (
+	relayRecheck   = 5 * time.Second
+	relayDownAfter = 2 * time.Second
+	relayTick      = 500 * time.Millisecond
+	relayProbeWait = 2 * time.Second
+)
+
+// choosers holds each member's relayChooser: a member's relays are
+// chosen by one goroutine, which ends when the member closes.
+var choosers struct {
+	sync.Mutex
+	m map[*Member]*relayChooser
+}
+
+// relays returns m's chooser, starting it on first use.
+func (m *Member) relays() *relayChooser {
+	choosers.Lock()
+	defer choosers.Unlock()
+	if c := choosers.m[m]; c != nil {
+		return c
+	}
+	if choosers.m == nil {
+		choosers.m = map[*Member]*relayChooser{}
+	}
+	m.mu.Lock()
+	stopped := m.mu.stopped
+	m.mu.Unlock()
+	c := &relayChooser{m: m, kick: make(chan struct{}, 1)}
+	choosers.m[m] = c
+	go c.run(stopped)
+	return c
+}
+
+// relayChooser keeps m's engine on the first of its relays that answers.
+type relayChooser struct {
+	m    *Member
+	kick chan struct{} // cap 1: the relays changed
+	mu   struct {
+		sync.Mutex
+		urls    []string
+		ctl     *control.Client
+		current string    // the relay the engine was given
+		since   time.Time // when current was given, or last seen connected
+	}
+}
+
+// set makes urls the relays, best first; the first is used at once when
+// the current one is not among them.
+func (c *relayChooser) set(urls []string, ctl *control.Client) {
+	c.mu.Lock()
+	changed := !slices.Equal(c.mu.urls, urls) || c.mu.ctl != ctl
+	c.mu.urls, c.mu.ctl = urls, ctl
+	target := c.mu.current
+	if !slices.Contains(urls, target) {
+		target = urls[0]
+	}
+	c.mu.Unlock()
+	if changed {
+		c.use(target, ctl)
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// use gives the engine target as its relay.
+func (c *relayChooser) use(target string, ctl *control.Client) {
+	c.mu.Lock()
+	if target != c.mu.current {
+		c.mu.since = time.Now()
+	}
+	c.mu.current = target
+	c.mu.Unlock()
+	if err := c.m.eng.SetRelay(target, ctl.TLSConfig(), ctl.Proxy(target)); err != nil {
+		c.m.log.Warn("relay not usable; peers without a direct path are unreachable", "relay", target, "err", err)
+	}
+}
+
+// run re-chooses until stopped ends.
+func (c *relayChooser) run(stopped context.Context) {
+	defer func() {
+		choosers.Lock()
+		delete(choosers.m, c.m)
+		choosers.Unlock()
+	}()
+	t := time.NewTicker(relayTick)
+	defer t.Stop()
+	var lastLook time.Time
+	for {
+		fresh := false // the relays changed: ask them all at once
+		select {
+		case <-stopped.Done():
+			return
+		case <-t.C:
+		case <-c.kick:
+			fresh = true
+		}
+		c.mu.Lock()
+		urls, ctl, current := c.mu.urls, c.mu.ctl, c.mu.current
+		st := c.m.eng.Relay()
+		now := time.Now()
+		if st.Connected && st.URL == current {
+			c.mu.since = now
+		}
+		down := now.Sub(c.mu.since) >= relayDownAfter
+		c.mu.Unlock()
+		i := slices.Index(urls, current)
+		wait := relayRecheck
+		if down {
+			wait = relayDownAfter
+		}
+		if len(urls) < 2 || ctl == nil || (!fresh && ((!down && i == 0) || now.Sub(lastLook) < wait)) {
+			continue
+		}
+		lastLook = now
+		ask := urls // down or fresh: any that answers
+		if !down && !fresh {
+			ask = urls[:max(i, 0)] // up: only better ones
+		}
+		best := c.firstAnswering(stopped, ask, ctl)
+		c.m.log.Debug("relay: asked the relays", "current", current, "current_down", down, "asked", ask, "first_answering", best)
+		if best != "" && best != current {
+			c.m.log.Info("relay: moving", "from", current, "to", best, "current_connected", !down)
+			c.use(best, ctl)
+		}
+	}
+}
+
+// firstAnswering asks the relays' probes at once and returns the first
+// of urls (in their order) that answered, or "".
+func (c *relayChooser) firstAnswering(ctx context.Context, urls []string, ctl *control.Client) string {
+	ok := make([]bool, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Go(func() {
+			err := relayAnswers(ctx, u, ctl.TLSConfig(), ctl.Proxy(u))
+			if ok[i] = err == nil; !ok[i] {
+				c.m.log.Debug("relay: no answer", "relay", u, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if i := slices.Index(ok, true); i >= 0 {
+		return urls[i]
+	}
+	return ""
+}
+
+// relayAnswers asks the relay at u for its probe: nil when it answered
+// 200.
+func relayAnswers(ctx context.Context, u string, tlsConf *tls.Config, proxy *url.URL) error {
+	ctx, cancel := context.WithTimeout(ctx, relayProbeWait)
+	defer cancel()
+	if tlsConf != nil {
+		// The control client's transport offers HTTP/2 in it; this one
+		// speaks HTTP/1.1 only.
+		tlsConf = tlsConf.Clone()
+		tlsConf.NextProtos = nil
+	}
+	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyURL(proxy), DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, strings.TrimSuffix(u, "/")+"/probe", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe answered %s", resp.Status)
+	}
+	return nil
 }

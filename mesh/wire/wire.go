@@ -30,6 +30,12 @@ import (
 //     Later, compatible additions: ModelAd.API and Peer.APIs, the API
 //     family ("openai", "ollama") each model is served with; absent means
 //     "openai", as nodes from before served only that.
+//     2026-12-07, no change on the wire: coordinators fill NetMap.Relays
+//     when given relays of their own (`serve --relay`: relay processes
+//     on other hosts), their own relay last; members use the first that
+//     answers rather than the first, and keep the coordinator's own (at
+//     the URL they reach it at) as the last resort. Older members use
+//     the first only.
 //     2026-12-07, no change on the wire: NetMap.Rules and Peer.Access are
 //     wire's own types (NodeRules, ModelAccess and what they hold) instead
 //     of the policy package's, with the same JSON (testdata/netmap.json

@@ -138,6 +138,8 @@ func lockdownDo(ld **Lockdown, verb, arg string) (string, error) {
 			return "", err
 		}
 		return "ok", (*ld).UpdatePeers(peers)
+	case "relays": // relays URL...: SetRelays
+		return "ok", (*ld).SetRelays(context.Background(), strings.Fields(arg))
 	case "status":
 		st, err := Inspect()
 		js, _ := json.Marshal(st)

@@ -79,11 +79,21 @@ func (l *Lockdown) Resolve(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("lockdown: %w", err)
 	}
 	l.mu.Lock()
+	urls, prev := l.dyn.relayURLs, l.dyn.meshRelays
+	l.mu.Unlock()
+	relays, rerr := resolveRelays(ctx, l.cfg, urls)
+	if rerr != nil {
+		relays = prev // keep what they resolved to last
+	}
+	l.mu.Lock()
 	defer l.mu.Unlock()
-	if sameSet(coord, l.dyn.coordinator) && sameSet(ntp, l.dyn.ntp) {
+	if !slices.Equal(urls, l.dyn.relayURLs) { // SetRelays ran meanwhile
+		relays = l.dyn.meshRelays
+	}
+	if sameSet(coord, l.dyn.coordinator) && sameSet(ntp, l.dyn.ntp) && sameSet(relays, l.dyn.meshRelays) {
 		return false, nil
 	}
-	l.dyn.coordinator, l.dyn.ntp = coord, ntp
+	l.dyn.coordinator, l.dyn.ntp, l.dyn.meshRelays = coord, ntp, relays
 	if err := l.syncLocked(); err != nil {
 		return true, fmt.Errorf("lockdown: update resolved addresses: %w", err)
 	}

@@ -148,6 +148,8 @@ type dynamic struct {
 	coordinator []netip.AddrPort // CoordinatorURL's addresses
 	ntp         []netip.Addr     // NTPServers' names' addresses
 	relays      []netip.AddrPort // a tailnet's relays, TCP like the coordinator's API (tailnet.go)
+	relayURLs   []string         // the netmap's relays (relays.go)
+	meshRelays  []netip.AddrPort // relayURLs' addresses, TCP like the coordinator's API
 	pods        []podCgroup      // Config.PodCgroups' matches (pods.go)
 }
 
@@ -161,7 +163,7 @@ func wantElems(cfg Config, d dynamic) elems {
 	for _, ap := range concatSlices(cfg.CoordinatorWireGuard, cfg.WireGuardExtra) {
 		e.addAddrPort("wg_endpoints", ap)
 	}
-	for _, ap := range concatSlices(cfg.Coordinator, d.coordinator, d.relays) {
+	for _, ap := range concatSlices(cfg.Coordinator, d.coordinator, d.relays, d.meshRelays) {
 		e.addAddrPort("coordinator", ap)
 	}
 	for _, a := range concatSlices(cfg.AllowDNS) {
