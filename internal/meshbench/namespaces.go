@@ -43,13 +43,21 @@ type Namespaces struct {
 	h    *harness
 }
 
+// NamespaceOptions are the settings of StartNamespaces.
+type NamespaceOptions struct {
+	// RelayEnv is added to the relay child's environment alone, such as
+	// "GOGC=400" to see what the relay process's garbage collection
+	// costs. Default: none; the child inherits this process's.
+	RelayEnv []string
+}
+
 // StartNamespaces builds the topology and starts its children. It needs
 // root. Close removes it all.
-func StartNamespaces(ctx context.Context, self string) (_ *Namespaces, err error) {
+func StartNamespaces(ctx context.Context, self string, opts NamespaceOptions) (_ *Namespaces, err error) {
 	if why := netns.Unavailable(); why != "" {
 		return nil, fmt.Errorf("namespaces: %s", why)
 	}
-	n := &Namespaces{h: &harness{ctx: ctx, self: self}}
+	n := &Namespaces{h: &harness{ctx: ctx, self: self, relayEnv: opts.RelayEnv}}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -64,7 +72,7 @@ func StartNamespaces(ctx context.Context, self string) (_ *Namespaces, err error
 	if err := netns.Veth(n.a, "ul0", ulA, n.b, "ul0", ulB); err != nil {
 		return nil, err
 	}
-	if err := n.h.start(n.b, "sink", netip.AddrPortFrom(ulB.Addr(), sinkPort).String()); err != nil {
+	if err := n.h.start("sink", n.b, "sink", netip.AddrPortFrom(ulB.Addr(), sinkPort).String()); err != nil {
 		return nil, err
 	}
 	if err := n.startPair(tunPair{name: "moatd0", port: wgPort, a: meshA, b: meshB}); err != nil {
@@ -94,16 +102,17 @@ func (n *Namespaces) startPair(p tunPair) error {
 		rc := *p.relay
 		rc.Admit = []key.Public{ka.Public(), kb.Public()}
 		js, _ := json.Marshal(rc)
-		if err := n.h.start(n.a, "relay", string(js)); err != nil {
+		if err := n.h.start("relay", n.a, "relay", string(js)); err != nil {
 			return err
 		}
 	}
 	for _, c := range []struct {
-		ns  *netns.NS
-		cfg tunConfig
-	}{{n.a, cfgA}, {n.b, cfgB}} {
+		ns   *netns.NS
+		name string
+		cfg  tunConfig
+	}{{n.a, "engine A " + p.name, cfgA}, {n.b, "engine B " + p.name, cfgB}} {
 		js, _ := json.Marshal(c.cfg)
-		if err := n.h.start(c.ns, "tun", string(js)); err != nil {
+		if err := n.h.start(c.name, c.ns, "tun", string(js)); err != nil {
 			return err
 		}
 	}
@@ -147,14 +156,24 @@ func (n *Namespaces) Close() {
 type harness struct {
 	ctx      context.Context
 	self     string
-	pids     []int // of the long-lived children
-	relay    int   // the relay child's pid (0: none)
+	pids     []int    // of the long-lived children
+	names    []string // theirs, by pids' index
+	relay    int      // the relay child's pid (0: none)
+	relayEnv []string // added to the relay child's environment
+	// relayIn and relayOut talk to the relay child: a line written asks
+	// for its drops so far, which it answers on a line (relayDrops).
+	relayIn  io.Writer
+	relayOut *bufio.Scanner
 	stoppers []func()
 }
 
-// start runs a long-lived child and waits until it prints "ready".
-func (h *harness) start(ns *netns.NS, args ...string) error {
+// start runs a long-lived child, named name in the figures, and waits
+// until it prints "ready".
+func (h *harness) start(name string, ns *netns.NS, args ...string) error {
 	cmd := ns.Command(h.ctx, h.self, append([]string{"child"}, args...)...)
+	if args[0] == "relay" && len(h.relayEnv) > 0 {
+		cmd.Env = append(os.Environ(), h.relayEnv...)
+	}
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -163,13 +182,15 @@ func (h *harness) start(ns *netns.NS, args ...string) error {
 	}
 	h.stoppers = append(h.stoppers, func() { in.Close(); cmd.Wait() })
 	h.pids = append(h.pids, cmd.Process.Pid) // `ip netns exec` execs in place
-	if args[0] == "relay" {
-		h.relay = cmd.Process.Pid
-	}
+	h.names = append(h.names, name)
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if sc.Text() == "ready" {
-			go io.Copy(io.Discard, out)
+			if args[0] == "relay" {
+				h.relay, h.relayIn, h.relayOut = cmd.Process.Pid, in, sc
+			} else {
+				go io.Copy(io.Discard, out)
+			}
 			return nil
 		}
 		fmt.Fprintln(os.Stderr, sc.Text())
@@ -190,34 +211,66 @@ func (h *harness) send(ns *netns.NS, dst netip.AddrPort, d time.Duration) (Resul
 	if err := cmd.Start(); err != nil {
 		return Result{}, fmt.Errorf("sender: %w", err)
 	}
-	var before, relayBefore time.Duration
+	var before []cpuSplit
+	var relayBefore time.Duration
+	var dropsBefore int64
 	var res []string
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if sc.Text() == measuring {
-			before, relayBefore = h.childrenCPU(), h.relayCPU()
+			before, relayBefore, dropsBefore = h.childrenCPU(), h.relayCPU(), h.relayDrops()
 			continue
 		}
 		res = strings.Fields(sc.Text())
 	}
-	spent, relaySpent := h.childrenCPU()-before, h.relayCPU()-relayBefore
+	after, relaySpent, drops := h.childrenCPU(), h.relayCPU()-relayBefore, h.relayDrops()-dropsBefore
+	var spent time.Duration
+	var used []ProcessCPU
+	for i := range min(len(before), len(after)) {
+		d := after[i].minus(before[i])
+		spent += d.total()
+		used = append(used, ProcessCPU{Name: h.names[i], User: d.User, Sys: d.Sys})
+	}
 	if err := cmd.Wait(); err != nil {
 		return Result{}, fmt.Errorf("sender: %w", err)
 	}
-	if len(res) != 3 {
-		return Result{}, fmt.Errorf("sender: printed %q, want BPS BYTES CPU-NS", res)
+	const want = "BPS BYTES CPU-NS RETRANS"
+	if len(res) != 4 {
+		return Result{}, fmt.Errorf("sender: printed %q, want %s", res, want)
 	}
 	bps, err1 := strconv.ParseFloat(res[0], 64)
 	n, err2 := strconv.ParseInt(res[1], 10, 64)
 	own, err3 := strconv.ParseInt(res[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || n <= 0 {
-		return Result{}, fmt.Errorf("sender: printed %q, want BPS BYTES CPU-NS", res)
+	retrans, err4 := strconv.ParseInt(res[3], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || n <= 0 {
+		return Result{}, fmt.Errorf("sender: printed %q, want %s", res, want)
+	}
+	perGbit := func(t time.Duration) time.Duration { return time.Duration(float64(t) * 1e9 / float64(n*8)) }
+	var procs []ProcessCPU
+	for _, p := range append(used, ProcessCPU{Name: "sender", User: time.Duration(own)}) {
+		procs = append(procs, ProcessCPU{Name: p.Name, User: perGbit(p.User), Sys: perGbit(p.Sys)})
 	}
 	return Result{
 		Bps:             bps,
 		CPUPerMiB:       (spent + time.Duration(own)) * (1 << 20) / time.Duration(n),
-		RelayCPUPerGbit: time.Duration(float64(relaySpent) * 1e9 / float64(n*8)),
+		RelayCPUPerGbit: perGbit(relaySpent),
+		RelayDrops:      drops,
+		Retransmits:     retrans,
+		Processes:       procs,
 	}, nil
+}
+
+// relayDrops asks the relay child for the packets it has dropped so far
+// (0: no relay child, or no answer).
+func (h *harness) relayDrops() int64 {
+	if h.relayIn == nil {
+		return 0
+	}
+	if _, err := fmt.Fprintln(h.relayIn, "drops"); err != nil || !h.relayOut.Scan() {
+		return 0
+	}
+	n, _ := strconv.ParseInt(h.relayOut.Text(), 10, 64)
+	return n
 }
 
 // relayCPU is the CPU the relay child has used so far (0: none runs).
@@ -228,12 +281,12 @@ func (h *harness) relayCPU() time.Duration {
 	return treeCPU(h.relay)
 }
 
-// childrenCPU is the CPU the long-lived children and their descendants
-// have used so far.
-func (h *harness) childrenCPU() time.Duration {
-	var t time.Duration
-	for _, pid := range h.pids {
-		t += treeCPU(pid)
+// childrenCPU is the CPU each long-lived child and its descendants have
+// used so far, by pids' index.
+func (h *harness) childrenCPU() []cpuSplit {
+	t := make([]cpuSplit, len(h.pids))
+	for i, pid := range h.pids {
+		t[i] = treeSplit(pid)
 	}
 	return t
 }
@@ -242,7 +295,7 @@ func (h *harness) stop() {
 	for i := len(h.stoppers) - 1; i >= 0; i-- {
 		h.stoppers[i]()
 	}
-	h.stoppers, h.pids, h.relay = nil, nil, 0
+	h.stoppers, h.pids, h.names, h.relay, h.relayIn, h.relayOut = nil, nil, nil, 0, nil, nil
 }
 
 // The kernel figures use iperf3 at both ends when it is installed (as the

@@ -26,6 +26,25 @@ type Result struct {
 	// carried (in CPUPerMiB too); set by the namespace figures, where the
 	// relay is a process of its own.
 	RelayCPUPerGbit time.Duration
+	// RelayDrops is how many packets the relay dropped during the
+	// measured run (relayed figures only): DERP drops a packet when the
+	// receiving member's send queue is full, and the inner TCP takes
+	// each drop as congestion.
+	RelayDrops int64
+	// Retransmits is how many TCP segments the sender's kernel
+	// retransmitted during the measured run (namespace figures only).
+	Retransmits int64
+	// Processes is the CPU each process spent per Gbit carried during
+	// the measured run (namespace figures only): every long-lived child,
+	// in user and system time, and the sender, whose user and system time
+	// are both in User.
+	Processes []ProcessCPU
+}
+
+// ProcessCPU is one process's CPU per Gbit carried.
+type ProcessCPU struct {
+	Name      string
+	User, Sys time.Duration
 }
 
 // NetstackThroughput runs two engines on the netstack backend in this
@@ -85,14 +104,15 @@ func netstackPair(ctx context.Context, d time.Duration, relayed bool) (Result, e
 			return Result{}, fmt.Errorf("dial %s: %w", dst, err)
 		}
 		defer c.Close()
-		cpu0 := cpuTime()
+		cpu0, drops0 := cpuTime(), relay.DropTotal()
 		n, elapsed, err := sendCount(c, d)
 		if err != nil || n == 0 {
 			return Result{}, err
 		}
 		return Result{
-			Bps:       float64(n) * 8 / elapsed.Seconds(),
-			CPUPerMiB: (cpuTime() - cpu0) * (1 << 20) / time.Duration(n),
+			Bps:        float64(n) * 8 / elapsed.Seconds(),
+			CPUPerMiB:  (cpuTime() - cpu0) * (1 << 20) / time.Duration(n),
+			RelayDrops: relay.DropTotal() - drops0,
 		}, nil
 	}
 	if _, err := run(d / 4); err != nil { // warm-up: handshake, buffers

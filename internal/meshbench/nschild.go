@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/engine"
@@ -64,8 +65,9 @@ const measuring = "measuring"
 // RunChild is the child side of Namespaces: `child sink ADDR`, `child tun
 // JSON`, `child relay JSON` (all three run until stdin closes) and `child
 // send ADDR DUR`, which prints measuring when its measured run starts and
-// then "BPS BYTES CPU-NS": the rate, the bytes the sink counted and the
-// CPU the sender spent in that run.
+// then "BPS BYTES CPU-NS RETRANS": the rate, the bytes the sink counted,
+// the CPU the sender spent in that run and the TCP segments its network
+// namespace's kernel retransmitted meanwhile.
 func RunChild(args []string) error {
 	if len(args) < 2 {
 		return fmt.Errorf("child: want MODE ARG")
@@ -199,13 +201,41 @@ func send(addr string, d time.Duration) error {
 		return err
 	}
 	fmt.Println(measuring)
-	cpu0 := cpuTimeWithChildren()
+	cpu0, retrans0 := cpuTimeWithChildren(), tcpRetransmits()
 	bps, n, err := run(addr, d)
 	if err != nil {
 		return err
 	}
-	fmt.Println(bps, n, int64(cpuTimeWithChildren()-cpu0))
+	fmt.Println(bps, n, int64(cpuTimeWithChildren()-cpu0), tcpRetransmits()-retrans0)
 	return nil
+}
+
+// tcpRetransmits is the TCP segments the kernel has retransmitted in
+// this process's network namespace (RetransSegs in /proc/net/snmp); 0
+// where that cannot be read.
+func tcpRetransmits() int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, name := range names {
+			if name == "RetransSegs" && i < len(f) {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // goSend is one run of Send on a new connection; it returns the rate and

@@ -1,6 +1,7 @@
 package meshbench
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"time"
 
@@ -96,5 +98,11 @@ func runRelayChild(js string) error {
 	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	go srv.ServeTLS(ln, "", "")
 	defer srv.Close()
-	return readyUntilEOF()
+	fmt.Println("ready")
+	// Each line on stdin asks for the relay's drops so far (relayDrops).
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Println(relay.DropTotal())
+	}
+	return nil
 }

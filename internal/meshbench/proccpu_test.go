@@ -21,6 +21,16 @@ func TestTreeCPUReadsProc(t *testing.T) {
 	if got <= 0 || got > want+5*clockTick || got < want-5*clockTick {
 		t.Fatalf("/proc says %v of CPU, getrusage %v", got, want)
 	}
+	// Work with no system calls is user time.
+	before := treeSplit(os.Getpid())
+	sum := 0
+	for i := range 400_000_000 {
+		sum += i ^ sum>>3
+	}
+	spent := treeSplit(os.Getpid()).minus(before)
+	if spent.User < 5*clockTick || spent.Sys > spent.User {
+		t.Fatalf("/proc's split of a user-mode loop (%d): %+v, want mostly user time", sum, spent)
+	}
 	if treeCPU(-1) != 0 {
 		t.Fatal("a process that does not exist has CPU")
 	}

@@ -113,7 +113,7 @@ type sentPing struct {
 }
 
 func newPathBind(udp *cappedBind, priv key.Private, log *slog.Logger) *pathBind {
-	b := &pathBind{udp: udp, seal: newSealer(priv), log: log, relayIn: make(chan relay.Packet, 512), replays: make(chan heldMsg, maxReplay)}
+	b := &pathBind{udp: udp, seal: newSealer(priv), log: log, relayIn: make(chan relay.Packet, relayInLen), replays: make(chan heldMsg, maxReplay)}
 	b.mu.peers = map[key.Public]*peerPath{}
 	b.mu.eps = map[netip.AddrPort]conn.Endpoint{}
 	b.mu.index = map[uint32]key.Public{}

@@ -14,6 +14,17 @@ import (
 // The relay side of pathBind: its connection, what it receives, and the
 // handshakes held while it connects.
 
+// relayInLen is how many packets from the relay wait for wireguard-go
+// before more are dropped (relay.ClientConfig.Recv). The relay delivers
+// a sender's burst (a TCP window, in WireGuard batches of up to 128
+// packets) as fast as it reads it, faster than this member decrypts it:
+// with the relay's queue deepened (relay's sendQueueDepth), 512 here
+// dropped 1,000–3,000 packets a second of meshbench's relayed TUN
+// transfer (the inner TCP retransmits each one and slows down), 2048
+// fewer than 10 in 5 s. Each waiting packet holds a 2 KiB buffer: 4 MiB
+// at most, only while this member is behind.
+const relayInLen = 2048
+
 // handshakePending reports whether an initiation to the peer went
 // unanswered in the last 5 s (WireGuard's REKEY_TIMEOUT, after which it
 // tries again on its own).

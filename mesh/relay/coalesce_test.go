@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,10 +14,11 @@ import (
 // busy sending) and fails once failWith is set.
 type slowConn struct {
 	net.Conn
-	mu       sync.Mutex
-	writes   [][]byte
-	release  chan struct{}
-	failWith error
+	mu        sync.Mutex
+	writes    [][]byte
+	release   chan struct{}
+	failWith  error
+	deadlines []time.Time
 }
 
 func (s *slowConn) Write(b []byte) (int, error) {
@@ -31,6 +33,14 @@ func (s *slowConn) Write(b []byte) (int, error) {
 }
 
 func (s *slowConn) Close() error { return nil }
+
+// SetWriteDeadline records the deadlines it is given.
+func (s *slowConn) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deadlines = append(s.deadlines, t)
+	return nil
+}
 
 func (s *slowConn) got() (n int, all []byte) {
 	s.mu.Lock()
@@ -108,5 +118,48 @@ func TestCoalesceClose(t *testing.T) {
 	close(sc.release)
 	if _, err := c.Write([]byte("y")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after Close returned %v", err)
+	}
+}
+
+// Write deadlines set between writes reach the connection once per
+// write, the latest of them, before the write.
+func TestCoalesceWriteDeadline(t *testing.T) {
+	sc := &slowConn{release: make(chan struct{}, 100)}
+	c := newCoalesceConn(sc)
+	t0 := time.Now()
+	c.SetWriteDeadline(t0.Add(time.Second))
+	sc.release <- struct{}{}
+	c.Write([]byte("a"))
+	waitFor(t, "the first write", func() bool { n, _ := sc.got(); return n == 1 })
+
+	c.Write([]byte("b")) // the writer blocks in it (no release yet)
+	waitFor(t, "the writer to take b", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.pending == nil })
+	for i := range 3 {
+		c.SetWriteDeadline(t0.Add(time.Duration(2+i) * time.Second))
+		c.Write([]byte("c"))
+	}
+	sc.release <- struct{}{}
+	sc.release <- struct{}{}
+	waitFor(t, "all frames", func() bool { _, all := sc.got(); return len(all) == 5 })
+	sc.mu.Lock()
+	got := sc.deadlines
+	sc.mu.Unlock()
+	want := []time.Time{t0.Add(time.Second), t0.Add(4 * time.Second)}
+	if len(got) != len(want) || !got[0].Equal(want[0]) || !got[1].Equal(want[1]) {
+		t.Fatalf("deadlines applied %v, want %v (a and b under the first, cs under the last)", got, want)
+	}
+}
+
+// A deadline that passes fails the write, and the Writes after it.
+func TestCoalesceDeadlinePasses(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close() // b never reads: a member that does not
+	c := newCoalesceConn(a)
+	c.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+	c.Write([]byte("frame"))
+	var err error
+	waitFor(t, "the write to time out", func() bool { _, err = c.Write([]byte("more")); return err != nil })
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write after the deadline returned %v, want os.ErrDeadlineExceeded", err)
 	}
 }

@@ -178,13 +178,24 @@ func nodePublic(k key.Public) tskey.NodePublic {
 // packets it queues for one member before it drops more.
 const sendQueueDepthEnv = "TS_DEBUG_DERP_PER_CLIENT_SEND_QUEUE_DEPTH"
 
-// sendQueueDepth replaces DERP's default of 32 packets. WireGuard sends
-// in batches of up to ~46 packets (one 64 KiB segment at a time), so 32
-// dropped the end of every full batch and TCP through the relay backed
-// off again and again; 128 holds two batches. A queue uses memory only
-// for packets waiting in it (at most ~190 KB for a member that stops
-// reading, until DERP's write timeout drops it).
-const sendQueueDepth = "128"
+// sendQueueDepth replaces DERP's default of 32 packets. A member
+// receiving a bulk transfer through the relay is where the relayed path
+// is slowest, so its queue is where the sender's TCP window waits; when
+// the queue is full DERP drops its oldest packet, and the TCP inside the
+// tunnel (gVisor's Reno on netstack members, the kernel's CUBIC on TUN
+// members) halves or cuts its window for each loss. Senders hand the
+// relay whole WireGuard batches (up to 128 packets, one or more 64 KiB
+// segments, at a time), which overflowed 128 again and again: the
+// relayed TUN pair of meshbench lost 29,000–52,000 packets in 5 s at 128
+// (one in 6–7) and 11,500–24,000 at 512, and the CPU per byte of the
+// relayed transfer fell by a sixth (less retransmitted). See "Relay
+// cost" in docs/reach.md.
+//
+// A queue uses memory only for packets waiting in it: at most ~750 KB
+// for a member that stops reading, until DERP's write timeout drops it;
+// and a queue full of one bulk transfer delays a member's other packets
+// by its length, ~8 ms at 0.7 Gbit/s.
+const sendQueueDepth = "512"
 
 // setSendQueueDepth sets sendQueueDepthEnv for derpserver.New, which
 // reads it, unless the operator set it.

@@ -4,12 +4,16 @@
 //	ratio netstack/tsnet  — the userspace engine against tailscale's tsnet
 //	ratio relayed/direct  — the userspace pair through the relay against
 //	                        the same pair over UDP, each run side by side,
-//	                        with the CPU per MiB of both
+//	                        with the CPU per MiB of both and the packets
+//	                        the relay dropped
 //	ratio tun/veth        — the TUN engine against the raw veth under it,
 //	                        with the CPU per byte of both
 //	ratio tun-relayed/direct — a TUN pair through the relay (over TLS, in
 //	                        the namespaces) against the direct TUN pair,
-//	                        and the relay process's own CPU per Gbit
+//	                        the relay process's own CPU per Gbit, each
+//	                        process's user and system CPU per Gbit, the
+//	                        packets the relay dropped and the sender's
+//	                        TCP retransmitted
 //
 // Run it with `make bench`; the namespace figures need root.
 package main
@@ -37,6 +41,7 @@ func main() {
 	d := flag.Duration("d", 5*time.Second, "how long each measured transfer runs")
 	only := flag.String("only", "", "run only this figure: netstack, relay (with netstack), tsnet or kernel")
 	runs := flag.Int("runs", 3, "how many times each pair is measured: netstack direct and relayed, and veth, TUN and TUN relayed, in turn")
+	relayGOGC := flag.String("relay-gogc", "", "GOGC for the relay child of the namespace figures alone (default: as this process's)")
 	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles: this process's (the userspace figures) to this file, each TUN engine's to this file plus its mesh address")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -64,14 +69,18 @@ func main() {
 	}
 	ratio("netstack/tsnet", ns, ts)
 	if want("kernel") {
-		kernelFigures(ctx, self, *d, *runs)
+		var opts meshbench.NamespaceOptions
+		if *relayGOGC != "" {
+			opts.RelayEnv = []string{"GOGC=" + *relayGOGC}
+		}
+		kernelFigures(ctx, self, *d, *runs, opts)
 	}
 }
 
 // kernelFigures measures the raw veth, the TUN pair and the relayed TUN
 // pair in turn, runs times, each ratio from figures of the same run.
-func kernelFigures(ctx context.Context, self string, d time.Duration, runs int) {
-	n, err := meshbench.StartNamespaces(ctx, self)
+func kernelFigures(ctx context.Context, self string, d time.Duration, runs int, opts meshbench.NamespaceOptions) {
+	n, err := meshbench.StartNamespaces(ctx, self, opts)
 	if err != nil {
 		fmt.Printf("kernel figures skipped: %v\n", err)
 		return
@@ -89,6 +98,16 @@ func kernelFigures(ctx context.Context, self string, d time.Duration, runs int) 
 			// The relay's cost apart from the engines': what a relay
 			// (the coordinator) needs per Gbit/s it carries.
 			fmt.Printf("metric relay_cpu_ms_per_gbit %.1f\n", ms(relayed.RelayCPUPerGbit))
+			fmt.Printf("metric tun_relayed_drops %d\n", relayed.RelayDrops)
+			// Where the relayed path's CPU goes, process by process.
+			for _, p := range relayed.Processes {
+				switch {
+				case p.Name == "sender":
+					fmt.Printf("  cpu per Gbit %-22s user+sys %4.0f ms\n", p.Name, ms(p.User))
+				case p.User+p.Sys > 0:
+					fmt.Printf("  cpu per Gbit %-22s user %4.0f ms  sys %4.0f ms\n", p.Name, ms(p.User), ms(p.Sys))
+				}
+			}
 		}
 		ratio("tun/veth", tun.Bps, veth.Bps)
 		ratio("tun-relayed/direct", relayed.Bps, tun.Bps)
@@ -100,6 +119,7 @@ func reportKernel(name, metric string, r meshbench.Result, err error) {
 	reportCPU(name, r, err)
 	if err == nil {
 		fmt.Printf("metric %s_cpu_ns_per_byte %.2f\n", metric, float64(r.CPUPerMiB)/(1<<20))
+		fmt.Printf("metric %s_retransmits %d\n", metric, r.Retransmits)
 	}
 }
 
@@ -126,6 +146,7 @@ func netstackFigures(ctx context.Context, d time.Duration, runs int, relayed boo
 		if err != nil {
 			continue
 		}
+		fmt.Printf("metric relayed_drops %d\n", rr.RelayDrops)
 		ratio("relayed/direct", rr.Bps, dr.Bps)
 		fmt.Printf("metric direct_cpu_ms_per_mib %.2f\n", ms(dr.CPUPerMiB))
 		fmt.Printf("metric relayed_cpu_ms_per_mib %.2f\n", ms(rr.CPUPerMiB))
