@@ -96,6 +96,7 @@ type Member struct {
 		closed   bool
 		stopRuns context.CancelFunc // ends every Run's context
 		stopped  context.Context
+		chooser  *relayChooser // the relays' chooser, from the first netmap (relay.go)
 	}
 	statusMu struct {
 		sync.Mutex

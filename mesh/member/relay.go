@@ -89,30 +89,18 @@ const (
 	relayProbeWait = 2 * time.Second
 )
 
-// choosers holds each member's relayChooser: a member's relays are
-// chosen by one goroutine, which ends when the member closes.
-var choosers struct {
-	sync.Mutex
-	m map[*Member]*relayChooser
-}
-
-// relays returns m's chooser, starting it on first use.
+// relays returns m's chooser, starting its goroutine (one of m.runs,
+// so Close waits for it) on first use.
 func (m *Member) relays() *relayChooser {
-	choosers.Lock()
-	defer choosers.Unlock()
-	if c := choosers.m[m]; c != nil {
-		return c
-	}
-	if choosers.m == nil {
-		choosers.m = map[*Member]*relayChooser{}
-	}
 	m.mu.Lock()
-	stopped := m.mu.stopped
-	m.mu.Unlock()
-	c := &relayChooser{m: m, kick: make(chan struct{}, 1)}
-	choosers.m[m] = c
-	go c.run(stopped)
-	return c
+	defer m.mu.Unlock()
+	if m.mu.chooser == nil {
+		c := &relayChooser{m: m, kick: make(chan struct{}, 1)}
+		m.mu.chooser = c
+		stopped := m.mu.stopped
+		m.runs.Go(func() { c.run(stopped) })
+	}
+	return m.mu.chooser
 }
 
 // relayChooser keeps m's engine on the first of its relays that answers.
@@ -163,11 +151,6 @@ func (c *relayChooser) use(target string, ctl *control.Client) {
 
 // run re-chooses until stopped ends.
 func (c *relayChooser) run(stopped context.Context) {
-	defer func() {
-		choosers.Lock()
-		delete(choosers.m, c.m)
-		choosers.Unlock()
-	}()
 	t := time.NewTicker(relayTick)
 	defer t.Stop()
 	var lastLook time.Time
