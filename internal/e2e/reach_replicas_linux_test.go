@@ -59,23 +59,7 @@ func TestReachAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	blockUDP(t, laptopNS)
-	dir := SignInDevice(t, ctx, reps[1], reps[1].AddPerson(t, "alice@example.com", false), "laptop", urls[1], fingerprint)
-	login, err := dir.LoadLogin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	laptop := startE2EChild(t, laptopNS, tunChildConfig{Role: "reach", Coordinator: urls[1], Fingerprint: fingerprint, Debug: debug,
-		DeviceDir: string(dir), Node: ready.Node})
-	ask := func(cmd string) reachResult {
-		t.Helper()
-		var r reachResult
-		if err := json.Unmarshal([]byte(laptop.Ask(t, cmd, 40*time.Second)), &r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-
+	deviceID, ask := relayedLaptop(t, ctx, laptopNS, reps[1], urls[1], fingerprint, ready.Node, debug)
 	r := ask("chat")
 	if r.Err != "" || r.Status != http.StatusOK || !r.Chunks || r.Path != engine.PathRelay || !strings.HasPrefix(r.Relay, urls[1]) {
 		t.Fatalf("laptop on replica 1's relay, node on replica 0's: %+v; want a whole answer through %s/derp", r, urls[1])
@@ -86,15 +70,46 @@ func TestReachAcrossReplicas(t *testing.T) {
 	}
 	waitAudit(t, reps[0], 1)
 
-	reps[0].Admin(t, "POST", "/devices/"+string(login.DeviceID)+"/revoke", "")
+	revokeAndWaitCut(t, reps[0], deviceID, ask)
+}
+
+// relayedLaptop signs alice in at coord (reached at coordURL) as a laptop
+// in ns, whose outbound UDP it blocks, and starts it asking node;
+// it returns the laptop's device ID and a function that asks the laptop
+// cmd and decodes its answer.
+func relayedLaptop(t *testing.T, ctx context.Context, ns *netns.NS, coord *coordtest.Coord, coordURL, fingerprint, node string, debug bool) (string, func(cmd string) reachResult) {
+	t.Helper()
+	blockUDP(t, ns)
+	dir := SignInDevice(t, ctx, coord, coord.AddPerson(t, "alice@example.com", false), "laptop", coordURL, fingerprint)
+	login, err := dir.LoadLogin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop := startE2EChild(t, ns, tunChildConfig{Role: "reach", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
+		DeviceDir: string(dir), Node: node})
+	return string(login.DeviceID), func(cmd string) reachResult {
+		t.Helper()
+		var r reachResult
+		if err := json.Unmarshal([]byte(laptop.Ask(t, cmd, 40*time.Second)), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+}
+
+// revokeAndWaitCut revokes the device at coord and waits until ask's
+// laptop gets no more answers.
+func revokeAndWaitCut(t *testing.T, coord *coordtest.Coord, deviceID string, ask func(string) reachResult) {
+	t.Helper()
+	coord.Admin(t, "POST", "/devices/"+deviceID+"/revoke", "")
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		r = ask("chatonce")
+		r := ask("chatonce")
 		if r.Err != "" || r.Status != http.StatusOK {
-			break // cut off: no answer, or refused
+			t.Logf("revoked: %s (status %d)", r.Err, r.Status)
+			return // cut off: no answer, or refused
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("30 s after the revocation the laptop still gets answers: %+v", r)
 		}
 	}
-	t.Logf("revoked: %s (status %d)", r.Err, r.Status)
 }

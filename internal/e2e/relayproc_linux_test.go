@@ -154,22 +154,7 @@ func TestReachThroughRelayProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	blockUDP(t, laptopNS)
-	dir := SignInDevice(t, ctx, replica, replica.AddPerson(t, "alice@example.com", false), "laptop", coordURL, fingerprint)
-	login, err := dir.LoadLogin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	laptop := startE2EChild(t, laptopNS, tunChildConfig{Role: "reach", Coordinator: coordURL, Fingerprint: fingerprint, Debug: debug,
-		DeviceDir: string(dir), Node: ready.Node})
-	ask := func(cmd string) reachResult {
-		t.Helper()
-		var r reachResult
-		if err := json.Unmarshal([]byte(laptop.Ask(t, cmd, 40*time.Second)), &r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	deviceID, ask := relayedLaptop(t, ctx, laptopNS, replica, coordURL, fingerprint, ready.Node, debug)
 	r := ask("chat")
 	if r.Err != "" || r.Status != http.StatusOK || !r.Chunks || r.Path != engine.PathRelay || !strings.HasPrefix(r.Relay, relayURL) {
 		t.Fatalf("laptop on the relay process, node on the coordinator's relay: %+v; want a whole answer through %s; the relay process's log:\n%s", r, relayURL, relayProc)
@@ -184,17 +169,7 @@ func TestReachThroughRelayProcess(t *testing.T) {
 	}
 	waitAudit(t, replica, 1)
 
-	replica.Admin(t, "POST", "/devices/"+string(login.DeviceID)+"/revoke", "")
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		r = ask("chatonce")
-		if r.Err != "" || r.Status != http.StatusOK {
-			break // cut off: no answer, or refused
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30 s after the revocation the laptop still gets answers: %+v", r)
-		}
-	}
-	t.Logf("revoked: %s (status %d)", r.Err, r.Status)
+	revokeAndWaitCut(t, replica, deviceID, ask)
 }
 
 // buildCoordinator builds moat-coordinator into a temporary directory.
