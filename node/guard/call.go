@@ -38,10 +38,11 @@ type call struct {
 	estimated           bool
 	ttft, elapsed       time.Duration
 	audited             bool
-	sc                  *ScreenCall // made on first use
-	sent                []byte      // the body forwarded, when screening changed it
-	abuse               []string    // abuse events this request raised
-	budgetWarnings      []string    // budgets past their soft threshold (headerBudget)
+	sc                  *ScreenCall // &scv once made (screenCall)
+	scv                 ScreenCall
+	sent                []byte   // the body forwarded, when screening changed it
+	abuse               []string // abuse events this request raised
+	budgetWarnings      []string // budgets past their soft threshold (headerBudget)
 }
 
 // ServeHTTP answers one request; see the package documentation.

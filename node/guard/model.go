@@ -155,7 +155,8 @@ func limitName(lim policy.Limits, reason string) string {
 // screenCall returns the call's ScreenCall, made on first use.
 func (c *call) screenCall() *ScreenCall {
 	if c.sc == nil {
-		c.sc = &ScreenCall{Identity: &c.who.id, Model: c.model, API: c.api.Name, Kind: c.up.Kind, Grant: c.grant}
+		c.scv = ScreenCall{Identity: &c.who.id, Model: c.model, API: c.api.Name, Kind: c.up.Kind, Grant: c.grant}
+		c.sc = &c.scv // part of the call: screening allocates nothing of its own
 	}
 	return c.sc
 }

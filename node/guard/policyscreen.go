@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/moatmesh/moat/node/audit"
 	"github.com/moatmesh/moat/node/screen"
 	"github.com/moatmesh/moat/policy"
 )
@@ -311,9 +310,6 @@ func putScreenBuf(buf *screenBuf) {
 }
 
 func note(c *ScreenCall, fs []screen.Finding, where string) {
-	if c.findings == nil && len(fs) > 0 {
-		c.findings = make([]audit.Finding, 0, min(len(fs), 8)) // one allocation for the usual few rules
-	}
 	for _, f := range fs {
 		if f.Action != screen.ActionOff {
 			c.Note(f.Rule, f.Category.String(), f.Action.String(), where)

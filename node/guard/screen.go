@@ -50,7 +50,8 @@ type ScreenCall struct {
 	Grant    *policy.GrantRule
 
 	findings []audit.Finding
-	held     [2]*screenBuf // the redacted bodies, until the call is done (release)
+	found    [8]audit.Finding // findings' first backing: the usual few rules need no allocation
+	held     [2]*screenBuf    // the redacted bodies, until the call is done (release)
 }
 
 // Note records that a rule fired: rule id, category, action and where
@@ -63,6 +64,9 @@ func (c *ScreenCall) Note(rule, category, action, where string) {
 			f.Count++
 			return
 		}
+	}
+	if c.findings == nil {
+		c.findings = c.found[:0]
 	}
 	c.findings = append(c.findings, audit.Finding{Rule: rule, Category: category, Action: action, Where: where, Count: 1})
 }
