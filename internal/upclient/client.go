@@ -118,7 +118,11 @@ func New(cfg Config) *Client {
 }
 
 // RoundTrip sends req (plain HTTP, a body of known length) and returns
-// the answer, whose Body must be read to its end or closed. The
+// the answer, whose Body must be read to its end or closed. When it
+// returns it has read req.Body, and any body req.GetBody gave it, for
+// the last time: the caller may reuse their memory (the guard's pooled
+// screening buffers rely on this; net/http's Transport does not promise
+// it). The
 // connection goes back to the pool when the body has been read to its
 // end; closing it earlier closes the connection, which tells the server
 // to stop.

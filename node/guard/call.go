@@ -3,6 +3,7 @@ package guard
 import (
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -144,8 +145,15 @@ func (c *call) mfaAge() time.Duration {
 // releases the screening buffers: after it, nothing reads the bodies
 // they hold (the request as sent, the answer as written).
 func (c *call) done() {
+	if p := recover(); p != nil {
+		// A bug. The record says what the caller got, an error and not
+		// an answer; net/http then closes the connection.
+		c.status, c.reason = http.StatusInternalServerError, reasonInternal
+		c.g.cfg.Logger.Error("guard: a request's handler panicked; the connection is closed", "model", c.model, "panic", p, "stack", string(debug.Stack()))
+		defer panic(http.ErrAbortHandler)
+	}
 	if c.sc != nil {
-		defer c.sc.release()
+		defer func() { c.sc.release(); c.sent = nil }()
 	}
 	c.elapsed = c.g.cfg.Now().Sub(c.start)
 	if c.status == 0 {

@@ -37,6 +37,7 @@ const (
 	reasonMethod        = "method_not_allowed"
 	reasonUpstream      = "upstream_unavailable"
 	reasonUpstreamSlow  = "upstream_timeout"
+	reasonInternal      = "internal_error" // a bug: the request's handler panicked
 )
 
 // writeError sends an error answer in f's shape.

@@ -89,17 +89,21 @@ import (
 // SetNetMap, serve it with Serve (or as an http.Handler on a server of
 // your own) and stop it with Close.
 type Guard struct {
-	cfg      Config
-	served   map[string]*upstream
-	snap     atomic.Pointer[snapshot]
-	limits   limiter
-	days     *dayKeeper      // nil without Config.Counters
-	abuse    *screen.Tracker // nil: off
-	audit    AuditSink       // cfg.Audit, or a queue in front of it; nil: none
-	queue    *audit.Queue    // the queue, when there is one
-	metrics  *metrics
-	client   *upclient.Client  // to the model servers
-	upstream http.RoundTripper // client, or an in-memory one in benchmarks
+	cfg     Config
+	served  map[string]*upstream
+	snap    atomic.Pointer[snapshot]
+	limits  limiter
+	days    *dayKeeper      // nil without Config.Counters
+	abuse   *screen.Tracker // nil: off
+	audit   AuditSink       // cfg.Audit, or a queue in front of it; nil: none
+	queue   *audit.Queue    // the queue, when there is one
+	metrics *metrics
+	client  *upclient.Client // to the model servers
+	// upstream is client, or an in-memory one in benchmarks. It must have
+	// read a request's body for good when RoundTrip returns, as upclient
+	// has (net/http's Transport may read on): a redacted body is a pooled
+	// buffer that the call gives back when it is done (screenBuf).
+	upstream http.RoundTripper
 	hashWarn sync.Once
 	prompts  *promptHasher // under cfg.AuditKey
 	avail    availability  // models stopped at run time

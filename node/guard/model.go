@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/moatmesh/moat/mesh/llmapi"
@@ -190,7 +191,7 @@ func (c *call) record() *audit.Record {
 		c.auditPrompt(rec)
 	}
 	if c.sc != nil {
-		rec.Findings = c.sc.findings
+		rec.Findings = slices.Clone(c.sc.findings) // not the call's array: a queued record must not keep the call (its body) alive
 	}
 	rec.Abuse = c.abuse
 	return rec

@@ -67,8 +67,8 @@ func (s *Scanner) CheckJSON(body []byte) ([]byte, []Finding, error) {
 // AppendCheckJSON is CheckJSON for a caller that keeps its buffers: it
 // appends the findings to fs and, when something is redacted, the
 // rewritten body to dst, and returns dst so extended; else it returns
-// body itself (dst is then untouched). It allocates only when dst or fs
-// must grow.
+// body itself (dst is then untouched). dst must not overlap body. It
+// allocates only when dst or fs must grow.
 func (s *Scanner) AppendCheckJSON(dst []byte, fs []Finding, body []byte) ([]byte, []Finding, error) {
 	if !s.Enabled() {
 		return body, fs, nil

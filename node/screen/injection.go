@@ -36,7 +36,8 @@ func nextByte(c byte, rot *[]byte) byte {
 // opens rest (a phrase's expression after its trigger): the first bytes
 // of the next word. It over-approximates (empty-width assertions count
 // as met) and returns nil when it cannot tell (then any byte, or none,
-// may follow); a byte outside the set means the expression cannot match.
+// may follow), which includes a rest that may begin with something other
+// than a space; a byte outside the set means the expression cannot match.
 func nextBytes(rest string) *byteSet {
 	re, err := syntax.Parse(rest, syntax.Perl)
 	if err != nil {
@@ -54,6 +55,11 @@ func nextBytes(rest string) *byteSet {
 		case syntax.InstMatch:
 			return nil
 		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			for c := range rune(256) {
+				if c != ' ' && i.MatchRune(c) {
+					return nil // the filter reads the byte after a space
+				}
+			}
 			if i.MatchRune(' ') {
 				after = append(after, i.Out)
 			}
@@ -163,7 +169,7 @@ func endKey(word []byte) uint16 { return uint16(word[0])<<8 | uint16(word[len(wo
 // can be a trigger, as it is or in rot13, from its length and first two
 // bytes. Most words fail it, before any call.
 func mayTrigger(word []byte) bool {
-	return len(word) <= maxTrigWord && trigStart[startKey(word)]&(1<<len(word)) != 0
+	return len(word) > 0 && len(word) <= maxTrigWord && trigStart[startKey(word)]&(1<<len(word)) != 0
 }
 
 // trigStart has bit n of [startKey(w)] set when a trigger word w, or the
