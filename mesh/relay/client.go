@@ -93,6 +93,8 @@ type Client struct {
 	connected atomic.Bool
 	conn      atomic.Pointer[corkConn] // the connection last dialled (cork.go)
 	lastErr   atomic.Pointer[error]
+	heard     atomic.Int64 // when the relay last sent anything, Unix ns (live.go)
+	sent      atomic.Int64 // when this client last sent a packet, Unix ns
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -137,8 +139,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.conn.Store(cc)
 		return cc, nil
 	})
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.loop()
+	go c.watch()
 	return c, nil
 }
 
@@ -167,6 +170,7 @@ func (c *Client) Send(to key.Public, b []byte) error {
 	if !c.connected.Load() {
 		return ErrNotConnected
 	}
+	c.sent.Store(time.Now().UnixNano())
 	return c.dc.Send(nodePublic(to), b)
 }
 
@@ -177,6 +181,7 @@ func (c *Client) SendBatch(to key.Public, bufs [][]byte) (err error) {
 	if !c.connected.Load() {
 		return ErrNotConnected
 	}
+	c.sent.Store(time.Now().UnixNano())
 	if cc := c.conn.Load(); cc != nil && len(bufs) > 1 {
 		cc.cork()
 		defer func() { err = errors.Join(err, cc.uncork()) }()
@@ -233,12 +238,14 @@ func (c *Client) loop() {
 			continue
 		}
 		if !c.connected.Swap(true) {
+			c.heard.Store(time.Now().UnixNano())
 			c.log.Info("relay connected", "relay", c.cfg.URL)
 			if c.cfg.OnConnect != nil {
 				c.cfg.OnConnect(c)
 			}
 		}
 		backoff = minBackoff
+		c.heard.Store(time.Now().UnixNano())
 		if p, ok := m.(derp.ReceivedPacket); ok {
 			pkt := Packet{From: publicOf(p.Source), Data: packetData(p.Data)}
 			select {
