@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -214,5 +215,37 @@ func TestRelayStaleChoiceNotApplied(t *testing.T) {
 		if st.URL != ownURL || cur != ownURL {
 			t.Fatalf("engine on %s, chooser on %s; the netmap names only %s", st.URL, cur, ownURL)
 		}
+	}
+}
+
+// TestRelayConcurrentUseAgrees: choices applied at once (the chooser's
+// and a new netmap's) leave the engine on the relay the chooser believes
+// current.
+func TestRelayConcurrentUseAgrees(t *testing.T) {
+	priv, _ := key.NewPrivate()
+	m, err := New(Config{PrivateKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctl := fakeCoordinator(t)
+	urls := []string{"http://127.0.0.1:1/derp", "http://127.0.0.1:2/derp", "http://127.0.0.1:3/derp", "http://127.0.0.1:4/derp"}
+	c := m.relays()
+	c.set(urls, ctl)
+	for round := range 50 {
+		var wg sync.WaitGroup
+		for _, u := range urls {
+			wg.Go(func() { c.use(u, ctl) })
+		}
+		wg.Wait()
+		c.mu.Lock()
+		cur := c.mu.current
+		c.mu.Unlock()
+		if st := m.Engine().Relay(); st.URL != cur {
+			t.Fatalf("round %d: engine on %s, chooser believes %s", round, st.URL, cur)
+		}
+	}
+	if c.use("http://127.0.0.1:5/derp", ctl) {
+		t.Error("use applied a relay the relays do not name")
 	}
 }
