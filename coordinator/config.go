@@ -128,8 +128,9 @@ type Config struct {
 	// Default: none; members use the coordinator's own relay.
 	Relays []string
 	// RelayOnly makes the Server a relay process (`moat-coordinator
-	// relay`): it serves only the relay (under "/derp") and /healthz,
-	// /readyz and /metrics, admits and cuts off members as the replicas
+	// relay`): it serves only the relay (under "/derp", its probe
+	// answering 503 while the store is not reachable), /healthz and
+	// /readyz (/metrics is moat-coordinator's --metrics-listen), admits and cuts off members as the replicas
 	// do (it recomputes the netmaps to know who is live) and meshes with
 	// them, but serves no API, UI or identity provider and runs no audit
 	// sinks, retention, IdP re-checks or sweeper. It needs the cluster's

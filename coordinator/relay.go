@@ -72,6 +72,9 @@ func CheckRelayURL(v string) error {
 		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("%q: want https://HOST[:PORT]%s", v, relay.Path)
 	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q: an empty port; want https://HOST[:PORT]%s", v, relay.Path)
+	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("%q: port %q is not a TCP port", v, p)

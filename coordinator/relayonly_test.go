@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,3 +130,127 @@ func TestNetmapNamesRelays(t *testing.T) {
 }
 
 var errStop = errors.New("stop")
+
+// TestRelayOnlyProbeStoreDown: a relay process whose database is cut
+// refuses every member (admission fails closed); its probe, which
+// members choose relays by, answers 503 then, and 200 while the store
+// answers.
+func TestRelayOnlyProbeStoreDown(t *testing.T) {
+	dsn := pgtest.FreshSchema(t, pgtest.URL(t, "the relay probe test"))
+	var sealKey [32]byte
+	rand.Read(sealKey[:])
+	cluster := func(cfg *coordinator.Config) {
+		cfg.RelayMeshURL = cfg.PublicURL + relay.Path
+		cfg.Database, cfg.DataDir = dsn, t.TempDir()
+		cfg.SealKey, cfg.SealKeySource = sealKey, "the test's seal key"
+	}
+	replica := coordtest.Start(t, cluster)
+	replica.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
+	ka, _ := enrollGPU(t, replica, "gpu-a")
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startDBProxy(t, u.Host)
+	pu := *u
+	pu.Host = proxy.ln.Addr().String()
+	var relayURL string
+	_, serve := startUnlistened(t, func(cfg *coordinator.Config) {
+		cluster(cfg)
+		cfg.Database = pu.String()
+		relayURL = cfg.PublicURL
+		cfg.PublicURL = replica.URL
+		cfg.RelayOnly = true
+	})
+	serve()
+	status := func(method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, relayURL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(http.MethodHead, relay.Path+"/probe"); got != http.StatusOK {
+		t.Fatalf("store up: HEAD probe %d, want 200", got)
+	}
+	ra, err := relay.NewClient(relay.ClientConfig{URL: relayURL + relay.Path, PrivateKey: ka})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ra.Connected)
+	ra.Close()
+
+	proxy.cutOff()
+	for path, want := range map[string]int{relay.Path + "/probe": http.StatusServiceUnavailable, "/readyz": http.StatusServiceUnavailable} {
+		method := http.MethodGet
+		if strings.HasSuffix(path, "/probe") {
+			method = http.MethodHead
+		}
+		if got := status(method, path); got != want {
+			t.Errorf("store cut: %s %s %d, want %d", method, path, got, want)
+		}
+	}
+	rb, err := relay.NewClient(relay.ClientConfig{URL: relayURL + relay.Path, PrivateKey: ka})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	time.Sleep(2 * time.Second)
+	if rb.Connected() {
+		t.Error("store cut: a member was admitted; the probe's 503 would then be wrong")
+	}
+}
+
+// dbProxy forwards TCP to addr until cut, which closes every connection
+// and refuses new ones.
+type dbProxy struct {
+	ln    net.Listener
+	cut   atomic.Bool
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startDBProxy(t *testing.T, addr string) *dbProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dbProxy{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if p.cut.Load() {
+				c.Close()
+				continue
+			}
+			b, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.mu.Unlock()
+			go func() { io.Copy(b, c); b.Close() }()
+			go func() { io.Copy(c, b); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *dbProxy) cutOff() {
+	p.cut.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}

@@ -140,6 +140,13 @@ func newServer(ctx context.Context, cfg Config, st *store.DB) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isRelayPath(r.URL.Path) {
+		if s.cfg.RelayOnly && r.URL.Path == relay.Path+"/probe" && !s.relayProbeReady(r.Context()) {
+			// DERP answers its probe whatever its state; a relay process
+			// whose store is down refuses every member, so it must not
+			// look healthy to members choosing a relay.
+			http.Error(w, "store not reachable", http.StatusServiceUnavailable)
+			return
+		}
 		s.relay.ServeHTTP(w, r)
 		return
 	}
@@ -170,8 +177,21 @@ func (s *Server) closeAuth() {
 	}
 }
 
+// relayProbeReady reports whether a relay process can admit members:
+// whether its store answers, as /readyz asks.
+func (s *Server) relayProbeReady(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Debug("relay probe: not ready", "err", err)
+		return false
+	}
+	return true
+}
+
 // relayOnlyRoutes are a relay process's paths beside the relay
-// (Config.RelayOnly): /healthz and /readyz. Everything else is 404,
+// (Config.RelayOnly): /healthz and /readyz; the relay's probe answers
+// 503 while the store does not (relayProbeReady). Everything else is 404,
 // /metrics included: a relay process has no API tokens to check it
 // with, so moat-coordinator serves it on --metrics-listen only.
 func (s *Server) relayOnlyRoutes() http.Handler {

@@ -16,13 +16,28 @@ var relayFlags = []string{
 	"relay-mesh-url", "metrics-listen", "log-level", "log-format",
 }
 
+// relayUsage are the relay command's own help texts for serve flags
+// that mean something else to a relay process.
+var relayUsage = map[string]string{
+	"data-dir":       "directory for this process's files and, without --seal-key-file, the cluster's seal key (seal.key, the same as the replicas'); the database is --database, the replicas' PostgreSQL",
+	"database":       "the replicas' PostgreSQL, a postgres:// URL (required: a relay process admits members by the replicas' database)",
+	"metrics-listen": "serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; a relay process serves /metrics nowhere else (its main address has no API tokens to check)",
+	"relay-mesh-url": "where the replicas reach this relay process, e.g. https://10.0.3.7:8443/derp, so that members on it reach members on the replicas; empty: this host's first IPv4 address that is not loopback or link-local at the --listen port, which replicas in another region may not reach (set it there); a relay process must mesh, so \"none\" is refused",
+}
+
 // relayFlagSet is relayFlags from serve's flag set over s, and
 // --relay-url.
 func relayFlagSet(s *serveSettings) *pflag.FlagSet {
 	all := s.flagSet()
 	fs := pflag.NewFlagSet("relay", pflag.ContinueOnError)
 	for _, name := range relayFlags {
-		fs.AddFlag(all.Lookup(name))
+		f := all.Lookup(name)
+		if usage, ok := relayUsage[name]; ok {
+			c := *f // the same value, told as a relay process means it
+			c.Usage = usage + " [$" + cli.EnvName(name) + "]"
+			f = &c
+		}
+		fs.AddFlag(f)
 	}
 	fs.AddFlagSet(relayOwnFlags(s))
 	s.stunListen = "" // members ask the coordinator's host for STUN
@@ -34,15 +49,6 @@ func relayOwnFlags(s *serveSettings) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("relay-own", pflag.ContinueOnError)
 	fs.StringVar(&s.relayURL, "relay-url", "", "where members reach this relay, https://HOST[:PORT]/derp: what the coordinator's --relay names (required)")
 	cli.Settings(fs) // serve's flags are settings already
-	return fs
-}
-
-// relaySchema is every key a relay process's config file may hold:
-// serve's, so that replicas and relay processes may share one file
-// (keys the relay lacks are skipped), and --relay-url.
-func relaySchema() *pflag.FlagSet {
-	fs := configSchema()
-	fs.AddFlagSet(relayOwnFlags(new(serveSettings)))
 	return fs
 }
 
@@ -77,7 +83,7 @@ cluster's self-signed certificate, which members pin; see docs/reach.md.`,
 		},
 	}
 	cmd.Flags().AddFlagSet(relayFlagSet(s))
-	cli.ConfigFile(cmd, relaySchema())
+	cli.ConfigFile(cmd, configSchema())
 	return cmd
 }
 
@@ -103,6 +109,9 @@ func (s *serveSettings) checkRelay(cmd *cobra.Command) error {
 	}
 	if err := s.checkTLS(cmd); err != nil {
 		return err
+	}
+	if s.relayMesh == relayMeshOff {
+		return cli.Invalid(cmd, "relay-mesh-url", "%q: a relay process that does not mesh cannot reach members on the replicas; give the address the replicas reach it at, or leave it empty", s.relayMesh)
 	}
 	return checkRelayMeshURL(cmd, s.relayMesh)
 }

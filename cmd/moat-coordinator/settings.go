@@ -101,7 +101,7 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", coordinator.DefaultMaxConnsPerClient, "connections and requests in flight one client address (IPv6: /64) may hold; -1: no cap")
 	fs.StringVar(&s.stunListen, "stun-listen", ":3478", "answer STUN on this UDP address, so that members behind NAT learn their public address for direct paths (members ask the coordinator's host on port 3478); empty: off")
 	fs.StringVar(&s.relayMesh, "relay-mesh-url", "", `where the other replicas reach this replica's relay, e.g. https://10.0.3.7:8443/derp, so that members relayed through different replicas reach each other; empty: with a postgres:// --database, this host's address at the --listen port, else none; "none": off`)
-	fs.StringArrayVar(&s.relays, "relay", nil, "a relay on another host (moat-coordinator relay), https://HOST[:PORT]/derp, that every member's netmap names before this coordinator's own relay, which stays the fallback; members use the first that answers (repeatable, best first); default: none, members use the coordinator's own relay")
+	fs.StringSliceVar(&s.relays, "relay", nil, "relays on other hosts (moat-coordinator relay), https://HOST[:PORT]/derp, that every member's netmap names before this coordinator's own relay, which stays the fallback; members use the first that answers (comma-separated or repeated, best first); default: none, members use the coordinator's own relay")
 	fs.StringVar(&s.metricsListen, "metrics-listen", "", "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 for a local scraper; the main address's /metrics asks for an admin API token")
 	s.sinks.register(fs)
 	fs.StringVar(&s.auditRetention, "audit-retention", "", `how long audit records are kept when their grant sets no "audit": {"retention"}, e.g. "90d" or "2160h"; older ones are deleted hourly, each node's chain kept verifiable by sealed checkpoints; empty: kept for ever`)
@@ -110,8 +110,15 @@ func (s *serveSettings) flagSet() *pflag.FlagSet {
 	return fs
 }
 
-// configSchema is every key a coordinator config file may hold.
-func configSchema() *pflag.FlagSet { return new(serveSettings).flagSet() }
+// configSchema is every key a coordinator config file may hold: serve's
+// and the relay command's (--relay-url), so that replicas and relay
+// processes may share one file; a command skips the keys it lacks.
+func configSchema() *pflag.FlagSet {
+	s := new(serveSettings)
+	fs := s.flagSet()
+	fs.AddFlagSet(relayOwnFlags(s))
+	return fs
+}
 
 // check refuses settings serve cannot use, naming where each came from.
 func (s *serveSettings) check(cmd *cobra.Command) error {

@@ -79,12 +79,15 @@ func STUNServer(coordinatorURL string) (netip.AddrPort, bool) {
 // a relay that is not the first, it asks the relays before it every
 // relayRecheck and goes back to the first that answers; while its relay
 // is not connected for relayDownAfter, it asks them all again and moves
-// to the first that answers. Latency plays no part yet: probes over
-// HTTPS from every member to every relay would cost the relays a TLS
-// handshake each.
+// to the first other relay that answers (a relay may answer its probe yet
+// refuse members), and does not go back to the one it left before
+// relayFailedFor, however well that one answers its probe. Latency plays
+// no part yet: probes over HTTPS from every member to every relay would
+// cost the relays a TLS handshake each.
 const (
 	relayRecheck   = 5 * time.Second
 	relayDownAfter = 2 * time.Second
+	relayFailedFor = 30 * time.Second
 	relayTick      = 500 * time.Millisecond
 	relayProbeWait = 2 * time.Second
 )
@@ -107,12 +110,18 @@ func (m *Member) relays() *relayChooser {
 type relayChooser struct {
 	m    *Member
 	kick chan struct{} // cap 1: the relays changed
-	mu   struct {
+	// useMu is held across choosing the engine's relay and giving it to
+	// the engine, so that the engine and mu.current agree.
+	useMu sync.Mutex
+	mu    struct {
 		sync.Mutex
 		urls    []string
 		ctl     *control.Client
 		current string    // the relay the engine was given
 		since   time.Time // when current was given, or last seen connected
+		// failedUntil: relays left for being down, and until when the
+		// "better relay" recheck does not go back to them.
+		failedUntil map[string]time.Time
 	}
 }
 
@@ -122,13 +131,14 @@ func (c *relayChooser) set(urls []string, ctl *control.Client) {
 	c.mu.Lock()
 	changed := !slices.Equal(c.mu.urls, urls) || c.mu.ctl != ctl
 	c.mu.urls, c.mu.ctl = urls, ctl
-	target := c.mu.current
-	if !slices.Contains(urls, target) {
-		target = urls[0]
+	for u := range c.mu.failedUntil {
+		if !slices.Contains(urls, u) {
+			delete(c.mu.failedUntil, u)
+		}
 	}
 	c.mu.Unlock()
 	if changed {
-		c.use(target, ctl)
+		c.use("", ctl)
 		select {
 		case c.kick <- struct{}{}:
 		default:
@@ -136,9 +146,28 @@ func (c *relayChooser) set(urls []string, ctl *control.Client) {
 	}
 }
 
-// use gives the engine target as its relay.
-func (c *relayChooser) use(target string, ctl *control.Client) {
+// use gives the engine want as its relay, provided the relays are still
+// those of ctl and name want; want "" means the current relay when the
+// relays name it, else the first. It reports whether it gave one.
+func (c *relayChooser) use(want string, ctl *control.Client) bool {
+	c.useMu.Lock()
+	defer c.useMu.Unlock()
 	c.mu.Lock()
+	urls := c.mu.urls
+	if c.mu.ctl != ctl || ctl == nil || len(urls) == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	target := want
+	switch {
+	case target == "" && slices.Contains(urls, c.mu.current):
+		target = c.mu.current
+	case target == "":
+		target = urls[0]
+	case !slices.Contains(urls, target):
+		c.mu.Unlock()
+		return false // a stale choice: the relays changed meanwhile
+	}
 	if target != c.mu.current {
 		c.mu.since = time.Now()
 	}
@@ -147,6 +176,7 @@ func (c *relayChooser) use(target string, ctl *control.Client) {
 	if err := c.m.eng.SetRelay(target, ctl.TLSConfig(), ctl.Proxy(target)); err != nil {
 		c.m.log.Warn("relay not usable; peers without a direct path are unreachable", "relay", target, "err", err)
 	}
+	return true
 }
 
 // run re-chooses until stopped ends.
@@ -171,32 +201,63 @@ func (c *relayChooser) run(stopped context.Context) {
 			c.mu.since = now
 		}
 		down := now.Sub(c.mu.since) >= relayDownAfter
-		c.mu.Unlock()
+		var ask []string // up: only better ones, not those left lately
 		i := slices.Index(urls, current)
+		for _, u := range urls[:max(i, 0)] {
+			if now.After(c.mu.failedUntil[u]) {
+				ask = append(ask, u)
+			}
+		}
+		c.mu.Unlock()
+		if ctl == nil || len(urls) == 0 {
+			continue
+		}
+		if i < 0 { // not among the relays (cannot stay so; but never keep it)
+			c.use("", ctl)
+			continue
+		}
 		wait := relayRecheck
 		if down {
 			wait = relayDownAfter
 		}
-		if len(urls) < 2 || ctl == nil || (!fresh && ((!down && i == 0) || now.Sub(lastLook) < wait)) {
+		if len(urls) < 2 || (!fresh && ((!down && len(ask) == 0) || now.Sub(lastLook) < wait)) {
 			continue
 		}
 		lastLook = now
-		ask := urls // down or fresh: any that answers
-		if !down && !fresh {
-			ask = urls[:max(i, 0)] // up: only better ones
+		if down || fresh {
+			ask = urls // any that answers
 		}
-		best := c.firstAnswering(stopped, ask, ctl)
+		ok := c.answering(stopped, ask, ctl)
+		best := ""
+		for j, u := range ask {
+			// Down, the current relay answering its probe says nothing:
+			// it may refuse members; any other is better.
+			if ok[j] && (!down || u != current) {
+				best = u
+				break
+			}
+		}
 		c.m.log.Debug("relay: asked the relays", "current", current, "current_down", down, "asked", ask, "first_answering", best)
-		if best != "" && best != current {
+		if best == "" || best == current {
+			continue
+		}
+		if down {
+			c.mu.Lock()
+			if c.mu.failedUntil == nil {
+				c.mu.failedUntil = make(map[string]time.Time)
+			}
+			c.mu.failedUntil[current] = time.Now().Add(relayFailedFor)
+			c.mu.Unlock()
+		}
+		if c.use(best, ctl) {
 			c.m.log.Info("relay: moving", "from", current, "to", best, "current_connected", !down)
-			c.use(best, ctl)
 		}
 	}
 }
 
-// firstAnswering asks the relays' probes at once and returns the first
-// of urls (in their order) that answered, or "".
-func (c *relayChooser) firstAnswering(ctx context.Context, urls []string, ctl *control.Client) string {
+// answering asks the relays' probes at once and reports, for each of
+// urls, whether it answered.
+func (c *relayChooser) answering(ctx context.Context, urls []string, ctl *control.Client) []bool {
 	ok := make([]bool, len(urls))
 	var wg sync.WaitGroup
 	for i, u := range urls {
@@ -208,10 +269,7 @@ func (c *relayChooser) firstAnswering(ctx context.Context, urls []string, ctl *c
 		})
 	}
 	wg.Wait()
-	if i := slices.Index(ok, true); i >= 0 {
-		return urls[i]
-	}
-	return ""
+	return ok
 }
 
 // relayAnswers asks the relay at u for its probe: nil when it answered
