@@ -4,20 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moatmesh/moat/coordinator"
 	"github.com/moatmesh/moat/coordinator/coordtest"
 	"github.com/moatmesh/moat/internal/pgtest"
+	"github.com/moatmesh/moat/internal/tcpproxy"
 	"github.com/moatmesh/moat/mesh/relay"
 	"github.com/moatmesh/moat/mesh/wire"
 )
@@ -27,16 +24,7 @@ import (
 // the replica admits and refuses other keys, meshes with the replica
 // both ways, and cuts off a member revoked at the replica.
 func TestRelayOnly(t *testing.T) {
-	dsn := pgtest.FreshSchema(t, pgtest.URL(t, "the relay process test"))
-	var sealKey [32]byte
-	rand.Read(sealKey[:])
-	cluster := func(cfg *coordinator.Config) {
-		cfg.RelayMeshURL = cfg.PublicURL + relay.Path
-		cfg.Database, cfg.DataDir = dsn, t.TempDir()
-		cfg.SealKey, cfg.SealKeySource = sealKey, "the test's seal key"
-	}
-	replica := coordtest.Start(t, cluster)
-	replica.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
+	_, cluster, replica := relayCluster(t, "the relay process test")
 	ka, resA := enrollGPU(t, replica, "gpu-a")
 	kb, _ := enrollGPU(t, replica, "gpu-b")
 
@@ -136,25 +124,16 @@ var errStop = errors.New("stop")
 // members choose relays by, answers 503 then, and 200 while the store
 // answers.
 func TestRelayOnlyProbeStoreDown(t *testing.T) {
-	dsn := pgtest.FreshSchema(t, pgtest.URL(t, "the relay probe test"))
-	var sealKey [32]byte
-	rand.Read(sealKey[:])
-	cluster := func(cfg *coordinator.Config) {
-		cfg.RelayMeshURL = cfg.PublicURL + relay.Path
-		cfg.Database, cfg.DataDir = dsn, t.TempDir()
-		cfg.SealKey, cfg.SealKeySource = sealKey, "the test's seal key"
-	}
-	replica := coordtest.Start(t, cluster)
-	replica.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
+	dsn, cluster, replica := relayCluster(t, "the relay probe test")
 	ka, _ := enrollGPU(t, replica, "gpu-a")
 
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startDBProxy(t, u.Host)
+	proxy := tcpproxy.Start(t, u.Host)
 	pu := *u
-	pu.Host = proxy.ln.Addr().String()
+	pu.Host = proxy.Addr()
 	var relayURL string
 	_, serve := startUnlistened(t, func(cfg *coordinator.Config) {
 		cluster(cfg)
@@ -184,7 +163,7 @@ func TestRelayOnlyProbeStoreDown(t *testing.T) {
 	waitUntil(t, ra.Connected)
 	ra.Close()
 
-	proxy.cutOff()
+	proxy.Cut()
 	for path, want := range map[string]int{relay.Path + "/probe": http.StatusServiceUnavailable, "/readyz": http.StatusServiceUnavailable} {
 		method := http.MethodGet
 		if strings.HasSuffix(path, "/probe") {
@@ -205,52 +184,20 @@ func TestRelayOnlyProbeStoreDown(t *testing.T) {
 	}
 }
 
-// dbProxy forwards TCP to addr until cut, which closes every connection
-// and refuses new ones.
-type dbProxy struct {
-	ln    net.Listener
-	cut   atomic.Bool
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startDBProxy(t *testing.T, addr string) *dbProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// relayCluster starts a replica on a fresh PostgreSQL schema (its DSN is
+// returned) with a policy that lets tag:gpu nodes enroll, and returns
+// the settings a relay process of the same cluster shares with it.
+func relayCluster(t *testing.T, what string) (dsn string, cluster func(*coordinator.Config), replica *coordtest.Coord) {
+	t.Helper()
+	dsn = pgtest.FreshSchema(t, pgtest.URL(t, what))
+	var sealKey [32]byte
+	rand.Read(sealKey[:])
+	cluster = func(cfg *coordinator.Config) {
+		cfg.RelayMeshURL = cfg.PublicURL + relay.Path
+		cfg.Database, cfg.DataDir = dsn, t.TempDir()
+		cfg.SealKey, cfg.SealKeySource = sealKey, "the test's seal key"
 	}
-	p := &dbProxy{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if p.cut.Load() {
-				c.Close()
-				continue
-			}
-			b, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, b)
-			p.mu.Unlock()
-			go func() { io.Copy(b, c); b.Close() }()
-			go func() { io.Copy(c, b); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *dbProxy) cutOff() {
-	p.cut.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
+	replica = coordtest.Start(t, cluster)
+	replica.SavePolicy(t, `{ "tagOwners": { "tag:gpu": [] } }`)
+	return dsn, cluster, replica
 }

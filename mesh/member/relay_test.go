@@ -20,15 +20,7 @@ import (
 // within relayDownAfter and a probe; when the first answers again, it
 // goes back to it within relayRecheck.
 func TestRelayFallsBackAndReturns(t *testing.T) {
-	admitAll := func(context.Context, key.Public) bool { return true }
-	newRelay := func() *relay.Server {
-		rs, err := relay.NewServer(relay.ServerConfig{Admit: admitAll})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rs.Close() })
-		return rs
-	}
+	newRelay := func() *relay.Server { return testRelayServer(t, admitAll) }
 	second := httptest.NewServer(newRelay())
 	t.Cleanup(second.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,19 +77,11 @@ func TestRelayFallsBackAndReturns(t *testing.T) {
 func TestRelayLeavesRelayThatRefuses(t *testing.T) {
 	for _, mode := range []string{"admission", "upgrade-refused"} {
 		t.Run(mode, func(t *testing.T) {
-			admit := func(context.Context, key.Public) bool { return true }
 			deny := func(context.Context, key.Public) bool { return false }
-			newRelay := func(a func(context.Context, key.Public) bool) *relay.Server {
-				rs, err := relay.NewServer(relay.ServerConfig{Admit: a})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { rs.Close() })
-				return rs
-			}
+			newRelay := func(a relay.Admit) *relay.Server { return testRelayServer(t, a) }
 			var h http.Handler = newRelay(deny)
 			if mode == "upgrade-refused" {
-				inner := newRelay(admit)
+				inner := newRelay(admitAll)
 				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.URL.Path == relay.Path+"/probe" {
 						inner.ServeHTTP(w, r)
@@ -108,7 +92,7 @@ func TestRelayLeavesRelayThatRefuses(t *testing.T) {
 			}
 			first := httptest.NewServer(h)
 			t.Cleanup(first.Close)
-			second := httptest.NewServer(newRelay(admit))
+			second := httptest.NewServer(newRelay(admitAll))
 			t.Cleanup(second.Close)
 			firstURL, secondURL := first.URL+relay.Path, second.URL+relay.Path
 			if err := relayAnswers(context.Background(), firstURL, nil, nil); err != nil {
@@ -155,15 +139,7 @@ func TestRelayLeavesRelayThatRefuses(t *testing.T) {
 // engine on a relay no longer named, and with one relay left the chooser
 // stays on it.
 func TestRelayStaleChoiceNotApplied(t *testing.T) {
-	admit := func(context.Context, key.Public) bool { return true }
-	newRelay := func() *relay.Server {
-		rs, err := relay.NewServer(relay.ServerConfig{Admit: admit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rs.Close() })
-		return rs
-	}
+	newRelay := func() *relay.Server { return testRelayServer(t, admitAll) }
 	inner := newRelay()
 	var up atomic.Bool
 	probing := make(chan struct{}, 16)
@@ -248,4 +224,19 @@ func TestRelayConcurrentUseAgrees(t *testing.T) {
 	if c.use("http://127.0.0.1:5/derp", ctl) {
 		t.Error("use applied a relay the relays do not name")
 	}
+}
+
+// admitAll admits every key.
+func admitAll(context.Context, key.Public) bool { return true }
+
+// testRelayServer is a relay admitting what admit admits, closed when
+// the test ends; serve it with httptest.
+func testRelayServer(t *testing.T, admit relay.Admit) *relay.Server {
+	t.Helper()
+	rs, err := relay.NewServer(relay.ServerConfig{Admit: admit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	return rs
 }
