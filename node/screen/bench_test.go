@@ -102,18 +102,9 @@ func BenchmarkAppendCheck4KEveryCategory(b *testing.B) {
 // of every category (then the findings and the rewritten body are the
 // allocations).
 func BenchmarkCheckJSON4K(b *testing.B) {
-	for _, in := range []struct {
-		name, text string
-	}{{"Clean", input4K()}, {"EveryCategory", inputEvery()}} {
-		b.Run(in.name, func(b *testing.B) {
-			sc := mustScanner(b, allOn(ActionRedact))
-			q, _ := json.Marshal(in.text)
-			body := []byte(`{"model":"m","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":` + string(q) + `}]}`)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			p99(b, func() { sc.CheckJSON(body) })
-		})
-	}
+	chatRequests4K(b, func(b *testing.B, sc *Scanner, body []byte) {
+		p99(b, func() { sc.CheckJSON(body) })
+	})
 }
 
 // BenchmarkAppendCheckJSON4K is BenchmarkCheckJSON4K for a caller that
@@ -121,6 +112,23 @@ func BenchmarkCheckJSON4K(b *testing.B) {
 // ones (node/guard's BenchmarkScreenInput4K measures the guard's whole
 // call).
 func BenchmarkAppendCheckJSON4K(b *testing.B) {
+	chatRequests4K(b, func(b *testing.B, sc *Scanner, body []byte) {
+		var out []byte
+		var fs []Finding
+		p99(b, func() {
+			var res []byte
+			res, fs, _ = sc.AppendCheckJSON(out[:0], fs[:0], body)
+			if len(res) > 0 && &res[0] != &body[0] {
+				out = res
+			}
+		})
+	})
+}
+
+// chatRequests4K runs bench, as sub-benchmarks Clean and EveryCategory,
+// with a scanner redacting every category and a chat request carrying
+// the 4 KiB prompt with nothing to find or a finding of each.
+func chatRequests4K(b *testing.B, bench func(b *testing.B, sc *Scanner, body []byte)) {
 	for _, in := range []struct {
 		name, text string
 	}{{"Clean", input4K()}, {"EveryCategory", inputEvery()}} {
@@ -128,17 +136,9 @@ func BenchmarkAppendCheckJSON4K(b *testing.B) {
 			sc := mustScanner(b, allOn(ActionRedact))
 			q, _ := json.Marshal(in.text)
 			body := []byte(`{"model":"m","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":` + string(q) + `}]}`)
-			var out []byte
-			var fs []Finding
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
-			p99(b, func() {
-				var res []byte
-				res, fs, _ = sc.AppendCheckJSON(out[:0], fs[:0], body)
-				if len(res) > 0 && &res[0] != &body[0] {
-					out = res
-				}
-			})
+			bench(b, sc, body)
 		})
 	}
 }
