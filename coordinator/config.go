@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moatmesh/moat/coordinator/store"
 )
 
 // Config configures a coordinator. cmd/moat-coordinator fills it from
@@ -262,7 +264,7 @@ func (c *Config) setDefaults() error {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("config: PublicURL %q: want http(s)://HOST[:PORT]", c.PublicURL)
 	}
-	if c.RelayOnly && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+	if c.RelayOnly && !store.IsPostgres(c.Database) {
 		return errors.New("config: a relay process shares the cluster's database: give it the replicas' postgres:// Database (SQLite serves one process, which holds the relay itself)")
 	}
 	for _, r := range c.Relays {

@@ -36,6 +36,11 @@ type Server struct {
 	passkeys *passkey.RP
 	mx       *metrics
 	relay    *relay.Server // at relay.Path, beside the routes (relay.go)
+	probe    struct {      // the relay process's last store check (relayProbeReady)
+		mu sync.Mutex
+		at time.Time
+		ok bool
+	}
 
 	refusals refusalLimiter // refused admin credentials into the trail (trail.go)
 	sinks    auditSinks     // pushing the audit out (auditsinks.go)
@@ -178,16 +183,28 @@ func (s *Server) closeAuth() {
 }
 
 // relayProbeReady reports whether a relay process can admit members:
-// whether its store answers, as /readyz asks.
+// whether its store answers, as /readyz asks. The probe is open to
+// anyone and every member asks it, so the store is asked at most once a
+// relayProbeEvery, whoever asks; the others get that answer.
 func (s *Server) relayProbeReady(ctx context.Context) bool {
+	p := &s.probe
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.at.IsZero() && time.Since(p.at) < relayProbeEvery {
+		return p.ok
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	err := s.store.Ping(ctx)
+	if err != nil {
 		s.log.Debug("relay probe: not ready", "err", err)
-		return false
 	}
-	return true
+	p.at, p.ok = time.Now(), err == nil
+	return p.ok
 }
+
+// relayProbeEvery is how long a relay process's probe answer stands.
+const relayProbeEvery = time.Second
 
 // relayOnlyRoutes are a relay process's paths beside the relay
 // (Config.RelayOnly): /healthz and /readyz; the relay's probe answers

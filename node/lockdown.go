@@ -198,10 +198,11 @@ func (s lockdownSink) SetNetMap(nm *wire.NetMap) error {
 	if err := s.l.UpdatePeers(lockdownPeers(nm)); err != nil {
 		return err
 	}
-	// The relays that resolved are allowed even when one did not (the
-	// member falls back past it); the error is reported after the grants.
-	relayErr := s.l.SetRelays(context.Background(), relayURLs(nm))
-	return errors.Join(s.l.SetNetworkGrants(networkGrants(nm)), relayErr)
+	// The grants first: a narrowed grant must not wait for the relays'
+	// names to resolve. The relays that resolved are allowed even when
+	// one did not (the member falls back past it).
+	grantErr := s.l.SetNetworkGrants(networkGrants(nm))
+	return errors.Join(grantErr, s.l.SetRelays(context.Background(), relayURLs(nm)))
 }
 
 // relayURLs are the relays the netmap names, which the node may use

@@ -281,10 +281,10 @@ func compareFrames(got, want map[string]*frame) string {
 			return "no netmap for " + id
 		}
 		var gb, wb bytes.Buffer
-		if err := g.writeTo(&gb, 7, created); err != nil {
+		if err := g.writeTo(&gb, 7, created, nil); err != nil {
 			return err.Error()
 		}
-		if err := w.writeTo(&wb, 7, created); err != nil {
+		if err := w.writeTo(&wb, 7, created, nil); err != nil {
 			return err.Error()
 		}
 		if !bytes.Equal(gb.Bytes(), wb.Bytes()) {

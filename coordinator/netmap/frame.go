@@ -53,14 +53,9 @@ var comma = []byte{','}
 var versionPrefix = []byte(`{"version":` + strconv.Itoa(wire.Version) + `,"seq":`)
 
 // writeTo writes the frame as one NDJSON line with the given sequence
-// number and creation time.
-func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time) error {
-	return f.writeRelays(w, seq, created, nil)
-}
-
-// writeRelays is writeTo with relays, the JSON of the netmap's "relays"
-// (Config.Relays), after the rules; nil writes none.
-func (f *frame) writeRelays(w io.Writer, seq uint64, created time.Time, relays []byte) error {
+// number and creation time, and relays, the JSON of the netmap's
+// "relays" (Config.Relays), after the rules; nil writes none.
+func (f *frame) writeTo(w io.Writer, seq uint64, created time.Time, relays []byte) error {
 	buf := make([]byte, 0, 256+len(f.self.json))
 	buf = append(buf, versionPrefix...)
 	buf = strconv.AppendUint(buf, seq, 10)

@@ -33,7 +33,7 @@ type hubEntry struct {
 // writeTo writes the entry as one NDJSON line.
 // relays is the JSON of the netmap's "relays", nil for none.
 func (e *hubEntry) writeTo(w io.Writer, relays []byte) error {
-	return e.frame.writeRelays(w, e.seq, e.created, relays)
+	return e.frame.writeTo(w, e.seq, e.created, relays)
 }
 
 // subscriber is one open netmap stream. wake is signalled (cap 1) when the

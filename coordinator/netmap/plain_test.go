@@ -96,7 +96,7 @@ func comparePlain(frames map[string]*frame, s *Snapshot) string {
 	}
 	for id, f := range frames {
 		var b bytes.Buffer
-		if err := f.writeTo(&b, 7, created); err != nil {
+		if err := f.writeTo(&b, 7, created, nil); err != nil {
 			return err.Error()
 		}
 		if !bytes.Equal(b.Bytes(), plain[id]) {

@@ -37,7 +37,7 @@ func Inspect(ctx context.Context, dsn, dataDir string) (*Inspection, error) {
 			return nil, fmt.Errorf("no database at %s (serve creates it on its first start): %w", path, errors.Unwrap(err))
 		}
 		db, err = sql.Open("sqlite", sqliteDSN(path, true))
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case IsPostgres(dsn):
 		in.Kind = "postgres"
 		db, err = sql.Open("pgx", dsn)
 	default:

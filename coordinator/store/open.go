@@ -31,7 +31,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		return OpenSQLite(ctx, filepath.Join(dataDir, "moat.db"))
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case IsPostgres(dsn):
 		return OpenPostgres(ctx, dsn)
 	}
 	return nil, errors.New("open store: database must be empty (embedded SQLite) or a postgres:// URL")
@@ -131,4 +131,10 @@ func NewID(prefix string) string {
 	rand.Read(b[:])
 	s := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
 	return prefix + strings.ToLower(s[:20])
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database (a
+// postgres:// or postgresql:// URL) rather than the embedded SQLite.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }

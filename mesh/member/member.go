@@ -220,13 +220,16 @@ func (m *Member) apply(nm *wire.NetMap) {
 	sinks := m.mu.sinks
 	ctl := m.mu.ctl
 	m.mu.Unlock()
-	if ctl != nil {
-		m.useRelay(nm, ctl)
-	}
 	for _, s := range sinks {
 		if err := s.SetNetMap(nm); err != nil {
 			m.log.Error("netmap refused by a sink", "sink", fmt.Sprintf("%T", s), "err", err)
 		}
+	}
+	// After the sinks: a node's lockdown allows a relay the netmap names
+	// only in its sink, and the engine's first connection to it would be
+	// dropped before.
+	if ctl != nil {
+		m.useRelay(nm, ctl)
 	}
 	// Published only now: whoever sees it in NetMap (`moat status`, a
 	// script waiting to call the local endpoint) finds the sinks (the

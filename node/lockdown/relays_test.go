@@ -1,6 +1,10 @@
 package lockdown
 
-import "testing"
+import (
+	"net/netip"
+	"slices"
+	"testing"
+)
 
 // TestHostRelays: the relays a moat node's netmap names (SetRelays) are
 // reachable over TCP at their port, as the coordinator's API is, and no
@@ -41,4 +45,14 @@ func TestHostRelays(t *testing.T) {
 	}
 	runProbes(t, []probeCase{{h.node, "tcp " + ap(inetUL, "443"), false}})
 	h.node.must(t, "off")
+}
+
+// TestUnionAddrPorts: when some relay names fail to resolve, Resolve
+// keeps their last addresses and adds what the others resolve to now.
+func TestUnionAddrPorts(t *testing.T) {
+	a, b, c := netip.MustParseAddrPort("192.0.2.1:443"), netip.MustParseAddrPort("192.0.2.2:443"), netip.MustParseAddrPort("[2001:db8::1]:443")
+	got := unionAddrPorts([]netip.AddrPort{a, b}, []netip.AddrPort{b, c})
+	if want := []netip.AddrPort{a, b, c}; !slices.Equal(got, want) {
+		t.Fatalf("union %v, want %v", got, want)
+	}
 }

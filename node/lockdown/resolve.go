@@ -83,7 +83,9 @@ func (l *Lockdown) Resolve(ctx context.Context) (bool, error) {
 	l.mu.Unlock()
 	relays, rerr := resolveRelays(ctx, l.cfg, urls)
 	if rerr != nil {
-		relays = prev // keep what they resolved to last
+		// Some did not resolve now: keep what they resolved to last,
+		// and take what the others resolve to now.
+		relays = unionAddrPorts(prev, relays)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -109,4 +111,15 @@ func sameSet[T interface {
 	slices.SortFunc(a, cmp)
 	slices.SortFunc(b, cmp)
 	return slices.EqualFunc(slices.Compact(a), slices.Compact(b), func(x, y T) bool { return x.Compare(y) == 0 })
+}
+
+// unionAddrPorts is a and those of b not in a.
+func unionAddrPorts(a, b []netip.AddrPort) []netip.AddrPort {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
